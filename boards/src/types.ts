@@ -1,0 +1,88 @@
+// The hardware interface every board adapter implements and every firmware app receives.
+// Apps never reach for globals (Serial1, require("Storage"), Date): they get a Board, so the same
+// bundle runs on Espruino, Moddable XS and Node. Type-only file: nothing here exists at run time.
+import type { BlockCipher } from '@vakt/shared/aes';
+
+export type { BlockCipher };
+
+/** One radio modem line carrying raw bytes (COBS framing is done by the app with shared/src/serial.ts). */
+export interface SerialPort {
+  write(data: Uint8Array): void;
+  onData(cb: (chunk: Uint8Array) => void): void;
+}
+
+/** Small named records; write() is atomic per record (write-new-then-switch). */
+export interface Storage {
+  read(name: string): Uint8Array | undefined;
+  /** Returns only when the record is durable; a power loss leaves either the old or the new record. */
+  write(name: string, data: Uint8Array): void;
+  erase(name: string): void;
+}
+
+/** Wall clock in unix seconds plus a periodic timer. */
+export interface Clock {
+  now(): number;
+  set(t: number): void;
+  every(ms: number, cb: () => void): unknown;
+}
+
+/** The meter's few digital lines: the breaker relay, the energy pulse input and the tamper switch. */
+export interface Pins {
+  relay(closed: boolean): void;
+  onPulse(cb: (count: number) => void): void;
+  onTamper(cb: () => void): void;
+}
+
+/** Everything a firmware app may touch; built once at boot by the board's adapter. */
+export interface Board {
+  profile: BoardProfile;
+  serial: SerialPort[];
+  storage: Storage;
+  clock: Clock;
+  pins: Pins;
+  /** Native AES provider where the board has one (from @vakt/shared aes.ts). */
+  aes?: BlockCipher;
+  log(msg: string): void;
+}
+
+/** Which JavaScript engine a board runs; decides the language subset the bundle is checked against. */
+export type Engine = 'espruino' | 'xs' | 'node';
+
+/** A serial port as the profile declares it (data, read by the adapter and the docs). */
+export interface SerialPortProfile {
+  /** Name on the board: 'Serial1' (Espruino), 'UART1' (ESP32), or a device path placeholder on sim. */
+  name: string;
+  /** What the line is for: the meter's radio modem, a concentrator's modem toward meters, or a console. */
+  role: 'modem' | 'console';
+  baud: number;
+  /** Pin names for tx/rx where the board needs them (Espruino setup(), ECMA-419 Serial). */
+  tx?: string | number;
+  rx?: string | number;
+}
+
+/** Pin assignment as data; undefined means the board has no such line and the adapter simulates it. */
+export interface PinProfile {
+  relay?: string | number;
+  pulse?: string | number;
+  tamper?: string | number;
+}
+
+/** A declarative board description, in the spirit of Espruino's boards/*.py and Moddable manifests. */
+export interface BoardProfile {
+  name: string;
+  engine: Engine;
+  /** Human description: chip and board. */
+  description?: string;
+  /** Firmware roles this board may run. */
+  roles?: Array<'meter' | 'concentrator'>;
+  /** RAM available to JavaScript: Espruino variables (JsVars) or bytes of heap on XS/Node. */
+  ram?: { jsVars?: number; bytes?: number };
+  /** Flash bytes available for code + storage records. */
+  flash?: { codeBytes?: number; storageBytes?: number };
+  serial?: SerialPortProfile[];
+  pins?: PinProfile;
+  /** True when the board offers a hardware/native AES-128 ECB block the adapter exposes as Board.aes. */
+  nativeAes?: boolean;
+  /** Limits the bundle must meet on this board (checked by build/bench scripts). */
+  limits?: { bundleRawBytes?: number; bundleGzipBytes?: number; steadyJsVars?: number };
+}
