@@ -1,2 +1,8 @@
 // Public surface of the security core. Each module adds its own `export *` line.
 export * from './errors.ts';
+export * from './utils.ts';
+export * from './aes.ts';
+export * from './ctx.ts';
+export * from './cmac.ts';
+export * from './kdf.ts';
+export * from './ccm.ts';

@@ -1,0 +1,85 @@
+/**
+ * AES-CMAC (NIST SP 800-38B, RFC 4493) over a caller-supplied block cipher, streaming so that the
+ * KDF can MAC a concatenation without building it in memory.
+ */
+import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS } from './aes.ts';
+import type { CryptoCtx } from './ctx.ts';
+import { checkRange } from './utils.ts';
+
+/** Bytes in a CMAC tag. */
+export const CMAC_TAG_LEN = 16;
+const RB = 0x87; // RFC 4493 §2.3: R_128 = 0^120 || 10000111
+const PAD_BIT = 0x80; // 10* padding of an incomplete last block
+
+/** Throws unless rk is a full AES-128 schedule (a caller bug). */
+export function checkSchedule(rk: Uint32Array): void {
+  if (!(rk instanceof Uint32Array) || rk.length < AES128_SCHEDULE_WORDS) throw new Error('vakt: rk must be Uint32Array(44)');
+}
+
+// Doubling in GF(2^128) (RFC 4493 Generate_Subkey), with a mask instead of a branch on the secret bit.
+function dbl(k: Uint8Array): void {
+  const msb = k[0] >>> 7;
+  for (let i = 0; i < AES_BLOCK_LEN - 1; i++) k[i] = ((k[i] << 1) | (k[i + 1] >>> 7)) & 0xff;
+  k[AES_BLOCK_LEN - 1] = ((k[AES_BLOCK_LEN - 1] << 1) ^ (RB & -msb)) & 0xff;
+}
+
+/** Starts a streaming CMAC in ctx (internal: used by cmac and kdf). */
+export function _cmacStart(ctx: CryptoCtx): void {
+  ctx._x.fill(0);
+  ctx._n = 0;
+}
+
+/** Absorbs src[off..off+len) into the CMAC in ctx; ranges are the caller's responsibility (internal). */
+export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, off: number, len: number): void {
+  const x = ctx._x;
+  const bc = ctx.bc;
+  let n = ctx._n;
+  for (let i = 0; i < len; i++) {
+    // A full block is encrypted only once more data follows: the last block gets K1/K2 first.
+    if (n === AES_BLOCK_LEN) {
+      bc.encryptBlock(rk, x, 0, x, 0);
+      n = 0;
+    }
+    x[n++] ^= src[off + i];
+  }
+  ctx._n = n;
+}
+
+/** Absorbs one byte into the CMAC in ctx (internal). */
+export function _cmacByte(ctx: CryptoCtx, rk: Uint32Array, b: number): void {
+  const x = ctx._x;
+  if (ctx._n === AES_BLOCK_LEN) {
+    ctx.bc.encryptBlock(rk, x, 0, x, 0);
+    ctx._n = 0;
+  }
+  x[ctx._n++] ^= b;
+}
+
+/** Finishes the CMAC in ctx and writes the 16-byte tag to out[outOff..] (internal). */
+export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, outOff: number): void {
+  const x = ctx._x;
+  const k = ctx._k;
+  const n = ctx._n;
+  k.fill(0);
+  ctx.bc.encryptBlock(rk, k, 0, k, 0); // L = E(K, 0^128)
+  dbl(k); // K1
+  if (n < AES_BLOCK_LEN) {
+    x[n] ^= PAD_BIT;
+    dbl(k); // K2
+  }
+  for (let i = 0; i < AES_BLOCK_LEN; i++) x[i] ^= k[i];
+  ctx.bc.encryptBlock(rk, x, 0, out, outOff);
+  k.fill(0);
+  x.fill(0);
+  ctx._n = 0;
+}
+
+/** Writes the 16-byte AES-CMAC (RFC 4493) of msg[off..off+len) under rk to out[outOff..]; out may overlap msg. */
+export function cmac(ctx: CryptoCtx, rk: Uint32Array, msg: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): void {
+  checkSchedule(rk);
+  checkRange(msg, off, len, 'cmac msg');
+  checkRange(out, outOff, CMAC_TAG_LEN, 'cmac out');
+  _cmacStart(ctx);
+  _cmacAbsorb(ctx, rk, msg, off, len);
+  _cmacFinish(ctx, rk, out, outOff);
+}

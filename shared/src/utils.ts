@@ -1,0 +1,89 @@
+/**
+ * Byte helpers shared by the security core. Written for the Espruino subset: no default
+ * parameters, no spread, no Array.from, no TypedArray.slice (it returns a plain Array there).
+ */
+
+/** True when [off, off + len) is a valid integer range inside a buffer of length `bufLen`. */
+export function inRange(bufLen: number, off: number, len: number): boolean {
+  return (off | 0) === off && (len | 0) === len && off >= 0 && len >= 0 && off + len <= bufLen;
+}
+
+/** Throws (a caller bug, never attacker input) unless [off, off + len) lies inside buf. */
+export function checkRange(buf: Uint8Array, off: number, len: number, what: string): void {
+  if (!(buf instanceof Uint8Array) || !inRange(buf.length, off, len)) {
+    throw new Error('vakt: ' + what + ' range out of bounds');
+  }
+}
+
+/**
+ * Compares a[aOff..aOff+len) with b[bOff..bOff+len) in time that depends only on len;
+ * false (not a throw) for any out-of-bounds range.
+ */
+export function equalBytes(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number, len: number): boolean {
+  if (!inRange(a.length, aOff, len) || !inRange(b.length, bOff, len)) return false;
+  let diff = 0;
+  for (let i = 0; i < len; i++) diff |= a[aOff + i] ^ b[bOff + i];
+  return diff === 0;
+}
+
+/** Overwrites every element of buf with zero (key material, plaintext scratch). */
+export function wipe(buf: Uint8Array | Uint32Array): void {
+  buf.fill(0);
+}
+
+/** Reads an unsigned 32-bit big-endian integer at b[off..off+4). */
+export function readU32BE(b: Uint8Array, off: number): number {
+  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+/** Writes v (taken modulo 2^32) big-endian to b[off..off+4). */
+export function writeU32BE(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = v >>> 16;
+  b[off + 2] = v >>> 8;
+  b[off + 3] = v;
+}
+
+/** Reads an unsigned 16-bit big-endian integer at b[off..off+2). */
+export function readU16BE(b: Uint8Array, off: number): number {
+  return (b[off] << 8) | b[off + 1];
+}
+
+/** Writes v (taken modulo 2^16) big-endian to b[off..off+2). */
+export function writeU16BE(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 8;
+  b[off + 1] = v;
+}
+
+// Maps an ASCII hex digit to its value, or -1; charCode arithmetic avoids regexes and tables.
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // '0'..'9'
+  if (c >= 97 && c <= 102) return c - 87; // 'a'..'f'
+  if (c >= 65 && c <= 70) return c - 55; // 'A'..'F'
+  return -1;
+}
+
+/** Decodes an even-length hex string (either case, no separators) into new bytes; throws on bad input. Not for hot paths. */
+export function hexToBytes(hex: string): Uint8Array {
+  if (typeof hex !== 'string' || hex.length % 2 !== 0) throw new Error('vakt: hex string of odd length');
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexDigit(hex.charCodeAt(2 * i));
+    const lo = hexDigit(hex.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) throw new Error('vakt: invalid hex digit');
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+const HEX = '0123456789abcdef';
+
+/** Encodes b[off..off+len) (default: all of b) as lowercase hex. Not for hot paths. */
+export function bytesToHex(b: Uint8Array, off?: number, len?: number): string {
+  const o = off === undefined ? 0 : off;
+  const n = len === undefined ? b.length - o : len;
+  checkRange(b, o, n, 'hex');
+  let s = '';
+  for (let i = o; i < o + n; i++) s += HEX.charAt(b[i] >>> 4) + HEX.charAt(b[i] & 15);
+  return s;
+}
