@@ -22,6 +22,7 @@ export const ERR_COUNTER_EXHAUSTED = -11; // sender used its last counter value:
 export const ERR_BUFFER = -12; // output buffer too small
 export const ERR_TOO_LARGE = -13; // body longer than MAX_BODY
 export const ERR_KEY_STATE = -14; // key update message not valid in the current key state
+export const ERR_STORAGE = -15; // a persist callback failed: nothing was sent or changed
 // Codecs.
 export const ERR_CRC = -20; // serial frame CRC mismatch: line noise
 export const ERR_OVERSIZE = -21; // serial frame longer than the receive buffer
@@ -45,6 +46,7 @@ const NAMES: { [code: string]: string } = {
   '-12': 'ERR_BUFFER',
   '-13': 'ERR_TOO_LARGE',
   '-14': 'ERR_KEY_STATE',
+  '-15': 'ERR_STORAGE',
   '-20': 'ERR_CRC',
   '-21': 'ERR_OVERSIZE',
   '-22': 'ERR_FRAMING',

@@ -1,0 +1,67 @@
+/**
+ * Reserve-ahead sender counters (PROTOCOL.md §6, D-5). The persisted limit L says: every value
+ * below L may already have been sent. A value v >= L is handed out only after L' = v + R has been
+ * persisted, so after any power loss resuming at the persisted L never reuses a value.
+ */
+import { ERR_COUNTER_EXHAUSTED, ERR_STORAGE } from './errors.ts';
+
+/** Largest counter value; after it the key is exhausted. */
+export const COUNTER_MAX = 0xffffffff;
+/** Largest meaningful limit: every value up to COUNTER_MAX reserved. */
+export const LIMIT_MAX = 0x100000000;
+/** Default reservation step R. */
+export const DEFAULT_RESERVE = 64;
+
+/**
+ * Durably stores a new limit. Must return true only once the value survives power loss; false
+ * (or a throw) means "not stored" and the counter refuses to hand out the value.
+ */
+export type PersistLimit = (limit: number) => boolean;
+
+/** Sender counter state of one key. `limit` mirrors the last successfully persisted limit. */
+export interface SendCounter {
+  next: number; // next value to hand out (1 .. COUNTER_MAX, or COUNTER_MAX + 1 when exhausted)
+  limit: number; // persisted: values < limit may be used without persisting again
+  reserve: number; // R >= 1
+  persist: PersistLimit;
+}
+
+/**
+ * Creates the counter of a key from its persisted limit (0 for a brand-new key). Resumes at the
+ * persisted limit, so nothing that may have been sent before a reboot is sent again.
+ */
+export function createSendCounter(persistedLimit: number, reserve: number, persist: PersistLimit): SendCounter {
+  let lim = persistedLimit === Math.floor(persistedLimit) && persistedLimit > 0 ? persistedLimit : 0;
+  if (lim > LIMIT_MAX) lim = LIMIT_MAX;
+  const r = reserve === Math.floor(reserve) && reserve >= 1 ? reserve : DEFAULT_RESERVE;
+  return { next: lim < 1 ? 1 : lim, limit: lim, reserve: r, persist: persist };
+}
+
+/**
+ * Hands out the next counter value (>= 1), persisting a new limit first when the value is not yet
+ * covered. Returns ERR_COUNTER_EXHAUSTED after COUNTER_MAX was handed out, ERR_STORAGE when the
+ * persist callback fails (then nothing changes and the value is not handed out).
+ */
+export function takeCounter(c: SendCounter): number {
+  const v = c.next;
+  if (v > COUNTER_MAX) return ERR_COUNTER_EXHAUSTED;
+  if (v >= c.limit) {
+    let lim = v + c.reserve;
+    if (lim > LIMIT_MAX) lim = LIMIT_MAX;
+    let ok = false;
+    try {
+      ok = c.persist(lim) === true;
+    } catch (e) {
+      ok = false;
+    }
+    if (!ok) return ERR_STORAGE;
+    c.limit = lim;
+  }
+  c.next = v + 1;
+  return v;
+}
+
+/** How many values the key can still send (0 when exhausted). */
+export function countersLeft(c: SendCounter): number {
+  return c.next > COUNTER_MAX ? 0 : COUNTER_MAX - c.next + 1;
+}

@@ -1,0 +1,153 @@
+/**
+ * The 26-byte frame header shared by end-to-end and link frames (PROTOCOL.md §3).
+ * parseHeader fills a caller-owned, reusable FrameHeader in place and checks everything that can be
+ * checked before any cryptography: length, version, flags, op and policy.
+ */
+import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
+import { DIR_DOWN, DIR_UP, policyAllows, policyEnc, policyTagLen } from './policy.ts';
+
+export const HEADER_LEN = 26;
+export const E2E_VERSION = 0x01;
+export const LINK_VERSION = 0x81;
+export const MAX_BODY = 1024;
+export const ID_LEN = 8;
+export const NONCE_LEN = 13;
+/** Flags bit 0: direction (set = DOWN). */
+export const FLAG_DOWN = 0x01;
+/** Flags bit 1: body encrypted. */
+export const FLAG_ENC = 0x02;
+const FLAGS_RESERVED = 0xfc;
+/** Largest end-to-end frame: header + MAX_BODY + 16-byte tag. */
+export const MAX_E2E_FRAME = HEADER_LEN + MAX_BODY + 16;
+/** Largest link frame: header + MAX_BODY + 8-byte tag. */
+export const MAX_LINK_FRAME = HEADER_LEN + MAX_BODY + 8;
+/** Largest end-to-end body that still fits, as a whole frame, in a link DATA body (MAX_BODY). */
+export const MAX_E2E_BODY_FORWARDED = MAX_BODY - HEADER_LEN - 16;
+
+// Header field offsets.
+export const OFF_VERSION = 0;
+export const OFF_FLAGS = 1;
+export const OFF_OP = 2;
+export const OFF_GEN = 3;
+export const OFF_SENDER = 4;
+export const OFF_RECEIVER = 12;
+export const OFF_COUNTER = 20;
+export const OFF_BODY_LEN = 24;
+
+/** A parsed header; one object is reused for every frame (no allocation per frame). */
+export interface FrameHeader {
+  version: number; // E2E_VERSION or LINK_VERSION
+  flags: number;
+  dir: number; // DIR_UP or DIR_DOWN
+  enc: number; // 1 body encrypted, 0 MIC only
+  op: number; // operation id (e2e) or link type (link)
+  gen: number; // key generation
+  sender: Uint8Array; // 8 bytes, owned by the header, overwritten by each parse
+  receiver: Uint8Array; // 8 bytes, owned by the header
+  counter: number; // 1 .. 2^32-1 (0 is never accepted)
+  bodyLen: number;
+  tagLen: number; // from policy, not from the frame
+  frameLen: number; // HEADER_LEN + bodyLen + tagLen
+}
+
+/** Allocates one reusable header (call once at start-up, not per frame). */
+export function createHeader(): FrameHeader {
+  return {
+    version: 0,
+    flags: 0,
+    dir: 0,
+    enc: 0,
+    op: 0,
+    gen: 0,
+    sender: new Uint8Array(ID_LEN),
+    receiver: new Uint8Array(ID_LEN),
+    counter: 0,
+    bodyLen: 0,
+    tagLen: 0,
+    frameLen: 0,
+  };
+}
+
+function rdU32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+/**
+ * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_LENGTH /
+ * ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY (in that order of checking) and leaves hdr
+ * untouched. Never throws; does no cryptography.
+ */
+export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
+  if (!(frame instanceof Uint8Array)) return ERR_BUFFER;
+  if (off !== Math.floor(off) || len !== Math.floor(len) || off < 0 || len < 0 || off + len > frame.length) {
+    return ERR_BUFFER;
+  }
+  if (len < HEADER_LEN) return ERR_LENGTH;
+  const version = frame[off + OFF_VERSION];
+  if (version !== E2E_VERSION && version !== LINK_VERSION) return ERR_VERSION;
+  const flags = frame[off + OFF_FLAGS];
+  if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
+  const op = frame[off + OFF_OP];
+  const tagLen = policyTagLen(version, op);
+  if (tagLen === 0) return ERR_OP;
+  const dir = (flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP;
+  const enc = (flags & FLAG_ENC) !== 0 ? 1 : 0;
+  if (!policyAllows(version, op, dir) || policyEnc(version, op) !== enc) return ERR_POLICY;
+  const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN + 1];
+  if (bodyLen > MAX_BODY) return ERR_LENGTH;
+  if (len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
+  hdr.version = version;
+  hdr.flags = flags;
+  hdr.dir = dir;
+  hdr.enc = enc;
+  hdr.op = op;
+  hdr.gen = frame[off + OFF_GEN];
+  for (let i = 0; i < ID_LEN; i++) {
+    hdr.sender[i] = frame[off + OFF_SENDER + i];
+    hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
+  }
+  hdr.counter = rdU32(frame, off + OFF_COUNTER);
+  hdr.bodyLen = bodyLen;
+  hdr.tagLen = tagLen;
+  hdr.frameLen = len;
+  return 0;
+}
+
+/**
+ * Writes a 26-byte header at out[off..]. The caller guarantees the range and field values
+ * (sealFrame checks them); sender and receiver are 8-byte ids read from offset 0.
+ */
+export function writeHeader(
+  out: Uint8Array,
+  off: number,
+  version: number,
+  flags: number,
+  op: number,
+  gen: number,
+  sender: Uint8Array,
+  receiver: Uint8Array,
+  counter: number,
+  bodyLen: number,
+): void {
+  out[off + OFF_VERSION] = version;
+  out[off + OFF_FLAGS] = flags;
+  out[off + OFF_OP] = op;
+  out[off + OFF_GEN] = gen;
+  for (let i = 0; i < ID_LEN; i++) {
+    out[off + OFF_SENDER + i] = sender[i];
+    out[off + OFF_RECEIVER + i] = receiver[i];
+  }
+  out[off + OFF_COUNTER] = (counter >>> 24) & 0xff;
+  out[off + OFF_COUNTER + 1] = (counter >>> 16) & 0xff;
+  out[off + OFF_COUNTER + 2] = (counter >>> 8) & 0xff;
+  out[off + OFF_COUNTER + 3] = counter & 0xff;
+  out[off + OFF_BODY_LEN] = (bodyLen >>> 8) & 0xff;
+  out[off + OFF_BODY_LEN + 1] = bodyLen & 0xff;
+}
+
+/** Writes the 13-byte CCM nonce sender(8) ‖ counter(4) ‖ op(1) of a header at frame[off..] into out[outOff..]. */
+export function writeNonce(frame: Uint8Array, off: number, out: Uint8Array, outOff: number): void {
+  for (let i = 0; i < ID_LEN; i++) out[outOff + i] = frame[off + OFF_SENDER + i];
+  for (let i = 0; i < 4; i++) out[outOff + ID_LEN + i] = frame[off + OFF_COUNTER + i];
+  out[outOff + ID_LEN + 4] = frame[off + OFF_OP];
+}
