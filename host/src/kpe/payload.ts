@@ -1,0 +1,74 @@
+// The plaintext inside a key shipment (docs/HOST.md "Key shipment"): plain CBOR
+// [1, hesId, [[meterId, masterKey, linkKey, linkGen, concentratorId], …], [[concentratorId, hesLinkKey, hesLinkGen], …]]
+import { cborEncode, cborDecode } from '../crypto/cbor.ts';
+import { toHex } from '../crypto/bytes.ts';
+
+export const PAYLOAD_VERSION = 1;
+export const ID_LEN = 8;
+export const KEY_LEN = 16;
+export const MAX_GEN = 255;
+
+export interface MeterKeys { id: Uint8Array; masterKey: Uint8Array; linkKey: Uint8Array; linkGen: number; concentratorId: Uint8Array }
+export interface ConcentratorKeys { id: Uint8Array; linkKey: Uint8Array; linkGen: number }
+export interface ShipmentPayload { hesId: Uint8Array; meters: MeterKeys[]; concentrators: ConcentratorKeys[] }
+
+/** Encodes the payload as plain CBOR. */
+export function encodePayload(p: ShipmentPayload): Uint8Array {
+  return cborEncode([
+    PAYLOAD_VERSION,
+    p.hesId,
+    p.meters.map((m) => [m.id, m.masterKey, m.linkKey, m.linkGen, m.concentratorId]),
+    p.concentrators.map((c) => [c.id, c.linkKey, c.linkGen]),
+  ]);
+}
+
+function bytes(v: unknown, len: number, what: string): Uint8Array {
+  if (!(v instanceof Uint8Array) || v.length !== len) throw new TypeError(`${what} must be a ${len}-byte string`);
+  return v;
+}
+
+function gen(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_GEN) throw new TypeError(`${what} must be 0..255`);
+  return v;
+}
+
+/**
+ * Decodes and validates a payload strictly: exact shapes and lengths, no duplicate ids, every meter's
+ * concentrator present in the same shipment. Throws TypeError with the first problem found.
+ */
+export function decodePayload(b: Uint8Array): ShipmentPayload {
+  const v = cborDecode(b);
+  if (!Array.isArray(v) || v.length !== 4) throw new TypeError('payload must be a 4-element array');
+  if (v[0] !== PAYLOAD_VERSION) throw new TypeError(`unsupported payload version ${String(v[0])}`);
+  const hesId = bytes(v[1], ID_LEN, 'HES id');
+  if (!Array.isArray(v[2]) || !Array.isArray(v[3])) throw new TypeError('payload meter/concentrator lists must be arrays');
+  const seen = new Set<string>();
+  const concentrators: ConcentratorKeys[] = [];
+  for (const c of v[3] as unknown[]) {
+    if (!Array.isArray(c) || c.length !== 3) throw new TypeError('concentrator entry must be a 3-element array');
+    const id = bytes(c[0], ID_LEN, 'concentrator id');
+    const hx = toHex(id);
+    if (seen.has(hx)) throw new TypeError(`duplicate device id ${hx}`);
+    seen.add(hx);
+    concentrators.push({ id, linkKey: bytes(c[1], KEY_LEN, 'concentrator link key'), linkGen: gen(c[2], 'link generation') });
+  }
+  const concIds = new Set(seen);
+  const meters: MeterKeys[] = [];
+  for (const m of v[2] as unknown[]) {
+    if (!Array.isArray(m) || m.length !== 5) throw new TypeError('meter entry must be a 5-element array');
+    const id = bytes(m[0], ID_LEN, 'meter id');
+    const hx = toHex(id);
+    if (seen.has(hx)) throw new TypeError(`duplicate device id ${hx}`);
+    seen.add(hx);
+    const concentratorId = bytes(m[4], ID_LEN, 'meter concentrator id');
+    if (!concIds.has(toHex(concentratorId))) throw new TypeError(`meter ${hx} names concentrator ${toHex(concentratorId)} not in this shipment`);
+    meters.push({
+      id,
+      masterKey: bytes(m[1], KEY_LEN, 'meter master key'),
+      linkKey: bytes(m[2], KEY_LEN, 'meter link key'),
+      linkGen: gen(m[3], 'link generation'),
+      concentratorId,
+    });
+  }
+  return { hesId, meters, concentrators };
+}
