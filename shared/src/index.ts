@@ -12,3 +12,7 @@ export * from './counter.ts';
 export * from './replay.ts';
 export * from './keys.ts';
 export * from './seal.ts';
+export * from './crc16.ts';
+export * from './cobs.ts';
+export * from './serial.ts';
+export * from './cbor.ts';

@@ -1,0 +1,210 @@
+/**
+ * Serial framing of PROTOCOL.md §9 for radio-modem lines (and the concentrator↔HES TCP stream):
+ * each frame travels as COBS(frame ‖ CRC16) followed by one 0x00 delimiter, CRC-16/CCITT-FALSE
+ * big-endian. The deframer decodes COBS on the fly into one bounded buffer it owns, so a hostile
+ * or noisy line can never make it allocate or buffer more than maxFrameLen + 2 bytes.
+ */
+
+import { COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
+import { CRC16_LEN, crc16 } from './crc16.ts';
+import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from './errors.ts';
+
+/** Byte that ends every serial frame (and that COBS removes from the frame itself). */
+export const SERIAL_DELIMITER = COBS_DELIMITER;
+
+/** Receives one CRC-checked frame; buf[off..off+len) is valid only until the next push(). */
+export type SerialFrameHandler = (buf: Uint8Array, off: number, len: number) => void;
+
+/** Returns the most bytes encodeSerialFrame writes for a frame of frameLen bytes (delimiter included). */
+export function serialEncodedMaxLen(frameLen: number): number {
+  return cobsMaxEncodedLen(frameLen + CRC16_LEN) + 1;
+}
+
+/**
+ * Writes COBS(frame[off..off+len) ‖ CRC16) ‖ 0x00 to out[outOff..); returns the number of bytes
+ * written, or ERR_BUFFER (out untouched) when out has fewer than serialEncodedMaxLen(len) bytes
+ * left or the input range is invalid. No temporary buffer: the CRC bytes are fed to the encoder last.
+ */
+export function encodeSerialFrame(frame: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): number {
+  if (off < 0 || len < 0 || off + len > frame.length) return ERR_BUFFER;
+  if (outOff < 0 || out.length - outOff < serialEncodedMaxLen(len)) return ERR_BUFFER;
+  const crc = crc16(frame, off, len);
+  const total = len + CRC16_LEN;
+  let codePos = outOff;
+  let w = outOff + 1;
+  let code = 1;
+  for (let i = 0; i < total; i++) {
+    const b = i < len ? frame[off + i] : i === len ? crc >>> 8 : crc & 0xff;
+    if (b === 0) {
+      out[codePos] = code;
+      codePos = w++;
+      code = 1;
+    } else {
+      out[w++] = b;
+      code++;
+      if (code === COBS_MAX_CODE && i + 1 < total) {
+        out[codePos] = code;
+        codePos = w++;
+        code = 1;
+      }
+    }
+  }
+  out[codePos] = code;
+  out[w++] = SERIAL_DELIMITER;
+  return w - outOff;
+}
+
+/**
+ * Streaming deframer for one serial line. push() accepts bytes in any chunking. A complete frame
+ * whose CRC verifies is delivered as (buf, 0, len) — to the handler if one was given, otherwise by
+ * stopping push() right after the frame's delimiter with frameLen ≥ 0 (poll mode). Bad packets are
+ * counted and dropped: crcErrors (ERR_CRC, line noise), oversize (ERR_OVERSIZE: buffering stops at
+ * the limit and resumes after the next 0x00) and framingErrors (ERR_FRAMING: truncated COBS block,
+ * or a packet too short to hold a CRC). Empty packets (consecutive 0x00) are idle line, not errors,
+ * so a sender may emit a lone 0x00 to flush a noisy line. Allocates only in the constructor.
+ */
+export class SerialDeframer {
+  /** Decoded bytes of the current packet (frame ‖ CRC); a delivered frame is buf[0..len). */
+  readonly buf: Uint8Array;
+  /** Largest frame (without CRC) accepted. */
+  readonly maxFrameLen: number;
+  /** Poll mode: length of the frame waiting in buf[0..frameLen) after push() returned, −1 if none. */
+  frameLen: number;
+  /** Frames delivered. */
+  frames: number;
+  /** Packets dropped for a CRC mismatch (ERR_CRC). */
+  crcErrors: number;
+  /** Packets dropped for exceeding maxFrameLen (ERR_OVERSIZE). */
+  oversize: number;
+  /** Packets dropped for malformed COBS or a length below the CRC (ERR_FRAMING). */
+  framingErrors: number;
+  /** Code of the last dropped packet (ERR_CRC, ERR_OVERSIZE, ERR_FRAMING) or OK if none yet. */
+  lastError: number;
+  private handler: SerialFrameHandler | null;
+  private n: number; // decoded bytes of the current packet
+  private code: number; // code byte of the current COBS block
+  private remaining: number; // data bytes still expected in the current block; 0 = a code byte comes next
+  private pendingZero: boolean; // the finished block implies a 0x00, unless the packet ends here
+  private started: boolean; // a non-delimiter byte arrived since the last delimiter
+  private discarding: boolean; // oversize: ignore everything up to the next delimiter
+
+  /** Creates a deframer accepting frames of up to maxFrameLen bytes (e.g. MAX_LINK_FRAME); the only allocation. */
+  constructor(maxFrameLen: number, handler?: SerialFrameHandler) {
+    const max = maxFrameLen > 0 ? Math.floor(maxFrameLen) : 0;
+    this.maxFrameLen = max;
+    this.buf = new Uint8Array(max + CRC16_LEN);
+    this.handler = handler === undefined ? null : handler;
+    this.frameLen = -1;
+    this.frames = 0;
+    this.crcErrors = 0;
+    this.oversize = 0;
+    this.framingErrors = 0;
+    this.lastError = OK;
+    this.n = 0;
+    this.code = 0;
+    this.remaining = 0;
+    this.pendingZero = false;
+    this.started = false;
+    this.discarding = false;
+  }
+
+  /** Drops any partial packet (e.g. after the line was reopened); counters are kept. */
+  reset(): void {
+    this.n = 0;
+    this.code = 0;
+    this.remaining = 0;
+    this.pendingZero = false;
+    this.started = false;
+    this.discarding = false;
+    this.frameLen = -1;
+  }
+
+  /**
+   * Feeds chunk[off..off+len); returns how many bytes were consumed: all of them with a handler,
+   * or, in poll mode, up to and including the delimiter of the first good frame (then frameLen ≥ 0;
+   * call push again with the rest). Never throws on any byte sequence; returns 0 for an invalid range.
+   */
+  push(chunk: Uint8Array, off: number, len: number): number {
+    this.frameLen = -1;
+    if (off < 0 || len <= 0 || off + len > chunk.length) return 0;
+    const end = off + len;
+    const buf = this.buf;
+    const cap = buf.length;
+    let i = off;
+    while (i < end) {
+      const b = chunk[i++];
+      if (b === SERIAL_DELIMITER) {
+        const got = this.endPacket();
+        if (got >= 0) {
+          if (this.handler !== null) this.handler(buf, 0, got);
+          else {
+            this.frameLen = got;
+            return i - off;
+          }
+        }
+        continue;
+      }
+      if (this.discarding) continue;
+      this.started = true;
+      if (this.remaining === 0) {
+        // A code byte: the previous block's implied zero is real now that more data follows.
+        if (this.pendingZero) {
+          if (this.n >= cap) {
+            this.overflow();
+            continue;
+          }
+          buf[this.n++] = 0;
+        }
+        this.code = b;
+        this.remaining = b - 1;
+        this.pendingZero = this.remaining === 0; // code 0x01: an empty block that implies a zero
+      } else {
+        if (this.n >= cap) {
+          this.overflow();
+          continue;
+        }
+        buf[this.n++] = b;
+        this.remaining--;
+        if (this.remaining === 0) this.pendingZero = this.code !== COBS_MAX_CODE;
+      }
+    }
+    return len;
+  }
+
+  private overflow(): void {
+    this.discarding = true;
+    this.oversize++;
+    this.lastError = ERR_OVERSIZE;
+  }
+
+  /** Closes the current packet at a delimiter: returns the frame length if it is good, else −1. */
+  private endPacket(): number {
+    let result = -1;
+    if (!this.started) {
+      // Idle delimiter: nothing to report.
+    } else if (this.discarding) {
+      // Already counted as oversize when the limit was hit.
+    } else if (this.remaining !== 0 || this.n < CRC16_LEN) {
+      this.framingErrors++;
+      this.lastError = ERR_FRAMING;
+    } else {
+      const buf = this.buf;
+      const len = this.n - CRC16_LEN;
+      const got = (buf[len] << 8) | buf[len + 1];
+      if (crc16(buf, 0, len) === got) {
+        this.frames++;
+        result = len;
+      } else {
+        this.crcErrors++;
+        this.lastError = ERR_CRC;
+      }
+    }
+    this.n = 0;
+    this.code = 0;
+    this.remaining = 0;
+    this.pendingZero = false;
+    this.started = false;
+    this.discarding = false;
+    return result;
+  }
+}
