@@ -1,0 +1,247 @@
+/**
+ * Generates test/vectors/e2e.json and test/vectors/link.json ONCE from fixed TEST keys.
+ * Every frame is sealed by the core (shared/src) AND by the independent node:crypto reference
+ * (test/conformance/reference.ts); the script refuses to write anything unless both agree byte for
+ * byte. The committed JSON then pins the wire format: test/conformance/frames-vectors.test.ts
+ * recomputes every vector with both implementations.
+ *
+ *   npx tsx scripts/gen-vectors.ts            # (re)writes the two files
+ *   npx tsx scripts/gen-vectors.ts --check    # only checks that regenerating gives identical files
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Encoder } from 'cbor-x';
+import * as core from '@vakt/shared';
+import * as ref from '../test/conformance/reference.ts';
+
+const cbor = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true });
+const enc = (v: unknown): Buffer => Buffer.from(cbor.encode(v));
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const h = (s: string): Buffer => Buffer.from(s, 'hex');
+
+// ---- TEST KEYS AND IDS (fixtures only; never used by any real device) ----
+const T = {
+  meterId: h('4d45544552303031'), // "METER001"
+  otherMeterId: h('4d45544552303032'), // "METER002"
+  concentratorId: h('434f4e4345303031'), // "CONCE001"
+  hesId: h('4845532d30303031'), // "HES-0001"
+  masterKey: h('000102030405060708090a0b0c0d0e0f'),
+  meterLinkKey: h('101112131415161718191a1b1c1d1e1f'),
+  concLinkKey: h('202122232425262728292a2b2c2d2e2f'),
+  newRelayRootKey: h('303132333435363738393a3b3c3d3e3f'), // transported by the key-update vector
+  newMasterKey: h('404142434445464748494a4b4c4d4e4f'),
+};
+const ctx = core.createCryptoCtx();
+
+function check(a: Uint8Array, b: Uint8Array, what: string): void {
+  if (hex(a) !== hex(b)) throw new Error('core and reference disagree on ' + what + ': ' + hex(a) + ' vs ' + hex(b));
+}
+
+function coreDerive(kind: string, key: Buffer, id: Buffer, a: number, b: number, c: number): Buffer {
+  const out = new Uint8Array(16);
+  if (kind === 'op') core.deriveOpRoot(ctx, key, 0, id, a, b, out, 0);
+  else if (kind === 'e2e') core.deriveE2eKey(ctx, key, 0, id, a, b, c, out, 0);
+  else if (kind === 'link') core.deriveLinkKey(ctx, key, 0, id, a, b, out, 0);
+  else core.deriveKcKey(ctx, key, 0, id, a, b, out, 0);
+  return Buffer.from(out);
+}
+
+const derivations: object[] = [];
+function derivation(kind: 'op' | 'e2e' | 'link' | 'kc', key: Buffer, id: Buffer, a: number, b: number, c = 0): Buffer {
+  let r: Buffer;
+  let label: string;
+  let context: Buffer;
+  if (kind === 'op') {
+    r = ref.refOpRoot(key, id, a, b);
+    label = 'vakt-op';
+    context = Buffer.concat([id, Buffer.from([a, b])]);
+  } else if (kind === 'e2e') {
+    r = ref.refE2eKey(key, id, a, b, c);
+    label = 'vakt-e2e';
+    context = Buffer.concat([id, Buffer.from([a, b, c])]);
+  } else if (kind === 'link') {
+    r = ref.refLinkKey(key, id, a, b);
+    label = 'vakt-link';
+    context = Buffer.concat([id, Buffer.from([a, b])]);
+  } else {
+    r = ref.refKcKey(key, id, a, b);
+    label = 'vakt-kc';
+    context = Buffer.concat([id, Buffer.from([a, b])]);
+  }
+  const cr = coreDerive(kind, key, id, a, b, c);
+  check(cr, r, 'derivation ' + kind);
+  const msg = Buffer.concat([Buffer.from([1]), Buffer.from(label, 'ascii'), Buffer.from([0]), context, Buffer.from([0, 0x80])]);
+  const d = { kind, label, inputKey: hex(key), context: hex(context), cmacInput: hex(msg), output: hex(r) };
+  if (!derivations.some((x) => JSON.stringify(x) === JSON.stringify(d))) derivations.push(d);
+  return r;
+}
+
+interface FrameSpec {
+  name: string;
+  version: number;
+  op: number;
+  dir: number;
+  gen: number;
+  sender: Buffer;
+  receiver: Buffer;
+  counter: number;
+  body: Buffer;
+  key: Buffer; // raw 16-byte frame key
+  keyInfo: object;
+}
+
+function sealBoth(s: FrameSpec): Buffer {
+  const r = ref.refSeal({ version: s.version, dir: s.dir, op: s.op, gen: s.gen, sender: s.sender, receiver: s.receiver, counter: s.counter, body: s.body }, s.key);
+  const slot = core.createKeySlot(s.version, s.op, s.dir, s.gen, new Uint8Array(s.sender), new Uint8Array(s.receiver));
+  core.setSlotKey(slot, s.key, 0);
+  slot.ctr = core.createSendCounter(s.counter, 1, () => true);
+  const out = new Uint8Array(core.HEADER_LEN + s.body.length + 16);
+  const n = core.sealFrame(ctx, slot, s.op, s.body, 0, s.body.length, out, 0);
+  if (n < 0) throw new Error(s.name + ': core sealFrame ' + core.errorName(n));
+  check(out.subarray(0, n), r, 'frame ' + s.name);
+  return r;
+}
+
+function vector(s: FrameSpec): object {
+  const frame = sealBoth(s);
+  const p = ref.refPolicy(s.version, s.op)!;
+  return {
+    name: s.name,
+    version: s.version,
+    op: s.op,
+    dir: s.dir,
+    enc: p.enc,
+    tagLen: p.tag,
+    gen: s.gen,
+    sender: hex(s.sender),
+    receiver: hex(s.receiver),
+    counter: s.counter,
+    body: hex(s.body),
+    key: s.keyInfo,
+    frameKey: hex(s.key),
+    nonce: hex(Buffer.concat([s.sender, Buffer.from([s.counter >>> 24, (s.counter >>> 16) & 255, (s.counter >>> 8) & 255, s.counter & 255, s.op])])),
+    header: hex(frame.subarray(0, 26)),
+    frame: hex(frame),
+  };
+}
+
+const UP = 0;
+const DOWN = 1;
+const E2E = 0x01;
+const LINK = 0x81;
+
+// ---- end-to-end ----
+function e2eKey(op: number, dir: number, gen: number): { key: Buffer; info: object } {
+  const ok = derivation('op', T.masterKey, T.meterId, op, gen);
+  const k = derivation('e2e', ok, T.meterId, op, dir, gen);
+  return { key: k, info: { kind: 'e2e', from: 'masterKey', op, dir, gen, opRoot: hex(ok) } };
+}
+function e2e(name: string, op: number, dir: number, counter: number, body: Buffer, gen = 0): FrameSpec {
+  const k = e2eKey(op, dir, gen);
+  const up = dir === UP;
+  return { name, version: E2E, op, dir, gen, sender: up ? T.meterId : T.hesId, receiver: up ? T.hesId : T.meterId, counter, body, key: k.key, keyInfo: k.info };
+}
+
+const t0 = 1795000000; // 2026-11-18T...Z, a fixed test timestamp
+const e2eSpecs: FrameSpec[] = [
+  e2e('READING up', 0x01, UP, 0x01020304, enc([0, 4242, t0, 1234567, 870])),
+  e2e('READING up, counter 1', 0x01, UP, 1, enc([0, 4243, t0 + 900, 1234790, 910])),
+  e2e('READ down register', 0x02, DOWN, 7, enc([17, 1])),
+  e2e('READ down load-profile range', 0x02, DOWN, 8, enc([18, 2, 4000, 4015])),
+  e2e('READ up register', 0x02, UP, 9, enc([17, 1, t0, 1234567, 870])),
+  e2e('READ up load-profile', 0x02, UP, 10, enc([18, 2, [[4000, t0 - 3600, 1200000, 800], [4001, t0 - 2700, 1200200, 810]]])),
+  e2e('RELAY down disconnect', 0x03, DOWN, 3, enc([19, 0])),
+  e2e('RELAY up result', 0x03, UP, 11, enc([19, 0, 0])),
+  e2e('CONFIG down', 0x04, DOWN, 4, enc([20, { 1: 7, 2: 900 }])),
+  e2e('CONFIG up result', 0x04, UP, 12, enc([20, 0])),
+  e2e('CLOCK down (MIC only)', 0x05, DOWN, 5, enc([21, t0])),
+  e2e('CLOCK up result (MIC only)', 0x05, UP, 13, enc([21, 0, t0 - 2])),
+  e2e('FIRMWARE down begin (MIC only)', 0x06, DOWN, 6, enc([22, 1, 65536, h('9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'), 3])),
+  e2e('FIRMWARE down chunk (MIC only)', 0x06, DOWN, 0xfffffffe, enc([22, 2, 0, Buffer.from(Array.from({ length: 100 }, (_, i) => (i * 7) & 255))])),
+  e2e('FIRMWARE up status (MIC only)', 0x06, UP, 14, enc([22, 0, 100])),
+  e2e('EVENT up tamper', 0x08, UP, 15, enc([0, 3, t0, 0])),
+  e2e('ACK down readings stored', 0x09, DOWN, 2, enc([0, 1, 4242])),
+  e2e('ACK up', 0x09, UP, 16, enc([21, 5, 1])),
+  e2e('ACK up, empty body', 0x09, UP, 17, Buffer.alloc(0)),
+];
+
+// Key update of the RELAY operation root key to generation 1 (scope = OP_RELAY), PROTOCOL.md §8.
+const kuScope = 0x03;
+const kuGen = 1;
+{
+  const ku = e2eKey(0x07, DOWN, 0);
+  e2eSpecs.push({ name: 'KEY_UPDATE down TRANSPORT (scope RELAY, gen 1)', version: E2E, op: 0x07, dir: DOWN, gen: 0, sender: T.hesId, receiver: T.meterId, counter: 30, body: enc([23, 1, kuScope, kuGen, T.newRelayRootKey]), key: ku.key, keyInfo: ku.info });
+  const kc = derivation('kc', T.newRelayRootKey, T.meterId, kuScope, kuGen);
+  e2eSpecs.push({ name: 'KEY_UPDATE up CONFIRM under KC[RELAY, 1]', version: E2E, op: 0x07, dir: UP, gen: kuGen, sender: T.meterId, receiver: T.hesId, counter: 1, body: enc([23, 2, kuScope, kuGen]), key: kc, keyInfo: { kind: 'kc', from: 'transportedKey', transportedKey: hex(T.newRelayRootKey), scope: kuScope, gen: kuGen } });
+  e2eSpecs.push({ name: 'KEY_UPDATE down ACTIVATE', version: E2E, op: 0x07, dir: DOWN, gen: 0, sender: T.hesId, receiver: T.meterId, counter: 31, body: enc([23, 3, kuScope, kuGen]), key: ku.key, keyInfo: ku.info });
+  const k1 = derivation('e2e', T.newRelayRootKey, T.meterId, 0x03, DOWN, kuGen);
+  e2eSpecs.push({ name: 'RELAY down under the transported generation 1', version: E2E, op: 0x03, dir: DOWN, gen: kuGen, sender: T.hesId, receiver: T.meterId, counter: 1, body: enc([24, 1]), key: k1, keyInfo: { kind: 'e2e', from: 'transportedKey', transportedKey: hex(T.newRelayRootKey), op: 0x03, dir: DOWN, gen: kuGen } });
+}
+
+// ---- link ----
+function linkKey(hop: 'meter' | 'hes', dir: number, gen: number): { key: Buffer; info: object } {
+  const lk = hop === 'meter' ? T.meterLinkKey : T.concLinkKey;
+  const id = hop === 'meter' ? T.meterId : T.concentratorId;
+  const k = derivation('link', lk, id, dir, gen);
+  return { key: k, info: { kind: 'link', hop, from: hop === 'meter' ? 'meterLinkKey' : 'concLinkKey', deviceId: hex(id), dir, gen } };
+}
+function link(name: string, hop: 'meter' | 'hes', op: number, dir: number, counter: number, body: Buffer): FrameSpec {
+  const k = linkKey(hop, dir, 0);
+  const far = hop === 'meter' ? T.meterId : T.hesId; // the end that is not the concentrator
+  const up = dir === UP;
+  return { name, version: LINK, op, dir, gen: 0, sender: up ? far : T.concentratorId, receiver: up ? T.concentratorId : far, counter, body, key: k.key, keyInfo: k.info };
+}
+// Link sender/receiver on the meter hop: meter -> concentrator (UP) and back; HES hop: concentrator -> HES (UP).
+function linkHes(name: string, op: number, dir: number, counter: number, body: Buffer): FrameSpec {
+  const k = linkKey('hes', dir, 0);
+  const up = dir === UP;
+  return { name, version: LINK, op, dir, gen: 0, sender: up ? T.concentratorId : T.hesId, receiver: up ? T.hesId : T.concentratorId, counter, body, key: k.key, keyInfo: k.info };
+}
+
+const e2eVectors = e2eSpecs.map(vector);
+const reading = Buffer.from((e2eVectors[0] as { frame: string }).frame, 'hex');
+const relayDown = Buffer.from((e2eVectors[6] as { frame: string }).frame, 'hex');
+const linkSpecs: FrameSpec[] = [
+  link('DATA up meter -> concentrator (READING)', 'meter', 0x01, UP, 0x01020305, reading),
+  linkHes('DATA up concentrator -> HES (same READING)', 0x01, UP, 77, reading),
+  linkHes('DATA down HES -> concentrator (RELAY)', 0x01, DOWN, 50, relayDown),
+  link('DATA down concentrator -> meter (RELAY)', 'meter', 0x01, DOWN, 9, relayDown),
+  linkHes('JOIN down HES -> concentrator', 0x02, DOWN, 51, enc([T.otherMeterId, h('505152535455565758595a5b5c5d5e5f'), 0])),
+  linkHes('LEAVE down HES -> concentrator', 0x03, DOWN, 52, enc([T.otherMeterId])),
+  linkHes('LINK_ACK up concentrator -> HES', 0x04, UP, 78, enc([50])),
+  linkHes('LINK_ACK down HES -> concentrator', 0x04, DOWN, 53, enc([77])),
+  link('LINK_ACK down concentrator -> meter', 'meter', 0x04, DOWN, 10, enc([0x01020305])),
+  link('LINK_ACK up meter -> concentrator', 'meter', 0x04, UP, 0x01020306, enc([9])),
+];
+const linkVectors = linkSpecs.map(vector);
+
+const header = {
+  warning: 'TEST KEYS ONLY. Generated by scripts/gen-vectors.ts with fixed fixture keys; never provision these to a device.',
+  source: 'Sealed by the Vakt core (shared/src) and by the independent node:crypto reference (test/conformance/reference.ts); both agreed byte for byte. Wire format: docs/PROTOCOL.md.',
+  testKeys: Object.fromEntries(Object.entries(T).map(([k, v]) => [k, hex(v)])),
+};
+const files: [string, object][] = [
+  ['test/vectors/e2e.json', { ...header, layer: 'end-to-end (version 0x01)', derivations: derivations.filter((d) => (d as { kind: string }).kind !== 'link'), frames: e2eVectors }],
+  ['test/vectors/link.json', { ...header, layer: 'link (version 0x81)', derivations: derivations.filter((d) => (d as { kind: string }).kind === 'link'), frames: linkVectors }],
+];
+const checkOnly = process.argv.includes('--check');
+let differ = 0;
+for (const [path, obj] of files) {
+  const text = JSON.stringify(obj, null, 2) + '\n';
+  if (checkOnly) {
+    let old = '';
+    try {
+      old = readFileSync(path, 'utf8');
+    } catch {
+      old = '';
+    }
+    if (old !== text) {
+      differ++;
+      console.error(path + ' differs from a fresh generation');
+    }
+  } else {
+    writeFileSync(path, text);
+    console.log('wrote ' + path + ' (' + (obj as { frames: unknown[] }).frames.length + ' frames)');
+  }
+}
+console.log(JSON.stringify({ e2eFrames: e2eVectors.length, linkFrames: linkVectors.length, derivations: derivations.length, differ }));
+process.exitCode = differ === 0 ? 0 : 1;

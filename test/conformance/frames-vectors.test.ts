@@ -1,0 +1,179 @@
+// Re-verifies every committed wire vector (test/vectors/*.json, TEST keys only) with BOTH the core
+// (shared/src) and the independent node:crypto reference (reference.ts): key chains, header bytes,
+// sealed frame bytes and opened bodies. Any change of the wire format fails here.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import * as core from '@vakt/shared';
+import * as ref from './reference.ts';
+
+interface Vec {
+  name: string;
+  version: number;
+  op: number;
+  dir: number;
+  enc: number;
+  tagLen: number;
+  gen: number;
+  sender: string;
+  receiver: string;
+  counter: number;
+  body: string;
+  key: { kind: string; from: string; op?: number; dir: number; gen: number; opRoot?: string; transportedKey?: string; scope?: number; hop?: string; deviceId?: string };
+  frameKey: string;
+  nonce: string;
+  header: string;
+  frame: string;
+}
+interface Deriv {
+  kind: string;
+  label: string;
+  inputKey: string;
+  context: string;
+  cmacInput: string;
+  output: string;
+}
+interface VecFile {
+  warning: string;
+  testKeys: Record<string, string>;
+  derivations: Deriv[];
+  frames: Vec[];
+}
+
+const load = (p: string): VecFile => JSON.parse(readFileSync(new URL('../vectors/' + p, import.meta.url), 'utf8'));
+const b = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+const hx = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+const ctx = core.createCryptoCtx();
+
+/** Recomputes the frame key of a vector from the TEST master/link keys, with the core and with the reference. */
+function frameKeys(v: Vec, keys: Record<string, string>): [string, string] {
+  const meterId = b(keys.meterId);
+  const k = v.key;
+  const c = new Uint8Array(16);
+  let r: Buffer;
+  if (k.kind === 'e2e') {
+    const root = k.from === 'masterKey' ? null : b(k.transportedKey!);
+    if (root === null) {
+      const mk = b(keys.masterKey);
+      const ok = new Uint8Array(16);
+      core.deriveOpRoot(ctx, mk, 0, meterId, v.op, k.gen, ok, 0);
+      expect(hx(ok)).toBe(k.opRoot);
+      core.deriveE2eKey(ctx, ok, 0, meterId, v.op, k.dir, k.gen, c, 0);
+      const rok = ref.refOpRoot(mk, meterId, v.op, k.gen);
+      expect(hx(rok)).toBe(k.opRoot);
+      r = ref.refE2eKey(rok, meterId, v.op, k.dir, k.gen);
+    } else {
+      core.deriveE2eKey(ctx, root, 0, meterId, v.op, k.dir, k.gen, c, 0);
+      r = ref.refE2eKey(root, meterId, v.op, k.dir, k.gen);
+    }
+  } else if (k.kind === 'kc') {
+    const nk = b(k.transportedKey!);
+    core.deriveKcKey(ctx, nk, 0, meterId, k.scope!, k.gen, c, 0);
+    r = ref.refKcKey(nk, meterId, k.scope!, k.gen);
+  } else {
+    const lk = b(k.from === 'meterLinkKey' ? keys.meterLinkKey : keys.concLinkKey);
+    const id = b(k.deviceId!);
+    expect(hx(id)).toBe(k.hop === 'meter' ? keys.meterId : keys.concentratorId);
+    core.deriveLinkKey(ctx, lk, 0, id, k.dir, k.gen, c, 0);
+    r = ref.refLinkKey(lk, id, k.dir, k.gen);
+  }
+  return [hx(c), hx(r)];
+}
+
+function checkFile(file: string, layer: number): void {
+  const f = load(file);
+  describe(file, () => {
+    it('is marked as TEST keys and covers the layer', () => {
+      expect(f.warning).toMatch(/TEST KEYS ONLY/);
+      expect(f.frames.length).toBeGreaterThan(5);
+      for (const v of f.frames) expect(v.version).toBe(layer);
+    });
+
+    it('every derivation (with its CMAC input) matches core and reference', () => {
+      for (const d of f.derivations) {
+        const label = Buffer.from(d.label, 'ascii');
+        const ctxBytes = b(d.context);
+        expect(hx(Buffer.concat([Buffer.from([1]), label, Buffer.from([0]), ctxBytes, Buffer.from([0, 0x80])]))).toBe(d.cmacInput);
+        expect(hx(ref.refCmac(b(d.inputKey), b(d.cmacInput)))).toBe(d.output);
+        const rk = new Uint32Array(44);
+        core.expandKey(b(d.inputKey), 0, rk);
+        const out = new Uint8Array(16);
+        core.kdf(ctx, rk, new Uint8Array(label), ctxBytes, 0, ctxBytes.length, out, 0);
+        expect(hx(out)).toBe(d.output);
+      }
+    });
+
+    for (const v of f.frames) {
+      it(v.name, () => {
+        // Key chain, both implementations.
+        const [ck, rk] = frameKeys(v, f.testKeys);
+        expect(ck).toBe(v.frameKey);
+        expect(rk).toBe(v.frameKey);
+        const key = b(v.frameKey);
+        const body = b(v.body);
+        const fields = { version: v.version, dir: v.dir, op: v.op, gen: v.gen, sender: b(v.sender), receiver: b(v.receiver), counter: v.counter, body };
+        // Reference recomputes the exact bytes from the inputs.
+        expect(hx(ref.refHeader(fields))).toBe(v.header);
+        expect(hx(ref.refSeal(fields, key))).toBe(v.frame);
+        const ro = ref.refOpen(b(v.frame), key);
+        expect(ro).not.toBeNull();
+        expect(hx(ro!.body)).toBe(v.body);
+        // Core seals the same bytes.
+        const tx = core.createKeySlot(v.version, v.op, v.dir, v.gen, b(v.sender), b(v.receiver));
+        core.setSlotKey(tx, key, 0);
+        tx.ctr = core.createSendCounter(v.counter, 1, () => true);
+        const out = new Uint8Array(core.MAX_E2E_FRAME + 8);
+        const n = core.sealFrame(ctx, tx, v.op, body, 0, body.length, out, 3);
+        expect(n).toBe(b(v.frame).length);
+        expect(hx(out.subarray(3, 3 + n))).toBe(v.frame);
+        // Core parses and opens it.
+        const frame = b(v.frame);
+        const hdr = core.createHeader();
+        expect(core.parseHeader(frame, 0, frame.length, hdr)).toBe(0);
+        expect([hdr.version, hdr.op, hdr.dir, hdr.enc, hdr.gen, hdr.counter, hdr.bodyLen, hdr.tagLen]).toEqual([v.version, v.op, v.dir, v.enc, v.gen, v.counter, body.length, v.tagLen]);
+        expect(hx(hdr.sender)).toBe(v.sender);
+        expect(hx(hdr.receiver)).toBe(v.receiver);
+        const nonce = new Uint8Array(13);
+        core.writeNonce(frame, 0, nonce, 0);
+        expect(hx(nonce)).toBe(v.nonce);
+        const rx = core.createKeySlot(v.version, v.op, v.dir, v.gen, b(v.receiver), b(v.sender));
+        core.setSlotKey(rx, key, 0);
+        const pt = new Uint8Array(body.length + 4);
+        expect(core.openFrame(ctx, hdr, rx, frame, 0, pt, 2)).toBe(body.length);
+        expect(hx(pt.subarray(2, 2 + body.length))).toBe(v.body);
+        expect(rx.last).toBe(v.counter);
+        // ENC frames do not carry the body in clear.
+        if (v.enc === 1 && body.length >= 4) expect(v.frame.includes(v.body)).toBe(false);
+        if (v.enc === 0) expect(v.frame.slice(52, 52 + v.body.length)).toBe(v.body);
+      });
+    }
+  });
+}
+
+checkFile('e2e.json', 0x01);
+checkFile('link.json', 0x81);
+
+describe('vector coverage', () => {
+  const e = load('e2e.json').frames;
+  const l = load('link.json').frames;
+  it('every end-to-end op in every allowed direction, both ENC modes', () => {
+    for (let op = 1; op <= core.OP_MAX; op++) {
+      for (const dir of [0, 1]) {
+        const allowed = core.policyAllows(core.E2E_VERSION, op, dir);
+        expect(e.some((v) => v.op === op && v.dir === dir)).toBe(allowed);
+      }
+    }
+    expect(new Set(e.map((v) => v.enc))).toEqual(new Set([0, 1]));
+    expect(e.filter((v) => v.key.kind === 'kc').length).toBe(1);
+  });
+  it('every link type in every allowed direction', () => {
+    for (let t = 1; t <= core.LINK_MAX; t++) {
+      for (const dir of [0, 1]) {
+        expect(l.some((v) => v.op === t && v.dir === dir)).toBe(core.policyAllows(core.LINK_VERSION, t, dir));
+      }
+    }
+  });
+  it('link DATA bodies are the committed end-to-end frames, unchanged', () => {
+    const data = l.filter((v) => v.op === 1);
+    for (const v of data) expect(e.some((x) => x.frame === v.body)).toBe(true);
+  });
+});
