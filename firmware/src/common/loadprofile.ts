@@ -1,0 +1,107 @@
+// Load-profile ring buffer kept in board storage: one record per interval slot plus a head record.
+// Readings stay until the HES acknowledges them (PROTOCOL.md §10 ACK [0, 1, seq]); a full ring
+// overwrites the oldest unacknowledged interval and counts it, as billing meters do.
+import type { Storage } from '@vakt/boards';
+import { REC_LP_HEAD, REC_LP_PREFIX, readFixed, readU32, readU64, writeU32, writeU64 } from './records.ts';
+
+/** Interval slots kept in storage: one day of 15-minute intervals. */
+export const LP_SLOTS = 96;
+const HEAD_VERSION = 1;
+const HEAD_LEN = 9; // version, nextSeq u32, ackedUpTo u32
+const SLOT_VERSION = 1;
+const SLOT_LEN = 21; // version, seq u32, t u32, wh u64, w u32
+
+/** One load-profile interval, a reusable output structure. */
+export interface Interval {
+  seq: number;
+  t: number;
+  wh: number;
+  w: number;
+}
+
+/** Creates an empty interval structure to be filled by LoadProfile.get. */
+export function createInterval(): Interval {
+  return { seq: 0, t: 0, wh: 0, w: 0 };
+}
+
+/** The load-profile ring; every mutation is persisted before the method returns. */
+export class LoadProfile {
+  /** Sequence number the next interval gets (first interval is 1). */
+  nextSeq = 1;
+  /** Highest sequence number the HES acknowledged (0: none). */
+  acked = 0;
+  /** Intervals overwritten before the HES acknowledged them. */
+  overwritten = 0;
+  private head = new Uint8Array(HEAD_LEN);
+  private slot = new Uint8Array(SLOT_LEN);
+  private names: string[] = [];
+
+  constructor(private readonly st: Storage, private readonly slots: number) {
+    for (let i = 0; i < slots; i++) this.names.push(REC_LP_PREFIX + i);
+    const h = readFixed(st, REC_LP_HEAD, HEAD_LEN, HEAD_VERSION);
+    if (h !== undefined) {
+      const n = readU32(h, 1);
+      const a = readU32(h, 5);
+      if (n >= 1 && a < n) {
+        this.nextSeq = n;
+        this.acked = a;
+      }
+    }
+  }
+
+  /** Sequence number of the oldest interval still held and not acknowledged (== nextSeq when none). */
+  oldestUnacked(): number {
+    const floor = this.nextSeq - this.slots;
+    const a = this.acked + 1;
+    return a > floor ? a : floor > 1 ? floor : 1;
+  }
+
+  /** Number of intervals waiting for an acknowledgement. */
+  pending(): number {
+    return this.nextSeq - this.oldestUnacked();
+  }
+
+  /** Records a closed interval (slot first, then head, so a cut in between only repeats the slot) and returns its seq. */
+  append(t: number, wh: number, w: number): number {
+    const seq = this.nextSeq;
+    if (seq - this.acked > this.slots) this.overwritten++;
+    const s = this.slot;
+    s[0] = SLOT_VERSION;
+    writeU32(s, 1, seq);
+    writeU32(s, 5, t);
+    writeU64(s, 9, wh);
+    writeU32(s, 17, w);
+    this.st.write(this.names[seq % this.slots], s);
+    this.nextSeq = seq + 1;
+    this.writeHead();
+    return seq;
+  }
+
+  /** Fills `out` with interval `seq` if it is still held; false when it was never recorded or was overwritten. */
+  get(seq: number, out: Interval): boolean {
+    if (seq < 1 || seq >= this.nextSeq || seq < this.nextSeq - this.slots) return false;
+    const r = readFixed(this.st, this.names[seq % this.slots], SLOT_LEN, SLOT_VERSION);
+    if (r === undefined || readU32(r, 1) !== seq) return false;
+    out.seq = seq;
+    out.t = readU32(r, 5);
+    out.wh = readU64(r, 9);
+    out.w = readU32(r, 17);
+    return true;
+  }
+
+  /** Marks every interval up to `upTo` as stored by the HES; ignores stale or impossible values. */
+  ack(upTo: number): boolean {
+    if (upTo <= this.acked || upTo >= this.nextSeq) return false;
+    this.acked = upTo;
+    this.writeHead();
+    return true;
+  }
+
+  private writeHead(): void {
+    const h = this.head;
+    h[0] = HEAD_VERSION;
+    writeU32(h, 1, this.nextSeq);
+    writeU32(h, 5, this.acked);
+    this.st.write(REC_LP_HEAD, h);
+  }
+}

@@ -1,0 +1,84 @@
+// Reads the provisioning image (PROTOCOL.md §11) that the KPE wrote as storage record 'prov'.
+import {
+  cborReaderInit, createCborReader, readArrayHead, readBytes, readUint, cborReaderDone,
+} from '@vakt/shared/cbor';
+import type { CborReader } from '@vakt/shared/cbor';
+import { ID_LEN } from '@vakt/shared/frame';
+import { KEY_LEN } from '@vakt/shared/keys';
+
+/** Image format version this firmware reads. */
+export const PROV_FORMAT = 1;
+/** Device kind of a meter image. */
+export const KIND_METER = 1;
+/** Device kind of a concentrator image. */
+export const KIND_CONCENTRATOR = 2;
+const METER_ITEMS = 8;
+const CONCENTRATOR_ITEMS = 6;
+const MAX_GEN = 255;
+
+/** A meter's provisioning: its id, master key, link key (+ generation), its concentrator and the HES. */
+export interface MeterProv {
+  meterId: Uint8Array;
+  masterKey: Uint8Array;
+  linkKey: Uint8Array;
+  linkGen: number;
+  concentratorId: Uint8Array;
+  hesId: Uint8Array;
+}
+
+/** A concentrator's provisioning: its id, its link key with the HES (+ generation), the HES id. */
+export interface ConcentratorProv {
+  concentratorId: Uint8Array;
+  hesLinkKey: Uint8Array;
+  hesLinkGen: number;
+  hesId: Uint8Array;
+}
+
+function bstr(r: CborReader, len: number): Uint8Array | undefined {
+  const n = readBytes(r);
+  if (n !== len) return undefined;
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; i++) out[i] = r.buf[r.dataOff + i];
+  return out;
+}
+
+function gen(r: CborReader): number {
+  const g = readUint(r);
+  return g >= 0 && g <= MAX_GEN ? g : -1;
+}
+
+function header(r: CborReader, img: Uint8Array, items: number, kind: number): boolean {
+  if (cborReaderInit(r, img, 0, img.length) < 0) return false;
+  if (readArrayHead(r) !== items) return false;
+  return readUint(r) === PROV_FORMAT && readUint(r) === kind;
+}
+
+/** Parses a meter image; undefined when it is missing, malformed or not a meter image (copies every field). */
+export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefined {
+  if (img === undefined) return undefined;
+  const r = createCborReader();
+  if (!header(r, img, METER_ITEMS, KIND_METER)) return undefined;
+  const meterId = bstr(r, ID_LEN);
+  const masterKey = bstr(r, KEY_LEN);
+  const linkKey = bstr(r, KEY_LEN);
+  const linkGen = gen(r);
+  const concentratorId = bstr(r, ID_LEN);
+  const hesId = bstr(r, ID_LEN);
+  if (meterId === undefined || masterKey === undefined || linkKey === undefined || linkGen < 0) return undefined;
+  if (concentratorId === undefined || hesId === undefined || cborReaderDone(r) < 0) return undefined;
+  return { meterId: meterId, masterKey: masterKey, linkKey: linkKey, linkGen: linkGen, concentratorId: concentratorId, hesId: hesId };
+}
+
+/** Parses a concentrator image; undefined when it is missing, malformed or not a concentrator image. */
+export function parseConcentratorProv(img: Uint8Array | undefined): ConcentratorProv | undefined {
+  if (img === undefined) return undefined;
+  const r = createCborReader();
+  if (!header(r, img, CONCENTRATOR_ITEMS, KIND_CONCENTRATOR)) return undefined;
+  const concentratorId = bstr(r, ID_LEN);
+  const hesLinkKey = bstr(r, KEY_LEN);
+  const hesLinkGen = gen(r);
+  const hesId = bstr(r, ID_LEN);
+  if (concentratorId === undefined || hesLinkKey === undefined || hesLinkGen < 0 || hesId === undefined) return undefined;
+  if (cborReaderDone(r) < 0) return undefined;
+  return { concentratorId: concentratorId, hesLinkKey: hesLinkKey, hesLinkGen: hesLinkGen, hesId: hesId };
+}

@@ -1,0 +1,67 @@
+// Names and sizes of every storage record the apps write (docs/FIRMWARE.md "Storage records").
+// Each record is written whole through Board.storage.write, which is atomic per record, so a
+// record is always either its old or its new value after a power loss.
+import type { Storage } from '@vakt/boards';
+
+/** Provisioning image written by the KPE (PROTOCOL.md §11); read only by the apps. */
+export const REC_PROV = 'prov';
+/** Key state: active generations, individually replaced operation keys, the staged key. */
+export const REC_KEYS = 'keys';
+/** Reserve-ahead limits of every sender counter (one record, rewritten on each reservation). */
+export const REC_CTR = 'ctr';
+/** Last accepted downlink counter per end-to-end operation (replay protection across reboots). */
+export const REC_RX = 'rx';
+/** Load-profile head: next interval sequence number and the highest sequence acknowledged. */
+export const REC_LP_HEAD = 'lph';
+/** Prefix of load-profile interval records; the slot number follows ('lp0' .. 'lp95'). */
+export const REC_LP_PREFIX = 'lp';
+/** Configuration: tariff id, push interval, relay state, firmware version. */
+export const REC_CFG = 'cfg';
+/** Firmware download state (size, digest, version, bytes received). */
+export const REC_FW_STATE = 'fws';
+/** Prefix of firmware chunk records ('fw0', 'fw1', ...). */
+export const REC_FW_PREFIX = 'fw';
+/** Concentrator meter table. */
+export const REC_METERS = 'mt';
+
+/** Reads a record and returns it only when it has exactly `len` bytes and the expected layout version. */
+export function readFixed(st: Storage, name: string, len: number, version: number): Uint8Array | undefined {
+  let r: Uint8Array | undefined;
+  try {
+    r = st.read(name);
+  } catch (e) {
+    return undefined;
+  }
+  if (r === undefined || r.length !== len || r[0] !== version) return undefined;
+  return r;
+}
+
+/** Writes a 48-bit-safe unsigned integer as 8 bytes big-endian at b[off..off+8). */
+export function writeU64(b: Uint8Array, off: number, v: number): void {
+  const hi = Math.floor(v / 0x100000000);
+  const lo = v - hi * 0x100000000;
+  b[off] = hi >>> 24; b[off + 1] = hi >>> 16; b[off + 2] = hi >>> 8; b[off + 3] = hi;
+  b[off + 4] = lo >>> 24; b[off + 5] = lo >>> 16; b[off + 6] = lo >>> 8; b[off + 7] = lo;
+}
+
+/** Reads what writeU64 wrote. */
+export function readU64(b: Uint8Array, off: number): number {
+  const hi = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+  const lo = ((b[off + 4] << 24) | (b[off + 5] << 16) | (b[off + 6] << 8) | b[off + 7]) >>> 0;
+  return hi * 0x100000000 + lo;
+}
+
+/** Writes a 32-bit unsigned integer big-endian. */
+export function writeU32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24; b[off + 1] = v >>> 16; b[off + 2] = v >>> 8; b[off + 3] = v;
+}
+
+/** Reads a 32-bit unsigned integer big-endian. */
+export function readU32(b: Uint8Array, off: number): number {
+  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+/** Small decimal record name: prefix + n, built without template machinery on hot paths (n < 1000). */
+export function slotName(prefix: string, n: number): string {
+  return prefix + n;
+}

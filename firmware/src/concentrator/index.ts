@@ -1,0 +1,345 @@
+// The concentrator application (docs/FIRMWARE.md). It holds one link key per meter and one with
+// the HES, never an end-to-end key (D-8): it verifies and strips the meter's link MIC, stores the
+// unchanged end-to-end frame, and re-wraps it under its own link key toward the HES (and the
+// reverse). Lines: board.serial[0] is the HES link, board.serial[1..] are meter radio lines.
+import type { Board } from '@vakt/boards';
+import { createCryptoCtx } from '@vakt/shared/ctx';
+import { createHeader, parseHeader, E2E_VERSION, ID_LEN, LINK_VERSION, MAX_BODY, MAX_LINK_FRAME, OFF_COUNTER, OFF_RECEIVER } from '@vakt/shared/frame';
+import type { FrameHeader } from '@vakt/shared/frame';
+import { openFrame, sealFrame } from '@vakt/shared/seal';
+import { createKeySlot, loadLinkKey, KEY_LEN } from '@vakt/shared/keys';
+import type { KeySlot } from '@vakt/shared/keys';
+import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE } from '@vakt/shared/policy';
+import { cborReaderDone, cborReaderInit, createCborReader, readArrayHead, readBytes, readUint, writeArrayHead, writeUint } from '@vakt/shared/cbor';
+import { equalBytes } from '@vakt/shared/utils';
+import { Line } from '../common/line.ts';
+import { parseConcentratorProv } from '../common/prov.ts';
+import { REC_PROV, readU32 } from '../common/records.ts';
+import { FrameQueue, DEST_HES } from './queue.ts';
+import type { QueueEntry } from './queue.ts';
+import { MeterTable, PORT_ANY } from './table.ts';
+
+const MAX_GEN = 255;
+const TICK_MS = 1000;
+/** Transmissions of a downlink frame before it is dropped (counted as expired): the HES retries end to end. */
+const DOWN_MAX_TRIES = 5;
+/** Frames sent per pump, so one tick cannot monopolise a slow line. */
+const PUMP_BURST = 8;
+
+/** Tunables. */
+export interface ConcentratorOptions {
+  /** Meters the table can hold (default 32). */
+  maxMeters?: number;
+  /** Store-and-forward slots toward the HES and toward meters (default 16 each). */
+  upSlots?: number;
+  downSlots?: number;
+  /** Seconds before an unacknowledged frame is sent again (default 30). */
+  retryS?: number;
+  /** Counter reservation step R (default 64). */
+  reserve?: number;
+  /** Register board.clock.every and the serial onData callbacks (default true). */
+  attach?: boolean;
+}
+
+/** Counters a test or a console can read. */
+export interface ConcentratorStats {
+  /** Link frames from meters that failed verification (bad MIC, replay, unknown meter, bad header). */
+  meterLinkFailures: number;
+  /** Link frames from the HES that failed verification. */
+  hesLinkFailures: number;
+  /** Frames not addressed to this concentrator (shared radio channel). */
+  notForMe: number;
+  /** DATA frames whose body is not a plausible end-to-end frame for that meter. */
+  badInner: number;
+  /** Downlink DATA for a meter not in the table. */
+  unknownMeter: number;
+  forwardedUp: number;
+  forwardedDown: number;
+  joins: number;
+  leaves: number;
+  /** Queued downlink frames dropped because their meter left the table. */
+  droppedOnLeave: number;
+  sendErrors: number;
+}
+
+/** The running concentrator. */
+export interface ConcentratorApp {
+  readonly concentratorId: Uint8Array;
+  readonly stats: ConcentratorStats;
+  readonly table: MeterTable;
+  readonly upQueue: FrameQueue;
+  readonly downQueue: FrameQueue;
+  /** Feeds bytes from the HES link. */
+  onHes(chunk: Uint8Array): void;
+  /** Feeds bytes from meter line `port` (1-based index into board.serial; 1 when there is one). */
+  onMeterLine(port: number, chunk: Uint8Array): void;
+  /** Advances retransmissions to `now` (unix seconds). */
+  tick(now: number): void;
+  /** Sizes of the bounded structures (for memory checks). */
+  boundedSizes(): number[];
+}
+
+/** Starts the concentrator from the provisioning record 'prov'; throws only when the board was never provisioned. */
+export function startConcentrator(board: Board, options?: ConcentratorOptions): ConcentratorApp {
+  const opts: ConcentratorOptions = options === undefined ? {} : options;
+  const prov = parseConcentratorProv(board.storage.read(REC_PROV));
+  if (prov === undefined) throw new Error('vakt concentrator: no valid provisioning image in record prov');
+  const ctx = createCryptoCtx(board.aes);
+  const myId = prov.concentratorId;
+  const hesId = prov.hesId;
+  const retryS = opts.retryS === undefined ? 30 : opts.retryS;
+  const hesUp: KeySlot = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.hesLinkGen, myId, hesId);
+  const hesDown: KeySlot = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.hesLinkGen, myId, hesId);
+  loadLinkKey(ctx, hesUp, prov.hesLinkKey, 0, myId);
+  loadLinkKey(ctx, hesDown, prov.hesLinkKey, 0, myId);
+  const table = new MeterTable(ctx, board.storage, opts.maxMeters === undefined ? 32 : opts.maxMeters, myId, hesUp, prov.hesLinkGen, opts.reserve === undefined ? 64 : opts.reserve);
+  hesDown.last = table.hesLast;
+  const upQ = new FrameQueue(opts.upSlots === undefined ? 16 : opts.upSlots, MAX_BODY);
+  const downQ = new FrameQueue(opts.downSlots === undefined ? 16 : opts.downSlots, MAX_BODY);
+  const hdr: FrameHeader = createHeader();
+  const inner: FrameHeader = createHeader();
+  const rxBody = new Uint8Array(MAX_LINK_FRAME);
+  const txFrame = new Uint8Array(MAX_LINK_FRAME);
+  const ackBody = new Uint8Array(16);
+  const r = createCborReader();
+  const stats: ConcentratorStats = {
+    meterLinkFailures: 0, hesLinkFailures: 0, notForMe: 0, badInner: 0, unknownMeter: 0,
+    forwardedUp: 0, forwardedDown: 0, joins: 0, leaves: 0, droppedOnLeave: 0, sendErrors: 0,
+  };
+  let now = board.clock.now();
+
+  // ---- sending -----------------------------------------------------------------------------
+
+  /** Sends LINK_ACK [counter] under slot: on `line`, or (line null) on meter line `port`. */
+  function sendAck(slot: KeySlot, line: Line | null, port: number, counter: number): void {
+    let o = writeArrayHead(ackBody, 0, 1);
+    o = writeUint(ackBody, o, counter);
+    if (o < 0) return;
+    const m = sealFrame(ctx, slot, LINK_ACK, ackBody, 0, o, txFrame, 0);
+    if (m < 0) {
+      stats.sendErrors++;
+      return;
+    }
+    if (line !== null) line.send(txFrame, 0, m);
+    else sendToMeterLines(port, m);
+  }
+
+  function sendToMeterLines(port: number, len: number): void {
+    for (let p = 0; p < meterLines.length; p++) {
+      if (port === PORT_ANY || port === p + 1) meterLines[p].send(txFrame, 0, len);
+    }
+  }
+
+  /** Wraps a queued end-to-end frame in a DATA link frame and transmits it; records the link counter. */
+  function transmit(e: QueueEntry): boolean {
+    let slot: KeySlot;
+    let port = PORT_ANY;
+    if (e.dest === DEST_HES) slot = hesUp;
+    else {
+      const m = table.entries[e.dest];
+      slot = m.down;
+      port = m.port;
+    }
+    const n = sealFrame(ctx, slot, LINK_DATA, e.buf, 0, e.len, txFrame, 0);
+    if (n < 0) {
+      stats.sendErrors++;
+      return false;
+    }
+    e.sentCounter = readU32(txFrame, OFF_COUNTER);
+    e.sentAt = now;
+    e.tries++;
+    if (e.dest === DEST_HES) {
+      hesLine.send(txFrame, 0, n);
+      stats.forwardedUp++;
+    } else {
+      sendToMeterLines(port, n);
+      stats.forwardedDown++;
+    }
+    return true;
+  }
+
+  function pump(): void {
+    for (let i = 0; i < PUMP_BURST; i++) {
+      const e = upQ.nextDue(now, retryS);
+      if (e === undefined || !transmit(e)) break;
+    }
+    for (let i = 0; i < PUMP_BURST; i++) {
+      const e = downQ.nextDue(now, retryS);
+      if (e === undefined) break;
+      if (e.tries >= DOWN_MAX_TRIES) {
+        downQ.expired++;
+        downQ.release(e);
+        board.log('downlink frame for meter slot ' + e.dest + ' expired after ' + DOWN_MAX_TRIES + ' tries');
+        continue;
+      }
+      if (!transmit(e)) break;
+    }
+  }
+
+  // ---- receiving from meters -----------------------------------------------------------------
+
+  function onMeterFrame(port: number, buf: Uint8Array, off: number, len: number): void {
+    const e = parseHeader(buf, off, len, hdr);
+    if (e < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_UP) {
+      stats.meterLinkFailures++;
+      return;
+    }
+    if (!equalBytes(hdr.receiver, 0, myId, 0, ID_LEN)) {
+      stats.notForMe++;
+      return;
+    }
+    const idx = table.find(hdr.sender, 0);
+    if (idx < 0) {
+      stats.meterLinkFailures++;
+      return;
+    }
+    const m = table.entries[idx];
+    const n = openFrame(ctx, hdr, m.up, buf, off, rxBody, 0);
+    if (n < 0) {
+      stats.meterLinkFailures++;
+      return;
+    }
+    m.port = port;
+    if (hdr.op === LINK_ACK) {
+      if (readAck(n)) downQ.ack(idx, r.value);
+      return;
+    }
+    if (hdr.op !== LINK_DATA) return;
+    // The inner frame must be an uplink end-to-end frame from this very meter: a meter cannot speak for another.
+    if (parseHeader(rxBody, 0, n, inner) < 0 || inner.version !== E2E_VERSION || inner.dir !== DIR_UP || !equalBytes(inner.sender, 0, m.id, 0, ID_LEN)) {
+      stats.badInner++;
+      return;
+    }
+    // Accepted only if it is stored; the LINK_ACK tells the meter so. No ACK = refused (queue full).
+    if (upQ.push(rxBody, 0, n, DEST_HES)) {
+      sendAck(m.down, null, port, hdr.counter);
+      pump();
+    }
+  }
+
+  /** Reads a LINK_ACK body [ackedCounter] from rxBody; the counter lands in r.value. */
+  function readAck(n: number): boolean {
+    if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 1) return false;
+    const c = readUint(r);
+    return c > 0 && cborReaderDone(r) === 0;
+  }
+
+  // ---- receiving from the HES ----------------------------------------------------------------
+
+  function onHesFrame(buf: Uint8Array, off: number, len: number): void {
+    const e = parseHeader(buf, off, len, hdr);
+    if (e < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
+      stats.hesLinkFailures++;
+      return;
+    }
+    const n = openFrame(ctx, hdr, hesDown, buf, off, rxBody, 0);
+    if (n < 0) {
+      stats.hesLinkFailures++;
+      return;
+    }
+    const op = hdr.op;
+    const counter = hdr.counter;
+    if (op === LINK_ACK) {
+      if (readAck(n)) upQ.ack(DEST_HES, r.value);
+      return;
+    }
+    if (op === LINK_DATA) {
+      if (parseHeader(rxBody, 0, n, inner) < 0 || inner.version !== E2E_VERSION || inner.dir !== DIR_DOWN || !equalBytes(inner.sender, 0, hesId, 0, ID_LEN)) {
+        stats.badInner++;
+        return;
+      }
+      const idx = table.find(rxBody, OFF_RECEIVER);
+      if (idx < 0) {
+        stats.unknownMeter++;
+        return;
+      }
+      if (downQ.push(rxBody, 0, n, idx)) {
+        sendAck(hesUp, hesLine, PORT_ANY, counter);
+        pump();
+      }
+      return;
+    }
+    if (op === LINK_JOIN) {
+      if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 3) return;
+      if (readBytes(r) !== ID_LEN) return;
+      const idOff = r.dataOff;
+      if (readBytes(r) !== KEY_LEN) return;
+      const keyOff = r.dataOff;
+      const gen = readUint(r);
+      if (gen < 0 || gen > MAX_GEN || cborReaderDone(r) !== 0) return;
+      if (table.join(rxBody, idOff, rxBody, keyOff, gen, counter) >= 0) {
+        stats.joins++;
+        sendAck(hesUp, hesLine, PORT_ANY, counter);
+      }
+      return;
+    }
+    if (op === LINK_LEAVE) {
+      if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 1 || readBytes(r) !== ID_LEN) return;
+      const idOff = r.dataOff;
+      if (cborReaderDone(r) !== 0) return;
+      const idx = table.leave(rxBody, idOff, counter);
+      if (idx >= 0) {
+        stats.leaves++;
+        // Explicit, counted: the HES removed the meter, its pending downlink has no receiver.
+        stats.droppedOnLeave += downQ.dropDest(idx);
+      }
+      // Acknowledged even when the meter was unknown: the HES's intent (meter absent) holds.
+      sendAck(hesUp, hesLine, PORT_ANY, counter);
+    }
+  }
+
+  // Closures, not the functions themselves: Espruino does not hoist declarations.
+  const hesLine = new Line(board.serial.length > 0 ? board.serial[0] : undefined, function (b: Uint8Array, o: number, l: number): void {
+    onHesFrame(b, o, l);
+  });
+  const meterLines: Line[] = [];
+  function meterHandler(port: number): (b: Uint8Array, o: number, l: number) => void {
+    return function (b: Uint8Array, o: number, l: number): void { onMeterFrame(port, b, o, l); };
+  }
+  const nMeterLines = board.serial.length > 1 ? board.serial.length - 1 : 1;
+  for (let p = 1; p <= nMeterLines; p++) meterLines.push(new Line(board.serial.length > p ? board.serial[p] : undefined, meterHandler(p)));
+
+  const app: ConcentratorApp = {
+    concentratorId: myId,
+    stats: stats,
+    table: table,
+    upQueue: upQ,
+    downQueue: downQ,
+    onHes: function (chunk: Uint8Array): void {
+      try {
+        hesLine.push(chunk);
+      } catch (e) {
+        stats.sendErrors++;
+      }
+    },
+    onMeterLine: function (port: number, chunk: Uint8Array): void {
+      if (!(port >= 1 && port <= meterLines.length)) return;
+      try {
+        meterLines[port - 1].push(chunk);
+      } catch (e) {
+        stats.sendErrors++;
+      }
+    },
+    tick: function (t: number): void {
+      now = t;
+      try {
+        pump();
+      } catch (e) {
+        stats.sendErrors++;
+      }
+    },
+    boundedSizes: function (): number[] {
+      return [upQ.capacity, downQ.capacity, upQ.size(), downQ.size(), table.capacity, rxBody.length, txFrame.length];
+    },
+  };
+
+  function lineFeeder(p: number): (c: Uint8Array) => void {
+    return function (c: Uint8Array): void { app.onMeterLine(p, c); };
+  }
+  if (opts.attach !== false) {
+    if (board.serial.length > 0) board.serial[0].onData(function (c: Uint8Array): void { app.onHes(c); });
+    for (let p = 1; p < board.serial.length; p++) board.serial[p].onData(lineFeeder(p));
+    board.clock.every(TICK_MS, function (): void { app.tick(board.clock.now()); });
+  }
+  return app;
+}

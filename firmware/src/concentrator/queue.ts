@@ -1,0 +1,115 @@
+// Bounded store-and-forward queue of end-to-end frames. Capacity and slot size are fixed at boot;
+// push() refuses explicitly when full and an accepted frame leaves only when its receiver
+// acknowledged it (LINK_ACK) or after MAX_TRIES transmissions, counted as expired.
+
+/** One queued frame with its preallocated buffer. */
+export interface QueueEntry {
+  used: boolean;
+  buf: Uint8Array;
+  len: number;
+  /** Destination: meter-table slot index, or DEST_HES. */
+  dest: number;
+  /** Link counter of the last transmission (what the LINK_ACK names); 0 = not sent yet. */
+  sentCounter: number;
+  /** Time of the last transmission (unix s). */
+  sentAt: number;
+  tries: number;
+  /** Arrival order, so frames to one destination leave in the order they came. */
+  order: number;
+}
+
+/** Destination value for frames going up to the HES. */
+export const DEST_HES = -1;
+
+/** A fixed-capacity queue; never allocates after construction. */
+export class FrameQueue {
+  readonly entries: QueueEntry[] = [];
+  /** Frames refused because the queue was full. */
+  refused = 0;
+  /** Frames dropped after too many unacknowledged transmissions. */
+  expired = 0;
+  private seq = 0;
+  private count = 0;
+
+  constructor(readonly capacity: number, readonly slotLen: number) {
+    for (let i = 0; i < capacity; i++) {
+      this.entries.push({ used: false, buf: new Uint8Array(slotLen), len: 0, dest: 0, sentCounter: 0, sentAt: 0, tries: 0, order: 0 });
+    }
+  }
+
+  /** Number of frames held. */
+  size(): number {
+    return this.count;
+  }
+
+  /** Copies src[off..off+len) into a free slot; returns false (and counts the refusal) when full or too long. */
+  push(src: Uint8Array, off: number, len: number, dest: number): boolean {
+    if (len > this.slotLen || len <= 0) {
+      this.refused++;
+      return false;
+    }
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used) continue;
+      for (let j = 0; j < len; j++) e.buf[j] = src[off + j];
+      e.used = true;
+      e.len = len;
+      e.dest = dest;
+      e.sentCounter = 0;
+      e.sentAt = 0;
+      e.tries = 0;
+      e.order = ++this.seq;
+      this.count++;
+      return true;
+    }
+    this.refused++;
+    return false;
+  }
+
+  /** Removes the entry for `dest` sent with link counter `counter`; true when one was found. */
+  ack(dest: number, counter: number): boolean {
+    if (counter <= 0) return false;
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used && e.dest === dest && e.sentCounter === counter) {
+        this.release(e);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Drops every entry for `dest` (meter left the table); returns how many. */
+  dropDest(dest: number): number {
+    let n = 0;
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used && e.dest === dest) {
+        this.release(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** The oldest entry that is due for (re)transmission at `now`, or undefined. */
+  nextDue(now: number, retryS: number): QueueEntry | undefined {
+    let best: QueueEntry | undefined;
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (!e.used) continue;
+      if (e.tries > 0 && now - e.sentAt < retryS && now >= e.sentAt) continue;
+      if (best === undefined || e.order < best.order) best = e;
+    }
+    return best;
+  }
+
+  /** Frees an entry (acknowledged or expired). */
+  release(e: QueueEntry): void {
+    if (!e.used) return;
+    e.used = false;
+    e.len = 0;
+    e.buf.fill(0);
+    this.count--;
+  }
+}

@@ -1,0 +1,370 @@
+// The meter's keys, key slots and counters, and how they persist (docs/FIRMWARE.md).
+//  - 'keys': master key + generation, per-op generation and individually replaced OK[op], staged key.
+//  - 'ctr' : reserve-ahead limits of every sender counter, tagged with the generation they belong to.
+//  - 'rx'  : last accepted downlink counter per op, for the active and the staged generation.
+// Slots are created once at boot; a key change re-derives keys into the same slots.
+import type { Storage } from '@vakt/boards';
+import type { CryptoCtx } from '@vakt/shared/ctx';
+import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
+import type { FrameHeader } from '@vakt/shared/frame';
+import {
+  KEY_LEN, SCOPE_MASTER, createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey,
+} from '@vakt/shared/keys';
+import type { KeySlot } from '@vakt/shared/keys';
+import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
+import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_KEY_UPDATE, OP_MAX } from '@vakt/shared/policy';
+import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
+import { equalBytes } from '@vakt/shared/utils';
+import type { MeterProv } from '../common/prov.ts';
+import { REC_CTR, REC_KEYS, REC_RX, readFixed, readU32, readU64, writeU32, writeU64 } from '../common/records.ts';
+
+const KEYS_VERSION = 1;
+// version, mkGen, mk, gen[1..9], own[1..9], ok[9][16], staged flag, scope, gen, key
+const KEYS_LEN = 1 + 1 + KEY_LEN + OP_MAX + OP_MAX + OP_MAX * KEY_LEN + 3 + KEY_LEN;
+const CTR_VERSION = 1;
+/** Counter index of the link UP key. */
+const CI_LINK = OP_MAX + 1;
+/** Counter index of the key-confirmation key. */
+const CI_KC = OP_MAX + 2;
+const CTR_SLOTS = OP_MAX + 3;
+const CTR_ENTRY = 10; // gen, aux (kc scope), limit u64
+const CTR_LEN = 1 + CTR_SLOTS * CTR_ENTRY;
+const RX_VERSION = 1;
+const RX_ENTRY = 10; // active gen + last, staged gen + last
+const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
+const MAX_GEN = 255;
+
+/** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
+export const KU_STAGED = 1;
+export const KU_REPEAT = 2;
+export const KU_REFUSED = -1;
+
+/** The meter's key material and slots; every mutation is persisted before it takes effect. */
+export class MeterKeys {
+  readonly meterId: Uint8Array;
+  readonly hesId: Uint8Array;
+  readonly concentratorId: Uint8Array;
+  private mk = new Uint8Array(KEY_LEN);
+  mkGen = 0;
+  /** Generation in force per op (index = op id). */
+  readonly gen = new Uint8Array(OP_MAX + 1);
+  private own = new Uint8Array(OP_MAX + 1);
+  private ok = new Uint8Array((OP_MAX + 1) * KEY_LEN);
+  stPresent = false;
+  stScope = 0;
+  stGen = 0;
+  private stKey = new Uint8Array(KEY_LEN);
+  /** UP slots indexed by op (null where the meter never sends). */
+  readonly up: (KeySlot | null)[] = [];
+  /** DOWN slots of the generation in force, indexed by op. */
+  readonly down: (KeySlot | null)[] = [];
+  /** DOWN slots of the staged generation, live only while a key is staged and the op is in scope. */
+  readonly stagedDown: (KeySlot | null)[] = [];
+  readonly kc: KeySlot;
+  readonly linkUp: KeySlot;
+  readonly linkDown: KeySlot;
+  /** Storage writes that failed (flash full, power going down). */
+  storageFailures = 0;
+  private limits = new Float64Array(CTR_SLOTS);
+  private limGen = new Uint8Array(CTR_SLOTS);
+  private limAux = new Uint8Array(CTR_SLOTS);
+  private keysRec = new Uint8Array(KEYS_LEN);
+  private ctrRec = new Uint8Array(CTR_LEN);
+  private rxRec = new Uint8Array(RX_LEN);
+
+  constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
+    this.meterId = prov.meterId;
+    this.hesId = prov.hesId;
+    this.concentratorId = prov.concentratorId;
+    this.mk.set(prov.masterKey);
+    const kr = readFixed(st, REC_KEYS, KEYS_LEN, KEYS_VERSION);
+    if (kr !== undefined) this.decodeKeys(kr);
+    const cr = readFixed(st, REC_CTR, CTR_LEN, CTR_VERSION);
+    if (cr !== undefined) {
+      for (let i = 0; i < CTR_SLOTS; i++) {
+        const o = 1 + i * CTR_ENTRY;
+        this.limGen[i] = cr[o];
+        this.limAux[i] = cr[o + 1];
+        this.limits[i] = readU64(cr, o + 2);
+      }
+    }
+    const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
+    const self = this;
+    for (let op = 0; op <= OP_MAX; op++) {
+      let u: KeySlot | null = null;
+      let d: KeySlot | null = null;
+      let sd: KeySlot | null = null;
+      if (op > 0 && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE) {
+        u = createKeySlot(E2E_VERSION, op, DIR_UP, this.gen[op], this.meterId, this.hesId);
+        const idx = op;
+        u.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(idx, lim); });
+      }
+      if (op > 0 && (E2E_ALLOW[op] & ALLOW_DOWN) !== 0) {
+        d = createKeySlot(E2E_VERSION, op, DIR_DOWN, this.gen[op], this.meterId, this.hesId);
+        sd = createKeySlot(E2E_VERSION, op, DIR_DOWN, 0, this.meterId, this.hesId);
+      }
+      this.up.push(u);
+      this.down.push(d);
+      this.stagedDown.push(sd);
+    }
+    this.kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, 0, this.meterId, this.hesId);
+    this.kc.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_KC, lim); });
+    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, this.meterId, this.concentratorId);
+    this.linkUp.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_LINK, lim); });
+    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, this.meterId, this.concentratorId);
+    loadLinkKey(ctx, this.linkUp, prov.linkKey, 0, this.meterId);
+    loadLinkKey(ctx, this.linkDown, prov.linkKey, 0, this.meterId);
+    this.resumeCounter(this.linkUp, CI_LINK, prov.linkGen, 0);
+    for (let op = 1; op <= OP_MAX; op++) this.loadOp(op);
+    if (this.stPresent) this.loadStaged();
+    const rx = readFixed(st, REC_RX, RX_LEN, RX_VERSION);
+    if (rx !== undefined) this.decodeRx(rx);
+  }
+
+  // ---- persistence -------------------------------------------------------------------------
+
+  private put(name: string, data: Uint8Array): boolean {
+    try {
+      this.st.write(name, data);
+      return true;
+    } catch (e) {
+      this.storageFailures++;
+      return false;
+    }
+  }
+
+  private persistLimit(idx: number, lim: number): boolean {
+    const c = this.ctrRec;
+    c[0] = CTR_VERSION;
+    for (let i = 0; i < CTR_SLOTS; i++) {
+      const o = 1 + i * CTR_ENTRY;
+      c[o] = this.limGen[i];
+      c[o + 1] = this.limAux[i];
+      writeU64(c, o + 2, i === idx ? lim : this.limits[i]);
+    }
+    if (!this.put(REC_CTR, c)) return false;
+    this.limits[idx] = lim;
+    return true;
+  }
+
+  /** Points counter idx at generation gen (and aux); resumes from the persisted limit when it belongs to that key. */
+  private resumeCounter(slot: KeySlot, idx: number, gen: number, aux: number): void {
+    const same = this.limGen[idx] === gen && this.limAux[idx] === aux;
+    if (!same) {
+      // A new key: its counter space starts fresh. The record is rewritten at the first reservation.
+      this.limGen[idx] = gen;
+      this.limAux[idx] = aux;
+      this.limits[idx] = 0;
+    }
+    const c = slot.ctr;
+    if (c === null) return;
+    const lim = this.limits[idx];
+    c.limit = lim;
+    c.next = lim < 1 ? 1 : lim;
+  }
+
+  private encodeKeys(): Uint8Array {
+    const k = this.keysRec;
+    let o = 0;
+    k[o++] = KEYS_VERSION;
+    k[o++] = this.mkGen;
+    k.set(this.mk, o); o += KEY_LEN;
+    for (let op = 1; op <= OP_MAX; op++) k[o++] = this.gen[op];
+    for (let op = 1; op <= OP_MAX; op++) k[o++] = this.own[op];
+    k.set(this.ok.subarray(KEY_LEN, (OP_MAX + 1) * KEY_LEN), o); o += OP_MAX * KEY_LEN;
+    k[o++] = this.stPresent ? 1 : 0;
+    k[o++] = this.stScope;
+    k[o++] = this.stGen;
+    k.set(this.stKey, o);
+    return k;
+  }
+
+  private decodeKeys(k: Uint8Array): void {
+    let o = 1;
+    this.mkGen = k[o++];
+    this.mk.set(k.subarray(o, o + KEY_LEN)); o += KEY_LEN;
+    for (let op = 1; op <= OP_MAX; op++) this.gen[op] = k[o++];
+    for (let op = 1; op <= OP_MAX; op++) this.own[op] = k[o++];
+    this.ok.set(k.subarray(o, o + OP_MAX * KEY_LEN), KEY_LEN); o += OP_MAX * KEY_LEN;
+    this.stPresent = k[o++] === 1;
+    this.stScope = k[o++];
+    this.stGen = k[o++];
+    this.stKey.set(k.subarray(o, o + KEY_LEN));
+  }
+
+  /** Persists the replay state of every downlink slot (active and staged generations); false if storage failed. */
+  persistRx(): boolean {
+    const x = this.rxRec;
+    x[0] = RX_VERSION;
+    for (let op = 0; op <= OP_MAX; op++) {
+      const o = 1 + op * RX_ENTRY;
+      const d = this.down[op];
+      const s = this.stagedDown[op];
+      x[o] = d === null ? 0 : d.gen;
+      writeU32(x, o + 1, d === null ? 0 : d.last);
+      x[o + 5] = s === null ? 0 : s.gen;
+      writeU32(x, o + 6, s === null ? 0 : s.last);
+    }
+    return this.put(REC_RX, x);
+  }
+
+  private decodeRx(x: Uint8Array): void {
+    for (let op = 1; op <= OP_MAX; op++) {
+      const o = 1 + op * RX_ENTRY;
+      const ga = x[o];
+      const la = readU32(x, o + 1);
+      const gs = x[o + 5];
+      const ls = readU32(x, o + 6);
+      const d = this.down[op];
+      const s = this.stagedDown[op];
+      if (d !== null) d.last = d.gen === ga ? la : d.gen === gs ? ls : 0;
+      if (s !== null && this.stPresent && this.inScope(op)) s.last = s.gen === gs ? ls : s.gen === ga ? la : 0;
+    }
+  }
+
+  // ---- derivation ----------------------------------------------------------------------------
+
+  /** True when op is covered by the staged key's scope. */
+  inScope(op: number): boolean {
+    return this.stScope === SCOPE_MASTER || this.stScope === op;
+  }
+
+  private loadOp(op: number): void {
+    const g = this.gen[op];
+    const u = this.up[op];
+    const d = this.down[op];
+    if (u !== null) {
+      u.gen = g;
+      if (this.own[op] === 1) loadE2eKey(this.ctx, u, this.ok, op * KEY_LEN, this.meterId);
+      else loadE2eKeyFromMaster(this.ctx, u, this.mk, 0, this.meterId);
+      this.resumeCounter(u, op, g, 0);
+    }
+    if (d !== null) {
+      if (d.gen !== g) d.last = 0;
+      d.gen = g;
+      if (this.own[op] === 1) loadE2eKey(this.ctx, d, this.ok, op * KEY_LEN, this.meterId);
+      else loadE2eKeyFromMaster(this.ctx, d, this.mk, 0, this.meterId);
+    }
+  }
+
+  private loadStaged(): void {
+    for (let op = 1; op <= OP_MAX; op++) {
+      const s = this.stagedDown[op];
+      if (s === null || !this.inScope(op)) continue;
+      s.gen = this.stGen;
+      s.last = 0;
+      if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, s, this.stKey, 0, this.meterId);
+      else loadE2eKey(this.ctx, s, this.stKey, 0, this.meterId);
+    }
+    this.kc.gen = this.stGen;
+    loadKcKey(this.ctx, this.kc, this.stKey, 0, this.meterId, this.stScope);
+    this.resumeCounter(this.kc, CI_KC, this.stGen, this.stScope);
+  }
+
+  /** Finds the downlink slot for a parsed end-to-end header: the generation in force or the staged one. */
+  findDown(hdr: FrameHeader): KeySlot | number {
+    const op = hdr.op;
+    if (op < 1 || op > OP_MAX) return ERR_UNKNOWN_SENDER;
+    if (!equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) return ERR_UNKNOWN_SENDER;
+    const d = this.down[op];
+    if (d === null) return ERR_UNKNOWN_SENDER;
+    if (hdr.gen === d.gen) return d;
+    const s = this.stagedDown[op];
+    if (this.stPresent && s !== null && this.inScope(op) && hdr.gen === this.stGen) return s;
+    return ERR_GENERATION;
+  }
+
+  // ---- key update (PROTOCOL.md §8) ----------------------------------------------------------
+
+  /** Highest generation among the keys a scope covers. */
+  private maxGen(scope: number): number {
+    if (scope !== SCOPE_MASTER) return this.gen[scope];
+    let m = this.mkGen;
+    for (let op = 1; op <= OP_MAX; op++) if (this.gen[op] > m) m = this.gen[op];
+    return m;
+  }
+
+  /** TRANSPORT: stages key[off..off+16) for (scope, newGen), persisted before it returns KU_STAGED; KU_REPEAT for the same staged key. */
+  stage(scope: number, newGen: number, key: Uint8Array, off: number): number {
+    if (scope < 0 || scope > OP_MAX || newGen < 1 || newGen > MAX_GEN) return KU_REFUSED;
+    if (newGen <= this.maxGen(scope)) return KU_REFUSED;
+    if (this.stPresent && this.stScope === scope && this.stGen === newGen) {
+      return equalBytes(this.stKey, 0, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
+    }
+    // A new (scope, generation) replaces an earlier staged key only upward: never going back to a
+    // staged (scope, gen) whose confirmation-key counter space might already have been used.
+    if (this.stPresent && newGen <= this.stGen) return KU_REFUSED;
+    const oldPresent = this.stPresent;
+    const oldScope = this.stScope;
+    const oldGen = this.stGen;
+    const oldKey = new Uint8Array(KEY_LEN);
+    oldKey.set(this.stKey);
+    this.stPresent = true;
+    this.stScope = scope;
+    this.stGen = newGen;
+    for (let i = 0; i < KEY_LEN; i++) this.stKey[i] = key[off + i];
+    if (!this.put(REC_KEYS, this.encodeKeys())) {
+      this.stPresent = oldPresent;
+      this.stScope = oldScope;
+      this.stGen = oldGen;
+      this.stKey.set(oldKey);
+      return KU_REFUSED;
+    }
+    this.loadStaged();
+    return KU_STAGED;
+  }
+
+  /** Makes the staged key the one in force (after an authentic downlink under it, or ACTIVATE); false if storage failed. */
+  activate(): boolean {
+    if (!this.stPresent) return false;
+    // The staged slots' replay state must survive the switch: persist it first (both generations are in the record).
+    if (!this.persistRx()) return false;
+    const scope = this.stScope;
+    const g = this.stGen;
+    const saveMk = new Uint8Array(KEY_LEN);
+    saveMk.set(this.mk);
+    const saveGen = new Uint8Array(OP_MAX + 1);
+    saveGen.set(this.gen);
+    const saveOwn = new Uint8Array(OP_MAX + 1);
+    saveOwn.set(this.own);
+    const saveOk = new Uint8Array(KEY_LEN);
+    const saveMkGen = this.mkGen;
+    if (scope === SCOPE_MASTER) {
+      this.mk.set(this.stKey);
+      this.mkGen = g;
+      for (let op = 1; op <= OP_MAX; op++) {
+        this.gen[op] = g;
+        this.own[op] = 0;
+      }
+    } else {
+      saveOk.set(this.ok.subarray(scope * KEY_LEN, scope * KEY_LEN + KEY_LEN));
+      this.ok.set(this.stKey, scope * KEY_LEN);
+      this.own[scope] = 1;
+      this.gen[scope] = g;
+    }
+    this.stPresent = false;
+    if (!this.put(REC_KEYS, this.encodeKeys())) {
+      this.mk.set(saveMk);
+      this.mkGen = saveMkGen;
+      this.gen.set(saveGen);
+      this.own.set(saveOwn);
+      if (scope !== SCOPE_MASTER) this.ok.set(saveOk, scope * KEY_LEN);
+      this.stPresent = true;
+      return false;
+    }
+    for (let op = 1; op <= OP_MAX; op++) {
+      const d = this.down[op];
+      const s = this.stagedDown[op];
+      const carry = d !== null && s !== null && this.inScopeOf(scope, op) ? s.last : -1;
+      this.loadOp(op);
+      if (carry >= 0 && d !== null) d.last = carry;
+      if (s !== null) s.last = 0;
+    }
+    this.stKey.fill(0);
+    return true;
+  }
+
+  private inScopeOf(scope: number, op: number): boolean {
+    return scope === SCOPE_MASTER || scope === op;
+  }
+}
