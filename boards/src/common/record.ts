@@ -2,6 +2,9 @@
 // Preference/flash): each record lives in two slots, `<name>~0` and `<name>~1`, each with a sequence
 // number and a CRC. A write goes to the slot that does NOT hold the newest valid copy, so a power
 // loss mid-write leaves the previous copy intact; read() returns the newest slot whose CRC checks.
+// A plain file named exactly `<name>` (no slot suffix, no header) is the factory copy written by a
+// flashing tool (e.g. the KPE's provisioning image uploaded as `prov`); it is read only while no
+// slot holds a valid copy, and erase() removes it too.
 // Runs on Espruino: no Map, no destructuring, no default parameters, no slice on typed arrays.
 import type { Storage } from '../types.ts';
 
@@ -69,7 +72,10 @@ export function createRecordStorage(raw: RawStore): Storage {
     read(name: string): Uint8Array | undefined {
       checkRecordName(name);
       const n = newest(name);
-      if (!n.data) return undefined;
+      if (!n.data) {
+        const factory = raw.read(name);
+        return factory === undefined ? undefined : new Uint8Array(factory);
+      }
       const out = new Uint8Array(n.data.length - RECORD_HEADER_LEN);
       out.set(n.data.subarray(RECORD_HEADER_LEN));
       return out;
@@ -93,6 +99,7 @@ export function createRecordStorage(raw: RawStore): Storage {
       checkRecordName(name);
       raw.erase(name + '~0');
       raw.erase(name + '~1');
+      raw.erase(name);
     },
   };
 }
