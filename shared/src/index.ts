@@ -16,3 +16,4 @@ export * from './crc16.ts';
 export * from './cobs.ts';
 export * from './serial.ts';
 export * from './cbor.ts';
+export * from './keyupdate.ts';
