@@ -1,0 +1,1119 @@
+// The head-end system: durable store (SQLite, WAL), KMS, shipment import, ingest, command queue.
+// Verification uses the core's parseHeader/openFrame with one KeySlot per (device, op, dir, gen).
+import Database from 'better-sqlite3';
+import { existsSync } from 'node:fs';
+import { x25519 } from '@noble/curves/ed25519.js';
+import {
+  createCryptoCtx,
+  createHeader,
+  createKeySlot,
+  createSendCounter,
+  parseHeader,
+  openFrame,
+  sealFrame,
+  loadE2eKey,
+  loadLinkKey,
+  loadKcKey,
+  deriveOpRoot,
+  errorName,
+  E2E_VERSION,
+  LINK_VERSION,
+  DIR_UP,
+  DIR_DOWN,
+  MAX_LINK_FRAME,
+  MAX_BODY,
+  LINK_DATA,
+  LINK_JOIN,
+  LINK_ACK,
+  OP_READING,
+  OP_READ,
+  OP_EVENT,
+  OP_ACK,
+  OP_KEY_UPDATE,
+  OP_FIRMWARE,
+  OP_MAX,
+  DEFAULT_RESERVE,
+  ERR_TAG,
+  ERR_REPLAY,
+  ERR_UNKNOWN_SENDER,
+  ERR_GENERATION,
+  ERR_RECEIVER,
+  ERR_POLICY,
+  ERR_CBOR,
+} from '@vakt/shared';
+import type { CryptoCtx, FrameHeader, KeySlot, BlockCipher } from '@vakt/shared';
+import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts';
+import { deriveStoreKeys } from './storekey.ts';
+import type { StoreKeys } from './storekey.ts';
+import { AuditLog } from './audit.ts';
+import { KeyStore, KeyStoreError } from './kms.ts';
+import { roleHas, isRole, PermissionError } from './roles.ts';
+import type { Role } from './roles.ts';
+import {
+  KIND_INFO,
+  canTransition,
+  validateParams,
+  simpleBody,
+  GAPFILL_MAX,
+  STATUS_OK,
+  STATUS_NAMES,
+  KU_TRANSPORT,
+  KU_CONFIRM,
+  KU_ACTIVATE,
+  FW_BEGIN,
+  FW_CHUNK,
+  FW_ACTIVATE,
+  FW_CHUNK_LEN,
+} from './commands.ts';
+import type { CommandParams, CommandState, CommandKind } from './commands.ts';
+import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
+import { randomBytes, toHex, fromHex, ctEqual, utf8, plain } from '../crypto/bytes.ts';
+import { cborEncode, cborDecode } from '../crypto/cbor.ts';
+import type { CborValue } from '../crypto/cbor.ts';
+import { openShipment, ShipmentError } from '../crypto/shipment.ts';
+import { decodePayload } from '../kpe/payload.ts';
+import type { HesCert } from '../kpe/cert.ts';
+import { createHash } from 'node:crypto';
+
+export const KEY_LEN = 16;
+export const ID_LEN = 8;
+/** Consecutive authentication failures after which a meter is reported as "probably wrong key". */
+export const WRONG_KEY_THRESHOLD = 3;
+/** Default time a command may wait for its answer before it is sent again. */
+export const DEFAULT_RETRY_MS = 30_000;
+/** Default lifetime of a command. */
+export const DEFAULT_EXPIRY_MS = 24 * 3600_000;
+/** Attempts before a (non key-update) command fails. */
+export const MAX_ATTEMPTS = 5;
+/** Actor name of the HES itself (gap fill, automatic retries). */
+export const SYSTEM_ACTOR = 'hes';
+const KEY_CHECK_PLAINTEXT = utf8('vakt-store-key-check-v1');
+
+export interface HesOpenOptions {
+  dbPath: string;
+  storeKey: Uint8Array;
+  /** 'full' (default): every commit is fsynced, survives power loss; 'normal': survives process crashes only. */
+  synchronous?: 'full' | 'normal';
+  blockCipher?: BlockCipher;
+  retryMs?: number;
+  reserve?: number;
+}
+
+export interface HesInitOptions extends HesOpenOptions {
+  kpePublicKeys: Uint8Array[];
+  adminUser?: string;
+  hesId?: Uint8Array;
+}
+
+/** Result of ingesting one link frame. */
+export type IngestResult =
+  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number }
+  | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string };
+
+/** Error from the HES library that the CLI prints as one line. */
+export class HesError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HesError';
+  }
+}
+
+interface OpKey { gen: number; root: Uint8Array }
+
+interface PendingUpdate { commandId: number; scope: number; gen: number; key: Uint8Array; kc: KeySlot }
+
+interface MeterState {
+  id: Uint8Array;
+  hex: string;
+  conc: string;
+  linkKey: Uint8Array;
+  linkGen: number;
+  mk: OpKey; // active master key and its generation
+  overrides: Map<number, OpKey>; // op -> explicitly transported operation root key (gen > mk.gen)
+  retiring: Map<number, OpKey>; // op -> previous root, accepted for uplink until the first new-generation uplink
+  retiringScope: number;
+  maxGen: number; // highest generation ever used (incl. abandoned), so a new update never reuses one
+  pending: PendingUpdate | null;
+  lastKc: KeySlot | null; // KC slot of the last confirmed update (a repeated CONFIRM is answered again)
+  recv: Map<number, KeySlot>;
+  send: Map<number, KeySlot>;
+  maxSeq: number;
+  ackDue: number; // highest stored reading seq not yet acknowledged to the meter (0 none)
+  tagFailures: number;
+  activateDue: boolean;
+}
+
+interface ConcState {
+  id: Uint8Array;
+  hex: string;
+  linkKey: Uint8Array;
+  linkGen: number;
+  up: KeySlot;
+  down: KeySlot | null;
+  meters: Set<string>;
+  joined: Set<string>;
+}
+
+interface CommandRow {
+  id: number;
+  meter_id: Buffer;
+  kind: CommandKind;
+  op: number;
+  params: string;
+  state: CommandState;
+  actor: string;
+  created_ms: number;
+  updated_ms: number;
+  expires_ms: number;
+  attempts: number;
+  next_try_ms: number;
+  result: string | null;
+}
+
+function slotKey(op: number, gen: number): number {
+  return op * 256 + gen;
+}
+
+function opName(op: number): string {
+  return ['?', 'READING', 'READ', 'RELAY', 'CONFIG', 'CLOCK', 'FIRMWARE', 'KEY_UPDATE', 'EVENT', 'ACK'][op] ?? `op ${op}`;
+}
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+/** The HES library; one instance owns one database file. */
+export class Hes {
+  readonly db: Database.Database;
+  readonly audit: AuditLog;
+  readonly hesId: Uint8Array;
+  private readonly keys: StoreKeys;
+  private readonly kms: KeyStore;
+  private readonly ctx: CryptoCtx;
+  private readonly hdr: FrameHeader = createHeader();
+  private readonly hdr2: FrameHeader = createHeader();
+  private readonly linkBody = new Uint8Array(MAX_BODY);
+  private readonly e2eBody = new Uint8Array(MAX_BODY);
+  private readonly sealBuf = new Uint8Array(MAX_LINK_FRAME);
+  private readonly meters = new Map<string, MeterState>();
+  private readonly concs = new Map<string, ConcState>();
+  private readonly retryMs: number;
+  private readonly reserve: number;
+  private readonly st: Record<string, Database.Statement>;
+  private touched: { slot: KeySlot; prev: number; sender: Uint8Array }[] = [];
+  private touchedMeters: { m: MeterState; maxSeq: number; ackDue: number; tagFailures: number }[] = [];
+  private inBatch = false;
+  private closed = false;
+
+  private constructor(db: Database.Database, keys: StoreKeys, hesId: Uint8Array, o: HesOpenOptions) {
+    this.db = db;
+    this.keys = keys;
+    this.hesId = hesId;
+    this.audit = new AuditLog(db, keys.audit);
+    this.kms = new KeyStore(db, keys.atRest);
+    this.ctx = createCryptoCtx(o.blockCipher);
+    this.retryMs = o.retryMs ?? DEFAULT_RETRY_MS;
+    this.reserve = o.reserve ?? DEFAULT_RESERVE;
+    this.st = {
+      replayUpsert: db.prepare(
+        'INSERT INTO replay (sender, layer, op, dir, gen, last) VALUES (?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > replay.last',
+      ),
+      replayGet: db.prepare('SELECT last FROM replay WHERE sender = ? AND layer = ? AND op = ? AND dir = ? AND gen = ?'),
+      sendGet: db.prepare('SELECT lim FROM send_ctr WHERE receiver = ? AND layer = ? AND op = ? AND gen = ?'),
+      sendPut: db.prepare('INSERT INTO send_ctr (receiver, layer, op, gen, lim) VALUES (?,?,?,?,?) ON CONFLICT (receiver, layer, op, gen) DO UPDATE SET lim = excluded.lim'),
+      reading: db.prepare('INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)'),
+      register: db.prepare('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES (?,?,?,?,?,?)'),
+      event: db.prepare('INSERT INTO events (meter_id, code, t, detail, received_ms) VALUES (?,?,?,?,?)'),
+      tagFail: db.prepare('UPDATE meters SET tag_failures = ?, last_error = ? WHERE id = ?'),
+      cmdGet: db.prepare('SELECT * FROM commands WHERE id = ?'),
+      cmdInsert: db.prepare(
+        "INSERT INTO commands (meter_id, kind, op, params, state, actor, created_ms, updated_ms, expires_ms, attempts, next_try_ms) VALUES (?,?,?,?,'queued',?,?,?,?,0,0)",
+      ),
+      cmdUpdate: db.prepare('UPDATE commands SET state = ?, params = ?, attempts = ?, next_try_ms = ?, updated_ms = ?, result = ? WHERE id = ?'),
+      cmdOpenFor: db.prepare("SELECT * FROM commands WHERE meter_id = ? AND state IN ('queued','sent') ORDER BY id"),
+      cmdOpenAll: db.prepare("SELECT * FROM commands WHERE state IN ('queued','sent') ORDER BY id"),
+    };
+    this.load();
+  }
+
+  /** Creates a new HES database (schema, HES key pair and id, pinned KPE keys, first admin); returns the HES certificate. */
+  static init(o: HesInitOptions): { hes: Hes; cert: HesCert } {
+    if (o.dbPath !== ':memory:' && existsSync(o.dbPath)) throw new HesError(`${o.dbPath} already exists; refusing to initialise over it`);
+    if (o.kpePublicKeys.length === 0) throw new HesError('at least one KPE public key must be pinned');
+    const keys = deriveStoreKeys(o.storeKey);
+    const db = Hes.openDb(o);
+    const hesId = o.hesId ?? randomBytes(ID_LEN);
+    const secret = x25519.utils.randomSecretKey();
+    const now = Date.now();
+    db.transaction(() => {
+      db.exec(SCHEMA_SQL);
+      const put = db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
+      put.run('schema_version', Buffer.from(String(SCHEMA_VERSION)));
+      put.run('hes_id', hesId);
+      put.run('store_key_check', gcmSeal(keys.check, KEY_CHECK_PLAINTEXT, utf8('check')));
+      put.run('hes_x25519', gcmSeal(keys.atRest, secret, utf8('hes-x25519')));
+      for (const k of o.kpePublicKeys) db.prepare('INSERT INTO kpe_keys (pub, added_ms) VALUES (?, ?)').run(k, now);
+      const admin = o.adminUser ?? 'admin';
+      db.prepare("INSERT INTO users (name, role, created_ms) VALUES (?, 'admin', ?)").run(admin, now);
+      const audit = new AuditLog(db, keys.audit);
+      audit.append(admin, 'hes.init', toHex(hesId), { kpe: o.kpePublicKeys.map(toHex), x25519: toHex(x25519.getPublicKey(secret)) }, now);
+    })();
+    const hes = new Hes(db, keys, hesId, o);
+    return { hes, cert: { hesId, x25519: x25519.getPublicKey(secret) } };
+  }
+
+  /** Opens an existing HES database; a wrong store key is reported as such before anything else. */
+  static open(o: HesOpenOptions): Hes {
+    if (o.dbPath !== ':memory:' && !existsSync(o.dbPath)) throw new HesError(`no HES database at ${o.dbPath} (run "vakt hes init")`);
+    const keys = deriveStoreKeys(o.storeKey);
+    const db = Hes.openDb(o);
+    const get = (k: string) => (db.prepare('SELECT v FROM meta WHERE k = ?').get(k) as { v: Buffer } | undefined)?.v;
+    const check = get('store_key_check');
+    if (check === undefined) {
+      db.close();
+      throw new HesError(`${o.dbPath} is not an initialised HES database`);
+    }
+    if (gcmOpen(keys.check, check, utf8('check')) === null) {
+      db.close();
+      throw new HesError('wrong store key: this key does not belong to this HES database (check --store-key-file / VAKT_HES_STORE_KEY)');
+    }
+    const id = get('hes_id')!;
+    try {
+      return new Hes(db, keys, plain(id), o);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  private static openDb(o: HesOpenOptions): Database.Database {
+    const db = new Database(o.dbPath);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${o.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    return db;
+  }
+
+  /** The HES certificate (id and X25519 public key) for the KPE. */
+  cert(): HesCert {
+    return { hesId: this.hesId, x25519: x25519.getPublicKey(this.hesSecret()) };
+  }
+
+  private hesSecret(): Uint8Array {
+    const v = (this.db.prepare("SELECT v FROM meta WHERE k = 'hes_x25519'").get() as { v: Buffer }).v;
+    const s = gcmOpen(this.keys.atRest, v, utf8('hes-x25519'));
+    if (s === null) throw new KeyStoreError('HES private key does not decrypt: tampered meta row');
+    return s;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  // ---------------------------------------------------------------- users and rights
+
+  /** Role of a user, or undefined. */
+  roleOf(user: string): Role | undefined {
+    const r = this.db.prepare('SELECT role FROM users WHERE name = ?').get(user) as { role: string } | undefined;
+    return r !== undefined && isRole(r.role) ? r.role : undefined;
+  }
+
+  /** Throws PermissionError (after auditing the refusal) unless the actor holds the right. */
+  require(actor: string, right: Parameters<typeof roleHas>[1], subject: string): void {
+    const role = this.roleOf(actor);
+    if (role !== undefined && roleHas(role, right)) return;
+    this.audit.append(actor, 'policy.denied', subject, { right, role: role ?? 'unknown user' });
+    throw new PermissionError(role === undefined ? `unknown user "${actor}"` : `user "${actor}" (${role}) lacks the right "${right}"`);
+  }
+
+  /** Adds or changes a user (right: users). */
+  setUser(actor: string, name: string, role: Role): void {
+    this.require(actor, 'users', name);
+    if (!isRole(role)) throw new HesError(`unknown role ${role}`);
+    this.db.transaction(() => {
+      this.db.prepare('INSERT INTO users (name, role, created_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET role = excluded.role').run(name, role, Date.now());
+      this.audit.append(actor, 'user.set', name, { role });
+    })();
+  }
+
+  /** Pins an additional KPE public key (right: users). */
+  pinKpe(actor: string, pub: Uint8Array): void {
+    this.require(actor, 'users', toHex(pub));
+    this.db.transaction(() => {
+      this.db.prepare('INSERT OR IGNORE INTO kpe_keys (pub, added_ms) VALUES (?, ?)').run(pub, Date.now());
+      this.audit.append(actor, 'kpe.pin', toHex(pub), {});
+    })();
+  }
+
+  // ---------------------------------------------------------------- shipment import
+
+  /**
+   * Imports a KPE shipment: pinned signer, signature, recipient, replay (id and sequence), payload,
+   * conflicts, then every key in one transaction. Any refusal is audited and imports nothing.
+   * `kpePublicKey`, when given, must be one of the pinned keys (a caller cannot widen the pin).
+   */
+  importShipment(bytes: Uint8Array, actor: string, kpePublicKey?: Uint8Array): { meters: number; concentrators: number; seq: number; id: string } {
+    this.require(actor, 'import', 'shipment');
+    const pinned = (this.db.prepare('SELECT pub FROM kpe_keys').all() as { pub: Buffer }[]).map((r) => plain(r.pub));
+    const pins = kpePublicKey === undefined ? pinned : pinned.filter((p) => ctEqual(p, kpePublicKey));
+    const refuse = (e: ShipmentError): never => {
+      this.audit.append(actor, 'shipment.refused', e.code, { reason: e.message });
+      throw e;
+    };
+    let opened: ReturnType<typeof openShipment>;
+    try {
+      opened = openShipment(bytes, { pinnedKpePubs: pins, hesId: this.hesId, hesSecret: this.hesSecret() });
+    } catch (e) {
+      if (e instanceof ShipmentError) return refuse(e);
+      throw e;
+    }
+    const h = opened.header;
+    const seen = this.db.prepare('SELECT seq FROM shipments WHERE id = ?').get(h.id);
+    if (seen !== undefined) return refuse(new ShipmentError('REPLAY', `shipment ${toHex(h.id)} was already imported`));
+    const last = this.db.prepare('SELECT max(seq) AS s FROM shipments WHERE kpe_pub = ?').get(h.kpePub) as { s: number | null };
+    if (last.s !== null && h.seq <= last.s) {
+      return refuse(new ShipmentError('REPLAY', `shipment sequence ${h.seq} is not newer than the last imported (${last.s}): replayed or out of order`));
+    }
+    let p: ReturnType<typeof decodePayload>;
+    try {
+      p = decodePayload(opened.payload);
+    } catch (e) {
+      return refuse(new ShipmentError('MALFORMED', `shipment payload invalid: ${(e as Error).message}`));
+    } finally {
+      opened.payload.fill(0);
+    }
+    if (!ctEqual(p.hesId, this.hesId)) return refuse(new ShipmentError('WRONG_RECIPIENT', 'shipment payload names another HES'));
+    const exists = this.db.prepare('SELECT 1 FROM meters WHERE id = ? UNION ALL SELECT 1 FROM concentrators WHERE id = ?');
+    for (const d of [...p.meters, ...p.concentrators]) {
+      if (exists.get(d.id, d.id) !== undefined) return refuse(new ShipmentError('CONFLICT', `device ${toHex(d.id)} is already provisioned; a shipment cannot replace its keys`));
+    }
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.db
+        .prepare('INSERT INTO shipments (id, kpe_pub, seq, created_ms, imported_ms, meters, concentrators) VALUES (?,?,?,?,?,?,?)')
+        .run(h.id, h.kpePub, h.seq, h.createdMs, now, p.meters.length, p.concentrators.length);
+      const ic = this.db.prepare('INSERT INTO concentrators (id, link_gen, shipment, added_ms) VALUES (?,?,?,?)');
+      for (const c of p.concentrators) {
+        ic.run(c.id, c.linkGen, h.id, now);
+        this.kms.store(c.id, 'lk', 0, c.linkGen, 'active', c.linkKey, now);
+      }
+      const im = this.db.prepare('INSERT INTO meters (id, concentrator_id, link_gen, shipment, added_ms) VALUES (?,?,?,?,?)');
+      for (const m of p.meters) {
+        im.run(m.id, m.concentratorId, m.linkGen, h.id, now);
+        this.kms.store(m.id, 'mk', 0, 0, 'active', m.masterKey, now);
+        this.kms.store(m.id, 'lk', 0, m.linkGen, 'active', m.linkKey, now);
+      }
+      this.audit.append(actor, 'shipment.imported', toHex(h.id), { seq: h.seq, kpe: toHex(h.kpePub), meters: p.meters.length, concentrators: p.concentrators.length }, now);
+    })();
+    for (const m of p.meters) {
+      m.masterKey.fill(0);
+    }
+    this.load();
+    return { meters: p.meters.length, concentrators: p.concentrators.length, seq: h.seq, id: toHex(h.id) };
+  }
+
+  // ---------------------------------------------------------------- in-memory key material
+
+  private load(): void {
+    const rows = this.kms.loadAll();
+    const concRows = this.db.prepare('SELECT id, link_gen FROM concentrators').all() as { id: Buffer; link_gen: number }[];
+    const meterRows = this.db.prepare('SELECT id, concentrator_id, link_gen, tag_failures FROM meters').all() as {
+      id: Buffer;
+      concentrator_id: Buffer;
+      link_gen: number;
+      tag_failures: number;
+    }[];
+    const byOwner = new Map<string, typeof rows>();
+    for (const r of rows) {
+      const h = toHex(r.owner);
+      let l = byOwner.get(h);
+      if (l === undefined) byOwner.set(h, (l = []));
+      l.push(r);
+    }
+    for (const c of concRows) {
+      const hex = toHex(c.id);
+      if (this.concs.has(hex)) continue;
+      const lk = byOwner.get(hex)?.find((r) => r.kind === 'lk' && r.state === 'active' && r.gen === c.link_gen);
+      if (lk === undefined) throw new KeyStoreError(`concentrator ${hex} has no active link key`);
+      const id = plain(c.id);
+      const up = createKeySlot(LINK_VERSION, 0, DIR_UP, c.link_gen, this.hesId, id);
+      loadLinkKey(this.ctx, up, lk.key, 0, id);
+      up.last = this.replayLast(id, LINK_VERSION, 0, DIR_UP, c.link_gen);
+      this.concs.set(hex, { id, hex, linkKey: lk.key, linkGen: c.link_gen, up, down: null, meters: new Set(), joined: new Set() });
+    }
+    const maxSeq = new Map<string, number>();
+    for (const r of this.db.prepare('SELECT meter_id, max(seq) AS s FROM readings GROUP BY meter_id').all() as { meter_id: Buffer; s: number }[]) {
+      maxSeq.set(toHex(r.meter_id), r.s);
+    }
+    for (const m of meterRows) {
+      const hex = toHex(m.id);
+      const conc = toHex(m.concentrator_id);
+      this.concs.get(conc)?.meters.add(hex);
+      if (this.meters.has(hex)) continue;
+      const own = byOwner.get(hex) ?? [];
+      const mk = own.find((r) => r.kind === 'mk' && r.state === 'active');
+      const lk = own.find((r) => r.kind === 'lk' && r.state === 'active');
+      if (mk === undefined || lk === undefined) throw new KeyStoreError(`meter ${hex} has no active master/link key`);
+      const st: MeterState = {
+        id: plain(m.id),
+        hex,
+        conc,
+        linkKey: lk.key,
+        linkGen: m.link_gen,
+        mk: { gen: mk.gen, root: mk.key },
+        overrides: new Map(),
+        retiring: new Map(),
+        retiringScope: -1,
+        maxGen: mk.gen,
+        pending: null,
+        lastKc: null,
+        recv: new Map(),
+        send: new Map(),
+        maxSeq: maxSeq.get(hex) ?? 0,
+        ackDue: 0,
+        tagFailures: m.tag_failures,
+        activateDue: false,
+      };
+      for (const r of own) {
+        if (r.kind !== 'mk' && r.kind !== 'ok') continue;
+        if (r.gen > st.maxGen) st.maxGen = r.gen;
+        if (r.kind === 'ok' && r.state === 'active') st.overrides.set(r.scope, { gen: r.gen, root: r.key });
+        if (r.kind === 'ok' && r.state === 'retiring') st.retiring.set(r.scope, { gen: r.gen, root: r.key });
+      }
+      const pend = own.find((r) => r.state === 'pending');
+      if (pend !== undefined) {
+        const cmd = this.db
+          .prepare("SELECT id FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1")
+          .get(m.id) as { id: number } | undefined;
+        if (cmd !== undefined) st.pending = this.makePending(st, cmd.id, pend.kind === 'mk' ? 0 : pend.scope, pend.gen, pend.key);
+      }
+      this.meters.set(hex, st);
+    }
+  }
+
+  private replayLast(sender: Uint8Array, layer: number, op: number, dir: number, gen: number): number {
+    const r = this.st.replayGet!.get(sender, layer, op, dir, gen) as { last: number } | undefined;
+    return r === undefined ? 0 : r.last;
+  }
+
+  /** Current (generation, root key) of an operation of a meter. */
+  private opKey(m: MeterState, op: number): OpKey {
+    const o = m.overrides.get(op);
+    if (o !== undefined && o.gen > m.mk.gen) return o;
+    const root = new Uint8Array(KEY_LEN);
+    deriveOpRoot(this.ctx, m.mk.root, 0, m.id, op, m.mk.gen, root, 0);
+    return { gen: m.mk.gen, root };
+  }
+
+  private recvSlot(m: MeterState, op: number, gen: number): KeySlot | null {
+    const k = slotKey(op, gen);
+    const s = m.recv.get(k);
+    if (s !== undefined) return s;
+    const cur = this.opKey(m, op);
+    let root: Uint8Array | null = null;
+    if (cur.gen === gen) root = cur.root;
+    else {
+      const old = m.retiring.get(op);
+      if (old !== undefined && old.gen === gen) root = old.root;
+    }
+    if (root === null) return null;
+    const slot = createKeySlot(E2E_VERSION, op, DIR_UP, gen, this.hesId, m.id);
+    loadE2eKey(this.ctx, slot, root, 0, m.id);
+    slot.last = this.replayLast(m.id, E2E_VERSION, op, DIR_UP, gen);
+    m.recv.set(k, slot);
+    return slot;
+  }
+
+  private sendCounterFor(receiver: Uint8Array, layer: number, op: number, gen: number) {
+    const r = this.st.sendGet!.get(receiver, layer, op, gen) as { lim: number } | undefined;
+    return createSendCounter(r === undefined ? 0 : r.lim, this.reserve, (lim: number) => {
+      this.st.sendPut!.run(receiver, layer, op, gen, lim);
+      return true;
+    });
+  }
+
+  private sendSlot(m: MeterState, op: number): KeySlot {
+    const cur = this.opKey(m, op);
+    const gen = cur.gen;
+    const k = slotKey(op, gen);
+    let s = m.send.get(k);
+    if (s !== undefined) return s;
+    s = createKeySlot(E2E_VERSION, op, DIR_DOWN, gen, this.hesId, m.id);
+    loadE2eKey(this.ctx, s, cur.root, 0, m.id);
+    s.ctr = this.sendCounterFor(m.id, E2E_VERSION, op, gen);
+    m.send.set(k, s);
+    return s;
+  }
+
+  private linkDown(c: ConcState): KeySlot {
+    if (c.down !== null) return c.down;
+    const s = createKeySlot(LINK_VERSION, 0, DIR_DOWN, c.linkGen, this.hesId, c.id);
+    loadLinkKey(this.ctx, s, c.linkKey, 0, c.id);
+    s.ctr = this.sendCounterFor(c.id, LINK_VERSION, 0, c.linkGen);
+    c.down = s;
+    return s;
+  }
+
+  private makePending(m: MeterState, commandId: number, scope: number, gen: number, key: Uint8Array): PendingUpdate {
+    const kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, gen, this.hesId, m.id);
+    loadKcKey(this.ctx, kc, key, 0, m.id, scope);
+    kc.last = this.replayLast(m.id, E2E_VERSION, 0x100 + scope, DIR_UP, gen);
+    return { commandId, scope, gen, key, kc };
+  }
+
+  // ---------------------------------------------------------------- ingest
+
+  /** Ingests one link frame durably (a batch of one). */
+  ingest(linkFrame: Uint8Array, nowMs: number = Date.now()): IngestResult {
+    return this.ingestBatch([linkFrame], nowMs)[0]!;
+  }
+
+  /**
+   * Ingests link frames in one transaction: every accepted frame's data and the new replay counters
+   * commit together, or nothing does and the in-memory counters are restored.
+   */
+  ingestBatch(frames: Uint8Array[], nowMs: number = Date.now()): IngestResult[] {
+    if (this.inBatch) throw new HesError('ingestBatch is not re-entrant');
+    this.inBatch = true;
+    this.touched = [];
+    this.touchedMeters = [];
+    const results: IngestResult[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const f of frames) results.push(this.ingestOne(f, nowMs));
+        for (const t of this.touched) {
+          const s = t.slot;
+          // KC slots are persisted under a pseudo op (0x100 + scope) so they never collide with K[KEY_UPDATE].
+          this.st.replayUpsert!.run(t.sender, s.layer, this.persistAs.get(s) ?? s.op, s.dir, s.gen, s.last);
+        }
+      })();
+    } catch (e) {
+      for (let i = this.touched.length - 1; i >= 0; i--) this.touched[i]!.slot.last = this.touched[i]!.prev;
+      for (let i = this.touchedMeters.length - 1; i >= 0; i--) {
+        const t = this.touchedMeters[i]!;
+        t.m.maxSeq = t.maxSeq;
+        t.m.ackDue = t.ackDue;
+        t.m.tagFailures = t.tagFailures;
+      }
+      this.reloadAfterFailure();
+      throw e;
+    } finally {
+      this.inBatch = false;
+    }
+    return results;
+  }
+
+  private reloadAfterFailure(): void {
+    // Key-state changes made in memory during a failed batch are discarded by reloading from the store.
+    this.meters.clear();
+    this.concs.clear();
+    this.load();
+  }
+
+  private readonly persistAs = new Map<KeySlot, number>();
+
+  private touchMeter(m: MeterState): void {
+    for (const t of this.touchedMeters) if (t.m === m) return;
+    this.touchedMeters.push({ m, maxSeq: m.maxSeq, ackDue: m.ackDue, tagFailures: m.tagFailures });
+  }
+
+  private fail(code: number, message: string, nowMs: number, subject: string, extra: { meter?: string; concentrator?: string }, audit = true): IngestResult {
+    if (audit) this.audit.append(SYSTEM_ACTOR, `security.${errorName(code).toLowerCase()}`, subject, { message }, nowMs);
+    return { ok: false, code, error: errorName(code), message, ...extra };
+  }
+
+  private ingestOne(f: Uint8Array, nowMs: number): IngestResult {
+    const h = this.hdr;
+    if (!(f instanceof Uint8Array)) return this.fail(ERR_POLICY, 'frame is not bytes', nowMs, 'link', {});
+    const r = parseHeader(f, 0, f.length, h);
+    if (r < 0) return this.fail(r, `malformed link frame (${errorName(r)})`, nowMs, 'link', {});
+    if (h.version !== LINK_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink link frame', nowMs, 'link', {});
+    const concHex = toHex(h.sender);
+    const c = this.concs.get(concHex);
+    if (c === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown concentrator ${concHex}`, nowMs, concHex, { concentrator: concHex });
+    if (h.gen !== c.linkGen) return this.fail(ERR_GENERATION, `concentrator ${concHex} used link generation ${h.gen}, expected ${c.linkGen}`, nowMs, concHex, { concentrator: concHex });
+    const prevLink = c.up.last;
+    const n = openFrame(this.ctx, h, c.up, f, 0, this.linkBody, 0);
+    if (n < 0) {
+      const msg =
+        n === ERR_TAG
+          ? `link tag from concentrator ${concHex} does not verify: wrong link key or forged frame`
+          : n === ERR_REPLAY
+            ? `replayed link frame from concentrator ${concHex} (counter ${h.counter})`
+            : n === ERR_RECEIVER
+              ? `link frame from ${concHex} addressed to another HES`
+              : `link frame from ${concHex} refused (${errorName(n)})`;
+      return this.fail(n, msg, nowMs, concHex, { concentrator: concHex });
+    }
+    this.touched.push({ slot: c.up, prev: prevLink, sender: c.id });
+    if (h.op === LINK_ACK) return { ok: true, kind: 'link_ack', concentrator: concHex };
+    if (h.op !== LINK_DATA) return this.fail(ERR_POLICY, `link type ${h.op} not expected from a concentrator`, nowMs, concHex, { concentrator: concHex });
+    return this.ingestE2e(this.linkBody.subarray(0, n), c, nowMs);
+  }
+
+  private ingestE2e(f: Uint8Array, c: ConcState, nowMs: number): IngestResult {
+    const h = this.hdr2;
+    const concentrator = c.hex;
+    const r = parseHeader(f, 0, f.length, h);
+    if (r < 0) return this.fail(r, `malformed end-to-end frame via ${concentrator} (${errorName(r)})`, nowMs, concentrator, { concentrator });
+    if (h.version !== E2E_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink end-to-end frame', nowMs, concentrator, { concentrator });
+    const meter = toHex(h.sender);
+    const m = this.meters.get(meter);
+    if (m === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown meter ${meter} (not in any imported shipment)`, nowMs, meter, { meter, concentrator });
+    let slot = this.recvSlot(m, h.op, h.gen);
+    let kc: KeySlot | null = null;
+    if (h.op === OP_KEY_UPDATE) {
+      if (m.pending !== null && m.pending.gen === h.gen) kc = m.pending.kc;
+      else if (m.lastKc !== null && m.lastKc.gen === h.gen) kc = m.lastKc;
+    }
+    if (slot === null && kc === null) {
+      const cur = this.opKey(m, h.op).gen;
+      return this.fail(ERR_GENERATION, `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${cur}`, nowMs, meter, { meter, concentrator });
+    }
+    let n = -1;
+    let used: KeySlot | null = null;
+    for (const s of kc !== null ? [kc, slot] : [slot]) {
+      if (s === null) continue;
+      const prev = s.last;
+      n = openFrame(this.ctx, h, s, f, 0, this.e2eBody, 0);
+      if (n >= 0) {
+        this.touched.push({ slot: s, prev, sender: m.id });
+        if (s === kc) this.persistAs.set(s, 0x100 + (m.pending?.scope ?? m.retiringScope));
+        used = s;
+        break;
+      }
+      if (n !== ERR_TAG) break;
+    }
+    if (n < 0 || used === null) {
+      if (n === ERR_TAG) {
+        this.touchMeter(m);
+        m.tagFailures++;
+        const wrong = m.tagFailures >= WRONG_KEY_THRESHOLD;
+        const msg = wrong
+          ? `WRONG KEY for meter ${meter}: ${m.tagFailures} consecutive frames fail authentication (${opName(h.op)}, generation ${h.gen}); the HES key for this meter does not match the meter's key — check the imported shipment`
+          : `bad tag from meter ${meter} (${opName(h.op)}, generation ${h.gen}): wrong key or forged frame`;
+        this.st.tagFail!.run(m.tagFailures, msg, m.id);
+        return this.fail(n, msg, nowMs, meter, { meter, concentrator });
+      }
+      if (n === ERR_REPLAY) return this.fail(n, `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, nowMs, meter, { meter, concentrator });
+      return this.fail(n, `frame from meter ${meter} refused (${errorName(n)})`, nowMs, meter, { meter, concentrator });
+    }
+    if (m.tagFailures !== 0) {
+      this.touchMeter(m);
+      m.tagFailures = 0;
+      this.st.tagFail!.run(0, null, m.id);
+    }
+    if (used !== kc && m.retiring.size > 0) {
+      const old = m.retiring.get(h.op);
+      if (old !== undefined && h.gen > old.gen) this.retireOld(m, nowMs);
+      else if (old !== undefined) m.activateDue = true; // still under the old generation: ACTIVATE may be lost
+    }
+    let body: unknown;
+    try {
+      body = cborDecode(this.e2eBody.subarray(0, n));
+    } catch {
+      body = undefined;
+    }
+    if (!Array.isArray(body) || !isInt(body[0])) {
+      return this.fail(ERR_CBOR, `authentic ${opName(h.op)} frame from meter ${meter} has a malformed body`, nowMs, meter, { meter, concentrator });
+    }
+    return this.dispatch(m, c, h.op, h.counter, h.gen, body, used === kc, nowMs);
+  }
+
+  private dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: unknown[], underKc: boolean, nowMs: number): IngestResult {
+    const meter = m.hex;
+    const concentrator = c.hex;
+    const bad = (what: string) => this.fail(ERR_CBOR, `authentic ${opName(op)} frame from meter ${meter}: ${what}`, nowMs, meter, { meter, concentrator });
+    const req = b[0] as number;
+    switch (op) {
+      case OP_READING: {
+        const [, seq, t, wh, w] = b;
+        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w)) return bad('reading must be [0, seq, t, wh, w]');
+        return this.storeReading(m, c, seq, t, wh, w, counter, gen, nowMs);
+      }
+      case OP_EVENT: {
+        const [, code, t, detail] = b;
+        if (!isInt(code) || !isInt(t)) return bad('event must be [0, code, t, detail]');
+        this.st.event!.run(m.id, code, t, detail === undefined ? null : JSON.stringify(detail, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v)), nowMs);
+        if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: String(detail ?? '') }, nowMs);
+        return { ok: true, kind: 'event', meter, concentrator };
+      }
+      case OP_KEY_UPDATE:
+        return this.keyUpdateUplink(m, c, b, underKc, nowMs);
+      case OP_ACK:
+        return { ok: true, kind: 'ack', meter, concentrator };
+      default:
+        return this.commandResponse(m, c, op, req, b, nowMs);
+    }
+  }
+
+  private storeReading(m: MeterState, c: ConcState, seq: number, t: number, wh: number, w: number, counter: number, gen: number, nowMs: number): IngestResult {
+    const info = this.st.reading!.run(m.id, seq, t, wh, w, counter, gen, c.id, nowMs);
+    this.touchMeter(m);
+    if (seq > m.ackDue) m.ackDue = seq;
+    if (info.changes === 0) return { ok: true, kind: 'duplicate', meter: m.hex, concentrator: c.hex, seq };
+    if (m.maxSeq > 0 && seq > m.maxSeq + 1) this.queueGapFill(m, m.maxSeq + 1, seq - 1, nowMs);
+    if (seq > m.maxSeq) m.maxSeq = seq;
+    return { ok: true, kind: 'reading', meter: m.hex, concentrator: c.hex, seq };
+  }
+
+  private queueGapFill(m: MeterState, from: number, to: number, nowMs: number): void {
+    for (let a = from; a <= to; a += GAPFILL_MAX) {
+      const b = Math.min(to, a + GAPFILL_MAX - 1);
+      this.insertCommand(SYSTEM_ACTOR, m, { kind: 'gapfill', from: a, to: b }, nowMs, DEFAULT_EXPIRY_MS);
+    }
+  }
+
+  private commandResponse(m: MeterState, c: ConcState, op: number, req: number, b: unknown[], nowMs: number): IngestResult {
+    const meter = m.hex;
+    const concentrator = c.hex;
+    const row = req > 0 ? (this.st.cmdGet!.get(req) as CommandRow | undefined) : undefined;
+    if (op === OP_READ && b[1] === 2 && Array.isArray(b[2])) {
+      // Load-profile intervals are stored whatever the command state: they are authentic readings.
+      for (const iv of b[2] as unknown[]) {
+        if (Array.isArray(iv) && iv.length === 4 && iv.every(isInt)) {
+          const [seq, t, wh, w] = iv as number[];
+          this.st.reading!.run(m.id, seq, t, wh, w, 0, 0, c.id, nowMs);
+          this.touchMeter(m);
+          if (seq! > m.maxSeq) m.maxSeq = seq!;
+        }
+      }
+    }
+    if (row === undefined || !ctEqual(plain(row.meter_id), m.id) || row.op !== op) {
+      return { ok: true, kind: 'response', meter, concentrator };
+    }
+    if (row.state !== 'sent') return { ok: true, kind: 'response', meter, concentrator, command: row.id };
+    const p = JSON.parse(row.params) as CommandParams;
+    if (op === OP_READ && b[1] === 1) {
+      const [, , t, wh, w] = b;
+      if (isInt(t) && isInt(wh) && isInt(w)) this.st.register!.run(m.id, req, t, wh, w, nowMs);
+      this.setCommand(row, 'acknowledged', p, nowMs, { t, wh, w });
+    } else if (op === OP_READ) {
+      this.setCommand(row, 'acknowledged', p, nowMs, { intervals: Array.isArray(b[2]) ? b[2].length : 0 });
+    } else if (op === OP_FIRMWARE && p.kind === 'firmware') {
+      const status = b[1];
+      const next = b[2];
+      if (status !== STATUS_OK || !isInt(next)) this.setCommand(row, 'failed', p, nowMs, { status: STATUS_NAMES[status as number] ?? status });
+      else if (p.phase === 'activate') this.setCommand(row, 'acknowledged', p, nowMs, { status: 'ok', version: p.version });
+      else {
+        const np: CommandParams = next >= p.size ? { ...p, phase: 'activate' } : { ...p, phase: 'chunk', offset: next };
+        this.db.prepare("UPDATE commands SET params = ?, next_try_ms = 0, attempts = 0, updated_ms = ? WHERE id = ?").run(JSON.stringify(np), nowMs, row.id);
+      }
+    } else {
+      const status = op === 0x03 ? b[2] : b[1];
+      const result = { status: STATUS_NAMES[status as number] ?? status, detail: b.slice(1).map((x) => (x instanceof Uint8Array ? toHex(x) : x instanceof Map ? Object.fromEntries(x) : x)) };
+      this.setCommand(row, status === STATUS_OK ? 'acknowledged' : 'failed', p, nowMs, result);
+    }
+    return { ok: true, kind: 'response', meter, concentrator, command: row.id };
+  }
+
+  private setCommand(row: CommandRow, to: CommandState, p: CommandParams, nowMs: number, result: unknown, nextTry = row.next_try_ms, attempts = row.attempts): void {
+    if (!canTransition(row.state, to)) throw new HesError(`command ${row.id}: illegal transition ${row.state} -> ${to}`);
+    this.st.cmdUpdate!.run(to, JSON.stringify(p), attempts, nextTry, nowMs, result === undefined ? row.result : JSON.stringify(result), row.id);
+    if (to !== 'sent') this.audit.append(row.actor, `command.${to}`, `${toHex(plain(row.meter_id))}#${row.id}`, { kind: row.kind, result }, nowMs);
+    row.state = to;
+  }
+
+  // ---------------------------------------------------------------- key update (PROTOCOL.md §8)
+
+  private keyUpdateUplink(m: MeterState, c: ConcState, b: unknown[], underKc: boolean, nowMs: number): IngestResult {
+    const meter = m.hex;
+    const concentrator = c.hex;
+    const [req, type, scope, newGen] = b;
+    if (type !== KU_CONFIRM || !isInt(scope) || !isInt(newGen) || !underKc) {
+      return this.fail(ERR_POLICY, `meter ${meter} sent an unexpected key-update message`, nowMs, meter, { meter, concentrator });
+    }
+    const p = m.pending;
+    if (p === null) {
+      // A repeated CONFIRM of an already activated update: answer with ACTIVATE again.
+      m.activateDue = true;
+      return { ok: true, kind: 'key_confirm', meter, concentrator };
+    }
+    if (p.scope !== scope || p.gen !== newGen || p.commandId !== req) {
+      return this.fail(ERR_POLICY, `meter ${meter} confirmed scope ${scope} generation ${newGen}, but the pending update is scope ${p.scope} generation ${p.gen}`, nowMs, meter, { meter, concentrator });
+    }
+    // Activate: the new key is in force for downlink; uplink under the old generation stays accepted
+    // until the first uplink under the new one (retiring rows keep the old roots across restarts).
+    const oldRoots = new Map<number, OpKey>();
+    const ops = scope === 0 ? [...Array(OP_MAX).keys()].map((i) => i + 1) : [scope];
+    for (const op of ops) oldRoots.set(op, this.opKey(m, op));
+    if (scope === 0) {
+      this.kms.mark(m.id, 'mk', 0, m.mk.gen, 'retired');
+      this.kms.mark(m.id, 'mk', 0, p.gen, 'active');
+      for (const [op, o] of m.overrides) this.kms.mark(m.id, 'ok', op, o.gen, 'retired');
+    } else {
+      const o = m.overrides.get(scope);
+      if (o !== undefined) this.kms.mark(m.id, 'ok', scope, o.gen, 'retired');
+      this.kms.mark(m.id, 'ok', scope, p.gen, 'active');
+    }
+    for (const [op, o] of m.retiring) this.kms.mark(m.id, 'ok', op, o.gen, 'retired');
+    for (const [op, o] of oldRoots) this.kms.store(m.id, 'ok', op, o.gen, 'retiring', o.root, nowMs);
+    const row = this.st.cmdGet!.get(p.commandId) as CommandRow | undefined;
+    if (row !== undefined && (row.state === 'sent' || row.state === 'queued')) {
+      const params = JSON.parse(row.params) as CommandParams;
+      if (row.state === 'queued') this.setCommand(row, 'sent', params, nowMs, undefined);
+      this.setCommand(row, 'acknowledged', { ...params, phase: 'activate' } as CommandParams, nowMs, { scope, newGen });
+    }
+    this.audit.append(SYSTEM_ACTOR, 'key_update.confirmed', meter, { scope, newGen }, nowMs);
+    if (scope === 0) {
+      m.mk = { gen: p.gen, root: p.key };
+      m.overrides.clear();
+    } else m.overrides.set(scope, { gen: p.gen, root: p.key });
+    m.retiring = oldRoots;
+    m.retiringScope = scope;
+    m.lastKc = p.kc;
+    m.pending = null;
+    m.send.clear();
+    m.activateDue = true;
+    return { ok: true, kind: 'key_confirm', meter, concentrator, command: p.commandId };
+  }
+
+  private retireOld(m: MeterState, nowMs: number): void {
+    for (const [op, o] of m.retiring) {
+      this.kms.mark(m.id, 'ok', op, o.gen, 'retired');
+      m.recv.delete(slotKey(op, o.gen));
+    }
+    this.audit.append(SYSTEM_ACTOR, 'key_update.activated', m.hex, { scope: m.retiringScope }, nowMs);
+    m.retiring = new Map();
+    m.lastKc = null;
+    m.activateDue = false;
+  }
+
+  // ---------------------------------------------------------------- commands
+
+  private insertCommand(actor: string, m: MeterState, p: CommandParams, nowMs: number, expiryMs: number): number {
+    const info = this.st.cmdInsert!.run(m.id, p.kind, KIND_INFO[p.kind].op, JSON.stringify(p), actor, nowMs, nowMs, nowMs + expiryMs);
+    const id = Number(info.lastInsertRowid);
+    this.audit.append(actor, 'command.queued', `${m.hex}#${id}`, p, nowMs);
+    return id;
+  }
+
+  /**
+   * Queues a command for a meter after checking the actor's right (refusals are audited).
+   * A key update draws its new key and generation here and persists it as pending before any frame is sent.
+   */
+  enqueueCommand(actor: string, meterId: string, p: CommandParams, o: { nowMs?: number; expiryMs?: number } = {}): number {
+    const now = o.nowMs ?? Date.now();
+    this.require(actor, KIND_INFO[p.kind].right, meterId);
+    validateParams(p);
+    const m = this.meters.get(meterId.toLowerCase());
+    if (m === undefined) throw new HesError(`unknown meter ${meterId}`);
+    if (p.kind === 'firmware' && this.db.prepare('SELECT 1 FROM firmware_images WHERE sha256 = ?').get(fromHex(p.sha256)) === undefined) {
+      throw new HesError(`firmware image ${p.sha256} is not stored (add it with "hes firmware add")`);
+    }
+    const expiry = o.expiryMs ?? DEFAULT_EXPIRY_MS;
+    if (p.kind !== 'key_update') return this.db.transaction(() => this.insertCommand(actor, m, p, now, expiry))();
+    if (m.pending !== null) throw new HesError(`meter ${meterId} already has a key update in progress (command ${m.pending.commandId})`);
+    if (m.retiring.size > 0 && p.scope !== m.retiringScope) {
+      // Allowed, but the previous update must first be activated by the meter for a clean state.
+      throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
+    }
+    const newGen = m.maxGen + 1;
+    if (newGen > 255) throw new HesError(`meter ${meterId} has used every key generation`);
+    const key = randomBytes(KEY_LEN);
+    const id = this.db.transaction(() => {
+      const cid = this.insertCommand(actor, m, { ...p, newGen, phase: 'transport' }, now, expiry);
+      this.kms.store(m.id, p.scope === 0 ? 'mk' : 'ok', p.scope, newGen, 'pending', key, now);
+      return cid;
+    })();
+    m.maxGen = newGen;
+    m.pending = this.makePending(m, id, p.scope, newGen, key);
+    return id;
+  }
+
+  /** Stores a firmware image for campaigns (right: firmware); returns its SHA-256 hex. */
+  addFirmware(actor: string, image: Uint8Array, version: number): string {
+    this.require(actor, 'firmware', 'image');
+    const sha = new Uint8Array(createHash('sha256').update(image).digest());
+    this.db.transaction(() => {
+      this.db.prepare('INSERT OR IGNORE INTO firmware_images (sha256, version, data, added_ms) VALUES (?,?,?,?)').run(sha, version, image, Date.now());
+      this.audit.append(actor, 'firmware.added', toHex(sha), { version, size: image.length });
+    })();
+    return toHex(sha);
+  }
+
+  /** Cancels a queued or sent command (right of its kind); a pending key update is abandoned, the old key stays. */
+  cancelCommand(actor: string, id: number, nowMs: number = Date.now()): void {
+    const row = this.st.cmdGet!.get(id) as CommandRow | undefined;
+    if (row === undefined) throw new HesError(`no command ${id}`);
+    this.require(actor, KIND_INFO[row.kind].right, `${toHex(plain(row.meter_id))}#${id}`);
+    if (!canTransition(row.state, 'failed')) throw new HesError(`command ${id} is already ${row.state}`);
+    this.db.transaction(() => this.endCommand(row, 'failed', nowMs, { cancelledBy: actor }))();
+  }
+
+  private endCommand(row: CommandRow, to: 'failed' | 'expired', nowMs: number, result: unknown): void {
+    const p = JSON.parse(row.params) as CommandParams;
+    this.setCommand(row, to, p, nowMs, result);
+    if (p.kind === 'key_update') {
+      const m = this.meters.get(toHex(plain(row.meter_id)));
+      if (m !== undefined && m.pending !== null && m.pending.commandId === row.id) {
+        this.kms.mark(m.id, p.scope === 0 ? 'mk' : 'ok', p.scope, m.pending.gen, 'abandoned');
+        m.pending = null;
+      }
+    }
+  }
+
+  /** Lists commands (optionally of one meter / state). */
+  listCommands(f: { meter?: string; state?: CommandState; limit?: number } = {}): { id: number; meter: string; kind: string; state: string; actor: string; attempts: number; params: unknown; result: unknown; updatedMs: number }[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.meter !== undefined) {
+      where.push('meter_id = ?');
+      args.push(fromHex(f.meter, ID_LEN));
+    }
+    if (f.state !== undefined) {
+      where.push('state = ?');
+      args.push(f.state);
+    }
+    const rows = this.db
+      .prepare(`SELECT * FROM commands ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`)
+      .all(...args, f.limit ?? 100) as CommandRow[];
+    return rows.map((r) => ({
+      id: r.id,
+      meter: toHex(plain(r.meter_id)),
+      kind: r.kind,
+      state: r.state,
+      actor: r.actor,
+      attempts: r.attempts,
+      params: JSON.parse(r.params),
+      result: r.result === null ? null : JSON.parse(r.result),
+      updatedMs: r.updated_ms,
+    }));
+  }
+
+  /** Marks the concentrator as (re)connected: its meters' link keys are sent again (JOIN). */
+  concentratorConnected(concentratorId: string): void {
+    const c = this.concs.get(concentratorId.toLowerCase());
+    if (c !== undefined) c.joined.clear();
+  }
+
+  /** Known concentrator ids. */
+  concentratorIds(): string[] {
+    return [...this.concs.keys()];
+  }
+
+  /**
+   * Link frames to send to one concentrator now: JOINs for meters it has not been given yet, due
+   * commands (first send or retry), expiry, ACTIVATE repeats and reading ACKs. Counters and command
+   * states are committed before the frames are returned, so a frame is never sent twice under one counter.
+   */
+  nextDownlink(concentratorId: string, nowMs: number = Date.now(), max = 64): Uint8Array[] {
+    const c = this.concs.get(concentratorId.toLowerCase());
+    if (c === undefined) return [];
+    const out: Uint8Array[] = [];
+    this.db.transaction(() => {
+      for (const mh of c.meters) {
+        if (out.length >= max) break;
+        if (c.joined.has(mh)) continue;
+        const m = this.meters.get(mh)!;
+        const body = cborEncode([m.id, m.linkKey, m.linkGen]);
+        const f = this.sealLink(c, LINK_JOIN, body);
+        if (f !== null) {
+          out.push(f);
+          c.joined.add(mh);
+        }
+      }
+      for (const mh of c.meters) {
+        if (out.length >= max) break;
+        const m = this.meters.get(mh)!;
+        for (const row of this.st.cmdOpenFor!.all(m.id) as CommandRow[]) {
+          if (out.length >= max) break;
+          const f = this.commandFrame(c, m, row, nowMs);
+          if (f !== null) out.push(f);
+        }
+        if (m.activateDue && m.retiring.size > 0 && out.length < max) {
+          const f = this.keyUpdateFrame(c, m, [0, KU_ACTIVATE, m.retiringScope, this.opKey(m, m.retiringScope === 0 ? OP_KEY_UPDATE : m.retiringScope).gen]);
+          if (f !== null) out.push(f);
+          m.activateDue = false;
+        }
+        if (m.ackDue > 0 && out.length < max) {
+          const f = this.e2eFrame(c, m, OP_ACK, cborEncode([0, OP_READING, m.ackDue]));
+          if (f !== null) out.push(f);
+          m.ackDue = 0;
+        }
+      }
+    })();
+    return out;
+  }
+
+  private sealLink(c: ConcState, type: number, body: Uint8Array): Uint8Array | null {
+    const n = sealFrame(this.ctx, this.linkDown(c), type, body, 0, body.length, this.sealBuf, 0);
+    if (n < 0) throw new HesError(`sealing link frame for ${c.hex} failed: ${errorName(n)}`);
+    return this.sealBuf.slice(0, n);
+  }
+
+  private e2eFrame(c: ConcState, m: MeterState, op: number, body: Uint8Array, slot?: KeySlot): Uint8Array | null {
+    const s = slot ?? this.sendSlot(m, op);
+    const tmp = new Uint8Array(MAX_BODY);
+    const n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
+    if (n < 0) throw new HesError(`sealing ${opName(op)} for meter ${m.hex} failed: ${errorName(n)}`);
+    return this.sealLink(c, LINK_DATA, tmp.subarray(0, n));
+  }
+
+  private keyUpdateFrame(c: ConcState, m: MeterState, body: CborValue): Uint8Array | null {
+    return this.e2eFrame(c, m, OP_KEY_UPDATE, cborEncode(body));
+  }
+
+  private commandFrame(c: ConcState, m: MeterState, row: CommandRow, nowMs: number): Uint8Array | null {
+    const p = JSON.parse(row.params) as CommandParams;
+    if (row.expires_ms <= nowMs) {
+      this.endCommand(row, 'expired', nowMs, { attempts: row.attempts });
+      return null;
+    }
+    if (row.state === 'sent' && row.next_try_ms > nowMs) return null;
+    if (row.state === 'sent' && row.attempts >= MAX_ATTEMPTS && p.kind !== 'key_update') {
+      this.endCommand(row, 'failed', nowMs, { error: `no answer after ${row.attempts} attempts` });
+      return null;
+    }
+    let body: CborValue;
+    if (p.kind === 'key_update') {
+      if (m.pending === null || m.pending.commandId !== row.id) return null;
+      body = [row.id, KU_TRANSPORT, p.scope, m.pending.gen, m.pending.key];
+    } else if (p.kind === 'firmware') {
+      const img = this.db.prepare('SELECT data FROM firmware_images WHERE sha256 = ?').get(fromHex(p.sha256)) as { data: Buffer } | undefined;
+      if (img === undefined) {
+        this.endCommand(row, 'failed', nowMs, { error: 'firmware image missing' });
+        return null;
+      }
+      const phase = p.phase ?? 'begin';
+      if (phase === 'begin') body = [row.id, FW_BEGIN, p.size, fromHex(p.sha256), p.version];
+      else if (phase === 'chunk') {
+        const off = p.offset ?? 0;
+        body = [row.id, FW_CHUNK, off, plain(img.data.subarray(off, Math.min(off + FW_CHUNK_LEN, p.size)))];
+      } else body = [row.id, FW_ACTIVATE];
+    } else body = simpleBody(row.id, p, Math.floor(nowMs / 1000));
+    const f = this.e2eFrame(c, m, KIND_INFO[p.kind].op, cborEncode(body));
+    this.setCommand(row, 'sent', p, nowMs, undefined, nowMs + this.retryMs, row.attempts + 1);
+    return f;
+  }
+
+  // ---------------------------------------------------------------- queries
+
+  /** Stored readings of a meter (newest last). */
+  readings(meterId: string, limit = 100): { seq: number; t: number; wh: number; w: number; receivedMs: number }[] {
+    return (this.db
+      .prepare('SELECT seq, t, wh, w, received_ms AS receivedMs FROM (SELECT * FROM readings WHERE meter_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
+      .all(fromHex(meterId, ID_LEN), limit) as { seq: number; t: number; wh: number; w: number; receivedMs: number }[]);
+  }
+
+  /** Overview of meters with their key state and authentication status. */
+  meterStatus(): { id: string; concentrator: string; readings: number; maxSeq: number; keyGen: number; pendingGen: number | null; tagFailures: number; status: string }[] {
+    const counts = new Map<string, number>();
+    for (const r of this.db.prepare('SELECT meter_id, count(*) AS n FROM readings GROUP BY meter_id').all() as { meter_id: Buffer; n: number }[]) {
+      counts.set(toHex(r.meter_id), r.n);
+    }
+    return [...this.meters.values()].map((m) => ({
+      id: m.hex,
+      concentrator: m.conc,
+      readings: counts.get(m.hex) ?? 0,
+      maxSeq: m.maxSeq,
+      keyGen: m.mk.gen,
+      pendingGen: m.pending?.gen ?? null,
+      tagFailures: m.tagFailures,
+      status: m.tagFailures >= WRONG_KEY_THRESHOLD ? 'WRONG KEY' : m.pending !== null ? 'key update pending' : m.retiring.size > 0 ? 'key update confirmed' : 'ok',
+    }));
+  }
+}

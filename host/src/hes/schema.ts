@@ -1,0 +1,58 @@
+// The HES database schema (docs/HOST.md "HES store"). Keys are stored only as AES-256-GCM blobs
+// under the store key, which never enters the database.
+
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('viewer','operator','admin')), created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS kpe_keys (pub BLOB PRIMARY KEY, added_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS shipments (
+  id BLOB PRIMARY KEY, kpe_pub BLOB NOT NULL, seq INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+  imported_ms INTEGER NOT NULL, meters INTEGER NOT NULL, concentrators INTEGER NOT NULL,
+  UNIQUE (kpe_pub, seq));
+CREATE TABLE IF NOT EXISTS concentrators (
+  id BLOB PRIMARY KEY, link_gen INTEGER NOT NULL, shipment BLOB NOT NULL, added_ms INTEGER NOT NULL,
+  last_seen_ms INTEGER);
+CREATE TABLE IF NOT EXISTS meters (
+  id BLOB PRIMARY KEY, concentrator_id BLOB NOT NULL REFERENCES concentrators(id), link_gen INTEGER NOT NULL,
+  shipment BLOB NOT NULL, added_ms INTEGER NOT NULL, last_seen_ms INTEGER,
+  tag_failures INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+-- kind: 'mk' meter master key (scope 0), 'ok' operation root key (scope = op), 'lk' link key of a meter or concentrator.
+-- state: 'active' in force; 'pending' key update sent, not confirmed; 'retiring' replaced, uplink still accepted;
+-- 'retired' no longer used; 'abandoned' a pending key whose update expired (its generation is never reused).
+CREATE TABLE IF NOT EXISTS keys (
+  owner BLOB NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('mk','ok','lk')), scope INTEGER NOT NULL, gen INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active','pending','retiring','retired','abandoned')),
+  enc BLOB NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (owner, kind, scope, gen)) WITHOUT ROWID;
+-- Receiver replay state: last accepted counter per key (sender, layer, op, dir, gen).
+CREATE TABLE IF NOT EXISTS replay (
+  sender BLOB NOT NULL, layer INTEGER NOT NULL, op INTEGER NOT NULL, dir INTEGER NOT NULL, gen INTEGER NOT NULL,
+  last INTEGER NOT NULL, PRIMARY KEY (sender, layer, op, dir, gen)) WITHOUT ROWID;
+-- Sender counters of the HES (downlink): persisted reserve-ahead limit per key.
+CREATE TABLE IF NOT EXISTS send_ctr (
+  receiver BLOB NOT NULL, layer INTEGER NOT NULL, op INTEGER NOT NULL, gen INTEGER NOT NULL,
+  lim INTEGER NOT NULL, PRIMARY KEY (receiver, layer, op, gen)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS readings (
+  meter_id BLOB NOT NULL, seq INTEGER NOT NULL, t INTEGER NOT NULL, wh INTEGER NOT NULL, w INTEGER NOT NULL,
+  counter INTEGER NOT NULL, gen INTEGER NOT NULL, via BLOB NOT NULL, received_ms INTEGER NOT NULL,
+  PRIMARY KEY (meter_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS register_reads (
+  id INTEGER PRIMARY KEY, meter_id BLOB NOT NULL, req INTEGER NOT NULL, t INTEGER NOT NULL, wh INTEGER NOT NULL,
+  w INTEGER NOT NULL, received_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY, meter_id BLOB NOT NULL, code INTEGER NOT NULL, t INTEGER NOT NULL, detail TEXT,
+  received_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS commands (
+  id INTEGER PRIMARY KEY, meter_id BLOB NOT NULL, kind TEXT NOT NULL, op INTEGER NOT NULL, params TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('queued','sent','acknowledged','failed','expired')),
+  actor TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_try_ms INTEGER NOT NULL DEFAULT 0, result TEXT);
+CREATE INDEX IF NOT EXISTS commands_open ON commands (state, meter_id) WHERE state IN ('queued','sent');
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+  subject TEXT NOT NULL, detail TEXT NOT NULL, prev BLOB NOT NULL, mac BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS firmware_images (sha256 BLOB PRIMARY KEY, version INTEGER NOT NULL, data BLOB NOT NULL, added_ms INTEGER NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+`;

@@ -1,0 +1,353 @@
+// HES: store, keys at rest, shipment import refusals, roles, audit chain, ingest, commands, key update.
+import { describe, it, expect } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { ERR_REPLAY, ERR_TAG, ERR_UNKNOWN_SENDER, ERR_GENERATION, ERR_LENGTH } from '@vakt/shared';
+import { Hes, HesError } from '../../host/src/hes/hes.ts';
+import { PermissionError } from '../../host/src/hes/roles.ts';
+import { canTransition, COMMAND_STATES } from '../../host/src/hes/commands.ts';
+import { ShipmentError, sealShipment } from '../../host/src/crypto/shipment.ts';
+import { produceBatch, initKpe } from '../../host/src/kpe/kpe.ts';
+import { encodePayload } from '../../host/src/kpe/payload.ts';
+import { KitMeter } from '../../host/src/hes/testkit.ts';
+import { toHex, randomBytes } from '../../host/src/crypto/bytes.ts';
+import { makeFixture, readingFrame, deliverDownlink } from './hes-fixture.ts';
+
+const count = (h: Hes, t: string) => (h.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+
+describe('store and keys at rest', () => {
+  it('keeps no key in clear in the database and refuses a wrong store key plainly', () => {
+    const f = makeFixture(3, 1);
+    f.hes.close();
+    const raw = Buffer.concat(['', '-wal'].map((s) => { try { return readFileSync(f.dbPath + s); } catch { return Buffer.alloc(0); } }));
+    for (const m of f.batch.meters) {
+      expect(raw.indexOf(Buffer.from(m.masterKey))).toBe(-1);
+      expect(raw.indexOf(Buffer.from(m.linkKey))).toBe(-1);
+    }
+    expect(raw.indexOf(Buffer.from(f.storeKey))).toBe(-1);
+    expect(() => Hes.open({ dbPath: f.dbPath, storeKey: randomBytes(32) })).toThrow(/wrong store key/);
+    expect(() => Hes.open({ dbPath: join(f.dir, 'nope.db'), storeKey: f.storeKey })).toThrow(/no HES database/);
+    const h = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+    expect(h.meterStatus().length).toBe(3);
+    h.close();
+  });
+
+  it('detects a key blob moved onto another meter', () => {
+    const f = makeFixture(2, 1);
+    f.hes.close();
+    const db = new Database(f.dbPath);
+    const rows = db.prepare("SELECT owner, enc FROM keys WHERE kind = 'mk'").all() as { owner: Buffer; enc: Buffer }[];
+    db.prepare("UPDATE keys SET enc = ? WHERE owner = ? AND kind = 'mk'").run(rows[1]!.enc, rows[0]!.owner);
+    db.close();
+    expect(() => Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey })).toThrow(/does not decrypt: wrong store key or tampered row/);
+  });
+});
+
+describe('shipment import', () => {
+  const refusal = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      if (e instanceof ShipmentError) return e.code;
+      throw e;
+    }
+    return 'ACCEPTED';
+  };
+
+  it('refuses replayed, older, tampered, truncated, foreign, misaddressed and conflicting shipments, importing nothing', () => {
+    const f = makeFixture(2, 1);
+    const cert = f.hes.cert();
+    const before = () => [count(f.hes, 'meters'), count(f.hes, 'concentrators'), count(f.hes, 'keys'), count(f.hes, 'shipments')].join();
+    const s1 = readFileSync(f.batch.shipmentFile);
+    const snap = before();
+    expect(refusal(() => f.hes.importShipment(s1, 'admin'))).toBe('REPLAY');
+    const b2 = produceBatch(f.kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(f.dir, 'b2') });
+    const b3 = produceBatch(f.kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(f.dir, 'b3') });
+    const s3 = readFileSync(b3.shipmentFile);
+    const t = new Uint8Array(s3);
+    t[300] ^= 0x80;
+    expect(refusal(() => f.hes.importShipment(t, 'admin'))).toBe('BAD_SIGNATURE');
+    expect(refusal(() => f.hes.importShipment(s3.subarray(0, s3.length - 1), 'admin'))).toBe('MALFORMED');
+    expect(refusal(() => f.hes.importShipment(new Uint8Array(0), 'admin'))).toBe('MALFORMED');
+    const evil = initKpe(join(f.dir, 'evil'));
+    const be = produceBatch(evil, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(f.dir, 'be') });
+    expect(refusal(() => f.hes.importShipment(readFileSync(be.shipmentFile), 'admin'))).toBe('FOREIGN_SIGNER');
+    const other = makeFixture(0, 1);
+    const bo = produceBatch(f.kpe, { meters: 1, concentrators: 1, hesCert: other.hes.cert(), outDir: join(f.dir, 'bo') });
+    expect(refusal(() => f.hes.importShipment(readFileSync(bo.shipmentFile), 'admin'))).toBe('WRONG_RECIPIENT');
+    // A correctly signed shipment that re-uses an already provisioned meter id must not replace its keys.
+    const m0 = f.batch.meters[0]!;
+    const conflicting = sealShipment({
+      payload: encodePayload({ hesId: cert.hesId, meters: [{ ...m0, masterKey: new Uint8Array(16).fill(1) }], concentrators: [{ id: m0.concentratorId, linkKey: new Uint8Array(16), linkGen: 0 }] }),
+      seq: 100, kpeSecret: f.kpe.secret, hesId: cert.hesId, hesPub: cert.x25519,
+    });
+    expect(refusal(() => f.hes.importShipment(conflicting, 'admin'))).toBe('CONFLICT');
+    expect(before()).toBe(snap);
+    // Sequence 3 first, then 2 is out of order (a replay of an older, never-imported shipment).
+    expect(f.hes.importShipment(s3, 'admin').seq).toBe(3);
+    expect(refusal(() => f.hes.importShipment(readFileSync(b2.shipmentFile), 'admin'))).toBe('REPLAY');
+    expect(count(f.hes, 'meters')).toBe(3);
+    const refusals = f.hes.audit.list().filter((e) => e.action === 'shipment.refused').map((e) => e.subject);
+    expect(refusals).toEqual(['REPLAY', 'BAD_SIGNATURE', 'MALFORMED', 'MALFORMED', 'FOREIGN_SIGNER', 'WRONG_RECIPIENT', 'CONFLICT', 'REPLAY']);
+    // An explicit key argument cannot widen the pin.
+    const b4 = produceBatch(evil, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(f.dir, 'b4') });
+    expect(refusal(() => f.hes.importShipment(readFileSync(b4.shipmentFile), 'admin', evil.pub))).toBe('FOREIGN_SIGNER');
+    expect(f.hes.audit.verify().ok).toBe(true);
+  });
+
+  it('needs the import right', () => {
+    const f = makeFixture(1, 1);
+    f.hes.setUser('admin', 'olga', 'operator');
+    const b = produceBatch(f.kpe, { meters: 1, concentrators: 1, hesCert: f.hes.cert(), outDir: join(f.dir, 'x') });
+    expect(() => f.hes.importShipment(readFileSync(b.shipmentFile), 'olga')).toThrow(PermissionError);
+  });
+});
+
+describe('audit log', () => {
+  it('verifies, and detects a change to any column of any row, a removed row and a cut tail', () => {
+    const f = makeFixture(2, 1);
+    f.hes.setUser('admin', 'vera', 'viewer');
+    expect(() => f.hes.enqueueCommand('vera', toHex(f.meters[0]!.id), { kind: 'read' })).toThrow(PermissionError);
+    f.hes.ingest(readingFrame(f, f.meters[0]!, 1));
+    f.hes.ingest(readingFrame(f, f.meters[0]!, 1)); // bytes differ (new counter), duplicate seq: no audit
+    const n = f.hes.audit.verify();
+    expect(n.ok).toBe(true);
+    expect(n.entries).toBeGreaterThanOrEqual(4);
+    f.hes.close();
+    const db = new Database(f.dbPath);
+    expect(() => db.prepare("UPDATE audit SET actor = 'x' WHERE seq = 1").run()).toThrow(/append-only/);
+    db.exec('DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;');
+    const cols = ['ts_ms', 'actor', 'action', 'subject', 'detail', 'prev', 'mac'];
+    const total = (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
+    for (let seq = 1; seq <= total; seq++) {
+      for (const col of cols) {
+        const orig = db.prepare(`SELECT ${col} AS v FROM audit WHERE seq = ?`).get(seq) as { v: unknown };
+        const changed = typeof orig.v === 'number' ? orig.v + 1 : Buffer.isBuffer(orig.v) ? Buffer.from(orig.v.map((x, i) => (i === 0 ? x ^ 1 : x))) : String(orig.v) + ' ';
+        db.prepare(`UPDATE audit SET ${col} = ? WHERE seq = ?`).run(changed, seq);
+        const hh = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+        const r = hh.audit.verify();
+        hh.close();
+        expect(r.ok, `seq ${seq} col ${col}`).toBe(false);
+        expect(r.badSeq).toBe(seq);
+        db.prepare(`UPDATE audit SET ${col} = ? WHERE seq = ?`).run(orig.v, seq);
+      }
+    }
+    const ok = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+    expect(ok.audit.verify().ok).toBe(true);
+    ok.close();
+    const last = db.prepare('SELECT * FROM audit WHERE seq = ?').get(total) as Record<string, unknown>;
+    db.prepare('DELETE FROM audit WHERE seq = ?').run(total);
+    let h = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+    expect(h.audit.verify().error).toMatch(/recorded head/);
+    h.close();
+    db.prepare('INSERT INTO audit VALUES (@seq, @ts_ms, @actor, @action, @subject, @detail, @prev, @mac)').run(last);
+    db.prepare('DELETE FROM audit WHERE seq = 2').run();
+    h = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+    expect(h.audit.verify().error).toMatch(/entry 2 is missing/);
+    h.close();
+    db.close();
+  });
+});
+
+describe('roles', () => {
+  it('grants reads/tariffs to operators and disconnect/key update/firmware only to admins; refusals are audited', () => {
+    const f = makeFixture(1, 1);
+    const id = toHex(f.meters[0]!.id);
+    f.hes.setUser('admin', 'vera', 'viewer');
+    f.hes.setUser('admin', 'olga', 'operator');
+    expect(() => f.hes.setUser('olga', 'x', 'admin')).toThrow(PermissionError);
+    expect(() => f.hes.enqueueCommand('vera', id, { kind: 'read' })).toThrow(/lacks the right "read"/);
+    expect(() => f.hes.enqueueCommand('nobody', id, { kind: 'read' })).toThrow(/unknown user/);
+    expect(f.hes.enqueueCommand('olga', id, { kind: 'read' })).toBeGreaterThan(0);
+    expect(f.hes.enqueueCommand('olga', id, { kind: 'config', tariff: 2 })).toBeGreaterThan(0);
+    expect(f.hes.enqueueCommand('olga', id, { kind: 'clock' })).toBeGreaterThan(0);
+    expect(() => f.hes.enqueueCommand('olga', id, { kind: 'relay', state: 0 })).toThrow(PermissionError);
+    expect(() => f.hes.enqueueCommand('olga', id, { kind: 'key_update', scope: 0 })).toThrow(PermissionError);
+    expect(f.hes.enqueueCommand('admin', id, { kind: 'relay', state: 0 })).toBeGreaterThan(0);
+    const denied = f.hes.audit.list().filter((e) => e.action === 'policy.denied');
+    expect(denied.map((e) => e.actor)).toEqual(['olga', 'vera', 'nobody', 'olga', 'olga']);
+  });
+});
+
+describe('command state machine', () => {
+  it('allows only forward transitions; terminal states are final', () => {
+    const allowed = COMMAND_STATES.flatMap((a) => COMMAND_STATES.filter((b) => canTransition(a, b)).map((b) => `${a}>${b}`));
+    expect(allowed.sort()).toEqual(['queued>expired', 'queued>failed', 'queued>sent', 'sent>acknowledged', 'sent>expired', 'sent>failed', 'sent>sent'].sort());
+  });
+});
+
+describe('ingest', () => {
+  it('stores readings durably, refuses replays (also after a restart) and counts nothing twice', () => {
+    const f = makeFixture(2, 1);
+    const m = f.meters[0]!;
+    const fr1 = readingFrame(f, m, 1);
+    expect(f.hes.ingest(fr1)).toMatchObject({ ok: true, kind: 'reading', seq: 1 });
+    expect(f.hes.ingest(fr1)).toMatchObject({ ok: false, code: ERR_REPLAY });
+    const fr2 = readingFrame(f, m, 2);
+    const r = f.hes.ingestBatch([fr2, readingFrame(f, m, 3), readingFrame(f, m, 2)]);
+    expect(r.map((x) => (x.ok ? x.kind : x.error))).toEqual(['reading', 'reading', 'duplicate']);
+    f.reopen();
+    expect(f.hes.ingest(fr2)).toMatchObject({ ok: false, code: ERR_REPLAY });
+    expect(f.hes.readings(toHex(m.id)).map((x) => x.seq)).toEqual([1, 2, 3]);
+    expect(f.hes.ingest(readingFrame(f, m, 4))).toMatchObject({ ok: true, kind: 'reading' });
+    const replays = f.hes.audit.list().filter((e) => e.action === 'security.err_replay');
+    expect(replays.length).toBe(2);
+  });
+
+  it('says WRONG KEY plainly after repeated authentication failures, and recovers', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const bad = () => f.hes.ingest(c.wrap(m.sealWithWrongKey(0x01, [0, 1, 1, 1, 1])));
+    expect(bad()).toMatchObject({ ok: false, code: ERR_TAG });
+    bad();
+    const r = bad();
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.message).toMatch(/^WRONG KEY for meter [0-9a-f]{16}: 3 consecutive/);
+    expect(f.hes.meterStatus()[0]!.status).toBe('WRONG KEY');
+    expect(f.hes.ingest(readingFrame(f, m, 1))).toMatchObject({ ok: true });
+    expect(f.hes.meterStatus()[0]!.status).toBe('ok');
+  });
+
+  it('refuses unknown meters, unknown concentrators, forged link tags and garbage, auditing each', () => {
+    const f = makeFixture(1, 1);
+    const c = f.concs[0]!;
+    const stranger = new KitMeter(randomBytes(8), randomBytes(16), f.hes.hesId);
+    expect(f.hes.ingest(c.wrap(stranger.seal(0x01, [0, 1, 1, 1, 1])))).toMatchObject({ ok: false, code: ERR_UNKNOWN_SENDER });
+    const good = readingFrame(f, f.meters[0]!, 1);
+    const forged = good.slice();
+    forged[forged.length - 1] ^= 1;
+    expect(f.hes.ingest(forged)).toMatchObject({ ok: false, code: ERR_TAG });
+    expect(f.hes.ingest(good.subarray(0, 30))).toMatchObject({ ok: false, code: ERR_LENGTH });
+    for (let i = 0; i < 200; i++) {
+      const g = randomBytes(Math.floor(Math.random() * 120));
+      if (g.length > 0 && i % 2 === 0) g[0] = 0x81;
+      expect(f.hes.ingest(g).ok).toBe(false);
+    }
+    expect(f.hes.ingest(good)).toMatchObject({ ok: true });
+    expect(f.hes.audit.verify().ok).toBe(true);
+    expect(count(f.hes, 'readings')).toBe(1);
+  });
+
+  it('notices load-profile gaps and fills them through a READ command', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    f.hes.ingestBatch([readingFrame(f, m, 1), readingFrame(f, m, 2), readingFrame(f, m, 6)]);
+    const cmds = f.hes.listCommands({ state: 'queued' });
+    expect(cmds.map((x) => [x.kind, x.params])).toEqual([['gapfill', { kind: 'gapfill', from: 3, to: 5 }]]);
+    const down = f.hes.nextDownlink(toHex(c.id), Date.now());
+    const { replies, seen } = deliverDownlink(f, c, down);
+    expect(seen.map((s) => s.op)).toContain(0x02);
+    expect(seen.map((s) => s.op)).toContain(0x09); // ACK of stored readings
+    f.hes.ingestBatch(replies);
+    expect(f.hes.readings(toHex(m.id)).map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(f.hes.listCommands()[0]!.state).toBe('acknowledged');
+  });
+});
+
+describe('commands', () => {
+  it('relay: queued → sent → acknowledged; a lost answer is retried, then fails; expiry', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const id = toHex(m.id);
+    const t0 = 1_800_000_000_000;
+    const a = f.hes.enqueueCommand('admin', id, { kind: 'relay', state: 0 }, { nowMs: t0 });
+    let d = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id), t0));
+    expect(f.hes.listCommands()[0]).toMatchObject({ id: a, state: 'sent', attempts: 1 });
+    f.hes.ingestBatch(d.replies, t0 + 1);
+    expect(f.hes.listCommands()[0]).toMatchObject({ id: a, state: 'acknowledged' });
+
+    const b = f.hes.enqueueCommand('admin', id, { kind: 'relay', state: 1 }, { nowMs: t0 });
+    for (let i = 1; i <= 5; i++) {
+      d = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id), t0 + i * 60_000));
+      expect(d.seen.filter((s) => s.op === 0x03).length).toBe(1); // answers dropped on the floor
+    }
+    f.hes.nextDownlink(toHex(c.id), t0 + 10 * 60_000);
+    expect(f.hes.listCommands().find((x) => x.id === b)).toMatchObject({ state: 'failed', attempts: 5 });
+
+    const e = f.hes.enqueueCommand('admin', id, { kind: 'clock' }, { nowMs: t0, expiryMs: 1000 });
+    f.hes.nextDownlink(toHex(c.id), t0 + 2000);
+    expect(f.hes.listCommands().find((x) => x.id === e)).toMatchObject({ state: 'expired' });
+    const actions = f.hes.audit.list().map((x) => x.action);
+    expect(actions).toContain('command.acknowledged');
+    expect(actions).toContain('command.failed');
+    expect(actions).toContain('command.expired');
+  });
+
+  it('key update of all keys: lost CONFIRM is retried, old key valid until the meter confirms, then activated', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const id = toHex(m.id);
+    const cid = toHex(c.id);
+    const t0 = 1_800_000_000_000;
+    f.hes.ingest(readingFrame(f, m, 1), t0);
+    const k = f.hes.enqueueCommand('admin', id, { kind: 'key_update', scope: 0 }, { nowMs: t0 });
+    // TRANSPORT reaches the meter, its CONFIRM is lost.
+    let d = deliverDownlink(f, c, f.hes.nextDownlink(cid, t0), (op) => op === 0x07);
+    expect(m.staged).not.toBeNull();
+    // Old key still works both ways; restart in between keeps the pending key.
+    f.reopen();
+    expect(f.hes.ingest(readingFrame(f, m, 2), t0 + 1)).toMatchObject({ ok: true, kind: 'reading' });
+    expect(f.hes.listCommands().find((x) => x.id === k)!.state).toBe('sent');
+    // Retry after the retry interval: same key, new CONFIRM, delivered this time.
+    d = deliverDownlink(f, c, f.hes.nextDownlink(cid, t0 + 60_000));
+    const ku = d.seen.filter((s) => s.op === 0x07);
+    expect(ku.length).toBe(1);
+    expect(f.hes.ingestBatch(d.replies, t0 + 60_001).map((r) => r.ok && r.kind)).toEqual(['key_confirm']);
+    expect(f.hes.listCommands().find((x) => x.id === k)!.state).toBe('acknowledged');
+    // Meter has not activated yet (ACTIVATE not delivered): its old-generation uplink is still accepted.
+    expect(m.mkGen).toBe(0);
+    expect(f.hes.ingest(readingFrame(f, m, 3), t0 + 60_002)).toMatchObject({ ok: true });
+    f.reopen();
+    expect(f.hes.ingest(readingFrame(f, m, 4), t0 + 60_003)).toMatchObject({ ok: true });
+    // ACTIVATE (re-sent because the meter kept using the old key) activates the staged key on the meter.
+    d = deliverDownlink(f, c, f.hes.nextDownlink(cid, t0 + 60_004));
+    expect(m.mkGen).toBe(1);
+    expect(f.hes.ingest(readingFrame(f, m, 5), t0 + 60_005)).toMatchObject({ ok: true, kind: 'reading' });
+    expect(f.hes.meterStatus()[0]!.keyGen).toBe(1);
+    // The old generation is now retired: a frame under it is refused as a downgrade.
+    const old = new KitMeter(m.id, f.batch.meters[0]!.masterKey, f.hes.hesId);
+    expect(f.hes.ingest(c.wrap(old.seal(0x01, [0, 9, 1, 1, 1])))).toMatchObject({ ok: false, code: ERR_GENERATION });
+    f.reopen();
+    expect(f.hes.ingest(readingFrame(f, m, 6))).toMatchObject({ ok: true });
+    expect(f.hes.readings(id).map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(f.hes.audit.verify().ok).toBe(true);
+  });
+
+  it('key update of one operation key; a cancelled update leaves the old key in force and never reuses its generation', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const id = toHex(m.id);
+    const cid = toHex(c.id);
+    const k1 = f.hes.enqueueCommand('admin', id, { kind: 'key_update', scope: 0x01 });
+    deliverDownlink(f, c, f.hes.nextDownlink(cid), () => true);
+    f.hes.cancelCommand('admin', k1);
+    expect(f.hes.ingest(readingFrame(f, m, 1))).toMatchObject({ ok: true });
+    expect(() => f.hes.cancelCommand('admin', k1)).toThrow(HesError);
+    f.hes.enqueueCommand('admin', id, { kind: 'key_update', scope: 0x01 });
+    const d = deliverDownlink(f, c, f.hes.nextDownlink(cid));
+    // The meter refuses nothing here because the kit replaces a staged key of another generation.
+    expect(f.hes.ingestBatch(d.replies).map((r) => r.ok && r.kind)).toEqual(['key_confirm']);
+    deliverDownlink(f, c, f.hes.nextDownlink(cid));
+    expect(m.opRoot(0x01).gen).toBe(2);
+    expect(f.hes.ingest(readingFrame(f, m, 2))).toMatchObject({ ok: true, kind: 'reading' });
+    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 3, 1, 'x'])))).toMatchObject({ ok: true, kind: 'event' }); // other ops stay at gen 0
+  });
+});
+
+describe('keys survive only under the pinned KPE', () => {
+  it('a foreign signer with a valid-looking shipment cannot add meters', () => {
+    const f = makeFixture(1, 1);
+    const evilKey = ed25519.utils.randomSecretKey();
+    const cert = f.hes.cert();
+    const s = sealShipment({ payload: encodePayload({ hesId: cert.hesId, meters: [], concentrators: [{ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }] }), seq: 99, kpeSecret: evilKey, hesId: cert.hesId, hesPub: cert.x25519 });
+    expect(() => f.hes.importShipment(s, 'admin')).toThrow(/not the pinned KPE key/);
+    expect(count(f.hes, 'concentrators')).toBe(1);
+  });
+});
