@@ -1,0 +1,82 @@
+/**
+ * `vakt concentrator`: runs the real concentrator firmware on this host (sim board): serial radio
+ * modems toward meters (ModemPort: write watchdog, reopen, resend) and a TCP link to the HES
+ * (HesLink: reconnect with backoff, bounded queue) as its uplink port.
+ */
+import { resolve } from 'node:path';
+import { createSystemClock } from '@vakt/boards/sim/index';
+import { deviceStorage, idHex, requireConcentratorImage, runConcentrator } from '../bridge/devices.ts';
+import { HesLink } from '../bridge/hes-link.ts';
+import { ModemPort } from '../bridge/modem.ts';
+import { helpText, hostPort, intOpt, listOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
+import { CliError, usageError, type CliIo } from './io.ts';
+import { readInput, runUntilStopped } from './meter.ts';
+import { printJson } from './output.ts';
+
+const SPEC: CommandSpec = {
+  name: 'vakt concentrator',
+  summary: 'run the concentrator firmware on this host: serial radio modems ↔ HES over TCP',
+  usage: '--hes <host:port> --modem <device> [--modem <device> …] --image <file.prov.cbor> [--state <dir>]',
+  options: {
+    hes: { type: 'string', placeholder: '<host:port>', description: "the HES ('vakt hes serve --port P'); host defaults to 127.0.0.1" },
+    modem: { type: 'string', multiple: true, placeholder: '<device>', description: 'serial device of a radio modem toward meters' },
+    image: { type: 'string', placeholder: '<file>', description: "the concentrator's provisioning image from 'vakt kpe'" },
+    state: { type: 'string', placeholder: '<dir>', description: 'directory for the concentrator state (default .vakt/concentrator-<id>)' },
+    'max-meters': { type: 'string', placeholder: '<n>', description: 'meters the table can hold', default: '256' },
+    watchdog: { type: 'string', placeholder: '<ms>', description: 'a serial write not completed within this is a stall: reopen and resend', default: '2000' },
+    duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: run until Ctrl-C)' },
+    baud: { type: 'string', placeholder: '<n>', description: 'modem line speed', default: '115200' },
+  },
+  notes: [
+    'The concentrator holds no end-to-end key: it checks and strips the meters\' link MICs and forwards the unchanged end-to-end frames (PROTOCOL.md D-8). It learns its meters\' link keys from the HES (JOIN).',
+  ],
+  examples: ['vakt concentrator --hes 127.0.0.1:7700 --modem /dev/pts/3 --image out/f00dbabe00000001.prov.cbor'],
+};
+
+/** Entry point of `vakt concentrator`. */
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  const p = parseCommand(SPEC, argv);
+  if (p.help) { io.out(helpText(SPEC)); return 0; }
+  const hes = hostPort(stringOpt(p, 'hes', true), 'hes');
+  const modems = listOpt(p, 'modem');
+  if (modems.length === 0) throw usageError('at least one --modem <device> is required');
+  const imageFile = stringOpt(p, 'image', true);
+  const maxMeters = intOpt(p, 'max-meters', 1, 100_000, 256);
+  const watchdogMs = intOpt(p, 'watchdog', 50, 600_000, 2000);
+  const baud = intOpt(p, 'baud', 50, 4_000_000, 115200);
+  const durS = stringOpt(p, 'duration') === undefined ? undefined : intOpt(p, 'duration', 1, 10 * 365 * 86400, 0);
+  const image = readInput(io, imageFile, 'provisioning image');
+  let id: string;
+  let storage;
+  try {
+    id = idHex(requireConcentratorImage(image, imageFile).concentratorId);
+    storage = deviceStorage(image, resolve(io.cwd, stringOpt(p, 'state') ?? `.vakt/concentrator-${id}`));
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  const log = (m: string): void => { if (!p.json) io.err(`concentrator ${id}: ${m}`); };
+  const ports: ModemPort[] = [];
+  try {
+    for (const path of modems) {
+      const mp = new ModemPort({ path, baudRate: baud, watchdogMs, log });
+      await mp.open();
+      ports.push(mp);
+    }
+  } catch (e) {
+    await Promise.all(ports.map((x) => x.close()));
+    throw new CliError((e as Error).message);
+  }
+  const link = new HesLink({ host: hes.host, port: hes.port, log });
+  const clock = createSystemClock();
+  const c = runConcentrator({ image, hes: link, meterLines: ports, storage, clock, log, options: { maxMeters } });
+  link.start();
+  if (!p.json) io.out(`concentrator ${id}: ${ports.length} modem(s) (${modems.join(', ')}), HES at ${hes.host}:${hes.port}; Ctrl-C to stop`);
+  await runUntilStopped(io, durS);
+  clock.stop();
+  await link.close();
+  await Promise.all(ports.map((x) => x.close()));
+  const summary = { concentrator: id, stats: c.app.stats, hesLink: link.stats, modems: ports.map((x) => ({ path: x.path, ...x.stats })) };
+  if (p.json) printJson(io, summary);
+  else io.out(`concentrator ${id} stopped: ${c.app.stats.forwardedUp} frames up, ${c.app.stats.forwardedDown} down, ${c.app.stats.meterLinkFailures} meter link failures, ${ports.reduce((n, x) => n + x.stats.stalls, 0)} serial stalls recovered`);
+  return 0;
+}
