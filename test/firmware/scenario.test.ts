@@ -1,0 +1,374 @@
+// End-to-end Node scenario: KPE-style provisioning images (PROTOCOL.md §11, encoded with cbor-x)
+// -> meter + concentrator apps -> a minimal HES written in the test on the core API.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY,
+  LINK_DATA, DIR_DOWN, DIR_UP,
+} from '@vakt/shared/policy';
+import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
+import { METER_EMITS, CONCENTRATOR_EMITS } from '@vakt/firmware';
+import { Rig, classify } from './harness.ts';
+import type { CborValue } from '@vakt/shared/cbor';
+
+const T0 = 1_800_000_000; // aligned to 900 s
+type Arr = CborValue[];
+
+function bodies(rig: Rig, op: number): Arr[] {
+  return rig.hes.take(op).map((u) => u.body as Arr);
+}
+
+describe('meter + concentrator + HES scenario', () => {
+  let rig: Rig;
+  beforeAll(() => {
+    rig = new Rig(T0, { intervalS: 900, retryS: 300 });
+  });
+
+  it('boots from the provisioning images and reports the power restore', () => {
+    const ev = bodies(rig, OP_EVENT);
+    expect(ev).toHaveLength(1);
+    expect(ev[0][0]).toBe(0);
+    expect(ev[0][1]).toBe(2); // power restore
+    expect(ev[0][3]).toBe(1); // boot count
+    expect(rig.relay[rig.relay.length - 1]).toBe(true);
+    expect(rig.conc.table.count()).toBe(1);
+    expect(rig.hes.e2eFailures).toEqual([]);
+  });
+
+  it('pushes one reading per interval; an ACK stops the re-push', () => {
+    rig.advance(900);
+    let r = bodies(rig, OP_READING);
+    expect(r).toHaveLength(1);
+    expect(r[0][1]).toBe(1);
+    expect(r[0][2]).toBe(T0 + 900);
+    expect(r[0][3]).toBeGreaterThan(0);
+    expect(rig.meter.profile.pending()).toBe(1);
+    // Unacknowledged: re-pushed after retryS.
+    rig.advance(300);
+    r = bodies(rig, OP_READING);
+    expect(r.map((x) => x[1])).toEqual([1]);
+    rig.hes.command(OP_ACK, [0, OP_READING, 1]);
+    rig.net.run();
+    expect(rig.meter.profile.pending()).toBe(0);
+    rig.advance(600 - 60); // up to just before the next boundary: no re-push
+    expect(bodies(rig, OP_READING)).toHaveLength(0);
+    rig.hes.autoAck = true;
+    rig.advance(60);
+    expect(bodies(rig, OP_READING).map((x) => x[1])).toEqual([2]);
+    expect(rig.meter.profile.pending()).toBe(0);
+  });
+
+  it('keeps readings while the HES link is down and fills the gap on request', () => {
+    const before = rig.meter.profile.nextSeq;
+    rig.net.drop = (tag) => tag === 'conc-up' || tag === 'hes';
+    rig.advance(3 * 3600);
+    rig.net.drop = null;
+    expect(rig.meter.profile.pending()).toBe(12);
+    // The concentrator held what it accepted and never exceeded its capacity.
+    expect(rig.conc.upQueue.size()).toBeLessThanOrEqual(rig.conc.upQueue.capacity);
+    rig.hes.autoAck = false;
+    rig.hes.inbox.length = 0;
+    // Gap fill: the HES asks for the missing range.
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_READ, [req, 2, before, before + 20]);
+    rig.net.run();
+    const resp = bodies(rig, OP_READ);
+    expect(resp).toHaveLength(1);
+    expect(resp[0][0]).toBe(req);
+    expect(resp[0][1]).toBe(2);
+    const ivs = resp[0][2] as number[][];
+    expect(ivs.map((x) => x[0])).toEqual(Array.from({ length: 12 }, (_, i) => before + i));
+    for (let i = 1; i < ivs.length; i++) {
+      expect(ivs[i][1] - ivs[i - 1][1]).toBe(900);
+      expect(ivs[i][2]).toBeGreaterThanOrEqual(ivs[i - 1][2]);
+    }
+    rig.hes.command(OP_ACK, [0, OP_READING, before + 11]);
+    rig.net.run();
+    expect(rig.meter.profile.pending()).toBe(0);
+  });
+
+  it('answers an on-demand register read', () => {
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_READ, [req, 1]);
+    rig.net.run();
+    const r = bodies(rig, OP_READ);
+    expect(r).toHaveLength(1);
+    expect(r[0]).toEqual([req, 1, rig.clock.t, rig.meter.register.wh, rig.meter.register.w]);
+    expect(rig.meter.register.wh).toBeGreaterThan(1000);
+  });
+
+  it('opens and closes the relay', () => {
+    let req = rig.hes.nextReq();
+    rig.hes.command(OP_RELAY, [req, 0]);
+    rig.net.run();
+    expect(bodies(rig, OP_RELAY)).toEqual([[req, 0, 0]]);
+    expect(rig.relay[rig.relay.length - 1]).toBe(false);
+    expect(rig.meter.relayClosed()).toBe(false);
+    req = rig.hes.nextReq();
+    rig.hes.command(OP_RELAY, [req, 7]);
+    rig.net.run();
+    expect(bodies(rig, OP_RELAY)).toEqual([[req, 7, 2]]);
+    req = rig.hes.nextReq();
+    rig.hes.command(OP_RELAY, [req, 1]);
+    rig.net.run();
+    expect(bodies(rig, OP_RELAY)).toEqual([[req, 1, 0]]);
+    expect(rig.relay[rig.relay.length - 1]).toBe(true);
+  });
+
+  it('writes configuration and refuses unknown keys', () => {
+    let req = rig.hes.nextReq();
+    rig.hes.command(OP_CONFIG, [req, { 1: 7, 2: 1800 }]);
+    rig.net.run();
+    expect(bodies(rig, OP_CONFIG)).toEqual([[req, 0]]);
+    expect(rig.meter.tariff()).toBe(7);
+    expect(rig.meter.intervalS()).toBe(1800);
+    req = rig.hes.nextReq();
+    rig.hes.command(OP_CONFIG, [req, { 1: 8, 99: 1 }]);
+    rig.net.run();
+    expect(bodies(rig, OP_CONFIG)).toEqual([[req, 2]]);
+    expect(rig.meter.tariff()).toBe(7);
+    req = rig.hes.nextReq();
+    rig.hes.command(OP_CONFIG, [req, { 2: 900 }]);
+    rig.net.run();
+    expect(bodies(rig, OP_CONFIG)).toEqual([[req, 0]]);
+  });
+
+  it('syncs the clock and reports the time before', () => {
+    const req = rig.hes.nextReq();
+    const before = rig.clock.t;
+    rig.hes.command(OP_CLOCK, [req, before + 42]);
+    rig.net.run();
+    expect(bodies(rig, OP_CLOCK)).toEqual([[req, 0, before]]);
+    expect(rig.clock.t).toBe(before + 42);
+  });
+
+  function fwSend(image: Uint8Array, digest: Uint8Array, version: number, chunk: number, skip: Set<number>): Arr[] {
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, version]);
+    rig.net.run();
+    const out: Arr[] = bodies(rig, OP_FIRMWARE);
+    for (let off = 0, i = 0; off < image.length; off += chunk, i++) {
+      if (skip.has(i)) continue; // lost on the radio
+      rig.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, Math.min(image.length, off + chunk))]);
+      rig.net.run();
+      out.push(...bodies(rig, OP_FIRMWARE));
+    }
+    return out;
+  }
+
+  it('downloads a firmware image in chunks, resumes after a lost chunk and a reboot, checks the digest, activates', () => {
+    const image = new Uint8Array(randomBytes(5000));
+    const digest = new Uint8Array(createHash('sha256').update(image).digest());
+    // Chunk 3 is lost: every later chunk is refused with nextOffset = where the meter stands.
+    const st = fwSend(image, digest, 2, 700, new Set([3]));
+    expect(st[0]).toEqual([expect.any(Number), 0, 0]);
+    expect(st.slice(1, 4).map((x) => x[1])).toEqual([0, 0, 0]);
+    expect(st.slice(4).every((x) => x[1] === 2 && x[2] === 2100)).toBe(true);
+    // Reboot the meter mid-download: BEGIN with the same image resumes at the stored offset.
+    rig.bootMeter();
+    rig.net.run();
+    rig.hes.inbox.length = 0;
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, 2]);
+    rig.net.run();
+    const resumed = bodies(rig, OP_FIRMWARE);
+    expect(resumed).toEqual([[req, 0, 2100]]);
+    for (let off = 2100; off < image.length; off += 700) {
+      rig.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, Math.min(image.length, off + 700))]);
+      rig.net.run();
+    }
+    const last = bodies(rig, OP_FIRMWARE).pop()!;
+    expect(last).toEqual([req, 0, 5000]);
+    rig.hes.command(OP_FIRMWARE, [req, 3]);
+    rig.net.run();
+    expect(bodies(rig, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
+    expect(rig.meter.fwVersion()).toBe(2);
+  });
+
+  it('rolls back a corrupted image: digest mismatch at activation keeps the running version', () => {
+    const image = new Uint8Array(randomBytes(3000));
+    const digest = new Uint8Array(createHash('sha256').update(image).digest());
+    const corrupted = new Uint8Array(image);
+    corrupted[1234] ^= 0x01; // one bit flipped in transit/at the source, frames themselves authentic
+    const st = fwSend(corrupted, digest, 3, 800, new Set());
+    expect(st.every((x) => x[1] === 0)).toBe(true);
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_FIRMWARE, [req, 3]);
+    rig.net.run();
+    expect(bodies(rig, OP_FIRMWARE)).toEqual([[req, 1, 0]]);
+    expect(rig.meter.fwVersion()).toBe(2);
+    expect(rig.meter.firmware.rejected).toBe(1);
+    expect([...rig.meterStorage.recs.keys()].filter((k) => /^fw\d+$/.test(k))).toEqual([]);
+    expect(rig.logs.some((l) => l.includes('rolled back'))).toBe(true);
+  });
+
+  function dropOnce(pred: (c: ReturnType<typeof classify>, tag: string) => boolean): () => number {
+    let dropped = 0;
+    rig.net.drop = (tag, b) => {
+      if (dropped === 0 && pred(classify(b), tag)) {
+        dropped++;
+        return true;
+      }
+      return false;
+    };
+    return () => dropped;
+  }
+
+  it('key update of one operation key survives each of its three messages being lost once', () => {
+    const newKey = new Uint8Array(randomBytes(16));
+    const isKu = (c: ReturnType<typeof classify>, tag: string, dir: number) =>
+      c.op === OP_KEY_UPDATE && c.dir === dir && (tag === 'hes' || tag === 'conc-up');
+    // 1. TRANSPORT lost.
+    let lost = dropOnce((c, tag) => isKu(c, tag, DIR_DOWN));
+    rig.hes.transport(OP_RELAY, 1, newKey);
+    rig.net.run();
+    expect(lost()).toBe(1);
+    expect(rig.meter.keys.stPresent).toBe(false);
+    expect(rig.hes.pendingKu!.confirmed).toBe(false);
+    // 2. Retried TRANSPORT arrives, CONFIRM lost.
+    lost = dropOnce((c, tag) => isKu(c, tag, DIR_UP));
+    rig.hes.transport(OP_RELAY, 1, newKey);
+    rig.net.run();
+    expect(lost()).toBe(1);
+    expect(rig.meter.keys.stPresent).toBe(true);
+    expect(rig.hes.pendingKu!.confirmed).toBe(false);
+    // The meter still works under the old generation meanwhile.
+    let req = rig.hes.nextReq();
+    rig.hes.command(OP_RELAY, [req, 1]);
+    rig.net.run();
+    expect(rig.hes.take(OP_RELAY).map((u) => u.gen)).toEqual([0]);
+    // 3. TRANSPORT repeated: a new CONFIRM for the same staged key.
+    rig.net.drop = null;
+    rig.hes.transport(OP_RELAY, 1, newKey);
+    rig.net.run();
+    expect(rig.hes.pendingKu!.confirmed).toBe(true);
+    const confirms = rig.hes.take(OP_KEY_UPDATE);
+    expect(confirms).toHaveLength(1);
+    expect(confirms[0].kc).toBe(true);
+    expect(confirms[0].gen).toBe(1);
+    // 4. ACTIVATE (under the unchanged key-update key) lost: the next command under gen 1 activates instead.
+    lost = dropOnce((c, tag) => isKu(c, tag, DIR_DOWN));
+    rig.hes.activate();
+    rig.net.run();
+    expect(lost()).toBe(1);
+    expect(rig.meter.keys.stPresent).toBe(true);
+    req = rig.hes.nextReq();
+    rig.hes.command(OP_RELAY, [req, 1]); // HES already uses gen 1 for downlink
+    rig.net.run();
+    const rel = rig.hes.take(OP_RELAY);
+    expect(rel.map((u) => [u.gen, (u.body as Arr)[0]])).toEqual([[1, req]]);
+    expect(rig.meter.keys.stPresent).toBe(false);
+    expect(rig.meter.keys.gen[OP_RELAY]).toBe(1);
+    // A late ACTIVATE is harmless; old-generation RELAY frames are now refused (policy event).
+    rig.net.drop = null;
+    rig.hes.activate();
+    rig.net.run();
+    const pol = rig.meter.stats.policy;
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1], 0);
+    rig.net.run();
+    expect(rig.meter.stats.policy).toBe(pol + 1);
+    expect(rig.hes.take(OP_RELAY)).toHaveLength(0);
+  });
+
+  it('master-key update (scope 0) moves every operation to the new generation', () => {
+    const newMk = new Uint8Array(randomBytes(16));
+    rig.hes.transport(0, 2, newMk);
+    rig.net.run();
+    expect(rig.hes.pendingKu!.confirmed).toBe(true);
+    rig.hes.activate(); // under K[KEY_UPDATE, DOWN, 2]: the first downlink under the staged generation
+    rig.net.run();
+    expect(rig.meter.keys.stPresent).toBe(false);
+    for (let op = 1; op <= 9; op++) expect(rig.meter.keys.gen[op]).toBe(2);
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_READ, [req, 1]);
+    rig.net.run();
+    const r = rig.hes.take(OP_READ);
+    expect(r.map((u) => u.gen)).toEqual([2]);
+    // Keys survive a reboot.
+    rig.bootMeter();
+    rig.net.run();
+    rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+    expect(rig.hes.take(OP_READ).map((u) => u.gen)).toEqual([2]);
+    expect(rig.hes.e2eFailures).toEqual([]);
+  });
+
+  it('reports bad tags, replays and policy violations, rate-limited but fully counted', () => {
+    rig.hes.inbox.length = 0;
+    rig.advance(3600, 600); // refill the event bucket
+    rig.hes.inbox.length = 0;
+    // Replay of an authentic frame.
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+    const recorded = rig.hes.lastE2e();
+    rig.hes.forward(recorded);
+    rig.net.run();
+    expect(rig.meter.stats.replay).toBe(1);
+    // Forgeries: 40 frames with a flipped tag bit.
+    for (let i = 0; i < 40; i++) {
+      rig.hes.command(OP_CLOCK, [rig.hes.nextReq(), rig.clock.t]);
+      const f = rig.hes.lastE2e();
+      rig.net.q.pop(); // do not deliver the good one
+      f[f.length - 1] ^= 0x80;
+      rig.hes.forward(f);
+      rig.net.run();
+    }
+    expect(rig.meter.stats.badTag).toBe(40);
+    expect(rig.meter.stats.commands).toBeGreaterThan(0);
+    let ev = bodies(rig, OP_EVENT);
+    // Bucket of 4: replay + 3 bad-tag reports at most, the rest only counted.
+    expect(ev.length).toBeLessThanOrEqual(4);
+    expect(rig.meter.stats.eventsSuppressed).toBeGreaterThan(30);
+    // A READING (uplink-only op) sent downward is already refused by the concentrator's header check.
+    const bad = rig.conc.stats.badInner;
+    const f = rig.hes.lastE2e();
+    f[2] = OP_READING;
+    rig.hes.forward(f);
+    rig.net.run();
+    expect(rig.conc.stats.badInner).toBe(bad + 1);
+    // Policy violation at the meter: a command under a retired generation (downgrade attempt).
+    const pol = rig.meter.stats.policy;
+    rig.hes.command(OP_CONFIG, [rig.hes.nextReq(), { 1: 1 }], 0);
+    rig.net.run();
+    expect(rig.meter.stats.policy).toBe(pol + 1);
+    // Time passes: the suppressed counts are reported as sums.
+    rig.advance(3600, 60);
+    ev = ev.concat(bodies(rig, OP_EVENT));
+    const sum = (code: number) => ev.filter((e) => e[1] === code).reduce((a, e) => a + (e[3] as number), 0);
+    expect(sum(17)).toBe(1);
+    expect(sum(16)).toBe(40);
+    expect(sum(18)).toBe(1);
+  });
+
+  it('exports the frames each app emits, and every frame seen on the wires is in the list', () => {
+    const key = (l: number, o: number, d: number) => l + ':' + o + ':' + d;
+    const meterSet = new Set(METER_EMITS.map((f) => key(f.layer, f.op, f.dir)));
+    const concSet = new Set(CONCENTRATOR_EMITS.map((f) => key(f.layer, f.op, f.dir)));
+    expect(meterSet.has(key(E2E_VERSION, OP_READING, DIR_UP))).toBe(true);
+    expect([...concSet].every((k) => k.startsWith(LINK_VERSION + ':'))).toBe(true);
+    // Replay a fresh rig through most operations while tapping the wires.
+    const r2 = new Rig(T0, { intervalS: 900 });
+    const seen = { meter: new Set<string>(), conc: new Set<string>() };
+    r2.net.taps.push((tag, b) => {
+      const c = classify(b);
+      if (tag === 'meter') {
+        seen.meter.add(key(LINK_VERSION, c.link, c.dir));
+        if (c.link === LINK_DATA) seen.meter.add(key(E2E_VERSION, c.op, c.dir));
+      } else if (tag === 'conc-up' || tag === 'conc-down') seen.conc.add(key(LINK_VERSION, c.link, c.dir));
+    });
+    r2.hes.autoAck = true;
+    r2.advance(1800);
+    r2.hes.command(OP_READ, [1, 1]);
+    r2.hes.command(OP_RELAY, [2, 1]);
+    r2.hes.command(OP_CONFIG, [3, { 1: 1 }]);
+    r2.hes.command(OP_CLOCK, [4, r2.clock.t]);
+    r2.hes.command(OP_FIRMWARE, [5, 3]);
+    r2.hes.transport(OP_CONFIG, 1, new Uint8Array(16).fill(5));
+    r2.meter.onTamper();
+    r2.net.run();
+    for (const k of seen.meter) expect(meterSet.has(k)).toBe(true);
+    for (const k of seen.conc) expect(concSet.has(k)).toBe(true);
+    expect(seen.meter.size).toBe(meterSet.size);
+    expect(seen.conc.size).toBe(concSet.size);
+  });
+});
