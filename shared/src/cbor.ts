@@ -134,7 +134,10 @@ export function writeBytes(out: Uint8Array, off: number, src: Uint8Array, srcOff
   if (srcOff < 0 || srcLen < 0 || srcOff + srcLen > src.length) return ERR_BUFFER;
   if (off > out.length || out.length - off < cborHeadLen(srcLen) + srcLen) return ERR_BUFFER;
   const o = writeHead(out, off, CBOR_BYTES, srcLen);
-  out.set(src.subarray(srcOff, srcOff + srcLen), o);
+  // A plain loop, not out.set(src.subarray(...)): subarray allocates a view object per call.
+  // Copy backwards when src is out and the regions overlap upwards.
+  if (src === out && o > srcOff) for (let i = srcLen - 1; i >= 0; i--) out[o + i] = src[srcOff + i];
+  else for (let i = 0; i < srcLen; i++) out[o + i] = src[srcOff + i];
   return o + srcLen;
 }
 

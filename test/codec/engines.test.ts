@@ -1,0 +1,148 @@
+// The codecs as the meter runs them: bundled by esbuild (es2015, as scripts/build-firmware.ts does),
+// checked against the Espruino and XS rule sets of scripts/engine-check.ts, then executed on a real
+// Moddable XS engine (@agoric/xsnap via test/xs/run-xs.mjs) for correctness and for zero
+// allocation in steady state: XS reports its live heap slot count after every step, and a step
+// that pushes 2,000 frames must leave the same count behind as a step that pushes 10.
+import { describe, expect, it } from 'vitest';
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { checkSource } from '../../scripts/engine-check.ts';
+import * as crc from '../../shared/src/crc16.ts';
+import * as cobs from '../../shared/src/cobs.ts';
+import * as serial from '../../shared/src/serial.ts';
+import * as cbor from '../../shared/src/cbor.ts';
+
+const root = path.resolve(__dirname, '../..');
+const ENTRY = `
+import * as crc from './shared/src/crc16.ts';
+import * as cobs from './shared/src/cobs.ts';
+import * as serial from './shared/src/serial.ts';
+import * as cbor from './shared/src/cbor.ts';
+globalThis.VC = { crc: crc, cobs: cobs, serial: serial, cbor: cbor };
+`;
+
+async function bundle(minify: boolean): Promise<string> {
+  const r = await build({
+    stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'codec-entry.ts', loader: 'ts' },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'neutral',
+    target: 'es2015',
+    minify,
+    legalComments: 'none',
+    charset: 'ascii',
+    logLevel: 'silent',
+  });
+  return r.outputFiles[0].text;
+}
+
+// Engine-neutral script run after the bundle: builds inputs once, then defines loops that must not allocate.
+const SETUP = `
+var S = VC.serial, B = VC.cbor, C = VC.crc;
+var delivered = 0, lastLen = -1;
+var d = new S.SerialDeframer(1058, function (buf, off, len) { delivered++; lastLen = len; });
+var f = new Uint8Array(200);
+for (var i = 0; i < 200; i++) f[i] = i % 7 === 0 ? 0 : i;
+var wire = new Uint8Array(4000), n = 0;
+for (var k = 0; k < 10; k++) n += S.encodeSerialFrame(f, 0, 200, wire, n);
+var noise = new Uint8Array(64);
+for (var j = 0; j < 64; j++) noise[j] = (j * 73 + 5) & 0xff;
+noise[63] = 0; // the line goes quiet after the noise: resynchronise
+var out = new Uint8Array(64), key = new Uint8Array(16), mid = new Uint8Array(8);
+var r = B.createCborReader();
+var sum = 0;
+function pushMany(t) { for (var i = 0; i < t; i++) { d.push(wire, 0, n); d.push(noise, 0, 64); } }
+function cborMany(t) {
+  for (var i = 0; i < t; i++) {
+    var o = B.writeArrayHead(out, 0, 3);
+    o = B.writeBytes(out, o, mid, 0, 8);
+    o = B.writeBytes(out, o, key, 0, 16);
+    o = B.writeUint(out, o, 4294967296 + i);
+    B.cborReaderInit(r, out, 0, o);
+    sum += B.readArrayHead(r) + B.readBytes(r) + B.readBytes(r);
+    sum += B.readUint(r) + B.skipItem(r);
+    B.cborReaderInit(r, out, 0, o);
+    sum += B.skipItem(r);
+  }
+}
+function frameMany(t) { for (var i = 0; i < t; i++) sum += S.encodeSerialFrame(f, 0, 200, wire, 0) + C.crc16(f, 0, 200); }
+var garbage = 0;
+function allocMany(t) { for (var i = 0; i < t; i++) { var a = [i]; garbage += a.length; } }
+`;
+
+const CHECKS = `
+var ascii = new Uint8Array([49, 50, 51, 52, 53, 54, 55, 56, 57]);
+var dv = B.decodeValue(out, 0, B.encodeValue([0, -5, 'v\\u00e4kt \\ud83d\\ude00', true, null, { 1: 'a', b: [] }], out, 0));
+// xsnap's print() mangles characters outside the BMP, so the JSON is escaped to ASCII first.
+function asciiJson(v) {
+  var j = JSON.stringify(v), o = '';
+  for (var i = 0; i < j.length; i++) {
+    var c = j.charCodeAt(i);
+    o += c < 127 ? j.charAt(i) : '\\\\u' + (c + 0x10000).toString(16).substring(1);
+  }
+  return o;
+}
+print('@@result ' + asciiJson({
+  crc: C.crc16(ascii, 0, 9),
+  delivered: delivered, lastLen: lastLen, crcErrors: d.crcErrors, framing: d.framingErrors, oversize: d.oversize,
+  cborErr: dv.err, cbor: dv.value,
+}));
+`;
+
+describe('codecs on the target engines', () => {
+  it('bundle stays inside the Espruino and XS feature sets', async () => {
+    const code = await bundle(false);
+    for (const engine of ['espruino', 'xs'] as const) {
+      const vs = checkSource(code, engine, { module: false });
+      expect(vs.map((v) => `${v.rule} ${v.module ?? ''}:${v.line} ${v.snippet}`)).toEqual([]);
+    }
+  });
+
+  it('runs on Moddable XS: right answers, and no allocation that grows with the work done', async () => {
+    const code = await bundle(true);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-codec-xs-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'codec.js'), code);
+      fs.writeFileSync(path.join(dir, 'setup.js'), SETUP);
+      const steps = [
+        ['pushMany(1)', 'pushMany(200)'],
+        ['cborMany(1)', 'cborMany(2000)'],
+        ['frameMany(1)', 'frameMany(500)'],
+        ['allocMany(1)', 'allocMany(2000)'], // calibration: this one must show growth
+      ];
+      const args = [path.join(root, 'test/xs/run-xs.mjs'), path.join(dir, 'codec.js'), path.join(dir, 'setup.js')];
+      for (const [a, b] of steps) args.push('--eval', a, '--eval', b);
+      args.push('--eval', CHECKS);
+      const stdout = execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 });
+      const heap = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('@@xs-meter '))
+        .map((l) => JSON.parse(l.slice('@@xs-meter '.length)).currentHeapCount as number);
+      const growth = (step: number) => heap[step] - heap[step - 1];
+      // Steps: 0 bundle, 1 setup, then pairs (small, large) starting at step 2.
+      for (let p = 0; p < 3; p++) expect(growth(3 + 2 * p), steps[p][1]).toBe(growth(2 + 2 * p));
+      expect(growth(9) - growth(8)).toBeGreaterThan(1000);
+
+      const result = (out: string) => JSON.parse(out.split('\n').find((l) => l.startsWith('@@result '))!.slice('@@result '.length));
+      const res = result(stdout);
+      // The same script on Node must give the same answers.
+      let nodeOut = '';
+      const script = SETUP + steps.flat().join(';\n') + ';\n' + CHECKS;
+      new Function('VC', 'print', script)({ crc, cobs, serial, cbor }, (s: string) => (nodeOut += s + '\n'));
+      expect(res).toEqual(result(nodeOut));
+      expect(res.crc).toBe(0x29b1);
+      expect(res.delivered).toBe(201 * 10);
+      expect(res.lastLen).toBe(200);
+      expect(res.crcErrors + res.framing).toBeGreaterThanOrEqual(201); // every noise burst is refused
+      expect(res.oversize).toBe(0);
+      expect(res.cborErr).toBe(0);
+      expect(res.cbor).toEqual([0, -5, 'v\u00e4kt \ud83d\ude00', true, null, { 1: 'a', b: [] }]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
