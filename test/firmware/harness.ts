@@ -431,7 +431,12 @@ export class Rig {
   relay: boolean[] = [];
   logs: string[] = [];
 
-  constructor(t0: number, readonly meterOpts: MeterOptions = {}, readonly concOpts: ConcentratorOptions = {}) {
+  constructor(
+    t0: number,
+    readonly meterOpts: MeterOptions = {},
+    readonly concOpts: ConcentratorOptions = {},
+    beforeMeterBoot?: (rig: Rig) => void,
+  ) {
     this.w = makeWorld();
     this.clock = new FakeClock(t0);
     this.hes = new MiniHes(this.w);
@@ -443,6 +448,7 @@ export class Rig {
     this.hes.send = this.net.port('hes', () => (b) => this.conc.onHes(b)).write;
     this.bootConcentrator();
     this.joinMeter();
+    if (beforeMeterBoot !== undefined) beforeMeterBoot(this);
     this.bootMeter();
     this.net.run();
   }
@@ -472,7 +478,8 @@ export class Rig {
   bootConcentrator(): ConcentratorApp {
     const st = this.concStorage;
     const toHes = this.net.port('conc-up', () => (b) => this.hes.onBytes(b), () => !st.dead);
-    const toMeter = this.net.port('conc-down', () => (b) => this.meter.onSerial(b), () => !st.dead);
+    // A meter whose power is off hears nothing.
+    const toMeter = this.net.port('conc-down', () => (b) => { if (!this.meterStorage.dead) this.meter.onSerial(b); }, () => !st.dead);
     this.conc = startConcentrator(this.board(st, [toHes, toMeter]), { attach: false, ...this.concOpts });
     return this.conc;
   }
@@ -488,7 +495,7 @@ export class Rig {
     const end = this.clock.t + dt;
     while (this.clock.t < end) {
       this.clock.t = Math.min(end, this.clock.t + step);
-      this.meter.tick(this.clock.t);
+      if (!this.meterStorage.dead) this.meter.tick(this.clock.t);
       this.net.run();
       this.conc.tick(this.clock.t);
       this.net.run();
