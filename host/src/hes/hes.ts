@@ -11,10 +11,28 @@ import {
   parseHeader,
   openFrame,
   sealFrame,
-  loadE2eKey,
   loadLinkKey,
-  loadKcKey,
-  deriveOpRoot,
+  createKeyRing,
+  encodeKeyRing,
+  decodeKeyRing,
+  sendGen,
+  acceptsGen,
+  loadRingSlot,
+  loadRingKcSlot,
+  hesBeginUpdate,
+  hesOnConfirm,
+  hesOnUplink,
+  hesOnActivated,
+  hesAbandonUpdate,
+  parseKeyUpdate,
+  createKeyUpdateMsg,
+  writeKeyUpdate,
+  KX_NONE,
+  KX_STAGED,
+  KX_CONFIRMED,
+  KU_CHANGED,
+  RING_LEN,
+  ERR_KEY_STATE,
   errorName,
   E2E_VERSION,
   LINK_VERSION,
@@ -41,7 +59,7 @@ import {
   ERR_POLICY,
   ERR_CBOR,
 } from '@vakt/shared';
-import type { CryptoCtx, FrameHeader, KeySlot, BlockCipher } from '@vakt/shared';
+import type { CryptoCtx, FrameHeader, KeySlot, BlockCipher, KeyRing, PersistRing } from '@vakt/shared';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts';
 import { deriveStoreKeys } from './storekey.ts';
 import type { StoreKeys } from './storekey.ts';
@@ -57,9 +75,6 @@ import {
   GAPFILL_MAX,
   STATUS_OK,
   STATUS_NAMES,
-  KU_TRANSPORT,
-  KU_CONFIRM,
-  KU_ACTIVATE,
   FW_BEGIN,
   FW_CHUNK,
   FW_ACTIVATE,
@@ -88,6 +103,10 @@ export const MAX_ATTEMPTS = 5;
 /** Actor name of the HES itself (gap fill, automatic retries). */
 export const SYSTEM_ACTOR = 'hes';
 const KEY_CHECK_PLAINTEXT = utf8('vakt-store-key-check-v1');
+/** Replay rows of KC slots use op = KC_PSEUDO_OP + scope, apart from K[KEY_UPDATE] of the same generation. */
+const KC_PSEUDO_OP = 0x100;
+/** ACK body kind naming a key update ([req, OP_KEY_UPDATE, newGen], PROTOCOL.md §8 step 4). */
+const ACK_OF_KEY_UPDATE = OP_KEY_UPDATE;
 
 export interface HesOpenOptions {
   dbPath: string;
@@ -118,29 +137,23 @@ export class HesError extends Error {
   }
 }
 
-interface OpKey { gen: number; root: Uint8Array }
-
-interface PendingUpdate { commandId: number; scope: number; gen: number; key: Uint8Array; kc: KeySlot }
-
 interface MeterState {
   id: Uint8Array;
   hex: string;
   conc: string;
   linkKey: Uint8Array;
   linkGen: number;
-  mk: OpKey; // active master key and its generation
-  overrides: Map<number, OpKey>; // op -> explicitly transported operation root key (gen > mk.gen)
-  retiring: Map<number, OpKey>; // op -> previous root, accepted for uplink until the first new-generation uplink
-  retiringScope: number;
-  maxGen: number; // highest generation ever used (incl. abandoned), so a new update never reuses one
-  pending: PendingUpdate | null;
-  lastKc: KeySlot | null; // KC slot of the last confirmed update (a repeated CONFIRM is answered again)
+  ring: KeyRing; // core key-update state (PROTOCOL.md §8), persisted encrypted as one key row
+  persist: PersistRing;
+  maxGen: number; // highest generation ever used (incl. abandoned updates), so none is reused
+  kc: KeySlot | null; // KC[xScope, xGen] while an update is staged, kept while confirmed (repeated CONFIRM)
+  kcScope: number;
+  activateNextMs: number; // when ACTIVATE is due (again) while the update is confirmed
   recv: Map<number, KeySlot>;
   send: Map<number, KeySlot>;
   maxSeq: number;
   ackDue: number; // highest stored reading seq not yet acknowledged to the meter (0 none)
   tagFailures: number;
-  activateDue: boolean;
 }
 
 interface ConcState {
@@ -403,7 +416,11 @@ export class Hes {
       const im = this.db.prepare('INSERT INTO meters (id, concentrator_id, link_gen, shipment, added_ms) VALUES (?,?,?,?,?)');
       for (const m of p.meters) {
         im.run(m.id, m.concentratorId, m.linkGen, h.id, now);
-        this.kms.store(m.id, 'mk', 0, 0, 'active', m.masterKey, now);
+        const ring = createKeyRing(this.ctx, m.id, m.masterKey, 0, 0);
+        const rb = new Uint8Array(RING_LEN);
+        encodeKeyRing(ring, rb, 0);
+        this.kms.store(m.id, 'ring', 0, 0, 'active', rb, now);
+        rb.fill(0);
         this.kms.store(m.id, 'lk', 0, m.linkGen, 'active', m.linkKey, now);
       }
       this.audit.append(actor, 'shipment.imported', toHex(h.id), { seq: h.seq, kpe: toHex(h.kpePub), meters: p.meters.length, concentrators: p.concentrators.length }, now);
@@ -420,11 +437,12 @@ export class Hes {
   private load(): void {
     const rows = this.kms.loadAll();
     const concRows = this.db.prepare('SELECT id, link_gen FROM concentrators').all() as { id: Buffer; link_gen: number }[];
-    const meterRows = this.db.prepare('SELECT id, concentrator_id, link_gen, tag_failures FROM meters').all() as {
+    const meterRows = this.db.prepare('SELECT id, concentrator_id, link_gen, tag_failures, max_gen FROM meters').all() as {
       id: Buffer;
       concentrator_id: Buffer;
       link_gen: number;
       tag_failures: number;
+      max_gen: number;
     }[];
     const byOwner = new Map<string, typeof rows>();
     for (const r of rows) {
@@ -454,42 +472,31 @@ export class Hes {
       this.concs.get(conc)?.meters.add(hex);
       if (this.meters.has(hex)) continue;
       const own = byOwner.get(hex) ?? [];
-      const mk = own.find((r) => r.kind === 'mk' && r.state === 'active');
+      const ringRow = own.find((r) => r.kind === 'ring' && r.state === 'active');
       const lk = own.find((r) => r.kind === 'lk' && r.state === 'active');
-      if (mk === undefined || lk === undefined) throw new KeyStoreError(`meter ${hex} has no active master/link key`);
+      if (ringRow === undefined || lk === undefined) throw new KeyStoreError(`meter ${hex} has no key ring / link key`);
+      const id = plain(m.id);
+      const ring = createKeyRing(this.ctx, id, new Uint8Array(KEY_LEN), 0, 0);
+      if (decodeKeyRing(ringRow.key, 0, ringRow.key.length, ring) !== 0) throw new KeyStoreError(`key ring of meter ${hex} is malformed`);
       const st: MeterState = {
-        id: plain(m.id),
+        id,
         hex,
         conc,
         linkKey: lk.key,
         linkGen: m.link_gen,
-        mk: { gen: mk.gen, root: mk.key },
-        overrides: new Map(),
-        retiring: new Map(),
-        retiringScope: -1,
-        maxGen: mk.gen,
-        pending: null,
-        lastKc: null,
+        ring,
+        persist: this.ringPersister(id),
+        maxGen: m.max_gen,
+        kc: null,
+        kcScope: 0,
+        activateNextMs: 0,
         recv: new Map(),
         send: new Map(),
         maxSeq: maxSeq.get(hex) ?? 0,
         ackDue: 0,
         tagFailures: m.tag_failures,
-        activateDue: false,
       };
-      for (const r of own) {
-        if (r.kind !== 'mk' && r.kind !== 'ok') continue;
-        if (r.gen > st.maxGen) st.maxGen = r.gen;
-        if (r.kind === 'ok' && r.state === 'active') st.overrides.set(r.scope, { gen: r.gen, root: r.key });
-        if (r.kind === 'ok' && r.state === 'retiring') st.retiring.set(r.scope, { gen: r.gen, root: r.key });
-      }
-      const pend = own.find((r) => r.state === 'pending');
-      if (pend !== undefined) {
-        const cmd = this.db
-          .prepare("SELECT id FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1")
-          .get(m.id) as { id: number } | undefined;
-        if (cmd !== undefined) st.pending = this.makePending(st, cmd.id, pend.kind === 'mk' ? 0 : pend.scope, pend.gen, pend.key);
-      }
+      this.refreshKc(st);
       this.meters.set(hex, st);
     }
   }
@@ -499,29 +506,47 @@ export class Hes {
     return r === undefined ? 0 : r.last;
   }
 
-  /** Current (generation, root key) of an operation of a meter. */
-  private opKey(m: MeterState, op: number): OpKey {
-    const o = m.overrides.get(op);
-    if (o !== undefined && o.gen > m.mk.gen) return o;
-    const root = new Uint8Array(KEY_LEN);
-    deriveOpRoot(this.ctx, m.mk.root, 0, m.id, op, m.mk.gen, root, 0);
-    return { gen: m.mk.gen, root };
+  // Persists a meter's key ring (encrypted) in the open transaction, or in its own one.
+  private ringPersister(id: Uint8Array): PersistRing {
+    const buf = new Uint8Array(RING_LEN);
+    return (ring: KeyRing) => {
+      encodeKeyRing(ring, buf, 0);
+      const run = () => this.kms.store(id, 'ring', 0, 0, 'active', buf, Date.now());
+      if (this.db.inTransaction) run();
+      else this.db.transaction(run)();
+      return true;
+    };
+  }
+
+  // Keeps the KC slot in step with the ring: loaded while an update is staged, kept while confirmed.
+  private refreshKc(m: MeterState): void {
+    const r = m.ring;
+    if (r.xState === KX_STAGED) {
+      if (m.kc === null || m.kc.gen !== r.xGen || m.kcScope !== r.xScope) {
+        const kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, r.xGen, this.hesId, m.id);
+        loadRingKcSlot(this.ctx, r, kc);
+        kc.last = this.replayLast(m.id, E2E_VERSION, KC_PSEUDO_OP + r.xScope, DIR_UP, r.xGen);
+        m.kc = kc;
+        m.kcScope = r.xScope;
+      }
+    } else if (r.xState === KX_NONE) m.kc = null;
+  }
+
+  // Drops cached slots whose generation the ring no longer accepts (a (op, gen) always names one key,
+  // so the remaining cached slots stay valid with their replay state).
+  private pruneSlots(m: MeterState): void {
+    for (const [k, s] of m.recv) if (!acceptsGen(m.ring, s.op, s.gen, false)) m.recv.delete(k);
+    for (const [k, s] of m.send) if (sendGen(m.ring, s.op) !== s.gen) m.send.delete(k);
+    this.refreshKc(m);
   }
 
   private recvSlot(m: MeterState, op: number, gen: number): KeySlot | null {
     const k = slotKey(op, gen);
     const s = m.recv.get(k);
     if (s !== undefined) return s;
-    const cur = this.opKey(m, op);
-    let root: Uint8Array | null = null;
-    if (cur.gen === gen) root = cur.root;
-    else {
-      const old = m.retiring.get(op);
-      if (old !== undefined && old.gen === gen) root = old.root;
-    }
-    if (root === null) return null;
+    if (!acceptsGen(m.ring, op, gen, false)) return null;
     const slot = createKeySlot(E2E_VERSION, op, DIR_UP, gen, this.hesId, m.id);
-    loadE2eKey(this.ctx, slot, root, 0, m.id);
+    if (loadRingSlot(this.ctx, m.ring, slot) !== 0) return null;
     slot.last = this.replayLast(m.id, E2E_VERSION, op, DIR_UP, gen);
     m.recv.set(k, slot);
     return slot;
@@ -536,13 +561,13 @@ export class Hes {
   }
 
   private sendSlot(m: MeterState, op: number): KeySlot {
-    const cur = this.opKey(m, op);
-    const gen = cur.gen;
+    const gen = sendGen(m.ring, op);
     const k = slotKey(op, gen);
     let s = m.send.get(k);
     if (s !== undefined) return s;
     s = createKeySlot(E2E_VERSION, op, DIR_DOWN, gen, this.hesId, m.id);
-    loadE2eKey(this.ctx, s, cur.root, 0, m.id);
+    const r = loadRingSlot(this.ctx, m.ring, s);
+    if (r !== 0) throw new HesError(`no ${opName(op)} key of generation ${gen} for meter ${m.hex}: ${errorName(r)}`);
     s.ctr = this.sendCounterFor(m.id, E2E_VERSION, op, gen);
     m.send.set(k, s);
     return s;
@@ -555,13 +580,6 @@ export class Hes {
     s.ctr = this.sendCounterFor(c.id, LINK_VERSION, 0, c.linkGen);
     c.down = s;
     return s;
-  }
-
-  private makePending(m: MeterState, commandId: number, scope: number, gen: number, key: Uint8Array): PendingUpdate {
-    const kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, gen, this.hesId, m.id);
-    loadKcKey(this.ctx, kc, key, 0, m.id, scope);
-    kc.last = this.replayLast(m.id, E2E_VERSION, 0x100 + scope, DIR_UP, gen);
-    return { commandId, scope, gen, key, kc };
   }
 
   // ---------------------------------------------------------------- ingest
@@ -663,15 +681,10 @@ export class Hes {
     const meter = toHex(h.sender);
     const m = this.meters.get(meter);
     if (m === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown meter ${meter} (not in any imported shipment)`, nowMs, meter, { meter, concentrator });
-    let slot = this.recvSlot(m, h.op, h.gen);
-    let kc: KeySlot | null = null;
-    if (h.op === OP_KEY_UPDATE) {
-      if (m.pending !== null && m.pending.gen === h.gen) kc = m.pending.kc;
-      else if (m.lastKc !== null && m.lastKc.gen === h.gen) kc = m.lastKc;
-    }
+    const slot = this.recvSlot(m, h.op, h.gen);
+    const kc = h.op === OP_KEY_UPDATE && m.kc !== null && m.kc.gen === h.gen ? m.kc : null;
     if (slot === null && kc === null) {
-      const cur = this.opKey(m, h.op).gen;
-      return this.fail(ERR_GENERATION, `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${cur}`, nowMs, meter, { meter, concentrator });
+      return this.fail(ERR_GENERATION, `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${sendGen(m.ring, h.op)}`, nowMs, meter, { meter, concentrator });
     }
     let n = -1;
     let used: KeySlot | null = null;
@@ -681,7 +694,7 @@ export class Hes {
       n = openFrame(this.ctx, h, s, f, 0, this.e2eBody, 0);
       if (n >= 0) {
         this.touched.push({ slot: s, prev, sender: m.id });
-        if (s === kc) this.persistAs.set(s, 0x100 + (m.pending?.scope ?? m.retiringScope));
+        if (s === kc) this.persistAs.set(s, KC_PSEUDO_OP + m.kcScope);
         used = s;
         break;
       }
@@ -706,11 +719,13 @@ export class Hes {
       m.tagFailures = 0;
       this.st.tagFail!.run(0, null, m.id);
     }
-    if (used !== kc && m.retiring.size > 0) {
-      const old = m.retiring.get(h.op);
-      if (old !== undefined && h.gen > old.gen) this.retireOld(m, nowMs);
-      else if (old !== undefined) m.activateDue = true; // still under the old generation: ACTIVATE may be lost
+    if (used !== kc && m.ring.xState === KX_CONFIRMED) {
+      // First uplink under the new generation retires the previous one (core hesOnUplink).
+      const r = hesOnUplink(m.ring, h.op, h.gen, m.persist);
+      if (r === KU_CHANGED) this.keyUpdateActivated(m, nowMs);
+      else if (acceptsGen(m.ring, h.op, h.gen, false) && h.gen !== sendGen(m.ring, h.op)) m.activateNextMs = 0; // old generation: ACTIVATE may be lost
     }
+    if (h.op === OP_KEY_UPDATE) return this.keyUpdateUplink(m, c, this.e2eBody.subarray(0, n), used === kc, nowMs);
     let body: unknown;
     try {
       body = cborDecode(this.e2eBody.subarray(0, n));
@@ -720,10 +735,10 @@ export class Hes {
     if (!Array.isArray(body) || !isInt(body[0])) {
       return this.fail(ERR_CBOR, `authentic ${opName(h.op)} frame from meter ${meter} has a malformed body`, nowMs, meter, { meter, concentrator });
     }
-    return this.dispatch(m, c, h.op, h.counter, h.gen, body, used === kc, nowMs);
+    return this.dispatch(m, c, h.op, h.counter, h.gen, body, nowMs);
   }
 
-  private dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: unknown[], underKc: boolean, nowMs: number): IngestResult {
+  private dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: unknown[], nowMs: number): IngestResult {
     const meter = m.hex;
     const concentrator = c.hex;
     const bad = (what: string) => this.fail(ERR_CBOR, `authentic ${opName(op)} frame from meter ${meter}: ${what}`, nowMs, meter, { meter, concentrator });
@@ -741,9 +756,8 @@ export class Hes {
         if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: String(detail ?? '') }, nowMs);
         return { ok: true, kind: 'event', meter, concentrator };
       }
-      case OP_KEY_UPDATE:
-        return this.keyUpdateUplink(m, c, b, underKc, nowMs);
       case OP_ACK:
+        if (b[1] === ACK_OF_KEY_UPDATE && isInt(b[2]) && hesOnActivated(m.ring, b[2], m.persist) === KU_CHANGED) this.keyUpdateActivated(m, nowMs);
         return { ok: true, kind: 'ack', meter, concentrator };
       default:
         return this.commandResponse(m, c, op, req, b, nowMs);
@@ -819,67 +833,44 @@ export class Hes {
 
   // ---------------------------------------------------------------- key update (PROTOCOL.md §8)
 
-  private keyUpdateUplink(m: MeterState, c: ConcState, b: unknown[], underKc: boolean, nowMs: number): IngestResult {
+  private readonly kuMsg = createKeyUpdateMsg();
+
+  private keyUpdateUplink(m: MeterState, c: ConcState, body: Uint8Array, underKc: boolean, nowMs: number): IngestResult {
     const meter = m.hex;
     const concentrator = c.hex;
-    const [req, type, scope, newGen] = b;
-    if (type !== KU_CONFIRM || !isInt(scope) || !isInt(newGen) || !underKc) {
-      return this.fail(ERR_POLICY, `meter ${meter} sent an unexpected key-update message`, nowMs, meter, { meter, concentrator });
+    const msg = this.kuMsg;
+    if (parseKeyUpdate(body, 0, body.length, msg) < 0) return this.fail(ERR_CBOR, `authentic KEY_UPDATE frame from meter ${meter} has a malformed body`, nowMs, meter, { meter, concentrator });
+    if (msg.kind !== 2 || !underKc) return this.fail(ERR_POLICY, `meter ${meter} sent an unexpected key-update message (kind ${msg.kind})`, nowMs, meter, { meter, concentrator });
+    const r = hesOnConfirm(this.ctx, m.ring, msg.scope, msg.gen, m.persist);
+    if (r < 0) {
+      return this.fail(ERR_KEY_STATE, `meter ${meter} confirmed scope ${msg.scope} generation ${msg.gen}, which is not the pending update (${errorName(r)})`, nowMs, meter, { meter, concentrator });
     }
-    const p = m.pending;
-    if (p === null) {
-      // A repeated CONFIRM of an already activated update: answer with ACTIVATE again.
-      m.activateDue = true;
+    if (r !== KU_CHANGED) {
+      m.activateNextMs = 0; // repeated CONFIRM: the meter may not have seen ACTIVATE
       return { ok: true, kind: 'key_confirm', meter, concentrator };
     }
-    if (p.scope !== scope || p.gen !== newGen || p.commandId !== req) {
-      return this.fail(ERR_POLICY, `meter ${meter} confirmed scope ${scope} generation ${newGen}, but the pending update is scope ${p.scope} generation ${p.gen}`, nowMs, meter, { meter, concentrator });
-    }
-    // Activate: the new key is in force for downlink; uplink under the old generation stays accepted
-    // until the first uplink under the new one (retiring rows keep the old roots across restarts).
-    const oldRoots = new Map<number, OpKey>();
-    const ops = scope === 0 ? [...Array(OP_MAX).keys()].map((i) => i + 1) : [scope];
-    for (const op of ops) oldRoots.set(op, this.opKey(m, op));
-    if (scope === 0) {
-      this.kms.mark(m.id, 'mk', 0, m.mk.gen, 'retired');
-      this.kms.mark(m.id, 'mk', 0, p.gen, 'active');
-      for (const [op, o] of m.overrides) this.kms.mark(m.id, 'ok', op, o.gen, 'retired');
-    } else {
-      const o = m.overrides.get(scope);
-      if (o !== undefined) this.kms.mark(m.id, 'ok', scope, o.gen, 'retired');
-      this.kms.mark(m.id, 'ok', scope, p.gen, 'active');
-    }
-    for (const [op, o] of m.retiring) this.kms.mark(m.id, 'ok', op, o.gen, 'retired');
-    for (const [op, o] of oldRoots) this.kms.store(m.id, 'ok', op, o.gen, 'retiring', o.root, nowMs);
-    const row = this.st.cmdGet!.get(p.commandId) as CommandRow | undefined;
-    if (row !== undefined && (row.state === 'sent' || row.state === 'queued')) {
+    // The new key is in force for downlink; uplink under the previous generation stays accepted.
+    this.pruneSlots(m);
+    const row = this.openKeyUpdateCommand(m);
+    if (row !== undefined) {
       const params = JSON.parse(row.params) as CommandParams;
       if (row.state === 'queued') this.setCommand(row, 'sent', params, nowMs, undefined);
-      this.setCommand(row, 'acknowledged', { ...params, phase: 'activate' } as CommandParams, nowMs, { scope, newGen });
+      this.setCommand(row, 'acknowledged', { ...params, phase: 'activate' } as CommandParams, nowMs, { scope: msg.scope, newGen: msg.gen });
     }
-    this.audit.append(SYSTEM_ACTOR, 'key_update.confirmed', meter, { scope, newGen }, nowMs);
-    if (scope === 0) {
-      m.mk = { gen: p.gen, root: p.key };
-      m.overrides.clear();
-    } else m.overrides.set(scope, { gen: p.gen, root: p.key });
-    m.retiring = oldRoots;
-    m.retiringScope = scope;
-    m.lastKc = p.kc;
-    m.pending = null;
-    m.send.clear();
-    m.activateDue = true;
-    return { ok: true, kind: 'key_confirm', meter, concentrator, command: p.commandId };
+    this.audit.append(SYSTEM_ACTOR, 'key_update.confirmed', meter, { scope: msg.scope, newGen: msg.gen }, nowMs);
+    m.activateNextMs = 0;
+    return { ok: true, kind: 'key_confirm', meter, concentrator, command: row?.id };
   }
 
-  private retireOld(m: MeterState, nowMs: number): void {
-    for (const [op, o] of m.retiring) {
-      this.kms.mark(m.id, 'ok', op, o.gen, 'retired');
-      m.recv.delete(slotKey(op, o.gen));
-    }
-    this.audit.append(SYSTEM_ACTOR, 'key_update.activated', m.hex, { scope: m.retiringScope }, nowMs);
-    m.retiring = new Map();
-    m.lastKc = null;
-    m.activateDue = false;
+  private openKeyUpdateCommand(m: MeterState): CommandRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1")
+      .get(m.id) as CommandRow | undefined;
+  }
+
+  private keyUpdateActivated(m: MeterState, nowMs: number): void {
+    this.pruneSlots(m);
+    this.audit.append(SYSTEM_ACTOR, 'key_update.activated', m.hex, { mkGen: m.ring.mkGen }, nowMs);
   }
 
   // ---------------------------------------------------------------- commands
@@ -906,22 +897,32 @@ export class Hes {
     }
     const expiry = o.expiryMs ?? DEFAULT_EXPIRY_MS;
     if (p.kind !== 'key_update') return this.db.transaction(() => this.insertCommand(actor, m, p, now, expiry))();
-    if (m.pending !== null) throw new HesError(`meter ${meterId} already has a key update in progress (command ${m.pending.commandId})`);
-    if (m.retiring.size > 0 && p.scope !== m.retiringScope) {
-      // Allowed, but the previous update must first be activated by the meter for a clean state.
-      throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
-    }
-    const newGen = m.maxGen + 1;
+    if (m.ring.xState === KX_STAGED) throw new HesError(`meter ${meterId} already has a key update in progress`);
+    if (m.ring.xState === KX_CONFIRMED) throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
+    let newGen = m.maxGen + 1;
+    for (let op = 1; op <= OP_MAX; op++) if (m.ring.gens[op]! >= newGen) newGen = m.ring.gens[op]! + 1;
+    if (m.ring.mkGen >= newGen) newGen = m.ring.mkGen + 1;
     if (newGen > 255) throw new HesError(`meter ${meterId} has used every key generation`);
     const key = randomBytes(KEY_LEN);
     const id = this.db.transaction(() => {
       const cid = this.insertCommand(actor, m, { ...p, newGen, phase: 'transport' }, now, expiry);
-      this.kms.store(m.id, p.scope === 0 ? 'mk' : 'ok', p.scope, newGen, 'pending', key, now);
+      this.db.prepare('UPDATE meters SET max_gen = ? WHERE id = ?').run(newGen, m.id);
+      // The pending key is persisted (in this transaction) before any TRANSPORT can be sent.
+      const r = hesBeginUpdate(m.ring, p.scope, newGen, key, 0, m.persist);
+      if (r !== KU_CHANGED) throw new HesError(`key update refused by the key state: ${errorName(r)}`);
       return cid;
-    })();
-    m.maxGen = newGen;
-    m.pending = this.makePending(m, id, p.scope, newGen, key);
-    return id;
+    });
+    try {
+      const cid = id();
+      m.maxGen = newGen;
+      this.refreshKc(m);
+      return cid;
+    } catch (e) {
+      this.reloadAfterFailure();
+      throw e;
+    } finally {
+      key.fill(0);
+    }
   }
 
   /** Stores a firmware image for campaigns (right: firmware); returns its SHA-256 hex. */
@@ -949,10 +950,8 @@ export class Hes {
     this.setCommand(row, to, p, nowMs, result);
     if (p.kind === 'key_update') {
       const m = this.meters.get(toHex(plain(row.meter_id)));
-      if (m !== undefined && m.pending !== null && m.pending.commandId === row.id) {
-        this.kms.mark(m.id, p.scope === 0 ? 'mk' : 'ok', p.scope, m.pending.gen, 'abandoned');
-        m.pending = null;
-      }
+      // Abandon the pending key (the meter may hold it staged; its generation is never reused).
+      if (m !== undefined && m.ring.xState === KX_STAGED && hesAbandonUpdate(m.ring, m.persist) === KU_CHANGED) this.refreshKc(m);
     }
   }
 
@@ -1024,10 +1023,11 @@ export class Hes {
           const f = this.commandFrame(c, m, row, nowMs);
           if (f !== null) out.push(f);
         }
-        if (m.activateDue && m.retiring.size > 0 && out.length < max) {
-          const f = this.keyUpdateFrame(c, m, [0, KU_ACTIVATE, m.retiringScope, this.opKey(m, m.retiringScope === 0 ? OP_KEY_UPDATE : m.retiringScope).gen]);
-          if (f !== null) out.push(f);
-          m.activateDue = false;
+        if (m.ring.xState === KX_CONFIRMED && m.activateNextMs <= nowMs && out.length < max) {
+          const row = this.db.prepare("SELECT id FROM commands WHERE meter_id = ? AND kind = 'key_update' ORDER BY id DESC LIMIT 1").get(m.id) as { id: number } | undefined;
+          const f = this.keyUpdateFrame(c, m, row?.id ?? 0, 3, m.ring.xScope, m.ring.xGen);
+          out.push(f);
+          m.activateNextMs = nowMs + this.retryMs;
         }
         if (m.ackDue > 0 && out.length < max) {
           const f = this.e2eFrame(c, m, OP_ACK, cborEncode([0, OP_READING, m.ackDue]));
@@ -1053,8 +1053,13 @@ export class Hes {
     return this.sealLink(c, LINK_DATA, tmp.subarray(0, n));
   }
 
-  private keyUpdateFrame(c: ConcState, m: MeterState, body: CborValue): Uint8Array | null {
-    return this.e2eFrame(c, m, OP_KEY_UPDATE, cborEncode(body));
+  private keyUpdateFrame(c: ConcState, m: MeterState, req: number, kind: number, scope: number, gen: number): Uint8Array {
+    const b = new Uint8Array(64);
+    const n = writeKeyUpdate(b, 0, req, kind, scope, gen, kind === 1 ? m.ring.xKey : null, 0);
+    if (n < 0) throw new HesError(`cannot encode key update body: ${errorName(n)}`);
+    const f = this.e2eFrame(c, m, OP_KEY_UPDATE, b.subarray(0, n));
+    b.fill(0);
+    return f!;
   }
 
   private commandFrame(c: ConcState, m: MeterState, row: CommandRow, nowMs: number): Uint8Array | null {
@@ -1070,8 +1075,10 @@ export class Hes {
     }
     let body: CborValue;
     if (p.kind === 'key_update') {
-      if (m.pending === null || m.pending.commandId !== row.id) return null;
-      body = [row.id, KU_TRANSPORT, p.scope, m.pending.gen, m.pending.key];
+      if (m.ring.xState !== KX_STAGED) return null;
+      const f = this.keyUpdateFrame(c, m, row.id, 1, m.ring.xScope, m.ring.xGen);
+      this.setCommand(row, 'sent', p, nowMs, undefined, nowMs + this.retryMs, row.attempts + 1);
+      return f;
     } else if (p.kind === 'firmware') {
       const img = this.db.prepare('SELECT data FROM firmware_images WHERE sha256 = ?').get(fromHex(p.sha256)) as { data: Buffer } | undefined;
       if (img === undefined) {
@@ -1110,10 +1117,10 @@ export class Hes {
       concentrator: m.conc,
       readings: counts.get(m.hex) ?? 0,
       maxSeq: m.maxSeq,
-      keyGen: m.mk.gen,
-      pendingGen: m.pending?.gen ?? null,
+      keyGen: m.ring.mkGen,
+      pendingGen: m.ring.xState === KX_STAGED ? m.ring.xGen : null,
       tagFailures: m.tagFailures,
-      status: m.tagFailures >= WRONG_KEY_THRESHOLD ? 'WRONG KEY' : m.pending !== null ? 'key update pending' : m.retiring.size > 0 ? 'key update confirmed' : 'ok',
+      status: m.tagFailures >= WRONG_KEY_THRESHOLD ? 'WRONG KEY' : m.ring.xState === KX_STAGED ? 'key update pending' : m.ring.xState === KX_CONFIRMED ? 'key update confirmed' : 'ok',
     }));
   }
 }

@@ -4,8 +4,8 @@ import type Database from 'better-sqlite3';
 import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
 import { concat, toHex, utf8, plain } from '../crypto/bytes.ts';
 
-export type KeyKind = 'mk' | 'ok' | 'lk';
-export type KeyState = 'active' | 'pending' | 'retiring' | 'retired' | 'abandoned';
+export type KeyKind = 'ring' | 'lk';
+export type KeyState = 'active' | 'retired';
 
 export interface KeyRow { owner: Uint8Array; kind: KeyKind; scope: number; gen: number; state: KeyState; key: Uint8Array }
 
@@ -50,15 +50,15 @@ export class KeyStore {
     this.setState.run(state, owner, kind, scope, gen);
   }
 
-  /** Loads and decrypts every key row not retired; throws KeyStoreError naming the first row that does not open. */
+  /** Loads and decrypts every active key row; throws KeyStoreError naming the first row that does not open. */
   loadAll(): KeyRow[] {
     const rows = this.db
-      .prepare("SELECT owner, kind, scope, gen, state, enc FROM keys WHERE state IN ('active','pending','retiring','abandoned')")
+      .prepare("SELECT owner, kind, scope, gen, state, enc FROM keys WHERE state = 'active'")
       .all() as { owner: Buffer; kind: KeyKind; scope: number; gen: number; state: KeyState; enc: Buffer }[];
     const out: KeyRow[] = [];
     for (const r of rows) {
       const owner = plain(r.owner);
-      const key = r.state === 'abandoned' ? new Uint8Array(0) : gcmOpen(this.kek, r.enc, aad(owner, r.kind, r.scope, r.gen));
+      const key = gcmOpen(this.kek, r.enc, aad(owner, r.kind, r.scope, r.gen));
       if (key === null) {
         throw new KeyStoreError(`stored ${r.kind} key of ${toHex(owner)} (scope ${r.scope}, gen ${r.gen}) does not decrypt: wrong store key or tampered row`);
       }

@@ -17,13 +17,12 @@ CREATE TABLE IF NOT EXISTS concentrators (
 CREATE TABLE IF NOT EXISTS meters (
   id BLOB PRIMARY KEY, concentrator_id BLOB NOT NULL REFERENCES concentrators(id), link_gen INTEGER NOT NULL,
   shipment BLOB NOT NULL, added_ms INTEGER NOT NULL, last_seen_ms INTEGER,
-  tag_failures INTEGER NOT NULL DEFAULT 0, last_error TEXT);
--- kind: 'mk' meter master key (scope 0), 'ok' operation root key (scope = op), 'lk' link key of a meter or concentrator.
--- state: 'active' in force; 'pending' key update sent, not confirmed; 'retiring' replaced, uplink still accepted;
--- 'retired' no longer used; 'abandoned' a pending key whose update expired (its generation is never reused).
+  tag_failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, max_gen INTEGER NOT NULL DEFAULT 0);
+-- kind: 'ring' a meter's key ring (core keyupdate.ts KeyRing: master key, operation roots and generations,
+-- pending/confirmed update and previous roots), 'lk' link key of a meter or concentrator (scope 0, gen = link gen).
 CREATE TABLE IF NOT EXISTS keys (
-  owner BLOB NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('mk','ok','lk')), scope INTEGER NOT NULL, gen INTEGER NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('active','pending','retiring','retired','abandoned')),
+  owner BLOB NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('ring','lk')), scope INTEGER NOT NULL, gen INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active','retired')),
   enc BLOB NOT NULL, created_ms INTEGER NOT NULL, PRIMARY KEY (owner, kind, scope, gen)) WITHOUT ROWID;
 -- Receiver replay state: last accepted counter per key (sender, layer, op, dir, gen).
 CREATE TABLE IF NOT EXISTS replay (

@@ -8,11 +8,20 @@ import {
   parseHeader,
   openFrame,
   sealFrame,
-  loadE2eKey,
   loadE2eKeyFromMaster,
   loadLinkKey,
-  loadKcKey,
-  deriveOpRoot,
+  createKeyRing,
+  sendGen,
+  acceptsGen,
+  loadRingSlot,
+  loadRingKcSlot,
+  meterOnTransport,
+  meterOnAuthentic,
+  meterOnActivate,
+  parseKeyUpdate,
+  createKeyUpdateMsg,
+  KX_STAGED,
+  OP_ACK,
   E2E_VERSION,
   LINK_VERSION,
   DIR_UP,
@@ -23,11 +32,10 @@ import {
   OP_KEY_UPDATE,
   OP_MAX,
 } from '@vakt/shared';
-import type { CryptoCtx, KeySlot, FrameHeader } from '@vakt/shared';
+import type { CryptoCtx, KeySlot, FrameHeader, KeyRing } from '@vakt/shared';
 import { cborEncode, cborDecode } from '../crypto/cbor.ts';
 import type { CborValue } from '../crypto/cbor.ts';
 
-const KEY_LEN = 16;
 
 function memCounter() {
   return createSendCounter(0, 1 << 20, () => true);
@@ -69,51 +77,55 @@ export class KitConcentrator {
   }
 }
 
-/** A meter's end-to-end side with key update (§8): staged key, CONFIRM under KC, activation on first new downlink. */
+/** A meter's end-to-end side on the core KeyRing (§8): staged key, CONFIRM under KC, activation, ACK of ACTIVATE. */
 export class KitMeter {
   readonly id: Uint8Array;
   private readonly hesId: Uint8Array;
   private readonly ctx: CryptoCtx = createCryptoCtx();
   private readonly hdr: FrameHeader = createHeader();
-  mkGen = 0;
-  private mk: Uint8Array;
-  private readonly roots = new Map<number, { gen: number; root: Uint8Array }>();
+  readonly ring: KeyRing;
+  private readonly persist = (): boolean => true;
   private readonly sendSlots = new Map<string, KeySlot>();
   private readonly recvSlots = new Map<string, KeySlot>();
-  staged: { scope: number; gen: number; key: Uint8Array } | null = null;
+  private kc: KeySlot | null = null;
   private readonly buf = new Uint8Array(MAX_BODY);
+  private readonly msg = createKeyUpdateMsg();
 
   constructor(id: Uint8Array, masterKey: Uint8Array, hesId: Uint8Array) {
     this.id = id;
-    this.mk = masterKey.slice();
     this.hesId = hesId;
+    this.ring = createKeyRing(this.ctx, id, masterKey, 0, 0);
   }
 
-  /** Current (generation, root) of an op. */
-  opRoot(op: number): { gen: number; root: Uint8Array } {
-    const o = this.roots.get(op);
-    if (o !== undefined) return o;
-    const root = new Uint8Array(KEY_LEN);
-    deriveOpRoot(this.ctx, this.mk, 0, this.id, op, this.mkGen, root, 0);
-    return { gen: this.mkGen, root };
+  get mkGen(): number {
+    return this.ring.mkGen;
   }
 
-  private slot(map: Map<string, KeySlot>, op: number, dir: number, gen: number, root: Uint8Array): KeySlot {
+  /** Generation in force for op. */
+  gen(op: number): number {
+    return sendGen(this.ring, op);
+  }
+
+  /** True while a key is staged. */
+  get staged(): boolean {
+    return this.ring.xState === KX_STAGED;
+  }
+
+  private slot(map: Map<string, KeySlot>, op: number, dir: number, gen: number): KeySlot | null {
     const k = `${op}/${dir}/${gen}`;
     let s = map.get(k);
     if (s === undefined) {
       s = createKeySlot(E2E_VERSION, op, dir, gen, this.id, this.hesId);
-      loadE2eKey(this.ctx, s, root, 0, this.id);
+      if (loadRingSlot(this.ctx, this.ring, s) !== 0) return null;
       if (dir === DIR_UP) s.ctr = memCounter();
       map.set(k, s);
     }
     return s;
   }
 
-  /** Seals an uplink frame of op with a CBOR body under the current key (or a given slot). */
+  /** Seals an uplink frame of op with a CBOR body under the key in force (or a given slot). */
   seal(op: number, body: CborValue, slot?: KeySlot): Uint8Array {
-    const cur = this.opRoot(op);
-    const s = slot ?? this.slot(this.sendSlots, op, DIR_UP, cur.gen, cur.root);
+    const s = slot ?? this.slot(this.sendSlots, op, DIR_UP, sendGen(this.ring, op))!;
     const b = cborEncode(body);
     const n = sealFrame(this.ctx, s, op, b, 0, b.length, this.buf, 0);
     if (n < 0) throw new Error(`kit: e2e seal failed ${n}`);
@@ -122,50 +134,49 @@ export class KitMeter {
 
   /** Same frame sealed with a deliberately wrong master key (for "wrong key" tests). */
   sealWithWrongKey(op: number, body: CborValue): Uint8Array {
-    const s = createKeySlot(E2E_VERSION, op, DIR_UP, this.mkGen, this.id, this.hesId);
-    loadE2eKeyFromMaster(this.ctx, s, new Uint8Array(KEY_LEN).fill(0x42), 0, this.id);
+    const s = createKeySlot(E2E_VERSION, op, DIR_UP, this.ring.gens[op]!, this.id, this.hesId);
+    loadE2eKeyFromMaster(this.ctx, s, new Uint8Array(16).fill(0x42), 0, this.id);
     s.ctr = memCounter();
     return this.seal(op, body, s);
   }
 
   /**
-   * Handles one downlink e2e frame: returns its op and body and any uplink answers the meter sends
-   * (key update CONFIRM; a status reply for commands). Returns a negative code when it does not open.
+   * Handles one downlink e2e frame with the core meter calls; returns its op, body and the uplink
+   * answers (CONFIRM, ACK of ACTIVATE, command replies), or a negative code when it does not open.
    */
   receive(f: Uint8Array): { op: number; body: unknown; replies: Uint8Array[] } | number {
     const r = parseHeader(f, 0, f.length, this.hdr);
     if (r < 0) return r;
     const op = this.hdr.op;
     const gen = this.hdr.gen;
-    const cur = this.opRoot(op);
-    let root: Uint8Array | null = null;
-    let viaStaged = false;
-    if (gen === cur.gen) root = cur.root;
-    else if (this.staged !== null && gen === this.staged.gen && (this.staged.scope === 0 || this.staged.scope === op)) {
-      if (this.staged.scope === 0) {
-        root = new Uint8Array(KEY_LEN);
-        deriveOpRoot(this.ctx, this.staged.key, 0, this.id, op, gen, root, 0);
-      } else root = this.staged.key;
-      viaStaged = true;
-    }
-    if (root === null) return -8;
-    const s = this.slot(this.recvSlots, op, DIR_DOWN, gen, root);
+    if (!acceptsGen(this.ring, op, gen, true)) return -8;
+    const s = this.slot(this.recvSlots, op, DIR_DOWN, gen);
+    if (s === null) return -8;
     const n = openFrame(this.ctx, this.hdr, s, f, 0, this.buf, 0);
     if (n < 0) return n;
-    if (viaStaged) this.activate();
-    const body = cborDecode(this.buf.slice(0, n)) as unknown[];
+    meterOnAuthentic(this.ctx, this.ring, op, gen, this.persist);
     const replies: Uint8Array[] = [];
-    if (op === OP_KEY_UPDATE && body[1] === 1) {
-      const [req, , scope, newGen, key] = body as [number, number, number, number, Uint8Array];
-      if (this.staged === null || this.staged.gen !== newGen) this.staged = { scope, gen: newGen, key: key.slice() };
-      const kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, newGen, this.id, this.hesId);
-      loadKcKey(this.ctx, kc, this.staged.key, 0, this.id, scope);
-      kc.ctr = this.kcCounter(scope, newGen);
-      replies.push(this.seal(OP_KEY_UPDATE, [req, 2, scope, newGen], kc));
-    } else if (op === OP_KEY_UPDATE && body[1] === 3) {
-      // ACTIVATE names the staged generation; for an op key it arrives under the old key-update key.
-      if (this.staged !== null && body[2] === this.staged.scope && body[3] === this.staged.gen) this.activate();
-    } else if (op !== OP_KEY_UPDATE && op !== 0x09 && Array.isArray(body)) {
+    if (op === OP_KEY_UPDATE) {
+      if (parseKeyUpdate(this.buf, 0, n, this.msg) < 0) return -23;
+      const m = this.msg;
+      if (m.kind === 1) {
+        const t = meterOnTransport(this.ring, m.scope, m.gen, this.buf, m.keyOff, this.persist);
+        if (t >= 0) {
+          if (this.kc === null || this.kc.gen !== m.gen) {
+            this.kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, m.gen, this.id, this.hesId);
+            loadRingKcSlot(this.ctx, this.ring, this.kc);
+            this.kc.ctr = memCounter();
+          }
+          replies.push(this.seal(OP_KEY_UPDATE, [m.req, 2, m.scope, m.gen], this.kc));
+        }
+      } else if (m.kind === 3) {
+        const a = meterOnActivate(this.ctx, this.ring, m.scope, m.gen, this.persist);
+        if (a >= 0) replies.push(this.seal(OP_ACK, [m.req, OP_KEY_UPDATE, m.gen]));
+      }
+      return { op, body: { kind: m.kind, scope: m.scope, gen: m.gen }, replies };
+    }
+    const body = cborDecode(this.buf.slice(0, n)) as unknown[];
+    if (op !== OP_ACK && Array.isArray(body)) {
       const req = body[0] as number;
       if (op === 0x02 && body[1] === 1) replies.push(this.seal(op, [req, 1, 1_700_000_000, 12345, 678]));
       else if (op === 0x02 && body[1] === 2) {
@@ -179,24 +190,6 @@ export class KitMeter {
       else replies.push(this.seal(op, [req, 0]));
     }
     return { op, body, replies };
-  }
-
-  private readonly kcCounters = new Map<string, ReturnType<typeof memCounter>>();
-  private kcCounter(scope: number, gen: number) {
-    const k = `${scope}/${gen}`;
-    let c = this.kcCounters.get(k);
-    if (c === undefined) this.kcCounters.set(k, (c = memCounter()));
-    return c;
-  }
-
-  private activate(): void {
-    const s = this.staged!;
-    if (s.scope === 0) {
-      this.mk = s.key.slice();
-      this.mkGen = s.gen;
-      this.roots.clear();
-    } else this.roots.set(s.scope, { gen: s.gen, root: s.key.slice() });
-    this.staged = null;
   }
 }
 
