@@ -136,8 +136,8 @@ function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, 
   dst[d + 15] = SBOX[s2 & 0xff] ^ k3;
 }
 
-/** Internal unchecked block encryption for cmac/ccm when the provider is softAes (same bytes as softAes). */
-export const _encryptBlockUnchecked = encrypt;
+/** softAes without the range checks, for cmac/ccm, which check their whole buffers once (internal). */
+export const _encryptUnchecked = encrypt;
 
 /** Compact pure-JS forward AES-128 (small tables built once, no per-call allocation); checks ranges once per call. */
 export const softAes: BlockCipher = {

@@ -3,6 +3,7 @@
  * KDF can MAC a concatenation without building it in memory.
  */
 import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS } from './aes.ts';
+import { _block } from './ctx.ts';
 import type { CryptoCtx } from './ctx.ts';
 import { checkRange } from './utils.ts';
 
@@ -32,12 +33,11 @@ export function _cmacStart(ctx: CryptoCtx): void {
 /** Absorbs src[off..off+len) into the CMAC in ctx; ranges are the caller's responsibility (internal). */
 export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, off: number, len: number): void {
   const x = ctx._x;
-  const bc = ctx.bc;
   let n = ctx._n;
   for (let i = 0; i < len; i++) {
     // A full block is encrypted only once more data follows: the last block gets K1/K2 first.
     if (n === AES_BLOCK_LEN) {
-      bc.encryptBlock(rk, x, 0, x, 0);
+      _block(ctx, rk, x, 0, x, 0);
       n = 0;
     }
     x[n++] ^= src[off + i];
@@ -49,7 +49,7 @@ export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, of
 export function _cmacByte(ctx: CryptoCtx, rk: Uint32Array, b: number): void {
   const x = ctx._x;
   if (ctx._n === AES_BLOCK_LEN) {
-    ctx.bc.encryptBlock(rk, x, 0, x, 0);
+    _block(ctx, rk, x, 0, x, 0);
     ctx._n = 0;
   }
   x[ctx._n++] ^= b;
@@ -61,14 +61,14 @@ export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, ou
   const k = ctx._k;
   const n = ctx._n;
   k.fill(0);
-  ctx.bc.encryptBlock(rk, k, 0, k, 0); // L = E(K, 0^128)
+  _block(ctx, rk, k, 0, k, 0); // L = E(K, 0^128)
   dbl(k); // K1
   if (n < AES_BLOCK_LEN) {
     x[n] ^= PAD_BIT;
     dbl(k); // K2
   }
   for (let i = 0; i < AES_BLOCK_LEN; i++) x[i] ^= k[i];
-  ctx.bc.encryptBlock(rk, x, 0, out, outOff);
+  _block(ctx, rk, x, 0, out, outOff);
   k.fill(0);
   x.fill(0);
   ctx._n = 0;
