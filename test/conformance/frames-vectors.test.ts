@@ -177,3 +177,51 @@ describe('vector coverage', () => {
     for (const v of data) expect(e.some((x) => x.frame === v.body)).toBe(true);
   });
 });
+
+describe('PROTOCOL.md §8b worked examples', () => {
+  const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8');
+  const sec = doc.slice(doc.indexOf('## 8b.'), doc.indexOf('## 9.'));
+  const e = load('e2e.json').frames.find((v) => v.name === 'READING up')!;
+  const l = load('link.json').frames.find((v) => v.name.startsWith('DATA up meter'))!;
+  const flat = (s: string) => s.replace(/[\s‖]/g, '');
+  const ecb = (key: Uint8Array, block: Uint8Array): Uint8Array => {
+    const rk = new Uint32Array(44);
+    core.expandKey(key, 0, rk);
+    const out = new Uint8Array(16);
+    core.softAes.encryptBlock(rk, block, 0, out, 0);
+    return out;
+  };
+  // CCM tag by hand (RFC 3610 §2.2-2.3) from the B0 given in the document.
+  function tagFromB0(key: Uint8Array, b0: Uint8Array, aad: Uint8Array, msg: Uint8Array, nonce: Uint8Array, t: number): string {
+    const blocks: number[] = [...b0, (aad.length >> 8) & 255, aad.length & 255, ...aad];
+    while (blocks.length % 16) blocks.push(0);
+    blocks.push(...msg);
+    while (blocks.length % 16) blocks.push(0);
+    let x = new Uint8Array(16);
+    for (let i = 0; i < blocks.length; i += 16) x = ecb(key, x.map((v, j) => v ^ blocks[i + j]));
+    const a0 = new Uint8Array(16);
+    a0[0] = 1;
+    a0.set(nonce, 1);
+    const s0 = ecb(key, a0);
+    return hx(x.subarray(0, t).map((v, j) => v ^ s0[j]));
+  }
+  it('the whole frames in the text are the vectors', () => {
+    expect(flat(sec)).toContain(e.frame);
+    expect(flat(sec)).toContain(l.frame);
+    expect(flat(sec)).toContain(e.frameKey);
+    expect(flat(sec)).toContain(e.key.opRoot!);
+    expect(flat(sec)).toContain(l.frameKey);
+    expect(flat(sec)).toContain(flat('01 02 01 00 4d45544552303031 4845532d30303031 01020304 0012'));
+    expect(e.header).toBe(flat('01 02 01 00 4d45544552303031 4845532d30303031 01020304 0012'));
+    expect(l.header).toBe(flat('81 00 01 00 4d45544552303031 434f4e4345303031 01020305 0038'));
+  });
+  it('the B0 blocks given in the text reproduce the tags (hand-made CCM on the block cipher)', () => {
+    const b0e = b(flat('69 4d455445523030310102030401 0012'));
+    const f = b(e.frame);
+    const plain = b(e.body);
+    expect(tagFromB0(b(e.frameKey), b0e, f.subarray(0, 26), plain, b(e.nonce), 12)).toBe(e.frame.slice(-24));
+    const b0l = b(flat('59 4d455445523030310102030501 0000'));
+    const g = b(l.frame);
+    expect(tagFromB0(b(l.frameKey), b0l, g.subarray(0, 26 + 56), new Uint8Array(0), b(l.nonce), 8)).toBe(l.frame.slice(-16));
+  });
+});
