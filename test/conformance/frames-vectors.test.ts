@@ -197,7 +197,7 @@ describe('PROTOCOL.md §8b worked examples', () => {
     while (blocks.length % 16) blocks.push(0);
     blocks.push(...msg);
     while (blocks.length % 16) blocks.push(0);
-    let x = new Uint8Array(16);
+    let x: Uint8Array = new Uint8Array(16);
     for (let i = 0; i < blocks.length; i += 16) x = ecb(key, x.map((v, j) => v ^ blocks[i + j]));
     const a0 = new Uint8Array(16);
     a0[0] = 1;
