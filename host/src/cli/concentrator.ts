@@ -24,6 +24,7 @@ const SPEC: CommandSpec = {
     state: { type: 'string', placeholder: '<dir>', description: 'directory for the concentrator state (default .vakt/concentrator-<id>)' },
     'max-meters': { type: 'string', placeholder: '<n>', description: 'meters the table can hold', default: '256' },
     watchdog: { type: 'string', placeholder: '<ms>', description: 'a serial write not completed within this is a stall: reopen and resend', default: '2000' },
+    retry: { type: 'string', placeholder: '<s>', description: 'seconds before an unacknowledged frame is sent again', default: '30' },
     duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: run until Ctrl-C)' },
     baud: { type: 'string', placeholder: '<n>', description: 'modem line speed', default: '115200' },
   },
@@ -44,6 +45,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const maxMeters = intOpt(p, 'max-meters', 1, 100_000, 256);
   const watchdogMs = intOpt(p, 'watchdog', 50, 600_000, 2000);
   const baud = intOpt(p, 'baud', 50, 4_000_000, 115200);
+  const retryS = intOpt(p, 'retry', 1, 3600, 30);
   const durS = stringOpt(p, 'duration') === undefined ? undefined : intOpt(p, 'duration', 1, 10 * 365 * 86400, 0);
   const image = readInput(io, imageFile, 'provisioning image');
   let id: string;
@@ -68,7 +70,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
   const link = new HesLink({ host: hes.host, port: hes.port, log });
   const clock = createSystemClock();
-  const c = runConcentrator({ image, hes: link, meterLines: ports, storage, clock, log, options: { maxMeters } });
+  const c = runConcentrator({ image, hes: link, meterLines: ports, storage, clock, log, options: { maxMeters, retryS } });
   link.start();
   if (!p.json) io.out(`concentrator ${id}: ${ports.length} modem(s) (${modems.join(', ')}), HES at ${hes.host}:${hes.port}; Ctrl-C to stop`);
   await runUntilStopped(io, durS);

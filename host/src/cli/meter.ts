@@ -20,6 +20,7 @@ const SIM_SPEC: CommandSpec = {
     image: { type: 'string', placeholder: '<file>', description: "the meter's provisioning image from 'vakt kpe' (<id>.prov.cbor)" },
     state: { type: 'string', placeholder: '<dir>', description: 'directory for the meter state (default .vakt/meter-<id>)' },
     interval: { type: 'string', placeholder: '<s>', description: 'load-profile interval and push period in seconds, 60..86400', default: '60' },
+    retry: { type: 'string', placeholder: '<s>', description: 'seconds between re-sends of frames the concentrator has not acknowledged', default: '30' },
     duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: run until Ctrl-C)' },
     baud: { type: 'string', placeholder: '<n>', description: 'line speed', default: '115200' },
   },
@@ -69,6 +70,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const imageFile = stringOpt(p, 'image', true);
   const interval = intOpt(p, 'interval', 60, 86400, 60);
   const baud = intOpt(p, 'baud', 50, 4_000_000, 115200);
+  const retryS = intOpt(p, 'retry', 1, 3600, 30);
   const durS = stringOpt(p, 'duration') === undefined ? undefined : intOpt(p, 'duration', 1, 10 * 365 * 86400, 0);
   const image = readInput(io, imageFile, 'provisioning image');
   let prov;
@@ -97,7 +99,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     throw new CliError((e as Error).message);
   }
   const clock = createSystemClock();
-  const m = runMeter({ image, line: modem, storage, clock, log, options: { intervalS: interval } });
+  const m = runMeter({ image, line: modem, storage, clock, log, options: { intervalS: interval, retryS } });
   if (!p.json) io.out(`meter ${id} running on ${port} (concentrator ${idHex(prov.concentratorId)}, push every ${interval} s, state in ${stateDir}); Ctrl-C to stop`);
   await runUntilStopped(io, durS);
   clock.stop();

@@ -1,0 +1,80 @@
+// End to end over real serial PTYs (socat, installed by .ci/run): the `vakt concentrator` and
+// `vakt meter sim` commands as separate processes, the meter and concentrator firmware on sim
+// boards, a socat PTY pair as the radio line, TCP on 127.0.0.1 to the real HES library.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openPtyPair } from '../../host/src/bridge/pty.ts';
+import { DemoHesServer, type IngestRecord } from '../../host/src/cli/demo-hes.ts';
+import { Hes } from '../../host/src/hes/hes.ts';
+import { initKpe, produceBatch } from '../../host/src/kpe/kpe.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'host/bin/vakt.js');
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
+
+function vakt(args: string[]): ChildProcess & { out: string[]; err: string[] } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[]; err: string[] };
+  child.out = [];
+  child.err = [];
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => child.out.push(d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => child.err.push(d));
+  cleanup.push(() => new Promise<void>((r) => {
+    if (child.exitCode !== null || child.signalCode !== null) { r(); return; }
+    child.once('exit', () => r());
+    child.kill('SIGTERM');
+  }));
+  return child;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
+  it('a meter process reaches the HES through a concentrator process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const kpe = initKpe(join(dir, 'kpe'));
+    const { hes, cert } = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    cleanup.push(() => hes.close());
+    const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
+    hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    const server = new DemoHesServer(hes, () => Date.now());
+    cleanup.push(() => server.close());
+    const seen: IngestRecord[] = [];
+    server.watch((r) => seen.push(r));
+    const port = await server.listen(0);
+    const pump = setInterval(() => server.pump(), 100);
+    cleanup.push(() => clearInterval(pump));
+
+    const pair = await openPtyPair();
+    cleanup.push(() => pair.close());
+    const meterImg = batch.images.find((i) => i.kind === 'meter')!;
+    const concImg = batch.images.find((i) => i.kind === 'concentrator')!;
+    const conc = vakt(['concentrator', '--hes', `127.0.0.1:${port}`, '--modem', pair.a, '--image', concImg.file, '--state', join(dir, 'conc'), '--retry', '2', '--json']);
+    const meter = vakt(['meter', 'sim', '--port', pair.b, '--image', meterImg.file, '--state', join(dir, 'meter'), '--retry', '2', '--json']);
+    // The meter announces its boot (EVENT power restore) and retries until the concentrator, once
+    // the HES has JOINed it, link-acknowledges; the HES must then hold the meter's authentic event.
+    const deadline = Date.now() + 40_000;
+    while (!seen.some((r) => r.result.ok && r.result.kind === 'event' && r.result.meter === meterImg.id) && Date.now() < deadline) await sleep(100);
+    const event = seen.find((r) => r.result.ok && r.result.kind === 'event');
+    expect(event, `meter stderr: ${meter.err.join('')}\nconcentrator stderr: ${conc.err.join('')}`).toBeDefined();
+    expect(event!.result).toMatchObject({ ok: true, meter: meterImg.id, concentrator: concImg.id });
+    // Both processes stop cleanly on SIGTERM and print their JSON summary.
+    const exits = [conc, meter].map((c) => new Promise<number | null>((r) => c.once('exit', (code) => r(code))));
+    conc.kill('SIGTERM');
+    meter.kill('SIGTERM');
+    expect(await Promise.all(exits)).toEqual([0, 0]);
+    const cs = JSON.parse(conc.out.join('').trim().split('\n').pop()!);
+    const ms = JSON.parse(meter.out.join('').trim().split('\n').pop()!);
+    expect(cs.stats.forwardedUp).toBeGreaterThanOrEqual(1);
+    expect(cs.hesLink.connects).toBeGreaterThanOrEqual(1);
+    expect(ms.meter).toBe(meterImg.id);
+  }, 90_000);
+});
