@@ -121,18 +121,28 @@ export class MeterTable {
     return true;
   }
 
-  /** Points counter idx at key (peer, gen), resuming its persisted limit only when it belongs to that key. */
+  /**
+   * Points counter idx at key (peer, gen), resuming its persisted limit when it belongs to that key.
+   * A key without its own entry (new meter, or one whose entry was taken by another meter) starts
+   * above every limit in the record: the concentrator's link counters only ever grow, so even a
+   * re-JOIN under an old key can never repeat a counter value under it.
+   */
   private resume(idx: number, peer: Uint8Array, gen: number, slot: KeySlot): void {
     const same = this.limGen[idx] === gen && equalBytes(this.limIds, idx * ID_LEN, peer, 0, ID_LEN);
+    let start = this.limits[idx];
     if (!same) {
+      start = 0;
+      for (let i = 0; i < this.limits.length; i++) if (this.limits[i] > start) start = this.limits[i];
       for (let j = 0; j < ID_LEN; j++) this.limIds[idx * ID_LEN + j] = peer[j];
       this.limGen[idx] = gen;
-      this.limits[idx] = 0;
+      // Kept as this key's limit so that any rewrite of the record keeps the high-water mark;
+      // the first takeCounter persists start + R before anything is sent.
+      this.limits[idx] = start;
     }
     const c = slot.ctr;
     if (c === null) return;
-    c.limit = this.limits[idx];
-    c.next = c.limit < 1 ? 1 : c.limit;
+    c.limit = start;
+    c.next = start < 1 ? 1 : start;
   }
 
   private load(i: number): void {
@@ -194,8 +204,6 @@ export class MeterTable {
       for (let i = 0; i < this.capacity && idx < 0; i++) {
         if (!this.entries[i].used && this.limGen[i + 1] === gen && equalBytes(this.limIds, (i + 1) * ID_LEN, id, idOff, ID_LEN)) idx = i;
       }
-      // Otherwise the free slot whose counter record is oldest-looking (never used first).
-      for (let i = 0; i < this.capacity && idx < 0; i++) if (!this.entries[i].used && this.limits[i + 1] === 0) idx = i;
       for (let i = 0; i < this.capacity && idx < 0; i++) if (!this.entries[i].used) idx = i;
     }
     if (idx < 0) return -1;
