@@ -80,7 +80,10 @@ export class LoadProfile {
   /** Fills `out` with interval `seq` if it is still held; false when it was never recorded or was overwritten. */
   get(seq: number, out: Interval): boolean {
     if (seq < 1 || seq >= this.nextSeq || seq < this.nextSeq - this.slots) return false;
-    const r = readFixed(this.st, this.names[seq % this.slots], SLOT_LEN, SLOT_VERSION);
+    // The interval just closed is still in RAM: the periodic push reads no storage.
+    const r = this.slot[0] === SLOT_VERSION && readU32(this.slot, 1) === seq
+      ? this.slot
+      : readFixed(this.st, this.names[seq % this.slots], SLOT_LEN, SLOT_VERSION);
     if (r === undefined || readU32(r, 1) !== seq) return false;
     out.seq = seq;
     out.t = readU32(r, 5);
