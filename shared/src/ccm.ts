@@ -16,11 +16,11 @@ export const CCM_MIN_TAG_LEN = 4;
 export const CCM_MAX_TAG_LEN = 16;
 /** Largest payload with a 2-byte length field (L = 2). */
 export const CCM_MAX_PAYLOAD = 0xffff;
+/** Largest associated data accepted: the RFC 3610 2-byte AAD length encoding (2^16 - 2^8 - 1). Vakt's is <= 1050. */
+export const CCM_MAX_AAD = 0xfeff;
 
 const L_FIELD = 2; // bytes of the length/counter field
 const FLAG_ADATA = 0x40; // B0 flag bit 6: associated data present
-const AAD_SHORT_MAX = 0xfeff; // RFC 3610 §2.2: below 2^16 - 2^8 the AAD length takes 2 bytes
-const AAD_LONG_MARK = 0xfffe; // ... otherwise 0xff 0xfe, then 4 length bytes
 const CTR_HI = AES_BLOCK_LEN - 2; // the 2-byte length / counter field at the end of B0 / A_i
 const CTR_LO = AES_BLOCK_LEN - 1;
 
@@ -35,7 +35,7 @@ function argsOk(rk: Uint32Array, nonce: Uint8Array, nonceOff: number, aad: Uint8
   return (
     rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS && ccmTagLenOk(tagLen) &&
     nonce instanceof Uint8Array && inRange(nonce.length, nonceOff, CCM_NONCE_LEN) &&
-    aad instanceof Uint8Array && inRange(aad.length, aadOff, aadLen) &&
+    aad instanceof Uint8Array && inRange(aad.length, aadOff, aadLen) && aadLen <= CCM_MAX_AAD &&
     src instanceof Uint8Array && inRange(src.length, srcOff, len) && len <= CCM_MAX_PAYLOAD &&
     out instanceof Uint8Array && inRange(out.length, outOff, outLen)
   );
@@ -58,19 +58,10 @@ function ccmCore(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: n
   a[CTR_LO] = len;
   _block(ctx, rk, a, 0, x, 0);
   if (aadLen > 0) {
+    // 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused by argsOk).
+    x[0] ^= aadLen >>> 8;
+    x[1] ^= aadLen;
     let n = 2;
-    if (aadLen <= AAD_SHORT_MAX) {
-      x[0] ^= aadLen >>> 8;
-      x[1] ^= aadLen;
-    } else {
-      x[0] ^= AAD_LONG_MARK >>> 8;
-      x[1] ^= AAD_LONG_MARK;
-      x[2] ^= aadLen >>> 24;
-      x[3] ^= aadLen >>> 16;
-      x[4] ^= aadLen >>> 8;
-      x[5] ^= aadLen;
-      n = 6;
-    }
     for (let i = 0; i < aadLen; i++) {
       x[n++] ^= aad[aadOff + i];
       if (n === AES_BLOCK_LEN) {

@@ -2,7 +2,7 @@
  * AES-CMAC (NIST SP 800-38B, RFC 4493) over a caller-supplied block cipher, streaming so that the
  * KDF can MAC a concatenation without building it in memory.
  */
-import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS } from './aes.ts';
+import { AES_BLOCK_LEN, checkSchedule } from './aes.ts';
 import { _block } from './ctx.ts';
 import type { CryptoCtx } from './ctx.ts';
 import { checkRange } from './utils.ts';
@@ -12,11 +12,6 @@ export const CMAC_TAG_LEN = 16;
 const RB = 0x87; // RFC 4493 §2.3: R_128 = 0^120 || 10000111
 const PAD_BIT = 0x80; // 10* padding of an incomplete last block
 
-/** Throws unless rk is a full AES-128 schedule (a caller bug). */
-export function checkSchedule(rk: Uint32Array): void {
-  if (!(rk instanceof Uint32Array) || rk.length < AES128_SCHEDULE_WORDS) throw new Error('vakt: rk must be Uint32Array(44)');
-}
-
 // Doubling in GF(2^128) (RFC 4493 Generate_Subkey), with a mask instead of a branch on the secret bit.
 function dbl(k: Uint8Array): void {
   const msb = k[0] >>> 7;
@@ -24,11 +19,8 @@ function dbl(k: Uint8Array): void {
   k[AES_BLOCK_LEN - 1] = ((k[AES_BLOCK_LEN - 1] << 1) ^ (RB & -msb)) & 0xff;
 }
 
-/** Starts a streaming CMAC in ctx (internal: used by cmac and kdf). */
-export function _cmacStart(ctx: CryptoCtx): void {
-  ctx._x.fill(0);
-  ctx._n = 0;
-}
+// A CMAC in ctx starts from _x = 0 and _n = 0: _cmacFinish leaves it so, and createCryptoCtx
+// creates it so; cmac and kdf reset it anyway in case an earlier call threw half-way.
 
 /** Absorbs src[off..off+len) into the CMAC in ctx; ranges are the caller's responsibility (internal). */
 export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, off: number, len: number): void {
@@ -43,16 +35,6 @@ export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, of
     x[n++] ^= src[off + i];
   }
   ctx._n = n;
-}
-
-/** Absorbs one byte into the CMAC in ctx (internal). */
-export function _cmacByte(ctx: CryptoCtx, rk: Uint32Array, b: number): void {
-  const x = ctx._x;
-  if (ctx._n === AES_BLOCK_LEN) {
-    _block(ctx, rk, x, 0, x, 0);
-    ctx._n = 0;
-  }
-  x[ctx._n++] ^= b;
 }
 
 /** Finishes the CMAC in ctx and writes the 16-byte tag to out[outOff..] (internal). */
@@ -79,7 +61,8 @@ export function cmac(ctx: CryptoCtx, rk: Uint32Array, msg: Uint8Array, off: numb
   checkSchedule(rk);
   checkRange(msg, off, len, 'cmac msg');
   checkRange(out, outOff, CMAC_TAG_LEN, 'cmac out');
-  _cmacStart(ctx);
+  ctx._x.fill(0);
+  ctx._n = 0;
   _cmacAbsorb(ctx, rk, msg, off, len);
   _cmacFinish(ctx, rk, out, outOff);
 }

@@ -2,16 +2,19 @@
  * Key derivation of PROTOCOL.md §4: NIST SP 800-108 counter mode with AES-CMAC as PRF, one block:
  *   KDF(K, label, context) = CMAC(K, 0x01 || label || 0x00 || context || 0x0080)
  */
-import { _cmacAbsorb, _cmacByte, _cmacFinish, _cmacStart, checkSchedule } from './cmac.ts';
+import { checkSchedule } from './aes.ts';
+import { _cmacAbsorb, _cmacFinish } from './cmac.ts';
 import type { CryptoCtx } from './ctx.ts';
 import { checkRange } from './utils.ts';
 
 /** Bytes of key material one KDF call produces. */
 export const KDF_OUT_LEN = 16;
-const KDF_COUNTER = 0x01; // i = 1: a single PRF block
-const KDF_SEPARATOR = 0x00; // SP 800-108 separator between label and context
-const KDF_L_HI = 0x00; // L = 128 bits, two bytes big-endian
-const KDF_L_LO = 0x80;
+// The fixed bytes of the PRF input: [i = 1] before the label, [0x00 separator] after it,
+// and [L = 128 as 2 bytes] after the context.
+const KDF_FIXED = new Uint8Array([0x01, 0x00, 0x00, 0x80]);
+const FIXED_COUNTER = 0; // offset of i in KDF_FIXED
+const FIXED_SEPARATOR = 1;
+const FIXED_L = 2;
 
 // TextEncoder does not exist on Espruino; labels are plain ASCII.
 function ascii(s: string): Uint8Array {
@@ -44,12 +47,12 @@ export function kdf(
   checkRange(label, 0, label.length, 'kdf label');
   checkRange(context, ctxOff, ctxLen, 'kdf context');
   checkRange(out, outOff, KDF_OUT_LEN, 'kdf out');
-  _cmacStart(ctx);
-  _cmacByte(ctx, rk, KDF_COUNTER);
+  ctx._x.fill(0);
+  ctx._n = 0;
+  _cmacAbsorb(ctx, rk, KDF_FIXED, FIXED_COUNTER, 1);
   _cmacAbsorb(ctx, rk, label, 0, label.length);
-  _cmacByte(ctx, rk, KDF_SEPARATOR);
+  _cmacAbsorb(ctx, rk, KDF_FIXED, FIXED_SEPARATOR, 1);
   _cmacAbsorb(ctx, rk, context, ctxOff, ctxLen);
-  _cmacByte(ctx, rk, KDF_L_HI);
-  _cmacByte(ctx, rk, KDF_L_LO);
+  _cmacAbsorb(ctx, rk, KDF_FIXED, FIXED_L, 2);
   _cmacFinish(ctx, rk, out, outOff);
 }

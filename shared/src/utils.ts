@@ -55,28 +55,15 @@ export function writeU16BE(b: Uint8Array, off: number, v: number): void {
   b[off + 1] = v;
 }
 
-// Maps an ASCII hex digit to its value, or -1; charCode arithmetic avoids regexes and tables.
-function hexDigit(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48; // '0'..'9'
-  if (c >= 97 && c <= 102) return c - 87; // 'a'..'f'
-  if (c >= 65 && c <= 70) return c - 55; // 'A'..'F'
-  return -1;
-}
+const HEX_RE = /^[0-9a-f]*$/i;
 
 /** Decodes an even-length hex string (either case, no separators) into new bytes; throws on bad input. Not for hot paths. */
 export function hexToBytes(hex: string): Uint8Array {
-  if (typeof hex !== 'string' || hex.length % 2 !== 0) throw new Error('vakt: hex string of odd length');
+  if (hex.length % 2 !== 0 || !HEX_RE.test(hex)) throw new Error('vakt: bad hex string');
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) {
-    const hi = hexDigit(hex.charCodeAt(2 * i));
-    const lo = hexDigit(hex.charCodeAt(2 * i + 1));
-    if (hi < 0 || lo < 0) throw new Error('vakt: invalid hex digit');
-    out[i] = (hi << 4) | lo;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
   return out;
 }
-
-const HEX = '0123456789abcdef';
 
 /** Encodes b[off..off+len) (default: all of b) as lowercase hex. Not for hot paths. */
 export function bytesToHex(b: Uint8Array, off?: number, len?: number): string {
@@ -84,6 +71,6 @@ export function bytesToHex(b: Uint8Array, off?: number, len?: number): string {
   const n = len === undefined ? b.length - o : len;
   checkRange(b, o, n, 'hex');
   let s = '';
-  for (let i = o; i < o + n; i++) s += HEX.charAt(b[i] >>> 4) + HEX.charAt(b[i] & 15);
+  for (let i = o; i < o + n; i++) s += (b[i] < 16 ? '0' : '') + b[i].toString(16);
   return s;
 }

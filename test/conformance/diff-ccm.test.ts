@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { expandKey } from '../../shared/src/aes.ts';
-import { ccmOpen, ccmSeal } from '../../shared/src/ccm.ts';
+import { CCM_MAX_AAD, ccmOpen, ccmSeal } from '../../shared/src/ccm.ts';
 import { createCryptoCtx } from '../../shared/src/ctx.ts';
 import { bytesToHex } from '../../shared/src/utils.ts';
 import { nodeCcmOpen, nodeCcmSeal } from './core-ref.ts';
@@ -132,16 +132,21 @@ describe('CCM vs OpenSSL aes-128-ccm', () => {
     for (const t of [4, 8, 12, 14]) expect(ccmOpen(ctx, rk, nonce, 0, pt, 0, 0, sealed, 0, 40, sealed, 40, t, out, 0)).toBe(false);
   });
 
-  it('long AAD (>= 0xff00 bytes) uses the 0xfffe || 4-byte encoding like OpenSSL', () => {
+  it('AAD up to CCM_MAX_AAD (2-byte length encoding) matches OpenSSL; longer AAD is refused, never mis-encoded', () => {
     const key = new Uint8Array(randomBytes(16));
     const nonce = new Uint8Array(randomBytes(13));
     expandKey(key, 0, rk);
-    for (const aadLen of [0xfeff, 0xff00, 0x10005]) {
+    const pt = new Uint8Array(randomBytes(20));
+    const out = new Uint8Array(20 + 8);
+    for (const aadLen of [255, 256, 4096, CCM_MAX_AAD]) {
       const aad = new Uint8Array(randomBytes(aadLen));
-      const pt = new Uint8Array(randomBytes(20));
-      const out = new Uint8Array(20 + 8);
       ccmSeal(ctx, rk, nonce, 0, aad, 0, aadLen, pt, 0, 20, 8, out, 0);
       expect(bytesToHex(out)).toBe(bytesToHex(nodeCcmSeal(key, nonce, aad, pt, 8)));
     }
+    const big = new Uint8Array(CCM_MAX_AAD + 1);
+    expect(() => ccmSeal(ctx, rk, nonce, 0, big, 0, big.length, pt, 0, 20, 8, out, 0)).toThrow();
+    const dec = new Uint8Array(20).fill(1);
+    expect(ccmOpen(ctx, rk, nonce, 0, big, 0, big.length, out, 0, 20, out, 20, 8, dec, 0)).toBe(false);
+    expect(dec.every((b) => b === 0)).toBe(true);
   });
 });
