@@ -134,7 +134,7 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     await piece(r.role, `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`, both);
   }
   if (want('adapters') || want('deliverables')) {
-    await piece('espruino-adapter', `import { createEspruinoBoard } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard };\n`, both);
+    await piece('espruino-adapter', `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`, both);
     await piece('moddable-adapter', `import { createModdableBoard } from ${imp('boards/src/moddable/index.ts')};\nglobalThis.VaktModdable = { createModdableBoard };\n`, ['xs']);
   }
   if (want('deliverables')) {
