@@ -1,0 +1,221 @@
+// Unit tests of the firmware building blocks: load-profile ring, rate limiter, store-and-forward
+// queue, energy register, provisioning-image parser, firmware download state machine.
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { encode as cborEncode } from 'cbor-x';
+import { createHash } from 'node:crypto';
+import { LoadProfile, createInterval } from '@vakt/firmware/common/loadprofile';
+import { RateLimiter } from '@vakt/firmware/common/ratelimit';
+import { EnergyRegister, syntheticPower } from '@vakt/firmware/common/metering';
+import { parseMeterProv, parseConcentratorProv } from '@vakt/firmware/common/prov';
+import { FrameQueue, DEST_HES } from '@vakt/firmware/concentrator/queue';
+import { FirmwareDownload, ACT_OK, ACT_DIGEST_MISMATCH, ACT_INCOMPLETE, FW_OK, FW_BAD_REQUEST, FW_REFUSED } from '@vakt/firmware/meter/fwupdate';
+import { FakeStorage } from './harness.ts';
+
+describe('load-profile ring', () => {
+  it('stores, reads back, survives a re-open, acknowledges', () => {
+    const st = new FakeStorage();
+    const lp = new LoadProfile(st, 8);
+    for (let i = 0; i < 5; i++) expect(lp.append(1000 + i * 900, 10 * i, 100 + i)).toBe(i + 1);
+    const iv = createInterval();
+    expect(lp.get(3, iv)).toBe(true);
+    expect(iv).toEqual({ seq: 3, t: 2800, wh: 20, w: 102 });
+    expect(lp.pending()).toBe(5);
+    expect(lp.ack(3)).toBe(true);
+    expect(lp.ack(2)).toBe(false); // stale
+    expect(lp.ack(9)).toBe(false); // never recorded
+    const again = new LoadProfile(st, 8);
+    expect(again.nextSeq).toBe(6);
+    expect(again.acked).toBe(3);
+    expect(again.oldestUnacked()).toBe(4);
+    expect(again.get(5, iv) && iv.wh).toBe(40);
+    expect(again.get(0, iv)).toBe(false);
+    expect(again.get(6, iv)).toBe(false);
+  });
+
+  it('keeps the last N intervals when full and counts what it overwrote', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 100 }), (slots, n) => {
+        const st = new FakeStorage();
+        const lp = new LoadProfile(st, slots);
+        for (let i = 0; i < n; i++) lp.append(i, 2 ** 40 + i, i); // wh beyond 32 bits
+        const iv = createInterval();
+        for (let s = 1; s <= n; s++) {
+          const held = s > n - slots;
+          expect(lp.get(s, iv)).toBe(held);
+          if (held) expect(iv.wh).toBe(2 ** 40 + s - 1);
+        }
+        expect(lp.overwritten).toBe(Math.max(0, n - slots));
+        expect(lp.pending()).toBe(Math.min(n, slots));
+        expect(st.recs.size).toBe(Math.min(n, slots) + (n > 0 ? 1 : 0));
+      }),
+    );
+  });
+
+  it('ignores corrupt head records', () => {
+    const st = new FakeStorage();
+    st.recs.set('lph', new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 5])); // acked >= next: impossible
+    const lp = new LoadProfile(st, 8);
+    expect(lp.nextSeq).toBe(1);
+    st.recs.set('lph', new Uint8Array([9, 9]));
+    expect(new LoadProfile(st, 8).nextSeq).toBe(1);
+  });
+});
+
+describe('rate limiter', () => {
+  it('allows a burst, then one per period; a clock stepped back grants nothing extra', () => {
+    const rl = new RateLimiter(3, 60, 1000);
+    expect([rl.take(1000), rl.take(1000), rl.take(1000), rl.take(1000)]).toEqual([true, true, true, false]);
+    expect(rl.take(1059)).toBe(false);
+    expect(rl.take(1060)).toBe(true);
+    expect(rl.take(1060)).toBe(false);
+    expect(rl.take(500)).toBe(false); // backwards
+    expect(rl.take(559)).toBe(false);
+    expect(rl.take(560)).toBe(true);
+    expect(rl.available(100000)).toBe(3); // capped
+  });
+
+  it('never grants more than capacity + elapsed/period over any schedule', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 300 }), (steps) => {
+        const rl = new RateLimiter(4, 30, 0);
+        let t = 0;
+        let granted = 0;
+        for (const d of steps) {
+          t += d;
+          if (rl.take(t)) granted++;
+        }
+        expect(granted).toBeLessThanOrEqual(4 + Math.floor(t / 30));
+      }),
+    );
+  });
+});
+
+describe('store-and-forward queue', () => {
+  it('refuses when full or oversize, frees on ack, keeps arrival order', () => {
+    const q = new FrameQueue(3, 10);
+    const f = (b: number) => new Uint8Array([b, b, b]);
+    expect(q.push(f(1), 0, 3, DEST_HES)).toBe(true);
+    expect(q.push(f(2), 0, 3, 0)).toBe(true);
+    expect(q.push(f(3), 0, 3, DEST_HES)).toBe(true);
+    expect(q.push(f(4), 0, 3, DEST_HES)).toBe(false);
+    expect(q.push(new Uint8Array(11), 0, 11, DEST_HES)).toBe(false);
+    expect(q.refused).toBe(2);
+    const e1 = q.nextDue(100, 30)!;
+    expect(e1.buf[0]).toBe(1);
+    e1.sentCounter = 7;
+    e1.sentAt = 100;
+    e1.tries = 1;
+    expect(q.nextDue(110, 30)!.buf[0]).toBe(2); // e1 not due yet
+    expect(q.ack(0, 7)).toBe(false); // wrong destination
+    expect(q.ack(DEST_HES, 7)).toBe(true);
+    expect(q.size()).toBe(2);
+    expect(q.dropDest(0)).toBe(1);
+    expect(q.size()).toBe(1);
+    expect(q.entries.length).toBe(3);
+    expect(q.entries.every((e) => e.buf.length === 10)).toBe(true);
+  });
+});
+
+describe('energy register', () => {
+  it('integrates the synthetic load independently of the tick rate', () => {
+    const a = new EnergyRegister(true);
+    const b = new EnergyRegister(true);
+    a.restore(0, 1_800_000_000);
+    b.restore(0, 1_800_000_000);
+    for (let t = 1_800_000_000; t <= 1_800_086_400; t += 1) a.advance(t);
+    for (let t = 1_800_000_000; t <= 1_800_086_400; t += 997) b.advance(t);
+    b.advance(1_800_086_400);
+    expect(a.wh).toBe(b.wh);
+    // A day of this load: between the base and the peak shape.
+    expect(a.wh).toBeGreaterThan(250 * 24);
+    expect(a.wh).toBeLessThan(2200 * 24);
+    expect(syntheticPower(1_800_000_000)).toBe(syntheticPower(1_800_000_000));
+  });
+
+  it('does not turn a clock jump into energy, counts pulses as 1 Wh each', () => {
+    const r = new EnergyRegister(true);
+    r.restore(100, 1_800_000_000);
+    r.advance(1_900_000_000);
+    expect(r.wh).toBe(100);
+    const p = new EnergyRegister(false);
+    p.restore(0, 0);
+    p.pulse(5);
+    p.pulse(-3);
+    p.pulse(NaN);
+    p.advance(60);
+    expect(p.wh).toBe(5);
+    expect(p.w).toBe(300); // 5 Wh in 60 s
+  });
+});
+
+describe('provisioning images (PROTOCOL.md §11, encoded with cbor-x)', () => {
+  const id = Buffer.alloc(8, 1);
+  const key = Buffer.alloc(16, 2);
+  const good = [1, 1, id, key, key, 3, id, id];
+  it('parses a meter and a concentrator image', () => {
+    const m = parseMeterProv(new Uint8Array(cborEncode(good)))!;
+    expect(m.linkGen).toBe(3);
+    expect([...m.masterKey]).toEqual([...key]);
+    const c = parseConcentratorProv(new Uint8Array(cborEncode([1, 2, id, key, 0, id])))!;
+    expect(c.hesLinkGen).toBe(0);
+  });
+  it('refuses wrong versions, kinds, lengths, generations and trailing bytes', () => {
+    const bad: unknown[] = [
+      [2, 1, id, key, key, 3, id, id],
+      [1, 2, id, key, key, 3, id, id],
+      [1, 1, Buffer.alloc(7), key, key, 3, id, id],
+      [1, 1, id, Buffer.alloc(15), key, 3, id, id],
+      [1, 1, id, key, key, 256, id, id],
+      [1, 1, id, key, key, -1, id, id],
+      [1, 1, id, key, key, 3, id],
+      [1, 1, id, key, key, 3, id, 'x'],
+    ];
+    for (const b of bad) expect(parseMeterProv(new Uint8Array(cborEncode(b)))).toBeUndefined();
+    const trailing = new Uint8Array([...cborEncode(good), 0]);
+    expect(parseMeterProv(trailing)).toBeUndefined();
+    expect(parseMeterProv(undefined)).toBeUndefined();
+    expect(parseMeterProv(new Uint8Array(0))).toBeUndefined();
+    expect(parseConcentratorProv(new Uint8Array(cborEncode(good)))).toBeUndefined();
+  });
+  it('never throws on random bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), (b) => {
+      expect(() => parseMeterProv(b)).not.toThrow();
+      expect(() => parseConcentratorProv(b)).not.toThrow();
+    }));
+  });
+});
+
+describe('firmware download', () => {
+  const img = new Uint8Array(2000).map((_, i) => (i * 7) & 0xff);
+  const dig = new Uint8Array(createHash('sha256').update(img).digest());
+  it('accepts only the next offset, resumes after a re-open, verifies the digest', () => {
+    const st = new FakeStorage();
+    let fw = new FirmwareDownload(st);
+    expect(fw.chunk(0, img, 0, 10)).toBe(FW_REFUSED); // no BEGIN
+    expect(fw.begin(0, dig, 0, 1)).toBe(FW_BAD_REQUEST);
+    expect(fw.begin(img.length, dig, 0, 1)).toBe(FW_OK);
+    expect(fw.chunk(0, img, 0, 600)).toBe(FW_OK);
+    expect(fw.chunk(0, img, 0, 600)).toBe(FW_OK); // repeat
+    expect(fw.chunk(1200, img, 1200, 600)).toBe(FW_BAD_REQUEST); // gap
+    expect(fw.activate()).toBe(ACT_INCOMPLETE);
+    fw = new FirmwareDownload(st); // reboot
+    expect(fw.begin(img.length, dig, 0, 1)).toBe(FW_OK);
+    expect(fw.received).toBe(600);
+    expect(fw.chunk(600, img, 600, 1400)).toBe(FW_OK);
+    expect(fw.chunk(2000, img, 0, 1)).toBe(FW_BAD_REQUEST); // beyond the announced size
+    expect(fw.activate()).toBe(ACT_OK);
+  });
+  it('discards a mismatching image and its chunk records', () => {
+    const st = new FakeStorage();
+    const fw = new FirmwareDownload(st);
+    fw.begin(img.length, dig, 0, 1);
+    const bad = new Uint8Array(img);
+    bad[5] ^= 1;
+    fw.chunk(0, bad, 0, 1000);
+    fw.chunk(1000, bad, 1000, 1000);
+    expect(fw.activate()).toBe(ACT_DIGEST_MISMATCH);
+    expect(fw.active).toBe(false);
+    expect([...st.recs.keys()]).toEqual(['fws']);
+  });
+});
