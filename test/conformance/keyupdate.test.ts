@@ -370,6 +370,56 @@ describe('key update, meter and HES state', () => {
     expect(core.parseKeyUpdate(bad, 0, bad.length, m)).toBe(core.ERR_CBOR);
   });
 
+  // Power loss between each step of the clean sequence (and a failed write inside the next step),
+  // on the meter, on the HES, or both: reachable right after the reboot, and the update completes.
+  for (const scope of [OP_RELAY, OP_KEY_UPDATE, 0]) {
+    it('scope ' + scope + ': power loss between every step, on either or both sides', () => {
+      const sequence = ['start', 'down', 'up', 'down', 'up'] as const;
+      for (let cut = 0; cut <= sequence.length; cut++) {
+        for (const who of ['meter', 'hes', 'both', 'failMeter', 'failHes'] as const) {
+          const w = new World(scope, 1, NEWKEY);
+          for (let i = 0; i < sequence.length; i++) {
+            if (i === cut) {
+              if (who === 'meter' || who === 'both') {
+                w.meter.reboot();
+                w.down.length = 0;
+              }
+              if (who === 'hes' || who === 'both') {
+                w.hes.reboot();
+                w.up.length = 0;
+              }
+              if (who === 'failMeter') w.meter.failPersist = 1;
+              if (who === 'failHes') w.hes.failPersist = 1;
+              const fm = w.meter.failPersist;
+              const fh = w.hes.failPersist;
+              w.meter.failPersist = 0;
+              w.hes.failPersist = 0;
+              w.assertReachable();
+              w.meter.failPersist = fm;
+              w.hes.failPersist = fh;
+            }
+            const st = sequence[i];
+            if (st === 'start') w.start();
+            else if (st === 'down') w.deliverDown(false);
+            else w.deliverUp(false);
+            const fm = w.meter.failPersist;
+            const fh = w.hes.failPersist;
+            w.meter.failPersist = 0;
+            w.hes.failPersist = 0;
+            w.assertReachable();
+            w.meter.failPersist = fm;
+            w.hes.failPersist = fh;
+          }
+          w.meter.failPersist = 0;
+          w.hes.failPersist = 0;
+          if (w.hes.ring.xState === core.KX_NONE && w.hes.ring.gens[scope === 0 ? 1 : scope] === 0) w.start();
+          w.heal();
+          w.assertDone();
+        }
+      }
+    });
+  }
+
   // Power loss and loss of any message at every step: random schedules, then healing.
   it('random schedules of loss, duplication, reboots and failed persists: always reachable, always completes', () => {
     type Step = 'down' | 'dropDown' | 'dupDown' | 'up' | 'dropUp' | 'poll' | 'rebootMeter' | 'rebootHes' | 'failMeter' | 'failHes';
@@ -408,7 +458,7 @@ describe('key update, meter and HES state', () => {
         w.heal();
         w.assertDone();
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 });
