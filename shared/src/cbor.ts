@@ -177,6 +177,7 @@ export function utf8Length(s: string): number {
     const c = s.charCodeAt(i);
     if (c < UTF8_2_MIN) n += 1;
     else if (c < UTF8_3_MIN) n += 2;
+    else if (c >= UTF8_4_MIN) n += 4; // Espruino: one character per code point, even above U+FFFF
     else if (c < SURROGATE_MIN || c > SURROGATE_MAX) n += 3;
     else if (c <= SURROGATE_HIGH_MAX && i + 1 < len) {
       const d = s.charCodeAt(i + 1);
@@ -203,12 +204,13 @@ export function utf8Encode(s: string, out: Uint8Array, off: number): number {
     } else if (c < UTF8_3_MIN) {
       out[o++] = 0xc0 | (c >>> 6);
       out[o++] = 0x80 | (c & 0x3f);
-    } else if (c < SURROGATE_MIN || c > SURROGATE_MAX) {
+    } else if (c < UTF8_4_MIN && (c < SURROGATE_MIN || c > SURROGATE_MAX)) {
       out[o++] = 0xe0 | (c >>> 12);
       out[o++] = 0x80 | ((c >>> 6) & 0x3f);
       out[o++] = 0x80 | (c & 0x3f);
     } else {
-      c = UTF8_4_MIN + ((c - SURROGATE_MIN) << 10) + (s.charCodeAt(++i) - SURROGATE_LOW_MIN);
+      // A UTF-16 surrogate pair (standard engines), or already a code point (Espruino).
+      if (c < UTF8_4_MIN) c = UTF8_4_MIN + ((c - SURROGATE_MIN) << 10) + (s.charCodeAt(++i) - SURROGATE_LOW_MIN);
       out[o++] = 0xf0 | (c >>> 18);
       out[o++] = 0x80 | ((c >>> 12) & 0x3f);
       out[o++] = 0x80 | ((c >>> 6) & 0x3f);
@@ -271,9 +273,24 @@ export function utf8Validate(buf: Uint8Array, off: number, len: number): number 
   return OK;
 }
 
-/** Decodes well-formed UTF-8 (check with utf8Validate first) to a JS string; allocates: host/convenience use. */
+// Espruino (unicode builds) keeps strings as bytes, flagged as UTF-8 by E.asUTF8; there
+// String.fromCharCode truncates to 8 bits, so text is rebuilt from its UTF-8 bytes and flagged.
+interface EspruinoGlobal {
+  E?: { asUTF8?: (s: string) => string };
+}
+const ESPRUINO = globalThis as unknown as EspruinoGlobal;
+const HAS_AS_UTF8 = ESPRUINO.E !== undefined && ESPRUINO.E !== null && typeof ESPRUINO.E.asUTF8 === 'function';
+
+/**
+ * Decodes well-formed UTF-8 (check with utf8Validate first) to a JS string: UTF-16 on standard
+ * engines, a UTF-8-flagged string on Espruino. Allocates: host/convenience use.
+ */
 export function utf8Decode(buf: Uint8Array, off: number, len: number): string {
   let s = '';
+  if (HAS_AS_UTF8) {
+    for (let i = off; i < off + len; i++) s += String.fromCharCode(buf[i]);
+    return (ESPRUINO.E as { asUTF8: (x: string) => string }).asUTF8(s);
+  }
   let i = off;
   const end = off + len;
   while (i < end) {

@@ -60,8 +60,13 @@ export function encodeSerialFrame(frame: Uint8Array, off: number, len: number, o
  * stopping push() right after the frame's delimiter with frameLen ≥ 0 (poll mode). Bad packets are
  * counted and dropped: crcErrors (ERR_CRC, line noise), oversize (ERR_OVERSIZE: buffering stops at
  * the limit and resumes after the next 0x00) and framingErrors (ERR_FRAMING: truncated COBS block,
- * or a packet too short to hold a CRC). Empty packets (consecutive 0x00) are idle line, not errors,
- * so a sender may emit a lone 0x00 to flush a noisy line. Allocates only in the constructor.
+ * or a packet too short to hold a CRC). Empty packets (consecutive 0x00) are idle line, not errors.
+ * Allocates only in the constructor.
+ *
+ * Known limit of the §9 CRC: CRC-16/CCITT-FALSE has residue 0, so a good packet followed by extra
+ * 0x00 bytes still checks. One bit flip that turns a frame's delimiter into 0x01, followed by an
+ * idle 0x00, therefore delivers frame ‖ CRC-high-byte as a (wrong) frame; its length contradicts
+ * its header, so parseHeader refuses it with ERR_LENGTH before any cryptography (never ERR_TAG).
  */
 export class SerialDeframer {
   /** Decoded bytes of the current packet (frame ‖ CRC); a delivered frame is buf[0..len). */

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '../../shared/src/serial.ts';
 import { cobsDecode } from '../../shared/src/cobs.ts';
-import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from '../../shared/src/errors.ts';
-import { MAX_LINK_FRAME } from '../../shared/src/frame.ts';
+import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_LENGTH, ERR_OVERSIZE, OK } from '../../shared/src/errors.ts';
+import { MAX_LINK_FRAME, createHeader, parseHeader } from '../../shared/src/frame.ts';
+import fs from 'node:fs';
+import path from 'node:path';
 import { concat, hex, refCrc16, refSerialFrame, unhex } from './helpers.ts';
 
 const MAX = 300; // small limit for fast property runs; one test uses the real MAX_LINK_FRAME
@@ -186,6 +188,41 @@ describe('SerialDeframer', () => {
         expect(got[0]).toBe('aabb');
         for (const g of got.slice(1)) expect(g).toBe('ccdd');
         expect(d.crcErrors + d.framingErrors + d.oversize).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('after a single bit flip followed by idle line, only the residue-0 escape gets through, and the header refuses it', () => {
+    // CRC-16/CCITT-FALSE has residue 0: frame ‖ CRC ‖ 0x00 checks again. Flipping bit 0 of the
+    // delimiter (0x00 -> 0x01) and then an idle 0x00 on the line delivers frame ‖ CRC-high-byte.
+    // Every other single-bit flip must be refused. The escape is longer than its header says, so
+    // parseHeader refuses it with ERR_LENGTH before any cryptography (PROTOCOL.md §9).
+    const vectors = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../vectors/link.json'), 'utf8'));
+    const frames: Uint8Array[] = vectors.frames.slice(0, 6).map((v: { frame: string }) => unhex(v.frame));
+    const linkFrames = frames.length;
+    frames.push(new Uint8Array(0), unhex('01'), new Uint8Array(300).map((_, i) => (i * 29 + 3) & 0xff));
+    const hdr = createHeader();
+    for (let fi = 0; fi < frames.length; fi++) {
+      const f = frames[fi];
+      const mid = encode(f);
+      const crcHi = refCrc16(f) >> 8;
+      const escape = hex(concat(f, new Uint8Array([crcHi])));
+      for (let bit = 0; bit < mid.length * 8; bit++) {
+        const flipped = mid.slice();
+        flipped[bit >> 3] ^= 1 << (bit & 7);
+        const { d, got } = collector(MAX_LINK_FRAME);
+        const wire = concat(flipped, new Uint8Array([0]));
+        d.push(wire, 0, wire.length);
+        if (bit === (mid.length - 1) * 8) {
+          expect(got).toEqual([escape]);
+          if (fi < linkFrames) {
+            expect(parseHeader(f, 0, f.length, hdr)).toBe(OK);
+            expect(parseHeader(unhex(escape), 0, f.length + 1, hdr)).toBe(ERR_LENGTH);
+          }
+        } else {
+          expect(got).toEqual([]);
+          expect(d.crcErrors + d.framingErrors + d.oversize).toBeGreaterThan(0);
+        }
       }
     }
   });
