@@ -54,8 +54,8 @@ function zero(b: Uint8Array, off: number, n: number): void {
  * generation and ids) into out[outOff..]; returns the frame length. The counter is taken from
  * slot.ctr (persisting a new limit first when needed). Errors: ERR_OP / ERR_POLICY (op not
  * allowed for this slot), ERR_TOO_LARGE, ERR_BUFFER, ERR_KEY_STATE (no sender counter),
- * ERR_COUNTER_EXHAUSTED, ERR_STORAGE; out is untouched on error. The body may lie at
- * out[outOff + HEADER_LEN] (in place) or in a buffer not overlapping out[outOff..outOff+HEADER_LEN).
+ * ERR_COUNTER_EXHAUSTED, ERR_STORAGE; out is untouched on error. The body may lie anywhere,
+ * also inside out (it is moved to out[outOff + HEADER_LEN] before the header is written).
  */
 export function sealFrame(
   ctx: CryptoCtx,
