@@ -4,11 +4,20 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY,
-  LINK_DATA, DIR_DOWN, DIR_UP,
+  LINK_DATA, LINK_ACK, DIR_DOWN, DIR_UP,
 } from '@vakt/shared/policy';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import { METER_EMITS, CONCENTRATOR_EMITS } from '@vakt/firmware';
-import { Rig, classify } from './harness.ts';
+import { Rig, classify, linkCounterOf } from './harness.ts';
+import { SerialDeframer } from '@vakt/shared/serial';
+import { decodeValue } from '@vakt/shared/cbor';
+import { HEADER_LEN, MAX_LINK_FRAME } from '@vakt/shared/frame';
+
+function deframe(b: Uint8Array): Uint8Array {
+  const d = new SerialDeframer(MAX_LINK_FRAME);
+  d.push(b, 0, b.length);
+  return d.buf.slice(0, Math.max(0, d.frameLen));
+}
 import type { CborValue } from '@vakt/shared/cbor';
 
 const T0 = 1_800_000_000; // aligned to 900 s
@@ -338,6 +347,41 @@ describe('meter + concentrator + HES scenario', () => {
     expect(sum(17)).toBe(1);
     expect(sum(16)).toBe(40);
     expect(sum(18)).toBe(1);
+  });
+
+  it('an alarm raised while the radio link is down is retransmitted until the concentrator holds it', () => {
+    rig.advance(3600, 600); // fresh limiter tokens
+    rig.hes.inbox.length = 0;
+    rig.net.drop = (tag) => tag === 'meter'; // the meter's transmitter reaches nobody
+    rig.meter.onTamper();
+    rig.net.run();
+    rig.advance(600, 60);
+    expect(rig.hes.take(OP_EVENT)).toHaveLength(0);
+    // Link back, but the LINK_ACK for the first retransmission is lost: the meter sends it again.
+    let lostAck = 0;
+    let eventCounter = -1;
+    rig.net.drop = (tag, b) => {
+      const f = deframe(b);
+      if (tag === 'meter' && classify(b).op === OP_EVENT && eventCounter < 0) eventCounter = linkCounterOf(f);
+      if (tag === 'conc-down' && classify(b).link === LINK_ACK && lostAck === 0) {
+        const acked = (decodeValue(f, HEADER_LEN, (f[24] << 8) | f[25]).value as number[])[0];
+        if (acked === eventCounter) {
+          lostAck++;
+          return true;
+        }
+      }
+      return false;
+    };
+    rig.advance(900, 60);
+    rig.net.drop = null;
+    rig.advance(900, 60);
+    const ev = bodies(rig, OP_EVENT).filter((e) => e[1] === 3);
+    expect(lostAck).toBe(1);
+    expect(ev.length).toBe(2);
+    // Duplicates are recognisable: same t, same detail.
+    expect(ev[1]).toEqual(ev[0]);
+    rig.advance(1800, 60);
+    expect(bodies(rig, OP_EVENT).filter((e) => e[1] === 3)).toHaveLength(0);
   });
 
   it('exports the frames each app emits, and every frame seen on the wires is in the list', () => {

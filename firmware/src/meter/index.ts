@@ -4,7 +4,7 @@
 import type { Board } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, MAX_E2E_BODY_FORWARDED, MAX_LINK_FRAME, ID_LEN } from '@vakt/shared/frame';
+import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, MAX_E2E_BODY_FORWARDED, MAX_LINK_FRAME, ID_LEN, OFF_COUNTER } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
 import type { KeySlot } from '@vakt/shared/keys';
@@ -155,6 +155,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const iv = createInterval();
   const pendingCount = new Float64Array(EV_SLOTS);
   const pendingDetail = new Float64Array(EV_SLOTS);
+  const inflight = new Uint8Array(EV_SLOTS);
+  const inflightT = new Float64Array(EV_SLOTS);
+  const inflightDetail = new Float64Array(EV_SLOTS);
+  const inflightCtr = new Float64Array(EV_SLOTS);
+  const inflightAt = new Float64Array(EV_SLOTS);
   const evWarned = new Uint8Array(EV_SLOTS);
   const stats: MeterStats = {
     framesIn: 0, notForMe: 0, linkErrors: 0, badTag: 0, replay: 0, policy: 0,
@@ -248,32 +253,56 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     return o > 0 && sendE2e(keys.up[OP_READING], OP_READING, o);
   }
 
-  function sendEvent(code: number, detail: number): boolean {
+  /** Seals and sends EVENT [0, code, t, detail]; returns the link counter it went under, or 0. */
+  function sendEvent(code: number, t: number, detail: number): number {
     let o = writeArrayHead(body, 0, 4);
     o = writeUint(body, o, 0);
     o = writeUint(body, o, code);
-    o = writeUint(body, o, board.clock.now());
+    o = writeUint(body, o, t);
     o = writeUint(body, o, detail);
     if (o > 0 && sendE2e(keys.up[OP_EVENT], OP_EVENT, o)) {
       stats.eventsSent++;
-      return true;
+      return readU32(txFrame, OFF_COUNTER);
     }
-    return false;
+    return 0;
   }
 
   function isSecurity(code: number): boolean {
     return code === EV_BAD_TAG || code === EV_REPLAY || code === EV_POLICY;
   }
 
-  /** Sends event `code` if one is pending and the rate limiter allows; security events carry the count since the last report. */
+  /**
+   * One report per code is in flight until the concentrator link-acknowledges it (it then holds it
+   * until the HES does); a retransmission repeats t and detail exactly, so the HES can drop
+   * duplicates by (code, t, detail). Occurrences meanwhile accumulate for the next report.
+   * Every transmission costs a rate-limiter token.
+   */
   function flushEvent(code: number): void {
+    if (inflight[code] === 1) {
+      if (lastNow >= inflightAt[code] && lastNow - inflightAt[code] < retryS) return;
+      if (!limiter.take(lastNow)) return;
+      const c = sendEvent(code, inflightT[code], inflightDetail[code]);
+      if (c > 0) {
+        inflightCtr[code] = c;
+        inflightAt[code] = lastNow;
+      }
+      return;
+    }
     if (pendingCount[code] === 0) return;
     if (!limiter.take(lastNow)) {
       stats.eventsSuppressed++;
       return;
     }
     const d = isSecurity(code) ? pendingCount[code] : pendingDetail[code];
-    if (sendEvent(code, d)) pendingCount[code] = 0;
+    const c = sendEvent(code, lastNow, d);
+    if (c > 0) {
+      pendingCount[code] = 0;
+      inflight[code] = 1;
+      inflightT[code] = lastNow;
+      inflightDetail[code] = d;
+      inflightCtr[code] = c;
+      inflightAt[code] = lastNow;
+    }
   }
 
   /** Counts an event and reports it now or, when rate-limited, later (summed): bounded state, no queue growth. */
@@ -286,9 +315,19 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   function flushEvents(): void {
     for (let code = 1; code < EV_SLOTS; code++) {
-      if (pendingCount[code] === 0) continue;
+      if (pendingCount[code] === 0 && inflight[code] === 0) continue;
       if (limiter.available(lastNow) === 0) return;
       flushEvent(code);
+    }
+  }
+
+  /** LINK_ACK [counter] from the concentrator: the event report sent under that counter is stored there. */
+  function onLinkAck(n: number): void {
+    if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 1) return;
+    const c = readUint(r);
+    if (c <= 0) return;
+    for (let code = 1; code < EV_SLOTS; code++) {
+      if (inflight[code] === 1 && inflightCtr[code] === c) inflight[code] = 0;
     }
   }
 
@@ -332,8 +371,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     if (hdr.op === LINK_DATA) {
       sendLinkAck(hdr.counter);
       onE2e(n);
+    } else if (hdr.op === LINK_ACK) {
+      // Our uplink is held by the concentrator. Readings are freed only by the end-to-end ACK;
+      // event reports, which have no end-to-end ACK, are freed here.
+      onLinkAck(n);
     }
-    // LINK_ACK from the concentrator: our uplink is held there; the end-to-end ACK is what frees readings.
   }
 
   function onE2e(len: number): void {
