@@ -215,3 +215,25 @@ describe('ModemPort', () => {
     await expect(m.open()).rejects.toThrow(/^cannot open serial port \/dev\/pts\/does-not-exist: /);
   });
 });
+
+describe('ModemPort watchdog and a busy event loop', () => {
+  it('does not call a write stalled when the process itself was blocked', async () => {
+    const p = await pair();
+    const m = new ModemPort({ path: p.a, watchdogMs: 100 });
+    await m.open();
+    cleanup.push(() => m.close());
+    const peer = await openRaw(p.b);
+    cleanup.push(() => closeRaw(peer));
+    const rx: Buffer[] = [];
+    peer.on('data', (d: Buffer) => rx.push(d));
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 20; i++) m.send(wireFrame(round * 20 + i, 500));
+      const end = Date.now() + 400; // block the event loop for 4 watchdog periods
+      while (Date.now() < end) { /* busy, as a large HES batch would be */ }
+      await m.drained();
+    }
+    expect(m.stats.stalls).toBe(0);
+    expect(m.stats.framesWritten).toBe(100);
+    await until(() => unframe(Buffer.concat(rx)).indexes.length === 100, 5000);
+  });
+});

@@ -230,7 +230,7 @@ export class ModemPort {
     const frame = this.queue[0]!;
     const gen = ++this.writeGen;
     this.inFlight = true;
-    this.watchdog = setTimeout(() => this.onWatchdog(gen), this.watchdogMs);
+    this.armWatchdog(gen);
     try {
       this.port.write(Buffer.from(frame.buffer, frame.byteOffset, frame.length), (err) => this.onWritten(gen, err ?? null));
     } catch (e) {
@@ -262,9 +262,26 @@ export class ModemPort {
     this.pump();
   }
 
+  /**
+   * Arms the stall timer. A busy event loop delays the write callback as much as the timer, so a
+   * timer that fires late (the loop was blocked) is re-armed instead of declaring a stall, and the
+   * decision waits one setImmediate so that I/O completions queued behind the timer run first.
+   */
+  private armWatchdog(gen: number): void {
+    const due = Date.now() + this.watchdogMs;
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (gen !== this.writeGen) return;
+      if (Date.now() - due > this.watchdogMs / 2) {
+        this.armWatchdog(gen); // we were not running: the port had no fair chance to complete
+        return;
+      }
+      setImmediate(() => this.onWatchdog(gen));
+    }, this.watchdogMs);
+  }
+
   private onWatchdog(gen: number): void {
-    if (gen !== this.writeGen) return;
-    this.watchdog = null;
+    if (gen !== this.writeGen || this.state !== 'open') return;
     this.stats.stalls++;
     this.reopen(`write stalled for ${this.watchdogMs} ms`);
   }
