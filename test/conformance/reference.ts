@@ -79,7 +79,7 @@ export function refCmac(key: Uint8Array, msg: Uint8Array): Buffer {
     padded[tail.length] = 0x80;
     for (let i = 0; i < 16; i++) last[i] = padded[i] ^ k2[i];
   }
-  let x = Buffer.alloc(16);
+  let x: Buffer = Buffer.alloc(16);
   for (let b = 0; b < n - 1; b++) {
     const y = Buffer.alloc(16);
     for (let i = 0; i < 16; i++) y[i] = x[i] ^ msg[b * 16 + i];
