@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openPtyPair } from '../../host/src/bridge/pty.ts';
-import { DemoHesServer, type IngestRecord } from '../../host/src/cli/demo-hes.ts';
-import { Hes } from '../../host/src/hes/hes.ts';
+import { Hes, type IngestResult } from '../../host/src/hes/hes.ts';
+import { HesServer } from '../../host/src/hes/server.ts';
 import { initKpe, produceBatch } from '../../host/src/kpe/kpe.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -45,13 +45,10 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
     hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
-    const server = new DemoHesServer(hes, () => Date.now());
+    const seen: IngestResult[] = [];
+    const server = new HesServer(hes, { host: '127.0.0.1', port: 0, onResult: (r) => seen.push(r) });
     cleanup.push(() => server.close());
-    const seen: IngestRecord[] = [];
-    server.watch((r) => seen.push(r));
-    const port = await server.listen(0);
-    const pump = setInterval(() => server.pump(), 100);
-    cleanup.push(() => clearInterval(pump));
+    const port = await server.listen();
 
     const pair = await openPtyPair();
     cleanup.push(() => pair.close());
@@ -62,10 +59,10 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     // The meter announces its boot (EVENT power restore) and retries until the concentrator, once
     // the HES has JOINed it, link-acknowledges; the HES must then hold the meter's authentic event.
     const deadline = Date.now() + 40_000;
-    while (!seen.some((r) => r.result.ok && r.result.kind === 'event' && r.result.meter === meterImg.id) && Date.now() < deadline) await sleep(100);
-    const event = seen.find((r) => r.result.ok && r.result.kind === 'event');
+    while (!seen.some((r) => r.ok && r.kind === 'event' && r.meter === meterImg.id) && Date.now() < deadline) await sleep(100);
+    const event = seen.find((r) => r.ok && r.kind === 'event');
     expect(event, `meter stderr: ${meter.err.join('')}\nconcentrator stderr: ${conc.err.join('')}`).toBeDefined();
-    expect(event!.result).toMatchObject({ ok: true, meter: meterImg.id, concentrator: concImg.id });
+    expect(event!).toMatchObject({ ok: true, meter: meterImg.id, concentrator: concImg.id });
     // Both processes stop cleanly on SIGTERM and print their JSON summary.
     const exits = [conc, meter].map((c) => new Promise<number | null>((r) => c.once('exit', (code) => r(code))));
     conc.kill('SIGTERM');

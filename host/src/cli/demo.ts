@@ -15,17 +15,17 @@ import { join, resolve } from 'node:path';
 import type { SerialPort } from '@vakt/boards';
 import { createManualClock, createSerialPair } from '@vakt/boards/sim/index';
 import {
-  encodeSerialFrame, HEADER_LEN, LINK_DATA, MAX_LINK_FRAME, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
+  E2E_VERSION, encodeSerialFrame, HEADER_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OP_READING, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
 } from '@vakt/shared';
 import { deviceStorage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { HesLink } from '../bridge/hes-link.ts';
 import { ModemPort } from '../bridge/modem.ts';
 import { findSocat, openPtyPair, type PtyPair } from '../bridge/pty.ts';
-import { Hes } from '../hes/hes.ts';
+import { Hes, type IngestResult } from '../hes/hes.ts';
+import { HesServer } from '../hes/server.ts';
 import type { MeterStats } from '@vakt/firmware/meter/index';
 import { initKpe, produceBatch } from '../kpe/kpe.ts';
 import { helpText, intOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
-import { DemoHesServer, type IngestRecord } from './demo-hes.ts';
 import { CliError, type CliIo } from './io.ts';
 import { printJson, printTable, progress } from './output.ts';
 
@@ -98,12 +98,34 @@ function tap(inner: SerialPort): TappedLine {
   return t;
 }
 
+/** Keeps the first frame written on `inner` that satisfies `pred` (the uplink an attacker records). */
+interface Recorder extends SerialPort { first: Uint8Array | undefined }
+function recordFirst(inner: SerialPort, pred: (frame: Uint8Array) => boolean): Recorder {
+  const d = new SerialDeframer(MAX_LINK_FRAME, (b, o, l) => {
+    if (r.first === undefined && pred(b.subarray(o, o + l))) r.first = b.slice(o, o + l);
+  });
+  const r: Recorder = {
+    first: undefined,
+    write(data: Uint8Array): void {
+      if (r.first === undefined) d.push(data, 0, data.length);
+      inner.write(data);
+    },
+    onData: (cb) => inner.onData(cb),
+  };
+  return r;
+}
+
 /** Cuts recorded wire bytes into CRC-checked frames. */
 function deframeAll(chunks: Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];
   const d = new SerialDeframer(MAX_LINK_FRAME, (b, o, l) => out.push(b.slice(o, o + l)));
   for (const c of chunks) d.push(c, 0, c.length);
   return out;
+}
+
+/** True for a link DATA frame whose inner end-to-end frame is a READING. */
+function isReadingData(f: Uint8Array): boolean {
+  return f.length > 2 * HEADER_LEN && f[0] === LINK_VERSION && f[2] === LINK_DATA && f[HEADER_LEN] === E2E_VERSION && f[HEADER_LEN + 2] === OP_READING;
 }
 
 /** Serial wire encoding of one frame (COBS ‖ CRC16 ‖ 0x00), so a forgery is not mere line noise. */
@@ -137,7 +159,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const modems: ModemPort[] = [];
   const links: HesLink[] = [];
   let hes: Hes | undefined;
-  let server: DemoHesServer | undefined;
+  let server: HesServer | undefined;
   try {
     // ---- production: KPE keys, images, shipment ------------------------------------------------
     const kpe = initKpe(join(dir, 'kpe'));
@@ -155,16 +177,28 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       `signature and recipient checked; ${imported.meters} meter and ${imported.concentrators} concentrator key sets stored encrypted`);
 
     // ---- deployment: HES server, concentrators, meters -----------------------------------------
-    server = new DemoHesServer(h, nowMs);
+    // Ingest outcomes per connection: concentrators' connections, and the attacker's.
+    const concConns = new Set<number>();
+    const attackResults: IngestResult[] = [];
+    server = new HesServer(h, {
+      host: '127.0.0.1',
+      port: 0,
+      nowMs,
+      onResult: (r, conn) => {
+        if (r.ok) concConns.add(conn);
+        else if (!concConns.has(conn)) attackResults.push(r);
+      },
+    });
     const srv = server;
     cleanup.push(() => srv.close());
-    const port = await srv.listen(0);
+    const port = await srv.listen();
     const imageOf = new Map(batch.images.map((i) => [i.id, new Uint8Array(readFileSync(i.file))]));
     const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
     const concs: SimConcentrator[] = [];
     const meters: SimMeter[] = [];
     const meterLineOf = new Map<string, { conc: SimConcentrator; line: TappedLine; modem?: ModemPort }>();
     const pairs: PtyPair[] = [];
+    let upRecorder: Recorder | undefined;
     let ptyLeft = ptyMeters;
     for (const ck of batch.concentrators) {
       const cid = hex(ck.id);
@@ -195,8 +229,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const link = new HesLink({ host: '127.0.0.1', port, minBackoffMs: 20, maxBackoffMs: 1000, log: o.log });
       links.push(link);
       const per = mine.length;
+      // The first concentrator's uplink is recorded until it carried a READING (for the replay/forgery).
+      const up = upRecorder === undefined ? (upRecorder = recordFirst(link, isReadingData)) : link;
       const c = runConcentrator({
-        image: imageOf.get(cid)!, hes: link, meterLines: concLines, storage: deviceStorage(imageOf.get(cid)!, undefined), clock,
+        image: imageOf.get(cid)!, hes: up, meterLines: concLines, storage: deviceStorage(imageOf.get(cid)!, undefined), clock,
         options: { attach: false, maxMeters: per + 8, upSlots: Math.max(16, 2 * per), downSlots: Math.max(16, 2 * per), retryS: 30 },
       });
       link.onData((chunk) => c.app.onHes(chunk));
@@ -234,15 +270,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       return cond();
     };
     const status = (): Map<string, ReturnType<Hes['meterStatus']>[number]> => new Map(h.meterStatus().map((s) => [s.id, s]));
-
-    // Uplink capture for the replay/forgery injections: the first stored reading's link frame.
-    let capturedUp: IngestRecord | undefined;
-    const attackResults: IngestRecord[] = [];
-    let attackConn = -1;
-    srv.watch((r) => {
-      if (capturedUp === undefined && r.result.ok && r.result.kind === 'reading') capturedUp = r;
-      if (r.conn === attackConn) attackResults.push(r);
-    });
 
     // ---- operations: readings -------------------------------------------------------------------
     const want = o.intervals;
@@ -301,24 +328,23 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const attacker = connect({ host: '127.0.0.1', port });
     attacker.on('error', () => undefined);
     await new Promise<void>((r) => attacker.once('connect', () => r()));
-    await sleep(20);
-    attackConn = srv.lastConnection();
-    const expectAttack = async (bytes: Uint8Array): Promise<IngestRecord | undefined> => {
+    const expectAttack = async (bytes: Uint8Array): Promise<IngestResult | undefined> => {
       const n = attackResults.length;
       attacker.write(bytes);
       for (let i = 0; i < 200 && attackResults.length === n; i++) await sleep(5);
       return attackResults[n];
     };
+    const capturedUp = upRecorder?.first;
     if (capturedUp !== undefined) {
-      const rep = await expectAttack(wire(capturedUp.frame));
-      step('Replayed uplink frame refused', rep !== undefined && !rep.result.ok && rep.result.error === 'ERR_REPLAY',
-        rep === undefined ? 'no answer from the HES' : rep.result.ok ? 'ACCEPTED (should have been refused)' : `HES: ${rep.result.error} — ${rep.result.message}`);
+      const rep = await expectAttack(wire(capturedUp));
+      step('Replayed uplink frame refused', rep !== undefined && !rep.ok && rep.error === 'ERR_REPLAY',
+        rep === undefined ? 'no answer from the HES' : rep.ok ? 'ACCEPTED (should have been refused)' : `HES: ${rep.error} — ${rep.message}`);
       // 2. Forgery: one ciphertext byte of the inner reading changed, CRC recomputed (so it is not line noise).
-      const forged = capturedUp.frame.slice();
+      const forged = capturedUp.slice();
       forged[HEADER_LEN + HEADER_LEN + 2] ^= 0x01;
       const fr = await expectAttack(wire(forged));
-      step('Forged uplink frame refused', fr !== undefined && !fr.result.ok && fr.result.error === 'ERR_TAG',
-        fr === undefined ? 'no answer from the HES' : fr.result.ok ? 'ACCEPTED (should have been refused)' : `HES: ${fr.result.error} — ${fr.result.message}`);
+      step('Forged uplink frame refused', fr !== undefined && !fr.ok && fr.error === 'ERR_TAG',
+        fr === undefined ? 'no answer from the HES' : fr.ok ? 'ACCEPTED (should have been refused)' : `HES: ${fr.error} — ${fr.message}`);
     } else {
       step('Replayed uplink frame refused', false, 'no uplink frame was captured');
     }
@@ -335,7 +361,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       step('Replayed disconnect command refused by the meter', refusedCount() > r0 && target.app.relayClosed(),
         `captured on the radio line and sent again: meter refused it (${describeDelta(mBefore, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed — power on' : 'OPEN'}`);
       const forged = downFrames[0]!.slice();
-      forged[HEADER_LEN + HEADER_LEN + 1] ^= 0x80; // inside the e2e header (flags/op area is authenticated)
+      forged[HEADER_LEN + HEADER_LEN + 1] ^= 0x80; // one bit of the relay command's ciphertext
       const m2 = { ...target.app.stats };
       const r1 = refusedCount();
       tLine.line.write(wire(forged));
