@@ -288,8 +288,13 @@ const HAS_AS_UTF8 = ESPRUINO.E !== undefined && ESPRUINO.E !== null && typeof ES
 export function utf8Decode(buf: Uint8Array, off: number, len: number): string {
   let s = '';
   if (HAS_AS_UTF8) {
-    for (let i = off; i < off + len; i++) s += String.fromCharCode(buf[i]);
-    return (ESPRUINO.E as { asUTF8: (x: string) => string }).asUTF8(s);
+    let ascii = true;
+    for (let i = off; i < off + len; i++) {
+      if (buf[i] >= UTF8_2_MIN) ascii = false;
+      s += String.fromCharCode(buf[i]);
+    }
+    // Only non-ASCII text is flagged: a flagged "b" is not the same property name as a plain "b".
+    return ascii ? s : (ESPRUINO.E as { asUTF8: (x: string) => string }).asUTF8(s);
   }
   let i = off;
   const end = off + len;

@@ -3,6 +3,8 @@
 // Moddable XS engine (@agoric/xsnap via test/xs/run-xs.mjs) for correctness and for zero
 // allocation in steady state: XS reports its live heap slot count after every step, and a step
 // that pushes 2,000 frames must leave the same count behind as a step that pushes 10.
+// With VAKT_ESPRUINO=<interpreter binary> the same checks also run on Espruino (opt-in: the
+// interpreter is not an npm package).
 import { describe, expect, it } from 'vitest';
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -131,6 +133,12 @@ print('@@result ' + JSON.stringify({
 }));
 `;
 
+// Opt-in: path of an Espruino interpreter binary for the host (its Linux build; not shipped here).
+const ESPRUINO = process.env.VAKT_ESPRUINO;
+// Each loop runs once unmeasured first (Espruino builds some structures on a function's first call).
+const ESPRUINO_WARMUP = 'pushMany(1); cborMany(1); frameMany(1);\n';
+const ESPRUINO_STEPS = ['pushMany(1)', 'pushMany(20)', 'cborMany(1)', 'cborMany(50)', 'frameMany(1)', 'frameMany(5)'];
+
 /** Engine-independent expectations on the CHECKS result (the cross-engine comparison is exact on top). */
 function expectChecks(res: Record<string, unknown>): void {
   expect(res.crc).toBe(0x29b1);
@@ -195,6 +203,34 @@ describe('codecs on the target engines', () => {
       expect(res.lastLen).toBe(200);
       expect(res.crcErrors + res.framing).toBeGreaterThanOrEqual(201); // every noise burst is refused
       expect(res.oversize).toBe(0);
+      expectChecks(res);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!ESPRUINO)('runs on the Espruino interpreter (VAKT_ESPRUINO=path): same answers as Node, memory flat', async () => {
+    const code = await bundle(true);
+    // Espruino usage is in variable blocks; reference counting frees temporaries at once, so this
+    // catches retained allocations (leaks), while the XS test above catches transient ones.
+    // Every variable the measurement uses exists before the first measurement.
+    let steps = ESPRUINO_WARMUP + 'var mem = [' + ESPRUINO_STEPS.map(() => '0').join(', ') + '], u0 = 0, u1 = 0;\n';
+    ESPRUINO_STEPS.forEach((st, k) => {
+      steps += `u0 = process.memory().usage; ${st}; u1 = process.memory().usage; mem[${k}] = u1 - u0;\n`;
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-codec-esp-'));
+    try {
+      const file = path.join(dir, 'run.js');
+      fs.writeFileSync(file, code + '\n' + SETUP + steps + "print('@@mem ' + JSON.stringify(mem));\n" + CHECKS);
+      const stdout = execFileSync(ESPRUINO!, [file], { cwd: dir, encoding: 'latin1', timeout: 600_000 });
+      const line = (p: string) => stdout.split(/\r?\n/).find((l) => l.startsWith(p))!.slice(p.length);
+      const mem = JSON.parse(line('@@mem ')) as number[];
+      for (let p = 0; p < mem.length; p += 2) expect(mem[p + 1], ESPRUINO_STEPS[p + 1]).toBe(mem[p]);
+      const res = JSON.parse(line('@@result '));
+      let nodeOut = '';
+      const script = SETUP + ESPRUINO_WARMUP + ESPRUINO_STEPS.join(';\n') + ';\n' + CHECKS;
+      new Function('VC', 'print', script)({ crc, cobs, serial, cbor }, (s: string) => (nodeOut += s + '\n'));
+      expect(res).toEqual(JSON.parse(nodeOut.split('\n').find((l) => l.startsWith('@@result '))!.slice('@@result '.length)));
       expectChecks(res);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
