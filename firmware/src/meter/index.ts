@@ -221,16 +221,18 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       if (n === ERR_COUNTER_EXHAUSTED && op !== OP_EVENT) noteEvent(EV_COUNTER, op);
       return false;
     }
-    if (slot.ctr !== null && countersLeft(slot.ctr) < COUNTER_WARN && evWarned[op] === 0 && op !== OP_EVENT) {
-      evWarned[op] = 1;
-      noteEvent(EV_COUNTER, op);
-    }
     const m = sealFrame(ctx, keys.linkUp, LINK_DATA, txFrame, HEADER_LEN, n, txFrame, 0);
     if (m < 0) {
       stats.sendErrors++;
       return false;
     }
-    return line.send(txFrame, 0, m);
+    const sent = line.send(txFrame, 0, m);
+    // Only after the frame left: the warning reuses body and txFrame.
+    if (slot.ctr !== null && countersLeft(slot.ctr) < COUNTER_WARN && evWarned[op] === 0 && op !== OP_EVENT) {
+      evWarned[op] = 1;
+      noteEvent(EV_COUNTER, op);
+    }
+    return sent;
   }
 
   function sendLinkAck(counter: number): void {
