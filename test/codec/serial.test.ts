@@ -115,6 +115,18 @@ describe('SerialDeframer', () => {
     );
   });
 
+  it('round-trips frames of any length up to MAX_LINK_FRAME under any chunking', () => {
+    fc.assert(
+      fc.property(fc.array(frameArb(MAX_LINK_FRAME), { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 20 }), (frames, cuts) => {
+        const wire = concat(...frames.map(encode));
+        const { d, got } = collector(MAX_LINK_FRAME);
+        feed(d, wire, cuts);
+        expect(got).toEqual(frames.map(hex));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
   it('handles frames of exactly MAX_LINK_FRAME bytes and refuses one byte more', () => {
     const big = new Uint8Array(MAX_LINK_FRAME).map((_, i) => (i % 7 === 0 ? 0 : i & 0xff));
     const over = new Uint8Array(MAX_LINK_FRAME + 1).fill(0x55);
