@@ -130,10 +130,10 @@ const E2E = 0x01;
 const LINK = 0x81;
 
 // ---- end-to-end ----
-function e2eKey(op: number, dir: number, gen: number): { key: Buffer; info: object } {
-  const ok = derivation('op', T.masterKey, T.meterId, op, gen);
+function e2eKey(op: number, dir: number, gen: number, master: 'masterKey' | 'newMasterKey' = 'masterKey'): { key: Buffer; info: object } {
+  const ok = derivation('op', T[master], T.meterId, op, gen);
   const k = derivation('e2e', ok, T.meterId, op, dir, gen);
-  return { key: k, info: { kind: 'e2e', from: 'masterKey', op, dir, gen, opRoot: hex(ok) } };
+  return { key: k, info: { kind: 'e2e', from: master, op, dir, gen, opRoot: hex(ok) } };
 }
 function e2e(name: string, op: number, dir: number, counter: number, body: Buffer, gen = 0): FrameSpec {
   const k = e2eKey(op, dir, gen);
@@ -175,6 +175,21 @@ const kuGen = 1;
   e2eSpecs.push({ name: 'KEY_UPDATE down ACTIVATE', version: E2E, op: 0x07, dir: DOWN, gen: 0, sender: T.hesId, receiver: T.meterId, counter: 31, body: enc([23, 3, kuScope, kuGen]), key: ku.key, keyInfo: ku.info });
   const k1 = derivation('e2e', T.newRelayRootKey, T.meterId, 0x03, DOWN, kuGen);
   e2eSpecs.push({ name: 'RELAY down under the transported generation 1', version: E2E, op: 0x03, dir: DOWN, gen: kuGen, sender: T.hesId, receiver: T.meterId, counter: 1, body: enc([24, 1]), key: k1, keyInfo: { kind: 'e2e', from: 'transportedKey', transportedKey: hex(T.newRelayRootKey), op: 0x03, dir: DOWN, gen: kuGen } });
+}
+
+// Then a master-key update (scope 0) to generation 2: every OK[op, 2] derives from the new MK;
+// ACTIVATE already travels under the new key-update key because the scope covers KEY_UPDATE.
+{
+  const ku = e2eKey(0x07, DOWN, 0);
+  e2eSpecs.push({ name: 'KEY_UPDATE down TRANSPORT (scope master, gen 2)', version: E2E, op: 0x07, dir: DOWN, gen: 0, sender: T.hesId, receiver: T.meterId, counter: 32, body: enc([25, 1, 0, 2, T.newMasterKey]), key: ku.key, keyInfo: ku.info });
+  const kc = derivation('kc', T.newMasterKey, T.meterId, 0, 2);
+  e2eSpecs.push({ name: 'KEY_UPDATE up CONFIRM under KC[master, 2]', version: E2E, op: 0x07, dir: UP, gen: 2, sender: T.meterId, receiver: T.hesId, counter: 1, body: enc([25, 2, 0, 2]), key: kc, keyInfo: { kind: 'kc', from: 'transportedKey', transportedKey: hex(T.newMasterKey), scope: 0, gen: 2 } });
+  const ku2 = e2eKey(0x07, DOWN, 2, 'newMasterKey');
+  e2eSpecs.push({ name: 'KEY_UPDATE down ACTIVATE under the new master key (gen 2)', version: E2E, op: 0x07, dir: DOWN, gen: 2, sender: T.hesId, receiver: T.meterId, counter: 1, body: enc([25, 3, 0, 2]), key: ku2.key, keyInfo: ku2.info });
+  const ack = e2eKey(0x09, UP, 2, 'newMasterKey');
+  e2eSpecs.push({ name: 'ACK up of the ACTIVATE (gen 2)', version: E2E, op: 0x09, dir: UP, gen: 2, sender: T.meterId, receiver: T.hesId, counter: 1, body: enc([25, 7, 2]), key: ack.key, keyInfo: ack.info });
+  const rd = e2eKey(0x01, UP, 2, 'newMasterKey');
+  e2eSpecs.push({ name: 'READING up under the new master key (gen 2)', version: E2E, op: 0x01, dir: UP, gen: 2, sender: T.meterId, receiver: T.hesId, counter: 1, body: enc([0, 4244, t0 + 1800, 1234999, 905]), key: rd.key, keyInfo: rd.info });
 }
 
 // ---- link ----

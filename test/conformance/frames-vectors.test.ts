@@ -51,9 +51,10 @@ function frameKeys(v: Vec, keys: Record<string, string>): [string, string] {
   const c = new Uint8Array(16);
   let r: Buffer;
   if (k.kind === 'e2e') {
-    const root = k.from === 'masterKey' ? null : b(k.transportedKey!);
+    const fromMaster = k.from === 'masterKey' || k.from === 'newMasterKey';
+    const root = fromMaster ? null : b(k.transportedKey!);
     if (root === null) {
-      const mk = b(keys.masterKey);
+      const mk = b(k.from === 'newMasterKey' ? keys.newMasterKey : keys.masterKey);
       const ok = new Uint8Array(16);
       core.deriveOpRoot(ctx, mk, 0, meterId, v.op, k.gen, ok, 0);
       expect(hx(ok)).toBe(k.opRoot);
@@ -163,7 +164,7 @@ describe('vector coverage', () => {
       }
     }
     expect(new Set(e.map((v) => v.enc))).toEqual(new Set([0, 1]));
-    expect(e.filter((v) => v.key.kind === 'kc').length).toBe(1);
+    expect(e.filter((v) => v.key.kind === 'kc').map((v) => v.key.scope)).toEqual([core.OP_RELAY, core.SCOPE_MASTER]);
   });
   it('every link type in every allowed direction', () => {
     for (let t = 1; t <= core.LINK_MAX; t++) {
@@ -223,5 +224,63 @@ describe('PROTOCOL.md §8b worked examples', () => {
     const b0l = b(flat('59 4d455445523030310102030501 0000'));
     const g = b(l.frame);
     expect(tagFromB0(b(l.frameKey), b0l, g.subarray(0, 26 + 56), new Uint8Array(0), b(l.nonce), 8)).toBe(l.frame.slice(-16));
+  });
+});
+
+describe('key-update vectors replayed through keyupdate.ts (meter side)', () => {
+  it('RELAY update to gen 1, then master update to gen 2: every frame opens or seals to the vector bytes', () => {
+    const f = load('e2e.json');
+    const T = f.testKeys;
+    const V = (n: string) => f.frames.find((v) => v.name === n)!;
+    const meter = b(T.meterId);
+    const hes = b(T.hesId);
+    const ring = core.createKeyRing(ctx, meter, b(T.masterKey), 0, 0);
+    const persist = () => true;
+    const msg = core.createKeyUpdateMsg();
+    const hdr = core.createHeader();
+    const body = new Uint8Array(core.MAX_BODY);
+    const open = (v: Vec): number => {
+      const fr = b(v.frame);
+      expect(core.parseHeader(fr, 0, fr.length, hdr)).toBe(0);
+      expect(core.acceptsGen(ring, hdr.op, hdr.gen, true)).toBe(true);
+      const s = core.createKeySlot(core.E2E_VERSION, hdr.op, hdr.dir, hdr.gen, meter, hes);
+      expect(core.loadRingSlot(ctx, ring, s)).toBe(0);
+      const n = core.openFrame(ctx, hdr, s, fr, 0, body, 0);
+      expect(n).toBe(v.body.length / 2);
+      expect(core.meterOnAuthentic(ctx, ring, hdr.op, hdr.gen, persist)).toBeGreaterThanOrEqual(0);
+      return n;
+    };
+    const sealAs = (v: Vec, kc: boolean): string => {
+      const s = core.createKeySlot(core.E2E_VERSION, v.op, v.dir, v.gen, meter, hes);
+      expect(kc ? core.loadRingKcSlot(ctx, ring, s) : core.loadRingSlot(ctx, ring, s)).toBe(0);
+      s.ctr = core.createSendCounter(v.counter, 1, () => true);
+      const out = new Uint8Array(core.MAX_E2E_FRAME);
+      const pt = b(v.body);
+      const n = core.sealFrame(ctx, s, v.op, pt, 0, pt.length, out, 0);
+      return hx(out.subarray(0, n));
+    };
+    // RELAY (scope 3) to generation 1.
+    let n = open(V('KEY_UPDATE down TRANSPORT (scope RELAY, gen 1)'));
+    expect(core.parseKeyUpdate(body, 0, n, msg)).toBe(0);
+    expect(core.meterOnTransport(ring, msg.scope, msg.gen, body, msg.keyOff, persist)).toBe(core.KU_CHANGED);
+    expect(sealAs(V('KEY_UPDATE up CONFIRM under KC[RELAY, 1]'), true)).toBe(V('KEY_UPDATE up CONFIRM under KC[RELAY, 1]').frame);
+    n = open(V('KEY_UPDATE down ACTIVATE'));
+    expect(core.parseKeyUpdate(body, 0, n, msg)).toBe(0);
+    expect(core.meterOnActivate(ctx, ring, msg.scope, msg.gen, persist)).toBe(core.KU_CHANGED);
+    expect(ring.gens[core.OP_RELAY]).toBe(1);
+    open(V('RELAY down under the transported generation 1'));
+    // Master key (scope 0) to generation 2.
+    n = open(V('KEY_UPDATE down TRANSPORT (scope master, gen 2)'));
+    expect(core.parseKeyUpdate(body, 0, n, msg)).toBe(0);
+    expect(core.meterOnTransport(ring, msg.scope, msg.gen, body, msg.keyOff, persist)).toBe(core.KU_CHANGED);
+    expect(sealAs(V('KEY_UPDATE up CONFIRM under KC[master, 2]'), true)).toBe(V('KEY_UPDATE up CONFIRM under KC[master, 2]').frame);
+    n = open(V('KEY_UPDATE down ACTIVATE under the new master key (gen 2)')); // authentic under the staged gen: activates
+    expect(ring.xState).toBe(core.KX_NONE);
+    expect(core.parseKeyUpdate(body, 0, n, msg)).toBe(0);
+    expect(core.meterOnActivate(ctx, ring, msg.scope, msg.gen, persist)).toBe(core.KU_NOCHANGE);
+    for (let op = 1; op <= core.OP_MAX; op++) expect(ring.gens[op]).toBe(2);
+    expect(hx(ring.mk)).toBe(T.newMasterKey);
+    expect(sealAs(V('ACK up of the ACTIVATE (gen 2)'), false)).toBe(V('ACK up of the ACTIVATE (gen 2)').frame);
+    expect(sealAs(V('READING up under the new master key (gen 2)'), false)).toBe(V('READING up under the new master key (gen 2)').frame);
   });
 });
