@@ -70,15 +70,13 @@ export class MeterTable {
         this.limits[i] = readU64(cr, o + ID_LEN + 1);
       }
     }
-    const self = this;
-    hesUp.ctr = createSendCounter(0, reserve, function (lim: number): boolean { return self.persistLimit(0, lim); });
+    hesUp.ctr = createSendCounter(0, reserve, this.persister(0));
     this.resume(0, hesUp.peer, hesGen, hesUp);
     for (let i = 0; i < capacity; i++) {
       const id = new Uint8Array(ID_LEN);
       const up = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, localId, id);
       const down = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, localId, id);
-      const idx = i + 1;
-      down.ctr = createSendCounter(0, reserve, function (lim: number): boolean { return self.persistLimit(idx, lim); });
+      down.ctr = createSendCounter(0, reserve, this.persister(i + 1));
       this.entries.push({ used: false, id: id, key: new Uint8Array(KEY_LEN), gen: 0, up: up, down: down, port: PORT_ANY });
     }
     const mt = readFixed(st, REC_METERS, this.mtRec.length, MT_VERSION);
@@ -104,6 +102,12 @@ export class MeterTable {
       this.storageFailures++;
       return false;
     }
+  }
+
+  /** The persist callback of counter idx (a factory: Espruino bindings in loops are not per-iteration). */
+  private persister(idx: number): (lim: number) => boolean {
+    const self = this;
+    return function (lim: number): boolean { return self.persistLimit(idx, lim); };
   }
 
   private persistLimit(idx: number, lim: number): boolean {

@@ -89,15 +89,13 @@ export class MeterKeys {
       }
     }
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
-    const self = this;
     for (let op = 0; op <= OP_MAX; op++) {
       let u: KeySlot | null = null;
       let d: KeySlot | null = null;
       let sd: KeySlot | null = null;
       if (op > 0 && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE) {
         u = createKeySlot(E2E_VERSION, op, DIR_UP, this.gen[op], this.meterId, this.hesId);
-        const idx = op;
-        u.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(idx, lim); });
+        u.ctr = createSendCounter(0, r, this.persister(op));
       }
       if (op > 0 && (E2E_ALLOW[op] & ALLOW_DOWN) !== 0) {
         d = createKeySlot(E2E_VERSION, op, DIR_DOWN, this.gen[op], this.meterId, this.hesId);
@@ -108,9 +106,9 @@ export class MeterKeys {
       this.stagedDown.push(sd);
     }
     this.kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, 0, this.meterId, this.hesId);
-    this.kc.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_KC, lim); });
+    this.kc.ctr = createSendCounter(0, r, this.persister(CI_KC));
     this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, this.meterId, this.concentratorId);
-    this.linkUp.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_LINK, lim); });
+    this.linkUp.ctr = createSendCounter(0, r, this.persister(CI_LINK));
     this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, this.meterId, this.concentratorId);
     loadLinkKey(ctx, this.linkUp, prov.linkKey, 0, this.meterId);
     loadLinkKey(ctx, this.linkDown, prov.linkKey, 0, this.meterId);
@@ -131,6 +129,15 @@ export class MeterKeys {
       this.storageFailures++;
       return false;
     }
+  }
+
+  /**
+   * The persist callback of counter idx. A factory, not a closure over a loop variable: Espruino's
+   * block-scoped bindings are not per-iteration, so every callback would see the last index.
+   */
+  private persister(idx: number): (lim: number) => boolean {
+    const self = this;
+    return function (lim: number): boolean { return self.persistLimit(idx, lim); };
   }
 
   private persistLimit(idx: number, lim: number): boolean {
