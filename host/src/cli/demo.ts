@@ -284,7 +284,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const st1 = status();
     const stored = [...st1.values()].reduce((n, s) => n + s.readings, 0);
     step('Readings flow', readingsOk,
-      `${stored} readings stored in the HES (${[...st1.values()].filter((s) => s.readings > 0).length}/${o.meters} meters); each sealed end to end by the meter, link-checked and forwarded by the concentrator, authenticated and replay-checked by the HES`);
+      `${stored} readings stored in the HES (${[...st1.values()].filter((s) => s.readings > 0).length}/${o.meters} meters); each sealed end to end by the meter, link-checked and forwarded by the concentrator, authenticated and replay-checked by the HES` +
+        diagnoseUplink(srv.counts, concs));
 
     // ---- operations: disconnect, reconnect, key update ------------------------------------------
     const target = meters[0]!; // a PTY meter when socat is there
@@ -404,6 +405,19 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     }
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Explains a stalled uplink in plain words: the concentrator keeps each uplink frame until the HES
+ * link-acknowledges it, so retransmissions refused as replays point at missing LINK_ACKs.
+ */
+function diagnoseUplink(counts: Map<string, number>, concs: SimConcentrator[]): string {
+  const replays = counts.get('ERR_REPLAY') ?? 0;
+  const accepted = (counts.get('reading') ?? 0) + (counts.get('event') ?? 0) + (counts.get('response') ?? 0);
+  const queued = concs.reduce((n, c) => n + c.app.upQueue.size(), 0);
+  if (replays <= accepted) return '';
+  return ` — WARNING: the HES refused ${replays} retransmitted frames as replays and ${queued} frames wait in the concentrators' uplink queues: ` +
+    'the HES is not link-acknowledging uplink DATA (PROTOCOL.md §7; see docs/ARCHITECTURE.md "Open seams")';
 }
 
 function describeDelta(a: MeterStats, b: MeterStats): string {
