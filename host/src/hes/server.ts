@@ -18,7 +18,7 @@ export const REOFFER_MS = 10_000;
 /** Frames buffered per connection before a batch is forced (bounds memory per connection). */
 export const MAX_PENDING_FRAMES = 1000;
 
-interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; offeredAtMs: number }
+interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; offeredAtMs: number; offered: Set<string> }
 
 export interface HesServerOptions {
   host?: string;
@@ -75,6 +75,7 @@ export class HesServer {
           for (const id of this.hes.concentratorIds()) {
             if (claimed.has(id)) continue;
             this.hes.concentratorConnected(id);
+            c.offered.add(id);
             this.write(c, this.hes.nextDownlink(id, now));
           }
         }
@@ -100,6 +101,7 @@ export class HesServer {
       deframer: new SerialDeframer(MAX_LINK_FRAME, (buf, off, len) => c.frames.push(buf.slice(off, off + len))),
       conc: null,
       offeredAtMs: -Infinity,
+      offered: new Set(),
     };
     this.conns.set(n, c);
     this.o.log?.(`connection ${n} from ${socket.remoteAddress}:${socket.remotePort}`);
@@ -139,7 +141,8 @@ export class HesServer {
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
       if (r.ok && c.conc !== r.concentrator) {
         c.conc = r.concentrator;
-        this.hes.concentratorConnected(r.concentrator);
+        // A concentrator (re)connecting needs its meters' link keys again, unless this connection got them already.
+        if (!c.offered.has(r.concentrator)) this.hes.concentratorConnected(r.concentrator);
         this.o.log?.(`connection ${c.n} is concentrator ${r.concentrator}`);
       }
       this.o.onResult?.(r, c.n);
