@@ -351,3 +351,69 @@ describe('keys survive only under the pinned KPE', () => {
     expect(count(f.hes, 'concentrators')).toBe(1);
   });
 });
+
+describe('commands, more', () => {
+  it('key update of the key-update key itself (scope 7) is retired by the ACK of ACTIVATE; a repeated CONFIRM changes nothing', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const id = toHex(m.id);
+    const cid = toHex(c.id);
+    const t0 = 1_800_000_000_000;
+    f.hes.enqueueCommand('admin', id, { kind: 'key_update', scope: 7 }, { nowMs: t0 });
+    const first = deliverDownlink(f, c, f.hes.nextDownlink(cid, t0)); // TRANSPORT -> CONFIRM #1 (held back)
+    const second = deliverDownlink(f, c, f.hes.nextDownlink(cid, t0 + 60_000)); // retried TRANSPORT -> CONFIRM #2
+    expect(first.replies.length).toBe(1);
+    expect(second.replies.length).toBe(1);
+    expect(f.hes.ingest(first.replies[0]!, t0 + 60_001)).toMatchObject({ ok: true, kind: 'key_confirm' });
+    expect(f.hes.meterStatus()[0]!.status).toBe('key update confirmed');
+    expect(f.hes.ingest(second.replies[0]!, t0 + 60_002)).toMatchObject({ ok: true, kind: 'key_confirm' });
+    expect(f.hes.meterStatus()[0]!.status).toBe('key update confirmed');
+    const act = deliverDownlink(f, c, f.hes.nextDownlink(cid, t0 + 60_003)); // ACTIVATE under the new KU key -> ACK
+    expect(m.gen(7)).toBe(1);
+    expect(act.replies.length).toBe(1);
+    expect(f.hes.ingest(act.replies[0]!, t0 + 60_004)).toMatchObject({ ok: true, kind: 'ack' });
+    expect(f.hes.meterStatus()[0]!.status).toBe('ok');
+    expect(f.hes.audit.list().map((e) => e.action)).toContain('key_update.activated');
+    // Other operations never changed generation.
+    expect(f.hes.ingest(c.wrap(m.seal(0x01, [0, 1, 1, 1, 1])))).toMatchObject({ ok: true, kind: 'reading' });
+  });
+
+  it('config, clock and on-demand read are acknowledged by the meter answers', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const id = toHex(m.id);
+    const ids = [
+      f.hes.enqueueCommand('admin', id, { kind: 'config', tariff: 2, pushInterval: 900 }),
+      f.hes.enqueueCommand('admin', id, { kind: 'clock' }),
+      f.hes.enqueueCommand('admin', id, { kind: 'read' }),
+    ];
+    const d = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id)));
+    const cfg = d.seen.find((s) => s.op === 0x04)!.body as unknown[];
+    expect(cfg[1]).toEqual(new Map([[1, 2], [2, 900]]));
+    f.hes.ingestBatch(d.replies);
+    for (const i of ids) expect(f.hes.listCommands().find((x) => x.id === i)!.state).toBe('acknowledged');
+    expect(f.hes.listCommands().find((x) => x.id === ids[2])!.result).toMatchObject({ wh: 12345 });
+    expect(() => f.hes.enqueueCommand('admin', id, { kind: 'config' })).toThrow(/tariff/);
+    expect(() => f.hes.enqueueCommand('admin', id, { kind: 'relay', state: 2 as 0 })).toThrow(/relay state/);
+    expect(() => f.hes.enqueueCommand('admin', '0000000000000000', { kind: 'read' })).toThrow(/unknown meter/);
+  });
+
+  it('runs a firmware campaign: begin, every chunk, activate; the meter receives the exact image', () => {
+    const f = makeFixture(2, 1);
+    const image = randomBytes(1300);
+    const sha = f.hes.addFirmware('admin', image, 7);
+    const c = f.concs[0]!;
+    const cmds = f.meters.map((m) => f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'firmware', sha256: sha, size: image.length, version: 7 }));
+    for (let i = 0; i < 10; i++) {
+      const d = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id)));
+      if (d.replies.length === 0) break;
+      f.hes.ingestBatch(d.replies);
+    }
+    for (const id of cmds) expect(f.hes.listCommands().find((x) => x.id === id)).toMatchObject({ state: 'acknowledged', result: { status: 'ok', version: 7 } });
+    for (const m of f.meters) expect(toHex(Buffer.concat(m.fw!.data))).toBe(toHex(image));
+    f.hes.setUser('admin', 'olga', 'operator');
+    expect(() => f.hes.addFirmware('olga', image, 8)).toThrow(PermissionError);
+  });
+});

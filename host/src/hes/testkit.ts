@@ -90,6 +90,8 @@ export class KitMeter {
   private kc: KeySlot | null = null;
   private readonly buf = new Uint8Array(MAX_BODY);
   private readonly msg = createKeyUpdateMsg();
+  /** Firmware received so far (begin resets it). */
+  fw: { size: number; data: Uint8Array[] } | null = null;
 
   constructor(id: Uint8Array, masterKey: Uint8Array, hesId: Uint8Array) {
     this.id = id;
@@ -186,7 +188,13 @@ export class KitMeter {
         for (let q = from; q <= to; q++) iv.push([q, 1_700_000_000 + q * 900, q * 10, 100]);
         replies.push(this.seal(op, [req, 2, iv]));
       } else if (op === 0x03) replies.push(this.seal(op, [req, body[1] as number, 0]));
-      else if (op === 0x06) replies.push(this.seal(op, [req, 0, 0]));
+      else if (op === 0x06) {
+        // begin [req,1,size,sha,version] → next offset 0; chunk [req,2,off,bytes] → off + len; activate [req,3] → size.
+        if (body[1] === 1) this.fw = { size: body[2] as number, data: [] };
+        if (body[1] === 2 && this.fw !== null) this.fw.data.push(body[3] as Uint8Array);
+        const next = this.fw === null ? 0 : body[1] === 2 ? (body[2] as number) + (body[3] as Uint8Array).length : body[1] === 3 ? this.fw.size : 0;
+        replies.push(this.seal(op, [req, 0, next]));
+      }
       else replies.push(this.seal(op, [req, 0]));
     }
     return { op, body, replies };
