@@ -10,7 +10,7 @@
  * State is held as four big-endian column words (FIPS-197 §3.4 column order), so the expanded key
  * words rk[0..3] are the raw key bytes big-endian and a native provider can recover the key.
  */
-import { checkRange, readU32BE, writeU32BE } from './utils.ts';
+import { checkRange, readU32BE } from './utils.ts';
 
 /** Bytes in an AES block. */
 export const AES_BLOCK_LEN = 16;
@@ -59,7 +59,7 @@ buildTables();
 
 /** Throws unless rk can hold an expanded AES-128 key (a caller bug, never attacker input). */
 export function checkSchedule(rk: Uint32Array): void {
-  if (!(rk instanceof Uint32Array) || rk.length < AES128_SCHEDULE_WORDS) throw new Error('vakt: rk must be Uint32Array(44)');
+  if (!(rk instanceof Uint32Array) || rk.length < AES128_SCHEDULE_WORDS) throw new Error('vakt: bad key schedule');
 }
 
 /**
@@ -87,10 +87,10 @@ export function expandKey(key: Uint8Array, keyOff: number, rk: Uint32Array): voi
 // One AES block. No bounds checks here: callers (cmac, ccm, softAes.encryptBlock) check once.
 // src and dst may be the same bytes: all of src is read before dst is written.
 function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, d: number): void {
-  let s0 = readU32BE(src, so) ^ rk[0];
-  let s1 = readU32BE(src, so + 4) ^ rk[1];
-  let s2 = readU32BE(src, so + 8) ^ rk[2];
-  let s3 = readU32BE(src, so + 12) ^ rk[3];
+  let s0 = ((src[so] << 24) | (src[so + 1] << 16) | (src[so + 2] << 8) | src[so + 3]) ^ rk[0];
+  let s1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) ^ rk[1];
+  let s2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) ^ rk[2];
+  let s3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) ^ rk[3];
   let k = 4;
   for (let r = 1; r < ROUNDS; r++) {
     // Te1..Te3 of the 4-table design are T rotated right by 8, 16, 24: nest the rotations.
@@ -116,10 +116,26 @@ function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, 
     k += 4;
   }
   // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns.
-  writeU32BE(dst, d, ((SBOX[s0 >>> 24] << 24) | (SBOX[(s1 >>> 16) & 0xff] << 16) | (SBOX[(s2 >>> 8) & 0xff] << 8) | SBOX[s3 & 0xff]) ^ rk[40]);
-  writeU32BE(dst, d + 4, ((SBOX[s1 >>> 24] << 24) | (SBOX[(s2 >>> 16) & 0xff] << 16) | (SBOX[(s3 >>> 8) & 0xff] << 8) | SBOX[s0 & 0xff]) ^ rk[41]);
-  writeU32BE(dst, d + 8, ((SBOX[s2 >>> 24] << 24) | (SBOX[(s3 >>> 16) & 0xff] << 16) | (SBOX[(s0 >>> 8) & 0xff] << 8) | SBOX[s1 & 0xff]) ^ rk[42]);
-  writeU32BE(dst, d + 12, ((SBOX[s3 >>> 24] << 24) | (SBOX[(s0 >>> 16) & 0xff] << 16) | (SBOX[(s1 >>> 8) & 0xff] << 8) | SBOX[s2 & 0xff]) ^ rk[43]);
+  const k0 = rk[40];
+  const k1 = rk[41];
+  const k2 = rk[42];
+  const k3 = rk[43];
+  dst[d] = SBOX[s0 >>> 24] ^ (k0 >>> 24);
+  dst[d + 1] = SBOX[(s1 >>> 16) & 0xff] ^ (k0 >>> 16);
+  dst[d + 2] = SBOX[(s2 >>> 8) & 0xff] ^ (k0 >>> 8);
+  dst[d + 3] = SBOX[s3 & 0xff] ^ k0;
+  dst[d + 4] = SBOX[s1 >>> 24] ^ (k1 >>> 24);
+  dst[d + 5] = SBOX[(s2 >>> 16) & 0xff] ^ (k1 >>> 16);
+  dst[d + 6] = SBOX[(s3 >>> 8) & 0xff] ^ (k1 >>> 8);
+  dst[d + 7] = SBOX[s0 & 0xff] ^ k1;
+  dst[d + 8] = SBOX[s2 >>> 24] ^ (k2 >>> 24);
+  dst[d + 9] = SBOX[(s3 >>> 16) & 0xff] ^ (k2 >>> 16);
+  dst[d + 10] = SBOX[(s0 >>> 8) & 0xff] ^ (k2 >>> 8);
+  dst[d + 11] = SBOX[s1 & 0xff] ^ k2;
+  dst[d + 12] = SBOX[s3 >>> 24] ^ (k3 >>> 24);
+  dst[d + 13] = SBOX[(s0 >>> 16) & 0xff] ^ (k3 >>> 16);
+  dst[d + 14] = SBOX[(s1 >>> 8) & 0xff] ^ (k3 >>> 8);
+  dst[d + 15] = SBOX[s2 & 0xff] ^ k3;
 }
 
 /** softAes without the range checks, for cmac/ccm, which check their whole buffers once (internal). */

@@ -100,7 +100,7 @@ export function ccmSeal(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonc
   aad: Uint8Array, aadOff: number, aadLen: number, pt: Uint8Array, ptOff: number, ptLen: number,
   tagLen: number, out: Uint8Array, outOff: number): void {
   if (!argsOk(rk, nonce, nonceOff, aad, aadOff, aadLen, pt, ptOff, ptLen, tagLen, out, outOff, ptLen + tagLen)) {
-    throw new Error('vakt: ccmSeal argument out of range'); // a caller bug: seal never sees hostile lengths
+    throw new Error('vakt: ccmSeal range'); // a caller bug: seal never sees hostile lengths
   }
   ccmCore(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, pt, ptOff, ptLen, tagLen, out, outOff, false);
   const x = ctx._x;
