@@ -241,10 +241,18 @@ describe('ingest', () => {
     const down = f.hes.nextDownlink(toHex(c.id), Date.now());
     const { replies, seen } = deliverDownlink(f, c, down);
     expect(seen.map((s) => s.op)).toContain(0x02);
-    expect(seen.map((s) => s.op)).toContain(0x09); // ACK of stored readings
+    // The ACK confirms only the gap-free prefix: the meter must keep 3..6 until they are stored.
+    expect(seen.filter((s) => s.op === 0x09).map((s) => s.body)).toEqual([[0, 1, 2]]);
     f.hes.ingestBatch(replies);
     expect(f.hes.readings(toHex(m.id)).map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(f.hes.listCommands()[0]!.state).toBe('acknowledged');
+    const after = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id), Date.now()));
+    expect(after.seen.filter((s) => s.op === 0x09).map((s) => s.body)).toEqual([[0, 1, 6]]);
+    // After a restart the prefix is recomputed from the store; a resent old reading is re-acknowledged.
+    f.reopen();
+    expect(f.hes.ingest(readingFrame(f, m, 5))).toMatchObject({ ok: true, kind: 'duplicate' });
+    const again = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id), Date.now()));
+    expect(again.seen.filter((s) => s.op === 0x09).map((s) => s.body)).toEqual([[0, 1, 6]]);
   });
 });
 

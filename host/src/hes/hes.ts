@@ -100,6 +100,8 @@ export const DEFAULT_RETRY_MS = 30_000;
 export const DEFAULT_EXPIRY_MS = 24 * 3600_000;
 /** Attempts before a (non key-update) command fails. */
 export const MAX_ATTEMPTS = 5;
+/** Load-profile intervals a meter keeps (firmware LP_SLOTS): gap fill never asks further back. */
+export const LP_WINDOW = 96;
 /** SQLite page cache per connection, KiB. */
 export const CACHE_KIB = 65536;
 /** Actor name of the HES itself (gap fill, automatic retries). */
@@ -153,8 +155,10 @@ interface MeterState {
   activateNextMs: number; // when ACTIVATE is due (again) while the update is confirmed
   recv: Map<number, KeySlot>;
   send: Map<number, KeySlot>;
-  maxSeq: number;
-  ackDue: number; // highest stored reading seq not yet acknowledged to the meter (0 none)
+  maxSeq: number; // highest stored load-profile interval
+  contig: number; // every interval 1..contig is stored: what an ACK may confirm (the meter then drops them)
+  above: Set<number>; // stored intervals above contig + 1 (after a gap)
+  ackDue: number; // contig value still to be acknowledged to the meter (0 none)
   tagFailures: number;
 }
 
@@ -469,6 +473,16 @@ export class Hes {
       up.last = this.replayLast(id, LINK_VERSION, 0, DIR_UP, c.link_gen);
       this.concs.set(hex, { id, hex, linkKey: lk.key, linkGen: c.link_gen, up, down: null, meters: new Set(), joined: new Set() });
     }
+    // Contiguous prefix per meter: the smallest stored interval whose successor is missing, when 1 is stored.
+    const contig = new Map<string, number>();
+    for (const r of this.db
+      .prepare(
+        'SELECT meter_id, min(seq) AS s FROM readings r WHERE NOT EXISTS (SELECT 1 FROM readings q WHERE q.meter_id = r.meter_id AND q.seq = r.seq + 1) ' +
+          'AND EXISTS (SELECT 1 FROM readings o WHERE o.meter_id = r.meter_id AND o.seq = 1) GROUP BY meter_id',
+      )
+      .all() as { meter_id: Buffer; s: number }[]) {
+      contig.set(toHex(r.meter_id), r.s);
+    }
     const maxSeq = new Map<string, number>();
     for (const r of this.db.prepare('SELECT meter_id, max(seq) AS s FROM readings GROUP BY meter_id').all() as { meter_id: Buffer; s: number }[]) {
       maxSeq.set(toHex(r.meter_id), r.s);
@@ -500,10 +514,15 @@ export class Hes {
         recv: new Map(),
         send: new Map(),
         maxSeq: maxSeq.get(hex) ?? 0,
+        contig: contig.get(hex) ?? 0,
+        above: new Set(),
         ackDue: 0,
         tagFailures: m.tag_failures,
       };
       this.refreshKc(st);
+      if (st.maxSeq > st.contig) {
+        for (const r of this.db.prepare('SELECT seq FROM readings WHERE meter_id = ? AND seq > ?').all(st.id, st.contig + 1) as { seq: number }[]) st.above.add(r.seq);
+      }
       this.meters.set(hex, st);
     }
   }
@@ -784,11 +803,29 @@ export class Hes {
   private storeReading(m: MeterState, c: ConcState, seq: number, t: number, wh: number, w: number, counter: number, gen: number, nowMs: number): IngestResult {
     const info = this.st.reading!.run(m.id, seq, t, wh, w, counter, gen, c.id, nowMs);
     this.touchMeter(m);
-    if (seq > m.ackDue) m.ackDue = seq;
-    if (info.changes === 0) return { ok: true, kind: 'duplicate', meter: m.hex, concentrator: c.hex, seq };
-    if (m.maxSeq > 0 && seq > m.maxSeq + 1) this.queueGapFill(m, m.maxSeq + 1, seq - 1, nowMs);
-    if (seq > m.maxSeq) m.maxSeq = seq;
+    if (info.changes === 0) {
+      if (seq <= m.contig) m.ackDue = m.contig; // the meter resends: it missed our ACK
+      return { ok: true, kind: 'duplicate', meter: m.hex, concentrator: c.hex, seq };
+    }
+    if (seq > m.maxSeq + 1) {
+      const from = Math.max(m.maxSeq + 1, m.contig + 1, seq - LP_WINDOW);
+      if (from <= seq - 1) this.queueGapFill(m, from, seq - 1, nowMs);
+    }
+    this.noteStored(m, seq);
     return { ok: true, kind: 'reading', meter: m.hex, concentrator: c.hex, seq };
+  }
+
+  // Advances the contiguous prefix; an ACK may only confirm intervals with no gap below them.
+  private noteStored(m: MeterState, seq: number): void {
+    if (seq > m.maxSeq) m.maxSeq = seq;
+    if (seq <= m.contig) return;
+    if (seq !== m.contig + 1) {
+      m.above.add(seq);
+      return;
+    }
+    m.contig = seq;
+    while (m.above.delete(m.contig + 1)) m.contig++;
+    m.ackDue = m.contig;
   }
 
   private queueGapFill(m: MeterState, from: number, to: number, nowMs: number): void {
@@ -807,9 +844,9 @@ export class Hes {
       for (const iv of b[2] as unknown[]) {
         if (Array.isArray(iv) && iv.length === 4 && iv.every(isInt)) {
           const [seq, t, wh, w] = iv as number[];
-          this.st.reading!.run(m.id, seq, t, wh, w, 0, 0, c.id, nowMs);
+          const ins = this.st.reading!.run(m.id, seq, t, wh, w, 0, 0, c.id, nowMs);
           this.touchMeter(m);
-          if (seq! > m.maxSeq) m.maxSeq = seq!;
+          if (ins.changes > 0) this.noteStored(m, seq!);
         }
       }
     }
