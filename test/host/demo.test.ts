@@ -1,6 +1,11 @@
 // `vakt demo` with a small N: every step of its summary is a checked condition (HES database,
 // device state, refusal codes), so this asserts the whole chain KPE → HES → concentrator → meters
 // over real socat PTYs, the operations, and the refusal of a replayed and a forged frame.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runDemo } from '../../host/src/cli/demo.ts';
 import { captureIo } from '../../host/src/cli/io.ts';
@@ -35,6 +40,19 @@ describe('vakt demo', () => {
     expect(s.ptyMeters).toBe(0);
     expect(s.steps.filter((x: { ok: boolean }) => !x.ok)).toEqual([]);
     expect(code).toBe(0);
+  }, 120_000);
+
+  it('says plainly when socat is missing and runs on in-process links', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    // A PATH holding only a link to node: no socat on it.
+    const bin = mkdtempSync(join(tmpdir(), 'vakt-nosocat-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const r = spawnSync(process.execPath, ['host/bin/vakt.js', 'demo', '--meters', '1', '--intervals', '1'], {
+      cwd: root, encoding: 'utf8', env: { ...process.env, PATH: bin }, timeout: 90_000,
+    });
+    rmSync(bin, { recursive: true, force: true });
+    expect(r.stdout).toMatch(/notice: socat is not installed: every meter uses an in-process serial link/);
+    expect(r.stdout).toMatch(/0 meter\(s\) on real serial PTY pairs/);
   }, 120_000);
 
   it('refuses bad arguments in one line with exit 2', async () => {

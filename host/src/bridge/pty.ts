@@ -3,7 +3,9 @@
  * `serialport` opens exactly like two radio modems on one radio channel. Used by the demo and the
  * end-to-end tests; the caller falls back to in-process links when socat is missing.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /** A running socat PTY pair; `a` and `b` are device paths such as /dev/pts/7. */
 export interface PtyPair {
@@ -19,11 +21,21 @@ const PTY_START_TIMEOUT_MS = 5000;
 
 let socatCache: string | null | undefined;
 
-/** Returns the socat executable path, or null when socat is not installed (looked up once). */
+/** Returns the socat executable path found on PATH, or null when socat is not installed (looked up once). */
 export function findSocat(): string | null {
   if (socatCache !== undefined) return socatCache;
-  const r = spawnSync('sh', ['-c', 'command -v socat'], { encoding: 'utf8' });
-  socatCache = r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
+  socatCache = null;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'socat');
+    try {
+      accessSync(candidate, constants.X_OK);
+      socatCache = candidate;
+      break;
+    } catch {
+      // not in this directory
+    }
+  }
   return socatCache;
 }
 
