@@ -44,9 +44,9 @@ export function espruinoBin(): string | undefined {
   return b && fs.existsSync(b) ? b : undefined;
 }
 
-function collect(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+function collect(cmd: string, args: string[], timeoutMs: number, cwd: string = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     p.stdout.on('data', (b: Buffer) => out.push(b));
@@ -60,11 +60,21 @@ function collect(cmd: string, args: string[], timeoutMs: number): Promise<{ code
   });
 }
 
+export interface RunOptions {
+  /**
+   * Espruino only: first store every file piece in require("Storage") (the emulated flash file,
+   * in a fresh working directory), then run a second process that evaluates them from flash, as a
+   * board runs code saved to Storage: the code text then costs no variables, so
+   * process.memory().usage counts what the app really holds in RAM.
+   */
+  espruinoFlash?: boolean;
+}
+
 /** Runs the pieces on the engine; resolves with its exit code and output (never rejects on a script error). */
-export async function runEngine(engine: EngineName, pieces: string[], timeoutMs = 120_000): Promise<EngineRun> {
-  if (engine === 'espruino') return runEspruino(pieces, timeoutMs);
+export async function runEngine(engine: EngineName, pieces: string[], timeoutMs = 120_000, opts: RunOptions = {}): Promise<EngineRun> {
+  if (engine === 'espruino') return runEspruino(pieces, timeoutMs, !!opts.espruinoFlash);
   const runner = path.join(HERE, engine === 'xs' ? 'run-xs.mjs' : 'run-node.mjs');
-  const r = await collect(process.execPath, [runner, ...pieces], timeoutMs);
+  const r = await collect(process.execPath, engine === 'node' ? ['--expose-gc', runner, ...pieces] : [runner, ...pieces], timeoutMs);
   const meters: EngineRun['meters'] = [];
   const tag = engine === 'xs' ? '@@xs-meter ' : '@@node-meter ';
   for (const line of r.stdout.split('\n')) if (line.startsWith(tag)) meters.push(JSON.parse(line.slice(tag.length)));
@@ -76,26 +86,42 @@ export async function runEngine(engine: EngineName, pieces: string[], timeoutMs 
  * one file (each piece wrapped so a throw is reported on stdout with a marker), its banner and
  * `\r\n` line ends are stripped; exit code 1 if any piece threw.
  */
-async function runEspruino(pieces: string[], timeoutMs: number): Promise<EngineRun> {
+async function runEspruino(pieces: string[], timeoutMs: number, fromFlash: boolean): Promise<EngineRun> {
   const bin = espruinoBin();
   if (!bin) throw new Error('ESPRUINO_BIN is not set (or does not exist): Espruino runs are skipped');
-  const parts: string[] = [];
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-esp-'));
+  const exprs: string[] = [];
+  const store: string[] = [];
   for (let i = 0; i < pieces.length; i++) {
-    const code = pieces[i] === '--eval' ? pieces[++i] : fs.readFileSync(pieces[i], 'utf8');
-    parts.push(code);
+    if (pieces[i] === '--eval') { exprs.push(JSON.stringify(pieces[++i])); continue; }
+    const code = fs.readFileSync(pieces[i], 'utf8');
+    if (fromFlash) {
+      const name = `v${store.length}.js`;
+      store.push(`S.write(${JSON.stringify(name)}, ${JSON.stringify(code)});\n`);
+      exprs.push(`require("Storage").read(${JSON.stringify(name)})`);
+    } else exprs.push(JSON.stringify(code));
+  }
+  if (fromFlash) {
+    const w = path.join(work, 'store.js');
+    fs.writeFileSync(w, 'var S = require("Storage");\nS.eraseAll();\n' + store.join('') + 'print("@@stored");\n');
+    const r = await collect(bin, [w], timeoutMs, work);
+    if (!/@@stored/.test(r.stdout)) {
+      fs.rmSync(work, { recursive: true, force: true });
+      return { code: 1, stdout: r.stdout, stderr: r.stderr + 'storing the pieces in Storage failed', meters: [] };
+    }
   }
   // Each piece is evaluated separately so a throw can be attributed and the run stops there.
-  const body = parts.map((c) => `try { eval(${JSON.stringify(c)}); } catch (e) { print("@@espruino-error " + e + " " + (e && e.stack ? e.stack : "")); quit(); }\n`).join('');
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-esp-')), 'run.js');
+  const body = exprs.map((e) => `try { eval(${e}); } catch (e) { print("@@espruino-error " + e + " " + (e && e.stack ? e.stack : "")); quit(); }\n`).join('');
+  const file = path.join(work, 'run.js');
   fs.writeFileSync(file, body + 'print("@@espruino-done");\n');
   try {
-    const r = await collect(bin, [file], timeoutMs);
+    const r = await collect(bin, [file], timeoutMs, work);
     const stdout = r.stdout.replace(/\r\n/g, '\n');
     const failed = /@@espruino-error/.test(stdout) || !/@@espruino-done/.test(stdout) || r.code !== 0;
     const errLine = stdout.split('\n').find((l) => l.startsWith('@@espruino-error'));
     return { code: failed ? 1 : 0, stdout, stderr: r.stderr + (errLine ?? ''), meters: [] };
   } finally {
-    fs.rmSync(path.dirname(file), { recursive: true, force: true });
+    fs.rmSync(work, { recursive: true, force: true });
   }
 }
 

@@ -23,6 +23,8 @@ const flush = () => { if (out.length) { process.stdout.write(out.join('')); out.
 const context = vm.createContext({
   print: (...a) => { out.push(a.join(' ') + '\n'); if (out.length > 256) flush(); },
   performance: { now: () => performance.now() },
+  // Present only when node runs with --expose-gc (engine-run.ts passes it), like XS's gc().
+  ...(typeof globalThis.gc === 'function' ? { gc: globalThis.gc } : {}),
 });
 let code = 0;
 for (let i = 0; i < steps.length; i++) {
@@ -35,6 +37,7 @@ for (let i = 0; i < steps.length; i++) {
     break;
   }
   flush();
+  if (typeof globalThis.gc === 'function') globalThis.gc();
   process.stdout.write('@@node-meter ' + JSON.stringify({ step: i, heapUsed: process.memoryUsage().heapUsed }) + '\n');
 }
 process.exit(code);
