@@ -53,15 +53,15 @@ const intArb = fc.oneof(
 // Text keys other than the decimal form of an integer (those are written as integer keys, which
 // both decoders turn back into the same object key anyway) and other than "__proto__".
 const keyArb = fc.oneof(
-  fc.string({ unit: 'binary', maxLength: 8 }).filter((k) => k !== '__proto__'),
+  fc.string({ unit: 'binary', maxLength: 8, size: 'max' }).filter((k) => k !== '__proto__'),
   fc.integer({ min: -100000, max: 100000 }).map(String),
 );
 const { value: valueArb } = fc.letrec<{ value: unknown }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
     intArb,
-    fc.string({ unit: 'binary', maxLength: 40 }),
-    fc.uint8Array({ maxLength: 40 }),
+    fc.string({ unit: 'binary', maxLength: 40, size: 'max' }),
+    fc.uint8Array({ maxLength: 40, size: 'max' }),
     fc.constantFrom(true, false, null),
     fc.array(tie('value'), { maxLength: 6 }),
     fc.dictionary(keyArb, tie('value'), { maxKeys: 5 }),
