@@ -275,6 +275,8 @@ export function utf8Validate(buf: Uint8Array, off: number, len: number): number 
 
 // Espruino (unicode builds) keeps strings as bytes, flagged as UTF-8 by E.asUTF8; there
 // String.fromCharCode truncates to 8 bits, so text is rebuilt from its UTF-8 bytes and flagged.
+// Espruino builds without Unicode support (no E.asUTF8) cannot hold non-ASCII text as a JS string
+// at all: use readText's offsets there (the protocol bodies of §10 carry no text anyway).
 interface EspruinoGlobal {
   E?: { asUTF8?: (s: string) => string };
 }
