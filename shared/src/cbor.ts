@@ -23,11 +23,17 @@ export const CBOR_MAX_INT = 9007199254740991;
 export const CBOR_MAX_DEPTH = 16;
 
 // Major types (RFC 8949 §3.1), also used as "kinds" by cborPeek.
+/** Major type 0: unsigned integer. */
 export const CBOR_UINT = 0;
+/** Major type 1: negative integer −1 − n. */
 export const CBOR_NINT = 1;
+/** Major type 2: byte string. */
 export const CBOR_BYTES = 2;
+/** Major type 3: UTF-8 text string. */
 export const CBOR_TEXT = 3;
+/** Major type 4: array. */
 export const CBOR_ARRAY = 4;
+/** Major type 5: map. */
 export const CBOR_MAP = 5;
 const MAJOR_TAG = 6;
 const MAJOR_SIMPLE = 7;

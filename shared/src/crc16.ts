@@ -7,8 +7,11 @@
  * two lookups per byte, so it stays small on a microcontroller and 4x fewer steps than bitwise.
  */
 
+/** Initial register value of CRC-16/CCITT-FALSE. */
 export const CRC16_INIT = 0xffff;
+/** Generator polynomial x^16 + x^12 + x^5 + 1 (top bit implicit). */
 export const CRC16_POLY = 0x1021;
+/** Bytes of the CRC trailer on the line. */
 export const CRC16_LEN = 2;
 const NIBBLE_COUNT = 16;
 const TOP_BIT = 0x8000;
