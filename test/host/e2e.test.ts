@@ -3,11 +3,12 @@
 // boards, a socat PTY pair as the radio line, TCP on 127.0.0.1 to the real HES library.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parseMeterProv } from '@vakt/firmware/common/prov';
 import { openPtyPair } from '../../host/src/bridge/pty.ts';
 import { Hes, type IngestResult } from '../../host/src/hes/hes.ts';
 import { HesServer } from '../../host/src/hes/server.ts';
@@ -74,4 +75,48 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     expect(cs.hesLink.connects).toBeGreaterThanOrEqual(1);
     expect(ms.meter).toBe(meterImg.id);
   }, 90_000);
+
+  it('a meter with a wrong link key is reported in words by the concentrator, never as silence', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const kpe = initKpe(join(dir, 'kpe'));
+    const { hes, cert } = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    cleanup.push(() => hes.close());
+    const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
+    hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    const seen: IngestResult[] = [];
+    const server = new HesServer(hes, { host: '127.0.0.1', port: 0, onResult: (r) => seen.push(r) });
+    cleanup.push(() => server.close());
+    const port = await server.listen();
+    const meterImg = batch.images.find((i) => i.kind === 'meter')!;
+    const concImg = batch.images.find((i) => i.kind === 'concentrator')!;
+    // Same meter, one bit of its link key changed: the image still parses (PROTOCOL.md §11 layout).
+    const img = new Uint8Array(readFileSync(meterImg.file));
+    const good = parseMeterProv(img)!;
+    const LINK_KEY_OFF = 30; // [0x88, 1, 1, 0x48, id(8), 0x50, mk(16), 0x50, lk(16) …]
+    img[LINK_KEY_OFF] ^= 0x01;
+    const bad = parseMeterProv(img)!;
+    expect(Buffer.from(bad.linkKey).equals(Buffer.from(good.linkKey))).toBe(false);
+    expect(Buffer.from(bad.masterKey).equals(Buffer.from(good.masterKey))).toBe(true);
+    const badFile = join(dir, 'wrong-link-key.prov.cbor');
+    writeFileSync(badFile, img);
+
+    const pair = await openPtyPair();
+    cleanup.push(() => pair.close());
+    const conc = vakt(['concentrator', '--hes', `127.0.0.1:${port}`, '--modem', pair.a, '--image', concImg.file, '--state', join(dir, 'conc'), '--retry', '1']);
+    vakt(['meter', 'sim', '--port', pair.b, '--image', badFile, '--state', join(dir, 'meter'), '--retry', '1']);
+    // Wait until the HES has JOINed the meter into the concentrator (the concentrator link-acks the
+    // JOIN); refusals reported after that are the wrong key, not an unknown meter.
+    let deadline = Date.now() + 30_000;
+    while (!seen.some((r) => r.ok && r.kind === 'link_ack') && Date.now() < deadline) await sleep(100);
+    expect(seen.some((r) => r.ok && r.kind === 'link_ack')).toBe(true);
+    await sleep(200);
+    const mark = conc.err.join('').length;
+    deadline = Date.now() + 20_000;
+    const refusedAfterJoin = (): boolean => /meter frame\(s\) refused/.test(conc.err.join('').slice(mark));
+    while (!refusedAfterJoin() && Date.now() < deadline) await sleep(200);
+    expect(conc.err.join('').slice(mark)).toMatch(/concentrator [0-9a-f]{16}: \d+ meter frame\(s\) refused \(unknown meter, wrong link key, replay or forged\)/);
+    expect(seen.filter((r) => r.ok && r.meter === meterImg.id)).toEqual([]);
+  }, 60_000);
 });
+

@@ -10,7 +10,7 @@ import { HesLink } from '../bridge/hes-link.ts';
 import { ModemPort } from '../bridge/modem.ts';
 import { helpText, hostPort, intOpt, listOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
 import { CliError, usageError, type CliIo } from './io.ts';
-import { readInput, runUntilStopped } from './meter.ts';
+import { readInput, runUntilStopped, STATUS_MS } from './meter.ts';
 import { printJson } from './output.ts';
 
 const SPEC: CommandSpec = {
@@ -73,7 +73,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const c = runConcentrator({ image, hes: link, meterLines: ports, storage, clock, log, options: { maxMeters, retryS } });
   link.start();
   if (!p.json) io.out(`concentrator ${id}: ${ports.length} modem(s) (${modems.join(', ')}), HES at ${hes.host}:${hes.port}; Ctrl-C to stop`);
+  let seen = { meter: 0, hes: 0, unknown: 0, stalls: 0 };
+  const watch = setInterval(() => {
+    const st = c.app.stats;
+    const stalls = ports.reduce((n, x) => n + x.stats.stalls, 0);
+    if (!p.json && st.meterLinkFailures > seen.meter) io.err(`concentrator ${id}: ${st.meterLinkFailures - seen.meter} meter frame(s) refused (unknown meter, wrong link key, replay or forged)`);
+    if (!p.json && st.hesLinkFailures > seen.hes) io.err(`concentrator ${id}: ${st.hesLinkFailures - seen.hes} HES frame(s) refused (wrong HES link key, replay or forged)`);
+    if (!p.json && st.unknownMeter > seen.unknown) io.err(`concentrator ${id}: ${st.unknownMeter - seen.unknown} downlink frame(s) for meters it was not given (JOIN)`);
+    if (!p.json && stalls > seen.stalls) io.err(`concentrator ${id}: ${stalls - seen.stalls} stalled serial write(s) recovered (port reopened, frames resent)`);
+    seen = { meter: st.meterLinkFailures, hes: st.hesLinkFailures, unknown: st.unknownMeter, stalls };
+  }, STATUS_MS);
   await runUntilStopped(io, durS);
+  clearInterval(watch);
   clock.stop();
   await link.close();
   await Promise.all(ports.map((x) => x.close()));

@@ -11,6 +11,9 @@ import { helpText, intOpt, parseCommand, stringOpt, type CommandSpec } from './a
 import { CliError, usageError, type CliIo } from './io.ts';
 import { printJson } from './output.ts';
 
+/** How often a running device reports new refusals on stderr. */
+export const STATUS_MS = 5000;
+
 const SIM_SPEC: CommandSpec = {
   name: 'vakt meter sim',
   summary: 'run the meter firmware on this host, on a serial port',
@@ -101,7 +104,17 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const clock = createSystemClock();
   const m = runMeter({ image, line: modem, storage, clock, log, options: { intervalS: interval, retryS } });
   if (!p.json) io.out(`meter ${id} running on ${port} (concentrator ${idHex(prov.concentratorId)}, push every ${interval} s, state in ${stateDir}); Ctrl-C to stop`);
+  // Problems are reported as they appear, in words: a wrong key must never look like silence.
+  let seen = { badTag: 0, replay: 0, linkErrors: 0 };
+  const watch = setInterval(() => {
+    const st = m.app.stats;
+    if (!p.json && st.badTag > seen.badTag) io.err(`meter ${id}: ${st.badTag - seen.badTag} frame(s) failed authentication (wrong key or forged frame)`);
+    if (!p.json && st.replay > seen.replay) io.err(`meter ${id}: ${st.replay - seen.replay} replayed frame(s) refused`);
+    if (!p.json && st.linkErrors > seen.linkErrors) io.err(`meter ${id}: ${st.linkErrors - seen.linkErrors} link frame(s) refused (wrong link key, replay or malformed)`);
+    seen = { badTag: st.badTag, replay: st.replay, linkErrors: st.linkErrors };
+  }, STATUS_MS);
   await runUntilStopped(io, durS);
+  clearInterval(watch);
   clock.stop();
   await modem.close();
   const summary = { meter: id, port, stats: m.app.stats, relayClosed: m.app.relayClosed(), registerWh: m.app.register.wh, modem: modem.stats };
