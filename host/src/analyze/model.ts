@@ -376,6 +376,7 @@ class Resolver {
           ok = false;
           return atom('?');
         }
+        if (l.frame && frames && !frames.some((x) => x.term === t)) frames.push({ let: n.name, frame: l.frame, term: t });
         return t;
       }
       if (n.kind === 'name') {

@@ -1,6 +1,224 @@
-/** Placeholder replaced below. */
-import type { Model } from './model.ts';
-/** ProVerif export (see below). */
-export function exportProverif(model: Model): string {
-  return `(* ${model.name} *)\n`;
+/**
+ * Export of a model as a ProVerif input file (applied pi calculus): the same terms, the honest
+ * agents as replicated processes (senders output their messages, receivers check exactly what
+ * the analyser's receiver pattern checks and, as relays and responders, send the triggered
+ * message), secrecy queries for every element with a read requirement and correspondence queries
+ * (accept ⇒ send) for every element a receiver takes out of a message. Counters are public
+ * constants there: ProVerif has no counter state, so replay stays the analyser's job.
+ */
+import { Prepared } from './analysis.ts';
+import type { AttackModel, Model, Msg } from './model.ts';
+import type { Term } from './term.ts';
+
+const PRIMITIVES = `(* primitives: the same equational theory the analyser's closure uses *)
+fun aead(bitstring, bitstring, bitstring): bitstring.
+reduc forall k: bitstring, m: bitstring, a: bitstring; aead_open(k, aead(k, m, a)) = m.
+reduc forall k: bitstring, m: bitstring, a: bitstring; aead_ad(aead(k, m, a)) = a.
+fun senc(bitstring, bitstring): bitstring.
+reduc forall k: bitstring, m: bitstring; senc_open(k, senc(k, m)) = m.
+fun wrap(bitstring, bitstring): bitstring.
+reduc forall k: bitstring, m: bitstring; unwrap(k, wrap(k, m)) = m.
+fun mac(bitstring, bitstring): bitstring.
+reduc forall k: bitstring, m: bitstring; mac_msg(mac(k, m)) = m.
+reduc forall k: bitstring, m: bitstring; mac_verify(k, mac(k, m)) = m.
+fun kdf(bitstring, bitstring, bitstring): bitstring.
+fun hash(bitstring): bitstring.
+fun pk(bitstring): bitstring.
+fun penc(bitstring, bitstring): bitstring.
+reduc forall s: bitstring, m: bitstring; pdec(s, penc(pk(s), m)) = m.
+fun sign(bitstring, bitstring): bitstring.
+reduc forall s: bitstring, m: bitstring; sig_msg(sign(s, m)) = m.
+reduc forall s: bitstring, m: bitstring; sig_verify(pk(s), sign(s, m)) = m.
+`;
+
+const ident = (s: string): string => s.replace(/^'|'$/g, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9_])/, 'n$1');
+
+/** ProVerif text for a model; `attack` adds its leaked terms and compromised agents' keys to the attacker. */
+export function exportProverif(model: Model, attack?: AttackModel): string {
+  const prep = new Prepared(model);
+  const decls = new Map<string, string>();
+  const tuples = new Map<string, number>();
+  const nm = (t: Term): string => {
+    // constants and atoms become names; each declared once
+    if (t.name.startsWith("'")) {
+      const id = 's_' + ident(t.name);
+      decls.set(id, `const ${id}: bitstring.`);
+      return id;
+    }
+    const info = model.atoms.get(t);
+    const id = ident(t.name);
+    if (!info) decls.set(id, `const ${id}: bitstring.`);
+    else if (info.type === 'keypair') {
+      decls.set(`${id}_sk`, `free ${id}_sk: bitstring [private].`);
+      return `${id}_sk`;
+    } else if (info.type === 'counter' || info.type === 'const') decls.set(id, `free ${id}: bitstring.`);
+    else decls.set(id, `free ${id}: bitstring [private].`);
+    return id;
+  };
+  const tupleName = (t: Term): string => {
+    const id = `${ident(t.name)}${t.args.length}`;
+    tuples.set(id, t.args.length);
+    return id;
+  };
+  const expr = (t: Term, vars: Map<Term, string>): string => {
+    const v = vars.get(t);
+    if (v) return v;
+    if (t.kind !== 'fn') return nm(t);
+    if (t.name === 'sk') return nm(t.args[0]);
+    if (t.name === 'pk') return `pk(${nm(t.args[0])})`;
+    const args = t.args.map((a) => expr(a, vars)).join(', ');
+    if (prep.isTuple(t.name)) return `${tupleName(t)}(${args})`;
+    return `${t.name}(${args})`;
+  };
+  let fresh = 0;
+  /** Lines that take `input` apart as the receiver's pattern says; binds pattern variables. */
+  const matcher = (p: Term, input: string, bound: Map<Term, string>, lines: string[]): void => {
+    if (p.kind === 'var') {
+      const b = bound.get(p);
+      if (b) lines.push(`if ${input} = ${b} then`);
+      else bound.set(p, input);
+      return;
+    }
+    if (p.ground) {
+      lines.push(`if ${input} = ${expr(p, new Map())} then`);
+      return;
+    }
+    const y = () => `y${++fresh}`;
+    if (prep.isTuple(p.name)) {
+      const ys = p.args.map(() => y());
+      lines.push(`let ${tupleName(p)}(${ys.join(', ')}) = ${input} in`);
+      p.args.forEach((a, i) => matcher(a, ys[i], bound, lines));
+      return;
+    }
+    const k = p.args[0];
+    const key = k.kind === 'var' ? undefined : expr(k, bound);
+    const m = y();
+    switch (p.name) {
+      case 'aead': {
+        const ad = y();
+        lines.push(`let ${ad} = aead_ad(${input}) in`);
+        matcher(p.args[2], ad, bound, lines);
+        lines.push(`let ${m} = aead_open(${key}, ${input}) in`);
+        break;
+      }
+      case 'mac':
+        lines.push(`let ${m} = mac_verify(${key}, ${input}) in`);
+        break;
+      case 'senc':
+        lines.push(`let ${m} = senc_open(${key}, ${input}) in`);
+        break;
+      case 'wrap':
+        lines.push(`let ${m} = unwrap(${key}, ${input}) in`);
+        break;
+      case 'penc':
+        lines.push(`let ${m} = pdec(${nm(k.args[0])}, ${input}) in`);
+        break;
+      case 'sign':
+        lines.push(key ? `let ${m} = sig_verify(pk(${nm(k.args[0])}), ${input}) in` : `let ${m} = sig_msg(${input}) in`);
+        break;
+      default:
+        lines.push(`if ${input} = ${expr(p, bound)} then`);
+        return;
+    }
+    matcher(p.args[1], m, bound, lines);
+  };
+  const channel = (m: Msg): string => {
+    const priv = m.links.length > 0 && m.links.every((l) => model.links.find((L) => L.name === l)?.private);
+    if (!priv) return 'net';
+    const id = `ch_${ident(m.links[0])}`;
+    decls.set(id, `free ${id}: channel [private].`);
+    return id;
+  };
+  const base = (id: string): string => ident(id.replace(/\.\d+(?=@|$)/, ''));
+  const deliveredOf = (m: Msg): Term[] => {
+    const pat = prep.patterns.get(m.id)!;
+    return [...pat.origin.entries()].filter(([, o]) => ['data', 'symkey'].includes(model.atoms.get(o)?.type ?? '')).map(([x]) => x).sort((a, b) => a.name.localeCompare(b.name));
+  };
+  const events = new Set<string>();
+  const queries: string[] = [];
+  const procs: string[] = [];
+  const triggered = new Map<string, Msg[]>();
+  for (const m of model.messages) if (m.trigger) triggered.set(m.trigger, [...(triggered.get(m.trigger) ?? []), m]);
+  const originOf = (m: Msg): Msg => {
+    let s = m;
+    while (s.trigger && prep.byId.get(s.trigger) && /\.\d+(@|$)/.test(s.id) && base(prep.byId.get(s.trigger)!.id) === base(s.id)) s = prep.byId.get(s.trigger)!;
+    return s;
+  };
+  const sendLines = (m: Msg, vars: Map<Term, string>): string[] => {
+    const lines: string[] = [];
+    const origin = originOf(m);
+    const final = [...model.messages].reverse().find((x) => base(x.id) === base(m.id))!;
+    const data = deliveredOf(final);
+    if (origin === m && data.length) {
+      const ev = `send_${base(m.id)}`;
+      events.add(ev);
+      const orig = prep.patterns.get(final.id)!.origin;
+      lines.push(`event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => expr(orig.get(x)!, vars)).join(', ')}));`);
+    }
+    lines.push(`out(${channel(m)}, ${expr(m.term, vars)})`);
+    return lines;
+  };
+  for (const m of model.messages) {
+    const lines: string[] = [`in(${channel(m)}, x: bitstring);`];
+    const bound = new Map<Term, string>();
+    const pat = prep.patterns.get(m.id)!;
+    fresh = 0;
+    matcher(pat.pat, 'x', bound, lines);
+    const data = deliveredOf(m);
+    const isFinal = ![...model.messages].some((x) => x !== m && base(x.id) === base(m.id) && model.messages.indexOf(x) > model.messages.indexOf(m));
+    if (isFinal && data.length) {
+      const ev = `accept_${base(m.id)}`;
+      events.add(ev);
+      lines.push(`event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => bound.get(x)!).join(', ')}));`);
+      queries.push(`query ${data.map((_, i) => `d${i}: bitstring`).join(', ')}; event(${ev}(ev${data.length}(${data.map((_, i) => `d${i}`).join(', ')}))) ==> event(send_${base(m.id)}(ev${data.length}(${data.map((_, i) => `d${i}`).join(', ')}))).`);
+    }
+    // as relay or responder the receiver sends what the trigger asks for, with the values it accepted
+    const next = triggered.get(m.id) ?? [];
+    const vars = new Map<Term, string>();
+    for (const [x, orig] of pat.origin) if (bound.has(x)) vars.set(orig, bound.get(x)!);
+    const tail = next.map((n) => sendLines(n, vars).join('\n      '));
+    lines.push(tail.length ? tail.join(' |\n      ') : '0');
+    procs.push(`(* ${m.id}: ${m.from} → ${m.to}${m.via.length ? ' via ' + m.via.join(', ') : ''} — ${m.label} *)\n  !(\n      ${lines.join('\n      ')}\n  )`);
+    if (!m.trigger) procs.push(`!(\n      ${sendLines(m, new Map()).join('\n      ')}\n  )`);
+  }
+  const leaks: string[] = [];
+  if (attack) {
+    for (const t of attack.leaks) leaks.push(`out(net, ${expr(t, new Map())})`);
+    for (const a of attack.compromised) for (const info of model.atoms.values()) if (info.holders.includes(a)) leaks.push(`out(net, ${expr(info.type === 'keypair' ? { name: 'sk', args: [info.term] } as unknown as Term : info.term, new Map())})`);
+  }
+  const secrecy: string[] = [];
+  for (const r of model.requirements) {
+    if (r.readPublic) continue;
+    if (attack && (attack.leaks.includes(r.element) || attack.compromised.some((a) => r.read.includes(a)))) continue;
+    secrecy.push(`query attacker(${expr(r.element, new Map())}).`);
+  }
+  const header = [
+    `(* ${model.name}: exported by \`vakt analyze --export proverif\`${attack ? ` under attack model ${attack.id} (${attack.name})` : ''}.`,
+    '   Public links are the channel net (Dolev-Yao attacker); private links are private channels.',
+    '   Counters are public constants here: replay is checked by the analyser, not by this file. *)',
+    '',
+    'free net: channel.',
+  ];
+  const tupleDecls = [...tuples.entries()].map(([id, n]) => `fun ${id}(${Array(n).fill('bitstring').join(', ')}): bitstring [data].`);
+  return [
+    ...header,
+    PRIMITIVES,
+    '(* tuples *)',
+    ...tupleDecls,
+    '',
+    '(* names: keys, data and key pairs are private; agents, constants and counters public *)',
+    ...[...decls.values()].sort(),
+    '',
+    ...[...events].sort().map((e) => `event ${e}(bitstring).`),
+    '',
+    '(* secrecy: every element with a read requirement *)',
+    ...secrecy,
+    '',
+    '(* authentication: whatever a receiver accepts was sent by its honest origin *)',
+    ...queries,
+    '',
+    'process',
+    '  ' + [...procs, ...(leaks.length ? [`(${leaks.join(' | ')})`] : [])].join('\n  | '),
+    '',
+  ].join('\n');
 }
