@@ -7,7 +7,10 @@
  * - a socket write callback only means "in the kernel": frames written within the last
  *   `resendWindowBytes` before a connection broke are sent again after reconnecting, behind a lone
  *   0x00 that cuts off any half-sent frame. The HES's replay check drops the duplicates, and the
- *   firmware's LINK_ACK store-and-forward confirms delivery end to end.
+ *   firmware's LINK_ACK store-and-forward confirms delivery end to end (which is why the
+ *   concentrator runs it with `resendWindowBytes: 0`: the firmware retransmits, and a duplicate
+ *   would be audited by the HES as a replay; frames still queued or not yet taken by the kernel
+ *   are always sent after reconnecting).
  * Implements the board SerialPort interface (write/onData) so the firmware concentrator app can use
  * it as its uplink port.
  */

@@ -68,7 +68,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     await Promise.all(ports.map((x) => x.close()));
     throw new CliError((e as Error).message);
   }
-  const link = new HesLink({ host: hes.host, port: hes.port, log });
+  // No transport-level resend window: the firmware keeps every uplink frame until the HES's
+  // LINK_ACK and retransmits it, and a duplicate would be audited by the HES as a replay.
+  const link = new HesLink({ host: hes.host, port: hes.port, log, resendWindowBytes: 0 });
   const clock = createSystemClock();
   const c = runConcentrator({ image, hes: link, meterLines: ports, storage, clock, log, options: { maxMeters, retryS } });
   link.start();

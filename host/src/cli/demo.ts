@@ -226,7 +226,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
           meterEnds.push({ id: mid, line: b });
         }
       }
-      const link = new HesLink({ host: '127.0.0.1', port, minBackoffMs: 20, maxBackoffMs: 1000, log: o.log });
+      // Delivery to the HES is confirmed by LINK_ACK in the firmware: no transport resend window (duplicates would be audited as replays).
+      const link = new HesLink({ host: '127.0.0.1', port, minBackoffMs: 20, maxBackoffMs: 1000, log: o.log, resendWindowBytes: 0 });
       links.push(link);
       const per = mine.length;
       // The first concentrator's uplink is recorded until it carried a READING (for the replay/forgery).
