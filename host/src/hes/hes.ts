@@ -782,7 +782,7 @@ export class Hes {
     switch (op) {
       case OP_READING: {
         const [, seq, t, wh, w] = b;
-        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w)) return bad('reading must be [0, seq, t, wh, w]');
+        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w) || seq < 1 || t < 0 || wh < 0) return bad('reading must be [0, seq ≥ 1, t, wh, w]');
         return this.storeReading(m, c, seq, t, wh, w, counter, gen, nowMs);
       }
       case OP_EVENT: {
@@ -1155,9 +1155,16 @@ export class Hes {
 
   /** Stored readings of a meter (newest last). */
   readings(meterId: string, limit = 100): { seq: number; t: number; wh: number; w: number; receivedMs: number }[] {
-    return (this.db
-      .prepare('SELECT seq, t, wh, w, received_ms AS receivedMs FROM (SELECT * FROM readings WHERE meter_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
-      .all(fromHex(meterId, ID_LEN), limit) as { seq: number; t: number; wh: number; w: number; receivedMs: number }[]);
+    type Row = { seq: number; t: number; wh: number; w: number; receivedMs: number };
+    const id = fromHex(meterId, ID_LEN);
+    const m = this.meters.get(toHex(id));
+    const q = (from: number) =>
+      this.db
+        .prepare('SELECT seq, t, wh, w, received_ms AS receivedMs FROM (SELECT * FROM readings WHERE seq >= ? AND meter_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq')
+        .all(from, id, limit) as Row[];
+    // The primary key starts with seq: search the recent range first, the whole table only if it is short.
+    const recent = m === undefined ? [] : q(Math.max(0, m.maxSeq - 4 * limit));
+    return recent.length >= limit ? recent : q(0);
   }
 
   /** Overview of meters with their key state and authentication status. */

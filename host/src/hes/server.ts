@@ -132,9 +132,17 @@ export class HesServer {
     try {
       results = this.hes.ingestBatch(batch, this.now());
     } catch (e) {
-      // Nothing of the batch was stored; the concentrator retransmits what was not acknowledged.
-      this.o.log?.(`ingest failed on connection ${c.n}: ${(e as Error).message}`);
-      return;
+      // Nothing of the batch was stored. Retry frame by frame so that one frame the HES cannot
+      // handle costs only itself, never the frames that arrived with it.
+      this.o.log?.(`batch of ${batch.length} failed on connection ${c.n} (${(e as Error).message}); retrying one by one`);
+      results = [];
+      for (const f of batch) {
+        try {
+          results.push(this.hes.ingestBatch([f], this.now())[0]!);
+        } catch (e2) {
+          results.push({ ok: false, code: 0, error: 'ERR_INTERNAL', message: `frame not stored: ${(e2 as Error).message}` });
+        }
+      }
     }
     for (const r of results) {
       const key = r.ok ? r.kind : r.error;
