@@ -10,6 +10,8 @@
 // Every bundle is parsed with acorn and checked against its engine's rule set (scripts/engine-check.ts);
 // the build fails if any bundle uses a feature or global its engine lacks. Each bundle is written
 // twice: minified (the deliverable, sizes printed) and readable (`*.debug.js`, for reading violations).
+// The minified text gets one extra pass, scripts/inline-consts.ts, which turns each module's
+// top-level numeric constants into literals.
 //
 // usage: tsx scripts/build-firmware.ts [--out dir] [--json] [--only core]
 import { build } from 'esbuild';
@@ -18,6 +20,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkSource, formatViolations } from './engine-check.ts';
+import { inlineTopLevelConstants } from './inline-consts.ts';
 import type { CheckEngine, Violation } from './engine-check.ts';
 import { profiles } from '../boards/profiles/index.ts';
 import type { BoardProfile } from '../boards/src/types.ts';
@@ -113,7 +116,8 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   };
 
   const piece = async (name: string, entryCode: string, engines: CheckEngine[]): Promise<void> => {
-    const min = await bundle(entryCode, true);
+    // Each module's own numeric constants become literals: on Espruino every top-level var costs RAM.
+    const min = inlineTopLevelConstants(await bundle(entryCode, true)).code;
     const readable = await bundle(entryCode, false);
     const file = path.join(outDir, name + '.js');
     fs.writeFileSync(file, min);

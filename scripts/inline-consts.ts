@@ -1,0 +1,145 @@
+// Inlines the numeric constants of a minified IIFE bundle.
+//
+// esbuild inlines constants imported from another module, but keeps each module's own top-level
+// `const X = 16` as a `var` in the bundle (133 of them in the meter bundle). On Espruino every
+// top-level variable is a name plus a value held in RAM for the program's life, so these cost
+// variables that a board with ~2,500 of them cannot spare, and bytes of code. This pass replaces
+// every read of such a variable by its literal and drops the declaration.
+//
+// It is deliberately conservative. A variable is inlined only when it meets all of these:
+// - it is declared once, at the top level of the IIFE body, as `var name = <number literal>`
+//   or `var name = -<number literal>`;
+// - its name is bound nowhere else in the bundle, so every identifier with that name is this
+//   variable (esbuild's minifier gives top-level symbols names that nested scopes do not reuse);
+// - it is never assigned, updated or used as a for-in/of target.
+// The bundle is re-parsed after the edit, so a mistake shows up as a parse error.
+import { parse } from 'acorn';
+import type { Node as AcornNode } from 'acorn';
+
+type N = AcornNode & Record<string, any>;
+
+function children(node: N): N[] {
+  const out: N[] = [];
+  for (const key of Object.keys(node)) {
+    if (key === 'type' || key === 'start' || key === 'end' || key === 'loc') continue;
+    const v = node[key];
+    if (Array.isArray(v)) { for (const c of v) if (c && typeof c.type === 'string') out.push(c); }
+    else if (v && typeof v.type === 'string') out.push(v);
+  }
+  return out;
+}
+
+/** The statements of `(() => { ... })()` / `(function () { ... })()`, or undefined for other shapes. */
+function iifeBody(ast: N): N[] | undefined {
+  if (ast.body.length < 1) return undefined;
+  const s = ast.body[0];
+  if (s.type !== 'ExpressionStatement' || s.expression.type !== 'CallExpression') return undefined;
+  const f = s.expression.callee;
+  if ((f.type !== 'ArrowFunctionExpression' && f.type !== 'FunctionExpression') || f.body.type !== 'BlockStatement') return undefined;
+  return f.body.body;
+}
+
+/** Number of bindings per name anywhere in the tree. */
+function bindingCounts(root: N): Map<string, number> {
+  const counts = new Map<string, number>();
+  const add = (name: string) => counts.set(name, (counts.get(name) ?? 0) + 1);
+  const addPattern = (p: N | null): void => {
+    if (!p) return;
+    if (p.type === 'Identifier') add(p.name);
+    else if (p.type === 'AssignmentPattern') addPattern(p.left);
+    else if (p.type === 'RestElement') addPattern(p.argument);
+    else if (p.type === 'ArrayPattern') for (const e of p.elements) addPattern(e);
+    else if (p.type === 'ObjectPattern') for (const pr of p.properties) addPattern(pr.type === 'RestElement' ? pr : pr.value);
+  };
+  const visit = (n: N): void => {
+    if (n.type === 'VariableDeclarator') addPattern(n.id);
+    if ((n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ClassDeclaration' || n.type === 'ClassExpression') && n.id) add(n.id.name);
+    if (n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression') for (const p of n.params) addPattern(p);
+    if (n.type === 'CatchClause') addPattern(n.param);
+    if (n.type === 'LabeledStatement') add(n.label.name);
+    for (const c of children(n)) visit(c);
+  };
+  visit(root);
+  return counts;
+}
+
+/** Literal text for a candidate's initialiser, or undefined if it is not a plain number. */
+function numberText(code: string, init: N | null): string | undefined {
+  if (!init) return undefined;
+  if (init.type === 'Literal' && typeof init.value === 'number' && Number.isFinite(init.value)) return code.slice(init.start, init.end);
+  if (init.type === 'UnaryExpression' && init.operator === '-' && init.argument.type === 'Literal' && typeof init.argument.value === 'number') {
+    return '(-' + code.slice(init.argument.start, init.argument.end) + ')';
+  }
+  return undefined;
+}
+
+/** Result of the pass: the new code and how many variables were inlined. */
+export interface InlineResult { code: string; inlined: number; names: string[] }
+
+/** Inlines top-level numeric `var`s of a minified IIFE bundle (see the file comment); returns the code unchanged if unsure. */
+export function inlineTopLevelConstants(code: string): InlineResult {
+  const ast = parse(code, { ecmaVersion: 'latest', sourceType: 'script' }) as N;
+  const body = iifeBody(ast);
+  if (!body) return { code, inlined: 0, names: [] };
+  const counts = bindingCounts(ast);
+  const value = new Map<string, string>();
+  for (const s of body) {
+    if (s.type !== 'VariableDeclaration' || s.kind !== 'var') continue;
+    for (const d of s.declarations) {
+      if (d.id.type !== 'Identifier' || counts.get(d.id.name) !== 1) continue;
+      const text = numberText(code, d.init);
+      if (text !== undefined) value.set(d.id.name, text);
+    }
+  }
+  // Drop any candidate that is written to anywhere.
+  const visitWrites = (n: N): void => {
+    if (n.type === 'AssignmentExpression' && n.left.type === 'Identifier') value.delete(n.left.name);
+    if (n.type === 'UpdateExpression' && n.argument.type === 'Identifier') value.delete(n.argument.name);
+    if ((n.type === 'ForInStatement' || n.type === 'ForOfStatement') && n.left.type === 'Identifier') value.delete(n.left.name);
+    for (const c of children(n)) visitWrites(c);
+  };
+  visitWrites(ast);
+  if (value.size === 0) return { code, inlined: 0, names: [] };
+
+  const edits: { start: number; end: number; text: string }[] = [];
+  const visitReads = (n: N, parent: N | undefined): void => {
+    // `{w}` is `{w: w}` (acorn gives key and value the same range): keep the key, inline the value.
+    if (n.type === 'Property' && n.shorthand && n.value.type === 'Identifier' && value.has(n.value.name)) {
+      edits.push({ start: n.start, end: n.end, text: n.value.name + ':' + value.get(n.value.name)! });
+      return;
+    }
+    if (n.type === 'Identifier' && value.has(n.name) && parent) {
+      const v = value.get(n.name)!;
+      if (parent.type === 'VariableDeclarator' && parent.id === n) return; // the declaration itself
+      if (parent.type === 'MemberExpression' && parent.property === n && !parent.computed) return;
+      if ((parent.type === 'Property' || parent.type === 'MethodDefinition' || parent.type === 'PropertyDefinition') && parent.key === n && !parent.computed) return;
+      // A number followed by `.` would parse as a decimal point: `(16).toString()`.
+      const text = parent.type === 'MemberExpression' && parent.object === n && !v.startsWith('(') ? '(' + v + ')' : v;
+      edits.push({ start: n.start, end: n.end, text });
+      return;
+    }
+    for (const c of children(n)) visitReads(c, n);
+  };
+  visitReads(ast, undefined);
+  // Remove the declarators (whole statement if all of its declarators go).
+  for (const s of body) {
+    if (s.type !== 'VariableDeclaration' || s.kind !== 'var') continue;
+    const keep = s.declarations.filter((d: N) => !(d.id.type === 'Identifier' && value.has(d.id.name)));
+    if (keep.length === s.declarations.length) continue;
+    // Edits inside kept declarators (reads of other constants) are applied to their text here.
+    const inner = (d: N): string => {
+      let t = code.slice(d.start, d.end);
+      const mine = edits.filter((e) => e.start >= d.start && e.end <= d.end).sort((a, b) => b.start - a.start);
+      for (const e of mine) t = t.slice(0, e.start - d.start) + e.text + t.slice(e.end - d.start);
+      return t;
+    };
+    const text = keep.length === 0 ? '' : 'var ' + keep.map(inner).join(',') + ';';
+    for (let i = edits.length - 1; i >= 0; i--) if (edits[i].start >= s.start && edits[i].end <= s.end) edits.splice(i, 1);
+    edits.push({ start: s.start, end: s.end, text });
+  }
+  edits.sort((a, b) => b.start - a.start);
+  let out = code;
+  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  parse(out, { ecmaVersion: 'latest', sourceType: 'script' }); // throws if the edit broke the syntax
+  return { code: out, inlined: value.size, names: [...value.keys()] };
+}
