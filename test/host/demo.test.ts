@@ -14,7 +14,8 @@ import { main } from '../../host/src/cli/main.ts';
 const STEPS = [
   'KPE produced keys', 'HES imported the shipment', 'Network up', 'Readings flow', 'Operator without relay right refused',
   'Disconnect (relay open)', 'Reconnect (relay closed)', 'Key update (master key)', 'Replayed uplink frame refused',
-  'Forged uplink frame refused', 'Replayed disconnect command refused by the meter', 'Forged command refused by the meter', 'Audit chain verifies',
+  'Forged uplink frame refused', 'Replayed disconnect command refused by the meter', 'Forged command refused by the meter',
+  'Uplink queues drained', 'Audit chain verifies',
 ];
 
 describe('vakt demo', () => {

@@ -378,6 +378,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const final = h.meterStatus();
     const serial = { stalls: 0, reopens: 0, resent: 0 };
     for (const m of modems) { serial.stalls += m.stats.stalls; serial.reopens += m.stats.reopens; serial.resent += m.stats.resent; }
+    // Store-and-forward: every uplink frame a concentrator accepted must have been link-acknowledged by the HES.
+    const drained = await runUntil(() => concs.every((c) => c.app.upQueue.size() === 0), 40);
+    const waiting = concs.reduce((n, c) => n + c.app.upQueue.size(), 0);
+    step('Uplink queues drained', drained,
+      drained ? 'every frame the concentrators accepted was acknowledged by the HES (LINK_ACK)' : `${waiting} frame(s) still wait for the HES's LINK_ACK${diagnoseUplink(srv.counts, concs)}`);
     const audit = verifyAudit(h);
     step('Audit chain verifies', audit.ok, audit.detail);
     const summary: DemoSummary = {
