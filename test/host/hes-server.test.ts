@@ -1,7 +1,7 @@
 // HES TCP server and the kpe/hes CLI modules, driven in-process.
 import { describe, it, expect } from 'vitest';
 import { connect } from 'node:net';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeSerialFrame, SerialDeframer, MAX_LINK_FRAME, serialEncodedMaxLen, LINK_JOIN } from '@vakt/shared';
@@ -81,6 +81,11 @@ describe('kpe and hes CLI', () => {
     expect(await hesRun(['command', 'config', '--meter', meter, '--tariff', '3', '--as', 'olga', ...common, '--json'], io)).toBe(0);
     expect(await hesRun(['command', 'list', ...common, '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!).commands[0]).toMatchObject({ kind: 'config', state: 'queued', actor: 'olga' });
+    writeFileSync(join(dir, 'fw.bin'), Buffer.alloc(2000, 7));
+    expect(await hesRun(['firmware', 'add', 'fw.bin', '--version', '7', ...common, '--json'], io)).toBe(0);
+    const fw = JSON.parse(io.stdout.at(-1)!);
+    expect(await hesRun(['command', 'firmware', '--sha256', fw.sha256, '--meter', 'all', ...common, '--json'], io)).toBe(0);
+    expect(JSON.parse(io.stdout.at(-1)!).ids.length).toBe(2);
     expect(await hesRun(['audit', '--verify', ...common, '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ ok: true });
     await expect(hesRun(['command', 'relay', '--meter', 'xyz', ...common], io)).rejects.toThrow(/16 hex digits/);

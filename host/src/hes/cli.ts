@@ -48,7 +48,7 @@ const SPECS: { [sub: string]: CommandSpec } = {
     'queue a command for a meter, or list / cancel commands',
     `<${COMMAND_KINDS.join('|')}|list|cancel> --meter <id> [...]`,
     {
-      meter: { type: 'string', placeholder: '<id>', description: 'meter id (16 hex digits)' },
+      meter: { type: 'string', placeholder: '<id>', description: "meter id (16 hex digits), or 'all' for a campaign" },
       state: { type: 'string', placeholder: '<s>', description: 'relay: 0 disconnect, 1 reconnect; list: filter by state' },
       tariff: { type: 'string', placeholder: '<n>', description: 'config: tariff id' },
       'push-interval': { type: 'string', placeholder: '<s>', description: 'config: push interval in seconds' },
@@ -62,7 +62,8 @@ const SPECS: { [sub: string]: CommandSpec } = {
     {
       positionals: { min: 1, max: 1, names: '<kind>' },
       notes: ['Rights: read/gapfill/config/clock need operator; relay, firmware and key_update need admin.', 'A key update keeps the old key valid until the meter confirms the new one; a lost confirmation is retried.'],
-      examples: ['vakt hes command relay --meter 0a1b2c3d4e5f6071 --state 0 --as alice', 'vakt hes command key_update --meter 0a1b2c3d4e5f6071 --scope 0', 'vakt hes command list --meter 0a1b2c3d4e5f6071'],
+      examples: ['vakt hes command relay --meter 0a1b2c3d4e5f6071 --state 0 --as alice', 'vakt hes command key_update --meter 0a1b2c3d4e5f6071 --scope 0',
+        'vakt hes firmware add fw-7.bin --version 7 && vakt hes command firmware --sha256 <hex> --meter all', 'vakt hes command list --meter 0a1b2c3d4e5f6071'],
     },
   ),
   readings: spec('readings', 'print stored readings of a meter', '--meter <id> [--limit <n>]', {
@@ -294,7 +295,9 @@ function cmdCommand(hes: Hes, p: Parsed, io: CliIo): number {
     return 0;
   }
   if (!(COMMAND_KINDS as readonly string[]).includes(kind)) throw usageError(`unknown command kind '${kind}' (${COMMAND_KINDS.join(', ')}, list, cancel)`);
-  const meter = meterOpt(p);
+  // --meter all: a campaign (e.g. firmware, clock sync) queues one command per meter.
+  const all = stringOpt(p, 'meter') === 'all';
+  const meter = all ? 'all' : meterOpt(p);
   const num = (n: string, min: number, max: number): number => {
     const v = intOpt(p, n, min, max, -1);
     if (v < 0) throw usageError(`missing required option --${n}`);
@@ -333,8 +336,11 @@ function cmdCommand(hes: Hes, p: Parsed, io: CliIo): number {
     default:
       throw usageError(`unknown command kind '${kind}'`);
   }
-  const id = hes.enqueueCommand(who, meter, params, { expiryMs: intOpt(p, 'expiry', 1, 365 * 86400, 86400) * 1000 });
-  if (p.json) printJson(io, { id, meter, kind, state: 'queued' });
-  else io.out(`command ${id} (${kind}) queued for meter ${meter}; it is sent when the meter's concentrator is connected`);
+  const expiryMs = intOpt(p, 'expiry', 1, 365 * 86400, 86400) * 1000;
+  const targets = all ? hes.meterStatus().map((m) => m.id) : [meter];
+  const ids = targets.map((m) => hes.enqueueCommand(who, m, params, { expiryMs }));
+  if (p.json) printJson(io, all ? { ids, meters: targets, kind, state: 'queued' } : { id: ids[0], meter, kind, state: 'queued' });
+  else if (all) io.out(`${ids.length} ${kind} command(s) queued (ids ${ids[0]}..${ids[ids.length - 1]}); each is sent when its meter's concentrator is connected`);
+  else io.out(`command ${ids[0]} (${kind}) queued for meter ${meter}; it is sent when the meter's concentrator is connected`);
   return 0;
 }
