@@ -190,9 +190,16 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
           const map = new Map<Term, Term>();
           for (const [x, val] of s.sigma) {
             const orig = pat.origin.get(x);
-            if (orig && orig !== val) map.set(orig, val);
+            if (!orig || orig === val) continue;
+            // an opaque part the relay passes on unread: the attacker fills it with its own
+            // version of that part when it can build one (its data and counters), else any value
+            const own = val === ADV && orig.kind === 'fn' ? forgedVariant(prep, orig) : undefined;
+            map.set(orig, own && K.canDerive(own) ? own : val);
           }
           if (!map.size) continue;
+          // the honest sender seals its reply under fresh values of its own counters
+          // (only counters it seals itself: a relayed sealed part keeps its sender's counter)
+          for (const c of m.counters) if (!map.has(c) && !occurs(c, trig.term)) map.set(c, ADV);
           const out = replace(m.term, map);
           if (out === m.term || out.size > MAX_ORACLE_TERM || K.known.has(out)) continue;
           K.add(out, { kind: 'oracle', msg: m.id, via: s.uses });
@@ -231,6 +238,13 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   }
   if (active) findings.push(...replayFindings(prep, K, attack, canInject, oracleOut));
   return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size };
+}
+
+/** The term with every datum, counter and nonce replaced by the attacker's own value. */
+function forgedVariant(prep: Prepared, t: Term): Term {
+  const map = new Map<Term, Term>();
+  for (const [term, info] of prep.model.atoms) if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') map.set(term, ADV);
+  return replace(t, map);
 }
 
 /** Solutions for a receiver pattern the attacker can actually get delivered. */
