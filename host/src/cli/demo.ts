@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { SerialPort } from '@vakt/boards';
 import { createManualClock, createSerialPair } from '@vakt/boards/sim/index';
 import {
-  E2E_VERSION, encodeSerialFrame, HEADER_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OP_READING, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
+  E2E_VERSION, encodeSerialFrame, HEADER_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER, OP_READING, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
 } from '@vakt/shared';
 import { deviceStorage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { HesLink } from '../bridge/hes-link.ts';
@@ -127,6 +127,13 @@ function deframeAll(chunks: Uint8Array[]): Uint8Array[] {
 function isReadingData(f: Uint8Array): boolean {
   return f.length > 2 * HEADER_LEN && f[0] === LINK_VERSION && f[2] === LINK_DATA && f[HEADER_LEN] === E2E_VERSION && f[HEADER_LEN + 2] === OP_READING;
 }
+
+/** Gives a captured frame a counter no receiver has seen yet, as a forger would. */
+function freshCounter(f: Uint8Array): void {
+  new DataView(f.buffer, f.byteOffset, f.length).setUint32(OFF_COUNTER, FORGED_COUNTER);
+}
+/** A counter far above anything a demo run reaches. */
+const FORGED_COUNTER = 0xfffff000;
 
 /** Serial wire encoding of one frame (COBS ‖ CRC16 ‖ 0x00), so a forgery is not mere line noise. */
 function wire(frame: Uint8Array): Uint8Array {
@@ -341,8 +348,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const rep = await expectAttack(wire(capturedUp));
       step('Replayed uplink frame refused', rep !== undefined && !rep.ok && rep.error === 'ERR_REPLAY',
         rep === undefined ? 'no answer from the HES' : rep.ok ? 'ACCEPTED (should have been refused)' : `HES: ${rep.error} — ${rep.message}`);
-      // 2. Forgery: one ciphertext byte of the inner reading changed, CRC recomputed (so it is not line noise).
+      // 2. Forgery: a fresh counter (so it is no replay) and one changed ciphertext byte of the inner
+      //    reading, CRC recomputed (so it is not line noise): only the tag can tell.
       const forged = capturedUp.slice();
+      freshCounter(forged);
       forged[HEADER_LEN + HEADER_LEN + 2] ^= 0x01;
       const fr = await expectAttack(wire(forged));
       step('Forged uplink frame refused', fr !== undefined && !fr.ok && fr.error === 'ERR_TAG',
@@ -363,13 +372,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       step('Replayed disconnect command refused by the meter', refusedCount() > r0 && target.app.relayClosed(),
         `captured on the radio line and sent again: meter refused it (${describeDelta(mBefore, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed — power on' : 'OPEN'}`);
       const forged = downFrames[0]!.slice();
+      freshCounter(forged); // not a replay: only the tag can tell
       forged[HEADER_LEN + HEADER_LEN + 1] ^= 0x80; // one bit of the relay command's ciphertext
       const m2 = { ...target.app.stats };
-      const r1 = refusedCount();
+      const tagFailures = (): number => target.app.stats.badTag + target.app.stats.linkErrors;
+      const r1 = tagFailures();
       tLine.line.write(wire(forged));
-      await runUntil(() => refusedCount() > r1, 40);
-      step('Forged command refused by the meter', refusedCount() > r1 && target.app.relayClosed(),
-        `one bit changed, CRC fixed: meter refused it (${describeDelta(m2, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed' : 'OPEN'}`);
+      await runUntil(() => tagFailures() > r1, 40);
+      step('Forged command refused by the meter', tagFailures() > r1 && target.app.relayClosed(),
+        `fresh counter, one bit changed, CRC fixed: meter refused it (${describeDelta(m2, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed' : 'OPEN'}`);
     } else {
       step('Replayed disconnect command refused by the meter', false, 'the disconnect command was not captured on the radio line');
     }
