@@ -34,10 +34,8 @@ export class LoadProfile {
   overwritten = 0;
   private head = new Uint8Array(HEAD_LEN);
   private slot = new Uint8Array(SLOT_LEN);
-  private names: string[] = [];
 
   constructor(private readonly st: Storage, private readonly slots: number) {
-    for (let i = 0; i < slots; i++) this.names.push(REC_LP_PREFIX + i);
     const h = readFixed(st, REC_LP_HEAD, HEAD_LEN, HEAD_VERSION);
     if (h !== undefined) {
       const n = readU32(h, 1);
@@ -71,7 +69,7 @@ export class LoadProfile {
     writeU32(s, 5, t);
     writeU64(s, 9, wh);
     writeU32(s, 17, w);
-    this.st.write(this.names[seq % this.slots], s);
+    this.st.write(this.name(seq), s);
     this.nextSeq = seq + 1;
     this.writeHead();
     return seq;
@@ -83,7 +81,7 @@ export class LoadProfile {
     // The interval just closed is still in RAM: the periodic push reads no storage.
     const r = this.slot[0] === SLOT_VERSION && readU32(this.slot, 1) === seq
       ? this.slot
-      : readFixed(this.st, this.names[seq % this.slots], SLOT_LEN, SLOT_VERSION);
+      : readFixed(this.st, this.name(seq), SLOT_LEN, SLOT_VERSION);
     if (r === undefined || readU32(r, 1) !== seq) return false;
     out.seq = seq;
     out.t = readU32(r, 5);
@@ -98,6 +96,11 @@ export class LoadProfile {
     this.acked = upTo;
     this.writeHead();
     return true;
+  }
+
+  /** Record name of the slot holding seq; built when needed (96 resident strings cost ~190 Espruino blocks). */
+  private name(seq: number): string {
+    return REC_LP_PREFIX + (seq % this.slots);
   }
 
   private writeHead(): void {

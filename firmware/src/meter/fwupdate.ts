@@ -34,7 +34,7 @@ export class FirmwareDownload {
   chunks = 0;
   readonly digest = new Uint8Array(SHA256_LEN);
   private rec = new Uint8Array(STATE_LEN);
-  private sha = new Sha256();
+  private sha: Sha256 | null = null; // created at the first activation: most boots never need it
   private calc = new Uint8Array(SHA256_LEN);
   /** Images rejected at activation because their digest did not match. */
   rejected = 0;
@@ -96,6 +96,7 @@ export class FirmwareDownload {
   /** ACTIVATE: checks the whole image against the announced SHA-256; on mismatch discards it (the running image stays). */
   activate(): number {
     if (!this.active || this.received !== this.size) return ACT_INCOMPLETE;
+    if (this.sha === null) this.sha = new Sha256();
     const h = this.sha;
     h.reset();
     let total = 0;

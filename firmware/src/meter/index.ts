@@ -147,7 +147,6 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const retryS = opts.retryS === undefined ? 300 : opts.retryS;
   const hdr: FrameHeader = createHeader();
   const inner: FrameHeader = createHeader();
-  const rxBody = new Uint8Array(MAX_LINK_FRAME);
   const txFrame = new Uint8Array(MAX_LINK_FRAME);
   const body = new Uint8Array(MAX_E2E_BODY_FORWARDED);
   const ackBody = new Uint8Array(16);
@@ -324,8 +323,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   }
 
   /** LINK_ACK [counter] from the concentrator: the event report sent under that counter is stored there. */
-  function onLinkAck(n: number): void {
-    if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 1) return;
+  function onLinkAck(buf: Uint8Array, off: number, n: number): void {
+    if (cborReaderInit(r, buf, off, n) < 0 || readArrayHead(r) !== 1) return;
     const c = readUint(r);
     if (c <= 0) return;
     for (let code = 1; code < EV_SLOTS; code++) {
@@ -364,7 +363,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       stats.notForMe++;
       return;
     }
-    const n = openFrame(ctx, hdr, keys.linkDown, buf, off, rxBody, 0);
+    // Opened in place: the deframer's buffer is the only receive buffer (RAM on small boards).
+    const b = off + HEADER_LEN;
+    const n = openFrame(ctx, hdr, keys.linkDown, buf, off, buf, b);
     if (n < 0) {
       if (n === ERR_RECEIVER || n === ERR_UNKNOWN_SENDER) stats.notForMe++;
       else securityError(n);
@@ -372,16 +373,16 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     if (hdr.op === LINK_DATA) {
       sendLinkAck(hdr.counter);
-      onE2e(n);
+      onE2e(buf, b, n);
     } else if (hdr.op === LINK_ACK) {
       // Our uplink is held by the concentrator. Readings are freed only by the end-to-end ACK;
       // event reports, which have no end-to-end ACK, are freed here.
-      onLinkAck(n);
+      onLinkAck(buf, b, n);
     }
   }
 
-  function onE2e(len: number): void {
-    const e = parseHeader(rxBody, 0, len, inner);
+  function onE2e(buf: Uint8Array, off: number, len: number): void {
+    const e = parseHeader(buf, off, len, inner);
     if (e < 0 || inner.version !== E2E_VERSION || inner.dir !== DIR_DOWN) {
       securityError(e < 0 ? e : ERR_UNKNOWN_SENDER);
       return;
@@ -391,7 +392,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       securityError(slot);
       return;
     }
-    const n = openFrame(ctx, inner, slot, rxBody, 0, body, 0);
+    const n = openFrame(ctx, inner, slot, buf, off, body, 0);
     if (n < 0) {
       securityError(n);
       return;
@@ -679,7 +680,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     onTamper: function (): void { noteEvent(EV_TAMPER, 0); },
     onPowerFail: function (): void { noteEvent(EV_POWER_FAIL, bootCount); },
     boundedSizes: function (): number[] {
-      return [line.rx.buf.length, rxBody.length, txFrame.length, body.length, pendingCount.length, lp.pending()];
+      return [line.rx.buf.length, txFrame.length, body.length, pendingCount.length, lp.pending()];
     },
   };
 

@@ -8,11 +8,11 @@ import type { CryptoCtx } from '@vakt/shared/ctx';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import {
-  KEY_LEN, SCOPE_MASTER, createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey,
+  KEY_LEN, SCOPE_MASTER, createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey, wipeSlot,
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_KEY_UPDATE, OP_MAX } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_ACK, OP_KEY_UPDATE, OP_MAX } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
@@ -58,8 +58,14 @@ export class MeterKeys {
   readonly up: (KeySlot | null)[] = [];
   /** DOWN slots of the generation in force, indexed by op. */
   readonly down: (KeySlot | null)[] = [];
-  /** DOWN slots of the staged generation, live only while a key is staged and the op is in scope. */
-  readonly stagedDown: (KeySlot | null)[] = [];
+  /**
+   * One DOWN slot for the staged generation, re-derived for whichever op arrives (downlink under a
+   * staged key is rare: at most a few frames per key update), with the replay state of every op
+   * kept apart in stagedLast. One slot instead of one per op saves RAM on small Espruino boards.
+   */
+  readonly stagedSlot: KeySlot;
+  private stagedOp = -1;
+  private stagedLast = new Float64Array(OP_MAX + 1);
   readonly kc: KeySlot;
   readonly linkUp: KeySlot;
   readonly linkDown: KeySlot;
@@ -92,19 +98,18 @@ export class MeterKeys {
     for (let op = 0; op <= OP_MAX; op++) {
       let u: KeySlot | null = null;
       let d: KeySlot | null = null;
-      let sd: KeySlot | null = null;
-      if (op > 0 && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE) {
+      // The meter never sends KEY_UPDATE under an operation key (CONFIRM uses KC) nor ACK.
+      if (op > 0 && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE && op !== OP_ACK) {
         u = createKeySlot(E2E_VERSION, op, DIR_UP, this.gen[op], this.meterId, this.hesId);
         u.ctr = createSendCounter(0, r, this.persister(op));
       }
       if (op > 0 && (E2E_ALLOW[op] & ALLOW_DOWN) !== 0) {
         d = createKeySlot(E2E_VERSION, op, DIR_DOWN, this.gen[op], this.meterId, this.hesId);
-        sd = createKeySlot(E2E_VERSION, op, DIR_DOWN, 0, this.meterId, this.hesId);
       }
       this.up.push(u);
       this.down.push(d);
-      this.stagedDown.push(sd);
     }
+    this.stagedSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, this.meterId, this.hesId);
     this.kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, 0, this.meterId, this.hesId);
     this.kc.ctr = createSendCounter(0, r, this.persister(CI_KC));
     this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, this.meterId, this.concentratorId);
@@ -201,16 +206,17 @@ export class MeterKeys {
 
   /** Persists the replay state of every downlink slot (active and staged generations); false if storage failed. */
   persistRx(): boolean {
+    if (this.stagedOp >= 0) this.stagedLast[this.stagedOp] = this.stagedSlot.last;
     const x = this.rxRec;
     x[0] = RX_VERSION;
     for (let op = 0; op <= OP_MAX; op++) {
       const o = 1 + op * RX_ENTRY;
       const d = this.down[op];
-      const s = this.stagedDown[op];
+      const staged = this.stPresent && d !== null && this.inScope(op);
       x[o] = d === null ? 0 : d.gen;
       writeU32(x, o + 1, d === null ? 0 : d.last);
-      x[o + 5] = s === null ? 0 : s.gen;
-      writeU32(x, o + 6, s === null ? 0 : s.last);
+      x[o + 5] = staged ? this.stGen : 0;
+      writeU32(x, o + 6, staged ? this.stagedLast[op] : 0);
     }
     return this.put(REC_RX, x);
   }
@@ -223,9 +229,8 @@ export class MeterKeys {
       const gs = x[o + 5];
       const ls = readU32(x, o + 6);
       const d = this.down[op];
-      const s = this.stagedDown[op];
       if (d !== null) d.last = d.gen === ga ? la : d.gen === gs ? ls : 0;
-      if (s !== null && this.stPresent && this.inScope(op)) s.last = s.gen === gs ? ls : s.gen === ga ? la : 0;
+      if (d !== null && this.stPresent && this.inScope(op)) this.stagedLast[op] = this.stGen === gs ? ls : this.stGen === ga ? la : 0;
     }
   }
 
@@ -255,14 +260,8 @@ export class MeterKeys {
   }
 
   private loadStaged(): void {
-    for (let op = 1; op <= OP_MAX; op++) {
-      const s = this.stagedDown[op];
-      if (s === null || !this.inScope(op)) continue;
-      s.gen = this.stGen;
-      s.last = 0;
-      if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, s, this.stKey, 0, this.meterId);
-      else loadE2eKey(this.ctx, s, this.stKey, 0, this.meterId);
-    }
+    this.stagedOp = -1;
+    this.stagedLast.fill(0);
     this.kc.gen = this.stGen;
     loadKcKey(this.ctx, this.kc, this.stKey, 0, this.meterId, this.stScope);
     this.resumeCounter(this.kc, CI_KC, this.stGen, this.stScope);
@@ -276,8 +275,19 @@ export class MeterKeys {
     const d = this.down[op];
     if (d === null) return ERR_UNKNOWN_SENDER;
     if (hdr.gen === d.gen) return d;
-    const s = this.stagedDown[op];
-    if (this.stPresent && s !== null && this.inScope(op) && hdr.gen === this.stGen) return s;
+    if (this.stPresent && this.inScope(op) && hdr.gen === this.stGen) {
+      const s = this.stagedSlot;
+      if (this.stagedOp !== op) {
+        if (this.stagedOp >= 0) this.stagedLast[this.stagedOp] = s.last;
+        s.op = op;
+        s.gen = this.stGen;
+        if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, s, this.stKey, 0, this.meterId);
+        else loadE2eKey(this.ctx, s, this.stKey, 0, this.meterId);
+        this.stagedOp = op;
+        s.last = this.stagedLast[op];
+      }
+      return s;
+    }
     return ERR_GENERATION;
   }
 
@@ -361,12 +371,13 @@ export class MeterKeys {
     }
     for (let op = 1; op <= OP_MAX; op++) {
       const d = this.down[op];
-      const s = this.stagedDown[op];
-      const carry = d !== null && s !== null && this.inScopeOf(scope, op) ? s.last : -1;
+      const carry = d !== null && this.inScopeOf(scope, op) ? this.stagedLast[op] : -1;
       this.loadOp(op);
       if (carry >= 0 && d !== null) d.last = carry;
-      if (s !== null) s.last = 0;
     }
+    this.stagedOp = -1;
+    this.stagedLast.fill(0);
+    wipeSlot(this.stagedSlot);
     this.stKey.fill(0);
     return true;
   }
