@@ -104,7 +104,7 @@ export class MeterTable {
     }
   }
 
-  /** The persist callback of counter idx (a factory: Espruino bindings in loops are not per-iteration). */
+  /** The persist callback of counter idx (a factory, so no closure captures a loop binding on Espruino). */
   private persister(idx: number): (lim: number) => boolean {
     const self = this;
     return function (lim: number): boolean { return self.persistLimit(idx, lim); };

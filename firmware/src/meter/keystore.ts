@@ -137,8 +137,8 @@ export class MeterKeys {
   }
 
   /**
-   * The persist callback of counter idx. A factory, not a closure over a loop variable: Espruino's
-   * block-scoped bindings are not per-iteration, so every callback would see the last index.
+   * The persist callback of counter idx. A factory rather than a closure over a loop binding:
+   * Espruino's `let` in a for head is not per-iteration, and this keeps the index explicit.
    */
   private persister(idx: number): (lim: number) => boolean {
     const self = this;
