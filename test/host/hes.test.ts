@@ -425,3 +425,33 @@ describe('commands, more', () => {
     expect(() => f.hes.addFirmware('olga', image, 8)).toThrow(PermissionError);
   });
 });
+
+describe('hostile but authentic input', () => {
+  it('a meter sending odd bodies on every uplink op never aborts a batch or breaks the store', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    let seed = 99;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const atoms = [0, 1, 2, 7, -1, 255, 2 ** 32, 2 ** 53 - 1, 'x', '', true, null, new Uint8Array(16), new Uint8Array(0), new Map([[1, 2]])];
+    const value = (d: number): any => (d > 0 && rnd(3) === 0 ? Array.from({ length: rnd(6) }, () => value(d - 1)) : atoms[rnd(atoms.length)]);
+    // A command in flight, so that responses can match a request id.
+    const cmd = f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'relay', state: 0 });
+    deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id)), () => true);
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 400; i++) {
+      const op = [1, 2, 3, 4, 5, 6, 7, 8, 9][rnd(9)]!;
+      const body = [rnd(2) === 0 ? cmd : value(0), ...Array.from({ length: rnd(6) }, () => value(2))];
+      frames.push(c.wrap(m.seal(op, body as never)));
+    }
+    const res = f.hes.ingestBatch(frames);
+    expect(res.length).toBe(400);
+    for (const r of res) if (!r.ok) expect(['ERR_CBOR', 'ERR_POLICY', 'ERR_KEY_STATE']).toContain(r.error);
+    expect(f.hes.audit.verify().ok).toBe(true);
+    // Still fully working afterwards.
+    expect(f.hes.ingest(readingFrame(f, m, 1))).toMatchObject({ ok: true });
+  });
+});
