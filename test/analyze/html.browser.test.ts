@@ -47,7 +47,8 @@ describe.skipIf(!haveBrowser)('HTML report in headless Chromium', () => {
   });
 
   it('colours the requirement table and the attack table by verdict', async () => {
-    const colour = (sel: string) => page.$eval(sel, (el) => getComputedStyle(el).backgroundColor);
+    // runs in the page: the browser's getComputedStyle (not in this file's Node typings)
+    const colour = (sel: string) => page.$eval(sel, (el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
     expect(await colour('#requirements td.ok')).toBe('rgb(200, 236, 200)');
     expect(await page.$$('#requirements td.leak')).toHaveLength(0); // Vakt's baseline holds
     expect((await page.$$('#attacks td.leak')).length).toBeGreaterThan(0); // leaked keys (A5–A7)

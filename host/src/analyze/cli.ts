@@ -30,6 +30,7 @@ forward-secrecy/key-transport checks, catalogue of threats, 5x5 risk matrix.
   --html FILE          also write an HTML report with the interaction and protection views
   --export proverif    print (or --out FILE) the model as a ProVerif input file
   --out FILE           where --export writes (default: stdout)
+  --attack ID          with --export: give the attacker that attack model's leaks and compromised agents
   --color / --no-color force ANSI colours on or off (default: on when stdout is a terminal)
   --fail-on-risk       exit 3 when a threat lies outside the acceptance criteria
   --help               this text
@@ -47,6 +48,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   let outFile: string | undefined;
   let color = process.stdout.isTTY === true;
   let failOnRisk = false;
+  let attackId: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string | undefined => {
@@ -71,6 +73,8 @@ export async function run(argv: string[], io: Io): Promise<number> {
       }
     } else if (a === '--out') {
       if ((outFile = value()) === undefined) return 2;
+    } else if (a === '--attack') {
+      if ((attackId = value()) === undefined) return 2;
     } else if (a === '--color') color = true;
     else if (a === '--no-color') color = false;
     else if (a === '--fail-on-risk') failOnRisk = true;
@@ -96,7 +100,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
     return 2;
   }
   if (exportFmt === 'proverif') {
-    const pv = exportProverif(m);
+    const attack = attackId === undefined ? undefined : m.attacks.find((x) => x.id === attackId);
+    if (attackId !== undefined && !attack) {
+      io.err(`vakt analyze: no attack model "${attackId}" in ${m.name} (have: ${m.attacks.map((x) => x.id).join(', ')})`);
+      return 2;
+    }
+    const pv = exportProverif(m, attack);
     if (outFile) {
       try {
         writeFileSync(outFile, pv);
