@@ -219,3 +219,21 @@ describe('firmware download', () => {
     expect([...st.recs.keys()]).toEqual(['fws']);
   });
 });
+
+describe('concentrator meter table', () => {
+  it('refuses a JOIN when full, counts it, and takes the meter once a slot is free', async () => {
+    const { Rig } = await import('./harness.ts');
+    const rig = new Rig(1_800_000_000, { intervalS: 900 }, { maxMeters: 2 });
+    expect(rig.conc.table.count()).toBe(1);
+    rig.hes.join(new Uint8Array([1, 1, 1, 1, 1, 1, 1, 1]), new Uint8Array(16).fill(1), 0);
+    rig.hes.join(new Uint8Array([2, 2, 2, 2, 2, 2, 2, 2]), new Uint8Array(16).fill(2), 0);
+    rig.net.run();
+    expect(rig.conc.table.count()).toBe(2);
+    expect(rig.conc.stats.joinsRefused).toBe(1);
+    rig.hes.leave(new Uint8Array([1, 1, 1, 1, 1, 1, 1, 1]));
+    rig.hes.join(new Uint8Array([2, 2, 2, 2, 2, 2, 2, 2]), new Uint8Array(16).fill(2), 0);
+    rig.net.run();
+    expect(rig.conc.table.find(new Uint8Array([2, 2, 2, 2, 2, 2, 2, 2]), 0)).toBeGreaterThanOrEqual(0);
+    expect(rig.conc.table.count()).toBe(2);
+  });
+});

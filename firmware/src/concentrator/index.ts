@@ -56,6 +56,8 @@ export interface ConcentratorStats {
   forwardedUp: number;
   forwardedDown: number;
   joins: number;
+  /** JOINs refused because the table was full (or storage failed): not link-acknowledged, the HES retries. */
+  joinsRefused: number;
   leaves: number;
   /** Queued downlink frames dropped because their meter left the table. */
   droppedOnLeave: number;
@@ -104,7 +106,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   const r = createCborReader();
   const stats: ConcentratorStats = {
     meterLinkFailures: 0, hesLinkFailures: 0, notForMe: 0, badInner: 0, unknownMeter: 0,
-    forwardedUp: 0, forwardedDown: 0, joins: 0, leaves: 0, droppedOnLeave: 0, sendErrors: 0,
+    forwardedUp: 0, forwardedDown: 0, joins: 0, joinsRefused: 0, leaves: 0, droppedOnLeave: 0, sendErrors: 0,
   };
   let now = board.clock.now();
 
@@ -270,7 +272,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       if (table.join(rxBody, idOff, rxBody, keyOff, gen, counter) >= 0) {
         stats.joins++;
         sendAck(hesUp, hesLine, PORT_ANY, counter);
-      }
+      } else stats.joinsRefused++;
       return;
     }
     if (op === LINK_LEAVE) {
