@@ -190,3 +190,15 @@ describe('KPE batch', () => {
     expect(() => decodePayload(new Uint8Array([0xff]))).toThrow(TypeError);
   });
 });
+
+describe('KPE key protection', () => {
+  it('a passphrase-protected KPE key opens only with its passphrase and is not in clear on disk', () => {
+    const dir = tmp();
+    const k = initKpe(dir, 'correct horse');
+    const raw = readFileSync(join(dir, 'kpe.key'), 'utf8');
+    expect(raw).not.toContain(toHex(k.secret));
+    expect(toHex(openKpe(dir, 'correct horse').pub)).toBe(toHex(k.pub));
+    expect(() => openKpe(dir)).toThrow(/passphrase-protected/);
+    expect(() => openKpe(dir, 'wrong')).toThrow(/wrong KPE passphrase/);
+  });
+});

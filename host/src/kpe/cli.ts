@@ -6,7 +6,7 @@ import type { CommandSpec } from '../cli/args.ts';
 import { usageError } from '../cli/io.ts';
 import type { CliIo } from '../cli/io.ts';
 import { printJson } from '../cli/output.ts';
-import { initKpe, openKpe, produceBatch } from './kpe.ts';
+import { initKpe, openKpe, produceBatch, KPE_PASSPHRASE_ENV } from './kpe.ts';
 import { parseHesCert } from './cert.ts';
 import { parseImage } from './image.ts';
 import { parseShipmentHeader, ShipmentError, SHIPMENT_MAGIC } from '../crypto/shipment.ts';
@@ -19,7 +19,7 @@ const INIT: CommandSpec = {
   summary: 'create the KPE signing key (Ed25519) and state directory',
   usage: '[--dir <dir>]',
   options: { dir: DIR_OPT },
-  notes: ['Writes kpe.key (secret, mode 0600), kpe.pub (give it to the HES: vakt hes init --kpe-pub) and kpe.state.json.'],
+  notes: ['Writes kpe.key (secret, mode 0600), kpe.pub (give it to the HES: vakt hes init --kpe-pub) and kpe.state.json.', `With ${'VAKT_KPE_PASSPHRASE'} set, kpe.key is encrypted under it (scrypt + AES-256-GCM) and every batch needs it.`],
   examples: ['vakt kpe init --dir .vakt/kpe'],
 };
 
@@ -77,7 +77,7 @@ function cmdInit(argv: string[], io: CliIo): number {
   const p = parseCommand(INIT, argv);
   if (p.help) return io.out(helpText(INIT)), 0;
   const dir = resolve(io.cwd, stringOpt(p, 'dir') ?? '.vakt/kpe');
-  const k = initKpe(dir);
+  const k = initKpe(dir, io.env[KPE_PASSPHRASE_ENV]);
   if (p.json) printJson(io, { dir, pub: toHex(k.pub), pubFile: resolve(dir, 'kpe.pub') });
   else {
     io.out(`KPE created in ${dir}`);
@@ -89,7 +89,7 @@ function cmdInit(argv: string[], io: CliIo): number {
 function cmdBatch(argv: string[], io: CliIo): number {
   const p = parseCommand(BATCH, argv);
   if (p.help) return io.out(helpText(BATCH)), 0;
-  const kpe = openKpe(resolve(io.cwd, stringOpt(p, 'dir') ?? '.vakt/kpe'));
+  const kpe = openKpe(resolve(io.cwd, stringOpt(p, 'dir') ?? '.vakt/kpe'), io.env[KPE_PASSPHRASE_ENV]);
   const certFile = resolve(io.cwd, stringOpt(p, 'hes-cert', true));
   let cert;
   try {

@@ -2,7 +2,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { randomBytes, toHex, fromHex } from '../crypto/bytes.ts';
+import { randomBytes, toHex, fromHex, utf8 } from '../crypto/bytes.ts';
+import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
+import { scryptSync } from 'node:crypto';
 import { writeFileAtomic, refuseOverwrite } from '../crypto/files.ts';
 import { sealShipment } from '../crypto/shipment.ts';
 import { encodePayload, ID_LEN, KEY_LEN } from './payload.ts';
@@ -14,6 +16,8 @@ import type { HesCert } from './cert.ts';
 export const KPE_KEY_FILE = 'kpe.key';
 export const KPE_PUB_FILE = 'kpe.pub';
 export const KPE_STATE_FILE = 'kpe.state.json';
+/** Environment variable holding the KPE key passphrase (CLI). */
+export const KPE_PASSPHRASE_ENV = 'VAKT_KPE_PASSPHRASE';
 export const INITIAL_LINK_GEN = 0;
 export const MAX_SEQ = 0xffffffff;
 
@@ -22,31 +26,64 @@ export interface KpeState { nextSeq: number; issued: string[] }
 /** An opened KPE directory. */
 export interface Kpe { dir: string; secret: Uint8Array; pub: Uint8Array }
 
-/** Creates a KPE directory with a fresh Ed25519 signing key; refuses to overwrite an existing one. */
-export function initKpe(dir: string): Kpe {
+// scrypt cost for a passphrase-protected KPE key (RFC 7914; N = 2^15, r = 8: ~32 MiB, ~0.1 s).
+const SCRYPT_N = 1 << 15;
+const SCRYPT_R = 8;
+const SCRYPT_P = 1;
+const SCRYPT_MAXMEM = 64 * 1024 * 1024;
+const KEY_FILE_AAD = utf8('vakt-kpe-key-v1');
+
+function passKey(passphrase: string, salt: Uint8Array): Uint8Array {
+  return new Uint8Array(scryptSync(passphrase.normalize('NFC'), salt, 32, { N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, maxmem: SCRYPT_MAXMEM }));
+}
+
+/**
+ * Creates a KPE directory with a fresh Ed25519 signing key; refuses to overwrite an existing one.
+ * With a passphrase the key file holds the seed encrypted (scrypt + AES-256-GCM), otherwise in clear (mode 0600).
+ */
+export function initKpe(dir: string, passphrase?: string): Kpe {
   mkdirSync(dir, { recursive: true });
   refuseOverwrite(join(dir, KPE_KEY_FILE));
   const secret = ed25519.utils.randomSecretKey();
   const pub = ed25519.getPublicKey(secret);
-  const keyJson = { format: 'vakt-kpe-key', version: 1, note: 'GENERATED SECRET: KPE signing key, keep offline', ed25519Secret: toHex(secret) };
+  let keyJson: Record<string, unknown>;
+  if (passphrase !== undefined && passphrase !== '') {
+    const salt = randomBytes(16);
+    const k = passKey(passphrase, salt);
+    keyJson = { format: 'vakt-kpe-key', version: 1, note: 'KPE signing key, encrypted under a passphrase', kdf: 'scrypt', N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, salt: toHex(salt), sealed: toHex(gcmSeal(k, secret, KEY_FILE_AAD)) };
+    k.fill(0);
+  } else {
+    keyJson = { format: 'vakt-kpe-key', version: 1, note: 'GENERATED SECRET: KPE signing key, keep offline', ed25519Secret: toHex(secret) };
+  }
   writeFileAtomic(join(dir, KPE_KEY_FILE), JSON.stringify(keyJson, null, 2) + '\n', 0o600);
   writeFileAtomic(join(dir, KPE_PUB_FILE), formatKpePub(pub));
   writeFileAtomic(join(dir, KPE_STATE_FILE), JSON.stringify({ nextSeq: 1, issued: [] } satisfies KpeState) + '\n');
   return { dir, secret, pub };
 }
 
-/** Opens a KPE directory; throws an Error naming the missing or damaged file. */
-export function openKpe(dir: string): Kpe {
+/** Opens a KPE directory (with the passphrase if its key is protected); throws an Error naming the problem. */
+export function openKpe(dir: string, passphrase?: string): Kpe {
   const p = join(dir, KPE_KEY_FILE);
   if (!existsSync(p)) throw new Error(`no KPE at ${dir} (run "vakt kpe init --dir ${dir}")`);
-  let o: { ed25519Secret?: unknown };
+  let o: { ed25519Secret?: unknown; kdf?: unknown; N?: unknown; r?: unknown; p?: unknown; salt?: unknown; sealed?: unknown };
   try {
     o = JSON.parse(readFileSync(p, 'utf8'));
   } catch {
     throw new Error(`${p} is damaged (not JSON)`);
   }
-  if (typeof o.ed25519Secret !== 'string') throw new Error(`${p} lacks ed25519Secret`);
-  const secret = fromHex(o.ed25519Secret, 32);
+  let secret: Uint8Array;
+  if (o.kdf === 'scrypt') {
+    if (passphrase === undefined || passphrase === '') throw new Error(`the KPE key in ${p} is passphrase-protected: set ${KPE_PASSPHRASE_ENV}`);
+    if (o.N !== SCRYPT_N || o.r !== SCRYPT_R || o.p !== SCRYPT_P || typeof o.salt !== 'string' || typeof o.sealed !== 'string') throw new Error(`${p} has unsupported key protection parameters`);
+    const k = passKey(passphrase, fromHex(o.salt, 16));
+    const s = gcmOpen(k, fromHex(o.sealed), KEY_FILE_AAD);
+    k.fill(0);
+    if (s === null || s.length !== 32) throw new Error(`wrong KPE passphrase (or ${p} was altered)`);
+    secret = s;
+  } else {
+    if (typeof o.ed25519Secret !== 'string') throw new Error(`${p} lacks ed25519Secret`);
+    secret = fromHex(o.ed25519Secret, 32);
+  }
   return { dir, secret, pub: ed25519.getPublicKey(secret) };
 }
 
