@@ -147,7 +147,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const steps: DemoStep[] = [];
   const step = (name: string, ok: boolean, detail: string): void => {
     steps.push({ step: name, ok, detail });
-    o.log(`${ok ? '✓' : '✗'} ${name}: ${detail}`);
+    o.log(`${ok ? '✓' : '✗'} ${name}`);
   };
   const keep = o.dir !== undefined;
   const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'vakt-demo-'));
@@ -234,7 +234,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         }
       }
       // Delivery to the HES is confirmed by LINK_ACK in the firmware: no transport resend window (duplicates would be audited as replays).
-      const link = new HesLink({ host: '127.0.0.1', port, minBackoffMs: 20, maxBackoffMs: 1000, log: o.log, resendWindowBytes: 0 });
+      const link = new HesLink({ host: '127.0.0.1', port, minBackoffMs: 20, maxBackoffMs: 1000, log: (l) => { if (!/connected to/.test(l)) o.log(l); }, resendWindowBytes: 0 });
       links.push(link);
       const per = mine.length;
       // The first concentrator's uplink is recorded until it carried a READING (for the replay/forgery).
@@ -451,6 +451,20 @@ function verifyAudit(h: Hes): { ok: boolean; detail: string } {
   return { ok: r.ok, detail: r.ok ? `MAC chain over ${r.entries} audit entries verifies` : `audit chain BROKEN at entry ${r.badSeq ?? '?'}: ${r.error ?? ''}` };
 }
 
+/** Width of the summary's detail column (the table stays within ~130 columns). */
+const DETAIL_WIDTH = 72;
+
+/** Splits text into lines of at most `width` characters at spaces. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of text.split(' ')) {
+    if (cur !== '' && cur.length + 1 + w.length > width) { lines.push(cur); cur = w; } else cur = cur === '' ? w : `${cur} ${w}`;
+  }
+  if (cur !== '') lines.push(cur);
+  return lines;
+}
+
 /** Entry point of `vakt demo`. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const p = parseCommand(SPEC, argv);
@@ -477,7 +491,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     return s.ok ? 0 : 1;
   }
   io.out('');
-  printTable(io, ['step', 'result', 'detail'], s.steps.map((x) => [x.step, x.ok ? 'ok' : 'FAILED', x.detail.length > 110 ? x.detail.slice(0, 107) + '…' : x.detail]));
+  const rows: string[][] = [];
+  for (const x of s.steps) {
+    wrap(x.detail, DETAIL_WIDTH).forEach((line, i) => rows.push(i === 0 ? [x.step, x.ok ? 'ok' : 'FAILED', line] : ['', '', line]));
+  }
+  printTable(io, ['step', 'result', 'what was checked'], rows);
   io.out('');
   printTable(io, ['meters', 'on PTYs', 'in-process', 'concentrators', 'readings', 'sim. hours', 'serial stalls', 'seconds'], [[
     s.meters, s.ptyMeters, s.inProcessMeters, s.concentrators, s.readingsStored, s.simulatedHours, s.serial.stalls, Math.round(s.seconds * 10) / 10,
