@@ -11,7 +11,7 @@ import { canTransition, COMMAND_STATES } from '../../host/src/hes/commands.ts';
 import { ShipmentError, sealShipment } from '../../host/src/crypto/shipment.ts';
 import { produceBatch, initKpe } from '../../host/src/kpe/kpe.ts';
 import { encodePayload } from '../../host/src/kpe/payload.ts';
-import { KitMeter } from '../../host/src/hes/testkit.ts';
+import { KitMeter, KitConcentrator } from '../../host/src/hes/testkit.ts';
 import { toHex, randomBytes } from '../../host/src/crypto/bytes.ts';
 import { makeFixture, readingFrame, deliverDownlink } from './hes-fixture.ts';
 
@@ -453,5 +453,34 @@ describe('hostile but authentic input', () => {
     expect(f.hes.audit.verify().ok).toBe(true);
     // Still fully working afterwards.
     expect(f.hes.ingest(readingFrame(f, m, 1))).toMatchObject({ ok: true });
+  });
+});
+
+describe('two processes on one store', () => {
+  it('a key update or an import committed by a CLI process is picked up by the serving process', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const cid = toHex(c.id);
+    const cli = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey, synchronous: 'normal' });
+    f.hes.ingest(readingFrame(f, m, 1)); // the server holds its state in memory
+    cli.enqueueCommand('admin', toHex(m.id), { kind: 'key_update', scope: 0 });
+    // The server sees the pending key and sends TRANSPORT; the update completes through it.
+    let d = deliverDownlink(f, c, f.hes.nextDownlink(cid));
+    expect(d.seen.some((s) => s.op === 0x07)).toBe(true);
+    expect(f.hes.ingestBatch(d.replies).map((r) => r.ok && r.kind)).toEqual(['key_confirm']);
+    d = deliverDownlink(f, c, f.hes.nextDownlink(cid));
+    expect(m.mkGen).toBe(1);
+    expect(f.hes.ingest(readingFrame(f, m, 2))).toMatchObject({ ok: true, kind: 'reading' });
+    // The CLI process, now stale, refreshes before deciding: a second update gets generation 2.
+    cli.enqueueCommand('admin', toHex(m.id), { kind: 'key_update', scope: 0 });
+    expect(cli.meterStatus()[0]).toMatchObject({ keyGen: 1, pendingGen: 2 });
+    // A shipment imported by the CLI process: the server ingests from the new meter without a restart.
+    const b = produceBatch(f.kpe, { meters: 1, concentrators: 1, hesCert: f.hes.cert(), outDir: join(f.dir, 'b2') });
+    cli.importShipment(readFileSync(b.shipmentFile), 'admin');
+    const nm = new KitMeter(b.meters[0]!.id, b.meters[0]!.masterKey, f.hes.hesId);
+    const nc = new KitConcentrator(b.concentrators[0]!.id, b.concentrators[0]!.linkKey, 0, f.hes.hesId);
+    expect(f.hes.ingest(nc.wrap(nm.seal(0x01, [0, 1, 1, 1, 1])))).toMatchObject({ ok: true, kind: 'reading' });
+    cli.close();
   });
 });

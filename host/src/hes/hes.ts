@@ -133,6 +133,9 @@ export type IngestResult =
   | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number }
   | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string };
 
+/** Thrown inside a transaction when another connection changed the store since our state was loaded. */
+class StaleStateError extends Error {}
+
 /** Error from the HES library that the CLI prints as one line. */
 export class HesError extends Error {
   constructor(message: string) {
@@ -255,6 +258,29 @@ export class Hes {
       cmdOpenAll: db.prepare("SELECT * FROM commands WHERE state IN ('queued','sent') ORDER BY id"),
     };
     this.load();
+    this.dataVersion = this.storeVersion();
+  }
+
+  // ---------------------------------------------------------------- several processes, one store
+  // A `vakt hes command …` process may commit (e.g. begin a key update) while `vakt hes serve` runs.
+  // PRAGMA data_version changes only on other connections' commits: when it moved, the in-memory key
+  // state is reloaded before anything is decided, and every writing transaction is IMMEDIATE and
+  // re-checks it, so a stale ring can never overwrite a newer one.
+  private dataVersion = -1;
+
+  private storeVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  private syncWithStore(): void {
+    const v = this.storeVersion();
+    if (v === this.dataVersion) return;
+    this.reloadAfterFailure();
+    this.dataVersion = v;
+  }
+
+  private assertFresh(): void {
+    if (this.storeVersion() !== this.dataVersion) throw new StaleStateError('store changed by another process');
   }
 
   /** Creates a new HES database (schema, HES key pair and id, pinned KPE keys, first admin); returns the HES certificate. */
@@ -381,6 +407,7 @@ export class Hes {
    */
   importShipment(bytes: Uint8Array, actor: string, kpePublicKey?: Uint8Array): { meters: number; concentrators: number; seq: number; id: string } {
     this.require(actor, 'import', 'shipment');
+    this.syncWithStore();
     const pinned = (this.db.prepare('SELECT pub FROM kpe_keys').all() as { pub: Buffer }[]).map((r) => plain(r.pub));
     const pins = kpePublicKey === undefined ? pinned : pinned.filter((p) => ctEqual(p, kpePublicKey));
     const refuse = (e: ShipmentError): never => {
@@ -622,34 +649,44 @@ export class Hes {
   ingestBatch(frames: Uint8Array[], nowMs: number = Date.now()): IngestResult[] {
     if (this.inBatch) throw new HesError('ingestBatch is not re-entrant');
     this.inBatch = true;
-    this.touched = [];
-    this.touchedSet.clear();
-    this.touchedMeterSet.clear();
-    this.touchedMeters = [];
-    const results: IngestResult[] = [];
     try {
-      this.db.transaction(() => {
-        for (const f of frames) results.push(this.ingestOne(f, nowMs));
-        for (const t of this.touched) {
-          const s = t.slot;
-          // KC slots are persisted under a pseudo op (0x100 + scope) so they never collide with K[KEY_UPDATE].
-          this.st.replayUpsert!.run(t.sender, s.layer, this.persistAs.get(s) ?? s.op, s.dir, s.gen, s.last);
+      for (let attempt = 0; ; attempt++) {
+        this.syncWithStore();
+        this.touched = [];
+        this.touchedSet.clear();
+        this.touchedMeterSet.clear();
+        this.touchedMeters = [];
+        const results: IngestResult[] = [];
+        try {
+          this.db
+            .transaction(() => {
+              this.assertFresh();
+              for (const f of frames) results.push(this.ingestOne(f, nowMs));
+              for (const t of this.touched) {
+                const s = t.slot;
+                // KC slots are persisted under a pseudo op (0x100 + scope) so they never collide with K[KEY_UPDATE].
+                this.st.replayUpsert!.run(t.sender, s.layer, this.persistAs.get(s) ?? s.op, s.dir, s.gen, s.last);
+              }
+            })
+            .immediate();
+          return results;
+        } catch (e) {
+          for (let i = this.touched.length - 1; i >= 0; i--) this.touched[i]!.slot.last = this.touched[i]!.prev;
+          for (let i = this.touchedMeters.length - 1; i >= 0; i--) {
+            const t = this.touchedMeters[i]!;
+            t.m.maxSeq = t.maxSeq;
+            t.m.ackDue = t.ackDue;
+            t.m.tagFailures = t.tagFailures;
+          }
+          this.reloadAfterFailure();
+          this.dataVersion = this.storeVersion();
+          if (e instanceof StaleStateError && attempt < 3) continue;
+          throw e;
         }
-      })();
-    } catch (e) {
-      for (let i = this.touched.length - 1; i >= 0; i--) this.touched[i]!.slot.last = this.touched[i]!.prev;
-      for (let i = this.touchedMeters.length - 1; i >= 0; i--) {
-        const t = this.touchedMeters[i]!;
-        t.m.maxSeq = t.maxSeq;
-        t.m.ackDue = t.ackDue;
-        t.m.tagFailures = t.tagFailures;
       }
-      this.reloadAfterFailure();
-      throw e;
     } finally {
       this.inBatch = false;
     }
-    return results;
   }
 
   private reloadAfterFailure(): void {
@@ -941,6 +978,17 @@ export class Hes {
    * A key update draws its new key and generation here and persists it as pending before any frame is sent.
    */
   enqueueCommand(actor: string, meterId: string, p: CommandParams, o: { nowMs?: number; expiryMs?: number } = {}): number {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return this.enqueueOnce(actor, meterId, p, o);
+      } catch (e) {
+        if (!(e instanceof StaleStateError) || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  private enqueueOnce(actor: string, meterId: string, p: CommandParams, o: { nowMs?: number; expiryMs?: number }): number {
+    this.syncWithStore();
     const now = o.nowMs ?? Date.now();
     this.require(actor, KIND_INFO[p.kind].right, meterId);
     validateParams(p);
@@ -950,7 +998,7 @@ export class Hes {
       throw new HesError(`firmware image ${p.sha256} is not stored (add it with "hes firmware add")`);
     }
     const expiry = o.expiryMs ?? DEFAULT_EXPIRY_MS;
-    if (p.kind !== 'key_update') return this.db.transaction(() => this.insertCommand(actor, m, p, now, expiry))();
+    if (p.kind !== 'key_update') return this.db.transaction(() => this.insertCommand(actor, m, p, now, expiry)).immediate();
     if (m.ring.xState === KX_STAGED) throw new HesError(`meter ${meterId} already has a key update in progress`);
     if (m.ring.xState === KX_CONFIRMED) throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
     let newGen = m.maxGen + 1;
@@ -959,6 +1007,7 @@ export class Hes {
     if (newGen > 255) throw new HesError(`meter ${meterId} has used every key generation`);
     const key = randomBytes(KEY_LEN);
     const id = this.db.transaction(() => {
+      this.assertFresh();
       const cid = this.insertCommand(actor, m, { ...p, newGen, phase: 'transport' }, now, expiry);
       this.db.prepare('UPDATE meters SET max_gen = ? WHERE id = ?').run(newGen, m.id);
       // The pending key is persisted (in this transaction) before any TRANSPORT can be sent.
@@ -967,12 +1016,13 @@ export class Hes {
       return cid;
     });
     try {
-      const cid = id();
+      const cid = id.immediate();
       m.maxGen = newGen;
       this.refreshKc(m);
       return cid;
     } catch (e) {
       this.reloadAfterFailure();
+      this.dataVersion = this.storeVersion();
       throw e;
     } finally {
       key.fill(0);
@@ -992,11 +1042,24 @@ export class Hes {
 
   /** Cancels a queued or sent command (right of its kind); a pending key update is abandoned, the old key stays. */
   cancelCommand(actor: string, id: number, nowMs: number = Date.now()): void {
+    this.syncWithStore();
     const row = this.st.cmdGet!.get(id) as CommandRow | undefined;
     if (row === undefined) throw new HesError(`no command ${id}`);
     this.require(actor, KIND_INFO[row.kind].right, `${toHex(plain(row.meter_id))}#${id}`);
     if (!canTransition(row.state, 'failed')) throw new HesError(`command ${id} is already ${row.state}`);
-    this.db.transaction(() => this.endCommand(row, 'failed', nowMs, { cancelledBy: actor }))();
+    try {
+      this.db
+        .transaction(() => {
+          this.assertFresh();
+          this.endCommand(row, 'failed', nowMs, { cancelledBy: actor });
+        })
+        .immediate();
+    } catch (e) {
+      this.reloadAfterFailure();
+      this.dataVersion = this.storeVersion();
+      if (e instanceof StaleStateError) return this.cancelCommand(actor, id, nowMs);
+      throw e;
+    }
   }
 
   private endCommand(row: CommandRow, to: 'failed' | 'expired', nowMs: number, result: unknown): void {
@@ -1054,10 +1117,25 @@ export class Hes {
    * states are committed before the frames are returned, so a frame is never sent twice under one counter.
    */
   nextDownlink(concentratorId: string, nowMs: number = Date.now(), max = 64): Uint8Array[] {
+    this.syncWithStore();
     const c = this.concs.get(concentratorId.toLowerCase());
     if (c === undefined) return [];
     const out: Uint8Array[] = [];
-    this.db.transaction(() => {
+    try {
+      this.downlinkTxn(c, out, nowMs, max).immediate();
+    } catch (e) {
+      // Nothing was committed: in-memory marks (JOINs given, ACKs due) are rebuilt from the store.
+      this.reloadAfterFailure();
+      this.dataVersion = this.storeVersion();
+      if (e instanceof StaleStateError) return [];
+      throw e;
+    }
+    return out;
+  }
+
+  private downlinkTxn(c: ConcState, out: Uint8Array[], nowMs: number, max: number) {
+    return this.db.transaction(() => {
+      this.assertFresh();
       for (const mh of c.meters) {
         if (out.length >= max) break;
         if (c.joined.has(mh)) continue;
@@ -1089,8 +1167,7 @@ export class Hes {
           m.ackDue = 0;
         }
       }
-    })();
-    return out;
+    });
   }
 
   private sealLink(c: ConcState, type: number, body: Uint8Array): Uint8Array | null {
