@@ -12,7 +12,7 @@ import { captureIo } from '../../host/src/cli/io.ts';
 import { main } from '../../host/src/cli/main.ts';
 
 const STEPS = [
-  'KPE produced keys', 'HES imported the shipment', 'Network up', 'Readings flow', 'Operator without relay right refused',
+  'KPE produced keys', 'HES imported the shipment', 'Network up', 'Readings flow', 'Wrong key reported in plain words', 'Operator without relay right refused',
   'Disconnect (relay open)', 'Reconnect (relay closed)', 'Key update (master key)', 'Replayed uplink frame refused',
   'Forged uplink frame refused', 'Replayed disconnect command refused by the meter', 'Forged command refused by the meter',
   'Uplink queues drained', 'Audit chain verifies',
@@ -48,12 +48,15 @@ describe('vakt demo', () => {
     // A PATH holding only a link to node: no socat on it.
     const bin = mkdtempSync(join(tmpdir(), 'vakt-nosocat-'));
     symlinkSync(process.execPath, join(bin, 'node'));
-    const r = spawnSync(process.execPath, ['host/bin/vakt.js', 'demo', '--meters', '1', '--intervals', '1'], {
+    const r = spawnSync(process.execPath, ['host/bin/vakt.js', 'demo', '--meters', '1', '--intervals', '1', '--json'], {
       cwd: root, encoding: 'utf8', env: { ...process.env, PATH: bin }, timeout: 90_000,
     });
     rmSync(bin, { recursive: true, force: true });
-    expect(r.stdout).toMatch(/notice: socat is not installed: every meter uses an in-process serial link/);
-    expect(r.stdout).toMatch(/0 meter\(s\) on real serial PTY pairs/);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    expect(out.notice).toMatch(/^socat is not installed: every meter uses an in-process serial link/);
+    expect(out.socat).toBe(false);
+    expect(out.ptyMeters).toBe(0);
+    expect(out.steps.find((x: { step: string }) => x.step === 'Readings flow').ok).toBe(true);
   }, 120_000);
 
   it('refuses bad arguments in one line with exit 2', async () => {

@@ -17,7 +17,7 @@ import { createManualClock, createSerialPair } from '@vakt/boards/sim/index';
 import {
   E2E_VERSION, encodeSerialFrame, HEADER_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER, OP_READING, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
 } from '@vakt/shared';
-import { deviceStorage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
+import { deviceStorage, requireMeterImage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { HesLink } from '../bridge/hes-link.ts';
 import { ModemPort } from '../bridge/modem.ts';
 import { findSocat, openPtyPair, type PtyPair } from '../bridge/pty.ts';
@@ -128,6 +128,19 @@ function isReadingData(f: Uint8Array): boolean {
   return f.length > 2 * HEADER_LEN && f[0] === LINK_VERSION && f[2] === LINK_DATA && f[HEADER_LEN] === E2E_VERSION && f[HEADER_LEN + 2] === OP_READING;
 }
 
+/** Offset of the master key in a meter image: [0x88, 1, 1, 0x48, id(8), 0x50, mk(16), …] (PROTOCOL.md §11). */
+const IMAGE_MASTER_KEY_OFF = 13;
+
+/** A copy of a meter image with one bit of its master key flipped (the image still parses). */
+function withWrongMasterKey(img: Uint8Array): Uint8Array {
+  const bad = img.slice();
+  bad[IMAGE_MASTER_KEY_OFF] ^= 0x01;
+  const a = requireMeterImage(img, 'image');
+  const b = requireMeterImage(bad, 'image');
+  if (a.masterKey.every((x, i) => x === b.masterKey[i]) || !a.linkKey.every((x, i) => x === b.linkKey[i])) throw new Error('meter image layout changed');
+  return bad;
+}
+
 /** Gives a captured frame a counter no receiver has seen yet, as a forger would. */
 function freshCounter(f: Uint8Array): void {
   new DataView(f.buffer, f.byteOffset, f.length).setUint32(OFF_COUNTER, FORGED_COUNTER);
@@ -176,11 +189,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const h = hes;
     cleanup.push(() => h.close());
     const nConc = Math.max(1, Math.ceil(o.meters / METERS_PER_CONCENTRATOR));
-    const batch = produceBatch(kpe, { meters: o.meters, concentrators: nConc, hesCert: init.cert, outDir: join(dir, 'out') });
-    step('KPE produced keys', batch.meters.length === o.meters && batch.concentrators.length === nConc,
-      `${o.meters} meter(s), ${nConc} concentrator(s): one provisioning image each, one signed encrypted shipment (#${batch.seq})`);
+    // One extra meter will run with one bit of its master key changed: a wrong key must be reported, not be silence.
+    const batch = produceBatch(kpe, { meters: o.meters + 1, concentrators: nConc, hesCert: init.cert, outDir: join(dir, 'out') });
+    step('KPE produced keys', batch.meters.length === o.meters + 1 && batch.concentrators.length === nConc,
+      `${o.meters} meter(s) + 1 to be given a wrong key, ${nConc} concentrator(s): one provisioning image each, one signed encrypted shipment (#${batch.seq})`);
     const imported = h.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
-    step('HES imported the shipment', imported.meters === o.meters && imported.concentrators === nConc,
+    step('HES imported the shipment', imported.meters === o.meters + 1 && imported.concentrators === nConc,
       `signature and recipient checked; ${imported.meters} meter and ${imported.concentrators} concentrator key sets stored encrypted`);
 
     // ---- deployment: HES server, concentrators, meters -----------------------------------------
@@ -199,8 +213,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const srv = server;
     cleanup.push(() => srv.close());
     const port = await srv.listen();
-    const imageOf = new Map(batch.images.map((i) => [i.id, new Uint8Array(readFileSync(i.file))]));
+    const imageOf = new Map<string, Uint8Array>(batch.images.map((i) => [i.id, new Uint8Array(readFileSync(i.file))]));
     const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    const wrongId = hex(batch.meters[o.meters]!.id);
+    imageOf.set(wrongId, withWrongMasterKey(imageOf.get(wrongId)!));
+    let wrongMeter: SimMeter | undefined;
     const concs: SimConcentrator[] = [];
     const meters: SimMeter[] = [];
     const meterLineOf = new Map<string, { conc: SimConcentrator; line: TappedLine; modem?: ModemPort }>();
@@ -214,7 +231,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const meterEnds: { id: string; line: SerialPort; modem?: ModemPort }[] = [];
       for (const mk of mine) {
         const mid = hex(mk.id);
-        if (ptyLeft > 0) {
+        if (ptyLeft > 0 && mid !== wrongId) {
           ptyLeft--;
           const pair = await openPtyPair();
           pairs.push(pair);
@@ -249,14 +266,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       meterEnds.forEach((e, i) => {
         const m = runMeter({ image: imageOf.get(e.id)!, line: e.line, storage: deviceStorage(imageOf.get(e.id)!, undefined), clock, options: { attach: false, intervalS: INTERVAL_S } });
         e.line.onData((chunk) => m.app.onSerial(chunk));
-        meters.push(m);
+        if (e.id === wrongId) wrongMeter = m;
+        else meters.push(m);
         meterLineOf.set(e.id, { conc: c, line: concLines[i]!, ...(e.modem !== undefined ? { modem: e.modem } : {}) });
       });
       link.start();
     }
     step('Network up', true,
       `${nConc} concentrator(s) on TCP 127.0.0.1:${port}; ${ptyMeters} meter(s) on real serial PTY pairs (socat + serialport)` +
-        (o.meters - ptyMeters > 0 ? `, ${o.meters - ptyMeters} on in-process serial links` : ''));
+        (o.meters - ptyMeters > 0 ? `, ${o.meters - ptyMeters} on in-process serial links` : '') + ' (+1 in-process meter with a wrong key)');
 
     // ---- the simulation loop -------------------------------------------------------------------
     const pauseMs = ptyMeters > 0 ? 4 : 1;
@@ -265,6 +283,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       clock.advance(STEP_S * 1000);
       const t = clock.now();
       for (const m of meters) m.app.tick(t);
+      wrongMeter?.app.tick(t);
       for (const c of concs) c.app.tick(t);
       srv.pump();
       simSteps++;
@@ -284,16 +303,22 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const bar = o.progress?.(`readings (${o.meters} meters × ${want} intervals)`, o.meters);
     const readingsOk = await runUntil(() => {
       let n = 0;
-      for (const s of h.meterStatus()) if (s.readings >= want) n++;
+      for (const s of h.meterStatus()) if (s.readings >= want && s.id !== wrongId) n++;
       bar?.update(n);
       return n === o.meters;
     }, Math.ceil(((want + 2) * INTERVAL_S) / STEP_S) + 240);
     bar?.stop();
     const st1 = status();
+    st1.delete(wrongId);
     const stored = [...st1.values()].reduce((n, s) => n + s.readings, 0);
     step('Readings flow', readingsOk,
       `${stored} readings stored in the HES (${[...st1.values()].filter((s) => s.readings > 0).length}/${o.meters} meters); each sealed end to end by the meter, link-checked and forwarded by the concentrator, authenticated and replay-checked by the HES` +
         diagnoseUplink(srv.counts, concs));
+
+    const wrongOk = await runUntil(() => status().get(wrongId)!.status === 'WRONG KEY', 240);
+    const ws = status().get(wrongId)!;
+    step('Wrong key reported in plain words', wrongOk && ws.readings === 0,
+      `meter ${wrongId} runs with one bit of its master key changed: HES status "${ws.status}" after ${ws.tagFailures} frames failed authentication, ${ws.readings} readings stored`);
 
     // ---- operations: disconnect, reconnect, key update ------------------------------------------
     const target = meters[0]!; // a PTY meter when socat is there
@@ -386,7 +411,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     }
 
     // ---- summary figures -------------------------------------------------------------------------
-    const final = h.meterStatus();
+    const final = h.meterStatus().filter((x) => x.id !== wrongId);
     const serial = { stalls: 0, reopens: 0, resent: 0 };
     for (const m of modems) { serial.stalls += m.stats.stalls; serial.reopens += m.stats.reopens; serial.resent += m.stats.resent; }
     // Store-and-forward: every uplink frame a concentrator accepted must have been link-acknowledged by the HES.
