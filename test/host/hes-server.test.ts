@@ -43,17 +43,20 @@ describe('HES TCP server', () => {
     // Noise, then two readings in one TCP write.
     const buf = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
     const parts: Buffer[] = [Buffer.from([0x13, 0x37, 0x00])];
+    const counters: number[] = [];
     for (const m of f.meters) {
       const lf = c.wrap(m.seal(0x01, [0, 1, 1_700_000_000, 10, 1]));
+      counters.push(Buffer.from(lf.subarray(20, 24)).readUInt32BE(0));
       const n = encodeSerialFrame(lf, 0, lf.length, buf, 0);
       parts.push(Buffer.from(buf.subarray(0, n)));
     }
     sock.write(Buffer.concat(parts));
     await until(() => (srv.counts.get('reading') ?? 0) === 2);
     expect(srv.connected()).toEqual([toHex(c.id)]);
-    await until(() => got.length >= 2); // ACKs of the stored readings
-    const acks = got.map((x) => c.unwrap(x));
-    expect(acks.every((a) => typeof a !== 'number' && a.type === 0x01)).toBe(true);
+    await until(() => got.length >= 4); // LINK_ACK of each link frame, then the meters' reading ACKs
+    const down = got.map((x) => c.unwrap(x)).map((a) => (typeof a === 'number' ? { type: a, body: new Uint8Array(0) } : a));
+    expect(down.filter((a) => a.type === 0x04).map((a) => (cborDecode(a.body) as number[])[0])).toEqual(counters);
+    expect(down.filter((a) => a.type === 0x01).length).toBe(2);
     sock.destroy();
     await srv.close();
     expect(f.hes.readings(toHex(f.meters[0]!.id)).length).toBe(1);

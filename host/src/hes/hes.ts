@@ -130,8 +130,10 @@ export interface HesInitOptions extends HesOpenOptions {
 
 /** Result of ingesting one link frame. */
 export type IngestResult =
-  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number }
-  | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string };
+  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number; linkCounter?: number }
+  | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string; linkCounter?: number };
+// linkCounter: set when the link frame itself was authentic (not for LINK_ACKs): the frame is settled,
+// stored or refused for good, and the concentrator may drop it once told so (linkAcks).
 
 /** Thrown inside a transaction when another connection changed the store since our state was loaded. */
 class StaleStateError extends Error {}
@@ -357,6 +359,7 @@ export class Hes {
     return s;
   }
 
+  /** Closes the database (idempotent); every committed change is already durable. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
@@ -661,7 +664,12 @@ export class Hes {
           this.db
             .transaction(() => {
               this.assertFresh();
-              for (const f of frames) results.push(this.ingestOne(f, nowMs));
+              for (const f of frames) {
+                this.linkCounter = 0;
+                const r = this.ingestOne(f, nowMs);
+                if (this.linkCounter > 0) r.linkCounter = this.linkCounter;
+                results.push(r);
+              }
               for (const t of this.touched) {
                 const s = t.slot;
                 // KC slots are persisted under a pseudo op (0x100 + scope) so they never collide with K[KEY_UPDATE].
@@ -697,6 +705,7 @@ export class Hes {
   }
 
   private readonly persistAs = new Map<KeySlot, number>();
+  private linkCounter = 0;
 
   // Records a slot whose counter advanced in this batch (once: its first value is the one to restore).
   private touchSlot(slot: KeySlot, prev: number, sender: Uint8Array): void {
@@ -741,6 +750,7 @@ export class Hes {
     }
     this.touchSlot(c.up, prevLink, c.id);
     if (h.op === LINK_ACK) return { ok: true, kind: 'link_ack', concentrator: concHex };
+    this.linkCounter = h.counter;
     if (h.op !== LINK_DATA) return this.fail(ERR_POLICY, `link type ${h.op} not expected from a concentrator`, nowMs, concHex, { concentrator: concHex });
     return this.ingestE2e(this.linkBody.subarray(0, n), c, nowMs);
   }
@@ -1168,6 +1178,21 @@ export class Hes {
         }
       }
     });
+  }
+
+  /**
+   * LINK_ACK frames [counter] for link frames of one concentrator that ingest settled (their
+   * `linkCounter`): the concentrator drops them from its store-and-forward queue. Call only after
+   * the batch committed (ingestBatch returned).
+   */
+  linkAcks(concentratorId: string, counters: number[]): Uint8Array[] {
+    const c = this.concs.get(concentratorId.toLowerCase());
+    if (c === undefined || counters.length === 0) return [];
+    const out: Uint8Array[] = [];
+    this.db.transaction(() => {
+      for (const k of counters) out.push(this.sealLink(c, LINK_ACK, cborEncode([k]))!);
+    })();
+    return out;
   }
 
   private sealLink(c: ConcState, type: number, body: Uint8Array): Uint8Array | null {

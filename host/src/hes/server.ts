@@ -144,6 +144,21 @@ export class HesServer {
         }
       }
     }
+    // Settled frames are acknowledged (after the commit) so the concentrator can drop them.
+    const acks = new Map<string, number[]>();
+    for (const r of results) {
+      if (r.linkCounter === undefined || r.concentrator === undefined) continue;
+      let l = acks.get(r.concentrator);
+      if (l === undefined) acks.set(r.concentrator, (l = []));
+      l.push(r.linkCounter);
+    }
+    for (const [conc, counters] of acks) {
+      try {
+        this.write(c, this.hes.linkAcks(conc, counters));
+      } catch (e) {
+        this.o.log?.(`LINK_ACK for ${conc} failed: ${(e as Error).message}`);
+      }
+    }
     for (const r of results) {
       const key = r.ok ? r.kind : r.error;
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
