@@ -89,13 +89,17 @@ describe('link-only protection', () => {
 
 describe('one master key shared by every meter', () => {
   const broken = analysisOf(fixture('shared-key'));
-  it('a compromised meter reads and forges the other meter\'s traffic', () => {
+  it('a compromised meter reads the other meter\'s traffic and forges its uplink through the honest concentrator', () => {
     expect(attack(broken, 'A4').verdict).toBe('fails');
     expect(element(broken, 'A4', 'reading@Meter2').read).toBe('leaked');
+    const w = element(broken, 'A4', 'reading@Meter2');
+    expect(w.write).toBe('forgeable');
+    expect(w.writeTrace!.steps.join('\n')).toContain('make an honest agent send READING_UP.2');
     const f = attack(broken, 'A4').findings.find((x) => x.subject === 'reading@Meter2')!;
     expect(f.trace.messages.some((m) => m.includes('@Meter2'))).toBe(true);
   });
   it('with per-meter keys (Vakt) the same attack holds', () => {
     expect(element(base, 'A4', 'reading@Meter2').read).toBe('held');
+    expect(element(base, 'A4', 'reading@Meter2').write).toBe('held');
   });
 });

@@ -101,6 +101,29 @@ export class Prepared {
     }
   }
 
+  private units = new Map<string, Term[]>();
+
+  /** The channel a message arrives on: last-hop sender, receiver and link. */
+  channelOf(m: Msg): string {
+    return `${m.via.length ? m.via[m.via.length - 1] : m.from}>${m.to}:${m.links[m.links.length - 1] ?? ''}`;
+  }
+
+  /** Every sealed unit (aead, mac, senc, wrap, sign, penc) inside messages sent on the channel of m. */
+  channelUnits(m: Msg): Term[] {
+    const key = this.channelOf(m);
+    let list = this.units.get(key);
+    if (!list) {
+      const set = new Set<Term>();
+      const walk = (t: Term): void => {
+        if (['aead', 'mac', 'senc', 'wrap', 'sign', 'penc'].includes(t.name) && t.kind === 'fn') set.add(t);
+        t.args.forEach(walk);
+      };
+      for (const x of this.model.messages) if (this.channelOf(x) === key) walk(x.term);
+      this.units.set(key, (list = [...set]));
+    }
+    return list;
+  }
+
   /** What the receiver accepts: the message with learned values as variables, unverifiable parts opaque. */
   pattern(m: Msg, k: Knowledge): Pattern {
     const origin = new Map<Term, Term>();
@@ -185,26 +208,39 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
         const trig = prep.byId.get(m.trigger);
         if (!trig) continue;
         const pat = prep.patterns.get(trig.id)!;
-        for (const s of solutionsDeliverable(K, trig, pat, canInject(trig), oracleOut)) {
+        for (const s of solutionsDeliverable(prep, K, trig, pat, canInject(trig), oracleOut)) {
           if (!accepted(trig, s)) continue;
           const map = new Map<Term, Term>();
+          let blob: Term | undefined;
           for (const [x, val] of s.sigma) {
             const orig = pat.origin.get(x);
             if (!orig || orig === val) continue;
-            // an opaque part the relay passes on unread: the attacker fills it with its own
-            // version of that part when it can build one (its data and counters), else any value
-            const own = val === ADV && orig.kind === 'fn' ? forgedVariant(prep, orig) : undefined;
-            map.set(orig, own && K.canDerive(own) ? own : val);
+            map.set(orig, val);
+            if (val === ADV && orig.kind === 'fn') blob = orig;
           }
           if (!map.size) continue;
           // the honest sender seals its reply under fresh values of its own counters
           // (only counters it seals itself: a relayed sealed part keeps its sender's counter)
           for (const c of m.counters) if (!map.has(c) && !occurs(c, trig.term)) map.set(c, ADV);
-          const out = replace(m.term, map);
-          if (out === m.term || out.size > MAX_ORACLE_TERM || K.known.has(out)) continue;
-          K.add(out, { kind: 'oracle', msg: m.id, via: s.uses });
-          oracleOut.set(out, m.id);
-          grew = true;
+          // an opaque part the relay passes on unread: the attacker fills it with its own version
+          // of any sealed part that travels on the same channel (its data and counters), if it can
+          // build one, or with an arbitrary value
+          const fillers: Term[] = [ADV];
+          if (blob) {
+            for (const u of [blob, ...prep.channelUnits(m)]) {
+              if (u.name !== blob.name) continue;
+              const own = forgedVariant(prep, u);
+              if (!fillers.includes(own) && K.canDerive(own)) fillers.push(own);
+            }
+          }
+          for (const filler of fillers) {
+            if (blob) map.set(blob, filler);
+            const out = replace(m.term, map);
+            if (out === m.term || out.size > MAX_ORACLE_TERM || K.known.has(out)) continue;
+            K.add(out, { kind: 'oracle', msg: m.id, via: s.uses });
+            oracleOut.set(out, m.id);
+            grew = true;
+          }
         }
       }
       K.saturate();
@@ -248,12 +284,13 @@ function forgedVariant(prep: Prepared, t: Term): Term {
 }
 
 /** Solutions for a receiver pattern the attacker can actually get delivered. */
-function solutionsDeliverable(K: Knowledge, m: Msg, pat: Pattern, inject: boolean, oracleOut: Map<Term, string>): Solution[] {
+function solutionsDeliverable(prep: Prepared, K: Knowledge, m: Msg, pat: Pattern, inject: boolean, oracleOut: Map<Term, string>): Solution[] {
   if (inject) return K.build(pat.pat);
-  // Without access to the last hop, only an honest relay's output reaches the receiver.
+  // Without access to the last hop, only an honest relay's output on that channel reaches the receiver.
   const out: Solution[] = [];
+  const channel = prep.channelOf(m);
   for (const [t, id] of oracleOut) {
-    if (id !== m.id) continue;
+    if (prep.channelOf(prep.byId.get(id)!) !== channel) continue;
     const s = match(pat.pat, t, new Map());
     if (s) out.push({ sigma: s, uses: [t] });
   }
@@ -267,7 +304,7 @@ function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) 
     let x: Term | undefined;
     for (const [vx, orig] of pat.origin) if (orig === element) x = vx;
     if (!x) continue;
-    for (const s of solutionsDeliverable(K, m, pat, canInject(m), oracleOut)) {
+    for (const s of solutionsDeliverable(prep, K, m, pat, canInject(m), oracleOut)) {
       if (!accepted(m, s)) continue;
       const val = s.sigma.get(x);
       if (val === undefined || val === element) continue;
@@ -313,7 +350,7 @@ function replayFindings(prep: Prepared, K: Knowledge, attack: AttackModel, canIn
       continue;
     }
     const pat = prep.patterns.get(m.id)!;
-    for (const s of solutionsDeliverable(K, m, pat, canInject(m), oracleOut)) {
+    for (const s of solutionsDeliverable(prep, K, m, pat, canInject(m), oracleOut)) {
       if (!accepted(m, s)) continue;
       // every learned value is the recorded one: only the counter changed
       const stale = [...pat.origin.entries()].every(([x, orig]) => {

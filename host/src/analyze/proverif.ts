@@ -166,7 +166,9 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     matcher(pat.pat, 'x', bound, lines);
     const data = deliveredOf(m);
     const isFinal = ![...model.messages].some((x) => x !== m && base(x.id) === base(m.id) && model.messages.indexOf(x) > model.messages.indexOf(m));
-    if (isFinal && data.length) {
+    // a compromised receiver or origin makes accept/send meaningless: the analyser calls that "given"
+    const compromised = (x: string): boolean => attack?.compromised.includes(x) ?? false;
+    if (isFinal && data.length && !compromised(m.to) && !compromised(originOf(m).from)) {
       const ev = `accept_${base(m.id)}`;
       events.add(ev);
       lines.push(`event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => bound.get(x)!).join(', ')}));`);
@@ -184,7 +186,15 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
   const leaks: string[] = [];
   if (attack) {
     for (const t of attack.leaks) leaks.push(`out(net, ${expr(t, new Map())})`);
-    for (const a of attack.compromised) for (const info of model.atoms.values()) if (info.holders.includes(a)) leaks.push(`out(net, ${expr(info.type === 'keypair' ? { name: 'sk', args: [info.term] } as unknown as Term : info.term, new Map())})`);
+    // a compromised agent hands over everything it holds or learned (keys and data), as in the analyser
+    for (const a of attack.compromised) {
+      for (const t of prep.agentK.get(a)!.known) {
+        const info = model.atoms.get(t.name === 'sk' ? t.args[0] : t);
+        if (!info || info.derived || !['symkey', 'keypair', 'data', 'nonce'].includes(info.type)) continue;
+        if (info.type === 'keypair' && t.name !== 'sk') continue;
+        leaks.push(`out(net, ${expr(t, new Map())})`);
+      }
+    }
   }
   const secrecy: string[] = [];
   for (const r of model.requirements) {
