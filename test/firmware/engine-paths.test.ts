@@ -43,6 +43,7 @@ class Downlink {
   kc = new Map<number, { scope: number; key: Uint8Array }>();
   link: KeySlot;
   linkUp: KeySlot;
+  lastCmd: Uint8Array | null = null;
   constructor() {
     this.link = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, this.w.id.conc, this.w.id.meter);
     loadLinkKey(this.ctx, this.link, this.w.meterLk, 0, this.w.id.meter);
@@ -71,6 +72,7 @@ class Downlink {
     const m = sealFrame(this.ctx, this.slot(op, DIR_DOWN, gen), op, body, 0, n, e2e, 0);
     if (m < 0) throw new Error('seal ' + m);
     if (m > 1024) throw new Error('end-to-end frame too large to forward: ' + m);
+    this.lastCmd = e2e.slice(0, m);
     return { e2e: e2e.slice(0, m), hex: this.wrap(e2e.subarray(0, m)) };
   }
   wrap(e2e: Uint8Array): string {
@@ -123,18 +125,18 @@ function buildScenario(dl: Downlink): { steps: Step[]; labels: string[] } {
   rx('config', OP_CONFIG, [5, { 1: 3, 2: 1800 }], 0);
   rx('config-bad', OP_CONFIG, [6, { 7: 1 }], 0);
   rx('clock', OP_CLOCK, [7, T0 + 2000], 0);
-  const img = new Uint8Array(240).map((_, i) => (i * 29 + 3) & 0xff);
+  const img = new Uint8Array(160).map((_, i) => (i * 29 + 3) & 0xff);
   const dig = new Uint8Array(createHash('sha256').update(img).digest());
   rx('fw-begin', OP_FIRMWARE, [8, 1, img.length, dig, 4], 0);
-  rx('fw-chunk0', OP_FIRMWARE, [8, 2, 0, img.subarray(0, 150)], 0);
-  rx('fw-gap', OP_FIRMWARE, [8, 2, 200, img.subarray(200, 220)], 0);
-  rx('fw-chunk1', OP_FIRMWARE, [8, 2, 150, img.subarray(150)], 0);
+  rx('fw-chunk0', OP_FIRMWARE, [8, 2, 0, img.subarray(0, 100)], 0);
+  rx('fw-gap', OP_FIRMWARE, [8, 2, 120, img.subarray(120, 130)], 0);
+  rx('fw-chunk1', OP_FIRMWARE, [8, 2, 100, img.subarray(100)], 0);
   rx('fw-activate', OP_FIRMWARE, [8, 3], 0);
   const bad = new Uint8Array(img);
   bad[10] ^= 4;
   rx('fw2-begin', OP_FIRMWARE, [9, 1, bad.length, dig, 5], 0);
-  rx('fw2-chunk0', OP_FIRMWARE, [9, 2, 0, bad.subarray(0, 120)], 0);
-  rx('fw2-chunk1', OP_FIRMWARE, [9, 2, 120, bad.subarray(120)], 0);
+  rx('fw2-chunk0', OP_FIRMWARE, [9, 2, 0, bad.subarray(0, 80)], 0);
+  rx('fw2-chunk1', OP_FIRMWARE, [9, 2, 80, bad.subarray(80)], 0);
   rx('fw2-activate', OP_FIRMWARE, [9, 3], 0);
   // Operation-key update of RELAY: TRANSPORT twice, ACTIVATE under the old key-update key.
   const kRelay = new Uint8Array(16).fill(0x3c);
@@ -153,6 +155,8 @@ function buildScenario(dl: Downlink): { steps: Step[]; labels: string[] } {
   // Attacks and noise.
   const old = dl.cmd(OP_CLOCK, [13, T0 + 2100], 2);
   add('clock-gen2', { do: 'rx', hex: old.hex });
+  rx('clock-gen2-again', OP_CLOCK, [13, T0 + 2100], 2);
+  add('duplicate', { do: 'rx', hex: dl.wrap(dl.lastCmd!) });
   add('replay', { do: 'rx', hex: dl.wrap(old.e2e) });
   const forged = dl.cmd(OP_CLOCK, [14, T0], 2).e2e;
   forged[forged.length - 1] ^= 1;
@@ -193,7 +197,7 @@ describe('every meter path on the real engines', () => {
     expect(bodyOf('config', OP_CONFIG)[0]).toEqual([5, 0]);
     expect(bodyOf('config-bad', OP_CONFIG)[0]).toEqual([6, 2]);
     expect(bodyOf('clock', OP_CLOCK)[0]).toEqual([7, 0, T0 + 1800]);
-    expect(bodyOf('fw-gap', OP_FIRMWARE)[0]).toEqual([8, 2, 150]);
+    expect(bodyOf('fw-gap', OP_FIRMWARE)[0]).toEqual([8, 2, 100]);
     expect(bodyOf('fw-activate', OP_FIRMWARE)[0]).toEqual([8, 0, 0]);
     expect(bodyOf('fw2-activate', OP_FIRMWARE)[0]).toEqual([9, 1, 0]);
     const confirms = [...e2e('ku-transport'), ...e2e('ku-transport-repeat')].filter((f) => f.op === OP_KEY_UPDATE);
@@ -204,6 +208,12 @@ describe('every meter path on the real engines', () => {
     expect(e2e('read-after-reboot').filter((f) => f.op === OP_READ).map((f) => f.gen)).toEqual([2]);
     const st = steps.find((x) => x.i === labels.indexOf('garbage'))!.stats; // before the reboot resets them
     expect(st.replay).toBe(1);
+    // The retransmitted last command is a duplicate: LINK_ACKed, no replay counted, no response.
+    const statsAt = (label: string) => steps.find((x) => x.i === labels.indexOf(label))!.stats;
+    expect(statsAt('duplicate').replay).toBe(statsAt('clock-gen2-again').replay);
+    expect(statsAt('replay').replay).toBe(statsAt('duplicate').replay + 1);
+    expect(e2e('duplicate')).toEqual([]);
+    expect(up.get('duplicate')!.map((f) => f!.link)).toEqual([4]);
     expect(st.badTag).toBe(1);
     expect(st.policy).toBeGreaterThanOrEqual(1);
     // Nothing sealed twice under one key and counter.

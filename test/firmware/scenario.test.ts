@@ -306,10 +306,12 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.inbox.length = 0;
     rig.advance(3600, 600); // refill the event bucket
     rig.hes.inbox.length = 0;
-    // Replay of an authentic frame.
+    // Replay of an authentic, older frame (the last one again would be a harmless duplicate).
     rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
     rig.net.run();
     const recorded = rig.hes.lastE2e();
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.net.run();
     rig.hes.forward(recorded);
     rig.net.run();
     expect(rig.meter.stats.replay).toBe(1);
@@ -382,6 +384,31 @@ describe('meter + concentrator + HES scenario', () => {
     expect(ev[1]).toEqual(ev[0]);
     rig.advance(1800, 60);
     expect(bodies(rig, OP_EVENT).filter((e) => e[1] === 3)).toHaveLength(0);
+  });
+
+  it('a command retransmitted after a lost LINK_ACK is a duplicate, not a replay attack', () => {
+    const replays = rig.meter.stats.replay;
+    const dups = rig.meter.stats.duplicates;
+    let lost = 0;
+    rig.net.drop = (tag, b) => {
+      if (tag === 'meter' && classify(b).link === LINK_ACK && lost === 0) {
+        lost++;
+        return true;
+      }
+      return false;
+    };
+    const req = rig.hes.nextReq();
+    rig.hes.command(OP_RELAY, [req, 1]);
+    rig.net.run();
+    rig.net.drop = null;
+    expect(lost).toBe(1);
+    expect(bodies(rig, OP_RELAY)).toEqual([[req, 1, 0]]);
+    rig.conc.tick(rig.clock.t + 60); // the concentrator's retry
+    rig.net.run();
+    expect(rig.meter.stats.duplicates).toBe(dups + 1);
+    expect(rig.meter.stats.replay).toBe(replays);
+    expect(rig.conc.downQueue.size()).toBe(0);
+    expect(bodies(rig, OP_RELAY)).toEqual([]);
   });
 
   it('exports the frames each app emits, and every frame seen on the wires is in the list', () => {
