@@ -53,6 +53,8 @@ const INTERVAL_S = 900;
 const STEP_S = 15;
 /** Meters per concentrator; more meters get more concentrators. */
 const METERS_PER_CONCENTRATOR = 250;
+/** Bound of the wait for a quiet network after each step (polls of a few ms). */
+const SETTLE_MAX_POLLS = 200;
 /** Steps allowed for one command to complete (15 s each: 2 simulated hours). */
 const COMMAND_STEPS = 480;
 
@@ -277,7 +279,26 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         (o.meters - ptyMeters > 0 ? `, ${o.meters - ptyMeters} on in-process serial links` : '') + ' (+1 in-process meter with a wrong key)');
 
     // ---- the simulation loop -------------------------------------------------------------------
-    const pauseMs = ptyMeters > 0 ? 4 : 1;
+    // Simulated time must not outrun the bytes: after each step, wait until the network is quiet
+    // (no new HES ingest, no frame moved by a concentrator, every transport drained), so a response
+    // is never counted late against the HES's retry timers just because the host was busy.
+    const activity = (): number => {
+      let n = 0;
+      for (const v of srv.counts.values()) n += v;
+      for (const c of concs) n += c.app.stats.forwardedUp + c.app.stats.forwardedDown + c.app.upQueue.size() + c.app.downQueue.size();
+      return n;
+    };
+    const quietMs = ptyMeters > 0 ? 3 : 1;
+    const settle = async (): Promise<void> => {
+      let last = -1;
+      for (let i = 0; i < SETTLE_MAX_POLLS; i++) {
+        await Promise.all([...links.map((l) => l.drained()), ...modems.map((m) => m.drained())]);
+        const a = activity();
+        if (a === last) return;
+        last = a;
+        await sleep(quietMs);
+      }
+    };
     let simSteps = 0;
     const tick = async (): Promise<void> => {
       clock.advance(STEP_S * 1000);
@@ -287,7 +308,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       for (const c of concs) c.app.tick(t);
       srv.pump();
       simSteps++;
-      await sleep(pauseMs);
+      await settle();
     };
     const runUntil = async (cond: () => boolean, maxSteps: number): Promise<boolean> => {
       for (let i = 0; i < maxSteps; i++) {
