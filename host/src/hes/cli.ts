@@ -17,6 +17,9 @@ import { writeFileAtomic } from '../crypto/files.ts';
 import { fromHex, toHex } from '../crypto/bytes.ts';
 import { ShipmentError } from '../crypto/shipment.ts';
 
+/** Refusals printed by `hes serve` before it falls silent (all of them are in the audit log). */
+const MAX_REFUSALS_SHOWN = 1000;
+
 const COMMON: { [name: string]: OptionSpec } = {
   db: { type: 'string', placeholder: '<file>', description: 'HES database (env VAKT_HES_DB)', default: 'hes.db' },
   'store-key-file': { type: 'string', placeholder: '<file>', description: `store key file (64 hex digits; or env ${STORE_KEY_ENV})` },
@@ -254,7 +257,19 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
   const port = intOpt(p, 'port', 0, 65535, 4059);
   const host = stringOpt(p, 'host') ?? '127.0.0.1';
   const durS = stringOpt(p, 'duration');
-  const srv = new HesServer(hes, { host, port, log: p.json ? undefined : (l) => io.err(l) });
+  // Refusals are printed as they happen, in words (a wrong key says WRONG KEY, not silence).
+  let shown = 0;
+  const srv = new HesServer(hes, {
+    host,
+    port,
+    log: p.json ? undefined : (l) => io.err(l),
+    onResult: (r) => {
+      if (!r.ok && !p.json && shown < MAX_REFUSALS_SHOWN) {
+        shown++;
+        io.err(`refused ${r.error}: ${r.message}${shown === MAX_REFUSALS_SHOWN ? ' (further refusals only in the audit log)' : ''}`);
+      }
+    },
+  });
   try {
     const actual = await srv.listen();
     if (!p.json) io.out(`HES ${toHex(hes.hesId)} listening on ${host}:${actual} (Ctrl-C to stop)`);
