@@ -97,6 +97,8 @@ describe('kpe and hes CLI', () => {
     expect(await kpeRun(['show', 'b/shipment-000001.vks', '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ kind: 'shipment', seq: 1, hesId: init.hesId });
     expect(readFileSync(join(dir, 'store.key'), 'utf8')).toMatch(/GENERATED SECRET/);
+    expect(await hesRun(['serve', '--port', '0', '--duration', '0.3', ...common, '--json'], io)).toBe(0);
+    expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ counts: {} });
     expect(await hesRun(['--help'], io)).toBe(0);
     expect(await hesRun(['serve', '--help'], io)).toBe(0);
     expect(io.stdout.at(-1)).toMatch(/Examples|Options|store key/);
