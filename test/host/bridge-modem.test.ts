@@ -237,3 +237,27 @@ describe('ModemPort watchdog and a busy event loop', () => {
     await until(() => unframe(Buffer.concat(rx)).indexes.length === 100, 5000);
   });
 });
+
+describe('ModemPort when the device disappears', () => {
+  it('keeps trying to reopen with backoff, never throws, and stops on close()', async () => {
+    const p = await openPtyPair();
+    const logs: string[] = [];
+    const m = new ModemPort({ path: p.a, reopenMinMs: 10, reopenMaxMs: 80, log: (l) => logs.push(l) });
+    await m.open();
+    expect(m.send(wireFrame(1, 10))).toBe(true);
+    await m.drained();
+    await p.close(); // the PTY vanishes, as an unplugged USB modem would
+    await until(() => logs.filter((l) => /reopen failed/.test(l)).length >= 3, 5000);
+    expect(m.isActive).toBe(true);
+    // Frames accepted meanwhile wait in the bounded queue for the device to return; none is lost silently.
+    expect(m.send(wireFrame(2, 10))).toBe(true);
+    expect(m.stats.queuedFrames).toBeGreaterThanOrEqual(1);
+    const delays = logs.map((l) => /retrying in (\d+) ms/.exec(l)).filter((x) => x !== null).map((x) => Number(x![1]));
+    expect(Math.max(...delays)).toBeLessThanOrEqual(80);
+    expect(delays[delays.length - 1]!).toBeGreaterThan(delays[0]!);
+    await m.close();
+    const n = logs.length;
+    await sleep(200);
+    expect(logs.length).toBe(n); // no more attempts after close()
+  });
+});
