@@ -79,6 +79,28 @@ export class AuditLog {
     return this.db.inTransaction ? run() : this.db.transaction(run)();
   }
 
+  /** The current head "seq:mac-hex", to be kept outside the database (detects a rollback to an older copy). */
+  headString(): string {
+    const h = this.head();
+    return `${h.seq}:${Buffer.from(h.mac).toString('hex')}`;
+  }
+
+  /**
+   * Verifies the chain and that an externally kept head "seq:mac-hex" is still part of it: the entry
+   * with that seq must carry that MAC (a database restored from an older copy, or rewritten, fails).
+   */
+  verifyAgainst(anchor: string): AuditVerifyResult {
+    const r = this.verify();
+    if (!r.ok) return r;
+    const m = /^([0-9]+):([0-9a-f]{64})$/.exec(anchor.trim());
+    if (m === null) return { ok: false, entries: r.entries, error: 'anchor must be "seq:mac" as printed by audit --head' };
+    const seq = Number(m[1]);
+    const row = this.db.prepare('SELECT mac FROM audit WHERE seq = ?').get(seq) as { mac: Buffer } | undefined;
+    if (row === undefined) return { ok: false, entries: r.entries, badSeq: seq, error: `the log has ${r.entries} entries but the anchor names entry ${seq}: the database was rolled back to an older copy` };
+    if (Buffer.from(row.mac).toString('hex') !== m[2]) return { ok: false, entries: r.entries, badSeq: seq, error: `entry ${seq} differs from the anchor: the log was rewritten` };
+    return r;
+  }
+
   /** Lists entries (newest last), optionally from a sequence number on. */
   list(fromSeq = 1, limit = 1000): AuditEntry[] {
     return (this.db.prepare('SELECT seq, ts_ms AS tsMs, actor, action, subject, detail FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?').all(fromSeq, limit) as AuditEntry[]);

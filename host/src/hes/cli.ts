@@ -76,6 +76,8 @@ const SPECS: { [sub: string]: CommandSpec } = {
   meters: spec('meters', 'list meters with their key generation and authentication status (WRONG KEY shows here)', '', {}),
   audit: spec('audit', 'print or verify the tamper-evident audit log', '[--verify] [--limit <n>]', {
     verify: { type: 'boolean', description: 'recompute the MAC chain and the head; exit 1 when anything was altered' },
+    head: { type: 'boolean', description: 'print the head "seq:mac" to keep outside the database' },
+    anchor: { type: 'string', placeholder: '<seq:mac>', description: 'with --verify: a head printed earlier by --head must still be in the chain (detects a rollback)' },
     limit: { type: 'string', placeholder: '<n>', description: 'entries to print', default: '50' },
     from: { type: 'string', placeholder: '<seq>', description: 'first entry to print', default: '1' },
   }),
@@ -183,8 +185,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       }
       case 'audit': {
         hes.require(actor(p, io), 'view', 'audit');
+        if (p.values.head === true) {
+          const h = hes.audit.headString();
+          if (p.json) printJson(io, { head: h });
+          else io.out(h);
+          return 0;
+        }
         if (p.values.verify === true) {
-          const r = hes.audit.verify();
+          const anchor = stringOpt(p, 'anchor');
+          const r = anchor === undefined ? hes.audit.verify() : hes.audit.verifyAgainst(anchor);
           if (p.json) printJson(io, r);
           else io.out(r.ok ? `audit log intact: ${r.entries} entries, chain and head verified` : `AUDIT LOG ALTERED: ${r.error}`);
           return r.ok ? 0 : 1;
