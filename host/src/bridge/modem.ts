@@ -319,8 +319,8 @@ export class ModemPort {
         },
         (e: Error) => {
           this.stats.errors++;
-          this.log(`modem ${this.path}: reopen failed (${e.message}); retrying in ${this.reopenDelay} ms`);
           this.reopenDelay = Math.min(this.reopenDelay * 2, this.reopenMaxMs);
+          this.log(`modem ${this.path}: reopen failed (${e.message}); retrying in ${this.reopenDelay} ms`);
           this.reopenTimer = setTimeout(attempt, this.reopenDelay);
         },
       );
