@@ -9,12 +9,24 @@
  *   npx tsx scripts/gen-vectors.ts --check    # only checks that regenerating gives identical files
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Encoder } from 'cbor-x';
+import { Decoder } from 'cbor-x';
 import * as core from '@vakt/shared';
+import { encodeValue } from '@vakt/shared/cbor';
 import * as ref from '../test/conformance/reference.ts';
 
-const cbor = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true });
-const enc = (v: unknown): Buffer => Buffer.from(cbor.encode(v));
+// Bodies are written by the core's CBOR encoder (shortest heads; object keys that are canonical
+// decimal integers become CBOR integers, PROTOCOL.md §10) and read back with cbor-x as an
+// independent check. cbor-x's own encoder writes JS object keys as text and 0xb9 map heads, so
+// it must not produce the wire bytes.
+const cborCheck = new Decoder({ mapsAsObjects: false, useRecords: false });
+const enc = (v: unknown): Buffer => {
+  const out = new Uint8Array(2048);
+  const n = encodeValue(v, out, 0);
+  if (n < 0) throw new Error('body outside the CBOR subset: ' + core.errorName(n));
+  const body = Buffer.from(out.subarray(0, n));
+  cborCheck.decode(body); // throws on anything cbor-x cannot read
+  return body;
+};
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const h = (s: string): Buffer => Buffer.from(s, 'hex');
 
