@@ -8,7 +8,7 @@
  * Every "ok" in the summary is a condition checked against the HES database or device state.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -186,6 +186,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     // ---- production: KPE keys, images, shipment ------------------------------------------------
     const kpe = initKpe(join(dir, 'kpe'));
     const storeKey = randomBytes(32);
+    // With --dir the run can be inspected afterwards with the vakt hes commands, so keep its key (0600).
+    if (keep) writeFileSync(join(dir, 'hes.key'), `# store key of the demo HES (${join(dir, 'hes.sqlite')})\n${Buffer.from(storeKey).toString('hex')}\n`, { mode: 0o600 });
     const init = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey, kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal' });
     hes = init.hes;
     const h = hes;
@@ -547,7 +549,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     s.meters, s.ptyMeters, s.inProcessMeters, s.concentrators, s.readingsStored, s.simulatedHours, s.serial.stalls, Math.round(s.seconds * 10) / 10,
   ]]);
   if (s.notice !== undefined) io.out(`notice: ${s.notice}`);
-  if (s.dir !== undefined) io.out(`KPE output, HES database and audit log kept in ${s.dir}`);
+  if (s.dir !== undefined) {
+    io.out(`KPE output, HES database and audit log kept in ${s.dir}; inspect with e.g.`);
+    io.out(`  vakt hes meters --db ${join(s.dir, 'hes.sqlite')} --store-key-file ${join(s.dir, 'hes.key')}`);
+  }
   io.out(s.ok ? 'demo: every step succeeded' : 'demo: some steps FAILED (see above)');
   return s.ok ? 0 : 1;
 }
