@@ -22,10 +22,19 @@ describe('constant associated data (D-2)', () => {
     // e.g. an uplink READING delivered to the meter as a RELAY command
     expect(refl.some((f) => /READING_UP/.test(f.subject) && /_DOWN/.test(f.subject))).toBe(true);
   });
-  it('broken: a compromised concentrator exploits it to forge commands, outsiders are still stopped by the link layer', () => {
+  it('broken: an outsider who holds and re-delivers an honest frame has it read as another operation', () => {
+    const f = attack(broken, 'A2').findings.find((x) => x.subject === 'readResp@Meter1')!;
+    expect(f.kind).toBe('integrity');
+    expect(f.detail).toBe('HES accepts readResp@Meter1 := reading@Meter1 in READ_UP.2@Meter1');
+    expect(f.trace.messages).toEqual(expect.arrayContaining(['READING_UP.2@Meter1', 'READ_UP.2@Meter1']));
+    expect(element(broken, 'A2', 'relayCmd@Meter1').read).toBe('held'); // secrecy is not what broke
+  });
+  it('broken: a compromised concentrator forges commands from recorded frames', () => {
     expect(element(broken, 'A3', 'relayCmd@Meter1').write).toBe('forgeable');
     expect(element(broken, 'A3', 'relayCmd@Meter1').read).toBe('held');
-    expect(attack(broken, 'A2').verdict).toBe('holds');
+  });
+  it('control: the same outsider gets nothing when the header is the associated data', () => {
+    expect(attack(control, 'A2').verdict).toBe('holds');
   });
 });
 

@@ -171,8 +171,22 @@ function rebuild(t: Term, args: Term[]): Term {
 /** The receiver accepts this way of building the message (every checked counter is fresh). */
 function accepted(m: Msg, s: Solution): boolean {
   if (!m.atomic) return true;
-  for (const c of m.counters) if (s.sigma.get(variable(c.name)) === c) return false;
+  for (const c of m.counters) {
+    if (s.sigma.get(variable(c.name)) !== c) continue;
+    // the recorded counter value: stale if it comes from this very message (a replay); a frame of
+    // another message read as this one is its first delivery under this interpretation
+    if (s.uses.length === 0 || s.uses.some((u) => sealedAround(c, u).some((v) => occurs(v, m.term)))) return false;
+  }
   return true;
+}
+
+const SEALS = new Set(['aead', 'mac', 'senc', 'wrap', 'sign', 'penc']);
+/** The sealed units inside t that contain c (the protection a counter value is bound by). */
+function sealedAround(c: Term, t: Term, out: Term[] = []): Term[] {
+  if (!occurs(c, t)) return out;
+  if (SEALS.has(t.name) && t.kind === 'fn') out.push(t);
+  for (const a of t.args) sealedAround(c, a, out);
+  return out;
 }
 
 function agentOfLastHop(m: Msg): string {
