@@ -9,7 +9,10 @@ import { ctx, ID_A, ID_C, ID_H, lasts, makeWorld, receive, seal } from './frames
 const E2E = core.E2E_VERSION;
 const LINK = core.LINK_VERSION;
 const RUNS = { numRuns: 400 };
-const bytes = (max: number) => fc.uint8Array({ minLength: 0, maxLength: max });
+// fast-check's default size caps generated arrays at about 10 elements whatever maxLength says, so
+// half the draws use size 'max' (lengths spread over the whole range): bodies spanning many CCM
+// blocks and lengths near MAX_BODY get tested, and short inputs stay well covered.
+const bytes = (max: number) => fc.oneof(fc.uint8Array({ minLength: 0, maxLength: max }), fc.uint8Array({ minLength: 0, maxLength: max, size: 'max' }));
 const anyIndex = fc.oneof(fc.integer({ min: -5, max: 1200 }), fc.constantFrom(NaN, Infinity, -Infinity, 0.5, 2 ** 31, -(2 ** 31), 2 ** 53));
 
 /** A pool of valid frames (every op and link type the fixture can send), and the device each is addressed to. */
@@ -143,7 +146,7 @@ describe('mutated valid frames never open', () => {
     fc.record({ kind: fc.constant('set' as const), at: fc.nat(1200), v: fc.integer({ min: 0, max: 255 }) }),
     fc.record({ kind: fc.constant('flip' as const), at: fc.nat(1200), mask: fc.integer({ min: 1, max: 255 }) }),
     fc.record({ kind: fc.constant('del' as const), at: fc.nat(1200), n: fc.integer({ min: 1, max: 40 }) }),
-    fc.record({ kind: fc.constant('ins' as const), at: fc.nat(1200), b: fc.uint8Array({ minLength: 1, maxLength: 40 }) }),
+    fc.record({ kind: fc.constant('ins' as const), at: fc.nat(1200), b: fc.uint8Array({ minLength: 1, maxLength: 40, size: 'max' }) }),
     fc.record({ kind: fc.constant('splice' as const), from: fc.nat(100), at: fc.nat(1200), src: fc.nat(1200), n: fc.integer({ min: 1, max: 64 }) }),
   );
   function apply(f: Uint8Array, m: Mut, others: Uint8Array[]): Uint8Array {
@@ -187,9 +190,13 @@ describe('mutated valid frames never open', () => {
       if (core.policyAllows(E2E, op, core.DIR_DOWN)) ops.push([w.H, E2E, op, ID_A, w.A]);
     }
     for (let t = 1; t <= core.LINK_MAX; t++) if (core.policyAllows(LINK, t, core.DIR_DOWN)) ops.push([w.H, LINK, t, ID_C, w.C]);
+    let multiBlock = 0;
+    let nearMax = 0;
     fc.assert(
-      fc.property(fc.nat(100), fc.uint8Array({ maxLength: core.MAX_BODY }), fc.boolean(), (k, body, inPlace) => {
+      fc.property(fc.nat(100), bytes(core.MAX_BODY), fc.boolean(), (k, body, inPlace) => {
         const [tx, layer, op, peer, rx] = ops[k % ops.length];
+        if (body.length > 4 * 16) multiBlock++;
+        if (body.length > 3 * core.MAX_BODY / 4) nearMax++;
         const f = seal(tx, layer, op, peer, body);
         expect(f.length).toBe(core.HEADER_LEN + body.length + core.policyTagLen(layer, op));
         if (inPlace) {
@@ -207,6 +214,9 @@ describe('mutated valid frames never open', () => {
       }),
       { numRuns: 200 },
     );
+    // The generator really produced bodies spanning several CCM blocks and bodies near MAX_BODY.
+    expect(multiBlock).toBeGreaterThan(40);
+    expect(nearMax).toBeGreaterThan(5);
   });
 });
 
