@@ -118,5 +118,41 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     expect(conc.err.join('').slice(mark)).toMatch(/concentrator [0-9a-f]{16}: \d+ meter frame\(s\) refused \(unknown meter, wrong link key, replay or forged\)/);
     expect(seen.filter((r) => r.ok && r.meter === meterImg.id)).toEqual([]);
   }, 60_000);
+
+  it('the concentrator process reconnects after the HES restarts, and commands flow again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const kpe = initKpe(join(dir, 'kpe'));
+    const { hes, cert } = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    cleanup.push(() => hes.close());
+    const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
+    hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    const seen: IngestResult[] = [];
+    let server = new HesServer(hes, { host: '127.0.0.1', port: 0, onResult: (r) => seen.push(r) });
+    const port = await server.listen();
+    cleanup.push(() => server.close());
+    const meterImg = batch.images.find((i) => i.kind === 'meter')!;
+    const concImg = batch.images.find((i) => i.kind === 'concentrator')!;
+    const pair = await openPtyPair();
+    cleanup.push(() => pair.close());
+    const conc = vakt(['concentrator', '--hes', `127.0.0.1:${port}`, '--modem', pair.a, '--image', concImg.file, '--state', join(dir, 'conc'), '--retry', '2']);
+    const meter = vakt(['meter', 'sim', '--port', pair.b, '--image', meterImg.file, '--state', join(dir, 'meter'), '--retry', '2']);
+    const waitFor = async (pred: (r: IngestResult) => boolean, ms: number): Promise<boolean> => {
+      const end = Date.now() + ms;
+      while (!seen.some(pred) && Date.now() < end) await sleep(100);
+      return seen.some(pred);
+    };
+    expect(await waitFor((r) => r.ok && r.kind === 'event', 30_000), conc.err.join('')).toBe(true);
+
+    await server.close(); // the HES goes away…
+    await sleep(1500);
+    seen.length = 0;
+    server = new HesServer(hes, { host: '127.0.0.1', port, onResult: (r) => seen.push(r) }); // …and comes back
+    await server.listen();
+    const id = hes.enqueueCommand('admin', meterImg.id, { kind: 'relay', state: 0 });
+    expect(await waitFor((r) => r.ok && r.kind === 'response', 30_000), `concentrator: ${conc.err.join('')}\nmeter: ${meter.err.join('')}`).toBe(true);
+    expect(hes.listCommands({ meter: meterImg.id }).find((c) => c.id === id)?.state).toBe('acknowledged');
+    expect(conc.err.join('')).toMatch(/hes link: (connection lost|cannot connect)/);
+  }, 90_000);
 });
 
