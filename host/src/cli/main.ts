@@ -14,7 +14,7 @@ export interface Subcommand {
   summary: string;
   /** Module URL relative to this file; it must export `run`. */
   module: string;
-  /** Nested subcommands (e.g. `meter sim`) are listed with their parent's name first. */
+  /** The area owning the module, named in the message when the module is not there yet. */
   area: string;
 }
 
