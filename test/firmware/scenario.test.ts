@@ -411,6 +411,29 @@ describe('meter + concentrator + HES scenario', () => {
     expect(bodies(rig, OP_RELAY)).toEqual([]);
   });
 
+  it('replay protection holds per operation across other operations and a reboot', () => {
+    const replays = rig.meter.stats.replay;
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+    const a = rig.hes.lastE2e();
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]); // a is no longer the last RELAY (not a mere duplicate)
+    rig.hes.command(OP_CLOCK, [rig.hes.nextReq(), rig.clock.t]);
+    rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+    rig.hes.inbox.length = 0;
+    rig.hes.forward(a);
+    rig.net.run();
+    expect(rig.meter.stats.replay).toBe(replays + 1);
+    expect(rig.hes.take(OP_RELAY)).toHaveLength(0);
+    rig.bootMeter();
+    rig.net.run();
+    rig.hes.inbox.length = 0;
+    rig.hes.forward(a);
+    rig.net.run();
+    expect(rig.meter.stats.replay).toBe(1); // counted by the rebooted instance
+    expect(rig.hes.take(OP_RELAY)).toHaveLength(0);
+  });
+
   it('exports the frames each app emits, and every frame seen on the wires is in the list', () => {
     const key = (l: number, o: number, d: number) => l + ':' + o + ':' + d;
     const meterSet = new Set(METER_EMITS.map((f) => key(f.layer, f.op, f.dir)));

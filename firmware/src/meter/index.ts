@@ -406,7 +406,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     // Replay state is durable before the command has any effect.
     if (!keys.persistRx()) return;
-    if (slot !== keys.down[inner.op]) {
+    if (slot === keys.stagedSlot) {
       // First authentic downlink under the staged generation: it becomes the generation in force.
       if (!keys.activate()) return;
     }

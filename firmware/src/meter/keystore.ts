@@ -34,6 +34,11 @@ const RX_ENTRY = 10; // active gen + last, staged gen + last
 const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
 const MAX_GEN = 255;
 
+/** True when the HES may send op down to the meter (PROTOCOL.md §5). */
+function hasDown(op: number): boolean {
+  return op >= 1 && op <= OP_MAX && (E2E_ALLOW[op] & ALLOW_DOWN) !== 0;
+}
+
 /** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
 export const KU_STAGED = 1;
 export const KU_REPEAT = 2;
@@ -56,8 +61,14 @@ export class MeterKeys {
   private stKey = new Uint8Array(KEY_LEN);
   /** UP slots indexed by op (null where the meter never sends). */
   readonly up: (KeySlot | null)[] = [];
-  /** DOWN slots of the generation in force, indexed by op. */
-  readonly down: (KeySlot | null)[] = [];
+  /**
+   * One DOWN slot for the generation in force, re-derived when a command of another op arrives
+   * (commands are rare; one KDF chain costs far less than 6 resident slots of RAM on Espruino).
+   * The replay state of every op lives in downLast; the slot's own `last` is synced both ways.
+   */
+  readonly downSlot: KeySlot;
+  private downOp = -1;
+  private downLast = new Float64Array(OP_MAX + 1);
   /**
    * One DOWN slot for the staged generation, re-derived for whichever op arrives (downlink under a
    * staged key is rare: at most a few frames per key update), with the replay state of every op
@@ -97,18 +108,14 @@ export class MeterKeys {
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
     for (let op = 0; op <= OP_MAX; op++) {
       let u: KeySlot | null = null;
-      let d: KeySlot | null = null;
       // The meter never sends KEY_UPDATE under an operation key (CONFIRM uses KC) nor ACK.
       if (op > 0 && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE && op !== OP_ACK) {
         u = createKeySlot(E2E_VERSION, op, DIR_UP, this.gen[op], this.meterId, this.hesId);
         u.ctr = createSendCounter(0, r, this.persister(op));
       }
-      if (op > 0 && (E2E_ALLOW[op] & ALLOW_DOWN) !== 0) {
-        d = createKeySlot(E2E_VERSION, op, DIR_DOWN, this.gen[op], this.meterId, this.hesId);
-      }
       this.up.push(u);
-      this.down.push(d);
     }
+    this.downSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, this.meterId, this.hesId);
     this.stagedSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, this.meterId, this.hesId);
     this.kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, 0, this.meterId, this.hesId);
     this.kc.ctr = createSendCounter(0, r, this.persister(CI_KC));
@@ -206,19 +213,25 @@ export class MeterKeys {
 
   /** Persists the replay state of every downlink slot (active and staged generations); false if storage failed. */
   persistRx(): boolean {
-    if (this.stagedOp >= 0) this.stagedLast[this.stagedOp] = this.stagedSlot.last;
+    this.syncLast();
     const x = this.rxRec;
     x[0] = RX_VERSION;
     for (let op = 0; op <= OP_MAX; op++) {
       const o = 1 + op * RX_ENTRY;
-      const d = this.down[op];
-      const staged = this.stPresent && d !== null && this.inScope(op);
-      x[o] = d === null ? 0 : d.gen;
-      writeU32(x, o + 1, d === null ? 0 : d.last);
+      const has = hasDown(op);
+      const staged = this.stPresent && has && this.inScope(op);
+      x[o] = has ? this.gen[op] : 0;
+      writeU32(x, o + 1, has ? this.downLast[op] : 0);
       x[o + 5] = staged ? this.stGen : 0;
       writeU32(x, o + 6, staged ? this.stagedLast[op] : 0);
     }
     return this.put(REC_RX, x);
+  }
+
+  /** Copies the shared slots' replay state back to the per-op arrays. */
+  private syncLast(): void {
+    if (this.downOp >= 0) this.downLast[this.downOp] = this.downSlot.last;
+    if (this.stagedOp >= 0) this.stagedLast[this.stagedOp] = this.stagedSlot.last;
   }
 
   private decodeRx(x: Uint8Array): void {
@@ -228,9 +241,10 @@ export class MeterKeys {
       const la = readU32(x, o + 1);
       const gs = x[o + 5];
       const ls = readU32(x, o + 6);
-      const d = this.down[op];
-      if (d !== null) d.last = d.gen === ga ? la : d.gen === gs ? ls : 0;
-      if (d !== null && this.stPresent && this.inScope(op)) this.stagedLast[op] = this.stGen === gs ? ls : this.stGen === ga ? la : 0;
+      if (!hasDown(op)) continue;
+      const g = this.gen[op];
+      this.downLast[op] = g === ga ? la : g === gs ? ls : 0;
+      if (this.stPresent && this.inScope(op)) this.stagedLast[op] = this.stGen === gs ? ls : this.stGen === ga ? la : 0;
     }
   }
 
@@ -244,18 +258,11 @@ export class MeterKeys {
   private loadOp(op: number): void {
     const g = this.gen[op];
     const u = this.up[op];
-    const d = this.down[op];
     if (u !== null) {
       u.gen = g;
       if (this.own[op] === 1) loadE2eKey(this.ctx, u, this.ok, op * KEY_LEN, this.meterId);
       else loadE2eKeyFromMaster(this.ctx, u, this.mk, 0, this.meterId);
       this.resumeCounter(u, op, g, 0);
-    }
-    if (d !== null) {
-      if (d.gen !== g) d.last = 0;
-      d.gen = g;
-      if (this.own[op] === 1) loadE2eKey(this.ctx, d, this.ok, op * KEY_LEN, this.meterId);
-      else loadE2eKeyFromMaster(this.ctx, d, this.mk, 0, this.meterId);
     }
   }
 
@@ -272,9 +279,20 @@ export class MeterKeys {
     const op = hdr.op;
     if (op < 1 || op > OP_MAX) return ERR_UNKNOWN_SENDER;
     if (!equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) return ERR_UNKNOWN_SENDER;
-    const d = this.down[op];
-    if (d === null) return ERR_UNKNOWN_SENDER;
-    if (hdr.gen === d.gen) return d;
+    if (!hasDown(op)) return ERR_UNKNOWN_SENDER;
+    if (hdr.gen === this.gen[op]) {
+      const d = this.downSlot;
+      if (this.downOp !== op) {
+        if (this.downOp >= 0) this.downLast[this.downOp] = d.last;
+        d.op = op;
+        d.gen = this.gen[op];
+        if (this.own[op] === 1) loadE2eKey(this.ctx, d, this.ok, op * KEY_LEN, this.meterId);
+        else loadE2eKeyFromMaster(this.ctx, d, this.mk, 0, this.meterId);
+        this.downOp = op;
+        d.last = this.downLast[op];
+      }
+      return d;
+    }
     if (this.stPresent && this.inScope(op) && hdr.gen === this.stGen) {
       const s = this.stagedSlot;
       if (this.stagedOp !== op) {
@@ -369,12 +387,13 @@ export class MeterKeys {
       this.stPresent = true;
       return false;
     }
+    // The replay state of the new generation is what the staged slot accepted so far.
     for (let op = 1; op <= OP_MAX; op++) {
-      const d = this.down[op];
-      const carry = d !== null && this.inScopeOf(scope, op) ? this.stagedLast[op] : -1;
+      if (hasDown(op) && this.inScopeOf(scope, op)) this.downLast[op] = this.stagedLast[op];
       this.loadOp(op);
-      if (carry >= 0 && d !== null) d.last = carry;
     }
+    this.downOp = -1;
+    wipeSlot(this.downSlot);
     this.stagedOp = -1;
     this.stagedLast.fill(0);
     wipeSlot(this.stagedSlot);
