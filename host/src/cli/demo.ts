@@ -53,6 +53,8 @@ const INTERVAL_S = 900;
 const STEP_S = 15;
 /** Meters per concentrator; more meters get more concentrators. */
 const METERS_PER_CONCENTRATOR = 250;
+/** Longest wait for the transports to drain within one settle poll. */
+const DRAIN_WAIT_MS = 250;
 /** Bound of the wait for a quiet network after each step (polls of a few ms). */
 const SETTLE_MAX_POLLS = 200;
 /** Steps allowed for one command to complete (15 s each: 2 simulated hours). */
@@ -294,7 +296,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const settle = async (): Promise<void> => {
       let last = -1;
       for (let i = 0; i < SETTLE_MAX_POLLS; i++) {
-        await Promise.all([...links.map((l) => l.drained()), ...modems.map((m) => m.drained())]);
+        // Bounded: a transport that cannot drain (HES unreachable) must not hang the demo; its step fails instead.
+        await Promise.race([Promise.all([...links.map((l) => l.drained()), ...modems.map((m) => m.drained())]), sleep(DRAIN_WAIT_MS)]);
         const a = activity();
         if (a === last) return;
         last = a;
