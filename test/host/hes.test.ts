@@ -503,3 +503,20 @@ describe('two processes on one store', () => {
     cli.close();
   });
 });
+
+describe('counter exhaustion', () => {
+  it('EVENT 19 from a meter starts a full key update by the HES itself', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, 1_700_000_000, 1])))).toMatchObject({ ok: true, kind: 'event' });
+    const k = f.hes.listCommands({ state: 'queued' });
+    expect(k.map((x) => [x.kind, x.actor, (x.params as { scope: number }).scope])).toEqual([['key_update', 'hes', 0]]);
+    // A second warning while the update runs queues nothing more.
+    f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, 1_700_000_001, 1])));
+    expect(f.hes.listCommands().length).toBe(1);
+    const d = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id)));
+    expect(f.hes.ingestBatch(d.replies).map((r) => r.ok && r.kind)).toEqual(['key_confirm']);
+    expect(f.hes.audit.list().some((e) => e.action === 'meter.security_event')).toBe(true);
+  });
+});

@@ -104,6 +104,10 @@ export const MAX_ATTEMPTS = 5;
 export const LP_WINDOW = 96;
 /** SQLite page cache per connection, KiB. */
 export const CACHE_KIB = 65536;
+/** EVENT code: a sending counter of the meter is near exhaustion (PROTOCOL.md §6, §10). */
+export const EVENT_COUNTER_EXHAUSTION = 19;
+/** Highest key generation. */
+const MAX_KEY_GEN = 255;
 /** Actor name of the HES itself (gap fill, automatic retries). */
 export const SYSTEM_ACTOR = 'hes';
 const KEY_CHECK_PLAINTEXT = utf8('vakt-store-key-check-v1');
@@ -837,6 +841,8 @@ export class Hes {
         if (!isInt(code) || !isInt(t)) return bad('event must be [0, code, t, detail]');
         this.st.event!.run(m.id, code, t, detail === undefined ? null : JSON.stringify(detail, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v)), nowMs);
         if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: String(detail ?? '') }, nowMs);
+        // Counter near exhaustion (§6): the meter asks for new keys; the HES starts a full key update itself.
+        if (code === EVENT_COUNTER_EXHAUSTION && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN) this.beginKeyUpdate(SYSTEM_ACTOR, m, 0, nowMs, DEFAULT_EXPIRY_MS);
         return { ok: true, kind: 'event', meter, concentrator };
       }
       case OP_ACK:
@@ -1011,29 +1017,37 @@ export class Hes {
     if (p.kind !== 'key_update') return this.db.transaction(() => this.insertCommand(actor, m, p, now, expiry)).immediate();
     if (m.ring.xState === KX_STAGED) throw new HesError(`meter ${meterId} already has a key update in progress`);
     if (m.ring.xState === KX_CONFIRMED) throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
-    let newGen = m.maxGen + 1;
-    for (let op = 1; op <= OP_MAX; op++) if (m.ring.gens[op]! >= newGen) newGen = m.ring.gens[op]! + 1;
-    if (m.ring.mkGen >= newGen) newGen = m.ring.mkGen + 1;
-    if (newGen > 255) throw new HesError(`meter ${meterId} has used every key generation`);
-    const key = randomBytes(KEY_LEN);
     const id = this.db.transaction(() => {
       this.assertFresh();
-      const cid = this.insertCommand(actor, m, { ...p, newGen, phase: 'transport' }, now, expiry);
-      this.db.prepare('UPDATE meters SET max_gen = ? WHERE id = ?').run(newGen, m.id);
-      // The pending key is persisted (in this transaction) before any TRANSPORT can be sent.
-      const r = hesBeginUpdate(m.ring, p.scope, newGen, key, 0, m.persist);
-      if (r !== KU_CHANGED) throw new HesError(`key update refused by the key state: ${errorName(r)}`);
-      return cid;
+      return this.beginKeyUpdate(actor, m, p.scope, now, expiry);
     });
     try {
-      const cid = id.immediate();
-      m.maxGen = newGen;
-      this.refreshKc(m);
-      return cid;
+      return id.immediate();
     } catch (e) {
       this.reloadAfterFailure();
       this.dataVersion = this.storeVersion();
       throw e;
+    }
+  }
+
+  /**
+   * Inside the caller's transaction: draws a fresh key and a generation above every one the meter ever
+   * had, stores the command and persists the pending key (core hesBeginUpdate) before any TRANSPORT.
+   */
+  private beginKeyUpdate(actor: string, m: MeterState, scope: number, now: number, expiry: number): number {
+    let newGen = m.maxGen + 1;
+    for (let op = 1; op <= OP_MAX; op++) if (m.ring.gens[op]! >= newGen) newGen = m.ring.gens[op]! + 1;
+    if (m.ring.mkGen >= newGen) newGen = m.ring.mkGen + 1;
+    if (newGen > 255) throw new HesError(`meter ${m.hex} has used every key generation`);
+    const key = randomBytes(KEY_LEN);
+    try {
+      const cid = this.insertCommand(actor, m, { kind: 'key_update', scope, newGen, phase: 'transport' }, now, expiry);
+      this.db.prepare('UPDATE meters SET max_gen = ? WHERE id = ?').run(newGen, m.id);
+      const r = hesBeginUpdate(m.ring, scope, newGen, key, 0, m.persist);
+      if (r !== KU_CHANGED) throw new HesError(`key update refused by the key state: ${errorName(r)}`);
+      m.maxGen = newGen;
+      this.refreshKc(m);
+      return cid;
     } finally {
       key.fill(0);
     }
