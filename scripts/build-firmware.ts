@@ -49,6 +49,8 @@ export interface BundleReport {
   gzip: number;
   engines: CheckEngine[];
   violations: (Violation & { engine: CheckEngine; file: string })[];
+  /** Minified bytes per source module, largest first (before constant inlining); pieces only. */
+  modules?: { path: string; bytes: number }[];
 }
 
 export interface BuildReport {
@@ -66,9 +68,10 @@ export interface BuildOptions {
   log?: (line: string) => void;
 }
 
-/** Bundles generated entry code (which imports absolute paths) into one IIFE script. */
-async function bundle(code: string, minify: boolean): Promise<string> {
+/** Bundles generated entry code (which imports absolute paths) into one IIFE script, with bytes per source module. */
+async function bundle(code: string, minify: boolean): Promise<{ text: string; modules: { path: string; bytes: number }[] }> {
   const r = await build({
+    metafile: true,
     stdin: { contents: code, resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' },
     bundle: true,
     write: false,
@@ -82,7 +85,9 @@ async function bundle(code: string, minify: boolean): Promise<string> {
     logLevel: 'silent',
     absWorkingDir: ROOT,
   });
-  return r.outputFiles[0].text;
+  const out = Object.values(r.metafile!.outputs)[0];
+  const modules = Object.entries(out ? out.inputs : {}).map(([p, v]) => ({ path: p, bytes: v.bytesInOutput })).sort((a, b) => b.bytes - a.bytes);
+  return { text: r.outputFiles[0].text, modules };
 }
 
 const gz = (s: string): number => zlib.gzipSync(Buffer.from(s), { level: GZIP_LEVEL }).length;
@@ -117,13 +122,14 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
 
   const piece = async (name: string, entryCode: string, engines: CheckEngine[]): Promise<void> => {
     // Each module's own numeric constants become literals: on Espruino every top-level var costs RAM.
-    const min = inlineTopLevelConstants(await bundle(entryCode, true)).code;
-    const readable = await bundle(entryCode, false);
+    const minB = await bundle(entryCode, true);
+    const min = inlineTopLevelConstants(minB.text).code;
+    const readable = (await bundle(entryCode, false)).text;
     const file = path.join(outDir, name + '.js');
     fs.writeFileSync(file, min);
     fs.writeFileSync(path.join(outDir, name + '.debug.js'), readable);
     texts.set(name, min);
-    check(name, file, min, engines, readable, {});
+    check(name, file, min, engines, readable, {}).modules = minB.modules;
   };
 
   const both: CheckEngine[] = ['espruino', 'xs'];
@@ -167,6 +173,12 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   }
   for (const b of report.bundles) {
     log(`${b.name.padEnd(28)} ${String(b.raw).padStart(7)} B raw ${String(b.gzip).padStart(6)} B gzip  [${b.engines.join(', ')}] ${b.violations.length ? `${b.violations.length} violation(s)` : 'ok'}`);
+  }
+  // Where an application bundle's bytes come from, to aim size work at the right module.
+  for (const b of report.bundles) {
+    if ((b.name === 'meter' || b.name === 'concentrator') && b.modules) {
+      log(`${b.name} largest modules: ` + b.modules.slice(0, 8).map((m) => `${m.path.replace(/^.*?((?:shared|firmware|boards)\/)/, '$1')} ${m.bytes}`).join(', '));
+    }
   }
   for (const m of report.missing) log(`skipped: ${m} does not exist yet`);
   return report;
