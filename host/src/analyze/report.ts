@@ -57,6 +57,7 @@ export interface Report {
   requirements: Analysis['baseline'];
   attacks: {
     id: string; name: string; verdict: 'holds' | 'fails'; likelihood: number; note?: string; knownTerms: number;
+    network: string; compromised: number;
     elements: Analysis['attacks'][number]['elements'];
     findings: Finding[];
   }[];
@@ -100,6 +101,7 @@ export function buildReport(a: Analysis): Report {
   }
   const attacks = a.attacks.map((r) => ({
     id: r.attack.id, name: r.attack.name, verdict: r.verdict, likelihood: r.attack.likelihood, note: r.attack.note, knownTerms: r.knownTerms,
+    network: r.attack.network, compromised: r.attack.compromised.length,
     elements: r.elements, findings: r.findings,
   }));
   const verdict = attacks.some((x) => x.verdict === 'fails') || a.checks.some((c) => c.verdict === 'fails') || a.baseline.some((r) => r.cells.some((c) => c.readStatus === 'leaked' || c.writeStatus === 'forgeable' || c.readStatus === 'unavailable' || c.writeStatus === 'unavailable')) ? 'fails' : 'holds';
@@ -178,7 +180,8 @@ export function renderText(r: Report, color: boolean): string {
     if (fails.length > 4) out.push(c('dim', `     … ${fails.length - 4} more (see --json / --html)`));
   }
   const replays = r.attacks.flatMap((a) => a.findings.filter((f) => f.kind === 'replay'));
-  out.push(`  replay: ${replays.length ? c('red', `FAILS (${replays.length})`) : c('green', 'holds')}`);
+  const activeModels = r.attacks.filter((a) => a.network !== 'passive' && a.network !== 'none' || a.compromised > 0).length;
+  out.push(`  replay: ${replays.length ? c('red', `FAILS (${replays.length})`) : activeModels ? c('green', 'holds') + ` — under ${activeModels} active attack models` : c('yellow', 'not checked (no active attack model)')}`);
   out.push('');
   out.push(c('bold', `Catalogue of threats (${r.catalogue.length})`) + `  score = likelihood × impact; acceptable ≤ ${r.risk.grid ? 'grid' : r.risk.maxScore}`);
   for (const t of r.catalogue.slice(0, 40)) {
