@@ -61,18 +61,35 @@ describe('model ↔ @vakt/shared policy (PROTOCOL.md §3–§7)', () => {
     const k = u.key;
     expect(k.name).toBe('kdf');
     const label = constName(k.args[1]);
+    // contexts in the order of shared/src/keys.ts: an id first, then op / scope, direction, generation
+    const ctx = k.args[2].args;
+    const isId = (t: Term): boolean => model.agents.some((a) => a.name === t.name);
+    const gen = h.args[3];
     if (f.frame.layer === 'link') {
-      expect(label).toBe(ascii(S.LABEL_LINK));
-      expect(k.args[2].args.map(constName)).toContain(f.frame.dir);
+      expect(label).toBe(ascii(S.LABEL_LINK)); // KL[dir, g] = KDF(LK, "vakt-link", deviceId ‖ dir ‖ g)
+      expect(ctx.length).toBe(3);
+      expect(isId(ctx[0])).toBe(true);
+      expect(constName(ctx[1])).toBe(f.frame.dir);
+      expect(ctx[2]).toBe(gen);
     } else if (label === ascii(S.LABEL_KC)) {
-      expect(f.frame.op).toBe('KEY_UPDATE'); // CONFIRM is sealed under KC (PROTOCOL §8)
+      expect(f.frame.op).toBe('KEY_UPDATE'); // CONFIRM is sealed under KC[scope, g] = KDF(new, "vakt-kc", meterId ‖ scope ‖ g)
       expect(f.frame.dir).toBe('UP');
+      expect(ctx.length).toBe(3);
+      expect(isId(ctx[0])).toBe(true);
+      expect(ctx[2]).toBe(gen); // header gen = newGen (PROTOCOL §8)
     } else {
-      expect(label).toBe(ascii(S.LABEL_E2E));
-      expect(k.args[2].args.map(constName)).toEqual(expect.arrayContaining([f.frame.op, f.frame.dir]));
-      const root = k.args[0];
+      expect(label).toBe(ascii(S.LABEL_E2E)); // K[op, dir, g] = KDF(OK[op, g], "vakt-e2e", meterId ‖ op ‖ dir ‖ g)
+      expect(ctx.length).toBe(4);
+      expect(isId(ctx[0])).toBe(true);
+      expect(ctx.slice(1, 3).map(constName)).toEqual([f.frame.op, f.frame.dir]);
+      expect(ctx[3]).toBe(gen);
+      const root = k.args[0]; // OK[op, g] = KDF(MK, "vakt-op", meterId ‖ op ‖ g)
       expect(constName(root.args[1])).toBe(ascii(S.LABEL_OP));
-      expect(root.args[2].args.map(constName)).toContain(f.frame.op);
+      const rctx = root.args[2].args;
+      expect(rctx.length).toBe(3);
+      expect(rctx[0]).toBe(ctx[0]);
+      expect(constName(rctx[1])).toBe(f.frame.op);
+      expect(rctx[2]).toBe(gen);
     }
   });
 

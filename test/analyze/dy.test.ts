@@ -52,6 +52,17 @@ describe('decomposition and composition', () => {
     const b = run(model({ atoms, messages: [msg('m', 'A', 'B', 'penc(pk(B_kp), x)')], attacks: [{ id: 'L', name: 'leak', network: 'passive', leaks: ['sk(B_kp)'] }] }));
     expect(verdict(b, 'L').read).toBe('leaked');
   });
+  it('a key wrap opens with its key only; a hash reveals nothing of its input', () => {
+    const atoms = [...model({}).atoms, { name: 'kw', type: 'symkey' as const, holders: ['A', 'B'] }, { name: 'n', type: 'symkey' as const, holders: ['A'] }];
+    const reqs = [{ element: 'n', read: ['A', 'B'], write: ['A'] }, { element: 'x', read: ['A', 'B'], write: ['A'] }];
+    const msgs = [msg('m', 'A', 'B', 'wrap(kw, n)'), msg('h', 'A', 'B', 'tuple(hash(x), c)')];
+    const plain = run(model({ atoms, requirements: reqs, messages: msgs }));
+    expect(verdict(plain, 'P', 'n').read).toBe('held');
+    expect(verdict(plain, 'P', 'x').read).toBe('held');
+    const leaked = run(model({ atoms, requirements: reqs, messages: msgs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['kw'] }] }));
+    expect(verdict(leaked, 'L', 'n').read).toBe('leaked');
+    expect(verdict(leaked, 'L', 'x').read).toBe('held');
+  });
   it('a key derived by KDF follows from its root, not the other way round', () => {
     const atoms = [...model({}).atoms, { name: 'root', type: 'symkey' as const, holders: ['A', 'B'] }, { name: 'child', type: 'symkey' as const, derive: "kdf(root, 'l', 'ctx')" }];
     const messages = [msg('m', 'A', 'B', "aead(child, x, hdr('m', c))"), msg('n', 'A', 'B', "aead(root, k, hdr('n', c2))")];
