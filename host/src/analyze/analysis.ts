@@ -524,10 +524,11 @@ export function baseline(prep: Prepared): BaselineRow[] {
       const K = prep.agentK.get(a.name)!;
       const read = K.canDerive(req.element);
       const write = originators.has(a.name) && read;
-      const readReq = req.read.includes(a.name);
-      const writeReq = req.write.includes(a.name);
+      // "*" is no requirement at all: nobody is required, nobody is excluded
+      const readReq = !req.readPublic && req.read.includes(a.name);
+      const writeReq = !req.writePublic && req.write.includes(a.name);
       const readStatus: CellStatus = req.readPublic ? (read ? 'ok' : 'none') : read && !readReq ? 'leaked' : !read && readReq ? 'unavailable' : read ? 'ok' : 'none';
-      const writeStatus: CellStatus = write && !writeReq ? 'forgeable' : !write && writeReq ? 'unavailable' : write ? 'ok' : 'none';
+      const writeStatus: CellStatus = req.writePublic ? (write ? 'ok' : 'none') : write && !writeReq ? 'forgeable' : !write && writeReq ? 'unavailable' : write ? 'ok' : 'none';
       const cell: BaselineRow['cells'][number] = { agent: a.name, readReq, read, writeReq, write, readStatus, writeStatus };
       if (readStatus === 'leaked') {
         const ex = K.explain(req.element, prep.show);
