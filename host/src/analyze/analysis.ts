@@ -299,7 +299,7 @@ function forgedVariant(prep: Prepared, t: Term): Term {
 
 /** Solutions for a receiver pattern the attacker can actually get delivered. */
 function solutionsDeliverable(prep: Prepared, K: Knowledge, m: Msg, pat: Pattern, inject: boolean, oracleOut: Map<Term, string>): Solution[] {
-  if (inject) return K.build(pat.pat);
+  if (inject) return K.solutions(pat.pat);
   // Without access to the last hop, only an honest relay's output on that channel reaches the receiver.
   const out: Solution[] = [];
   const channel = prep.channelOf(m);
@@ -373,7 +373,7 @@ function replayFindings(prep: Prepared, K: Knowledge, attack: AttackModel, canIn
         return s.sigma.get(x) === orig || !(info?.type === 'data' || info?.type === 'symkey');
       });
       const hasData = [...pat.origin.values()].some((o) => prep.model.atoms.get(o)?.type === 'data' || prep.model.atoms.get(o)?.type === 'symkey');
-      const forgeable = hasData && K.build(pat.pat).some((t) => accepted(m, t) && [...pat.origin.entries()].some(([x, o]) => ['data', 'symkey'].includes(prep.model.atoms.get(o)?.type ?? '') && t.sigma.get(x) === ADV));
+      const forgeable = hasData && K.solutions(pat.pat).some((t) => accepted(m, t) && [...pat.origin.entries()].some(([x, o]) => ['data', 'symkey'].includes(prep.model.atoms.get(o)?.type ?? '') && t.sigma.get(x) === ADV));
       if (stale && hasData && !forgeable) {
         const fresh = m.counters.map((c) => prep.show(c)).join(', ');
         f(`the counter of ${m.id} is not bound by its tag: the recorded content is accepted again under a new ${fresh}`, [`replace ${fresh} by a higher value and resend`]);

@@ -33,6 +33,7 @@ export class Knowledge {
   readonly byHeadArg = new Map<string, Term[]>();
   private pending: Term[] = [];
   private memo = new Map<Term, boolean>();
+  private solved = new Map<Term, Solution[]>();
 
   constructor(readonly atoms: Map<Term, AtomInfo>, readonly isTuple: (name: string) => boolean) {}
 
@@ -62,6 +63,7 @@ export class Knowledge {
     this.known.add(t);
     this.reasons.set(t, reason);
     this.memo.clear();
+    this.solved.clear();
     if (t.kind === 'fn') {
       let l = this.byHead.get(t.name);
       if (!l) this.byHead.set(t.name, (l = []));
@@ -130,6 +132,13 @@ export class Knowledge {
     else r = false;
     this.memo.set(t, r);
     return r;
+  }
+
+  /** build(p) from no bindings, memoised until the knowledge grows. */
+  solutions(p: Term): Solution[] {
+    let s = this.solved.get(p);
+    if (!s) this.solved.set(p, (s = this.build(p)));
+    return s;
   }
 
   /**
