@@ -25,6 +25,7 @@ export interface Solution {
   uses: Term[];
 }
 
+/** What one party (an agent or the attacker) knows: closed under decomposition, with reasons. */
 export class Knowledge {
   readonly known = new Set<Term>();
   readonly reasons = new Map<Term, Reason>();
