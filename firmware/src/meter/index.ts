@@ -255,7 +255,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     o = writeUint(body, o, iv.t);
     o = writeUint(body, o, iv.wh);
     o = writeUint(body, o, iv.w);
-    return o > 0 && sendE2e(keys.up[OP_READING], OP_READING, o);
+    return o > 0 && sendE2e(keys.up(OP_READING), OP_READING, o);
   }
 
   /** Seals and sends EVENT [0, code, t, detail]; returns the link counter it went under, or 0. */
@@ -265,7 +265,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     o = writeUint(body, o, code);
     o = writeUint(body, o, t);
     o = writeUint(body, o, detail);
-    if (o > 0 && sendE2e(keys.up[OP_EVENT], OP_EVENT, o)) {
+    if (o > 0 && sendE2e(keys.up(OP_EVENT), OP_EVENT, o)) {
       stats.eventsSent++;
       return readU32(txFrame, OFF_COUNTER);
     }
@@ -406,7 +406,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     // Replay state is durable before the command has any effect.
     if (!keys.persistRx()) return;
-    if (slot === keys.stagedSlot) {
+    if (keys.isStaged(slot)) {
       // First authentic downlink under the staged generation: it becomes the generation in force.
       if (!keys.activate()) return;
     }
@@ -423,7 +423,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   function respondStatus(op: number, req: number, status: number): void {
     let o = startBody(2, req);
     o = writeUint(body, o, status);
-    if (o > 0) sendE2e(keys.up[op], op, o);
+    if (o > 0) sendE2e(keys.up(op), op, o);
   }
 
   function dispatch(op: number, len: number): void {
@@ -460,7 +460,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       o = writeUint(body, o, board.clock.now());
       o = writeUint(body, o, reg.wh);
       o = writeUint(body, o, reg.w);
-      if (o > 0) sendE2e(keys.up[OP_READ], OP_READ, o);
+      if (o > 0) sendE2e(keys.up(OP_READ), OP_READ, o);
       return;
     }
     if (kind === READ_PROFILE && items === 4) {
@@ -489,7 +489,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       }
       if (o < 0) return;
       body[headPos] = 0x80 | count;
-      sendE2e(keys.up[OP_READ], OP_READ, o);
+      sendE2e(keys.up(OP_READ), OP_READ, o);
       return;
     }
     respondStatus(OP_READ, req, ST_BAD);
@@ -510,7 +510,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     let o = startBody(3, req);
     o = writeUint(body, o, state < 0 ? 0 : state);
     o = writeUint(body, o, status);
-    if (o > 0) sendE2e(keys.up[OP_RELAY], OP_RELAY, o);
+    if (o > 0) sendE2e(keys.up(OP_RELAY), OP_RELAY, o);
   }
 
   function onConfig(req: number, items: number): void {
@@ -554,7 +554,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     let o = startBody(3, req);
     o = writeUint(body, o, status);
     o = writeUint(body, o, before);
-    if (o > 0) sendE2e(keys.up[OP_CLOCK], OP_CLOCK, o);
+    if (o > 0) sendE2e(keys.up(OP_CLOCK), OP_CLOCK, o);
   }
 
   function onFirmware(req: number, items: number): void {
@@ -597,7 +597,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     let o = startBody(3, req);
     o = writeUint(body, o, status);
     o = writeUint(body, o, next);
-    if (o > 0) sendE2e(keys.up[OP_FIRMWARE], OP_FIRMWARE, o);
+    if (o > 0) sendE2e(keys.up(OP_FIRMWARE), OP_FIRMWARE, o);
   }
 
   function onKeyUpdate(req: number, items: number): void {
@@ -620,7 +620,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       o = writeUint(body, o, KU_CONFIRM);
       o = writeUint(body, o, scope);
       o = writeUint(body, o, newGen);
-      if (o > 0) sendE2e(keys.kc, OP_KEY_UPDATE, o);
+      if (o > 0) sendE2e(keys.kc(), OP_KEY_UPDATE, o);
       return;
     }
     if (kind === KU_ACTIVATE && items === 4) {

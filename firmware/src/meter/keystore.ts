@@ -2,7 +2,9 @@
 //  - 'keys': master key + generation, per-op generation and individually replaced OK[op], staged key.
 //  - 'ctr' : reserve-ahead limits of every sender counter, tagged with the generation they belong to.
 //  - 'rx'  : last accepted downlink counter per op, for the active and the staged generation.
-// Slots are created once at boot; a key change re-derives keys into the same slots.
+// Slots are created once at boot; a key change re-derives keys into the same slots. Only the hot
+// keys (READING up, link up and down) have resident slots; every other key is derived on demand
+// into one shared slot per direction (RAM on small Espruino boards, docs/FIRMWARE.md).
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
@@ -12,7 +14,7 @@ import {
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_ACK, OP_KEY_UPDATE, OP_MAX } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_ACK, OP_KEY_UPDATE, OP_MAX, OP_READING } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
@@ -33,6 +35,8 @@ const RX_VERSION = 1;
 const RX_ENTRY = 10; // active gen + last, staged gen + last
 const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
 const MAX_GEN = 255;
+/** Added to an op in downKey when the shared DOWN slot holds the staged generation's key. */
+const STAGED_KEY = 16;
 
 /** True when the HES may send op down to the meter (PROTOCOL.md §5). */
 function hasDown(op: number): boolean {
@@ -59,25 +63,27 @@ export class MeterKeys {
   stScope = 0;
   stGen = 0;
   private stKey = new Uint8Array(KEY_LEN);
-  /** UP slots indexed by op (null where the meter never sends). */
-  readonly up: (KeySlot | null)[] = [];
+  /** The resident UP slot of READING, the one op the meter sends every interval. */
+  private reading: KeySlot;
   /**
-   * One DOWN slot for the generation in force, re-derived when a command of another op arrives
-   * (commands are rare; one KDF chain costs far less than 6 resident slots of RAM on Espruino).
-   * The replay state of every op lives in downLast; the slot's own `last` is synced both ways.
+   * One UP slot shared by every other UP key (responses, EVENT, and KC while a key is staged),
+   * re-derived when another key is needed; upIdx is the counter index of the key it holds (-1:
+   * none). The counters of the keys not loaded live in `nexts` (next value) and `limits`.
    */
-  readonly downSlot: KeySlot;
-  private downOp = -1;
+  private upSlot: KeySlot;
+  private upIdx = -1;
+  private nexts = new Float64Array(CTR_SLOTS);
+  /**
+   * One DOWN slot for every downlink key, of the generation in force and of the staged one,
+   * re-derived when a command under another key arrives (commands are rare; one KDF chain costs
+   * far less than resident slots of RAM on Espruino). downKey is the op it holds, plus
+   * STAGED_KEY for the staged generation (-1: none). The replay state of every op lives in
+   * downLast / stagedLast; the slot's own `last` is synced both ways.
+   */
+  private downSlot: KeySlot;
+  private downKey = -1;
   private downLast = new Float64Array(OP_MAX + 1);
-  /**
-   * One DOWN slot for the staged generation, re-derived for whichever op arrives (downlink under a
-   * staged key is rare: at most a few frames per key update), with the replay state of every op
-   * kept apart in stagedLast. One slot instead of one per op saves RAM on small Espruino boards.
-   */
-  readonly stagedSlot: KeySlot;
-  private stagedOp = -1;
   private stagedLast = new Float64Array(OP_MAX + 1);
-  readonly kc: KeySlot;
   readonly linkUp: KeySlot;
   readonly linkDown: KeySlot;
   /** Storage writes that failed (flash full, power going down). */
@@ -106,19 +112,13 @@ export class MeterKeys {
       }
     }
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
-    for (let op = 0; op <= OP_MAX; op++) {
-      let u: KeySlot | null = null;
-      // The meter never sends KEY_UPDATE under an operation key (CONFIRM uses KC) nor ACK.
-      if (op > 0 && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE && op !== OP_ACK) {
-        u = createKeySlot(E2E_VERSION, op, DIR_UP, this.gen[op], this.meterId, this.hesId);
-        u.ctr = createSendCounter(0, r, this.persister(op));
-      }
-      this.up.push(u);
-    }
+    this.reading = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, this.gen[OP_READING], this.meterId, this.hesId);
+    this.reading.ctr = createSendCounter(0, r, this.persister(OP_READING));
+    this.upSlot = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, this.meterId, this.hesId);
+    const self = this;
+    // The shared slot's counter persists under whichever key the slot holds at the time.
+    this.upSlot.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(self.upIdx, lim); });
     this.downSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, this.meterId, this.hesId);
-    this.stagedSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, this.meterId, this.hesId);
-    this.kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, 0, this.meterId, this.hesId);
-    this.kc.ctr = createSendCounter(0, r, this.persister(CI_KC));
     this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, this.meterId, this.concentratorId);
     this.linkUp.ctr = createSendCounter(0, r, this.persister(CI_LINK));
     this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, this.meterId, this.concentratorId);
@@ -167,7 +167,8 @@ export class MeterKeys {
   }
 
   /** Points counter idx at generation gen (and aux); resumes from the persisted limit when it belongs to that key. */
-  private resumeCounter(slot: KeySlot, idx: number, gen: number, aux: number): void {
+  private resumeCounter(slot: KeySlot | null, idx: number, gen: number, aux: number): void {
+    if (this.upIdx === idx) this.parkUp();
     const same = this.limGen[idx] === gen && this.limAux[idx] === aux;
     if (!same) {
       // A new key: its counter space starts fresh. The record is rewritten at the first reservation.
@@ -175,11 +176,67 @@ export class MeterKeys {
       this.limAux[idx] = aux;
       this.limits[idx] = 0;
     }
-    const c = slot.ctr;
-    if (c === null) return;
     const lim = this.limits[idx];
+    this.nexts[idx] = lim < 1 ? 1 : lim;
+    const c = slot === null ? null : slot.ctr;
+    if (c === null) return;
     c.limit = lim;
-    c.next = lim < 1 ? 1 : lim;
+    c.next = this.nexts[idx];
+  }
+
+  /** Saves the shared UP slot's counter to nexts and empties the slot. */
+  private parkUp(): void {
+    const c = this.upSlot.ctr;
+    if (this.upIdx >= 0 && c !== null) this.nexts[this.upIdx] = c.next;
+    this.upIdx = -1;
+  }
+
+  /** True when the meter sends op under an operation key (never KEY_UPDATE: CONFIRM uses KC; never ACK). */
+  private sendsUp(op: number): boolean {
+    return op >= 1 && op <= OP_MAX && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE && op !== OP_ACK;
+  }
+
+  /** The UP slot of op at the generation in force, with its counter (derived on demand); null where the meter never sends op. */
+  up(op: number): KeySlot | null {
+    if (!this.sendsUp(op)) return null;
+    if (op === OP_READING) return this.reading;
+    const u = this.upSlot;
+    if (this.upIdx !== op) {
+      this.parkUp();
+      u.op = op;
+      u.gen = this.gen[op];
+      if (this.own[op] === 1) loadE2eKey(this.ctx, u, this.ok, op * KEY_LEN, this.meterId);
+      else loadE2eKeyFromMaster(this.ctx, u, this.mk, 0, this.meterId);
+      this.loadUpCounter(op);
+    }
+    return u;
+  }
+
+  /** The key-confirmation slot KC[staged scope, staged gen] with its counter; null when no key is staged. */
+  kc(): KeySlot | null {
+    if (!this.stPresent) return null;
+    const u = this.upSlot;
+    if (this.upIdx !== CI_KC) {
+      this.parkUp();
+      u.op = OP_KEY_UPDATE;
+      u.gen = this.stGen;
+      loadKcKey(this.ctx, u, this.stKey, 0, this.meterId, this.stScope);
+      this.loadUpCounter(CI_KC);
+    }
+    return u;
+  }
+
+  private loadUpCounter(idx: number): void {
+    const c = this.upSlot.ctr;
+    if (c === null) return;
+    c.limit = this.limits[idx];
+    c.next = this.nexts[idx];
+    this.upIdx = idx;
+  }
+
+  /** True when slot is the DOWN slot holding a key of the staged generation. */
+  isStaged(slot: KeySlot): boolean {
+    return slot === this.downSlot && this.downKey >= STAGED_KEY;
   }
 
   private encodeKeys(): Uint8Array {
@@ -230,8 +287,9 @@ export class MeterKeys {
 
   /** Copies the shared slots' replay state back to the per-op arrays. */
   private syncLast(): void {
-    if (this.downOp >= 0) this.downLast[this.downOp] = this.downSlot.last;
-    if (this.stagedOp >= 0) this.stagedLast[this.stagedOp] = this.stagedSlot.last;
+    const k = this.downKey;
+    if (k >= STAGED_KEY) this.stagedLast[k - STAGED_KEY] = this.downSlot.last;
+    else if (k >= 0) this.downLast[k] = this.downSlot.last;
   }
 
   private decodeRx(x: Uint8Array): void {
@@ -256,22 +314,23 @@ export class MeterKeys {
   }
 
   private loadOp(op: number): void {
+    if (!this.sendsUp(op)) return;
     const g = this.gen[op];
-    const u = this.up[op];
-    if (u !== null) {
+    if (op === OP_READING) {
+      const u = this.reading;
       u.gen = g;
       if (this.own[op] === 1) loadE2eKey(this.ctx, u, this.ok, op * KEY_LEN, this.meterId);
       else loadE2eKeyFromMaster(this.ctx, u, this.mk, 0, this.meterId);
       this.resumeCounter(u, op, g, 0);
+    } else {
+      this.resumeCounter(null, op, g, 0);
     }
   }
 
   private loadStaged(): void {
-    this.stagedOp = -1;
+    if (this.downKey >= STAGED_KEY) this.downKey = -1;
     this.stagedLast.fill(0);
-    this.kc.gen = this.stGen;
-    loadKcKey(this.ctx, this.kc, this.stKey, 0, this.meterId, this.stScope);
-    this.resumeCounter(this.kc, CI_KC, this.stGen, this.stScope);
+    this.resumeCounter(null, CI_KC, this.stGen, this.stScope);
   }
 
   /** Finds the downlink slot for a parsed end-to-end header: the generation in force or the staged one. */
@@ -280,31 +339,30 @@ export class MeterKeys {
     if (op < 1 || op > OP_MAX) return ERR_UNKNOWN_SENDER;
     if (!equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) return ERR_UNKNOWN_SENDER;
     if (!hasDown(op)) return ERR_UNKNOWN_SENDER;
+    const d = this.downSlot;
     if (hdr.gen === this.gen[op]) {
-      const d = this.downSlot;
-      if (this.downOp !== op) {
-        if (this.downOp >= 0) this.downLast[this.downOp] = d.last;
+      if (this.downKey !== op) {
+        this.syncLast();
         d.op = op;
         d.gen = this.gen[op];
         if (this.own[op] === 1) loadE2eKey(this.ctx, d, this.ok, op * KEY_LEN, this.meterId);
         else loadE2eKeyFromMaster(this.ctx, d, this.mk, 0, this.meterId);
-        this.downOp = op;
+        this.downKey = op;
         d.last = this.downLast[op];
       }
       return d;
     }
     if (this.stPresent && this.inScope(op) && hdr.gen === this.stGen) {
-      const s = this.stagedSlot;
-      if (this.stagedOp !== op) {
-        if (this.stagedOp >= 0) this.stagedLast[this.stagedOp] = s.last;
-        s.op = op;
-        s.gen = this.stGen;
-        if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, s, this.stKey, 0, this.meterId);
-        else loadE2eKey(this.ctx, s, this.stKey, 0, this.meterId);
-        this.stagedOp = op;
-        s.last = this.stagedLast[op];
+      if (this.downKey !== op + STAGED_KEY) {
+        this.syncLast();
+        d.op = op;
+        d.gen = this.stGen;
+        if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, d, this.stKey, 0, this.meterId);
+        else loadE2eKey(this.ctx, d, this.stKey, 0, this.meterId);
+        this.downKey = op + STAGED_KEY;
+        d.last = this.stagedLast[op];
       }
-      return s;
+      return d;
     }
     return ERR_GENERATION;
   }
@@ -392,11 +450,13 @@ export class MeterKeys {
       if (hasDown(op) && this.inScopeOf(scope, op)) this.downLast[op] = this.stagedLast[op];
       this.loadOp(op);
     }
-    this.downOp = -1;
+    this.downKey = -1;
     wipeSlot(this.downSlot);
-    this.stagedOp = -1;
     this.stagedLast.fill(0);
-    wipeSlot(this.stagedSlot);
+    if (this.upIdx === CI_KC) {
+      this.parkUp();
+      wipeSlot(this.upSlot);
+    }
     this.stKey.fill(0);
     return true;
   }
