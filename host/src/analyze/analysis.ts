@@ -467,7 +467,7 @@ export function forwardSecrecyChecks(prep: Prepared): Finding[] {
 }
 
 /** Key transport: can an outsider active on every link make a receiver accept a key of its choosing? */
-export function keyTransportChecks(prep: Prepared, active: AttackResult | undefined, activeAttack: AttackModel): Finding[] {
+export function keyTransportChecks(prep: Prepared, activeAttack: AttackModel): Finding[] {
   const out: Finding[] = [];
   const model = prep.model;
   const K = new Knowledge(model.atoms, prep.isTuple);
@@ -492,7 +492,6 @@ export function keyTransportChecks(prep: Prepared, active: AttackResult | undefi
       });
     }
   }
-  void active;
   return out;
 }
 
@@ -548,6 +547,6 @@ export function analyze(model: Model): Analysis {
   const attacks = model.attacks.map((a) => runAttack(prep, a));
   const allLinks = model.links.filter((l) => !l.private).map((l) => l.name);
   const activeAll: AttackModel = { id: 'design', name: 'active attacker on every link', network: 'active', links: allLinks, phases: model.phases, compromised: [], leaks: [], likelihood: 3 };
-  const checks = [...substitutionChecks(prep), ...forwardSecrecyChecks(prep), ...keyTransportChecks(prep, undefined, activeAll)];
+  const checks = [...substitutionChecks(prep), ...forwardSecrecyChecks(prep), ...keyTransportChecks(prep, activeAll)];
   return { model, baseline: baseline(prep), attacks, checks, ms: performance.now() - t0 };
 }
