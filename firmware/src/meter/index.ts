@@ -42,6 +42,16 @@ export const EV_REPLAY = 17;
 export const EV_POLICY = 18;
 export const EV_COUNTER = 19;
 const EV_SLOTS = 20;
+// Fields of the event state array `ev`, EV_SLOTS entries each (indexed by code, or by op for EVF_WARNED).
+const EVF_PENDING = 0; // occurrences not yet reported
+const EVF_DETAIL = EV_SLOTS; // detail of the last occurrence (non-security codes)
+const EVF_INFLIGHT = 2 * EV_SLOTS; // 1 while a report waits for its LINK_ACK
+const EVF_T = 3 * EV_SLOTS; // t of the report in flight
+const EVF_IDETAIL = 4 * EV_SLOTS; // detail of the report in flight
+const EVF_CTR = 5 * EV_SLOTS; // link counter it last went under
+const EVF_AT = 6 * EV_SLOTS; // when it was last sent
+const EVF_WARNED = 7 * EV_SLOTS; // per op: EVENT 19 already raised
+const EVF_END = 8 * EV_SLOTS;
 
 // Status codes of responses (PROTOCOL.md §10).
 const ST_OK = 0;
@@ -156,14 +166,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_E2E_BODY_FORWARDED);
   const r: CborReader = createCborReader();
   const iv = createInterval();
-  const pendingCount = new Float64Array(EV_SLOTS);
-  const pendingDetail = new Float64Array(EV_SLOTS);
-  const inflight = new Uint8Array(EV_SLOTS);
-  const inflightT = new Float64Array(EV_SLOTS);
-  const inflightDetail = new Float64Array(EV_SLOTS);
-  const inflightCtr = new Float64Array(EV_SLOTS);
-  const inflightAt = new Float64Array(EV_SLOTS);
-  const evWarned = new Uint8Array(EV_SLOTS);
+  // Event state in one typed array (one allocation instead of eight on Espruino): field f of
+  // slot i (an event code, or an op for EVF_WARNED) at f + i.
+  const ev = new Float64Array(EVF_END);
   const stats: MeterStats = {
     framesIn: 0, notForMe: 0, linkErrors: 0, badTag: 0, replay: 0, policy: 0,
     eventsSent: 0, eventsSuppressed: 0, commands: 0, duplicates: 0, sendErrors: 0,
@@ -231,8 +236,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     const sent = line.send(txFrame, 0, m);
     // Only after the frame left: the warning reuses body and txFrame.
-    if (slot.ctr !== null && countersLeft(slot.ctr) < COUNTER_WARN && evWarned[op] === 0 && op !== OP_EVENT) {
-      evWarned[op] = 1;
+    if (slot.ctr !== null && countersLeft(slot.ctr) < COUNTER_WARN && ev[EVF_WARNED + op] === 0 && op !== OP_EVENT) {
+      ev[EVF_WARNED + op] = 1;
       noteEvent(EV_COUNTER, op);
     }
     return sent;
@@ -283,44 +288,44 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * Every transmission costs a rate-limiter token.
    */
   function flushEvent(code: number): void {
-    if (inflight[code] === 1) {
-      if (lastNow >= inflightAt[code] && lastNow - inflightAt[code] < retryS) return;
+    if (ev[EVF_INFLIGHT + code] === 1) {
+      if (lastNow >= ev[EVF_AT + code] && lastNow - ev[EVF_AT + code] < retryS) return;
       if (!limiter.take(lastNow)) return;
-      const c = sendEvent(code, inflightT[code], inflightDetail[code]);
+      const c = sendEvent(code, ev[EVF_T + code], ev[EVF_IDETAIL + code]);
       if (c > 0) {
-        inflightCtr[code] = c;
-        inflightAt[code] = lastNow;
+        ev[EVF_CTR + code] = c;
+        ev[EVF_AT + code] = lastNow;
       }
       return;
     }
-    if (pendingCount[code] === 0) return;
+    if (ev[EVF_PENDING + code] === 0) return;
     if (!limiter.take(lastNow)) {
       stats.eventsSuppressed++;
       return;
     }
-    const d = isSecurity(code) ? pendingCount[code] : pendingDetail[code];
+    const d = isSecurity(code) ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
     const c = sendEvent(code, lastNow, d);
     if (c > 0) {
-      pendingCount[code] = 0;
-      inflight[code] = 1;
-      inflightT[code] = lastNow;
-      inflightDetail[code] = d;
-      inflightCtr[code] = c;
-      inflightAt[code] = lastNow;
+      ev[EVF_PENDING + code] = 0;
+      ev[EVF_INFLIGHT + code] = 1;
+      ev[EVF_T + code] = lastNow;
+      ev[EVF_IDETAIL + code] = d;
+      ev[EVF_CTR + code] = c;
+      ev[EVF_AT + code] = lastNow;
     }
   }
 
   /** Counts an event and reports it now or, when rate-limited, later (summed): bounded state, no queue growth. */
   function noteEvent(code: number, detail: number): void {
     if (code < 1 || code >= EV_SLOTS) return;
-    pendingCount[code]++;
-    pendingDetail[code] = detail;
+    ev[EVF_PENDING + code]++;
+    ev[EVF_DETAIL + code] = detail;
     flushEvent(code);
   }
 
   function flushEvents(): void {
     for (let code = 1; code < EV_SLOTS; code++) {
-      if (pendingCount[code] === 0 && inflight[code] === 0) continue;
+      if (ev[EVF_PENDING + code] === 0 && ev[EVF_INFLIGHT + code] === 0) continue;
       if (limiter.available(lastNow) === 0) return;
       flushEvent(code);
     }
@@ -332,7 +337,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     const c = readUint(r);
     if (c <= 0) return;
     for (let code = 1; code < EV_SLOTS; code++) {
-      if (inflight[code] === 1 && inflightCtr[code] === c) inflight[code] = 0;
+      if (ev[EVF_INFLIGHT + code] === 1 && ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
     }
   }
 
@@ -687,7 +692,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     onTamper: function (): void { noteEvent(EV_TAMPER, 0); },
     onPowerFail: function (): void { noteEvent(EV_POWER_FAIL, bootCount); },
     boundedSizes: function (): number[] {
-      return [line.rx.buf.length, txFrame.length, body.length, pendingCount.length, lp.pending()];
+      return [line.rx.buf.length, txFrame.length, body.length, EV_SLOTS, lp.pending()];
     },
   };
 
