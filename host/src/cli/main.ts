@@ -26,7 +26,7 @@ export const SUBCOMMANDS: Subcommand[] = [
   { name: 'meter', summary: 'meter tools: `vakt meter sim` runs the meter firmware on a serial port', module: './meter.ts', area: 'bridge' },
   { name: 'demo', summary: 'end-to-end demo: KPE → HES → concentrator → meters over real serial PTYs', module: './demo.ts', area: 'demo' },
   { name: 'conformance', summary: 'run the conformance suite and print what passed', module: './conformance.ts', area: 'conformance' },
-  { name: 'analyze', summary: 'protocol analyser: decode and check captured frames', module: '../analyze/cli.ts', area: 'analyser' },
+  { name: 'analyze', summary: 'protocol analysis of a security model: requirement table, attack models, threats, 5×5 risk', module: '../analyze/cli.ts', area: 'analyser' },
 ];
 
 /** Top-level help text. */
