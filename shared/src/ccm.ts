@@ -58,18 +58,20 @@ function ccmCore(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: n
   a[CTR_LO] = len;
   _block(ctx, rk, a, 0, x, 0);
   if (aadLen > 0) {
-    // 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused by argsOk).
+    // 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused by argsOk), then the AAD, block by
+    // block: the first block holds 14 AAD bytes, the last is zero-padded (nothing to XOR).
     x[0] ^= aadLen >>> 8;
     x[1] ^= aadLen;
     let n = 2;
-    for (let i = 0; i < aadLen; i++) {
-      x[n++] ^= aad[aadOff + i];
-      if (n === AES_BLOCK_LEN) {
-        _block(ctx, rk, x, 0, x, 0);
-        n = 0;
-      }
+    let i = 0;
+    while (i < aadLen) {
+      const m = aadLen - i < AES_BLOCK_LEN - n ? aadLen - i : AES_BLOCK_LEN - n;
+      const ao = aadOff + i - n;
+      for (let j = n; j < n + m; j++) x[j] ^= aad[ao + j];
+      i += m;
+      n = 0;
+      _block(ctx, rk, x, 0, x, 0);
     }
-    if (n > 0) _block(ctx, rk, x, 0, x, 0); // zero padding: nothing to XOR
   }
   // A_i = (L - 1) || nonce || i: B0 with its flags and counter replaced.
   a[0] = L_FIELD - 1;
@@ -82,17 +84,34 @@ function ccmCore(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: n
     const m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
     const so = srcOff + pos;
     const oo = outOff + pos;
-    for (let j = 0; j < m; j++) {
-      const c = src[so + j];
-      const o = c ^ s[j];
-      out[oo + j] = o;
-      x[j] ^= opening ? o : c;
+    // Two loops rather than a test per byte: the MAC input is the plaintext, which is the output
+    // when opening and the input when sealing.
+    if (opening) {
+      for (let j = 0; j < m; j++) {
+        const o = src[so + j] ^ s[j];
+        out[oo + j] = o;
+        x[j] ^= o;
+      }
+    } else {
+      for (let j = 0; j < m; j++) {
+        const c = src[so + j];
+        out[oo + j] = c ^ s[j];
+        x[j] ^= c;
+      }
     }
     _block(ctx, rk, x, 0, x, 0);
   }
   a[CTR_HI] = 0;
   a[CTR_LO] = 0;
   _block(ctx, rk, a, 0, s, 0); // S0 masks the tag
+}
+
+// Wipes the MAC and key-stream scratch blocks (a loop: cheaper than two fill() calls on 16 bytes).
+function clear(x: Uint8Array, s: Uint8Array): void {
+  for (let j = 0; j < AES_BLOCK_LEN; j++) {
+    x[j] = 0;
+    s[j] = 0;
+  }
 }
 
 /** Writes ciphertext (ptLen bytes) then tag (tagLen bytes) to out[outOff..]. out may equal pt (in place). */
@@ -107,8 +126,7 @@ export function ccmSeal(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonc
   const s = ctx._s;
   const to = outOff + ptLen;
   for (let j = 0; j < tagLen; j++) out[to + j] = x[j] ^ s[j];
-  x.fill(0);
-  s.fill(0);
+  clear(x, s);
 }
 
 /** Verifies the tag in constant time and decrypts to out[outOff..]; on failure returns false and zeroes out[outOff..outOff+ctLen). */
@@ -127,8 +145,7 @@ export function ccmOpen(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonc
   // Constant time: every tag byte is compared whatever the earlier ones were.
   let diff = 0;
   for (let j = 0; j < tagLen; j++) diff |= x[j] ^ s[j] ^ tag[tagOff + j];
-  x.fill(0);
-  s.fill(0);
+  clear(x, s);
   if (diff !== 0) {
     out.fill(0, outOff, outOff + ctLen);
     return false;

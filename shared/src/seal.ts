@@ -22,17 +22,39 @@ import {
   ERR_TOO_LARGE,
   ERR_UNKNOWN_SENDER,
 } from './errors.ts';
-import { E2E_VERSION, FLAG_DOWN, FLAG_ENC, HEADER_LEN, ID_LEN, MAX_BODY, NONCE_LEN, parseHeader, writeHeader, writeNonce } from './frame.ts';
+import {
+  E2E_VERSION,
+  FLAG_DOWN,
+  FLAG_ENC,
+  HEADER_LEN,
+  ID_LEN,
+  MAX_BODY,
+  NONCE_LEN,
+  OFF_BODY_LEN,
+  OFF_COUNTER,
+  OFF_FLAGS,
+  OFF_GEN,
+  OFF_OP,
+  OFF_RECEIVER,
+  OFF_SENDER,
+  OFF_VERSION,
+  writeHeader,
+  writeNonce,
+} from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
-import { DIR_DOWN, policyAllows, policyEnc, policyTagLen } from './policy.ts';
+import { DIR_DOWN, DIR_UP, policyAllows, policyEnc, policyTagLen } from './policy.ts';
 import { isFresh } from './replay.ts';
 import { equalBytes } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
+// Header scratch for sealing a body that lies in another buffer (see sealFrame).
+const HDR = new Uint8Array(HEADER_LEN);
 
+// A non-negative integer below 2^32 (typed-array offsets and lengths never exceed that); false for
+// NaN, infinities, fractions, negatives and non-numbers. `>>> 0` avoids a Math.floor call per check.
 function isIndex(x: number): boolean {
-  return typeof x === 'number' && x === Math.floor(x) && x >= 0;
+  return x >>> 0 === x;
 }
 
 // memmove: copies src[so..so+n) to dst[do..] correctly when both are the same buffer and overlap.
@@ -45,6 +67,29 @@ function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: num
   }
 }
 
+// True when hdr holds exactly what parseHeader derives from the 26 header bytes at frame[off..]
+// (the caller guarantees the range): every byte of the header, and the policy-derived fields.
+function headerMatches(frame: Uint8Array, off: number, hdr: FrameHeader): boolean {
+  const flags = frame[off + OFF_FLAGS];
+  const c = hdr.counter;
+  const n = hdr.bodyLen;
+  if (
+    frame[off + OFF_VERSION] !== hdr.version || flags !== hdr.flags || frame[off + OFF_OP] !== hdr.op ||
+    frame[off + OFF_GEN] !== hdr.gen ||
+    frame[off + OFF_COUNTER] !== c >>> 24 || frame[off + OFF_COUNTER + 1] !== ((c >>> 16) & 0xff) ||
+    frame[off + OFF_COUNTER + 2] !== ((c >>> 8) & 0xff) || frame[off + OFF_COUNTER + 3] !== (c & 0xff) ||
+    frame[off + OFF_BODY_LEN] !== n >>> 8 || frame[off + OFF_BODY_LEN + 1] !== (n & 0xff) ||
+    hdr.dir !== ((flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP) || hdr.enc !== ((flags & FLAG_ENC) !== 0 ? 1 : 0) ||
+    hdr.tagLen !== policyTagLen(hdr.version, hdr.op) || hdr.frameLen !== HEADER_LEN + n + hdr.tagLen || hdr.tagLen === 0
+  ) {
+    return false;
+  }
+  for (let i = 0; i < ID_LEN; i++) {
+    if (frame[off + OFF_SENDER + i] !== hdr.sender[i] || frame[off + OFF_RECEIVER + i] !== hdr.receiver[i]) return false;
+  }
+  return true;
+}
+
 function zero(b: Uint8Array, off: number, n: number): void {
   for (let i = 0; i < n; i++) b[off + i] = 0;
 }
@@ -55,7 +100,7 @@ function zero(b: Uint8Array, off: number, n: number): void {
  * slot.ctr (persisting a new limit first when needed). Errors: ERR_OP / ERR_POLICY (op not
  * allowed for this slot), ERR_TOO_LARGE, ERR_BUFFER, ERR_KEY_STATE (no sender counter),
  * ERR_COUNTER_EXHAUSTED, ERR_STORAGE; out is untouched on error. The body may lie anywhere,
- * also inside out (it is moved to out[outOff + HEADER_LEN] before the header is written).
+ * also inside out (it is read before any byte of out that could hold it is written).
  */
 export function sealFrame(
   ctx: CryptoCtx,
@@ -82,6 +127,18 @@ export function sealFrame(
   const enc = policyEnc(layer, op);
   const flags = (slot.dir === DIR_DOWN ? FLAG_DOWN : 0) | (enc === 1 ? FLAG_ENC : 0);
   const b = outOff + HEADER_LEN;
+  if (enc === 1 && body !== out) {
+    // Encrypt straight from where the body lies, with the header built in a scratch block and
+    // copied last: nothing is written to out before the body has been read, so a body that is a
+    // view into out's memory is handled as before (as a forward copy would).
+    writeHeader(HDR, 0, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
+    writeNonce(HDR, 0, NONCE, 0);
+    ccmSeal(ctx, slot.rk, NONCE, 0, HDR, 0, HEADER_LEN, body, bodyOff, bodyLen, tagLen, out, b);
+    for (let i = 0; i < HEADER_LEN; i++) out[outOff + i] = HDR[i];
+    return frameLen;
+  }
+  // Same buffer, or MIC only (the body is part of the associated data, so it must follow the
+  // header): move the body first, before the header can overwrite it.
   move(body, bodyOff, out, b, bodyLen);
   writeHeader(out, outOff, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
   writeNonce(out, outOff, NONCE, 0);
@@ -95,7 +152,8 @@ export function sealFrame(
 
 /**
  * Opens the frame frame[off..off+hdr.frameLen) that parseHeader accepted into hdr, under `slot`
- * (the caller's lookup by sender, op, direction, generation). Re-checks the header, then: receiver
+ * (the caller's lookup by sender, op, direction, generation). Checks that hdr still describes
+ * these bytes (every header byte, the policy fields, the range; otherwise ERR_BUFFER), then: receiver
  * = slot.local (ERR_RECEIVER), sender/layer/op/direction match the slot (ERR_UNKNOWN_SENDER),
  * generation (ERR_GENERATION), tag (ERR_TAG), counter > slot.last (ERR_REPLAY); only when all pass
  * is slot.last advanced and the body written to out[outOff..] (may be in place at
@@ -111,8 +169,11 @@ export function openFrame(
   out: Uint8Array,
   outOff: number,
 ): number {
-  const pr = parseHeader(frame, off, hdr.frameLen, hdr);
-  if (pr < 0) return pr;
+  // hdr was filled by parseHeader from these very bytes: instead of parsing again, check that it
+  // still describes frame[off..off+frameLen) (a stale or foreign hdr is refused, never trusted).
+  if (!(frame instanceof Uint8Array) || !isIndex(off) || off + hdr.frameLen > frame.length || !headerMatches(frame, off, hdr)) {
+    return ERR_BUFFER;
+  }
   const n = hdr.bodyLen;
   if (!(out instanceof Uint8Array) || !isIndex(outOff) || outOff + n > out.length) return ERR_BUFFER;
   let err = 0;

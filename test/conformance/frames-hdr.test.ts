@@ -1,0 +1,114 @@
+// openFrame trusts the header object parseHeader filled only while it still describes the frame
+// bytes it is given (docs/PROTOCOL.md §13): a stale header (from another frame, or from these
+// bytes before they were overwritten), a shifted offset or a hand-edited field is refused with
+// ERR_BUFFER, the output is left alone and the replay state does not move. And sealFrame's
+// direct path (body in another buffer) gives the same bytes as sealing a body already in place,
+// also when the body is a view into the output's header region.
+import { describe, expect, it } from 'vitest';
+import * as core from '@vakt/shared';
+import { ctx, ID_A, ID_H, lasts, makeWorld, MK_A, seal, txSlot } from './frames-fixture.ts';
+import * as ref from './reference.ts';
+
+const E2E = core.E2E_VERSION;
+const body = (n: number, k: number): Uint8Array => new Uint8Array(n).map((_, i) => (i * 13 + k) & 255);
+
+describe('openFrame and a header that does not describe the frame', () => {
+  it('a header parsed from another frame of the same slot and length is refused, not trusted', () => {
+    const w = makeWorld();
+    const f1 = seal(w.H, E2E, core.OP_RELAY, ID_A, body(20, 1));
+    const f2 = seal(w.H, E2E, core.OP_RELAY, ID_A, body(20, 2));
+    const slot = w.A.rx.find((s) => s.op === core.OP_RELAY)!;
+    const hdr = core.createHeader();
+    expect(core.parseHeader(f2, 0, f2.length, hdr)).toBe(0); // counter 2
+    const out = new Uint8Array(64).fill(0x77);
+    // Opening f1 with f2's header would record counter 2 for f1's counter 1 if hdr were trusted.
+    expect(core.openFrame(ctx, hdr, slot, f1, 0, out, 0)).toBe(core.ERR_BUFFER);
+    expect(slot.last).toBe(0);
+    expect(out.every((x) => x === 0x77)).toBe(true);
+    // Parsed properly, both open in order.
+    expect(core.parseHeader(f1, 0, f1.length, hdr)).toBe(0);
+    expect(core.openFrame(ctx, hdr, slot, f1, 0, out, 0)).toBe(20);
+    expect(core.parseHeader(f2, 0, f2.length, hdr)).toBe(0);
+    expect(core.openFrame(ctx, hdr, slot, f2, 0, out, 0)).toBe(20);
+    expect(slot.last).toBe(2);
+  });
+
+  it('a buffer overwritten after parseHeader, a shifted offset, an edited field or a fresh header are refused', () => {
+    const w = makeWorld();
+    const slot = w.A.rx.find((s) => s.op === core.OP_CONFIG)!;
+    const f = seal(w.H, E2E, core.OP_CONFIG, ID_A, body(33, 5));
+    const buf = new Uint8Array(f.length + 4);
+    buf.set(f, 2);
+    const hdr = core.createHeader();
+    const out = new Uint8Array(64);
+    const before = lasts(w.A);
+    expect(core.openFrame(ctx, core.createHeader(), slot, buf, 2, out, 0)).toBe(core.ERR_BUFFER);
+    expect(core.parseHeader(buf, 2, f.length, hdr)).toBe(0);
+    for (const off of [0, 1, 3, 4, -1, 0.5, NaN]) expect(core.openFrame(ctx, hdr, slot, buf, off, out, 0)).toBe(core.ERR_BUFFER);
+    for (let i = 0; i < core.HEADER_LEN; i++) {
+      const m = buf.slice();
+      m[2 + i] ^= 0x01;
+      expect(core.openFrame(ctx, hdr, slot, m, 2, out, 0)).toBe(core.ERR_BUFFER);
+    }
+    const fields = ['version', 'flags', 'dir', 'enc', 'op', 'gen', 'counter', 'bodyLen', 'tagLen', 'frameLen'] as const;
+    for (const k of fields) {
+      const h = { ...hdr, sender: hdr.sender.slice(), receiver: hdr.receiver.slice() };
+      h[k] = (h[k] + 1) & 0xff;
+      expect(core.openFrame(ctx, h, slot, buf, 2, out, 0)).toBe(core.ERR_BUFFER);
+    }
+    expect(core.openFrame(ctx, hdr, slot, buf.subarray(0, buf.length - 3), 2, out, 0)).toBe(core.ERR_BUFFER);
+    expect(lasts(w.A)).toEqual(before);
+    expect(core.openFrame(ctx, hdr, slot, buf, 2, out, 0)).toBe(33);
+  });
+});
+
+describe('sealFrame with the body in another buffer', () => {
+  it('gives the reference bytes for every op, whatever the body length (0..70)', () => {
+    const w = makeWorld();
+    for (let op = 1; op <= core.OP_MAX; op++) {
+      if (!core.policyAllows(E2E, op, core.DIR_DOWN)) continue;
+      const s = txSlot(w.H, E2E, op, ID_A);
+      for (let n = 0; n <= 70; n++) {
+        const b = body(n, op);
+        const ctr = s.ctr!.next;
+        const out = new Uint8Array(core.MAX_E2E_FRAME);
+        const len = core.sealFrame(ctx, s, op, b, 0, n, out, 3);
+        // The same frame from a body already in place in the output.
+        s.ctr!.next = ctr; // test only: same counter to compare bytes
+        const inPlace = new Uint8Array(core.MAX_E2E_FRAME);
+        inPlace.set(b, 3 + core.HEADER_LEN);
+        expect(core.sealFrame(ctx, s, op, inPlace, 3 + core.HEADER_LEN, n, inPlace, 3)).toBe(len);
+        expect(Buffer.from(out.subarray(3, 3 + len)).equals(Buffer.from(inPlace.subarray(3, 3 + len)))).toBe(true);
+      }
+    }
+  });
+
+  it('agrees with the node:crypto reference', () => {
+    const w = makeWorld();
+    const s = txSlot(w.A, E2E, core.OP_READING, ID_H);
+    const rawKey = ref.refE2eKey(ref.refOpRoot(MK_A, ID_A, core.OP_READING, 0), ID_A, core.OP_READING, core.DIR_UP, 0);
+    for (const n of [0, 1, 15, 16, 17, 64, 100, core.MAX_BODY]) {
+      const b = body(n, 9);
+      const out = new Uint8Array(core.MAX_E2E_FRAME);
+      const len = core.sealFrame(ctx, s, core.OP_READING, b, 0, n, out, 0);
+      const hdr = core.createHeader();
+      expect(core.parseHeader(out, 0, len, hdr)).toBe(0);
+      const r = ref.refSeal({ version: E2E, dir: core.DIR_UP, op: core.OP_READING, gen: 0, sender: Buffer.from(ID_A), receiver: Buffer.from(ID_H), counter: hdr.counter, body: Buffer.from(b) }, rawKey);
+      expect(Buffer.from(out.subarray(0, len)).toString('hex')).toBe(r.toString('hex'));
+    }
+  });
+
+  it('a body that is a view into the output header region is read before the header is written', () => {
+    const w = makeWorld();
+    const s = txSlot(w.H, E2E, core.OP_RELAY, ID_A);
+    const b = body(20, 3);
+    const ctr = s.ctr!.next;
+    const ref1 = new Uint8Array(100);
+    const n = core.sealFrame(ctx, s, core.OP_RELAY, b, 0, b.length, ref1, 0);
+    s.ctr!.next = ctr;
+    const out = new Uint8Array(100);
+    out.set(b, 4); // body inside what becomes the header
+    expect(core.sealFrame(ctx, s, core.OP_RELAY, out.subarray(4, 24), 0, 20, out, 0)).toBe(n);
+    expect(Buffer.from(out.subarray(0, n)).equals(Buffer.from(ref1.subarray(0, n)))).toBe(true);
+  });
+});
