@@ -123,6 +123,13 @@ async function main(argv: string[]): Promise<number> {
       const warm = lines.filter((l) => l.what === 'meter')[0];
       const samples = runLine.samples as number[];
       const maxUse = Math.max(...samples, runLine.mem as number);
+      // The same figures without the records the harness keeps in RAM in place of flash
+      // (E.getSizeOf of its record table): what the meter itself holds, as on a board.
+      const recSamples = runLine.recSamples as number[];
+      const appSamples = samples.map((u, k) => u - recSamples[k]);
+      const appEnd = (runLine.mem as number) - (runLine.recs as number);
+      const appWarm = (warm.mem as number) - (warm.recs as number);
+      const maxApp = Math.max(...appSamples, appEnd);
       const mem = (lines.find((l) => l.what === 'espmem')!.m) as Record<string, number>;
       espruino = {
         bin,
@@ -140,11 +147,19 @@ async function main(argv: string[]): Promise<number> {
         blockSize: mem.blocksize,
         varsTarget: TARGET_ESPRUINO_VARS,
         varsOk: maxUse <= TARGET_ESPRUINO_VARS,
+        recordVarsEnd: runLine.recs,
+        usageLessRecordsAfterWarmup: appWarm,
+        usageLessRecordsEnd: appEnd,
+        usageLessRecordsMax: maxApp,
+        usageLessRecordsSamples: appSamples,
+        flatLessRecords: appSamples.length > 1 ? maxApp - Math.min(...appSamples) : 0,
+        varsOkLessRecords: maxApp <= TARGET_ESPRUINO_VARS,
         msPerStep: runLine.msPerStep,
       };
       log(`seal 64 B reading, Espruino: soft ${(soft.msPerFrame as number).toFixed(3)} ms/frame, native AES ${native.skipped ? 'n/a' : (native.msPerFrame as number).toFixed(3) + ' ms/frame'}`);
       log(`Espruino vars: ${marks.empty} empty, ${marks.loaded} with meter+adapter+harness code loaded from flash, ${marks.started} after startMeter`);
       log(`meter ${frames} frames, Espruino (native AES, records in RAM): usage ${warm.mem} after warm-up, ${runLine.mem} at end, max ${maxUse} vars (target ≤ ${TARGET_ESPRUINO_VARS}); samples ${samples.join(',')}`);
+      log(`  without the ${runLine.recs} variables of records held in RAM in place of flash: ${appWarm} after warm-up, ${appEnd} at end, max ${maxApp}; samples ${appSamples.join(',')}`);
     }
 
     const result = {

@@ -15,6 +15,11 @@
     if (typeof process !== 'undefined' && process.memory) return process.memory().usage;
     return -1;
   }
+  // Variables held by the records the harness keeps in RAM in place of flash (Espruino only; -1 elsewhere).
+  function recordVars() {
+    if (typeof E !== 'undefined' && E.getSizeOf && M.recs) return E.getSizeOf(M.recs);
+    return -1;
+  }
   function fromHex(s) {
     var b = new Uint8Array(s.length / 2);
     for (var i = 0; i < b.length; i++) b[i] = parseInt(s.substr(2 * i, 2), 16);
@@ -58,7 +63,7 @@
     print('@@bench ' + JSON.stringify({ what: 'seal', native: !!aes, n: n, frameLen: r, ms: ms, msPerFrame: ms / n }));
   }
 
-  var M = { app: null, t: 0, cmd: null, up: 0, down: 0, mem: [] };
+  var M = { app: null, t: 0, cmd: null, up: 0, down: 0, mem: [], recs: null };
 
   function makeStorage(recs) {
     return {
@@ -71,6 +76,7 @@
   // scn: { prov: hex, t0, cmd: hex (serial bytes of one authentic downlink command), interval, espruinoStorage }
   function meterStart(scn) {
     var recs = {};
+    M.recs = recs;
     var storage;
     if (scn.espruinoStorage && typeof require === 'function' && globalThis.VaktEspruino) {
       // The real Espruino adapter's storage on require("Storage"), as on a board: records live in flash, not RAM.
@@ -112,6 +118,7 @@
     var target = M.up + M.down + frames;
     var startUp = M.up;
     var samples = [];
+    var recSamples = [];
     var i = 0;
     while (M.up + M.down < target) {
       M.t += M.interval;
@@ -120,13 +127,13 @@
       app.onSerial(M.cmd);
       M.down++;
       i++;
-      if (sampleEvery > 0 && i % sampleEvery === 0) samples.push(memUsage());
+      if (sampleEvery > 0 && i % sampleEvery === 0) { samples.push(memUsage()); recSamples.push(recordVars()); }
     }
     var ms = nowMs() - t0;
     // Collect garbage so the engine's meter after this step counts live objects only.
     if (typeof gc === 'function') gc();
     print('@@bench ' + JSON.stringify({ what: 'meter', frames: frames, steps: i, up: M.up - startUp, ms: ms,
-      msPerStep: ms / i, mem: memUsage(), samples: samples, stats: { replay: app.stats.replay, badTag: app.stats.badTag, sendErrors: app.stats.sendErrors } }));
+      msPerStep: ms / i, mem: memUsage(), recs: recordVars(), samples: samples, recSamples: recSamples, stats: { replay: app.stats.replay, badTag: app.stats.badTag, sendErrors: app.stats.sendErrors } }));
   }
 
   function mark(at) {
