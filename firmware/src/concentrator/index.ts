@@ -77,6 +77,8 @@ export interface ConcentratorApp {
   onMeterLine(port: number, chunk: Uint8Array): void;
   /** Advances retransmissions to `now` (unix seconds). */
   tick(now: number): void;
+  /** Announces this concentrator on a (re)connected HES link: LINK_ACK [0] under the HES link key (PROTOCOL.md §7); the HES sends nothing before it. */
+  hello(): void;
   /** Sizes of the bounded structures (for memory checks). */
   boundedSizes(): number[];
 }
@@ -326,6 +328,13 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       now = t;
       try {
         pump();
+      } catch (e) {
+        stats.sendErrors++;
+      }
+    },
+    hello: function (): void {
+      try {
+        sendAck(hesUp, hesLine, PORT_ANY, 0);
       } catch (e) {
         stats.sendErrors++;
       }
