@@ -134,7 +134,7 @@ export function sealFrame(
     writeHeader(HDR, 0, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
     writeNonce(HDR, 0, NONCE, 0);
     ccmSeal(ctx, slot.rk, NONCE, 0, HDR, 0, HEADER_LEN, body, bodyOff, bodyLen, tagLen, out, b);
-    for (let i = 0; i < HEADER_LEN; i++) out[outOff + i] = HDR[i];
+    out.set(HDR, outOff); // whole-array set: a native copy that allocates no view
     return frameLen;
   }
   // Same buffer, or MIC only (the body is part of the associated data, so it must follow the
