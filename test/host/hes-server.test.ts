@@ -4,13 +4,14 @@ import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeSerialFrame, SerialDeframer, MAX_LINK_FRAME, serialEncodedMaxLen, LINK_JOIN } from '@vakt/shared';
+import { encodeSerialFrame, SerialDeframer, MAX_LINK_FRAME, serialEncodedMaxLen, LINK_ACK, LINK_DATA, LINK_JOIN } from '@vakt/shared';
 import { HesServer } from '../../host/src/hes/server.ts';
 import { run as hesRun } from '../../host/src/hes/cli.ts';
 import { run as kpeRun } from '../../host/src/kpe/cli.ts';
 import { captureIo } from '../../host/src/cli/io.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
-import { cborDecode } from '../../host/src/crypto/cbor.ts';
+import { cborDecode, cborEncode } from '../../host/src/crypto/cbor.ts';
+import { KitConcentrator } from '../../host/src/hes/testkit.ts';
 import { makeFixture } from './hes-fixture.ts';
 
 const until = async (cond: () => boolean, ms = 10_000) => {
@@ -21,18 +22,87 @@ const until = async (cond: () => boolean, ms = 10_000) => {
   }
 };
 
+/** A TCP client of the server that collects the link frames it receives. */
+function client(port: number) {
+  const got: Uint8Array[] = [];
+  let bytes = 0;
+  let closed = false;
+  const deframer = new SerialDeframer(MAX_LINK_FRAME, (b, o, n) => got.push(b.slice(o, o + n)));
+  const sock = connect(port, '127.0.0.1');
+  sock.on('data', (d) => {
+    bytes += d.length;
+    deframer.push(d, 0, d.length);
+  });
+  sock.on('error', () => undefined);
+  sock.on('close', () => (closed = true));
+  const buf = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
+  return {
+    sock,
+    got,
+    bytes: () => bytes,
+    closed: () => closed,
+    send(...frames: Uint8Array[]) {
+      const parts = frames.map((f) => Buffer.from(buf.subarray(0, encodeSerialFrame(f, 0, f.length, buf, 0))));
+      sock.write(Buffer.concat(parts));
+    },
+  };
+}
+
+/** The concentrator's announcement (PROTOCOL.md §7): LINK_ACK [0] under its HES link key. */
+const hello = (c: KitConcentrator) => c.wrap(cborEncode([0]), LINK_ACK);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const linkCounter = (lf: Uint8Array) => Buffer.from(lf.subarray(20, 24)).readUInt32BE(0);
+
 describe('HES TCP server', () => {
-  it('gives an unidentified concentrator its JOINs, ingests framed uplink and returns downlink', async () => {
+  it('sends nothing to a connection that has not authenticated, even with downlink pending', async () => {
+    const f = makeFixture(2, 1);
+    const c = f.concs[0]!;
+    f.hes.enqueueCommand('admin', toHex(f.meters[0]!.id), { kind: 'read' });
+    // A frame the concentrator really sent earlier, now replayed by the stranger.
+    const old = c.wrap(f.meters[0]!.seal(0x01, [0, 1, 1_700_000_000, 10, 1]));
+    expect(f.hes.ingest(old).ok).toBe(true);
+    const srv = new HesServer(f.hes, { port: 0 });
+    const port = await srv.listen();
+    const stranger = client(port);
+    const other = new KitConcentrator(f.meters[0]!.id, new Uint8Array(16).fill(7), 0, f.batch.concentrators[0]!.id);
+    await until(() => stranger.sock.readyState === 'open');
+    stranger.send(new Uint8Array([1, 2, 3]), old, other.wrap(cborEncode([0]), LINK_ACK));
+    await until(() => (srv.counts.get('ERR_REPLAY') ?? 0) === 1 && (srv.counts.get('ERR_UNKNOWN_SENDER') ?? 0) === 1);
+    await sleep(2500); // more than two downlink pump periods
+    srv.pump();
+    expect(stranger.bytes()).toBe(0);
+    expect(srv.connected()).toEqual([]);
+    // Refused frames are audited as before.
+    const actions = f.hes.audit.list().map((e) => e.action);
+    expect(actions).toContain('security.err_replay');
+    expect(actions).toContain('security.err_unknown_sender');
+    // The real concentrator announces itself and gets its JOINs and the command; the stranger still nothing.
+    const real = client(port);
+    await until(() => real.sock.readyState === 'open');
+    real.send(hello(c));
+    await until(() => real.got.length >= 4);
+    const down = real.got.map((x) => c.unwrap(x));
+    expect(down.filter((d) => typeof d !== 'number' && d.type === LINK_JOIN).length).toBe(2);
+    // The READ command and the ACK of the reading the HES accepted before.
+    expect(down.filter((d) => typeof d !== 'number' && d.type === LINK_DATA).length).toBe(2);
+    expect(srv.connected()).toEqual([toHex(c.id)]);
+    await sleep(1200);
+    expect(stranger.bytes()).toBe(0);
+    stranger.sock.destroy();
+    real.sock.destroy();
+    await srv.close();
+  });
+
+  it('gives an announced concentrator its JOINs, ingests framed uplink and returns downlink', async () => {
     const f = makeFixture(2, 1);
     const srv = new HesServer(f.hes, { port: 0 });
     const port = await srv.listen();
     const c = f.concs[0]!;
-    const got: Uint8Array[] = [];
-    const deframer = new SerialDeframer(MAX_LINK_FRAME, (b, o, n) => got.push(b.slice(o, o + n)));
-    const sock = connect(port, '127.0.0.1');
-    sock.on('data', (d) => deframer.push(d, 0, d.length));
-    await until(() => got.length >= 2);
-    const joins = got.splice(0).map((x) => c.unwrap(x));
+    const k = client(port);
+    await until(() => k.sock.readyState === 'open');
+    k.send(hello(c));
+    await until(() => k.got.length >= 2);
+    const joins = k.got.splice(0).map((x) => c.unwrap(x));
     for (const j of joins) {
       if (typeof j === 'number') throw new Error(`JOIN did not open: ${j}`);
       expect(j.type).toBe(LINK_JOIN);
@@ -46,20 +116,86 @@ describe('HES TCP server', () => {
     const counters: number[] = [];
     for (const m of f.meters) {
       const lf = c.wrap(m.seal(0x01, [0, 1, 1_700_000_000, 10, 1]));
-      counters.push(Buffer.from(lf.subarray(20, 24)).readUInt32BE(0));
+      counters.push(linkCounter(lf));
       const n = encodeSerialFrame(lf, 0, lf.length, buf, 0);
       parts.push(Buffer.from(buf.subarray(0, n)));
     }
-    sock.write(Buffer.concat(parts));
+    k.sock.write(Buffer.concat(parts));
     await until(() => (srv.counts.get('reading') ?? 0) === 2);
     expect(srv.connected()).toEqual([toHex(c.id)]);
-    await until(() => got.length >= 4); // LINK_ACK of each link frame, then the meters' reading ACKs
-    const down = got.map((x) => c.unwrap(x)).map((a) => (typeof a === 'number' ? { type: a, body: new Uint8Array(0) } : a));
-    expect(down.filter((a) => a.type === 0x04).map((a) => (cborDecode(a.body) as number[])[0])).toEqual(counters);
-    expect(down.filter((a) => a.type === 0x01).length).toBe(2);
-    sock.destroy();
+    await until(() => k.got.length >= 4); // LINK_ACK of each link frame, then the meters' reading ACKs
+    const down = k.got.map((x) => c.unwrap(x)).map((a) => (typeof a === 'number' ? { type: a, body: new Uint8Array(0) } : a));
+    expect(down.filter((a) => a.type === LINK_ACK).map((a) => (cborDecode(a.body) as number[])[0])).toEqual(counters);
+    expect(down.filter((a) => a.type === LINK_DATA).length).toBe(2);
+    k.sock.destroy();
     await srv.close();
     expect(f.hes.readings(toHex(f.meters[0]!.id)).length).toBe(1);
+  });
+
+  it('a second connection that authenticates as a connected concentrator replaces the first', async () => {
+    const f = makeFixture(2, 1);
+    const srv = new HesServer(f.hes, { port: 0 });
+    const port = await srv.listen();
+    const c = f.concs[0]!;
+    const a = client(port);
+    await until(() => a.sock.readyState === 'open');
+    a.send(hello(c));
+    await until(() => a.got.length >= 2);
+    const b = client(port);
+    await until(() => b.sock.readyState === 'open');
+    await sleep(100);
+    expect(a.closed()).toBe(false);
+    b.send(hello(c));
+    await until(() => a.closed() && b.got.length >= 2); // the new connection gets the JOINs again
+    expect(b.got.map((x) => c.unwrap(x)).every((d) => typeof d !== 'number' && d.type === LINK_JOIN)).toBe(true);
+    expect(srv.connected()).toEqual([toHex(c.id)]);
+    b.sock.destroy();
+    await srv.close();
+  });
+
+  it('a byte-identical resend is LINK_ACKed as a duplicate, not audited as a replay; an old frame that differs still is', async () => {
+    const f = makeFixture(1, 1);
+    const srv = new HesServer(f.hes, { port: 0 });
+    const port = await srv.listen();
+    const c = f.concs[0]!;
+    const m = f.meters[0]!;
+    const k = client(port);
+    await until(() => k.sock.readyState === 'open');
+    k.send(hello(c));
+    await until(() => k.got.length >= 1);
+    const delayed = m.seal(0x01, [0, 2, 1_700_000_900, 12, 1]); // sealed first under the same key, delivered last: an old counter
+    const e2e = m.seal(0x01, [0, 1, 1_700_000_000, 10, 1]);
+    const first = c.wrap(e2e);
+    k.send(first);
+    await until(() => (srv.counts.get('reading') ?? 0) === 1);
+    // The concentrator lost the LINK_ACK and resends the same end-to-end frame in a new link frame.
+    const again = c.wrap(e2e);
+    k.send(again);
+    await until(() => (srv.counts.get('duplicate') ?? 0) === 1);
+    // Each downlink frame is opened once (the kit's receiver refuses a second opening as a replay).
+    const opened: ({ type: number; body: Uint8Array } | number)[] = [];
+    const acked = () => {
+      while (opened.length < k.got.length) opened.push(c.unwrap(k.got[opened.length]!));
+      return opened
+        .filter((d): d is { type: number; body: Uint8Array } => typeof d !== 'number' && d.type === LINK_ACK)
+        .map((d) => (cborDecode(d.body) as number[])[0]);
+    };
+    await until(() => acked().includes(linkCounter(again)));
+    expect(acked()).toContain(linkCounter(first));
+    const security = () => f.hes.audit.list().filter((e) => e.action.startsWith('security.'));
+    expect(security()).toEqual([]);
+    expect(f.hes.readings(toHex(m.id)).length).toBe(1);
+    // A different authentic frame whose counter is old is still a replay, audited.
+    const stale = c.wrap(delayed);
+    k.send(stale);
+    await until(() => (srv.counts.get('ERR_REPLAY') ?? 0) === 1);
+    expect(security().map((e) => e.action)).toEqual(['security.err_replay']);
+    // And the link frame itself replayed byte for byte is a link replay, audited too.
+    k.send(again);
+    await until(() => (srv.counts.get('ERR_REPLAY') ?? 0) === 2);
+    expect(security().map((e) => e.action)).toEqual(['security.err_replay', 'security.err_replay']);
+    k.sock.destroy();
+    await srv.close();
   });
 });
 

@@ -67,12 +67,22 @@ export function runMeter(o: { image: Uint8Array; line: SerialPort; storage: Stor
 /** A concentrator running on a sim board. */
 export interface SimConcentrator { id: string; app: ConcentratorApp; board: SimBoard; prov: ConcentratorProv }
 
-/** Starts the concentrator firmware on a sim board: serial[0] = `hes`, serial[1..] = `meterLines`. */
+/** A transport that reports (re)connections, such as HesLink. */
+export interface Reconnecting { onConnect(cb: () => void): void }
+
+/**
+ * Starts the concentrator firmware on a sim board: serial[0] = `hes`, serial[1..] = `meterLines`.
+ * The concentrator announces itself (hello) on every (re)connection of `link`, or of `hes` when it
+ * is a reconnecting transport: the HES sends nothing on a connection before that.
+ */
 export function runConcentrator(o: {
   image: Uint8Array; hes: SerialPort; meterLines: SerialPort[]; storage: Storage; clock: Clock; log?: (m: string) => void; options?: ConcentratorOptions;
+  link?: Reconnecting;
 }): SimConcentrator {
   const prov = requireConcentratorImage(o.image, 'the image');
   const board = createSimBoard({ storage: o.storage, serial: [o.hes, ...o.meterLines], clock: o.clock, log: o.log ?? (() => undefined) });
   const app = startConcentrator(board, o.options);
+  const link = o.link ?? (typeof (o.hes as Partial<Reconnecting>).onConnect === 'function' ? (o.hes as unknown as Reconnecting) : undefined);
+  link?.onConnect(() => app.hello());
   return { id: idHex(prov.concentratorId), app, board, prov };
 }

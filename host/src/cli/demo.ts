@@ -263,7 +263,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       // The first concentrator's uplink is recorded until it carried a READING (for the replay/forgery).
       const up = upRecorder === undefined ? (upRecorder = recordFirst(link, isReadingData)) : link;
       const c = runConcentrator({
-        image: imageOf.get(cid)!, hes: up, meterLines: concLines, storage: deviceStorage(imageOf.get(cid)!, undefined), clock,
+        image: imageOf.get(cid)!, hes: up, link, meterLines: concLines, storage: deviceStorage(imageOf.get(cid)!, undefined), clock,
         options: { attach: false, maxMeters: per + 8, upSlots: Math.max(16, 2 * per), downSlots: Math.max(16, 2 * per), retryS: 30 },
       });
       link.onData((chunk) => c.app.onHes(chunk));

@@ -58,6 +58,7 @@ import {
   ERR_RECEIVER,
   ERR_POLICY,
   ERR_CBOR,
+  equalBytes,
 } from '@vakt/shared';
 import type { CryptoCtx, FrameHeader, KeySlot, BlockCipher, KeyRing, PersistRing } from '@vakt/shared';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts';
@@ -113,6 +114,11 @@ export const SYSTEM_ACTOR = 'hes';
 const KEY_CHECK_PLAINTEXT = utf8('vakt-store-key-check-v1');
 /** Replay rows of KC slots use op = KC_PSEUDO_OP + scope, apart from K[KEY_UPDATE] of the same generation. */
 const KC_PSEUDO_OP = 0x100;
+/**
+ * Accepted end-to-end frames remembered per key to recognise a concentrator's resend: the concentrator
+ * retransmits whatever it holds unacknowledged, so a few recent frames per meter and key cover a lost LINK_ACK.
+ */
+const REPEAT_WINDOW = 4;
 /** ACK body kind naming a key update ([req, OP_KEY_UPDATE, newGen], PROTOCOL.md §8 step 4). */
 const ACK_OF_KEY_UPDATE = OP_KEY_UPDATE;
 
@@ -134,10 +140,12 @@ export interface HesInitOptions extends HesOpenOptions {
 
 /** Result of ingesting one link frame. */
 export type IngestResult =
-  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number; linkCounter?: number }
+  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number; linkCounter?: number; repeat?: true }
   | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string; linkCounter?: number };
 // linkCounter: set when the link frame itself was authentic (not for LINK_ACKs): the frame is settled,
 // stored or refused for good, and the concentrator may drop it once told so (linkAcks).
+// repeat: a 'duplicate' that is a byte-identical copy of an end-to-end frame already accepted (the
+// concentrator resent it after a lost LINK_ACK): refused, not stored, acknowledged, not a security event.
 
 /** Thrown inside a transaction when another connection changed the store since our state was loaded. */
 class StaleStateError extends Error {}
@@ -254,6 +262,7 @@ export class Hes {
       reading: db.prepare('INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)'),
       register: db.prepare('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES (?,?,?,?,?,?)'),
       event: db.prepare('INSERT INTO events (meter_id, code, t, detail, received_ms) VALUES (?,?,?,?,?)'),
+      eventSeen: db.prepare('SELECT 1 FROM events WHERE meter_id = ? AND code = ? AND t = ? AND detail IS ? LIMIT 1'),
       tagFail: db.prepare('UPDATE meters SET tag_failures = ?, last_error = ? WHERE id = ?'),
       cmdGet: db.prepare('SELECT * FROM commands WHERE id = ?'),
       cmdInsert: db.prepare(
@@ -683,6 +692,8 @@ export class Hes {
             .immediate();
           return results;
         } catch (e) {
+          // A frame of the failed batch is not stored, so its resend must not pass as a repeat.
+          for (const t of this.touched) this.recent.delete(t.slot);
           for (let i = this.touched.length - 1; i >= 0; i--) this.touched[i]!.slot.last = this.touched[i]!.prev;
           for (let i = this.touchedMeters.length - 1; i >= 0; i--) {
             const t = this.touchedMeters[i]!;
@@ -710,6 +721,23 @@ export class Hes {
 
   private readonly persistAs = new Map<KeySlot, number>();
   private linkCounter = 0;
+  /** Copies of the last end-to-end frames accepted under each key (newest last), to recognise a byte-identical resend. */
+  private readonly recent = new WeakMap<KeySlot, Uint8Array[]>();
+
+  private rememberAccepted(slot: KeySlot, f: Uint8Array): void {
+    let l = this.recent.get(slot);
+    if (l === undefined) this.recent.set(slot, (l = []));
+    l.push(f.slice());
+    if (l.length > REPEAT_WINDOW) l.shift();
+  }
+
+  // Only asked after openFrame returned ERR_REPLAY, i.e. after the tag verified under this key.
+  private isRepeat(slot: KeySlot, f: Uint8Array): boolean {
+    const l = this.recent.get(slot);
+    if (l === undefined) return false;
+    for (const g of l) if (g.length === f.length && equalBytes(g, 0, f, 0, f.length)) return true;
+    return false;
+  }
 
   // Records a slot whose counter advanced in this batch (once: its first value is the one to restore).
   private touchSlot(slot: KeySlot, prev: number, sender: Uint8Array): void {
@@ -775,13 +803,16 @@ export class Hes {
     }
     let n = -1;
     let used: KeySlot | null = null;
+    let tried: KeySlot | null = null;
     for (const s of kc !== null ? [kc, slot] : [slot]) {
       if (s === null) continue;
       const prev = s.last;
+      tried = s;
       n = openFrame(this.ctx, h, s, f, 0, this.e2eBody, 0);
       if (n >= 0) {
         this.touchSlot(s, prev, m.id);
         if (s === kc) this.persistAs.set(s, KC_PSEUDO_OP + m.kcScope);
+        this.rememberAccepted(s, f);
         used = s;
         break;
       }
@@ -798,6 +829,8 @@ export class Hes {
         this.st.tagFail!.run(m.tagFailures, msg, m.id);
         return this.fail(n, msg, nowMs, meter, { meter, concentrator });
       }
+      // The concentrator resends a frame whose LINK_ACK was lost, unchanged: a benign duplicate.
+      if (n === ERR_REPLAY && tried !== null && this.isRepeat(tried, f)) return { ok: true, kind: 'duplicate', meter, concentrator, repeat: true };
       if (n === ERR_REPLAY) return this.fail(n, `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, nowMs, meter, { meter, concentrator });
       return this.fail(n, `frame from meter ${meter} refused (${errorName(n)})`, nowMs, meter, { meter, concentrator });
     }
@@ -839,7 +872,10 @@ export class Hes {
       case OP_EVENT: {
         const [, code, t, detail] = b;
         if (!isInt(code) || !isInt(t)) return bad('event must be [0, code, t, detail]');
-        this.st.event!.run(m.id, code, t, detail === undefined ? null : JSON.stringify(detail, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v)), nowMs);
+        const detailJson = detail === undefined ? null : JSON.stringify(detail, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v));
+        // The meter re-reports an event until its LINK_ACK arrives, under a new counter: one (code, t, detail) is one event.
+        if (this.st.eventSeen!.get(m.id, code, t, detailJson) !== undefined) return { ok: true, kind: 'duplicate', meter, concentrator };
+        this.st.event!.run(m.id, code, t, detailJson, nowMs);
         if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: String(detail ?? '') }, nowMs);
         // Counter near exhaustion (§6): the meter asks for new keys; the HES starts a full key update itself.
         if (code === EVENT_COUNTER_EXHAUSTION && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN) this.beginKeyUpdate(SYSTEM_ACTOR, m, 0, nowMs, DEFAULT_EXPIRY_MS);

@@ -2,10 +2,12 @@
 // COBS + CRC-16 framed link frames (PROTOCOL.md §9). Frames that arrive together are ingested as one
 // batch (one transaction); downlink is pumped after every batch and on a timer.
 //
-// Identification: a connection belongs to the concentrator whose link frames authenticate on it.
-// A concentrator that has not yet been given its meters (JOIN) has nothing to send, so until a
-// connection has carried an authentic frame it is offered the downlink of every concentrator not
-// connected elsewhere; each frame is sealed under that concentrator's link key, so the others drop it.
+// Identification: a connection is bound to a concentrator by the first link frame on it that
+// verifies under that concentrator's link key with a fresh counter (the concentrator announces
+// itself with LINK_ACK [0] when its link comes up, PROTOCOL.md §7). Nothing at all is sent on a
+// connection before it is bound, so a stranger who connects first receives no downlink. A later
+// connection that authenticates as an already-bound concentrator replaces the earlier one, which is
+// closed: the concentrator reconnected, and its downlink follows the newest proof of its key.
 import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { encodeSerialFrame, MAX_LINK_FRAME, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
@@ -13,12 +15,10 @@ import type { Hes, IngestResult } from './hes.ts';
 
 /** How often due downlink (retries, expiries, ACTIVATE) is pumped without traffic. */
 export const PUMP_INTERVAL_MS = 1000;
-/** How long an unidentified connection waits before it is offered downlink again. */
-export const REOFFER_MS = 10_000;
 /** Frames buffered per connection before a batch is forced (bounds memory per connection). */
 export const MAX_PENDING_FRAMES = 1000;
 
-interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; offeredAtMs: number; offered: Set<string> }
+interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null }
 
 export interface HesServerOptions {
   host?: string;
@@ -63,22 +63,13 @@ export class HesServer {
     return [...this.conns.values()].map((c) => c.conc).filter((c): c is string => c !== null);
   }
 
-  /** Sends every connection its due downlink now. */
+  /** Sends every bound connection its due downlink now (unbound connections get nothing). */
   pump(): void {
     const now = this.now();
-    const claimed = new Set(this.connected());
     for (const c of this.conns.values()) {
+      if (c.conc === null) continue;
       try {
-        if (c.conc !== null) this.write(c, this.hes.nextDownlink(c.conc, now));
-        else if (now - c.offeredAtMs >= REOFFER_MS) {
-          c.offeredAtMs = now;
-          for (const id of this.hes.concentratorIds()) {
-            if (claimed.has(id)) continue;
-            this.hes.concentratorConnected(id);
-            c.offered.add(id);
-            this.write(c, this.hes.nextDownlink(id, now));
-          }
-        }
+        this.write(c, this.hes.nextDownlink(c.conc, now));
       } catch (e) {
         this.o.log?.(`downlink for connection ${c.n} failed: ${(e as Error).message}`);
       }
@@ -100,8 +91,6 @@ export class HesServer {
       frames: [],
       deframer: new SerialDeframer(MAX_LINK_FRAME, (buf, off, len) => c.frames.push(buf.slice(off, off + len))),
       conc: null,
-      offeredAtMs: -Infinity,
-      offered: new Set(),
     };
     this.conns.set(n, c);
     this.o.log?.(`connection ${n} from ${socket.remoteAddress}:${socket.remotePort}`);
@@ -122,7 +111,6 @@ export class HesServer {
       this.ingest(c);
       this.pump();
     });
-    this.pump();
   }
 
   private ingest(c: Conn): void {
@@ -144,38 +132,56 @@ export class HesServer {
         }
       }
     }
-    // Settled frames are acknowledged (after the commit) so the concentrator can drop them.
-    const acks = new Map<string, number[]>();
+    // Bind first (a connection is bound by its first authentic, fresh link frame), then acknowledge.
     for (const r of results) {
-      if (r.linkCounter === undefined || r.concentrator === undefined) continue;
-      let l = acks.get(r.concentrator);
-      if (l === undefined) acks.set(r.concentrator, (l = []));
-      l.push(r.linkCounter);
+      if (linkAuthentic(r) && c.conc !== r.concentrator) this.bind(c, r.concentrator!);
     }
-    for (const [conc, counters] of acks) {
+    // Settled frames of the bound concentrator are acknowledged (after the commit) so it can drop them.
+    // Nothing goes to an unbound connection; an authentic frame of another concentrator relayed on
+    // this one is not acknowledged here (its concentrator resends it; the HES then sees a duplicate).
+    const counters: number[] = [];
+    for (const r of results) {
+      if (r.linkCounter !== undefined && r.concentrator === c.conc) counters.push(r.linkCounter);
+    }
+    if (c.conc !== null && counters.length > 0) {
       try {
-        this.write(c, this.hes.linkAcks(conc, counters));
+        this.write(c, this.hes.linkAcks(c.conc, counters));
       } catch (e) {
-        this.o.log?.(`LINK_ACK for ${conc} failed: ${(e as Error).message}`);
+        this.o.log?.(`LINK_ACK for ${c.conc} failed: ${(e as Error).message}`);
       }
     }
     for (const r of results) {
       const key = r.ok ? r.kind : r.error;
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-      if (r.ok && c.conc !== r.concentrator) {
-        c.conc = r.concentrator;
-        // A concentrator (re)connecting needs its meters' link keys again, unless this connection got them already.
-        if (!c.offered.has(r.concentrator)) this.hes.concentratorConnected(r.concentrator);
-        this.o.log?.(`connection ${c.n} is concentrator ${r.concentrator}`);
-      }
       this.o.onResult?.(r, c.n);
     }
   }
 
+  // Binds a connection to a concentrator whose key it just proved; an older connection of that
+  // concentrator is closed, and its meters' link keys are sent again (JOIN) on the new one.
+  private bind(c: Conn, conc: string): void {
+    for (const d of this.conns.values()) {
+      if (d === c || d.conc !== conc) continue;
+      d.conc = null;
+      d.socket.destroy();
+      this.o.log?.(`connection ${d.n} replaced by connection ${c.n} (concentrator ${conc})`);
+    }
+    c.conc = conc;
+    this.hes.concentratorConnected(conc);
+    this.o.log?.(`connection ${c.n} is concentrator ${conc}`);
+  }
+
   private write(c: Conn, frames: Uint8Array[]): void {
+    if (c.conc === null || c.socket.destroyed) return;
     for (const f of frames) {
       const n = encodeSerialFrame(f, 0, f.length, this.out, 0);
       if (n > 0) c.socket.write(this.out.slice(0, n));
     }
   }
+}
+
+/** True when the link frame verified under its concentrator's key with a fresh counter. */
+function linkAuthentic(r: IngestResult): boolean {
+  if (r.concentrator === undefined) return false;
+  return r.linkCounter !== undefined || (r.ok && r.kind === 'link_ack');
 }
