@@ -35,6 +35,12 @@ const RX_VERSION = 1;
 const RX_ENTRY = 10; // active gen + last, staged gen + last
 const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
 const MAX_GEN = 255;
+// Offsets of the fields of MeterKeys.state.
+const S_LIMIT = 0;
+const S_NEXT = CTR_SLOTS;
+const S_DOWN = 2 * CTR_SLOTS;
+const S_STAGED = S_DOWN + OP_MAX + 1;
+const S_END = S_STAGED + OP_MAX + 1;
 /** Added to an op in downKey when the shared DOWN slot holds the staged generation's key. */
 const STAGED_KEY = 16;
 
@@ -68,27 +74,29 @@ export class MeterKeys {
   /**
    * One UP slot shared by every other UP key (responses, EVENT, and KC while a key is staged),
    * re-derived when another key is needed; upIdx is the counter index of the key it holds (-1:
-   * none). The counters of the keys not loaded live in `nexts` (next value) and `limits`.
+   * none). The counters of the keys not loaded live in `state` (S_NEXT: next value, S_LIMIT).
    */
   private upSlot: KeySlot;
   private upIdx = -1;
-  private nexts = new Float64Array(CTR_SLOTS);
   /**
    * One DOWN slot for every downlink key, of the generation in force and of the staged one,
    * re-derived when a command under another key arrives (commands are rare; one KDF chain costs
    * far less than resident slots of RAM on Espruino). downKey is the op it holds, plus
    * STAGED_KEY for the staged generation (-1: none). The replay state of every op lives in
-   * downLast / stagedLast; the slot's own `last` is synced both ways.
+   * state (S_DOWN / S_STAGED); the slot's own `last` is synced both ways.
    */
   private downSlot: KeySlot;
   private downKey = -1;
-  private downLast = new Float64Array(OP_MAX + 1);
-  private stagedLast = new Float64Array(OP_MAX + 1);
+  /**
+   * Counter and replay state in one typed array (one allocation on Espruino): limits and nexts
+   * per counter index at S_LIMIT / S_NEXT, last accepted downlink counter per op of the
+   * generation in force at S_DOWN and of the staged one at S_STAGED.
+   */
+  private state = new Float64Array(S_END);
   readonly linkUp: KeySlot;
   readonly linkDown: KeySlot;
   /** Storage writes that failed (flash full, power going down). */
   storageFailures = 0;
-  private limits = new Float64Array(CTR_SLOTS);
   private limGen = new Uint8Array(CTR_SLOTS);
   private limAux = new Uint8Array(CTR_SLOTS);
   private keysRec = new Uint8Array(KEYS_LEN);
@@ -108,7 +116,7 @@ export class MeterKeys {
         const o = 1 + i * CTR_ENTRY;
         this.limGen[i] = cr[o];
         this.limAux[i] = cr[o + 1];
-        this.limits[i] = readU64(cr, o + 2);
+        this.state[S_LIMIT + i] = readU64(cr, o + 2);
       }
     }
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
@@ -159,10 +167,10 @@ export class MeterKeys {
       const o = 1 + i * CTR_ENTRY;
       c[o] = this.limGen[i];
       c[o + 1] = this.limAux[i];
-      writeU64(c, o + 2, i === idx ? lim : this.limits[i]);
+      writeU64(c, o + 2, i === idx ? lim : this.state[S_LIMIT + i]);
     }
     if (!this.put(REC_CTR, c)) return false;
-    this.limits[idx] = lim;
+    this.state[S_LIMIT + idx] = lim;
     return true;
   }
 
@@ -174,20 +182,20 @@ export class MeterKeys {
       // A new key: its counter space starts fresh. The record is rewritten at the first reservation.
       this.limGen[idx] = gen;
       this.limAux[idx] = aux;
-      this.limits[idx] = 0;
+      this.state[S_LIMIT + idx] = 0;
     }
-    const lim = this.limits[idx];
-    this.nexts[idx] = lim < 1 ? 1 : lim;
+    const lim = this.state[S_LIMIT + idx];
+    this.state[S_NEXT + idx] = lim < 1 ? 1 : lim;
     const c = slot === null ? null : slot.ctr;
     if (c === null) return;
     c.limit = lim;
-    c.next = this.nexts[idx];
+    c.next = this.state[S_NEXT + idx];
   }
 
-  /** Saves the shared UP slot's counter to nexts and empties the slot. */
+  /** Saves the shared UP slot's counter to state and empties the slot. */
   private parkUp(): void {
     const c = this.upSlot.ctr;
-    if (this.upIdx >= 0 && c !== null) this.nexts[this.upIdx] = c.next;
+    if (this.upIdx >= 0 && c !== null) this.state[S_NEXT + this.upIdx] = c.next;
     this.upIdx = -1;
   }
 
@@ -229,9 +237,14 @@ export class MeterKeys {
   private loadUpCounter(idx: number): void {
     const c = this.upSlot.ctr;
     if (c === null) return;
-    c.limit = this.limits[idx];
-    c.next = this.nexts[idx];
+    c.limit = this.state[S_LIMIT + idx];
+    c.next = this.state[S_NEXT + idx];
     this.upIdx = idx;
+  }
+
+  /** Forgets the staged generation's replay state. */
+  private clearStaged(): void {
+    for (let op = 0; op <= OP_MAX; op++) this.state[S_STAGED + op] = 0;
   }
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */
@@ -278,9 +291,9 @@ export class MeterKeys {
       const has = hasDown(op);
       const staged = this.stPresent && has && this.inScope(op);
       x[o] = has ? this.gen[op] : 0;
-      writeU32(x, o + 1, has ? this.downLast[op] : 0);
+      writeU32(x, o + 1, has ? this.state[S_DOWN + op] : 0);
       x[o + 5] = staged ? this.stGen : 0;
-      writeU32(x, o + 6, staged ? this.stagedLast[op] : 0);
+      writeU32(x, o + 6, staged ? this.state[S_STAGED + op] : 0);
     }
     return this.put(REC_RX, x);
   }
@@ -288,8 +301,8 @@ export class MeterKeys {
   /** Copies the shared slots' replay state back to the per-op arrays. */
   private syncLast(): void {
     const k = this.downKey;
-    if (k >= STAGED_KEY) this.stagedLast[k - STAGED_KEY] = this.downSlot.last;
-    else if (k >= 0) this.downLast[k] = this.downSlot.last;
+    if (k >= STAGED_KEY) this.state[S_STAGED + k - STAGED_KEY] = this.downSlot.last;
+    else if (k >= 0) this.state[S_DOWN + k] = this.downSlot.last;
   }
 
   private decodeRx(x: Uint8Array): void {
@@ -301,8 +314,8 @@ export class MeterKeys {
       const ls = readU32(x, o + 6);
       if (!hasDown(op)) continue;
       const g = this.gen[op];
-      this.downLast[op] = g === ga ? la : g === gs ? ls : 0;
-      if (this.stPresent && this.inScope(op)) this.stagedLast[op] = this.stGen === gs ? ls : this.stGen === ga ? la : 0;
+      this.state[S_DOWN + op] = g === ga ? la : g === gs ? ls : 0;
+      if (this.stPresent && this.inScope(op)) this.state[S_STAGED + op] = this.stGen === gs ? ls : this.stGen === ga ? la : 0;
     }
   }
 
@@ -329,7 +342,7 @@ export class MeterKeys {
 
   private loadStaged(): void {
     if (this.downKey >= STAGED_KEY) this.downKey = -1;
-    this.stagedLast.fill(0);
+    this.clearStaged();
     this.resumeCounter(null, CI_KC, this.stGen, this.stScope);
   }
 
@@ -348,7 +361,7 @@ export class MeterKeys {
         if (this.own[op] === 1) loadE2eKey(this.ctx, d, this.ok, op * KEY_LEN, this.meterId);
         else loadE2eKeyFromMaster(this.ctx, d, this.mk, 0, this.meterId);
         this.downKey = op;
-        d.last = this.downLast[op];
+        d.last = this.state[S_DOWN + op];
       }
       return d;
     }
@@ -360,7 +373,7 @@ export class MeterKeys {
         if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, d, this.stKey, 0, this.meterId);
         else loadE2eKey(this.ctx, d, this.stKey, 0, this.meterId);
         this.downKey = op + STAGED_KEY;
-        d.last = this.stagedLast[op];
+        d.last = this.state[S_STAGED + op];
       }
       return d;
     }
@@ -447,12 +460,12 @@ export class MeterKeys {
     }
     // The replay state of the new generation is what the staged slot accepted so far.
     for (let op = 1; op <= OP_MAX; op++) {
-      if (hasDown(op) && this.inScopeOf(scope, op)) this.downLast[op] = this.stagedLast[op];
+      if (hasDown(op) && this.inScopeOf(scope, op)) this.state[S_DOWN + op] = this.state[S_STAGED + op];
       this.loadOp(op);
     }
     this.downKey = -1;
     wipeSlot(this.downSlot);
-    this.stagedLast.fill(0);
+    this.clearStaged();
     if (this.upIdx === CI_KC) {
       this.parkUp();
       wipeSlot(this.upSlot);
