@@ -1,7 +1,7 @@
 // Every AES block provider the core may run on, checked against FIPS-197 (Appendix B, C.1) and
 // OpenSSL on random blocks (see provider-check.ts), then against each other.
 // To add a provider (e.g. the Espruino-native one), append it to PROVIDERS.
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { expandKey, softAes } from '../../shared/src/aes.ts';
 import type { BlockCipher } from '../../shared/src/aes.ts';
@@ -10,10 +10,29 @@ import { cmac } from '../../shared/src/cmac.ts';
 import { createCryptoCtx } from '../../shared/src/ctx.ts';
 import { bytesToHex } from '../../shared/src/utils.ts';
 import { checkBlockProvider, nodeAes } from './provider-check.ts';
+import { createNodeAes } from '../../boards/src/sim/aes.ts';
+import { createEspruinoAes } from '../../boards/src/espruino/index.ts';
+import type { EspruinoCryptoModule } from '../../boards/src/espruino/index.ts';
+
+// Espruino's require("crypto").AES stand-in: ECB only (its CTR ignores the IV, so the adapter must
+// not rely on it). The same provider runs against the real interpreter in
+// test/firmware/espruino-bundle.test.ts when ESPRUINO_BIN is set.
+const espruinoCryptoOnNode: EspruinoCryptoModule = {
+  AES: {
+    encrypt(data, key, options) {
+      if (options.mode !== 'ECB') throw new Error('only ECB is trusted on Espruino');
+      const c = createCipheriv('aes-128-ecb', Buffer.from(key), null);
+      c.setAutoPadding(false);
+      return new Uint8Array(Buffer.concat([c.update(Buffer.from(data)), c.final()])).buffer;
+    },
+  },
+};
 
 const PROVIDERS: { name: string; provider: BlockCipher }[] = [
   { name: 'softAes', provider: softAes },
   { name: 'node:crypto aes-128-ecb', provider: nodeAes },
+  { name: 'sim board (boards/src/sim/aes.ts)', provider: createNodeAes() },
+  { name: 'Espruino native AES adapter (boards/src/espruino)', provider: createEspruinoAes(espruinoCryptoOnNode) },
 ];
 
 describe('AES block providers', () => {
