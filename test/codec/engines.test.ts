@@ -6,7 +6,7 @@
 // With VAKT_ESPRUINO=<interpreter binary> the same checks also run on Espruino (opt-in: the
 // interpreter is not an npm package).
 import { describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
+import { bundleEntry } from '../xs/bundle-entry.ts';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,20 +27,8 @@ import * as cbor from './shared/src/cbor.ts';
 globalThis.VC = { crc: crc, cobs: cobs, serial: serial, cbor: cbor };
 `;
 
-async function bundle(minify: boolean): Promise<string> {
-  const r = await build({
-    stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'codec-entry.ts', loader: 'ts' },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'neutral',
-    target: 'es2015',
-    minify,
-    legalComments: 'none',
-    charset: 'ascii',
-    logLevel: 'silent',
-  });
-  return r.outputFiles[0].text;
+function bundle(minify: boolean): Promise<string> {
+  return bundleEntry(ENTRY, 'codec-entry.ts', minify);
 }
 
 // Engine-neutral script run after the bundle: builds inputs once, then defines loops that must not allocate.

@@ -4,7 +4,7 @@
 // vectors byte for byte from the master/link keys, refuse forgeries and replays, and seal/open
 // without allocating (the XS heap slot count grows the same for 2 and for 300 frames).
 import { describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
+import { bundleEntry } from '../xs/bundle-entry.ts';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,20 +25,8 @@ import * as ku from './shared/src/keyupdate.ts';
 globalThis.VF = { ctx: ctx, policy: policy, frame: frame, keys: keys, seal: seal, counter: counter, replay: replay, ku: ku };
 `;
 
-async function bundle(minify: boolean): Promise<string> {
-  const r = await build({
-    stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'frames-entry.ts', loader: 'ts' },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'neutral',
-    target: 'es2015',
-    minify,
-    legalComments: 'none',
-    charset: 'ascii',
-    logLevel: 'silent',
-  });
-  return r.outputFiles[0].text;
+function bundle(minify: boolean): Promise<string> {
+  return bundleEntry(ENTRY, 'frames-entry.ts', minify);
 }
 
 const e2e = JSON.parse(fs.readFileSync(path.join(root, 'test/vectors/e2e.json'), 'utf8'));

@@ -5,7 +5,7 @@
 // CMAC, RFC 3610 §8 packet vectors #1-#24, IEEE 802.15.4-2006 Annex C.2.1/C.2.3, plus the KDF
 // example of PROTOCOL.md §2 (a value from the node:crypto reference, see kat-kdf.test.ts);
 // and seal/open must not allocate (XS heap slot count).
-import { build } from 'esbuild';
+import { bundleEntry } from '../xs/bundle-entry.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,6 @@ import { checkSource } from '../../scripts/engine-check.ts';
 import { espruinoBin, runEngine, xsAvailable } from '../xs/engine-run.ts';
 import { IEEE802154, RFC3610 } from './kat-vectors.ts';
 
-const root = path.resolve(__dirname, '../..');
 const ENTRY = `
 import * as utils from './shared/src/utils.ts';
 import * as aes from './shared/src/aes.ts';
@@ -25,20 +24,8 @@ import * as ccm from './shared/src/ccm.ts';
 globalThis.VC = { utils: utils, aes: aes, ctx: ctx, cmac: cmac, kdf: kdf, ccm: ccm };
 `;
 
-async function bundle(minify: boolean): Promise<string> {
-  const r = await build({
-    stdin: { contents: ENTRY, resolveDir: root, sourcefile: 'core-entry.ts', loader: 'ts' },
-    bundle: true,
-    write: false,
-    format: 'iife',
-    platform: 'neutral',
-    target: 'es2015',
-    minify,
-    legalComments: 'none',
-    charset: 'ascii',
-    logLevel: 'silent',
-  });
-  return r.outputFiles[0].text;
+function bundle(minify: boolean): Promise<string> {
+  return bundleEntry(ENTRY, 'core-entry.ts', minify);
 }
 
 const CMAC_M =
