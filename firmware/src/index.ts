@@ -1,7 +1,7 @@
 // @vakt/firmware: the meter and concentrator applications, and the frames each can emit.
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import {
-  DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
+  DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
   OP_READ, OP_READING, OP_RELAY,
 } from '@vakt/shared/policy';
 
@@ -34,6 +34,7 @@ export const METER_EMITS: EmittedFrame[] = [
   f(E2E_VERSION, OP_FIRMWARE, DIR_UP),
   f(E2E_VERSION, OP_KEY_UPDATE, DIR_UP),
   f(E2E_VERSION, OP_EVENT, DIR_UP),
+  f(E2E_VERSION, OP_ACK, DIR_UP),
   f(LINK_VERSION, LINK_DATA, DIR_UP),
   f(LINK_VERSION, LINK_ACK, DIR_UP),
 ];

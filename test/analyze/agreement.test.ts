@@ -121,14 +121,12 @@ describe('model ↔ firmware emitted frames (firmware/src/index.ts)', () => {
     return out;
   };
   const code = (list: { layer: number; op: number; dir: number }[]): Set<Key> => new Set(list.map((e) => `${e.layer}/${e.op}/${e.dir}` as Key));
-  // Known gap, kept visible: PROTOCOL §5 and the policy allow ACK uplink, the meter app never sends it.
-  const KNOWN_GAP: Key = `${S.E2E_VERSION}/${S.OP_ACK}/${S.DIR_UP}`;
-
-  it('the meter emits exactly what the model has it send (except the documented ACK-uplink gap)', () => {
+  it('the meter emits exactly what the model has it send (ACK UP answers ACTIVATE, PROTOCOL §8 step 4)', () => {
     const modelled = emitsOf('Meter1', false);
     const emitted = code(METER_EMITS);
+    expect(emitted.has(`${S.E2E_VERSION}/${S.OP_ACK}/${S.DIR_UP}`)).toBe(true);
     expect([...emitted].filter((k) => !modelled.has(k))).toEqual([]);
-    expect([...modelled].filter((k) => !emitted.has(k))).toEqual([KNOWN_GAP]);
+    expect([...modelled].filter((k) => !emitted.has(k))).toEqual([]);
   });
   it('the concentrator emits exactly the link frames the model has it send, and no end-to-end frame (D-8)', () => {
     const modelled = emitsOf('Conc', true);

@@ -7,7 +7,7 @@
 //  - no key was lost: the HES still reaches the meter and the meter's uplinks still verify.
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
-import { OP_ACK, OP_CONFIG, OP_FIRMWARE, OP_READ, OP_READING, OP_RELAY } from '@vakt/shared/policy';
+import { OP_ACK, OP_CONFIG, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY } from '@vakt/shared/policy';
 import { Rig, PowerCut } from './harness.ts';
 import type { CutMode } from './harness.ts';
 import type { CborValue } from '@vakt/shared/cbor';
@@ -120,6 +120,8 @@ describe('meter power-cut fault injection', () => {
     expect(rig.meter.fwVersion()).toBe(9);
     expect(rig.meter.keys.gen[OP_RELAY]).toBe(2);
     expect(rig.hes.e2eFailures).toEqual([]);
+    // Each ACTIVATE was answered by ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), under the ACK key's own counter.
+    expect(rig.hes.take(OP_ACK).map((u) => (u.body as CborValue[]).slice(1))).toEqual([[OP_KEY_UPDATE, 1], [OP_KEY_UPDATE, 2]]);
     reachable(rig);
   });
 

@@ -460,6 +460,8 @@ describe('meter + concentrator + HES scenario', () => {
     r2.hes.transport(OP_CONFIG, 1, new Uint8Array(16).fill(5));
     r2.meter.onTamper();
     r2.net.run();
+    r2.hes.activate(); // answered by ACK [req, 7, 1] (PROTOCOL.md §8 step 4)
+    r2.net.run();
     for (const k of seen.meter) expect(meterSet.has(k)).toBe(true);
     for (const k of seen.conc) expect(concSet.has(k)).toBe(true);
     expect(seen.meter.size).toBe(meterSet.size);

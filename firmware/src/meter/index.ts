@@ -630,7 +630,17 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     if (kind === KU_ACTIVATE && items === 4) {
       // Activation by a frame under the staged generation already happened in onE2e.
-      if (keys.stPresent && keys.stScope === scope && keys.stGen === newGen) keys.activate();
+      if (keys.stPresent && keys.stScope === scope && keys.stGen === newGen && !keys.activate()) return;
+      if (!keys.inForce(scope, newGen)) {
+        securityError(0);
+        return;
+      }
+      // ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), also for a repeated ACTIVATE whose ACK was lost:
+      // it is the HES's only sign of activation when the scope has no uplink key of its own.
+      let o = startBody(3, req);
+      o = writeUint(body, o, OP_KEY_UPDATE);
+      o = writeUint(body, o, newGen);
+      if (o > 0) sendE2e(keys.up(OP_ACK), OP_ACK, o);
     }
   }
 

@@ -14,7 +14,7 @@ import {
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_ACK, OP_KEY_UPDATE, OP_MAX, OP_READING } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_KEY_UPDATE, OP_MAX, OP_READING } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
@@ -199,9 +199,15 @@ export class MeterKeys {
     this.upIdx = -1;
   }
 
-  /** True when the meter sends op under an operation key (never KEY_UPDATE: CONFIRM uses KC; never ACK). */
+  /** True when the meter sends op under an operation key (never KEY_UPDATE: CONFIRM uses KC; ACK only answers ACTIVATE). */
   private sendsUp(op: number): boolean {
-    return op >= 1 && op <= OP_MAX && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE && op !== OP_ACK;
+    return op >= 1 && op <= OP_MAX && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE;
+  }
+
+  /** True when the key-update scope's generation in force is gen (ACTIVATE already took effect). */
+  inForce(scope: number, gen: number): boolean {
+    if (scope === SCOPE_MASTER) return this.mkGen === gen;
+    return scope >= 1 && scope <= OP_MAX && this.gen[scope] === gen;
   }
 
   /** The UP slot of op at the generation in force, with its counter (derived on demand); null where the meter never sends op. */
