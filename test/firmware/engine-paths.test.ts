@@ -202,6 +202,9 @@ describe('every meter path on the real engines', () => {
     expect(bodyOf('fw2-activate', OP_FIRMWARE)[0]).toEqual([9, 1, 0]);
     const confirms = [...e2e('ku-transport'), ...e2e('ku-transport-repeat')].filter((f) => f.op === OP_KEY_UPDATE);
     expect(confirms.map((f) => [f.gen, f.body])).toEqual([[1, [10, 2, OP_RELAY, 1]], [1, [10, 2, OP_RELAY, 1]]]);
+    // Each ACTIVATE is answered by ACK [req, 7, newGen] under the ACK key in force (PROTOCOL.md §8 step 4).
+    expect(e2e('ku-activate').filter((f) => f.op === OP_ACK).map((f) => [f.gen, f.body])).toEqual([[0, [10, OP_KEY_UPDATE, 1]]]);
+    expect(e2e('mk-activate').filter((f) => f.op === OP_ACK).map((f) => [f.gen, f.body])).toEqual([[2, [12, OP_KEY_UPDATE, 2]]]);
     expect(e2e('relay-gen1').filter((f) => f.op === OP_RELAY).map((f) => [f.gen, f.body])).toEqual([[1, [11, 1, 0]]]);
     expect(e2e('mk-transport').filter((f) => f.op === OP_KEY_UPDATE).map((f) => f.gen)).toEqual([2]);
     expect(e2e('clock-gen2').filter((f) => f.op === OP_CLOCK).map((f) => f.gen)).toEqual([2]);
