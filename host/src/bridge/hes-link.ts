@@ -15,6 +15,7 @@
  * it as its uplink port.
  */
 import { connect, type Socket } from 'node:net';
+import { FrameCutter } from './frame-cutter.ts';
 
 const DELIMITER = 0x00;
 const RESYNC = new Uint8Array([DELIMITER]);
@@ -70,7 +71,7 @@ export class HesLink {
   private readonly dataCbs: ((chunk: Uint8Array) => void)[] = [];
   private readonly connectCbs: (() => void)[] = [];
   private drainWaiters: (() => void)[] = [];
-  private partial: Uint8Array[] = [];
+  private readonly cutter = new FrameCutter();
 
   constructor(opts: HesLinkOptions) {
     this.opts = {
@@ -123,16 +124,9 @@ export class HesLink {
 
   /** Board SerialPort interface: cuts the byte stream into frames at 0x00 and queues each (refusals are logged and counted). */
   write(data: Uint8Array): void {
-    let start = 0;
-    for (let i = 0; i < data.length; i++) {
-      if (data[i] !== DELIMITER) continue;
-      this.partial.push(data.subarray(start, i + 1));
-      const frame = concat(this.partial);
-      this.partial = [];
+    this.cutter.push(data, (frame) => {
       if (!this.send(frame)) this.opts.log(`hes link: queue full, frame of ${frame.length} bytes refused`);
-      start = i + 1;
-    }
-    if (start < data.length) this.partial.push(data.slice(start));
+    });
   }
 
   /** Resolves when every queued frame has been written to a connected socket and acknowledged by its callback. */
@@ -283,14 +277,4 @@ export class HesLink {
     this.drainWaiters = [];
     for (const r of w) r();
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!.slice();
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
-  return out;
 }

@@ -18,6 +18,7 @@
  * Implements the board `SerialPort` interface (write/onData) so firmware apps can use it directly.
  */
 import { SerialPort } from 'serialport';
+import { FrameCutter } from './frame-cutter.ts';
 
 /** COBS frame delimiter (PROTOCOL.md §9). */
 const DELIMITER = 0x00;
@@ -86,8 +87,7 @@ export class ModemPort {
   private readonly dataCbs: ((chunk: Uint8Array) => void)[] = [];
   private drainWaiters: (() => void)[] = [];
   /** Bytes given to write() after the last delimiter (an incomplete frame). */
-  private partial: Uint8Array[] = [];
-  private partialLen = 0;
+  private readonly cutter = new FrameCutter();
 
   constructor(opts: ModemOptions) {
     this.path = opts.path;
@@ -146,27 +146,9 @@ export class ModemPort {
    * each complete frame; a frame the queue refuses is logged and counted in `stats.refused`.
    */
   write(data: Uint8Array): void {
-    let start = 0;
-    for (let i = 0; i < data.length; i++) {
-      if (data[i] !== DELIMITER) continue;
-      const tail = data.subarray(start, i + 1);
-      let frame: Uint8Array;
-      if (this.partialLen === 0) frame = tail;
-      else {
-        frame = new Uint8Array(this.partialLen + tail.length);
-        let o = 0;
-        for (const p of this.partial) { frame.set(p, o); o += p.length; }
-        frame.set(tail, o);
-        this.partial = [];
-        this.partialLen = 0;
-      }
+    this.cutter.push(data, (frame) => {
       if (!this.send(frame)) this.log(`modem ${this.path}: queue full, frame of ${frame.length} bytes refused`);
-      start = i + 1;
-    }
-    if (start < data.length) {
-      this.partial.push(data.slice(start));
-      this.partialLen += data.length - start;
-    }
+    });
   }
 
   /** Resolves when every queued frame has been acknowledged by the port (or the port is closed). */
