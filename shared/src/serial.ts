@@ -5,7 +5,7 @@
  * or noisy line can never make it allocate or buffer more than maxFrameLen + 2 bytes.
  */
 
-import { COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
+import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
 import { CRC16_LEN, crc16 } from './crc16.ts';
 import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from './errors.ts';
 
@@ -52,6 +52,63 @@ export function encodeSerialFrame(frame: Uint8Array, off: number, len: number, o
   out[codePos] = code;
   out[w++] = SERIAL_DELIMITER;
   return w - outOff;
+}
+
+/**
+ * Smallest scratch buffer writeSerialFrame accepts. Any non-empty buffer is correct: the encoder
+ * reads each COBS block's length ahead in the frame (the whole frame is in memory) and writes the
+ * code byte before the block's data, so no byte is ever waiting for a later one and a full
+ * scratch can always be handed out. A larger scratch only means fewer out.write calls.
+ */
+export const SERIAL_BLOCK_MIN = 1;
+
+/**
+ * COBS-encodes frame[off..off+len) ‖ CRC-16 plus the 0x00 delimiter into scratch and hands it to
+ * out.write(scratch.subarray(0, n)) each time scratch is full and at the end; returns the total
+ * bytes written, or a negative ERR_* code (nothing written) when len is out of range or
+ * scratch.length < SERIAL_BLOCK_MIN. The concatenated writes equal encodeSerialFrame's output; a
+ * frame whose encoding fits in scratch goes out in one write. A full scratch is passed as scratch
+ * itself (no view allocated); out must consume or copy the bytes before returning.
+ */
+export function writeSerialFrame(frame: Uint8Array, off: number, len: number, scratch: Uint8Array, out: { write(data: Uint8Array): void }): number {
+  const cap = scratch.length;
+  if ((off | 0) !== off || (len | 0) !== len || off < 0 || len < 0 || off + len > frame.length || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
+  const crc = crc16(frame, off, len);
+  const total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
+  let sent = 0;
+  let n = 0; // bytes waiting in scratch
+  let i = 0; // next byte of frame ‖ CRC to encode
+  let last = false; // every block is out: only the delimiter remains
+  for (;;) {
+    // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input.
+    let j = i;
+    let code = SERIAL_DELIMITER;
+    if (!last) {
+      while (j < total && j - i < COBS_BLOCK_DATA && (j < len ? frame[off + j] : j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
+      code = j - i + 1;
+    }
+    scratch[n++] = code;
+    if (n === cap) {
+      out.write(scratch);
+      sent += n;
+      n = 0;
+    }
+    if (last) break;
+    for (; i < j; i++) {
+      scratch[n++] = i < len ? frame[off + i] : i === len ? crc >>> 8 : crc & 0xff;
+      if (n === cap) {
+        out.write(scratch);
+        sent += n;
+        n = 0;
+      }
+    }
+    // A zero ended the block: skip it (the code byte implies it). A full block implies no zero,
+    // and input ending on a full block gets no trailing 0x01 block (as cobsEncode).
+    if (i === total) last = true;
+    else if (code !== COBS_MAX_CODE) i++;
+  }
+  if (n > 0) out.write(scratch.subarray(0, n));
+  return sent + n;
 }
 
 /**
