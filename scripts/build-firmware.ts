@@ -13,7 +13,22 @@
 // The minified text gets one extra pass, scripts/inline-consts.ts, which turns each module's
 // top-level numeric constants into literals.
 //
-// usage: tsx scripts/build-firmware.ts [--out dir] [--json] [--only core]
+// Property names (core, meter, concentrator; not the adapters): esbuild's mangleProps shortens the
+// property names the bundle's own sources declare (class members, object-literal keys, interface
+// members) unless a name has any reason to stay, computed on every build by
+// scripts/mangle-props.ts: every standard built-in property (enumerated from a fresh V8 context),
+// engine protocol names (next/done/value/then/..., Espruino's on/emit), every word of every file
+// that talks to a bundle (boards/src/** = the Board interface and adapters, boards/profiles, the
+// engine harnesses in test/xs, and every test or script that names a bundle global or the build,
+// with what they import), every word in a string literal of the bundle's sources (`o['x']`), and
+// every name touched by a source file that enumerates keys (cbor.ts's value codec). Reserved names
+// also go to esbuild as `false` in mangleCache, so no short name it generates equals one of them.
+// Nothing is listed by hand, so renames and merges in firmware/ and shared/ are picked up; a new
+// harness that calls the app by a new name keeps it by naming a bundle global. The readable twin
+// keeps the source names; `<piece>.props.json` maps each renamed property to its short name.
+// Espruino: a property name over 8 characters costs an extra variable per object holding it.
+//
+// usage: tsx scripts/build-firmware.ts [--out dir] [--json] [--only core] [--no-mangle]
 import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,6 +36,8 @@ import zlib from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkSource, formatViolations } from './engine-check.ts';
 import { inlineTopLevelConstants } from './inline-consts.ts';
+import { planPropertyMangling, consumerFiles } from './mangle-props.ts';
+import type { ManglePlan } from './mangle-props.ts';
 import type { CheckEngine, Violation } from './engine-check.ts';
 import { profiles } from '../boards/profiles/index.ts';
 import type { BoardProfile } from '../boards/src/types.ts';
@@ -34,6 +51,11 @@ const GZIP_LEVEL = 9;
 
 /** Globals the Espruino boot line reads from the interpreter (the adapter itself reads none). */
 export const ESPRUINO_BOOT_GLOBALS = ['require', 'Serial1', 'Serial2', 'Serial3', 'getTime', 'setTime', 'setInterval', 'digitalWrite', 'setWatch', 'Pin', 'E'];
+
+/** Globals the pieces set (apps, core, adapters): a file that names one talks to a bundle. */
+export const BUNDLE_GLOBALS = ['VaktMeter', 'VaktConcentrator', 'VaktCore', 'VaktEspruino', 'VaktModdable'];
+/** The build tooling itself (its words are not names anything calls a bundle by). */
+const BUILD_TOOLS = ['build-firmware.ts', 'engine-check.ts', 'inline-consts.ts', 'mangle-props.ts'].map((f) => path.join(ROOT, 'scripts', f));
 
 /** An application role: its entry module, the function it exports and the global the bundle sets. */
 export interface Role { role: 'meter' | 'concentrator'; entry: string; startFn: string; global: string }
@@ -51,6 +73,8 @@ export interface BundleReport {
   violations: (Violation & { engine: CheckEngine; file: string })[];
   /** Minified bytes per source module, largest first (before constant inlining); pieces only. */
   modules?: { path: string; bytes: number }[];
+  /** Property renaming of a core/app piece (scripts/mangle-props.ts); absent when not mangled. */
+  mangle?: { plan: ManglePlan; renamed: Record<string, string> };
 }
 
 export interface BuildReport {
@@ -65,12 +89,18 @@ export interface BuildOptions {
   outDir?: string;
   /** Build only these pieces (core, meter, concentrator, adapters, deliverables); default all. */
   only?: string[];
+  /** Shorten the core and app pieces' own property names (default true; false for comparisons). */
+  mangle?: boolean;
   log?: (line: string) => void;
 }
 
+/** esbuild options for property renaming (see scripts/mangle-props.ts). */
+type MangleOpts = { mangleProps: RegExp; mangleCache: Record<string, string | false> };
+
 /** Bundles generated entry code (which imports absolute paths) into one IIFE script, with bytes per source module. */
-async function bundle(code: string, minify: boolean): Promise<{ text: string; modules: { path: string; bytes: number }[] }> {
+async function bundle(code: string, minify: boolean, mangle?: MangleOpts): Promise<{ text: string; modules: { path: string; bytes: number }[]; inputs: string[]; mangleCache?: Record<string, string | false> }> {
   const r = await build({
+    ...(mangle ?? {}),
     metafile: true,
     stdin: { contents: code, resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' },
     bundle: true,
@@ -87,7 +117,8 @@ async function bundle(code: string, minify: boolean): Promise<{ text: string; mo
   });
   const out = Object.values(r.metafile!.outputs)[0];
   const modules = Object.entries(out ? out.inputs : {}).map(([p, v]) => ({ path: p, bytes: v.bytesInOutput })).sort((a, b) => b.bytes - a.bytes);
-  return { text: r.outputFiles[0].text, modules };
+  const inputs = Object.keys(r.metafile!.inputs).map((p) => path.resolve(ROOT, p)).filter((p) => fs.existsSync(p));
+  return { text: r.outputFiles[0].text, modules, inputs, mangleCache: r.mangleCache };
 }
 
 const gz = (s: string): number => zlib.gzipSync(Buffer.from(s), { level: GZIP_LEVEL }).length;
@@ -120,28 +151,48 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     return b;
   };
 
-  const piece = async (name: string, entryCode: string, engines: CheckEngine[]): Promise<void> => {
+  let consumers: string[] | undefined;
+  /** `entryNames`: names the entry code exposes, for a piece whose own property names are shortened. */
+  const piece = async (name: string, entryCode: string, engines: CheckEngine[], entryNames?: string[]): Promise<void> => {
+    let minB = await bundle(entryCode, true);
+    let mangle: BundleReport['mangle'];
+    if (entryNames && opts.mangle !== false) {
+      // Planned from this build's own inputs and today's consumers (scripts/mangle-props.ts).
+      consumers ??= consumerFiles(ROOT, [...BUNDLE_GLOBALS, 'buildFirmware', 'dist/firmware'], new Set([...BUILD_TOOLS, ...minB.inputs]));
+      const plan = planPropertyMangling(ROOT, minB.inputs, consumers, entryNames);
+      if (plan.esbuild) {
+        minB = await bundle(entryCode, true, plan.esbuild);
+        const renamed: Record<string, string> = {};
+        for (const [k, v] of Object.entries(minB.mangleCache ?? {})) if (typeof v === 'string') renamed[k] = v;
+        mangle = { plan, renamed };
+      }
+    }
     // Each module's own numeric constants become literals: on Espruino every top-level var costs RAM.
-    const minB = await bundle(entryCode, true);
     const min = inlineTopLevelConstants(minB.text).code;
     const readable = (await bundle(entryCode, false)).text;
     const file = path.join(outDir, name + '.js');
     fs.writeFileSync(file, min);
     fs.writeFileSync(path.join(outDir, name + '.debug.js'), readable);
+    // The renaming, to read a property name in an error from the device back into the source's.
+    const propsFile = path.join(outDir, name + '.props.json');
+    if (mangle) fs.writeFileSync(propsFile, JSON.stringify(mangle.renamed, null, 1) + '\n');
+    else fs.rmSync(propsFile, { force: true });
     texts.set(name, min);
-    check(name, file, min, engines, readable, {}).modules = minB.modules;
+    const b = check(name, file, min, engines, readable, {});
+    b.modules = minB.modules;
+    b.mangle = mangle;
   };
 
   const both: CheckEngine[] = ['espruino', 'xs'];
   if (want('core')) {
-    await piece('core', `import * as core from ${imp('shared/src/index.ts')};\nglobalThis.VaktCore = core;\n`, both);
+    await piece('core', `import * as core from ${imp('shared/src/index.ts')};\nglobalThis.VaktCore = core;\n`, both, ['VaktCore']);
   }
   const roles: Role[] = [];
   for (const r of ROLES) {
     if (!want(r.role) && !want('deliverables')) continue;
     if (!fs.existsSync(path.join(ROOT, r.entry))) { report.missing.push(r.entry); continue; }
     roles.push(r);
-    await piece(r.role, `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`, both);
+    await piece(r.role, `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`, both, [r.startFn, r.global]);
   }
   if (want('adapters') || want('deliverables')) {
     await piece('espruino-adapter', `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`, both);
@@ -173,6 +224,9 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   }
   for (const b of report.bundles) {
     log(`${b.name.padEnd(28)} ${String(b.raw).padStart(7)} B raw ${String(b.gzip).padStart(6)} B gzip  [${b.engines.join(', ')}] ${b.violations.length ? `${b.violations.length} violation(s)` : 'ok'}`);
+  }
+  for (const b of report.bundles) {
+    if (b.mangle) log(`${b.name}: ${Object.keys(b.mangle.renamed).length} property names shortened, ${b.mangle.plan.kept.size} of its own kept (see ${b.name}.props.json)`);
   }
   // Where an application bundle's bytes come from, to aim size work at the right module.
   for (const b of report.bundles) {
@@ -206,16 +260,18 @@ async function main(argv: string[]): Promise<number> {
   let outDir: string | undefined;
   let json = false;
   let only: string[] | undefined;
+  let mangle = true;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') outDir = argv[++i];
     else if (argv[i] === '--json') json = true;
     else if (argv[i] === '--only') only = (argv[++i] ?? '').split(',');
+    else if (argv[i] === '--no-mangle') mangle = false;
     else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: tsx scripts/build-firmware.ts [--out dir] [--only core,meter,concentrator,adapters,deliverables] [--json]\n');
+      process.stdout.write('usage: tsx scripts/build-firmware.ts [--out dir] [--only core,meter,concentrator,adapters,deliverables] [--json] [--no-mangle]\n');
       return 0;
     } else { process.stderr.write(`build-firmware: unknown argument ${argv[i]} (see --help)\n`); return 2; }
   }
-  const report = await buildFirmware({ outDir, only, log: json ? undefined : (l) => process.stdout.write(l + '\n') });
+  const report = await buildFirmware({ outDir, only, mangle, log: json ? undefined : (l) => process.stdout.write(l + '\n') });
   for (const b of report.bundles) {
     for (const e of ['espruino', 'xs'] as CheckEngine[]) {
       const vs = b.violations.filter((v) => v.engine === e);
