@@ -53,7 +53,9 @@ function* hostileChunks(count: number, target: Uint8Array, sender: Uint8Array): 
 describe('hostile input', () => {
   it('meter: noise, junk, forged and oversize frames never throw or grow memory; it keeps working', () => {
     const rig = new Rig(T0, { intervalS: 900, eventBurst: 4, eventPeriodS: 60 });
-    const sizes = rig.meter.boundedSizes();
+    // The meter's bounded structures: the deframer's buffer (every received frame lives there) and the load profile.
+    const meterSizes = (): number[] => [rig.meter.rx.buf.length, rig.meter.rx.maxFrameLen, rig.meter.profile.pending()];
+    const sizes = meterSizes();
     const recNames = [...rig.meterStorage.recs.keys()].sort();
     rig.hes.inbox.length = 0;
     const w = rig.w.id;
@@ -61,7 +63,8 @@ describe('hostile input', () => {
       expect(() => rig.meter.onSerial(c)).not.toThrow();
     }
     rig.net.run();
-    expect(rig.meter.boundedSizes()).toEqual(sizes);
+    expect(meterSizes()).toEqual(sizes);
+    expect(rig.meter.rx.oversize).toBeGreaterThan(0); // the oversize runs were refused (ERR_OVERSIZE) and counted
     expect(rig.meter.stats.badTag).toBeGreaterThan(100);
     // Forgeries were counted, and reported at most at the limiter's rate (4 at once).
     const ev = rig.hes.take(OP_EVENT);

@@ -117,7 +117,7 @@ describe('meter power-cut fault injection', () => {
     const { rig, cut } = run(-1, 'before');
     expect(cut).toBe(false);
     expect(rig.meterWitness.reused).toEqual([]);
-    expect(rig.meter.fwVersion()).toBe(9);
+    expect(rig.meter.config.fwVersion).toBe(9);
     expect(rig.meter.keys.gen[OP_RELAY]).toBe(2);
     expect(rig.hes.e2eFailures).toEqual([]);
     // Each ACTIVATE was answered by ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), under the ACK key's own counter.

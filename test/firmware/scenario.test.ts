@@ -129,13 +129,13 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.command(OP_CONFIG, [req, { 1: 7, 2: 1800 }]);
     rig.net.run();
     expect(bodies(rig, OP_CONFIG)).toEqual([[req, 0]]);
-    expect(rig.meter.tariff()).toBe(7);
-    expect(rig.meter.intervalS()).toBe(1800);
+    expect(rig.meter.config.tariff).toBe(7);
+    expect(rig.meter.config.interval).toBe(1800);
     req = rig.hes.nextReq();
     rig.hes.command(OP_CONFIG, [req, { 1: 8, 99: 1 }]);
     rig.net.run();
     expect(bodies(rig, OP_CONFIG)).toEqual([[req, 2]]);
-    expect(rig.meter.tariff()).toBe(7);
+    expect(rig.meter.config.tariff).toBe(7);
     req = rig.hes.nextReq();
     rig.hes.command(OP_CONFIG, [req, { 2: 900 }]);
     rig.net.run();
@@ -191,7 +191,7 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.command(OP_FIRMWARE, [req, 3]);
     rig.net.run();
     expect(bodies(rig, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
-    expect(rig.meter.fwVersion()).toBe(2);
+    expect(rig.meter.config.fwVersion).toBe(2);
   });
 
   it('rolls back a corrupted image: digest mismatch at activation keeps the running version', () => {
@@ -205,7 +205,7 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.command(OP_FIRMWARE, [req, 3]);
     rig.net.run();
     expect(bodies(rig, OP_FIRMWARE)).toEqual([[req, 1, 0]]);
-    expect(rig.meter.fwVersion()).toBe(2);
+    expect(rig.meter.config.fwVersion).toBe(2);
     expect(rig.meter.firmware.rejected).toBe(1);
     expect([...rig.meterStorage.recs.keys()].filter((k) => /^fw\d+$/.test(k))).toEqual([]);
     expect(rig.logs.some((l) => l.includes('rolled back'))).toBe(true);

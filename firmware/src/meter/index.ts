@@ -23,7 +23,7 @@ import {
 import type { CborReader } from '@vakt/shared/cbor';
 import { equalBytes } from '@vakt/shared/utils';
 import { countersLeft } from '@vakt/shared/counter';
-import { Line } from '../common/line.ts';
+import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
 import { parseMeterProv, type MeterProv } from '../common/prov.ts';
 import { LoadProfile, LP_SLOTS, createInterval } from '../common/loadprofile.ts';
 import { EnergyRegister } from '../common/metering.ts';
@@ -69,6 +69,8 @@ const KU_CONFIRM = 2;
 const KU_ACTIVATE = 3;
 const CFG_TARIFF = 1;
 const CFG_PUSH_INTERVAL = 2;
+/** Most response fields after req: READ register [req, 1, t, wh, w]. */
+const RESP_MAX = 4;
 
 /** Intervals per READ load-profile response (PROTOCOL.md §10). */
 export const READ_MAX_INTERVALS = 16;
@@ -117,19 +119,32 @@ export interface MeterStats {
   sendErrors: number;
 }
 
+/** The configuration the meter runs with (record `cfg`); changed only by commands, after it is durable. */
+export interface MeterConfig {
+  tariff: number;
+  /** Load-profile interval and push period in seconds. */
+  interval: number;
+  /** Relay state: true = closed (power on). */
+  relay: boolean;
+  /** Running firmware version (changed by a verified activation). */
+  fwVersion: number;
+  /** Boots so far, this one included. */
+  boots: number;
+}
+
 /** The running meter. */
 export interface MeterApp {
   readonly meterId: Uint8Array;
   readonly stats: MeterStats;
+  /** Read-only for callers: the meter changes it. */
+  readonly config: MeterConfig;
+  /** The radio line's deframer: its buffer bounds every received frame; it counts CRC, oversize and framing errors. */
+  readonly rx: SerialDeframer;
   readonly keys: MeterKeys;
   readonly profile: LoadProfile;
   readonly register: EnergyRegister;
   readonly firmware: FirmwareDownload;
-  /** Running firmware version (changed by a verified activation). */
-  fwVersion(): number;
   relayClosed(): boolean;
-  tariff(): number;
-  intervalS(): number;
   /** Feeds bytes received on the radio line. */
   onSerial(chunk: Uint8Array): void;
   /** Advances time-driven work to `now` (unix seconds). */
@@ -140,11 +155,14 @@ export interface MeterApp {
   onTamper(): void;
   /** Brown-out input: reports EVENT 1 while there is still energy to send it. */
   onPowerFail(): void;
-  /** Bytes held by the bounded structures (for memory checks). */
-  boundedSizes(): number[];
 }
 
-/** Starts the meter from the provisioning record 'prov'; throws only when the board was never provisioned. */
+/**
+ * Starts the meter from the provisioning record 'prov'; throws only when the board was never provisioned.
+ * On Espruino every function object created here stays resident (~5 variables + 1 per parameter),
+ * so the meter is a handful of closures: transmit (send, sendLink), events (noteEvent, flushEvent,
+ * securityError), receive (onFrame) and one command switch.
+ */
 export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const opts: MeterOptions = options === undefined ? {} : options;
   const prov: MeterProv | undefined = parseMeterProv(board.storage.read(REC_PROV));
@@ -157,15 +175,18 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const reg = new EnergyRegister(synthetic);
   const fw = new FirmwareDownload(st);
   const retryS = opts.retryS === undefined ? 300 : opts.retryS;
+  const port = board.serial.length > 0 ? board.serial[0] : undefined;
+  // One header for both layers: the link header is done with (LINK_ACK sent) before the inner frame is parsed.
   const hdr: FrameHeader = createHeader();
-  const inner: FrameHeader = createHeader();
   const txFrame = new Uint8Array(MAX_LINK_FRAME);
-  // Bodies (received plaintext and responses alike) live inside the transmit frame, where the
-  // end-to-end seal expects them (in place at 2 × HEADER_LEN): one buffer fewer on small boards.
-  // Handlers read every request field before they write a response, as before.
+  const txLine = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
+  // Responses are written where the end-to-end seal expects them (in place at 2 × HEADER_LEN);
+  // requests are opened in place in the deframer's buffer.
   const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_E2E_BODY_FORWARDED);
   const r: CborReader = createCborReader();
   const iv = createInterval();
+  // Response fields after req, filled by command().
+  const resp = new Float64Array(RESP_MAX);
   // Event state in one typed array (one allocation instead of eight on Espruino): field f of
   // slot i (an event code, or an op for EVF_WARNED) at f + i.
   const ev = new Float64Array(EVF_END);
@@ -175,28 +196,30 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   };
 
   // Configuration record.
-  let tariff = 0;
-  let interval = opts.intervalS === undefined ? DEFAULT_INTERVAL_S : opts.intervalS;
-  let relay = true;
-  let fwVersion = 0;
-  let bootCount = 0;
+  const cfg: MeterConfig = {
+    tariff: 0,
+    interval: opts.intervalS === undefined ? DEFAULT_INTERVAL_S : opts.intervalS,
+    relay: true,
+    fwVersion: 0,
+    boots: 0,
+  };
   const cfgRec = new Uint8Array(CFG_LEN);
   const cr = readFixed(st, REC_CFG, CFG_LEN, CFG_VERSION);
   if (cr !== undefined) {
-    tariff = readU32(cr, 1);
+    cfg.tariff = readU32(cr, 1);
     const iv0 = readU32(cr, 5);
-    if (iv0 >= MIN_INTERVAL_S && iv0 <= MAX_INTERVAL_S) interval = iv0;
-    relay = cr[9] === 1;
-    fwVersion = readU32(cr, 10);
-    bootCount = readU32(cr, 14);
+    if (iv0 >= MIN_INTERVAL_S && iv0 <= MAX_INTERVAL_S) cfg.interval = iv0;
+    cfg.relay = cr[9] === 1;
+    cfg.fwVersion = readU32(cr, 10);
+    cfg.boots = readU32(cr, 14);
   }
   function saveCfg(): boolean {
     cfgRec[0] = CFG_VERSION;
-    writeU32(cfgRec, 1, tariff);
-    writeU32(cfgRec, 5, interval);
-    cfgRec[9] = relay ? 1 : 0;
-    writeU32(cfgRec, 10, fwVersion);
-    writeU32(cfgRec, 14, bootCount);
+    writeU32(cfgRec, 1, cfg.tariff);
+    writeU32(cfgRec, 5, cfg.interval);
+    cfgRec[9] = cfg.relay ? 1 : 0;
+    writeU32(cfgRec, 10, cfg.fwVersion);
+    writeU32(cfgRec, 14, cfg.boots);
     try {
       st.write(REC_CFG, cfgRec);
       return true;
@@ -207,21 +230,32 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   const now0 = board.clock.now();
   const limiter = new RateLimiter(opts.eventBurst === undefined ? 4 : opts.eventBurst, opts.eventPeriodS === undefined ? 60 : opts.eventPeriodS, now0);
-  if (lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv)) reg.restore(iv.wh, now0);
-  else reg.restore(0, now0);
-  let nextClose = (Math.floor(now0 / interval) + 1) * interval;
+  reg.restore(lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
+  let nextClose = (Math.floor(now0 / cfg.interval) + 1) * cfg.interval;
   let lastRetry = now0;
   let lastNow = now0;
 
-  // A closure, not onLinkFrame itself: Espruino does not hoist the declaration below.
-  const line = new Line(board.serial.length > 0 ? board.serial[0] : undefined, function (b: Uint8Array, o: number, l: number): void {
-    onLinkFrame(b, o, l);
-  });
-
   // ---- sending -----------------------------------------------------------------------------
 
-  /** Seals body[0..len) under `slot` as op, wraps it in a link DATA frame and transmits it. */
-  function sendE2e(slot: KeySlot | null, op: number, len: number): boolean {
+  /** Seals txFrame[HEADER_LEN..+len) as link frame `type` under the link UP key and transmits it. */
+  function sendLink(type: number, len: number): boolean {
+    const m = sealFrame(ctx, keys.linkUp, type, txFrame, HEADER_LEN, len, txFrame, 0);
+    const n = m < 0 ? m : encodeSerialFrame(txFrame, 0, m, txLine, 0);
+    if (n < 0) {
+      stats.sendErrors++;
+      return false;
+    }
+    if (port === undefined) return false;
+    port.write(txLine.subarray(0, n));
+    return true;
+  }
+
+  /**
+   * Seals body[0..len) as op under the op's UP key (KEY_UPDATE: the CONFIRM key KC, PROTOCOL.md §8),
+   * wraps it in a link DATA frame and transmits it.
+   */
+  function send(op: number, len: number): boolean {
+    const slot: KeySlot | null = op === OP_KEY_UPDATE ? keys.kc() : keys.up(op);
     if (slot === null) return false;
     const n = sealFrame(ctx, slot, op, body, 0, len, txFrame, HEADER_LEN);
     if (n < 0) {
@@ -229,12 +263,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       if (n === ERR_COUNTER_EXHAUSTED && op !== OP_EVENT) noteEvent(EV_COUNTER, op);
       return false;
     }
-    const m = sealFrame(ctx, keys.linkUp, LINK_DATA, txFrame, HEADER_LEN, n, txFrame, 0);
-    if (m < 0) {
-      stats.sendErrors++;
-      return false;
-    }
-    const sent = line.send(txFrame, 0, m);
+    const sent = sendLink(LINK_DATA, n);
     // Only after the frame left: the warning reuses body and txFrame.
     if (slot.ctr !== null && countersLeft(slot.ctr) < COUNTER_WARN && ev[EVF_WARNED + op] === 0 && op !== OP_EVENT) {
       ev[EVF_WARNED + op] = 1;
@@ -243,104 +272,56 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     return sent;
   }
 
-  function sendLinkAck(counter: number): void {
-    let o = writeArrayHead(txFrame, HEADER_LEN, 1);
-    o = writeUint(txFrame, o, counter);
-    if (o < 0) return;
-    const m = sealFrame(ctx, keys.linkUp, LINK_ACK, txFrame, HEADER_LEN, o - HEADER_LEN, txFrame, 0);
-    if (m > 0) line.send(txFrame, 0, m);
-    else stats.sendErrors++;
-  }
-
-  function sendReading(seq: number): boolean {
-    if (!lp.get(seq, iv)) return false;
-    let o = writeArrayHead(body, 0, 5);
-    o = writeUint(body, o, 0);
-    o = writeUint(body, o, iv.seq);
-    o = writeUint(body, o, iv.t);
-    o = writeUint(body, o, iv.wh);
-    o = writeUint(body, o, iv.w);
-    return o > 0 && sendE2e(keys.up(OP_READING), OP_READING, o);
-  }
-
-  /** Seals and sends EVENT [0, code, t, detail]; returns the link counter it went under, or 0. */
-  function sendEvent(code: number, t: number, detail: number): number {
+  /**
+   * Sends EVENT [0, code, t, detail] for `code` if one is due. One report per code is in flight
+   * until the concentrator link-acknowledges it (it then holds it until the HES does); a
+   * retransmission (every retryS) repeats t and detail exactly, so the HES can drop duplicates by
+   * (code, t, detail). Occurrences meanwhile accumulate for the next report. Every transmission
+   * costs a rate-limiter token.
+   */
+  function flushEvent(code: number): void {
+    let t = lastNow;
+    let d = 0;
+    const again = ev[EVF_INFLIGHT + code] === 1;
+    if (again) {
+      if (lastNow >= ev[EVF_AT + code] && lastNow - ev[EVF_AT + code] < retryS) return;
+      if (!limiter.take(lastNow)) return;
+      t = ev[EVF_T + code];
+      d = ev[EVF_IDETAIL + code];
+    } else {
+      if (ev[EVF_PENDING + code] === 0) return;
+      if (!limiter.take(lastNow)) {
+        stats.eventsSuppressed++;
+        return;
+      }
+      // Security events report how often they happened since the last report; others their own detail.
+      d = code === EV_BAD_TAG || code === EV_REPLAY || code === EV_POLICY ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
+    }
     let o = writeArrayHead(body, 0, 4);
     o = writeUint(body, o, 0);
     o = writeUint(body, o, code);
     o = writeUint(body, o, t);
-    o = writeUint(body, o, detail);
-    if (o > 0 && sendE2e(keys.up(OP_EVENT), OP_EVENT, o)) {
-      stats.eventsSent++;
-      return readU32(txFrame, OFF_COUNTER);
-    }
-    return 0;
-  }
-
-  function isSecurity(code: number): boolean {
-    return code === EV_BAD_TAG || code === EV_REPLAY || code === EV_POLICY;
-  }
-
-  /**
-   * One report per code is in flight until the concentrator link-acknowledges it (it then holds it
-   * until the HES does); a retransmission repeats t and detail exactly, so the HES can drop
-   * duplicates by (code, t, detail). Occurrences meanwhile accumulate for the next report.
-   * Every transmission costs a rate-limiter token.
-   */
-  function flushEvent(code: number): void {
-    if (ev[EVF_INFLIGHT + code] === 1) {
-      if (lastNow >= ev[EVF_AT + code] && lastNow - ev[EVF_AT + code] < retryS) return;
-      if (!limiter.take(lastNow)) return;
-      const c = sendEvent(code, ev[EVF_T + code], ev[EVF_IDETAIL + code]);
-      if (c > 0) {
-        ev[EVF_CTR + code] = c;
-        ev[EVF_AT + code] = lastNow;
-      }
-      return;
-    }
-    if (ev[EVF_PENDING + code] === 0) return;
-    if (!limiter.take(lastNow)) {
-      stats.eventsSuppressed++;
-      return;
-    }
-    const d = isSecurity(code) ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
-    const c = sendEvent(code, lastNow, d);
-    if (c > 0) {
+    o = writeUint(body, o, d);
+    if (o < 0 || !send(OP_EVENT, o)) return;
+    stats.eventsSent++;
+    if (!again) {
       ev[EVF_PENDING + code] = 0;
       ev[EVF_INFLIGHT + code] = 1;
-      ev[EVF_T + code] = lastNow;
+      ev[EVF_T + code] = t;
       ev[EVF_IDETAIL + code] = d;
-      ev[EVF_CTR + code] = c;
-      ev[EVF_AT + code] = lastNow;
     }
+    ev[EVF_CTR + code] = readU32(txFrame, OFF_COUNTER);
+    ev[EVF_AT + code] = lastNow;
   }
 
   /** Counts an event and reports it now or, when rate-limited, later (summed): bounded state, no queue growth. */
   function noteEvent(code: number, detail: number): void {
-    if (code < 1 || code >= EV_SLOTS) return;
     ev[EVF_PENDING + code]++;
     ev[EVF_DETAIL + code] = detail;
     flushEvent(code);
   }
 
-  function flushEvents(): void {
-    for (let code = 1; code < EV_SLOTS; code++) {
-      if (ev[EVF_PENDING + code] === 0 && ev[EVF_INFLIGHT + code] === 0) continue;
-      if (limiter.available(lastNow) === 0) return;
-      flushEvent(code);
-    }
-  }
-
-  /** LINK_ACK [counter] from the concentrator: the event report sent under that counter is stored there. */
-  function onLinkAck(buf: Uint8Array, off: number, n: number): void {
-    if (cborReaderInit(r, buf, off, n) < 0 || readArrayHead(r) !== 1) return;
-    const c = readUint(r);
-    if (c <= 0) return;
-    for (let code = 1; code < EV_SLOTS; code++) {
-      if (ev[EVF_INFLIGHT + code] === 1 && ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
-    }
-  }
-
+  /** Counts a refused authentic-looking frame and reports it (EVENT 16 bad tag, 17 replay, 18 policy). */
   function securityError(err: number): void {
     if (err === ERR_TAG) {
       stats.badTag++;
@@ -356,14 +337,13 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   // ---- receiving ---------------------------------------------------------------------------
 
-  function onLinkFrame(buf: Uint8Array, off: number, len: number): void {
+  /**
+   * One CRC-checked link frame from the radio line, buf[off..off+len) (the deframer's buffer).
+   * Both layers are opened in place: the deframer's buffer is the only receive buffer.
+   */
+  function onFrame(buf: Uint8Array, off: number, len: number): void {
     stats.framesIn++;
-    const e = parseHeader(buf, off, len, hdr);
-    if (e < 0) {
-      stats.linkErrors++;
-      return;
-    }
-    if (hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
+    if (parseHeader(buf, off, len, hdr) < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
       stats.linkErrors++;
       return;
     }
@@ -372,40 +352,45 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       stats.notForMe++;
       return;
     }
-    // Opened in place: the deframer's buffer is the only receive buffer (RAM on small boards).
     const b = off + HEADER_LEN;
-    const n = openFrame(ctx, hdr, keys.linkDown, buf, off, buf, b);
+    let n = openFrame(ctx, hdr, keys.linkDown, buf, off, buf, b);
     if (n < 0) {
       if (n === ERR_RECEIVER || n === ERR_UNKNOWN_SENDER) stats.notForMe++;
       else securityError(n);
       return;
     }
-    if (hdr.op === LINK_DATA) {
-      sendLinkAck(hdr.counter);
-      onE2e(buf, b, n);
-    } else if (hdr.op === LINK_ACK) {
-      // Our uplink is held by the concentrator. Readings are freed only by the end-to-end ACK;
-      // event reports, which have no end-to-end ACK, are freed here.
-      onLinkAck(buf, b, n);
+    if (hdr.op === LINK_ACK) {
+      // LINK_ACK [counter]: our uplink under that link counter is held by the concentrator.
+      // Readings are freed only by the end-to-end ACK; event reports, which have none, here.
+      if (cborReaderInit(r, buf, b, n) < 0 || readArrayHead(r) !== 1) return;
+      const c = readUint(r);
+      for (let code = 1; c > 0 && code < EV_SLOTS; code++) {
+        if (ev[EVF_INFLIGHT + code] === 1 && ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
+      }
+      return;
     }
-  }
+    if (hdr.op !== LINK_DATA) return;
+    // LINK_ACK [counter] for the DATA frame: the concentrator may drop its copy.
+    let o = writeArrayHead(txFrame, HEADER_LEN, 1);
+    o = writeUint(txFrame, o, hdr.counter);
+    if (o > 0) sendLink(LINK_ACK, o - HEADER_LEN);
 
-  function onE2e(buf: Uint8Array, off: number, len: number): void {
-    const e = parseHeader(buf, off, len, inner);
-    if (e < 0 || inner.version !== E2E_VERSION || inner.dir !== DIR_DOWN) {
+    // The end-to-end frame inside: hdr now describes it (the cast drops TypeScript's narrowing from the link checks).
+    const e = parseHeader(buf, b, n, hdr);
+    if (e < 0 || (hdr as FrameHeader).version !== E2E_VERSION || hdr.dir !== DIR_DOWN) {
       securityError(e < 0 ? e : ERR_UNKNOWN_SENDER);
       return;
     }
-    const slot = keys.findDown(inner);
+    const slot = keys.findDown(hdr);
     if (typeof slot === 'number') {
       securityError(slot);
       return;
     }
-    const n = openFrame(ctx, inner, slot, buf, off, body, 0);
+    n = openFrame(ctx, hdr, slot, buf, b, buf, b + HEADER_LEN);
     if (n < 0) {
       // The very frame accepted last, again: the concentrator retransmitted it because our
       // LINK_ACK was lost. Authentic and without effect, so counted, not reported as an attack.
-      if (n === ERR_REPLAY && inner.counter === slot.last) stats.duplicates++;
+      if (n === ERR_REPLAY && hdr.counter === slot.last) stats.duplicates++;
       else securityError(n);
       return;
     }
@@ -416,276 +401,217 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       if (!keys.activate()) return;
     }
     stats.commands++;
-    dispatch(inner.op, n);
+    if (cborReaderInit(r, buf, b + HEADER_LEN, n) < 0) return;
+    command(hdr.op);
   }
 
-  function startBody(n: number, req: number): number {
-    let o = writeArrayHead(body, 0, n);
-    o = writeUint(body, o, req);
-    return o;
-  }
-
-  function respondStatus(op: number, req: number, status: number): void {
-    let o = startBody(2, req);
-    o = writeUint(body, o, status);
-    if (o > 0) sendE2e(keys.up(op), op, o);
-  }
-
-  function dispatch(op: number, len: number): void {
-    // The body is copied out of `body` by the reader's positions; responses reuse `body`, so read all fields first.
-    if (cborReaderInit(r, body, 0, len) < 0) return;
+  /**
+   * Executes one authentic, fresh command (the reader `r` is at its body, PROTOCOL.md §10) and
+   * sends the response [req, resp[0..k)] under the op's key: each case sets k (0: no response).
+   */
+  function command(op: number): void {
     const items = readArrayHead(r);
-    const req = readUint(r);
+    let req = readUint(r);
+    let rop = op; // op of the response
+    let k = 1;
+    resp[0] = ST_BAD;
     if (items < 1 || req < 0) {
-      if (op !== OP_ACK) respondStatus(op === OP_READ ? OP_READ : op, 0, ST_BAD);
-      return;
+      // KEY_UPDATE answers only with CONFIRM or ACK, and an ACK is never answered.
+      if (op === OP_KEY_UPDATE || op === OP_ACK) return;
+      // Malformed body: no case below applies, the answer is [0, ST_BAD].
+      req = 0;
+      op = 0;
     }
-    if (op === OP_ACK) onAck(items);
-    else if (op === OP_READ) onRead(req, items);
-    else if (op === OP_RELAY) onRelay(req, items);
-    else if (op === OP_CONFIG) onConfig(req, items);
-    else if (op === OP_CLOCK) onClock(req, items);
-    else if (op === OP_FIRMWARE) onFirmware(req, items);
-    else if (op === OP_KEY_UPDATE) onKeyUpdate(req, items);
-  }
-
-  function onAck(items: number): void {
-    if (items !== 3) return;
-    const aop = readUint(r);
-    const upTo = readUint(r);
-    if (aop === OP_READING && upTo >= 0) lp.ack(upTo);
-  }
-
-  function onRead(req: number, items: number): void {
-    const kind = readUint(r);
-    if (kind === READ_REGISTER && items === 2) {
-      reg.advance(board.clock.now());
-      let o = startBody(5, req);
-      o = writeUint(body, o, READ_REGISTER);
-      o = writeUint(body, o, board.clock.now());
-      o = writeUint(body, o, reg.wh);
-      o = writeUint(body, o, reg.w);
-      if (o > 0) sendE2e(keys.up(OP_READ), OP_READ, o);
-      return;
-    }
-    if (kind === READ_PROFILE && items === 4) {
-      const from = readUint(r);
-      const to = readUint(r);
-      if (from < 0 || to < 0) {
-        respondStatus(OP_READ, req, ST_BAD);
+    const kind = op === OP_READ || op === OP_FIRMWARE || op === OP_KEY_UPDATE || op === OP_ACK ? readUint(r) : 0;
+    switch (op) {
+      case OP_ACK: {
+        // [0, 1, upTo]: readings up to upTo are stored at the HES.
+        const upTo = readUint(r);
+        if (items === 3 && kind === OP_READING && upTo >= 0) lp.ack(upTo);
         return;
       }
-      let o = startBody(3, req);
-      o = writeUint(body, o, READ_PROFILE);
-      if (o < 0) return;
-      const headPos = o;
-      o = writeArrayHead(body, o, 0); // patched below: counts up to 16 fit the one-byte head
-      let count = 0;
-      let seq = from > lp.nextSeq - LP_SLOTS ? from : lp.nextSeq - LP_SLOTS;
-      if (seq < 1) seq = 1;
-      for (; seq <= to && seq < lp.nextSeq && count < READ_MAX_INTERVALS; seq++) {
-        if (!lp.get(seq, iv)) continue;
-        o = writeArrayHead(body, o, 4);
-        o = writeUint(body, o, iv.seq);
-        o = writeUint(body, o, iv.t);
-        o = writeUint(body, o, iv.wh);
-        o = writeUint(body, o, iv.w);
-        count++;
-      }
-      if (o < 0) return;
-      body[headPos] = 0x80 | count;
-      sendE2e(keys.up(OP_READ), OP_READ, o);
-      return;
-    }
-    respondStatus(OP_READ, req, ST_BAD);
-  }
-
-  function onRelay(req: number, items: number): void {
-    const state = items === 2 ? readUint(r) : -1;
-    let status = ST_OK;
-    if (state !== 0 && state !== 1) status = ST_BAD;
-    else {
-      const prev = relay;
-      relay = state === 1;
-      if (!saveCfg()) {
-        relay = prev;
-        status = ST_REFUSED;
-      } else board.pins.relay(relay);
-    }
-    let o = startBody(3, req);
-    o = writeUint(body, o, state < 0 ? 0 : state);
-    o = writeUint(body, o, status);
-    if (o > 0) sendE2e(keys.up(OP_RELAY), OP_RELAY, o);
-  }
-
-  function onConfig(req: number, items: number): void {
-    let status = ST_OK;
-    let newTariff = tariff;
-    let newInterval = interval;
-    const pairs = items === 2 ? readMapHead(r) : -1;
-    if (pairs < 0) status = ST_BAD;
-    for (let i = 0; i < pairs && status === ST_OK; i++) {
-      const k = readUint(r);
-      const v = readUint(r);
-      if (k === CFG_TARIFF && v >= 0 && v <= 0xffffffff) newTariff = v;
-      else if (k === CFG_PUSH_INTERVAL && v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S) newInterval = v;
-      else status = ST_BAD;
-    }
-    if (status === ST_OK) {
-      const pt = tariff;
-      const pi = interval;
-      tariff = newTariff;
-      interval = newInterval;
-      if (!saveCfg()) {
-        tariff = pt;
-        interval = pi;
-        status = ST_REFUSED;
-      } else if (pi !== interval) nextClose = (Math.floor(board.clock.now() / interval) + 1) * interval;
-    }
-    respondStatus(OP_CONFIG, req, status);
-  }
-
-  function onClock(req: number, items: number): void {
-    const t = items === 2 ? readUint(r) : -1;
-    const before = board.clock.now();
-    let status = ST_OK;
-    if (t < 0 || t > 0xffffffff) status = ST_BAD;
-    else {
-      board.clock.set(t);
-      lastNow = t;
-      reg.advance(t);
-      nextClose = (Math.floor(t / interval) + 1) * interval;
-    }
-    let o = startBody(3, req);
-    o = writeUint(body, o, status);
-    o = writeUint(body, o, before);
-    if (o > 0) sendE2e(keys.up(OP_CLOCK), OP_CLOCK, o);
-  }
-
-  function onFirmware(req: number, items: number): void {
-    const kind = readUint(r);
-    let status = FW_BAD_REQUEST;
-    let next = fw.received;
-    try {
-      if (kind === FW_BEGIN && items === 5) {
-        const size = readUint(r);
-        const dl = readBytes(r);
-        const dOff = r.dataOff;
-        const version = readUint(r);
-        if (size > 0 && dl === SHA256_LEN && version >= 0) status = fw.begin(size, body, dOff, version);
-      } else if (kind === FW_CHUNK && items === 4) {
-        const offset = readUint(r);
-        const n = readBytes(r);
-        if (offset >= 0 && n > 0) status = fw.chunk(offset, body, r.dataOff, n);
-      } else if (kind === FW_ACTIVATE && items === 2) {
-        const res = fw.activate();
-        if (res === ACT_OK) {
-          const prev = fwVersion;
-          fwVersion = fw.version;
-          if (saveCfg()) {
-            fw.discard();
-            status = FW_OK;
-          } else {
-            fwVersion = prev;
-            status = FW_REFUSED;
+      case OP_READ:
+        if (kind === READ_REGISTER && items === 2) {
+          reg.advance(board.clock.now());
+          resp[0] = READ_REGISTER;
+          resp[1] = board.clock.now();
+          resp[2] = reg.wh;
+          resp[3] = reg.w;
+          k = 4;
+        } else if (kind === READ_PROFILE && items === 4) {
+          const from = readUint(r);
+          const to = readUint(r);
+          if (from >= 0 && to >= 0) {
+            // [req, 2, [[seq, t, wh, w], …]]: at most READ_MAX_INTERVALS, so the count fits a one-byte head.
+            let o = writeArrayHead(body, 0, 3);
+            o = writeUint(body, o, req);
+            o = writeUint(body, o, READ_PROFILE);
+            if (o < 0) return;
+            const headPos = o;
+            o = writeArrayHead(body, o, 0); // patched below
+            let count = 0;
+            let seq = from > lp.nextSeq - LP_SLOTS ? from : lp.nextSeq - LP_SLOTS;
+            if (seq < 1) seq = 1;
+            for (; seq <= to && seq < lp.nextSeq && count < READ_MAX_INTERVALS; seq++) {
+              if (!lp.get(seq, iv)) continue;
+              o = writeArrayHead(body, o, 4);
+              o = writeUint(body, o, iv.seq);
+              o = writeUint(body, o, iv.t);
+              o = writeUint(body, o, iv.wh);
+              o = writeUint(body, o, iv.w);
+              count++;
+            }
+            if (o < 0) return;
+            body[headPos] = 0x80 | count;
+            send(OP_READ, o);
+            return;
           }
-        } else {
-          // Incomplete or digest mismatch: the running image stays (a mismatching download is discarded).
-          status = FW_REFUSED;
         }
-        if (res === ACT_DIGEST_MISMATCH) board.log('firmware image digest mismatch: rolled back to version ' + fwVersion);
+        break;
+      case OP_RELAY: {
+        // [req, state] → [req, state, status]
+        const state = items === 2 ? readUint(r) : -1;
+        resp[0] = state < 0 ? 0 : state;
+        resp[1] = ST_BAD;
+        k = 2;
+        if (state === 0 || state === 1) {
+          const prev = cfg.relay;
+          cfg.relay = state === 1;
+          if (saveCfg()) {
+            board.pins.relay(cfg.relay);
+            resp[1] = ST_OK;
+          } else {
+            cfg.relay = prev;
+            resp[1] = ST_REFUSED;
+          }
+        }
+        break;
       }
-    } catch (e) {
-      status = FW_REFUSED; // storage failure mid-download: the state record still describes what is held
+      case OP_CONFIG: {
+        // [req, {key: value}] → [req, status]: all or nothing.
+        const pt = cfg.tariff;
+        const pi = cfg.interval;
+        const pairs = items === 2 ? readMapHead(r) : -1;
+        let status = pairs < 0 ? ST_BAD : ST_OK;
+        for (let i = 0; i < pairs && status === ST_OK; i++) {
+          const key = readUint(r);
+          const v = readUint(r);
+          if (key === CFG_TARIFF && v >= 0 && v <= 0xffffffff) cfg.tariff = v;
+          else if (key === CFG_PUSH_INTERVAL && v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S) cfg.interval = v;
+          else status = ST_BAD;
+        }
+        if (status === ST_OK && !saveCfg()) status = ST_REFUSED;
+        if (status !== ST_OK) {
+          cfg.tariff = pt;
+          cfg.interval = pi;
+        } else if (pi !== cfg.interval) nextClose = (Math.floor(board.clock.now() / cfg.interval) + 1) * cfg.interval;
+        resp[0] = status;
+        break;
+      }
+      case OP_CLOCK: {
+        // [req, t] → [req, status, tBefore]
+        const t = items === 2 ? readUint(r) : -1;
+        resp[1] = board.clock.now();
+        k = 2;
+        if (t >= 0 && t <= 0xffffffff) {
+          board.clock.set(t);
+          lastNow = t;
+          reg.advance(t);
+          nextClose = (Math.floor(t / cfg.interval) + 1) * cfg.interval;
+          resp[0] = ST_OK;
+        }
+        break;
+      }
+      case OP_FIRMWARE: {
+        // BEGIN / CHUNK / ACTIVATE → [req, status, nextOffset]
+        let status = FW_BAD_REQUEST;
+        try {
+          if (kind === FW_BEGIN && items === 5) {
+            const size = readUint(r);
+            const dl = readBytes(r);
+            const dOff = r.dataOff;
+            const version = readUint(r);
+            if (size > 0 && dl === SHA256_LEN && version >= 0) status = fw.begin(size, r.buf, dOff, version);
+          } else if (kind === FW_CHUNK && items === 4) {
+            const offset = readUint(r);
+            const n = readBytes(r);
+            if (offset >= 0 && n > 0) status = fw.chunk(offset, r.buf, r.dataOff, n);
+          } else if (kind === FW_ACTIVATE && items === 2) {
+            // Incomplete or digest mismatch: the running image stays (a mismatching download is discarded).
+            status = FW_REFUSED;
+            const res = fw.activate();
+            if (res === ACT_OK) {
+              const prev = cfg.fwVersion;
+              cfg.fwVersion = fw.version;
+              if (saveCfg()) {
+                fw.discard();
+                status = FW_OK;
+              } else cfg.fwVersion = prev;
+            }
+            if (res === ACT_DIGEST_MISMATCH) board.log('firmware image digest mismatch: rolled back to version ' + cfg.fwVersion);
+          }
+        } catch (e) {
+          status = FW_REFUSED; // storage failure mid-download: the state record still describes what is held
+        }
+        resp[0] = status;
+        resp[1] = fw.received;
+        k = 2;
+        break;
+      }
+      case OP_KEY_UPDATE: {
+        const scope = readUint(r);
+        const newGen = readUint(r);
+        k = 0;
+        if (kind === KU_TRANSPORT && items === 5) {
+          const kl = readBytes(r);
+          if (kl !== KEY_LEN || scope < 0 || newGen < 0 || keys.stage(scope, newGen, r.buf, r.dataOff) === KU_REFUSED) {
+            securityError(0);
+            return;
+          }
+          // CONFIRM [req, 2, scope, newGen] proves possession of the staged key: sealed under KC[scope, newGen].
+          resp[0] = KU_CONFIRM;
+          resp[1] = scope;
+          resp[2] = newGen;
+          k = 3;
+        } else if (kind === KU_ACTIVATE && items === 4) {
+          // Activation by a frame under the staged generation already happened in onFrame.
+          if (keys.stPresent && keys.stScope === scope && keys.stGen === newGen && !keys.activate()) return;
+          if (!keys.inForce(scope, newGen)) {
+            securityError(0);
+            return;
+          }
+          // ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), also for a repeated ACTIVATE whose ACK was lost:
+          // it is the HES's only sign of activation when the scope has no uplink key of its own.
+          rop = OP_ACK;
+          resp[0] = OP_KEY_UPDATE;
+          resp[1] = newGen;
+          k = 2;
+        }
+        break;
+      }
     }
-    next = fw.received;
-    let o = startBody(3, req);
-    o = writeUint(body, o, status);
-    o = writeUint(body, o, next);
-    if (o > 0) sendE2e(keys.up(OP_FIRMWARE), OP_FIRMWARE, o);
+    if (k === 0) return;
+    let o = writeArrayHead(body, 0, k + 1);
+    o = writeUint(body, o, req);
+    for (let i = 0; i < k; i++) o = writeUint(body, o, resp[i]);
+    if (o > 0) send(rop, o);
   }
 
-  function onKeyUpdate(req: number, items: number): void {
-    const kind = readUint(r);
-    const scope = readUint(r);
-    const newGen = readUint(r);
-    if (kind === KU_TRANSPORT && items === 5) {
-      const kl = readBytes(r);
-      if (kl !== KEY_LEN || scope < 0 || newGen < 0) {
-        securityError(0);
-        return;
-      }
-      const res = keys.stage(scope, newGen, body, r.dataOff);
-      if (res === KU_REFUSED) {
-        securityError(0);
-        return;
-      }
-      // CONFIRM proves possession of the staged key: sealed under KC[scope, newGen], header gen = newGen.
-      let o = startBody(4, req);
-      o = writeUint(body, o, KU_CONFIRM);
-      o = writeUint(body, o, scope);
-      o = writeUint(body, o, newGen);
-      if (o > 0) sendE2e(keys.kc(), OP_KEY_UPDATE, o);
-      return;
-    }
-    if (kind === KU_ACTIVATE && items === 4) {
-      // Activation by a frame under the staged generation already happened in onE2e.
-      if (keys.stPresent && keys.stScope === scope && keys.stGen === newGen && !keys.activate()) return;
-      if (!keys.inForce(scope, newGen)) {
-        securityError(0);
-        return;
-      }
-      // ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), also for a repeated ACTIVATE whose ACK was lost:
-      // it is the HES's only sign of activation when the scope has no uplink key of its own.
-      let o = startBody(3, req);
-      o = writeUint(body, o, OP_KEY_UPDATE);
-      o = writeUint(body, o, newGen);
-      if (o > 0) sendE2e(keys.up(OP_ACK), OP_ACK, o);
-    }
-  }
-
-  // ---- time ----------------------------------------------------------------------------------
-
-  function tick(now: number): void {
-    if (now < lastNow) {
-      // Clock stepped back (set by CLOCK or the board): re-anchor the interval grid.
-      nextClose = (Math.floor(now / interval) + 1) * interval;
-    }
-    lastNow = now;
-    reg.advance(now);
-    if (now >= nextClose) {
-      const t = nextClose;
-      nextClose = (Math.floor(now / interval) + 1) * interval;
-      let seq = -1;
-      try {
-        seq = lp.append(t, reg.wh, reg.w);
-      } catch (e) {
-        seq = -1;
-      }
-      if (seq > 0) sendReading(seq);
-      lastRetry = now;
-    } else if (lp.pending() > 0 && now - lastRetry >= retryS) {
-      lastRetry = now;
-      const first = lp.oldestUnacked();
-      for (let s = first; s < lp.nextSeq && s < first + RETRY_BATCH; s++) sendReading(s);
-    }
-    flushEvents();
-  }
+  const rx = new SerialDeframer(MAX_LINK_FRAME, onFrame);
 
   const app: MeterApp = {
     meterId: keys.meterId,
     stats: stats,
+    config: cfg,
+    rx: rx,
     keys: keys,
     profile: lp,
     register: reg,
     firmware: fw,
-    fwVersion: function (): number { return fwVersion; },
-    relayClosed: function (): boolean { return relay; },
-    tariff: function (): number { return tariff; },
-    intervalS: function (): number { return interval; },
+    relayClosed: function (): boolean { return cfg.relay; },
     onSerial: function (chunk: Uint8Array): void {
       try {
-        line.push(chunk);
+        rx.push(chunk, 0, chunk.length);
       } catch (e) {
         // Only a board fault (storage) can throw below the deframer; the meter keeps running.
         stats.linkErrors++;
@@ -693,29 +619,69 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     },
     tick: function (now: number): void {
       try {
-        tick(now);
+        if (now < lastNow) {
+          // Clock stepped back (set by CLOCK or the board): re-anchor the interval grid.
+          nextClose = (Math.floor(now / cfg.interval) + 1) * cfg.interval;
+        }
+        lastNow = now;
+        reg.advance(now);
+        // Readings to push: the interval just closed, or a batch of unacknowledged ones every retryS.
+        let from = 0;
+        let to = 0;
+        if (now >= nextClose) {
+          const t = nextClose;
+          nextClose = (Math.floor(now / cfg.interval) + 1) * cfg.interval;
+          let seq = -1;
+          try {
+            seq = lp.append(t, reg.wh, reg.w);
+          } catch (e) {
+            seq = -1;
+          }
+          if (seq > 0) {
+            from = seq;
+            to = seq + 1;
+          }
+          lastRetry = now;
+        } else if (lp.pending() > 0 && now - lastRetry >= retryS) {
+          lastRetry = now;
+          from = lp.nextSeq - lp.pending();
+          to = from + RETRY_BATCH < lp.nextSeq ? from + RETRY_BATCH : lp.nextSeq;
+        }
+        for (let s = from; s < to; s++) {
+          if (!lp.get(s, iv)) continue;
+          // READING [0, seq, t, wh, w]
+          let o = writeArrayHead(body, 0, 5);
+          o = writeUint(body, o, 0);
+          o = writeUint(body, o, iv.seq);
+          o = writeUint(body, o, iv.t);
+          o = writeUint(body, o, iv.wh);
+          o = writeUint(body, o, iv.w);
+          if (o > 0) send(OP_READING, o);
+        }
+        for (let code = 1; code < EV_SLOTS; code++) {
+          if (ev[EVF_PENDING + code] === 0 && ev[EVF_INFLIGHT + code] === 0) continue;
+          if (limiter.available(lastNow) === 0) break;
+          flushEvent(code);
+        }
       } catch (e) {
         stats.sendErrors++;
       }
     },
     onPulse: function (n: number): void { reg.pulse(n); },
     onTamper: function (): void { noteEvent(EV_TAMPER, 0); },
-    onPowerFail: function (): void { noteEvent(EV_POWER_FAIL, bootCount); },
-    boundedSizes: function (): number[] {
-      return [line.rx.buf.length, txFrame.length, body.length, EV_SLOTS, lp.pending()];
-    },
+    onPowerFail: function (): void { noteEvent(EV_POWER_FAIL, cfg.boots); },
   };
 
   // Boot: count the boot, restore the relay, announce the power restore.
-  bootCount++;
+  cfg.boots++;
   saveCfg();
-  board.pins.relay(relay);
-  noteEvent(EV_POWER_RESTORE, bootCount);
+  board.pins.relay(cfg.relay);
+  noteEvent(EV_POWER_RESTORE, cfg.boots);
 
   if (opts.attach !== false) {
-    if (board.serial.length > 0) board.serial[0].onData(function (c: Uint8Array): void { app.onSerial(c); });
-    board.pins.onPulse(function (n: number): void { app.onPulse(n); });
-    board.pins.onTamper(function (): void { app.onTamper(); });
+    if (port !== undefined) port.onData(app.onSerial);
+    board.pins.onPulse(app.onPulse);
+    board.pins.onTamper(app.onTamper);
     board.clock.every(TICK_MS, function (): void { app.tick(board.clock.now()); });
   }
   return app;
