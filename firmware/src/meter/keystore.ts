@@ -2,9 +2,11 @@
 //  - 'keys': master key + generation, per-op generation and individually replaced OK[op], staged key.
 //  - 'ctr' : reserve-ahead limits of every sender counter, tagged with the generation they belong to.
 //  - 'rx'  : last accepted downlink counter per op, for the active and the staged generation.
-// Slots are created once at boot; a key change re-derives keys into the same slots. Only the hot
-// keys (READING up, link up and down) have resident slots; every other key is derived on demand
-// into one shared slot per direction (RAM on small Espruino boards, docs/FIRMWARE.md).
+// Each record's bytes are kept in RAM as the state itself (no separate copy to encode from), so
+// persisting is one write of that buffer. Slots are created once at boot; a key change re-derives
+// keys into the same slots. Only the hot keys (READING up, link up and down) have resident slots;
+// every other key is derived on demand into one shared slot per direction (RAM on small Espruino
+// boards, docs/FIRMWARE.md).
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
@@ -14,40 +16,47 @@ import {
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, E2E_ALLOW, ALLOW_DOWN, ALLOW_UP, OP_KEY_UPDATE, OP_MAX, OP_READING } from '@vakt/shared/policy';
+import type { SendCounter } from '@vakt/shared/counter';
+import { DIR_DOWN, DIR_UP, OP_KEY_UPDATE, OP_MAX, OP_READING, policyAllows } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
 import { REC_CTR, REC_KEYS, REC_RX, readFixed, readU32, readU64, writeU32, writeU64 } from '../common/records.ts';
 
+// 'keys' (199 bytes): version, mkGen, MK(16), gen[op 1..9], own[op 1..9], OK[op 1..9](9×16),
+// staged flag, staged scope, staged gen, staged key(16). Per-op fields are at BASE + op.
 const KEYS_VERSION = 1;
-// version, mkGen, mk, gen[1..9], own[1..9], ok[9][16], staged flag, scope, gen, key
-const KEYS_LEN = 1 + 1 + KEY_LEN + OP_MAX + OP_MAX + OP_MAX * KEY_LEN + 3 + KEY_LEN;
+const K_MKGEN = 1;
+const K_MK = 2;
+const K_GEN = K_MK + KEY_LEN - 1;
+const K_OWN = K_GEN + OP_MAX;
+/** OK[op] starts at K_OK + op * KEY_LEN. */
+const K_OK = K_OWN + OP_MAX + 1 - KEY_LEN;
+const K_STAGED = K_OK + (OP_MAX + 1) * KEY_LEN;
+const K_ST_SCOPE = K_STAGED + 1;
+const K_ST_GEN = K_STAGED + 2;
+const K_ST_KEY = K_STAGED + 3;
+const KEYS_LEN = K_ST_KEY + KEY_LEN;
+// 'ctr' (121 bytes): version, then per counter index (gen, aux = KC scope, limit u64).
 const CTR_VERSION = 1;
-/** Counter index of the link UP key. */
+/** Counter index of the link UP key (indices 1..9 are the ops' UP keys). */
 const CI_LINK = OP_MAX + 1;
 /** Counter index of the key-confirmation key. */
 const CI_KC = OP_MAX + 2;
 const CTR_SLOTS = OP_MAX + 3;
-const CTR_ENTRY = 10; // gen, aux (kc scope), limit u64
+const CTR_ENTRY = 10;
+const CTR_LIMIT = 2;
 const CTR_LEN = 1 + CTR_SLOTS * CTR_ENTRY;
+// 'rx' (101 bytes): version, then per op 0..9 (gen, last u32, staged gen, staged last u32).
 const RX_VERSION = 1;
-const RX_ENTRY = 10; // active gen + last, staged gen + last
+const RX_ENTRY = 10;
+const RX_LAST = 1;
+const RX_ST_GEN = 5;
+const RX_ST_LAST = 6;
 const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
 const MAX_GEN = 255;
-// Offsets of the fields of MeterKeys.state.
-const S_LIMIT = 0;
-const S_NEXT = CTR_SLOTS;
-const S_DOWN = 2 * CTR_SLOTS;
-const S_STAGED = S_DOWN + OP_MAX + 1;
-const S_END = S_STAGED + OP_MAX + 1;
 /** Added to an op in downKey when the shared DOWN slot holds the staged generation's key. */
 const STAGED_KEY = 16;
-
-/** True when the HES may send op down to the meter (PROTOCOL.md §5). */
-function hasDown(op: number): boolean {
-  return op >= 1 && op <= OP_MAX && (E2E_ALLOW[op] & ALLOW_DOWN) !== 0;
-}
 
 /** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
 export const KU_STAGED = 1;
@@ -59,22 +68,31 @@ export class MeterKeys {
   readonly meterId: Uint8Array;
   readonly hesId: Uint8Array;
   readonly concentratorId: Uint8Array;
-  private mk = new Uint8Array(KEY_LEN);
+  /** Generation of the master key in force. */
   mkGen = 0;
   /** Generation in force per op (index = op id). */
   readonly gen = new Uint8Array(OP_MAX + 1);
-  private own = new Uint8Array(OP_MAX + 1);
-  private ok = new Uint8Array((OP_MAX + 1) * KEY_LEN);
+  /** A TRANSPORTed key waits for activation: its scope and generation. */
   stPresent = false;
   stScope = 0;
   stGen = 0;
-  private stKey = new Uint8Array(KEY_LEN);
+  readonly linkUp: KeySlot;
+  readonly linkDown: KeySlot;
+  /** Storage writes that failed (flash full, power going down). */
+  storageFailures = 0;
+  /** The 'keys' record: the key bytes themselves (mkGen, gen and st* above mirror its other fields). */
+  private kr = new Uint8Array(KEYS_LEN);
+  /** The 'ctr' record: per counter index, the key its limit belongs to and the persisted limit. */
+  private cr = new Uint8Array(CTR_LEN);
+  /** The 'rx' record: the last accepted downlink counter per op, of the generation in force and the staged one. */
+  private rx = new Uint8Array(RX_LEN);
+  /** Next value of each counter index while no slot holds its key (the shared UP slot parks it here). */
+  private parked = new Float64Array(CTR_SLOTS);
   /** The resident UP slot of READING, the one op the meter sends every interval. */
   private reading: KeySlot;
   /**
    * One UP slot shared by every other UP key (responses, EVENT, and KC while a key is staged),
-   * re-derived when another key is needed; upIdx is the counter index of the key it holds (-1:
-   * none). The counters of the keys not loaded live in `state` (S_NEXT: next value, S_LIMIT).
+   * re-derived when another key is needed; upIdx is the counter index of the key it holds (-1: none).
    */
   private upSlot: KeySlot;
   private upIdx = -1;
@@ -82,61 +100,60 @@ export class MeterKeys {
    * One DOWN slot for every downlink key, of the generation in force and of the staged one,
    * re-derived when a command under another key arrives (commands are rare; one KDF chain costs
    * far less than resident slots of RAM on Espruino). downKey is the op it holds, plus
-   * STAGED_KEY for the staged generation (-1: none). The replay state of every op lives in
-   * state (S_DOWN / S_STAGED); the slot's own `last` is synced both ways.
+   * STAGED_KEY for the staged generation (-1: none); its `last` is synced with the rx record.
    */
   private downSlot: KeySlot;
   private downKey = -1;
-  /**
-   * Counter and replay state in one typed array (one allocation on Espruino): limits and nexts
-   * per counter index at S_LIMIT / S_NEXT, last accepted downlink counter per op of the
-   * generation in force at S_DOWN and of the staged one at S_STAGED.
-   */
-  private state = new Float64Array(S_END);
-  readonly linkUp: KeySlot;
-  readonly linkDown: KeySlot;
-  /** Storage writes that failed (flash full, power going down). */
-  storageFailures = 0;
-  private limGen = new Uint8Array(CTR_SLOTS);
-  private limAux = new Uint8Array(CTR_SLOTS);
-  private keysRec = new Uint8Array(KEYS_LEN);
-  private ctrRec = new Uint8Array(CTR_LEN);
-  private rxRec = new Uint8Array(RX_LEN);
 
   constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
-    this.meterId = prov.meterId;
+    const id = prov.meterId;
+    this.meterId = id;
     this.hesId = prov.hesId;
     this.concentratorId = prov.concentratorId;
-    this.mk.set(prov.masterKey);
-    const kr = readFixed(st, REC_KEYS, KEYS_LEN, KEYS_VERSION);
-    if (kr !== undefined) this.decodeKeys(kr);
-    const cr = readFixed(st, REC_CTR, CTR_LEN, CTR_VERSION);
-    if (cr !== undefined) {
-      for (let i = 0; i < CTR_SLOTS; i++) {
-        const o = 1 + i * CTR_ENTRY;
-        this.limGen[i] = cr[o];
-        this.limAux[i] = cr[o + 1];
-        this.state[S_LIMIT + i] = readU64(cr, o + 2);
-      }
+    const kr = this.kr;
+    const k = readFixed(st, REC_KEYS, KEYS_LEN, KEYS_VERSION);
+    if (k !== undefined) kr.set(k);
+    else {
+      kr[0] = KEYS_VERSION;
+      kr.set(prov.masterKey, K_MK);
     }
+    this.adopt();
+    const c = readFixed(st, REC_CTR, CTR_LEN, CTR_VERSION);
+    if (c !== undefined) this.cr.set(c);
+    else this.cr[0] = CTR_VERSION;
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
-    this.reading = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, this.gen[OP_READING], this.meterId, this.hesId);
-    this.reading.ctr = createSendCounter(0, r, this.persister(OP_READING));
-    this.upSlot = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, this.meterId, this.hesId);
     const self = this;
+    this.reading = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
+    this.reading.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(OP_READING, lim); });
+    this.upSlot = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
     // The shared slot's counter persists under whichever key the slot holds at the time.
     this.upSlot.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(self.upIdx, lim); });
-    this.downSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, this.meterId, this.hesId);
-    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, this.meterId, this.concentratorId);
-    this.linkUp.ctr = createSendCounter(0, r, this.persister(CI_LINK));
-    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, this.meterId, this.concentratorId);
-    loadLinkKey(ctx, this.linkUp, prov.linkKey, 0, this.meterId);
-    loadLinkKey(ctx, this.linkDown, prov.linkKey, 0, this.meterId);
-    this.resumeCounter(this.linkUp, CI_LINK, prov.linkGen, 0);
-    for (let op = 1; op <= OP_MAX; op++) this.loadOp(op);
-    if (this.stPresent) this.loadStaged();
-    const rx = readFixed(st, REC_RX, RX_LEN, RX_VERSION);
-    if (rx !== undefined) this.decodeRx(rx);
+    this.downSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, id, this.hesId);
+    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, this.concentratorId);
+    this.linkUp.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_LINK, lim); });
+    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, this.concentratorId);
+    loadLinkKey(ctx, this.linkUp, prov.linkKey, 0, id);
+    loadLinkKey(ctx, this.linkDown, prov.linkKey, 0, id);
+    this.resume(CI_LINK, prov.linkGen, 0);
+    this.derive(this.reading, OP_READING, false);
+    for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && policyAllows(E2E_VERSION, op, DIR_UP)) this.resume(op, this.gen[op], 0);
+    if (this.stPresent) this.resume(CI_KC, this.stGen, this.stScope);
+    this.rx[0] = RX_VERSION;
+    const x = readFixed(st, REC_RX, RX_LEN, RX_VERSION);
+    if (x === undefined) return;
+    // Each op's entry names the generations its counters belong to: take only what matches the keys now.
+    for (let op = 1; op <= OP_MAX; op++) {
+      if (!policyAllows(E2E_VERSION, op, DIR_DOWN)) continue;
+      const o = 1 + op * RX_ENTRY;
+      const ga = x[o];
+      const la = readU32(x, o + RX_LAST);
+      const gs = x[o + RX_ST_GEN];
+      const ls = readU32(x, o + RX_ST_LAST);
+      const g = this.gen[op];
+      const s = this.stGen;
+      writeU32(this.rx, o + RX_LAST, g === ga ? la : g === gs ? ls : 0);
+      if (this.stPresent && this.inScope(op)) writeU32(this.rx, o + RX_ST_LAST, s === gs ? ls : s === ga ? la : 0);
+    }
   }
 
   // ---- persistence -------------------------------------------------------------------------
@@ -151,57 +168,100 @@ export class MeterKeys {
     }
   }
 
-  /**
-   * The persist callback of counter idx. A factory rather than a closure over a loop binding:
-   * Espruino's `let` in a for head is not per-iteration, and this keeps the index explicit.
-   */
-  private persister(idx: number): (lim: number) => boolean {
-    const self = this;
-    return function (lim: number): boolean { return self.persistLimit(idx, lim); };
-  }
-
+  /** The persist callback of counter idx: the 'ctr' record with limit lim for idx; unchanged when the write fails. */
   private persistLimit(idx: number, lim: number): boolean {
-    const c = this.ctrRec;
-    c[0] = CTR_VERSION;
-    for (let i = 0; i < CTR_SLOTS; i++) {
-      const o = 1 + i * CTR_ENTRY;
-      c[o] = this.limGen[i];
-      c[o + 1] = this.limAux[i];
-      writeU64(c, o + 2, i === idx ? lim : this.state[S_LIMIT + i]);
-    }
-    if (!this.put(REC_CTR, c)) return false;
-    this.state[S_LIMIT + idx] = lim;
-    return true;
+    const c = this.cr;
+    const at = 1 + idx * CTR_ENTRY + CTR_LIMIT;
+    const old = readU64(c, at);
+    writeU64(c, at, lim);
+    if (this.put(REC_CTR, c)) return true;
+    writeU64(c, at, old);
+    return false;
   }
 
-  /** Points counter idx at generation gen (and aux); resumes from the persisted limit when it belongs to that key. */
-  private resumeCounter(slot: KeySlot | null, idx: number, gen: number, aux: number): void {
-    if (this.upIdx === idx) this.parkUp();
-    const same = this.limGen[idx] === gen && this.limAux[idx] === aux;
-    if (!same) {
+  /** Persists the replay state of every downlink key (generation in force and staged); false if storage failed. */
+  persistRx(): boolean {
+    this.syncDown();
+    const x = this.rx;
+    for (let op = 1; op <= OP_MAX; op++) {
+      if (!policyAllows(E2E_VERSION, op, DIR_DOWN)) continue;
+      const o = 1 + op * RX_ENTRY;
+      const staged = this.stPresent && this.inScope(op);
+      x[o] = this.gen[op];
+      x[o + RX_ST_GEN] = staged ? this.stGen : 0;
+      if (!staged) writeU32(x, o + RX_ST_LAST, 0);
+    }
+    return this.put(REC_RX, x);
+  }
+
+  /** Copies the DOWN slot's last accepted counter back into the rx record. */
+  private syncDown(): void {
+    const k = this.downKey;
+    if (k < 0) return;
+    const at = 1 + (k % STAGED_KEY) * RX_ENTRY + (k < STAGED_KEY ? RX_LAST : RX_ST_LAST);
+    writeU32(this.rx, at, this.downSlot.last);
+  }
+
+  /** Mirrors mkGen, gen and the staged key's fields from the 'keys' record (boot, after each write). */
+  private adopt(): void {
+    const k = this.kr;
+    this.mkGen = k[K_MKGEN];
+    for (let op = 1; op <= OP_MAX; op++) this.gen[op] = k[K_GEN + op];
+    this.stPresent = k[K_STAGED] === 1;
+    this.stScope = k[K_ST_SCOPE];
+    this.stGen = k[K_ST_GEN];
+  }
+
+  // ---- counters and slots ------------------------------------------------------------------
+
+  /** Points counter idx at the key (gen, aux); resumes from the persisted limit when it belongs to that key. */
+  private resume(idx: number, gen: number, aux: number): void {
+    if (this.upIdx === idx) this.holdUp(-1);
+    const c = this.cr;
+    const o = 1 + idx * CTR_ENTRY;
+    if (c[o] !== gen || c[o + 1] !== aux) {
       // A new key: its counter space starts fresh. The record is rewritten at the first reservation.
-      this.limGen[idx] = gen;
-      this.limAux[idx] = aux;
-      this.state[S_LIMIT + idx] = 0;
+      c[o] = gen;
+      c[o + 1] = aux;
+      writeU64(c, o + CTR_LIMIT, 0);
     }
-    const lim = this.state[S_LIMIT + idx];
-    this.state[S_NEXT + idx] = lim < 1 ? 1 : lim;
-    const c = slot === null ? null : slot.ctr;
-    if (c === null) return;
-    c.limit = lim;
-    c.next = this.state[S_NEXT + idx];
+    const lim = readU64(c, o + CTR_LIMIT);
+    const next = lim < 1 ? 1 : lim;
+    this.parked[idx] = next;
+    const s = idx === OP_READING ? this.reading : idx === CI_LINK ? this.linkUp : null;
+    if (s === null) return;
+    const sc = s.ctr as SendCounter;
+    sc.limit = lim;
+    sc.next = next;
   }
 
-  /** Saves the shared UP slot's counter to state and empties the slot. */
-  private parkUp(): void {
-    const c = this.upSlot.ctr;
-    if (this.upIdx >= 0 && c !== null) this.state[S_NEXT + this.upIdx] = c.next;
-    this.upIdx = -1;
+  /** Makes the shared UP slot hold the key of counter idx (-1: none), parking the counter of the key it held. */
+  private holdUp(idx: number): void {
+    const u = this.upSlot;
+    const c = u.ctr as SendCounter;
+    if (this.upIdx >= 0) this.parked[this.upIdx] = c.next;
+    this.upIdx = idx;
+    if (idx < 0) return;
+    if (idx === CI_KC) {
+      u.op = OP_KEY_UPDATE;
+      u.gen = this.stGen;
+      loadKcKey(this.ctx, u, this.kr, K_ST_KEY, this.meterId, this.stScope);
+    } else {
+      this.derive(u, idx, false);
+    }
+    c.limit = readU64(this.cr, 1 + idx * CTR_ENTRY + CTR_LIMIT);
+    c.next = this.parked[idx];
   }
 
-  /** True when the meter sends op under an operation key (never KEY_UPDATE: CONFIRM uses KC; ACK only answers ACTIVATE). */
-  private sendsUp(op: number): boolean {
-    return op >= 1 && op <= OP_MAX && (E2E_ALLOW[op] & ALLOW_UP) !== 0 && op !== OP_KEY_UPDATE;
+  /** Derives op's key in slot's direction at the generation in force (or the staged one) into slot. */
+  private derive(slot: KeySlot, op: number, staged: boolean): void {
+    const k = this.kr;
+    slot.op = op;
+    slot.gen = staged ? this.stGen : this.gen[op];
+    // Its root: the staged key, op's own key when that was replaced individually, else the master key.
+    const at = staged ? K_ST_KEY : k[K_OWN + op] === 1 ? K_OK + op * KEY_LEN : K_MK;
+    if (staged ? this.stScope === SCOPE_MASTER : at === K_MK) loadE2eKeyFromMaster(this.ctx, slot, k, at, this.meterId);
+    else loadE2eKey(this.ctx, slot, k, at, this.meterId);
   }
 
   /** True when the key-update scope's generation in force is gen (ACTIVATE already took effect). */
@@ -212,45 +272,18 @@ export class MeterKeys {
 
   /** The UP slot of op at the generation in force, with its counter (derived on demand); null where the meter never sends op. */
   up(op: number): KeySlot | null {
-    if (!this.sendsUp(op)) return null;
+    // Never KEY_UPDATE: CONFIRM goes under KC (kc()).
+    if (op === OP_KEY_UPDATE || !policyAllows(E2E_VERSION, op, DIR_UP)) return null;
     if (op === OP_READING) return this.reading;
-    const u = this.upSlot;
-    if (this.upIdx !== op) {
-      this.parkUp();
-      u.op = op;
-      u.gen = this.gen[op];
-      if (this.own[op] === 1) loadE2eKey(this.ctx, u, this.ok, op * KEY_LEN, this.meterId);
-      else loadE2eKeyFromMaster(this.ctx, u, this.mk, 0, this.meterId);
-      this.loadUpCounter(op);
-    }
-    return u;
+    if (this.upIdx !== op) this.holdUp(op);
+    return this.upSlot;
   }
 
   /** The key-confirmation slot KC[staged scope, staged gen] with its counter; null when no key is staged. */
   kc(): KeySlot | null {
     if (!this.stPresent) return null;
-    const u = this.upSlot;
-    if (this.upIdx !== CI_KC) {
-      this.parkUp();
-      u.op = OP_KEY_UPDATE;
-      u.gen = this.stGen;
-      loadKcKey(this.ctx, u, this.stKey, 0, this.meterId, this.stScope);
-      this.loadUpCounter(CI_KC);
-    }
-    return u;
-  }
-
-  private loadUpCounter(idx: number): void {
-    const c = this.upSlot.ctr;
-    if (c === null) return;
-    c.limit = this.state[S_LIMIT + idx];
-    c.next = this.state[S_NEXT + idx];
-    this.upIdx = idx;
-  }
-
-  /** Forgets the staged generation's replay state. */
-  private clearStaged(): void {
-    for (let op = 0; op <= OP_MAX; op++) this.state[S_STAGED + op] = 0;
+    if (this.upIdx !== CI_KC) this.holdUp(CI_KC);
+    return this.upSlot;
   }
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */
@@ -258,171 +291,61 @@ export class MeterKeys {
     return slot === this.downSlot && this.downKey >= STAGED_KEY;
   }
 
-  private encodeKeys(): Uint8Array {
-    const k = this.keysRec;
-    let o = 0;
-    k[o++] = KEYS_VERSION;
-    k[o++] = this.mkGen;
-    k.set(this.mk, o); o += KEY_LEN;
-    for (let op = 1; op <= OP_MAX; op++) k[o++] = this.gen[op];
-    for (let op = 1; op <= OP_MAX; op++) k[o++] = this.own[op];
-    k.set(this.ok.subarray(KEY_LEN, (OP_MAX + 1) * KEY_LEN), o); o += OP_MAX * KEY_LEN;
-    k[o++] = this.stPresent ? 1 : 0;
-    k[o++] = this.stScope;
-    k[o++] = this.stGen;
-    k.set(this.stKey, o);
-    return k;
-  }
-
-  private decodeKeys(k: Uint8Array): void {
-    let o = 1;
-    this.mkGen = k[o++];
-    this.mk.set(k.subarray(o, o + KEY_LEN)); o += KEY_LEN;
-    for (let op = 1; op <= OP_MAX; op++) this.gen[op] = k[o++];
-    for (let op = 1; op <= OP_MAX; op++) this.own[op] = k[o++];
-    this.ok.set(k.subarray(o, o + OP_MAX * KEY_LEN), KEY_LEN); o += OP_MAX * KEY_LEN;
-    this.stPresent = k[o++] === 1;
-    this.stScope = k[o++];
-    this.stGen = k[o++];
-    this.stKey.set(k.subarray(o, o + KEY_LEN));
-  }
-
-  /** Persists the replay state of every downlink slot (active and staged generations); false if storage failed. */
-  persistRx(): boolean {
-    this.syncLast();
-    const x = this.rxRec;
-    x[0] = RX_VERSION;
-    for (let op = 0; op <= OP_MAX; op++) {
-      const o = 1 + op * RX_ENTRY;
-      const has = hasDown(op);
-      const staged = this.stPresent && has && this.inScope(op);
-      x[o] = has ? this.gen[op] : 0;
-      writeU32(x, o + 1, has ? this.state[S_DOWN + op] : 0);
-      x[o + 5] = staged ? this.stGen : 0;
-      writeU32(x, o + 6, staged ? this.state[S_STAGED + op] : 0);
-    }
-    return this.put(REC_RX, x);
-  }
-
-  /** Copies the shared slots' replay state back to the per-op arrays. */
-  private syncLast(): void {
-    const k = this.downKey;
-    if (k >= STAGED_KEY) this.state[S_STAGED + k - STAGED_KEY] = this.downSlot.last;
-    else if (k >= 0) this.state[S_DOWN + k] = this.downSlot.last;
-  }
-
-  private decodeRx(x: Uint8Array): void {
-    for (let op = 1; op <= OP_MAX; op++) {
-      const o = 1 + op * RX_ENTRY;
-      const ga = x[o];
-      const la = readU32(x, o + 1);
-      const gs = x[o + 5];
-      const ls = readU32(x, o + 6);
-      if (!hasDown(op)) continue;
-      const g = this.gen[op];
-      this.state[S_DOWN + op] = g === ga ? la : g === gs ? ls : 0;
-      if (this.stPresent && this.inScope(op)) this.state[S_STAGED + op] = this.stGen === gs ? ls : this.stGen === ga ? la : 0;
-    }
-  }
-
-  // ---- derivation ----------------------------------------------------------------------------
-
   /** True when op is covered by the staged key's scope. */
   inScope(op: number): boolean {
     return this.stScope === SCOPE_MASTER || this.stScope === op;
   }
 
-  private loadOp(op: number): void {
-    if (!this.sendsUp(op)) return;
-    const g = this.gen[op];
-    if (op === OP_READING) {
-      const u = this.reading;
-      u.gen = g;
-      if (this.own[op] === 1) loadE2eKey(this.ctx, u, this.ok, op * KEY_LEN, this.meterId);
-      else loadE2eKeyFromMaster(this.ctx, u, this.mk, 0, this.meterId);
-      this.resumeCounter(u, op, g, 0);
-    } else {
-      this.resumeCounter(null, op, g, 0);
-    }
-  }
-
-  private loadStaged(): void {
-    if (this.downKey >= STAGED_KEY) this.downKey = -1;
-    this.clearStaged();
-    this.resumeCounter(null, CI_KC, this.stGen, this.stScope);
-  }
-
   /** Finds the downlink slot for a parsed end-to-end header: the generation in force or the staged one. */
   findDown(hdr: FrameHeader): KeySlot | number {
     const op = hdr.op;
-    if (op < 1 || op > OP_MAX) return ERR_UNKNOWN_SENDER;
-    if (!equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) return ERR_UNKNOWN_SENDER;
-    if (!hasDown(op)) return ERR_UNKNOWN_SENDER;
+    if (!policyAllows(E2E_VERSION, op, DIR_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
+      return ERR_UNKNOWN_SENDER;
+    }
+    let key = op;
+    if (hdr.gen !== this.gen[op]) {
+      if (!this.stPresent || !this.inScope(op) || hdr.gen !== this.stGen) return ERR_GENERATION;
+      key = op + STAGED_KEY;
+    }
     const d = this.downSlot;
-    if (hdr.gen === this.gen[op]) {
-      if (this.downKey !== op) {
-        this.syncLast();
-        d.op = op;
-        d.gen = this.gen[op];
-        if (this.own[op] === 1) loadE2eKey(this.ctx, d, this.ok, op * KEY_LEN, this.meterId);
-        else loadE2eKeyFromMaster(this.ctx, d, this.mk, 0, this.meterId);
-        this.downKey = op;
-        d.last = this.state[S_DOWN + op];
-      }
-      return d;
+    if (this.downKey !== key) {
+      this.syncDown();
+      this.derive(d, op, key !== op);
+      this.downKey = key;
+      d.last = readU32(this.rx, 1 + op * RX_ENTRY + (key === op ? RX_LAST : RX_ST_LAST));
     }
-    if (this.stPresent && this.inScope(op) && hdr.gen === this.stGen) {
-      if (this.downKey !== op + STAGED_KEY) {
-        this.syncLast();
-        d.op = op;
-        d.gen = this.stGen;
-        if (this.stScope === SCOPE_MASTER) loadE2eKeyFromMaster(this.ctx, d, this.stKey, 0, this.meterId);
-        else loadE2eKey(this.ctx, d, this.stKey, 0, this.meterId);
-        this.downKey = op + STAGED_KEY;
-        d.last = this.state[S_STAGED + op];
-      }
-      return d;
-    }
-    return ERR_GENERATION;
+    return d;
   }
 
   // ---- key update (PROTOCOL.md §8) ----------------------------------------------------------
 
-  /** Highest generation among the keys a scope covers. */
-  private maxGen(scope: number): number {
-    if (scope !== SCOPE_MASTER) return this.gen[scope];
-    let m = this.mkGen;
-    for (let op = 1; op <= OP_MAX; op++) if (this.gen[op] > m) m = this.gen[op];
-    return m;
-  }
-
   /** TRANSPORT: stages key[off..off+16) for (scope, newGen), persisted before it returns KU_STAGED; KU_REPEAT for the same staged key. */
   stage(scope: number, newGen: number, key: Uint8Array, off: number): number {
     if (scope < 0 || scope > OP_MAX || newGen < 1 || newGen > MAX_GEN) return KU_REFUSED;
-    if (newGen <= this.maxGen(scope)) return KU_REFUSED;
+    // newGen must exceed the generation of every key the scope covers.
+    let max = scope === SCOPE_MASTER ? this.mkGen : this.gen[scope];
+    if (scope === SCOPE_MASTER) for (let op = 1; op <= OP_MAX; op++) if (this.gen[op] > max) max = this.gen[op];
+    if (newGen <= max) return KU_REFUSED;
     if (this.stPresent && this.stScope === scope && this.stGen === newGen) {
-      return equalBytes(this.stKey, 0, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
+      return equalBytes(this.kr, K_ST_KEY, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
     }
     // A new (scope, generation) replaces an earlier staged key only upward: never going back to a
     // staged (scope, gen) whose confirmation-key counter space might already have been used.
     if (this.stPresent && newGen <= this.stGen) return KU_REFUSED;
-    const oldPresent = this.stPresent;
-    const oldScope = this.stScope;
-    const oldGen = this.stGen;
-    const oldKey = new Uint8Array(KEY_LEN);
-    oldKey.set(this.stKey);
-    this.stPresent = true;
-    this.stScope = scope;
-    this.stGen = newGen;
-    for (let i = 0; i < KEY_LEN; i++) this.stKey[i] = key[off + i];
-    if (!this.put(REC_KEYS, this.encodeKeys())) {
-      this.stPresent = oldPresent;
-      this.stScope = oldScope;
-      this.stGen = oldGen;
-      this.stKey.set(oldKey);
-      return KU_REFUSED;
-    }
-    this.loadStaged();
+    // The new record is composed in a copy and takes effect only once written (a key update is rare:
+    // this copy is the only allocation, and it is garbage right after).
+    const n = new Uint8Array(this.kr);
+    n[K_STAGED] = 1;
+    n[K_ST_SCOPE] = scope;
+    n[K_ST_GEN] = newGen;
+    for (let i = 0; i < KEY_LEN; i++) n[K_ST_KEY + i] = key[off + i];
+    if (!this.put(REC_KEYS, n)) return KU_REFUSED;
+    this.kr.set(n);
+    this.adopt();
+    // The new staged key starts with no downlink accepted and its own confirmation counter.
+    if (this.downKey >= STAGED_KEY) this.downKey = -1;
+    for (let op = 1; op <= OP_MAX; op++) writeU32(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 0);
+    this.resume(CI_KC, newGen, scope);
     return KU_STAGED;
   }
 
@@ -433,54 +356,39 @@ export class MeterKeys {
     if (!this.persistRx()) return false;
     const scope = this.stScope;
     const g = this.stGen;
-    const saveMk = new Uint8Array(KEY_LEN);
-    saveMk.set(this.mk);
-    const saveGen = new Uint8Array(OP_MAX + 1);
-    saveGen.set(this.gen);
-    const saveOwn = new Uint8Array(OP_MAX + 1);
-    saveOwn.set(this.own);
-    const saveOk = new Uint8Array(KEY_LEN);
-    const saveMkGen = this.mkGen;
+    const n = new Uint8Array(this.kr); // as in stage(): composed in a copy, effective once written
+    const to = scope === SCOPE_MASTER ? K_MK : K_OK + scope * KEY_LEN;
+    for (let i = 0; i < KEY_LEN; i++) n[to + i] = n[K_ST_KEY + i];
     if (scope === SCOPE_MASTER) {
-      this.mk.set(this.stKey);
-      this.mkGen = g;
+      n[K_MKGEN] = g;
       for (let op = 1; op <= OP_MAX; op++) {
-        this.gen[op] = g;
-        this.own[op] = 0;
+        n[K_GEN + op] = g;
+        n[K_OWN + op] = 0;
       }
     } else {
-      saveOk.set(this.ok.subarray(scope * KEY_LEN, scope * KEY_LEN + KEY_LEN));
-      this.ok.set(this.stKey, scope * KEY_LEN);
-      this.own[scope] = 1;
-      this.gen[scope] = g;
+      n[K_OWN + scope] = 1;
+      n[K_GEN + scope] = g;
     }
-    this.stPresent = false;
-    if (!this.put(REC_KEYS, this.encodeKeys())) {
-      this.mk.set(saveMk);
-      this.mkGen = saveMkGen;
-      this.gen.set(saveGen);
-      this.own.set(saveOwn);
-      if (scope !== SCOPE_MASTER) this.ok.set(saveOk, scope * KEY_LEN);
-      this.stPresent = true;
-      return false;
-    }
-    // The replay state of the new generation is what the staged slot accepted so far.
+    n[K_STAGED] = 0;
+    if (!this.put(REC_KEYS, n)) return false;
+    this.kr.set(n);
+    this.adopt();
+    const x = this.rx;
     for (let op = 1; op <= OP_MAX; op++) {
-      if (hasDown(op) && this.inScopeOf(scope, op)) this.state[S_DOWN + op] = this.state[S_STAGED + op];
-      this.loadOp(op);
+      const o = 1 + op * RX_ENTRY;
+      // The replay state of the new generation is what the staged key accepted so far.
+      if (this.inScope(op)) writeU32(x, o + RX_LAST, readU32(x, o + RX_ST_LAST));
+      writeU32(x, o + RX_ST_LAST, 0);
+      if (op !== OP_KEY_UPDATE && policyAllows(E2E_VERSION, op, DIR_UP)) this.resume(op, this.gen[op], 0);
     }
+    this.derive(this.reading, OP_READING, false);
     this.downKey = -1;
     wipeSlot(this.downSlot);
-    this.clearStaged();
     if (this.upIdx === CI_KC) {
-      this.parkUp();
+      this.holdUp(-1);
       wipeSlot(this.upSlot);
     }
-    this.stKey.fill(0);
+    this.kr.fill(0, K_ST_KEY);
     return true;
-  }
-
-  private inScopeOf(scope: number, op: number): boolean {
-    return scope === SCOPE_MASTER || scope === op;
   }
 }
