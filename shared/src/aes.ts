@@ -2,8 +2,9 @@
  * Compact forward-only AES-128 (FIPS-197). CCM and CMAC need only the forward cipher (PROTOCOL.md
  * D-1), so there is no inverse S-box and no decryption round.
  *
- * Tables: the S-box (256 bytes) and ONE 256-word round table T, both computed at module load
- * from GF(2^8) arithmetic (no table literals in the source). The other three classic T-tables are
+ * Tables: the S-box (256 bytes, built at module load: expandKey needs it) and ONE 256-word round
+ * table T (built on the first software block, see _softBlock), both from GF(2^8) arithmetic (no
+ * table literals in the source). The other three classic T-tables are
  * byte rotations of T, done inline; 4 tables would cost 4 KiB, which an Espruino board with a
  * ~2,500-variable budget cannot spare, and measured no faster on V8 (the rotations compile to
  * rotate instructions; table loads dominate). Fully unrolled rounds gained ~5 % for ~4 KB of code.
@@ -31,12 +32,11 @@ const SBOX_AFFINE = 0x63; // FIPS-197 §5.1.1 affine constant
 const SBOX_INV3_FIX = 0x09; // keeps "divide by 3" inside GF(2^8) in the generator below
 
 const SBOX = new Uint8Array(256);
-// T[x] = column (2·S[x], S[x], S[x], 3·S[x]) big-endian: SubBytes + MixColumns for one byte.
-const T = new Uint32Array(256);
 
 // Walks the multiplicative group with generator 3 and its inverse in step: q = p^-1, so
-// the S-box (affine(p^-1)) is built without a log/exp table.
-function buildTables(): void {
+// the S-box (affine(p^-1)) is built without a log/exp table. Runs once at load as an IIFE, so
+// no function object stays in RAM afterwards.
+(function buildSbox(): void {
   let p = 1;
   let q = 1;
   do {
@@ -50,13 +50,7 @@ function buildTables(): void {
     SBOX[p] = (q ^ (r >>> 7) ^ (r >>> 6) ^ (r >>> 5) ^ (r >>> 4) ^ SBOX_AFFINE) & 0xff;
   } while (p !== 1);
   SBOX[0] = SBOX_AFFINE;
-  for (let x = 0; x < 256; x++) {
-    const s = SBOX[x];
-    const s2 = ((s << 1) ^ (s & 0x80 ? GF_POLY : 0)) & 0xff;
-    T[x] = ((s2 << 24) | (s << 16) | (s << 8) | (s2 ^ s)) >>> 0;
-  }
-}
-buildTables();
+})();
 
 /** Throws unless rk can hold an expanded AES-128 key (a caller bug, never attacker input). */
 export function checkSchedule(rk: Uint32Array): void {
@@ -85,69 +79,89 @@ export function expandKey(key: Uint8Array, keyOff: number, rk: Uint32Array): voi
   }
 }
 
-// One AES block. No bounds checks here: callers (cmac, ccm, softAes.encryptBlock) check once.
-// src and dst may be the same bytes: all of src is read before dst is written.
-function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, d: number): void {
-  let s0 = ((src[so] << 24) | (src[so + 1] << 16) | (src[so + 2] << 8) | src[so + 3]) ^ rk[0];
-  let s1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) ^ rk[1];
-  let s2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) ^ rk[2];
-  let s3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) ^ rk[3];
-  let k = 4;
-  for (let r = 1; r < ROUNDS; r++) {
-    // Te1..Te3 of the 4-table design are T rotated right by 8, 16, 24: nest the rotations.
-    let a = T[s3 & 0xff];
-    a = T[(s2 >>> 8) & 0xff] ^ ((a >>> 8) | (a << 24));
-    a = T[(s1 >>> 16) & 0xff] ^ ((a >>> 8) | (a << 24));
-    const t0 = T[s0 >>> 24] ^ ((a >>> 8) | (a << 24)) ^ rk[k];
-    let b = T[s0 & 0xff];
-    b = T[(s3 >>> 8) & 0xff] ^ ((b >>> 8) | (b << 24));
-    b = T[(s2 >>> 16) & 0xff] ^ ((b >>> 8) | (b << 24));
-    const t1 = T[s1 >>> 24] ^ ((b >>> 8) | (b << 24)) ^ rk[k + 1];
-    let c = T[s1 & 0xff];
-    c = T[(s0 >>> 8) & 0xff] ^ ((c >>> 8) | (c << 24));
-    c = T[(s3 >>> 16) & 0xff] ^ ((c >>> 8) | (c << 24));
-    const t2 = T[s2 >>> 24] ^ ((c >>> 8) | (c << 24)) ^ rk[k + 2];
-    let e = T[s2 & 0xff];
-    e = T[(s1 >>> 8) & 0xff] ^ ((e >>> 8) | (e << 24));
-    e = T[(s0 >>> 16) & 0xff] ^ ((e >>> 8) | (e << 24));
-    s3 = T[s3 >>> 24] ^ ((e >>> 8) | (e << 24)) ^ rk[k + 3];
-    s0 = t0;
-    s1 = t1;
-    s2 = t2;
-    k += 4;
+/** The unchecked software block function: one AES block, no range checks (internal). */
+export type SoftBlock = (rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number) => void;
+
+let softBlock: SoftBlock | null = null;
+
+/**
+ * Returns the software block function, creating it with its round table on the first call
+ * (internal: createCryptoCtx for softAes, and softAes itself). A board with native AES never
+ * calls it, so never holds the 1 KiB table (71 Espruino variables). The table is a constant of
+ * the closure, which V8 compiles as tightly as a module constant (a table read through a
+ * mutable module variable measured ~15 % slower).
+ */
+export function _softBlock(): SoftBlock {
+  if (softBlock !== null) return softBlock;
+  // T[x] = column (2·S[x], S[x], S[x], 3·S[x]) big-endian: SubBytes + MixColumns for one byte.
+  const T = new Uint32Array(256);
+  for (let x = 0; x < 256; x++) {
+    const s = SBOX[x];
+    const s2 = ((s << 1) ^ (s & 0x80 ? GF_POLY : 0)) & 0xff;
+    T[x] = ((s2 << 24) | (s << 16) | (s << 8) | (s2 ^ s)) >>> 0;
   }
-  // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns.
-  const k0 = rk[40];
-  const k1 = rk[41];
-  const k2 = rk[42];
-  const k3 = rk[43];
-  dst[d] = SBOX[s0 >>> 24] ^ (k0 >>> 24);
-  dst[d + 1] = SBOX[(s1 >>> 16) & 0xff] ^ (k0 >>> 16);
-  dst[d + 2] = SBOX[(s2 >>> 8) & 0xff] ^ (k0 >>> 8);
-  dst[d + 3] = SBOX[s3 & 0xff] ^ k0;
-  dst[d + 4] = SBOX[s1 >>> 24] ^ (k1 >>> 24);
-  dst[d + 5] = SBOX[(s2 >>> 16) & 0xff] ^ (k1 >>> 16);
-  dst[d + 6] = SBOX[(s3 >>> 8) & 0xff] ^ (k1 >>> 8);
-  dst[d + 7] = SBOX[s0 & 0xff] ^ k1;
-  dst[d + 8] = SBOX[s2 >>> 24] ^ (k2 >>> 24);
-  dst[d + 9] = SBOX[(s3 >>> 16) & 0xff] ^ (k2 >>> 16);
-  dst[d + 10] = SBOX[(s0 >>> 8) & 0xff] ^ (k2 >>> 8);
-  dst[d + 11] = SBOX[s1 & 0xff] ^ k2;
-  dst[d + 12] = SBOX[s3 >>> 24] ^ (k3 >>> 24);
-  dst[d + 13] = SBOX[(s0 >>> 16) & 0xff] ^ (k3 >>> 16);
-  dst[d + 14] = SBOX[(s1 >>> 8) & 0xff] ^ (k3 >>> 8);
-  dst[d + 15] = SBOX[s2 & 0xff] ^ k3;
+  // One AES block. No bounds checks here: callers (cmac, ccm, softAes.encryptBlock) check once.
+  // src and dst may be the same bytes: all of src is read before dst is written.
+  softBlock = function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, d: number): void {
+    let s0 = ((src[so] << 24) | (src[so + 1] << 16) | (src[so + 2] << 8) | src[so + 3]) ^ rk[0];
+    let s1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) ^ rk[1];
+    let s2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) ^ rk[2];
+    let s3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) ^ rk[3];
+    let k = 4;
+    for (let r = 1; r < ROUNDS; r++) {
+      // Te1..Te3 of the 4-table design are T rotated right by 8, 16, 24: nest the rotations.
+      let a = T[s3 & 0xff];
+      a = T[(s2 >>> 8) & 0xff] ^ ((a >>> 8) | (a << 24));
+      a = T[(s1 >>> 16) & 0xff] ^ ((a >>> 8) | (a << 24));
+      const t0 = T[s0 >>> 24] ^ ((a >>> 8) | (a << 24)) ^ rk[k];
+      let b = T[s0 & 0xff];
+      b = T[(s3 >>> 8) & 0xff] ^ ((b >>> 8) | (b << 24));
+      b = T[(s2 >>> 16) & 0xff] ^ ((b >>> 8) | (b << 24));
+      const t1 = T[s1 >>> 24] ^ ((b >>> 8) | (b << 24)) ^ rk[k + 1];
+      let c = T[s1 & 0xff];
+      c = T[(s0 >>> 8) & 0xff] ^ ((c >>> 8) | (c << 24));
+      c = T[(s3 >>> 16) & 0xff] ^ ((c >>> 8) | (c << 24));
+      const t2 = T[s2 >>> 24] ^ ((c >>> 8) | (c << 24)) ^ rk[k + 2];
+      let e = T[s2 & 0xff];
+      e = T[(s1 >>> 8) & 0xff] ^ ((e >>> 8) | (e << 24));
+      e = T[(s0 >>> 16) & 0xff] ^ ((e >>> 8) | (e << 24));
+      s3 = T[s3 >>> 24] ^ ((e >>> 8) | (e << 24)) ^ rk[k + 3];
+      s0 = t0;
+      s1 = t1;
+      s2 = t2;
+      k += 4;
+    }
+    // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns.
+    const k0 = rk[40];
+    const k1 = rk[41];
+    const k2 = rk[42];
+    const k3 = rk[43];
+    dst[d] = SBOX[s0 >>> 24] ^ (k0 >>> 24);
+    dst[d + 1] = SBOX[(s1 >>> 16) & 0xff] ^ (k0 >>> 16);
+    dst[d + 2] = SBOX[(s2 >>> 8) & 0xff] ^ (k0 >>> 8);
+    dst[d + 3] = SBOX[s3 & 0xff] ^ k0;
+    dst[d + 4] = SBOX[s1 >>> 24] ^ (k1 >>> 24);
+    dst[d + 5] = SBOX[(s2 >>> 16) & 0xff] ^ (k1 >>> 16);
+    dst[d + 6] = SBOX[(s3 >>> 8) & 0xff] ^ (k1 >>> 8);
+    dst[d + 7] = SBOX[s0 & 0xff] ^ k1;
+    dst[d + 8] = SBOX[s2 >>> 24] ^ (k2 >>> 24);
+    dst[d + 9] = SBOX[(s3 >>> 16) & 0xff] ^ (k2 >>> 16);
+    dst[d + 10] = SBOX[(s0 >>> 8) & 0xff] ^ (k2 >>> 8);
+    dst[d + 11] = SBOX[s1 & 0xff] ^ k2;
+    dst[d + 12] = SBOX[s3 >>> 24] ^ (k3 >>> 24);
+    dst[d + 13] = SBOX[(s0 >>> 16) & 0xff] ^ (k3 >>> 16);
+    dst[d + 14] = SBOX[(s1 >>> 8) & 0xff] ^ (k3 >>> 8);
+    dst[d + 15] = SBOX[s2 & 0xff] ^ k3;
+  };
+  return softBlock;
 }
 
-/** softAes without the range checks, for cmac/ccm, which check their whole buffers once (internal). */
-export const _encryptUnchecked = encrypt;
-
-/** Compact pure-JS forward AES-128 (small tables built once, no per-call allocation); checks ranges once per call. */
+/** Compact pure-JS forward AES-128 (round table built once, on first use; no per-call allocation); checks ranges once per call. */
 export const softAes: BlockCipher = {
   encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
     checkRange(src, srcOff, AES_BLOCK_LEN, 'aes src');
     checkRange(dst, dstOff, AES_BLOCK_LEN, 'aes dst');
     checkSchedule(rk);
-    encrypt(rk, src, srcOff, dst, dstOff);
+    _softBlock()(rk, src, srcOff, dst, dstOff);
   },
 };

@@ -2,15 +2,15 @@
  * Per-thread crypto context: the block-cipher provider plus every scratch buffer CMAC, the KDF and
  * CCM need, allocated once at boot so that steady-state calls allocate nothing.
  */
-import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS, _encryptUnchecked, softAes } from './aes.ts';
-import type { BlockCipher } from './aes.ts';
+import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS, _softBlock, softAes } from './aes.ts';
+import type { BlockCipher, SoftBlock } from './aes.ts';
 
 /** Per-thread crypto scratch: the block cipher provider and preallocated scratch blocks. Create once at boot. */
 export interface CryptoCtx {
   /** Block-cipher provider (softAes, or a board's native AES). */
   readonly bc: BlockCipher;
-  /** True when bc is softAes: callers that checked their buffers skip the per-block checks. Internal. */
-  readonly _soft: boolean;
+  /** The unchecked software block when bc is softAes (callers that checked their buffers skip the per-block checks), else null. Internal. */
+  readonly _enc: SoftBlock | null;
   /** MAC chaining value (CBC-MAC of CCM, CMAC state). Internal. */
   readonly _x: Uint8Array;
   /** Key-stream block S_i of CCM. Internal. */
@@ -25,12 +25,12 @@ export interface CryptoCtx {
   readonly tmpRk: Uint32Array;
 }
 
-/** Creates a context around bc (default softAes); allocates 4 blocks + one 44-word schedule, once. */
+/** Creates a context around bc (default softAes); allocates 4 blocks + one 44-word schedule (+ softAes's round table, once per program), once. */
 export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
   const p = bc === undefined ? softAes : bc;
   return {
     bc: p,
-    _soft: p === softAes,
+    _enc: p === softAes ? _softBlock() : null,
     _x: new Uint8Array(AES_BLOCK_LEN),
     _s: new Uint8Array(AES_BLOCK_LEN),
     _a: new Uint8Array(AES_BLOCK_LEN),
@@ -42,6 +42,7 @@ export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
 
 /** Encrypts one block with ctx's provider; src/dst ranges must already be checked by the caller (internal). */
 export function _block(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-  if (ctx._soft) _encryptUnchecked(rk, src, srcOff, dst, dstOff);
+  const enc = ctx._enc;
+  if (enc !== null) enc(rk, src, srcOff, dst, dstOff);
   else ctx.bc.encryptBlock(rk, src, srcOff, dst, dstOff);
 }
