@@ -14,11 +14,11 @@
 // top-level numeric constants into literals.
 //
 // Property names (core, meter, concentrator; not the adapters): esbuild's mangleProps shortens the
-// property names the bundle's own sources declare (class members, object-literal keys, interface
-// members) unless a name has any reason to stay, computed on every build by
-// scripts/mangle-props.ts: every standard built-in property (enumerated from a fresh V8 context),
-// engine protocol names (next/done/value/then/..., Espruino's on/emit), every word of every file
-// that talks to a bundle (boards/src/** = the Board interface and adapters, boards/profiles, the
+// property names the bundle's own sources define (class members, object-literal keys, parameter
+// properties; an interface member alone does not count) unless a name has any reason to stay,
+// computed on every build by scripts/mangle-props.ts: every standard built-in property (enumerated
+// from a fresh V8 context), engine protocol names (next/done/value/then/..., Espruino's on/emit),
+// every word of every file that talks to a bundle (boards/src/** = the Board interface and adapters, boards/profiles, the
 // engine harnesses in test/xs, and every test or script that names a bundle global or the build,
 // with what they import), every word in a string literal of the bundle's sources (`o['x']`), and
 // every name touched by a source file that enumerates keys (cbor.ts's value codec). Reserved names

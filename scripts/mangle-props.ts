@@ -9,8 +9,9 @@
 // name that crosses that boundary breaks the device silently. Rather than a hand-kept list (which
 // rots while the firmware is edited), the set is computed on every build:
 //
-//   candidates = property names the bundle's own source files *declare* (class members, object
-//                literal keys, interface / type-literal members, constructor parameter properties)
+//   candidates = property names the bundle's own source files *define* (class fields, methods and
+//                accessors, object-literal keys, constructor parameter properties); an interface or
+//                type-literal member alone does not count (it may describe an object made elsewhere)
 //   reserved   = every standard built-in property name, enumerated from a fresh V8 context
 //              + names engines read from objects they are handed (iterator/thenable/descriptor
 //                protocols, Espruino's Object.prototype event methods)
@@ -194,8 +195,13 @@ function factsOf(file: string): SourceFacts {
 
   const visit = (n: ts.Node): void => {
     let name: string | undefined;
-    if (ts.isPropertyDeclaration(n) || ts.isMethodDeclaration(n) || ts.isGetAccessorDeclaration(n) || ts.isSetAccessorDeclaration(n)
-      || ts.isPropertySignature(n) || ts.isMethodSignature(n) || ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n)) {
+    // Only value-level declarations make a candidate: an interface or type-literal member may describe
+    // an object the engine or a caller made, whose names the bundle does not choose.
+    if (ts.isPropertySignature(n) || ts.isMethodSignature(n)) {
+      const t = identName(n.name);
+      if (t !== undefined) f.touched.add(t);
+    } else if (ts.isPropertyDeclaration(n) || ts.isMethodDeclaration(n) || ts.isGetAccessorDeclaration(n) || ts.isSetAccessorDeclaration(n)
+      || ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n)) {
       name = identName(n.name);
     } else if (ts.isParameter(n) && n.modifiers?.some((m) => m.kind === ts.SyntaxKind.PublicKeyword || m.kind === ts.SyntaxKind.PrivateKeyword
       || m.kind === ts.SyntaxKind.ProtectedKeyword || m.kind === ts.SyntaxKind.ReadonlyKeyword)) {
