@@ -7,6 +7,11 @@ export type { BlockCipher };
 
 /** One radio modem line carrying raw bytes (COBS framing is done by the app with shared/src/serial.ts). */
 export interface SerialPort {
+  /**
+   * Sends data; consumes or copies it before returning (the apps reuse their buffers: the sim
+   * board copies, Espruino's Serial.write and ECMA-419 write copy). A frame may come in several
+   * writes; frames end with 0x00 (PROTOCOL.md §9), which is where a modem or a tap cuts them.
+   */
   write(data: Uint8Array): void;
   onData(cb: (chunk: Uint8Array) => void): void;
 }

@@ -211,13 +211,15 @@ describe('flashed Espruino deliverable (meter-puckjs.js) boots with fake Espruin
     const scn = scenario();
     S.files.set('prov', new Uint8Array(Buffer.from(scn.prov, 'hex')));
     const out: Uint8Array[] = [];
+    let line: number[] = [];
     let onData: ((d: string) => void) | undefined;
     const digital: number[] = [];
     let aesCalls = 0;
     const countingCrypto = { AES: { encrypt: (d: Uint8Array, k: Uint8Array, o: { mode: string }) => { aesCalls++; return fakeCrypto.AES.encrypt(d, k, o); } } };
     const sandbox: Record<string, unknown> = {
       require: (m: string) => (m === 'Storage' ? S : m === 'crypto' ? countingCrypto : undefined),
-      Serial1: { setup: () => {}, write: (d: Uint8Array) => out.push(new Uint8Array(d)), on: (_e: string, cb: (d: string) => void) => { onData = cb; } },
+      // One frame may be written in several pieces: cut the line into frames at each 0x00, as the radio modem does.
+      Serial1: { setup: () => {}, write: (d: Uint8Array) => { for (const b of d) { line.push(b); if (b === 0) { out.push(new Uint8Array(line)); line = []; } } }, on: (_e: string, cb: (d: string) => void) => { onData = cb; } },
       getTime: () => scn.t0 + 0.5, setTime: () => {}, setInterval: () => 1,
       digitalWrite: (_p: unknown, v: number) => digital.push(v), setWatch: () => 1,
       Pin: function Pin(this: { n: string }, n: string) { this.n = n; },

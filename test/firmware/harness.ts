@@ -87,7 +87,11 @@ interface Msg {
   tag: string;
 }
 
-/** A network of in-memory wires with a delivery queue: writes are queued, run() delivers in order. */
+/**
+ * A network of in-memory wires with a delivery queue: what a port writes is cut into frames at
+ * each 0x00 delimiter (as a radio modem sees the line; the apps may write one frame in several
+ * writes), each frame is queued as one message, run() delivers in order.
+ */
 export class Net {
   readonly q: Msg[] = [];
   /** Return true to drop a message (lossy link). */
@@ -98,13 +102,22 @@ export class Net {
 
   port(tag: string, to: () => (b: Uint8Array) => void, alive?: () => boolean): SerialPort {
     const self = this;
+    let pending: number[] = []; // bytes of the frame being written
     return {
       write(data: Uint8Array): void {
-        if (alive !== undefined && !alive()) return; // a dead device transmits nothing
-        const copy = new Uint8Array(data);
-        for (const t of self.taps) t(tag, copy);
-        if (self.drop !== null && self.drop(tag, copy)) return;
-        self.q.push({ to: to(), bytes: copy, tag });
+        if (alive !== undefined && !alive()) {
+          pending = []; // a dead device transmits nothing, not even the rest of a frame
+          return;
+        }
+        for (const b of data) {
+          pending.push(b);
+          if (b !== 0) continue;
+          const frame = new Uint8Array(pending);
+          pending = [];
+          for (const t of self.taps) t(tag, frame);
+          if (self.drop !== null && self.drop(tag, frame)) continue;
+          self.q.push({ to: to(), bytes: frame, tag });
+        }
       },
       onData(): void {},
     };

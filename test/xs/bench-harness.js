@@ -98,7 +98,8 @@
     M.cmd = fromHex(scn.cmd);
     var board = {
       profile: { name: 'bench', engine: 'xs' },
-      serial: [{ write: function () { M.up++; }, onData: function () {} }],
+      // Counts frames: the meter may write one frame in several pieces, each frame ends with one 0x00.
+      serial: [{ write: function (d) { for (var j = 0; j < d.length; j++) if (d[j] === 0) M.up++; }, onData: function () {} }],
       storage: storage,
       clock: { now: function () { return M.t; }, set: function (t) { M.t = t; }, every: function () { return 0; } },
       pins: { relay: function () {}, onPulse: function () {}, onTamper: function () {} },

@@ -18,13 +18,21 @@
   function run(scn) {
     var recs = {};
     var out = { hes: [], meter: [] };
+    // A frame may be written in several pieces: each line is cut into frames at its 0x00 delimiters.
+    var line = { hes: '', meter: '' };
+    function cut(d, which) {
+      for (var j = 0; j < d.length; j++) {
+        line[which] += toHex(d.subarray(j, j + 1));
+        if (d[j] === 0) { out[which].push(line[which]); line[which] = ''; }
+      }
+    }
     var now = scn.t0;
     recs['r_prov'] = fromHex(scn.prov);
     var board = {
       profile: { name: 'harness', engine: 'xs' },
       serial: [
-        { write: function (d) { out.hes.push(toHex(d)); }, onData: function () {} },
-        { write: function (d) { out.meter.push(toHex(d)); }, onData: function () {} }
+        { write: function (d) { cut(d, 'hes'); }, onData: function () {} },
+        { write: function (d) { cut(d, 'meter'); }, onData: function () {} }
       ],
       storage: {
         read: function (n) { var v = recs['r_' + n]; return v === undefined ? undefined : copy(v); },

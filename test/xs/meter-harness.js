@@ -4,7 +4,7 @@
 // hoisting) and to XS's environment (print only: no console, no timers).
 //
 // It defines globalThis.VaktHarness.run(scenario): builds an in-memory Board (storage that survives
-// a simulated reboot, a serial port that records what the meter transmits, a settable clock), starts
+// a simulated reboot, a serial port that records what the meter transmits (one hex string per frame), a settable clock), starts
 // the meter from the bundle's globalThis.VaktMeter.startMeter, plays the scenario's steps and prints
 // one line per step: `@@step {"i":..,"out":[hex frames written],"relay":..,"stats":{..}}`.
 (function () {
@@ -36,7 +36,13 @@
     return {
       profile: { name: 'harness', engine: state.engine },
       serial: [{
-        write: function (d) { state.out.push(toHex(d)); },
+        // The meter may write one frame in several pieces: cut the line at each 0x00 delimiter.
+        write: function (d) {
+          for (var i = 0; i < d.length; i++) {
+            state.line += HEX.charAt(d[i] >> 4) + HEX.charAt(d[i] & 15);
+            if (d[i] === 0) { state.out.push(state.line); state.line = ''; }
+          }
+        },
         onData: function () {}
       }],
       storage: makeStorage(recs),
@@ -65,7 +71,7 @@
   /** scenario: { prov: hex, t0, engine?, options?, steps: [{ do: 'tick', t } | { do: 'rx', hex } | { do: 'pulse', n } | { do: 'reboot' }] } */
   function run(scn) {
     var recs = {};
-    var state = { now: scn.t0, out: [], relayPin: undefined, engine: scn.engine || 'xs' };
+    var state = { now: scn.t0, out: [], line: '', relayPin: undefined, engine: scn.engine || 'xs' };
     recs['r_prov'] = fromHex(scn.prov);
     var opts = { attach: false, synthetic: false };
     var app = start(recs, state, opts);

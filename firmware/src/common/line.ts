@@ -1,7 +1,14 @@
-// One serial line as the apps use it: a bounded deframer in, a preallocated COBS encoder out.
+// One serial line as the concentrator uses it: a bounded deframer in, a block-wise COBS encoder out.
 import type { SerialPort } from '@vakt/boards';
 import { MAX_LINK_FRAME } from '@vakt/shared/frame';
-import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
+import { SerialDeframer, writeSerialFrame } from '@vakt/shared/serial';
+
+/**
+ * Bytes handed to SerialPort.write at a time: frames are COBS-encoded through a scratch this
+ * large instead of a whole-frame output buffer (RAM on Espruino: 64 bytes cost ~10 variables, a
+ * 1 KiB buffer ~70). A longer frame goes out in several writes; the line only sees the bytes.
+ */
+export const LINE_BLOCK = 64;
 
 /** Receives one CRC-checked link frame: buf[off..off+len) is valid only during the call. */
 export type LineHandler = (buf: Uint8Array, off: number, len: number) => void;
@@ -9,7 +16,7 @@ export type LineHandler = (buf: Uint8Array, off: number, len: number) => void;
 /** A serial line with fixed receive and transmit buffers. */
 export class Line {
   readonly rx: SerialDeframer;
-  private tx = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
+  private scratch = new Uint8Array(LINE_BLOCK);
   /** Frames written. */
   sent = 0;
 
@@ -22,11 +29,9 @@ export class Line {
     this.rx.push(chunk, 0, chunk.length);
   }
 
-  /** Frames and writes frame[off..off+len); false when it could not be encoded or there is no port. */
+  /** Frames and writes frame[off..off+len) (possibly in several writes); false when it could not be encoded or there is no port. */
   send(frame: Uint8Array, off: number, len: number): boolean {
-    const n = encodeSerialFrame(frame, off, len, this.tx, 0);
-    if (n < 0 || this.port === undefined) return false;
-    this.port.write(this.tx.subarray(0, n));
+    if (this.port === undefined || writeSerialFrame(frame, off, len, this.scratch, this.port) < 0) return false;
     this.sent++;
     return true;
   }

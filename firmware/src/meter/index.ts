@@ -23,7 +23,8 @@ import {
 import type { CborReader } from '@vakt/shared/cbor';
 import { equalBytes } from '@vakt/shared/utils';
 import { countersLeft } from '@vakt/shared/counter';
-import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
+import { SerialDeframer, writeSerialFrame } from '@vakt/shared/serial';
+import { LINE_BLOCK } from '../common/line.ts';
 import { parseMeterProv, type MeterProv } from '../common/prov.ts';
 import { LoadProfile, LP_SLOTS, createInterval } from '../common/loadprofile.ts';
 import { EnergyRegister } from '../common/metering.ts';
@@ -179,7 +180,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // One header for both layers: the link header is done with (LINK_ACK sent) before the inner frame is parsed.
   const hdr: FrameHeader = createHeader();
   const txFrame = new Uint8Array(MAX_LINK_FRAME);
-  const txLine = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
+  // The line form is written through this scratch, LINE_BLOCK bytes per SerialPort.write.
+  const txBlock = new Uint8Array(LINE_BLOCK);
   // Responses are written where the end-to-end seal expects them (in place at 2 × HEADER_LEN);
   // requests are opened in place in the deframer's buffer.
   const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_E2E_BODY_FORWARDED);
@@ -240,14 +242,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   /** Seals txFrame[HEADER_LEN..+len) as link frame `type` under the link UP key and transmits it. */
   function sendLink(type: number, len: number): boolean {
     const m = sealFrame(ctx, keys.linkUp, type, txFrame, HEADER_LEN, len, txFrame, 0);
-    const n = m < 0 ? m : encodeSerialFrame(txFrame, 0, m, txLine, 0);
-    if (n < 0) {
+    if (m < 0) {
       stats.sendErrors++;
       return false;
     }
-    if (port === undefined) return false;
-    port.write(txLine.subarray(0, n));
-    return true;
+    return port !== undefined && writeSerialFrame(txFrame, 0, m, txBlock, port) > 0;
   }
 
   /**
