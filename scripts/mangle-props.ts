@@ -15,7 +15,7 @@
 //   reserved   = every standard built-in property name, enumerated from a fresh V8 context
 //              + names engines read from objects they are handed (iterator/thenable/descriptor
 //                protocols, Espruino's Object.prototype event methods)
-//              + every word (identifier-shaped token, comments and strings included) of every file
+//              + every word (identifier, keyword, or word inside a string; not comments) of every file
 //                that talks to a bundle: boards/src/**, boards/profiles/**, test/xs/**, and every file
 //                under test/ or scripts/ that names a bundle global or the build (plus the files those
 //                import relatively), so Board methods, app methods, options and stats read by
@@ -101,6 +101,26 @@ export function standardBuiltinNames(): Set<string> {
 
 const WORD = /[A-Za-z_$][\w$]*/g;
 const wordsOf = (text: string): string[] => text.match(WORD) ?? [];
+
+/**
+ * Every word of a file's code: identifiers, keywords, and every identifier-shaped word inside its
+ * string and template literals (code run on an engine is often written as a string). Comments are
+ * skipped (read by the parser, so a `//` inside a string is not taken for one); JSON is taken whole.
+ */
+export function codeWords(file: string, text: string): string[] {
+  if (file.endsWith('.json')) return wordsOf(text);
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, /\.[mc]?ts$/.test(file) ? ts.ScriptKind.TS : ts.ScriptKind.JS);
+  const out: string[] = [];
+  const visit = (n: ts.Node): void => {
+    if (n.kind >= ts.SyntaxKind.FirstToken && n.kind <= ts.SyntaxKind.LastToken || ts.isIdentifier(n) || ts.isPrivateIdentifier(n)) {
+      for (const w of wordsOf(n.getText(sf))) out.push(w);
+      return;
+    }
+    for (const c of n.getChildren(sf)) visit(c);
+  };
+  visit(sf);
+  return out;
+}
 const SOURCE_EXT = /\.(ts|mts|cts|js|mjs|cjs|json)$/;
 
 function listFiles(dir: string): string[] {
@@ -271,7 +291,7 @@ export function planPropertyMangling(root: string, sources: string[], consumers:
   for (const n of builtins) reserve(n, 'builtin');
   for (const n of ENGINE_PROTOCOL_NAMES) reserve(n, 'engine');
   for (const n of entryNames) reserve(n, 'entry');
-  for (const c of consumers) for (const w of wordsOf(fs.readFileSync(c, 'utf8'))) reserve(w, `consumer ${rel(c)}`);
+  for (const c of consumers) for (const w of codeWords(c, fs.readFileSync(c, 'utf8'))) reserve(w, `consumer ${rel(c)}`);
   for (const { file, f } of facts) for (const w of f.quotedWords) reserve(w, `quoted ${rel(file)}`);
   const reflectiveFns = new Set<string>();
   for (const { f } of facts) for (const fn of f.reflectiveFns) reflectiveFns.add(fn);
