@@ -23,37 +23,42 @@ import { equalBytes } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
 import { REC_CTR, REC_KEYS, REC_RX, readFixed, readU32, readU64, writeU32, writeU64 } from '../common/records.ts';
 
+// Record layouts (docs/FIRMWARE.md "Storage records"). Offsets are plain numbers because the
+// bundle inlines only literal constants (an expression would stay a variable in RAM on Espruino).
 // 'keys' (199 bytes): version, mkGen, MK(16), gen[op 1..9], own[op 1..9], OK[op 1..9](9×16),
-// staged flag, staged scope, staged gen, staged key(16). Per-op fields are at BASE + op.
+// staged flag, staged scope, staged gen, staged key(16).
 const KEYS_VERSION = 1;
 const K_MKGEN = 1;
 const K_MK = 2;
-const K_GEN = K_MK + KEY_LEN - 1;
-const K_OWN = K_GEN + OP_MAX;
-/** OK[op] starts at K_OK + op * KEY_LEN. */
-const K_OK = K_OWN + OP_MAX + 1 - KEY_LEN;
-const K_STAGED = K_OK + (OP_MAX + 1) * KEY_LEN;
-const K_ST_SCOPE = K_STAGED + 1;
-const K_ST_GEN = K_STAGED + 2;
-const K_ST_KEY = K_STAGED + 3;
-const KEYS_LEN = K_ST_KEY + KEY_LEN;
-// 'ctr' (121 bytes): version, then per counter index (gen, aux = KC scope, limit u64).
+/** gen of op at K_GEN + op (bytes 18..26). */
+const K_GEN = 17;
+/** own flag of op (1: OK[op] was replaced individually) at K_OWN + op (bytes 27..35). */
+const K_OWN = 26;
+/** OK[op] at K_OK + op·16 (bytes 36..179). */
+const K_OK = 20;
+const K_STAGED = 180;
+const K_ST_SCOPE = 181;
+const K_ST_GEN = 182;
+const K_ST_KEY = 183;
+const KEYS_LEN = 199;
+// 'ctr' (121 bytes): version, then per counter index 0..11 (gen, aux = KC scope, limit u64).
+// Indices 1..9 are the ops' UP keys.
 const CTR_VERSION = 1;
-/** Counter index of the link UP key (indices 1..9 are the ops' UP keys). */
-const CI_LINK = OP_MAX + 1;
+/** Counter index of the link UP key. */
+const CI_LINK = 10;
 /** Counter index of the key-confirmation key. */
-const CI_KC = OP_MAX + 2;
-const CTR_SLOTS = OP_MAX + 3;
+const CI_KC = 11;
+const CTR_SLOTS = 12;
 const CTR_ENTRY = 10;
 const CTR_LIMIT = 2;
-const CTR_LEN = 1 + CTR_SLOTS * CTR_ENTRY;
+const CTR_LEN = 121;
 // 'rx' (101 bytes): version, then per op 0..9 (gen, last u32, staged gen, staged last u32).
 const RX_VERSION = 1;
 const RX_ENTRY = 10;
 const RX_LAST = 1;
 const RX_ST_GEN = 5;
 const RX_ST_LAST = 6;
-const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
+const RX_LEN = 101;
 const MAX_GEN = 255;
 /** Added to an op in downKey when the shared DOWN slot holds the staged generation's key. */
 const STAGED_KEY = 16;
