@@ -1,109 +1,94 @@
 // Compact SHA-256 (FIPS 180-4) for the firmware-update image digest (PROTOCOL.md §10).
-// Why our own: @noble/hashes uses features outside the Espruino subset and builds tables at import;
-// this one keeps one 64-word schedule and one 64-byte block buffer per hasher, allocated once.
+// Why our own: @noble/hashes uses features outside the Espruino subset and builds tables at import.
+// A hasher lives only while an image is checked: its constants and state are allocated when it is
+// created, so a meter that is not activating firmware holds nothing of it but the code.
+import { writeU32, writeU64 } from './records.ts';
 
 /** Size of a SHA-256 digest in bytes. */
 export const SHA256_LEN = 32;
 const BLOCK_LEN = 64;
+/** Where the 64-bit message length goes in the last block (FIPS 180-4 §5.1.1). */
+const LEN_AT = 56; // BLOCK_LEN - 8, as a literal so the bundle inlines it
 
-const K = new Uint32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-]);
-const IV = new Uint32Array([
-  0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-]);
-
-/** A reusable SHA-256 state: create once, then reset/update/finish any number of times without allocating. */
+/** One SHA-256 digest: create, update any number of times, finish once. */
 export class Sha256 {
+  /** The round constants K (FIPS 180-4 §4.2.2). */
+  private k = new Uint32Array(64);
+  /** The hash value H, starting at H(0) (§5.3.3). */
   private h = new Uint32Array(8);
-  private w = new Uint32Array(64);
-  private buf = new Uint8Array(BLOCK_LEN);
-  private bufLen = 0;
-  private total = 0; // bytes hashed so far (< 2^53, far beyond any firmware image)
+  /** The current block as 16 big-endian words, then the message schedule W[t] at index t mod 16. */
+  private w = new Uint32Array(16);
+  /** Bytes of the current block received so far. */
+  private n = 0;
+  /** Bytes hashed so far (< 2^53, far beyond any firmware image). */
+  private total = 0;
 
   constructor() {
-    this.reset();
-  }
-
-  /** Starts a new digest. */
-  reset(): void {
-    this.h.set(IV);
-    this.bufLen = 0;
-    this.total = 0;
+    // K[0..63] then H(0)[0..7] as 8 hex digits each. A literal in this function stays in flash on
+    // Espruino; at module level it would be a 576-character string in RAM.
+    const hex =
+      '428a2f9871374491b5c0fbcfe9b5dba53956c25b59f111f1923f82a4ab1c5ed5' +
+      'd807aa9812835b01243185be550c7dc372be5d7480deb1fe9bdc06a7c19bf174' +
+      'e49b69c1efbe47860fc19dc6240ca1cc2de92c6f4a7484aa5cb0a9dc76f988da' +
+      '983e5152a831c66db00327c8bf597fc7c6e00bf3d5a7914706ca635114292967' +
+      '27b70a852e1b21384d2c6dfc53380d13650a7354766a0abb81c2c92e92722c85' +
+      'a2bfe8a1a81a664bc24b8b70c76c51a3d192e819d6990624f40e3585106aa070' +
+      '19a4c1161e376c082748774c34b0bcb5391c0cb34ed8aa4a5b9cca4f682e6ff3' +
+      '748f82ee78a5636f84c878148cc7020890befffaa4506cebbef9a3f7c67178f2' +
+      '6a09e667bb67ae853c6ef372a54ff53a510e527f9b05688c1f83d9ab5be0cd19';
+    for (let i = 0; i < 72; i++) {
+      const v = parseInt(hex.substring(8 * i, 8 * i + 8), 16);
+      if (i < 64) this.k[i] = v;
+      else this.h[i - 64] = v;
+    }
   }
 
   /** Absorbs data[off..off+len). */
   update(data: Uint8Array, off: number, len: number): void {
-    this.total += len;
-    let i = off;
-    const end = off + len;
-    while (i < end) {
-      this.buf[this.bufLen++] = data[i++];
-      if (this.bufLen === BLOCK_LEN) {
-        this.compress();
-        this.bufLen = 0;
-      }
-    }
-  }
-
-  /** Writes the 32-byte digest to out[outOff..] and leaves the state needing reset(). */
-  finish(out: Uint8Array, outOff: number): void {
-    const bits = this.total * 8;
-    const buf = this.buf;
-    buf[this.bufLen++] = 0x80;
-    if (this.bufLen > BLOCK_LEN - 8) {
-      buf.fill(0, this.bufLen);
-      this.compress();
-      this.bufLen = 0;
-    }
-    buf.fill(0, this.bufLen);
-    const hi = Math.floor(bits / 0x100000000);
-    const lo = bits >>> 0;
-    buf[56] = hi >>> 24; buf[57] = hi >>> 16; buf[58] = hi >>> 8; buf[59] = hi;
-    buf[60] = lo >>> 24; buf[61] = lo >>> 16; buf[62] = lo >>> 8; buf[63] = lo;
-    this.compress();
-    for (let j = 0; j < 8; j++) {
-      const v = this.h[j];
-      out[outOff + 4 * j] = v >>> 24;
-      out[outOff + 4 * j + 1] = v >>> 16;
-      out[outOff + 4 * j + 2] = v >>> 8;
-      out[outOff + 4 * j + 3] = v;
-    }
-  }
-
-  private compress(): void {
     const w = this.w;
-    const b = this.buf;
-    for (let t = 0; t < 16; t++) {
-      w[t] = (b[4 * t] << 24) | (b[4 * t + 1] << 16) | (b[4 * t + 2] << 8) | b[4 * t + 3];
+    this.total += len;
+    for (let i = off; i < off + len; i++) {
+      const n = this.n;
+      // Byte n of the block is byte n mod 4 of word n / 4, most significant first (§3.1).
+      const b = data[i] << (24 - 8 * (n & 3));
+      w[n >> 2] = (n & 3) === 0 ? b : w[n >> 2] | b;
+      this.n = n + 1;
+      if (n + 1 < BLOCK_LEN) continue;
+      // A full block: the 64 rounds of §6.2.2, the schedule computed in place over 16 words.
+      this.n = 0;
+      const k = this.k;
+      const h = this.h;
+      let a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+      for (let t = 0; t < 64; t++) {
+        if (t >= 16) {
+          const x = w[(t - 15) & 15];
+          const y = w[(t - 2) & 15];
+          const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+          const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+          w[t & 15] = (w[t & 15] + s0 + w[(t - 7) & 15] + s1) | 0;
+        }
+        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
+        const ch = (e & f) ^ (~e & g);
+        const t1 = (hh + S1 + ch + k[t] + w[t & 15]) | 0;
+        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
+        const maj = (a & bb) ^ (a & c) ^ (bb & c);
+        hh = g; g = f; f = e; e = (d + t1) | 0;
+        d = c; c = bb; bb = a; a = (t1 + S0 + maj) | 0;
+      }
+      h[0] += a; h[1] += bb; h[2] += c; h[3] += d;
+      h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
     }
-    for (let t = 16; t < 64; t++) {
-      const x = w[t - 15];
-      const y = w[t - 2];
-      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-      w[t] = (w[t - 16] + s0 + w[t - 7] + s1) | 0;
-    }
-    const h = this.h;
-    let a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
-    for (let t = 0; t < 64; t++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const ch = (e & f) ^ (~e & g);
-      const t1 = (hh + S1 + ch + K[t] + w[t]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const maj = (a & bb) ^ (a & c) ^ (bb & c);
-      const t2 = (S0 + maj) | 0;
-      hh = g; g = f; f = e; e = (d + t1) | 0;
-      d = c; c = bb; bb = a; a = (t1 + t2) | 0;
-    }
-    h[0] = h[0] + a; h[1] = h[1] + bb; h[2] = h[2] + c; h[3] = h[3] + d;
-    h[4] = h[4] + e; h[5] = h[5] + f; h[6] = h[6] + g; h[7] = h[7] + hh;
+  }
+
+  /** Writes the 32-byte digest to out[outOff..]; the hasher is used up. */
+  finish(out: Uint8Array, outOff: number): void {
+    // Padding (§5.1.1): 0x80, zeros up to LEN_AT mod 64, then the message length in bits.
+    const bits = this.total * 8;
+    const padLen = ((LEN_AT - 1 - this.n) & (BLOCK_LEN - 1)) + 1;
+    const pad = new Uint8Array(padLen + 8);
+    pad[0] = 0x80;
+    writeU64(pad, padLen, bits);
+    this.update(pad, 0, pad.length);
+    for (let j = 0; j < 8; j++) writeU32(out, outOff + 4 * j, this.h[j]);
   }
 }

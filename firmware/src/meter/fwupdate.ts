@@ -8,12 +8,18 @@ import { REC_FW_PREFIX, REC_FW_STATE, readFixed, readU32, writeU32 } from '../co
 import { equalBytes } from '@vakt/shared/utils';
 
 /** Largest image accepted (bytes). */
-export const FW_MAX_SIZE = 256 * 1024;
+export const FW_MAX_SIZE = 262144; // 256 KiB
 /** Largest number of chunk records per image. */
 export const FW_MAX_CHUNKS = 1024;
 const STATE_VERSION = 1;
-// version, active flag, size u32, digest 32, version u32, received u32, chunks u32
-const STATE_LEN = 1 + 1 + 4 + SHA256_LEN + 4 + 4 + 4;
+// 'fws' (50 bytes): version, active flag, size u32, digest 32, version u32, received u32, chunks u32.
+// Literal offsets: the bundle inlines only literal constants.
+const S_SIZE = 2;
+const S_DIGEST = 6;
+const S_VERSION = 38;
+const S_RECEIVED = 42;
+const S_CHUNKS = 46;
+const STATE_LEN = 50;
 
 /** FIRMWARE UP status codes (PROTOCOL.md §10). */
 export const FW_OK = 0;
@@ -32,23 +38,20 @@ export class FirmwareDownload {
   version = 0;
   received = 0;
   chunks = 0;
-  readonly digest = new Uint8Array(SHA256_LEN);
-  private rec = new Uint8Array(STATE_LEN);
-  private sha: Sha256 | null = null; // created at the first activation: most boots never need it
-  private calc = new Uint8Array(SHA256_LEN);
   /** Images rejected at activation because their digest did not match. */
   rejected = 0;
+  /** The 'fws' record; the announced digest is kept only here, the numbers above are copied in by save(). */
+  private rec = new Uint8Array(STATE_LEN);
 
   constructor(private readonly st: Storage) {
     const r = readFixed(st, REC_FW_STATE, STATE_LEN, STATE_VERSION);
     if (r !== undefined && r[1] === 1) {
-      this.active = true;
-      this.size = readU32(r, 2);
-      this.digest.set(r.subarray(6, 6 + SHA256_LEN));
-      this.version = readU32(r, 6 + SHA256_LEN);
-      this.received = readU32(r, 10 + SHA256_LEN);
-      this.chunks = readU32(r, 14 + SHA256_LEN);
-      if (this.received > this.size || this.chunks > FW_MAX_CHUNKS) this.active = false;
+      this.rec.set(r);
+      this.size = readU32(r, S_SIZE);
+      this.version = readU32(r, S_VERSION);
+      this.received = readU32(r, S_RECEIVED);
+      this.chunks = readU32(r, S_CHUNKS);
+      this.active = this.received <= this.size && this.chunks <= FW_MAX_CHUNKS;
     }
   }
 
@@ -56,27 +59,24 @@ export class FirmwareDownload {
     const r = this.rec;
     r[0] = STATE_VERSION;
     r[1] = this.active ? 1 : 0;
-    writeU32(r, 2, this.size);
-    r.set(this.digest, 6);
-    writeU32(r, 6 + SHA256_LEN, this.version);
-    writeU32(r, 10 + SHA256_LEN, this.received);
-    writeU32(r, 14 + SHA256_LEN, this.chunks);
+    writeU32(r, S_SIZE, this.size);
+    writeU32(r, S_VERSION, this.version);
+    writeU32(r, S_RECEIVED, this.received);
+    writeU32(r, S_CHUNKS, this.chunks);
     this.st.write(REC_FW_STATE, r);
   }
 
   /** BEGIN: starts a download, or resumes the same one (same size, digest, version). Returns a status. */
   begin(size: number, digest: Uint8Array, digestOff: number, version: number): number {
     if (!(size >= 1 && size <= FW_MAX_SIZE) || !(version >= 0 && version <= 0xffffffff)) return FW_BAD_REQUEST;
-    if (this.active && this.size === size && this.version === version && equalBytes(this.digest, 0, digest, digestOff, SHA256_LEN)) {
+    if (this.active && this.size === size && this.version === version && equalBytes(this.rec, S_DIGEST, digest, digestOff, SHA256_LEN)) {
       return FW_OK;
     }
     this.discard();
     this.active = true;
     this.size = size;
     this.version = version;
-    for (let i = 0; i < SHA256_LEN; i++) this.digest[i] = digest[digestOff + i];
-    this.received = 0;
-    this.chunks = 0;
+    for (let i = 0; i < SHA256_LEN; i++) this.rec[S_DIGEST + i] = digest[digestOff + i];
     this.save();
     return FW_OK;
   }
@@ -96,9 +96,9 @@ export class FirmwareDownload {
   /** ACTIVATE: checks the whole image against the announced SHA-256; on mismatch discards it (the running image stays). */
   activate(): number {
     if (!this.active || this.received !== this.size) return ACT_INCOMPLETE;
-    if (this.sha === null) this.sha = new Sha256();
-    const h = this.sha;
-    h.reset();
+    // The hasher and its digest exist only during the check (activation is rare; nothing stays in RAM).
+    const h = new Sha256();
+    const calc = new Uint8Array(SHA256_LEN);
     let total = 0;
     for (let i = 0; i < this.chunks; i++) {
       const c = this.st.read(REC_FW_PREFIX + i);
@@ -106,8 +106,8 @@ export class FirmwareDownload {
       h.update(c, 0, c.length);
       total += c.length;
     }
-    h.finish(this.calc, 0);
-    if (total !== this.size || !equalBytes(this.calc, 0, this.digest, 0, SHA256_LEN)) {
+    h.finish(calc, 0);
+    if (total !== this.size || !equalBytes(calc, 0, this.rec, S_DIGEST, SHA256_LEN)) {
       this.rejected++;
       this.discard();
       return ACT_DIGEST_MISMATCH;
@@ -123,10 +123,5 @@ export class FirmwareDownload {
     this.chunks = 0;
     this.save();
     for (let i = 0; i < n; i++) this.st.erase(REC_FW_PREFIX + i);
-  }
-
-  /** Reads image byte range for the board's installer (the sim keeps the image in storage records). */
-  chunkCount(): number {
-    return this.chunks;
   }
 }
