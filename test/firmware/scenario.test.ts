@@ -12,6 +12,7 @@ import { Rig, classify, linkCounterOf } from './harness.ts';
 import { SerialDeframer } from '@vakt/shared/serial';
 import { decodeValue } from '@vakt/shared/cbor';
 import { HEADER_LEN, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import { MAX_FW_CHUNK, METER_MAX_RX_FRAME, READ_MAX_INTERVALS } from '@vakt/firmware/meter/index';
 
 function deframe(b: Uint8Array): Uint8Array {
   const d = new SerialDeframer(MAX_LINK_FRAME);
@@ -169,10 +170,10 @@ describe('meter + concentrator + HES scenario', () => {
     const image = new Uint8Array(randomBytes(5000));
     const digest = new Uint8Array(createHash('sha256').update(image).digest());
     // Chunk 3 is lost: every later chunk is refused with nextOffset = where the meter stands.
-    const st = fwSend(image, digest, 2, 700, new Set([3]));
+    const st = fwSend(image, digest, 2, MAX_FW_CHUNK, new Set([3]));
     expect(st[0]).toEqual([expect.any(Number), 0, 0]);
     expect(st.slice(1, 4).map((x) => x[1])).toEqual([0, 0, 0]);
-    expect(st.slice(4).every((x) => x[1] === 2 && x[2] === 2100)).toBe(true);
+    expect(st.slice(4).every((x) => x[1] === 2 && x[2] === 3 * MAX_FW_CHUNK)).toBe(true);
     // Reboot the meter mid-download: BEGIN with the same image resumes at the stored offset.
     rig.bootMeter();
     rig.net.run();
@@ -181,9 +182,9 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, 2]);
     rig.net.run();
     const resumed = bodies(rig, OP_FIRMWARE);
-    expect(resumed).toEqual([[req, 0, 2100]]);
-    for (let off = 2100; off < image.length; off += 700) {
-      rig.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, Math.min(image.length, off + 700))]);
+    expect(resumed).toEqual([[req, 0, 3 * MAX_FW_CHUNK]]);
+    for (let off = 3 * MAX_FW_CHUNK; off < image.length; off += MAX_FW_CHUNK) {
+      rig.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, Math.min(image.length, off + MAX_FW_CHUNK))]);
       rig.net.run();
     }
     const last = bodies(rig, OP_FIRMWARE).pop()!;
@@ -199,7 +200,7 @@ describe('meter + concentrator + HES scenario', () => {
     const digest = new Uint8Array(createHash('sha256').update(image).digest());
     const corrupted = new Uint8Array(image);
     corrupted[1234] ^= 0x01; // one bit flipped in transit/at the source, frames themselves authentic
-    const st = fwSend(corrupted, digest, 3, 800, new Set());
+    const st = fwSend(corrupted, digest, 3, MAX_FW_CHUNK, new Set());
     expect(st.every((x) => x[1] === 0)).toBe(true);
     const req = rig.hes.nextReq();
     rig.hes.command(OP_FIRMWARE, [req, 3]);
@@ -209,6 +210,79 @@ describe('meter + concentrator + HES scenario', () => {
     expect(rig.meter.firmware.rejected).toBe(1);
     expect([...rig.meterStorage.recs.keys()].filter((k) => /^fw\d+$/.test(k))).toEqual([]);
     expect(rig.logs.some((l) => l.includes('rolled back'))).toBe(true);
+  });
+
+  it('accepts FIRMWARE chunks of at most 512 bytes: a longer one is answered bad request or, past the receive buffer, dropped as oversize; the download goes on', () => {
+    const r2 = new Rig(T0, { intervalS: 900, retryS: 300 });
+    const image = new Uint8Array(randomBytes(3 * MAX_FW_CHUNK));
+    const digest = new Uint8Array(createHash('sha256').update(image).digest());
+    const req = r2.hes.nextReq();
+    r2.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, 6]);
+    r2.net.run();
+    expect(bodies(r2, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
+    // One byte over the limit: the frame fits the meter's receive buffer, the chunk is refused and nothing is held.
+    r2.hes.command(OP_FIRMWARE, [req, 2, 0, image.subarray(0, MAX_FW_CHUNK + 1)]);
+    r2.net.run();
+    expect(bodies(r2, OP_FIRMWARE)).toEqual([[req, 2, 0]]);
+    // A chunk whose link frame exceeds METER_MAX_RX_FRAME: dropped at the deframer (ERR_OVERSIZE, counted), no answer.
+    const oversize = r2.meter.rx.oversize;
+    const framesIn = r2.meter.stats.framesIn;
+    r2.hes.command(OP_FIRMWARE, [req, 2, 0, image.subarray(0, METER_MAX_RX_FRAME)]);
+    r2.net.run();
+    expect(r2.meter.rx.oversize).toBe(oversize + 1);
+    expect(r2.meter.stats.framesIn).toBe(framesIn);
+    expect(bodies(r2, OP_FIRMWARE)).toEqual([]);
+    expect(r2.meter.firmware.received).toBe(0);
+    // Chunks of the limit go on as before.
+    for (let off = 0; off < image.length; off += MAX_FW_CHUNK) {
+      r2.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, off + MAX_FW_CHUNK)]);
+      r2.net.run();
+    }
+    expect(bodies(r2, OP_FIRMWARE).map((x) => x[2])).toEqual([MAX_FW_CHUNK, 2 * MAX_FW_CHUNK, 3 * MAX_FW_CHUNK]);
+    r2.hes.command(OP_FIRMWARE, [req, 3]);
+    r2.net.run();
+    expect(bodies(r2, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
+    expect(r2.meter.config.fwVersion).toBe(6);
+  });
+
+  it('answers a READ of 16 intervals whose every field has its longest encoding (the transmit buffer holds the largest uplink)', () => {
+    const r2 = new Rig(T0, { intervalS: 900, retryS: 300 });
+    // Sixteen stored intervals with the largest values the records hold and CBOR carries (lph, lp<n>: FIRMWARE.md).
+    const MAX_U32 = 0xffffffff;
+    const whMax = Number.MAX_SAFE_INTEGER;
+    const rec = (seq: number): Uint8Array => {
+      const b = new Uint8Array(21);
+      const v = new DataView(b.buffer);
+      b[0] = 1;
+      v.setUint32(1, seq);
+      v.setUint32(5, MAX_U32);
+      v.setBigUint64(9, BigInt(whMax));
+      v.setUint32(17, MAX_U32);
+      return b;
+    };
+    const n = READ_MAX_INTERVALS;
+    // seq values of 5-byte CBOR (>= 2^16) so every field is at its longest; nextSeq just above, all acknowledged.
+    const first = 0x10000;
+    for (let seq = first; seq < first + n; seq++) r2.meterStorage.recs.set('lp' + (seq % 96), rec(seq));
+    const head = new Uint8Array(9);
+    head[0] = 1;
+    new DataView(head.buffer).setUint32(1, first + n);
+    new DataView(head.buffer).setUint32(5, first + n - 1);
+    r2.meterStorage.recs.set('lph', head);
+    r2.bootMeter();
+    r2.net.run();
+    r2.hes.inbox.length = 0;
+    const req = Number.MAX_SAFE_INTEGER;
+    r2.hes.command(OP_READ, [req, 2, first, first + n - 1]);
+    r2.net.run();
+    const got = bodies(r2, OP_READ);
+    expect(got).toHaveLength(1);
+    expect(got[0][0]).toBe(req);
+    expect(got[0][1]).toBe(2);
+    const ivs = got[0][2] as number[][];
+    expect(ivs).toHaveLength(n);
+    ivs.forEach((iv, i) => expect(iv).toEqual([first + i, MAX_U32, whMax, MAX_U32]));
+    expect(r2.meter.stats.sendErrors).toBe(0);
   });
 
   function dropOnce(pred: (c: ReturnType<typeof classify>, tag: string) => boolean): () => number {

@@ -4,13 +4,13 @@
 import type { Board } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, MAX_E2E_BODY_FORWARDED, MAX_LINK_FRAME, ID_LEN, OFF_COUNTER } from '@vakt/shared/frame';
+import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, ID_LEN, OFF_COUNTER } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
 import type { KeySlot } from '@vakt/shared/keys';
 import { KEY_LEN } from '@vakt/shared/keys';
 import {
-  DIR_DOWN, LINK_ACK, LINK_DATA, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
+  DIR_DOWN, LINK_ACK, LINK_DATA, LINK_TAG_LEN, MAX_TAG_LEN, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
   OP_READ, OP_READING, OP_RELAY,
 } from '@vakt/shared/policy';
 import {
@@ -75,6 +75,29 @@ const RESP_MAX = 4;
 
 /** Intervals per READ load-profile response (PROTOCOL.md §10). */
 export const READ_MAX_INTERVALS = 16;
+/** Image bytes per FIRMWARE CHUNK the meter accepts (PROTOCOL.md §10; the HES sends 512). */
+export const MAX_FW_CHUNK = 512;
+/** Longest CBOR head (major type + 8 argument bytes): decoders accept any head length. */
+const CBOR_HEAD_MAX = 9;
+/**
+ * Largest downlink body: a FIRMWARE CHUNK [req, 2, offset, bytes] with every head at its longest.
+ * Every other command is shorter; a CONFIG carries at most the two keys the meter knows.
+ */
+const MAX_DOWN_BODY = 5 * CBOR_HEAD_MAX + MAX_FW_CHUNK;
+/**
+ * Largest link frame the meter accepts (633 bytes): a link DATA frame around the largest
+ * downlink end-to-end frame. The deframer refuses anything longer with ERR_OVERSIZE (counted in
+ * rx.oversize) without buffering past it.
+ */
+export const METER_MAX_RX_FRAME = 2 * HEADER_LEN + MAX_DOWN_BODY + MAX_TAG_LEN + LINK_TAG_LEN;
+/**
+ * Largest uplink body: the READ load-profile answer [req, 2, [[seq, t, wh, w] × 16]] with req
+ * and wh at 9 bytes, seq, t, w (32-bit) at 5 and one-byte array heads: 1 + 9 + 1 + 1 + 16 × 25 = 412.
+ * Every other uplink is shorter; a body that would not fit is refused by the CBOR writer (not sent).
+ */
+const MAX_UP_BODY = 12 + READ_MAX_INTERVALS * (1 + 5 + 5 + CBOR_HEAD_MAX + 5);
+/** Largest link frame the meter sends (488 bytes). */
+const TX_FRAME_LEN = 2 * HEADER_LEN + MAX_UP_BODY + MAX_TAG_LEN + LINK_TAG_LEN;
 /** Default interval length / push period: 15 minutes. */
 export const DEFAULT_INTERVAL_S = 900;
 const MIN_INTERVAL_S = 60;
@@ -179,12 +202,12 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const port = board.serial.length > 0 ? board.serial[0] : undefined;
   // One header for both layers: the link header is done with (LINK_ACK sent) before the inner frame is parsed.
   const hdr: FrameHeader = createHeader();
-  const txFrame = new Uint8Array(MAX_LINK_FRAME);
+  const txFrame = new Uint8Array(TX_FRAME_LEN);
   // The line form is written through this scratch, LINE_BLOCK bytes per SerialPort.write.
   const txBlock = new Uint8Array(LINE_BLOCK);
   // Responses are written where the end-to-end seal expects them (in place at 2 × HEADER_LEN);
   // requests are opened in place in the deframer's buffer.
-  const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_E2E_BODY_FORWARDED);
+  const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_UP_BODY);
   const r: CborReader = createCborReader();
   const iv = createInterval();
   // Response fields after req, filled by command().
@@ -534,7 +557,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           } else if (kind === FW_CHUNK && items === 4) {
             const offset = readUint(r);
             const n = readBytes(r);
-            if (offset >= 0 && n > 0) status = fw.chunk(offset, r.buf, r.dataOff, n);
+            if (offset >= 0 && n > 0 && n <= MAX_FW_CHUNK) status = fw.chunk(offset, r.buf, r.dataOff, n);
           } else if (kind === FW_ACTIVATE && items === 2) {
             // Incomplete or digest mismatch: the running image stays (a mismatching download is discarded).
             status = FW_REFUSED;
@@ -596,7 +619,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     if (o > 0) send(rop, o);
   }
 
-  const rx = new SerialDeframer(MAX_LINK_FRAME, onFrame);
+  const rx = new SerialDeframer(METER_MAX_RX_FRAME, onFrame);
 
   const app: MeterApp = {
     meterId: keys.meterId,
