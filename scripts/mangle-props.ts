@@ -149,7 +149,8 @@ function relativeImports(file: string, text: string): string[] {
 /**
  * Files whose code touches a bundle's objects by name: all of boards/src and boards/profiles and
  * test/xs, every file under test/ and scripts/ that mentions one of `markers` (bundle globals, the
- * build function, the output directory), and the files those import relatively; `exclude` are
+ * build function, the output directory) or a global those always-included files set (harnesses),
+ * and the files those import relatively; `exclude` are
  * the bundle's own sources and the build tooling (whose words are not names a bundle is called by).
  */
 export function consumerFiles(root: string, markers: string[], exclude: Set<string>): string[] {
@@ -157,10 +158,17 @@ export function consumerFiles(root: string, markers: string[], exclude: Set<stri
   const found = new Set<string>();
   const queue: string[] = [];
   const add = (f: string): void => { if (!found.has(f) && !exclude.has(f)) { found.add(f); queue.push(f); } };
-  for (const f of always) add(f);
+  // The globals those files set (VaktHarness, ...) mark their callers too: a test that drives a
+  // harness may call the app object the harness hands back.
+  const marks = new Set(markers);
+  for (const f of always) {
+    add(f);
+    const text = fs.readFileSync(f, 'utf8');
+    for (const m of text.matchAll(/globalThis\.([A-Za-z_$][\w$]*)\s*=[^=]/g)) marks.add(m[1]);
+  }
   for (const f of [...listFiles(path.join(root, 'test')), ...listFiles(path.join(root, 'scripts'))]) {
     const text = fs.readFileSync(f, 'utf8');
-    if (markers.some((m) => text.includes(m))) add(f);
+    if ([...marks].some((m) => text.includes(m))) add(f);
   }
   while (queue.length) {
     const f = queue.pop()!;
