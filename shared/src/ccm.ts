@@ -29,28 +29,38 @@ export function ccmTagLenOk(tagLen: number): boolean {
   return (tagLen | 0) === tagLen && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0;
 }
 
-// True when every range lies inside its buffer (shared boundary check of seal and open).
-function argsOk(rk: Uint32Array, nonce: Uint8Array, nonceOff: number, aad: Uint8Array, aadOff: number, aadLen: number,
-  src: Uint8Array, srcOff: number, len: number, tagLen: number, out: Uint8Array, outOff: number, outLen: number): boolean {
-  return (
-    rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS && ccmTagLenOk(tagLen) &&
+/**
+ * CCM in one pass, both directions (internal; ccmSeal and ccmOpen are its public faces, sealFrame
+ * and openFrame call it directly). Sealing (opening = false) writes the ciphertext to
+ * out[outOff..+len) and the tag to tag[tagOff..+tagLen) (ccmSeal passes out just after the
+ * ciphertext) and returns true; it throws on a bad range, a caller bug since seal never sees
+ * hostile lengths. Opening verifies tag[tagOff..+tagLen) in constant time and returns true, or
+ * returns false with out[outOff..+len) zeroed (bad ranges too: lengths may come from a hostile
+ * frame). out may equal src at the same offset.
+ */
+export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
+  aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
+  tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
+  // Every range inside its buffer and the tag length as ccmTagLenOk, checked once here rather than per block.
+  if (!(
+    rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
+    (tagLen | 0) === tagLen && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
     nonce instanceof Uint8Array && inRange(nonce.length, nonceOff, CCM_NONCE_LEN) &&
     aad instanceof Uint8Array && inRange(aad.length, aadOff, aadLen) && aadLen <= CCM_MAX_AAD &&
     src instanceof Uint8Array && inRange(src.length, srcOff, len) && len <= CCM_MAX_PAYLOAD &&
-    out instanceof Uint8Array && inRange(out.length, outOff, outLen)
-  );
-}
-
-// CBC-MAC and CTR in one pass. Leaves the unmasked tag T in ctx._x and S0 in ctx._s.
-// out[i] = src[i] ^ S is the same formula for both directions; only the MAC input differs:
-// the plaintext is src when sealing and out when opening. Each src byte is read before the
-// same position of out is written, so out may equal src at the same offset.
-function ccmCore(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
-  aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
-  tagLen: number, out: Uint8Array, outOff: number, opening: boolean): void {
+    out instanceof Uint8Array && inRange(out.length, outOff, len) &&
+    tag instanceof Uint8Array && inRange(tag.length, tagOff, tagLen)
+  )) {
+    if (!opening) throw new Error('vakt: ccmSeal range');
+    if (out instanceof Uint8Array && inRange(out.length, outOff, len)) out.fill(0, outOff, outOff + len);
+    return false;
+  }
   const x = ctx._x;
   const s = ctx._s;
   const a = ctx._a;
+  // CBC-MAC and CTR together: out[i] = src[i] ^ S is the same formula for both directions; only
+  // the MAC input differs: the plaintext is src when sealing and out when opening. Each src byte
+  // is read before the same position of out is written, so out may equal src at the same offset.
   // B0 = flags || nonce || message length.
   a[0] = (aadLen > 0 ? FLAG_ADATA : 0) | (((tagLen - 2) >>> 1) << 3) | (L_FIELD - 1);
   for (let i = 0; i < CCM_NONCE_LEN; i++) a[1 + i] = nonce[nonceOff + i];
@@ -58,7 +68,7 @@ function ccmCore(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: n
   a[CTR_LO] = len;
   _block(ctx, rk, a, 0, x, 0);
   if (aadLen > 0) {
-    // 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused by argsOk), then the AAD, block by
+    // 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused above), then the AAD, block by
     // block: the first block holds 14 AAD bytes, the last is zero-padded (nothing to XOR).
     x[0] ^= aadLen >>> 8;
     x[1] ^= aadLen;
@@ -103,52 +113,34 @@ function ccmCore(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: n
   }
   a[CTR_HI] = 0;
   a[CTR_LO] = 0;
-  _block(ctx, rk, a, 0, s, 0); // S0 masks the tag
-}
-
-// Wipes the MAC and key-stream scratch blocks (a loop: cheaper than two fill() calls on 16 bytes).
-function clear(x: Uint8Array, s: Uint8Array): void {
+  _block(ctx, rk, a, 0, s, 0); // S0 masks the tag: T ^ S0
+  // Sealing writes the masked tag; opening compares it in constant time (every tag byte is
+  // compared whatever the earlier ones were).
+  let diff = 0;
+  if (opening) for (let j = 0; j < tagLen; j++) diff |= x[j] ^ s[j] ^ tag[tagOff + j];
+  else for (let j = 0; j < tagLen; j++) tag[tagOff + j] = x[j] ^ s[j];
+  // Wipe the MAC and key-stream scratch blocks (a loop: cheaper than two fill() calls on 16 bytes).
   for (let j = 0; j < AES_BLOCK_LEN; j++) {
     x[j] = 0;
     s[j] = 0;
   }
+  if (diff !== 0) {
+    out.fill(0, outOff, outOff + len);
+    return false;
+  }
+  return true;
 }
 
 /** Writes ciphertext (ptLen bytes) then tag (tagLen bytes) to out[outOff..]. out may equal pt (in place). */
 export function ccmSeal(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
   aad: Uint8Array, aadOff: number, aadLen: number, pt: Uint8Array, ptOff: number, ptLen: number,
   tagLen: number, out: Uint8Array, outOff: number): void {
-  if (!argsOk(rk, nonce, nonceOff, aad, aadOff, aadLen, pt, ptOff, ptLen, tagLen, out, outOff, ptLen + tagLen)) {
-    throw new Error('vakt: ccmSeal range'); // a caller bug: seal never sees hostile lengths
-  }
-  ccmCore(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, pt, ptOff, ptLen, tagLen, out, outOff, false);
-  const x = ctx._x;
-  const s = ctx._s;
-  const to = outOff + ptLen;
-  for (let j = 0; j < tagLen; j++) out[to + j] = x[j] ^ s[j];
-  clear(x, s);
+  _ccm(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, pt, ptOff, ptLen, out, outOff + ptLen, tagLen, out, outOff, false);
 }
 
 /** Verifies the tag in constant time and decrypts to out[outOff..]; on failure returns false and zeroes out[outOff..outOff+ctLen). */
 export function ccmOpen(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
   aad: Uint8Array, aadOff: number, aadLen: number, ct: Uint8Array, ctOff: number, ctLen: number,
   tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number): boolean {
-  // Lengths may come from a hostile frame: refuse without throwing, zeroing what may be touched.
-  if (!argsOk(rk, nonce, nonceOff, aad, aadOff, aadLen, ct, ctOff, ctLen, tagLen, out, outOff, ctLen) ||
-    !(tag instanceof Uint8Array) || !inRange(tag.length, tagOff, tagLen)) {
-    if (out instanceof Uint8Array && inRange(out.length, outOff, ctLen)) out.fill(0, outOff, outOff + ctLen);
-    return false;
-  }
-  ccmCore(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, ct, ctOff, ctLen, tagLen, out, outOff, true);
-  const x = ctx._x;
-  const s = ctx._s;
-  // Constant time: every tag byte is compared whatever the earlier ones were.
-  let diff = 0;
-  for (let j = 0; j < tagLen; j++) diff |= x[j] ^ s[j] ^ tag[tagOff + j];
-  clear(x, s);
-  if (diff !== 0) {
-    out.fill(0, outOff, outOff + ctLen);
-    return false;
-  }
-  return true;
+  return _ccm(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, ct, ctOff, ctLen, tag, tagOff, tagLen, out, outOff, true);
 }

@@ -12,13 +12,6 @@ export const CMAC_TAG_LEN = 16;
 const RB = 0x87; // RFC 4493 §2.3: R_128 = 0^120 || 10000111
 const PAD_BIT = 0x80; // 10* padding of an incomplete last block
 
-// Doubling in GF(2^128) (RFC 4493 Generate_Subkey), with a mask instead of a branch on the secret bit.
-function dbl(k: Uint8Array): void {
-  const msb = k[0] >>> 7;
-  for (let i = 0; i < AES_BLOCK_LEN - 1; i++) k[i] = ((k[i] << 1) | (k[i + 1] >>> 7)) & 0xff;
-  k[AES_BLOCK_LEN - 1] = ((k[AES_BLOCK_LEN - 1] << 1) ^ (RB & -msb)) & 0xff;
-}
-
 // A CMAC in ctx starts from _x = 0 and _n = 0: _cmacFinish leaves it so, and createCryptoCtx
 // creates it so; cmac and kdf reset it anyway in case an earlier call threw half-way.
 
@@ -44,10 +37,13 @@ export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, ou
   const n = ctx._n;
   k.fill(0);
   _block(ctx, rk, k, 0, k, 0); // L = E(K, 0^128)
-  dbl(k); // K1
-  if (n < AES_BLOCK_LEN) {
-    x[n] ^= PAD_BIT;
-    dbl(k); // K2
+  // K1 = dbl(L), and K2 = dbl(K1) for an incomplete last block (RFC 4493 Generate_Subkey):
+  // doubling in GF(2^128), with a mask instead of a branch on the secret bit.
+  if (n < AES_BLOCK_LEN) x[n] ^= PAD_BIT;
+  for (let d = n < AES_BLOCK_LEN ? 2 : 1; d > 0; d--) {
+    const msb = k[0] >>> 7;
+    for (let i = 0; i < AES_BLOCK_LEN - 1; i++) k[i] = ((k[i] << 1) | (k[i + 1] >>> 7)) & 0xff;
+    k[AES_BLOCK_LEN - 1] = ((k[AES_BLOCK_LEN - 1] << 1) ^ (RB & -msb)) & 0xff;
   }
   for (let i = 0; i < AES_BLOCK_LEN; i++) x[i] ^= k[i];
   _block(ctx, rk, x, 0, out, outOff);

@@ -4,7 +4,8 @@
  * checked before any cryptography: length, version, flags, op and policy.
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
-import { DIR_DOWN, DIR_UP, policyAllows, policyEnc, policyTagLen } from './policy.ts';
+import { ALLOW_DOWN, ALLOW_UP, DIR_DOWN, DIR_UP, POLICY_ALLOW_SHIFT, POLICY_ENC, POLICY_TAG_MASK, policyOf } from './policy.ts';
+import { inRange, readU32BE } from './utils.ts';
 
 export const HEADER_LEN = 26;
 export const E2E_VERSION = 0x01;
@@ -68,31 +69,26 @@ export function createHeader(): FrameHeader {
   };
 }
 
-function rdU32(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
-}
-
 /**
  * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_LENGTH /
  * ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY (in that order of checking) and leaves hdr
  * untouched. Never throws; does no cryptography.
  */
 export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
-  if (!(frame instanceof Uint8Array)) return ERR_BUFFER;
-  if (off !== Math.floor(off) || len !== Math.floor(len) || off < 0 || len < 0 || off + len > frame.length) {
-    return ERR_BUFFER;
-  }
+  if (!(frame instanceof Uint8Array) || !inRange(frame.length, off, len)) return ERR_BUFFER;
   if (len < HEADER_LEN) return ERR_LENGTH;
   const version = frame[off + OFF_VERSION];
   if (version !== E2E_VERSION && version !== LINK_VERSION) return ERR_VERSION;
   const flags = frame[off + OFF_FLAGS];
   if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
   const op = frame[off + OFF_OP];
-  const tagLen = policyTagLen(version, op);
-  if (tagLen === 0) return ERR_OP;
+  const policy = policyOf(version, op);
+  if (policy === 0) return ERR_OP;
+  const tagLen = policy & POLICY_TAG_MASK;
   const dir = (flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP;
   const enc = (flags & FLAG_ENC) !== 0 ? 1 : 0;
-  if (!policyAllows(version, op, dir) || policyEnc(version, op) !== enc) return ERR_POLICY;
+  const allowed = (policy >>> POLICY_ALLOW_SHIFT) & (dir === DIR_DOWN ? ALLOW_DOWN : ALLOW_UP);
+  if (allowed === 0 || ((policy & POLICY_ENC) !== 0 ? 1 : 0) !== enc) return ERR_POLICY;
   const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN + 1];
   if (bodyLen > MAX_BODY) return ERR_LENGTH;
   if (len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
@@ -106,7 +102,7 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
     hdr.sender[i] = frame[off + OFF_SENDER + i];
     hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
   }
-  hdr.counter = rdU32(frame, off + OFF_COUNTER);
+  hdr.counter = readU32BE(frame, off + OFF_COUNTER);
   hdr.bodyLen = bodyLen;
   hdr.tagLen = tagLen;
   hdr.frameLen = len;

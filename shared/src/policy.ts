@@ -52,25 +52,42 @@ export const LINK_ALLOW = new Uint8Array([0, BOTH, ALLOW_DOWN, ALLOW_DOWN, BOTH]
 /** ENC flag required per link type. */
 export const LINK_ENC = new Uint8Array([0, 0, 1, 1, 0]);
 
+// A packed policy word (policyOf): tag length in the low bits, then the ENC flag, then the
+// allowed-direction bits. One lookup gives the receiver everything the tables say about an op.
+/** Mask of the tag length in a policy word. */
+export const POLICY_TAG_MASK = 0x1f;
+/** ENC flag of a policy word: the op's body is encrypted. */
+export const POLICY_ENC = 0x20;
+/** Shift of the ALLOW_UP | ALLOW_DOWN bits in a policy word. */
+export const POLICY_ALLOW_SHIFT = 6;
+
+/**
+ * Packed policy of (version byte, op): tag length | POLICY_ENC when encrypted | allowed directions
+ * << POLICY_ALLOW_SHIFT; 0 when the version or op is unknown (every known op has a tag).
+ */
+export function policyOf(version: number, op: number): number {
+  if (version === 0x01 && op >= 1 && op <= OP_MAX) {
+    return E2E_TAG[op] | (E2E_ENC[op] === 1 ? POLICY_ENC : 0) | (E2E_ALLOW[op] << POLICY_ALLOW_SHIFT);
+  }
+  if (version === 0x81 && op >= 1 && op <= LINK_MAX) {
+    return LINK_TAG_LEN | (LINK_ENC[op] === 1 ? POLICY_ENC : 0) | (LINK_ALLOW[op] << POLICY_ALLOW_SHIFT);
+  }
+  return 0;
+}
+
 /** Tag length of (version byte, op) per policy, or 0 when the version or op is unknown. */
 export function policyTagLen(version: number, op: number): number {
-  if (version === 0x01) return op >= 1 && op <= OP_MAX ? E2E_TAG[op] : 0;
-  if (version === 0x81) return op >= 1 && op <= LINK_MAX ? LINK_TAG_LEN : 0;
-  return 0;
+  return policyOf(version, op) & POLICY_TAG_MASK;
 }
 
 /** ENC flag (0/1) required for (version byte, op), or -1 when unknown. */
 export function policyEnc(version: number, op: number): number {
-  if (version === 0x01) return op >= 1 && op <= OP_MAX ? E2E_ENC[op] : -1;
-  if (version === 0x81) return op >= 1 && op <= LINK_MAX ? LINK_ENC[op] : -1;
-  return -1;
+  const p = policyOf(version, op);
+  return p === 0 ? -1 : (p & POLICY_ENC) !== 0 ? 1 : 0;
 }
 
 /** True when direction `dir` (DIR_UP/DIR_DOWN) is allowed for (version byte, op). */
 export function policyAllows(version: number, op: number, dir: number): boolean {
-  let allow = 0;
-  if (version === 0x01 && op >= 1 && op <= OP_MAX) allow = E2E_ALLOW[op];
-  else if (version === 0x81 && op >= 1 && op <= LINK_MAX) allow = LINK_ALLOW[op];
   const bit = dir === DIR_DOWN ? ALLOW_DOWN : dir === DIR_UP ? ALLOW_UP : 0;
-  return (allow & bit) !== 0;
+  return ((policyOf(version, op) >>> POLICY_ALLOW_SHIFT) & bit) !== 0;
 }

@@ -7,8 +7,8 @@
  * counter in one synchronous step after the tag verified (D-6); on any failure nothing changes and
  * the output region is zeroed.
  */
-import { ccmOpen, ccmSeal } from './ccm.ts';
-import { takeCounter } from './counter.ts';
+import { _ccm } from './ccm.ts';
+import { COUNTER_MAX, takeCounter } from './counter.ts';
 import type { CryptoCtx } from './ctx.ts';
 import {
   ERR_BUFFER,
@@ -43,19 +43,12 @@ import {
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
-import { DIR_DOWN, DIR_UP, policyAllows, policyEnc, policyTagLen } from './policy.ts';
-import { isFresh } from './replay.ts';
+import { ALLOW_DOWN, ALLOW_UP, DIR_DOWN, DIR_UP, POLICY_ALLOW_SHIFT, POLICY_ENC, POLICY_TAG_MASK, policyOf } from './policy.ts';
 import { equalBytes } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
 // Header scratch for sealing a body that lies in another buffer (see sealFrame).
 const HDR = new Uint8Array(HEADER_LEN);
-
-// A non-negative integer below 2^32 (typed-array offsets and lengths never exceed that); false for
-// NaN, infinities, fractions, negatives and non-numbers. `>>> 0` avoids a Math.floor call per check.
-function isIndex(x: number): boolean {
-  return x >>> 0 === x;
-}
 
 // memmove: copies src[so..so+n) to dst[do..] correctly when both are the same buffer and overlap.
 function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: number): void {
@@ -65,33 +58,6 @@ function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: num
   } else {
     for (let i = 0; i < n; i++) dst[dOff + i] = src[so + i];
   }
-}
-
-// True when hdr holds exactly what parseHeader derives from the 26 header bytes at frame[off..]
-// (the caller guarantees the range): every byte of the header, and the policy-derived fields.
-function headerMatches(frame: Uint8Array, off: number, hdr: FrameHeader): boolean {
-  const flags = frame[off + OFF_FLAGS];
-  const c = hdr.counter;
-  const n = hdr.bodyLen;
-  if (
-    frame[off + OFF_VERSION] !== hdr.version || flags !== hdr.flags || frame[off + OFF_OP] !== hdr.op ||
-    frame[off + OFF_GEN] !== hdr.gen ||
-    frame[off + OFF_COUNTER] !== c >>> 24 || frame[off + OFF_COUNTER + 1] !== ((c >>> 16) & 0xff) ||
-    frame[off + OFF_COUNTER + 2] !== ((c >>> 8) & 0xff) || frame[off + OFF_COUNTER + 3] !== (c & 0xff) ||
-    frame[off + OFF_BODY_LEN] !== n >>> 8 || frame[off + OFF_BODY_LEN + 1] !== (n & 0xff) ||
-    hdr.dir !== ((flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP) || hdr.enc !== ((flags & FLAG_ENC) !== 0 ? 1 : 0) ||
-    hdr.tagLen !== policyTagLen(hdr.version, hdr.op) || hdr.frameLen !== HEADER_LEN + n + hdr.tagLen || hdr.tagLen === 0
-  ) {
-    return false;
-  }
-  for (let i = 0; i < ID_LEN; i++) {
-    if (frame[off + OFF_SENDER + i] !== hdr.sender[i] || frame[off + OFF_RECEIVER + i] !== hdr.receiver[i]) return false;
-  }
-  return true;
-}
-
-function zero(b: Uint8Array, off: number, n: number): void {
-  for (let i = 0; i < n; i++) b[off + i] = 0;
 }
 
 /**
@@ -113,18 +79,22 @@ export function sealFrame(
   outOff: number,
 ): number {
   const layer = slot.layer;
-  const tagLen = policyTagLen(layer, op);
-  if (tagLen === 0) return ERR_OP;
+  const policy = policyOf(layer, op);
+  const tagLen = policy & POLICY_TAG_MASK;
+  if (policy === 0) return ERR_OP;
   if (layer === E2E_VERSION && op !== slot.op) return ERR_OP;
-  if (!policyAllows(layer, op, slot.dir)) return ERR_POLICY;
-  if (!isIndex(bodyLen) || bodyLen > MAX_BODY) return ERR_TOO_LARGE;
-  if (!(body instanceof Uint8Array) || !isIndex(bodyOff) || bodyOff + bodyLen > body.length) return ERR_BUFFER;
+  const dirBit = slot.dir === DIR_DOWN ? ALLOW_DOWN : slot.dir === DIR_UP ? ALLOW_UP : 0;
+  if (((policy >>> POLICY_ALLOW_SHIFT) & dirBit) === 0) return ERR_POLICY;
+  // x >>> 0 === x: a non-negative integer below 2^32 (typed-array offsets and lengths never exceed
+  // that); false for NaN, infinities, fractions, negatives and non-numbers.
+  if (bodyLen >>> 0 !== bodyLen || bodyLen > MAX_BODY) return ERR_TOO_LARGE;
+  if (!(body instanceof Uint8Array) || bodyOff >>> 0 !== bodyOff || bodyOff + bodyLen > body.length) return ERR_BUFFER;
   const frameLen = HEADER_LEN + bodyLen + tagLen;
-  if (!(out instanceof Uint8Array) || !isIndex(outOff) || outOff + frameLen > out.length) return ERR_BUFFER;
+  if (!(out instanceof Uint8Array) || outOff >>> 0 !== outOff || outOff + frameLen > out.length) return ERR_BUFFER;
   if (slot.ctr === null) return ERR_KEY_STATE;
   const counter = takeCounter(slot.ctr);
   if (counter < 0) return counter;
-  const enc = policyEnc(layer, op);
+  const enc = (policy & POLICY_ENC) !== 0 ? 1 : 0;
   const flags = (slot.dir === DIR_DOWN ? FLAG_DOWN : 0) | (enc === 1 ? FLAG_ENC : 0);
   const b = outOff + HEADER_LEN;
   if (enc === 1 && body !== out) {
@@ -133,7 +103,7 @@ export function sealFrame(
     // view into out's memory is handled as before (as a forward copy would).
     writeHeader(HDR, 0, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
     writeNonce(HDR, 0, NONCE, 0);
-    ccmSeal(ctx, slot.rk, NONCE, 0, HDR, 0, HEADER_LEN, body, bodyOff, bodyLen, tagLen, out, b);
+    _ccm(ctx, slot.rk, NONCE, 0, HDR, 0, HEADER_LEN, body, bodyOff, bodyLen, out, b + bodyLen, tagLen, out, b, false);
     out.set(HDR, outOff); // whole-array set: a native copy that allocates no view
     return frameLen;
   }
@@ -142,11 +112,9 @@ export function sealFrame(
   move(body, bodyOff, out, b, bodyLen);
   writeHeader(out, outOff, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
   writeNonce(out, outOff, NONCE, 0);
-  if (enc === 1) {
-    ccmSeal(ctx, slot.rk, NONCE, 0, out, outOff, HEADER_LEN, out, b, bodyLen, tagLen, out, b);
-  } else {
-    ccmSeal(ctx, slot.rk, NONCE, 0, out, outOff, HEADER_LEN + bodyLen, out, b, 0, tagLen, out, b + bodyLen);
-  }
+  // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
+  const ptLen = enc === 1 ? bodyLen : 0;
+  _ccm(ctx, slot.rk, NONCE, 0, out, outOff, HEADER_LEN + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
   return frameLen;
 }
 
@@ -171,11 +139,26 @@ export function openFrame(
 ): number {
   // hdr was filled by parseHeader from these very bytes: instead of parsing again, check that it
   // still describes frame[off..off+frameLen) (a stale or foreign hdr is refused, never trusted).
-  if (!(frame instanceof Uint8Array) || !isIndex(off) || off + hdr.frameLen > frame.length || !headerMatches(frame, off, hdr)) {
-    return ERR_BUFFER;
-  }
+  if (!(frame instanceof Uint8Array) || off >>> 0 !== off || off + hdr.frameLen > frame.length) return ERR_BUFFER;
+  // hdr must hold exactly what parseHeader derives from the 26 header bytes at frame[off..]:
+  // every byte of the header, and the policy-derived fields.
+  const flags = frame[off + OFF_FLAGS];
+  const c = hdr.counter;
   const n = hdr.bodyLen;
-  if (!(out instanceof Uint8Array) || !isIndex(outOff) || outOff + n > out.length) return ERR_BUFFER;
+  const t = hdr.tagLen;
+  let same =
+    frame[off + OFF_VERSION] === hdr.version && flags === hdr.flags && frame[off + OFF_OP] === hdr.op &&
+    frame[off + OFF_GEN] === hdr.gen &&
+    frame[off + OFF_COUNTER] === c >>> 24 && frame[off + OFF_COUNTER + 1] === ((c >>> 16) & 0xff) &&
+    frame[off + OFF_COUNTER + 2] === ((c >>> 8) & 0xff) && frame[off + OFF_COUNTER + 3] === (c & 0xff) &&
+    frame[off + OFF_BODY_LEN] === n >>> 8 && frame[off + OFF_BODY_LEN + 1] === (n & 0xff) &&
+    hdr.dir === ((flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP) && hdr.enc === ((flags & FLAG_ENC) !== 0 ? 1 : 0) &&
+    t === (policyOf(hdr.version, hdr.op) & POLICY_TAG_MASK) && hdr.frameLen === HEADER_LEN + n + t && t !== 0;
+  for (let i = 0; i < ID_LEN && same; i++) {
+    same = frame[off + OFF_SENDER + i] === hdr.sender[i] && frame[off + OFF_RECEIVER + i] === hdr.receiver[i];
+  }
+  if (!same || !(out instanceof Uint8Array) || outOff >>> 0 !== outOff || outOff + n > out.length) return ERR_BUFFER;
+  const b = off + HEADER_LEN;
   let err = 0;
   if (!equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN)) err = ERR_RECEIVER;
   else if (
@@ -185,28 +168,19 @@ export function openFrame(
     !equalBytes(hdr.sender, 0, slot.peer, 0, ID_LEN)
   ) err = ERR_UNKNOWN_SENDER;
   else if (slot.gen !== hdr.gen) err = ERR_GENERATION;
+  else {
+    writeNonce(frame, off, NONCE, 0);
+    // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
+    const ctLen = hdr.enc === 1 ? n : 0;
+    if (!_ccm(ctx, slot.rk, NONCE, 0, frame, off, HEADER_LEN + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
+    // Fresh (replay.ts isFresh): counter in 1..2^32-1 and above the last accepted one.
+    else if (!(c > slot.last && c >= 1 && c <= COUNTER_MAX)) err = ERR_REPLAY;
+  }
   if (err !== 0) {
-    zero(out, outOff, n);
+    out.fill(0, outOff, outOff + n);
     return err;
   }
-  const b = off + HEADER_LEN;
-  const t = hdr.tagLen;
-  writeNonce(frame, off, NONCE, 0);
-  let ok: boolean;
-  if (hdr.enc === 1) {
-    ok = ccmOpen(ctx, slot.rk, NONCE, 0, frame, off, HEADER_LEN, frame, b, n, frame, b + n, t, out, outOff);
-  } else {
-    ok = ccmOpen(ctx, slot.rk, NONCE, 0, frame, off, HEADER_LEN + n, frame, b, 0, frame, b + n, t, out, outOff);
-  }
-  if (!ok) {
-    zero(out, outOff, n);
-    return ERR_TAG;
-  }
-  if (!isFresh(slot.last, hdr.counter)) {
-    zero(out, outOff, n);
-    return ERR_REPLAY;
-  }
-  slot.last = hdr.counter;
+  slot.last = c;
   if (hdr.enc !== 1) move(frame, b, out, outOff, n);
   return n;
 }
