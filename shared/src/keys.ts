@@ -59,81 +59,93 @@ export function wipeSlot(slot: KeySlot): void {
 
 // Context scratch: id(8) ‖ op/scope(1) ‖ dir(1) ‖ gen(1) at most.
 const CTXB = new Uint8Array(ID_LEN + 3);
+// Raw frame key between derivation and expansion into a slot; wiped after each load.
+const TMPK = new Uint8Array(KEY_LEN);
 
-function derive(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint8Array, ctxLen: number, out: Uint8Array, outOff: number): void {
+// out[outOff..+16) = KDF(key[keyOff..+16), label, id ‖ a ‖ b [‖ c]), with no third byte when
+// c < 0: the one derivation behind every derive* and load* function (one function instead of
+// one per key kind keeps the Espruino variable count down). Wipes its scratch; throws on a bad id.
+function deriveInto(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number, out: Uint8Array, outOff: number): void {
+  if (!(id instanceof Uint8Array) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
+  for (let i = 0; i < ID_LEN; i++) CTXB[i] = id[i];
+  CTXB[ID_LEN] = a & 0xff;
+  CTXB[ID_LEN + 1] = b & 0xff;
+  let n = ID_LEN + 2;
+  if (c >= 0) CTXB[n++] = c & 0xff;
   expandKey(key, keyOff, ctx.tmpRk);
-  kdf(ctx, ctx.tmpRk, label, CTXB, 0, ctxLen, out, outOff);
+  kdf(ctx, ctx.tmpRk, label, CTXB, 0, n, out, outOff);
   wipe(ctx.tmpRk);
   wipe(CTXB);
 }
 
-function putId(id: Uint8Array): void {
-  if (!(id instanceof Uint8Array) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
-  for (let i = 0; i < ID_LEN; i++) CTXB[i] = id[i];
-}
-
 /** OK[op, g] = KDF(MK, "vakt-op", meterId ‖ op ‖ g) into out[outOff..+16). */
 export function deriveOpRoot(ctx: CryptoCtx, mk: Uint8Array, mkOff: number, meterId: Uint8Array, op: number, gen: number, out: Uint8Array, outOff: number): void {
-  putId(meterId);
-  CTXB[ID_LEN] = op & 0xff;
-  CTXB[ID_LEN + 1] = gen & 0xff;
-  derive(ctx, mk, mkOff, LABEL_OP, ID_LEN + 2, out, outOff);
+  deriveInto(ctx, mk, mkOff, LABEL_OP, meterId, op, gen, -1, out, outOff);
 }
 
 /** K[op, dir, g] = KDF(OK[op, g], "vakt-e2e", meterId ‖ op ‖ dir ‖ g) into out[outOff..+16). */
 export function deriveE2eKey(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, op: number, dir: number, gen: number, out: Uint8Array, outOff: number): void {
-  putId(meterId);
-  CTXB[ID_LEN] = op & 0xff;
-  CTXB[ID_LEN + 1] = dir & 0xff;
-  CTXB[ID_LEN + 2] = gen & 0xff;
-  derive(ctx, ok, okOff, LABEL_E2E, ID_LEN + 3, out, outOff);
+  deriveInto(ctx, ok, okOff, LABEL_E2E, meterId, op, dir, gen & 0xff, out, outOff);
 }
 
 /** KL[dir, g] = KDF(LK, "vakt-link", deviceId ‖ dir ‖ g) into out[outOff..+16); deviceId = meter id (meter hop) or concentrator id (HES hop). */
 export function deriveLinkKey(ctx: CryptoCtx, lk: Uint8Array, lkOff: number, deviceId: Uint8Array, dir: number, gen: number, out: Uint8Array, outOff: number): void {
-  putId(deviceId);
-  CTXB[ID_LEN] = dir & 0xff;
-  CTXB[ID_LEN + 1] = gen & 0xff;
-  derive(ctx, lk, lkOff, LABEL_LINK, ID_LEN + 2, out, outOff);
+  deriveInto(ctx, lk, lkOff, LABEL_LINK, deviceId, dir, gen, -1, out, outOff);
 }
 
 /** KC[scope, g] = KDF(new key material, "vakt-kc", meterId ‖ scope ‖ g) into out[outOff..+16). */
 export function deriveKcKey(ctx: CryptoCtx, newKey: Uint8Array, newKeyOff: number, meterId: Uint8Array, scope: number, gen: number, out: Uint8Array, outOff: number): void {
-  putId(meterId);
-  CTXB[ID_LEN] = scope & 0xff;
-  CTXB[ID_LEN + 1] = gen & 0xff;
-  derive(ctx, newKey, newKeyOff, LABEL_KC, ID_LEN + 2, out, outOff);
+  deriveInto(ctx, newKey, newKeyOff, LABEL_KC, meterId, scope, gen, -1, out, outOff);
 }
 
-const TMPK = new Uint8Array(KEY_LEN);
+/** loadSlotKey kind: K[slot.op, slot.dir, slot.gen] from the operation root key OK[op, g]. */
+export const LOAD_E2E = 0;
+/** loadSlotKey kind: K[slot.op, slot.dir, slot.gen] from the master key (OK[op, g] from MK, then K). */
+export const LOAD_E2E_FROM_MASTER = 1;
+/** loadSlotKey kind: KL[slot.dir, slot.gen] from a link master key LK. */
+export const LOAD_LINK = 2;
+/** loadSlotKey kind: KC[scope, slot.gen] from transported key material (slot: e2e, OP_KEY_UPDATE, DIR_UP). */
+export const LOAD_KC = 3;
+
+/**
+ * Derives the frame key of `kind` (LOAD_E2E, LOAD_E2E_FROM_MASTER, LOAD_LINK, LOAD_KC) from
+ * key[keyOff..+16) and id (the meter id; for LOAD_LINK the meter or concentrator id, as in
+ * deriveLinkKey) for the slot's op, direction and generation, and expands it into slot.rk;
+ * scope is used by LOAD_KC only. One entry point for all four load* functions below.
+ */
+export function loadSlotKey(ctx: CryptoCtx, slot: KeySlot, kind: number, key: Uint8Array, keyOff: number, id: Uint8Array, scope: number): void {
+  if (kind === LOAD_LINK) deriveInto(ctx, key, keyOff, LABEL_LINK, id, slot.dir, slot.gen, -1, TMPK, 0);
+  else if (kind === LOAD_KC) deriveInto(ctx, key, keyOff, LABEL_KC, id, scope, slot.gen, -1, TMPK, 0);
+  else {
+    if (kind === LOAD_E2E_FROM_MASTER) {
+      deriveInto(ctx, key, keyOff, LABEL_OP, id, slot.op, slot.gen, -1, TMPK, 0);
+      key = TMPK;
+      keyOff = 0;
+    } else if (kind !== LOAD_E2E) throw new Error('vakt: bad key kind');
+    deriveInto(ctx, key, keyOff, LABEL_E2E, id, slot.op, slot.dir, slot.gen & 0xff, TMPK, 0);
+  }
+  expandKey(TMPK, 0, slot.rk);
+  wipe(TMPK);
+}
 
 /** Loads K[slot.op, slot.dir, slot.gen] derived from the operation root key OK into slot.rk; meterId is the meter's id. */
 export function loadE2eKey(ctx: CryptoCtx, slot: KeySlot, ok: Uint8Array, okOff: number, meterId: Uint8Array): void {
-  deriveE2eKey(ctx, ok, okOff, meterId, slot.op, slot.dir, slot.gen, TMPK, 0);
-  expandKey(TMPK, 0, slot.rk);
-  wipe(TMPK);
+  loadSlotKey(ctx, slot, LOAD_E2E, ok, okOff, meterId, 0);
 }
 
 /** Loads K[slot.op, slot.dir, slot.gen] derived from the master key (OK[op, g] from MK, then K) into slot.rk. */
 export function loadE2eKeyFromMaster(ctx: CryptoCtx, slot: KeySlot, mk: Uint8Array, mkOff: number, meterId: Uint8Array): void {
-  deriveOpRoot(ctx, mk, mkOff, meterId, slot.op, slot.gen, TMPK, 0);
-  deriveE2eKey(ctx, TMPK, 0, meterId, slot.op, slot.dir, slot.gen, TMPK, 0);
-  expandKey(TMPK, 0, slot.rk);
-  wipe(TMPK);
+  loadSlotKey(ctx, slot, LOAD_E2E_FROM_MASTER, mk, mkOff, meterId, 0);
 }
 
 /** Loads KL[slot.dir, slot.gen] derived from the link master key LK into slot.rk; deviceId as in deriveLinkKey. */
 export function loadLinkKey(ctx: CryptoCtx, slot: KeySlot, lk: Uint8Array, lkOff: number, deviceId: Uint8Array): void {
-  deriveLinkKey(ctx, lk, lkOff, deviceId, slot.dir, slot.gen, TMPK, 0);
-  expandKey(TMPK, 0, slot.rk);
-  wipe(TMPK);
+  loadSlotKey(ctx, slot, LOAD_LINK, lk, lkOff, deviceId, 0);
 }
 
 /** Loads KC[scope, slot.gen] derived from the transported key material into slot.rk (slot: e2e, OP_KEY_UPDATE, DIR_UP). */
 export function loadKcKey(ctx: CryptoCtx, slot: KeySlot, newKey: Uint8Array, newKeyOff: number, meterId: Uint8Array, scope: number): void {
-  deriveKcKey(ctx, newKey, newKeyOff, meterId, scope, slot.gen, TMPK, 0);
-  expandKey(TMPK, 0, slot.rk);
-  wipe(TMPK);
+  loadSlotKey(ctx, slot, LOAD_KC, newKey, newKeyOff, meterId, scope);
 }
 
 /**
