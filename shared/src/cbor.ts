@@ -87,13 +87,6 @@ export function cborHeadLen(v: number): number {
   return 9;
 }
 
-function putU32(out: Uint8Array, o: number, x: number): void {
-  out[o] = (x >>> 24) & 0xff;
-  out[o + 1] = (x >>> 16) & 0xff;
-  out[o + 2] = (x >>> 8) & 0xff;
-  out[o + 3] = x & 0xff;
-}
-
 /** Writes the shortest head of major type `major` (0–7) with argument v (0 … 2⁵³−1); new offset or ERR_CBOR / ERR_BUFFER. */
 export function writeHead(out: Uint8Array, off: number, major: number, v: number): number {
   if (off < 0) return off;
@@ -103,21 +96,14 @@ export function writeHead(out: Uint8Array, off: number, major: number, v: number
   const mt = major << MAJOR_SHIFT;
   if (n === 1) {
     out[off] = mt | v;
-  } else if (n === 2) {
-    out[off] = mt | AI_1;
-    out[off + 1] = v;
-  } else if (n === 3) {
-    out[off] = mt | AI_2;
-    out[off + 1] = v >>> 8;
-    out[off + 2] = v & 0xff;
-  } else if (n === 5) {
-    out[off] = mt | AI_4;
-    putU32(out, off + 1, v);
-  } else {
-    const hi = Math.floor(v / TWO_32);
-    out[off] = mt | AI_8;
-    putU32(out, off + 1, hi);
-    putU32(out, off + 5, v - hi * TWO_32);
+    return off + 1;
+  }
+  out[off] = mt | (n === 2 ? AI_1 : n === 3 ? AI_2 : n === 5 ? AI_4 : AI_8);
+  // The argument big-endian in n - 1 bytes; v may exceed 32 bits, so split it arithmetically.
+  let x = v;
+  for (let i = n - 1; i >= 1; i--) {
+    out[off + i] = x % TWO_8;
+    x = Math.floor(x / TWO_8);
   }
   return off + n;
 }
@@ -286,8 +272,6 @@ export function utf8Validate(buf: Uint8Array, off: number, len: number): number 
 interface EspruinoGlobal {
   E?: { asUTF8?: (s: string) => string };
 }
-const ESPRUINO = globalThis as unknown as EspruinoGlobal;
-const HAS_AS_UTF8 = ESPRUINO.E !== undefined && ESPRUINO.E !== null && typeof ESPRUINO.E.asUTF8 === 'function';
 
 /**
  * Decodes well-formed UTF-8 (check with utf8Validate first) to a JS string: UTF-16 on standard
@@ -295,14 +279,17 @@ const HAS_AS_UTF8 = ESPRUINO.E !== undefined && ESPRUINO.E !== null && typeof ES
  */
 export function utf8Decode(buf: Uint8Array, off: number, len: number): string {
   let s = '';
-  if (HAS_AS_UTF8) {
+  // Looked up per call rather than at load: a bundle that never decodes text (the meter) then
+  // holds no module variables for it.
+  const E = (globalThis as unknown as EspruinoGlobal).E;
+  if (E !== undefined && E !== null && typeof E.asUTF8 === 'function') {
     let ascii = true;
     for (let i = off; i < off + len; i++) {
       if (buf[i] >= UTF8_2_MIN) ascii = false;
       s += String.fromCharCode(buf[i]);
     }
     // Only non-ASCII text is flagged: a flagged "b" is not the same property name as a plain "b".
-    return ascii ? s : (ESPRUINO.E as { asUTF8: (x: string) => string }).asUTF8(s);
+    return ascii ? s : E.asUTF8(s);
   }
   let i = off;
   const end = off + len;
@@ -443,14 +430,33 @@ export function cborPeek(r: CborReader): number {
   return r.arg === SIMPLE_NULL ? CBOR_NULL : CBOR_BOOL;
 }
 
-/** Reads an unsigned integer; returns it (0 … 2⁵³−1) or ERR_CBOR if the next item is anything else. */
-export function readUint(r: CborReader): number {
+/**
+ * Reads the head of the next item if it has major type `major` (CBOR_UINT, CBOR_BYTES, CBOR_TEXT,
+ * CBOR_ARRAY or CBOR_MAP) and returns its argument: the integer (also left in r.value), the string
+ * length (content at r.buf[r.dataOff …), moved past; text is not UTF-8 validated here, readText
+ * does that), or the array/map count. ERR_CBOR (r.pos unmoved) for another type, a malformed head,
+ * or a length/count that cannot fit in the bytes left. The one reader behind readUint,
+ * readBytes, readText, readArrayHead and readMapHead.
+ */
+export function readHead(r: CborReader, major: number): number {
   const e = parseHead(r, r.pos);
   if (e < 0) return e;
-  if (r.major !== CBOR_UINT) return ERR_CBOR;
+  const n = r.arg;
+  // Bytes the item needs at least after its head: a string's content, one per array item, two per map pair.
+  const need = major === CBOR_UINT ? 0 : major === CBOR_MAP ? n * 2 : n;
+  if (r.major !== major || major === CBOR_NINT || major > CBOR_MAP || need > r.end - r.next) return ERR_CBOR;
   r.pos = r.next;
-  r.value = r.arg;
-  return r.arg;
+  if (major === CBOR_UINT) r.value = n;
+  else if (major === CBOR_BYTES || major === CBOR_TEXT) {
+    r.dataOff = r.next;
+    r.pos = r.next + n;
+  }
+  return n;
+}
+
+/** Reads an unsigned integer; returns it (0 … 2⁵³−1) or ERR_CBOR if the next item is anything else. */
+export function readUint(r: CborReader): number {
+  return readHead(r, CBOR_UINT);
 }
 
 /** Reads an integer (major type 0 or 1) into r.value; returns OK or ERR_CBOR (also for −2⁵³, outside the subset). */
@@ -464,44 +470,32 @@ export function readInt(r: CborReader): number {
   return OK;
 }
 
-function readString(r: CborReader, major: number): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  if (r.major !== major) return ERR_CBOR;
-  const n = r.arg;
-  if (n > r.end - r.next) return ERR_CBOR; // declared length runs past the region
-  if (major === CBOR_TEXT && utf8Validate(r.buf, r.next, n) !== OK) return ERR_CBOR;
-  r.dataOff = r.next;
-  r.pos = r.next + n;
-  return n;
-}
-
 /** Reads a byte string; returns its length with its content at r.buf[r.dataOff …), or ERR_CBOR. No copy. */
 export function readBytes(r: CborReader): number {
-  return readString(r, CBOR_BYTES);
+  return readHead(r, CBOR_BYTES);
 }
 
 /** Reads a text string (UTF-8 validated); returns its byte length with content at r.buf[r.dataOff …), or ERR_CBOR. */
 export function readText(r: CborReader): number {
-  return readString(r, CBOR_TEXT);
+  const pos = r.pos;
+  const dataOff = r.dataOff;
+  const n = readHead(r, CBOR_TEXT);
+  if (n >= 0 && utf8Validate(r.buf, r.dataOff, n) !== OK) {
+    r.pos = pos;
+    r.dataOff = dataOff;
+    return ERR_CBOR;
+  }
+  return n;
 }
 
 /** Reads an array head; returns its item count, or ERR_CBOR (also when the count cannot fit in the bytes left). */
 export function readArrayHead(r: CborReader): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  if (r.major !== CBOR_ARRAY || r.arg > r.end - r.next) return ERR_CBOR;
-  r.pos = r.next;
-  return r.arg;
+  return readHead(r, CBOR_ARRAY);
 }
 
 /** Reads a map head; returns its pair count, or ERR_CBOR (also when 2 × count cannot fit in the bytes left). */
 export function readMapHead(r: CborReader): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  if (r.major !== CBOR_MAP || r.arg * 2 > r.end - r.next) return ERR_CBOR;
-  r.pos = r.next;
-  return r.arg;
+  return readHead(r, CBOR_MAP);
 }
 
 /** Reads true or false; returns 1 or 0, or ERR_CBOR. */
