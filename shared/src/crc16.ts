@@ -17,7 +17,8 @@ const NIBBLE_COUNT = 16;
 const TOP_BIT = 0x8000;
 const MASK16 = 0xffff;
 
-function buildNibbleTable(): Uint16Array {
+// Built once at load by an IIFE, so no function object stays in RAM afterwards.
+const NIBBLE_TABLE = (function buildNibbleTable(): Uint16Array {
   const t = new Uint16Array(NIBBLE_COUNT);
   for (let n = 0; n < NIBBLE_COUNT; n++) {
     // CRC of a single nibble n placed at the top of the register, shifted through 4 bit steps.
@@ -26,9 +27,7 @@ function buildNibbleTable(): Uint16Array {
     t[n] = c;
   }
   return t;
-}
-
-const NIBBLE_TABLE = buildNibbleTable();
+})();
 
 /** Continues a CRC-16/CCITT-FALSE over buf[off..off+len) from register value crc; returns the new 16-bit register. */
 export function crc16Update(crc: number, buf: Uint8Array, off: number, len: number): number {

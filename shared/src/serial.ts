@@ -6,7 +6,7 @@
  */
 
 import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
-import { CRC16_LEN, crc16 } from './crc16.ts';
+import { CRC16_INIT, CRC16_LEN, crc16Update } from './crc16.ts';
 import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from './errors.ts';
 
 /** Byte that ends every serial frame (and that COBS removes from the frame itself). */
@@ -28,7 +28,7 @@ export function serialEncodedMaxLen(frameLen: number): number {
 export function encodeSerialFrame(frame: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): number {
   if (off < 0 || len < 0 || off + len > frame.length) return ERR_BUFFER;
   if (outOff < 0 || out.length - outOff < serialEncodedMaxLen(len)) return ERR_BUFFER;
-  const crc = crc16(frame, off, len);
+  const crc = crc16Update(CRC16_INIT, frame, off, len);
   const total = len + CRC16_LEN;
   let codePos = outOff;
   let w = outOff + 1;
@@ -73,7 +73,7 @@ export const SERIAL_BLOCK_MIN = 1;
 export function writeSerialFrame(frame: Uint8Array, off: number, len: number, scratch: Uint8Array, out: { write(data: Uint8Array): void }): number {
   const cap = scratch.length;
   if ((off | 0) !== off || (len | 0) !== len || off < 0 || len < 0 || off + len > frame.length || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
-  const crc = crc16(frame, off, len);
+  const crc = crc16Update(CRC16_INIT, frame, off, len);
   const total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
   let sent = 0;
   let n = 0; // bytes waiting in scratch
@@ -143,12 +143,13 @@ export class SerialDeframer {
   /** Code of the last dropped packet (ERR_CRC, ERR_OVERSIZE, ERR_FRAMING) or OK if none yet. */
   lastError: number;
   private handler: SerialFrameHandler | null;
+  // Private names of at most 8 characters: each takes one Espruino variable instead of two.
   private n: number; // decoded bytes of the current packet
   private code: number; // code byte of the current COBS block
-  private remaining: number; // data bytes still expected in the current block; 0 = a code byte comes next
-  private pendingZero: boolean; // the finished block implies a 0x00, unless the packet ends here
+  private left: number; // data bytes still expected in the current block; 0 = a code byte comes next
+  private zeroDue: boolean; // the finished block implies a 0x00, unless the packet ends here
   private started: boolean; // a non-delimiter byte arrived since the last delimiter
-  private discarding: boolean; // oversize: ignore everything up to the next delimiter
+  private skipping: boolean; // oversize: ignore everything up to the next delimiter
 
   /** Creates a deframer accepting frames of up to maxFrameLen bytes (e.g. MAX_LINK_FRAME); the only allocation. */
   constructor(maxFrameLen: number, handler?: SerialFrameHandler) {
@@ -164,20 +165,20 @@ export class SerialDeframer {
     this.lastError = OK;
     this.n = 0;
     this.code = 0;
-    this.remaining = 0;
-    this.pendingZero = false;
+    this.left = 0;
+    this.zeroDue = false;
     this.started = false;
-    this.discarding = false;
+    this.skipping = false;
   }
 
   /** Drops any partial packet (e.g. after the line was reopened); counters are kept. */
   reset(): void {
     this.n = 0;
     this.code = 0;
-    this.remaining = 0;
-    this.pendingZero = false;
+    this.left = 0;
+    this.zeroDue = false;
     this.started = false;
-    this.discarding = false;
+    this.skipping = false;
     this.frameLen = -1;
   }
 
@@ -196,7 +197,24 @@ export class SerialDeframer {
     while (i < end) {
       const b = chunk[i++];
       if (b === SERIAL_DELIMITER) {
-        const got = this.endPacket();
+        // The packet ends: check it, count it if bad, and start the next one afresh (reset()).
+        let got = -1;
+        if (!this.started || this.skipping) {
+          // Idle delimiter, or an oversize packet already counted when the limit was hit.
+        } else if (this.left !== 0 || this.n < CRC16_LEN) {
+          this.framingErrors++;
+          this.lastError = ERR_FRAMING;
+        } else {
+          const flen = this.n - CRC16_LEN;
+          if (crc16Update(CRC16_INIT, buf, 0, flen) === ((buf[flen] << 8) | buf[flen + 1])) {
+            this.frames++;
+            got = flen;
+          } else {
+            this.crcErrors++;
+            this.lastError = ERR_CRC;
+          }
+        }
+        this.reset();
         if (got >= 0) {
           if (this.handler !== null) this.handler(buf, 0, got);
           else {
@@ -206,67 +224,29 @@ export class SerialDeframer {
         }
         continue;
       }
-      if (this.discarding) continue;
+      if (this.skipping) continue;
       this.started = true;
-      if (this.remaining === 0) {
+      let store = -1; // the decoded byte this input byte yields, if any
+      if (this.left === 0) {
         // A code byte: the previous block's implied zero is real now that more data follows.
-        if (this.pendingZero) {
-          if (this.n >= cap) {
-            this.overflow();
-            continue;
-          }
-          buf[this.n++] = 0;
-        }
+        if (this.zeroDue) store = 0;
         this.code = b;
-        this.remaining = b - 1;
-        this.pendingZero = this.remaining === 0; // code 0x01: an empty block that implies a zero
+        this.left = b - 1;
+        this.zeroDue = this.left === 0; // code 0x01: an empty block that implies a zero
       } else {
+        store = b;
+        this.left--;
+        if (this.left === 0) this.zeroDue = this.code !== COBS_MAX_CODE;
+      }
+      if (store >= 0) {
         if (this.n >= cap) {
-          this.overflow();
-          continue;
-        }
-        buf[this.n++] = b;
-        this.remaining--;
-        if (this.remaining === 0) this.pendingZero = this.code !== COBS_MAX_CODE;
+          // Oversize: counted once here; everything up to the next delimiter is ignored.
+          this.skipping = true;
+          this.oversize++;
+          this.lastError = ERR_OVERSIZE;
+        } else buf[this.n++] = store;
       }
     }
     return len;
-  }
-
-  private overflow(): void {
-    this.discarding = true;
-    this.oversize++;
-    this.lastError = ERR_OVERSIZE;
-  }
-
-  /** Closes the current packet at a delimiter: returns the frame length if it is good, else −1. */
-  private endPacket(): number {
-    let result = -1;
-    if (!this.started) {
-      // Idle delimiter: nothing to report.
-    } else if (this.discarding) {
-      // Already counted as oversize when the limit was hit.
-    } else if (this.remaining !== 0 || this.n < CRC16_LEN) {
-      this.framingErrors++;
-      this.lastError = ERR_FRAMING;
-    } else {
-      const buf = this.buf;
-      const len = this.n - CRC16_LEN;
-      const got = (buf[len] << 8) | buf[len + 1];
-      if (crc16(buf, 0, len) === got) {
-        this.frames++;
-        result = len;
-      } else {
-        this.crcErrors++;
-        this.lastError = ERR_CRC;
-      }
-    }
-    this.n = 0;
-    this.code = 0;
-    this.remaining = 0;
-    this.pendingZero = false;
-    this.started = false;
-    this.discarding = false;
-    return result;
   }
 }
