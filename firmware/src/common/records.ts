@@ -36,21 +36,6 @@ export function readFixed(st: Storage, name: string, len: number, version: numbe
   return r;
 }
 
-/** Writes a 48-bit-safe unsigned integer as 8 bytes big-endian at b[off..off+8). */
-export function writeU64(b: Uint8Array, off: number, v: number): void {
-  const hi = Math.floor(v / 0x100000000);
-  const lo = v - hi * 0x100000000;
-  b[off] = hi >>> 24; b[off + 1] = hi >>> 16; b[off + 2] = hi >>> 8; b[off + 3] = hi;
-  b[off + 4] = lo >>> 24; b[off + 5] = lo >>> 16; b[off + 6] = lo >>> 8; b[off + 7] = lo;
-}
-
-/** Reads what writeU64 wrote. */
-export function readU64(b: Uint8Array, off: number): number {
-  const hi = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
-  const lo = ((b[off + 4] << 24) | (b[off + 5] << 16) | (b[off + 6] << 8) | b[off + 7]) >>> 0;
-  return hi * 0x100000000 + lo;
-}
-
 /** Writes a 32-bit unsigned integer big-endian. */
 export function writeU32(b: Uint8Array, off: number, v: number): void {
   b[off] = v >>> 24; b[off + 1] = v >>> 16; b[off + 2] = v >>> 8; b[off + 3] = v;
@@ -59,6 +44,18 @@ export function writeU32(b: Uint8Array, off: number, v: number): void {
 /** Reads a 32-bit unsigned integer big-endian. */
 export function readU32(b: Uint8Array, off: number): number {
   return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+/** Writes a 48-bit-safe unsigned integer as 8 bytes big-endian at b[off..off+8). */
+export function writeU64(b: Uint8Array, off: number, v: number): void {
+  const hi = Math.floor(v / 0x100000000);
+  writeU32(b, off, hi);
+  writeU32(b, off + 4, v - hi * 0x100000000);
+}
+
+/** Reads what writeU64 wrote. */
+export function readU64(b: Uint8Array, off: number): number {
+  return readU32(b, off) * 0x100000000 + readU32(b, off + 4);
 }
 
 /** Small decimal record name: prefix + n, built without template machinery on hot paths (n < 1000). */

@@ -60,8 +60,6 @@ const RX_ST_GEN = 5;
 const RX_ST_LAST = 6;
 const RX_LEN = 101;
 const MAX_GEN = 255;
-/** Added to an op in downKey when the shared DOWN slot holds the staged generation's key. */
-const STAGED_KEY = 16;
 
 /** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
 export const KU_STAGED = 1;
@@ -104,11 +102,12 @@ export class MeterKeys {
   /**
    * One DOWN slot for every downlink key, of the generation in force and of the staged one,
    * re-derived when a command under another key arrives (commands are rare; one KDF chain costs
-   * far less than resident slots of RAM on Espruino). downKey is the op it holds, plus
-   * STAGED_KEY for the staged generation (-1: none); its `last` is synced with the rx record.
+   * far less than resident slots of RAM on Espruino). downAt names the key it holds by the rx
+   * record offset of that key's last accepted counter (op's entry + RX_LAST for the generation in
+   * force, + RX_ST_LAST for the staged one; 0: none), where the slot's `last` is synced back.
    */
   private downSlot: KeySlot;
-  private downKey = -1;
+  private downAt = 0;
 
   constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
     const id = prov.meterId;
@@ -186,8 +185,8 @@ export class MeterKeys {
 
   /** Persists the replay state of every downlink key (generation in force and staged); false if storage failed. */
   persistRx(): boolean {
-    this.syncDown();
     const x = this.rx;
+    if (this.downAt > 0) writeU32(x, this.downAt, this.downSlot.last);
     for (let op = 1; op <= OP_MAX; op++) {
       if (!policyAllows(E2E_VERSION, op, DIR_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
@@ -197,14 +196,6 @@ export class MeterKeys {
       if (!staged) writeU32(x, o + RX_ST_LAST, 0);
     }
     return this.put(REC_RX, x);
-  }
-
-  /** Copies the DOWN slot's last accepted counter back into the rx record. */
-  private syncDown(): void {
-    const k = this.downKey;
-    if (k < 0) return;
-    const at = 1 + (k % STAGED_KEY) * RX_ENTRY + (k < STAGED_KEY ? RX_LAST : RX_ST_LAST);
-    writeU32(this.rx, at, this.downSlot.last);
   }
 
   /** Mirrors mkGen, gen and the staged key's fields from the 'keys' record (boot, after each write). */
@@ -293,7 +284,7 @@ export class MeterKeys {
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */
   isStaged(slot: KeySlot): boolean {
-    return slot === this.downSlot && this.downKey >= STAGED_KEY;
+    return slot === this.downSlot && (this.downAt - 1) % RX_ENTRY === RX_ST_LAST;
   }
 
   /** True when op is covered by the staged key's scope. */
@@ -307,17 +298,16 @@ export class MeterKeys {
     if (!policyAllows(E2E_VERSION, op, DIR_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
       return ERR_UNKNOWN_SENDER;
     }
-    let key = op;
-    if (hdr.gen !== this.gen[op]) {
-      if (!this.stPresent || !this.inScope(op) || hdr.gen !== this.stGen) return ERR_GENERATION;
-      key = op + STAGED_KEY;
-    }
+    // Not the generation in force: only the staged one, for an op in its scope, is accepted.
+    const staged = hdr.gen !== this.gen[op];
+    if (staged && (!this.stPresent || !this.inScope(op) || hdr.gen !== this.stGen)) return ERR_GENERATION;
+    const at = 1 + op * RX_ENTRY + (staged ? RX_ST_LAST : RX_LAST);
     const d = this.downSlot;
-    if (this.downKey !== key) {
-      this.syncDown();
-      this.derive(d, op, key !== op);
-      this.downKey = key;
-      d.last = readU32(this.rx, 1 + op * RX_ENTRY + (key === op ? RX_LAST : RX_ST_LAST));
+    if (this.downAt !== at) {
+      if (this.downAt > 0) writeU32(this.rx, this.downAt, d.last);
+      this.derive(d, op, staged);
+      this.downAt = at;
+      d.last = readU32(this.rx, at);
     }
     return d;
   }
@@ -348,7 +338,7 @@ export class MeterKeys {
     this.kr.set(n);
     this.adopt();
     // The new staged key starts with no downlink accepted and its own confirmation counter.
-    if (this.downKey >= STAGED_KEY) this.downKey = -1;
+    if (this.isStaged(this.downSlot)) this.downAt = 0;
     for (let op = 1; op <= OP_MAX; op++) writeU32(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 0);
     this.resume(CI_KC, newGen, scope);
     return KU_STAGED;
@@ -387,7 +377,7 @@ export class MeterKeys {
       if (op !== OP_KEY_UPDATE && policyAllows(E2E_VERSION, op, DIR_UP)) this.resume(op, this.gen[op], 0);
     }
     this.derive(this.reading, OP_READING, false);
-    this.downKey = -1;
+    this.downAt = 0;
     wipeSlot(this.downSlot);
     if (this.upIdx === CI_KC) {
       this.holdUp(-1);
