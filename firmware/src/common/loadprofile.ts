@@ -1,6 +1,7 @@
 // Load-profile ring buffer kept in board storage: one record per interval slot plus a head record.
 // Readings stay until the HES acknowledges them (PROTOCOL.md §10 ACK [0, 1, seq]); a full ring
-// overwrites the oldest unacknowledged interval and counts it, as billing meters do.
+// overwrites the oldest unacknowledged interval and counts it, as billing meters do. Slot record
+// names (REC_LP_PREFIX + seq mod slots) are built when needed: 96 resident strings cost ~190 Espruino blocks.
 import type { Storage } from '@vakt/boards';
 import { REC_LP_HEAD, REC_LP_PREFIX, readFixed, readU32, readU64, writeU32, writeU64 } from './records.ts';
 
@@ -47,16 +48,11 @@ export class LoadProfile {
     }
   }
 
-  /** Sequence number of the oldest interval still held and not acknowledged (== nextSeq when none). */
-  oldestUnacked(): number {
+  /** Number of intervals held and not acknowledged; the oldest of them is nextSeq − pending(). */
+  pending(): number {
     const floor = this.nextSeq - this.slots;
     const a = this.acked + 1;
-    return a > floor ? a : floor > 1 ? floor : 1;
-  }
-
-  /** Number of intervals waiting for an acknowledgement. */
-  pending(): number {
-    return this.nextSeq - this.oldestUnacked();
+    return this.nextSeq - (a > floor ? a : floor > 1 ? floor : 1);
   }
 
   /** Records a closed interval (slot first, then head, so a cut in between only repeats the slot) and returns its seq. */
@@ -69,7 +65,7 @@ export class LoadProfile {
     writeU32(s, 5, t);
     writeU64(s, 9, wh);
     writeU32(s, 17, w);
-    this.st.write(this.name(seq), s);
+    this.st.write(REC_LP_PREFIX + (seq % this.slots), s);
     this.nextSeq = seq + 1;
     this.writeHead();
     return seq;
@@ -81,7 +77,7 @@ export class LoadProfile {
     // The interval just closed is still in RAM: the periodic push reads no storage.
     const r = this.slot[0] === SLOT_VERSION && readU32(this.slot, 1) === seq
       ? this.slot
-      : readFixed(this.st, this.name(seq), SLOT_LEN, SLOT_VERSION);
+      : readFixed(this.st, REC_LP_PREFIX + (seq % this.slots), SLOT_LEN, SLOT_VERSION);
     if (r === undefined || readU32(r, 1) !== seq) return false;
     out.seq = seq;
     out.t = readU32(r, 5);
@@ -96,11 +92,6 @@ export class LoadProfile {
     this.acked = upTo;
     this.writeHead();
     return true;
-  }
-
-  /** Record name of the slot holding seq; built when needed (96 resident strings cost ~190 Espruino blocks). */
-  private name(seq: number): string {
-    return REC_LP_PREFIX + (seq % this.slots);
   }
 
   private writeHead(): void {

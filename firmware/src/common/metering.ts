@@ -37,12 +37,9 @@ export class EnergyRegister {
   private pulses = 0;
   private pulseT = -1;
 
-  constructor(private readonly synthetic: boolean) {}
-
-  /** Restores the register after a reboot (from the last persisted interval). */
-  restore(wh: number, now: number): void {
+  /** Starts the register at `wh` (after a reboot: from the last persisted interval) at time `now`. */
+  constructor(private readonly synthetic: boolean, wh: number, now: number) {
     this.wh = wh;
-    this.mwh = 0;
     this.lastT = now;
     this.pulseT = now;
   }

@@ -34,6 +34,7 @@ export interface ConcentratorProv {
   hesId: Uint8Array;
 }
 
+/** Reads a byte string of exactly `len` bytes into a new array; undefined for anything else. */
 function bstr(r: CborReader, len: number): Uint8Array | undefined {
   const n = readBytes(r);
   if (n !== len) return undefined;
@@ -42,29 +43,19 @@ function bstr(r: CborReader, len: number): Uint8Array | undefined {
   return out;
 }
 
-function gen(r: CborReader): number {
-  const g = readUint(r);
-  return g >= 0 && g <= MAX_GEN ? g : -1;
-}
-
-function header(r: CborReader, img: Uint8Array, items: number, kind: number): boolean {
-  if (cborReaderInit(r, img, 0, img.length) < 0) return false;
-  if (readArrayHead(r) !== items) return false;
-  return readUint(r) === PROV_FORMAT && readUint(r) === kind;
-}
-
 /** Parses a meter image; undefined when it is missing, malformed or not a meter image (copies every field). */
 export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefined {
   if (img === undefined) return undefined;
   const r = createCborReader();
-  if (!header(r, img, METER_ITEMS, KIND_METER)) return undefined;
+  if (cborReaderInit(r, img, 0, img.length) < 0 || readArrayHead(r) !== METER_ITEMS) return undefined;
+  if (readUint(r) !== PROV_FORMAT || readUint(r) !== KIND_METER) return undefined;
   const meterId = bstr(r, ID_LEN);
   const masterKey = bstr(r, KEY_LEN);
   const linkKey = bstr(r, KEY_LEN);
-  const linkGen = gen(r);
+  const linkGen = readUint(r);
   const concentratorId = bstr(r, ID_LEN);
   const hesId = bstr(r, ID_LEN);
-  if (meterId === undefined || masterKey === undefined || linkKey === undefined || linkGen < 0) return undefined;
+  if (meterId === undefined || masterKey === undefined || linkKey === undefined || !(linkGen >= 0 && linkGen <= MAX_GEN)) return undefined;
   if (concentratorId === undefined || hesId === undefined || cborReaderDone(r) < 0) return undefined;
   return { meterId: meterId, masterKey: masterKey, linkKey: linkKey, linkGen: linkGen, concentratorId: concentratorId, hesId: hesId };
 }
@@ -73,12 +64,13 @@ export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefin
 export function parseConcentratorProv(img: Uint8Array | undefined): ConcentratorProv | undefined {
   if (img === undefined) return undefined;
   const r = createCborReader();
-  if (!header(r, img, CONCENTRATOR_ITEMS, KIND_CONCENTRATOR)) return undefined;
+  if (cborReaderInit(r, img, 0, img.length) < 0 || readArrayHead(r) !== CONCENTRATOR_ITEMS) return undefined;
+  if (readUint(r) !== PROV_FORMAT || readUint(r) !== KIND_CONCENTRATOR) return undefined;
   const concentratorId = bstr(r, ID_LEN);
   const hesLinkKey = bstr(r, KEY_LEN);
-  const hesLinkGen = gen(r);
+  const hesLinkGen = readUint(r);
   const hesId = bstr(r, ID_LEN);
-  if (concentratorId === undefined || hesLinkKey === undefined || hesLinkGen < 0 || hesId === undefined) return undefined;
+  if (concentratorId === undefined || hesLinkKey === undefined || !(hesLinkGen >= 0 && hesLinkGen <= MAX_GEN) || hesId === undefined) return undefined;
   if (cborReaderDone(r) < 0) return undefined;
   return { concentratorId: concentratorId, hesLinkKey: hesLinkKey, hesLinkGen: hesLinkGen, hesId: hesId };
 }

@@ -11,11 +11,12 @@ export class RateLimiter {
     this.last = now;
   }
 
-  private refill(now: number): void {
+  /** Tokens available at `now` (refilled first; a clock set backwards restarts the period). */
+  available(now: number): number {
     if (now < this.last) {
       // Clock set backwards: restart the period instead of granting or withholding tokens forever.
       this.last = now;
-      return;
+      return this.tokens;
     }
     const n = Math.floor((now - this.last) / this.periodS);
     if (n > 0) {
@@ -23,19 +24,13 @@ export class RateLimiter {
       this.last += n * this.periodS;
       if (this.tokens === this.capacity) this.last = now;
     }
+    return this.tokens;
   }
 
   /** Takes one token if available; true means the caller may send now. */
   take(now: number): boolean {
-    this.refill(now);
-    if (this.tokens <= 0) return false;
+    if (this.available(now) <= 0) return false;
     this.tokens--;
     return true;
-  }
-
-  /** Tokens currently available (after refilling up to `now`). */
-  available(now: number): number {
-    this.refill(now);
-    return this.tokens;
   }
 }

@@ -26,7 +26,7 @@ import { countersLeft } from '@vakt/shared/counter';
 import { SerialDeframer, writeSerialFrame } from '@vakt/shared/serial';
 import { LINE_BLOCK } from '../common/line.ts';
 import { parseMeterProv, type MeterProv } from '../common/prov.ts';
-import { LoadProfile, LP_SLOTS, createInterval } from '../common/loadprofile.ts';
+import { LoadProfile, LP_SLOTS, type Interval } from '../common/loadprofile.ts';
 import { EnergyRegister } from '../common/metering.ts';
 import { RateLimiter } from '../common/ratelimit.ts';
 import { REC_CFG, REC_PROV, readFixed, readU32, writeU32 } from '../common/records.ts';
@@ -189,14 +189,16 @@ export interface MeterApp {
  */
 export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const opts: MeterOptions = options === undefined ? {} : options;
-  const prov: MeterProv | undefined = parseMeterProv(board.storage.read(REC_PROV));
+  let prov: MeterProv | undefined = parseMeterProv(board.storage.read(REC_PROV));
   if (prov === undefined) throw new Error('vakt meter: no valid provisioning image in record prov');
   const st = board.storage;
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
   const keys = new MeterKeys(ctx, st, prov, opts.reserve === undefined ? 64 : opts.reserve);
+  // MeterKeys keeps what it needs; the closures below would otherwise keep the image (and its
+  // copies of the master and link keys) alive for as long as the meter runs.
+  prov = undefined;
   const lp = new LoadProfile(st, LP_SLOTS);
   const synthetic = opts.synthetic === undefined ? board.profile.engine === 'node' : opts.synthetic;
-  const reg = new EnergyRegister(synthetic);
   const fw = new FirmwareDownload(st);
   const retryS = opts.retryS === undefined ? 300 : opts.retryS;
   const port = board.serial.length > 0 ? board.serial[0] : undefined;
@@ -209,7 +211,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // requests are opened in place in the deframer's buffer.
   const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_UP_BODY);
   const r: CborReader = createCborReader();
-  const iv = createInterval();
+  const iv: Interval = { seq: 0, t: 0, wh: 0, w: 0 };
   // Response fields after req, filled by command().
   const resp = new Float64Array(RESP_MAX);
   // Event state in one typed array (one allocation instead of eight on Espruino): field f of
@@ -229,7 +231,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     boots: 0,
   };
   const cfgRec = new Uint8Array(CFG_LEN);
-  const cr = readFixed(st, REC_CFG, CFG_LEN, CFG_VERSION);
+  let cr = readFixed(st, REC_CFG, CFG_LEN, CFG_VERSION);
   if (cr !== undefined) {
     cfg.tariff = readU32(cr, 1);
     const iv0 = readU32(cr, 5);
@@ -237,6 +239,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     cfg.relay = cr[9] === 1;
     cfg.fwVersion = readU32(cr, 10);
     cfg.boots = readU32(cr, 14);
+    cr = undefined; // not kept alive by the closures
   }
   function saveCfg(): boolean {
     cfgRec[0] = CFG_VERSION;
@@ -255,7 +258,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   const now0 = board.clock.now();
   const limiter = new RateLimiter(opts.eventBurst === undefined ? 4 : opts.eventBurst, opts.eventPeriodS === undefined ? 60 : opts.eventPeriodS, now0);
-  reg.restore(lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
+  // The register resumes from the last stored interval.
+  const reg = new EnergyRegister(synthetic, lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
   let nextClose = (Math.floor(now0 / cfg.interval) + 1) * cfg.interval;
   let lastRetry = now0;
   let lastNow = now0;
