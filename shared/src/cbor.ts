@@ -90,7 +90,9 @@ export function cborHeadLen(v: number): number {
 /** Writes the shortest head of major type `major` (0–7) with argument v (0 … 2⁵³−1); new offset or ERR_CBOR / ERR_BUFFER. */
 export function writeHead(out: Uint8Array, off: number, major: number, v: number): number {
   if (off < 0) return off;
-  if (!isSafeUint(v) || major < 0 || major > MAJOR_SIMPLE || Math.floor(major) !== major) return ERR_CBOR;
+  // isSafeUint(v), inline: the meter's bundle then carries one function less.
+  if (typeof v !== 'number' || Math.floor(v) !== v || v < 0 || v > CBOR_MAX_INT) return ERR_CBOR;
+  if (major < 0 || major > MAJOR_SIMPLE || Math.floor(major) !== major) return ERR_CBOR;
   const n = cborHeadLen(v);
   if (off > out.length || out.length - off < n) return ERR_BUFFER;
   const mt = major << MAJOR_SHIFT;

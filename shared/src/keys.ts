@@ -10,7 +10,7 @@ import { E2E_VERSION, ID_LEN, LINK_VERSION } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import { kdf, LABEL_E2E, LABEL_KC, LABEL_LINK, LABEL_OP } from './kdf.ts';
 import { DIR_DOWN } from './policy.ts';
-import { equalBytes, wipe } from './utils.ts';
+import { equalBytes } from './utils.ts';
 
 /** Length of every Vakt key (AES-128). */
 export const KEY_LEN = AES128_KEY_LEN;
@@ -54,7 +54,7 @@ export function setSlotKey(slot: KeySlot, key: Uint8Array, keyOff: number): void
 
 /** Zeroes the slot's key schedule (on retirement of a generation). */
 export function wipeSlot(slot: KeySlot): void {
-  wipe(slot.rk);
+  slot.rk.fill(0);
 }
 
 // Context scratch: id(8) ‖ op/scope(1) ‖ dir(1) ‖ gen(1) at most.
@@ -74,8 +74,9 @@ function deriveInto(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint
   if (c >= 0) CTXB[n++] = c & 0xff;
   expandKey(key, keyOff, ctx.tmpRk);
   kdf(ctx, ctx.tmpRk, label, CTXB, 0, n, out, outOff);
-  wipe(ctx.tmpRk);
-  wipe(CTXB);
+  // fill(0), as utils wipe does: a call the meter need not load.
+  ctx.tmpRk.fill(0);
+  CTXB.fill(0);
 }
 
 /** OK[op, g] = KDF(MK, "vakt-op", meterId ‖ op ‖ g) into out[outOff..+16). */
@@ -125,7 +126,7 @@ export function loadSlotKey(ctx: CryptoCtx, slot: KeySlot, kind: number, key: Ui
     deriveInto(ctx, key, keyOff, LABEL_E2E, id, slot.op, slot.dir, slot.gen & 0xff, TMPK, 0);
   }
   expandKey(TMPK, 0, slot.rk);
-  wipe(TMPK);
+  TMPK.fill(0);
 }
 
 /** Loads K[slot.op, slot.dir, slot.gen] derived from the operation root key OK into slot.rk; meterId is the meter's id. */

@@ -38,7 +38,6 @@ import {
   OFF_RECEIVER,
   OFF_SENDER,
   OFF_VERSION,
-  writeHeader,
   writeNonce,
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
@@ -47,7 +46,7 @@ import { ALLOW_DOWN, ALLOW_UP, DIR_DOWN, DIR_UP, POLICY_ALLOW_SHIFT, POLICY_ENC,
 import { equalBytes } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
-// Header scratch for sealing a body that lies in another buffer (see sealFrame).
+// Header scratch: sealFrame builds every header here, then copies it into the frame.
 const HDR = new Uint8Array(HEADER_LEN);
 
 // memmove: copies src[so..so+n) to dst[do..] correctly when both are the same buffer and overlap.
@@ -97,21 +96,34 @@ export function sealFrame(
   const enc = (policy & POLICY_ENC) !== 0 ? 1 : 0;
   const flags = (slot.dir === DIR_DOWN ? FLAG_DOWN : 0) | (enc === 1 ? FLAG_ENC : 0);
   const b = outOff + HEADER_LEN;
+  // The header (PROTOCOL.md §3, as frame.ts writeHeader) is built in a scratch block and copied
+  // into out only once the body has been read or moved, so a body that is a view into out's
+  // memory is handled as a forward copy would; the nonce is taken from the scratch header.
+  HDR[OFF_VERSION] = layer;
+  HDR[OFF_FLAGS] = flags;
+  HDR[OFF_OP] = op;
+  HDR[OFF_GEN] = slot.gen;
+  for (let i = 0; i < ID_LEN; i++) {
+    HDR[OFF_SENDER + i] = slot.local[i];
+    HDR[OFF_RECEIVER + i] = slot.peer[i];
+  }
+  HDR[OFF_COUNTER] = counter >>> 24;
+  HDR[OFF_COUNTER + 1] = counter >>> 16;
+  HDR[OFF_COUNTER + 2] = counter >>> 8;
+  HDR[OFF_COUNTER + 3] = counter;
+  HDR[OFF_BODY_LEN] = bodyLen >>> 8;
+  HDR[OFF_BODY_LEN + 1] = bodyLen;
+  writeNonce(HDR, 0, NONCE, 0);
   if (enc === 1 && body !== out) {
-    // Encrypt straight from where the body lies, with the header built in a scratch block and
-    // copied last: nothing is written to out before the body has been read, so a body that is a
-    // view into out's memory is handled as before (as a forward copy would).
-    writeHeader(HDR, 0, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
-    writeNonce(HDR, 0, NONCE, 0);
+    // Encrypt straight from where the body lies; the header goes in last.
     _ccm(ctx, slot.rk, NONCE, 0, HDR, 0, HEADER_LEN, body, bodyOff, bodyLen, out, b + bodyLen, tagLen, out, b, false);
     out.set(HDR, outOff); // whole-array set: a native copy that allocates no view
     return frameLen;
   }
   // Same buffer, or MIC only (the body is part of the associated data, so it must follow the
-  // header): move the body first, before the header can overwrite it.
+  // header in one buffer): move the body first, before the header can overwrite it.
   move(body, bodyOff, out, b, bodyLen);
-  writeHeader(out, outOff, layer, flags, op, slot.gen, slot.local, slot.peer, counter, bodyLen);
-  writeNonce(out, outOff, NONCE, 0);
+  out.set(HDR, outOff);
   // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
   const ptLen = enc === 1 ? bodyLen : 0;
   _ccm(ctx, slot.rk, NONCE, 0, out, outOff, HEADER_LEN + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
