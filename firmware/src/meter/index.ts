@@ -53,6 +53,7 @@ const EVF_CTR = 5 * EV_SLOTS; // link counter it last went under
 const EVF_AT = 6 * EV_SLOTS; // when it was last sent
 const EVF_WARNED = 7 * EV_SLOTS; // per op: EVENT 19 already raised
 const EVF_END = 8 * EV_SLOTS;
+const U32_MAX = 0xffffffff;
 
 // Status codes of responses (PROTOCOL.md §10).
 const ST_OK = 0;
@@ -215,8 +216,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // Response fields after req, filled by command().
   const resp = new Float64Array(RESP_MAX);
   // Event state in one typed array (one allocation instead of eight on Espruino): field f of
-  // slot i (an event code, or an op for EVF_WARNED) at f + i.
-  const ev = new Float64Array(EVF_END);
+  // slot i (an event code, or an op for EVF_WARNED) at f + i. Every field is a count, a detail,
+  // a flag, a link counter or a time in unix seconds: 32 bits each, half the RAM of Float64.
+  const ev = new Uint32Array(EVF_END);
   const stats: MeterStats = {
     framesIn: 0, notForMe: 0, linkErrors: 0, badTag: 0, replay: 0, policy: 0,
     eventsSent: 0, eventsSuppressed: 0, commands: 0, duplicates: 0, sendErrors: 0,
@@ -342,7 +344,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   /** Counts an event and reports it now or, when rate-limited, later (summed): bounded state, no queue growth. */
   function noteEvent(code: number, detail: number): void {
-    ev[EVF_PENDING + code]++;
+    if (ev[EVF_PENDING + code] < U32_MAX) ev[EVF_PENDING + code]++; // saturates, never wraps to "none"
     ev[EVF_DETAIL + code] = detail;
     flushEvent(code);
   }
@@ -522,7 +524,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         for (let i = 0; i < pairs && status === ST_OK; i++) {
           const key = readUint(r);
           const v = readUint(r);
-          if (key === CFG_TARIFF && v >= 0 && v <= 0xffffffff) cfg.tariff = v;
+          if (key === CFG_TARIFF && v >= 0 && v <= U32_MAX) cfg.tariff = v;
           else if (key === CFG_PUSH_INTERVAL && v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S) cfg.interval = v;
           else status = ST_BAD;
         }
@@ -539,7 +541,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         const t = items === 2 ? readUint(r) : -1;
         resp[1] = board.clock.now();
         k = 2;
-        if (t >= 0 && t <= 0xffffffff) {
+        if (t >= 0 && t <= U32_MAX) {
           board.clock.set(t);
           lastNow = t;
           reg.advance(t);
