@@ -5,8 +5,9 @@
 // Each record's bytes are kept in RAM as the state itself (no separate copy to encode from), so
 // persisting is one write of that buffer. Slots are created once at boot; a key change re-derives
 // keys into the same slots. Only the hot keys (READING up, link up and down) have resident slots;
-// every other key is derived on demand into one shared slot per direction (RAM on small Espruino
-// boards, docs/FIRMWARE.md).
+// every other end-to-end key, UP or DOWN, is derived on demand into one shared slot (RAM on small
+// Espruino boards, docs/FIRMWARE.md). A slot returned by up(), kc() or findDown() is therefore
+// valid only until the next of these calls.
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
@@ -94,19 +95,17 @@ export class MeterKeys {
   /** The resident UP slot of READING, the one op the meter sends every interval. */
   private reading: KeySlot;
   /**
-   * One UP slot shared by every other UP key (responses, EVENT, and KC while a key is staged),
-   * re-derived when another key is needed; upIdx is the counter index of the key it holds (-1: none).
+   * One end-to-end slot shared by every other key, UP and DOWN: responses, EVENT, KC while a key
+   * is staged, and every command key of the generation in force and of the staged one. It is
+   * re-derived when another key is needed (commands and responses are rare; one KDF chain costs far
+   * less than resident slots of RAM on Espruino). It holds either the UP key of counter index
+   * upIdx (its counter is parked in `parked` when the slot changes key) or the DOWN key named by
+   * downAt, the rx record offset of that key's last accepted counter (op's entry + RX_LAST for the
+   * generation in force, + RX_ST_LAST for the staged one), where the slot's `last` is synced back.
+   * upIdx -1 and downAt 0: it holds neither.
    */
-  private upSlot: KeySlot;
+  private shared: KeySlot;
   private upIdx = -1;
-  /**
-   * One DOWN slot for every downlink key, of the generation in force and of the staged one,
-   * re-derived when a command under another key arrives (commands are rare; one KDF chain costs
-   * far less than resident slots of RAM on Espruino). downAt names the key it holds by the rx
-   * record offset of that key's last accepted counter (op's entry + RX_LAST for the generation in
-   * force, + RX_ST_LAST for the staged one; 0: none), where the slot's `last` is synced back.
-   */
-  private downSlot: KeySlot;
   private downAt = 0;
 
   constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
@@ -129,10 +128,9 @@ export class MeterKeys {
     const self = this;
     this.reading = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
     this.reading.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(OP_READING, lim); });
-    this.upSlot = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
-    // The shared slot's counter persists under whichever key the slot holds at the time.
-    this.upSlot.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(self.upIdx, lim); });
-    this.downSlot = createKeySlot(E2E_VERSION, 1, DIR_DOWN, 0, id, this.hesId);
+    this.shared = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
+    // The shared slot's counter persists under whichever UP key the slot holds at the time.
+    this.shared.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(self.upIdx, lim); });
     this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, this.concentratorId);
     this.linkUp.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_LINK, lim); });
     this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, this.concentratorId);
@@ -186,7 +184,7 @@ export class MeterKeys {
   /** Persists the replay state of every downlink key (generation in force and staged); false if storage failed. */
   persistRx(): boolean {
     const x = this.rx;
-    if (this.downAt > 0) writeU32(x, this.downAt, this.downSlot.last);
+    if (this.downAt > 0) writeU32(x, this.downAt, this.shared.last);
     for (let op = 1; op <= OP_MAX; op++) {
       if (!policyAllows(E2E_VERSION, op, DIR_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
@@ -212,7 +210,7 @@ export class MeterKeys {
 
   /** Points counter idx at the key (gen, aux); resumes from the persisted limit when it belongs to that key. */
   private resume(idx: number, gen: number, aux: number): void {
-    if (this.upIdx === idx) this.holdUp(-1);
+    if (this.upIdx === idx) this.release();
     const c = this.cr;
     const o = 1 + idx * CTR_ENTRY;
     if (c[o] !== gen || c[o + 1] !== aux) {
@@ -231,13 +229,20 @@ export class MeterKeys {
     sc.next = next;
   }
 
-  /** Makes the shared UP slot hold the key of counter idx (-1: none), parking the counter of the key it held. */
+  /** Empties the shared slot: parks the counter of the UP key it held, or syncs the DOWN key's last counter into rx. */
+  private release(): void {
+    const s = this.shared;
+    if (this.upIdx >= 0) this.parked[this.upIdx] = (s.ctr as SendCounter).next;
+    if (this.downAt > 0) writeU32(this.rx, this.downAt, s.last);
+    this.upIdx = -1;
+    this.downAt = 0;
+  }
+
+  /** Makes the shared slot hold the UP key of counter idx with that key's counter. */
   private holdUp(idx: number): void {
-    const u = this.upSlot;
-    const c = u.ctr as SendCounter;
-    if (this.upIdx >= 0) this.parked[this.upIdx] = c.next;
-    this.upIdx = idx;
-    if (idx < 0) return;
+    this.release();
+    const u = this.shared;
+    u.dir = DIR_UP;
     if (idx === CI_KC) {
       u.op = OP_KEY_UPDATE;
       u.gen = this.stGen;
@@ -245,8 +250,10 @@ export class MeterKeys {
     } else {
       this.derive(u, idx, false);
     }
+    const c = u.ctr as SendCounter;
     c.limit = readU64(this.cr, 1 + idx * CTR_ENTRY + CTR_LIMIT);
     c.next = this.parked[idx];
+    this.upIdx = idx;
   }
 
   /** Derives op's key in slot's direction at the generation in force (or the staged one) into slot. */
@@ -266,25 +273,25 @@ export class MeterKeys {
     return scope >= 1 && scope <= OP_MAX && this.gen[scope] === gen;
   }
 
-  /** The UP slot of op at the generation in force, with its counter (derived on demand); null where the meter never sends op. */
+  /** The UP slot of op at the generation in force, with its counter (derived on demand; shared: valid until the next up/kc/findDown); null where the meter never sends op. */
   up(op: number): KeySlot | null {
     // Never KEY_UPDATE: CONFIRM goes under KC (kc()).
     if (op === OP_KEY_UPDATE || !policyAllows(E2E_VERSION, op, DIR_UP)) return null;
     if (op === OP_READING) return this.reading;
     if (this.upIdx !== op) this.holdUp(op);
-    return this.upSlot;
+    return this.shared;
   }
 
   /** The key-confirmation slot KC[staged scope, staged gen] with its counter; null when no key is staged. */
   kc(): KeySlot | null {
     if (!this.stPresent) return null;
     if (this.upIdx !== CI_KC) this.holdUp(CI_KC);
-    return this.upSlot;
+    return this.shared;
   }
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */
   isStaged(slot: KeySlot): boolean {
-    return slot === this.downSlot && (this.downAt - 1) % RX_ENTRY === RX_ST_LAST;
+    return slot === this.shared && (this.downAt - 1) % RX_ENTRY === RX_ST_LAST;
   }
 
   /** True when op is covered by the staged key's scope. */
@@ -292,7 +299,7 @@ export class MeterKeys {
     return this.stScope === SCOPE_MASTER || this.stScope === op;
   }
 
-  /** Finds the downlink slot for a parsed end-to-end header: the generation in force or the staged one. */
+  /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown). */
   findDown(hdr: FrameHeader): KeySlot | number {
     const op = hdr.op;
     if (!policyAllows(E2E_VERSION, op, DIR_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
@@ -302,9 +309,10 @@ export class MeterKeys {
     const staged = hdr.gen !== this.gen[op];
     if (staged && (!this.stPresent || !this.inScope(op) || hdr.gen !== this.stGen)) return ERR_GENERATION;
     const at = 1 + op * RX_ENTRY + (staged ? RX_ST_LAST : RX_LAST);
-    const d = this.downSlot;
+    const d = this.shared;
     if (this.downAt !== at) {
-      if (this.downAt > 0) writeU32(this.rx, this.downAt, d.last);
+      this.release();
+      d.dir = DIR_DOWN;
       this.derive(d, op, staged);
       this.downAt = at;
       d.last = readU32(this.rx, at);
@@ -338,7 +346,7 @@ export class MeterKeys {
     this.kr.set(n);
     this.adopt();
     // The new staged key starts with no downlink accepted and its own confirmation counter.
-    if (this.isStaged(this.downSlot)) this.downAt = 0;
+    if (this.isStaged(this.shared)) this.downAt = 0;
     for (let op = 1; op <= OP_MAX; op++) writeU32(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 0);
     this.resume(CI_KC, newGen, scope);
     return KU_STAGED;
@@ -368,6 +376,9 @@ export class MeterKeys {
     if (!this.put(REC_KEYS, n)) return false;
     this.kr.set(n);
     this.adopt();
+    // No key of the retired generation stays in the shared slot (its replay state was persisted above).
+    this.release();
+    wipeSlot(this.shared);
     const x = this.rx;
     for (let op = 1; op <= OP_MAX; op++) {
       const o = 1 + op * RX_ENTRY;
@@ -377,12 +388,6 @@ export class MeterKeys {
       if (op !== OP_KEY_UPDATE && policyAllows(E2E_VERSION, op, DIR_UP)) this.resume(op, this.gen[op], 0);
     }
     this.derive(this.reading, OP_READING, false);
-    this.downAt = 0;
-    wipeSlot(this.downSlot);
-    if (this.upIdx === CI_KC) {
-      this.holdUp(-1);
-      wipeSlot(this.upSlot);
-    }
     this.kr.fill(0, K_ST_KEY);
     return true;
   }
