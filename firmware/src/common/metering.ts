@@ -29,13 +29,13 @@ export function syntheticPower(t: number): number {
 /** Energy register (Wh) and power (W); integrates the synthetic load or counts pulses. */
 export class EnergyRegister {
   /** Energy register in Wh. */
-  wh = 0;
+  wh: number;
   /** Instantaneous power in W. */
   w = 0;
   private mwh = 0; // sub-Wh remainder of the synthetic integration, in mWh
-  private lastT = -1;
+  private lastT: number;
   private pulses = 0;
-  private pulseT = -1;
+  private pulseT: number;
 
   /** Starts the register at `wh` (after a reboot: from the last persisted interval) at time `now`. */
   constructor(private readonly synthetic: boolean, wh: number, now: number) {
