@@ -2,7 +2,7 @@
  * Per-thread crypto context: the block-cipher provider plus every scratch buffer CMAC, the KDF and
  * CCM need, allocated once at boot so that steady-state calls allocate nothing.
  */
-import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS, _softBlock, softAes } from './aes.ts';
+import { AES_BLOCK_LEN, _softBlock, softAes } from './aes.ts';
 import type { BlockCipher, SoftBlock } from './aes.ts';
 
 /** Per-thread crypto scratch: the block cipher provider and preallocated scratch blocks. Create once at boot. */
@@ -21,11 +21,9 @@ export interface CryptoCtx {
   readonly _k: Uint8Array;
   /** Bytes absorbed into the current CMAC block (0..16). Internal. */
   _n: number;
-  /** Scratch key schedule for callers deriving key chains (e.g. MK -> OK -> K); no primitive here touches it. */
-  readonly tmpRk: Uint32Array;
 }
 
-/** Creates a context around bc (default softAes); allocates 4 blocks + one 44-word schedule (+ softAes's round table, once per program), once. */
+/** Creates a context around bc (default softAes); allocates 4 blocks (+ softAes's round table, once per program), once. */
 export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
   const p = bc === undefined ? softAes : bc;
   return {
@@ -36,7 +34,6 @@ export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
     _a: new Uint8Array(AES_BLOCK_LEN),
     _k: new Uint8Array(AES_BLOCK_LEN),
     _n: 0,
-    tmpRk: new Uint32Array(AES128_SCHEDULE_WORDS),
   };
 }
 

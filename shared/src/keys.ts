@@ -62,41 +62,50 @@ const CTXB = new Uint8Array(ID_LEN + 3);
 // Raw frame key between derivation and expansion into a slot; wiped after each load.
 const TMPK = new Uint8Array(KEY_LEN);
 
+// Key schedule scratch of the derive* functions, allocated by the first of them (the load*
+// functions use the target slot's own schedule instead, so a meter never allocates it).
+let deriveRk: Uint32Array | null = null;
+
 // out[outOff..+16) = KDF(key[keyOff..+16), label, id ‖ a ‖ b [‖ c]), with no third byte when
-// c < 0: the one derivation behind every derive* and load* function (one function instead of
-// one per key kind keeps the Espruino variable count down). Wipes its scratch; throws on a bad id.
-function deriveInto(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number, out: Uint8Array, outOff: number): void {
+// c < 0, using rk (or, when null, deriveRk) as the schedule of key: the one derivation behind
+// every derive* and load* function (one function instead of one per key kind keeps the Espruino
+// variable count down). Wipes its scratch; throws on a bad id or key range before writing anything.
+function deriveInto(ctx: CryptoCtx, rk: Uint32Array | null, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number, out: Uint8Array, outOff: number): void {
   if (!(id instanceof Uint8Array) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
+  if (rk === null) {
+    if (deriveRk === null) deriveRk = new Uint32Array(AES128_SCHEDULE_WORDS);
+    rk = deriveRk;
+  }
   for (let i = 0; i < ID_LEN; i++) CTXB[i] = id[i];
   CTXB[ID_LEN] = a & 0xff;
   CTXB[ID_LEN + 1] = b & 0xff;
   let n = ID_LEN + 2;
   if (c >= 0) CTXB[n++] = c & 0xff;
-  expandKey(key, keyOff, ctx.tmpRk);
-  kdf(ctx, ctx.tmpRk, label, CTXB, 0, n, out, outOff);
+  expandKey(key, keyOff, rk);
+  kdf(ctx, rk, label, CTXB, 0, n, out, outOff);
   // fill(0), as utils wipe does: a call the meter need not load.
-  ctx.tmpRk.fill(0);
+  rk.fill(0);
   CTXB.fill(0);
 }
 
 /** OK[op, g] = KDF(MK, "vakt-op", meterId ‖ op ‖ g) into out[outOff..+16). */
 export function deriveOpRoot(ctx: CryptoCtx, mk: Uint8Array, mkOff: number, meterId: Uint8Array, op: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, mk, mkOff, LABEL_OP, meterId, op, gen, -1, out, outOff);
+  deriveInto(ctx, null, mk, mkOff, LABEL_OP, meterId, op, gen, -1, out, outOff);
 }
 
 /** K[op, dir, g] = KDF(OK[op, g], "vakt-e2e", meterId ‖ op ‖ dir ‖ g) into out[outOff..+16). */
 export function deriveE2eKey(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, op: number, dir: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, ok, okOff, LABEL_E2E, meterId, op, dir, gen & 0xff, out, outOff);
+  deriveInto(ctx, null, ok, okOff, LABEL_E2E, meterId, op, dir, gen & 0xff, out, outOff);
 }
 
 /** KL[dir, g] = KDF(LK, "vakt-link", deviceId ‖ dir ‖ g) into out[outOff..+16); deviceId = meter id (meter hop) or concentrator id (HES hop). */
 export function deriveLinkKey(ctx: CryptoCtx, lk: Uint8Array, lkOff: number, deviceId: Uint8Array, dir: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, lk, lkOff, LABEL_LINK, deviceId, dir, gen, -1, out, outOff);
+  deriveInto(ctx, null, lk, lkOff, LABEL_LINK, deviceId, dir, gen, -1, out, outOff);
 }
 
 /** KC[scope, g] = KDF(new key material, "vakt-kc", meterId ‖ scope ‖ g) into out[outOff..+16). */
 export function deriveKcKey(ctx: CryptoCtx, newKey: Uint8Array, newKeyOff: number, meterId: Uint8Array, scope: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, newKey, newKeyOff, LABEL_KC, meterId, scope, gen, -1, out, outOff);
+  deriveInto(ctx, null, newKey, newKeyOff, LABEL_KC, meterId, scope, gen, -1, out, outOff);
 }
 
 /** loadSlotKey kind: K[slot.op, slot.dir, slot.gen] from the operation root key OK[op, g]. */
@@ -115,15 +124,15 @@ export const LOAD_KC = 3;
  * scope is used by LOAD_KC only. One entry point for all four load* functions below.
  */
 export function loadSlotKey(ctx: CryptoCtx, slot: KeySlot, kind: number, key: Uint8Array, keyOff: number, id: Uint8Array, scope: number): void {
-  if (kind === LOAD_LINK) deriveInto(ctx, key, keyOff, LABEL_LINK, id, slot.dir, slot.gen, -1, TMPK, 0);
-  else if (kind === LOAD_KC) deriveInto(ctx, key, keyOff, LABEL_KC, id, scope, slot.gen, -1, TMPK, 0);
+  if (kind === LOAD_LINK) deriveInto(ctx, slot.rk, key, keyOff, LABEL_LINK, id, slot.dir, slot.gen, -1, TMPK, 0);
+  else if (kind === LOAD_KC) deriveInto(ctx, slot.rk, key, keyOff, LABEL_KC, id, scope, slot.gen, -1, TMPK, 0);
   else {
     if (kind === LOAD_E2E_FROM_MASTER) {
-      deriveInto(ctx, key, keyOff, LABEL_OP, id, slot.op, slot.gen, -1, TMPK, 0);
+      deriveInto(ctx, slot.rk, key, keyOff, LABEL_OP, id, slot.op, slot.gen, -1, TMPK, 0);
       key = TMPK;
       keyOff = 0;
     } else if (kind !== LOAD_E2E) throw new Error('vakt: bad key kind');
-    deriveInto(ctx, key, keyOff, LABEL_E2E, id, slot.op, slot.dir, slot.gen & 0xff, TMPK, 0);
+    deriveInto(ctx, slot.rk, key, keyOff, LABEL_E2E, id, slot.op, slot.dir, slot.gen & 0xff, TMPK, 0);
   }
   expandKey(TMPK, 0, slot.rk);
   TMPK.fill(0);
