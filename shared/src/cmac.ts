@@ -33,7 +33,7 @@ export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, of
 /** Finishes the CMAC in ctx and writes the 16-byte tag to out[outOff..] (internal). */
 export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, outOff: number): void {
   const x = ctx._x;
-  const k = ctx._k;
+  const k = ctx._s; // CCM's key-stream block, free while a CMAC runs
   const n = ctx._n;
   k.fill(0);
   _block(ctx, rk, k, 0, k, 0); // L = E(K, 0^128)

@@ -13,17 +13,15 @@ export interface CryptoCtx {
   readonly _enc: SoftBlock | null;
   /** MAC chaining value (CBC-MAC of CCM, CMAC state). Internal. */
   readonly _x: Uint8Array;
-  /** Key-stream block S_i of CCM. Internal. */
+  /** Key-stream block S_i of CCM; the CMAC subkey K1/K2 (a CMAC never runs inside a CCM call). Internal. */
   readonly _s: Uint8Array;
   /** B0 / counter block A_i of CCM. Internal. */
   readonly _a: Uint8Array;
-  /** CMAC subkey K1/K2. Internal. */
-  readonly _k: Uint8Array;
   /** Bytes absorbed into the current CMAC block (0..16). Internal. */
   _n: number;
 }
 
-/** Creates a context around bc (default softAes); allocates 4 blocks (+ softAes's round table, once per program), once. */
+/** Creates a context around bc (default softAes); allocates 3 blocks (+ softAes's round table, once per program), once. */
 export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
   const p = bc === undefined ? softAes : bc;
   return {
@@ -32,7 +30,6 @@ export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
     _x: new Uint8Array(AES_BLOCK_LEN),
     _s: new Uint8Array(AES_BLOCK_LEN),
     _a: new Uint8Array(AES_BLOCK_LEN),
-    _k: new Uint8Array(AES_BLOCK_LEN),
     _n: 0,
   };
 }
