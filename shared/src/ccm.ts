@@ -21,8 +21,10 @@ export const CCM_MAX_AAD = 0xfeff;
 
 const L_FIELD = 2; // bytes of the length/counter field
 const FLAG_ADATA = 0x40; // B0 flag bit 6: associated data present
-const CTR_HI = AES_BLOCK_LEN - 2; // the 2-byte length / counter field at the end of B0 / A_i
-const CTR_LO = AES_BLOCK_LEN - 1;
+// The 2-byte length / counter field at the end of B0 / A_i: AES_BLOCK_LEN - 2 and - 1, as literals
+// (the firmware build inlines only literal constants; others stay Espruino variables).
+const CTR_HI = 14;
+const CTR_LO = 15;
 
 /** True for the tag lengths CCM allows and Vakt accepts: even, 4..16. */
 export function ccmTagLenOk(tagLen: number): boolean {

@@ -11,7 +11,7 @@ import { ERR_BUFFER, ERR_FRAMING } from './errors.ts';
 /** Largest code byte: a block of 254 data bytes and no implied zero. */
 export const COBS_MAX_CODE = 0xff;
 /** Data bytes in a full (0xFF) block. */
-export const COBS_BLOCK_DATA = COBS_MAX_CODE - 1;
+export const COBS_BLOCK_DATA = 254; // COBS_MAX_CODE - 1 (a literal: the firmware build inlines only literals)
 /** The delimiter that COBS output never contains. */
 export const COBS_DELIMITER = 0x00;
 

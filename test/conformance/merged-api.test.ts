@@ -168,3 +168,15 @@ describe('readHead', () => {
     expect([r.pos, r.dataOff]).toEqual([3, 1]);
   });
 });
+
+describe('derived sizes written as literals', () => {
+  it('equal their formulas (PROTOCOL.md §3, §9; FIPS-197 block; RFC 3610 counter field)', () => {
+    expect(core.MAX_E2E_FRAME).toBe(core.HEADER_LEN + core.MAX_BODY + core.MAX_TAG_LEN);
+    expect(core.MAX_LINK_FRAME).toBe(core.HEADER_LEN + core.MAX_BODY + core.LINK_TAG_LEN);
+    expect(core.MAX_E2E_BODY_FORWARDED).toBe(core.MAX_BODY - core.HEADER_LEN - core.MAX_TAG_LEN);
+    expect(core.COBS_BLOCK_DATA).toBe(core.COBS_MAX_CODE - 1);
+    // The policy words' direction bits.
+    expect(core.POLICY_ENC).toBe(core.POLICY_TAG_MASK + 1);
+    expect(core.policyOf(core.LINK_VERSION, core.LINK_DATA) >>> core.POLICY_ALLOW_SHIFT).toBe(core.ALLOW_UP | core.ALLOW_DOWN);
+  });
+});
