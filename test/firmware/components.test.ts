@@ -233,3 +233,47 @@ describe('concentrator meter table', () => {
     expect(rig.conc.table.count()).toBe(2);
   });
 });
+
+describe('meter key and firmware-download records', () => {
+  // The offsets in keystore.ts and fwupdate.ts are literal numbers (the bundle inlines only
+  // literals): check them against the layouts of docs/FIRMWARE.md "Storage records".
+  it('have the documented sizes, versions and field offsets', async () => {
+    const { Rig } = await import('./harness.ts');
+    const rig = new Rig(1_800_000_000, { intervalS: 900, reserve: 3 });
+    rig.hes.autoAck = true;
+    rig.advance(1800);
+    rig.hes.command(3, [rig.hes.nextReq(), 0]); // RELAY open: an accepted downlink writes 'rx'
+    rig.net.run();
+    const newKey = new Uint8Array(16).map((_, i) => 0xc0 + i);
+    rig.hes.transport(3, 5, newKey); // stage OK[RELAY] at generation 5
+    rig.net.run();
+    rig.hes.command(3, [rig.hes.nextReq(), 1], 0); // still under generation 0: 'rx' now names the staged one too
+    rig.net.run();
+    const recs = rig.meterStorage.recs;
+    const keys = recs.get('keys')!;
+    // v1, mkGen, MK(16), gen[9], own[9], OK[9×16], staged flag, scope, gen, key(16)
+    expect([keys.length, keys[0]]).toEqual([199, 1]);
+    expect([keys[180], keys[181], keys[182]]).toEqual([1, 3, 5]);
+    expect(keys.subarray(183, 199)).toEqual(newKey);
+    const ctr = recs.get('ctr')!;
+    // v1, 12 × (gen, aux, limit u64): READING (index 1) has reserved values by now.
+    expect([ctr.length, ctr[0]]).toEqual([121, 1]);
+    expect(ctr[11 + 9]).toBeGreaterThan(0);
+    const rx = recs.get('rx')!;
+    // v1, 10 × (gen, last u32, stagedGen, stagedLast u32): RELAY (op 3) accepted counter 1 or more.
+    expect([rx.length, rx[0]]).toEqual([101, 1]);
+    expect((rx[32] << 24) | (rx[33] << 16) | (rx[34] << 8) | rx[35]).toBeGreaterThan(0);
+    expect([rx[31], rx[36]]).toEqual([0, 5]); // RELAY's generation in force and staged generation
+
+    const st = new FakeStorage();
+    const fw = new FirmwareDownload(st);
+    const digest = new Uint8Array(32).map((_, i) => i + 1);
+    fw.begin(1000, digest, 0, 0x01020304);
+    const fws = st.recs.get('fws')!;
+    // v1, active, size u32, sha256(32), version u32, received u32, chunks u32
+    expect([fws.length, fws[0], fws[1]]).toEqual([50, 1, 1]);
+    expect(Array.from(fws.subarray(2, 6))).toEqual([0, 0, 0x03, 0xe8]);
+    expect(fws.subarray(6, 38)).toEqual(digest);
+    expect(Array.from(fws.subarray(38, 42))).toEqual([1, 2, 3, 4]);
+  });
+});
