@@ -6,7 +6,7 @@
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
 import { ID_LEN, LINK_VERSION } from '@vakt/shared/frame';
-import { KEY_LEN, createKeySlot, loadLinkKey, wipeSlot } from '@vakt/shared/keys';
+import { KEY_LEN, LOAD_LINK, createKeySlot, loadSlotKey, wipeSlot } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
 import { DIR_DOWN, DIR_UP } from '@vakt/shared/policy';
@@ -156,8 +156,8 @@ export class MeterTable {
     e.down.gen = e.gen;
     e.up.last = 0;
     e.port = PORT_ANY;
-    loadLinkKey(this.ctx, e.up, e.key, 0, e.id);
-    loadLinkKey(this.ctx, e.down, e.key, 0, e.id);
+    loadSlotKey(this.ctx, e.up, LOAD_LINK, e.key, 0, e.id, 0);
+    loadSlotKey(this.ctx, e.down, LOAD_LINK, e.key, 0, e.id, 0);
     this.resume(i + 1, e.id, e.gen, e.down);
   }
 

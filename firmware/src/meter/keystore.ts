@@ -13,12 +13,12 @@ import type { CryptoCtx } from '@vakt/shared/ctx';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import {
-  KEY_LEN, SCOPE_MASTER, createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey, wipeSlot,
+  KEY_LEN, LOAD_E2E, LOAD_E2E_FROM_MASTER, LOAD_KC, LOAD_LINK, SCOPE_MASTER, createKeySlot, loadSlotKey, wipeSlot,
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
 import type { SendCounter } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, OP_KEY_UPDATE, OP_MAX, OP_READING, policyAllows } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
@@ -61,6 +61,10 @@ const RX_ST_GEN = 5;
 const RX_ST_LAST = 6;
 const RX_LEN = 101;
 const MAX_GEN = 255;
+// Allowed-direction bits of a policy word (policyOf): ALLOW_UP / ALLOW_DOWN << POLICY_ALLOW_SHIFT,
+// as literals so the bundle inlines them.
+const MAY_UP = 0x40;
+const MAY_DOWN = 0x80;
 
 /** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
 export const KU_STAGED = 1;
@@ -134,18 +138,18 @@ export class MeterKeys {
     this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, this.concentratorId);
     this.linkUp.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_LINK, lim); });
     this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, this.concentratorId);
-    loadLinkKey(ctx, this.linkUp, prov.linkKey, 0, id);
-    loadLinkKey(ctx, this.linkDown, prov.linkKey, 0, id);
+    loadSlotKey(ctx, this.linkUp, LOAD_LINK, prov.linkKey, 0, id, 0);
+    loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
     this.resume(CI_LINK, prov.linkGen, 0);
     this.derive(this.reading, OP_READING, false);
-    for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && policyAllows(E2E_VERSION, op, DIR_UP)) this.resume(op, this.gen[op], 0);
+    for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP) !== 0) this.resume(op, this.gen[op], 0);
     if (this.stPresent) this.resume(CI_KC, this.stGen, this.stScope);
     this.rx[0] = RX_VERSION;
     const x = readFixed(st, REC_RX, RX_LEN, RX_VERSION);
     if (x === undefined) return;
     // Each op's entry names the generations its counters belong to: take only what matches the keys now.
     for (let op = 1; op <= OP_MAX; op++) {
-      if (!policyAllows(E2E_VERSION, op, DIR_DOWN)) continue;
+      if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0) continue;
       const o = 1 + op * RX_ENTRY;
       const ga = x[o];
       const la = readU32(x, o + RX_LAST);
@@ -186,7 +190,7 @@ export class MeterKeys {
     const x = this.rx;
     if (this.downAt > 0) writeU32(x, this.downAt, this.shared.last);
     for (let op = 1; op <= OP_MAX; op++) {
-      if (!policyAllows(E2E_VERSION, op, DIR_DOWN)) continue;
+      if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0) continue;
       const o = 1 + op * RX_ENTRY;
       const staged = this.stPresent && this.inScope(op);
       x[o] = this.gen[op];
@@ -246,7 +250,7 @@ export class MeterKeys {
     if (idx === CI_KC) {
       u.op = OP_KEY_UPDATE;
       u.gen = this.stGen;
-      loadKcKey(this.ctx, u, this.kr, K_ST_KEY, this.meterId, this.stScope);
+      loadSlotKey(this.ctx, u, LOAD_KC, this.kr, K_ST_KEY, this.meterId, this.stScope);
     } else {
       this.derive(u, idx, false);
     }
@@ -263,8 +267,8 @@ export class MeterKeys {
     slot.gen = staged ? this.stGen : this.gen[op];
     // Its root: the staged key, op's own key when that was replaced individually, else the master key.
     const at = staged ? K_ST_KEY : k[K_OWN + op] === 1 ? K_OK + op * KEY_LEN : K_MK;
-    if (staged ? this.stScope === SCOPE_MASTER : at === K_MK) loadE2eKeyFromMaster(this.ctx, slot, k, at, this.meterId);
-    else loadE2eKey(this.ctx, slot, k, at, this.meterId);
+    const fromMaster = staged ? this.stScope === SCOPE_MASTER : at === K_MK;
+    loadSlotKey(this.ctx, slot, fromMaster ? LOAD_E2E_FROM_MASTER : LOAD_E2E, k, at, this.meterId, 0);
   }
 
   /** True when the key-update scope's generation in force is gen (ACTIVATE already took effect). */
@@ -276,7 +280,7 @@ export class MeterKeys {
   /** The UP slot of op at the generation in force, with its counter (derived on demand; shared: valid until the next up/kc/findDown); null where the meter never sends op. */
   up(op: number): KeySlot | null {
     // Never KEY_UPDATE: CONFIRM goes under KC (kc()).
-    if (op === OP_KEY_UPDATE || !policyAllows(E2E_VERSION, op, DIR_UP)) return null;
+    if (op === OP_KEY_UPDATE || (policyOf(E2E_VERSION, op) & MAY_UP) === 0) return null;
     if (op === OP_READING) return this.reading;
     if (this.upIdx !== op) this.holdUp(op);
     return this.shared;
@@ -302,7 +306,7 @@ export class MeterKeys {
   /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown). */
   findDown(hdr: FrameHeader): KeySlot | number {
     const op = hdr.op;
-    if (!policyAllows(E2E_VERSION, op, DIR_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
+    if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0 || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
       return ERR_UNKNOWN_SENDER;
     }
     // Not the generation in force: only the staged one, for an op in its scope, is accepted.
@@ -385,7 +389,7 @@ export class MeterKeys {
       // The replay state of the new generation is what the staged key accepted so far.
       if (this.inScope(op)) writeU32(x, o + RX_LAST, readU32(x, o + RX_ST_LAST));
       writeU32(x, o + RX_ST_LAST, 0);
-      if (op !== OP_KEY_UPDATE && policyAllows(E2E_VERSION, op, DIR_UP)) this.resume(op, this.gen[op], 0);
+      if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP) !== 0) this.resume(op, this.gen[op], 0);
     }
     this.derive(this.reading, OP_READING, false);
     this.kr.fill(0, K_ST_KEY);
