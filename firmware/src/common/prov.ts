@@ -1,6 +1,6 @@
 // Reads the provisioning image (PROTOCOL.md §11) that the KPE wrote as storage record 'prov'.
 import {
-  cborReaderInit, createCborReader, readArrayHead, readBytes, readUint, cborReaderDone,
+  CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderInit, createCborReader, readHead, cborReaderDone,
 } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
 import { ID_LEN } from '@vakt/shared/frame';
@@ -36,7 +36,7 @@ export interface ConcentratorProv {
 
 /** Reads a byte string of exactly `len` bytes into a new array; undefined for anything else. */
 function bstr(r: CborReader, len: number): Uint8Array | undefined {
-  const n = readBytes(r);
+  const n = readHead(r, CBOR_BYTES);
   if (n !== len) return undefined;
   const out = new Uint8Array(len);
   for (let i = 0; i < len; i++) out[i] = r.buf[r.dataOff + i];
@@ -47,12 +47,12 @@ function bstr(r: CborReader, len: number): Uint8Array | undefined {
 export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefined {
   if (img === undefined) return undefined;
   const r = createCborReader();
-  if (cborReaderInit(r, img, 0, img.length) < 0 || readArrayHead(r) !== METER_ITEMS) return undefined;
-  if (readUint(r) !== PROV_FORMAT || readUint(r) !== KIND_METER) return undefined;
+  if (cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== METER_ITEMS) return undefined;
+  if (readHead(r, CBOR_UINT) !== PROV_FORMAT || readHead(r, CBOR_UINT) !== KIND_METER) return undefined;
   const meterId = bstr(r, ID_LEN);
   const masterKey = bstr(r, KEY_LEN);
   const linkKey = bstr(r, KEY_LEN);
-  const linkGen = readUint(r);
+  const linkGen = readHead(r, CBOR_UINT);
   const concentratorId = bstr(r, ID_LEN);
   const hesId = bstr(r, ID_LEN);
   if (meterId === undefined || masterKey === undefined || linkKey === undefined || !(linkGen >= 0 && linkGen <= MAX_GEN)) return undefined;
@@ -64,11 +64,11 @@ export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefin
 export function parseConcentratorProv(img: Uint8Array | undefined): ConcentratorProv | undefined {
   if (img === undefined) return undefined;
   const r = createCborReader();
-  if (cborReaderInit(r, img, 0, img.length) < 0 || readArrayHead(r) !== CONCENTRATOR_ITEMS) return undefined;
-  if (readUint(r) !== PROV_FORMAT || readUint(r) !== KIND_CONCENTRATOR) return undefined;
+  if (cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== CONCENTRATOR_ITEMS) return undefined;
+  if (readHead(r, CBOR_UINT) !== PROV_FORMAT || readHead(r, CBOR_UINT) !== KIND_CONCENTRATOR) return undefined;
   const concentratorId = bstr(r, ID_LEN);
   const hesLinkKey = bstr(r, KEY_LEN);
-  const hesLinkGen = readUint(r);
+  const hesLinkGen = readHead(r, CBOR_UINT);
   const hesId = bstr(r, ID_LEN);
   if (concentratorId === undefined || hesLinkKey === undefined || !(hesLinkGen >= 0 && hesLinkGen <= MAX_GEN) || hesId === undefined) return undefined;
   if (cborReaderDone(r) < 0) return undefined;

@@ -10,7 +10,9 @@ import { openFrame, sealFrame } from '@vakt/shared/seal';
 import { createKeySlot, KEY_LEN, LOAD_LINK, loadSlotKey } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE } from '@vakt/shared/policy';
-import { cborReaderDone, cborReaderInit, createCborReader, readArrayHead, readBytes, readUint, writeArrayHead, writeUint } from '@vakt/shared/cbor';
+import {
+  CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderDone, cborReaderInit, createCborReader, readHead, writeHead,
+} from '@vakt/shared/cbor';
 import { equalBytes } from '@vakt/shared/utils';
 import { Line } from '../common/line.ts';
 import { parseConcentratorProv } from '../common/prov.ts';
@@ -116,8 +118,8 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
 
   /** Sends LINK_ACK [counter] under slot: on `line`, or (line null) on meter line `port`. */
   function sendAck(slot: KeySlot, line: Line | null, port: number, counter: number): void {
-    let o = writeArrayHead(ackBody, 0, 1);
-    o = writeUint(ackBody, o, counter);
+    let o = writeHead(ackBody, 0, CBOR_ARRAY, 1);
+    o = writeHead(ackBody, o, CBOR_UINT, counter);
     if (o < 0) return;
     const m = sealFrame(ctx, slot, LINK_ACK, ackBody, 0, o, txFrame, 0);
     if (m < 0) {
@@ -223,8 +225,8 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
 
   /** Reads a LINK_ACK body [ackedCounter] from rxBody; the counter lands in r.value. */
   function readAck(n: number): boolean {
-    if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 1) return false;
-    const c = readUint(r);
+    if (cborReaderInit(r, rxBody, 0, n) < 0 || readHead(r, CBOR_ARRAY) !== 1) return false;
+    const c = readHead(r, CBOR_UINT);
     return c > 0 && cborReaderDone(r) === 0;
   }
 
@@ -264,12 +266,12 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       return;
     }
     if (op === LINK_JOIN) {
-      if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 3) return;
-      if (readBytes(r) !== ID_LEN) return;
+      if (cborReaderInit(r, rxBody, 0, n) < 0 || readHead(r, CBOR_ARRAY) !== 3) return;
+      if (readHead(r, CBOR_BYTES) !== ID_LEN) return;
       const idOff = r.dataOff;
-      if (readBytes(r) !== KEY_LEN) return;
+      if (readHead(r, CBOR_BYTES) !== KEY_LEN) return;
       const keyOff = r.dataOff;
-      const gen = readUint(r);
+      const gen = readHead(r, CBOR_UINT);
       if (gen < 0 || gen > MAX_GEN || cborReaderDone(r) !== 0) return;
       if (table.join(rxBody, idOff, rxBody, keyOff, gen, counter) >= 0) {
         stats.joins++;
@@ -278,7 +280,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       return;
     }
     if (op === LINK_LEAVE) {
-      if (cborReaderInit(r, rxBody, 0, n) < 0 || readArrayHead(r) !== 1 || readBytes(r) !== ID_LEN) return;
+      if (cborReaderInit(r, rxBody, 0, n) < 0 || readHead(r, CBOR_ARRAY) !== 1 || readHead(r, CBOR_BYTES) !== ID_LEN) return;
       const idOff = r.dataOff;
       if (cborReaderDone(r) !== 0) return;
       const idx = table.leave(rxBody, idOff, counter);

@@ -17,8 +17,7 @@ import {
   ERR_COUNTER_EXHAUSTED, ERR_RECEIVER, ERR_REPLAY, ERR_TAG, ERR_UNKNOWN_SENDER,
 } from '@vakt/shared/errors';
 import {
-  cborReaderInit, createCborReader, readArrayHead, readBytes, readMapHead, readUint, writeArrayHead,
-  writeUint,
+  CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_UINT, cborReaderInit, createCborReader, readHead, writeHead,
 } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
 import { equalBytes } from '@vakt/shared/utils';
@@ -325,11 +324,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       // Security events report how often they happened since the last report; others their own detail.
       d = code === EV_BAD_TAG || code === EV_REPLAY || code === EV_POLICY ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
     }
-    let o = writeArrayHead(body, 0, 4);
-    o = writeUint(body, o, 0);
-    o = writeUint(body, o, code);
-    o = writeUint(body, o, t);
-    o = writeUint(body, o, d);
+    let o = writeHead(body, 0, CBOR_ARRAY, 4);
+    o = writeHead(body, o, CBOR_UINT, 0);
+    o = writeHead(body, o, CBOR_UINT, code);
+    o = writeHead(body, o, CBOR_UINT, t);
+    o = writeHead(body, o, CBOR_UINT, d);
     if (o < 0 || !send(OP_EVENT, o)) return;
     stats.eventsSent++;
     if (!again) {
@@ -390,8 +389,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     if (hdr.op === LINK_ACK) {
       // LINK_ACK [counter]: our uplink under that link counter is held by the concentrator.
       // Readings are freed only by the end-to-end ACK; event reports, which have none, here.
-      if (cborReaderInit(r, buf, b, n) < 0 || readArrayHead(r) !== 1) return;
-      const c = readUint(r);
+      if (cborReaderInit(r, buf, b, n) < 0 || readHead(r, CBOR_ARRAY) !== 1) return;
+      const c = readHead(r, CBOR_UINT);
       for (let code = 1; c > 0 && code < EV_SLOTS; code++) {
         if (ev[EVF_INFLIGHT + code] === 1 && ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
       }
@@ -399,8 +398,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     if (hdr.op !== LINK_DATA) return;
     // LINK_ACK [counter] for the DATA frame: the concentrator may drop its copy.
-    let o = writeArrayHead(txFrame, HEADER_LEN, 1);
-    o = writeUint(txFrame, o, hdr.counter);
+    let o = writeHead(txFrame, HEADER_LEN, CBOR_ARRAY, 1);
+    o = writeHead(txFrame, o, CBOR_UINT, hdr.counter);
     if (o > 0) sendLink(LINK_ACK, o - HEADER_LEN);
 
     // The end-to-end frame inside: hdr now describes it (the cast drops TypeScript's narrowing from the link checks).
@@ -438,8 +437,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * sends the response [req, resp[0..k)] under the op's key: each case sets k (0: no response).
    */
   function command(op: number): void {
-    const items = readArrayHead(r);
-    let req = readUint(r);
+    const items = readHead(r, CBOR_ARRAY);
+    let req = readHead(r, CBOR_UINT);
     let rop = op; // op of the response
     let k = 1;
     resp[0] = ST_BAD;
@@ -450,11 +449,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       req = 0;
       op = 0;
     }
-    const kind = op === OP_READ || op === OP_FIRMWARE || op === OP_KEY_UPDATE || op === OP_ACK ? readUint(r) : 0;
+    const kind = op === OP_READ || op === OP_FIRMWARE || op === OP_KEY_UPDATE || op === OP_ACK ? readHead(r, CBOR_UINT) : 0;
     switch (op) {
       case OP_ACK: {
         // [0, 1, upTo]: readings up to upTo are stored at the HES.
-        const upTo = readUint(r);
+        const upTo = readHead(r, CBOR_UINT);
         if (items === 3 && kind === OP_READING && upTo >= 0) lp.ack(upTo);
         return;
       }
@@ -467,26 +466,26 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           resp[3] = reg.w;
           k = 4;
         } else if (kind === READ_PROFILE && items === 4) {
-          const from = readUint(r);
-          const to = readUint(r);
+          const from = readHead(r, CBOR_UINT);
+          const to = readHead(r, CBOR_UINT);
           if (from >= 0 && to >= 0) {
             // [req, 2, [[seq, t, wh, w], …]]: at most READ_MAX_INTERVALS, so the count fits a one-byte head.
-            let o = writeArrayHead(body, 0, 3);
-            o = writeUint(body, o, req);
-            o = writeUint(body, o, READ_PROFILE);
+            let o = writeHead(body, 0, CBOR_ARRAY, 3);
+            o = writeHead(body, o, CBOR_UINT, req);
+            o = writeHead(body, o, CBOR_UINT, READ_PROFILE);
             if (o < 0) return;
             const headPos = o;
-            o = writeArrayHead(body, o, 0); // patched below
+            o = writeHead(body, o, CBOR_ARRAY, 0); // patched below
             let count = 0;
             let seq = from > lp.nextSeq - LP_SLOTS ? from : lp.nextSeq - LP_SLOTS;
             if (seq < 1) seq = 1;
             for (; seq <= to && seq < lp.nextSeq && count < READ_MAX_INTERVALS; seq++) {
               if (!lp.get(seq, iv)) continue;
-              o = writeArrayHead(body, o, 4);
-              o = writeUint(body, o, iv.seq);
-              o = writeUint(body, o, iv.t);
-              o = writeUint(body, o, iv.wh);
-              o = writeUint(body, o, iv.w);
+              o = writeHead(body, o, CBOR_ARRAY, 4);
+              o = writeHead(body, o, CBOR_UINT, iv.seq);
+              o = writeHead(body, o, CBOR_UINT, iv.t);
+              o = writeHead(body, o, CBOR_UINT, iv.wh);
+              o = writeHead(body, o, CBOR_UINT, iv.w);
               count++;
             }
             if (o < 0) return;
@@ -498,7 +497,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         break;
       case OP_RELAY: {
         // [req, state] → [req, state, status]
-        const state = items === 2 ? readUint(r) : -1;
+        const state = items === 2 ? readHead(r, CBOR_UINT) : -1;
         resp[0] = state < 0 ? 0 : state;
         resp[1] = ST_BAD;
         k = 2;
@@ -519,11 +518,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         // [req, {key: value}] → [req, status]: all or nothing.
         const pt = cfg.tariff;
         const pi = cfg.interval;
-        const pairs = items === 2 ? readMapHead(r) : -1;
+        const pairs = items === 2 ? readHead(r, CBOR_MAP) : -1;
         let status = pairs < 0 ? ST_BAD : ST_OK;
         for (let i = 0; i < pairs && status === ST_OK; i++) {
-          const key = readUint(r);
-          const v = readUint(r);
+          const key = readHead(r, CBOR_UINT);
+          const v = readHead(r, CBOR_UINT);
           if (key === CFG_TARIFF && v >= 0 && v <= U32_MAX) cfg.tariff = v;
           else if (key === CFG_PUSH_INTERVAL && v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S) cfg.interval = v;
           else status = ST_BAD;
@@ -538,7 +537,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       }
       case OP_CLOCK: {
         // [req, t] → [req, status, tBefore]
-        const t = items === 2 ? readUint(r) : -1;
+        const t = items === 2 ? readHead(r, CBOR_UINT) : -1;
         resp[1] = board.clock.now();
         k = 2;
         if (t >= 0 && t <= U32_MAX) {
@@ -555,14 +554,14 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         let status = FW_BAD_REQUEST;
         try {
           if (kind === FW_BEGIN && items === 5) {
-            const size = readUint(r);
-            const dl = readBytes(r);
+            const size = readHead(r, CBOR_UINT);
+            const dl = readHead(r, CBOR_BYTES);
             const dOff = r.dataOff;
-            const version = readUint(r);
+            const version = readHead(r, CBOR_UINT);
             if (size > 0 && dl === SHA256_LEN && version >= 0) status = fw.begin(size, r.buf, dOff, version);
           } else if (kind === FW_CHUNK && items === 4) {
-            const offset = readUint(r);
-            const n = readBytes(r);
+            const offset = readHead(r, CBOR_UINT);
+            const n = readHead(r, CBOR_BYTES);
             if (offset >= 0 && n > 0 && n <= MAX_FW_CHUNK) status = fw.chunk(offset, r.buf, r.dataOff, n);
           } else if (kind === FW_ACTIVATE && items === 2) {
             // Incomplete or digest mismatch: the running image stays (a mismatching download is discarded).
@@ -587,11 +586,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         break;
       }
       case OP_KEY_UPDATE: {
-        const scope = readUint(r);
-        const newGen = readUint(r);
+        const scope = readHead(r, CBOR_UINT);
+        const newGen = readHead(r, CBOR_UINT);
         k = 0;
         if (kind === KU_TRANSPORT && items === 5) {
-          const kl = readBytes(r);
+          const kl = readHead(r, CBOR_BYTES);
           if (kl !== KEY_LEN || scope < 0 || newGen < 0 || keys.stage(scope, newGen, r.buf, r.dataOff) === KU_REFUSED) {
             securityError(0);
             return;
@@ -619,9 +618,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       }
     }
     if (k === 0) return;
-    let o = writeArrayHead(body, 0, k + 1);
-    o = writeUint(body, o, req);
-    for (let i = 0; i < k; i++) o = writeUint(body, o, resp[i]);
+    let o = writeHead(body, 0, CBOR_ARRAY, k + 1);
+    o = writeHead(body, o, CBOR_UINT, req);
+    for (let i = 0; i < k; i++) o = writeHead(body, o, CBOR_UINT, resp[i]);
     if (o > 0) send(rop, o);
   }
 
@@ -678,12 +677,12 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         for (let s = from; s < to; s++) {
           if (!lp.get(s, iv)) continue;
           // READING [0, seq, t, wh, w]
-          let o = writeArrayHead(body, 0, 5);
-          o = writeUint(body, o, 0);
-          o = writeUint(body, o, iv.seq);
-          o = writeUint(body, o, iv.t);
-          o = writeUint(body, o, iv.wh);
-          o = writeUint(body, o, iv.w);
+          let o = writeHead(body, 0, CBOR_ARRAY, 5);
+          o = writeHead(body, o, CBOR_UINT, 0);
+          o = writeHead(body, o, CBOR_UINT, iv.seq);
+          o = writeHead(body, o, CBOR_UINT, iv.t);
+          o = writeHead(body, o, CBOR_UINT, iv.wh);
+          o = writeHead(body, o, CBOR_UINT, iv.w);
           if (o > 0) send(OP_READING, o);
         }
         for (let code = 1; code < EV_SLOTS; code++) {
