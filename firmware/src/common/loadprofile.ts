@@ -3,13 +3,12 @@
 // overwrites the oldest unacknowledged interval and counts it, as billing meters do. Slot record
 // names (REC_LP_PREFIX + seq mod slots) are built when needed: 96 resident strings cost ~190 Espruino blocks.
 import type { Storage } from '@vakt/boards';
-import { REC_LP_HEAD, REC_LP_PREFIX, readFixed, readU32, readU64, writeU32, writeU64 } from './records.ts';
+import { readU32BE } from '@vakt/shared/utils';
+import { REC_LP_HEAD, REC_LP_PREFIX, readFixed, readU64, writeBE, REC_VERSION } from './records.ts';
 
 /** Interval slots kept in storage: one day of 15-minute intervals. */
 export const LP_SLOTS = 96;
-const HEAD_VERSION = 1;
 const HEAD_LEN = 9; // version, nextSeq u32, ackedUpTo u32
-const SLOT_VERSION = 1;
 const SLOT_LEN = 21; // version, seq u32, t u32, wh u64, w u32
 
 /** One load-profile interval, a reusable output structure. */
@@ -37,10 +36,10 @@ export class LoadProfile {
   private slot = new Uint8Array(SLOT_LEN);
 
   constructor(private readonly st: Storage, private readonly slots: number) {
-    const h = readFixed(st, REC_LP_HEAD, HEAD_LEN, HEAD_VERSION);
+    const h = readFixed(st, REC_LP_HEAD, HEAD_LEN);
     if (h !== undefined) {
-      const n = readU32(h, 1);
-      const a = readU32(h, 5);
+      const n = readU32BE(h, 1);
+      const a = readU32BE(h, 5);
       if (n >= 1 && a < n) {
         this.nextSeq = n;
         this.acked = a;
@@ -60,11 +59,11 @@ export class LoadProfile {
     const seq = this.nextSeq;
     if (seq - this.acked > this.slots) this.overwritten++;
     const s = this.slot;
-    s[0] = SLOT_VERSION;
-    writeU32(s, 1, seq);
-    writeU32(s, 5, t);
-    writeU64(s, 9, wh);
-    writeU32(s, 17, w);
+    s[0] = REC_VERSION;
+    writeBE(s, 1, 4, seq);
+    writeBE(s, 5, 4, t);
+    writeBE(s, 9, 8, wh);
+    writeBE(s, 17, 4, w);
     this.st.write(REC_LP_PREFIX + (seq % this.slots), s);
     this.nextSeq = seq + 1;
     this.writeHead();
@@ -75,14 +74,14 @@ export class LoadProfile {
   get(seq: number, out: Interval): boolean {
     if (seq < 1 || seq >= this.nextSeq || seq < this.nextSeq - this.slots) return false;
     // The interval just closed is still in RAM: the periodic push reads no storage.
-    const r = this.slot[0] === SLOT_VERSION && readU32(this.slot, 1) === seq
+    const r = this.slot[0] === REC_VERSION && readU32BE(this.slot, 1) === seq
       ? this.slot
-      : readFixed(this.st, REC_LP_PREFIX + (seq % this.slots), SLOT_LEN, SLOT_VERSION);
-    if (r === undefined || readU32(r, 1) !== seq) return false;
+      : readFixed(this.st, REC_LP_PREFIX + (seq % this.slots), SLOT_LEN);
+    if (r === undefined || readU32BE(r, 1) !== seq) return false;
     out.seq = seq;
-    out.t = readU32(r, 5);
+    out.t = readU32BE(r, 5);
     out.wh = readU64(r, 9);
-    out.w = readU32(r, 17);
+    out.w = readU32BE(r, 17);
     return true;
   }
 
@@ -96,9 +95,9 @@ export class LoadProfile {
 
   private writeHead(): void {
     const h = this.head;
-    h[0] = HEAD_VERSION;
-    writeU32(h, 1, this.nextSeq);
-    writeU32(h, 5, this.acked);
+    h[0] = REC_VERSION;
+    writeBE(h, 1, 4, this.nextSeq);
+    writeBE(h, 5, 4, this.acked);
     this.st.write(REC_LP_HEAD, h);
   }
 }

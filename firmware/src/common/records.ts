@@ -2,6 +2,7 @@
 // Each record is written whole through Board.storage.write, which is atomic per record, so a
 // record is always either its old or its new value after a power loss.
 import type { Storage } from '@vakt/boards';
+import { readU32BE } from '@vakt/shared/utils';
 
 /** Provisioning image written by the KPE (PROTOCOL.md §11); read only by the apps. */
 export const REC_PROV = 'prov';
@@ -24,38 +25,39 @@ export const REC_FW_PREFIX = 'fw';
 /** Concentrator meter table. */
 export const REC_METERS = 'mt';
 
-/** Reads a record and returns it only when it has exactly `len` bytes and the expected layout version. */
-export function readFixed(st: Storage, name: string, len: number, version: number): Uint8Array | undefined {
+/** Layout version of every record above (byte 0 of each); a record of another version is not read. */
+export const REC_VERSION = 1;
+
+/** Reads a record and returns it only when it has exactly `len` bytes and layout version REC_VERSION. */
+export function readFixed(st: Storage, name: string, len: number): Uint8Array | undefined {
   let r: Uint8Array | undefined;
   try {
     r = st.read(name);
   } catch (e) {
     return undefined;
   }
-  if (r === undefined || r.length !== len || r[0] !== version) return undefined;
+  if (r === undefined || r.length !== len || r[0] !== REC_VERSION) return undefined;
   return r;
 }
 
-/** Writes a 32-bit unsigned integer big-endian. */
-export function writeU32(b: Uint8Array, off: number, v: number): void {
+/**
+ * Writes v big-endian into b[off..off+n), n = 4 or 8: for 4 its low 32 bits (as `>>> 0`), for 8
+ * an unsigned integer up to 2⁵³−1 (high and low 32-bit halves). Read back with readU32BE
+ * (@vakt/shared/utils) or readU64.
+ */
+export function writeBE(b: Uint8Array, off: number, n: number, v: number): void {
+  if (n === 8) {
+    const hi = Math.floor(v / 0x100000000);
+    writeBE(b, off, 4, hi);
+    writeBE(b, off + 4, 4, v - hi * 0x100000000);
+    return;
+  }
   b[off] = v >>> 24; b[off + 1] = v >>> 16; b[off + 2] = v >>> 8; b[off + 3] = v;
 }
 
-/** Reads a 32-bit unsigned integer big-endian. */
-export function readU32(b: Uint8Array, off: number): number {
-  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
-}
-
-/** Writes a 48-bit-safe unsigned integer as 8 bytes big-endian at b[off..off+8). */
-export function writeU64(b: Uint8Array, off: number, v: number): void {
-  const hi = Math.floor(v / 0x100000000);
-  writeU32(b, off, hi);
-  writeU32(b, off + 4, v - hi * 0x100000000);
-}
-
-/** Reads what writeU64 wrote. */
+/** Reads the 8-byte big-endian unsigned integer writeBE(b, off, 8, v) wrote. */
 export function readU64(b: Uint8Array, off: number): number {
-  return readU32(b, off) * 0x100000000 + readU32(b, off + 4);
+  return readU32BE(b, off) * 0x100000000 + readU32BE(b, off + 4);
 }
 
 /** Small decimal record name: prefix + n, built without template machinery on hot paths (n < 1000). */

@@ -2,7 +2,7 @@
 // Why our own: @noble/hashes uses features outside the Espruino subset and builds tables at import.
 // A hasher lives only while an image is checked: its constants and state are allocated when it is
 // created, so a meter that is not activating firmware holds nothing of it but the code.
-import { writeU32, writeU64 } from './records.ts';
+import { writeBE } from './records.ts';
 
 /** Size of a SHA-256 digest in bytes. */
 export const SHA256_LEN = 32;
@@ -87,8 +87,8 @@ export class Sha256 {
     const padLen = ((LEN_AT - 1 - this.n) & (BLOCK_LEN - 1)) + 1;
     const pad = new Uint8Array(padLen + 8);
     pad[0] = 0x80;
-    writeU64(pad, padLen, bits);
+    writeBE(pad, padLen, 8, bits);
     this.update(pad, 0, pad.length);
-    for (let j = 0; j < 8; j++) writeU32(out, outOff + 4 * j, this.h[j]);
+    for (let j = 0; j < 8; j++) writeBE(out, outOff + 4 * j, 4, this.h[j]);
   }
 }

@@ -13,10 +13,10 @@ import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE } from '@v
 import {
   CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderDone, cborReaderInit, createCborReader, readHead, writeHead,
 } from '@vakt/shared/cbor';
-import { equalBytes } from '@vakt/shared/utils';
+import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import { Line } from '../common/line.ts';
 import { parseConcentratorProv } from '../common/prov.ts';
-import { REC_PROV, readU32 } from '../common/records.ts';
+import { REC_PROV } from '../common/records.ts';
 import { FrameQueue, DEST_HES } from './queue.ts';
 import type { QueueEntry } from './queue.ts';
 import { MeterTable, PORT_ANY } from './table.ts';
@@ -151,7 +151,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       stats.sendErrors++;
       return false;
     }
-    e.sentCounter = readU32(txFrame, OFF_COUNTER);
+    e.sentCounter = readU32BE(txFrame, OFF_COUNTER);
     e.sentAt = now;
     e.tries++;
     if (e.dest === DEST_HES) {

@@ -10,12 +10,10 @@ import { KEY_LEN, LOAD_LINK, createKeySlot, loadSlotKey, wipeSlot } from '@vakt/
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
 import { DIR_DOWN, DIR_UP } from '@vakt/shared/policy';
-import { equalBytes } from '@vakt/shared/utils';
-import { REC_CTR, REC_METERS, readFixed, readU32, readU64, writeU32, writeU64 } from '../common/records.ts';
+import { equalBytes, readU32BE } from '@vakt/shared/utils';
+import { REC_CTR, REC_METERS, readFixed, readU64, writeBE, REC_VERSION } from '../common/records.ts';
 
-const MT_VERSION = 1;
 const MT_ENTRY = 1 + ID_LEN + KEY_LEN + 1; // used, id, link key, gen
-const CTR_VERSION = 1;
 const CTR_ENTRY = ID_LEN + 1 + 8; // id, gen, limit
 /** Port value meaning "not heard yet: send on every meter line". */
 export const PORT_ANY = -1;
@@ -61,7 +59,7 @@ export class MeterTable {
     this.limits = new Float64Array(n);
     this.limIds = new Uint8Array(n * ID_LEN);
     this.limGen = new Uint8Array(n);
-    const cr = readFixed(st, REC_CTR, this.ctrRec.length, CTR_VERSION);
+    const cr = readFixed(st, REC_CTR, this.ctrRec.length);
     if (cr !== undefined) {
       for (let i = 0; i < n; i++) {
         const o = 1 + i * CTR_ENTRY;
@@ -79,9 +77,9 @@ export class MeterTable {
       down.ctr = createSendCounter(0, reserve, this.persister(i + 1));
       this.entries.push({ used: false, id: id, key: new Uint8Array(KEY_LEN), gen: 0, up: up, down: down, port: PORT_ANY });
     }
-    const mt = readFixed(st, REC_METERS, this.mtRec.length, MT_VERSION);
+    const mt = readFixed(st, REC_METERS, this.mtRec.length);
     if (mt !== undefined) {
-      this.hesLast = readU32(mt, 1);
+      this.hesLast = readU32BE(mt, 1);
       for (let i = 0; i < capacity; i++) {
         const o = 5 + i * MT_ENTRY;
         if (mt[o] !== 1) continue;
@@ -112,13 +110,13 @@ export class MeterTable {
 
   private persistLimit(idx: number, lim: number): boolean {
     const c = this.ctrRec;
-    c[0] = CTR_VERSION;
+    c[0] = REC_VERSION;
     const n = this.capacity + 1;
     for (let i = 0; i < n; i++) {
       const o = 1 + i * CTR_ENTRY;
       for (let j = 0; j < ID_LEN; j++) c[o + j] = this.limIds[i * ID_LEN + j];
       c[o + ID_LEN] = this.limGen[i];
-      writeU64(c, o + ID_LEN + 1, i === idx ? lim : this.limits[i]);
+      writeBE(c, o + ID_LEN + 1, 8, i === idx ? lim : this.limits[i]);
     }
     if (!this.put(REC_CTR, c)) return false;
     this.limits[idx] = lim;
@@ -165,8 +163,8 @@ export class MeterTable {
   save(hesLast: number): boolean {
     const m = this.mtRec;
     m.fill(0);
-    m[0] = MT_VERSION;
-    writeU32(m, 1, hesLast);
+    m[0] = REC_VERSION;
+    writeBE(m, 1, 4, hesLast);
     for (let i = 0; i < this.capacity; i++) {
       const e = this.entries[i];
       if (!e.used) continue;

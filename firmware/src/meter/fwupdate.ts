@@ -4,14 +4,13 @@
 // order, the download state in 'fws' (written after each chunk, so a cut repeats at most one chunk).
 import type { Storage } from '@vakt/boards';
 import { Sha256, SHA256_LEN } from '../common/sha256.ts';
-import { REC_FW_PREFIX, REC_FW_STATE, readFixed, readU32, writeU32 } from '../common/records.ts';
-import { equalBytes } from '@vakt/shared/utils';
+import { REC_FW_PREFIX, REC_FW_STATE, readFixed, writeBE, REC_VERSION } from '../common/records.ts';
+import { equalBytes, readU32BE } from '@vakt/shared/utils';
 
 /** Largest image accepted (bytes). */
 export const FW_MAX_SIZE = 262144; // 256 KiB
 /** Largest number of chunk records per image. */
 export const FW_MAX_CHUNKS = 1024;
-const STATE_VERSION = 1;
 // 'fws' (50 bytes): version, active flag, size u32, digest 32, version u32, received u32, chunks u32.
 // Literal offsets: the bundle inlines only literal constants.
 const S_SIZE = 2;
@@ -44,25 +43,25 @@ export class FirmwareDownload {
   private rec = new Uint8Array(STATE_LEN);
 
   constructor(private readonly st: Storage) {
-    const r = readFixed(st, REC_FW_STATE, STATE_LEN, STATE_VERSION);
+    const r = readFixed(st, REC_FW_STATE, STATE_LEN);
     if (r !== undefined && r[1] === 1) {
       this.rec.set(r);
-      this.size = readU32(r, S_SIZE);
-      this.version = readU32(r, S_VERSION);
-      this.received = readU32(r, S_RECEIVED);
-      this.chunks = readU32(r, S_CHUNKS);
+      this.size = readU32BE(r, S_SIZE);
+      this.version = readU32BE(r, S_VERSION);
+      this.received = readU32BE(r, S_RECEIVED);
+      this.chunks = readU32BE(r, S_CHUNKS);
       this.active = this.received <= this.size && this.chunks <= FW_MAX_CHUNKS;
     }
   }
 
   private save(): void {
     const r = this.rec;
-    r[0] = STATE_VERSION;
+    r[0] = REC_VERSION;
     r[1] = this.active ? 1 : 0;
-    writeU32(r, S_SIZE, this.size);
-    writeU32(r, S_VERSION, this.version);
-    writeU32(r, S_RECEIVED, this.received);
-    writeU32(r, S_CHUNKS, this.chunks);
+    writeBE(r, S_SIZE, 4, this.size);
+    writeBE(r, S_VERSION, 4, this.version);
+    writeBE(r, S_RECEIVED, 4, this.received);
+    writeBE(r, S_CHUNKS, 4, this.chunks);
     this.st.write(REC_FW_STATE, r);
   }
 

@@ -20,7 +20,7 @@ import {
   CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_UINT, cborReaderInit, createCborReader, readHead, writeHead,
 } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
-import { equalBytes } from '@vakt/shared/utils';
+import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import { countersLeft } from '@vakt/shared/counter';
 import { SerialDeframer, writeSerialFrame } from '@vakt/shared/serial';
 import { LINE_BLOCK } from '../common/line.ts';
@@ -28,7 +28,7 @@ import { parseMeterProv, type MeterProv } from '../common/prov.ts';
 import { LoadProfile, LP_SLOTS, type Interval } from '../common/loadprofile.ts';
 import { EnergyRegister } from '../common/metering.ts';
 import { RateLimiter } from '../common/ratelimit.ts';
-import { REC_CFG, REC_PROV, readFixed, readU32, writeU32 } from '../common/records.ts';
+import { REC_CFG, REC_PROV, readFixed, writeBE, REC_VERSION } from '../common/records.ts';
 import { MeterKeys, KU_REFUSED } from './keystore.ts';
 import { FirmwareDownload, ACT_OK, ACT_DIGEST_MISMATCH, FW_OK, FW_REFUSED, FW_BAD_REQUEST } from './fwupdate.ts';
 import { SHA256_LEN } from '../common/sha256.ts';
@@ -106,7 +106,6 @@ const MAX_INTERVAL_S = 86400;
 const RETRY_BATCH = 4;
 /** Warn the HES when a sender key has fewer counter values left than this (EVENT 19). */
 const COUNTER_WARN = 0x10000;
-const CFG_VERSION = 1;
 const CFG_LEN = 1 + 4 + 4 + 1 + 4 + 4; // version, tariff, interval, relay, fw version, boot count
 const TICK_MS = 1000;
 
@@ -232,23 +231,23 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     boots: 0,
   };
   const cfgRec = new Uint8Array(CFG_LEN);
-  let cr = readFixed(st, REC_CFG, CFG_LEN, CFG_VERSION);
+  let cr = readFixed(st, REC_CFG, CFG_LEN);
   if (cr !== undefined) {
-    cfg.tariff = readU32(cr, 1);
-    const iv0 = readU32(cr, 5);
+    cfg.tariff = readU32BE(cr, 1);
+    const iv0 = readU32BE(cr, 5);
     if (iv0 >= MIN_INTERVAL_S && iv0 <= MAX_INTERVAL_S) cfg.interval = iv0;
     cfg.relay = cr[9] === 1;
-    cfg.fwVersion = readU32(cr, 10);
-    cfg.boots = readU32(cr, 14);
+    cfg.fwVersion = readU32BE(cr, 10);
+    cfg.boots = readU32BE(cr, 14);
     cr = undefined; // not kept alive by the closures
   }
   function saveCfg(): boolean {
-    cfgRec[0] = CFG_VERSION;
-    writeU32(cfgRec, 1, cfg.tariff);
-    writeU32(cfgRec, 5, cfg.interval);
+    cfgRec[0] = REC_VERSION;
+    writeBE(cfgRec, 1, 4, cfg.tariff);
+    writeBE(cfgRec, 5, 4, cfg.interval);
     cfgRec[9] = cfg.relay ? 1 : 0;
-    writeU32(cfgRec, 10, cfg.fwVersion);
-    writeU32(cfgRec, 14, cfg.boots);
+    writeBE(cfgRec, 10, 4, cfg.fwVersion);
+    writeBE(cfgRec, 14, 4, cfg.boots);
     try {
       st.write(REC_CFG, cfgRec);
       return true;
@@ -337,7 +336,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       ev[EVF_T + code] = t;
       ev[EVF_IDETAIL + code] = d;
     }
-    ev[EVF_CTR + code] = readU32(txFrame, OFF_COUNTER);
+    ev[EVF_CTR + code] = readU32BE(txFrame, OFF_COUNTER);
     ev[EVF_AT + code] = lastNow;
   }
 

@@ -20,15 +20,14 @@ import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
 import type { SendCounter } from '@vakt/shared/counter';
 import { DIR_DOWN, DIR_UP, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
-import { equalBytes } from '@vakt/shared/utils';
+import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
-import { REC_CTR, REC_KEYS, REC_RX, readFixed, readU32, readU64, writeU32, writeU64 } from '../common/records.ts';
+import { REC_CTR, REC_KEYS, REC_RX, readFixed, readU64, writeBE, REC_VERSION } from '../common/records.ts';
 
 // Record layouts (docs/FIRMWARE.md "Storage records"). Offsets are plain numbers because the
 // bundle inlines only literal constants (an expression would stay a variable in RAM on Espruino).
 // 'keys' (199 bytes): version, mkGen, MK(16), gen[op 1..9], own[op 1..9], OK[op 1..9](9×16),
 // staged flag, staged scope, staged gen, staged key(16).
-const KEYS_VERSION = 1;
 const K_MKGEN = 1;
 const K_MK = 2;
 /** gen of op at K_GEN + op (bytes 18..26). */
@@ -44,7 +43,6 @@ const K_ST_KEY = 183;
 const KEYS_LEN = 199;
 // 'ctr' (121 bytes): version, then per counter index 0..11 (gen, aux = KC scope, limit u64).
 // Indices 1..9 are the ops' UP keys.
-const CTR_VERSION = 1;
 /** Counter index of the link UP key. */
 const CI_LINK = 10;
 /** Counter index of the key-confirmation key. */
@@ -54,7 +52,6 @@ const CTR_ENTRY = 10;
 const CTR_LIMIT = 2;
 const CTR_LEN = 121;
 // 'rx' (101 bytes): version, then per op 0..9 (gen, last u32, staged gen, staged last u32).
-const RX_VERSION = 1;
 const RX_ENTRY = 10;
 const RX_LAST = 1;
 const RX_ST_GEN = 5;
@@ -118,16 +115,16 @@ export class MeterKeys {
     this.hesId = prov.hesId;
     this.concentratorId = prov.concentratorId;
     const kr = this.kr;
-    const k = readFixed(st, REC_KEYS, KEYS_LEN, KEYS_VERSION);
+    const k = readFixed(st, REC_KEYS, KEYS_LEN);
     if (k !== undefined) kr.set(k);
     else {
-      kr[0] = KEYS_VERSION;
+      kr[0] = REC_VERSION;
       kr.set(prov.masterKey, K_MK);
     }
     this.adopt();
-    const c = readFixed(st, REC_CTR, CTR_LEN, CTR_VERSION);
+    const c = readFixed(st, REC_CTR, CTR_LEN);
     if (c !== undefined) this.cr.set(c);
-    else this.cr[0] = CTR_VERSION;
+    else this.cr[0] = REC_VERSION;
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
     const self = this;
     this.reading = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
@@ -144,21 +141,21 @@ export class MeterKeys {
     this.derive(this.reading, OP_READING, false);
     for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP) !== 0) this.resume(op, this.gen[op], 0);
     if (this.stPresent) this.resume(CI_KC, this.stGen, this.stScope);
-    this.rx[0] = RX_VERSION;
-    const x = readFixed(st, REC_RX, RX_LEN, RX_VERSION);
+    this.rx[0] = REC_VERSION;
+    const x = readFixed(st, REC_RX, RX_LEN);
     if (x === undefined) return;
     // Each op's entry names the generations its counters belong to: take only what matches the keys now.
     for (let op = 1; op <= OP_MAX; op++) {
       if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0) continue;
       const o = 1 + op * RX_ENTRY;
       const ga = x[o];
-      const la = readU32(x, o + RX_LAST);
+      const la = readU32BE(x, o + RX_LAST);
       const gs = x[o + RX_ST_GEN];
-      const ls = readU32(x, o + RX_ST_LAST);
+      const ls = readU32BE(x, o + RX_ST_LAST);
       const g = this.gen[op];
       const s = this.stGen;
-      writeU32(this.rx, o + RX_LAST, g === ga ? la : g === gs ? ls : 0);
-      if (this.stPresent && this.inScope(op)) writeU32(this.rx, o + RX_ST_LAST, s === gs ? ls : s === ga ? la : 0);
+      writeBE(this.rx, o + RX_LAST, 4, g === ga ? la : g === gs ? ls : 0);
+      if (this.stPresent && this.inScope(op)) writeBE(this.rx, o + RX_ST_LAST, 4, s === gs ? ls : s === ga ? la : 0);
     }
   }
 
@@ -179,23 +176,23 @@ export class MeterKeys {
     const c = this.cr;
     const at = 1 + idx * CTR_ENTRY + CTR_LIMIT;
     const old = readU64(c, at);
-    writeU64(c, at, lim);
+    writeBE(c, at, 8, lim);
     if (this.put(REC_CTR, c)) return true;
-    writeU64(c, at, old);
+    writeBE(c, at, 8, old);
     return false;
   }
 
   /** Persists the replay state of every downlink key (generation in force and staged); false if storage failed. */
   persistRx(): boolean {
     const x = this.rx;
-    if (this.downAt > 0) writeU32(x, this.downAt, this.shared.last);
+    if (this.downAt > 0) writeBE(x, this.downAt, 4, this.shared.last);
     for (let op = 1; op <= OP_MAX; op++) {
       if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0) continue;
       const o = 1 + op * RX_ENTRY;
       const staged = this.stPresent && this.inScope(op);
       x[o] = this.gen[op];
       x[o + RX_ST_GEN] = staged ? this.stGen : 0;
-      if (!staged) writeU32(x, o + RX_ST_LAST, 0);
+      if (!staged) writeBE(x, o + RX_ST_LAST, 4, 0);
     }
     return this.put(REC_RX, x);
   }
@@ -221,7 +218,7 @@ export class MeterKeys {
       // A new key: its counter space starts fresh. The record is rewritten at the first reservation.
       c[o] = gen;
       c[o + 1] = aux;
-      writeU64(c, o + CTR_LIMIT, 0);
+      writeBE(c, o + CTR_LIMIT, 8, 0);
     }
     const lim = readU64(c, o + CTR_LIMIT);
     const next = lim < 1 ? 1 : lim;
@@ -237,7 +234,7 @@ export class MeterKeys {
   private release(): void {
     const s = this.shared;
     if (this.upIdx >= 0) this.parked[this.upIdx] = (s.ctr as SendCounter).next;
-    if (this.downAt > 0) writeU32(this.rx, this.downAt, s.last);
+    if (this.downAt > 0) writeBE(this.rx, this.downAt, 4, s.last);
     this.upIdx = -1;
     this.downAt = 0;
   }
@@ -319,7 +316,7 @@ export class MeterKeys {
       d.dir = DIR_DOWN;
       this.derive(d, op, staged);
       this.downAt = at;
-      d.last = readU32(this.rx, at);
+      d.last = readU32BE(this.rx, at);
     }
     return d;
   }
@@ -351,7 +348,7 @@ export class MeterKeys {
     this.adopt();
     // The new staged key starts with no downlink accepted and its own confirmation counter.
     if (this.isStaged(this.shared)) this.downAt = 0;
-    for (let op = 1; op <= OP_MAX; op++) writeU32(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 0);
+    for (let op = 1; op <= OP_MAX; op++) writeBE(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 4, 0);
     this.resume(CI_KC, newGen, scope);
     return KU_STAGED;
   }
@@ -387,8 +384,8 @@ export class MeterKeys {
     for (let op = 1; op <= OP_MAX; op++) {
       const o = 1 + op * RX_ENTRY;
       // The replay state of the new generation is what the staged key accepted so far.
-      if (this.inScope(op)) writeU32(x, o + RX_LAST, readU32(x, o + RX_ST_LAST));
-      writeU32(x, o + RX_ST_LAST, 0);
+      if (this.inScope(op)) writeBE(x, o + RX_LAST, 4, readU32BE(x, o + RX_ST_LAST));
+      writeBE(x, o + RX_ST_LAST, 4, 0);
       if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP) !== 0) this.resume(op, this.gen[op], 0);
     }
     this.derive(this.reading, OP_READING, false);
