@@ -173,6 +173,8 @@ describe('provisioning images (PROTOCOL.md §11, encoded with cbor-x)', () => {
     expect(parseMeterProv(undefined)).toBeUndefined();
     expect(parseMeterProv(new Uint8Array(0))).toBeUndefined();
     expect(parseConcentratorProv(new Uint8Array(cborEncode(good)))).toBeUndefined();
+    // prov.ts checks the end of the image itself (r.pos !== r.end), for both kinds.
+    expect(parseConcentratorProv(new Uint8Array([...cborEncode([1, 2, id, key, 0, id]), 0]))).toBeUndefined();
   });
   it('never throws on random bytes', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), (b) => {

@@ -1,6 +1,6 @@
 // Reads the provisioning image (PROTOCOL.md §11) that the KPE wrote as storage record 'prov'.
 import {
-  CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderInit, createCborReader, readHead, cborReaderDone,
+  CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderInit, createCborReader, readHead,
 } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
 import { ID_LEN } from '@vakt/shared/frame';
@@ -56,7 +56,8 @@ export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefin
   const concentratorId = bstr(r, ID_LEN);
   const hesId = bstr(r, ID_LEN);
   if (meterId === undefined || masterKey === undefined || linkKey === undefined || !(linkGen >= 0 && linkGen <= MAX_GEN)) return undefined;
-  if (concentratorId === undefined || hesId === undefined || cborReaderDone(r) < 0) return undefined;
+  // r.pos !== r.end: trailing bytes (cborReaderDone, inline: the meter's bundle then carries one function less).
+  if (concentratorId === undefined || hesId === undefined || r.pos !== r.end) return undefined;
   return { meterId: meterId, masterKey: masterKey, linkKey: linkKey, linkGen: linkGen, concentratorId: concentratorId, hesId: hesId };
 }
 
@@ -71,6 +72,6 @@ export function parseConcentratorProv(img: Uint8Array | undefined): Concentrator
   const hesLinkGen = readHead(r, CBOR_UINT);
   const hesId = bstr(r, ID_LEN);
   if (concentratorId === undefined || hesLinkKey === undefined || !(hesLinkGen >= 0 && hesLinkGen <= MAX_GEN) || hesId === undefined) return undefined;
-  if (cborReaderDone(r) < 0) return undefined;
+  if (r.pos !== r.end) return undefined; // trailing bytes
   return { concentratorId: concentratorId, hesLinkKey: hesLinkKey, hesLinkGen: hesLinkGen, hesId: hesId };
 }
