@@ -2,7 +2,6 @@
 // Each record is written whole through Board.storage.write, which is atomic per record, so a
 // record is always either its old or its new value after a power loss.
 import type { Storage } from '@vakt/boards';
-import { readU32BE } from '@vakt/shared/utils';
 
 /** Provisioning image written by the KPE (PROTOCOL.md §11); read only by the apps. */
 export const REC_PROV = 'prov';
@@ -57,7 +56,11 @@ export function writeBE(b: Uint8Array, off: number, n: number, v: number): void 
 
 /** Reads the 8-byte big-endian unsigned integer writeBE(b, off, 8, v) wrote. */
 export function readU64(b: Uint8Array, off: number): number {
-  return readU32BE(b, off) * 0x100000000 + readU32BE(b, off + 4);
+  // Both halves spelt out rather than via @vakt/shared/utils readU32BE: a module that imports
+  // nothing keeps esbuild inlining the REC_* names above (with an import they become variables).
+  const hi = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+  const lo = ((b[off + 4] << 24) | (b[off + 5] << 16) | (b[off + 6] << 8) | b[off + 7]) >>> 0;
+  return hi * 0x100000000 + lo;
 }
 
 /** Small decimal record name: prefix + n, built without template machinery on hot paths (n < 1000). */
