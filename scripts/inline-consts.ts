@@ -20,7 +20,8 @@
 // value is a safe integer (so + - * / % are exact in IEEE doubles, and no decimal has to be parsed
 // back), never -0, bit operands fit an int32 and shift counts are 0..31 (an engine whose bit ops
 // saturate rather than wrap cannot disagree). Anything else (a call, another name, a string, 1/0,
-// 7/2) leaves the variable as it is. Folding repeats until nothing more folds.
+// 7/2) leaves the variable as it is. Folding repeats until nothing more folds. Any other expression
+// that is constant once the names are inlined (`new Uint8Array(8+3)`) is folded by the same rules.
 // The bundle is re-parsed after the edit, so a mistake shows up as a parse error.
 import { parse } from 'acorn';
 import type { Node as AcornNode } from 'acorn';
@@ -199,6 +200,15 @@ export function inlineTopLevelConstants(code: string): InlineResult {
     if (n.type === 'Property' && n.shorthand && n.value.type === 'Identifier' && value.has(n.value.name)) {
       edits.push({ start: n.start, end: n.end, text: n.value.name + ':' + value.get(n.value.name)! });
       return;
+    }
+    // An expression that is constant once the names are inlined (`8+3`, `X*2`) becomes its value, by
+    // the same exact rules; acorn's range excludes any parentheses around it, so they stay.
+    if (n.type === 'BinaryExpression' || (n.type === 'UnaryExpression' && (n.argument.type === 'BinaryExpression' || n.argument.type === 'UnaryExpression'))) {
+      const v = foldConstant(n, folded);
+      if (v !== undefined) {
+        edits.push({ start: n.start, end: n.end, text: foldedText(v) });
+        return;
+      }
     }
     if (n.type === 'Identifier' && value.has(n.name) && parent) {
       const v = value.get(n.name)!;

@@ -49,6 +49,13 @@ describe('inlineTopLevelConstants', () => {
     expect(JSON.stringify(run(r.code))).toBe(JSON.stringify(run(src)));
   });
 
+  it('folds expressions that are constant once the names are inlined, and nothing else', () => {
+    const src = '(()=>{var a=16,x=[5];globalThis.out=()=>[new Uint8Array(a+3).length,(8+3).toString(2),x[0]*(2-a),-(a*2),x[0]+a+1,a/3,"s"+1,Math.max(a,2)+1];})();';
+    const r = inlineTopLevelConstants(src);
+    expect(r.code).toContain('[new Uint8Array(19).length,(11).toString(2),x[0]*((-14)),(-32),x[0]+16+1,16/3,"s"+1,Math.max(16,2)+1]');
+    expect(JSON.stringify(run(r.code))).toBe(JSON.stringify(run(src)));
+  });
+
   it('refuses expressions that are not exact constants, and keeps every other safety rule', () => {
     const cases: [string, string][] = [
       ['reassigned binding', 'var a=2*3;a=1;globalThis.out=()=>a;'],
