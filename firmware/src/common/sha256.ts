@@ -24,28 +24,28 @@ export class Sha256 {
   private total = 0;
 
   constructor() {
-    // K[0..63] then H(0)[0..7] as 8 hex digits each. A literal in this function stays in flash on
-    // Espruino; at module level it would be a 576-character string in RAM.
-    const hex =
-      '428a2f9871374491b5c0fbcfe9b5dba53956c25b59f111f1923f82a4ab1c5ed5' +
-      'd807aa9812835b01243185be550c7dc372be5d7480deb1fe9bdc06a7c19bf174' +
-      'e49b69c1efbe47860fc19dc6240ca1cc2de92c6f4a7484aa5cb0a9dc76f988da' +
-      '983e5152a831c66db00327c8bf597fc7c6e00bf3d5a7914706ca635114292967' +
-      '27b70a852e1b21384d2c6dfc53380d13650a7354766a0abb81c2c92e92722c85' +
-      'a2bfe8a1a81a664bc24b8b70c76c51a3d192e819d6990624f40e3585106aa070' +
-      '19a4c1161e376c082748774c34b0bcb5391c0cb34ed8aa4a5b9cca4f682e6ff3' +
-      '748f82ee78a5636f84c878148cc7020890befffaa4506cebbef9a3f7c67178f2' +
-      '6a09e667bb67ae853c6ef372a54ff53a510e527f9b05688c1f83d9ab5be0cd19';
-    for (let i = 0; i < 72; i++) {
-      const v = parseInt(hex.substring(8 * i, 8 * i + 8), 16);
-      if (i < 64) this.k[i] = v;
-      else this.h[i - 64] = v;
+    // K[t]: the first 32 bits of the fractional part of the cube root of the t-th prime (§4.2.2);
+    // H(0)[j] the same of the square root of the j-th prime (§5.3.3). Computed rather than spelt
+    // out as a 576-digit literal: 53-bit doubles leave over 20 bits of margin below the 32 kept.
+    for (let p = 2, i = 0; i < 64; p++) {
+      let q = 2;
+      while (p % q !== 0) q++;
+      if (q < p) continue; // p is not a prime
+      this.k[i] = Math.floor((Math.pow(p, 1 / 3) % 1) * 0x100000000);
+      if (i < 8) this.h[i] = Math.floor((Math.sqrt(p) % 1) * 0x100000000);
+      i++;
     }
   }
 
   /** Absorbs data[off..off+len). */
   update(data: Uint8Array, off: number, len: number): void {
     const w = this.w;
+    const k = this.k;
+    const h = this.h;
+    /** The working variables a..h of §6.2.2 as v[0..7]. */
+    const v = new Uint32Array(8);
+    /** ROTR^n(x) (§3.2); a closure of this call only, so it costs no RAM while nothing is hashed. */
+    const rotr = (x: number, n: number): number => (x >>> n) | (x << (32 - n));
     this.total += len;
     for (let i = off; i < off + len; i++) {
       const n = this.n;
@@ -56,27 +56,23 @@ export class Sha256 {
       if (n + 1 < BLOCK_LEN) continue;
       // A full block: the 64 rounds of §6.2.2, the schedule computed in place over 16 words.
       this.n = 0;
-      const k = this.k;
-      const h = this.h;
-      let a = h[0], bb = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+      v.set(h);
       for (let t = 0; t < 64; t++) {
         if (t >= 16) {
           const x = w[(t - 15) & 15];
           const y = w[(t - 2) & 15];
-          const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-          const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-          w[t & 15] = (w[t & 15] + s0 + w[(t - 7) & 15] + s1) | 0;
+          w[t & 15] += (rotr(x, 7) ^ rotr(x, 18) ^ (x >>> 3)) + w[(t - 7) & 15] + (rotr(y, 17) ^ rotr(y, 19) ^ (y >>> 10)) | 0;
         }
-        const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-        const ch = (e & f) ^ (~e & g);
-        const t1 = (hh + S1 + ch + k[t] + w[t & 15]) | 0;
-        const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-        const maj = (a & bb) ^ (a & c) ^ (bb & c);
-        hh = g; g = f; f = e; e = (d + t1) | 0;
-        d = c; c = bb; bb = a; a = (t1 + S0 + maj) | 0;
+        const a = v[0];
+        const e = v[4];
+        const t1 = (v[7] + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & v[5]) ^ (~e & v[6])) + k[t] + w[t & 15]) | 0;
+        const t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & v[1]) ^ (a & v[2]) ^ (v[1] & v[2]));
+        // h = g, g = f, ..., b = a; then e = d + T1 and a = T1 + T2.
+        for (let j = 7; j > 0; j--) v[j] = v[j - 1];
+        v[4] = (v[4] + t1) | 0;
+        v[0] = (t1 + t2) | 0;
       }
-      h[0] += a; h[1] += bb; h[2] += c; h[3] += d;
-      h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+      for (let j = 0; j < 8; j++) h[j] += v[j];
     }
   }
 
