@@ -75,7 +75,7 @@ export class FirmwareDownload {
     this.active = true;
     this.size = size;
     this.version = version;
-    for (let i = 0; i < SHA256_LEN; i++) this.rec[S_DIGEST + i] = digest[digestOff + i];
+    this.rec.set(digest.subarray(digestOff, digestOff + SHA256_LEN), S_DIGEST);
     this.save();
     return FW_OK;
   }

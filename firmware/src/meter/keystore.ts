@@ -116,12 +116,11 @@ export class MeterKeys {
     this.concentratorId = prov.concentratorId;
     const kr = this.kr;
     const k = readFixed(st, REC_KEYS, KEYS_LEN);
-    if (k !== undefined) kr.set(k);
-    else {
+    if (k === undefined) {
       kr[0] = REC_VERSION;
       kr.set(prov.masterKey, K_MK);
     }
-    this.adopt();
+    this.adopt(k ?? kr);
     const c = readFixed(st, REC_CTR, CTR_LEN);
     if (c !== undefined) this.cr.set(c);
     else this.cr[0] = REC_VERSION;
@@ -139,14 +138,14 @@ export class MeterKeys {
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
     this.resume(CI_LINK, prov.linkGen, 0);
     this.derive(this.reading, OP_READING, false);
-    for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP) !== 0) this.resume(op, this.gen[op], 0);
+    for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume(op, this.gen[op], 0);
     if (this.stPresent) this.resume(CI_KC, this.stGen, this.stScope);
     this.rx[0] = REC_VERSION;
     const x = readFixed(st, REC_RX, RX_LEN);
     if (x === undefined) return;
     // Each op's entry names the generations its counters belong to: take only what matches the keys now.
     for (let op = 1; op <= OP_MAX; op++) {
-      if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0) continue;
+      if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
       const ga = x[o];
       const la = readU32BE(x, o + RX_LAST);
@@ -187,7 +186,7 @@ export class MeterKeys {
     const x = this.rx;
     if (this.downAt > 0) writeBE(x, this.downAt, 4, this.shared.last);
     for (let op = 1; op <= OP_MAX; op++) {
-      if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0) continue;
+      if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
       const staged = this.stPresent && this.inScope(op);
       x[o] = this.gen[op];
@@ -197,9 +196,10 @@ export class MeterKeys {
     return this.put(REC_RX, x);
   }
 
-  /** Mirrors mkGen, gen and the staged key's fields from the 'keys' record (boot, after each write). */
-  private adopt(): void {
+  /** Takes n (the record read at boot, or just written) as the 'keys' record and mirrors mkGen, gen and the staged key's fields from it. */
+  private adopt(n: Uint8Array): void {
     const k = this.kr;
+    k.set(n);
     this.mkGen = k[K_MKGEN];
     for (let op = 1; op <= OP_MAX; op++) this.gen[op] = k[K_GEN + op];
     this.stPresent = k[K_STAGED] === 1;
@@ -277,7 +277,7 @@ export class MeterKeys {
   /** The UP slot of op at the generation in force, with its counter (derived on demand; shared: valid until the next up/kc/findDown); null where the meter never sends op. */
   up(op: number): KeySlot | null {
     // Never KEY_UPDATE: CONFIRM goes under KC (kc()).
-    if (op === OP_KEY_UPDATE || (policyOf(E2E_VERSION, op) & MAY_UP) === 0) return null;
+    if (op === OP_KEY_UPDATE || !(policyOf(E2E_VERSION, op) & MAY_UP)) return null;
     if (op === OP_READING) return this.reading;
     if (this.upIdx !== op) this.holdUp(op);
     return this.shared;
@@ -303,7 +303,7 @@ export class MeterKeys {
   /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown). */
   findDown(hdr: FrameHeader): KeySlot | number {
     const op = hdr.op;
-    if ((policyOf(E2E_VERSION, op) & MAY_DOWN) === 0 || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
+    if (!(policyOf(E2E_VERSION, op) & MAY_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
       return ERR_UNKNOWN_SENDER;
     }
     // Not the generation in force: only the staged one, for an op in its scope, is accepted.
@@ -342,10 +342,9 @@ export class MeterKeys {
     n[K_STAGED] = 1;
     n[K_ST_SCOPE] = scope;
     n[K_ST_GEN] = newGen;
-    for (let i = 0; i < KEY_LEN; i++) n[K_ST_KEY + i] = key[off + i];
+    n.set(key.subarray(off, off + KEY_LEN), K_ST_KEY);
     if (!this.put(REC_KEYS, n)) return KU_REFUSED;
-    this.kr.set(n);
-    this.adopt();
+    this.adopt(n);
     // The new staged key starts with no downlink accepted and its own confirmation counter.
     if (this.isStaged(this.shared)) this.downAt = 0;
     for (let op = 1; op <= OP_MAX; op++) writeBE(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 4, 0);
@@ -362,7 +361,7 @@ export class MeterKeys {
     const g = this.stGen;
     const n = new Uint8Array(this.kr); // as in stage(): composed in a copy, effective once written
     const to = scope === SCOPE_MASTER ? K_MK : K_OK + scope * KEY_LEN;
-    for (let i = 0; i < KEY_LEN; i++) n[to + i] = n[K_ST_KEY + i];
+    n.set(n.subarray(K_ST_KEY, K_ST_KEY + KEY_LEN), to);
     if (scope === SCOPE_MASTER) {
       n[K_MKGEN] = g;
       for (let op = 1; op <= OP_MAX; op++) {
@@ -375,8 +374,7 @@ export class MeterKeys {
     }
     n[K_STAGED] = 0;
     if (!this.put(REC_KEYS, n)) return false;
-    this.kr.set(n);
-    this.adopt();
+    this.adopt(n);
     // No key of the retired generation stays in the shared slot (its replay state was persisted above).
     this.release();
     wipeSlot(this.shared);
@@ -386,7 +384,7 @@ export class MeterKeys {
       // The replay state of the new generation is what the staged key accepted so far.
       if (this.inScope(op)) writeBE(x, o + RX_LAST, 4, readU32BE(x, o + RX_ST_LAST));
       writeBE(x, o + RX_ST_LAST, 4, 0);
-      if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP) !== 0) this.resume(op, this.gen[op], 0);
+      if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume(op, this.gen[op], 0);
     }
     this.derive(this.reading, OP_READING, false);
     this.kr.fill(0, K_ST_KEY);
