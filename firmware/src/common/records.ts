@@ -46,10 +46,10 @@ export function readFixed(st: Storage, name: string, len: number): Uint8Array | 
  */
 export function writeBE(b: Uint8Array, off: number, n: number, v: number): void {
   if (n === 8) {
-    const hi = Math.floor(v / 0x100000000);
-    writeBE(b, off, 4, hi);
-    writeBE(b, off + 4, 4, v - hi * 0x100000000);
-    return;
+    // The high half first, then the low half goes where a 4-byte write would.
+    writeBE(b, off, 4, Math.floor(v / 0x100000000));
+    v %= 0x100000000;
+    off += 4;
   }
   b[off] = v >>> 24; b[off + 1] = v >>> 16; b[off + 2] = v >>> 8; b[off + 3] = v;
 }
@@ -61,9 +61,4 @@ export function readU64(b: Uint8Array, off: number): number {
   const hi = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
   const lo = ((b[off + 4] << 24) | (b[off + 5] << 16) | (b[off + 6] << 8) | b[off + 7]) >>> 0;
   return hi * 0x100000000 + lo;
-}
-
-/** Small decimal record name: prefix + n, built without template machinery on hot paths (n < 1000). */
-export function slotName(prefix: string, n: number): string {
-  return prefix + n;
 }
