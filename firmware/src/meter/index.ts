@@ -189,7 +189,7 @@ export interface MeterApp {
 export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const opts: MeterOptions = options === undefined ? {} : options;
   let prov: MeterProv | undefined = parseMeterProv(board.storage.read(REC_PROV));
-  if (prov === undefined) throw new Error('vakt meter: no valid provisioning image in record prov');
+  if (prov === undefined) throw new Error('vakt meter: bad prov');
   const st = board.storage;
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
   const keys = new MeterKeys(ctx, st, prov, opts.reserve === undefined ? 64 : opts.reserve);
@@ -260,7 +260,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const limiter = new RateLimiter(opts.eventBurst === undefined ? 4 : opts.eventBurst, opts.eventPeriodS === undefined ? 60 : opts.eventPeriodS, now0);
   // The register resumes from the last stored interval.
   const reg = new EnergyRegister(synthetic, lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
-  let nextClose = (Math.floor(now0 / cfg.interval) + 1) * cfg.interval;
+  // Interval boundaries are multiples of cfg.interval: t − t mod interval starts t's interval
+  // (the same as floor(t / interval) · interval for the clock's non-negative whole seconds).
+  let nextClose = now0 - now0 % cfg.interval + cfg.interval;
   let lastRetry = now0;
   let lastNow = now0;
 
@@ -530,7 +532,10 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         if (status !== ST_OK) {
           cfg.tariff = pt;
           cfg.interval = pi;
-        } else if (pi !== cfg.interval) nextClose = (Math.floor(board.clock.now() / cfg.interval) + 1) * cfg.interval;
+        } else if (pi !== cfg.interval) {
+          const t = board.clock.now();
+          nextClose = t - t % cfg.interval + cfg.interval;
+        }
         resp[0] = status;
         break;
       }
@@ -543,7 +548,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           board.clock.set(t);
           lastNow = t;
           reg.advance(t);
-          nextClose = (Math.floor(t / cfg.interval) + 1) * cfg.interval;
+          nextClose = t - t % cfg.interval + cfg.interval;
           resp[0] = ST_OK;
         }
         break;
@@ -574,7 +579,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
                 status = FW_OK;
               } else cfg.fwVersion = prev;
             }
-            if (res === ACT_DIGEST_MISMATCH) board.log('firmware image digest mismatch: rolled back to version ' + cfg.fwVersion);
+            if (res === ACT_DIGEST_MISMATCH) board.log('fw digest mismatch: rolled back to v' + cfg.fwVersion);
           }
         } catch (e) {
           status = FW_REFUSED; // storage failure mid-download: the state record still describes what is held
@@ -645,10 +650,10 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     },
     tick: function (now: number): void {
       try {
-        if (now < lastNow) {
-          // Clock stepped back (set by CLOCK or the board): re-anchor the interval grid.
-          nextClose = (Math.floor(now / cfg.interval) + 1) * cfg.interval;
-        }
+        // End of the interval that holds `now` (the clock gives non-negative whole seconds).
+        const next = now - now % cfg.interval + cfg.interval;
+        // Clock stepped back (set by CLOCK or the board): re-anchor the interval grid.
+        if (now < lastNow) nextClose = next;
         lastNow = now;
         reg.advance(now);
         // Readings to push: the interval just closed, or a batch of unacknowledged ones every retryS.
@@ -656,7 +661,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         let to = 0;
         if (now >= nextClose) {
           const t = nextClose;
-          nextClose = (Math.floor(now / cfg.interval) + 1) * cfg.interval;
+          nextClose = next;
           let seq = -1;
           try {
             seq = lp.append(t, reg.wh, reg.w);
