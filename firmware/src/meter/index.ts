@@ -278,6 +278,14 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     return port !== undefined && writeSerialFrame(txFrame, 0, m, txBlock, port) > 0;
   }
 
+  /** Sends op with body [req, resp[0], …, resp[k − 1]] (all unsigned integers); false if it did not go out. */
+  function reply(op: number, req: number, k: number): boolean {
+    let o = writeHead(body, 0, CBOR_ARRAY, k + 1);
+    o = writeHead(body, o, CBOR_UINT, req);
+    for (let i = 0; i < k; i++) o = writeHead(body, o, CBOR_UINT, resp[i]);
+    return o > 0 && send(op, o);
+  }
+
   /**
    * Seals body[0..len) as op under the op's UP key (KEY_UPDATE: the CONFIRM key KC, PROTOCOL.md §8),
    * wraps it in a link DATA frame and transmits it.
@@ -325,12 +333,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       // Security events report how often they happened since the last report; others their own detail.
       d = code === EV_BAD_TAG || code === EV_REPLAY || code === EV_POLICY ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
     }
-    let o = writeHead(body, 0, CBOR_ARRAY, 4);
-    o = writeHead(body, o, CBOR_UINT, 0);
-    o = writeHead(body, o, CBOR_UINT, code);
-    o = writeHead(body, o, CBOR_UINT, t);
-    o = writeHead(body, o, CBOR_UINT, d);
-    if (o < 0 || !send(OP_EVENT, o)) return;
+    // EVENT [0, code, t, detail]
+    resp[0] = code;
+    resp[1] = t;
+    resp[2] = d;
+    if (!reply(OP_EVENT, 0, 3)) return;
     stats.eventsSent++;
     if (!again) {
       ev[EVF_PENDING + code] = 0;
@@ -460,9 +467,10 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       }
       case OP_READ:
         if (kind === READ_REGISTER && items === 2) {
-          reg.advance(board.clock.now());
+          const t = board.clock.now();
+          reg.advance(t);
           resp[0] = READ_REGISTER;
-          resp[1] = board.clock.now();
+          resp[1] = t;
           resp[2] = reg.wh;
           resp[3] = reg.w;
           k = 4;
@@ -621,11 +629,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         break;
       }
     }
-    if (k === 0) return;
-    let o = writeHead(body, 0, CBOR_ARRAY, k + 1);
-    o = writeHead(body, o, CBOR_UINT, req);
-    for (let i = 0; i < k; i++) o = writeHead(body, o, CBOR_UINT, resp[i]);
-    if (o > 0) send(rop, o);
+    if (k > 0) reply(rop, req, k);
   }
 
   const rx = new SerialDeframer(METER_MAX_RX_FRAME, onFrame);
@@ -681,13 +685,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         for (let s = from; s < to; s++) {
           if (!lp.get(s, iv)) continue;
           // READING [0, seq, t, wh, w]
-          let o = writeHead(body, 0, CBOR_ARRAY, 5);
-          o = writeHead(body, o, CBOR_UINT, 0);
-          o = writeHead(body, o, CBOR_UINT, iv.seq);
-          o = writeHead(body, o, CBOR_UINT, iv.t);
-          o = writeHead(body, o, CBOR_UINT, iv.wh);
-          o = writeHead(body, o, CBOR_UINT, iv.w);
-          if (o > 0) send(OP_READING, o);
+          resp[0] = iv.seq;
+          resp[1] = iv.t;
+          resp[2] = iv.wh;
+          resp[3] = iv.w;
+          reply(OP_READING, 0, 4);
         }
         for (let code = 1; code < EV_SLOTS; code++) {
           if (ev[EVF_PENDING + code] === 0 && ev[EVF_INFLIGHT + code] === 0) continue;
