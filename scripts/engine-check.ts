@@ -101,7 +101,7 @@ const XS_MISSING_MEMBERS: Record<string, string[]> = { Error: ['captureStackTrac
 type N = AcornNode & Record<string, any>;
 
 /** Children of a node in source order (generic over ESTree node shapes). */
-function children(node: N): N[] {
+export function children(node: N): N[] {
   const out: N[] = [];
   for (const key of Object.keys(node)) {
     if (key === 'type' || key === 'start' || key === 'end' || key === 'loc' || key === 'range') continue;
@@ -115,12 +115,15 @@ function children(node: N): N[] {
 const isFunction = (n: N): boolean =>
   n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
 
-/** Every name bound anywhere in the program: a free reference to one of these is not a global. */
-function boundNames(root: N): Set<string> {
-  const names = new Set<string>();
+/**
+ * Calls add(name) once per binding in the tree: variable declarators (every name of a pattern),
+ * function and class names, parameters, catch parameters, import specifiers, and labels when
+ * withLabels is set. Shared by the checker and scripts/inline-consts.ts.
+ */
+export function forEachBinding(root: N, add: (name: string) => void, withLabels: boolean): void {
   const addPattern = (p: N | null): void => {
     if (!p) return;
-    if (p.type === 'Identifier') names.add(p.name);
+    if (p.type === 'Identifier') add(p.name);
     else if (p.type === 'AssignmentPattern') addPattern(p.left);
     else if (p.type === 'RestElement') addPattern(p.argument);
     else if (p.type === 'ArrayPattern') for (const e of p.elements) addPattern(e);
@@ -128,14 +131,20 @@ function boundNames(root: N): Set<string> {
   };
   const visit = (n: N): void => {
     if (n.type === 'VariableDeclarator') addPattern(n.id);
-    if ((n.type === 'FunctionDeclaration' || n.type === 'ClassDeclaration') && n.id) names.add(n.id.name);
-    if ((n.type === 'FunctionExpression' || n.type === 'ClassExpression') && n.id) names.add(n.id.name);
+    if ((n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ClassDeclaration' || n.type === 'ClassExpression') && n.id) add(n.id.name);
     if (isFunction(n)) for (const p of n.params) addPattern(p);
     if (n.type === 'CatchClause') addPattern(n.param);
-    if (n.type === 'ImportSpecifier' || n.type === 'ImportDefaultSpecifier' || n.type === 'ImportNamespaceSpecifier') names.add(n.local.name);
+    if (n.type === 'ImportSpecifier' || n.type === 'ImportDefaultSpecifier' || n.type === 'ImportNamespaceSpecifier') add(n.local.name);
+    if (withLabels && n.type === 'LabeledStatement') add(n.label.name);
     for (const c of children(n)) visit(c);
   };
   visit(root);
+}
+
+/** Every name bound anywhere in the program: a free reference to one of these is not a global. */
+function boundNames(root: N): Set<string> {
+  const names = new Set<string>();
+  forEachBinding(root, (name) => { names.add(name); }, false);
   return names;
 }
 

@@ -25,19 +25,9 @@
 // The bundle is re-parsed after the edit, so a mistake shows up as a parse error.
 import { parse } from 'acorn';
 import type { Node as AcornNode } from 'acorn';
+import { children, forEachBinding } from './engine-check.ts';
 
 type N = AcornNode & Record<string, any>;
-
-function children(node: N): N[] {
-  const out: N[] = [];
-  for (const key of Object.keys(node)) {
-    if (key === 'type' || key === 'start' || key === 'end' || key === 'loc') continue;
-    const v = node[key];
-    if (Array.isArray(v)) { for (const c of v) if (c && typeof c.type === 'string') out.push(c); }
-    else if (v && typeof v.type === 'string') out.push(v);
-  }
-  return out;
-}
 
 /** The statements of `(() => { ... })()` / `(function () { ... })()`, or undefined for other shapes. */
 function iifeBody(ast: N): N[] | undefined {
@@ -49,27 +39,10 @@ function iifeBody(ast: N): N[] | undefined {
   return f.body.body;
 }
 
-/** Number of bindings per name anywhere in the tree. */
+/** Number of bindings per name anywhere in the tree (labels included: a label must not be rewritten either). */
 function bindingCounts(root: N): Map<string, number> {
   const counts = new Map<string, number>();
-  const add = (name: string) => counts.set(name, (counts.get(name) ?? 0) + 1);
-  const addPattern = (p: N | null): void => {
-    if (!p) return;
-    if (p.type === 'Identifier') add(p.name);
-    else if (p.type === 'AssignmentPattern') addPattern(p.left);
-    else if (p.type === 'RestElement') addPattern(p.argument);
-    else if (p.type === 'ArrayPattern') for (const e of p.elements) addPattern(e);
-    else if (p.type === 'ObjectPattern') for (const pr of p.properties) addPattern(pr.type === 'RestElement' ? pr : pr.value);
-  };
-  const visit = (n: N): void => {
-    if (n.type === 'VariableDeclarator') addPattern(n.id);
-    if ((n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ClassDeclaration' || n.type === 'ClassExpression') && n.id) add(n.id.name);
-    if (n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression') for (const p of n.params) addPattern(p);
-    if (n.type === 'CatchClause') addPattern(n.param);
-    if (n.type === 'LabeledStatement') add(n.label.name);
-    for (const c of children(n)) visit(c);
-  };
-  visit(root);
+  forEachBinding(root, (name) => { counts.set(name, (counts.get(name) ?? 0) + 1); }, true);
   return counts;
 }
 
