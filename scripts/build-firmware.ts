@@ -235,7 +235,7 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   // Where an application bundle's bytes come from, to aim size work at the right module.
   for (const b of report.bundles) {
     if ((b.name === 'meter' || b.name === 'concentrator') && b.modules) {
-      log(`${b.name} largest modules: ` + b.modules.slice(0, 8).map((m) => `${m.path.replace(/^.*?((?:shared|firmware|boards)\/)/, '$1')} ${m.bytes}`).join(', '));
+      log(`${b.name} largest modules: ` + b.modules.slice(0, Number(process.env.VAKT_MODULES ?? 8)).map((m) => `${m.path.replace(/^.*?((?:shared|firmware|boards)\/)/, '$1')} ${m.bytes}`).join(', '));
     }
   }
   for (const m of report.missing) log(`skipped: ${m} does not exist yet`);
