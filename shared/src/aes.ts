@@ -26,7 +26,7 @@ export interface BlockCipher {
   encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void;
 }
 
-const ROUNDS = 10; // AES-128
+const FINAL_KEY = 40; // rk index of the last round key: 4 words x 10 rounds (AES-128)
 const GF_POLY = 0x1b; // x^8 + x^4 + x^3 + x + 1 reduced into a byte
 const SBOX_AFFINE = 0x63; // FIPS-197 §5.1.1 affine constant
 const SBOX_INV3_FIX = 0x09; // keeps "divide by 3" inside GF(2^8) in the generator below
@@ -103,12 +103,11 @@ export function _softBlock(): SoftBlock {
   // One AES block. No bounds checks here: callers (cmac, ccm, softAes.encryptBlock) check once.
   // src and dst may be the same bytes: all of src is read before dst is written.
   softBlock = function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, d: number): void {
-    let s0 = ((src[so] << 24) | (src[so + 1] << 16) | (src[so + 2] << 8) | src[so + 3]) ^ rk[0];
-    let s1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) ^ rk[1];
-    let s2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) ^ rk[2];
-    let s3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) ^ rk[3];
-    let k = 4;
-    for (let r = 1; r < ROUNDS; r++) {
+    let s0 = readU32BE(src, so) ^ rk[0];
+    let s1 = readU32BE(src, so + 4) ^ rk[1];
+    let s2 = readU32BE(src, so + 8) ^ rk[2];
+    let s3 = readU32BE(src, so + 12) ^ rk[3];
+    for (let k = 4; k < FINAL_KEY; k += 4) {
       // Te1..Te3 of the 4-table design are T rotated right by 8, 16, 24: nest the rotations.
       let a = T[s3 & 0xff];
       a = T[(s2 >>> 8) & 0xff] ^ ((a >>> 8) | (a << 24));
@@ -129,29 +128,22 @@ export function _softBlock(): SoftBlock {
       s0 = t0;
       s1 = t1;
       s2 = t2;
-      k += 4;
     }
-    // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns.
-    const k0 = rk[40];
-    const k1 = rk[41];
-    const k2 = rk[42];
-    const k3 = rk[43];
-    dst[d] = SBOX[s0 >>> 24] ^ (k0 >>> 24);
-    dst[d + 1] = SBOX[(s1 >>> 16) & 0xff] ^ (k0 >>> 16);
-    dst[d + 2] = SBOX[(s2 >>> 8) & 0xff] ^ (k0 >>> 8);
-    dst[d + 3] = SBOX[s3 & 0xff] ^ k0;
-    dst[d + 4] = SBOX[s1 >>> 24] ^ (k1 >>> 24);
-    dst[d + 5] = SBOX[(s2 >>> 16) & 0xff] ^ (k1 >>> 16);
-    dst[d + 6] = SBOX[(s3 >>> 8) & 0xff] ^ (k1 >>> 8);
-    dst[d + 7] = SBOX[s0 & 0xff] ^ k1;
-    dst[d + 8] = SBOX[s2 >>> 24] ^ (k2 >>> 24);
-    dst[d + 9] = SBOX[(s3 >>> 16) & 0xff] ^ (k2 >>> 16);
-    dst[d + 10] = SBOX[(s0 >>> 8) & 0xff] ^ (k2 >>> 8);
-    dst[d + 11] = SBOX[s1 & 0xff] ^ k2;
-    dst[d + 12] = SBOX[s3 >>> 24] ^ (k3 >>> 24);
-    dst[d + 13] = SBOX[(s0 >>> 16) & 0xff] ^ (k3 >>> 16);
-    dst[d + 14] = SBOX[(s1 >>> 8) & 0xff] ^ (k3 >>> 8);
-    dst[d + 15] = SBOX[s2 & 0xff] ^ k3;
+    // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns, one output column at a time.
+    // Column c takes its four bytes from state words c, c+1, c+2, c+3 (mod 4): rotating the words
+    // after each column lines them up for the next.
+    for (let c = 0; c < AES_BLOCK_LEN; c += 4) {
+      const w = rk[FINAL_KEY + (c >> 2)];
+      dst[d + c] = SBOX[s0 >>> 24] ^ (w >>> 24);
+      dst[d + c + 1] = SBOX[(s1 >>> 16) & 0xff] ^ (w >>> 16);
+      dst[d + c + 2] = SBOX[(s2 >>> 8) & 0xff] ^ (w >>> 8);
+      dst[d + c + 3] = SBOX[s3 & 0xff] ^ w;
+      const t = s0;
+      s0 = s1;
+      s1 = s2;
+      s2 = s3;
+      s3 = t;
+    }
   };
   return softBlock;
 }
