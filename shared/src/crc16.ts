@@ -3,8 +3,9 @@
  * reflection, xorout 0. Check value of ASCII "123456789" is 0x29B1; residue 0x0000, so a message
  * followed by its own CRC (big-endian) has CRC 0. Used as the serial-frame trailer (PROTOCOL.md §9).
  *
- * Nibble-table implementation: a 16-entry table (32 bytes) instead of the usual 256-entry one,
- * two lookups per byte, so it stays small on a microcontroller and 4x fewer steps than bitwise.
+ * Byte-wise without a table: the polynomial x¹⁶ + x¹² + x⁵ + 1 is sparse enough that the
+ * remainder of one byte can be written as three shifts (see crc16Update), so there is neither
+ * a bit loop nor a table in RAM.
  */
 
 /** Initial register value of CRC-16/CCITT-FALSE. */
@@ -13,31 +14,22 @@ export const CRC16_INIT = 0xffff;
 export const CRC16_POLY = 0x1021;
 /** Bytes of the CRC trailer on the line. */
 export const CRC16_LEN = 2;
-const NIBBLE_COUNT = 16;
-const TOP_BIT = 0x8000;
+// The exponents of CRC16_POLY's middle terms: x^16 ≡ x^12 + x^5 + 1 (mod the polynomial).
+const POLY_X12 = 12;
+const POLY_X5 = 5;
 const MASK16 = 0xffff;
-
-// Built once at load by an IIFE, so no function object stays in RAM afterwards.
-const NIBBLE_TABLE = (function buildNibbleTable(): Uint16Array {
-  const t = new Uint16Array(NIBBLE_COUNT);
-  for (let n = 0; n < NIBBLE_COUNT; n++) {
-    // CRC of a single nibble n placed at the top of the register, shifted through 4 bit steps.
-    let c = n << 12;
-    for (let b = 0; b < 4; b++) c = c & TOP_BIT ? ((c << 1) ^ CRC16_POLY) & MASK16 : (c << 1) & MASK16;
-    t[n] = c;
-  }
-  return t;
-})();
 
 /** Continues a CRC-16/CCITT-FALSE over buf[off..off+len) from register value crc; returns the new 16-bit register. */
 export function crc16Update(crc: number, buf: Uint8Array, off: number, len: number): number {
-  const t = NIBBLE_TABLE;
   let c = crc & MASK16;
   const end = off + len;
   for (let i = off; i < end; i++) {
-    const b = buf[i];
-    c = (t[(c >>> 12) ^ (b >>> 4)] ^ (c << 4)) & MASK16;
-    c = (t[(c >>> 12) ^ (b & 0x0f)] ^ (c << 4)) & MASK16;
+    // t = the register's top byte xor the input byte must be reduced as t·x^16 ≡ t·(x^12 + x^5 + 1).
+    // t·x^12 reaches x^19: its top nibble h = t >>> 4 folds back the same way, h·(x^12 + x^5 + 1),
+    // which stays below x^16. Both together are x·(x^12 + x^5 + 1) with x = t ^ h.
+    let x = (c >>> 8) ^ buf[i];
+    x ^= x >>> 4;
+    c = ((c << 8) ^ (x << POLY_X12) ^ (x << POLY_X5) ^ x) & MASK16;
   }
   return c;
 }
