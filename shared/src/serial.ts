@@ -62,6 +62,11 @@ export function encodeSerialFrame(frame: Uint8Array, off: number, len: number, o
  */
 export const SERIAL_BLOCK_MIN = 1;
 
+// SerialDeframer states besides a block's byte count: no byte since the last delimiter (the next
+// byte is a packet's first code byte), and an oversize packet being ignored up to its delimiter.
+const RX_IDLE = -1;
+const RX_SKIP = -2;
+
 /**
  * COBS-encodes frame[off..off+len) ‖ CRC-16 plus the 0x00 delimiter into scratch and hands it to
  * out.write(scratch.subarray(0, n)) each time scratch is full and at the end; returns the total
@@ -75,40 +80,24 @@ export function writeSerialFrame(frame: Uint8Array, off: number, len: number, sc
   if ((off | 0) !== off || (len | 0) !== len || off < 0 || len < 0 || off + len > frame.length || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
   const crc = crc16Update(CRC16_INIT, frame, off, len);
   const total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
-  let sent = 0;
-  let n = 0; // bytes waiting in scratch
-  let i = 0; // next byte of frame ‖ CRC to encode
-  let last = false; // every block is out: only the delimiter remains
-  for (;;) {
+  let w = 0; // bytes produced; scratch holds the last w % cap of them
+  for (let i = 0; ; ) {
     // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input.
     let j = i;
-    let code = SERIAL_DELIMITER;
-    if (!last) {
-      while (j < total && j - i < COBS_BLOCK_DATA && (j < len ? frame[off + j] : j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
-      code = j - i + 1;
+    while (j < total && j - i < COBS_BLOCK_DATA && (j < len ? frame[off + j] : j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
+    // Position i - 1 is the block's code byte, i..j-1 its data; the last block also carries the delimiter.
+    const stop = j === total ? total + 1 : j;
+    for (let k = i - 1; k < stop; k++) {
+      scratch[w % cap] = k < i ? j - i + 1 : k === total ? SERIAL_DELIMITER : k < len ? frame[off + k] : k === len ? crc >>> 8 : crc & 0xff;
+      if (++w % cap === 0) out.write(scratch);
     }
-    scratch[n++] = code;
-    if (n === cap) {
-      out.write(scratch);
-      sent += n;
-      n = 0;
-    }
-    if (last) break;
-    for (; i < j; i++) {
-      scratch[n++] = i < len ? frame[off + i] : i === len ? crc >>> 8 : crc & 0xff;
-      if (n === cap) {
-        out.write(scratch);
-        sent += n;
-        n = 0;
-      }
-    }
+    if (j === total) break;
     // A zero ended the block: skip it (the code byte implies it). A full block implies no zero,
     // and input ending on a full block gets no trailing 0x01 block (as cobsEncode).
-    if (i === total) last = true;
-    else if (code !== COBS_MAX_CODE) i++;
+    i = j - i === COBS_BLOCK_DATA ? j : j + 1;
   }
-  if (n > 0) out.write(scratch.subarray(0, n));
-  return sent + n;
+  if (w % cap !== 0) out.write(scratch.subarray(0, w % cap));
+  return w;
 }
 
 /**
@@ -131,7 +120,7 @@ export class SerialDeframer {
   /** Largest frame (without CRC) accepted. */
   readonly maxFrameLen: number;
   /** Poll mode: length of the frame waiting in buf[0..frameLen) after push() returned, −1 if none. */
-  frameLen: number;
+  frameLen!: number; // set by reset()
   /** Frames delivered. */
   frames: number;
   /** Packets dropped for a CRC mismatch (ERR_CRC). */
@@ -144,12 +133,9 @@ export class SerialDeframer {
   lastError: number;
   private handler: SerialFrameHandler | null;
   // Private names of at most 8 characters: each takes one Espruino variable instead of two.
-  private n: number; // decoded bytes of the current packet
-  private code: number; // code byte of the current COBS block
-  private left: number; // data bytes still expected in the current block; 0 = a code byte comes next
-  private zeroDue: boolean; // the finished block implies a 0x00, unless the packet ends here
-  private started: boolean; // a non-delimiter byte arrived since the last delimiter
-  private skipping: boolean; // oversize: ignore everything up to the next delimiter
+  private n!: number; // decoded bytes of the current packet
+  private left!: number; // data bytes still expected in the current COBS block (0: a code byte comes next), or RX_IDLE / RX_SKIP
+  private zero: boolean; // when left is 0: the finished block implies a 0x00, unless the packet ends here
 
   /** Creates a deframer accepting frames of up to maxFrameLen bytes (e.g. MAX_LINK_FRAME); the only allocation. */
   constructor(maxFrameLen: number, handler?: SerialFrameHandler) {
@@ -157,28 +143,19 @@ export class SerialDeframer {
     this.maxFrameLen = max;
     this.buf = new Uint8Array(max + CRC16_LEN);
     this.handler = handler === undefined ? null : handler;
-    this.frameLen = -1;
     this.frames = 0;
     this.crcErrors = 0;
     this.oversize = 0;
     this.framingErrors = 0;
     this.lastError = OK;
-    this.n = 0;
-    this.code = 0;
-    this.left = 0;
-    this.zeroDue = false;
-    this.started = false;
-    this.skipping = false;
+    this.zero = false;
+    this.reset();
   }
 
   /** Drops any partial packet (e.g. after the line was reopened); counters are kept. */
   reset(): void {
     this.n = 0;
-    this.code = 0;
-    this.left = 0;
-    this.zeroDue = false;
-    this.started = false;
-    this.skipping = false;
+    this.left = RX_IDLE;
     this.frameLen = -1;
   }
 
@@ -190,61 +167,48 @@ export class SerialDeframer {
   push(chunk: Uint8Array, off: number, len: number): number {
     this.frameLen = -1;
     if (off < 0 || len <= 0 || off + len > chunk.length) return 0;
-    const end = off + len;
     const buf = this.buf;
-    const cap = buf.length;
-    let i = off;
-    while (i < end) {
+    for (let i = off; i < off + len; ) {
       const b = chunk[i++];
+      const left = this.left;
       if (b === SERIAL_DELIMITER) {
-        // The packet ends: check it, count it if bad, and start the next one afresh (reset()).
-        let got = -1;
-        if (!this.started || this.skipping) {
+        // The packet ends: check it, count it if bad, and start the next one afresh.
+        const flen = this.n - CRC16_LEN;
+        this.reset();
+        if (left < 0) {
           // Idle delimiter, or an oversize packet already counted when the limit was hit.
-        } else if (this.left !== 0 || this.n < CRC16_LEN) {
+        } else if (left !== 0 || flen < 0) {
           this.framingErrors++;
           this.lastError = ERR_FRAMING;
+        } else if (crc16Update(CRC16_INIT, buf, 0, flen) !== ((buf[flen] << 8) | buf[flen + 1])) {
+          this.crcErrors++;
+          this.lastError = ERR_CRC;
         } else {
-          const flen = this.n - CRC16_LEN;
-          if (crc16Update(CRC16_INIT, buf, 0, flen) === ((buf[flen] << 8) | buf[flen + 1])) {
-            this.frames++;
-            got = flen;
-          } else {
-            this.crcErrors++;
-            this.lastError = ERR_CRC;
-          }
-        }
-        this.reset();
-        if (got >= 0) {
-          if (this.handler !== null) this.handler(buf, 0, got);
-          else {
-            this.frameLen = got;
+          this.frames++;
+          if (this.handler === null) {
+            this.frameLen = flen;
             return i - off;
           }
+          this.handler(buf, 0, flen);
         }
         continue;
       }
-      if (this.skipping) continue;
-      this.started = true;
-      let store = -1; // the decoded byte this input byte yields, if any
-      if (this.left === 0) {
+      if (left === RX_SKIP) continue;
+      let store = b; // the decoded byte this input byte yields, if any
+      if (left > 0) this.left = left - 1;
+      else {
         // A code byte: the previous block's implied zero is real now that more data follows.
-        if (this.zeroDue) store = 0;
-        this.code = b;
+        store = left === 0 && this.zero ? 0 : -1;
+        this.zero = b !== COBS_MAX_CODE;
         this.left = b - 1;
-        this.zeroDue = this.left === 0; // code 0x01: an empty block that implies a zero
-      } else {
-        store = b;
-        this.left--;
-        if (this.left === 0) this.zeroDue = this.code !== COBS_MAX_CODE;
       }
-      if (store >= 0) {
-        if (this.n >= cap) {
-          // Oversize: counted once here; everything up to the next delimiter is ignored.
-          this.skipping = true;
-          this.oversize++;
-          this.lastError = ERR_OVERSIZE;
-        } else buf[this.n++] = store;
+      if (store < 0) continue;
+      if (this.n < buf.length) buf[this.n++] = store;
+      else {
+        // Oversize: counted once here; everything up to the next delimiter is ignored.
+        this.left = RX_SKIP;
+        this.oversize++;
+        this.lastError = ERR_OVERSIZE;
       }
     }
     return len;
