@@ -44,20 +44,18 @@ export const CBOR_NULL = 9;
 
 // Additional-information values (RFC 8949 §3).
 const AI_DIRECT_MAX = 23;
-const AI_1 = 24;
-const AI_2 = 25;
-const AI_4 = 26;
+const AI_1 = 24; // a 1-byte argument follows; 25, 26, 27: 2, 4, 8 bytes
 const AI_8 = 27;
 const SIMPLE_FALSE = 20;
 const SIMPLE_TRUE = 21;
 const SIMPLE_NULL = 22;
 const MAJOR_SHIFT = 5;
+/** Major types are 0–7: an integer `major` is one when major & MAJOR_MASK === major. */
+const MAJOR_MASK = 7;
 const AI_MASK = 0x1f;
 const TWO_8 = 0x100;
 const TWO_16 = 0x10000;
 const TWO_32 = 4294967296;
-/** High 32-bit word of CBOR_MAX_INT: an 8-byte head argument above this is outside the subset. */
-const MAX_HIGH_WORD = 0x1fffff;
 
 // UTF-8 (RFC 3629).
 const UTF8_2_MIN = 0x80;
@@ -91,23 +89,21 @@ export function cborHeadLen(v: number): number {
 export function writeHead(out: Uint8Array, off: number, major: number, v: number): number {
   if (off < 0) return off;
   // isSafeUint(v), inline: the meter's bundle then carries one function less.
-  if (typeof v !== 'number' || Math.floor(v) !== v || v < 0 || v > CBOR_MAX_INT) return ERR_CBOR;
-  if (major < 0 || major > MAJOR_SIMPLE || Math.floor(major) !== major) return ERR_CBOR;
-  const n = cborHeadLen(v);
-  if (off > out.length || out.length - off < n) return ERR_BUFFER;
-  const mt = major << MAJOR_SHIFT;
-  if (n === 1) {
-    out[off] = mt | v;
-    return off + 1;
+  if (typeof v !== 'number' || Math.floor(v) !== v || v < 0 || v > CBOR_MAX_INT || (major & MAJOR_MASK) !== major) return ERR_CBOR;
+  // Argument bytes after the initial byte: none when v fits in it, else the fewest of 1, 2, 4, 8 (ai 24–27).
+  let ai = v;
+  let k = 0;
+  if (v > AI_DIRECT_MAX) {
+    for (ai = AI_1, k = 1; v >= Math.pow(TWO_8, k); k *= 2) ai++;
   }
-  out[off] = mt | (n === 2 ? AI_1 : n === 3 ? AI_2 : n === 5 ? AI_4 : AI_8);
-  // The argument big-endian in n - 1 bytes; v may exceed 32 bits, so split it arithmetically.
-  let x = v;
-  for (let i = n - 1; i >= 1; i--) {
+  if (out.length - off < k + 1) return ERR_BUFFER;
+  out[off] = (major << MAJOR_SHIFT) | ai;
+  // The argument big-endian; v may exceed 32 bits, so split it arithmetically.
+  for (let i = k, x = v; i > 0; i--) {
     out[off + i] = x % TWO_8;
     x = Math.floor(x / TWO_8);
   }
-  return off + n;
+  return off + k + 1;
 }
 
 /** Writes an unsigned integer 0 … 2⁵³−1; new offset, ERR_CBOR for anything else, or ERR_BUFFER. */
@@ -334,11 +330,9 @@ export interface CborReader {
   dataOff: number;
   /** After readInt: the integer read. */
   value: number;
-  // Scratch of the last parsed head (major type, argument, offset after the head).
+  // Scratch of the last parsed head: its major type and the offset after it.
   major: number;
-  arg: number;
   next: number;
-
 }
 
 const EMPTY = new Uint8Array(0);
@@ -352,23 +346,17 @@ export function createCborReader(): CborReader {
     dataOff: 0,
     value: 0,
     major: 0,
-    arg: 0,
     next: 0,
   };
 }
 
 /** Aims r at buf[off..off+len); returns OK, or ERR_BUFFER (r left empty) if the range is outside buf. */
 export function cborReaderInit(r: CborReader, buf: Uint8Array, off: number, len: number): number {
-  if (!(off >= 0 && len >= 0 && off + len <= buf.length)) {
-    r.buf = EMPTY;
-    r.pos = 0;
-    r.end = 0;
-    return ERR_BUFFER;
-  }
-  r.buf = buf;
-  r.pos = off;
-  r.end = off + len;
-  return OK;
+  const ok = off >= 0 && len >= 0 && off + len <= buf.length;
+  r.buf = ok ? buf : EMPTY;
+  r.pos = ok ? off : 0;
+  r.end = ok ? off + len : 0;
+  return ok ? OK : ERR_BUFFER;
 }
 
 /** Returns OK when every byte of the region was consumed, else ERR_CBOR (trailing bytes). */
@@ -377,57 +365,41 @@ export function cborReaderDone(r: CborReader): number {
 }
 
 /**
- * Parses the head at pos into r.major / r.arg / r.next without moving r.pos. Refuses reserved
- * additional info (28–30), indefinite lengths (31), arguments above 2⁵³−1, and truncation.
+ * Parses the head at pos: returns its argument (for true/false/null the simple value) and sets
+ * r.major / r.next, without moving r.pos; ERR_CBOR for tags, simple values other than
+ * false/true/null, reserved additional info (28–30), indefinite lengths (31), arguments above
+ * 2⁵³−1, and truncation.
  */
 function parseHead(r: CborReader, pos: number): number {
   const buf = r.buf;
   const end = r.end;
   if (pos >= end) return ERR_CBOR;
-  const ib = buf[pos];
-  const ai = ib & AI_MASK;
-  r.major = ib >>> MAJOR_SHIFT;
-  let p = pos + 1;
-  if (ai <= AI_DIRECT_MAX) {
-    r.arg = ai;
-  } else if (ai === AI_1) {
-    if (end - p < 1) return ERR_CBOR;
-    r.arg = buf[p];
-    p += 1;
-  } else if (ai === AI_2) {
-    if (end - p < 2) return ERR_CBOR;
-    r.arg = (buf[p] << 8) | buf[p + 1];
-    p += 2;
-  } else if (ai === AI_4) {
-    if (end - p < 4) return ERR_CBOR;
-    r.arg = buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
-    p += 4;
-  } else if (ai === AI_8) {
-    if (end - p < 8) return ERR_CBOR;
-    const hi = buf[p] * 0x1000000 + ((buf[p + 1] << 16) | (buf[p + 2] << 8) | buf[p + 3]);
-    if (hi > MAX_HIGH_WORD) return ERR_CBOR;
-    const lo = buf[p + 4] * 0x1000000 + ((buf[p + 5] << 16) | (buf[p + 6] << 8) | buf[p + 7]);
-    r.arg = hi * TWO_32 + lo;
-    p += 8;
-  } else {
-    return ERR_CBOR;
+  const major = buf[pos] >>> MAJOR_SHIFT;
+  let arg = buf[pos++] & AI_MASK;
+  // Simple values only false/true/null, and only in their one-byte form (RFC 8949 §3.3: 20–23
+  // must not use a 1-byte extension); floats (ai 25–27) and every other simple value are refused.
+  if (major === MAJOR_TAG || (major === MAJOR_SIMPLE && (arg < SIMPLE_FALSE || arg > SIMPLE_NULL))) return ERR_CBOR;
+  if (arg > AI_DIRECT_MAX) {
+    // Additional info 24–27: the argument follows big-endian in 1, 2, 4 or 8 bytes.
+    const n = 1 << (arg - AI_1);
+    if (arg > AI_8 || end - pos < n) return ERR_CBOR;
+    // Exact while below 2⁵³; once the true value reaches 2⁵³ the rounded sum stays ≥ 2⁵³ (rounding
+    // is monotonic), so the range check below sees every argument outside the subset.
+    arg = 0;
+    for (const stop = pos + n; pos < stop; pos++) arg = arg * TWO_8 + buf[pos];
+    if (arg > CBOR_MAX_INT) return ERR_CBOR;
   }
-  if (r.major === MAJOR_TAG) return ERR_CBOR;
-  if (r.major === MAJOR_SIMPLE) {
-    // Only false/true/null, and only in their one-byte form (RFC 8949 §3.3: simple values 20–23
-    // must not use a 1-byte extension); floats (ai 25–27) and every other simple value are refused.
-    if (ai !== SIMPLE_FALSE && ai !== SIMPLE_TRUE && ai !== SIMPLE_NULL) return ERR_CBOR;
-  }
-  r.next = p;
-  return OK;
+  r.major = major;
+  r.next = pos;
+  return arg;
 }
 
 /** Returns the kind of the next item (CBOR_UINT … CBOR_MAP, CBOR_BOOL, CBOR_NULL) without consuming it, or ERR_CBOR. */
 export function cborPeek(r: CborReader): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
+  const arg = parseHead(r, r.pos);
+  if (arg < 0) return arg;
   if (r.major !== MAJOR_SIMPLE) return r.major;
-  return r.arg === SIMPLE_NULL ? CBOR_NULL : CBOR_BOOL;
+  return arg === SIMPLE_NULL ? CBOR_NULL : CBOR_BOOL;
 }
 
 /**
@@ -439,12 +411,10 @@ export function cborPeek(r: CborReader): number {
  * readBytes, readText, readArrayHead and readMapHead.
  */
 export function readHead(r: CborReader, major: number): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  const n = r.arg;
+  const n = parseHead(r, r.pos);
   // Bytes the item needs at least after its head: a string's content, one per array item, two per map pair.
   const need = major === CBOR_UINT ? 0 : major === CBOR_MAP ? n * 2 : n;
-  if (r.major !== major || major === CBOR_NINT || major > CBOR_MAP || need > r.end - r.next) return ERR_CBOR;
+  if (n < 0 || r.major !== major || major === CBOR_NINT || major > CBOR_MAP || need > r.end - r.next) return ERR_CBOR;
   r.pos = r.next;
   if (major === CBOR_UINT) r.value = n;
   else if (major === CBOR_BYTES || major === CBOR_TEXT) {
@@ -461,10 +431,10 @@ export function readUint(r: CborReader): number {
 
 /** Reads an integer (major type 0 or 1) into r.value; returns OK or ERR_CBOR (also for −2⁵³, outside the subset). */
 export function readInt(r: CborReader): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  if (r.major === CBOR_UINT) r.value = r.arg;
-  else if (r.major === CBOR_NINT && r.arg < CBOR_MAX_INT) r.value = -1 - r.arg;
+  const arg = parseHead(r, r.pos);
+  if (arg < 0) return arg;
+  if (r.major === CBOR_UINT) r.value = arg;
+  else if (r.major === CBOR_NINT && arg < CBOR_MAX_INT) r.value = -1 - arg;
   else return ERR_CBOR;
   r.pos = r.next;
   return OK;
@@ -500,18 +470,18 @@ export function readMapHead(r: CborReader): number {
 
 /** Reads true or false; returns 1 or 0, or ERR_CBOR. */
 export function readBool(r: CborReader): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  if (r.major !== MAJOR_SIMPLE || r.arg === SIMPLE_NULL) return ERR_CBOR;
+  const arg = parseHead(r, r.pos);
+  if (arg < 0) return arg;
+  if (r.major !== MAJOR_SIMPLE || arg === SIMPLE_NULL) return ERR_CBOR;
   r.pos = r.next;
-  return r.arg === SIMPLE_TRUE ? 1 : 0;
+  return arg === SIMPLE_TRUE ? 1 : 0;
 }
 
 /** Reads null; returns OK or ERR_CBOR. */
 export function readNull(r: CborReader): number {
-  const e = parseHead(r, r.pos);
-  if (e < 0) return e;
-  if (r.major !== MAJOR_SIMPLE || r.arg !== SIMPLE_NULL) return ERR_CBOR;
+  const arg = parseHead(r, r.pos);
+  if (arg < 0) return arg;
+  if (r.major !== MAJOR_SIMPLE || arg !== SIMPLE_NULL) return ERR_CBOR;
   r.pos = r.next;
   return OK;
 }
@@ -542,10 +512,9 @@ export function skipItem(r: CborReader): number {
       depth--;
     }
     stack[depth]--;
-    const e = parseHead(r, pos);
-    if (e < 0) return e;
+    const arg = parseHead(r, pos);
+    if (arg < 0) return arg;
     const major = r.major;
-    const arg = r.arg;
     pos = r.next;
     if (major === CBOR_BYTES || major === CBOR_TEXT) {
       if (arg > r.end - pos) return ERR_CBOR;
