@@ -85,10 +85,9 @@ export function writeSerialFrame(frame: Uint8Array, off: number, len: number, sc
     // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input.
     let j = i;
     while (j < total && j - i < COBS_BLOCK_DATA && (j < len ? frame[off + j] : j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
-    // Position i - 1 is the block's code byte, i..j-1 its data; the last block also carries the delimiter.
-    const stop = j === total ? total + 1 : j;
-    for (let k = i - 1; k < stop; k++) {
-      scratch[w % cap] = k < i ? j - i + 1 : k === total ? SERIAL_DELIMITER : k < len ? frame[off + k] : k === len ? crc >>> 8 : crc & 0xff;
+    // Position i - 1 is the block's code byte, i..j-1 its data.
+    for (let k = i - 1; k < j; k++) {
+      scratch[w % cap] = k < i ? j - i + 1 : k < len ? frame[off + k] : k === len ? crc >>> 8 : crc & 0xff;
       if (++w % cap === 0) out.write(scratch);
     }
     if (j === total) break;
@@ -96,7 +95,9 @@ export function writeSerialFrame(frame: Uint8Array, off: number, len: number, sc
     // and input ending on a full block gets no trailing 0x01 block (as cobsEncode).
     i = j - i === COBS_BLOCK_DATA ? j : j + 1;
   }
-  if (w % cap !== 0) out.write(scratch.subarray(0, w % cap));
+  // The delimiter; the last write is then a full scratch or the part of it in use.
+  scratch[w++ % cap] = SERIAL_DELIMITER;
+  out.write(w % cap === 0 ? scratch : scratch.subarray(0, w % cap));
   return w;
 }
 
@@ -131,7 +132,7 @@ export class SerialDeframer {
   framingErrors: number;
   /** Code of the last dropped packet (ERR_CRC, ERR_OVERSIZE, ERR_FRAMING) or OK if none yet. */
   lastError: number;
-  private handler: SerialFrameHandler | null;
+  private handler: SerialFrameHandler | undefined;
   // Private names of at most 8 characters: each takes one Espruino variable instead of two.
   private n!: number; // decoded bytes of the current packet
   private left!: number; // data bytes still expected in the current COBS block (0: a code byte comes next), or RX_IDLE / RX_SKIP
@@ -142,7 +143,7 @@ export class SerialDeframer {
     const max = maxFrameLen > 0 ? Math.floor(maxFrameLen) : 0;
     this.maxFrameLen = max;
     this.buf = new Uint8Array(max + CRC16_LEN);
-    this.handler = handler === undefined ? null : handler;
+    this.handler = handler;
     this.frames = 0;
     this.crcErrors = 0;
     this.oversize = 0;
@@ -185,7 +186,7 @@ export class SerialDeframer {
           this.lastError = ERR_CRC;
         } else {
           this.frames++;
-          if (this.handler === null) {
+          if (!this.handler) {
             this.frameLen = flen;
             return i - off;
           }
