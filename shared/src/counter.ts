@@ -31,10 +31,10 @@ export interface SendCounter {
  * persisted limit, so nothing that may have been sent before a reboot is sent again.
  */
 export function createSendCounter(persistedLimit: number, reserve: number, persist: PersistLimit): SendCounter {
-  let lim = persistedLimit === Math.floor(persistedLimit) && persistedLimit > 0 ? persistedLimit : 0;
-  if (lim > LIMIT_MAX) lim = LIMIT_MAX;
+  // A limit that is not a positive whole number counts as a brand-new key (0).
+  const lim = persistedLimit === Math.floor(persistedLimit) && persistedLimit > 0 ? Math.min(persistedLimit, LIMIT_MAX) : 0;
   const r = reserve === Math.floor(reserve) && reserve >= 1 ? reserve : DEFAULT_RESERVE;
-  return { next: lim < 1 ? 1 : lim, limit: lim, reserve: r, persist: persist };
+  return { next: Math.max(lim, 1), limit: lim, reserve: r, persist: persist };
 }
 
 /**
@@ -46,14 +46,12 @@ export function takeCounter(c: SendCounter): number {
   const v = c.next;
   if (v > COUNTER_MAX) return ERR_COUNTER_EXHAUSTED;
   if (v >= c.limit) {
-    let lim = v + c.reserve;
-    if (lim > LIMIT_MAX) lim = LIMIT_MAX;
+    const lim = Math.min(v + c.reserve, LIMIT_MAX);
+    // Only a literal true means durable; a throw counts as a failed persist.
     let ok = false;
     try {
       ok = c.persist(lim) === true;
-    } catch (e) {
-      ok = false;
-    }
+    } catch (e) {}
     if (!ok) return ERR_STORAGE;
     c.limit = lim;
   }
@@ -63,5 +61,6 @@ export function takeCounter(c: SendCounter): number {
 
 /** How many values the key can still send (0 when exhausted). */
 export function countersLeft(c: SendCounter): number {
-  return c.next > COUNTER_MAX ? 0 : COUNTER_MAX - c.next + 1;
+  // COUNTER_MAX - next + 1 while next <= COUNTER_MAX.
+  return Math.max(LIMIT_MAX - c.next, 0);
 }

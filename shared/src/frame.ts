@@ -4,7 +4,7 @@
  * checked before any cryptography: length, version, flags, op and policy.
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
-import { ALLOW_DOWN, ALLOW_UP, DIR_DOWN, DIR_UP, POLICY_ALLOW_SHIFT, POLICY_ENC, POLICY_TAG_MASK, policyOf } from './policy.ts';
+import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
 import { inRange, readU32BE } from './utils.ts';
 
 export const HEADER_LEN = 26;
@@ -37,6 +37,10 @@ export const OFF_SENDER = 4;
 export const OFF_RECEIVER = 12;
 export const OFF_COUNTER = 20;
 export const OFF_BODY_LEN = 24;
+/** Low byte of the body length, as a literal (the build inlines constants after minifying, so
+ *  OFF_BODY_LEN + 1 would stay a sum in the bundle). */
+export const OFF_BODY_LEN_LO = 25;
+const OFF_OP_IN_NONCE = 12; // ID_LEN + 4: the op byte after sender and counter
 
 /** A parsed header; one object is reused for every frame (no allocation per frame). */
 export interface FrameHeader {
@@ -87,14 +91,12 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
   const op = frame[off + OFF_OP];
   const policy = policyOf(version, op);
   if (policy === 0) return ERR_OP;
-  const tagLen = policy & POLICY_TAG_MASK;
   const dir = (flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP;
   const enc = (flags & FLAG_ENC) !== 0 ? 1 : 0;
-  const allowed = (policy >>> POLICY_ALLOW_SHIFT) & (dir === DIR_DOWN ? ALLOW_DOWN : ALLOW_UP);
-  if (allowed === 0 || ((policy & POLICY_ENC) !== 0 ? 1 : 0) !== enc) return ERR_POLICY;
-  const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN + 1];
-  if (bodyLen > MAX_BODY) return ERR_LENGTH;
-  if (len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
+  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0 || ((policy & POLICY_ENC) !== 0 ? 1 : 0) !== enc) return ERR_POLICY;
+  const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
+  const tagLen = policy & POLICY_TAG_MASK;
+  if (bodyLen > MAX_BODY || len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
   hdr.version = version;
   hdr.flags = flags;
   hdr.dir = dir;
@@ -128,6 +130,7 @@ export function writeHeader(
   counter: number,
   bodyLen: number,
 ): void {
+  // Byte stores keep the low 8 bits (Uint8Array conversion), so no masks are needed.
   out[off + OFF_VERSION] = version;
   out[off + OFF_FLAGS] = flags;
   out[off + OFF_OP] = op;
@@ -136,17 +139,15 @@ export function writeHeader(
     out[off + OFF_SENDER + i] = sender[i];
     out[off + OFF_RECEIVER + i] = receiver[i];
   }
-  out[off + OFF_COUNTER] = (counter >>> 24) & 0xff;
-  out[off + OFF_COUNTER + 1] = (counter >>> 16) & 0xff;
-  out[off + OFF_COUNTER + 2] = (counter >>> 8) & 0xff;
-  out[off + OFF_COUNTER + 3] = counter & 0xff;
-  out[off + OFF_BODY_LEN] = (bodyLen >>> 8) & 0xff;
-  out[off + OFF_BODY_LEN + 1] = bodyLen & 0xff;
+  // Counter big-endian, most significant byte first.
+  for (let i = 0; i < 4; i++) out[off + OFF_COUNTER + i] = counter >>> (24 - 8 * i);
+  out[off + OFF_BODY_LEN] = bodyLen >>> 8;
+  out[off + OFF_BODY_LEN_LO] = bodyLen;
 }
 
 /** Writes the 13-byte CCM nonce sender(8) ‖ counter(4) ‖ op(1) of a header at frame[off..] into out[outOff..]. */
 export function writeNonce(frame: Uint8Array, off: number, out: Uint8Array, outOff: number): void {
   for (let i = 0; i < ID_LEN; i++) out[outOff + i] = frame[off + OFF_SENDER + i];
   for (let i = 0; i < 4; i++) out[outOff + ID_LEN + i] = frame[off + OFF_COUNTER + i];
-  out[outOff + ID_LEN + 4] = frame[off + OFF_OP];
+  out[outOff + OFF_OP_IN_NONCE] = frame[off + OFF_OP];
 }

@@ -10,7 +10,7 @@ import { E2E_VERSION, ID_LEN, LINK_VERSION } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import { kdf, LABEL_E2E, LABEL_KC, LABEL_LINK, LABEL_OP } from './kdf.ts';
 import { DIR_DOWN } from './policy.ts';
-import { equalBytes } from './utils.ts';
+import { checkRange, equalBytes } from './utils.ts';
 
 /** Length of every Vakt key (AES-128). */
 export const KEY_LEN = AES128_KEY_LEN;
@@ -59,53 +59,59 @@ export function wipeSlot(slot: KeySlot): void {
 
 // Context scratch: id(8) ‖ op/scope(1) ‖ dir(1) ‖ gen(1) at most.
 const CTXB = new Uint8Array(ID_LEN + 3);
-// Raw frame key between derivation and expansion into a slot; wiped after each load.
+// Raw key out of deriveInto (a frame key between derivation and expansion into a slot, or an
+// OK[op, g] on its way to K); wiped after each use.
 const TMPK = new Uint8Array(KEY_LEN);
 
 // Key schedule scratch of the derive* functions, allocated by the first of them (the load*
 // functions use the target slot's own schedule instead, so a meter never allocates it).
 let deriveRk: Uint32Array | null = null;
 
-// out[outOff..+16) = KDF(key[keyOff..+16), label, id ‖ a ‖ b [‖ c]), with no third byte when
-// c < 0, using rk (or, when null, deriveRk) as the schedule of key: the one derivation behind
-// every derive* and load* function (one function instead of one per key kind keeps the Espruino
-// variable count down). Wipes its scratch; throws on a bad id or key range before writing anything.
-function deriveInto(ctx: CryptoCtx, rk: Uint32Array | null, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number, out: Uint8Array, outOff: number): void {
+// TMPK = KDF(key[keyOff..+16), label, id ‖ a ‖ b [‖ c]), with no third byte when c < 0, using rk
+// as the schedule of key: the one derivation behind every derive* and load* function (one
+// function instead of one per key kind keeps the Espruino variable count down). Wipes rk and the
+// context; throws on a bad id before writing anything. Byte stores keep the low 8 bits.
+function deriveInto(ctx: CryptoCtx, rk: Uint32Array, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number): void {
   if (!(id instanceof Uint8Array) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
-  if (rk === null) {
-    if (deriveRk === null) deriveRk = new Uint32Array(AES128_SCHEDULE_WORDS);
-    rk = deriveRk;
-  }
-  for (let i = 0; i < ID_LEN; i++) CTXB[i] = id[i];
-  CTXB[ID_LEN] = a & 0xff;
-  CTXB[ID_LEN + 1] = b & 0xff;
-  let n = ID_LEN + 2;
-  if (c >= 0) CTXB[n++] = c & 0xff;
+  CTXB.set(id);
+  CTXB[ID_LEN] = a;
+  CTXB[ID_LEN + 1] = b;
+  CTXB[ID_LEN + 2] = c;
   expandKey(key, keyOff, rk);
-  kdf(ctx, rk, label, CTXB, 0, n, out, outOff);
+  kdf(ctx, rk, label, CTXB, 0, c < 0 ? ID_LEN + 2 : ID_LEN + 3, TMPK, 0);
   // fill(0), as utils wipe does: a call the meter need not load.
   rk.fill(0);
   CTXB.fill(0);
 }
 
+// deriveInto for the raw-key derive* functions: into out[outOff..+16) under the lazily allocated
+// schedule; a bad out range throws before any key byte is touched.
+function deriveOut(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number, out: Uint8Array, outOff: number): void {
+  checkRange(out, outOff, KEY_LEN, 'kdf out');
+  if (deriveRk === null) deriveRk = new Uint32Array(AES128_SCHEDULE_WORDS);
+  deriveInto(ctx, deriveRk, key, keyOff, label, id, a, b, c);
+  out.set(TMPK, outOff);
+  TMPK.fill(0);
+}
+
 /** OK[op, g] = KDF(MK, "vakt-op", meterId ‖ op ‖ g) into out[outOff..+16). */
 export function deriveOpRoot(ctx: CryptoCtx, mk: Uint8Array, mkOff: number, meterId: Uint8Array, op: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, null, mk, mkOff, LABEL_OP, meterId, op, gen, -1, out, outOff);
+  deriveOut(ctx, mk, mkOff, LABEL_OP, meterId, op, gen, -1, out, outOff);
 }
 
 /** K[op, dir, g] = KDF(OK[op, g], "vakt-e2e", meterId ‖ op ‖ dir ‖ g) into out[outOff..+16). */
 export function deriveE2eKey(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, op: number, dir: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, null, ok, okOff, LABEL_E2E, meterId, op, dir, gen & 0xff, out, outOff);
+  deriveOut(ctx, ok, okOff, LABEL_E2E, meterId, op, dir, gen & 0xff, out, outOff);
 }
 
 /** KL[dir, g] = KDF(LK, "vakt-link", deviceId ‖ dir ‖ g) into out[outOff..+16); deviceId = meter id (meter hop) or concentrator id (HES hop). */
 export function deriveLinkKey(ctx: CryptoCtx, lk: Uint8Array, lkOff: number, deviceId: Uint8Array, dir: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, null, lk, lkOff, LABEL_LINK, deviceId, dir, gen, -1, out, outOff);
+  deriveOut(ctx, lk, lkOff, LABEL_LINK, deviceId, dir, gen, -1, out, outOff);
 }
 
 /** KC[scope, g] = KDF(new key material, "vakt-kc", meterId ‖ scope ‖ g) into out[outOff..+16). */
 export function deriveKcKey(ctx: CryptoCtx, newKey: Uint8Array, newKeyOff: number, meterId: Uint8Array, scope: number, gen: number, out: Uint8Array, outOff: number): void {
-  deriveInto(ctx, null, newKey, newKeyOff, LABEL_KC, meterId, scope, gen, -1, out, outOff);
+  deriveOut(ctx, newKey, newKeyOff, LABEL_KC, meterId, scope, gen, -1, out, outOff);
 }
 
 /** loadSlotKey kind: K[slot.op, slot.dir, slot.gen] from the operation root key OK[op, g]. */
@@ -124,17 +130,17 @@ export const LOAD_KC = 3;
  * scope is used by LOAD_KC only. One entry point for all four load* functions below.
  */
 export function loadSlotKey(ctx: CryptoCtx, slot: KeySlot, kind: number, key: Uint8Array, keyOff: number, id: Uint8Array, scope: number): void {
-  if (kind === LOAD_LINK) deriveInto(ctx, slot.rk, key, keyOff, LABEL_LINK, id, slot.dir, slot.gen, -1, TMPK, 0);
-  else if (kind === LOAD_KC) deriveInto(ctx, slot.rk, key, keyOff, LABEL_KC, id, scope, slot.gen, -1, TMPK, 0);
-  else {
-    if (kind === LOAD_E2E_FROM_MASTER) {
-      deriveInto(ctx, slot.rk, key, keyOff, LABEL_OP, id, slot.op, slot.gen, -1, TMPK, 0);
-      key = TMPK;
-      keyOff = 0;
-    } else if (kind !== LOAD_E2E) throw new Error('vakt: bad key kind');
-    deriveInto(ctx, slot.rk, key, keyOff, LABEL_E2E, id, slot.op, slot.dir, slot.gen & 0xff, TMPK, 0);
-  }
-  expandKey(TMPK, 0, slot.rk);
+  const rk = slot.rk;
+  if (kind === LOAD_E2E_FROM_MASTER) {
+    // OK[op, g] first (into TMPK), then K from it as for LOAD_E2E.
+    deriveInto(ctx, rk, key, keyOff, LABEL_OP, id, slot.op, slot.gen, -1);
+    key = TMPK;
+    keyOff = 0;
+  } else if (kind !== LOAD_E2E && kind !== LOAD_LINK && kind !== LOAD_KC) throw new Error('vakt: bad key kind');
+  if (kind === LOAD_LINK) deriveInto(ctx, rk, key, keyOff, LABEL_LINK, id, slot.dir, slot.gen, -1);
+  else if (kind === LOAD_KC) deriveInto(ctx, rk, key, keyOff, LABEL_KC, id, scope, slot.gen, -1);
+  else deriveInto(ctx, rk, key, keyOff, LABEL_E2E, id, slot.op, slot.dir, slot.gen & 0xff);
+  expandKey(TMPK, 0, rk);
   TMPK.fill(0);
 }
 

@@ -46,8 +46,12 @@ export const POLICY_TAG_MASK = 0x1f;
 export const POLICY_ENC = 0x20;
 /** Shift of the ALLOW_UP | ALLOW_DOWN bits in a policy word. */
 export const POLICY_ALLOW_SHIFT = 6;
-const P_UP = 0x40; // ALLOW_UP << POLICY_ALLOW_SHIFT
-const P_DOWN = 0x80; // ALLOW_DOWN << POLICY_ALLOW_SHIFT
+/** ALLOW_UP in place in a policy word (ALLOW_UP << POLICY_ALLOW_SHIFT): one AND tests the direction. */
+export const POLICY_UP = 0x40;
+/** ALLOW_DOWN in place in a policy word (ALLOW_DOWN << POLICY_ALLOW_SHIFT). */
+export const POLICY_DOWN = 0x80;
+const P_UP = POLICY_UP;
+const P_DOWN = POLICY_DOWN;
 const P_ENC = POLICY_ENC;
 const ENC_SHIFT = 5; // POLICY_ENC = 1 << ENC_SHIFT
 const ALLOW_MASK = 3; // ALLOW_UP | ALLOW_DOWN

@@ -8,7 +8,7 @@
  * the output region is zeroed.
  */
 import { _ccm } from './ccm.ts';
-import { COUNTER_MAX, takeCounter } from './counter.ts';
+import { takeCounter } from './counter.ts';
 import type { CryptoCtx } from './ctx.ts';
 import {
   ERR_BUFFER,
@@ -31,6 +31,7 @@ import {
   MAX_BODY,
   NONCE_LEN,
   OFF_BODY_LEN,
+  OFF_BODY_LEN_LO,
   OFF_COUNTER,
   OFF_FLAGS,
   OFF_GEN,
@@ -42,21 +43,16 @@ import {
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
-import { ALLOW_DOWN, ALLOW_UP, DIR_DOWN, DIR_UP, POLICY_ALLOW_SHIFT, POLICY_ENC, POLICY_TAG_MASK, policyOf } from './policy.ts';
-import { equalBytes } from './utils.ts';
+import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
+import { equalBytes, inRange, readU32BE } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
-// Header scratch: sealFrame builds every header here, then copies it into the frame.
-const HDR = new Uint8Array(HEADER_LEN);
 
-// memmove: copies src[so..so+n) to dst[do..] correctly when both are the same buffer and overlap.
+// memmove: copies src[so..so+n) to dst[dOff..], backwards when dst lies after src in the same
+// buffer, so that overlapping ranges copy correctly; nothing to do when already in place.
 function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: number): void {
-  if (src === dst && so === dOff) return;
-  if (src === dst && so < dOff) {
-    for (let i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];
-  } else {
-    for (let i = 0; i < n; i++) dst[dOff + i] = src[so + i];
-  }
+  if (src !== dst || so > dOff) for (let i = 0; i < n; i++) dst[dOff + i] = src[so + i];
+  else if (so < dOff) for (let i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];
 }
 
 /**
@@ -78,54 +74,40 @@ export function sealFrame(
   outOff: number,
 ): number {
   const layer = slot.layer;
+  const dir = slot.dir;
   const policy = policyOf(layer, op);
+  if (policy === 0 || (layer === E2E_VERSION && op !== slot.op)) return ERR_OP;
+  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : dir === DIR_UP ? POLICY_UP : 0)) === 0) return ERR_POLICY;
+  // An integer in 0..MAX_BODY is exactly a valid range [0, bodyLen) inside MAX_BODY.
+  if (!inRange(MAX_BODY, 0, bodyLen)) return ERR_TOO_LARGE;
   const tagLen = policy & POLICY_TAG_MASK;
-  if (policy === 0) return ERR_OP;
-  if (layer === E2E_VERSION && op !== slot.op) return ERR_OP;
-  const dirBit = slot.dir === DIR_DOWN ? ALLOW_DOWN : slot.dir === DIR_UP ? ALLOW_UP : 0;
-  if (((policy >>> POLICY_ALLOW_SHIFT) & dirBit) === 0) return ERR_POLICY;
-  // x >>> 0 === x: a non-negative integer below 2^32 (typed-array offsets and lengths never exceed
-  // that); false for NaN, infinities, fractions, negatives and non-numbers.
-  if (bodyLen >>> 0 !== bodyLen || bodyLen > MAX_BODY) return ERR_TOO_LARGE;
-  if (!(body instanceof Uint8Array) || bodyOff >>> 0 !== bodyOff || bodyOff + bodyLen > body.length) return ERR_BUFFER;
   const frameLen = HEADER_LEN + bodyLen + tagLen;
-  if (!(out instanceof Uint8Array) || outOff >>> 0 !== outOff || outOff + frameLen > out.length) return ERR_BUFFER;
+  if (!(body instanceof Uint8Array) || !inRange(body.length, bodyOff, bodyLen) || !(out instanceof Uint8Array) || !inRange(out.length, outOff, frameLen)) return ERR_BUFFER;
   if (slot.ctr === null) return ERR_KEY_STATE;
   const counter = takeCounter(slot.ctr);
   if (counter < 0) return counter;
-  const enc = (policy & POLICY_ENC) !== 0 ? 1 : 0;
-  const flags = (slot.dir === DIR_DOWN ? FLAG_DOWN : 0) | (enc === 1 ? FLAG_ENC : 0);
+  const enc = (policy & POLICY_ENC) !== 0;
   const b = outOff + HEADER_LEN;
-  // The header (PROTOCOL.md §3, as frame.ts writeHeader) is built in a scratch block and copied
-  // into out only once the body has been read or moved, so a body that is a view into out's
-  // memory is handled as a forward copy would; the nonce is taken from the scratch header.
-  HDR[OFF_VERSION] = layer;
-  HDR[OFF_FLAGS] = flags;
-  HDR[OFF_OP] = op;
-  HDR[OFF_GEN] = slot.gen;
-  for (let i = 0; i < ID_LEN; i++) {
-    HDR[OFF_SENDER + i] = slot.local[i];
-    HDR[OFF_RECEIVER + i] = slot.peer[i];
-  }
-  HDR[OFF_COUNTER] = counter >>> 24;
-  HDR[OFF_COUNTER + 1] = counter >>> 16;
-  HDR[OFF_COUNTER + 2] = counter >>> 8;
-  HDR[OFF_COUNTER + 3] = counter;
-  HDR[OFF_BODY_LEN] = bodyLen >>> 8;
-  HDR[OFF_BODY_LEN + 1] = bodyLen;
-  writeNonce(HDR, 0, NONCE, 0);
-  if (enc === 1 && body !== out) {
-    // Encrypt straight from where the body lies; the header goes in last.
-    _ccm(ctx, slot.rk, NONCE, 0, HDR, 0, HEADER_LEN, body, bodyOff, bodyLen, out, b + bodyLen, tagLen, out, b, false);
-    out.set(HDR, outOff); // whole-array set: a native copy that allocates no view
-    return frameLen;
-  }
-  // Same buffer, or MIC only (the body is part of the associated data, so it must follow the
-  // header in one buffer): move the body first, before the header can overwrite it.
+  // The body goes to its place first: it may lie where the header is written next (memmove
+  // semantics within one buffer, a forward copy from a view into out's memory).
   move(body, bodyOff, out, b, bodyLen);
-  out.set(HDR, outOff);
-  // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
-  const ptLen = enc === 1 ? bodyLen : 0;
+  // The header of PROTOCOL.md §3 (as frame.ts writeHeader, written out here so that a meter
+  // bundle does not carry a ten-parameter function for one call).
+  out[outOff + OFF_VERSION] = layer;
+  out[outOff + OFF_FLAGS] = (dir === DIR_DOWN ? FLAG_DOWN : 0) | (enc ? FLAG_ENC : 0);
+  out[outOff + OFF_OP] = op;
+  out[outOff + OFF_GEN] = slot.gen;
+  for (let i = 0; i < ID_LEN; i++) {
+    out[outOff + OFF_SENDER + i] = slot.local[i];
+    out[outOff + OFF_RECEIVER + i] = slot.peer[i];
+  }
+  for (let i = 0; i < 4; i++) out[outOff + OFF_COUNTER + i] = counter >>> (24 - 8 * i);
+  out[outOff + OFF_BODY_LEN] = bodyLen >>> 8;
+  out[outOff + OFF_BODY_LEN_LO] = bodyLen;
+  writeNonce(out, outOff, NONCE, 0);
+  // ENC = 1: the body is the payload, encrypted in place; ENC = 0: it is associated data after
+  // the header, the payload is empty.
+  const ptLen = enc ? bodyLen : 0;
   _ccm(ctx, slot.rk, NONCE, 0, out, outOff, HEADER_LEN + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
   return frameLen;
 }
@@ -149,27 +131,23 @@ export function openFrame(
   out: Uint8Array,
   outOff: number,
 ): number {
-  // hdr was filled by parseHeader from these very bytes: instead of parsing again, check that it
-  // still describes frame[off..off+frameLen) (a stale or foreign hdr is refused, never trusted).
-  if (!(frame instanceof Uint8Array) || off >>> 0 !== off || off + hdr.frameLen > frame.length) return ERR_BUFFER;
-  // hdr must hold exactly what parseHeader derives from the 26 header bytes at frame[off..]:
-  // every byte of the header, and the policy-derived fields.
-  const flags = frame[off + OFF_FLAGS];
   const c = hdr.counter;
   const n = hdr.bodyLen;
   const t = hdr.tagLen;
-  let same =
-    frame[off + OFF_VERSION] === hdr.version && flags === hdr.flags && frame[off + OFF_OP] === hdr.op &&
-    frame[off + OFF_GEN] === hdr.gen &&
-    frame[off + OFF_COUNTER] === c >>> 24 && frame[off + OFF_COUNTER + 1] === ((c >>> 16) & 0xff) &&
-    frame[off + OFF_COUNTER + 2] === ((c >>> 8) & 0xff) && frame[off + OFF_COUNTER + 3] === (c & 0xff) &&
-    frame[off + OFF_BODY_LEN] === n >>> 8 && frame[off + OFF_BODY_LEN + 1] === (n & 0xff) &&
-    hdr.dir === ((flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP) && hdr.enc === ((flags & FLAG_ENC) !== 0 ? 1 : 0) &&
-    t === (policyOf(hdr.version, hdr.op) & POLICY_TAG_MASK) && hdr.frameLen === HEADER_LEN + n + t && t !== 0;
-  for (let i = 0; i < ID_LEN && same; i++) {
-    same = frame[off + OFF_SENDER + i] === hdr.sender[i] && frame[off + OFF_RECEIVER + i] === hdr.receiver[i];
-  }
-  if (!same || !(out instanceof Uint8Array) || outOff >>> 0 !== outOff || outOff + n > out.length) return ERR_BUFFER;
+  // hdr was filled by parseHeader from these very bytes: check that it still describes them
+  // exactly (every header byte, the fields derived from flags and policy, the range), so that a
+  // stale, foreign or edited hdr is refused, never trusted. The frame bytes are compared before
+  // hdr.op reaches policyOf, so only a byte value is ever looked up.
+  if (
+    !(frame instanceof Uint8Array) || !inRange(frame.length, off, hdr.frameLen) ||
+    frame[off + OFF_VERSION] !== hdr.version || frame[off + OFF_FLAGS] !== hdr.flags ||
+    frame[off + OFF_OP] !== hdr.op || frame[off + OFF_GEN] !== hdr.gen ||
+    readU32BE(frame, off + OFF_COUNTER) !== c || ((frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO]) !== n ||
+    !equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) || !equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN) ||
+    hdr.dir !== ((hdr.flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP) || hdr.enc !== ((hdr.flags & FLAG_ENC) !== 0 ? 1 : 0) ||
+    t === 0 || t !== (policyOf(hdr.version, hdr.op) & POLICY_TAG_MASK) || hdr.frameLen !== HEADER_LEN + n + t ||
+    !(out instanceof Uint8Array) || !inRange(out.length, outOff, n)
+  ) return ERR_BUFFER;
   const b = off + HEADER_LEN;
   let err = 0;
   if (!equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN)) err = ERR_RECEIVER;
@@ -185,8 +163,8 @@ export function openFrame(
     // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
     const ctLen = hdr.enc === 1 ? n : 0;
     if (!_ccm(ctx, slot.rk, NONCE, 0, frame, off, HEADER_LEN + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
-    // Fresh (replay.ts isFresh): counter in 1..2^32-1 and above the last accepted one.
-    else if (!(c > slot.last && c >= 1 && c <= COUNTER_MAX)) err = ERR_REPLAY;
+    // Fresh (replay.ts isFresh): counter in 1..2^32-1 (c was read as 32 bits) and above the last accepted one.
+    else if (!(c > slot.last && c >= 1)) err = ERR_REPLAY;
   }
   if (err !== 0) {
     out.fill(0, outOff, outOff + n);
