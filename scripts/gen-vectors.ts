@@ -153,6 +153,24 @@ function e2e(name: string, op: number, dir: number, counter: number, body: Buffe
   return { name, version: E2E, op, dir, gen, sender: up ? T.meterId : T.hesId, receiver: up ? T.hesId : T.meterId, counter, body, key: k.key, keyInfo: k.info };
 }
 
+// FIRMWARE BEGIN carries CMAC(KF[0], image) (PROTOCOL.md §10, D-10) of this TEST image:
+// 65536 bytes, byte i = 7·i mod 256 (the CHUNK vector carries its first 100 bytes).
+const FW_IMAGE = Buffer.from(Array.from({ length: 65536 }, (_, i) => (i * 7) & 255));
+let fwImage: object | null = null;
+function fwImageMac(): Buffer {
+  const ok = derivation('op', T.masterKey, T.meterId, 0x06, 0);
+  const kf = derivation('e2e', ok, T.meterId, 0x06, 2, 0); // direction byte 2: the image key
+  check(ref.refImageKey(ok, T.meterId, 0), kf, 'image key');
+  const mac = ref.refImageMac(ok, T.meterId, 0, FW_IMAGE);
+  const rk = new Uint32Array(44);
+  core.expandKey(kf, 0, rk);
+  const cm = new Uint8Array(16);
+  core.cmac(ctx, rk, FW_IMAGE, 0, FW_IMAGE.length, cm, 0);
+  check(cm, mac, 'image MAC');
+  fwImage = { image: '65536 bytes, byte i = (7 * i) mod 256', gen: 0, opRoot: hex(ok), imageKey: hex(kf), mac: hex(mac) };
+  return mac;
+}
+
 const t0 = 1795000000; // 2026-11-18T...Z, a fixed test timestamp
 const e2eSpecs: FrameSpec[] = [
   e2e('READING up', 0x01, UP, 0x01020304, enc([0, 4242, t0, 1234567, 870])),
@@ -167,7 +185,7 @@ const e2eSpecs: FrameSpec[] = [
   e2e('CONFIG up result', 0x04, UP, 12, enc([20, 0])),
   e2e('CLOCK down (MIC only)', 0x05, DOWN, 5, enc([21, t0])),
   e2e('CLOCK up result (MIC only)', 0x05, UP, 13, enc([21, 0, t0 - 2])),
-  e2e('FIRMWARE down begin (MIC only)', 0x06, DOWN, 6, enc([22, 1, 65536, h('9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08'), 3])),
+  e2e('FIRMWARE down begin (MIC only)', 0x06, DOWN, 6, enc([22, 1, FW_IMAGE.length, fwImageMac(), 3])),
   e2e('FIRMWARE down chunk (MIC only)', 0x06, DOWN, 0xfffffffe, enc([22, 2, 0, Buffer.from(Array.from({ length: 100 }, (_, i) => (i * 7) & 255))])),
   e2e('FIRMWARE up status (MIC only)', 0x06, UP, 14, enc([22, 0, 100])),
   e2e('EVENT up tamper', 0x08, UP, 15, enc([0, 3, t0, 0])),
@@ -247,7 +265,7 @@ const header = {
   testKeys: Object.fromEntries(Object.entries(T).map(([k, v]) => [k, hex(v)])),
 };
 const files: [string, object][] = [
-  ['test/vectors/e2e.json', { ...header, layer: 'end-to-end (version 0x01)', derivations: derivations.filter((d) => (d as { kind: string }).kind !== 'link'), frames: e2eVectors }],
+  ['test/vectors/e2e.json', { ...header, layer: 'end-to-end (version 0x01)', derivations: derivations.filter((d) => (d as { kind: string }).kind !== 'link'), firmwareImage: fwImage, frames: e2eVectors }],
   ['test/vectors/link.json', { ...header, layer: 'link (version 0x81)', derivations: derivations.filter((d) => (d as { kind: string }).kind === 'link'), frames: linkVectors }],
 ];
 const checkOnly = process.argv.includes('--check');

@@ -107,6 +107,14 @@ export function refLinkKey(lk: Uint8Array, deviceId: Uint8Array, dir: number, ge
 export function refKcKey(newKey: Uint8Array, meterId: Uint8Array, scope: number, gen: number): Buffer {
   return refKdf(newKey, 'vakt-kc', Buffer.concat([Buffer.from(meterId), Buffer.from([scope, gen])]));
 }
+/** KF[g] = KDF(OK[FIRMWARE, g], "vakt-e2e", meterId ‖ 0x06 ‖ 0x02 ‖ g): the firmware image key (PROTOCOL.md §10, D-10). */
+export function refImageKey(okFirmware: Uint8Array, meterId: Uint8Array, gen: number): Buffer {
+  return refKdf(okFirmware, 'vakt-e2e', Buffer.concat([Buffer.from(meterId), Buffer.from([0x06, 0x02, gen])]));
+}
+/** The whole-image MAC of a FIRMWARE BEGIN: CMAC(KF[g], image) (PROTOCOL.md §10, D-10). */
+export function refImageMac(okFirmware: Uint8Array, meterId: Uint8Array, gen: number, image: Uint8Array): Buffer {
+  return refCmac(refImageKey(okFirmware, meterId, gen), image);
+}
 
 export interface RefFrameFields {
   version: number;

@@ -3,13 +3,15 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { encode as cborEncode } from 'cbor-x';
-import { createHash } from 'node:crypto';
+import { createCryptoCtx } from '@vakt/shared/ctx';
+import { expandKey } from '@vakt/shared/aes';
+import { refCmac, refE2eKey } from '../conformance/reference.ts';
 import { LoadProfile, createInterval } from '@vakt/firmware/common/loadprofile';
 import { RateLimiter } from '@vakt/firmware/common/ratelimit';
 import { EnergyRegister, syntheticPower } from '@vakt/firmware/common/metering';
 import { parseMeterProv, parseConcentratorProv } from '@vakt/firmware/common/prov';
 import { FrameQueue, DEST_HES } from '@vakt/firmware/concentrator/queue';
-import { FirmwareDownload, ACT_OK, ACT_DIGEST_MISMATCH, ACT_INCOMPLETE, FW_OK, FW_BAD_REQUEST, FW_REFUSED } from '@vakt/firmware/meter/fwupdate';
+import { FirmwareDownload, ACT_OK, ACT_REJECTED, ACT_INCOMPLETE, FW_OK, FW_BAD_REQUEST, FW_REFUSED } from '@vakt/firmware/meter/fwupdate';
 import { FakeStorage } from './harness.ts';
 
 describe('load-profile ring', () => {
@@ -186,35 +188,70 @@ describe('provisioning images (PROTOCOL.md §11, encoded with cbor-x)', () => {
 
 describe('firmware download', () => {
   const img = new Uint8Array(2000).map((_, i) => (i * 7) & 0xff);
-  const dig = new Uint8Array(createHash('sha256').update(img).digest());
-  it('accepts only the next offset, resumes after a re-open, verifies the digest', () => {
+  // KF[g] and the image MAC by the node:crypto reference (test/conformance/reference.ts), PROTOCOL.md §10, D-10.
+  const meterId = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+  const ok = new Uint8Array(16).map((_, i) => 0xa0 + i); // OK[FIRMWARE, g] (TEST)
+  const kf = (g: number) => refE2eKey(ok, meterId, 6, 2, g);
+  const mac = new Uint8Array(refCmac(kf(3), img));
+  const ctx = createCryptoCtx();
+  // What MeterKeys.imageKey does, with the reference's KF: the expanded key while gen is in force.
+  const source = (inForce: number) => ({
+    imageKey(gen: number): Uint32Array | null {
+      if (gen !== inForce) return null;
+      const rk = new Uint32Array(44);
+      expandKey(kf(gen), 0, rk);
+      return rk;
+    },
+  });
+  it('accepts only the next offset, resumes after a re-open, verifies the MAC', () => {
     const st = new FakeStorage();
     let fw = new FirmwareDownload(st);
     expect(fw.chunk(0, img, 0, 10)).toBe(FW_REFUSED); // no BEGIN
-    expect(fw.begin(0, dig, 0, 1)).toBe(FW_BAD_REQUEST);
-    expect(fw.begin(img.length, dig, 0, 1)).toBe(FW_OK);
+    expect(fw.begin(0, mac, 0, 1, 3)).toBe(FW_BAD_REQUEST);
+    expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
     expect(fw.chunk(0, img, 0, 600)).toBe(FW_OK);
     expect(fw.chunk(0, img, 0, 600)).toBe(FW_OK); // repeat
     expect(fw.chunk(1200, img, 1200, 600)).toBe(FW_BAD_REQUEST); // gap
-    expect(fw.activate()).toBe(ACT_INCOMPLETE);
+    expect(fw.activate(ctx, source(3))).toBe(ACT_INCOMPLETE);
     fw = new FirmwareDownload(st); // reboot
-    expect(fw.begin(img.length, dig, 0, 1)).toBe(FW_OK);
+    expect(fw.gen).toBe(3);
+    expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
     expect(fw.received).toBe(600);
     expect(fw.chunk(600, img, 600, 1400)).toBe(FW_OK);
     expect(fw.chunk(2000, img, 0, 1)).toBe(FW_BAD_REQUEST); // beyond the announced size
-    expect(fw.activate()).toBe(ACT_OK);
+    expect(fw.activate(ctx, source(3))).toBe(ACT_OK);
   });
   it('discards a mismatching image and its chunk records', () => {
     const st = new FakeStorage();
     const fw = new FirmwareDownload(st);
-    fw.begin(img.length, dig, 0, 1);
+    fw.begin(img.length, mac, 0, 1, 3);
     const bad = new Uint8Array(img);
     bad[5] ^= 1;
     fw.chunk(0, bad, 0, 1000);
     fw.chunk(1000, bad, 1000, 1000);
-    expect(fw.activate()).toBe(ACT_DIGEST_MISMATCH);
+    expect(fw.activate(ctx, source(3))).toBe(ACT_REJECTED);
     expect(fw.active).toBe(false);
+    expect(fw.rejected).toBe(1);
     expect([...st.recs.keys()]).toEqual(['fws']);
+  });
+  it('refuses the MAC of another generation, and a download whose FIRMWARE key changed since BEGIN', () => {
+    const st = new FakeStorage();
+    const fw = new FirmwareDownload(st);
+    // A MAC under KF[2] announced in a BEGIN under generation 3 (an intact image): rejected.
+    fw.begin(img.length, new Uint8Array(refCmac(kf(2), img)), 0, 1, 3);
+    fw.chunk(0, img, 0, 2000);
+    expect(fw.activate(ctx, source(3))).toBe(ACT_REJECTED);
+    // The right MAC, but the key went from generation 3 to 4 before ACTIVATE: rejected and discarded.
+    expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
+    fw.chunk(0, img, 0, 2000);
+    expect(fw.activate(ctx, source(4))).toBe(ACT_REJECTED);
+    expect([fw.active, fw.received, fw.rejected]).toEqual([false, 0, 2]);
+    expect([...st.recs.keys()]).toEqual(['fws']);
+    // A BEGIN for the same image under another generation is a new download, not a resume.
+    expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
+    fw.chunk(0, img, 0, 700);
+    expect(fw.begin(img.length, mac, 0, 1, 4)).toBe(FW_OK);
+    expect(fw.received).toBe(0);
   });
 });
 
@@ -269,13 +306,17 @@ describe('meter key and firmware-download records', () => {
 
     const st = new FakeStorage();
     const fw = new FirmwareDownload(st);
-    const digest = new Uint8Array(32).map((_, i) => i + 1);
-    fw.begin(1000, digest, 0, 0x01020304);
+    const mac = new Uint8Array(16).map((_, i) => i + 1);
+    fw.begin(1000, mac, 0, 0x01020304, 7);
+    fw.chunk(0, new Uint8Array(300), 0, 300);
     const fws = st.recs.get('fws')!;
-    // v1, active, size u32, sha256(32), version u32, received u32, chunks u32
-    expect([fws.length, fws[0], fws[1]]).toEqual([50, 1, 1]);
+    // v1, active, size u32, mac(16), gen, version u32, received u32, chunks u32
+    expect([fws.length, fws[0], fws[1]]).toEqual([35, 1, 1]);
     expect(Array.from(fws.subarray(2, 6))).toEqual([0, 0, 0x03, 0xe8]);
-    expect(fws.subarray(6, 38)).toEqual(digest);
-    expect(Array.from(fws.subarray(38, 42))).toEqual([1, 2, 3, 4]);
+    expect(fws.subarray(6, 22)).toEqual(mac);
+    expect(fws[22]).toBe(7);
+    expect(Array.from(fws.subarray(23, 27))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(fws.subarray(27, 31))).toEqual([0, 0, 0x01, 0x2c]);
+    expect(Array.from(fws.subarray(31, 35))).toEqual([0, 0, 0, 1]);
   });
 });

@@ -10,7 +10,6 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { buildFirmware } from '../../scripts/build-firmware.ts';
 import { runEngine, parseSteps, espruinoBin, xsAvailable } from '../xs/engine-run.ts';
 import type { StepResult } from '../xs/engine-run.ts';
@@ -28,6 +27,7 @@ import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/sh
 import { decodeValue, encodeValue } from '@vakt/shared/cbor';
 import type { CborValue } from '@vakt/shared/cbor';
 import { makeWorld } from './harness.ts';
+import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 
 const harness = path.join(__dirname, '..', 'xs', 'meter-harness.js');
 const T0 = 1_800_000_000;
@@ -126,15 +126,17 @@ function buildScenario(dl: Downlink): { steps: Step[]; labels: string[] } {
   rx('config-bad', OP_CONFIG, [6, { 7: 1 }], 0);
   rx('clock', OP_CLOCK, [7, T0 + 2000], 0);
   const img = new Uint8Array(160).map((_, i) => (i * 29 + 3) & 0xff);
-  const dig = new Uint8Array(createHash('sha256').update(img).digest());
-  rx('fw-begin', OP_FIRMWARE, [8, 1, img.length, dig, 4], 0);
+  // Whole-image MAC under KF[0] (PROTOCOL.md §10, D-10), by the node:crypto reference.
+  const id = dl.w.id.meter;
+  const mac = new Uint8Array(refCmac(refE2eKey(refOpRoot(dl.w.mk, id, OP_FIRMWARE, 0), id, OP_FIRMWARE, 2, 0), img));
+  rx('fw-begin', OP_FIRMWARE, [8, 1, img.length, mac, 4], 0);
   rx('fw-chunk0', OP_FIRMWARE, [8, 2, 0, img.subarray(0, 100)], 0);
   rx('fw-gap', OP_FIRMWARE, [8, 2, 120, img.subarray(120, 130)], 0);
   rx('fw-chunk1', OP_FIRMWARE, [8, 2, 100, img.subarray(100)], 0);
   rx('fw-activate', OP_FIRMWARE, [8, 3], 0);
   const bad = new Uint8Array(img);
   bad[10] ^= 4;
-  rx('fw2-begin', OP_FIRMWARE, [9, 1, bad.length, dig, 5], 0);
+  rx('fw2-begin', OP_FIRMWARE, [9, 1, bad.length, mac, 5], 0);
   rx('fw2-chunk0', OP_FIRMWARE, [9, 2, 0, bad.subarray(0, 80)], 0);
   rx('fw2-chunk1', OP_FIRMWARE, [9, 2, 80, bad.subarray(80)], 0);
   rx('fw2-activate', OP_FIRMWARE, [9, 3], 0);

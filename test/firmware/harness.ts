@@ -10,12 +10,13 @@ import {
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE, OP_KEY_UPDATE } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE, OP_FIRMWARE, OP_KEY_UPDATE } from '@vakt/shared/policy';
 import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
 import { decodeValue, encodeValue } from '@vakt/shared/cbor';
 import type { CborValue } from '@vakt/shared/cbor';
 import type { Board, SerialPort, Storage } from '@vakt/boards';
 import { startMeter, startConcentrator } from '@vakt/firmware';
+import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 import type { MeterApp, MeterOptions, ConcentratorApp, ConcentratorOptions } from '@vakt/firmware';
 
 /** Thrown by the storage fake at the instant power is cut. */
@@ -262,6 +263,19 @@ export class MiniHes {
     if (n < 0) throw new Error('HES link seal failed ' + n);
     const m = encodeSerialFrame(this.out, 0, n, this.tx, 0);
     this.send(this.tx.slice(0, m));
+  }
+
+  /**
+   * The whole-image MAC of a FIRMWARE BEGIN (PROTOCOL.md §10, D-10): CMAC(KF[g], image) with
+   * KF[g] = KDF(OK[FIRMWARE, g], "vakt-e2e", meterId ‖ 6 ‖ 2 ‖ g), computed by the node:crypto
+   * reference, for the FIRMWARE generation in force (or gen).
+   */
+  imageMac(image: Uint8Array, gen?: number): Uint8Array {
+    const g = gen === undefined ? this.gen[OP_FIRMWARE] : gen;
+    const id = this.w.id.meter;
+    let ok: Uint8Array | undefined = this.okByOpGen.get(OP_FIRMWARE + ':' + g);
+    if (ok === undefined) ok = refOpRoot(this.mkByGen.get(g)!, id, OP_FIRMWARE, g);
+    return new Uint8Array(refCmac(refE2eKey(ok, id, OP_FIRMWARE, 2, g), image));
   }
 
   /** Seals a command end to end under the downlink key in force for op, wraps it for the concentrator, sends it. */

@@ -6,7 +6,6 @@
 //  - no (key, counter) pair was ever put on the wire twice, at either layer, across the whole run;
 //  - no key was lost: the HES still reaches the meter and the meter's uplinks still verify.
 import { describe, it, expect } from 'vitest';
-import { createHash } from 'node:crypto';
 import { OP_ACK, OP_CONFIG, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY } from '@vakt/shared/policy';
 import { Rig, PowerCut } from './harness.ts';
 import type { CutMode } from './harness.ts';
@@ -17,7 +16,6 @@ const T0 = 1_800_000_000;
 const METER_OPTS = { intervalS: 900, retryS: 600, reserve: 3 };
 
 const IMAGE = new Uint8Array(1500).map((_, i) => (i * 13 + 7) & 0xff);
-const DIGEST = new Uint8Array(createHash('sha256').update(IMAGE).digest());
 const KEY_RELAY = new Uint8Array(16).fill(0x5a);
 const KEY_MASTER = new Uint8Array(16).fill(0xa5);
 
@@ -29,7 +27,7 @@ const STEPS: ((rig: Rig) => void)[] = [
   (rig) => { rig.hes.transport(OP_RELAY, 1, KEY_RELAY); rig.net.run(); },
   (rig) => { rig.hes.activate(); rig.net.run(); },
   (rig) => { rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]); rig.net.run(); },
-  (rig) => { rig.hes.command(OP_FIRMWARE, [7, 1, IMAGE.length, DIGEST, 9]); rig.net.run(); },
+  (rig) => { rig.hes.command(OP_FIRMWARE, [7, 1, IMAGE.length, rig.hes.imageMac(IMAGE), 9]); rig.net.run(); },
   (rig) => {
     for (let off = 0; off < IMAGE.length; off += 500) {
       rig.hes.command(OP_FIRMWARE, [7, 2, off, IMAGE.subarray(off, off + 500)]);

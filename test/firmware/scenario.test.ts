@@ -1,7 +1,7 @@
 // End-to-end Node scenario: KPE-style provisioning images (PROTOCOL.md §11, encoded with cbor-x)
 // -> meter + concentrator apps -> a minimal HES written in the test on the core API.
 import { describe, it, expect, beforeAll } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY,
   LINK_DATA, LINK_ACK, DIR_DOWN, DIR_UP,
@@ -9,6 +9,7 @@ import {
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import { METER_EMITS, CONCENTRATOR_EMITS } from '@vakt/firmware';
 import { Rig, classify, linkCounterOf } from './harness.ts';
+import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 import { SerialDeframer } from '@vakt/shared/serial';
 import { decodeValue } from '@vakt/shared/cbor';
 import { HEADER_LEN, MAX_LINK_FRAME } from '@vakt/shared/frame';
@@ -152,9 +153,9 @@ describe('meter + concentrator + HES scenario', () => {
     expect(rig.clock.t).toBe(before + 42);
   });
 
-  function fwSend(image: Uint8Array, digest: Uint8Array, version: number, chunk: number, skip: Set<number>): Arr[] {
+  function fwSend(image: Uint8Array, mac: Uint8Array, version: number, chunk: number, skip: Set<number>): Arr[] {
     const req = rig.hes.nextReq();
-    rig.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, version]);
+    rig.hes.command(OP_FIRMWARE, [req, 1, image.length, mac, version]);
     rig.net.run();
     const out: Arr[] = bodies(rig, OP_FIRMWARE);
     for (let off = 0, i = 0; off < image.length; off += chunk, i++) {
@@ -166,11 +167,11 @@ describe('meter + concentrator + HES scenario', () => {
     return out;
   }
 
-  it('downloads a firmware image in chunks, resumes after a lost chunk and a reboot, checks the digest, activates', () => {
+  it('downloads a firmware image in chunks, resumes after a lost chunk and a reboot, checks the image MAC, activates', () => {
     const image = new Uint8Array(randomBytes(5000));
-    const digest = new Uint8Array(createHash('sha256').update(image).digest());
+    const mac = rig.hes.imageMac(image); // CMAC under KF[0] by the node:crypto reference
     // Chunk 3 is lost: every later chunk is refused with nextOffset = where the meter stands.
-    const st = fwSend(image, digest, 2, MAX_FW_CHUNK, new Set([3]));
+    const st = fwSend(image, mac, 2, MAX_FW_CHUNK, new Set([3]));
     expect(st[0]).toEqual([expect.any(Number), 0, 0]);
     expect(st.slice(1, 4).map((x) => x[1])).toEqual([0, 0, 0]);
     expect(st.slice(4).every((x) => x[1] === 2 && x[2] === 3 * MAX_FW_CHUNK)).toBe(true);
@@ -179,7 +180,7 @@ describe('meter + concentrator + HES scenario', () => {
     rig.net.run();
     rig.hes.inbox.length = 0;
     const req = rig.hes.nextReq();
-    rig.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, 2]);
+    rig.hes.command(OP_FIRMWARE, [req, 1, image.length, mac, 2]);
     rig.net.run();
     const resumed = bodies(rig, OP_FIRMWARE);
     expect(resumed).toEqual([[req, 0, 3 * MAX_FW_CHUNK]]);
@@ -195,12 +196,12 @@ describe('meter + concentrator + HES scenario', () => {
     expect(rig.meter.config.fwVersion).toBe(2);
   });
 
-  it('rolls back a corrupted image: digest mismatch at activation keeps the running version', () => {
+  it('rolls back a corrupted image: MAC mismatch at activation keeps the running version', () => {
     const image = new Uint8Array(randomBytes(3000));
-    const digest = new Uint8Array(createHash('sha256').update(image).digest());
+    const mac = rig.hes.imageMac(image);
     const corrupted = new Uint8Array(image);
     corrupted[1234] ^= 0x01; // one bit flipped in transit/at the source, frames themselves authentic
-    const st = fwSend(corrupted, digest, 3, MAX_FW_CHUNK, new Set());
+    const st = fwSend(corrupted, mac, 3, MAX_FW_CHUNK, new Set());
     expect(st.every((x) => x[1] === 0)).toBe(true);
     const req = rig.hes.nextReq();
     rig.hes.command(OP_FIRMWARE, [req, 3]);
@@ -215,9 +216,9 @@ describe('meter + concentrator + HES scenario', () => {
   it('accepts FIRMWARE chunks of at most 512 bytes: a longer one is answered bad request or, past the receive buffer, dropped as oversize; the download goes on', () => {
     const r2 = new Rig(T0, { intervalS: 900, retryS: 300 });
     const image = new Uint8Array(randomBytes(3 * MAX_FW_CHUNK));
-    const digest = new Uint8Array(createHash('sha256').update(image).digest());
+    const mac = r2.hes.imageMac(image);
     const req = r2.hes.nextReq();
-    r2.hes.command(OP_FIRMWARE, [req, 1, image.length, digest, 6]);
+    r2.hes.command(OP_FIRMWARE, [req, 1, image.length, mac, 6]);
     r2.net.run();
     expect(bodies(r2, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
     // One byte over the limit: the frame fits the meter's receive buffer, the chunk is refused and nothing is held.
@@ -243,6 +244,49 @@ describe('meter + concentrator + HES scenario', () => {
     r2.net.run();
     expect(bodies(r2, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
     expect(r2.meter.config.fwVersion).toBe(6);
+  });
+
+  it('refuses a download whose FIRMWARE key changed between BEGIN and ACTIVATE; a BEGIN under the new generation succeeds', () => {
+    const r3 = new Rig(T0, { intervalS: 900, retryS: 300 });
+    const image = new Uint8Array(randomBytes(2 * MAX_FW_CHUNK + 100));
+    const send = (mac: Uint8Array, version: number): number => {
+      const req = r3.hes.nextReq();
+      r3.hes.command(OP_FIRMWARE, [req, 1, image.length, mac, version]);
+      r3.net.run();
+      for (let off = 0; off < image.length; off += MAX_FW_CHUNK) {
+        r3.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, Math.min(image.length, off + MAX_FW_CHUNK))]);
+        r3.net.run();
+      }
+      expect(bodies(r3, OP_FIRMWARE).every((x) => x[1] === 0)).toBe(true);
+      return req;
+    };
+    // The MAC of another generation (KF[1] from the same master key, announced under generation 0) never verifies.
+    const id = r3.w.id.meter;
+    let req = send(new Uint8Array(refCmac(refE2eKey(refOpRoot(r3.w.mk, id, OP_FIRMWARE, 1), id, OP_FIRMWARE, 2, 1), image)), 4);
+    r3.hes.command(OP_FIRMWARE, [req, 3]);
+    r3.net.run();
+    expect(bodies(r3, OP_FIRMWARE)).toEqual([[req, 1, 0]]);
+    // A download under generation 0, then a key update of OK[FIRMWARE] to generation 1 before ACTIVATE.
+    req = send(r3.hes.imageMac(image), 4);
+    r3.hes.transport(OP_FIRMWARE, 1, new Uint8Array(randomBytes(16)));
+    r3.net.run();
+    expect(r3.hes.pendingKu!.confirmed).toBe(true);
+    r3.hes.activate();
+    r3.net.run();
+    expect(r3.meter.keys.gen[OP_FIRMWARE]).toBe(1);
+    r3.hes.take(OP_ACK);
+    r3.hes.command(OP_FIRMWARE, [req, 3]); // under generation 1: authentic, but the image key was KF[0]
+    r3.net.run();
+    expect(bodies(r3, OP_FIRMWARE)).toEqual([[req, 1, 0]]);
+    expect(r3.meter.config.fwVersion).toBe(0);
+    expect(r3.meter.firmware.rejected).toBe(2);
+    expect([...r3.meterStorage.recs.keys()].filter((k) => /^fw\d+$/.test(k))).toEqual([]);
+    // The HES begins again under generation 1 with the MAC under KF[1].
+    req = send(r3.hes.imageMac(image), 4);
+    r3.hes.command(OP_FIRMWARE, [req, 3]);
+    r3.net.run();
+    expect(bodies(r3, OP_FIRMWARE)).toEqual([[req, 0, 0]]);
+    expect(r3.meter.config.fwVersion).toBe(4);
   });
 
   it('answers a READ of 16 intervals whose every field has its longest encoding (the transmit buffer holds the largest uplink)', () => {

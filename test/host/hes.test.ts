@@ -14,6 +14,7 @@ import { encodePayload } from '../../host/src/kpe/payload.ts';
 import { KitMeter, KitConcentrator } from '../../host/src/hes/testkit.ts';
 import { toHex, randomBytes } from '../../host/src/crypto/bytes.ts';
 import { makeFixture, readingFrame, deliverDownlink } from './hes-fixture.ts';
+import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 
 const count = (h: Hes, t: string) => (h.db.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
 
@@ -440,8 +441,44 @@ describe('commands, more', () => {
     }
     for (const id of cmds) expect(f.hes.listCommands().find((x) => x.id === id)).toMatchObject({ state: 'acknowledged', result: { status: 'ok', version: 7 } });
     for (const m of f.meters) expect(toHex(Buffer.concat(m.fw!.data))).toBe(toHex(image));
+    // Each BEGIN carried CMAC(KF[0], image) of its own meter (PROTOCOL.md §10, D-10), by the node:crypto reference.
+    const macs = f.meters.map((m, i) => {
+      const mk = f.batch.meters[i]!.masterKey;
+      expect(m.fw!.gen).toBe(0);
+      expect(toHex(m.fw!.mac)).toBe(toHex(refCmac(refE2eKey(refOpRoot(mk, m.id, 6, 0), m.id, 6, 2, 0), image)));
+      return toHex(m.fw!.mac);
+    });
+    expect(new Set(macs).size).toBe(f.meters.length);
     f.hes.setUser('admin', 'olga', 'operator');
     expect(() => f.hes.addFirmware('olga', image, 8)).toThrow(PermissionError);
+  });
+});
+
+describe('firmware campaign across a key update', () => {
+  it('begins the download again under the new FIRMWARE generation, with the MAC under the new image key', () => {
+    const f = makeFixture(1, 1);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const image = randomBytes(1300);
+    const sha = f.hes.addFirmware('admin', image, 9);
+    const fw = f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'firmware', sha256: sha, size: image.length, version: 9 });
+    f.hes.ingestBatch(deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id))).replies); // BEGIN under generation 0
+    expect(m.fw!.gen).toBe(0);
+    f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'key_update', scope: 6 }); // replaces OK[FIRMWARE]
+    const begins: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const d = deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id)));
+      for (const x of d.seen) if (x.op === 6 && (x.body as unknown[])[1] === 1) begins.push(m.gen(6));
+      if (d.replies.length === 0) break;
+      f.hes.ingestBatch(d.replies);
+    }
+    expect(m.gen(6)).toBe(1);
+    expect(begins).toEqual([1]); // one new BEGIN, under the new generation
+    expect(f.hes.listCommands().find((x) => x.id === fw)).toMatchObject({ state: 'acknowledged', result: { status: 'ok', version: 9 } });
+    expect(m.fw!.gen).toBe(1);
+    expect(toHex(Buffer.concat(m.fw!.data))).toBe(toHex(image));
+    const ok1 = m.ring.roots.subarray(6 * 16, 7 * 16); // OK[FIRMWARE, 1], the transported key
+    expect(toHex(m.fw!.mac)).toBe(toHex(refCmac(refE2eKey(ok1, m.id, 6, 2, 1), image)));
   });
 });
 

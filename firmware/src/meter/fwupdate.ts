@@ -1,24 +1,33 @@
-// Firmware image download (PROTOCOL.md §10 op FIRMWARE): chunked, resumable across reboots and
-// link loss, whole-image SHA-256 checked before activation; a bad image is discarded and the
-// running version stays (rollback). Chunks are stored as records 'fw0', 'fw1', ... in arrival
-// order, the download state in 'fws' (written after each chunk, so a cut repeats at most one chunk).
+// Firmware image download (PROTOCOL.md §10 op FIRMWARE, D-10): chunked, resumable across reboots
+// and link loss, whole-image AES-CMAC under the image key KF[g] checked before activation; a bad
+// image is discarded and the running version stays (rollback). Chunks are stored as records
+// 'fw0', 'fw1', ... in arrival order, the download state in 'fws' (written after each chunk, so a
+// cut repeats at most one chunk).
 import type { Storage } from '@vakt/boards';
-import { Sha256, SHA256_LEN } from '../common/sha256.ts';
-import { REC_FW_PREFIX, REC_FW_STATE, readFixed, writeBE, REC_VERSION } from '../common/records.ts';
+import type { CryptoCtx } from '@vakt/shared/ctx';
+import { _cmacAbsorb, _cmacFinish, CMAC_TAG_LEN } from '@vakt/shared/cmac';
 import { equalBytes, readU32BE } from '@vakt/shared/utils';
+import { REC_FW_PREFIX, REC_FW_STATE, readFixed, writeBE, REC_VERSION } from '../common/records.ts';
+
+/** Where activate() gets the image key (MeterKeys.imageKey). */
+export interface ImageKeySource {
+  /** KF[gen] as an expanded AES key, or null when gen is not the FIRMWARE generation in force. */
+  imageKey(gen: number): Uint32Array | null;
+}
 
 /** Largest image accepted (bytes). */
 export const FW_MAX_SIZE = 262144; // 256 KiB
 /** Largest number of chunk records per image. */
 export const FW_MAX_CHUNKS = 1024;
-// 'fws' (50 bytes): version, active flag, size u32, digest 32, version u32, received u32, chunks u32.
+// 'fws' (35 bytes): version, active flag, size u32, mac 16, gen, version u32, received u32, chunks u32.
 // Literal offsets: the bundle inlines only literal constants.
 const S_SIZE = 2;
-const S_DIGEST = 6;
-const S_VERSION = 38;
-const S_RECEIVED = 42;
-const S_CHUNKS = 46;
-const STATE_LEN = 50;
+const S_MAC = 6;
+const S_GEN = 22;
+const S_VERSION = 23;
+const S_RECEIVED = 27;
+const S_CHUNKS = 31;
+const STATE_LEN = 35;
 
 /** FIRMWARE UP status codes (PROTOCOL.md §10). */
 export const FW_OK = 0;
@@ -28,18 +37,21 @@ export const FW_BAD_REQUEST = 2;
 /** Result of an activation attempt. */
 export const ACT_OK = 0;
 export const ACT_INCOMPLETE = 1;
-export const ACT_DIGEST_MISMATCH = 2;
+/** The image was discarded: its MAC did not verify, or the FIRMWARE key changed since BEGIN. */
+export const ACT_REJECTED = 2;
 
 /** The download state machine; one instance per meter. */
 export class FirmwareDownload {
   active = false;
   size = 0;
   version = 0;
+  /** Generation of the FIRMWARE key the BEGIN came under: the image key is KF[gen]. */
+  gen = 0;
   received = 0;
   chunks = 0;
-  /** Images rejected at activation because their digest did not match. */
+  /** Images rejected at activation (MAC mismatch or key changed since BEGIN). */
   rejected = 0;
-  /** The 'fws' record; the announced digest is kept only here, the numbers above are copied in by save(). */
+  /** The 'fws' record; the announced MAC is kept only here, the numbers above are copied in by save(). */
   private rec = new Uint8Array(STATE_LEN);
 
   constructor(private readonly st: Storage) {
@@ -47,6 +59,7 @@ export class FirmwareDownload {
     if (r !== undefined && r[1] === 1) {
       this.rec.set(r);
       this.size = readU32BE(r, S_SIZE);
+      this.gen = r[S_GEN];
       this.version = readU32BE(r, S_VERSION);
       this.received = readU32BE(r, S_RECEIVED);
       this.chunks = readU32BE(r, S_CHUNKS);
@@ -59,23 +72,28 @@ export class FirmwareDownload {
     r[0] = REC_VERSION;
     r[1] = this.active ? 1 : 0;
     writeBE(r, S_SIZE, 4, this.size);
+    r[S_GEN] = this.gen;
     writeBE(r, S_VERSION, 4, this.version);
     writeBE(r, S_RECEIVED, 4, this.received);
     writeBE(r, S_CHUNKS, 4, this.chunks);
     this.st.write(REC_FW_STATE, r);
   }
 
-  /** BEGIN: starts a download, or resumes the same one (same size, digest, version). Returns a status. */
-  begin(size: number, digest: Uint8Array, digestOff: number, version: number): number {
+  /**
+   * BEGIN under FIRMWARE key generation gen: starts a download of `size` bytes whose CMAC under
+   * KF[gen] is mac[macOff..+16), or resumes the same one (same size, MAC, version, gen). Returns a status.
+   */
+  begin(size: number, mac: Uint8Array, macOff: number, version: number, gen: number): number {
     if (!(size >= 1 && size <= FW_MAX_SIZE) || !(version >= 0 && version <= 0xffffffff)) return FW_BAD_REQUEST;
-    if (this.active && this.size === size && this.version === version && equalBytes(this.rec, S_DIGEST, digest, digestOff, SHA256_LEN)) {
+    if (this.active && this.size === size && this.version === version && this.gen === gen && equalBytes(this.rec, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
       return FW_OK;
     }
     this.discard();
     this.active = true;
     this.size = size;
     this.version = version;
-    this.rec.set(digest.subarray(digestOff, digestOff + SHA256_LEN), S_DIGEST);
+    this.gen = gen;
+    this.rec.set(mac.subarray(macOff, macOff + CMAC_TAG_LEN), S_MAC);
     this.save();
     return FW_OK;
   }
@@ -92,24 +110,33 @@ export class FirmwareDownload {
     return FW_OK;
   }
 
-  /** ACTIVATE: checks the whole image against the announced SHA-256; on mismatch discards it (the running image stays). */
-  activate(): number {
+  /**
+   * ACTIVATE: recomputes the CMAC of the stored image under KF[gen] (keys.imageKey) and compares it
+   * in constant time with the announced one. On a mismatch, or when the FIRMWARE key is no longer
+   * generation gen, the download is discarded (the running image stays) and ACT_REJECTED returned.
+   */
+  activate(ctx: CryptoCtx, keys: ImageKeySource): number {
     if (!this.active || this.received !== this.size) return ACT_INCOMPLETE;
-    // The hasher and its digest exist only during the check (activation is rare; nothing stays in RAM).
-    const h = new Sha256();
-    const calc = new Uint8Array(SHA256_LEN);
-    let total = 0;
-    for (let i = 0; i < this.chunks; i++) {
-      const c = this.st.read(REC_FW_PREFIX + i);
-      if (c === undefined) break;
-      h.update(c, 0, c.length);
-      total += c.length;
+    const rk = keys.imageKey(this.gen);
+    // The computed tag exists only during the check (activation is rare; nothing stays in RAM).
+    const calc = new Uint8Array(CMAC_TAG_LEN);
+    let total = -1; // no image key: nothing matches
+    if (rk !== null) {
+      // The CMAC state in ctx is clean here: imageKey's derivation has just finished a CMAC.
+      total = 0;
+      for (let i = 0; i < this.chunks; i++) {
+        const c = this.st.read(REC_FW_PREFIX + i);
+        if (c === undefined) break;
+        _cmacAbsorb(ctx, rk, c, 0, c.length);
+        total += c.length;
+      }
+      _cmacFinish(ctx, rk, calc, 0);
+      rk.fill(0); // KF serves nothing else
     }
-    h.finish(calc, 0);
-    if (total !== this.size || !equalBytes(calc, 0, this.rec, S_DIGEST, SHA256_LEN)) {
+    if (total !== this.size || !equalBytes(calc, 0, this.rec, S_MAC, CMAC_TAG_LEN)) {
       this.rejected++;
       this.discard();
-      return ACT_DIGEST_MISMATCH;
+      return ACT_REJECTED;
     }
     return ACT_OK;
   }

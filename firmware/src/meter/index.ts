@@ -30,8 +30,8 @@ import { EnergyRegister } from '../common/metering.ts';
 import { RateLimiter } from '../common/ratelimit.ts';
 import { REC_CFG, REC_PROV, readFixed, writeBE, REC_VERSION } from '../common/records.ts';
 import { MeterKeys, KU_REFUSED } from './keystore.ts';
-import { FirmwareDownload, ACT_OK, ACT_DIGEST_MISMATCH, FW_OK, FW_REFUSED, FW_BAD_REQUEST } from './fwupdate.ts';
-import { SHA256_LEN } from '../common/sha256.ts';
+import { FirmwareDownload, ACT_OK, ACT_REJECTED, FW_OK, FW_REFUSED, FW_BAD_REQUEST } from './fwupdate.ts';
+import { CMAC_TAG_LEN } from '@vakt/shared/cmac';
 
 // EVENT codes (PROTOCOL.md §10).
 export const EV_POWER_FAIL = 1;
@@ -567,18 +567,20 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         try {
           if (kind === FW_BEGIN && items === 5) {
             const size = readHead(r, CBOR_UINT);
-            const dl = readHead(r, CBOR_BYTES);
-            const dOff = r.dataOff;
+            const ml = readHead(r, CBOR_BYTES);
+            const mOff = r.dataOff;
             const version = readHead(r, CBOR_UINT);
-            if (size > 0 && dl === SHA256_LEN && version >= 0) status = fw.begin(size, r.buf, dOff, version);
+            // The image key is KF[g] of the generation this BEGIN came under (PROTOCOL.md §10, D-10).
+            if (size > 0 && ml === CMAC_TAG_LEN && version >= 0) status = fw.begin(size, r.buf, mOff, version, hdr.gen);
           } else if (kind === FW_CHUNK && items === 4) {
             const offset = readHead(r, CBOR_UINT);
             const n = readHead(r, CBOR_BYTES);
             if (offset >= 0 && n > 0 && n <= MAX_FW_CHUNK) status = fw.chunk(offset, r.buf, r.dataOff, n);
           } else if (kind === FW_ACTIVATE && items === 2) {
-            // Incomplete or digest mismatch: the running image stays (a mismatching download is discarded).
+            // Incomplete, MAC mismatch or FIRMWARE key changed since BEGIN: the running image stays
+            // (a rejected download is discarded).
             status = FW_REFUSED;
-            const res = fw.activate();
+            const res = fw.activate(ctx, keys);
             if (res === ACT_OK) {
               const prev = cfg.fwVersion;
               cfg.fwVersion = fw.version;
@@ -587,7 +589,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
                 status = FW_OK;
               } else cfg.fwVersion = prev;
             }
-            if (res === ACT_DIGEST_MISMATCH) board.log('fw digest mismatch: rolled back to v' + cfg.fwVersion);
+            if (res === ACT_REJECTED) board.log('fw image rejected: rolled back to v' + cfg.fwVersion);
           }
         } catch (e) {
           status = FW_REFUSED; // storage failure mid-download: the state record still describes what is held

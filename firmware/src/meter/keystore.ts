@@ -18,7 +18,7 @@ import {
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
 import type { SendCounter } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, OP_FIRMWARE, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
@@ -62,6 +62,8 @@ const MAX_GEN = 255;
 // as literals so the bundle inlines them.
 const MAY_UP = 0x40;
 const MAY_DOWN = 0x80;
+/** Direction byte of the firmware image key KF (PROTOCOL.md §10, D-10): no frame key uses it. */
+const DIR_IMAGE = 2;
 
 /** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
 export const KU_STAGED = 1;
@@ -288,6 +290,20 @@ export class MeterKeys {
     if (!this.stPresent) return null;
     if (this.upIdx !== CI_KC) this.holdUp(CI_KC);
     return this.shared;
+  }
+
+  /**
+   * The image key KF[gen] = KDF(OK[FIRMWARE, gen], "vakt-e2e", meterId ‖ 0x06 ‖ 0x02 ‖ gen), expanded
+   * in the shared slot (valid until the next up/kc/findDown/imageKey); null when gen is not the
+   * FIRMWARE generation in force (a key update since BEGIN: the download must begin again).
+   */
+  imageKey(gen: number): Uint32Array | null {
+    if (gen !== this.gen[OP_FIRMWARE]) return null;
+    this.release();
+    const s = this.shared;
+    s.dir = DIR_IMAGE;
+    this.derive(s, OP_FIRMWARE, false);
+    return s.rk;
   }
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */

@@ -1,5 +1,6 @@
 // Command kinds, their rights, body encodings (PROTOCOL.md §10) and the queue state machine.
-import { OP_READ, OP_RELAY, OP_CONFIG, OP_CLOCK, OP_FIRMWARE, OP_KEY_UPDATE } from '@vakt/shared';
+import { OP_READ, OP_RELAY, OP_CONFIG, OP_CLOCK, OP_FIRMWARE, OP_KEY_UPDATE, CMAC_TAG_LEN, KEY_LEN, cmac, deriveE2eKey, expandKey } from '@vakt/shared';
+import type { CryptoCtx } from '@vakt/shared';
 import type { Right } from './roles.ts';
 import type { CborValue } from '../crypto/cbor.ts';
 
@@ -40,7 +41,8 @@ export type CommandParams =
   | { kind: 'relay'; state: 0 | 1 }
   | { kind: 'config'; tariff?: number; pushInterval?: number }
   | { kind: 'clock' }
-  | { kind: 'firmware'; sha256: string; size: number; version: number; phase?: 'begin' | 'chunk' | 'activate'; offset?: number }
+  // sha256 names the stored image (operator side); gen is the FIRMWARE key generation of the BEGIN sent.
+  | { kind: 'firmware'; sha256: string; size: number; version: number; phase?: 'begin' | 'chunk' | 'activate'; offset?: number; gen?: number }
   | { kind: 'key_update'; scope: number; newGen?: number; phase?: 'transport' | 'activate' };
 
 export const CONFIG_TARIFF = 1;
@@ -53,6 +55,26 @@ export const FW_ACTIVATE = 3;
 export const KU_TRANSPORT = 1;
 export const KU_CONFIRM = 2;
 export const KU_ACTIVATE = 3;
+/** Direction byte of the firmware image key KF (PROTOCOL.md §10, D-10): no frame key uses it. */
+export const FW_IMAGE_DIR = 2;
+
+/**
+ * The whole-image MAC of a FIRMWARE BEGIN (PROTOCOL.md §10, D-10): CMAC(KF[gen], image) with
+ * KF[gen] = KDF(OK[FIRMWARE, gen], "vakt-e2e", meterId ‖ 0x06 ‖ 0x02 ‖ gen), where ok[okOff..+16)
+ * is OK[FIRMWARE, gen]. Binds the image to this meter and key generation.
+ */
+export function firmwareImageMac(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, gen: number, image: Uint8Array): Uint8Array {
+  const kf = new Uint8Array(KEY_LEN);
+  const rk = new Uint32Array(44);
+  deriveE2eKey(ctx, ok, okOff, meterId, OP_FIRMWARE, FW_IMAGE_DIR, gen, kf, 0);
+  expandKey(kf, 0, rk);
+  const mac = new Uint8Array(CMAC_TAG_LEN);
+  cmac(ctx, rk, image, 0, image.length, mac, 0);
+  kf.fill(0);
+  rk.fill(0);
+  return mac;
+}
+
 /** Firmware bytes per chunk frame: a chunk body must fit MAX_E2E_BODY_FORWARDED with its CBOR head. */
 export const FW_CHUNK_LEN = 512;
 /** Load-profile intervals per gap-fill request (a response frame carries at most 16). */

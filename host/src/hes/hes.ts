@@ -80,6 +80,7 @@ import {
   FW_CHUNK,
   FW_ACTIVATE,
   FW_CHUNK_LEN,
+  firmwareImageMac,
 } from './commands.ts';
 import type { CommandParams, CommandState, CommandKind } from './commands.ts';
 import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
@@ -1291,8 +1292,18 @@ export class Hes {
         this.endCommand(row, 'failed', nowMs, { error: 'firmware image missing' });
         return null;
       }
+      // The image MAC is bound to the FIRMWARE key generation of BEGIN: after a key update the
+      // meter would refuse ACTIVATE, so the download begins again under the new generation (PROTOCOL.md §10).
+      const g = sendGen(m.ring, OP_FIRMWARE);
+      if (p.phase !== undefined && p.phase !== 'begin' && p.gen !== g) {
+        p.phase = 'begin';
+        delete p.offset;
+      }
       const phase = p.phase ?? 'begin';
-      if (phase === 'begin') body = [row.id, FW_BEGIN, p.size, fromHex(p.sha256), p.version];
+      if (phase === 'begin') {
+        p.gen = g;
+        body = [row.id, FW_BEGIN, p.size, firmwareImageMac(this.ctx, m.ring.roots, OP_FIRMWARE * KEY_LEN, m.id, g, img.data), p.version];
+      }
       else if (phase === 'chunk') {
         const off = p.offset ?? 0;
         body = [row.id, FW_CHUNK, off, plain(img.data.subarray(off, Math.min(off + FW_CHUNK_LEN, p.size)))];

@@ -90,8 +90,8 @@ export class KitMeter {
   private kc: KeySlot | null = null;
   private readonly buf = new Uint8Array(MAX_BODY);
   private readonly msg = createKeyUpdateMsg();
-  /** Firmware received so far (begin resets it). */
-  fw: { size: number; data: Uint8Array[] } | null = null;
+  /** Firmware received so far (begin resets it), with the image MAC and key generation of the BEGIN. */
+  fw: { size: number; mac: Uint8Array; gen: number; data: Uint8Array[] } | null = null;
 
   constructor(id: Uint8Array, masterKey: Uint8Array, hesId: Uint8Array) {
     this.id = id;
@@ -189,8 +189,9 @@ export class KitMeter {
         replies.push(this.seal(op, [req, 2, iv]));
       } else if (op === 0x03) replies.push(this.seal(op, [req, body[1] as number, 0]));
       else if (op === 0x06) {
-        // begin [req,1,size,sha,version] → next offset 0; chunk [req,2,off,bytes] → off + len; activate [req,3] → size.
-        if (body[1] === 1) this.fw = { size: body[2] as number, data: [] };
+        // begin [req,1,size,mac,version] → next offset 0; chunk [req,2,off,bytes] → off + len; activate [req,3] → size.
+        // The kit does not check the MAC (tests compare fw.mac with the node:crypto reference).
+        if (body[1] === 1) this.fw = { size: body[2] as number, mac: body[3] as Uint8Array, gen, data: [] };
         if (body[1] === 2 && this.fw !== null) this.fw.data.push(body[3] as Uint8Array);
         const next = this.fw === null ? 0 : body[1] === 2 ? (body[2] as number) + (body[3] as Uint8Array).length : body[1] === 3 ? this.fw.size : 0;
         replies.push(this.seal(op, [req, 0, next]));
