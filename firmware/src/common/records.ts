@@ -29,36 +29,34 @@ export const REC_VERSION = 1;
 
 /** Reads a record and returns it only when it has exactly `len` bytes and layout version REC_VERSION. */
 export function readFixed(st: Storage, name: string, len: number): Uint8Array | undefined {
-  let r: Uint8Array | undefined;
   try {
-    r = st.read(name);
+    const r = st.read(name);
+    if (r !== undefined && r.length === len && r[0] === REC_VERSION) return r;
   } catch (e) {
-    return undefined;
+    // A storage fault reads as a missing record.
   }
-  if (r === undefined || r.length !== len || r[0] !== REC_VERSION) return undefined;
-  return r;
+  return undefined;
 }
 
 /**
- * Writes v big-endian into b[off..off+n), n = 4 or 8: for 4 its low 32 bits (as `>>> 0`), for 8
- * an unsigned integer up to 2⁵³−1 (high and low 32-bit halves). Read back with readU32BE
- * (@vakt/shared/utils) or readU64.
+ * Writes the low n bytes of the integer v big-endian into b[off..off+n): n = 4 for a u32 (v's low
+ * 32 bits, as `>>> 0` would give), n = 8 for an unsigned integer up to 2⁵³−1. Read back with
+ * readU32BE (@vakt/shared/utils) or readU64.
  */
 export function writeBE(b: Uint8Array, off: number, n: number, v: number): void {
-  if (n === 8) {
-    // The high half first, then the low half goes where a 4-byte write would.
-    writeBE(b, off, 4, Math.floor(v / 0x100000000));
-    v %= 0x100000000;
-    off += 4;
+  // Base-256 digits from the low end: v % 256 and v / 256 are exact for every integer v.
+  while (n-- > 0) {
+    b[off + n] = v % 256;
+    v = Math.floor(v / 256);
   }
-  b[off] = v >>> 24; b[off + 1] = v >>> 16; b[off + 2] = v >>> 8; b[off + 3] = v;
 }
 
-/** Reads the 8-byte big-endian unsigned integer writeBE(b, off, 8, v) wrote. */
+/** Reads the 8-byte big-endian unsigned integer writeBE(b, off, 8, v) wrote (exact up to 2⁵³−1). */
 export function readU64(b: Uint8Array, off: number): number {
-  // Both halves spelt out rather than via @vakt/shared/utils readU32BE: a module that imports
-  // nothing keeps esbuild inlining the REC_* names above (with an import they become variables).
-  const hi = ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
-  const lo = ((b[off + 4] << 24) | (b[off + 5] << 16) | (b[off + 6] << 8) | b[off + 7]) >>> 0;
-  return hi * 0x100000000 + lo;
+  // Bytes spelt out rather than via @vakt/shared/utils readU32BE: a module that imports nothing
+  // keeps esbuild inlining the REC_* names above (with an import they become variables). Every
+  // partial sum is at most the result, so up to 2⁵³−1 no step rounds.
+  let v = 0;
+  for (let i = 0; i < 8; i++) v = v * 256 + b[off + i];
+  return v;
 }
