@@ -4,9 +4,9 @@
  * Auth-only use (empty payload) yields a MIC over the associated data, as CCM* security levels 1-3.
  */
 import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS } from './aes.ts';
-import { _block } from './ctx.ts';
+import { _cmacAbsorb } from './cmac.ts';
 import type { CryptoCtx } from './ctx.ts';
-import { inRange } from './utils.ts';
+import { validRange } from './utils.ts';
 
 /** Nonce length: 15 - L with L = 2. */
 export const CCM_NONCE_LEN = 13;
@@ -32,8 +32,8 @@ export function ccmTagLenOk(tagLen: number): boolean {
 }
 
 /**
- * CCM in one pass, both directions (internal; ccmSeal and ccmOpen are its public faces, sealFrame
- * and openFrame call it directly). Sealing (opening = false) writes the ciphertext to
+ * CCM, both directions (internal; ccmSeal and ccmOpen are its public faces, sealFrame and
+ * openFrame call it directly). Sealing (opening = false) writes the ciphertext to
  * out[outOff..+len) and the tag to tag[tagOff..+tagLen) (ccmSeal passes out just after the
  * ciphertext) and returns true; it throws on a bad range, a caller bug since seal never sees
  * hostile lengths. Opening verifies tag[tagOff..+tagLen) in constant time and returns true, or
@@ -44,88 +44,67 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
   tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
   // Every range inside its buffer and the tag length as ccmTagLenOk, checked once here rather than per block.
+  const outOk = validRange(out, outOff, len);
   if (!(
-    rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
+    outOk && rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
     (tagLen | 0) === tagLen && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
-    nonce instanceof Uint8Array && inRange(nonce.length, nonceOff, CCM_NONCE_LEN) &&
-    aad instanceof Uint8Array && inRange(aad.length, aadOff, aadLen) && aadLen <= CCM_MAX_AAD &&
-    src instanceof Uint8Array && inRange(src.length, srcOff, len) && len <= CCM_MAX_PAYLOAD &&
-    out instanceof Uint8Array && inRange(out.length, outOff, len) &&
-    tag instanceof Uint8Array && inRange(tag.length, tagOff, tagLen)
+    validRange(nonce, nonceOff, CCM_NONCE_LEN) && validRange(tag, tagOff, tagLen) &&
+    validRange(aad, aadOff, aadLen) && aadLen <= CCM_MAX_AAD &&
+    validRange(src, srcOff, len) && len <= CCM_MAX_PAYLOAD
   )) {
     if (!opening) throw new Error('vakt: ccmSeal range');
-    if (out instanceof Uint8Array && inRange(out.length, outOff, len)) out.fill(0, outOff, outOff + len);
+    if (outOk) out.fill(0, outOff, outOff + len);
     return false;
   }
   const x = ctx._x;
   const s = ctx._s;
   const a = ctx._a;
-  // CBC-MAC and CTR together: out[i] = src[i] ^ S is the same formula for both directions; only
-  // the MAC input differs: the plaintext is src when sealing and out when opening. Each src byte
-  // is read before the same position of out is written, so out may equal src at the same offset.
+  // CBC-MAC over B0, the AAD and the plaintext, each zero-padded to whole blocks.
   // B0 = flags || nonce || message length.
   a[0] = (aadLen > 0 ? FLAG_ADATA : 0) | (((tagLen - 2) >>> 1) << 3) | (L_FIELD - 1);
   for (let i = 0; i < CCM_NONCE_LEN; i++) a[1 + i] = nonce[nonceOff + i];
   a[CTR_HI] = len >>> 8;
   a[CTR_LO] = len;
-  _block(ctx, rk, a, 0, x, 0);
+  ctx._enc(rk, a, 0, x, 0);
   if (aadLen > 0) {
-    // 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused above), then the AAD, block by
-    // block: the first block holds 14 AAD bytes, the last is zero-padded (nothing to XOR).
+    // The 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused above) starts the AAD blocks.
     x[0] ^= aadLen >>> 8;
     x[1] ^= aadLen;
-    let n = 2;
-    let i = 0;
-    while (i < aadLen) {
-      const m = aadLen - i < AES_BLOCK_LEN - n ? aadLen - i : AES_BLOCK_LEN - n;
-      const ao = aadOff + i - n;
-      for (let j = n; j < n + m; j++) x[j] ^= aad[ao + j];
-      i += m;
-      n = 0;
-      _block(ctx, rk, x, 0, x, 0);
-    }
+    ctx._n = 2;
+    _cmacAbsorb(ctx, rk, aad, aadOff, aadLen);
+    ctx._enc(rk, x, 0, x, 0);
   }
-  // A_i = (L - 1) || nonce || i: B0 with its flags and counter replaced.
+  // The MAC covers the plaintext: src before encrypting it, out after decrypting into it (out may
+  // be src). _cmacAbsorb encrypts a block only once more data follows: the last one is done below.
+  ctx._n = 0;
+  if (!opening) _cmacAbsorb(ctx, rk, src, srcOff, len);
+  // CTR: out = src ^ S_i with A_i = (L - 1) || nonce || i, B0 with its flags and counter replaced.
   a[0] = L_FIELD - 1;
-  let ctr = 0;
   for (let pos = 0; pos < len; pos += AES_BLOCK_LEN) {
-    ctr++;
+    const ctr = 1 + pos / AES_BLOCK_LEN;
     a[CTR_HI] = ctr >>> 8;
     a[CTR_LO] = ctr;
-    _block(ctx, rk, a, 0, s, 0);
+    ctx._enc(rk, a, 0, s, 0);
     const m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
-    const so = srcOff + pos;
-    const oo = outOff + pos;
-    // Two loops rather than a test per byte: the MAC input is the plaintext, which is the output
-    // when opening and the input when sealing.
-    if (opening) {
-      for (let j = 0; j < m; j++) {
-        const o = src[so + j] ^ s[j];
-        out[oo + j] = o;
-        x[j] ^= o;
-      }
-    } else {
-      for (let j = 0; j < m; j++) {
-        const c = src[so + j];
-        out[oo + j] = c ^ s[j];
-        x[j] ^= c;
-      }
-    }
-    _block(ctx, rk, x, 0, x, 0);
+    for (let j = 0; j < m; j++) out[outOff + pos + j] = src[srcOff + pos + j] ^ s[j];
   }
+  if (opening) _cmacAbsorb(ctx, rk, out, outOff, len);
+  if (ctx._n > 0) ctx._enc(rk, x, 0, x, 0);
   a[CTR_HI] = 0;
   a[CTR_LO] = 0;
-  _block(ctx, rk, a, 0, s, 0); // S0 masks the tag: T ^ S0
+  ctx._enc(rk, a, 0, s, 0); // S0 masks the tag: T ^ S0
   // Sealing writes the masked tag; opening compares it in constant time (every tag byte is
   // compared whatever the earlier ones were).
   let diff = 0;
-  if (opening) for (let j = 0; j < tagLen; j++) diff |= x[j] ^ s[j] ^ tag[tagOff + j];
-  else for (let j = 0; j < tagLen; j++) tag[tagOff + j] = x[j] ^ s[j];
-  // Wipe the MAC and key-stream scratch blocks (a loop: cheaper than two fill() calls on 16 bytes).
-  for (let j = 0; j < AES_BLOCK_LEN; j++) {
-    x[j] = 0;
-    s[j] = 0;
+  for (let j = 0; j < tagLen; j++) {
+    const t = x[j] ^ s[j];
+    if (opening) diff |= t ^ tag[tagOff + j];
+    else tag[tagOff + j] = t;
   }
+  // Wipe the MAC and key-stream scratch blocks.
+  x.fill(0);
+  s.fill(0);
+  ctx._n = 0;
   if (diff !== 0) {
     out.fill(0, outOff, outOff + len);
     return false;

@@ -3,7 +3,6 @@
  * KDF can MAC a concatenation without building it in memory.
  */
 import { AES_BLOCK_LEN, checkSchedule } from './aes.ts';
-import { _block } from './ctx.ts';
 import type { CryptoCtx } from './ctx.ts';
 import { checkRange } from './utils.ts';
 
@@ -22,7 +21,7 @@ export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, of
   for (let i = 0; i < len; i++) {
     // A full block is encrypted only once more data follows: the last block gets K1/K2 first.
     if (n === AES_BLOCK_LEN) {
-      _block(ctx, rk, x, 0, x, 0);
+      ctx._enc(rk, x, 0, x, 0);
       n = 0;
     }
     x[n++] ^= src[off + i];
@@ -36,7 +35,7 @@ export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, ou
   const k = ctx._s; // CCM's key-stream block, free while a CMAC runs
   const n = ctx._n;
   k.fill(0);
-  _block(ctx, rk, k, 0, k, 0); // L = E(K, 0^128)
+  ctx._enc(rk, k, 0, k, 0); // L = E(K, 0^128)
   // K1 = dbl(L), and K2 = dbl(K1) for an incomplete last block (RFC 4493 Generate_Subkey):
   // doubling in GF(2^128), with a mask instead of a branch on the secret bit.
   if (n < AES_BLOCK_LEN) x[n] ^= PAD_BIT;
@@ -46,7 +45,7 @@ export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, ou
     k[AES_BLOCK_LEN - 1] = ((k[AES_BLOCK_LEN - 1] << 1) ^ (RB & -msb)) & 0xff;
   }
   for (let i = 0; i < AES_BLOCK_LEN; i++) x[i] ^= k[i];
-  _block(ctx, rk, x, 0, out, outOff);
+  ctx._enc(rk, x, 0, out, outOff);
   k.fill(0);
   x.fill(0);
   ctx._n = 0;

@@ -9,15 +9,18 @@ import type { BlockCipher, SoftBlock } from './aes.ts';
 export interface CryptoCtx {
   /** Block-cipher provider (softAes, or a board's native AES). */
   readonly bc: BlockCipher;
-  /** The unchecked software block when bc is softAes (callers that checked their buffers skip the per-block checks), else null. Internal. */
-  readonly _enc: SoftBlock | null;
+  /**
+   * Encrypts one block with bc; src/dst ranges must already be checked by the caller. For softAes
+   * it is the unchecked software block (callers check their buffers once, not per block). Internal.
+   */
+  readonly _enc: SoftBlock;
   /** MAC chaining value (CBC-MAC of CCM, CMAC state). Internal. */
   readonly _x: Uint8Array;
   /** Key-stream block S_i of CCM; the CMAC subkey K1/K2 (a CMAC never runs inside a CCM call). Internal. */
   readonly _s: Uint8Array;
   /** B0 / counter block A_i of CCM. Internal. */
   readonly _a: Uint8Array;
-  /** Bytes absorbed into the current CMAC block (0..16). Internal. */
+  /** Bytes absorbed into the current CMAC / CBC-MAC block (0..16). Internal. */
   _n: number;
 }
 
@@ -26,17 +29,10 @@ export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
   const p = bc === undefined ? softAes : bc;
   return {
     bc: p,
-    _enc: p === softAes ? _softBlock() : null,
+    _enc: p === softAes ? _softBlock() : (rk, src, srcOff, dst, dstOff) => p.encryptBlock(rk, src, srcOff, dst, dstOff),
     _x: new Uint8Array(AES_BLOCK_LEN),
     _s: new Uint8Array(AES_BLOCK_LEN),
     _a: new Uint8Array(AES_BLOCK_LEN),
     _n: 0,
   };
-}
-
-/** Encrypts one block with ctx's provider; src/dst ranges must already be checked by the caller (internal). */
-export function _block(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-  const enc = ctx._enc;
-  if (enc !== null) enc(rk, src, srcOff, dst, dstOff);
-  else ctx.bc.encryptBlock(rk, src, srcOff, dst, dstOff);
 }

@@ -8,11 +8,14 @@ export function inRange(bufLen: number, off: number, len: number): boolean {
   return (off | 0) === off && (len | 0) === len && off >= 0 && len >= 0 && off + len <= bufLen;
 }
 
+/** True when buf is a Uint8Array and [off, off + len) is a valid integer range inside it. */
+export function validRange(buf: unknown, off: number, len: number): boolean {
+  return buf instanceof Uint8Array && inRange(buf.length, off, len);
+}
+
 /** Throws (a caller bug, never attacker input) unless [off, off + len) lies inside buf. */
 export function checkRange(buf: Uint8Array, off: number, len: number, what: string): void {
-  if (!(buf instanceof Uint8Array) || !inRange(buf.length, off, len)) {
-    throw new Error('vakt: ' + what + ' range out of bounds');
-  }
+  if (!validRange(buf, off, len)) throw new Error('vakt: ' + what + ' range out of bounds');
 }
 
 /**
