@@ -1,7 +1,7 @@
 // The meter application (docs/FIRMWARE.md). One synchronous core: onSerial(bytes) for the radio
 // line, tick(now) once a second, pulse/tamper inputs; no timers other than board.clock.every, so
 // the same scenario runs on Espruino, XS and Node. Every buffer is allocated in startMeter.
-import type { Board } from '@vakt/boards';
+import type { Board, SerialPort } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
 import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, ID_LEN, OFF_COUNTER } from '@vakt/shared/frame';
@@ -126,6 +126,11 @@ export interface MeterOptions {
   attach?: boolean;
 }
 
+/** An option's value, or `d` when it was not given. */
+function opt<T>(v: T | undefined, d: T): T {
+  return v === undefined ? d : v;
+}
+
 /** Counters a test or a diagnostic console can read. */
 export interface MeterStats {
   framesIn: number;
@@ -192,15 +197,15 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   if (prov === undefined) throw new Error('vakt meter: bad prov');
   const st = board.storage;
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
-  const keys = new MeterKeys(ctx, st, prov, opts.reserve === undefined ? 64 : opts.reserve);
+  const keys = new MeterKeys(ctx, st, prov, opt(opts.reserve, 64));
   // MeterKeys keeps what it needs; the closures below would otherwise keep the image (and its
   // copies of the master and link keys) alive for as long as the meter runs.
   prov = undefined;
   const lp = new LoadProfile(st, LP_SLOTS);
-  const synthetic = opts.synthetic === undefined ? board.profile.engine === 'node' : opts.synthetic;
-  const fw = new FirmwareDownload(st);
-  const retryS = opts.retryS === undefined ? 300 : opts.retryS;
-  const port = board.serial.length > 0 ? board.serial[0] : undefined;
+    const fw = new FirmwareDownload(st);
+  const retryS = opt(opts.retryS, 300);
+  const port: SerialPort | undefined = board.serial[0];
+  const clock = board.clock;
   // One header for both layers: the link header is done with (LINK_ACK sent) before the inner frame is parsed.
   const hdr: FrameHeader = createHeader();
   const txFrame = new Uint8Array(TX_FRAME_LEN);
@@ -225,7 +230,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // Configuration record.
   const cfg: MeterConfig = {
     tariff: 0,
-    interval: opts.intervalS === undefined ? DEFAULT_INTERVAL_S : opts.intervalS,
+    interval: opt(opts.intervalS, DEFAULT_INTERVAL_S),
     relay: true,
     fwVersion: 0,
     boots: 0,
@@ -256,13 +261,20 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
   }
 
-  const now0 = board.clock.now();
-  const limiter = new RateLimiter(opts.eventBurst === undefined ? 4 : opts.eventBurst, opts.eventPeriodS === undefined ? 60 : opts.eventPeriodS, now0);
+  const now0 = clock.now();
+  const limiter = new RateLimiter(opt(opts.eventBurst, 4), opt(opts.eventPeriodS, 60), now0);
   // The register resumes from the last stored interval.
-  const reg = new EnergyRegister(synthetic, lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
-  // Interval boundaries are multiples of cfg.interval: t − t mod interval starts t's interval
-  // (the same as floor(t / interval) · interval for the clock's non-negative whole seconds).
-  let nextClose = now0 - now0 % cfg.interval + cfg.interval;
+  const reg = new EnergyRegister(opt(opts.synthetic, board.profile.engine === 'node'), lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
+
+  /**
+   * End of the interval that holds `t`. Interval boundaries are multiples of cfg.interval: t − t mod
+   * interval starts t's interval (the same as floor(t / interval) · interval for the clock's
+   * non-negative whole seconds).
+   */
+  function intervalEnd(t: number): number {
+    return t - t % cfg.interval + cfg.interval;
+  }
+  let nextClose = intervalEnd(now0);
   let lastRetry = now0;
   let lastNow = now0;
 
@@ -278,12 +290,21 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     return port !== undefined && writeSerialFrame(txFrame, 0, m, txBlock, port) > 0;
   }
 
+  // Write position in `body` of the response being built; negative once a head did not fit
+  // (writeHead then leaves it negative, and the body is not sent).
+  let wo = 0;
+  /** Appends one CBOR head to the response body: an unsigned integer, or an array's item count. */
+  function put(major: number, v: number): void {
+    wo = writeHead(body, wo, major, v);
+  }
+
   /** Sends op with body [req, resp[0], …, resp[k − 1]] (all unsigned integers); false if it did not go out. */
   function reply(op: number, req: number, k: number): boolean {
-    let o = writeHead(body, 0, CBOR_ARRAY, k + 1);
-    o = writeHead(body, o, CBOR_UINT, req);
-    for (let i = 0; i < k; i++) o = writeHead(body, o, CBOR_UINT, resp[i]);
-    return o > 0 && send(op, o);
+    wo = 0;
+    put(CBOR_ARRAY, k + 1);
+    put(CBOR_UINT, req);
+    for (let i = 0; i < k; i++) put(CBOR_UINT, resp[i]);
+    return wo > 0 && send(op, wo);
   }
 
   /**
@@ -316,35 +337,29 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * costs a rate-limiter token.
    */
   function flushEvent(code: number): void {
-    let t = lastNow;
-    let d = 0;
     const again = ev[EVF_INFLIGHT + code] === 1;
     if (again) {
       if (lastNow >= ev[EVF_AT + code] && lastNow - ev[EVF_AT + code] < retryS) return;
       if (!limiter.take(lastNow)) return;
-      t = ev[EVF_T + code];
-      d = ev[EVF_IDETAIL + code];
     } else {
       if (ev[EVF_PENDING + code] === 0) return;
       if (!limiter.take(lastNow)) {
         stats.eventsSuppressed++;
         return;
       }
-      // Security events report how often they happened since the last report; others their own detail.
-      d = code === EV_BAD_TAG || code === EV_REPLAY || code === EV_POLICY ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
+      // A new report (its fields count only once it is in flight). Security events (16…18) report
+      // how often they happened since the last report; others their own detail.
+      ev[EVF_T + code] = lastNow;
+      ev[EVF_IDETAIL + code] = code >= EV_BAD_TAG && code <= EV_POLICY ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
     }
     // EVENT [0, code, t, detail]
     resp[0] = code;
-    resp[1] = t;
-    resp[2] = d;
+    resp[1] = ev[EVF_T + code];
+    resp[2] = ev[EVF_IDETAIL + code];
     if (!reply(OP_EVENT, 0, 3)) return;
     stats.eventsSent++;
-    if (!again) {
-      ev[EVF_PENDING + code] = 0;
-      ev[EVF_INFLIGHT + code] = 1;
-      ev[EVF_T + code] = t;
-      ev[EVF_IDETAIL + code] = d;
-    }
+    if (!again) ev[EVF_PENDING + code] = 0;
+    ev[EVF_INFLIGHT + code] = 1;
     ev[EVF_CTR + code] = readU32BE(txFrame, OFF_COUNTER);
     ev[EVF_AT + code] = lastNow;
   }
@@ -457,7 +472,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       req = 0;
       op = 0;
     }
-    const kind = op === OP_READ || op === OP_FIRMWARE || op === OP_KEY_UPDATE || op === OP_ACK ? readHead(r, CBOR_UINT) : 0;
+    // The second item: sub-command (READ, FIRMWARE, KEY_UPDATE), op (ACK), relay state or time
+    // (RELAY, CLOCK); a CONFIG map is read by its case.
+    const kind = op === OP_CONFIG ? 0 : readHead(r, CBOR_UINT);
     switch (op) {
       case OP_ACK: {
         // [0, 1, upTo]: readings up to upTo are stored at the HES.
@@ -467,7 +484,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       }
       case OP_READ:
         if (kind === READ_REGISTER && items === 2) {
-          const t = board.clock.now();
+          const t = clock.now();
           reg.advance(t);
           resp[0] = READ_REGISTER;
           resp[1] = t;
@@ -479,34 +496,33 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           const to = readHead(r, CBOR_UINT);
           if (from >= 0 && to >= 0) {
             // [req, 2, [[seq, t, wh, w], …]]: at most READ_MAX_INTERVALS, so the count fits a one-byte head.
-            let o = writeHead(body, 0, CBOR_ARRAY, 3);
-            o = writeHead(body, o, CBOR_UINT, req);
-            o = writeHead(body, o, CBOR_UINT, READ_PROFILE);
-            if (o < 0) return;
-            const headPos = o;
-            o = writeHead(body, o, CBOR_ARRAY, 0); // patched below
+            wo = 0;
+            put(CBOR_ARRAY, 3);
+            put(CBOR_UINT, req);
+            put(CBOR_UINT, READ_PROFILE);
+            const headPos = wo;
+            put(CBOR_ARRAY, 0); // patched below
             let count = 0;
-            let seq = from > lp.nextSeq - LP_SLOTS ? from : lp.nextSeq - LP_SLOTS;
-            if (seq < 1) seq = 1;
-            for (; seq <= to && seq < lp.nextSeq && count < READ_MAX_INTERVALS; seq++) {
+            // From the oldest interval still held: a huge range costs no empty iterations.
+            for (let seq = Math.max(from, lp.nextSeq - LP_SLOTS, 1); seq <= to && seq < lp.nextSeq && count < READ_MAX_INTERVALS; seq++) {
               if (!lp.get(seq, iv)) continue;
-              o = writeHead(body, o, CBOR_ARRAY, 4);
-              o = writeHead(body, o, CBOR_UINT, iv.seq);
-              o = writeHead(body, o, CBOR_UINT, iv.t);
-              o = writeHead(body, o, CBOR_UINT, iv.wh);
-              o = writeHead(body, o, CBOR_UINT, iv.w);
+              put(CBOR_ARRAY, 4);
+              put(CBOR_UINT, iv.seq);
+              put(CBOR_UINT, iv.t);
+              put(CBOR_UINT, iv.wh);
+              put(CBOR_UINT, iv.w);
               count++;
             }
-            if (o < 0) return;
+            if (wo < 0) return;
             body[headPos] = 0x80 | count;
-            send(OP_READ, o);
+            send(OP_READ, wo);
             return;
           }
         }
         break;
       case OP_RELAY: {
         // [req, state] → [req, state, status]
-        const state = items === 2 ? readHead(r, CBOR_UINT) : -1;
+        const state = items === 2 ? kind : -1;
         resp[0] = state < 0 ? 0 : state;
         resp[1] = ST_BAD;
         k = 2;
@@ -540,23 +556,20 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         if (status !== ST_OK) {
           cfg.tariff = pt;
           cfg.interval = pi;
-        } else if (pi !== cfg.interval) {
-          const t = board.clock.now();
-          nextClose = t - t % cfg.interval + cfg.interval;
-        }
+        } else if (pi !== cfg.interval) nextClose = intervalEnd(clock.now());
         resp[0] = status;
         break;
       }
       case OP_CLOCK: {
         // [req, t] → [req, status, tBefore]
-        const t = items === 2 ? readHead(r, CBOR_UINT) : -1;
-        resp[1] = board.clock.now();
+        const t = items === 2 ? kind : -1;
+        resp[1] = clock.now();
         k = 2;
         if (t >= 0 && t <= U32_MAX) {
-          board.clock.set(t);
+          clock.set(t);
           lastNow = t;
           reg.advance(t);
-          nextClose = t - t % cfg.interval + cfg.interval;
+          nextClose = intervalEnd(t);
           resp[0] = ST_OK;
         }
         break;
@@ -645,8 +658,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     profile: lp,
     register: reg,
     firmware: fw,
-    relayClosed: function (): boolean { return cfg.relay; },
-    onSerial: function (chunk: Uint8Array): void {
+    relayClosed: (): boolean => cfg.relay,
+    onSerial: (chunk: Uint8Array): void => {
       try {
         rx.push(chunk, 0, chunk.length);
       } catch (e) {
@@ -654,37 +667,32 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         stats.linkErrors++;
       }
     },
-    tick: function (now: number): void {
+    tick: (now: number): void => {
       try {
-        // End of the interval that holds `now` (the clock gives non-negative whole seconds).
-        const next = now - now % cfg.interval + cfg.interval;
+        const next = intervalEnd(now);
         // Clock stepped back (set by CLOCK or the board): re-anchor the interval grid.
         if (now < lastNow) nextClose = next;
         lastNow = now;
         reg.advance(now);
         // Readings to push: the interval just closed, or a batch of unacknowledged ones every retryS.
         let from = 0;
-        let to = 0;
+        let n = 0;
         if (now >= nextClose) {
           const t = nextClose;
           nextClose = next;
-          let seq = -1;
-          try {
-            seq = lp.append(t, reg.wh, reg.w);
-          } catch (e) {
-            seq = -1;
-          }
-          if (seq > 0) {
-            from = seq;
-            to = seq + 1;
-          }
           lastRetry = now;
+          try {
+            from = lp.append(t, reg.wh, reg.w);
+            n = 1;
+          } catch (e) {
+            // Storage fault: this interval is lost; events below still go out.
+          }
         } else if (lp.pending() > 0 && now - lastRetry >= retryS) {
           lastRetry = now;
           from = lp.nextSeq - lp.pending();
-          to = from + RETRY_BATCH < lp.nextSeq ? from + RETRY_BATCH : lp.nextSeq;
+          n = RETRY_BATCH;
         }
-        for (let s = from; s < to; s++) {
+        for (let s = from; s < from + n && s < lp.nextSeq; s++) {
           if (!lp.get(s, iv)) continue;
           // READING [0, seq, t, wh, w]
           resp[0] = iv.seq;
@@ -702,9 +710,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         stats.sendErrors++;
       }
     },
-    onPulse: function (n: number): void { reg.pulse(n); },
-    onTamper: function (): void { noteEvent(EV_TAMPER, 0); },
-    onPowerFail: function (): void { noteEvent(EV_POWER_FAIL, cfg.boots); },
+    onPulse: (n: number): void => reg.pulse(n),
+    onTamper: (): void => noteEvent(EV_TAMPER, 0),
+    onPowerFail: (): void => noteEvent(EV_POWER_FAIL, cfg.boots),
   };
 
   // Boot: count the boot, restore the relay, announce the power restore.
@@ -717,7 +725,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     if (port !== undefined) port.onData(app.onSerial);
     board.pins.onPulse(app.onPulse);
     board.pins.onTamper(app.onTamper);
-    board.clock.every(TICK_MS, function (): void { app.tick(board.clock.now()); });
+    clock.every(TICK_MS, (): void => app.tick(clock.now()));
   }
   return app;
 }
