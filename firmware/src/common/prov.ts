@@ -15,7 +15,6 @@ export const KIND_CONCENTRATOR = 2;
 const METER_ITEMS = 8;
 const CONCENTRATOR_ITEMS = 6;
 const MAX_GEN = 255;
-
 /** A meter's provisioning: its id, master key, link key (+ generation), its concentrator and the HES. */
 export interface MeterProv {
   meterId: Uint8Array;
@@ -34,44 +33,38 @@ export interface ConcentratorProv {
   hesId: Uint8Array;
 }
 
-/** Reads a byte string of exactly `len` bytes into a new array; undefined for anything else. */
-function bstr(r: CborReader, len: number): Uint8Array | undefined {
-  const n = readHead(r, CBOR_BYTES);
-  if (n !== len) return undefined;
-  const out = new Uint8Array(len);
-  for (let i = 0; i < len; i++) out[i] = r.buf[r.dataOff + i];
-  return out;
+/**
+ * Reads a byte string of exactly `len` bytes and returns a copy; on anything else it marks `r`
+ * failed (end −1: every later read fails and the caller's end check cannot pass), so a parser reads
+ * every field first and checks once.
+ */
+function bstr(r: CborReader, len: number): Uint8Array {
+  if (readHead(r, CBOR_BYTES) !== len) r.end = -1;
+  // new Uint8Array(view) copies (also on Espruino): the image buffer is not kept alive.
+  return new Uint8Array(r.buf.subarray(r.dataOff, r.dataOff + len));
 }
 
 /** Parses a meter image; undefined when it is missing, malformed or not a meter image (copies every field). */
 export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefined {
-  if (img === undefined) return undefined;
   const r = createCborReader();
-  if (cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== METER_ITEMS) return undefined;
+  if (img === undefined || cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== METER_ITEMS) return undefined;
   if (readHead(r, CBOR_UINT) !== PROV_FORMAT || readHead(r, CBOR_UINT) !== KIND_METER) return undefined;
-  const meterId = bstr(r, ID_LEN);
-  const masterKey = bstr(r, KEY_LEN);
-  const linkKey = bstr(r, KEY_LEN);
-  const linkGen = readHead(r, CBOR_UINT);
-  const concentratorId = bstr(r, ID_LEN);
-  const hesId = bstr(r, ID_LEN);
-  if (meterId === undefined || masterKey === undefined || linkKey === undefined || !(linkGen >= 0 && linkGen <= MAX_GEN)) return undefined;
-  // r.pos !== r.end: trailing bytes (cborReaderDone, inline: the meter's bundle then carries one function less).
-  if (concentratorId === undefined || hesId === undefined || r.pos !== r.end) return undefined;
-  return { meterId: meterId, masterKey: masterKey, linkKey: linkKey, linkGen: linkGen, concentratorId: concentratorId, hesId: hesId };
+  // Object literal values are read in source order: the image's field order.
+  const p: MeterProv = {
+    meterId: bstr(r, ID_LEN), masterKey: bstr(r, KEY_LEN), linkKey: bstr(r, KEY_LEN),
+    linkGen: readHead(r, CBOR_UINT), concentratorId: bstr(r, ID_LEN), hesId: bstr(r, ID_LEN),
+  };
+  // linkGen < 0: not an unsigned integer. r.pos !== r.end: a field failed, or trailing bytes.
+  return p.linkGen >= 0 && p.linkGen <= MAX_GEN && r.pos === r.end ? p : undefined;
 }
 
 /** Parses a concentrator image; undefined when it is missing, malformed or not a concentrator image. */
 export function parseConcentratorProv(img: Uint8Array | undefined): ConcentratorProv | undefined {
-  if (img === undefined) return undefined;
   const r = createCborReader();
-  if (cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== CONCENTRATOR_ITEMS) return undefined;
+  if (img === undefined || cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== CONCENTRATOR_ITEMS) return undefined;
   if (readHead(r, CBOR_UINT) !== PROV_FORMAT || readHead(r, CBOR_UINT) !== KIND_CONCENTRATOR) return undefined;
-  const concentratorId = bstr(r, ID_LEN);
-  const hesLinkKey = bstr(r, KEY_LEN);
-  const hesLinkGen = readHead(r, CBOR_UINT);
-  const hesId = bstr(r, ID_LEN);
-  if (concentratorId === undefined || hesLinkKey === undefined || !(hesLinkGen >= 0 && hesLinkGen <= MAX_GEN) || hesId === undefined) return undefined;
-  if (r.pos !== r.end) return undefined; // trailing bytes
-  return { concentratorId: concentratorId, hesLinkKey: hesLinkKey, hesLinkGen: hesLinkGen, hesId: hesId };
+  const p: ConcentratorProv = {
+    concentratorId: bstr(r, ID_LEN), hesLinkKey: bstr(r, KEY_LEN), hesLinkGen: readHead(r, CBOR_UINT), hesId: bstr(r, ID_LEN),
+  };
+  return p.hesLinkGen >= 0 && p.hesLinkGen <= MAX_GEN && r.pos === r.end ? p : undefined;
 }
