@@ -368,7 +368,8 @@ export function cborReaderDone(r: CborReader): number {
  * Parses the head at pos: returns its argument (for true/false/null the simple value) and sets
  * r.major / r.next, without moving r.pos; ERR_CBOR for tags, simple values other than
  * false/true/null, reserved additional info (28–30), indefinite lengths (31), arguments above
- * 2⁵³−1, and truncation.
+ * 2⁵³−1, and truncation. For the host readers (cborPeek, readInt, readBool, readNull, skipItem);
+ * readHead, the meter's only reader, parses its heads itself by the same rules.
  */
 function parseHead(r: CborReader, pos: number): number {
   const buf = r.buf;
@@ -411,16 +412,29 @@ export function cborPeek(r: CborReader): number {
  * readBytes, readText, readArrayHead and readMapHead.
  */
 export function readHead(r: CborReader, major: number): number {
-  const n = parseHead(r, r.pos);
+  const buf = r.buf;
+  const end = r.end;
+  let pos = r.pos;
+  // The head rules of parseHead, for the five major types readHead serves (no tags or simple
+  // values to refuse: the major type must equal one of these). Self-contained so that a bundle
+  // reading only through readHead (the meter) carries one parser.
+  if (pos >= end || buf[pos] >>> MAJOR_SHIFT !== major || major === CBOR_NINT || major > CBOR_MAP) return ERR_CBOR;
+  let n = buf[pos++] & AI_MASK;
+  if (n > AI_DIRECT_MAX) {
+    const k = 1 << (n - AI_1);
+    if (n > AI_8 || end - pos < k) return ERR_CBOR;
+    n = 0;
+    for (const stop = pos + k; pos < stop; pos++) n = n * TWO_8 + buf[pos];
+    if (n > CBOR_MAX_INT) return ERR_CBOR;
+  }
   // Bytes the item needs at least after its head: a string's content, one per array item, two per map pair.
-  const need = major === CBOR_UINT ? 0 : major === CBOR_MAP ? n * 2 : n;
-  if (n < 0 || r.major !== major || major === CBOR_NINT || major > CBOR_MAP || need > r.end - r.next) return ERR_CBOR;
-  r.pos = r.next;
+  if ((major === CBOR_UINT ? 0 : major === CBOR_MAP ? n * 2 : n) > end - pos) return ERR_CBOR;
   if (major === CBOR_UINT) r.value = n;
   else if (major === CBOR_BYTES || major === CBOR_TEXT) {
-    r.dataOff = r.next;
-    r.pos = r.next + n;
+    r.dataOff = pos;
+    pos += n;
   }
+  r.pos = pos;
   return n;
 }
 
