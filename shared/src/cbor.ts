@@ -330,9 +330,6 @@ export interface CborReader {
   dataOff: number;
   /** After readInt: the integer read. */
   value: number;
-  // Scratch of the last parsed head: its major type and the offset after it.
-  major: number;
-  next: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -345,8 +342,6 @@ export function createCborReader(): CborReader {
     end: 0,
     dataOff: 0,
     value: 0,
-    major: 0,
-    next: 0,
   };
 }
 
@@ -364,9 +359,15 @@ export function cborReaderDone(r: CborReader): number {
   return r.pos === r.end ? OK : ERR_CBOR;
 }
 
+// The head parseHead read last: its major type and the offset after it. Module state rather than
+// reader fields: every caller uses them right after its own parseHead call, and a bundle that
+// reads only through readHead (the meter) holds neither.
+let headMajor = 0;
+let headNext = 0;
+
 /**
  * Parses the head at pos: returns its argument (for true/false/null the simple value) and sets
- * r.major / r.next, without moving r.pos; ERR_CBOR for tags, simple values other than
+ * headMajor / headNext, without moving r.pos; ERR_CBOR for tags, simple values other than
  * false/true/null, reserved additional info (28–30), indefinite lengths (31), arguments above
  * 2⁵³−1, and truncation. For the host readers (cborPeek, readInt, readBool, readNull, skipItem);
  * readHead, the meter's only reader, parses its heads itself by the same rules.
@@ -390,8 +391,8 @@ function parseHead(r: CborReader, pos: number): number {
     for (const stop = pos + n; pos < stop; pos++) arg = arg * TWO_8 + buf[pos];
     if (arg > CBOR_MAX_INT) return ERR_CBOR;
   }
-  r.major = major;
-  r.next = pos;
+  headMajor = major;
+  headNext = pos;
   return arg;
 }
 
@@ -399,7 +400,7 @@ function parseHead(r: CborReader, pos: number): number {
 export function cborPeek(r: CborReader): number {
   const arg = parseHead(r, r.pos);
   if (arg < 0) return arg;
-  if (r.major !== MAJOR_SIMPLE) return r.major;
+  if (headMajor !== MAJOR_SIMPLE) return headMajor;
   return arg === SIMPLE_NULL ? CBOR_NULL : CBOR_BOOL;
 }
 
@@ -447,10 +448,10 @@ export function readUint(r: CborReader): number {
 export function readInt(r: CborReader): number {
   const arg = parseHead(r, r.pos);
   if (arg < 0) return arg;
-  if (r.major === CBOR_UINT) r.value = arg;
-  else if (r.major === CBOR_NINT && arg < CBOR_MAX_INT) r.value = -1 - arg;
+  if (headMajor === CBOR_UINT) r.value = arg;
+  else if (headMajor === CBOR_NINT && arg < CBOR_MAX_INT) r.value = -1 - arg;
   else return ERR_CBOR;
-  r.pos = r.next;
+  r.pos = headNext;
   return OK;
 }
 
@@ -486,8 +487,8 @@ export function readMapHead(r: CborReader): number {
 export function readBool(r: CborReader): number {
   const arg = parseHead(r, r.pos);
   if (arg < 0) return arg;
-  if (r.major !== MAJOR_SIMPLE || arg === SIMPLE_NULL) return ERR_CBOR;
-  r.pos = r.next;
+  if (headMajor !== MAJOR_SIMPLE || arg === SIMPLE_NULL) return ERR_CBOR;
+  r.pos = headNext;
   return arg === SIMPLE_TRUE ? 1 : 0;
 }
 
@@ -495,8 +496,8 @@ export function readBool(r: CborReader): number {
 export function readNull(r: CborReader): number {
   const arg = parseHead(r, r.pos);
   if (arg < 0) return arg;
-  if (r.major !== MAJOR_SIMPLE || arg !== SIMPLE_NULL) return ERR_CBOR;
-  r.pos = r.next;
+  if (headMajor !== MAJOR_SIMPLE || arg !== SIMPLE_NULL) return ERR_CBOR;
+  r.pos = headNext;
   return OK;
 }
 
@@ -528,8 +529,8 @@ export function skipItem(r: CborReader): number {
     stack[depth]--;
     const arg = parseHead(r, pos);
     if (arg < 0) return arg;
-    const major = r.major;
-    pos = r.next;
+    const major = headMajor;
+    pos = headNext;
     if (major === CBOR_BYTES || major === CBOR_TEXT) {
       if (arg > r.end - pos) return ERR_CBOR;
       if (major === CBOR_TEXT && utf8Validate(r.buf, pos, arg) !== OK) return ERR_CBOR;
