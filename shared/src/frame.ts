@@ -4,7 +4,7 @@
  * checked before any cryptography: length, version, flags, op and policy.
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
-import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
+import { DIR_DOWN, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
 import { inRange, readU32BE } from './utils.ts';
 
 export const HEADER_LEN = 26;
@@ -41,6 +41,7 @@ export const OFF_BODY_LEN = 24;
  *  OFF_BODY_LEN + 1 would stay a sum in the bundle). */
 export const OFF_BODY_LEN_LO = 25;
 const OFF_OP_IN_NONCE = 12; // ID_LEN + 4: the op byte after sender and counter
+const NONCE_COUNTER_SHIFT = 12; // OFF_COUNTER - ID_LEN: header offset of nonce byte i for i >= ID_LEN
 
 /** A parsed header; one object is reused for every frame (no allocation per frame). */
 export interface FrameHeader {
@@ -84,16 +85,17 @@ export function createHeader(): FrameHeader {
 export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
   if (!(frame instanceof Uint8Array) || !inRange(frame.length, off, len)) return ERR_BUFFER;
   if (len < HEADER_LEN) return ERR_LENGTH;
-  const version = frame[off + OFF_VERSION];
+  const version = frame[off]; // OFF_VERSION = 0
   if (version !== E2E_VERSION && version !== LINK_VERSION) return ERR_VERSION;
   const flags = frame[off + OFF_FLAGS];
   if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
   const op = frame[off + OFF_OP];
   const policy = policyOf(version, op);
   if (policy === 0) return ERR_OP;
-  const dir = (flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP;
+  // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1, §3).
+  const dir = flags & FLAG_DOWN;
   const enc = (flags & FLAG_ENC) !== 0 ? 1 : 0;
-  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0 || ((policy & POLICY_ENC) !== 0 ? 1 : 0) !== enc) return ERR_POLICY;
+  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0 || (policy & POLICY_ENC) !== 0 !== (enc === 1)) return ERR_POLICY;
   const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
   const tagLen = policy & POLICY_TAG_MASK;
   if (bodyLen > MAX_BODY || len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
@@ -147,7 +149,7 @@ export function writeHeader(
 
 /** Writes the 13-byte CCM nonce sender(8) ‖ counter(4) ‖ op(1) of a header at frame[off..] into out[outOff..]. */
 export function writeNonce(frame: Uint8Array, off: number, out: Uint8Array, outOff: number): void {
-  for (let i = 0; i < ID_LEN; i++) out[outOff + i] = frame[off + OFF_SENDER + i];
-  for (let i = 0; i < 4; i++) out[outOff + ID_LEN + i] = frame[off + OFF_COUNTER + i];
+  // Sender (header bytes 4..11) then counter (20..23): one loop, the source jumps after the id.
+  for (let i = 0; i < OFF_OP_IN_NONCE; i++) out[outOff + i] = frame[off + i + (i < ID_LEN ? OFF_SENDER : NONCE_COUNTER_SHIFT)];
   out[outOff + OFF_OP_IN_NONCE] = frame[off + OFF_OP];
 }

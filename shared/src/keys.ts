@@ -32,8 +32,9 @@ export interface KeySlot {
 
 /** Allocates a slot (at start-up or on a key change, never per frame); its key is all zero until loaded. */
 export function createKeySlot(layer: number, op: number, dir: number, gen: number, local: Uint8Array, peer: Uint8Array): KeySlot {
-  if (layer !== E2E_VERSION && layer !== LINK_VERSION) throw new Error('vakt: bad slot layer');
-  if (local.length !== ID_LEN || peer.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
+  if ((layer !== E2E_VERSION && layer !== LINK_VERSION) || local.length !== ID_LEN || peer.length !== ID_LEN) {
+    throw new Error('vakt: bad slot layer or ids (8 bytes)');
+  }
   return {
     layer: layer,
     op: layer === LINK_VERSION ? 0 : op,

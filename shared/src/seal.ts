@@ -38,7 +38,6 @@ import {
   OFF_OP,
   OFF_RECEIVER,
   OFF_SENDER,
-  OFF_VERSION,
   writeNonce,
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
@@ -93,8 +92,9 @@ export function sealFrame(
   move(body, bodyOff, out, b, bodyLen);
   // The header of PROTOCOL.md §3 (as frame.ts writeHeader, written out here so that a meter
   // bundle does not carry a ten-parameter function for one call).
-  out[outOff + OFF_VERSION] = layer;
-  out[outOff + OFF_FLAGS] = (dir === DIR_DOWN ? FLAG_DOWN : 0) | (enc ? FLAG_ENC : 0);
+  out[outOff] = layer; // OFF_VERSION = 0
+  // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1; any other slot.dir was refused above).
+  out[outOff + OFF_FLAGS] = dir | (enc ? FLAG_ENC : 0);
   out[outOff + OFF_OP] = op;
   out[outOff + OFF_GEN] = slot.gen;
   for (let i = 0; i < ID_LEN; i++) {
@@ -140,11 +140,11 @@ export function openFrame(
   // hdr.op reaches policyOf, so only a byte value is ever looked up.
   if (
     !(frame instanceof Uint8Array) || !inRange(frame.length, off, hdr.frameLen) ||
-    frame[off + OFF_VERSION] !== hdr.version || frame[off + OFF_FLAGS] !== hdr.flags ||
+    frame[off] !== hdr.version || frame[off + OFF_FLAGS] !== hdr.flags ||
     frame[off + OFF_OP] !== hdr.op || frame[off + OFF_GEN] !== hdr.gen ||
     readU32BE(frame, off + OFF_COUNTER) !== c || ((frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO]) !== n ||
     !equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) || !equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN) ||
-    hdr.dir !== ((hdr.flags & FLAG_DOWN) !== 0 ? DIR_DOWN : DIR_UP) || hdr.enc !== ((hdr.flags & FLAG_ENC) !== 0 ? 1 : 0) ||
+    hdr.dir !== (hdr.flags & FLAG_DOWN) || hdr.enc !== ((hdr.flags & FLAG_ENC) !== 0 ? 1 : 0) ||
     t === 0 || t !== (policyOf(hdr.version, hdr.op) & POLICY_TAG_MASK) || hdr.frameLen !== HEADER_LEN + n + t ||
     !(out instanceof Uint8Array) || !inRange(out.length, outOff, n)
   ) return ERR_BUFFER;
