@@ -5,7 +5,7 @@
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
 import { DIR_DOWN, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
-import { inRange, readU32BE } from './utils.ts';
+import { readU32BE, validRange } from './utils.ts';
 
 export const HEADER_LEN = 26;
 export const E2E_VERSION = 0x01;
@@ -83,7 +83,7 @@ export function createHeader(): FrameHeader {
  * untouched. Never throws; does no cryptography.
  */
 export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
-  if (!(frame instanceof Uint8Array) || !inRange(frame.length, off, len)) return ERR_BUFFER;
+  if (!validRange(frame, off, len)) return ERR_BUFFER;
   if (len < HEADER_LEN) return ERR_LENGTH;
   const version = frame[off]; // OFF_VERSION = 0
   if (version !== E2E_VERSION && version !== LINK_VERSION) return ERR_VERSION;

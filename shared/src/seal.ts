@@ -43,7 +43,7 @@ import {
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
 import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
-import { equalBytes, inRange, readU32BE } from './utils.ts';
+import { equalBytes, inRange, readU32BE, validRange } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
 
@@ -81,7 +81,7 @@ export function sealFrame(
   if (!inRange(MAX_BODY, 0, bodyLen)) return ERR_TOO_LARGE;
   const tagLen = policy & POLICY_TAG_MASK;
   const frameLen = HEADER_LEN + bodyLen + tagLen;
-  if (!(body instanceof Uint8Array) || !inRange(body.length, bodyOff, bodyLen) || !(out instanceof Uint8Array) || !inRange(out.length, outOff, frameLen)) return ERR_BUFFER;
+  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, frameLen)) return ERR_BUFFER;
   if (slot.ctr === null) return ERR_KEY_STATE;
   const counter = takeCounter(slot.ctr);
   if (counter < 0) return counter;
@@ -139,14 +139,14 @@ export function openFrame(
   // stale, foreign or edited hdr is refused, never trusted. The frame bytes are compared before
   // hdr.op reaches policyOf, so only a byte value is ever looked up.
   if (
-    !(frame instanceof Uint8Array) || !inRange(frame.length, off, hdr.frameLen) ||
+    !validRange(frame, off, hdr.frameLen) ||
     frame[off] !== hdr.version || frame[off + OFF_FLAGS] !== hdr.flags ||
     frame[off + OFF_OP] !== hdr.op || frame[off + OFF_GEN] !== hdr.gen ||
     readU32BE(frame, off + OFF_COUNTER) !== c || ((frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO]) !== n ||
     !equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) || !equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN) ||
     hdr.dir !== (hdr.flags & FLAG_DOWN) || hdr.enc !== ((hdr.flags & FLAG_ENC) !== 0 ? 1 : 0) ||
     t === 0 || t !== (policyOf(hdr.version, hdr.op) & POLICY_TAG_MASK) || hdr.frameLen !== HEADER_LEN + n + t ||
-    !(out instanceof Uint8Array) || !inRange(out.length, outOff, n)
+    !validRange(out, outOff, n)
   ) return ERR_BUFFER;
   const b = off + HEADER_LEN;
   let err = 0;
