@@ -16,6 +16,7 @@
  */
 
 import { ERR_BUFFER, ERR_CBOR, ERR_CBOR_DEPTH, OK } from './errors.ts';
+import { inRange } from './utils.ts';
 
 /** Largest integer magnitude in the subset: 2⁵³ − 1, the largest exactly representable JS integer. */
 export const CBOR_MAX_INT = 9007199254740991;
@@ -345,9 +346,9 @@ export function createCborReader(): CborReader {
   };
 }
 
-/** Aims r at buf[off..off+len); returns OK, or ERR_BUFFER (r left empty) if the range is outside buf. */
+/** Aims r at buf[off..off+len); returns OK, or ERR_BUFFER (r left empty) unless that is an integer range inside buf. */
 export function cborReaderInit(r: CborReader, buf: Uint8Array, off: number, len: number): number {
-  const ok = off >= 0 && len >= 0 && off + len <= buf.length;
+  const ok = inRange(buf.length, off, len);
   r.buf = ok ? buf : EMPTY;
   r.pos = ok ? off : 0;
   r.end = ok ? off + len : 0;

@@ -8,6 +8,7 @@
 import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
 import { CRC16_INIT, CRC16_LEN, crc16Update } from './crc16.ts';
 import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from './errors.ts';
+import { inRange } from './utils.ts';
 
 /** Byte that ends every serial frame (and that COBS removes from the frame itself). */
 export const SERIAL_DELIMITER = COBS_DELIMITER;
@@ -77,7 +78,7 @@ const RX_SKIP = -2;
  */
 export function writeSerialFrame(frame: Uint8Array, off: number, len: number, scratch: Uint8Array, out: { write(data: Uint8Array): void }): number {
   const cap = scratch.length;
-  if ((off | 0) !== off || (len | 0) !== len || off < 0 || len < 0 || off + len > frame.length || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
+  if (!inRange(frame.length, off, len) || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
   const crc = crc16Update(CRC16_INIT, frame, off, len);
   const total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
   let w = 0; // bytes produced; scratch holds the last w % cap of them
