@@ -33,38 +33,35 @@ export class LoadProfile {
   /** Intervals overwritten before the HES acknowledged them. */
   overwritten = 0;
   private head = new Uint8Array(HEAD_LEN);
-  private slot = new Uint8Array(SLOT_LEN);
+  /** The record of the interval closed last (also what append writes from). */
+  private lastClosed = new Uint8Array(SLOT_LEN);
 
-  constructor(private readonly st: Storage, private readonly slots: number) {
+  constructor(private readonly st: Storage, private readonly ringSlots: number) {
     const h = readFixed(st, REC_LP_HEAD, HEAD_LEN);
-    if (h !== undefined) {
-      const n = readU32BE(h, 1);
-      const a = readU32BE(h, 5);
-      if (n >= 1 && a < n) {
-        this.nextSeq = n;
-        this.acked = a;
-      }
+    // acked < nextSeq (so nextSeq >= 1), or the head is impossible and the ring starts empty.
+    if (h !== undefined && readU32BE(h, 5) < readU32BE(h, 1)) {
+      this.nextSeq = readU32BE(h, 1);
+      this.acked = readU32BE(h, 5);
     }
   }
 
   /** Number of intervals held and not acknowledged; the oldest of them is nextSeq − pending(). */
   pending(): number {
-    const floor = this.nextSeq - this.slots;
-    const a = this.acked + 1;
-    return this.nextSeq - (a > floor ? a : floor > 1 ? floor : 1);
+    // Unacknowledged ones (acked ≥ 0, so the oldest is never below seq 1), at most a ring's worth.
+    return Math.min(this.nextSeq - this.acked - 1, this.ringSlots);
   }
 
   /** Records a closed interval (slot first, then head, so a cut in between only repeats the slot) and returns its seq. */
   append(t: number, wh: number, w: number): number {
     const seq = this.nextSeq;
-    if (seq - this.acked > this.slots) this.overwritten++;
-    const s = this.slot;
+    if (seq - this.acked > this.ringSlots) this.overwritten++;
+    const s = this.lastClosed;
     s[0] = REC_VERSION;
     writeBE(s, 1, 4, seq);
     writeBE(s, 5, 4, t);
     writeBE(s, 9, 8, wh);
     writeBE(s, 17, 4, w);
-    this.st.write(REC_LP_PREFIX + (seq % this.slots), s);
+    this.st.write(REC_LP_PREFIX + (seq % this.ringSlots), s);
     this.nextSeq = seq + 1;
     this.writeHead();
     return seq;
@@ -72,11 +69,12 @@ export class LoadProfile {
 
   /** Fills `out` with interval `seq` if it is still held; false when it was never recorded or was overwritten. */
   get(seq: number, out: Interval): boolean {
-    if (seq < 1 || seq >= this.nextSeq || seq < this.nextSeq - this.slots) return false;
+    if (seq < 1 || seq >= this.nextSeq || this.nextSeq - seq > this.ringSlots) return false;
     // The interval just closed is still in RAM: the periodic push reads no storage.
-    const r = this.slot[0] === REC_VERSION && readU32BE(this.slot, 1) === seq
-      ? this.slot
-      : readFixed(this.st, REC_LP_PREFIX + (seq % this.slots), SLOT_LEN);
+    // (Before the first append the buffer is zeros: seq 0, never asked for.)
+    const r = readU32BE(this.lastClosed, 1) === seq
+      ? this.lastClosed
+      : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots), SLOT_LEN);
     if (r === undefined || readU32BE(r, 1) !== seq) return false;
     out.seq = seq;
     out.t = readU32BE(r, 5);
