@@ -192,10 +192,10 @@ export interface MeterApp {
  * securityError), receive (onFrame) and one command switch.
  */
 export function startMeter(board: Board, options?: MeterOptions): MeterApp {
-  const opts: MeterOptions = options === undefined ? {} : options;
-  let prov: MeterProv | undefined = parseMeterProv(board.storage.read(REC_PROV));
-  if (prov === undefined) throw new Error('vakt meter: bad prov');
+  const opts: MeterOptions = opt(options, {});
   const st = board.storage;
+  let prov: MeterProv | undefined = parseMeterProv(st.read(REC_PROV));
+  if (prov === undefined) throw new Error('vakt meter: bad prov');
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
   const keys = new MeterKeys(ctx, st, prov, opt(opts.reserve, 64));
   // MeterKeys keeps what it needs; the closures below would otherwise keep the image (and its
@@ -264,7 +264,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const now0 = clock.now();
   const limiter = new RateLimiter(opt(opts.eventBurst, 4), opt(opts.eventPeriodS, 60), now0);
   // The register resumes from the last stored interval.
-  const reg = new EnergyRegister(opt(opts.synthetic, board.profile.engine === 'node'), lp.nextSeq > 1 && lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
+  const reg = new EnergyRegister(opt(opts.synthetic, board.profile.engine === 'node'), lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
 
   /**
    * End of the interval that holds `t`. Interval boundaries are multiples of cfg.interval: t − t mod
@@ -304,17 +304,17 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     put(CBOR_ARRAY, k + 1);
     put(CBOR_UINT, req);
     for (let i = 0; i < k; i++) put(CBOR_UINT, resp[i]);
-    return wo > 0 && send(op, wo);
+    return wo > 0 && send(op);
   }
 
   /**
-   * Seals body[0..len) as op under the op's UP key (KEY_UPDATE: the CONFIRM key KC, PROTOCOL.md §8),
-   * wraps it in a link DATA frame and transmits it.
+   * Seals the response body[0..wo) as op under the op's UP key (KEY_UPDATE: the CONFIRM key KC,
+   * PROTOCOL.md §8), wraps it in a link DATA frame and transmits it.
    */
-  function send(op: number, len: number): boolean {
+  function send(op: number): boolean {
     const slot: KeySlot | null = op === OP_KEY_UPDATE ? keys.kc() : keys.up(op);
     if (slot === null) return false;
-    const n = sealFrame(ctx, slot, op, body, 0, len, txFrame, HEADER_LEN);
+    const n = sealFrame(ctx, slot, op, body, 0, wo, txFrame, HEADER_LEN);
     if (n < 0) {
       stats.sendErrors++;
       if (n === ERR_COUNTER_EXHAUSTED && op !== OP_EVENT) noteEvent(EV_COUNTER, op);
@@ -415,7 +415,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       if (cborReaderInit(r, buf, b, n) < 0 || readHead(r, CBOR_ARRAY) !== 1) return;
       const c = readHead(r, CBOR_UINT);
       for (let code = 1; c > 0 && code < EV_SLOTS; code++) {
-        if (ev[EVF_INFLIGHT + code] === 1 && ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
+        if (ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
       }
       return;
     }
@@ -515,7 +515,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
             }
             if (wo < 0) return;
             body[headPos] = 0x80 | count;
-            send(OP_READ, wo);
+            send(OP_READ);
             return;
           }
         }
@@ -702,7 +702,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           reply(OP_READING, 0, 4);
         }
         for (let code = 1; code < EV_SLOTS; code++) {
-          if (ev[EVF_PENDING + code] === 0 && ev[EVF_INFLIGHT + code] === 0) continue;
+          // Only a code with something to report looks at the limiter (available() moves its refill clock).
+          if (ev[EVF_PENDING + code] + ev[EVF_INFLIGHT + code] === 0) continue;
           if (limiter.available(lastNow) === 0) break;
           flushEvent(code);
         }
