@@ -6,11 +6,11 @@
 // persisting is one write of that buffer. Slots are created once at boot; a key change re-derives
 // keys into the same slots. Only the hot keys (READING up, link up and down) have resident slots;
 // every other end-to-end key, UP or DOWN, is derived on demand into one shared slot (RAM on small
-// Espruino boards, docs/FIRMWARE.md). A slot returned by up(), kc() or findDown() is therefore
-// valid only until the next of these calls.
+// Espruino boards, docs/FIRMWARE.md). A slot returned by up(), kc() or findDown(), and the key
+// returned by imageKey(), is therefore valid only until the next of these calls.
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
+import { E2E_VERSION, ID_LEN, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import {
   KEY_LEN, LOAD_E2E, LOAD_E2E_FROM_MASTER, LOAD_KC, LOAD_LINK, SCOPE_MASTER, createKeySlot, loadSlotKey, wipeSlot,
@@ -74,19 +74,17 @@ export const KU_REFUSED = -1;
 export class MeterKeys {
   readonly meterId: Uint8Array;
   readonly hesId: Uint8Array;
-  readonly concentratorId: Uint8Array;
+  // mkGen, gen and st* mirror fields of the 'keys' record: adopt() sets them, first in the constructor.
   /** Generation of the master key in force. */
-  mkGen = 0;
+  mkGen!: number;
   /** Generation in force per op (index = op id). */
   readonly gen = new Uint8Array(OP_MAX + 1);
   /** A TRANSPORTed key waits for activation: its scope and generation. */
-  stPresent = false;
-  stScope = 0;
-  stGen = 0;
+  stPresent!: boolean;
+  stScope!: number;
+  stGen!: number;
   readonly linkUp: KeySlot;
   readonly linkDown: KeySlot;
-  /** Storage writes that failed (flash full, power going down). */
-  storageFailures = 0;
   /** The 'keys' record: the key bytes themselves (mkGen, gen and st* above mirror its other fields). */
   private kr = new Uint8Array(KEYS_LEN);
   /** The 'ctr' record: per counter index, the key its limit belongs to and the persisted limit. */
@@ -99,13 +97,13 @@ export class MeterKeys {
   private reading: KeySlot;
   /**
    * One end-to-end slot shared by every other key, UP and DOWN: responses, EVENT, KC while a key
-   * is staged, and every command key of the generation in force and of the staged one. It is
-   * re-derived when another key is needed (commands and responses are rare; one KDF chain costs far
-   * less than resident slots of RAM on Espruino). It holds either the UP key of counter index
-   * upIdx (its counter is parked in `parked` when the slot changes key) or the DOWN key named by
-   * downAt, the rx record offset of that key's last accepted counter (op's entry + RX_LAST for the
-   * generation in force, + RX_ST_LAST for the staged one), where the slot's `last` is synced back.
-   * upIdx -1 and downAt 0: it holds neither.
+   * is staged, every command key of the generation in force and of the staged one, and the
+   * firmware image key. It is re-derived when another key is needed (commands and responses are
+   * rare; one KDF chain costs far less than resident slots of RAM on Espruino). It holds either the
+   * UP key of counter index upIdx (its counter is parked in `parked` when the slot changes key) or
+   * the DOWN key named by downAt, the rx record offset of that key's last accepted counter (op's
+   * entry + RX_LAST for the generation in force, + RX_ST_LAST for the staged one), where the slot's
+   * `last` is synced back. upIdx -1 and downAt 0: it holds neither (or the image key).
    */
   private shared: KeySlot;
   private upIdx = -1;
@@ -113,9 +111,10 @@ export class MeterKeys {
 
   constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
     const id = prov.meterId;
+    const hes = prov.hesId;
+    const conc = prov.concentratorId;
     this.meterId = id;
-    this.hesId = prov.hesId;
-    this.concentratorId = prov.concentratorId;
+    this.hesId = hes;
     const kr = this.kr;
     const k = readFixed(st, REC_KEYS, KEYS_LEN);
     if (k === undefined) {
@@ -127,27 +126,23 @@ export class MeterKeys {
     if (c !== undefined) this.cr.set(c);
     else this.cr[0] = REC_VERSION;
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
-    const self = this;
-    this.reading = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
-    this.reading.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(OP_READING, lim); });
-    this.shared = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, this.hesId);
-    // The shared slot's counter persists under whichever UP key the slot holds at the time.
-    this.shared.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(self.upIdx, lim); });
-    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, this.concentratorId);
-    this.linkUp.ctr = createSendCounter(0, r, function (lim: number): boolean { return self.persistLimit(CI_LINK, lim); });
-    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, this.concentratorId);
+    this.reading = this.counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), OP_READING, r);
+    // The shared slot's counter persists under whichever UP key the slot holds at the time (-1).
+    this.shared = this.counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), -1, r);
+    this.linkUp = this.counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc), CI_LINK, r);
+    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc);
     loadSlotKey(ctx, this.linkUp, LOAD_LINK, prov.linkKey, 0, id, 0);
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
     this.resume(CI_LINK, prov.linkGen, 0);
-    this.derive(this.reading, OP_READING, false);
-    for (let op = 1; op <= OP_MAX; op++) if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume(op, this.gen[op], 0);
+    this.derive(this.reading, DIR_UP, OP_READING, false);
     if (this.stPresent) this.resume(CI_KC, this.stGen, this.stScope);
     this.rx[0] = REC_VERSION;
     const x = readFixed(st, REC_RX, RX_LEN);
-    if (x === undefined) return;
-    // Each op's entry names the generations its counters belong to: take only what matches the keys now.
     for (let op = 1; op <= OP_MAX; op++) {
-      if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) continue;
+      const p = policyOf(E2E_VERSION, op);
+      if (op !== OP_KEY_UPDATE && (p & MAY_UP)) this.resume(op, this.gen[op], 0);
+      // Each op's entry names the generations its counters belong to: take only what matches the keys now.
+      if (x === undefined || !(p & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
       const ga = x[o];
       const la = readU32BE(x, o + RX_LAST);
@@ -160,6 +155,15 @@ export class MeterKeys {
     }
   }
 
+  /** Gives slot a counter that persists its limits as counter index idx (-1: whichever UP key the shared slot holds). */
+  private counted(slot: KeySlot, idx: number, reserve: number): KeySlot {
+    // A method, not a closure in the constructor: Espruino closures keep their whole scope, and the
+    // constructor's holds the provisioning image with its key copies.
+    const self = this;
+    slot.ctr = createSendCounter(0, reserve, function (lim: number): boolean { return self.persistLimit(idx < 0 ? self.upIdx : idx, lim); });
+    return slot;
+  }
+
   // ---- persistence -------------------------------------------------------------------------
 
   private put(name: string, data: Uint8Array): boolean {
@@ -167,8 +171,7 @@ export class MeterKeys {
       this.st.write(name, data);
       return true;
     } catch (e) {
-      this.storageFailures++;
-      return false;
+      return false; // flash full, power going down: the caller keeps the state as it was
     }
   }
 
@@ -203,7 +206,7 @@ export class MeterKeys {
     const k = this.kr;
     k.set(n);
     this.mkGen = k[K_MKGEN];
-    for (let op = 1; op <= OP_MAX; op++) this.gen[op] = k[K_GEN + op];
+    this.gen.set(k.subarray(K_GEN + 1, K_GEN + OP_MAX + 1), 1);
     this.stPresent = k[K_STAGED] === 1;
     this.stScope = k[K_ST_SCOPE];
     this.stGen = k[K_ST_GEN];
@@ -211,9 +214,11 @@ export class MeterKeys {
 
   // ---- counters and slots ------------------------------------------------------------------
 
-  /** Points counter idx at the key (gen, aux); resumes from the persisted limit when it belongs to that key. */
+  /**
+   * Points counter idx at the key (gen, aux); resumes from the persisted limit when it belongs to
+   * that key. The shared slot must not hold idx's key (callers vacate it first).
+   */
   private resume(idx: number, gen: number, aux: number): void {
-    if (this.upIdx === idx) this.release();
     const c = this.cr;
     const o = 1 + idx * CTR_ENTRY;
     if (c[o] !== gen || c[o + 1] !== aux) {
@@ -226,14 +231,15 @@ export class MeterKeys {
     const next = lim < 1 ? 1 : lim;
     this.parked[idx] = next;
     const s = idx === OP_READING ? this.reading : idx === CI_LINK ? this.linkUp : null;
-    if (s === null) return;
-    const sc = s.ctr as SendCounter;
-    sc.limit = lim;
-    sc.next = next;
+    if (s !== null) {
+      const sc = s.ctr as SendCounter;
+      sc.limit = lim;
+      sc.next = next;
+    }
   }
 
   /** Empties the shared slot: parks the counter of the UP key it held, or syncs the DOWN key's last counter into rx. */
-  private release(): void {
+  private vacate(): void {
     const s = this.shared;
     if (this.upIdx >= 0) this.parked[this.upIdx] = (s.ctr as SendCounter).next;
     if (this.downAt > 0) writeBE(this.rx, this.downAt, 4, s.last);
@@ -241,55 +247,53 @@ export class MeterKeys {
     this.downAt = 0;
   }
 
-  /** Makes the shared slot hold the UP key of counter idx with that key's counter. */
-  private holdUp(idx: number): void {
-    this.release();
-    const u = this.shared;
-    u.dir = DIR_UP;
-    if (idx === CI_KC) {
-      u.op = OP_KEY_UPDATE;
-      u.gen = this.stGen;
-      loadSlotKey(this.ctx, u, LOAD_KC, this.kr, K_ST_KEY, this.meterId, this.stScope);
-    } else {
-      this.derive(u, idx, false);
-    }
-    const c = u.ctr as SendCounter;
-    c.limit = readU64(this.cr, 1 + idx * CTR_ENTRY + CTR_LIMIT);
-    c.next = this.parked[idx];
-    this.upIdx = idx;
+  /**
+   * Derives into slot, for direction dir, the key of op at the generation in force (or the staged
+   * one), or for op = CI_KC the key-confirmation key KC[staged scope, staged gen]; returns slot.
+   */
+  private derive(slot: KeySlot, dir: number, op: number, staged: boolean): KeySlot {
+    const k = this.kr;
+    const kc = op === CI_KC;
+    const fromStaged = staged || kc;
+    slot.dir = dir;
+    slot.op = kc ? OP_KEY_UPDATE : op;
+    slot.gen = fromStaged ? this.stGen : this.gen[op];
+    // Its root: the staged key, op's own key when that was replaced individually, else the master key.
+    const at = fromStaged ? K_ST_KEY : k[K_OWN + op] === 1 ? K_OK + op * KEY_LEN : K_MK;
+    const fromMaster = fromStaged ? this.stScope === SCOPE_MASTER : at === K_MK;
+    loadSlotKey(this.ctx, slot, kc ? LOAD_KC : fromMaster ? LOAD_E2E_FROM_MASTER : LOAD_E2E, k, at, this.meterId, this.stScope);
+    return slot;
   }
 
-  /** Derives op's key in slot's direction at the generation in force (or the staged one) into slot. */
-  private derive(slot: KeySlot, op: number, staged: boolean): void {
-    const k = this.kr;
-    slot.op = op;
-    slot.gen = staged ? this.stGen : this.gen[op];
-    // Its root: the staged key, op's own key when that was replaced individually, else the master key.
-    const at = staged ? K_ST_KEY : k[K_OWN + op] === 1 ? K_OK + op * KEY_LEN : K_MK;
-    const fromMaster = staged ? this.stScope === SCOPE_MASTER : at === K_MK;
-    loadSlotKey(this.ctx, slot, fromMaster ? LOAD_E2E_FROM_MASTER : LOAD_E2E, k, at, this.meterId, 0);
+  /** The shared slot holding the UP key of counter index idx with that key's counter. */
+  private upSlot(idx: number): KeySlot {
+    const u = this.shared;
+    if (this.upIdx !== idx) {
+      this.vacate();
+      this.derive(u, DIR_UP, idx, false);
+      const c = u.ctr as SendCounter;
+      c.limit = readU64(this.cr, 1 + idx * CTR_ENTRY + CTR_LIMIT);
+      c.next = this.parked[idx];
+      this.upIdx = idx;
+    }
+    return u;
   }
 
   /** True when the key-update scope's generation in force is gen (ACTIVATE already took effect). */
   inForce(scope: number, gen: number): boolean {
-    if (scope === SCOPE_MASTER) return this.mkGen === gen;
-    return scope >= 1 && scope <= OP_MAX && this.gen[scope] === gen;
+    return scope >= 0 && scope <= OP_MAX && (scope === SCOPE_MASTER ? this.mkGen : this.gen[scope]) === gen;
   }
 
-  /** The UP slot of op at the generation in force, with its counter (derived on demand; shared: valid until the next up/kc/findDown); null where the meter never sends op. */
+  /** The UP slot of op at the generation in force, with its counter (derived on demand; shared: valid until the next up/kc/findDown/imageKey); null where the meter never sends op. */
   up(op: number): KeySlot | null {
     // Never KEY_UPDATE: CONFIRM goes under KC (kc()).
     if (op === OP_KEY_UPDATE || !(policyOf(E2E_VERSION, op) & MAY_UP)) return null;
-    if (op === OP_READING) return this.reading;
-    if (this.upIdx !== op) this.holdUp(op);
-    return this.shared;
+    return op === OP_READING ? this.reading : this.upSlot(op);
   }
 
   /** The key-confirmation slot KC[staged scope, staged gen] with its counter; null when no key is staged. */
   kc(): KeySlot | null {
-    if (!this.stPresent) return null;
-    if (this.upIdx !== CI_KC) this.holdUp(CI_KC);
-    return this.shared;
+    return this.stPresent ? this.upSlot(CI_KC) : null;
   }
 
   /**
@@ -299,11 +303,8 @@ export class MeterKeys {
    */
   imageKey(gen: number): Uint32Array | null {
     if (gen !== this.gen[OP_FIRMWARE]) return null;
-    this.release();
-    const s = this.shared;
-    s.dir = DIR_IMAGE;
-    this.derive(s, OP_FIRMWARE, false);
-    return s.rk;
+    this.vacate();
+    return this.derive(this.shared, DIR_IMAGE, OP_FIRMWARE, false).rk;
   }
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */
@@ -316,10 +317,10 @@ export class MeterKeys {
     return this.stScope === SCOPE_MASTER || this.stScope === op;
   }
 
-  /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown). */
+  /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown/imageKey). */
   findDown(hdr: FrameHeader): KeySlot | number {
     const op = hdr.op;
-    if (!(policyOf(E2E_VERSION, op) & MAY_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, this.hesId.length)) {
+    if (!(policyOf(E2E_VERSION, op) & MAY_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, ID_LEN)) {
       return ERR_UNKNOWN_SENDER;
     }
     // Not the generation in force: only the staged one, for an op in its scope, is accepted.
@@ -328,9 +329,8 @@ export class MeterKeys {
     const at = 1 + op * RX_ENTRY + (staged ? RX_ST_LAST : RX_LAST);
     const d = this.shared;
     if (this.downAt !== at) {
-      this.release();
-      d.dir = DIR_DOWN;
-      this.derive(d, op, staged);
+      this.vacate();
+      this.derive(d, DIR_DOWN, op, staged);
       this.downAt = at;
       d.last = readU32BE(this.rx, at);
     }
@@ -346,12 +346,12 @@ export class MeterKeys {
     let max = scope === SCOPE_MASTER ? this.mkGen : this.gen[scope];
     if (scope === SCOPE_MASTER) for (let op = 1; op <= OP_MAX; op++) if (this.gen[op] > max) max = this.gen[op];
     if (newGen <= max) return KU_REFUSED;
-    if (this.stPresent && this.stScope === scope && this.stGen === newGen) {
-      return equalBytes(this.kr, K_ST_KEY, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
-    }
     // A new (scope, generation) replaces an earlier staged key only upward: never going back to a
-    // staged (scope, gen) whose confirmation-key counter space might already have been used.
-    if (this.stPresent && newGen <= this.stGen) return KU_REFUSED;
+    // staged (scope, gen) whose confirmation-key counter space might already have been used. The
+    // very key already staged for (scope, newGen) is confirmed again.
+    if (this.stPresent && newGen <= this.stGen) {
+      return this.stScope === scope && this.stGen === newGen && equalBytes(this.kr, K_ST_KEY, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
+    }
     // The new record is composed in a copy and takes effect only once written (a key update is rare:
     // this copy is the only allocation, and it is garbage right after).
     const n = new Uint8Array(this.kr);
@@ -361,8 +361,9 @@ export class MeterKeys {
     n.set(key.subarray(off, off + KEY_LEN), K_ST_KEY);
     if (!this.put(REC_KEYS, n)) return KU_REFUSED;
     this.adopt(n);
-    // The new staged key starts with no downlink accepted and its own confirmation counter.
-    if (this.isStaged(this.shared)) this.downAt = 0;
+    // The new staged key starts with no downlink accepted and its own confirmation counter; the
+    // shared slot may hold a key of the replaced staged key (KC or a DOWN key): it is emptied.
+    this.vacate();
     for (let op = 1; op <= OP_MAX; op++) writeBE(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 4, 0);
     this.resume(CI_KC, newGen, scope);
     return KU_STAGED;
@@ -392,7 +393,7 @@ export class MeterKeys {
     if (!this.put(REC_KEYS, n)) return false;
     this.adopt(n);
     // No key of the retired generation stays in the shared slot (its replay state was persisted above).
-    this.release();
+    this.vacate();
     wipeSlot(this.shared);
     const x = this.rx;
     for (let op = 1; op <= OP_MAX; op++) {
@@ -402,7 +403,7 @@ export class MeterKeys {
       writeBE(x, o + RX_ST_LAST, 4, 0);
       if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume(op, this.gen[op], 0);
     }
-    this.derive(this.reading, OP_READING, false);
+    this.derive(this.reading, DIR_UP, OP_READING, false);
     this.kr.fill(0, K_ST_KEY);
     return true;
   }
