@@ -175,14 +175,16 @@ export class SerialDeframer {
       const left = this.left;
       if (b === SERIAL_DELIMITER) {
         // The packet ends: check it, count it if bad, and start the next one afresh.
-        const flen = this.n - CRC16_LEN;
+        const n = this.n;
+        const flen = n - CRC16_LEN;
         this.reset();
         if (left < 0) {
           // Idle delimiter, or an oversize packet already counted when the limit was hit.
         } else if (left !== 0 || flen < 0) {
           this.framingErrors++;
           this.lastError = ERR_FRAMING;
-        } else if (crc16Update(CRC16_INIT, buf, 0, flen) !== ((buf[flen] << 8) | buf[flen + 1])) {
+        } else if (crc16Update(CRC16_INIT, buf, 0, n) !== 0) {
+          // frame ‖ CRC checks to 0 exactly when the CRC is the frame's (residue 0, crc16.ts).
           this.crcErrors++;
           this.lastError = ERR_CRC;
         } else {
