@@ -129,15 +129,15 @@ export function _softBlock(): SoftBlock {
       s1 = t1;
       s2 = t2;
     }
-    // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns, one output column at a time.
-    // Column c takes its four bytes from state words c, c+1, c+2, c+3 (mod 4): rotating the words
-    // after each column lines them up for the next.
-    for (let c = 0; c < AES_BLOCK_LEN; c += 4) {
-      const w = rk[FINAL_KEY + (c >> 2)];
-      dst[d + c] = SBOX[s0 >>> 24] ^ (w >>> 24);
-      dst[d + c + 1] = SBOX[(s1 >>> 16) & 0xff] ^ (w >>> 16);
-      dst[d + c + 2] = SBOX[(s2 >>> 8) & 0xff] ^ (w >>> 8);
-      dst[d + c + 3] = SBOX[s3 & 0xff] ^ w;
+    // Final round: SubBytes + ShiftRows + AddRoundKey, no MixColumns, one output column (round-key
+    // word) at a time. Column c takes its four bytes from state words c, c+1, c+2, c+3 (mod 4):
+    // rotating the words after each column lines them up for the next.
+    for (let i = FINAL_KEY; i < AES128_SCHEDULE_WORDS; i++) {
+      const w = rk[i];
+      dst[d++] = SBOX[s0 >>> 24] ^ (w >>> 24);
+      dst[d++] = SBOX[(s1 >>> 16) & 0xff] ^ (w >>> 16);
+      dst[d++] = SBOX[(s2 >>> 8) & 0xff] ^ (w >>> 8);
+      dst[d++] = SBOX[s3 & 0xff] ^ w;
       const t = s0;
       s0 = s1;
       s1 = s2;

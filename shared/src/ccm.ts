@@ -80,13 +80,15 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   if (!opening) _cmacAbsorb(ctx, rk, src, srcOff, len);
   // CTR: out = src ^ S_i with A_i = (L - 1) || nonce || i, B0 with its flags and counter replaced.
   a[0] = L_FIELD - 1;
-  for (let pos = 0; pos < len; pos += AES_BLOCK_LEN) {
-    const ctr = 1 + pos / AES_BLOCK_LEN;
-    a[CTR_HI] = ctr >>> 8;
-    a[CTR_LO] = ctr;
-    ctx._enc(rk, a, 0, s, 0);
-    const m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
-    for (let j = 0; j < m; j++) out[outOff + pos + j] = src[srcOff + pos + j] ^ s[j];
+  for (let i = 0; i < len; i++) {
+    const j = i % AES_BLOCK_LEN;
+    if (j === 0) {
+      const ctr = 1 + i / AES_BLOCK_LEN;
+      a[CTR_HI] = ctr >>> 8;
+      a[CTR_LO] = ctr;
+      ctx._enc(rk, a, 0, s, 0);
+    }
+    out[outOff + i] = src[srcOff + i] ^ s[j];
   }
   if (opening) _cmacAbsorb(ctx, rk, out, outOff, len);
   if (ctx._n > 0) ctx._enc(rk, x, 0, x, 0);

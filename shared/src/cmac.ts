@@ -40,9 +40,14 @@ export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, ou
   // doubling in GF(2^128), with a mask instead of a branch on the secret bit.
   if (n < AES_BLOCK_LEN) x[n] ^= PAD_BIT;
   for (let d = n < AES_BLOCK_LEN ? 2 : 1; d > 0; d--) {
-    const msb = k[0] >>> 7;
-    for (let i = 0; i < AES_BLOCK_LEN - 1; i++) k[i] = ((k[i] << 1) | (k[i + 1] >>> 7)) & 0xff;
-    k[AES_BLOCK_LEN - 1] = ((k[AES_BLOCK_LEN - 1] << 1) ^ (RB & -msb)) & 0xff;
+    // One bit left, from the last byte up, each byte taking the top bit of the one after it; the
+    // bit shifted out of byte 0 comes back as RB into the last (Uint8Array keeps the low 8 bits).
+    let carry = RB & -(k[0] >>> 7);
+    for (let i = AES_BLOCK_LEN - 1; i >= 0; i--) {
+      const b = k[i];
+      k[i] = (b << 1) ^ carry;
+      carry = b >>> 7;
+    }
   }
   for (let i = 0; i < AES_BLOCK_LEN; i++) x[i] ^= k[i];
   ctx._enc(rk, x, 0, out, outOff);

@@ -29,7 +29,7 @@ export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
   const p = bc === undefined ? softAes : bc;
   return {
     bc: p,
-    _enc: p === softAes ? _softBlock() : (rk, src, srcOff, dst, dstOff) => p.encryptBlock(rk, src, srcOff, dst, dstOff),
+    _enc: p === softAes ? _softBlock() : p.encryptBlock.bind(p),
     _x: new Uint8Array(AES_BLOCK_LEN),
     _s: new Uint8Array(AES_BLOCK_LEN),
     _a: new Uint8Array(AES_BLOCK_LEN),
