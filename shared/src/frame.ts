@@ -5,7 +5,7 @@
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
 import { DIR_DOWN, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
-import { readU32BE, validRange } from './utils.ts';
+import { equalBytes, readU32BE, validRange } from './utils.ts';
 
 export const HEADER_LEN = 26;
 export const E2E_VERSION = 0x01;
@@ -78,11 +78,13 @@ export function createHeader(): FrameHeader {
 }
 
 /**
- * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_LENGTH /
- * ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY (in that order of checking) and leaves hdr
- * untouched. Never throws; does no cryptography.
+ * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_BUFFER /
+ * ERR_LENGTH / ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY (in that order of checking) and
+ * leaves hdr untouched. Never throws; does no cryptography. With verify = true (openFrame's
+ * check) hdr is only compared, never written: 0 when it already holds exactly what these bytes
+ * parse to (every field, ids included), otherwise ERR_BUFFER or the parse error.
  */
-export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
+export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader, verify?: boolean): number {
   if (!validRange(frame, off, len)) return ERR_BUFFER;
   if (len < HEADER_LEN) return ERR_LENGTH;
   const version = frame[off]; // OFF_VERSION = 0
@@ -94,22 +96,32 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
   if (policy === 0) return ERR_OP;
   // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1, §3).
   const dir = flags & FLAG_DOWN;
-  const enc = (flags & FLAG_ENC) !== 0 ? 1 : 0;
-  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0 || (policy & POLICY_ENC) !== 0 !== (enc === 1)) return ERR_POLICY;
+  // The ENC bit as 0/1, in the flags and in the policy word.
+  const enc = (flags & FLAG_ENC) / FLAG_ENC;
+  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0 || (policy & POLICY_ENC) / POLICY_ENC !== enc) return ERR_POLICY;
   const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
   const tagLen = policy & POLICY_TAG_MASK;
   if (bodyLen > MAX_BODY || len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
+  const gen = frame[off + OFF_GEN];
+  const counter = readU32BE(frame, off + OFF_COUNTER);
+  if (verify === true) {
+    return hdr.version === version && hdr.flags === flags && hdr.dir === dir && hdr.enc === enc && hdr.op === op &&
+      hdr.gen === gen && hdr.counter === counter && hdr.bodyLen === bodyLen && hdr.tagLen === tagLen && hdr.frameLen === len &&
+      equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) && equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN)
+      ? 0
+      : ERR_BUFFER;
+  }
   hdr.version = version;
   hdr.flags = flags;
   hdr.dir = dir;
   hdr.enc = enc;
   hdr.op = op;
-  hdr.gen = frame[off + OFF_GEN];
+  hdr.gen = gen;
   for (let i = 0; i < ID_LEN; i++) {
     hdr.sender[i] = frame[off + OFF_SENDER + i];
     hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
   }
-  hdr.counter = readU32BE(frame, off + OFF_COUNTER);
+  hdr.counter = counter;
   hdr.bodyLen = bodyLen;
   hdr.tagLen = tagLen;
   hdr.frameLen = len;

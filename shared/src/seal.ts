@@ -24,7 +24,6 @@ import {
 } from './errors.ts';
 import {
   E2E_VERSION,
-  FLAG_DOWN,
   FLAG_ENC,
   HEADER_LEN,
   ID_LEN,
@@ -38,12 +37,13 @@ import {
   OFF_OP,
   OFF_RECEIVER,
   OFF_SENDER,
+  parseHeader,
   writeNonce,
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
 import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
-import { equalBytes, inRange, readU32BE, validRange } from './utils.ts';
+import { equalBytes, inRange, validRange } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
 
@@ -134,20 +134,10 @@ export function openFrame(
   const c = hdr.counter;
   const n = hdr.bodyLen;
   const t = hdr.tagLen;
-  // hdr was filled by parseHeader from these very bytes: check that it still describes them
-  // exactly (every header byte, the fields derived from flags and policy, the range), so that a
-  // stale, foreign or edited hdr is refused, never trusted. The frame bytes are compared before
-  // hdr.op reaches policyOf, so only a byte value is ever looked up.
-  if (
-    !validRange(frame, off, hdr.frameLen) ||
-    frame[off] !== hdr.version || frame[off + OFF_FLAGS] !== hdr.flags ||
-    frame[off + OFF_OP] !== hdr.op || frame[off + OFF_GEN] !== hdr.gen ||
-    readU32BE(frame, off + OFF_COUNTER) !== c || ((frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO]) !== n ||
-    !equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) || !equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN) ||
-    hdr.dir !== (hdr.flags & FLAG_DOWN) || hdr.enc !== ((hdr.flags & FLAG_ENC) !== 0 ? 1 : 0) ||
-    t === 0 || t !== (policyOf(hdr.version, hdr.op) & POLICY_TAG_MASK) || hdr.frameLen !== HEADER_LEN + n + t ||
-    !validRange(out, outOff, n)
-  ) return ERR_BUFFER;
+  // hdr was filled by parseHeader from these very bytes: parse them again in verify mode, which
+  // requires hdr to hold exactly the same fields, so that a stale, foreign or edited hdr is
+  // refused, never trusted (len = hdr.frameLen: the range and the frame length are checked too).
+  if (parseHeader(frame, off, hdr.frameLen, hdr, true) !== 0 || !validRange(out, outOff, n)) return ERR_BUFFER;
   const b = off + HEADER_LEN;
   let err = 0;
   if (!equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN)) err = ERR_RECEIVER;

@@ -62,6 +62,36 @@ describe('openFrame and a header that does not describe the frame', () => {
   });
 });
 
+describe('parseHeader in verify mode (what openFrame checks)', () => {
+  it('accepts the header parsed from the same bytes, refuses any edited field or id, never writes hdr', () => {
+    const w = makeWorld();
+    const f = seal(w.H, E2E, core.OP_CONFIG, ID_A, body(17, 4));
+    const hdr = core.createHeader();
+    expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
+    expect(core.parseHeader(f, 0, f.length, hdr, true)).toBe(0);
+    const fields = ['version', 'flags', 'dir', 'enc', 'op', 'gen', 'counter', 'bodyLen', 'tagLen', 'frameLen'] as const;
+    for (const k of fields) {
+      for (const d of [1, 0.5, 256, 0x100000000]) {
+        const h = { ...hdr, sender: hdr.sender.slice(), receiver: hdr.receiver.slice() };
+        h[k] = h[k] + d;
+        const before = JSON.stringify({ ...h, sender: Array.from(h.sender), receiver: Array.from(h.receiver) });
+        expect(core.parseHeader(f, 0, f.length, h, true)).toBe(core.ERR_BUFFER);
+        expect(JSON.stringify({ ...h, sender: Array.from(h.sender), receiver: Array.from(h.receiver) })).toBe(before);
+      }
+    }
+    for (const id of ['sender', 'receiver'] as const) {
+      const h = { ...hdr, sender: hdr.sender.slice(), receiver: hdr.receiver.slice() };
+      h[id][7] ^= 1;
+      expect(core.parseHeader(f, 0, f.length, h, true)).toBe(core.ERR_BUFFER);
+    }
+    // Bytes that do not parse give the parse error, hdr untouched.
+    const m = f.slice();
+    m[0] = 0x02;
+    expect(core.parseHeader(m, 0, m.length, hdr, true)).toBe(core.ERR_VERSION);
+    expect(core.parseHeader(f, 0, f.length, hdr, true)).toBe(0);
+  });
+});
+
 describe('sealFrame with the body in another buffer', () => {
   it('gives the reference bytes for every op, whatever the body length (0..70)', () => {
     const w = makeWorld();
