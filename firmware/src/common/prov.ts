@@ -15,6 +15,7 @@ export const KIND_CONCENTRATOR = 2;
 const METER_ITEMS = 8;
 const CONCENTRATOR_ITEMS = 6;
 const MAX_GEN = 255;
+
 /** A meter's provisioning: its id, master key, link key (+ generation), its concentrator and the HES. */
 export interface MeterProv {
   meterId: Uint8Array;
