@@ -48,11 +48,11 @@ export function takeCounter(c: SendCounter): number {
   if (v >= c.limit) {
     const lim = Math.min(v + c.reserve, LIMIT_MAX);
     // Only a literal true means durable; a throw counts as a failed persist.
-    let ok = false;
     try {
-      ok = c.persist(lim) === true;
-    } catch (e) {}
-    if (!ok) return ERR_STORAGE;
+      if (c.persist(lim) !== true) return ERR_STORAGE;
+    } catch (e) {
+      return ERR_STORAGE;
+    }
     c.limit = lim;
   }
   c.next = v + 1;

@@ -10,7 +10,7 @@ import { E2E_VERSION, ID_LEN, LINK_VERSION } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import { kdf, LABEL_E2E, LABEL_KC, LABEL_LINK, LABEL_OP } from './kdf.ts';
 import { DIR_DOWN } from './policy.ts';
-import { checkRange, equalBytes } from './utils.ts';
+import { checkRange, equalBytes, validRange } from './utils.ts';
 
 /** Length of every Vakt key (AES-128). */
 export const KEY_LEN = AES128_KEY_LEN;
@@ -33,7 +33,7 @@ export interface KeySlot {
 /** Allocates a slot (at start-up or on a key change, never per frame); its key is all zero until loaded. */
 export function createKeySlot(layer: number, op: number, dir: number, gen: number, local: Uint8Array, peer: Uint8Array): KeySlot {
   if ((layer !== E2E_VERSION && layer !== LINK_VERSION) || local.length !== ID_LEN || peer.length !== ID_LEN) {
-    throw new Error('vakt: bad slot layer or ids (8 bytes)');
+    throw new Error('vakt: bad slot layer or id length');
   }
   return {
     layer: layer,
@@ -73,7 +73,7 @@ let deriveRk: Uint32Array | null = null;
 // function instead of one per key kind keeps the Espruino variable count down). Wipes rk and the
 // context; throws on a bad id before writing anything. Byte stores keep the low 8 bits.
 function deriveInto(ctx: CryptoCtx, rk: Uint32Array, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number): void {
-  if (!(id instanceof Uint8Array) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
+  if (!validRange(id, 0, ID_LEN) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
   CTXB.set(id);
   CTXB[ID_LEN] = a;
   CTXB[ID_LEN + 1] = b;
