@@ -74,10 +74,8 @@ export const KU_REFUSED = -1;
 export class MeterKeys {
   readonly meterId: Uint8Array;
   readonly hesId: Uint8Array;
-  // mkGen, gen and st* mirror fields of the 'keys' record: adopt() sets them, first in the constructor.
-  /** Generation of the master key in force. */
-  mkGen!: number;
-  /** Generation in force per op (index = op id). */
+  // gen and st* mirror fields of the 'keys' record: adopt() sets them, first in the constructor.
+  /** Generation in force per key-update scope: of the master key at SCOPE_MASTER (0), of op's key at op. */
   readonly gen = new Uint8Array(OP_MAX + 1);
   /** A TRANSPORTed key waits for activation: its scope and generation. */
   stPresent!: boolean;
@@ -85,7 +83,7 @@ export class MeterKeys {
   stGen!: number;
   readonly linkUp: KeySlot;
   readonly linkDown: KeySlot;
-  /** The 'keys' record: the key bytes themselves (mkGen, gen and st* above mirror its other fields). */
+  /** The 'keys' record: the key bytes themselves (gen and st* above mirror its other fields). */
   private kr = new Uint8Array(KEYS_LEN);
   /** The 'ctr' record: per counter index, the key its limit belongs to and the persisted limit. */
   private cr = new Uint8Array(CTR_LEN);
@@ -149,9 +147,8 @@ export class MeterKeys {
       const gs = x[o + RX_ST_GEN];
       const ls = readU32BE(x, o + RX_ST_LAST);
       const g = this.gen[op];
-      const s = this.stGen;
       writeBE(this.rx, o + RX_LAST, 4, g === ga ? la : g === gs ? ls : 0);
-      if (this.stPresent && this.inScope(op)) writeBE(this.rx, o + RX_ST_LAST, 4, s === gs ? ls : s === ga ? la : 0);
+      if (this.stPresent && this.inScope(op)) writeBE(this.rx, o + RX_ST_LAST, 4, this.stGen === gs ? ls : this.stGen === ga ? la : 0);
     }
   }
 
@@ -201,12 +198,12 @@ export class MeterKeys {
     return this.put(REC_RX, x);
   }
 
-  /** Takes n (the record read at boot, or just written) as the 'keys' record and mirrors mkGen, gen and the staged key's fields from it. */
+  /** Takes n (the record read at boot, or just written) as the 'keys' record and mirrors the generations and the staged key's fields from it. */
   private adopt(n: Uint8Array): void {
     const k = this.kr;
     k.set(n);
-    this.mkGen = k[K_MKGEN];
     this.gen.set(k.subarray(K_GEN + 1, K_GEN + OP_MAX + 1), 1);
+    this.gen[SCOPE_MASTER] = k[K_MKGEN];
     this.stPresent = k[K_STAGED] === 1;
     this.stScope = k[K_ST_SCOPE];
     this.stGen = k[K_ST_GEN];
@@ -281,7 +278,7 @@ export class MeterKeys {
 
   /** True when the key-update scope's generation in force is gen (ACTIVATE already took effect). */
   inForce(scope: number, gen: number): boolean {
-    return scope >= 0 && scope <= OP_MAX && (scope === SCOPE_MASTER ? this.mkGen : this.gen[scope]) === gen;
+    return scope >= 0 && scope <= OP_MAX && this.gen[scope] === gen;
   }
 
   /** The UP slot of op at the generation in force, with its counter (derived on demand; shared: valid until the next up/kc/findDown/imageKey); null where the meter never sends op. */
@@ -342,10 +339,8 @@ export class MeterKeys {
   /** TRANSPORT: stages key[off..off+16) for (scope, newGen), persisted before it returns KU_STAGED; KU_REPEAT for the same staged key. */
   stage(scope: number, newGen: number, key: Uint8Array, off: number): number {
     if (scope < 0 || scope > OP_MAX || newGen < 1 || newGen > MAX_GEN) return KU_REFUSED;
-    // newGen must exceed the generation of every key the scope covers.
-    let max = scope === SCOPE_MASTER ? this.mkGen : this.gen[scope];
-    if (scope === SCOPE_MASTER) for (let op = 1; op <= OP_MAX; op++) if (this.gen[op] > max) max = this.gen[op];
-    if (newGen <= max) return KU_REFUSED;
+    // newGen must exceed the generation of every key the scope covers (scope 0: MK and every op's).
+    for (let i = 0; i <= OP_MAX; i++) if ((scope === SCOPE_MASTER || i === scope) && this.gen[i] >= newGen) return KU_REFUSED;
     // A new (scope, generation) replaces an earlier staged key only upward: never going back to a
     // staged (scope, gen) whose confirmation-key counter space might already have been used. The
     // very key already staged for (scope, newGen) is confirmed again.
