@@ -45,13 +45,14 @@ export class FirmwareDownload {
   active = false;
   size = 0;
   version = 0;
-  /** Generation of the FIRMWARE key the BEGIN came under: the image key is KF[gen]. */
-  gen = 0;
   received = 0;
   chunks = 0;
   /** Images rejected at activation (MAC mismatch or key changed since BEGIN). */
   rejected = 0;
-  /** The 'fws' record; the announced MAC is kept only here, the numbers above are copied in by save(). */
+  /**
+   * The 'fws' record; the announced MAC and the generation of BEGIN's FIRMWARE key (the image key
+   * is KF[that generation]) are kept only here, the numbers above are copied in by save().
+   */
   private rec = new Uint8Array(STATE_LEN);
 
   constructor(private readonly st: Storage) {
@@ -59,7 +60,6 @@ export class FirmwareDownload {
     if (r !== undefined && r[1] === 1) {
       this.rec.set(r);
       this.size = readU32BE(r, S_SIZE);
-      this.gen = r[S_GEN];
       this.version = readU32BE(r, S_VERSION);
       this.received = readU32BE(r, S_RECEIVED);
       this.chunks = readU32BE(r, S_CHUNKS);
@@ -72,7 +72,6 @@ export class FirmwareDownload {
     r[0] = REC_VERSION;
     r[1] = this.active ? 1 : 0;
     writeBE(r, S_SIZE, 4, this.size);
-    r[S_GEN] = this.gen;
     writeBE(r, S_VERSION, 4, this.version);
     writeBE(r, S_RECEIVED, 4, this.received);
     writeBE(r, S_CHUNKS, 4, this.chunks);
@@ -85,14 +84,14 @@ export class FirmwareDownload {
    */
   begin(size: number, mac: Uint8Array, macOff: number, version: number, gen: number): number {
     if (!(size >= 1 && size <= FW_MAX_SIZE) || !(version >= 0 && version <= 0xffffffff)) return FW_BAD_REQUEST;
-    if (this.active && this.size === size && this.version === version && this.gen === gen && equalBytes(this.rec, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
+    if (this.active && this.size === size && this.version === version && this.rec[S_GEN] === gen && equalBytes(this.rec, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
       return FW_OK;
     }
     this.discard();
     this.active = true;
     this.size = size;
     this.version = version;
-    this.gen = gen;
+    this.rec[S_GEN] = gen;
     this.rec.set(mac.subarray(macOff, macOff + CMAC_TAG_LEN), S_MAC);
     this.save();
     return FW_OK;
@@ -117,7 +116,7 @@ export class FirmwareDownload {
    */
   activate(ctx: CryptoCtx, keys: ImageKeySource): number {
     if (!this.active || this.received !== this.size) return ACT_INCOMPLETE;
-    const rk = keys.imageKey(this.gen);
+    const rk = keys.imageKey(this.rec[S_GEN]);
     // The computed tag exists only during the check (activation is rare; nothing stays in RAM).
     const calc = new Uint8Array(CMAC_TAG_LEN);
     let total = -1; // no image key: nothing matches
