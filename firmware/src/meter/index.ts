@@ -246,7 +246,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     cfg.boots = readU32BE(cr, 14);
     cr = undefined; // not kept alive by the closures
   }
-  function saveCfg(): boolean {
+  const saveCfg = (): boolean => {
     cfgRec[0] = REC_VERSION;
     writeBE(cfgRec, 1, 4, cfg.tariff);
     writeBE(cfgRec, 5, 4, cfg.interval);
@@ -259,7 +259,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     } catch (e) {
       return false;
     }
-  }
+  };
 
   const now0 = clock.now();
   const limiter = new RateLimiter(opt(opts.eventBurst, 4), opt(opts.eventPeriodS, 60), now0);
@@ -271,9 +271,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * interval starts t's interval (the same as floor(t / interval) · interval for the clock's
    * non-negative whole seconds).
    */
-  function intervalEnd(t: number): number {
-    return t - t % cfg.interval + cfg.interval;
-  }
+  const intervalEnd = (t: number): number => t - t % cfg.interval + cfg.interval;
   let nextClose = intervalEnd(now0);
   let lastRetry = now0;
   let lastNow = now0;
@@ -281,37 +279,37 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // ---- sending -----------------------------------------------------------------------------
 
   /** Seals txFrame[HEADER_LEN..+len) as link frame `type` under the link UP key and transmits it. */
-  function sendLink(type: number, len: number): boolean {
+  const sendLink = (type: number, len: number): boolean => {
     const m = sealFrame(ctx, keys.linkUp, type, txFrame, HEADER_LEN, len, txFrame, 0);
     if (m < 0) {
       stats.sendErrors++;
       return false;
     }
     return port !== undefined && writeSerialFrame(txFrame, 0, m, txBlock, port) > 0;
-  }
+  };
 
   // Write position in `body` of the response being built; negative once a head did not fit
   // (writeHead then leaves it negative, and the body is not sent).
   let wo = 0;
   /** Appends one CBOR head to the response body: an unsigned integer, or an array's item count. */
-  function put(major: number, v: number): void {
+  const put = (major: number, v: number): void => {
     wo = writeHead(body, wo, major, v);
-  }
+  };
 
   /** Sends op with body [req, resp[0], …, resp[k − 1]] (all unsigned integers); false if it did not go out. */
-  function reply(op: number, req: number, k: number): boolean {
+  const reply = (op: number, req: number, k: number): boolean => {
     wo = 0;
     put(CBOR_ARRAY, k + 1);
     put(CBOR_UINT, req);
     for (let i = 0; i < k; i++) put(CBOR_UINT, resp[i]);
     return wo > 0 && send(op);
-  }
+  };
 
   /**
    * Seals the response body[0..wo) as op under the op's UP key (KEY_UPDATE: the CONFIRM key KC,
    * PROTOCOL.md §8), wraps it in a link DATA frame and transmits it.
    */
-  function send(op: number): boolean {
+  const send = (op: number): boolean => {
     const slot: KeySlot | null = op === OP_KEY_UPDATE ? keys.kc() : keys.up(op);
     if (slot === null) return false;
     const n = sealFrame(ctx, slot, op, body, 0, wo, txFrame, HEADER_LEN);
@@ -327,7 +325,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       noteEvent(EV_COUNTER, op);
     }
     return sent;
-  }
+  };
 
   /**
    * Sends EVENT [0, code, t, detail] for `code` if one is due. One report per code is in flight
@@ -336,7 +334,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * (code, t, detail). Occurrences meanwhile accumulate for the next report. Every transmission
    * costs a rate-limiter token.
    */
-  function flushEvent(code: number): void {
+  const flushEvent = (code: number): void => {
     const again = ev[EVF_INFLIGHT + code] === 1;
     if (again) {
       if (lastNow >= ev[EVF_AT + code] && lastNow - ev[EVF_AT + code] < retryS) return;
@@ -362,17 +360,17 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     ev[EVF_INFLIGHT + code] = 1;
     ev[EVF_CTR + code] = readU32BE(txFrame, OFF_COUNTER);
     ev[EVF_AT + code] = lastNow;
-  }
+  };
 
   /** Counts an event and reports it now or, when rate-limited, later (summed): bounded state, no queue growth. */
-  function noteEvent(code: number, detail: number): void {
+  const noteEvent = (code: number, detail: number): void => {
     if (ev[EVF_PENDING + code] < U32_MAX) ev[EVF_PENDING + code]++; // saturates, never wraps to "none"
     ev[EVF_DETAIL + code] = detail;
     flushEvent(code);
-  }
+  };
 
   /** Counts a refused authentic-looking frame and reports it (EVENT 16 bad tag, 17 replay, 18 policy). */
-  function securityError(err: number): void {
+  const securityError = (err: number): void => {
     if (err === ERR_TAG) {
       stats.badTag++;
       noteEvent(EV_BAD_TAG, 0);
@@ -383,7 +381,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       stats.policy++;
       noteEvent(EV_POLICY, 0);
     }
-  }
+  };
 
   // ---- receiving ---------------------------------------------------------------------------
 
@@ -391,7 +389,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * One CRC-checked link frame from the radio line, buf[off..off+len) (the deframer's buffer).
    * Both layers are opened in place: the deframer's buffer is the only receive buffer.
    */
-  function onFrame(buf: Uint8Array, off: number, len: number): void {
+  const onFrame = (buf: Uint8Array, off: number, len: number): void => {
     stats.framesIn++;
     if (parseHeader(buf, off, len, hdr) < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
       stats.linkErrors++;
@@ -453,24 +451,23 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     stats.commands++;
     if (cborReaderInit(r, buf, b + HEADER_LEN, n) < 0) return;
     command(hdr.op);
-  }
+  };
 
   /**
    * Executes one authentic, fresh command (the reader `r` is at its body, PROTOCOL.md §10) and
-   * sends the response [req, resp[0..k)] under the op's key: each case sets k (0: no response).
+   * sends the response [req, resp[0..k)] under the op's key: each case sets k (0: no response, or the
+   * case sent its own).
    */
-  function command(op: number): void {
+  const command = (op: number): void => {
     const items = readHead(r, CBOR_ARRAY);
-    let req = readHead(r, CBOR_UINT);
-    let rop = op; // op of the response
+    const req = readHead(r, CBOR_UINT);
     let k = 1;
     resp[0] = ST_BAD;
     if (items < 1 || req < 0) {
-      // KEY_UPDATE answers only with CONFIRM or ACK, and an ACK is never answered.
-      if (op === OP_KEY_UPDATE || op === OP_ACK) return;
-      // Malformed body: no case below applies, the answer is [0, ST_BAD].
-      req = 0;
-      op = 0;
+      // Malformed body: the answer is [0, ST_BAD], except that KEY_UPDATE answers only with
+      // CONFIRM or ACK, and an ACK is never answered.
+      if (op !== OP_KEY_UPDATE && op !== OP_ACK) reply(op, 0, 1);
+      return;
     }
     // The second item: sub-command (READ, FIRMWARE, KEY_UPDATE), op (ACK), relay state or time
     // (RELAY, CLOCK); a CONFIG map is read by its case.
@@ -636,16 +633,15 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           }
           // ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), also for a repeated ACTIVATE whose ACK was lost:
           // it is the HES's only sign of activation when the scope has no uplink key of its own.
-          rop = OP_ACK;
           resp[0] = OP_KEY_UPDATE;
           resp[1] = newGen;
-          k = 2;
+          reply(OP_ACK, req, 2);
         }
         break;
       }
     }
-    if (k > 0) reply(rop, req, k);
-  }
+    if (k > 0) reply(op, req, k);
+  };
 
   const rx = new SerialDeframer(METER_MAX_RX_FRAME, onFrame);
 
