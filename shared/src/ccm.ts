@@ -19,7 +19,7 @@ export const CCM_MAX_PAYLOAD = 0xffff;
 /** Largest associated data accepted: the RFC 3610 2-byte AAD length encoding (2^16 - 2^8 - 1). Vakt's is <= 1050. */
 export const CCM_MAX_AAD = 0xfeff;
 
-const L_FIELD = 2; // bytes of the length/counter field
+const L_PRIME = 1; // flags bits 0-2 of B0 and A_i: L' = L - 1, L = 2 bytes of length/counter field
 const FLAG_ADATA = 0x40; // B0 flag bit 6: associated data present
 // The 2-byte length / counter field at the end of B0 / A_i: AES_BLOCK_LEN - 2 and - 1, as literals
 // (the firmware build inlines only literal constants; others stay Espruino variables).
@@ -43,12 +43,13 @@ export function ccmTagLenOk(tagLen: number): boolean {
 export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
   aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
   tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
-  // Every range inside its buffer and the tag length as ccmTagLenOk, checked once here rather than per block.
+  // Every range inside its buffer (so every length a non-negative integer) and the tag length as
+  // ccmTagLenOk, checked once here rather than per block.
   const outOk = validRange(out, outOff, len);
   if (!(
     outOk && rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
-    (tagLen | 0) === tagLen && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
-    validRange(nonce, nonceOff, CCM_NONCE_LEN) && validRange(tag, tagOff, tagLen) &&
+    validRange(tag, tagOff, tagLen) && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
+    validRange(nonce, nonceOff, CCM_NONCE_LEN) &&
     validRange(aad, aadOff, aadLen) && aadLen <= CCM_MAX_AAD &&
     validRange(src, srcOff, len) && len <= CCM_MAX_PAYLOAD
   )) {
@@ -61,7 +62,8 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   const a = ctx._a;
   // CBC-MAC over B0, the AAD and the plaintext, each zero-padded to whole blocks.
   // B0 = flags || nonce || message length.
-  a[0] = (aadLen > 0 ? FLAG_ADATA : 0) | (((tagLen - 2) >>> 1) << 3) | (L_FIELD - 1);
+  // Flags: Adata, M' = (tagLen - 2) / 2 in bits 3-5 (tagLen is even, so (tagLen - 2) * 4), L'.
+  a[0] = (aadLen > 0 ? FLAG_ADATA : 0) | ((tagLen - 2) << 2) | L_PRIME;
   for (let i = 0; i < CCM_NONCE_LEN; i++) a[1 + i] = nonce[nonceOff + i];
   a[CTR_HI] = len >>> 8;
   a[CTR_LO] = len;
@@ -79,7 +81,7 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   ctx._n = 0;
   if (!opening) _cmacAbsorb(ctx, rk, src, srcOff, len);
   // CTR: out = src ^ S_i with A_i = (L - 1) || nonce || i, B0 with its flags and counter replaced.
-  a[0] = L_FIELD - 1;
+  a[0] = L_PRIME;
   for (let i = 0; i < len; i++) {
     const j = i % AES_BLOCK_LEN;
     if (j === 0) {
