@@ -5,7 +5,8 @@
 
 /** True when [off, off + len) is a valid integer range inside a buffer of length `bufLen`. */
 export function inRange(bufLen: number, off: number, len: number): boolean {
-  return (off | 0) === off && (len | 0) === len && off >= 0 && len >= 0 && off + len <= bufLen;
+  // x >>> 0 === x: x is an integer in [0, 2^32) (false for NaN, fractions, negatives, non-numbers).
+  return off >>> 0 === off && len >>> 0 === len && off + len <= bufLen;
 }
 
 /** True when buf is a Uint8Array and [off, off + len) is a valid integer range inside it. */
