@@ -195,7 +195,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const opts: MeterOptions = opt(options, {});
   const st = board.storage;
   let prov: MeterProv | undefined = parseMeterProv(st.read(REC_PROV));
-  if (prov === undefined) throw new Error('vakt meter: bad prov');
+  if (!prov) throw new Error('vakt meter: bad prov');
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
   const keys = new MeterKeys(ctx, st, prov, opt(opts.reserve, 64));
   // MeterKeys keeps what it needs; the closures below would otherwise keep the image (and its
@@ -237,7 +237,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   };
   const cfgRec = new Uint8Array(CFG_LEN);
   let cr = readFixed(st, REC_CFG, CFG_LEN);
-  if (cr !== undefined) {
+  if (cr) {
     cfg.tariff = readU32BE(cr, 1);
     const iv0 = readU32BE(cr, 5);
     if (iv0 >= MIN_INTERVAL_S && iv0 <= MAX_INTERVAL_S) cfg.interval = iv0;
@@ -311,7 +311,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    */
   const send = (op: number): boolean => {
     const slot: KeySlot | null = op === OP_KEY_UPDATE ? keys.kc() : keys.up(op);
-    if (slot === null) return false;
+    if (!slot) return false;
     const n = sealFrame(ctx, slot, op, body, 0, wo, txFrame, HEADER_LEN);
     if (n < 0) {
       stats.sendErrors++;
@@ -320,7 +320,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     const sent = sendLink(LINK_DATA, n);
     // Only after the frame left: the warning reuses body and txFrame.
-    if (slot.ctr !== null && countersLeft(slot.ctr) < COUNTER_WARN && ev[EVF_WARNED + op] === 0 && op !== OP_EVENT) {
+    if (slot.ctr && countersLeft(slot.ctr) < COUNTER_WARN && ev[EVF_WARNED + op] === 0 && op !== OP_EVENT) {
       ev[EVF_WARNED + op] = 1;
       noteEvent(EV_COUNTER, op);
     }
@@ -719,7 +719,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   noteEvent(EV_POWER_RESTORE, cfg.boots);
 
   if (opts.attach !== false) {
-    if (port !== undefined) port.onData(app.onSerial);
+    if (port) port.onData(app.onSerial);
     board.pins.onPulse(app.onPulse);
     board.pins.onTamper(app.onTamper);
     clock.every(TICK_MS, (): void => app.tick(clock.now()));
