@@ -4,7 +4,7 @@
  * checked before any cryptography: length, version, flags, op and policy.
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
-import { DIR_DOWN, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
+import { POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
 import { equalBytes, readU32BE, validRange } from './utils.ts';
 
 export const HEADER_LEN = 26;
@@ -94,11 +94,12 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
   const op = frame[off + OFF_OP];
   const policy = policyOf(version, op);
   if (policy === 0) return ERR_OP;
-  // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1, §3).
+  // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1, §3); POLICY_UP << dir is then
+  // POLICY_UP or POLICY_DOWN, the policy bit of that direction.
   const dir = flags & FLAG_DOWN;
   // The ENC bit as 0/1, in the flags and in the policy word.
   const enc = (flags & FLAG_ENC) / FLAG_ENC;
-  if ((policy & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0 || (policy & POLICY_ENC) / POLICY_ENC !== enc) return ERR_POLICY;
+  if ((policy & (POLICY_UP << dir)) === 0 || (policy & POLICY_ENC) / POLICY_ENC !== enc) return ERR_POLICY;
   const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
   const tagLen = policy & POLICY_TAG_MASK;
   if (bodyLen > MAX_BODY || len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;

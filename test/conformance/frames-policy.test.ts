@@ -28,7 +28,13 @@ describe('policy tables = PROTOCOL.md', () => {
       expect(core.policyEnc(core.E2E_VERSION, op)).toBe(enc);
       expect(core.policyTagLen(core.E2E_VERSION, op)).toBe(tag);
       expect(REF_E2E_POLICY[op]).toMatchObject({ up, down, enc, tag });
+      // The in-place direction bits of the packed word say the same as the table row.
+      const p = core.policyOf(core.E2E_VERSION, op);
+      expect((p & core.POLICY_UP) !== 0).toBe(up);
+      expect((p & core.POLICY_DOWN) !== 0).toBe(down);
     }
+    expect(core.POLICY_UP).toBe(core.ALLOW_UP << core.POLICY_ALLOW_SHIFT);
+    expect(core.POLICY_DOWN).toBe(core.ALLOW_DOWN << core.POLICY_ALLOW_SHIFT);
   });
   it('§7 link types: directions, ENC, 8-byte tag', () => {
     const r = rows(section('## 7.', '## 8.'));
