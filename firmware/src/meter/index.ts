@@ -545,7 +545,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         for (let i = 0; i < pairs && status === ST_OK; i++) {
           const key = readHead(r, CBOR_UINT);
           const v = readHead(r, CBOR_UINT);
-          if (key === CFG_TARIFF && v >= 0 && v <= U32_MAX) cfg.tariff = v;
+          // v >>> 0 === v: v is an integer in [0, 2^32) (readHead gives a whole number, or < 0 on error).
+          if (key === CFG_TARIFF && v >>> 0 === v) cfg.tariff = v;
           else if (key === CFG_PUSH_INTERVAL && v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S) cfg.interval = v;
           else status = ST_BAD;
         }
@@ -562,7 +563,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         const t = items === 2 ? kind : -1;
         resp[1] = clock.now();
         k = 2;
-        if (t >= 0 && t <= U32_MAX) {
+        if (t >>> 0 === t) {
           clock.set(t);
           lastNow = t;
           reg.advance(t);
