@@ -17,7 +17,7 @@ export const REC_LP_HEAD = 'lph';
 export const REC_LP_PREFIX = 'lp';
 /** Configuration: tariff id, push interval, relay state, firmware version. */
 export const REC_CFG = 'cfg';
-/** Firmware download state (size, digest, version, bytes received). */
+/** Firmware download state (size, image MAC and its key generation, version, bytes received). */
 export const REC_FW_STATE = 'fws';
 /** Prefix of firmware chunk records ('fw0', 'fw1', ...). */
 export const REC_FW_PREFIX = 'fw';
