@@ -470,8 +470,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       return;
     }
     // The second item: sub-command (READ, FIRMWARE, KEY_UPDATE), op (ACK), relay state or time
-    // (RELAY, CLOCK); a CONFIG map is read by its case.
-    const kind = op === OP_CONFIG ? 0 : readHead(r, CBOR_UINT);
+    // (RELAY, CLOCK), or the pair count of CONFIG's map.
+    const kind = readHead(r, op === OP_CONFIG ? CBOR_MAP : CBOR_UINT);
     switch (op) {
       case OP_ACK: {
         // [0, 1, upTo]: readings up to upTo are stored at the HES.
@@ -540,7 +540,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         // [req, {key: value}] → [req, status]: all or nothing.
         const pt = cfg.tariff;
         const pi = cfg.interval;
-        const pairs = items === 2 ? readHead(r, CBOR_MAP) : -1;
+        const pairs = items === 2 ? kind : -1;
         let status = pairs < 0 ? ST_BAD : ST_OK;
         for (let i = 0; i < pairs && status === ST_OK; i++) {
           const key = readHead(r, CBOR_UINT);
