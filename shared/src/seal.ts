@@ -97,10 +97,9 @@ export function sealFrame(
   out[outOff + OFF_FLAGS] = dir | (enc ? FLAG_ENC : 0);
   out[outOff + OFF_OP] = op;
   out[outOff + OFF_GEN] = slot.gen;
-  for (let i = 0; i < ID_LEN; i++) {
-    out[outOff + OFF_SENDER + i] = slot.local[i];
-    out[outOff + OFF_RECEIVER + i] = slot.peer[i];
-  }
+  // Whole-array native copies (no view allocated); createKeySlot made both ids ID_LEN bytes.
+  out.set(slot.local, outOff + OFF_SENDER);
+  out.set(slot.peer, outOff + OFF_RECEIVER);
   for (let i = 0; i < 4; i++) out[outOff + OFF_COUNTER + i] = counter >>> (24 - 8 * i);
   out[outOff + OFF_BODY_LEN] = bodyLen >>> 8;
   out[outOff + OFF_BODY_LEN_LO] = bodyLen;
