@@ -60,7 +60,7 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   const x = ctx._x;
   const s = ctx._s;
   const a = ctx._a;
-  // CBC-MAC over B0, the AAD and the plaintext, each zero-padded to whole blocks.
+  // CBC-MAC over B0, the AAD and the plaintext, each zero-padded to whole blocks (nothing to XOR).
   // B0 = flags || nonce || message length.
   // Flags: Adata, M' = (tagLen - 2) / 2 in bits 3-5 (tagLen is even, so (tagLen - 2) * 4), L'.
   a[0] = (aadLen > 0 ? FLAG_ADATA : 0) | ((tagLen - 2) << 2) | L_PRIME;
@@ -76,24 +76,25 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
     _cmacAbsorb(ctx, rk, aad, aadOff, aadLen);
     ctx._enc(rk, x, 0, x, 0);
   }
-  // The MAC covers the plaintext: src before encrypting it, out after decrypting into it (out may
-  // be src). _cmacAbsorb encrypts a block only once more data follows: the last one is done below.
-  ctx._n = 0;
-  if (!opening) _cmacAbsorb(ctx, rk, src, srcOff, len);
-  // CTR: out = src ^ S_i with A_i = (L - 1) || nonce || i, B0 with its flags and counter replaced.
+  // CTR, one key-stream block S_i per 16 bytes with A_i = L' || nonce || i (B0 with its flags and
+  // counter replaced), and the CBC-MAC of the plaintext in the same pass: the plaintext is src
+  // when sealing and out when opening. Each src byte is read before the same position of out is
+  // written, so out may equal src at the same offset.
   a[0] = L_PRIME;
-  for (let i = 0; i < len; i++) {
-    const j = i % AES_BLOCK_LEN;
-    if (j === 0) {
-      const ctr = 1 + i / AES_BLOCK_LEN;
-      a[CTR_HI] = ctr >>> 8;
-      a[CTR_LO] = ctr;
-      ctx._enc(rk, a, 0, s, 0);
+  for (let pos = 0; pos < len; pos += AES_BLOCK_LEN) {
+    const ctr = 1 + pos / AES_BLOCK_LEN;
+    a[CTR_HI] = ctr >>> 8;
+    a[CTR_LO] = ctr;
+    ctx._enc(rk, a, 0, s, 0);
+    const m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
+    for (let j = 0; j < m; j++) {
+      const c = src[srcOff + pos + j];
+      const p = c ^ s[j];
+      out[outOff + pos + j] = p;
+      x[j] ^= opening ? p : c;
     }
-    out[outOff + i] = src[srcOff + i] ^ s[j];
+    ctx._enc(rk, x, 0, x, 0);
   }
-  if (opening) _cmacAbsorb(ctx, rk, out, outOff, len);
-  if (ctx._n > 0) ctx._enc(rk, x, 0, x, 0);
   a[CTR_HI] = 0;
   a[CTR_LO] = 0;
   ctx._enc(rk, a, 0, s, 0); // S0 masks the tag: T ^ S0
