@@ -202,7 +202,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // copies of the master and link keys) alive for as long as the meter runs.
   prov = undefined;
   const lp = new LoadProfile(st, LP_SLOTS);
-    const fw = new FirmwareDownload(st);
+  const fw = new FirmwareDownload(st);
   const retryS = opt(opts.retryS, 300);
   const port: SerialPort | undefined = board.serial[0];
   const clock = board.clock;
