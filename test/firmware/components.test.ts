@@ -8,7 +8,7 @@ import { expandKey } from '@vakt/shared/aes';
 import { refCmac, refE2eKey } from '../conformance/reference.ts';
 import { LoadProfile, createInterval } from '@vakt/firmware/common/loadprofile';
 import { RateLimiter } from '@vakt/firmware/common/ratelimit';
-import { EnergyRegister, syntheticPower } from '@vakt/firmware/common/metering';
+import { EnergyRegister, PULSES_PER_KWH } from '@vakt/firmware/common/metering';
 import { parseMeterProv, parseConcentratorProv } from '@vakt/firmware/common/prov';
 import { FrameQueue, DEST_HES } from '@vakt/firmware/concentrator/queue';
 import { FirmwareDownload, ACT_OK, ACT_REJECTED, ACT_INCOMPLETE, FW_OK, FW_BAD_REQUEST, FW_REFUSED } from '@vakt/firmware/meter/fwupdate';
@@ -120,30 +120,48 @@ describe('store-and-forward queue', () => {
 });
 
 describe('energy register', () => {
-  it('integrates the synthetic load independently of the tick rate', () => {
-    const a = new EnergyRegister(true, 0, 1_800_000_000);
-    const b = new EnergyRegister(true, 0, 1_800_000_000);
-    for (let t = 1_800_000_000; t <= 1_800_086_400; t += 1) a.advance(t);
-    for (let t = 1_800_000_000; t <= 1_800_086_400; t += 997) b.advance(t);
-    b.advance(1_800_086_400);
-    expect(a.wh).toBe(b.wh);
-    // A day of this load: between the base and the peak shape.
-    expect(a.wh).toBeGreaterThan(250 * 24);
-    expect(a.wh).toBeLessThan(2200 * 24);
-    expect(syntheticPower(1_800_000_000)).toBe(syntheticPower(1_800_000_000));
-  });
-
-  it('does not turn a clock jump into energy, counts pulses as 1 Wh each', () => {
-    const r = new EnergyRegister(true, 100, 1_800_000_000);
-    r.advance(1_900_000_000);
-    expect(r.wh).toBe(100);
-    const p = new EnergyRegister(false, 0, 0);
+  it('counts pulses as 1 Wh each and refuses nonsense counts', () => {
+    const p = new EnergyRegister(0, 0);
     p.pulse(5);
     p.pulse(-3);
     p.pulse(NaN);
+    p.pulse(2_000_000);
     p.advance(60);
     expect(p.wh).toBe(5);
     expect(p.w).toBe(300); // 5 Wh in 60 s
+    expect(PULSES_PER_KWH).toBe(1000);
+  });
+
+  it('computes power only over windows of at least 60 s', () => {
+    const r = new EnergyRegister(100, 1000);
+    r.pulse(3);
+    r.advance(1059);
+    expect(r.w).toBe(0); // window not complete yet
+    r.pulse(1);
+    r.advance(1120); // 4 Wh in 120 s
+    expect(r.w).toBe(120);
+    expect(r.wh).toBe(104);
+    r.pulse(10);
+    r.advance(1180); // next window: 10 Wh in 60 s
+    expect(r.w).toBe(600);
+  });
+
+  it('does not turn a clock jump into a power value; the pulses still count as energy', () => {
+    const r = new EnergyRegister(100, 1_800_000_000);
+    r.pulse(7);
+    r.advance(1_900_000_000); // forward jump: the window's rate means nothing
+    expect(r.wh).toBe(107);
+    expect(r.w).toBe(0);
+    r.pulse(2);
+    r.advance(1_900_000_060);
+    expect(r.w).toBe(120); // the window restarted at the jump: 2 Wh in 60 s
+    r.pulse(4);
+    r.advance(1_800_000_000); // backwards: the window restarts, no power from it
+    expect(r.w).toBe(120);
+    r.pulse(1);
+    r.advance(1_800_000_060);
+    expect(r.w).toBe(60);
+    expect(r.wh).toBe(114);
   });
 });
 

@@ -16,6 +16,7 @@ import { decodeValue, encodeValue } from '@vakt/shared/cbor';
 import type { CborValue } from '@vakt/shared/cbor';
 import type { Board, SerialPort, Storage } from '@vakt/boards';
 import { startMeter, startConcentrator } from '@vakt/firmware';
+import { SyntheticLoad } from '@vakt/boards/sim/load';
 import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 import type { MeterApp, MeterOptions, ConcentratorApp, ConcentratorOptions } from '@vakt/firmware';
 
@@ -457,6 +458,8 @@ export class Rig {
   meterWitness = new CounterWitness();
   relay: boolean[] = [];
   logs: string[] = [];
+  /** The consumer behind the meter: the sim board's synthetic load, delivered as pulses by advance(). */
+  load: SyntheticLoad;
 
   constructor(
     t0: number,
@@ -466,6 +469,7 @@ export class Rig {
   ) {
     this.w = makeWorld();
     this.clock = new FakeClock(t0);
+    this.load = new SyntheticLoad(t0);
     this.hes = new MiniHes(this.w);
     this.meterStorage.recs.set('prov', this.w.meterProv);
     this.concStorage.recs.set('prov', this.w.concProv);
@@ -517,12 +521,17 @@ export class Rig {
     this.net.run();
   }
 
-  /** Advances time by dt seconds in steps, ticking both apps and settling the network each step. */
+  /** Advances time by dt seconds in steps, feeding the load's pulses, ticking both apps and settling the network each step. */
   advance(dt: number, step = 60): void {
     const end = this.clock.t + dt;
     while (this.clock.t < end) {
       this.clock.t = Math.min(end, this.clock.t + step);
-      if (!this.meterStorage.dead) this.meter.tick(this.clock.t);
+      // The load runs whether or not the meter is powered; a dead meter counts nothing.
+      const pulses = this.load.advance(this.clock.t);
+      if (!this.meterStorage.dead) {
+        if (pulses > 0) this.meter.onPulse(pulses);
+        this.meter.tick(this.clock.t);
+      }
       this.net.run();
       this.conc.tick(this.clock.t);
       this.net.run();

@@ -19,7 +19,7 @@ const harness = path.join(ROOT, 'test', 'xs', 'meter-harness.js');
 
 /** Names the meter harnesses call the app by (test/xs/*-harness.js), written out here independently of the planner. */
 const METER_APP_NAMES = ['tick', 'onSerial', 'onPulse', 'relayClosed', 'stats', 'framesIn', 'notForMe', 'linkErrors', 'badTag',
-  'replay', 'policy', 'commands', 'sendErrors', 'eventsSent', 'attach', 'synthetic'];
+  'replay', 'policy', 'commands', 'sendErrors', 'eventsSent', 'attach'];
 
 /** Every member name of every interface in boards/src/types.ts (the Board contract), read with the TypeScript parser. */
 function boardInterfaceMembers(): string[] {
@@ -143,7 +143,7 @@ describe('firmware bundles with renamed properties', () => {
     }
     // Not vacuous: the meter's sources define these names (the app object and its stats) and keep them.
     const kept = piece('meter').mangle!.plan.kept;
-    for (const n of METER_APP_NAMES) if (n !== 'attach' && n !== 'synthetic') expect(kept.has(n), n).toBe(true);
+    for (const n of METER_APP_NAMES) if (n !== 'attach') expect(kept.has(n), n).toBe(true);
     // The meter declares a Board-facing object of its own (serial handler, storage calls) only through these names.
     const text = fs.readFileSync(path.join(dir, 'meter.js'), 'utf8');
     for (const n of ['startMeter', 'onData', 'write', 'relayClosed', 'onSerial', 'framesIn']) expect(text, n).toContain(n);

@@ -155,10 +155,10 @@ describe('clocks, pins, board', () => {
   });
 
   it('sim board exposes pins, storage and the native AES provider', () => {
-    const b = createSimBoard({ log: () => {} });
+    const b = createSimBoard({ log: () => {}, syntheticLoad: false }); // this test injects the pulses itself
     expect(b.profile.engine).toBe('node');
     expect(b.aes).toBeDefined();
-    expect(createSimBoard({ nativeAes: false, log: () => {} }).aes).toBeUndefined();
+    expect(createSimBoard({ nativeAes: false, log: () => {}, syntheticLoad: false }).aes).toBeUndefined();
     const pulses: number[] = [];
     let tampers = 0;
     b.pins.onPulse((n) => pulses.push(n));

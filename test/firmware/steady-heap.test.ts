@@ -62,7 +62,7 @@ describe.skipIf(!xsAvailable())('meter steady-state heap on Moddable XS', () => 
             erase: function (n) { delete recs['r_' + n]; } },
           clock: { now: function () { return 1800000000; }, set: function () {}, every: function () { return 0; } },
           pins: { relay: function () {}, onPulse: function () {}, onTamper: function () {} }, log: function () {} };
-        var app = VaktMeter.startMeter(board, { attach: false, synthetic: false });`;
+        var app = VaktMeter.startMeter(board, { attach: false });`;
       const deliver = (a: number, b: number) => `for (var i = ${a}; i < ${b}; i++) app.onSerial(F[i]); gc(); print('@@sent ' + sent + ' ' + app.stats.commands);`;
       const r = await runEngine('xs', [path.join(dir, 'meter.js'), '--eval', setup, '--eval', deliver(0, 20), '--eval', deliver(20, 60),
         '--eval', deliver(60, 140), '--eval', deliver(140, 260)]);

@@ -108,7 +108,7 @@
     // Puck.js-like boards hand the core the interpreter's native AES (require("crypto").AES ECB).
     if (scn.nativeAes) board.aes = nativeAes();
     M.interval = scn.interval;
-    M.app = globalThis.VaktMeter.startMeter(board, { attach: false, synthetic: false });
+    M.app = globalThis.VaktMeter.startMeter(board, { attach: false });
     M.app.onSerial(M.cmd); // accepted once; every later feed is a replay
     M.down++;
   }

@@ -73,7 +73,7 @@
     var recs = {};
     var state = { now: scn.t0, out: [], line: '', relayPin: undefined, engine: scn.engine || 'xs' };
     recs['r_prov'] = fromHex(scn.prov);
-    var opts = { attach: false, synthetic: false };
+    var opts = { attach: false };
     var app = start(recs, state, opts);
     print('@@step ' + JSON.stringify({ i: -1, out: state.out, relay: app.relayClosed(), stats: statsOf(app) }));
     for (var i = 0; i < scn.steps.length; i++) {

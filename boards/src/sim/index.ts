@@ -1,6 +1,6 @@
 // The Node "sim" board: runs the same firmware as a device, with file-backed atomic storage,
 // serial ports from `serialport` (a PTY from socat or a USB adapter) or in memory, a system or
-// manual clock, simulated pins and node:crypto AES.
+// manual clock, simulated pins fed by a deterministic synthetic load, and node:crypto AES.
 import type { Board, BoardProfile, Clock, SerialPort, Storage } from '../types.ts';
 import { sim } from '../../profiles/sim.ts';
 import { createFileStorage, createMemoryStorage } from './storage.ts';
@@ -8,10 +8,12 @@ import { createSystemClock, createManualClock } from './clock.ts';
 import { createSimPins } from './pins.ts';
 import type { SimPins } from './pins.ts';
 import { createNodeAes } from './aes.ts';
+import { startSyntheticLoad, syntheticPower, SyntheticLoad, LOAD_TIMER_MS } from './load.ts';
 import { openSerialPort, createSerialPair, DEFAULT_BAUD } from './serial.ts';
 import type { ClosableSerialPort } from './serial.ts';
 
 export { createFileStorage, createMemoryStorage, createSystemClock, createManualClock, createSimPins, createNodeAes, openSerialPort, createSerialPair, DEFAULT_BAUD };
+export { startSyntheticLoad, syntheticPower, SyntheticLoad, LOAD_TIMER_MS };
 export type { SimPins, ClosableSerialPort };
 
 export interface SimBoardOptions {
@@ -27,6 +29,11 @@ export interface SimBoardOptions {
   /** Where log lines go (default: stderr with the board name). */
   log?: (msg: string) => void;
   profile?: BoardProfile;
+  /**
+   * Drive the pulse input from the deterministic synthetic load on the board clock (default true,
+   * so a simulated meter produces readings); false when a test injects pulses itself.
+   */
+  syntheticLoad?: boolean;
 }
 
 /** A sim Board plus its simulated pins, so a test or the CLI can press tamper or read the relay. */
@@ -47,6 +54,7 @@ export function createSimBoard(opts: SimBoardOptions = {}): SimBoard {
     log: opts.log ?? ((msg: string) => { process.stderr.write(`[${profile.name}] ${msg}\n`); }),
   };
   if (opts.nativeAes !== false) board.aes = createNodeAes();
+  if (opts.syntheticLoad !== false) startSyntheticLoad(board.clock, board.pins.pulse);
   return board;
 }
 

@@ -117,8 +117,6 @@ export interface MeterOptions {
   intervalS?: number;
   /** Seconds between re-pushes of unacknowledged readings. */
   retryS?: number;
-  /** Use the synthetic load instead of the pulse input (default: board.profile.engine === 'node'). */
-  synthetic?: boolean;
   /** Security/alarm events allowed in a burst, and seconds per extra event. */
   eventBurst?: number;
   eventPeriodS?: number;
@@ -264,7 +262,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const now0 = clock.now();
   const limiter = new RateLimiter(opt(opts.eventBurst, 4), opt(opts.eventPeriodS, 60), now0);
   // The register resumes from the last stored interval.
-  const reg = new EnergyRegister(opt(opts.synthetic, board.profile.engine === 'node'), lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
+  const reg = new EnergyRegister(lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
 
   /**
    * End of the interval that holds `t`. Interval boundaries are multiples of cfg.interval: t − t mod
