@@ -7,6 +7,8 @@
 // Directions (header flags bit 0).
 export const DIR_UP = 0; // toward the HES
 export const DIR_DOWN = 1; // toward the meter
+/** Direction byte of the firmware image key KF (PROTOCOL.md §4, D-10): a KDF context value no frame key uses, never in a header. */
+export const DIR_IMAGE = 2;
 
 // End-to-end operations (header op byte, version 0x01).
 export const OP_READING = 0x01;

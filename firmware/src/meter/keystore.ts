@@ -18,7 +18,7 @@ import {
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
 import type { SendCounter } from '@vakt/shared/counter';
-import { DIR_DOWN, DIR_UP, OP_FIRMWARE, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_IMAGE, DIR_UP, OP_FIRMWARE, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
@@ -62,8 +62,6 @@ const MAX_GEN = 255;
 // as literals so the bundle inlines them.
 const MAY_UP = 0x40;
 const MAY_DOWN = 0x80;
-/** Direction byte of the firmware image key KF (PROTOCOL.md §10, D-10): no frame key uses it. */
-const DIR_IMAGE = 2;
 
 /** Outcome of a TRANSPORT: stage it, re-confirm the same staged key, or refuse. */
 export const KU_STAGED = 1;

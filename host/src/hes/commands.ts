@@ -1,5 +1,5 @@
 // Command kinds, their rights, body encodings (PROTOCOL.md §10) and the queue state machine.
-import { OP_READ, OP_RELAY, OP_CONFIG, OP_CLOCK, OP_FIRMWARE, OP_KEY_UPDATE, CMAC_TAG_LEN, KEY_LEN, cmac, deriveE2eKey, expandKey } from '@vakt/shared';
+import { OP_READ, OP_RELAY, OP_CONFIG, OP_CLOCK, OP_FIRMWARE, OP_KEY_UPDATE, DIR_IMAGE, CMAC_TAG_LEN, KEY_LEN, cmac, deriveE2eKey, expandKey } from '@vakt/shared';
 import type { CryptoCtx } from '@vakt/shared';
 import type { Right } from './roles.ts';
 import type { CborValue } from '../crypto/cbor.ts';
@@ -55,8 +55,6 @@ export const FW_ACTIVATE = 3;
 export const KU_TRANSPORT = 1;
 export const KU_CONFIRM = 2;
 export const KU_ACTIVATE = 3;
-/** Direction byte of the firmware image key KF (PROTOCOL.md §10, D-10): no frame key uses it. */
-export const FW_IMAGE_DIR = 2;
 
 /**
  * The whole-image MAC of a FIRMWARE BEGIN (PROTOCOL.md §10, D-10): CMAC(KF[gen], image) with
@@ -66,7 +64,7 @@ export const FW_IMAGE_DIR = 2;
 export function firmwareImageMac(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, gen: number, image: Uint8Array): Uint8Array {
   const kf = new Uint8Array(KEY_LEN);
   const rk = new Uint32Array(44);
-  deriveE2eKey(ctx, ok, okOff, meterId, OP_FIRMWARE, FW_IMAGE_DIR, gen, kf, 0);
+  deriveE2eKey(ctx, ok, okOff, meterId, OP_FIRMWARE, DIR_IMAGE, gen, kf, 0);
   expandKey(kf, 0, rk);
   const mac = new Uint8Array(CMAC_TAG_LEN);
   cmac(ctx, rk, image, 0, image.length, mac, 0);
