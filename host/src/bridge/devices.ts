@@ -57,9 +57,13 @@ export function deviceStorage(img: Uint8Array, dir: string | undefined): Storage
 export interface SimMeter { id: string; app: MeterApp; board: SimBoard; prov: MeterProv }
 
 /** Starts the meter firmware on a sim board whose serial[0] is `line`. */
-export function runMeter(o: { image: Uint8Array; line: SerialPort; storage: Storage; clock: Clock; log?: (m: string) => void; options?: MeterOptions }): SimMeter {
+export function runMeter(o: {
+  image: Uint8Array; line: SerialPort; storage: Storage; clock: Clock; log?: (m: string) => void; options?: MeterOptions;
+  /** Feed the pulse input from the board's synthetic load timer (default true); false when the caller drives the load. */
+  syntheticLoad?: boolean;
+}): SimMeter {
   const prov = requireMeterImage(o.image, 'the image');
-  const board = createSimBoard({ storage: o.storage, serial: [o.line], clock: o.clock, log: o.log ?? (() => undefined) });
+  const board = createSimBoard({ storage: o.storage, serial: [o.line], clock: o.clock, log: o.log ?? (() => undefined), syntheticLoad: o.syntheticLoad });
   const app = startMeter(board, o.options);
   return { id: idHex(prov.meterId), app, board, prov };
 }
@@ -80,7 +84,8 @@ export function runConcentrator(o: {
   link?: Reconnecting;
 }): SimConcentrator {
   const prov = requireConcentratorImage(o.image, 'the image');
-  const board = createSimBoard({ storage: o.storage, serial: [o.hes, ...o.meterLines], clock: o.clock, log: o.log ?? (() => undefined) });
+  // A concentrator has no consumer behind it: no synthetic load on its pulse input.
+  const board = createSimBoard({ storage: o.storage, serial: [o.hes, ...o.meterLines], clock: o.clock, log: o.log ?? (() => undefined), syntheticLoad: false });
   const app = startConcentrator(board, o.options);
   const link = o.link ?? (typeof (o.hes as Partial<Reconnecting>).onConnect === 'function' ? (o.hes as unknown as Reconnecting) : undefined);
   link?.onConnect(() => app.hello());

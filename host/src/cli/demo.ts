@@ -13,7 +13,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { SerialPort } from '@vakt/boards';
-import { createManualClock, createSerialPair } from '@vakt/boards/sim/index';
+import { createManualClock, createSerialPair, SyntheticLoad } from '@vakt/boards/sim/index';
 import {
   E2E_VERSION, encodeSerialFrame, HEADER_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER, OP_READING, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
 } from '@vakt/shared';
@@ -226,6 +226,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     let wrongMeter: SimMeter | undefined;
     const concs: SimConcentrator[] = [];
     const meters: SimMeter[] = [];
+    /** Each simulated meter's consumer, driven by the simulation loop. */
+    const loadOf = new Map<SimMeter, SyntheticLoad>();
     const meterLineOf = new Map<string, { conc: SimConcentrator; line: TappedLine; modem?: ModemPort }>();
     const pairs: PtyPair[] = [];
     let upRecorder: Recorder | undefined;
@@ -270,7 +272,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       concLines.forEach((l, i) => l.onData((chunk) => c.app.onMeterLine(i + 1, chunk)));
       concs.push(c);
       meterEnds.forEach((e, i) => {
-        const m = runMeter({ image: imageOf.get(e.id)!, line: e.line, storage: deviceStorage(imageOf.get(e.id)!, undefined), clock, options: { attach: false, intervalS: INTERVAL_S } });
+        // The loop below drives the meters (attach: false), their synthetic load included: one board
+        // timer per meter on the shared manual clock would cost O(meters) per timer run.
+        const m = runMeter({
+          image: imageOf.get(e.id)!, line: e.line, storage: deviceStorage(imageOf.get(e.id)!, undefined), clock, options: { attach: false, intervalS: INTERVAL_S },
+          syntheticLoad: false,
+        });
+        loadOf.set(m, new SyntheticLoad(clock.now()));
         e.line.onData((chunk) => m.app.onSerial(chunk));
         if (e.id === wrongId) wrongMeter = m;
         else meters.push(m);
@@ -308,8 +316,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const tick = async (): Promise<void> => {
       clock.advance(STEP_S * 1000);
       const t = clock.now();
-      for (const m of meters) m.app.tick(t);
-      wrongMeter?.app.tick(t);
+      // Each meter counts its load's pulses, then ticks (as the sim board's load timer runs first).
+      const run = (m: SimMeter): void => {
+        const n = loadOf.get(m)!.advance(t);
+        if (n > 0) m.app.onPulse(n);
+        m.app.tick(t);
+      };
+      for (const m of meters) run(m);
+      if (wrongMeter !== undefined) run(wrongMeter);
       for (const c of concs) c.app.tick(t);
       srv.pump();
       simSteps++;
