@@ -28,6 +28,7 @@ describe('vakt demo', () => {
     expect(s.steps.map((x) => x.step)).toEqual(STEPS);
     for (const x of s.steps) expect(x.ok, `${x.step}: ${x.detail}\n${lines.join('\n')}`).toBe(true);
     expect(s.metersWithReadings).toBe(3);
+    expect(s.metersWithEnergy).toBe(3);
     expect(s.hesIngest.ERR_TAG).toBeGreaterThanOrEqual(1);
     expect(s.hesIngest.ERR_REPLAY).toBeGreaterThanOrEqual(1);
     expect(s.ok).toBe(true);

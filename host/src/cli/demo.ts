@@ -74,6 +74,8 @@ export interface DemoSummary {
   notice?: string;
   readingsStored: number;
   metersWithReadings: number;
+  /** Meters whose newest stored reading has a positive energy register (the sim board's synthetic load reached the meter as pulses). */
+  metersWithEnergy: number;
   simulatedHours: number;
   seconds: number;
   serial: { stalls: number; reopens: number; resent: number };
@@ -471,6 +473,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       ...(notice !== undefined ? { notice } : {}),
       readingsStored: final.reduce((n, s) => n + s.readings, 0),
       metersWithReadings: final.filter((s) => s.readings > 0).length,
+      metersWithEnergy: final.filter((s) => s.readings > 0 && h.readings(s.id, 1)[0]!.wh > 0).length,
       simulatedHours: Math.round(((simSteps * STEP_S) / 3600) * 10) / 10,
       seconds: (Date.now() - started) / 1000,
       serial,
