@@ -18,9 +18,12 @@
 // properties; an interface member alone does not count) unless a name has any reason to stay,
 // computed on every build by scripts/mangle-props.ts: every standard built-in property (enumerated
 // from a fresh V8 context), engine protocol names (next/done/value/then/..., Espruino's on/emit),
-// every word of every file that talks to a bundle (boards/src/** = the Board interface and adapters, boards/profiles, the
-// engine harnesses in test/xs, and every test or script that names a bundle global or the build,
-// with what they import), every word in a string literal of the bundle's sources (`o['x']`), and
+// every word of every file that shares objects or a scope with a bundle (boards/src/** = the Board
+// interface and adapters, boards/profiles, the engine harnesses test/xs/*.js with what they import,
+// and a test or script that evaluates a bundle in its own process: new Function/eval/vm), the text
+// words (string/template literal words and property names, not bindings) of every test or script
+// that drives a bundle on an engine by text (names a bundle global, a harness global or the build)
+// and of what those import, every word in a string literal of the bundle's sources (`o['x']`), and
 // every name touched by a source file that enumerates keys (cbor.ts's value codec). Reserved names
 // also go to esbuild as `false` in mangleCache, so no short name it generates equals one of them.
 // Nothing is listed by hand, so renames and merges in firmware/ and shared/ are picked up; a new
@@ -37,7 +40,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkSource, formatViolations } from './engine-check.ts';
 import { inlineTopLevelConstants } from './inline-consts.ts';
 import { planPropertyMangling, consumerFiles } from './mangle-props.ts';
-import type { ManglePlan } from './mangle-props.ts';
+import type { ManglePlan, ConsumerFile } from './mangle-props.ts';
 import type { CheckEngine, Violation } from './engine-check.ts';
 import { profiles } from '../boards/profiles/index.ts';
 import type { BoardProfile } from '../boards/src/types.ts';
@@ -155,7 +158,7 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     return b;
   };
 
-  let consumers: string[] | undefined;
+  let consumers: ConsumerFile[] | undefined;
   /** `entryNames`: names the entry code exposes, for a piece whose own property names are shortened. */
   const piece = async (name: string, entryCode: string, engines: CheckEngine[], entryNames?: string[]): Promise<void> => {
     let minB = await bundle(entryCode, true);

@@ -15,11 +15,24 @@
 //   reserved   = every standard built-in property name, enumerated from a fresh V8 context
 //              + names engines read from objects they are handed (iterator/thenable/descriptor
 //                protocols, Espruino's Object.prototype event methods)
-//              + every word (identifier, keyword, or word inside a string; not comments) of every file
-//                that talks to a bundle: boards/src/**, boards/profiles/**, test/xs/**, and every file
-//                under test/ or scripts/ that names a bundle global or the build (plus the files those
-//                import relatively), so Board methods, app methods, options and stats read by
-//                harnesses, provisioning/profile JSON keys are all kept
+//              + the words of every file that talks to a bundle (consumerFiles), by how it talks:
+//                - all its words (identifiers, keywords, words inside strings; not comments) for code
+//                  that shares objects or a global scope with a bundle: boards/src/**, boards/profiles/**
+//                  and the engine harnesses test/xs/*.js|mjs (with what they import), and a file under
+//                  test/ or scripts/ that evaluates code in its own process (new Function, eval, vm)
+//                  and reaches a firmware bundle (espruino-board.test.ts runs the deliverable in vm)
+//                - only its text words for a file under test/ or scripts/ that names a bundle global,
+//                  a harness global or the build, and for what it or a file above imports: it runs in
+//                  Node and reaches a bundle through an engine in another process, by code sent as
+//                  text and JSON sent or read back. Text words = every word in a string or template
+//                  literal (`var app = VaktMeter.startMeter(b, {..}); app.stats.commands`) + every
+//                  property name it writes or reads (object keys, members, `x.name`, destructured
+//                  keys: a Node object may be JSON.stringify'd into engine text, and a harness may
+//                  print a bundle object's keys as JSON, as conc-harness.js does with app.stats);
+//                  its bindings (variables, parameters, functions, imports) never reach an engine,
+//                  so reference.ts's `meterId`/`gen` parameters or harness.ts's `pending` do not count
+//                So Board methods, app methods, options and stats read by harnesses, provisioning/profile
+//                JSON keys are all kept
 //              + every word inside a string or template literal of the bundle's own sources
 //                (`o['x']`, `'x' in o`, code built as text are not renamed by esbuild, so the
 //                unquoted uses must not be either)
@@ -147,35 +160,118 @@ function relativeImports(file: string, text: string): string[] {
 }
 
 /**
- * Files whose code touches a bundle's objects by name: all of boards/src and boards/profiles and
- * test/xs, every file under test/ and scripts/ that mentions one of `markers` (bundle globals, the
- * build function, the output directory) or a global those always-included files set (harnesses),
- * and the files those import relatively; `exclude` are
- * the bundle's own sources and the build tooling (whose words are not names a bundle is called by).
+ * Every word a file can hand an engine as data or read back from one, while its own bindings run only
+ * in Node: the words of its string and template literals (code sent to an engine as text) and every
+ * *property* name it writes or reads (object-literal keys, class and type members, parameter
+ * properties, `x.name` accesses, destructured keys, qualified names), because an object it builds may
+ * reach an engine through JSON.stringify and engine output comes back as JSON whose keys the file
+ * reads (a harness may enumerate a bundle object: test/xs/conc-harness.js copies `app.stats` with
+ * for-in). Left out: names that only bind (variables, parameters, functions, classes, imports, type
+ * names), keywords and import/export module specifiers; no engine ever sees those. Comments are
+ * skipped; JSON is taken whole.
  */
-export function consumerFiles(root: string, markers: string[], exclude: Set<string>): string[] {
-  const always = [...listFiles(path.join(root, 'boards', 'src')), ...listFiles(path.join(root, 'boards', 'profiles')), ...listFiles(path.join(root, 'test', 'xs'))];
-  const found = new Set<string>();
-  const queue: string[] = [];
-  const add = (f: string): void => { if (!found.has(f) && !exclude.has(f)) { found.add(f); queue.push(f); } };
+export function textWords(file: string, text: string): string[] {
+  if (file.endsWith('.json')) return wordsOf(text);
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, /\.[mc]?ts$/.test(file) ? ts.ScriptKind.TS : ts.ScriptKind.JS);
+  const out: string[] = [];
+  const prop = (n: ts.Node | undefined): void => { if (n && (ts.isIdentifier(n) || ts.isPrivateIdentifier(n))) out.push(...wordsOf(n.text)); };
+  const visit = (n: ts.Node): void => {
+    if (ts.isStringLiteralLike(n) || ts.isTemplateHead(n) || ts.isTemplateMiddle(n) || ts.isTemplateTail(n)) {
+      // A module specifier (`from '@vakt/shared/counter'`) is a path resolved in Node, never engine code or data.
+      if (!(ts.isImportDeclaration(n.parent) || ts.isExportDeclaration(n.parent))) for (const w of wordsOf(n.text)) out.push(w);
+    } else if (ts.isPropertyAccessExpression(n) || ts.isQualifiedName(n)) {
+      prop(ts.isQualifiedName(n) ? n.right : n.name);
+    } else if (ts.isPropertyAssignment(n) || ts.isShorthandPropertyAssignment(n) || ts.isPropertyDeclaration(n) || ts.isMethodDeclaration(n)
+      || ts.isGetAccessorDeclaration(n) || ts.isSetAccessorDeclaration(n) || ts.isPropertySignature(n) || ts.isMethodSignature(n)
+      || ts.isEnumMember(n)) {
+      prop(n.name);
+    } else if (ts.isBindingElement(n) && ts.isObjectBindingPattern(n.parent)) {
+      prop(n.propertyName ?? n.name);
+    } else if (ts.isParameter(n) && n.modifiers?.some((m) => m.kind === ts.SyntaxKind.PublicKeyword || m.kind === ts.SyntaxKind.PrivateKeyword
+      || m.kind === ts.SyntaxKind.ProtectedKeyword || m.kind === ts.SyntaxKind.ReadonlyKeyword)) {
+      prop(n.name);
+    }
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
+/** How much of a consumer file's text reserves names: `all` its words, `text` only textWords. */
+export type ConsumerKind = 'all' | 'text';
+/** A file that talks to a bundle, and how (see consumerFiles). */
+export interface ConsumerFile { file: string; kind: ConsumerKind }
+
+/** True if the file evaluates code text inside its own process (`new Function`, `Function(`, `eval(`, node:vm). */
+export function evaluatesCode(text: string): boolean {
+  return /\bnew\s+Function\s*\(|\bFunction\s*\(|\beval\s*\(|['"](?:node:)?vm['"]/.test(text);
+}
+
+/**
+ * Files whose code touches a bundle's objects by name, and how much of each file's text counts
+ * (ambiguity is resolved by reserving: a file reached in several ways gets the widest kind):
+ *   1. all   boards/src/**, boards/profiles/** (Board adapters and profiles call the apps and the
+ *            core directly) and the engine-side harnesses, the JavaScript files of test/xs
+ *            (`.js`/`.mjs`: code an engine runs in one global scope with a bundle), with every file
+ *            they import relatively;
+ *   2. all   every file under test/ or scripts/ that evaluates code text inside its own process
+ *            (evaluatesCode: `new Function`, `eval(`, node:vm) and can reach a firmware bundle: it is a
+ *            consumer by rule 3, or it or a file it imports relatively mentions a marker. It may load
+ *            a bundle there and touch its objects from TypeScript;
+ *   3. text  every other file under test/ or scripts/ that mentions one of `markers` (bundle globals,
+ *            the build function, the output directory) or a global the rule-1 files set
+ *            (VaktHarness, ...), and every file a rule-2 or rule-3 file imports relatively. Such a
+ *            file runs in Node, apart from any bundle: it reaches one only through an engine in
+ *            another process (code sent as text, JSON sent and read back) or, as a helper of a
+ *            rule-2 file, through objects handed to it, which it can touch only by property syntax.
+ *            So only textWords count: string and template literal words and property names, not
+ *            its bindings (test/conformance/reference.ts's `meterId`, `op`, `gen` parameters).
+ * Engines that evaluate code which rules 2 and 3 never reach (a file evaluating only its own text,
+ * not naming the build or a bundle) touch no renamed name. `exclude` are the bundle's own sources and
+ * the build tooling (whose words are not names a bundle is called by).
+ */
+export function consumerFiles(root: string, markers: string[], exclude: Set<string>): ConsumerFile[] {
+  const found = new Map<string, ConsumerKind>();
+  const inRepo = (p: string) => /^(test|scripts|boards)\//.test(path.relative(root, p));
+  const texts = new Map<string, string>();
+  const read = (f: string): string => { let t = texts.get(f); if (t === undefined) texts.set(f, (t = fs.readFileSync(f, 'utf8'))); return t; };
+  const importsOf = (f: string): string[] => relativeImports(f, read(f)).filter(inRepo);
+  /** Adds `f` as `kind` and its relative imports as `importKind`, transitively; `all` is never lowered. */
+  const add = (f: string, kind: ConsumerKind, importKind: ConsumerKind): void => {
+    const queue: [string, ConsumerKind][] = [[f, kind]];
+    while (queue.length) {
+      const [g, k] = queue.pop()!;
+      if (exclude.has(g) || found.get(g) === 'all' || found.get(g) === k) continue;
+      found.set(g, k);
+      for (const d of importsOf(g)) queue.push([d, importKind === 'all' && k === 'all' ? 'all' : 'text']);
+    }
+  };
+  const engineSide = (f: string): boolean => /\.m?js$/.test(f);
+  const always = [...listFiles(path.join(root, 'boards', 'src')), ...listFiles(path.join(root, 'boards', 'profiles')),
+    ...listFiles(path.join(root, 'test', 'xs')).filter(engineSide)];
   // The globals those files set (VaktHarness, ...) mark their callers too: a test that drives a
   // harness may call the app object the harness hands back.
   const marks = new Set(markers);
   for (const f of always) {
-    add(f);
-    const text = fs.readFileSync(f, 'utf8');
-    for (const m of text.matchAll(/globalThis\.([A-Za-z_$][\w$]*)\s*=[^=]/g)) marks.add(m[1]);
+    add(f, 'all', 'all');
+    for (const m of read(f).matchAll(/globalThis\.([A-Za-z_$][\w$]*)\s*=[^=]/g)) marks.add(m[1]);
   }
-  for (const f of [...listFiles(path.join(root, 'test')), ...listFiles(path.join(root, 'scripts'))]) {
-    const text = fs.readFileSync(f, 'utf8');
-    if ([...marks].some((m) => text.includes(m))) add(f);
-  }
-  while (queue.length) {
-    const f = queue.pop()!;
-    const inRepo = (p: string) => /^(test|scripts|boards)\//.test(path.relative(root, p));
-    for (const d of relativeImports(f, fs.readFileSync(f, 'utf8'))) if (inRepo(d)) add(d);
-  }
-  return [...found].sort();
+  const marked = (f: string): boolean => [...marks].some((m) => read(f).includes(m));
+  const local = [...listFiles(path.join(root, 'test')), ...listFiles(path.join(root, 'scripts'))].filter((f) => !exclude.has(f));
+  for (const f of local) if (marked(f)) add(f, 'text', 'text');
+  /** True if `f` or a file it imports relatively (transitively) mentions a marker. */
+  const reachesMarker = (f: string): boolean => {
+    const seen = new Set<string>([f]);
+    const queue = [f];
+    while (queue.length) {
+      const g = queue.pop()!;
+      if (marked(g)) return true;
+      for (const d of importsOf(g)) if (!seen.has(d)) { seen.add(d); queue.push(d); }
+    }
+    return false;
+  };
+  for (const f of local) if (evaluatesCode(read(f)) && (found.has(f) || reachesMarker(f))) add(f, 'all', 'text');
+  return [...found].map(([file, kind]) => ({ file, kind })).sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
 }
 
 /** Static name of a property-like node (identifier or private name only; quoted and computed keys are not mangled by esbuild). */
@@ -284,7 +380,7 @@ function factsOf(file: string): SourceFacts {
  * esbuild metafile inputs), the files that talk to bundles (see consumerFiles) and the names the
  * generated entry code exposes (start functions, globals). Never renames a name it has any reason to keep.
  */
-export function planPropertyMangling(root: string, sources: string[], consumers: string[], entryNames: string[]): ManglePlan {
+export function planPropertyMangling(root: string, sources: string[], consumers: (string | ConsumerFile)[], entryNames: string[]): ManglePlan {
   const kept = new Map<string, ReserveReason>();
   const keep = (n: string, why: ReserveReason): void => { if (!kept.has(n)) kept.set(n, why); };
   const builtins = standardBuiltinNames();
@@ -299,7 +395,13 @@ export function planPropertyMangling(root: string, sources: string[], consumers:
   for (const n of builtins) reserve(n, 'builtin');
   for (const n of ENGINE_PROTOCOL_NAMES) reserve(n, 'engine');
   for (const n of entryNames) reserve(n, 'entry');
-  for (const c of consumers) for (const w of codeWords(c, fs.readFileSync(c, 'utf8'))) reserve(w, `consumer ${rel(c)}`);
+  // A plain path is a consumer of kind `all`.
+  for (const c of consumers) {
+    const { file, kind } = typeof c === 'string' ? { file: c, kind: 'all' as ConsumerKind } : c;
+    const text = fs.readFileSync(file, 'utf8');
+    if (kind === 'all') for (const w of codeWords(file, text)) reserve(w, `consumer ${rel(file)}`);
+    else for (const w of textWords(file, text)) reserve(w, `consumer ${rel(file)} (text)`);
+  }
   for (const { file, f } of facts) for (const w of f.quotedWords) reserve(w, `quoted ${rel(file)}`);
   const reflectiveFns = new Set<string>();
   for (const { f } of facts) for (const fn of f.reflectiveFns) reflectiveFns.add(fn);

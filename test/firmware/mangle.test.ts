@@ -1,5 +1,5 @@
 // Property renaming of the firmware bundles (scripts/mangle-props.ts, applied by build:firmware).
-// The planner on small fixtures (each reason to keep a name, and that nothing else is kept), then
+// The planner on small fixtures (each reason to keep a name, each kind of consumer file, and that nothing else is kept), then
 // the real bundles: no name the board adapters, the harnesses or the engine rely on is renamed,
 // no generated name is a built-in on Node, XS or Espruino, and the renamed meter bundle transmits
 // byte for byte what the unrenamed one does.
@@ -10,7 +10,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { buildFirmware } from '../../scripts/build-firmware.ts';
 import type { BuildReport } from '../../scripts/build-firmware.ts';
-import { planPropertyMangling, standardBuiltinNames, ENGINE_PROTOCOL_NAMES } from '../../scripts/mangle-props.ts';
+import { planPropertyMangling, consumerFiles, standardBuiltinNames, ENGINE_PROTOCOL_NAMES } from '../../scripts/mangle-props.ts';
 import { scenario, checkScenario } from '../xs/meter-scenario.ts';
 import { runEngine, parseSteps, espruinoBin, xsAvailable } from '../xs/engine-run.ts';
 
@@ -88,6 +88,50 @@ describe('planPropertyMangling on fixtures', () => {
     expect(plan.esbuild!.mangleCache.boardWrite).toBe(false);
     expect(plan.esbuild!.mangleCache.startIt).toBe(false);
     expect(plan.esbuild!.mangleCache.length).toBe(false);
+  });
+
+  it('reserves all words of harnesses, adapters and in-process evaluators, only text words of a test that drives an engine by text', () => {
+    // The bundle's own source declares every name below; the consumers decide which stay.
+    const src = w('kinds/shared/src/app.ts', 'export const app = { tickCount: 1, commandCount: 2, joinCount: 3, frameBudget: 4, refParam: 5, '
+      + 'helperKey: 6, harnessName: 7, evalTouched: 8, boardName: 9, ownEvalOnly: 10, refKeyed: 11 };\n');
+    w('kinds/boards/src/adapter.ts', 'export function attach(app: { boardName: number }) { return app.boardName; }\n');
+    w('kinds/test/xs/h.js', 'globalThis.KindHarness = { run: function (a) { var harnessName = a; return harnessName; } };\n');
+    // Drives the bundle on an engine by text: a binding stays free, template and property words are kept.
+    w('kinds/test/a/drive.test.ts', [
+      "import { refSeal } from './ref.ts';",
+      'const frameBudget = 3;',
+      'const steps: { stats: Record<string, number> }[] = JSON.parse(runOn(`var app = VaktMeter.startMeter(board, {}); print(app.stats.commandCount);`));',
+      'export const joins = steps[0].stats.joinCount + frameBudget + refSeal(1);',
+      'declare function runOn(code: string): string;',
+    ].join('\n'));
+    // Imported by the driver: its parameter is a binding, its object key a property name.
+    w('kinds/test/a/ref.ts', 'export function refSeal(refParam: number): number { const h = { refKeyed: refParam }; return h.refKeyed; }\n');
+    // Evaluates a bundle in its own process: everything it writes counts.
+    w('kinds/test/b/eval.test.ts', "import { helper } from './helper.ts';\nconst m = new Function('return VaktMeter')();\nconst evalTouched = m;\nhelper(evalTouched);\n");
+    w('kinds/test/b/helper.ts', 'export function helper(x: { helperKey: number }) { const tickCount = x.helperKey; return tickCount; }\n');
+    // Evaluates only its own text and names no bundle: not a consumer.
+    const own = w('kinds/test/c/own.test.ts', "const ownEvalOnly = new Function('return 1')();\nexport default ownEvalOnly;\n");
+    const root = path.join(dir, 'kinds');
+    const consumers = consumerFiles(root, ['VaktMeter'], new Set([src]));
+    const kinds = Object.fromEntries(consumers.map((c) => [path.relative(root, c.file), c.kind]));
+    expect(kinds).toEqual({
+      'boards/src/adapter.ts': 'all', 'test/xs/h.js': 'all', 'test/b/eval.test.ts': 'all',
+      'test/a/drive.test.ts': 'text', 'test/a/ref.ts': 'text', 'test/b/helper.ts': 'text',
+    });
+    expect(consumers.map((c) => c.file)).not.toContain(own);
+    const plan = planPropertyMangling(root, [src], consumers, []);
+    const why = Object.fromEntries(plan.kept);
+    // A category-3 file's own identifiers (a const, an imported function's parameter, a helper's local) are renamed.
+    expect(plan.mangled).toEqual(['frameBudget', 'ownEvalOnly', 'refParam', 'tickCount']);
+    // Words inside its template literal, property names it reads (engine output) or writes are kept.
+    expect(why.commandCount).toBe('consumer test/a/drive.test.ts (text)');
+    expect(why.joinCount).toBe('consumer test/a/drive.test.ts (text)');
+    expect(why.refKeyed).toBe('consumer test/a/ref.ts (text)');
+    expect(why.helperKey).toBe('consumer test/b/helper.ts (text)');
+    // Harnesses, adapters and in-process evaluators keep every word, bindings included.
+    expect(why.harnessName).toBe('consumer test/xs/h.js');
+    expect(why.boardName).toBe('consumer boards/src/adapter.ts');
+    expect(why.evalTouched).toBe('consumer test/b/eval.test.ts');
   });
 
   it('enumerates the standard built-ins (prototype methods, iterator results, descriptors) and nothing from Node', () => {
