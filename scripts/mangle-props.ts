@@ -202,9 +202,21 @@ export type ConsumerKind = 'all' | 'text';
 /** A file that talks to a bundle, and how (see consumerFiles). */
 export interface ConsumerFile { file: string; kind: ConsumerKind }
 
-/** True if the file evaluates code text inside its own process (`new Function`, `Function(`, `eval(`, node:vm). */
-export function evaluatesCode(text: string): boolean {
-  return /\bnew\s+Function\s*\(|\bFunction\s*\(|\beval\s*\(|['"](?:node:)?vm['"]/.test(text);
+/**
+ * True if the file can evaluate code text inside its own process: it names `eval` or `Function` as
+ * code (an identifier, a property name or a type: `new Function`, `(0, eval)(s)`, `globalThis.eval`,
+ * a Worker's `eval: true`; words inside strings such as runEngine's '--eval' do not count) or loads
+ * node:vm. Read by the parser, so comments do not count either.
+ */
+export function evaluatesCode(file: string, text: string): boolean {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, /\.[mc]?ts$/.test(file) ? ts.ScriptKind.TS : ts.ScriptKind.JS);
+  const VM = /^(?:node:)?vm$/;
+  const hit = (n: ts.Node): boolean => {
+    if (ts.isIdentifier(n) && (n.text === 'eval' || n.text === 'Function')) return true;
+    if (ts.isStringLiteralLike(n) && VM.test(n.text)) return true;
+    return ts.forEachChild(n, hit) ?? false;
+  };
+  return hit(sf);
 }
 
 /**
@@ -215,7 +227,7 @@ export function evaluatesCode(text: string): boolean {
  *            (`.js`/`.mjs`: code an engine runs in one global scope with a bundle), with every file
  *            they import relatively;
  *   2. all   every file under test/ or scripts/ that evaluates code text inside its own process
- *            (evaluatesCode: `new Function`, `eval(`, node:vm) and can reach a firmware bundle: it is a
+ *            (evaluatesCode: `new Function`, `eval`, node:vm) and can reach a firmware bundle: it is a
  *            consumer by rule 3, or it or a file it imports relatively mentions a marker. It may load
  *            a bundle there and touch its objects from TypeScript;
  *   3. text  every other file under test/ or scripts/ that mentions one of `markers` (bundle globals,
@@ -270,7 +282,7 @@ export function consumerFiles(root: string, markers: string[], exclude: Set<stri
     }
     return false;
   };
-  for (const f of local) if (evaluatesCode(read(f)) && (found.has(f) || reachesMarker(f))) add(f, 'all', 'text');
+  for (const f of local) if (evaluatesCode(f, read(f)) && (found.has(f) || reachesMarker(f))) add(f, 'all', 'text');
   return [...found].map(([file, kind]) => ({ file, kind })).sort((x, y) => (x.file < y.file ? -1 : x.file > y.file ? 1 : 0));
 }
 

@@ -96,13 +96,14 @@ describe('planPropertyMangling on fixtures', () => {
       + 'helperKey: 6, harnessName: 7, evalTouched: 8, boardName: 9, ownEvalOnly: 10, refKeyed: 11 };\n');
     w('kinds/boards/src/adapter.ts', 'export function attach(app: { boardName: number }) { return app.boardName; }\n');
     w('kinds/test/xs/h.js', 'globalThis.KindHarness = { run: function (a) { var harnessName = a; return harnessName; } };\n');
-    // Drives the bundle on an engine by text: a binding stays free, template and property words are kept.
+    // Drives the bundle on an engine in another process, by text: a binding stays free, template and
+    // property words are kept; the word eval inside a string does not make it an in-process evaluator.
     w('kinds/test/a/drive.test.ts', [
       "import { refSeal } from './ref.ts';",
       'const frameBudget = 3;',
-      'const steps: { stats: Record<string, number> }[] = JSON.parse(runOn(`var app = VaktMeter.startMeter(board, {}); print(app.stats.commandCount);`));',
+      "const steps: { stats: Record<string, number> }[] = JSON.parse(runOn('--eval', `var app = VaktMeter.startMeter(board, {}); print(app.stats.commandCount);`));",
       'export const joins = steps[0].stats.joinCount + frameBudget + refSeal(1);',
-      'declare function runOn(code: string): string;',
+      "declare function runOn(flag: string, code: string): string; // another process: '--eval' is text",
     ].join('\n'));
     // Imported by the driver: its parameter is a binding, its object key a property name.
     w('kinds/test/a/ref.ts', 'export function refSeal(refParam: number): number { const h = { refKeyed: refParam }; return h.refKeyed; }\n');
