@@ -20,9 +20,10 @@
 //                  that shares objects or a global scope with a bundle: boards/src/**, boards/profiles/**
 //                  and the engine harnesses test/xs/*.js|mjs (with what they import), and a file under
 //                  test/ or scripts/ that evaluates code in its own process (new Function, eval, vm)
-//                  and reaches a firmware bundle (espruino-board.test.ts runs the deliverable in vm)
+//                  and reaches a firmware bundle (espruino-board.test.ts runs the deliverable in vm;
+//                  the helpers it imports count as text: they touch objects only by property syntax)
 //                - only its text words for a file under test/ or scripts/ that names a bundle global,
-//                  a harness global or the build, and for what it or a file above imports: it runs in
+//                  a harness global or the build, and for what it or an in-process evaluator imports: it runs in
 //                  Node and reaches a bundle through an engine in another process, by code sent as
 //                  text and JSON sent or read back. Text words = every word in a string or template
 //                  literal (`var app = VaktMeter.startMeter(b, {..}); app.stats.commands`) + every
@@ -30,7 +31,7 @@
 //                  keys: a Node object may be JSON.stringify'd into engine text, and a harness may
 //                  print a bundle object's keys as JSON, as conc-harness.js does with app.stats);
 //                  its bindings (variables, parameters, functions, imports) never reach an engine,
-//                  so reference.ts's `meterId`/`gen` parameters or harness.ts's `pending` do not count
+//                  so reference.ts's `meterId` parameter or harness.ts's `pending` local do not count
 //                So Board methods, app methods, options and stats read by harnesses, provisioning/profile
 //                JSON keys are all kept
 //              + every word inside a string or template literal of the bundle's own sources
@@ -237,10 +238,11 @@ export function evaluatesCode(file: string, text: string): boolean {
  *            another process (code sent as text, JSON sent and read back) or, as a helper of a
  *            rule-2 file, through objects handed to it, which it can touch only by property syntax.
  *            So only textWords count: string and template literal words and property names, not
- *            its bindings (test/conformance/reference.ts's `meterId`, `op`, `gen` parameters).
- * Engines that evaluate code which rules 2 and 3 never reach (a file evaluating only its own text,
- * not naming the build or a bundle) touch no renamed name. `exclude` are the bundle's own sources and
- * the build tooling (whose words are not names a bundle is called by).
+ *            its bindings (test/conformance/reference.ts's `meterId` parameter).
+ * A file that evaluates only its own text and reaches no marker (bundle-inline.test.ts, and
+ * codec/engines.test.ts, which bundles shared/src itself without renaming) touches no renamed name
+ * and is no consumer. `exclude` are the bundle's own sources and the build tooling (whose words are
+ * not names a bundle is called by).
  */
 export function consumerFiles(root: string, markers: string[], exclude: Set<string>): ConsumerFile[] {
   const found = new Map<string, ConsumerKind>();
