@@ -18,6 +18,8 @@
 // properties; an interface member alone does not count) unless a name has any reason to stay,
 // computed on every build by scripts/mangle-props.ts: every standard built-in property (enumerated
 // from a fresh V8 context), engine protocol names (next/done/value/then/..., Espruino's on/emit),
+// the app's public interface (members of every interface its entry module exports: MeterApp,
+// MeterOptions, MeterStats, ..., which a user's own device code calls by name; publicApiNames),
 // every word of every file that shares objects or a scope with a bundle (boards/src/** = the Board
 // interface and adapters, boards/profiles, the engine harnesses test/xs/*.js with what they import,
 // and a test or script that evaluates a bundle in its own process: new Function/eval/vm), the text
@@ -39,7 +41,7 @@ import zlib from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkSource, formatViolations } from './engine-check.ts';
 import { inlineTopLevelConstants } from './inline-consts.ts';
-import { planPropertyMangling, consumerFiles } from './mangle-props.ts';
+import { planPropertyMangling, consumerFiles, publicApiNames } from './mangle-props.ts';
 import type { ManglePlan, ConsumerFile } from './mangle-props.ts';
 import type { CheckEngine, Violation } from './engine-check.ts';
 import { profiles } from '../boards/profiles/index.ts';
@@ -199,7 +201,7 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     if (!want(r.role) && !want('deliverables')) continue;
     if (!fs.existsSync(path.join(ROOT, r.entry))) { report.missing.push(r.entry); continue; }
     roles.push(r);
-    await piece(r.role, `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`, both, [r.startFn, r.global]);
+    await piece(r.role, `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`, both, [r.startFn, r.global, ...publicApiNames(path.join(ROOT, r.entry))]);
   }
   if (want('adapters') || want('deliverables')) {
     await piece('espruino-adapter', `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`, both);

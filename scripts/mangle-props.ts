@@ -390,6 +390,27 @@ function factsOf(file: string): SourceFacts {
 }
 
 /**
+ * Member names of every interface and type literal an app's entry module exports (MeterApp,
+ * MeterOptions, MeterStats, ...): the app's documented interface, which a user's own code on the
+ * device (a power-fail comparator calling onPowerFail, a prompt reading stats) uses by name
+ * although no file in this repository does. The build reserves them as entry names.
+ */
+export function publicApiNames(file: string): string[] {
+  const sf = ts.createSourceFile(file, fs.readFileSync(file, 'utf8'), ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const names = new Set<string>();
+  const members = (ms: ts.NodeArray<ts.TypeElement>): void => {
+    for (const m of ms) if (m.name !== undefined && (ts.isIdentifier(m.name) || ts.isStringLiteral(m.name))) names.add(m.name.text);
+  };
+  for (const st of sf.statements) {
+    const exported = ts.canHaveModifiers(st) && (ts.getModifiers(st) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+    if (!exported) continue;
+    if (ts.isInterfaceDeclaration(st)) members(st.members);
+    else if (ts.isTypeAliasDeclaration(st) && ts.isTypeLiteralNode(st.type)) members(st.type.members);
+  }
+  return [...names].sort();
+}
+
+/**
  * Plans the property renaming of one bundle from its source files (absolute paths, e.g. the
  * esbuild metafile inputs), the files that talk to bundles (see consumerFiles) and the names the
  * generated entry code exposes (start functions, globals). Never renames a name it has any reason to keep.

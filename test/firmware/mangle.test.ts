@@ -10,7 +10,7 @@ import path from 'node:path';
 import ts from 'typescript';
 import { buildFirmware } from '../../scripts/build-firmware.ts';
 import type { BuildReport } from '../../scripts/build-firmware.ts';
-import { planPropertyMangling, consumerFiles, standardBuiltinNames, ENGINE_PROTOCOL_NAMES } from '../../scripts/mangle-props.ts';
+import { planPropertyMangling, consumerFiles, standardBuiltinNames, ENGINE_PROTOCOL_NAMES, publicApiNames } from '../../scripts/mangle-props.ts';
 import { scenario, checkScenario } from '../xs/meter-scenario.ts';
 import { runEngine, parseSteps, espruinoBin, xsAvailable } from '../xs/engine-run.ts';
 
@@ -192,6 +192,23 @@ describe('firmware bundles with renamed properties', () => {
     // The meter declares a Board-facing object of its own (serial handler, storage calls) only through these names.
     const text = fs.readFileSync(path.join(dir, 'meter.js'), 'utf8');
     for (const n of ['startMeter', 'onData', 'write', 'relayClosed', 'onSerial', 'framesIn']) expect(text, n).toContain(n);
+  });
+
+  it("keeps every member of the interfaces an app's entry module exports (its documented API)", () => {
+    for (const [name, entry, must] of [
+      ['meter', 'firmware/src/meter/index.ts', ['onPowerFail', 'onPulse', 'onTamper', 'onSerial', 'tick', 'meterId', 'stats', 'config', 'relayClosed', 'attach', 'framesIn']],
+      ['concentrator', 'firmware/src/concentrator/index.ts', ['onHes', 'onMeterLine', 'tick', 'stats']],
+    ] as const) {
+      const api = publicApiNames(path.join(ROOT, entry));
+      expect(api, name).toEqual(expect.arrayContaining([...must]));
+      const m = piece(name).mangle!;
+      for (const n of api) {
+        expect(m.renamed[n], `${name}: ${n}`).toBeUndefined();
+        expect(Object.values(m.renamed), `${name}: generated ${n}`).not.toContain(n);
+      }
+      // Not vacuous: onPowerFail, which no file of the repository calls, is declared by the app and kept as API.
+      if (name === 'meter') expect(m.plan.kept.get('onPowerFail')).toBe('entry');
+    }
   });
 
   it('generates no name that is a standard built-in or an engine protocol name', () => {
