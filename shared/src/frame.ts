@@ -131,7 +131,7 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
 
 /**
  * Writes a 26-byte header at out[off..]. The caller guarantees the range and field values
- * (sealFrame checks them); sender and receiver are 8-byte ids read from offset 0.
+ * (sealFrame checks them); sender and receiver are exactly 8-byte ids (createKeySlot checks that).
  */
 export function writeHeader(
   out: Uint8Array,
@@ -150,10 +150,9 @@ export function writeHeader(
   out[off + OFF_FLAGS] = flags;
   out[off + OFF_OP] = op;
   out[off + OFF_GEN] = gen;
-  for (let i = 0; i < ID_LEN; i++) {
-    out[off + OFF_SENDER + i] = sender[i];
-    out[off + OFF_RECEIVER + i] = receiver[i];
-  }
+  // Whole-array native copies (no view allocated).
+  out.set(sender, off + OFF_SENDER);
+  out.set(receiver, off + OFF_RECEIVER);
   // Counter big-endian, most significant byte first.
   for (let i = 0; i < 4; i++) out[off + OFF_COUNTER + i] = counter >>> (24 - 8 * i);
   out[off + OFF_BODY_LEN] = bodyLen >>> 8;

@@ -29,20 +29,14 @@ import {
   ID_LEN,
   MAX_BODY,
   NONCE_LEN,
-  OFF_BODY_LEN,
-  OFF_BODY_LEN_LO,
-  OFF_COUNTER,
-  OFF_FLAGS,
-  OFF_GEN,
-  OFF_OP,
-  OFF_RECEIVER,
-  OFF_SENDER,
   parseHeader,
+  writeHeader,
   writeNonce,
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
 import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
+import { isFresh } from './replay.ts';
 import { equalBytes, inRange, validRange } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
@@ -90,19 +84,8 @@ export function sealFrame(
   // The body goes to its place first: it may lie where the header is written next (memmove
   // semantics within one buffer, a forward copy from a view into out's memory).
   move(body, bodyOff, out, b, bodyLen);
-  // The header of PROTOCOL.md §3 (as frame.ts writeHeader, written out here so that a meter
-  // bundle does not carry a ten-parameter function for one call).
-  out[outOff] = layer; // OFF_VERSION = 0
   // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1; any other slot.dir was refused above).
-  out[outOff + OFF_FLAGS] = dir | (enc ? FLAG_ENC : 0);
-  out[outOff + OFF_OP] = op;
-  out[outOff + OFF_GEN] = slot.gen;
-  // Whole-array native copies (no view allocated); createKeySlot made both ids ID_LEN bytes.
-  out.set(slot.local, outOff + OFF_SENDER);
-  out.set(slot.peer, outOff + OFF_RECEIVER);
-  for (let i = 0; i < 4; i++) out[outOff + OFF_COUNTER + i] = counter >>> (24 - 8 * i);
-  out[outOff + OFF_BODY_LEN] = bodyLen >>> 8;
-  out[outOff + OFF_BODY_LEN_LO] = bodyLen;
+  writeHeader(out, outOff, layer, dir | (enc ? FLAG_ENC : 0), op, slot.gen, slot.local, slot.peer, counter, bodyLen);
   writeNonce(out, outOff, NONCE, 0);
   // ENC = 1: the body is the payload, encrypted in place; ENC = 0: it is associated data after
   // the header, the payload is empty.
@@ -152,8 +135,7 @@ export function openFrame(
     // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
     const ctLen = hdr.enc === 1 ? n : 0;
     if (!_ccm(ctx, slot.rk, NONCE, 0, frame, off, HEADER_LEN + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
-    // Fresh (replay.ts isFresh): counter in 1..2^32-1 (c was read as 32 bits) and above the last accepted one.
-    else if (!(c > slot.last && c >= 1)) err = ERR_REPLAY;
+    else if (!isFresh(slot.last, c)) err = ERR_REPLAY;
   }
   if (err !== 0) {
     out.fill(0, outOff, outOff + n);
