@@ -13,36 +13,26 @@
 // The minified text gets one extra pass, scripts/inline-consts.ts, which turns each module's
 // top-level numeric constants into literals.
 //
-// Property names (core, meter, concentrator; not the adapters): esbuild's mangleProps shortens the
-// property names the bundle's own sources define (class members, object-literal keys, parameter
-// properties; an interface member alone does not count) unless a name has any reason to stay,
-// computed on every build by scripts/mangle-props.ts: every standard built-in property (enumerated
-// from a fresh V8 context), engine protocol names (next/done/value/then/..., Espruino's on/emit),
-// the app's public interface (members of every interface its entry module exports: MeterApp,
-// MeterOptions, MeterStats, ..., which a user's own device code calls by name; publicApiNames),
-// every word of every file that shares objects or a scope with a bundle (boards/src/** = the Board
-// interface and adapters, boards/profiles, the engine harnesses test/xs/*.js with what they import,
-// and a test or script that evaluates a bundle in its own process: new Function/eval/vm), the text
-// words (string/template literal words and property names, not bindings) of every test or script
-// that drives a bundle on an engine by text (names a bundle global, a harness global or the build)
-// and of what those import, every word in a string literal of the bundle's sources (`o['x']`), and
-// every name touched by a source file that enumerates keys (cbor.ts's value codec). Reserved names
-// also go to esbuild as `false` in mangleCache, so no short name it generates equals one of them.
-// Nothing is listed by hand, so renames and merges in firmware/ and shared/ are picked up; a new
-// harness that calls the app by a new name keeps it by naming a bundle global. The readable twin
-// keeps the source names; `<piece>.props.json` maps each renamed property to its short name.
-// Espruino: a property name over 8 characters costs an extra variable per object holding it.
+// Property names: a property whose name ends in `_` (e.g. `seq_`) is private to the bundle; esbuild
+// shortens it (mangleProps). Nothing else is renamed, so every name a harness, adapter or user's
+// device code reads is the source's. Never name such a property from outside the bundle.
+// Espruino: a long property name costs an extra variable per object holding it; use the suffix on
+// properties of objects the meter keeps many of, where that matters.
 //
-// usage: tsx scripts/build-firmware.ts [--out dir] [--json] [--only core] [--no-mangle]
+// Native AES: a board profile with `nativeAes: true` (Puck.js) gets a deliverable without the
+// software AES (`meter-<board>.js`); it refuses to start on a board without native AES. A board
+// whose firmware has the crypto module only in some builds (Pico) gets both: `meter-<board>.js`
+// (software AES) and `meter-<board>-native-aes.js` (see NATIVE_AES_SUFFIX, docs/BOARDS.md).
+//
+// usage: tsx scripts/build-firmware.ts [--out dir] [--json] [--only core]
 import { build } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkSource, formatViolations } from './engine-check.ts';
 import { inlineTopLevelConstants } from './inline-consts.ts';
-import { planPropertyMangling, consumerFiles, publicApiNames } from './mangle-props.ts';
-import type { ManglePlan, ConsumerFile } from './mangle-props.ts';
 import type { CheckEngine, Violation } from './engine-check.ts';
 import { profiles } from '../boards/profiles/index.ts';
 import type { BoardProfile } from '../boards/src/types.ts';
@@ -57,14 +47,42 @@ const GZIP_LEVEL = 9;
 /** Globals the Espruino boot line reads from the interpreter (the adapter itself reads none). */
 export const ESPRUINO_BOOT_GLOBALS = ['require', 'Serial1', 'Serial2', 'Serial3', 'getTime', 'setTime', 'setInterval', 'digitalWrite', 'setWatch', 'Pin', 'E'];
 
-/** Globals the pieces set (apps, core, adapters): a file that names one talks to a bundle. */
-export const BUNDLE_GLOBALS = ['VaktMeter', 'VaktConcentrator', 'VaktCore', 'VaktEspruino', 'VaktModdable'];
+/** Property names esbuild shortens: the bundle-private ones, by the trailing-underscore convention. */
+export const PRIVATE_PROPS = /_$/;
+
+/** File-name suffix of an application piece and deliverable built without the software AES. */
+export const NATIVE_AES_SUFFIX = '-native-aes';
+/** The message a native-AES-only build throws when the board offers no AES provider. */
+export const NO_SOFT_AES = 'this firmware build has no software AES: the board must provide native AES';
+const AES_MODULE = path.join(ROOT, 'shared', 'src', 'aes.ts');
 /**
- * The build tooling and the renaming's own test: their words are not names anything calls a bundle
- * by (and the test's lists of names must not reserve what it checks is reserved for other reasons).
+ * The software-AES exports of shared/src/aes.ts replaced by stubs in a native-AES-only build; the
+ * rest of the module (key expansion, S-box) stays. test/firmware/bundle-budget.test.ts proves the
+ * result cannot encrypt without a native provider, so a new software-AES entry point fails it.
  */
-const NOT_CONSUMERS = [...['build-firmware.ts', 'engine-check.ts', 'inline-consts.ts', 'mangle-props.ts'].map((f) => path.join(ROOT, 'scripts', f)),
-  path.join(ROOT, 'test', 'firmware', 'mangle.test.ts')];
+const SOFT_AES_EXPORTS = ['softAes', '_softBlock'];
+
+/** esbuild plugin: every import of shared/src/aes.ts sees the stubs above instead of the software AES. */
+const withoutSoftAes: Plugin = {
+  name: 'vakt-without-soft-aes',
+  setup(b) {
+    b.onResolve({ filter: /aes/ }, async (args) => {
+      // The stub module's own `export *` (and this plugin's look-up below) resolve as usual.
+      if (args.namespace !== 'file' || (args.pluginData as { inner?: boolean } | undefined)?.inner) return undefined;
+      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { inner: true } });
+      return r.path === AES_MODULE ? { path: AES_MODULE, namespace: 'vakt-native-aes' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'vakt-native-aes' }, () => ({
+      resolveDir: ROOT,
+      loader: 'ts',
+      contents: `export * from ${JSON.stringify(AES_MODULE)};\n` +
+        `function noSoftAes(): never { throw new Error(${JSON.stringify(NO_SOFT_AES)}); }\n` +
+        SOFT_AES_EXPORTS.map((n) => n === 'softAes'
+          ? 'export const softAes = { encryptBlock: noSoftAes };\n'
+          : `export function ${n}(): never { return noSoftAes(); }\n`).join(''),
+    }));
+  },
+};
 
 /** An application role: its entry module, the function it exports and the global the bundle sets. */
 export interface Role { role: 'meter' | 'concentrator'; entry: string; startFn: string; global: string }
@@ -82,8 +100,8 @@ export interface BundleReport {
   violations: (Violation & { engine: CheckEngine; file: string })[];
   /** Minified bytes per source module, largest first (before constant inlining); pieces only. */
   modules?: { path: string; bytes: number }[];
-  /** Property renaming of a core/app piece (scripts/mangle-props.ts); absent when not mangled. */
-  mangle?: { plan: ManglePlan; renamed: Record<string, string> };
+  /** Bundle-private property names (PRIVATE_PROPS) and what each became; pieces only. */
+  renamed?: Record<string, string>;
 }
 
 export interface BuildReport {
@@ -98,18 +116,15 @@ export interface BuildOptions {
   outDir?: string;
   /** Build only these pieces (core, meter, concentrator, adapters, deliverables); default all. */
   only?: string[];
-  /** Shorten the core and app pieces' own property names (default true; false for comparisons). */
-  mangle?: boolean;
   log?: (line: string) => void;
 }
 
-/** esbuild options for property renaming (see scripts/mangle-props.ts). */
-type MangleOpts = { mangleProps: RegExp; mangleCache: Record<string, string | false> };
-
 /** Bundles generated entry code (which imports absolute paths) into one IIFE script, with bytes per source module. */
-async function bundle(code: string, minify: boolean, mangle?: MangleOpts): Promise<{ text: string; modules: { path: string; bytes: number }[]; inputs: string[]; mangleCache?: Record<string, string | false> }> {
+async function bundle(code: string, minify: boolean, nativeAesOnly: boolean): Promise<{ text: string; modules: { path: string; bytes: number }[]; renamed: Record<string, string> }> {
   const r = await build({
-    ...(mangle ?? {}),
+    // The readable twin keeps every source name; the minified bundle shortens the private ones.
+    ...(minify ? { mangleProps: PRIVATE_PROPS, mangleCache: {} } : {}),
+    plugins: nativeAesOnly ? [withoutSoftAes] : [],
     metafile: true,
     stdin: { contents: code, resolveDir: ROOT, sourcefile: 'entry.ts', loader: 'ts' },
     bundle: true,
@@ -126,8 +141,9 @@ async function bundle(code: string, minify: boolean, mangle?: MangleOpts): Promi
   });
   const out = Object.values(r.metafile!.outputs)[0];
   const modules = Object.entries(out ? out.inputs : {}).map(([p, v]) => ({ path: p, bytes: v.bytesInOutput })).sort((a, b) => b.bytes - a.bytes);
-  const inputs = Object.keys(r.metafile!.inputs).map((p) => path.resolve(ROOT, p)).filter((p) => fs.existsSync(p));
-  return { text: r.outputFiles[0].text, modules, inputs, mangleCache: r.mangleCache };
+  const renamed: Record<string, string> = {};
+  for (const [k, v] of Object.entries(r.mangleCache ?? {})) if (typeof v === 'string') renamed[k] = v;
+  return { text: r.outputFiles[0].text, modules, renamed };
 }
 
 const gz = (s: string): number => zlib.gzipSync(Buffer.from(s), { level: GZIP_LEVEL }).length;
@@ -160,48 +176,43 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     return b;
   };
 
-  let consumers: ConsumerFile[] | undefined;
-  /** `entryNames`: names the entry code exposes, for a piece whose own property names are shortened. */
-  const piece = async (name: string, entryCode: string, engines: CheckEngine[], entryNames?: string[]): Promise<void> => {
-    let minB = await bundle(entryCode, true);
-    let mangle: BundleReport['mangle'];
-    if (entryNames && opts.mangle !== false) {
-      // Planned from this build's own inputs and today's consumers (scripts/mangle-props.ts).
-      consumers ??= consumerFiles(ROOT, [...BUNDLE_GLOBALS, 'buildFirmware', 'dist/firmware'], new Set([...NOT_CONSUMERS, ...minB.inputs]));
-      const plan = planPropertyMangling(ROOT, minB.inputs, consumers, entryNames);
-      if (plan.esbuild) {
-        minB = await bundle(entryCode, true, plan.esbuild);
-        const renamed: Record<string, string> = {};
-        for (const [k, v] of Object.entries(minB.mangleCache ?? {})) if (typeof v === 'string') renamed[k] = v;
-        mangle = { plan, renamed };
-      }
-    }
+  /** One piece: minified (private names shortened, constants inlined) and its readable twin, checked. */
+  const piece = async (name: string, entryCode: string, engines: CheckEngine[], nativeAesOnly = false): Promise<void> => {
+    const minB = await bundle(entryCode, true, nativeAesOnly);
     // Each module's own numeric constants become literals: on Espruino every top-level var costs RAM.
     const min = inlineTopLevelConstants(minB.text).code;
-    const readable = (await bundle(entryCode, false)).text;
+    const readable = (await bundle(entryCode, false, nativeAesOnly)).text;
     const file = path.join(outDir, name + '.js');
     fs.writeFileSync(file, min);
     fs.writeFileSync(path.join(outDir, name + '.debug.js'), readable);
-    // The renaming, to read a property name in an error from the device back into the source's.
+    // The renaming, to read a private property name in an error from the device back into the source's.
     const propsFile = path.join(outDir, name + '.props.json');
-    if (mangle) fs.writeFileSync(propsFile, JSON.stringify(mangle.renamed, null, 1) + '\n');
+    if (Object.keys(minB.renamed).length) fs.writeFileSync(propsFile, JSON.stringify(minB.renamed, null, 1) + '\n');
     else fs.rmSync(propsFile, { force: true });
     texts.set(name, min);
     const b = check(name, file, min, engines, readable, {});
     b.modules = minB.modules;
-    b.mangle = mangle;
+    b.renamed = minB.renamed;
+  };
+  const writeDeliverable = (name: string, file: string, code: string, engine: CheckEngine, extra: { allow?: string[]; module?: boolean }): void => {
+    fs.writeFileSync(file, code);
+    check(name, file, code, [engine], undefined, extra);
   };
 
   const both: CheckEngine[] = ['espruino', 'xs'];
   if (want('core')) {
-    await piece('core', `import * as core from ${imp('shared/src/index.ts')};\nglobalThis.VaktCore = core;\n`, both, ['VaktCore']);
+    await piece('core', `import * as core from ${imp('shared/src/index.ts')};\nglobalThis.VaktCore = core;\n`, both);
   }
+  const espruinoRoles = new Set(profiles.filter((p) => p.engine === 'espruino').flatMap((p) => p.roles ?? []));
   const roles: Role[] = [];
   for (const r of ROLES) {
-    if (!want(r.role) && !want('deliverables')) continue;
+    const nativeName = r.role + NATIVE_AES_SUFFIX;
+    if (!want(r.role) && !want(nativeName) && !want('deliverables')) continue;
     if (!fs.existsSync(path.join(ROOT, r.entry))) { report.missing.push(r.entry); continue; }
     roles.push(r);
-    await piece(r.role, `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`, both, [r.startFn, r.global, ...publicApiNames(path.join(ROOT, r.entry))]);
+    const entryCode = `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`;
+    if (want(r.role) || want('deliverables')) await piece(r.role, entryCode, both);
+    if (opts.only?.includes(nativeName) || (want('deliverables') && espruinoRoles.has(r.role))) await piece(nativeName, entryCode, both, true);
   }
   if (want('adapters') || want('deliverables')) {
     await piece('espruino-adapter', `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`, both);
@@ -211,31 +222,32 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     for (const p of profiles) {
       for (const r of roles) {
         if (!p.roles || !p.roles.includes(r.role)) continue;
-        const app = texts.get(r.role)!;
-        const profileJson = JSON.stringify(profileForDevice(p));
         if (p.engine === 'espruino') {
-          const serialNames = (p.serial ?? []).map((s) => s.name);
-          const code = app + texts.get('espruino-adapter')! + espruinoBootLine(profileJson, r.global, r.startFn, serialNames, !!p.nativeAes);
-          const file = path.join(outDir, `${r.role}-${p.name}.js`);
-          fs.writeFileSync(file, code);
-          check(`${r.role}-${p.name}`, file, code, ['espruino'], undefined, { allow: ESPRUINO_BOOT_GLOBALS });
+          for (const v of espruinoVariants(p)) {
+            // The native variant of a board without native AES in its profile is for boards built with the crypto module.
+            const profileJson = JSON.stringify({ ...profileForDevice(p), nativeAes: v.nativeAes });
+            const app = texts.get(v.nativeAes ? r.role + NATIVE_AES_SUFFIX : r.role)!;
+            const code = app + texts.get('espruino-adapter')! + espruinoBootLine(profileJson, r.global, r.startFn, (p.serial ?? []).map((s) => s.name), v.nativeAes);
+            const name = `${r.role}-${p.name}${v.suffix}`;
+            writeDeliverable(name, path.join(outDir, name + '.js'), code, 'espruino', { allow: ESPRUINO_BOOT_GLOBALS });
+          }
         } else if (p.engine === 'xs') {
           const dir = path.join(outDir, 'moddable', r.role);
           fs.mkdirSync(dir, { recursive: true });
-          const code = app + texts.get('moddable-adapter')! + moddableBootModule(profileJson, r.global, r.startFn);
-          const file = path.join(dir, 'main.js');
-          fs.writeFileSync(file, code);
+          const profileJson = JSON.stringify(profileForDevice(p));
+          const code = texts.get(r.role)! + texts.get('moddable-adapter')! + moddableBootModule(profileJson, r.global, r.startFn);
           fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(moddableManifest(), null, 2) + '\n');
-          check(`${r.role}-${p.name}`, file, code, ['xs'], undefined, { module: true });
+          writeDeliverable(`${r.role}-${p.name}`, path.join(dir, 'main.js'), code, 'xs', { module: true });
         }
       }
     }
   }
   for (const b of report.bundles) {
-    log(`${b.name.padEnd(28)} ${String(b.raw).padStart(7)} B raw ${String(b.gzip).padStart(6)} B gzip  [${b.engines.join(', ')}] ${b.violations.length ? `${b.violations.length} violation(s)` : 'ok'}`);
+    log(`${b.name.padEnd(32)} ${String(b.raw).padStart(7)} B raw ${String(b.gzip).padStart(6)} B gzip  [${b.engines.join(', ')}] ${b.violations.length ? `${b.violations.length} violation(s)` : 'ok'}`);
   }
   for (const b of report.bundles) {
-    if (b.mangle) log(`${b.name}: ${Object.keys(b.mangle.renamed).length} property names shortened, ${b.mangle.plan.kept.size} of its own kept (see ${b.name}.props.json)`);
+    const n = Object.keys(b.renamed ?? {}).length;
+    if (n) log(`${b.name}: ${n} private property name(s) shortened (see ${b.name}.props.json)`);
   }
   // Where an application bundle's bytes come from, to aim size work at the right module.
   for (const b of report.bundles) {
@@ -245,6 +257,15 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   }
   for (const m of report.missing) log(`skipped: ${m} does not exist yet`);
   return report;
+}
+
+/**
+ * The Espruino deliverables of a profile: a board with native AES gets only the build without the
+ * software AES; one whose firmware may lack the crypto module (Pico) gets both, the native one
+ * named `<role>-<board>-native-aes.js`.
+ */
+export function espruinoVariants(p: BoardProfile): { nativeAes: boolean; suffix: string }[] {
+  return p.nativeAes ? [{ nativeAes: true, suffix: '' }] : [{ nativeAes: false, suffix: '' }, { nativeAes: true, suffix: NATIVE_AES_SUFFIX }];
 }
 
 /** The profile as the device sees it: only what the adapter reads (keeps the flashed file small). */
@@ -269,18 +290,16 @@ async function main(argv: string[]): Promise<number> {
   let outDir: string | undefined;
   let json = false;
   let only: string[] | undefined;
-  let mangle = true;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--out') outDir = argv[++i];
     else if (argv[i] === '--json') json = true;
     else if (argv[i] === '--only') only = (argv[++i] ?? '').split(',');
-    else if (argv[i] === '--no-mangle') mangle = false;
     else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: tsx scripts/build-firmware.ts [--out dir] [--only core,meter,concentrator,adapters,deliverables] [--json] [--no-mangle]\n');
+      process.stdout.write('usage: tsx scripts/build-firmware.ts [--out dir] [--only core,meter,concentrator,adapters,deliverables] [--json]\n');
       return 0;
     } else { process.stderr.write(`build-firmware: unknown argument ${argv[i]} (see --help)\n`); return 2; }
   }
-  const report = await buildFirmware({ outDir, only, mangle, log: json ? undefined : (l) => process.stdout.write(l + '\n') });
+  const report = await buildFirmware({ outDir, only, log: json ? undefined : (l) => process.stdout.write(l + '\n') });
   for (const b of report.bundles) {
     for (const e of ['espruino', 'xs'] as CheckEngine[]) {
       const vs = b.violations.filter((v) => v.engine === e);
