@@ -45,7 +45,19 @@ const ESBUILD_TARGET = 'es2015';
 const GZIP_LEVEL = 9;
 
 /** Globals the Espruino boot line reads from the interpreter (the adapter itself reads none). */
-export const ESPRUINO_BOOT_GLOBALS = ['require', 'Serial1', 'Serial2', 'Serial3', 'getTime', 'setTime', 'setInterval', 'digitalWrite', 'setWatch', 'Pin', 'E'];
+export const ESPRUINO_BOOT_GLOBALS = [
+  'require',
+  'Serial1',
+  'Serial2',
+  'Serial3',
+  'getTime',
+  'setTime',
+  'setInterval',
+  'digitalWrite',
+  'setWatch',
+  'Pin',
+  'E',
+];
 
 /** Property names esbuild shortens: the bundle-private ones, by the trailing-underscore convention. */
 export const PRIVATE_PROPS = /_$/;
@@ -69,23 +81,36 @@ const withoutSoftAes: Plugin = {
     b.onResolve({ filter: /aes/ }, async (args) => {
       // The stub module's own `export *` (and this plugin's look-up below) resolve as usual.
       if (args.namespace !== 'file' || (args.pluginData as { inner?: boolean } | undefined)?.inner) return undefined;
-      const r = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { inner: true } });
+      const r = await b.resolve(args.path, {
+        resolveDir: args.resolveDir,
+        kind: args.kind,
+        importer: args.importer,
+        pluginData: { inner: true },
+      });
       return r.path === AES_MODULE ? { path: AES_MODULE, namespace: 'vakt-native-aes' } : undefined;
     });
     b.onLoad({ filter: /.*/, namespace: 'vakt-native-aes' }, () => ({
       resolveDir: ROOT,
       loader: 'ts',
-      contents: `export * from ${JSON.stringify(AES_MODULE)};\n` +
+      contents:
+        `export * from ${JSON.stringify(AES_MODULE)};\n` +
         `function noSoftAes(): never { throw new Error(${JSON.stringify(NO_SOFT_AES)}); }\n` +
-        SOFT_AES_EXPORTS.map((n) => n === 'softAes'
-          ? 'export const softAes = { encryptBlock: noSoftAes };\n'
-          : `export function ${n}(): never { return noSoftAes(); }\n`).join(''),
+        SOFT_AES_EXPORTS.map((n) =>
+          n === 'softAes'
+            ? 'export const softAes = { encryptBlock: noSoftAes };\n'
+            : `export function ${n}(): never { return noSoftAes(); }\n`,
+        ).join(''),
     }));
   },
 };
 
 /** An application role: its entry module, the function it exports and the global the bundle sets. */
-export interface Role { role: 'meter' | 'concentrator'; entry: string; startFn: string; global: string }
+export interface Role {
+  role: 'meter' | 'concentrator';
+  entry: string;
+  startFn: string;
+  global: string;
+}
 export const ROLES: Role[] = [
   { role: 'meter', entry: 'firmware/src/meter/index.ts', startFn: 'startMeter', global: 'VaktMeter' },
   { role: 'concentrator', entry: 'firmware/src/concentrator/index.ts', startFn: 'startConcentrator', global: 'VaktConcentrator' },
@@ -120,7 +145,11 @@ export interface BuildOptions {
 }
 
 /** Bundles generated entry code (which imports absolute paths) into one IIFE script, with bytes per source module. */
-async function bundle(code: string, minify: boolean, nativeAesOnly: boolean): Promise<{ text: string; modules: { path: string; bytes: number }[]; renamed: Record<string, string> }> {
+async function bundle(
+  code: string,
+  minify: boolean,
+  nativeAesOnly: boolean,
+): Promise<{ text: string; modules: { path: string; bytes: number }[]; renamed: Record<string, string> }> {
   const r = await build({
     // The readable twin keeps every source name; the minified bundle shortens the private ones.
     ...(minify ? { mangleProps: PRIVATE_PROPS, mangleCache: {} } : {}),
@@ -140,7 +169,9 @@ async function bundle(code: string, minify: boolean, nativeAesOnly: boolean): Pr
     absWorkingDir: ROOT,
   });
   const out = Object.values(r.metafile!.outputs)[0];
-  const modules = Object.entries(out ? out.inputs : {}).map(([p, v]) => ({ path: p, bytes: v.bytesInOutput })).sort((a, b) => b.bytes - a.bytes);
+  const modules = Object.entries(out ? out.inputs : {})
+    .map(([p, v]) => ({ path: p, bytes: v.bytesInOutput }))
+    .sort((a, b) => b.bytes - a.bytes);
   const renamed: Record<string, string> = {};
   for (const [k, v] of Object.entries(r.mangleCache ?? {})) if (typeof v === 'string') renamed[k] = v;
   return { text: r.outputFiles[0].text, modules, renamed };
@@ -158,7 +189,14 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   const report: BuildReport = { outDir, bundles: [], missing: [], ok: true };
   const texts = new Map<string, string>();
 
-  const check = (name: string, file: string, code: string, engines: CheckEngine[], readable: string | undefined, extra: { allow?: string[]; module?: boolean }): BundleReport => {
+  const check = (
+    name: string,
+    file: string,
+    code: string,
+    engines: CheckEngine[],
+    readable: string | undefined,
+    extra: { allow?: string[]; module?: boolean },
+  ): BundleReport => {
     const b: BundleReport = { name, file, raw: Buffer.byteLength(code), gzip: gz(code), engines, violations: [] };
     for (const engine of engines) {
       const opt = { allowGlobals: extra.allow, module: extra.module };
@@ -167,9 +205,13 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
       const seenRules = new Set<string>();
       if (readable !== undefined) {
         const dbg = file.replace(/\.js$/, '.debug.js');
-        for (const v of checkSource(readable, engine, { ...opt, hoisting: true })) { seenRules.add(v.rule); b.violations.push({ ...v, engine, file: dbg }); }
+        for (const v of checkSource(readable, engine, { ...opt, hoisting: true })) {
+          seenRules.add(v.rule);
+          b.violations.push({ ...v, engine, file: dbg });
+        }
       }
-      for (const v of checkSource(code, engine, { ...opt, hoisting: false })) if (!seenRules.has(v.rule)) b.violations.push({ ...v, engine, file });
+      for (const v of checkSource(code, engine, { ...opt, hoisting: false }))
+        if (!seenRules.has(v.rule)) b.violations.push({ ...v, engine, file });
     }
     if (b.violations.length) report.ok = false;
     report.bundles.push(b);
@@ -194,7 +236,13 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     b.modules = minB.modules;
     b.renamed = minB.renamed;
   };
-  const writeDeliverable = (name: string, file: string, code: string, engine: CheckEngine, extra: { allow?: string[]; module?: boolean }): void => {
+  const writeDeliverable = (
+    name: string,
+    file: string,
+    code: string,
+    engine: CheckEngine,
+    extra: { allow?: string[]; module?: boolean },
+  ): void => {
     fs.writeFileSync(file, code);
     check(name, file, code, [engine], undefined, extra);
   };
@@ -208,15 +256,27 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   for (const r of ROLES) {
     const nativeName = r.role + NATIVE_AES_SUFFIX;
     if (!want(r.role) && !want(nativeName) && !want('deliverables')) continue;
-    if (!fs.existsSync(path.join(ROOT, r.entry))) { report.missing.push(r.entry); continue; }
+    if (!fs.existsSync(path.join(ROOT, r.entry))) {
+      report.missing.push(r.entry);
+      continue;
+    }
     roles.push(r);
     const entryCode = `import { ${r.startFn} } from ${imp(r.entry)};\nglobalThis.${r.global} = { ${r.startFn} };\n`;
     if (want(r.role) || want('deliverables')) await piece(r.role, entryCode, both);
-    if (opts.only?.includes(nativeName) || (want('deliverables') && espruinoRoles.has(r.role))) await piece(nativeName, entryCode, both, true);
+    if (opts.only?.includes(nativeName) || (want('deliverables') && espruinoRoles.has(r.role)))
+      await piece(nativeName, entryCode, both, true);
   }
   if (want('adapters') || want('deliverables')) {
-    await piece('espruino-adapter', `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`, both);
-    await piece('moddable-adapter', `import { createModdableBoard } from ${imp('boards/src/moddable/index.ts')};\nglobalThis.VaktModdable = { createModdableBoard };\n`, ['xs']);
+    await piece(
+      'espruino-adapter',
+      `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`,
+      both,
+    );
+    await piece(
+      'moddable-adapter',
+      `import { createModdableBoard } from ${imp('boards/src/moddable/index.ts')};\nglobalThis.VaktModdable = { createModdableBoard };\n`,
+      ['xs'],
+    );
   }
   if (want('deliverables')) {
     for (const p of profiles) {
@@ -227,7 +287,16 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
             // The native variant of a board without native AES in its profile is for boards built with the crypto module.
             const profileJson = JSON.stringify({ ...profileForDevice(p), nativeAes: v.nativeAes });
             const app = texts.get(v.nativeAes ? r.role + NATIVE_AES_SUFFIX : r.role)!;
-            const code = app + texts.get('espruino-adapter')! + espruinoBootLine(profileJson, r.global, r.startFn, (p.serial ?? []).map((s) => s.name), v.nativeAes);
+            const code =
+              app +
+              texts.get('espruino-adapter')! +
+              espruinoBootLine(
+                profileJson,
+                r.global,
+                r.startFn,
+                (p.serial ?? []).map((s) => s.name),
+                v.nativeAes,
+              );
             const name = `${r.role}-${p.name}${v.suffix}`;
             writeDeliverable(name, path.join(outDir, name + '.js'), code, 'espruino', { allow: ESPRUINO_BOOT_GLOBALS });
           }
@@ -243,7 +312,9 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     }
   }
   for (const b of report.bundles) {
-    log(`${b.name.padEnd(32)} ${String(b.raw).padStart(7)} B raw ${String(b.gzip).padStart(6)} B gzip  [${b.engines.join(', ')}] ${b.violations.length ? `${b.violations.length} violation(s)` : 'ok'}`);
+    log(
+      `${b.name.padEnd(32)} ${String(b.raw).padStart(7)} B raw ${String(b.gzip).padStart(6)} B gzip  [${b.engines.join(', ')}] ${b.violations.length ? `${b.violations.length} violation(s)` : 'ok'}`,
+    );
   }
   for (const b of report.bundles) {
     const n = Object.keys(b.renamed ?? {}).length;
@@ -252,7 +323,13 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
   // Where an application bundle's bytes come from, to aim size work at the right module.
   for (const b of report.bundles) {
     if ((b.name === 'meter' || b.name === 'concentrator') && b.modules) {
-      log(`${b.name} largest modules: ` + b.modules.slice(0, Number(process.env.VAKT_MODULES ?? 8)).map((m) => `${m.path.replace(/^.*?((?:shared|firmware|boards)\/)/, '$1')} ${m.bytes}`).join(', '));
+      log(
+        `${b.name} largest modules: ` +
+          b.modules
+            .slice(0, Number(process.env.VAKT_MODULES ?? 8))
+            .map((m) => `${m.path.replace(/^.*?((?:shared|firmware|boards)\/)/, '$1')} ${m.bytes}`)
+            .join(', '),
+      );
     }
   }
   for (const m of report.missing) log(`skipped: ${m} does not exist yet`);
@@ -265,7 +342,12 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
  * named `<role>-<board>-native-aes.js`.
  */
 export function espruinoVariants(p: BoardProfile): { nativeAes: boolean; suffix: string }[] {
-  return p.nativeAes ? [{ nativeAes: true, suffix: '' }] : [{ nativeAes: false, suffix: '' }, { nativeAes: true, suffix: NATIVE_AES_SUFFIX }];
+  return p.nativeAes
+    ? [{ nativeAes: true, suffix: '' }]
+    : [
+        { nativeAes: false, suffix: '' },
+        { nativeAes: true, suffix: NATIVE_AES_SUFFIX },
+      ];
 }
 
 /** The profile as the device sees it: only what the adapter reads (keeps the flashed file small). */
@@ -295,22 +377,41 @@ async function main(argv: string[]): Promise<number> {
     else if (argv[i] === '--json') json = true;
     else if (argv[i] === '--only') only = (argv[++i] ?? '').split(',');
     else if (argv[i] === '--help' || argv[i] === '-h') {
-      process.stdout.write('usage: tsx scripts/build-firmware.ts [--out dir] [--only core,meter,concentrator,adapters,deliverables] [--json]\n');
+      process.stdout.write(
+        'usage: tsx scripts/build-firmware.ts [--out dir] [--only core,meter,concentrator,adapters,deliverables] [--json]\n',
+      );
       return 0;
-    } else { process.stderr.write(`build-firmware: unknown argument ${argv[i]} (see --help)\n`); return 2; }
+    } else {
+      process.stderr.write(`build-firmware: unknown argument ${argv[i]} (see --help)\n`);
+      return 2;
+    }
   }
   const report = await buildFirmware({ outDir, only, log: json ? undefined : (l) => process.stdout.write(l + '\n') });
   for (const b of report.bundles) {
     for (const e of ['espruino', 'xs'] as CheckEngine[]) {
       const vs = b.violations.filter((v) => v.engine === e);
-      if (vs.length) process.stderr.write(`\n${b.name} cannot run on ${e}:\n` + formatViolations(path.relative(ROOT, vs[0].file), vs) + '\n');
+      if (vs.length)
+        process.stderr.write(`\n${b.name} cannot run on ${e}:\n` + formatViolations(path.relative(ROOT, vs[0].file), vs) + '\n');
     }
   }
-  if (json) process.stdout.write(JSON.stringify({ ok: report.ok, missing: report.missing, bundles: report.bundles.map((b) => ({ name: b.name, raw: b.raw, gzip: b.gzip, violations: b.violations.length })) }) + '\n');
+  if (json)
+    process.stdout.write(
+      JSON.stringify({
+        ok: report.ok,
+        missing: report.missing,
+        bundles: report.bundles.map((b) => ({ name: b.name, raw: b.raw, gzip: b.gzip, violations: b.violations.length })),
+      }) + '\n',
+    );
   if (!report.ok) process.stderr.write('\nbuild:firmware failed: bundles use features their engine lacks (see above)\n');
   return report.ok ? 0 : 1;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { process.stderr.write(`build-firmware: ${e instanceof Error ? e.message : String(e)}\n`); process.exit(2); });
+  main(process.argv.slice(2)).then(
+    (c) => process.exit(c),
+    (e) => {
+      process.stderr.write(`build-firmware: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(2);
+    },
+  );
 }

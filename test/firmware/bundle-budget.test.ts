@@ -32,17 +32,37 @@ function boot(code: string, cryptoModule: typeof ecb | undefined): number {
   const files = new Map<string, Uint8Array>([['prov', new Uint8Array(Buffer.from(scenario().prov, 'hex'))]]);
   let sent = 0;
   const Storage = {
-    readArrayBuffer: (n: string) => { const f = files.get(n); return f === undefined ? undefined : new Uint8Array(f).buffer; },
-    write: (n: string, d: Uint8Array) => { files.set(n, new Uint8Array(d)); return true; },
-    erase: (n: string) => { files.delete(n); },
+    readArrayBuffer: (n: string) => {
+      const f = files.get(n);
+      return f === undefined ? undefined : new Uint8Array(f).buffer;
+    },
+    write: (n: string, d: Uint8Array) => {
+      files.set(n, new Uint8Array(d));
+      return true;
+    },
+    erase: (n: string) => {
+      files.delete(n);
+    },
     getFree: () => 40960,
     compact: () => {},
   };
   const sandbox: Record<string, unknown> = {
     require: (m: string) => (m === 'Storage' ? Storage : m === 'crypto' ? cryptoModule : undefined),
-    Serial1: { setup: () => {}, write: (d: Uint8Array) => { sent += d.length; }, on: () => {} },
-    getTime: () => scenario().t0, setTime: () => {}, setInterval: () => 1, digitalWrite: () => {}, setWatch: () => 1,
-    Pin: function Pin() {}, E: { toUint8Array: (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0)) }, print: () => {},
+    Serial1: {
+      setup: () => {},
+      write: (d: Uint8Array) => {
+        sent += d.length;
+      },
+      on: () => {},
+    },
+    getTime: () => scenario().t0,
+    setTime: () => {},
+    setInterval: () => 1,
+    digitalWrite: () => {},
+    setWatch: () => 1,
+    Pin: function Pin() {},
+    E: { toUint8Array: (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0)) },
+    print: () => {},
   };
   sandbox.globalThis = sandbox;
   vm.runInNewContext(code, sandbox);
@@ -59,7 +79,9 @@ describe('firmware bundle budget and native-AES-only deliverables', () => {
     report = await buildFirmware({ outDir: dir, only: ['deliverables'] });
     expect(report.bundles.flatMap((b) => b.violations)).toEqual([]);
   });
-  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it(`meter bundle (core + meter app) is at most ${METER_BUDGET_RAW} B raw`, () => {
     expect(raw('meter')).toBeLessThanOrEqual(METER_BUDGET_RAW);
