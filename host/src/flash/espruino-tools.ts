@@ -3,7 +3,7 @@
  * Espruino CLI and Web IDE upload with), used as a library: its REPL handshake, expression
  * evaluation, Storage upload code and file read-back. That library sets globals, logs to the
  * console and reports several failures only there ("Unable to connect!", "No result found for ..."),
- * so this module loads it once, keeps its console output in a log (printed with VAKT_DEBUG=1), and
+ * so this module loads it once, diverts its console output to a log (printed with VAKT_DEBUG=1), and
  * turns every outcome into a resolved value or a FlashError with one plain line: a timeout, a
  * disconnect or an answer that is not the REPL's.
  *
@@ -93,35 +93,21 @@ function remember(kind: string, args: unknown[]): void {
   if (log.length > LOG_LINES) log.splice(0, log.length - LOG_LINES);
 }
 
-let savedConsole: Pick<Console, 'log' | 'warn' | 'error' | 'info'> | undefined;
+/** EspruinoTools' own files (it loads them with vm.Script under their paths, so they show in stacks). */
+const TOOLS_FRAME = /[\\/]node_modules[\\/]espruino[\\/]/;
 
 /**
- * From here until unmuteConsole(), console.log/warn/error/info go to the session log: the library
- * also logs from its serial callbacks, long after the call that started them returned.
+ * Routes console.log/info/warn/error calls made by EspruinoTools to the session log, for good:
+ * the library also logs from its serial callbacks and timers, long after the call that started
+ * them returned (even after the port closed). Everyone else's console output is untouched.
  */
-function muteConsole(): void {
-  if (savedConsole) return;
-  savedConsole = { log: console.log, warn: console.warn, error: console.error, info: console.info };
-  console.log = (...a: unknown[]) => remember('log', a);
-  console.info = (...a: unknown[]) => remember('info', a);
-  console.warn = (...a: unknown[]) => remember('warn', a);
-  console.error = (...a: unknown[]) => remember('error', a);
-}
-
-function unmuteConsole(): void {
-  if (!savedConsole) return;
-  Object.assign(console, savedConsole);
-  savedConsole = undefined;
-}
-
-/** Runs `fn` with the console muted, restoring it afterwards unless a session keeps it muted. */
-function quietly<T>(fn: () => T): T {
-  const was = savedConsole !== undefined;
-  muteConsole();
-  try {
-    return fn();
-  } finally {
-    if (!was) unmuteConsole();
+function divertToolsConsole(): void {
+  for (const kind of ['log', 'info', 'warn', 'error'] as const) {
+    const original = console[kind].bind(console);
+    console[kind] = (...a: unknown[]) => {
+      if (TOOLS_FRAME.test(new Error().stack ?? '')) remember(kind, a);
+      else original(...a);
+    };
   }
 }
 
@@ -166,7 +152,8 @@ function loadTools(baud: number): EspruinoTools {
   }
   const req = createRequire(import.meta.url);
   const lib = req('espruino') as { init(cb: () => void): void };
-  quietly(() => lib.init(() => undefined));
+  divertToolsConsole();
+  lib.init(() => undefined);
   const t = (globalThis as unknown as { Espruino: EspruinoTools }).Espruino;
   t.Core.Notifications = {
     success: (m) => remember('success', [m]),
@@ -219,13 +206,11 @@ export async function connect(port: string, opts: { baud: number; answerTimeoutM
   const ble = isBleAddress(port);
   if (!ble && !existsSync(port)) throw new FlashError(`no board: ${port} does not exist (is it plugged in? see 'ls /dev/ttyACM*')`);
   log.length = 0;
-  muteConsole();
   try {
     return await openSession(port, ble, opts.baud, opts.answerTimeoutMs ?? ANSWER_TIMEOUT_MS);
   } catch (e) {
     const p = current?.port;
     if (p && p.isOpen) await new Promise<void>((r) => p.close(() => r()));
-    unmuteConsole();
     throw e;
   }
 }
@@ -371,7 +356,6 @@ async function openSession(port: string, ble: boolean, baud: number, answerTimeo
       const port = current?.port;
       if (port && port.isOpen) await new Promise<void>((r) => port.close(() => r()));
       if (!gone) await withTimeout(disconnected, CLOSE_TIMEOUT_MS, () => new FlashError('close timed out')).catch(() => undefined);
-      unmuteConsole();
     },
   };
   return session;
