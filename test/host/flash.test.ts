@@ -190,6 +190,18 @@ describe('vakt flash refuses hostile boards and input in one plain line (FAKE RE
     expect(fake.loads).toBe(0);
   });
 
+  it('Ctrl-C: the port is closed and the board is not started', async () => {
+    const { fake, port } = await board({ board: 'PUCKJS', nativeAes: true });
+    const io = captureIo({ cwd: dir, env: {} });
+    io.abort();
+    const code = await main(['flash', ...flashArgs('puckjs', port, meterImg, fw['meter-puckjs'])], io);
+    expect([code, io.stderr]).toEqual([
+      1,
+      [expect.stringMatching(/^vakt flash: interrupted: the board may hold a partial upload and was not started/)],
+    ]);
+    expect(fake.loads).toBe(0);
+  });
+
   it('a missing image, an invalid one, a concentrator image, a port that does not exist, an unknown board', async () => {
     const junk = path.join(dir, 'junk.prov.cbor');
     fs.writeFileSync(junk, randomBytes(64));

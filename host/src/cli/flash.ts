@@ -92,18 +92,21 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const session = await connect(port, { baud }).catch((e: unknown) => fail(io, e));
   let result: FlashResult;
   try {
-    result = await flashMeter(session, {
-      profile,
-      image,
-      firmware,
-      expectBoard: stringOpt(p, 'expect-board'),
-      wipe: p.values.wipe === true,
-      start: p.values['no-start'] !== true,
-      progress: (done, total, file) => {
-        bar ??= progress(io, p.json, 'flash', total);
-        bar.update(done, file);
-      },
-    });
+    result = await Promise.race([
+      flashMeter(session, {
+        profile,
+        image,
+        firmware,
+        expectBoard: stringOpt(p, 'expect-board'),
+        wipe: p.values.wipe === true,
+        start: p.values['no-start'] !== true,
+        progress: (done, total, file) => {
+          bar ??= progress(io, p.json, 'flash', total);
+          bar.update(done, file);
+        },
+      }),
+      interrupted(io),
+    ]);
   } catch (e) {
     return fail(io, e);
   } finally {
@@ -123,6 +126,16 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     io.err(`Delete ${imageFile} now unless you keep it somewhere safe: it contains the meter's keys.`);
   }
   return 0;
+}
+
+/** Rejects when the user presses Ctrl-C (io.signal), so the port is closed and the reason said. */
+function interrupted(io: CliIo): Promise<never> {
+  return new Promise((_, reject) => {
+    const stop = (): void =>
+      reject(new FlashError('interrupted: the board may hold a partial upload and was not started; run vakt flash again'));
+    if (io.signal.aborted) stop();
+    else io.signal.addEventListener('abort', stop, { once: true });
+  });
 }
 
 /** Turns a FlashError (or anything else) into the one-line CliError; the library's log with VAKT_DEBUG=1. */
