@@ -36,10 +36,11 @@ describe('HES repeats', () => {
     const e = m.seal(OP_READING, [0, 1, 1_700_000_000, 10, 1]);
     const boom = m.seal(OP_READING, [0, 99, 1_700_089_100, 990, 1]);
     const later = m.seal(OP_READING, [0, 2, 1_700_000_900, 20, 1]);
-    // A store failure after both frames verified: the whole batch rolls back.
+    // A store failure after both frames verified (here: a statement that no longer compiles; not a
+    // constraint, which would be the frame's own fault and refuse only it): the whole batch rolls back.
     const other = new Database(f.dbPath);
-    other.exec("CREATE TRIGGER fail99 BEFORE INSERT ON readings WHEN NEW.seq = 99 BEGIN SELECT RAISE(ABORT, 'disk says no'); END");
-    expect(() => f.hes.ingestBatch([c.wrap(e), c.wrap(boom)], Date.now())).toThrow(/disk says no/);
+    other.exec('CREATE TRIGGER fail99 BEFORE INSERT ON readings WHEN NEW.seq = 99 BEGIN SELECT disk_says_no(); END');
+    expect(() => f.hes.ingestBatch([c.wrap(e), c.wrap(boom)], Date.now())).toThrow(/disk_says_no/);
     other.exec('DROP TRIGGER fail99');
     other.close();
     expect(f.hes.readings(toHex(m.id)).length).toBe(0);
@@ -57,8 +58,10 @@ describe('HES repeats', () => {
     expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t, 3])))).toMatchObject({ ok: true, kind: 'duplicate' });
     expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t, 4])))).toMatchObject({ ok: true, kind: 'event' });
     expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t + 1, 4])))).toMatchObject({ ok: true, kind: 'event' });
-    expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t])))).toMatchObject({ ok: true, kind: 'event' });
-    expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t])))).toMatchObject({ ok: true, kind: 'duplicate' });
+    expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t, 0])))).toMatchObject({ ok: true, kind: 'event' });
+    expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t, 0])))).toMatchObject({ ok: true, kind: 'duplicate' });
+    // Without its detail the body is outside the table (PROTOCOL.md §10): refused, not stored.
+    expect(f.hes.ingest(c.wrap(m.seal(OP_EVENT, [0, EVENT_BAD_TAG, t])))).toMatchObject({ ok: false, error: 'ERR_CBOR' });
     f.hes.close();
     const db = new Database(f.dbPath, { readonly: true });
     const rows = db.prepare('SELECT code, t, detail FROM events ORDER BY id').all();
@@ -67,7 +70,7 @@ describe('HES repeats', () => {
       { code: EVENT_BAD_TAG, t, detail: '3' },
       { code: EVENT_BAD_TAG, t, detail: '4' },
       { code: EVENT_BAD_TAG, t: t + 1, detail: '4' },
-      { code: EVENT_BAD_TAG, t, detail: null },
+      { code: EVENT_BAD_TAG, t, detail: '0' },
     ]);
   });
 });

@@ -365,7 +365,7 @@ describe('commands', () => {
     deliverDownlink(f, c, f.hes.nextDownlink(cid));
     expect(m.gen(0x01)).toBe(2);
     expect(f.hes.ingest(readingFrame(f, m, 2))).toMatchObject({ ok: true, kind: 'reading' });
-    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 3, 1, 'x'])))).toMatchObject({ ok: true, kind: 'event' }); // other ops stay at gen 0
+    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 3, 1, 0])))).toMatchObject({ ok: true, kind: 'event' }); // other ops stay at gen 0
   });
 });
 

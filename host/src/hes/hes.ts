@@ -85,7 +85,10 @@ import {
 import type { CommandParams, CommandState, CommandKind } from './commands.ts';
 import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
 import { randomBytes, toHex, fromHex, ctEqual, utf8, plain } from '../crypto/bytes.ts';
-import { cborEncode, cborDecode } from '../crypto/cbor.ts';
+import { cborEncode } from '../crypto/cbor.ts';
+import { decodeBody } from '@vakt/shared/bodies';
+import type { BodyValue } from '@vakt/shared/bodies';
+import { ERR_FRAME_FAULT, frameFaultName, isStoreFault, gapFillRanges } from './isolation.ts';
 import type { CborValue } from '../crypto/cbor.ts';
 import { openShipment, ShipmentError } from '../crypto/shipment.ts';
 import { decodePayload } from '../kpe/payload.ts';
@@ -680,7 +683,7 @@ export class Hes {
               this.assertFresh();
               for (const f of frames) {
                 this.linkCounter = 0;
-                const r = this.ingestOne(f, nowMs);
+                const r = this.ingestIsolated(f, nowMs);
                 if (this.linkCounter > 0) r.linkCounter = this.linkCounter;
                 results.push(r);
               }
@@ -691,8 +694,14 @@ export class Hes {
               }
             })
             .immediate();
+          if (this.frameFaulted) {
+            this.frameFaulted = false;
+            this.reloadAfterFailure();
+            this.dataVersion = this.storeVersion();
+          }
           return results;
         } catch (e) {
+          this.frameFaulted = false;
           // A frame of the failed batch is not stored, so its resend must not pass as a repeat.
           for (const t of this.touched) this.recent.delete(t.slot);
           for (let i = this.touched.length - 1; i >= 0; i--) this.touched[i]!.slot.last = this.touched[i]!.prev;
@@ -754,9 +763,31 @@ export class Hes {
   }
 
   private fail(code: number, message: string, nowMs: number, subject: string, extra: { meter?: string; concentrator?: string }, audit = true): IngestResult {
-    if (audit) this.audit.append(SYSTEM_ACTOR, `security.${errorName(code).toLowerCase()}`, subject, { message }, nowMs);
-    return { ok: false, code, error: errorName(code), message, ...extra };
+    const error = frameFaultName(code) ?? errorName(code);
+    if (audit) this.audit.append(SYSTEM_ACTOR, `security.${error.toLowerCase()}`, subject, { message }, nowMs);
+    return { ok: false, code, error, message, ...extra };
   }
+
+  /**
+   * One frame in its own savepoint: whatever it does, nothing escapes but a store fault (the disk,
+   * not the frame: the batch fails, nothing is acknowledged, the concentrator resends). Any other
+   * exception rolls back the frame's writes and turns it into one audited refusal, ERR_INTERNAL,
+   * still carrying its link counter when the link frame was authentic, so the concentrator drops it
+   * (PROTOCOL.md §10 "per-frame fault rules"). In-memory state it touched is rebuilt after the commit.
+   */
+  private ingestIsolated(f: Uint8Array, nowMs: number): IngestResult {
+    try {
+      return this.db.transaction(() => this.ingestOne(f, nowMs))();
+    } catch (e) {
+      if (e instanceof StaleStateError || isStoreFault(e)) throw e;
+      this.frameFaulted = true;
+      const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      return this.fail(ERR_FRAME_FAULT, `frame refused: the HES could not process it (${what.slice(0, 200)})`, nowMs, this.hdr.sender ? toHex(this.hdr.sender) : 'link', {});
+    }
+  }
+
+  /** Set when a frame of the running batch faulted: in-memory meter state is reloaded after the commit. */
+  private frameFaulted = false;
 
   private ingestOne(f: Uint8Array, nowMs: number): IngestResult {
     const h = this.hdr;
@@ -846,20 +877,17 @@ export class Hes {
       if (r === KU_CHANGED) this.keyUpdateActivated(m, nowMs);
       else if (acceptsGen(m.ring, h.op, h.gen, false) && h.gen !== sendGen(m.ring, h.op)) m.activateNextMs = 0; // old generation: ACTIVATE may be lost
     }
+    // Every authentic body is checked against the body table (PROTOCOL.md §10) before it means anything.
+    const body = decodeBody(h.op, DIR_UP, this.e2eBody, 0, n);
+    if (body.err < 0) {
+      return this.fail(ERR_CBOR, `authentic ${opName(h.op)} frame from meter ${meter} refused: ${body.reason}`, nowMs, meter, { meter, concentrator });
+    }
     if (h.op === OP_KEY_UPDATE) return this.keyUpdateUplink(m, c, this.e2eBody.subarray(0, n), used === kc, nowMs);
-    let body: unknown;
-    try {
-      body = cborDecode(this.e2eBody.subarray(0, n));
-    } catch {
-      body = undefined;
-    }
-    if (!Array.isArray(body) || !isInt(body[0])) {
-      return this.fail(ERR_CBOR, `authentic ${opName(h.op)} frame from meter ${meter} has a malformed body`, nowMs, meter, { meter, concentrator });
-    }
-    return this.dispatch(m, c, h.op, h.counter, h.gen, body, nowMs);
+    return this.dispatch(m, c, h.op, h.counter, h.gen, body.items, nowMs);
   }
 
-  private dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: unknown[], nowMs: number): IngestResult {
+  // b: the items of a body that matched the table, so every integer is whole and in its range.
+  private dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: BodyValue[], nowMs: number): IngestResult {
     const meter = m.hex;
     const concentrator = c.hex;
     const bad = (what: string) => this.fail(ERR_CBOR, `authentic ${opName(op)} frame from meter ${meter}: ${what}`, nowMs, meter, { meter, concentrator });
@@ -872,12 +900,12 @@ export class Hes {
       }
       case OP_EVENT: {
         const [, code, t, detail] = b;
-        if (!isInt(code) || !isInt(t)) return bad('event must be [0, code, t, detail]');
-        const detailJson = detail === undefined ? null : JSON.stringify(detail, (_k, v) => (v instanceof Uint8Array ? toHex(v) : v));
+        if (!isInt(code) || !isInt(t) || !isInt(detail)) return bad('event must be [0, code, t, detail]');
+        const detailJson = String(detail);
         // The meter re-reports an event until its LINK_ACK arrives, under a new counter: one (code, t, detail) is one event.
         if (this.st.eventSeen!.get(m.id, code, t, detailJson) !== undefined) return { ok: true, kind: 'duplicate', meter, concentrator };
         this.st.event!.run(m.id, code, t, detailJson, nowMs);
-        if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: String(detail ?? '') }, nowMs);
+        if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: detailJson }, nowMs);
         // Counter near exhaustion (§6): the meter asks for new keys; the HES starts a full key update itself.
         if (code === EVENT_COUNTER_EXHAUSTION && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN) this.beginKeyUpdate(SYSTEM_ACTOR, m, 0, nowMs, DEFAULT_EXPIRY_MS);
         return { ok: true, kind: 'event', meter, concentrator };
@@ -919,13 +947,12 @@ export class Hes {
   }
 
   private queueGapFill(m: MeterState, from: number, to: number, nowMs: number): void {
-    for (let a = from; a <= to; a += GAPFILL_MAX) {
-      const b = Math.min(to, a + GAPFILL_MAX - 1);
+    for (const [a, b] of gapFillRanges(from, to, GAPFILL_MAX, LP_WINDOW)) {
       this.insertCommand(SYSTEM_ACTOR, m, { kind: 'gapfill', from: a, to: b }, nowMs, DEFAULT_EXPIRY_MS);
     }
   }
 
-  private commandResponse(m: MeterState, c: ConcState, op: number, req: number, b: unknown[], nowMs: number): IngestResult {
+  private commandResponse(m: MeterState, c: ConcState, op: number, req: number, b: BodyValue[], nowMs: number): IngestResult {
     const meter = m.hex;
     const concentrator = c.hex;
     const row = req > 0 ? (this.st.cmdGet!.get(req) as CommandRow | undefined) : undefined;

@@ -134,6 +134,14 @@ export class KitMeter {
     return this.buf.slice(0, n);
   }
 
+  /** Seals an uplink frame of op whose body is the given bytes, as they are (hostile-body tests). */
+  sealRaw(op: number, body: Uint8Array): Uint8Array {
+    const s = this.slot(this.sendSlots, op, DIR_UP, sendGen(this.ring, op))!;
+    const n = sealFrame(this.ctx, s, op, body, 0, body.length, this.buf, 0);
+    if (n < 0) throw new Error(`kit: e2e seal failed ${n}`);
+    return this.buf.slice(0, n);
+  }
+
   /** Same frame sealed with a deliberately wrong master key (for "wrong key" tests). */
   sealWithWrongKey(op: number, body: CborValue): Uint8Array {
     const s = createKeySlot(E2E_VERSION, op, DIR_UP, this.ring.gens[op]!, this.id, this.hesId);

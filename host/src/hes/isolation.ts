@@ -1,0 +1,38 @@
+// Per-frame fault isolation of the HES ingest path (issue 10, PROTOCOL.md §10 "per-frame fault
+// rules"): which exceptions a frame may turn into a refusal of its own, and which are faults of
+// the store that fail the whole batch; bounded, integer-safe gap-fill ranges.
+import Database from 'better-sqlite3';
+
+/** Ingest refusal code of a frame the HES could not process (an exception inside its handling). */
+export const ERR_FRAME_FAULT = -100;
+/** Its name in IngestResult.error and in the audit action (security.err_internal). */
+export const FRAME_FAULT_NAME = 'ERR_INTERNAL';
+
+/** The name of a HES-level refusal code, or undefined for a core error code (errorName covers those). */
+export function frameFaultName(code: number): string | undefined {
+  return code === ERR_FRAME_FAULT ? FRAME_FAULT_NAME : undefined;
+}
+
+/**
+ * True for an error of the store itself (disk full, I/O error, database locked, corrupt): the
+ * frame may be perfectly good, so the batch fails, nothing is acknowledged and the concentrator
+ * resends later. A constraint violation is caused by the data, i.e. by the frame: not a store fault.
+ */
+export function isStoreFault(e: unknown): boolean {
+  if (!(e instanceof Database.SqliteError)) return false;
+  return !e.code.startsWith('SQLITE_CONSTRAINT');
+}
+
+/**
+ * The load-profile ranges to ask for when intervals from … to are missing: at most `window`
+ * intervals ending at `to` (older ones are no longer held by the meter), in pieces of at most
+ * `piece`. Safe for any numbers: non-integers, non-finite or reversed bounds give no range, and
+ * the count of ranges is at most ceil(window / piece) whatever the bounds.
+ */
+export function gapFillRanges(from: number, to: number, piece: number, window: number): [number, number][] {
+  const out: [number, number][] = [];
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || !(piece >= 1) || !(window >= 1)) return out;
+  const lo = Math.max(from, to - window + 1);
+  for (let a = lo, n = 0; a <= to && n * piece < window; a += piece, n++) out.push([a, Math.min(to, a + piece - 1)]);
+  return out;
+}

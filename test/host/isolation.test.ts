@@ -1,0 +1,52 @@
+// Per-frame fault isolation (issue 10): a frame whose handling throws costs only itself — refused
+// (ERR_INTERNAL), audited once, link-acknowledged — and gap fill stays bounded for any numbers.
+import { describe, it, expect } from 'vitest';
+import Database from 'better-sqlite3';
+import { OP_READING } from '@vakt/shared';
+import { toHex } from '../../host/src/crypto/bytes.ts';
+import { gapFillRanges } from '../../host/src/hes/isolation.ts';
+import { makeFixture } from './hes-fixture.ts';
+
+describe('per-frame fault isolation', () => {
+  it('a frame the store refuses (constraint) is refused alone, audited once and acknowledged; the rest of its batch is stored', () => {
+    const f = makeFixture(2, 1);
+    const [a, b] = [f.meters[0]!, f.meters[1]!];
+    const c = f.concOf(a);
+    const other = new Database(f.dbPath);
+    other.exec("CREATE TRIGGER poison BEFORE INSERT ON readings WHEN NEW.seq = 7 BEGIN SELECT RAISE(ABORT, 'cannot store this one'); END");
+    other.close();
+    const frames = [
+      c.wrap(a.seal(OP_READING, [0, 1, 1_700_000_000, 10, 1])),
+      c.wrap(a.seal(OP_READING, [0, 7, 1_700_005_400, 70, 1])),
+      c.wrap(b.seal(OP_READING, [0, 1, 1_700_000_000, 10, 1])),
+    ];
+    const before = f.hes.audit.list().length;
+    const res = f.hes.ingestBatch(frames, Date.now());
+    expect(res.map((r) => (r.ok ? r.kind : r.error))).toEqual(['reading', 'ERR_INTERNAL', 'reading']);
+    expect(res.every((r) => (r.linkCounter ?? 0) > 0)).toBe(true);
+    const audit = f.hes.audit.list().slice(before).map((e) => e.action);
+    expect(audit.filter((x) => x === 'security.err_internal')).toHaveLength(1);
+    expect(f.hes.readings(toHex(a.id)).map((r) => r.seq)).toEqual([1]);
+    expect(f.hes.readings(toHex(b.id)).map((r) => r.seq)).toEqual([1]);
+    // The refused frame queued no gap fill (its writes were rolled back) and the meter's next frame is taken.
+    expect(f.hes.listCommands().length).toBe(0);
+    expect(f.hes.ingest(c.wrap(a.seal(OP_READING, [0, 2, 1_700_000_900, 20, 1])))).toMatchObject({ ok: true, kind: 'reading' });
+  });
+});
+
+describe('gap fill ranges', () => {
+  it('are bounded by the window for any bounds, and empty for non-integers', () => {
+    expect(gapFillRanges(1, 40, 16, 96)).toEqual([[1, 16], [17, 32], [33, 40]]);
+    expect(gapFillRanges(1, 2 ** 40, 16, 96).length).toBe(6);
+    // Beyond 2^53 a + 16 no longer advances (the hang of issue 10): no range at all.
+    expect(gapFillRanges(1, 2 ** 60, 16, 96)).toEqual([]);
+    expect(gapFillRanges(1, 1e18, 16, 96)).toEqual([]);
+    expect(gapFillRanges(1.5, 20, 16, 96)).toEqual([]);
+    expect(gapFillRanges(1, Infinity, 16, 96)).toEqual([]);
+    expect(gapFillRanges(NaN, 20, 16, 96)).toEqual([]);
+    expect(gapFillRanges(30, 20, 16, 96)).toEqual([]);
+    const r = gapFillRanges(Number.MAX_SAFE_INTEGER - 200, Number.MAX_SAFE_INTEGER, 16, 96);
+    expect(r.length).toBe(6);
+    expect(r[r.length - 1]![1]).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});
