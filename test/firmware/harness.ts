@@ -281,10 +281,15 @@ export class MiniHes {
 
   /** Seals a command end to end under the downlink key in force for op, wraps it for the concentrator, sends it. */
   command(op: number, value: CborValue, gen?: number): void {
-    const g = gen === undefined ? this.gen[op] : gen;
     const len = encodeValue(value, this.body, 0);
     if (len < 0) throw new Error('encode ' + len);
-    const n = sealFrame(this.ctx, this.slot(op, DIR_DOWN, g), op, this.body, 0, len, this.out, HEADER_LEN);
+    this.commandRaw(op, this.body.subarray(0, len), gen);
+  }
+
+  /** Seals a command whose body is the given bytes as they are (hostile-body tests), then as command(). */
+  commandRaw(op: number, body: Uint8Array, gen?: number): void {
+    const g = gen === undefined ? this.gen[op] : gen;
+    const n = sealFrame(this.ctx, this.slot(op, DIR_DOWN, g), op, body, 0, body.length, this.out, HEADER_LEN);
     if (n < 0) throw new Error('HES e2e seal failed ' + n);
     const inner = this.out.slice(HEADER_LEN, HEADER_LEN + n);
     this.lastSealed = inner.slice();

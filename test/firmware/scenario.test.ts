@@ -316,7 +316,7 @@ describe('meter + concentrator + HES scenario', () => {
     r2.bootMeter();
     r2.net.run();
     r2.hes.inbox.length = 0;
-    const req = Number.MAX_SAFE_INTEGER;
+    const req = 0xffffffff; // the largest request id of the body table (u32, PROTOCOL.md §10)
     r2.hes.command(OP_READ, [req, 2, first, first + n - 1]);
     r2.net.run();
     const got = bodies(r2, OP_READ);

@@ -459,9 +459,13 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const command = (op: number): void => {
     const items = readHead(r, CBOR_ARRAY);
     const req = readHead(r, CBOR_UINT);
+    // The body table (PROTOCOL.md §10, shared/src/bodies.ts): a command acts only when its last item
+    // ends the body (end()); trailing bytes, a float or a tag in place of an item, too many items: status 2.
+    const end = (): boolean => r.pos === r.end;
     let k = 1;
     resp[0] = ST_BAD;
-    if (items < 1 || req < 0) {
+    // req >>> 0 === req: req is a u32 (readHead gives a whole number, or < 0 on error).
+    if (items < 1 || req >>> 0 !== req) {
       // Malformed body: the answer is [0, ST_BAD], except that KEY_UPDATE answers only with
       // CONFIRM or ACK, and an ACK is never answered.
       if (op !== OP_KEY_UPDATE && op !== OP_ACK) reply(op, 0, 1);
@@ -474,11 +478,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       case OP_ACK: {
         // [0, 1, upTo]: readings up to upTo are stored at the HES.
         const upTo = readHead(r, CBOR_UINT);
-        if (items === 3 && kind === OP_READING && upTo >= 0) lp.ack(upTo);
+        if (items === 3 && kind === OP_READING && upTo >>> 0 === upTo && end()) lp.ack(upTo);
         return;
       }
       case OP_READ:
-        if (kind === READ_REGISTER && items === 2) {
+        if (kind === READ_REGISTER && items === 2 && end()) {
           const t = clock.now();
           reg.advance(t);
           resp[0] = READ_REGISTER;
@@ -489,7 +493,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         } else if (kind === READ_PROFILE && items === 4) {
           const from = readHead(r, CBOR_UINT);
           const to = readHead(r, CBOR_UINT);
-          if (from >= 0 && to >= 0) {
+          if (from >>> 0 === from && to >>> 0 === to && end()) {
             // [req, 2, [[seq, t, wh, w], …]]: at most READ_MAX_INTERVALS, so the count fits a one-byte head.
             wo = 0;
             put(CBOR_ARRAY, 3);
@@ -517,7 +521,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         break;
       case OP_RELAY: {
         // [req, state] → [req, state, status]
-        const state = items === 2 ? kind : -1;
+        const state = items === 2 && end() ? kind : -1;
         resp[0] = state < 0 ? 0 : state;
         resp[1] = ST_BAD;
         k = 2;
@@ -540,14 +544,19 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         const pi = cfg.interval;
         const pairs = items === 2 ? kind : -1;
         let status = pairs < 0 ? ST_BAD : ST_OK;
+        // Keys seen so far as bits: the keys 1 and 2 are their own bits, so a repeated key shows.
+        let seen = 0;
         for (let i = 0; i < pairs && status === ST_OK; i++) {
           const key = readHead(r, CBOR_UINT);
           const v = readHead(r, CBOR_UINT);
           // v >>> 0 === v: v is an integer in [0, 2^32) (readHead gives a whole number, or < 0 on error).
-          if (key === CFG_TARIFF && v >>> 0 === v) cfg.tariff = v;
+          if (seen & key) status = ST_BAD;
+          else if (key === CFG_TARIFF && v >>> 0 === v) cfg.tariff = v;
           else if (key === CFG_PUSH_INTERVAL && v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S) cfg.interval = v;
           else status = ST_BAD;
+          seen |= key;
         }
+        if (status === ST_OK && !end()) status = ST_BAD;
         if (status === ST_OK && !saveCfg()) status = ST_REFUSED;
         if (status !== ST_OK) {
           cfg.tariff = pt;
@@ -558,7 +567,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       }
       case OP_CLOCK: {
         // [req, t] → [req, status, tBefore]
-        const t = items === 2 ? kind : -1;
+        const t = items === 2 && end() ? kind : -1;
         resp[1] = clock.now();
         k = 2;
         if (t >>> 0 === t) {
@@ -580,12 +589,12 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
             const mOff = r.dataOff;
             const version = readHead(r, CBOR_UINT);
             // The image key is KF[g] of the generation this BEGIN came under (PROTOCOL.md §10, D-10).
-            if (size > 0 && ml === CMAC_TAG_LEN && version >= 0) status = fw.begin(size, r.buf, mOff, version, hdr.gen);
+            if (size > 0 && ml === CMAC_TAG_LEN && version >= 0 && end()) status = fw.begin(size, r.buf, mOff, version, hdr.gen);
           } else if (kind === FW_CHUNK && items === 4) {
             const offset = readHead(r, CBOR_UINT);
             const n = readHead(r, CBOR_BYTES);
-            if (offset >= 0 && n > 0 && n <= MAX_FW_CHUNK) status = fw.chunk(offset, r.buf, r.dataOff, n);
-          } else if (kind === FW_ACTIVATE && items === 2) {
+            if (offset >>> 0 === offset && n > 0 && n <= MAX_FW_CHUNK && end()) status = fw.chunk(offset, r.buf, r.dataOff, n);
+          } else if (kind === FW_ACTIVATE && items === 2 && end()) {
             // Incomplete, MAC mismatch or FIRMWARE key changed since BEGIN: the running image stays
             // (a rejected download is discarded).
             status = FW_REFUSED;
@@ -614,7 +623,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         k = 0;
         if (kind === KU_TRANSPORT && items === 5) {
           const kl = readHead(r, CBOR_BYTES);
-          if (kl !== KEY_LEN || scope < 0 || newGen < 0 || keys.stage(scope, newGen, r.buf, r.dataOff) === KU_REFUSED) {
+          if (kl !== KEY_LEN || scope < 0 || newGen < 0 || !end() || keys.stage(scope, newGen, r.buf, r.dataOff) === KU_REFUSED) {
             securityError(0);
             return;
           }
@@ -623,7 +632,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           resp[1] = scope;
           resp[2] = newGen;
           k = 3;
-        } else if (kind === KU_ACTIVATE && items === 4) {
+        } else if (kind === KU_ACTIVATE && items === 4 && end()) {
           // Activation by a frame under the staged generation already happened in onFrame.
           if (keys.stPresent && keys.stScope === scope && keys.stGen === newGen && !keys.activate()) return;
           if (!keys.inForce(scope, newGen)) {
