@@ -10,6 +10,7 @@ import {
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
+import { equalBytes } from '@vakt/shared/utils';
 import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE, OP_FIRMWARE, OP_KEY_UPDATE } from '@vakt/shared/policy';
 import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
 import { decodeValue, encodeValue } from '@vakt/shared/cbor';
@@ -210,6 +211,9 @@ export class MiniHes {
   /** Link counters of DATA frames the concentrator forwarded to us. */
   linkAcked = 0;
   private req = 100;
+  /** Inner sender whose DATA frames are never link-acknowledged (null: none), and how many were not. */
+  neverAck: Uint8Array | null = null;
+  unacked = 0;
   /** Acknowledge every READING as soon as it arrives ([0, 1, seq]). */
   autoAck = false;
 
@@ -361,6 +365,11 @@ export class MiniHes {
     }
     if (h.op === LINK_ACK) return;
     if (h.op !== LINK_DATA) return;
+    // A HES that never settles this sender's frames (a poison frame it cannot take: issue 10 tests).
+    if (this.neverAck !== null && parseHeader(this.buf, 0, n, this.inner) >= 0 && equalBytes(this.inner.sender, 0, this.neverAck, 0, this.neverAck.length)) {
+      this.unacked++;
+      return;
+    }
     // Store-and-forward acknowledgement to the concentrator.
     const ack = encodeValue([h.counter], this.body, 0);
     this.sendLink(LINK_ACK, this.body, ack);

@@ -127,7 +127,9 @@ describe('hostile input', () => {
   });
 
   it('concentrator: a full queue refuses explicitly (no LINK_ACK) and every accepted frame reaches the HES', () => {
-    const rig = new Rig(T0, { intervalS: 900 }, { upSlots: 16, retryS: 30 });
+    // slotsPerMeter 16: this one meter may use the whole queue, so the test reaches the queue's own bound
+    // (per-meter shares: queue-fairness.test.ts).
+    const rig = new Rig(T0, { intervalS: 900 }, { upSlots: 16, retryS: 30, slotsPerMeter: 16 });
     const ctx = createCryptoCtx();
     const w = rig.w;
     // The meter's side of the link (the test holds the meter link key) and a dummy end-to-end frame.

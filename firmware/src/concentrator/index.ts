@@ -25,6 +25,14 @@ const MAX_GEN = 255;
 const TICK_MS = 1000;
 /** Transmissions of a downlink frame before it is dropped (counted as expired): the HES retries end to end. */
 const DOWN_MAX_TRIES = 5;
+/**
+ * Transmissions of an uplink frame after which it is dropped (counted as expired) if the HES has
+ * acknowledged other frames meanwhile: the HES is up and will not take this one. Never while the
+ * HES is unreachable (then frames wait, up to the queue's bound).
+ */
+const UP_MAX_TRIES = 8;
+/** Share of the store-and-forward slots one meter may hold by default (1 / METER_SHARE). */
+const METER_SHARE = 2;
 /** Frames sent per pump, so one tick cannot monopolise a slow line. */
 const PUMP_BURST = 8;
 
@@ -35,6 +43,8 @@ export interface ConcentratorOptions {
   /** Store-and-forward slots toward the HES and toward meters (default 16 each). */
   upSlots?: number;
   downSlots?: number;
+  /** Slots of each queue one meter may hold (default half of the queue, at least 1). */
+  slotsPerMeter?: number;
   /** Seconds before an unacknowledged frame is sent again (default 30). */
   retryS?: number;
   /** Counter reservation step R (default 64). */
@@ -100,8 +110,11 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   loadSlotKey(ctx, hesDown, LOAD_LINK, prov.hesLinkKey, 0, myId, 0);
   const table = new MeterTable(ctx, board.storage, opts.maxMeters === undefined ? 32 : opts.maxMeters, myId, hesUp, prov.hesLinkGen, opts.reserve === undefined ? 64 : opts.reserve);
   hesDown.last = table.hesLast;
-  const upQ = new FrameQueue(opts.upSlots === undefined ? 16 : opts.upSlots, MAX_BODY);
-  const downQ = new FrameQueue(opts.downSlots === undefined ? 16 : opts.downSlots, MAX_BODY);
+  const upSlots = opts.upSlots === undefined ? 16 : opts.upSlots;
+  const downSlots = opts.downSlots === undefined ? 16 : opts.downSlots;
+  const share = (slots: number): number => (opts.slotsPerMeter === undefined ? Math.max(1, Math.floor(slots / METER_SHARE)) : opts.slotsPerMeter);
+  const upQ = new FrameQueue(upSlots, MAX_BODY, share(upSlots));
+  const downQ = new FrameQueue(downSlots, MAX_BODY, share(downSlots));
   const hdr: FrameHeader = createHeader();
   const inner: FrameHeader = createHeader();
   const rxBody = new Uint8Array(MAX_LINK_FRAME);
@@ -153,6 +166,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
     }
     e.sentCounter = readU32BE(txFrame, OFF_COUNTER);
     e.sentAt = now;
+    if (e.tries === 0) e.acksAtFirst = (e.dest === DEST_HES ? upQ : downQ).acks;
     e.tries++;
     if (e.dest === DEST_HES) {
       hesLine.send(txFrame, 0, n);
@@ -167,7 +181,13 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   function pump(): void {
     for (let i = 0; i < PUMP_BURST; i++) {
       const e = upQ.nextDue(now, retryS);
-      if (e === undefined || !transmit(e)) break;
+      if (e === undefined) break;
+      if (upQ.refusedByReceiver(e, UP_MAX_TRIES)) {
+        upQ.expire(e);
+        board.log('uplink frame of meter slot ' + e.owner + ' expired: not taken by the HES after ' + UP_MAX_TRIES + ' tries');
+        continue;
+      }
+      if (!transmit(e)) break;
     }
     for (let i = 0; i < PUMP_BURST; i++) {
       const e = downQ.nextDue(now, retryS);
@@ -217,7 +237,8 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       return;
     }
     // Accepted only if it is stored; the LINK_ACK tells the meter so. No ACK = refused (queue full).
-    if (upQ.push(rxBody, 0, n, DEST_HES)) {
+    // Owned by the meter: it may hold only its share of the queue (queue.ts, fairness).
+    if (upQ.push(rxBody, 0, n, DEST_HES, idx)) {
       sendAck(m.down, null, port, hdr.counter);
       pump();
     }

@@ -1,6 +1,10 @@
 // Bounded store-and-forward queue of end-to-end frames. Capacity and slot size are fixed at boot;
 // push() refuses explicitly when full and an accepted frame leaves only when its receiver
-// acknowledged it (LINK_ACK) or after MAX_TRIES transmissions, counted as expired.
+// acknowledged it (LINK_ACK) or after a bounded number of transmissions, counted as expired.
+// Fairness (issue 10): every frame has an owner, the meter it comes from or goes to, and one owner
+// holds at most `perOwner` slots, so a meter whose frames are never acknowledged (a hostile key
+// holder, or a meter that stopped answering) delays only its own traffic: the other slots stay
+// free for the meters beside it.
 
 /** One queued frame with its preallocated buffer. */
 export interface QueueEntry {
@@ -16,6 +20,10 @@ export interface QueueEntry {
   tries: number;
   /** Arrival order, so frames to one destination leave in the order they came. */
   order: number;
+  /** The meter-table slot this frame comes from (uplink) or goes to (downlink). */
+  owner: number;
+  /** queue.acks at the first transmission: a later acknowledgment proves the receiver is reachable. */
+  acksAtFirst: number;
 }
 
 /** Destination value for frames going up to the HES. */
@@ -28,12 +36,21 @@ export class FrameQueue {
   refused = 0;
   /** Frames dropped after too many unacknowledged transmissions. */
   expired = 0;
+  /** Frames refused because their owner already held perOwner slots (included in refused). */
+  refusedOwner = 0;
+  /** Acknowledgments so far. */
+  acks = 0;
   private seq = 0;
   private count = 0;
 
-  constructor(readonly capacity: number, readonly slotLen: number) {
+  /** Slots one owner may hold. */
+  readonly perOwner: number;
+
+  /** perOwner: slots one owner may hold (default: all of them). */
+  constructor(readonly capacity: number, readonly slotLen: number, perOwner?: number) {
+    this.perOwner = perOwner === undefined ? capacity : perOwner;
     for (let i = 0; i < capacity; i++) {
-      this.entries.push({ used: false, buf: new Uint8Array(slotLen), len: 0, dest: 0, sentCounter: 0, sentAt: 0, tries: 0, order: 0 });
+      this.entries.push({ used: false, buf: new Uint8Array(slotLen), len: 0, dest: 0, sentCounter: 0, sentAt: 0, tries: 0, order: 0, owner: 0, acksAtFirst: 0 });
     }
   }
 
@@ -42,10 +59,26 @@ export class FrameQueue {
     return this.count;
   }
 
-  /** Copies src[off..off+len) into a free slot; returns false (and counts the refusal) when full or too long. */
-  push(src: Uint8Array, off: number, len: number, dest: number): boolean {
+  /** Slots held by `owner`. */
+  held(owner: number): number {
+    let n = 0;
+    for (let i = 0; i < this.capacity; i++) if (this.entries[i].used && this.entries[i].owner === owner) n++;
+    return n;
+  }
+
+  /**
+   * Copies src[off..off+len) into a free slot for `dest` on behalf of `owner` (default: dest);
+   * returns false (and counts the refusal) when full, too long, or the owner holds its share.
+   */
+  push(src: Uint8Array, off: number, len: number, dest: number, owner?: number): boolean {
+    const who = owner === undefined ? dest : owner;
     if (len > this.slotLen || len <= 0) {
       this.refused++;
+      return false;
+    }
+    if (this.held(who) >= this.perOwner) {
+      this.refused++;
+      this.refusedOwner++;
       return false;
     }
     for (let i = 0; i < this.capacity; i++) {
@@ -58,6 +91,8 @@ export class FrameQueue {
       e.sentCounter = 0;
       e.sentAt = 0;
       e.tries = 0;
+      e.owner = who;
+      e.acksAtFirst = 0;
       e.order = ++this.seq;
       this.count++;
       return true;
@@ -73,6 +108,7 @@ export class FrameQueue {
       const e = this.entries[i];
       if (e.used && e.dest === dest && e.sentCounter === counter) {
         this.release(e);
+        this.acks++;
         return true;
       }
     }
@@ -102,6 +138,21 @@ export class FrameQueue {
       if (best === undefined || e.order < best.order) best = e;
     }
     return best;
+  }
+
+  /**
+   * True when e has had maxTries transmissions and its receiver acknowledged another frame since
+   * the first: the receiver is reachable but does not take this one, so it is dropped (expire),
+   * not resent forever. While the receiver is unreachable nothing expires on this rule.
+   */
+  refusedByReceiver(e: QueueEntry, maxTries: number): boolean {
+    return e.tries >= maxTries && this.acks > e.acksAtFirst;
+  }
+
+  /** Drops an entry that will not be delivered, counted as expired. */
+  expire(e: QueueEntry): void {
+    this.expired++;
+    this.release(e);
   }
 
   /** Frees an entry (acknowledged or expired). */
