@@ -2,10 +2,10 @@
 // (ERR_INTERNAL), audited once, link-acknowledged — and gap fill stays bounded for any numbers.
 import { describe, it, expect } from 'vitest';
 import Database from 'better-sqlite3';
-import { OP_READING } from '@vakt/shared';
+import { OP_READING, OP_READ, OP_KEY_UPDATE, E2E_VERSION, LIMIT_MAX } from '@vakt/shared';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { gapFillRanges } from '../../host/src/hes/isolation.ts';
-import { makeFixture } from './hes-fixture.ts';
+import { makeFixture, deliverDownlink } from './hes-fixture.ts';
 
 describe('per-frame fault isolation', () => {
   it('a frame the store refuses (constraint) is refused alone, audited once and acknowledged; the rest of its batch is stored', () => {
@@ -31,6 +31,40 @@ describe('per-frame fault isolation', () => {
     // The refused frame queued no gap fill (its writes were rolled back) and the meter's next frame is taken.
     expect(f.hes.listCommands().length).toBe(0);
     expect(f.hes.ingest(c.wrap(a.seal(OP_READING, [0, 2, 1_700_000_900, 20, 1])))).toMatchObject({ ok: true, kind: 'reading' });
+  });
+});
+
+describe('downlink counter exhaustion', () => {
+  it('affects only that key: the other meter is served, the meter gets a key update of that op, audited once', () => {
+    const f = makeFixture(2, 1);
+    const [a, b] = [f.meters[0]!, f.meters[1]!];
+    const c = f.concOf(a);
+    f.hes.close();
+    // Meter A's READ downlink key has handed out its last counter (stored limit 2^32).
+    const db = new Database(f.dbPath);
+    db.prepare('INSERT INTO send_ctr (receiver, layer, op, gen, lim) VALUES (?,?,?,?,?)').run(a.id, E2E_VERSION, OP_READ, 0, LIMIT_MAX);
+    db.close();
+    const hes = f.reopen();
+    hes.enqueueCommand('admin', toHex(a.id), { kind: 'read' });
+    const cb = hes.enqueueCommand('admin', toHex(b.id), { kind: 'read' });
+    const now = Date.now();
+    const down = hes.nextDownlink(toHex(c.id), now);
+    const got = deliverDownlink(f, c, down);
+    expect(got.seen.map((x) => x.op)).toEqual([OP_READ]); // B's READ went out; A's could not be sealed
+    expect(hes.ingestBatch(got.replies, now).every((r) => r.ok)).toBe(true);
+    expect(hes.listCommands({ meter: toHex(b.id) }).find((x) => x.id === cb)?.state).toBe('acknowledged');
+    expect(hes.audit.list().filter((e) => e.action === 'key.exhausted')).toHaveLength(1);
+    // The next pump carries A's key update (a new READ key) and B's next command; no new fault.
+    const cb2 = hes.enqueueCommand('admin', toHex(b.id), { kind: 'read' });
+    const got2 = deliverDownlink(f, c, hes.nextDownlink(toHex(c.id), now + 1));
+    expect(got2.seen.map((x) => x.op).sort()).toEqual([OP_READ, OP_KEY_UPDATE]);
+    hes.ingestBatch(got2.replies, now + 1);
+    expect(hes.listCommands({ meter: toHex(b.id) }).find((x) => x.id === cb2)?.state).toBe('acknowledged');
+    expect(hes.audit.list().filter((e) => e.action === 'key.exhausted')).toHaveLength(1);
+    // Once A confirmed and activated the new READ key, its waiting READ goes out under it.
+    for (let i = 2; i < 6; i++) hes.ingestBatch(deliverDownlink(f, c, hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
+    expect(a.gen(OP_READ)).toBe(1);
+    expect(hes.listCommands({ meter: toHex(a.id) }).filter((x) => x.kind === 'read').map((x) => x.state)).toEqual(['acknowledged']);
   });
 });
 

@@ -58,6 +58,7 @@ import {
   ERR_RECEIVER,
   ERR_POLICY,
   ERR_CBOR,
+  ERR_COUNTER_EXHAUSTED,
   equalBytes,
 } from '@vakt/shared';
 import type { CryptoCtx, FrameHeader, KeySlot, BlockCipher, KeyRing, PersistRing } from '@vakt/shared';
@@ -88,7 +89,7 @@ import { randomBytes, toHex, fromHex, ctEqual, utf8, plain } from '../crypto/byt
 import { cborEncode } from '../crypto/cbor.ts';
 import { decodeBody } from '@vakt/shared/bodies';
 import type { BodyValue } from '@vakt/shared/bodies';
-import { ERR_FRAME_FAULT, frameFaultName, isStoreFault, gapFillRanges } from './isolation.ts';
+import { ERR_FRAME_FAULT, frameFaultName, isStoreFault, gapFillRanges, SealError, inSavepoint } from './isolation.ts';
 import type { CborValue } from '../crypto/cbor.ts';
 import { openShipment, ShipmentError } from '../crypto/shipment.ts';
 import { decodePayload } from '../kpe/payload.ts';
@@ -1211,7 +1212,13 @@ export class Hes {
     const out: Uint8Array[] = [];
     try {
       this.downlinkTxn(c, out, nowMs, max).immediate();
+      if (this.downlinkFaulted) {
+        this.downlinkFaulted = false;
+        this.reloadAfterFailure();
+        this.dataVersion = this.storeVersion();
+      }
     } catch (e) {
+      this.downlinkFaulted = false;
       // Nothing was committed: in-memory marks (JOINs given, ACKs due) are rebuilt from the store.
       this.reloadAfterFailure();
       this.dataVersion = this.storeVersion();
@@ -1240,22 +1247,61 @@ export class Hes {
         const m = this.meters.get(mh)!;
         for (const row of this.st.cmdOpenFor!.all(m.id) as CommandRow[]) {
           if (out.length >= max) break;
-          const f = this.commandFrame(c, m, row, nowMs);
+          const f = this.guardedDownlink(m, KIND_INFO[row.kind].op, nowMs, () => this.commandFrame(c, m, row, nowMs), row);
           if (f !== null) out.push(f);
         }
         if (m.ring.xState === KX_CONFIRMED && m.activateNextMs <= nowMs && out.length < max) {
           const row = this.db.prepare("SELECT id FROM commands WHERE meter_id = ? AND kind = 'key_update' ORDER BY id DESC LIMIT 1").get(m.id) as { id: number } | undefined;
-          const f = this.keyUpdateFrame(c, m, row?.id ?? 0, 3, m.ring.xScope, m.ring.xGen);
-          out.push(f);
+          const f = this.guardedDownlink(m, OP_KEY_UPDATE, nowMs, () => this.keyUpdateFrame(c, m, row?.id ?? 0, 3, m.ring.xScope, m.ring.xGen));
+          if (f !== null) out.push(f);
           m.activateNextMs = nowMs + this.retryMs;
         }
         if (m.ackDue > 0 && out.length < max) {
-          const f = this.e2eFrame(c, m, OP_ACK, cborEncode([0, OP_READING, m.ackDue]));
+          const due = m.ackDue;
+          const f = this.guardedDownlink(m, OP_ACK, nowMs, () => this.e2eFrame(c, m, OP_ACK, cborEncode([0, OP_READING, due])));
           if (f !== null) out.push(f);
           m.ackDue = 0;
         }
       }
     });
+  }
+
+  // ---------------------------------------------------------------- downlink fault isolation
+
+  /** Set when a downlink frame of the running pump faulted: in-memory state is reloaded after the commit. */
+  private downlinkFaulted = false;
+  /** (meter, op, generation) whose downlink counter ran out: their frames are not attempted again. */
+  private readonly exhausted = new Set<string>();
+
+  /**
+   * Builds one downlink frame of meter m in a savepoint. A fault costs only that frame: a key whose
+   * counter ran out starts its key update (once) and its frames wait for the new key; any other
+   * fault fails the command, audited. Other meters' frames are untouched. A concentrator's own
+   * link key running out still fails that concentrator's pump (its own traffic only).
+   */
+  private guardedDownlink(m: MeterState, op: number, nowMs: number, make: () => Uint8Array | null, row?: CommandRow): Uint8Array | null {
+    if (this.exhausted.has(`${m.hex}/${op}/${sendGen(m.ring, op)}`)) return null;
+    const isOwnLink = (e: unknown) => e instanceof StaleStateError || (e instanceof SealError && e.meter === undefined);
+    const r = inSavepoint(this.db, make, isOwnLink);
+    if (r.ok) return r.value;
+    this.downlinkFaulted = true;
+    const e = r.error;
+    if (e instanceof SealError && e.code === ERR_COUNTER_EXHAUSTED) {
+      const gen = sendGen(m.ring, op);
+      this.exhausted.add(`${m.hex}/${op}/${gen}`);
+      const canUpdate = op !== OP_KEY_UPDATE && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN;
+      this.audit.append(SYSTEM_ACTOR, 'key.exhausted', m.hex, {
+        op: opName(op),
+        gen,
+        action: canUpdate ? `key update of ${opName(op)} queued` : op === OP_KEY_UPDATE ? 'the KEY_UPDATE key itself: re-provision the meter' : 'a key update is already under way',
+      }, nowMs);
+      if (canUpdate) inSavepoint(this.db, () => this.beginKeyUpdate(SYSTEM_ACTOR, m, op, nowMs, DEFAULT_EXPIRY_MS), isOwnLink);
+      return null;
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    this.audit.append(SYSTEM_ACTOR, 'downlink.fault', m.hex, { op: opName(op), command: row?.id ?? null, error: msg.slice(0, 200) }, nowMs);
+    if (row !== undefined && canTransition(row.state, 'failed')) inSavepoint(this.db, () => this.endCommand(row, 'failed', nowMs, { error: msg.slice(0, 200) }), isOwnLink);
+    return null;
   }
 
   /**
@@ -1275,7 +1321,7 @@ export class Hes {
 
   private sealLink(c: ConcState, type: number, body: Uint8Array): Uint8Array | null {
     const n = sealFrame(this.ctx, this.linkDown(c), type, body, 0, body.length, this.sealBuf, 0);
-    if (n < 0) throw new HesError(`sealing link frame for ${c.hex} failed: ${errorName(n)}`);
+    if (n < 0) throw new SealError(n, `link frame for ${c.hex} (${errorName(n)})`);
     return this.sealBuf.slice(0, n);
   }
 
@@ -1283,7 +1329,7 @@ export class Hes {
     const s = slot ?? this.sendSlot(m, op);
     const tmp = new Uint8Array(MAX_BODY);
     const n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
-    if (n < 0) throw new HesError(`sealing ${opName(op)} for meter ${m.hex} failed: ${errorName(n)}`);
+    if (n < 0) throw new SealError(n, `${opName(op)} for meter ${m.hex} (${errorName(n)})`, m.hex, op);
     return this.sealLink(c, LINK_DATA, tmp.subarray(0, n));
   }
 

@@ -36,3 +36,29 @@ export function gapFillRanges(from: number, to: number, piece: number, window: n
   for (let a = lo, n = 0; a <= to && n * piece < window; a += piece, n++) out.push([a, Math.min(to, a + piece - 1)]);
   return out;
 }
+
+/** A frame the HES could not seal (core error code), naming the meter and op when end to end. */
+export class SealError extends Error {
+  constructor(
+    readonly code: number,
+    readonly what: string,
+    readonly meter?: string,
+    readonly op?: number,
+  ) {
+    super(`sealing ${what} failed: ${code}`);
+    this.name = 'SealError';
+  }
+}
+
+/**
+ * Runs fn in a savepoint of db (the caller holds the transaction): its value, or the error it
+ * threw after its writes were rolled back. Store faults and errors `rethrow` accepts propagate.
+ */
+export function inSavepoint<T>(db: Database.Database, fn: () => T, rethrow: (e: unknown) => boolean): { ok: true; value: T } | { ok: false; error: unknown } {
+  try {
+    return { ok: true, value: db.transaction(fn)() };
+  } catch (e) {
+    if (isStoreFault(e) || rethrow(e)) throw e;
+    return { ok: false, error: e };
+  }
+}
