@@ -59,6 +59,11 @@ export class KitConcentrator {
     loadLinkKey(this.ctx, this.down, linkKey, 0, id);
   }
 
+  /** Link counter of the last frame wrap() sealed (what the HES's LINK_ACK names). */
+  get lastCounter(): number {
+    return this.up.ctr!.next - 1;
+  }
+
   /** Link frame of the given type carrying body (DATA: one e2e frame). */
   wrap(body: Uint8Array, type = LINK_DATA): Uint8Array {
     const n = sealFrame(this.ctx, this.up, type, body, 0, body.length, this.buf, 0);
