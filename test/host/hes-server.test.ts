@@ -202,12 +202,16 @@ describe('HES TCP server', () => {
 describe('kpe and hes CLI', () => {
   it('init, batch, import, user, commands, audit --verify, with plain one-line errors', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-cli-'));
-    const io = captureIo({ cwd: dir, env: {} });
+    const anon = captureIo({ cwd: dir, env: {} });
     const common = ['--db', 'hes.db', '--store-key-file', 'store.key'];
-    expect(await kpeRun(['init', '--dir', 'kpe'], io)).toBe(0);
-    expect(await hesRun(['init', ...common, '--kpe-pub', 'kpe/kpe.pub', '--json'], io)).toBe(0);
-    const init = JSON.parse(io.stdout.at(-1)!);
+    expect(await kpeRun(['init', '--dir', 'kpe'], anon)).toBe(0);
+    expect(await hesRun(['init', ...common, '--kpe-pub', 'kpe/kpe.pub', '--json'], anon)).toBe(0);
+    const init = JSON.parse(anon.stdout.at(-1)!);
     expect(init.storeKeyCreated).toBe(true);
+    // The first admin's one-time token; every later command runs as whoever a token names.
+    expect(init.adminToken.token).toMatch(/^vakt_[0-9a-f]{16}_/);
+    const io = captureIo({ cwd: dir, env: { VAKT_TOKEN: init.adminToken.token } });
+    await expect(hesRun(['meters', ...common], anon)).rejects.toThrow(/not logged in/);
     expect(await kpeRun(['batch', '--dir', 'kpe', '--hes-cert', 'hes.cert.json', '--meters', '2', '--concentrators', '1', '--out', 'b', '--json'], io)).toBe(0);
     const batch = JSON.parse(io.stdout.at(-1)!);
     expect(readdirSync(join(dir, 'b')).filter((x) => x.endsWith('.prov.cbor')).length).toBe(3);
@@ -215,9 +219,11 @@ describe('kpe and hes CLI', () => {
     expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ meters: 2, concentrators: 1, seq: 1 });
     await expect(hesRun(['import', ...common, 'b/shipment-000001.vks'], io)).rejects.toThrow(/shipment refused \(REPLAY\), nothing imported/);
     const meter = batch.meters[0].id as string;
-    expect(await hesRun(['user', 'olga', '--role', 'operator', ...common], io)).toBe(0);
-    await expect(hesRun(['command', 'relay', '--meter', meter, '--state', '0', '--as', 'olga', ...common], io)).rejects.toThrow(/lacks the right "relay"/);
-    expect(await hesRun(['command', 'config', '--meter', meter, '--tariff', '3', '--as', 'olga', ...common, '--json'], io)).toBe(0);
+    expect(await hesRun(['user', 'add', 'olga', '--role', 'operator', ...common], io)).toBe(0);
+    expect(await hesRun(['user', 'token', 'olga', '--expires', '1', ...common, '--json'], io)).toBe(0);
+    const olga = captureIo({ cwd: dir, env: { VAKT_TOKEN: JSON.parse(io.stdout.at(-1)!).token } });
+    await expect(hesRun(['command', 'relay', '--meter', meter, '--state', '0', ...common], olga)).rejects.toThrow(/lacks the right "relay"/);
+    expect(await hesRun(['command', 'config', '--meter', meter, '--tariff', '3', ...common, '--json'], olga)).toBe(0);
     expect(await hesRun(['command', 'list', ...common, '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!).commands[0]).toMatchObject({ kind: 'config', state: 'queued', actor: 'olga' });
     writeFileSync(join(dir, 'fw.bin'), Buffer.alloc(2000, 7));

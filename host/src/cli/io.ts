@@ -17,6 +17,10 @@ export interface CliIo {
   readonly progressStream?: NodeJS.WritableStream;
   /** Aborted on SIGINT/SIGTERM so long-running subcommands (servers, bridges) can shut down cleanly. */
   readonly signal: AbortSignal;
+  /** Asks one question on the terminal (hidden: no echo, for passwords); absent when stdin is not a terminal. */
+  readonly prompt?: (question: string, hidden: boolean) => Promise<string>;
+  /** Reads standard input to its end (`--password-stdin`). */
+  readonly readStdin?: () => Promise<string>;
 }
 
 /**
@@ -56,7 +60,34 @@ export function processIo(): CliIo {
     env: process.env,
     progressStream: process.stderr.isTTY === true ? process.stderr : undefined,
     signal: ac.signal,
+    ...(process.stdin.isTTY === true ? { prompt: ttyPrompt } : {}),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const c of process.stdin) chunks.push(c as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
   };
+}
+
+/** One line from the terminal on stderr; hidden input is not echoed (readline's output is muted after the question). */
+async function ttyPrompt(question: string, hidden: boolean): Promise<string> {
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  let asked = false;
+  const out = rl as unknown as { _writeToOutput: (s: string) => void };
+  const write = out._writeToOutput.bind(rl);
+  out._writeToOutput = (s: string) => {
+    if (!hidden || !asked) write(s);
+  };
+  try {
+    return await new Promise<string>((res) => {
+      rl.question(question, (a) => res(a));
+      asked = true;
+    });
+  } finally {
+    if (hidden) process.stderr.write('\n');
+    rl.close();
+  }
 }
 
 /** Captured I/O for tests: lines written are collected in `stdout` / `stderr`. */
@@ -68,7 +99,7 @@ export interface CapturedIo extends CliIo {
 }
 
 /** Returns an io that records every line instead of printing it. */
-export function captureIo(opts: { cwd?: string; env?: { [name: string]: string | undefined } } = {}): CapturedIo {
+export function captureIo(opts: { cwd?: string; env?: { [name: string]: string | undefined }; prompt?: CliIo['prompt']; stdin?: string } = {}): CapturedIo {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const ac = new AbortController();
@@ -81,6 +112,8 @@ export function captureIo(opts: { cwd?: string; env?: { [name: string]: string |
     cwd: opts.cwd ?? process.cwd(),
     env: opts.env ?? process.env,
     signal: ac.signal,
+    ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}),
+    ...(opts.stdin !== undefined ? { readStdin: async () => opts.stdin! } : {}),
     abort: () => ac.abort(),
   };
 }

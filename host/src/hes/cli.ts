@@ -9,7 +9,8 @@ import { printJson, printTable } from '../cli/output.ts';
 import { Hes } from './hes.ts';
 import { HesServer } from './server.ts';
 import { loadStoreKey, createStoreKeyFile, STORE_KEY_ENV } from './storekey.ts';
-import { isRole } from './roles.ts';
+import { Users, USER_NAME_RE } from './users.ts';
+import { AUTH_OPTIONS, cmdUser, initialCredential, principalFor, TOKEN_ENV, USER_NOTES, USER_OPTIONS, USER_USAGE } from './cli-users.ts';
 import { COMMAND_KINDS, COMMAND_STATES } from './commands.ts';
 import type { CommandParams, CommandState } from './commands.ts';
 import { formatHesCert, parseKpePub } from '../kpe/cert.ts';
@@ -23,7 +24,7 @@ const MAX_REFUSALS_SHOWN = 1000;
 const COMMON: { [name: string]: OptionSpec } = {
   db: { type: 'string', placeholder: '<file>', description: 'HES database (env VAKT_HES_DB)', default: 'hes.db' },
   'store-key-file': { type: 'string', placeholder: '<file>', description: `store key file (64 hex digits; or env ${STORE_KEY_ENV})` },
-  as: { type: 'string', placeholder: '<user>', description: 'acting user, checked against its role (env VAKT_USER)', default: 'admin' },
+  ...AUTH_OPTIONS,
 };
 
 function spec(name: string, summary: string, usage: string, options: { [k: string]: OptionSpec }, extra: Partial<CommandSpec> = {}): CommandSpec {
@@ -35,8 +36,10 @@ const SPECS: { [sub: string]: CommandSpec } = {
     'kpe-pub': { type: 'string', placeholder: '<file>', description: "the KPE public key ('vakt kpe init' wrote kpe.pub) to pin" },
     'cert-out': { type: 'string', placeholder: '<file>', description: 'where to write the HES certificate for the KPE', default: 'hes.cert.json' },
     admin: { type: 'string', placeholder: '<name>', description: 'first user, with the admin role', default: 'admin' },
+    'token-out': { type: 'string', placeholder: '<file>', description: "write the first admin's one-time token to this file (mode 0600) instead of printing it" },
     'hes-id': { type: 'string', placeholder: '<hex16>', description: 'HES id (default: random)' },
-  }, { notes: ['A missing --store-key-file is created (mode 0600). Keep it outside the database and its backups: without it nothing can be decrypted.'] }),
+  }, { notes: ['A missing --store-key-file is created (mode 0600). Keep it outside the database and its backups: without it nothing can be decrypted.',
+    "The first admin: on a terminal you set its password; otherwise (or with --token-out) an admin API token is shown once."] }),
   cert: spec('cert', 'print the HES certificate (id and X25519 public key) for the KPE', '[--out <file>]', {
     out: { type: 'string', placeholder: '<file>', description: 'write it to a file instead of stdout' },
   }),
@@ -65,7 +68,7 @@ const SPECS: { [sub: string]: CommandSpec } = {
     {
       positionals: { min: 1, max: 1, names: '<kind>' },
       notes: ['Rights: read/gapfill/config/clock need operator; relay, firmware and key_update need admin.', 'A key update keeps the old key valid until the meter confirms the new one; a lost confirmation is retried.'],
-      examples: ['vakt hes command relay --meter 0a1b2c3d4e5f6071 --state 0 --as alice', 'vakt hes command key_update --meter 0a1b2c3d4e5f6071 --scope 0',
+      examples: ['VAKT_TOKEN_FILE=~/.vakt-token vakt hes command relay --meter 0a1b2c3d4e5f6071 --state 0', 'vakt hes command key_update --meter 0a1b2c3d4e5f6071 --scope 0',
         'vakt hes firmware add fw-7.bin --version 7 && vakt hes command firmware --sha256 <hex> --meter all', 'vakt hes command list --meter 0a1b2c3d4e5f6071'],
     },
   ),
@@ -81,9 +84,8 @@ const SPECS: { [sub: string]: CommandSpec } = {
     limit: { type: 'string', placeholder: '<n>', description: 'entries to print', default: '50' },
     from: { type: 'string', placeholder: '<seq>', description: 'first entry to print', default: '1' },
   }),
-  user: spec('user', 'add a user or change its role (admin only)', '<name> --role <viewer|operator|admin>', {
-    role: { type: 'string', placeholder: '<role>', description: 'viewer, operator or admin' },
-  }, { positionals: { min: 1, max: 1, names: '<name>' } }),
+  user: spec('user', 'operators: add, passwd, token, revoke, list (admin; passwd and token also for yourself)', USER_USAGE, USER_OPTIONS,
+    { positionals: { min: 1, max: 2, names: '<action> [<name>]' }, notes: USER_NOTES }),
   firmware: spec('firmware', 'store a firmware image for an update campaign (admin only)', 'add <file> --version <n>', {
     version: { type: 'string', placeholder: '<n>', description: 'firmware version number' },
   }, { positionals: { min: 2, max: 2, names: 'add <file>' } }),
@@ -96,16 +98,12 @@ const TOP = [
   '',
   ...Object.entries(SPECS).map(([k, s]) => `  ${k.padEnd(9)} ${s.summary}`),
   '',
-  `Common options: --db <file> (env VAKT_HES_DB), --store-key-file <file> (or env ${STORE_KEY_ENV}), --as <user> (env VAKT_USER), --json.`,
+  `Common options: --db <file> (env VAKT_HES_DB), --store-key-file <file> (or env ${STORE_KEY_ENV}), --json.`,
+  `You act as an authenticated user: --token-file <file>, env ${TOKEN_ENV}, or a login prompt on a terminal.`,
 ].join('\n');
 
 function dbPath(p: Parsed, io: CliIo): string {
   return resolve(io.cwd, stringOpt(p, 'db') !== 'hes.db' ? stringOpt(p, 'db')! : (io.env.VAKT_HES_DB ?? 'hes.db'));
-}
-
-function actor(p: Parsed, io: CliIo): string {
-  const a = stringOpt(p, 'as');
-  return a !== undefined && a !== 'admin' ? a : (io.env.VAKT_USER ?? 'admin');
 }
 
 function storeKey(p: Parsed, io: CliIo): Uint8Array {
@@ -145,6 +143,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (sub === 'serve') return cmdServe(p, io);
   const hes = openHes(p, io);
   try {
+    const users = new Users(hes);
+    if (sub === 'user') return await cmdUser(users, p, io);
+    // Everything below but the public certificate acts as the authenticated operator.
+    const me = sub === 'cert' ? '' : users.actAs(await principalFor(p, users, io));
     switch (sub) {
       case 'cert': {
         const text = formatHesCert(hes.cert());
@@ -158,7 +160,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       case 'import': {
         const file = resolve(io.cwd, p.positionals[0]!);
         try {
-          const r = hes.importShipment(new Uint8Array(readFileSync(file)), actor(p, io));
+          const r = hes.importShipment(new Uint8Array(readFileSync(file)), me);
           if (p.json) printJson(io, r);
           else io.out(`imported shipment ${r.id} (sequence ${r.seq}): ${r.meters} meter(s), ${r.concentrators} concentrator(s)`);
           return 0;
@@ -168,23 +170,23 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         }
       }
       case 'command':
-        return cmdCommand(hes, p, io);
+        return cmdCommand(hes, me, p, io);
       case 'readings': {
-        hes.require(actor(p, io), 'view', 'readings');
+        hes.require(me, 'view', 'readings');
         const rows = hes.readings(meterOpt(p), intOpt(p, 'limit', 1, 100_000, 20));
         if (p.json) printJson(io, { meter: meterOpt(p), readings: rows });
         else printTable(io, ['seq', 'time', 'Wh', 'W'], rows.map((r) => [r.seq, new Date(r.t * 1000).toISOString(), r.wh, r.w]));
         return 0;
       }
       case 'meters': {
-        hes.require(actor(p, io), 'view', 'meters');
+        hes.require(me, 'view', 'meters');
         const rows = hes.meterStatus();
         if (p.json) printJson(io, { meters: rows });
         else printTable(io, ['meter', 'concentrator', 'readings', 'last seq', 'key gen', 'status'], rows.map((r) => [r.id, r.concentrator, r.readings, r.maxSeq, r.keyGen, r.status]));
         return 0;
       }
       case 'audit': {
-        hes.require(actor(p, io), 'view', 'audit');
+        hes.require(me, 'view', 'audit');
         if (p.values.head === true) {
           const h = hes.audit.headString();
           if (p.json) printJson(io, { head: h });
@@ -203,20 +205,12 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         else printTable(io, ['seq', 'time', 'actor', 'action', 'subject', 'detail'], rows.map((r) => [r.seq, new Date(r.tsMs).toISOString(), r.actor, r.action, r.subject, r.detail.length > 80 ? r.detail.slice(0, 77) + '...' : r.detail]));
         return 0;
       }
-      case 'user': {
-        const role = stringOpt(p, 'role', true);
-        if (!isRole(role)) throw usageError(`--role must be viewer, operator or admin, got '${role}'`);
-        hes.setUser(actor(p, io), p.positionals[0]!, role);
-        if (p.json) printJson(io, { user: p.positionals[0], role });
-        else io.out(`user ${p.positionals[0]} is now ${role}`);
-        return 0;
-      }
       case 'firmware': {
         if (p.positionals[0] !== 'add') throw usageError("usage: vakt hes firmware add <file> --version <n>");
         const data = new Uint8Array(readFileSync(resolve(io.cwd, p.positionals[1]!)));
         const version = intOpt(p, 'version', 0, 2 ** 32 - 1, -1);
         if (version < 0) throw usageError('missing required option --version');
-        const sha = hes.addFirmware(actor(p, io), data, version);
+        const sha = hes.addFirmware(me, data, version);
         if (p.json) printJson(io, { sha256: sha, size: data.length, version });
         else io.out(`firmware ${sha} (${data.length} bytes, version ${version}) stored; start a campaign with 'vakt hes command firmware --sha256 ${sha} --meter <id>'`);
         return 0;
@@ -228,7 +222,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
-function cmdInit(p: Parsed, io: CliIo): number {
+async function cmdInit(p: Parsed, io: CliIo): Promise<number> {
   const db = dbPath(p, io);
   const kf = stringOpt(p, 'store-key-file');
   let key: Uint8Array;
@@ -248,11 +242,18 @@ function cmdInit(p: Parsed, io: CliIo): number {
   const hesIdHex = stringOpt(p, 'hes-id');
   if (hesIdHex !== undefined && !/^[0-9a-fA-F]{16}$/.test(hesIdHex)) throw usageError('--hes-id must be 16 hex digits');
   const admin = stringOpt(p, 'admin') ?? 'admin';
+  if (!USER_NAME_RE.test(admin)) throw usageError(`--admin must be 1–32 of a-z 0-9 . _ - starting with a letter, got ${JSON.stringify(admin.slice(0, 40))}`);
+  let adminToken: { id: string; token?: string; file?: string } | undefined;
   const { hes, cert } = Hes.init({ dbPath: db, storeKey: key, kpePublicKeys: [kpe], adminUser: admin, ...(hesIdHex !== undefined ? { hesId: fromHex(hesIdHex) } : {}) });
-  hes.close();
+  try {
+    // The store key holder sets up the first admin; nothing printed repeats a password.
+    adminToken = await initialCredential(new Users(hes), admin, p, io);
+  } finally {
+    hes.close();
+  }
   const certOut = resolve(io.cwd, stringOpt(p, 'cert-out') ?? 'hes.cert.json');
   writeFileAtomic(certOut, formatHesCert(cert));
-  if (p.json) printJson(io, { db, hesId: toHex(cert.hesId), x25519: toHex(cert.x25519), cert: certOut, storeKeyCreated: created, admin });
+  if (p.json) printJson(io, { db, hesId: toHex(cert.hesId), x25519: toHex(cert.x25519), cert: certOut, storeKeyCreated: created, admin, adminToken });
   else {
     io.out(`HES ${toHex(cert.hesId)} created in ${db} (admin user '${admin}')`);
     if (created) io.out(`store key created in ${resolve(io.cwd, kf!)}: keep it outside the database and its backups`);
@@ -297,9 +298,8 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
   }
 }
 
-function cmdCommand(hes: Hes, p: Parsed, io: CliIo): number {
+function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): number {
   const kind = p.positionals[0]!;
-  const who = actor(p, io);
   if (kind === 'list') {
     hes.require(who, 'view', 'commands');
     const st = stringOpt(p, 'state');

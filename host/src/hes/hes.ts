@@ -67,7 +67,7 @@ import { deriveStoreKeys } from './storekey.ts';
 import type { StoreKeys } from './storekey.ts';
 import { AuditLog } from './audit.ts';
 import { KeyStore, KeyStoreError } from './kms.ts';
-import { roleHas, isRole, PermissionError } from './roles.ts';
+import { roleHas, isRole, lowerRole, PermissionError } from './roles.ts';
 import type { Role } from './roles.ts';
 import {
   KIND_INFO,
@@ -389,8 +389,13 @@ export class Hes {
   /** Role of a user, or undefined. */
   roleOf(user: string): Role | undefined {
     const r = this.db.prepare('SELECT role FROM users WHERE name = ?').get(user) as { role: string } | undefined;
-    return r !== undefined && isRole(r.role) ? r.role : undefined;
+    const role = r !== undefined && isRole(r.role) ? r.role : undefined;
+    const cap = this.roleCap;
+    return role !== undefined && cap !== undefined && cap.user === user ? lowerRole(role, cap.role) : role;
   }
+
+  /** A cap on one user's role for the call in progress (an API token scoped below its user's role); set only by users.ts asPrincipal(). */
+  roleCap: { user: string; role: Role } | undefined;
 
   /** Throws PermissionError (after auditing the refusal) unless the actor holds the right. */
   require(actor: string, right: Parameters<typeof roleHas>[1], subject: string): void {
