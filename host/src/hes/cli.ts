@@ -48,6 +48,8 @@ const SPECS: { [sub: string]: CommandSpec } = {
     port: { type: 'string', placeholder: '<p>', description: 'TCP port (0 = any free port)', default: '4059' },
     host: { type: 'string', placeholder: '<addr>', description: 'listen address', default: '127.0.0.1' },
     duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: until Ctrl-C)' },
+    http: { type: 'string', placeholder: '<port>', description: 'also serve the HTTP API and web console on this port (0 = any free port)' },
+    'http-host': { type: 'string', placeholder: '<addr>', description: 'HTTP listen address (put TLS in front of it before leaving loopback)', default: '127.0.0.1' },
   }),
   command: spec(
     'command',
@@ -280,17 +282,25 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
       }
     },
   });
+  const httpPort = stringOpt(p, 'http') === undefined ? undefined : intOpt(p, 'http', 0, 65535, 0);
+  let web: { url: string; close(): Promise<void> } | undefined;
   try {
     const actual = await srv.listen();
     if (!p.json) io.out(`HES ${toHex(hes.hesId)} listening on ${host}:${actual} (Ctrl-C to stop)`);
+    if (httpPort !== undefined) {
+      const { startHttp } = await import('../http/server.ts');
+      web = await startHttp(hes, { host: stringOpt(p, 'http-host') ?? '127.0.0.1', port: httpPort });
+      if (!p.json) io.out(`web console and HTTP API on ${web.url} (log in with a user's password, or a token as 'Authorization: Bearer')`);
+    }
     await new Promise<void>((res) => {
       if (io.signal.aborted) return res();
       io.signal.addEventListener('abort', () => res(), { once: true });
       if (durS !== undefined) setTimeout(res, Number(durS) * 1000).unref();
     });
+    await web?.close();
     await srv.close();
     const counts = Object.fromEntries(srv.counts);
-    if (p.json) printJson(io, { port: actual, counts });
+    if (p.json) printJson(io, { port: actual, counts, ...(web !== undefined ? { http: web.url } : {}) });
     else io.out(`stopped; frames: ${JSON.stringify(counts)}`);
     return 0;
   } finally {
