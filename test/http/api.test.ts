@@ -93,7 +93,7 @@ const ROUTES: RouteCase[] = [
   {
     method: 'POST', path: '/api/campaigns', url: () => '/api/campaigns', role: 'admin', body: () => ({ kind: 'key_update', scope: 0, meters: [m2()] }), audit: 'campaign.start',
     bad: { body: () => ({ kind: 'key_update', meters: ['0011223344556677'] }), message: /unknown meter 0011223344556677/ },
-    effect: (r) => expect(a.f.hes.meterStatus().find((m) => m.id === m2())!.status).toBe('key update pending'),
+    effect: () => expect(a.f.hes.meterStatus().find((m) => m.id === m2())!.status).toBe('key update pending'),
   },
   {
     method: 'POST', path: '/api/users', url: () => '/api/users', role: 'admin', body: () => ({ name: 'nils', role: 'viewer', password: 'nils-pass-00001' }), audit: 'user.set',
@@ -132,7 +132,7 @@ describe('every API route: 401, 403, 400, effect + audit', () => {
       const url = rc.url();
       // No credentials, a malformed header, a revoked-looking token: 401, nothing changed.
       const before = stateDigest();
-      for (const h of [{}, { authorization: 'Basic eDp5' }, { authorization: `Bearer vakt_0000000000000000_${'A'.repeat(43)}` }]) {
+      for (const h of [{} as Record<string, string>, { authorization: 'Basic eDp5' }, { authorization: `Bearer vakt_0000000000000000_${'A'.repeat(43)}` }]) {
         const r = await req(h, url);
         expect(r.statusCode).toBe(401);
         expect(typeof r.json().error).toBe('string');

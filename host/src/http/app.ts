@@ -14,6 +14,7 @@ import { AuthError, UserInputError, Users } from '../hes/users.ts';
 import type { Principal } from '../hes/users.ts';
 import { HesQueries } from '../hes/queries.ts';
 import { Campaigns } from '../hes/campaigns.ts';
+import { KIND_INFO } from '../hes/commands.ts';
 import { registerDataRoutes } from './routes-data.ts';
 import { registerOpsRoutes } from './routes-ops.ts';
 import { registerStatic } from './static.ts';
@@ -159,7 +160,9 @@ function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: bo
   app.get('/api/session', async (req) => sessionInfo(ctx.who(req)));
 }
 
-function sessionInfo(p: Principal): { user: string; role: string; rights: readonly string[]; via: string } {
-  return { user: p.user, role: p.role, rights: rightsOf(p.role), via: p.via };
+/** Who is logged in, the rights of the role and the right each command kind needs (the console shows buttons from these). */
+function sessionInfo(p: Principal): { user: string; role: string; rights: readonly string[]; via: string; commandRights: { [kind: string]: string } } {
+  const commandRights = Object.fromEntries(Object.entries(KIND_INFO).map(([k, v]) => [k, v.right]));
+  return { user: p.user, role: p.role, rights: rightsOf(p.role), via: p.via, commandRights };
 }
 

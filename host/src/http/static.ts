@@ -32,4 +32,6 @@ export function registerStatic(app: FastifyInstance): void {
     const type = TYPES[url === '/' ? 'html' : url.slice(url.lastIndexOf('.') + 1)]!;
     app.get(url, async (_req, reply) => reply.type(type).header('cache-control', 'no-cache').send(body));
   }
+  // Browsers ask for it on their own; no icon, and no 404 in the console.
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
 }

@@ -1,0 +1,155 @@
+// The web console in a real headless browser (Debian's chromium via playwright-core): log in, the
+// meter list, a meter's load-profile chart holding exactly the stored points (read from the chart
+// object, not a canvas), a disconnect by an admin acknowledged by the meter, a viewer without the
+// button and refused by the API, a forged frame in the security-events timeline. Screenshots are
+// saved under a temporary directory (path printed) to be looked at.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { makeApiFixture, NAMES, PASSWORDS } from './helpers.ts';
+import type { ApiFixture } from './helpers.ts';
+import { deliverDownlink } from '../host/hes-fixture.ts';
+import { toHex } from '../../host/src/crypto/bytes.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveBrowser = existsSync(CHROMIUM);
+if (!haveBrowser) console.warn(`console.browser.test: skipped — no chromium at ${CHROMIUM} (apt-get install chromium; CI installs it)`);
+const POINTS = 24;
+const WAIT_MS = 20_000;
+
+describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
+  let a: ApiFixture;
+  let url: string;
+  let ctx: BrowserContext;
+  let page: Page;
+  const shots = mkdtempSync(join(tmpdir(), 'vakt-console-shots-'));
+  const errors: string[] = [];
+  const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+  beforeAll(async () => {
+    a = await makeApiFixture(POINTS);
+    await a.app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = a.app.server.address() as { port: number };
+    url = `http://127.0.0.1:${addr.port}/`;
+    ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vakt-chromium-')), {
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      viewport: { width: 1280, height: 900 },
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => m.type() === 'error' && !m.text().includes('403') && !m.text().includes('401') && errors.push(m.text()));
+    page.on('dialog', (d) => void d.accept());
+    console.log(`console screenshots: ${shots}`);
+  }, 60_000);
+  afterAll(async () => {
+    await ctx?.close();
+    await a?.app.close();
+    a?.f.hes.close();
+  });
+
+  async function login(role: 'admin' | 'viewer'): Promise<void> {
+    await page.goto(url);
+    await page.waitForSelector('#login:not([hidden])');
+    await page.fill('#login input[name=user]', NAMES[role]);
+    await page.fill('#login input[name=password]', PASSWORDS[role]);
+    await page.click('#login button[type=submit]');
+    await page.waitForSelector('#meters tbody tr');
+  }
+
+  it('refuses a wrong password, then logs in and lists the meters with their status', async () => {
+    await page.goto(url);
+    await page.fill('#login input[name=user]', 'admin');
+    await page.fill('#login input[name=password]', 'wrong-password-1');
+    await page.click('#login button[type=submit]');
+    await page.waitForFunction(() => (document.getElementById('login-error')?.textContent ?? '') !== '');
+    expect(await page.textContent('#login-error')).toBe('wrong user name or password');
+    await login('admin');
+    expect(await page.textContent('#whoami')).toBe('admin (admin)');
+    const rows = await page.$$eval('#meters tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows.length).toBe(2);
+    const row = rows.find((r) => r[0] === a.meter)!;
+    expect(row[2]).toBe('ok');
+    expect(row[3]).toBe(String(POINTS));
+    await shot('1-meters');
+  });
+
+  it("a meter's load-profile chart holds the stored points", async () => {
+    await page.click(`a[href="#/meter/${a.meter}"]`);
+    await page.waitForFunction(() => (window as unknown as { vaktCharts?: { loadProfile?: unknown } }).vaktCharts?.loadProfile !== undefined);
+    const data = await page.evaluate(() => (window as unknown as { vaktCharts: { loadProfile: { data: number[][] } } }).vaktCharts.loadProfile.data.map((s) => [...s]));
+    const stored = a.f.hes.readings(a.meter, 1000);
+    expect(stored.length).toBe(POINTS);
+    expect(data).toEqual([stored.map((r) => r.t), stored.map((r) => r.w), stored.map((r) => r.wh)]);
+    const canvas = await page.$eval('#chart-loadProfile canvas', (c) => [(c as unknown as { width: number }).width, (c as unknown as { height: number }).height]);
+    expect(canvas[0]).toBeGreaterThan(300);
+    await shot('2-meter-chart');
+  });
+
+  it('an admin disconnects the meter and sees the meter acknowledge it', async () => {
+    await page.click('button[data-action=disconnect]');
+    await page.waitForSelector('#commands [data-state=queued]');
+    const cmd = a.f.hes.listCommands({ meter: a.meter })[0]!;
+    expect(cmd).toMatchObject({ kind: 'relay', actor: 'admin', params: { state: 0 } });
+    // The radio side: the concentrator takes the downlink to the meter, the meter answers.
+    const m = a.f.meters[0]!;
+    const c = a.f.concOf(m);
+    const { replies } = deliverDownlink(a.f, c, a.f.hes.nextDownlink(toHex(c.id)));
+    a.f.hes.ingestBatch(replies);
+    expect(a.f.hes.listCommands({ meter: a.meter })[0]!.state).toBe('acknowledged');
+    await page.waitForSelector(`#commands [data-command="${cmd.id}"][data-state=acknowledged]`, { timeout: WAIT_MS });
+    await shot('3-disconnect-acknowledged');
+    expect(a.f.hes.audit.list(1, 1e6).filter((e) => e.action === 'command.acknowledged').map((e) => e.actor)).toContain('admin');
+  });
+
+  it('a viewer has no command buttons, and the API refuses the disconnect with 403', async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login:not([hidden])');
+    await login('viewer');
+    await page.goto(`${url}#/meter/${a.meter}`);
+    await page.waitForSelector('#meter-actions');
+    expect(await page.$$('#meter-actions button')).toHaveLength(0);
+    expect(await page.$$('[data-cancel]')).toHaveLength(0);
+    const before = a.f.hes.listCommands({}).length;
+    const r = await page.evaluate(async (meter) => {
+      const csrf = /vakt_csrf=([^;]+)/.exec(document.cookie)![1]!;
+      const res = await fetch('/api/commands', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify({ meter, kind: 'relay', state: 0 }) });
+      return { status: res.status, body: await res.json() };
+    }, a.meter);
+    expect(r).toEqual({ status: 403, body: { error: 'user "vera" (viewer) lacks the right "relay"' } });
+    expect(a.f.hes.listCommands({}).length).toBe(before);
+    await shot('4-viewer-meter');
+  });
+
+  it('a forged frame appears in the security-events timeline', async () => {
+    const m = a.f.meters[0]!;
+    const sealed = m.seal(0x01, [0, POINTS + 1, 1_700_000_000 + (POINTS + 1) * 900, 999, 250]);
+    sealed[sealed.length - 1]! ^= 0x01; // one bit of the meter's tag
+    const r = a.f.hes.ingestBatch([a.f.concOf(m).wrap(sealed)])[0]!;
+    expect(r.ok).toBe(false);
+    await page.goto(`${url}#/events`);
+    await page.waitForSelector(`#timeline li[data-action^="security."]`, { timeout: WAIT_MS });
+    const items = await page.$$eval('#timeline li', (lis) => lis.map((li) => li.textContent ?? ''));
+    expect(items.some((t) => t.startsWith('security.err_tag') && t.includes(a.meter))).toBe(true);
+    await shot('5-security-events');
+    await page.goto(`${url}#/audit`);
+    await page.click('#verify');
+    await page.waitForFunction(() => (document.getElementById('verify-result')?.textContent ?? '') !== '');
+    expect(await page.textContent('#verify-result')).toMatch(/^chain intact/);
+    await shot('6-audit');
+  });
+
+  it('names and details with markup or control characters stay text', async () => {
+    // An audit detail is operator-influenced text: it must render as text, never as markup.
+    a.f.hes.audit.append('admin', 'note', '<img src=x onerror=alert(1)>', { message: '<script>alert(2)</script>' });
+    await page.goto(`${url}#/meters`);
+    await page.waitForSelector('#meters');
+    await page.goto(`${url}#/audit`);
+    await page.waitForFunction(() => (document.getElementById('audit')?.textContent ?? '').includes('onerror'));
+    expect(await page.$$('#audit img, #audit script')).toHaveLength(0);
+    expect(await page.textContent('#audit')).toContain('<img src=x onerror=alert(1)>');
+    expect(errors).toEqual([]);
+  });
+});
