@@ -60,7 +60,8 @@ function isMissingModule(err: unknown, url: string): boolean {
 
 /** Loads a subcommand's `run`; a module that does not exist yet becomes a plain CliError. */
 export async function loadSubcommand(sc: Subcommand): Promise<RunFn> {
-  const url = new URL(sc.module, import.meta.url).href;
+  // From the built CLI (host/dist, see scripts/build-cli.mjs) the same module is a .js file.
+  const url = new URL(import.meta.url.endsWith('.js') ? sc.module.replace(/\.ts$/, '.js') : sc.module, import.meta.url).href;
   let mod: { run?: unknown };
   try {
     mod = (await import(url)) as { run?: unknown };
