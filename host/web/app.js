@@ -96,9 +96,15 @@ document.getElementById('login').addEventListener('submit', async (ev) => {
   const f = ev.target;
   const err = document.getElementById('login-error');
   err.textContent = '';
+  const token = f.token.value.trim();
+  if (token === '' && (f.user.value.trim() === '' || f.password.value === '')) {
+    err.textContent = 'give user and password, or a one-time token';
+    return;
+  }
   try {
-    const s = await api('POST', '/api/login', { user: f.user.value.trim(), password: f.password.value });
+    const s = await api('POST', '/api/login', token !== '' ? { token } : { user: f.user.value.trim(), password: f.password.value });
     f.password.value = '';
+    f.token.value = '';
     showApp(s);
   } catch (e) {
     err.textContent = e.message;
@@ -106,4 +112,12 @@ document.getElementById('login').addEventListener('submit', async (ev) => {
 });
 window.addEventListener('hashchange', route);
 
-api('GET', '/api/session').then(showApp, () => showLogin());
+// `vakt demo --console` prints the URL with a one-time token in the fragment (never sent to the
+// server or written to its logs): log in with it once and drop it from the address bar.
+const oneTime = /^#token=(vakt_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$/.exec(location.hash);
+if (oneTime !== null) {
+  history.replaceState(null, '', location.pathname + '#/meters');
+  api('POST', '/api/login', { token: oneTime[1] }).then(showApp, (e) => { showLogin(); document.getElementById('login-error').textContent = e.message; });
+} else {
+  api('GET', '/api/session').then(showApp, () => showLogin());
+}

@@ -13,6 +13,10 @@ import type { ApiFixture } from './helpers.ts';
 import { deliverDownlink } from '../host/hes-fixture.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 
+// page.evaluate / waitForFunction bodies run in the browser; these name its globals for the type checker.
+declare const document: { cookie: string; getElementById(id: string): { textContent: string | null } | null };
+declare const window: unknown;
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
 if (!haveBrowser) console.warn(`console.browser.test: skipped — no chromium at ${CHROMIUM} (apt-get install chromium; CI installs it)`);

@@ -28,23 +28,27 @@ import { initKpe, produceBatch } from '../kpe/kpe.ts';
 import { helpText, intOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
 import { CliError, type CliIo } from './io.ts';
 import { printJson, printTable, progress } from './output.ts';
+import { serveLive, type ConsoleOptions } from './live.ts';
+import { Users } from '../hes/users.ts';
 
 const SPEC: CommandSpec = {
   name: 'vakt demo',
   summary: 'end-to-end demo: KPE → HES → concentrator → meters over real serial PTYs',
-  usage: '[--meters <n>] [--pty <n>] [--intervals <n>] [--no-socat] [--dir <dir>] [--json]',
+  usage: '[--meters <n>] [--pty <n>] [--intervals <n>] [--no-socat] [--dir <dir>] [--console [--http-port <p>]] [--json]',
   options: {
     meters: { type: 'string', placeholder: '<n>', description: 'simulated meters, 1..5000', default: '5' },
     pty: { type: 'string', placeholder: '<n>', description: 'meters connected over real socat PTY pairs (the rest in-process)', default: '4' },
     intervals: { type: 'string', placeholder: '<n>', description: '15-minute load-profile intervals to run before the operations', default: '3' },
     'no-socat': { type: 'boolean', description: 'use in-process serial links only, even if socat is installed' },
     dir: { type: 'string', placeholder: '<dir>', description: 'keep the KPE output, HES database and audit log here (default: a temporary directory, removed afterwards)' },
+    console: { type: 'boolean', description: 'afterwards keep the network running and serve the web console (URL and a one-time admin token printed) until Ctrl-C' },
+    'http-port': { type: 'string', placeholder: '<p>', description: 'with --console: HTTP port on 127.0.0.1 (0 = any free port)', default: '0' },
   },
   notes: [
     'Time is simulated (15-minute intervals pass in a fraction of a second); bytes travel for real: over PTYs, TCP on 127.0.0.1, through the firmware and the HES database.',
     'Exit status 0 only when every step of the summary succeeded.',
   ],
-  examples: ['vakt demo', 'vakt demo --meters 1000', 'vakt demo --json | jq .steps'],
+  examples: ['vakt demo', 'vakt demo --meters 1000', 'vakt demo --json | jq .steps', 'vakt demo --console'],
 };
 
 /** Interval length of the simulated meters (PROTOCOL.md default: 15 min). */
@@ -57,6 +61,8 @@ const METERS_PER_CONCENTRATOR = 250;
 const DRAIN_WAIT_MS = 250;
 /** Bound of the wait for a quiet network after each step (polls of a few ms). */
 const SETTLE_MAX_POLLS = 200;
+/** Lifetime of the admin token written with --dir (to inspect the run afterwards). */
+const DIR_TOKEN_MS = 30 * 86400_000;
 /** Steps allowed for one command to complete (15 s each: 2 simulated hours). */
 const COMMAND_STEPS = 480;
 
@@ -85,7 +91,11 @@ export interface DemoSummary {
 }
 
 /** Options of runDemo (the CLI's flags, already validated). */
-export interface DemoOptions { meters: number; pty: number; intervals: number; socat: boolean; dir?: string; log: (line: string) => void; progress?: (title: string, total: number) => { update(n: number): void; stop(): void } }
+export interface DemoOptions {
+  meters: number; pty: number; intervals: number; socat: boolean; dir?: string; log: (line: string) => void; progress?: (title: string, total: number) => { update(n: number): void; stop(): void };
+  /** Keep running after the steps with the web console served (see live.ts). */
+  console?: ConsoleOptions;
+}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -195,6 +205,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const init = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey, kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal' });
     hes = init.hes;
     const h = hes;
+    // With --dir, the vakt hes commands need an operator's token too: an admin token file (0600).
+    if (keep) writeFileSync(join(dir, 'admin.token'), new Users(h).createToken('init', 'admin', { ttlMs: DIR_TOKEN_MS, label: 'demo --dir' }).token + '\n', { mode: 0o600 });
     cleanup.push(() => h.close());
     const nConc = Math.max(1, Math.ceil(o.meters / METERS_PER_CONCENTRATOR));
     // One extra meter will run with one bit of its master key changed: a wrong key must be reported, not be silence.
@@ -481,6 +493,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       steps,
       ...(keep ? { dir: resolve(dir) } : {}),
     };
+    if (o.console !== undefined) await serveLive(h, summary, o.console, tick);
     return summary;
   } finally {
     for (const l of links) await l.close();
@@ -548,16 +561,38 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     progress: (title, total) => progress(io, p.json, title, total),
     ...(dirOpt !== undefined ? { dir: resolve(io.cwd, dirOpt) } : {}),
   };
+  if (p.values.console === true) {
+    opts.console = {
+      port: intOpt(p, 'http-port', 0, 65535, 0),
+      signal: io.signal,
+      // The summary comes first, then where to look: the network keeps running behind the console.
+      ready: (s, url, token) => {
+        if (p.json) printJson(io, { ...s, console: { url, token } });
+        else {
+          printSummary(io, s);
+          io.out('');
+          io.out(`web console (logs you in as admin once; the token in the link is then used up): ${url}#token=${token}`);
+          io.out('the demo network keeps running (a 15-minute interval every ~15 s); Ctrl-C to stop');
+        }
+      },
+    };
+  }
   let s: DemoSummary;
   try {
     s = await runDemo(opts);
   } catch (e) {
     throw new CliError(`demo setup failed: ${(e as Error).message}`);
   }
+  if (opts.console !== undefined) return s.ok ? 0 : 1;
   if (p.json) {
     printJson(io, s);
     return s.ok ? 0 : 1;
   }
+  printSummary(io, s);
+  return s.ok ? 0 : 1;
+}
+
+function printSummary(io: CliIo, s: DemoSummary): void {
   io.out('');
   const rows: string[][] = [];
   for (const x of s.steps) {
@@ -571,8 +606,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   if (s.notice !== undefined) io.out(`notice: ${s.notice}`);
   if (s.dir !== undefined) {
     io.out(`KPE output, HES database and audit log kept in ${s.dir}; inspect with e.g.`);
-    io.out(`  vakt hes meters --db ${join(s.dir, 'hes.sqlite')} --store-key-file ${join(s.dir, 'hes.key')}`);
+    io.out(`  vakt hes meters --db ${join(s.dir, 'hes.sqlite')} --store-key-file ${join(s.dir, 'hes.key')} --token-file ${join(s.dir, 'admin.token')}`);
   }
   io.out(s.ok ? 'demo: every step succeeded' : 'demo: some steps FAILED (see above)');
-  return s.ok ? 0 : 1;
 }

@@ -12,7 +12,7 @@ export const AUTH_SCHEMA_SQL = `
 CREATE TABLE IF NOT EXISTS user_passwords (name TEXT PRIMARY KEY REFERENCES users(name), hash TEXT NOT NULL, updated_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tokens (
   id TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), role TEXT NOT NULL CHECK (role IN ('viewer','operator','admin')),
-  kind TEXT NOT NULL CHECK (kind IN ('api','session')), hash BLOB NOT NULL, csrf_hash BLOB, label TEXT NOT NULL,
+  kind TEXT NOT NULL CHECK (kind IN ('api','session','login')), hash BLOB NOT NULL, csrf_hash BLOB, label TEXT NOT NULL,
   created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER, last_used_ms INTEGER);
 CREATE TABLE IF NOT EXISTS login_failures (name TEXT PRIMARY KEY, count INTEGER NOT NULL, first_ms INTEGER NOT NULL, locked_until_ms INTEGER NOT NULL);
 `;
@@ -37,7 +37,10 @@ const INVALID_NAME = '(invalid name)';
 const ANONYMOUS = '(anonymous)';
 
 /** Who is acting: a user, the role this credential may use (token scope ∧ user role), and the credential. */
-export interface Principal { user: string; role: Role; tokenId: string | null; via: 'password' | 'api' | 'session' }
+export interface Principal { user: string; role: Role; tokenId: string | null; via: 'password' | 'api' | 'session' | 'login' }
+
+/** Token kinds: 'api' (bearer, scripts), 'session' (browser cookie), 'login' (one-time: exchanged once for a session). */
+export type TokenKind = 'api' | 'session' | 'login';
 
 /** A refused login or credential: HTTP 401, CLI exit 1. The message never contains the secret. */
 export class AuthError extends Error {
@@ -169,7 +172,7 @@ export class Users {
    * Issues an API token for a user (right: users; or a user for itself, at most its own role).
    * The token text is returned once; only its SHA-256 is stored.
    */
-  createToken(actor: Principal | 'init', name: string, o: { role?: Role; ttlMs?: number; label?: string; nowMs?: number } = {}): { id: string; token: string; role: Role; expiresMs: number } {
+  createToken(actor: Principal | 'init', name: string, o: { role?: Role; ttlMs?: number; label?: string; nowMs?: number; oneTime?: boolean } = {}): { id: string; token: string; role: Role; expiresMs: number } {
     const userRole = this.hes.roleOf(name);
     if (userRole === undefined) throw new UserInputError(`no user ${name}`);
     if (actor !== 'init') {
@@ -182,12 +185,13 @@ export class Users {
     const label = o.label ?? '';
     if (label.length > 64 || /[\u0000-\u001f\u007f]/.test(label)) throw new UserInputError('token label must be at most 64 printable characters');
     const now = o.nowMs ?? Date.now();
-    const { id, token } = this.insertToken(name, role, 'api', label, now, now + ttl, null);
-    this.hes.audit.append(actor === 'init' ? name : actor.user, 'token.create', name, { id, role, expiresMs: now + ttl, label });
+    const kind: TokenKind = o.oneTime === true ? 'login' : 'api';
+    const { id, token } = this.insertToken(name, role, kind, label, now, now + ttl, null);
+    this.hes.audit.append(actor === 'init' ? name : actor.user, 'token.create', name, { id, role, kind, expiresMs: now + ttl, label });
     return { id, token, role, expiresMs: now + ttl };
   }
 
-  private insertToken(user: string, role: Role, kind: 'api' | 'session', label: string, now: number, expires: number, csrf: string | null): { id: string; token: string } {
+  private insertToken(user: string, role: Role, kind: TokenKind, label: string, now: number, expires: number, csrf: string | null): { id: string; token: string } {
     const id = randomBytes(8).toString('hex');
     const token = `vakt_${id}_${randomBytes(32).toString('base64url')}`;
     this.db.prepare('INSERT INTO tokens (id, user, role, kind, hash, csrf_hash, label, created_ms, expires_ms) VALUES (?,?,?,?,?,?,?,?,?)')
@@ -196,8 +200,8 @@ export class Users {
   }
 
   tokens(user?: string): TokenInfo[] {
-    const rows = (user === undefined ? this.db.prepare("SELECT * FROM tokens WHERE kind = 'api' ORDER BY created_ms").all()
-      : this.db.prepare("SELECT * FROM tokens WHERE kind = 'api' AND user = ? ORDER BY created_ms").all(user)) as TokenRow[];
+    const rows = (user === undefined ? this.db.prepare("SELECT * FROM tokens WHERE kind != 'session' ORDER BY created_ms").all()
+      : this.db.prepare("SELECT * FROM tokens WHERE kind != 'session' AND user = ? ORDER BY created_ms").all(user)) as TokenRow[];
     return rows.map((r) => ({ id: r.id, user: r.user, role: r.role as Role, kind: r.kind, label: r.label, createdMs: r.created_ms, expiresMs: r.expires_ms, revokedMs: r.revoked_ms, lastUsedMs: r.last_used_ms }));
   }
 
@@ -232,7 +236,7 @@ export class Users {
     const userRole = this.hes.roleOf(row.user);
     if (userRole === undefined || !isRole(row.role)) refuse('user removed');
     this.db.prepare('UPDATE tokens SET last_used_ms = ? WHERE id = ?').run(nowMs, row!.id);
-    return { user: row!.user, role: lowerRole(row!.role as Role, userRole!), tokenId: row!.id, via: row!.kind === 'session' ? 'session' : 'api' };
+    return { user: row!.user, role: lowerRole(row!.role as Role, userRole!), tokenId: row!.id, via: row!.kind as TokenKind };
   }
 
   /**
@@ -268,7 +272,19 @@ export class Users {
 
   /** Logs in and opens a browser session: a session token (cookie) and a CSRF token, both stored hashed. */
   async openSession(name: string, password: string, source: string, nowMs = Date.now()): Promise<{ principal: Principal; token: string; csrf: string; expiresMs: number }> {
-    const p = await this.login(name, password, source, nowMs);
+    return this.newSession(await this.login(name, password, source, nowMs), source, nowMs);
+  }
+
+  /** Exchanges a one-time login token (e.g. `vakt demo --console`'s) for a browser session; the token is revoked. */
+  sessionFromLoginToken(token: string, source: string, nowMs = Date.now()): { principal: Principal; token: string; csrf: string; expiresMs: number } {
+    const p = this.authenticateToken(token, nowMs, source);
+    if (p.via !== 'login') throw new AuthError('only a one-time login token opens a session; API tokens go in the Authorization header');
+    this.db.prepare('UPDATE tokens SET revoked_ms = ? WHERE id = ?').run(nowMs, p.tokenId);
+    this.hes.audit.append(p.user, 'auth.login', p.user, { source, via: 'one-time token', id: p.tokenId });
+    return this.newSession(p, source, nowMs);
+  }
+
+  private newSession(p: Principal, source: string, nowMs: number): { principal: Principal; token: string; csrf: string; expiresMs: number } {
     const csrf = randomBytes(32).toString('base64url');
     const { id, token } = this.insertToken(p.user, p.role, 'session', source.slice(0, 64), nowMs, nowMs + SESSION_MS, csrf);
     return { principal: { ...p, tokenId: id, via: 'session' }, token, csrf, expiresMs: nowMs + SESSION_MS };

@@ -98,7 +98,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         const m = /^Bearer (\S+)$/.exec(auth);
         if (m === null) return sendError(reply, 401, 'Authorization must be "Bearer <token>"');
         const p = users.authenticateToken(m[1]!, Date.now(), `http ${req.ip}`);
-        if (p.via !== 'api') return sendError(reply, 401, 'a session token is only accepted as the session cookie');
+        if (p.via !== 'api') return sendError(reply, 401, p.via === 'login' ? 'a one-time login token opens a console session (POST /api/login); it is not a bearer token' : 'a session token is only accepted as the session cookie');
         req.principal = p;
         return;
       }
@@ -141,10 +141,19 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
 function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: boolean): void {
   const cookieOpts = { path: '/', sameSite: 'strict' as const, secure };
   app.post('/api/login', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['user', 'password'], properties: { user: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 } } } },
+    schema: {
+      body: {
+        type: 'object', additionalProperties: false,
+        properties: { user: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 }, token: { type: 'string', minLength: 1, maxLength: 128 } },
+      },
+    },
   }, async (req, reply) => {
-    const b = req.body as { user: string; password: string };
-    const s = await ctx.users.openSession(b.user, b.password, `http ${req.ip}`);
+    const b = req.body as { user?: string; password?: string; token?: string };
+    const source = `http ${req.ip}`;
+    if ((b.token !== undefined) === (b.user !== undefined || b.password !== undefined) || (b.token === undefined && (b.user === undefined || b.password === undefined))) {
+      throw new BadRequest('log in with user and password, or with a one-time token');
+    }
+    const s = b.token !== undefined ? ctx.users.sessionFromLoginToken(b.token, source) : await ctx.users.openSession(b.user!, b.password!, source);
     reply.setCookie(SESSION_COOKIE, s.token, { ...cookieOpts, httpOnly: true, expires: new Date(s.expiresMs) });
     // The CSRF token is readable by the page (double submit), checked against its hash in the store.
     reply.setCookie(CSRF_COOKIE, s.csrf, { ...cookieOpts, httpOnly: false, expires: new Date(s.expiresMs) });
