@@ -1,6 +1,7 @@
 // `vakt demo --console`: after the demo's steps, the network keeps running (simulated time moves
 // on, meters keep pushing readings, the wrong-key meter keeps failing) while the HES web console
 // is served on 127.0.0.1 with a one-time admin token.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Hes } from '../hes/hes.ts';
 import { Users } from '../hes/users.ts';
 import { startHttp } from '../http/server.ts';
@@ -28,10 +29,8 @@ export async function serveLive(hes: Hes, summary: DemoSummary, o: ConsoleOption
     o.ready(summary, web.url, t.token);
     while (!o.signal.aborted) {
       await tick();
-      await new Promise<void>((res) => {
-        const timer = setTimeout(res, LIVE_STEP_MS);
-        o.signal.addEventListener('abort', () => { clearTimeout(timer); res(); }, { once: true });
-      });
+      // Resolves early on Ctrl-C (AbortError) and removes its listener either way.
+      await delay(LIVE_STEP_MS, undefined, { signal: o.signal }).catch(() => undefined);
     }
   } finally {
     await web.close();

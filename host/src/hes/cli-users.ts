@@ -47,14 +47,12 @@ function cliErr(e: unknown): never {
 /** The authenticated operator running this command. */
 export async function principalFor(p: Parsed, users: Users, io: CliIo): Promise<Principal> {
   const file = stringOpt(p, 'token-file') ?? io.env[TOKEN_FILE_ENV];
-  let token = file !== undefined ? readFileSync(resolve(io.cwd, file), 'utf8').trim() : io.env[TOKEN_ENV];
+  const token = file !== undefined ? readFileSync(resolve(io.cwd, file), 'utf8').trim() : io.env[TOKEN_ENV];
   try {
     if (token !== undefined && token !== '') return users.authenticateToken(token, Date.now(), 'cli');
     if (io.prompt !== undefined) {
       const name = (await io.prompt('vakt user: ', false)).trim();
-      const pw = await io.prompt('password: ', true);
-      token = undefined;
-      return await users.login(name, pw, 'cli');
+      return await users.login(name, await io.prompt('password: ', true), 'cli');
     }
   } catch (e) {
     cliErr(e);
