@@ -65,7 +65,7 @@ const ROUTES = [
   [/^#\/meters$/, () => renderMeters()],
   [/^#\/meter\/([0-9a-f]{16})$/, (m, first) => renderMeter(m[1], first)],
   [/^#\/concentrators$/, () => renderConcentrators()],
-  [/^#\/events$/, () => renderEvents()],
+  [/^#\/events(?:\?subject=[0-9a-f]{16})?$/, () => renderEvents()],
   [/^#\/commands$/, () => renderCommands()],
   [/^#\/audit$/, () => renderAudit()],
 ];
@@ -110,14 +110,15 @@ document.getElementById('login').addEventListener('submit', async (ev) => {
     err.textContent = e.message;
   }
 });
-window.addEventListener('hashchange', route);
 
 // `vakt demo --console` prints the URL with a one-time token in the fragment (never sent to the
 // server or written to its logs): log in with it once and drop it from the address bar.
-const oneTime = /^#token=(vakt_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$/.exec(location.hash);
-if (oneTime !== null) {
+function oneTimeLink() {
+  const m = /^#token=(vakt_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$/.exec(location.hash);
+  if (m === null) return false;
   history.replaceState(null, '', location.pathname + '#/meters');
-  api('POST', '/api/login', { token: oneTime[1] }).then(showApp, (e) => { showLogin(); document.getElementById('login-error').textContent = e.message; });
-} else {
-  api('GET', '/api/session').then(showApp, () => showLogin());
+  api('POST', '/api/login', { token: m[1] }).then(showApp, (e) => { showLogin(); document.getElementById('login-error').textContent = e.message; });
+  return true;
 }
+window.addEventListener('hashchange', () => { if (!oneTimeLink()) route(); });
+if (!oneTimeLink()) api('GET', '/api/session').then(showApp, () => showLogin());

@@ -94,7 +94,8 @@ export async function renderMeter(id, first) {
     el('div', { class: 'card' }, el('h2', {}, 'Meter ', el('span', { class: 'mono' }, id), ' ', m ? badge(m.status) : ''),
       el('p', {}, m ? `concentrator ${m.concentrator} · ${m.readings} intervals stored · key generation ${m.keyGen}` : 'unknown meter'),
       el('div', { class: 'actions', id: 'meter-actions' }, actions.length > 0 ? actions : el('span', { class: 'muted' }, 'your role can only view this meter')),
-      el('a', { href: `/api/meters/${id}/load-profile?format=csv&limit=5000`, download: `load-profile-${id}.csv` }, 'load profile as CSV')),
+      el('a', { href: `/api/meters/${id}/load-profile?format=csv&limit=5000`, download: `load-profile-${id}.csv` }, 'load profile as CSV'), ' · ',
+      el('a', { href: `#/events?subject=${id}` }, 'security events of this meter')),
     el('div', { class: 'charts' },
       chart('loadProfile', 'Load profile', lp.points.map((p) => p.t), [{ label: 'W', scale: 'W', values: lp.points.map((p) => p.w) }, { label: 'Wh', scale: 'Wh', values: lp.points.map((p) => p.wh) }]),
       chart('readings', 'Register reads', rr.readings.map((r) => r.t), [{ label: 'Wh', scale: 'Wh', values: rr.readings.map((r) => r.wh) }])),
@@ -105,7 +106,7 @@ export async function renderConcentrators() {
   const { concentrators } = await api('GET', '/api/concentrators');
   return el('div', { class: 'card' }, el('h2', {}, 'Concentrators'),
     table('concentrators', ['concentrator', 'status', 'meters', 'last relayed reading', 'security refusals'],
-      concentrators.map((c) => [el('td', { class: 'mono' }, c.id), badge(c.status), c.meters, time(c.lastSeenMs), c.refusals]), [2, 4]));
+      concentrators.map((c) => [el('td', { class: 'mono' }, c.id), badge(c.status), c.meters, time(c.lastSeenMs), el('td', { class: 'num' }, el('a', { href: `#/events?subject=${c.id}` }, String(c.refusals)))]), [2]));
 }
 
 function detailText(d) {

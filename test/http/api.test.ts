@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { makeApiFixture, NAMES, PASSWORDS } from './helpers.ts';
 import type { ApiFixture } from './helpers.ts';
 import type { Role } from '../../host/src/hes/roles.ts';
+import { LOGINS_PER_MINUTE } from '../../host/src/http/app.ts';
 
 let a: ApiFixture;
 beforeAll(async () => {
@@ -237,6 +238,20 @@ describe('sessions, CSRF, headers, exports', () => {
     expect(lines[0]).toBe('meter,seq,t,wh,w,received_ms');
     expect(lines.length).toBe(13);
     expect(lines[12]!.split(',').slice(0, 5)).toEqual([a.meter, '12', String(1_700_000_000 + 12 * 900), '120', '250']);
+  });
+
+  it('login attempts from one address are limited per minute (429), before any password is checked', async () => {
+    const seq = a.f.hes.audit.list(1, 1e6).length;
+    const codes: number[] = [];
+    for (let i = 0; i < LOGINS_PER_MINUTE + 2; i++) {
+      const r = await a.app.inject({ method: 'POST', url: '/api/login', remoteAddress: '192.0.2.7', payload: { user: `guess${i}`, password: 'not-a-password' } });
+      codes.push(r.statusCode);
+      if (r.statusCode === 429) expect(r.json().error).toMatch(/too many login attempts/);
+    }
+    expect(codes).toEqual([...Array(LOGINS_PER_MINUTE).fill(401), 429, 429]);
+    expect(a.f.hes.audit.list(seq + 1).filter((e) => e.action === 'auth.failed').length).toBe(LOGINS_PER_MINUTE);
+    // Another address is not affected.
+    expect((await a.app.inject({ method: 'POST', url: '/api/login', remoteAddress: '192.0.2.8', payload: { user: 'vera', password: PASSWORDS.viewer } })).statusCode).toBe(200);
   });
 
   it('a token scoped below its user acts with the lower role', async () => {

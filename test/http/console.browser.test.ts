@@ -138,11 +138,27 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
     const items = await page.$$eval('#timeline li', (lis) => lis.map((li) => li.textContent ?? ''));
     expect(items.some((t) => t.startsWith('security.err_tag') && t.includes(a.meter))).toBe(true);
     await shot('5-security-events');
+    // Narrowed to the other meter, the forged frame is not listed.
+    const other = a.f.batch.meters.map((x) => toHex(x.id)).find((x) => x !== a.meter)!;
+    await page.goto(`${url}#/events?subject=${other}`);
+    await page.waitForFunction((o) => (document.getElementById('view')?.textContent ?? '').includes(`of ${o}`), other);
+    expect(await page.$$('#timeline li[data-action="security.err_tag"]')).toHaveLength(0);
     await page.goto(`${url}#/audit`);
     await page.click('#verify');
     await page.waitForFunction(() => (document.getElementById('verify-result')?.textContent ?? '') !== '');
     expect(await page.textContent('#verify-result')).toMatch(/^chain intact/);
     await shot('6-audit');
+  });
+
+  it("the demo's one-time login link logs in once and leaves the address bar", async () => {
+    await page.click('#logout');
+    await page.waitForSelector('#login:not([hidden])');
+    const t = a.users.createToken('init', 'admin', { ttlMs: 60_000, oneTime: true });
+    await page.goto(`${url}#token=${t.token}`);
+    await page.waitForSelector('#meters tbody tr');
+    expect(await page.textContent('#whoami')).toBe('admin (admin)');
+    expect(page.url()).not.toContain('vakt_');
+    expect(a.users.tokens('admin').find((x) => x.id === t.id)!.revokedMs).not.toBeNull();
   });
 
   it('names and details with markup or control characters stay text', async () => {

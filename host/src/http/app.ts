@@ -7,6 +7,7 @@ import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import type { Hes } from '../hes/hes.ts';
 import { HesError } from '../hes/hes.ts';
 import { PermissionError, rightsOf } from '../hes/roles.ts';
@@ -22,6 +23,8 @@ import { registerStatic } from './static.ts';
 export const SESSION_COOKIE = 'vakt_session';
 export const CSRF_COOKIE = 'vakt_csrf';
 export const CSRF_HEADER = 'x-csrf-token';
+/** Login attempts per client address per minute (each costs an scrypt; the per-name lockout is in users.ts). */
+export const LOGINS_PER_MINUTE = 10;
 /** Largest request body (JSON): commands, campaigns over many meters, user management. */
 const BODY_LIMIT = 256 * 1024;
 
@@ -88,6 +91,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     strictTransportSecurity: false,
     referrerPolicy: { policy: 'no-referrer' },
   });
+  // Limits only routes that ask for it (login), keyed by client address.
+  await app.register(rateLimit, { global: false });
   app.decorateRequest('principal', null);
 
   app.addHook('onRequest', async (req, reply) => {
@@ -123,6 +128,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     if (e instanceof AuthError) return sendError(reply, 401, e.message);
     if (e instanceof PermissionError) return sendError(reply, 403, e.message);
     if (e instanceof BadRequest || e instanceof UserInputError || e instanceof HesError) return sendError(reply, 400, e.message);
+    if (e.statusCode === 429) return sendError(reply, 429, `too many login attempts from this address; wait a minute`);
     if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
       return sendError(reply, e.statusCode ?? 400, e.message);
     }
@@ -141,6 +147,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
 function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: boolean): void {
   const cookieOpts = { path: '/', sameSite: 'strict' as const, secure };
   app.post('/api/login', {
+    config: { rateLimit: { max: LOGINS_PER_MINUTE, timeWindow: 60_000 } },
     schema: {
       body: {
         type: 'object', additionalProperties: false,
