@@ -132,7 +132,8 @@ export async function renderEvents() {
 
 function campaignForm(firmware, after) {
   const kind = el('select', { class: 'field', name: 'kind' }, el('option', { value: 'key_update' }, 'key update (all keys)'), ...(firmware.length > 0 ? [el('option', { value: 'firmware' }, 'firmware')] : []));
-  const image = el('select', { class: 'field', name: 'sha256' }, firmware.map((f) => el('option', { value: f.sha256 }, `v${f.version} · ${f.size} B · ${f.sha256.slice(0, 12)}…`)));
+  const image = el('select', { class: 'field', name: 'sha256', hidden: true }, firmware.map((f) => el('option', { value: f.sha256 }, `v${f.version} · ${f.size} B · ${f.sha256.slice(0, 12)}…`)));
+  kind.addEventListener('change', () => { image.hidden = kind.value !== 'firmware'; });
   const meters = el('input', { class: 'field', name: 'meters', placeholder: 'meter ids, comma separated, or all', size: 48, maxlength: 20000 });
   const err = el('span', { class: 'error' });
   const go = el('button', { type: 'submit' }, 'Start campaign');

@@ -106,6 +106,17 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
     await page.waitForSelector(`#commands [data-command="${cmd.id}"][data-state=acknowledged]`, { timeout: WAIT_MS });
     await shot('3-disconnect-acknowledged');
     expect(a.f.hes.audit.list(1, 1e6).filter((e) => e.action === 'command.acknowledged').map((e) => e.actor)).toContain('admin');
+    // A key-update campaign started from the commands page, over both meters.
+    await page.goto(`${url}#/commands`);
+    await page.waitForSelector('#campaign-form');
+    await page.fill('#campaign-form input[name=meters]', 'all');
+    await page.click('#campaign-form button[type=submit]');
+    await page.waitForFunction(() => (document.getElementById('campaigns')?.textContent ?? '').includes('key_update'));
+    expect(a.f.hes.listCommands({ state: 'queued' }).filter((c) => c.kind === 'key_update' && c.actor === 'admin').length).toBe(2);
+    await shot('3b-campaign');
+    await page.goto(`${url}#/concentrators`);
+    await page.waitForSelector('#concentrators tbody tr');
+    await shot('3c-concentrators');
   });
 
   it('a viewer has no command buttons, and the API refuses the disconnect with 403', async () => {
