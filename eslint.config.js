@@ -85,6 +85,15 @@ export default tseslint.config(
     languageOptions: { globals: { performance: 'readonly' } },
   },
   {
+    // The HES web console runs in the browser (host/web, served by host/src/http).
+    files: ['host/web/**/*.js'],
+    languageOptions: {
+      globals: Object.fromEntries(
+        ['window', 'document', 'location', 'history', 'fetch', 'Node', 'URLSearchParams', 'queueMicrotask', 'confirm'].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
+  {
     files: HOT_FILES,
     rules: { 'no-restricted-syntax': ['error', ...ESPRUINO_HOT_LOOP_RULES] },
   },
