@@ -4,9 +4,14 @@
  * and protocol checks beyond secrecy (replay, substitution/reflection, forward secrecy of key
  * updates, authenticated key transport). Every verdict is computed from the model's terms.
  */
-import { ADV, app as appOf, occurs, replace, show as showTerm, variable, type Term } from './term.ts';
-import { Knowledge, match, type Solution } from './dy.ts';
+import { ADV, occurs, replace, type Term } from './term.ts';
+import { Knowledge } from './dy.ts';
 import type { AttackModel, Model, Msg, Requirement } from './model.ts';
+import { Prepared, accepted, agentOfLastHop, forgedVariant, originOf, solutionsDeliverable } from './prepared.ts';
+import { forwardSecrecyChecks, keyTransportChecks, substitutionChecks } from './checks.ts';
+import { replayFindings } from './replay.ts';
+
+export { Prepared } from './prepared.ts';
 
 /** held: attacker cannot; leaked/forgeable: it can, beyond what it was allowed; exposed: only through a compromised agent allowed to; public: no requirement */
 export type ReadStatus = 'held' | 'leaked' | 'exposed' | 'public';
@@ -60,138 +65,8 @@ export interface Analysis {
   ms: number;
 }
 
-interface Pattern {
-  pat: Term;
-  /** variable → the ground subterm it stands for in the honest message */
-  origin: Map<Term, Term>;
-}
-
 const MAX_ORACLE_ROUNDS = 4;
 const MAX_ORACLE_TERM = 400;
-
-/** Shared, attack-independent preparation: per-agent honest knowledge and receiver patterns. */
-export class Prepared {
-  readonly isTuple: (n: string) => boolean;
-  readonly patterns = new Map<string, Pattern>();
-  readonly agentK = new Map<string, Knowledge>();
-  readonly byId = new Map<string, Msg>();
-  readonly show: (t: Term) => string;
-
-  constructor(readonly model: Model) {
-    const tuples = new Set(['tuple', ...(model.file.tuples ?? [])]);
-    this.isTuple = (n) => tuples.has(n);
-    this.show = (t) => showTerm(t, (u) => model.names.get(u));
-    for (const a of model.agents) {
-      const k = new Knowledge(model.atoms, this.isTuple);
-      for (const info of model.atoms.values()) {
-        if (!info.holders.includes(a.name)) continue;
-        k.add(info.type === 'keypair' ? appOf('sk', [info.term]) : info.term, { kind: 'init', note: `held by ${a.name} from the start` });
-      }
-      k.saturate();
-      this.agentK.set(a.name, k);
-    }
-    for (const m of model.messages) {
-      this.byId.set(m.id, m);
-      this.patterns.set(m.id, this.pattern(m, this.agentK.get(m.to)!));
-      for (const a of [m.from, ...m.via, m.to]) {
-        const k = this.agentK.get(a)!;
-        k.add(m.term, { kind: 'msg', msg: m.id });
-        k.saturate();
-      }
-    }
-  }
-
-  private units = new Map<string, Term[]>();
-
-  /** The channel a message arrives on: last-hop sender, receiver and link. */
-  channelOf(m: Msg): string {
-    return `${m.via.length ? m.via[m.via.length - 1] : m.from}>${m.to}:${m.links[m.links.length - 1] ?? ''}`;
-  }
-
-  /** Every sealed unit (aead, mac, senc, wrap, sign, penc) inside messages sent on the channel of m. */
-  channelUnits(m: Msg): Term[] {
-    const key = this.channelOf(m);
-    let list = this.units.get(key);
-    if (!list) {
-      const set = new Set<Term>();
-      const walk = (t: Term): void => {
-        if (['aead', 'mac', 'senc', 'wrap', 'sign', 'penc'].includes(t.name) && t.kind === 'fn') set.add(t);
-        t.args.forEach(walk);
-      };
-      for (const x of this.model.messages) if (this.channelOf(x) === key) walk(x.term);
-      this.units.set(key, (list = [...set]));
-    }
-    return list;
-  }
-
-  /** What the receiver accepts: the message with learned values as variables, unverifiable parts opaque. */
-  pattern(m: Msg, k: Knowledge): Pattern {
-    const origin = new Map<Term, Term>();
-    const v = (name: string, t: Term): Term => {
-      const x = variable(name);
-      origin.set(x, t);
-      return x;
-    };
-    const go = (t: Term, keyPos: boolean): Term => {
-      const info = this.model.atoms.get(t);
-      if (t.kind === 'atom') {
-        if (!info) return t;
-        if (info.type === 'counter' || info.type === 'data' || info.type === 'nonce') return v(t.name, t);
-        if ((info.type === 'symkey' || info.type === 'keypair') && !keyPos && !k.canDerive(t)) return v(t.name, t);
-        return t;
-      }
-      if (info && !keyPos && !k.canDerive(t)) return v(this.show(t), t); // a transported derived key
-      const n = t.name;
-      if (n === 'aead' || n === 'senc' || n === 'wrap' || n === 'mac') {
-        if (!k.canDerive(t.args[0])) return v(`blob#${t.id}`, t);
-        return rebuild(t, [t.args[0], ...t.args.slice(1).map((a) => go(a, false))]);
-      }
-      if (n === 'penc') {
-        const opener = Knowledge.openingKey(t);
-        if (!opener || !k.canDerive(opener)) return v(`blob#${t.id}`, t);
-        return rebuild(t, [t.args[0], go(t.args[1], false)]);
-      }
-      if (n === 'sign') {
-        const kp = t.args[0].args[0];
-        if (m.sigs.includes(kp)) return rebuild(t, [t.args[0], go(t.args[1], false)]);
-        return rebuild(t, [v(`anysigner#${t.id}`, t.args[0]), go(t.args[1], false)]);
-      }
-      if (n === 'pk' || n === 'sk') return t;
-      if (n === 'kdf' || n === 'hash') return k.canDerive(t) ? t : v(`blob#${t.id}`, t);
-      return rebuild(t, t.args.map((a) => go(a, false)));
-    };
-    return { pat: go(m.term, false), origin };
-  }
-}
-
-function rebuild(t: Term, args: Term[]): Term {
-  return args.every((a, i) => a === t.args[i]) ? t : appOf(t.name, args);
-}
-
-/** The receiver accepts this way of building the message (every checked counter is fresh). */
-function accepted(m: Msg, s: Solution): boolean {
-  if (!m.atomic) return true;
-  for (const c of m.counters) {
-    if (s.sigma.get(variable(c.name)) !== c) continue;
-    // the recorded counter value: stale if it comes from this very message (a replay); a frame of
-    // another message read as this one is its first delivery under this interpretation
-    if (s.uses.length === 0 || s.uses.some((u) => sealedAround(c, u).some((v) => occurs(v, m.term)))) return false;
-  }
-  return true;
-}
-
-const SEALS = new Set(['aead', 'mac', 'senc', 'wrap', 'sign', 'penc']);
-/** The sealed units inside t that contain c (the protection a counter value is bound by). */
-function sealedAround(c: Term, t: Term, out: Term[] = []): Term[] {
-  if (!occurs(c, t)) return out;
-  if (SEALS.has(t.name) && t.kind === 'fn') out.push(t);
-  for (const a of t.args) sealedAround(c, a, out);
-  return out;
-}
-
-function agentOfLastHop(m: Msg): string {
-  return m.via.length ? m.via[m.via.length - 1] : m.from;
-}
 
 /** Runs one attack model: closure, oracles, then per-element verdicts with traces. */
 export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
@@ -290,27 +165,6 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size };
 }
 
-/** The term with every datum, counter and nonce replaced by the attacker's own value. */
-function forgedVariant(prep: Prepared, t: Term): Term {
-  const map = new Map<Term, Term>();
-  for (const [term, info] of prep.model.atoms) if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') map.set(term, ADV);
-  return replace(t, map);
-}
-
-/** Solutions for a receiver pattern the attacker can actually get delivered. */
-function solutionsDeliverable(prep: Prepared, K: Knowledge, m: Msg, pat: Pattern, inject: boolean, oracleOut: Map<Term, string>): Solution[] {
-  if (inject) return K.solutions(pat.pat);
-  // Without access to the last hop, only an honest relay's output on that channel reaches the receiver.
-  const out: Solution[] = [];
-  const channel = prep.channelOf(m);
-  for (const [t, id] of oracleOut) {
-    if (prep.channelOf(prep.byId.get(id)!) !== channel) continue;
-    const s = match(pat.pat, t, new Map());
-    if (s) out.push({ sigma: s, uses: [t] });
-  }
-  return out;
-}
-
 function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>, comp: Set<string>): { detail: string; trace: Trace } | undefined {
   for (const m of prep.model.messages) {
     if (comp.has(m.to)) continue;
@@ -340,170 +194,6 @@ function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) 
 
 function dedupeSteps(steps: string[]): string[] {
   return [...new Set(steps)];
-}
-
-/** Replay: an old message accepted again (no counter, non-atomic check, or counter outside the protection). */
-function replayFindings(prep: Prepared, K: Knowledge, attack: AttackModel, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>): Finding[] {
-  const out: Finding[] = [];
-  const seen = new Set<string>();
-  for (const m of prep.model.messages) {
-    if (!K.known.has(m.term) || attack.compromised.includes(m.to) || m.idempotent) continue;
-    const impact = impactOf(prep, m);
-    const f = (detail: string, steps: string[]): void => {
-      if (seen.has(m.generic)) return;
-      seen.add(m.generic);
-      out.push({ kind: 'replay', attack: attack.id, verdict: 'fails', subject: m.id, detail, trace: { steps: [`observe ${m.id}`, ...steps], messages: [m.id] }, likelihood: attack.likelihood, impact });
-    };
-    if (!canInject(m) && ![...oracleOut.values()].includes(m.id)) continue;
-    if (!m.counters.length) {
-      if (canInject(m)) f(`${m.to} checks no counter: a recorded ${m.id} is accepted again`, [`resend ${m.id} unchanged`]);
-      continue;
-    }
-    if (!m.atomic) {
-      f(`${m.to} checks the counter of ${m.id} and records it in separate steps: two deliveries racing both pass`, [`deliver ${m.id} twice concurrently`]);
-      continue;
-    }
-    const pat = prep.patterns.get(m.id)!;
-    for (const s of solutionsDeliverable(prep, K, m, pat, canInject(m), oracleOut)) {
-      if (!accepted(m, s)) continue;
-      // every learned value is the recorded one: only the counter changed
-      const stale = [...pat.origin.entries()].every(([x, orig]) => {
-        const info = prep.model.atoms.get(orig);
-        if (info?.type === 'counter') return true;
-        return s.sigma.get(x) === orig || !(info?.type === 'data' || info?.type === 'symkey');
-      });
-      const hasData = [...pat.origin.values()].some((o) => prep.model.atoms.get(o)?.type === 'data' || prep.model.atoms.get(o)?.type === 'symkey');
-      const forgeable = hasData && K.solutions(pat.pat).some((t) => accepted(m, t) && [...pat.origin.entries()].some(([x, o]) => ['data', 'symkey'].includes(prep.model.atoms.get(o)?.type ?? '') && t.sigma.get(x) === ADV));
-      if (stale && hasData && !forgeable) {
-        const fresh = m.counters.map((c) => prep.show(c)).join(', ');
-        f(`the counter of ${m.id} is not bound by its tag: the recorded content is accepted again under a new ${fresh}`, [`replace ${fresh} by a higher value and resend`]);
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-const impactCache = new WeakMap<Msg, number>();
-function impactOf(prep: Prepared, m: Msg): number {
-  const hit = impactCache.get(m);
-  if (hit !== undefined) return hit;
-  let best = 1;
-  for (const r of prep.model.requirements) if (occurs(r.element, m.term)) best = Math.max(best, r.impact.write);
-  impactCache.set(m, best);
-  return best;
-}
-
-/** Units a receiver verifies (key fixed in its pattern) paired with same-key units of other messages it would accept. */
-export function substitutionChecks(prep: Prepared): Finding[] {
-  const out: Finding[] = [];
-  const seen = new Set<string>();
-  const units = (t: Term, acc: Term[] = []): Term[] => {
-    if (t.name === 'aead' || t.name === 'mac' || t.name === 'senc' || t.name === 'wrap' || t.name === 'sign' || t.name === 'penc') acc.push(t);
-    for (const a of t.args) units(a, acc);
-    return acc;
-  };
-  const msgs = prep.model.messages;
-  const groundUnits = new Map(msgs.map((m) => [m.id, units(m.term)]));
-  for (const m2 of msgs) {
-    const pat = prep.patterns.get(m2.id)!;
-    const own = new Set(groundUnits.get(m2.id)!);
-    for (const u2 of units(pat.pat)) {
-      if (!u2.args[0].ground) continue;
-      for (const m1 of msgs) {
-        if (m1.generic.replace(/\.\d+$/, '') === m2.generic.replace(/\.\d+$/, '')) continue;
-        for (const u1 of groundUnits.get(m1.id)!) {
-          if (own.has(u1) || u1.name !== u2.name || u1.args[0] !== u2.args[0]) continue;
-          const s = match(u2, u1, new Map());
-          if (!s) continue;
-          // harmful only when the receiver takes a different datum or key out of it
-          const changed = [...s].some(([x, val]) => {
-            const orig = pat.origin.get(x);
-            const ty = orig ? prep.model.atoms.get(orig)?.type : undefined;
-            return (ty === 'data' || ty === 'symkey' || ty === 'nonce') && val !== orig;
-          });
-          if (!changed) continue;
-          const reflect = m1.from === m2.to;
-          const key = `${reflect}:${m1.generic.replace(/\.\d+$/, '')}>${m2.generic.replace(/\.\d+$/, '')}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          out.push({
-            kind: reflect ? 'reflection' : 'substitution', attack: 'design', verdict: 'fails', subject: `${m1.id} → ${m2.id}`,
-            detail: `${m2.to} cannot tell ${prep.show(u1).slice(0, 80)} from ${m1.id} apart from what it expects in ${m2.id} (same key ${prep.show(u2.args[0])})`,
-            trace: { steps: [`observe ${m1.id}`, `deliver its unit under ${prep.show(u2.args[0])} to ${m2.to} in place of ${m2.id}`], messages: [m1.id, m2.id] },
-            likelihood: prep.model.risk.checks[reflect ? 'reflection' : 'substitution']?.likelihood ?? 3,
-            impact: prep.model.risk.checks[reflect ? 'reflection' : 'substitution']?.impact ?? impactOf(prep, m2),
-          });
-        }
-      }
-    }
-  }
-  return out;
-}
-
-/** Key updates: does leaking the replaced key reveal the new one from recorded traffic? */
-export function forwardSecrecyChecks(prep: Prepared): Finding[] {
-  const out: Finding[] = [];
-  const model = prep.model;
-  for (const m of model.messages) {
-    if (!m.keyUpdate) continue;
-    const K = new Knowledge(model.atoms, prep.isTuple);
-    K.add(m.keyUpdate.old, { kind: 'init', note: 'old key leaked after the update' });
-    for (const x of model.messages) if (x.links.some((l) => !model.links.find((L) => L.name === l)?.private)) K.add(x.term, { kind: 'msg', msg: x.id });
-    K.saturate();
-    const leaks = K.canDerive(m.keyUpdate.new);
-    const ex = leaks ? K.explain(m.keyUpdate.new, prep.show) : { steps: [`${prep.show(m.keyUpdate.new)} not derivable from recorded traffic and ${prep.show(m.keyUpdate.old)}`], msgs: new Set([m.id]) };
-    out.push({
-      kind: 'forward-secrecy', attack: 'design', verdict: leaks ? 'fails' : 'holds', subject: m.id,
-      detail: leaks
-        ? `leaking the replaced key ${prep.show(m.keyUpdate.old)} reveals the new key ${prep.show(m.keyUpdate.new)} from a recording of ${m.id} (key transport, no forward secrecy)`
-        : `the new key ${prep.show(m.keyUpdate.new)} stays secret when ${prep.show(m.keyUpdate.old)} leaks`,
-      trace: { steps: ex.steps, messages: [...ex.msgs] },
-      likelihood: model.risk.checks['forward-secrecy']?.likelihood ?? 2,
-      impact: model.risk.checks['forward-secrecy']?.impact ?? Math.max(1, ...model.requirements.filter((r) => r.element === m.keyUpdate!.new).map((r) => r.impact.read)),
-    });
-  }
-  return out;
-}
-
-/** Key transport: can an outsider active on every link make a receiver accept a key of its choosing? */
-export function keyTransportChecks(prep: Prepared, activeAttack: AttackModel): Finding[] {
-  const out: Finding[] = [];
-  const model = prep.model;
-  const K = new Knowledge(model.atoms, prep.isTuple);
-  for (const m of model.messages) if (m.links.some((l) => activeAttack.links.includes(l))) K.add(m.term, { kind: 'msg', msg: m.id });
-  K.saturate();
-  const seen = new Set<string>();
-  for (const m of model.messages) {
-    const pat = prep.patterns.get(m.id)!;
-    for (const [x, orig] of pat.origin) {
-      const info = model.atoms.get(orig);
-      if (!info || (info.type !== 'symkey' && info.type !== 'keypair')) continue;
-      if (seen.has(`${m.generic}:${info.generic}`)) continue;
-      seen.add(`${m.generic}:${info.generic}`);
-      const inject = m.links.length > 0 && activeAttack.links.includes(m.links[m.links.length - 1]);
-      const sol = inject ? K.build(pat.pat).find((s) => accepted(m, s) && s.sigma.get(x) === ADV) : undefined;
-      out.push({
-        kind: 'key-transport', attack: 'design', verdict: sol ? 'fails' : 'holds', subject: `${prep.show(orig)} in ${m.id}`,
-        detail: sol ? `${m.to} accepts a ${prep.show(orig)} chosen by the attacker in ${m.id} (unauthenticated key transport)` : `${m.to} only accepts ${prep.show(orig)} in ${m.id} from ${originOf(prep, m, orig)} (authenticated transport)`,
-        trace: sol ? { steps: [...sol.uses.flatMap((u) => K.explain(u, prep.show).steps), `compose ${m.id} around an attacker key and deliver it to ${m.to}`], messages: [m.id] } : { steps: [`no accepted ${m.id} with an attacker key: its protection needs a key the attacker lacks`], messages: [m.id] },
-        likelihood: model.risk.checks['key-transport']?.likelihood ?? activeAttack.likelihood,
-        impact: model.risk.checks['key-transport']?.impact ?? Math.max(1, ...model.requirements.filter((r) => r.element === orig).map((r) => r.impact.write)),
-      });
-    }
-  }
-  return out;
-}
-
-/** The agent that first put `el` into the chain of relayed messages ending in m. */
-function originOf(prep: Prepared, m: Msg, el: Term): string {
-  let src = m;
-  for (let hop = 0; hop < 16 && src.trigger; hop++) {
-    const t = prep.byId.get(src.trigger);
-    if (!t || !occurs(el, t.term)) break;
-    src = t;
-  }
-  return src.from;
 }
 
 /** Baseline consistency check: honest agents, required vs actual access. */

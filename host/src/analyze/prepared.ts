@@ -1,0 +1,180 @@
+/**
+ * Attack-independent preparation shared by every check: each agent's honest knowledge, each
+ * receiver's pattern (what it checks and what it learns), and the rules for when a receiver accepts
+ * a way of building a message (counter freshness) and how an attacker gets it delivered.
+ */
+import { ADV, app as appOf, occurs, replace, show as showTerm, variable, type Term } from './term.ts';
+import { Knowledge, match, type Solution } from './dy.ts';
+import type { Model, Msg } from './model.ts';
+
+export interface Pattern {
+  pat: Term;
+  /** variable → the ground subterm it stands for in the honest message */
+  origin: Map<Term, Term>;
+}
+
+/** Shared, attack-independent preparation: per-agent honest knowledge and receiver patterns. */
+export class Prepared {
+  readonly isTuple: (n: string) => boolean;
+  readonly patterns = new Map<string, Pattern>();
+  readonly agentK = new Map<string, Knowledge>();
+  readonly byId = new Map<string, Msg>();
+  readonly show: (t: Term) => string;
+
+  constructor(readonly model: Model) {
+    const tuples = new Set(['tuple', ...(model.file.tuples ?? [])]);
+    this.isTuple = (n) => tuples.has(n);
+    this.show = (t) => showTerm(t, (u) => model.names.get(u));
+    for (const a of model.agents) {
+      const k = new Knowledge(model.atoms, this.isTuple);
+      for (const info of model.atoms.values()) {
+        if (!info.holders.includes(a.name)) continue;
+        k.add(info.type === 'keypair' ? appOf('sk', [info.term]) : info.term, { kind: 'init', note: `held by ${a.name} from the start` });
+      }
+      k.saturate();
+      this.agentK.set(a.name, k);
+    }
+    for (const m of model.messages) {
+      this.byId.set(m.id, m);
+      this.patterns.set(m.id, this.pattern(m, this.agentK.get(m.to)!));
+      for (const a of [m.from, ...m.via, m.to]) {
+        const k = this.agentK.get(a)!;
+        k.add(m.term, { kind: 'msg', msg: m.id });
+        k.saturate();
+      }
+    }
+  }
+
+  private units = new Map<string, Term[]>();
+
+  /** The channel a message arrives on: last-hop sender, receiver and link. */
+  channelOf(m: Msg): string {
+    return `${m.via.length ? m.via[m.via.length - 1] : m.from}>${m.to}:${m.links[m.links.length - 1] ?? ''}`;
+  }
+
+  /** Every sealed unit (aead, mac, senc, wrap, sign, penc) inside messages sent on the channel of m. */
+  channelUnits(m: Msg): Term[] {
+    const key = this.channelOf(m);
+    let list = this.units.get(key);
+    if (!list) {
+      const set = new Set<Term>();
+      const walk = (t: Term): void => {
+        if (['aead', 'mac', 'senc', 'wrap', 'sign', 'penc'].includes(t.name) && t.kind === 'fn') set.add(t);
+        t.args.forEach(walk);
+      };
+      for (const x of this.model.messages) if (this.channelOf(x) === key) walk(x.term);
+      this.units.set(key, (list = [...set]));
+    }
+    return list;
+  }
+
+  /** What the receiver accepts: the message with learned values as variables, unverifiable parts opaque. */
+  pattern(m: Msg, k: Knowledge): Pattern {
+    const origin = new Map<Term, Term>();
+    const v = (name: string, t: Term): Term => {
+      const x = variable(name);
+      origin.set(x, t);
+      return x;
+    };
+    const go = (t: Term, keyPos: boolean): Term => {
+      const info = this.model.atoms.get(t);
+      if (t.kind === 'atom') {
+        if (!info) return t;
+        if (info.type === 'counter' || info.type === 'data' || info.type === 'nonce') return v(t.name, t);
+        if ((info.type === 'symkey' || info.type === 'keypair') && !keyPos && !k.canDerive(t)) return v(t.name, t);
+        return t;
+      }
+      if (info && !keyPos && !k.canDerive(t)) return v(this.show(t), t); // a transported derived key
+      const n = t.name;
+      if (n === 'aead' || n === 'senc' || n === 'wrap' || n === 'mac') {
+        if (!k.canDerive(t.args[0])) return v(`blob#${t.id}`, t);
+        return rebuild(t, [t.args[0], ...t.args.slice(1).map((a) => go(a, false))]);
+      }
+      if (n === 'penc') {
+        const opener = Knowledge.openingKey(t);
+        if (!opener || !k.canDerive(opener)) return v(`blob#${t.id}`, t);
+        return rebuild(t, [t.args[0], go(t.args[1], false)]);
+      }
+      if (n === 'sign') {
+        const kp = t.args[0].args[0];
+        if (m.sigs.includes(kp)) return rebuild(t, [t.args[0], go(t.args[1], false)]);
+        return rebuild(t, [v(`anysigner#${t.id}`, t.args[0]), go(t.args[1], false)]);
+      }
+      if (n === 'pk' || n === 'sk') return t;
+      if (n === 'kdf' || n === 'hash') return k.canDerive(t) ? t : v(`blob#${t.id}`, t);
+      return rebuild(t, t.args.map((a) => go(a, false)));
+    };
+    return { pat: go(m.term, false), origin };
+  }
+}
+
+function rebuild(t: Term, args: Term[]): Term {
+  return args.every((a, i) => a === t.args[i]) ? t : appOf(t.name, args);
+}
+
+/** The receiver accepts this way of building the message (every checked counter is fresh). */
+export function accepted(m: Msg, s: Solution): boolean {
+  if (!m.atomic) return true;
+  for (const c of m.counters) {
+    if (s.sigma.get(variable(c.name)) !== c) continue;
+    // the recorded counter value: stale if it comes from this very message (a replay); a frame of
+    // another message read as this one is its first delivery under this interpretation
+    if (s.uses.length === 0 || s.uses.some((u) => sealedAround(c, u).some((v) => occurs(v, m.term)))) return false;
+  }
+  return true;
+}
+
+const SEALS = new Set(['aead', 'mac', 'senc', 'wrap', 'sign', 'penc']);
+/** The sealed units inside t that contain c (the protection a counter value is bound by). */
+function sealedAround(c: Term, t: Term, out: Term[] = []): Term[] {
+  if (!occurs(c, t)) return out;
+  if (SEALS.has(t.name) && t.kind === 'fn') out.push(t);
+  for (const a of t.args) sealedAround(c, a, out);
+  return out;
+}
+
+export function agentOfLastHop(m: Msg): string {
+  return m.via.length ? m.via[m.via.length - 1] : m.from;
+}
+
+/** The term with every datum, counter and nonce replaced by the attacker's own value. */
+export function forgedVariant(prep: Prepared, t: Term): Term {
+  const map = new Map<Term, Term>();
+  for (const [term, info] of prep.model.atoms) if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') map.set(term, ADV);
+  return replace(t, map);
+}
+
+/** Solutions for a receiver pattern the attacker can actually get delivered. */
+export function solutionsDeliverable(prep: Prepared, K: Knowledge, m: Msg, pat: Pattern, inject: boolean, oracleOut: Map<Term, string>): Solution[] {
+  if (inject) return K.solutions(pat.pat);
+  // Without access to the last hop, only an honest relay's output on that channel reaches the receiver.
+  const out: Solution[] = [];
+  const channel = prep.channelOf(m);
+  for (const [t, id] of oracleOut) {
+    if (prep.channelOf(prep.byId.get(id)!) !== channel) continue;
+    const s = match(pat.pat, t, new Map());
+    if (s) out.push({ sigma: s, uses: [t] });
+  }
+  return out;
+}
+
+const impactCache = new WeakMap<Msg, number>();
+export function impactOf(prep: Prepared, m: Msg): number {
+  const hit = impactCache.get(m);
+  if (hit !== undefined) return hit;
+  let best = 1;
+  for (const r of prep.model.requirements) if (occurs(r.element, m.term)) best = Math.max(best, r.impact.write);
+  impactCache.set(m, best);
+  return best;
+}
+
+/** The agent that first put `el` into the chain of relayed messages ending in m. */
+export function originOf(prep: Prepared, m: Msg, el: Term): string {
+  let src = m;
+  for (let hop = 0; hop < 16 && src.trigger; hop++) {
+    const t = prep.byId.get(src.trigger);
+    if (!t || !occurs(el, t.term)) break;
+    src = t;
+  }
+  return src.from;
+}
