@@ -4,154 +4,13 @@
  * (an agent with `instances: n` and every atom `per` that agent are copied n times).
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve as resolvePath } from 'node:path';
 import { ARITY, CRYPTO_FNS, TermSyntaxError, app, atom, isCrypto, parseTerm, type RawTerm, type Term } from './term.ts';
 import { JsonSyntaxError, parseJsonWithLocs, type Loc } from './jsonloc.ts';
 
-export const ATOM_TYPES = ['symkey', 'keypair', 'counter', 'nonce', 'data', 'const'] as const;
-export type AtomType = (typeof ATOM_TYPES)[number];
-export const NETWORK = ['none', 'passive', 'active'] as const;
-export type Network = (typeof NETWORK)[number];
+import { applyExtends } from './variants.ts';
+import { ATOM_TYPES, CHECK_KINDS, ModelError, NETWORK, type Agent, type AtomInfo, type AttackModel, type CheckSpec, type FrameSpec, type Link, type Model, type ModelFile, type ModelIssue, type Msg, type Network, type Requirement } from './model-types.ts';
 
-// ------------------------------------------------------------------ file schema (what users write)
-export interface FrameSpec {
-  layer: 'e2e' | 'link';
-  op: string;
-  dir: 'UP' | 'DOWN';
-  enc: 0 | 1;
-  tag: number;
-}
-export interface CheckSpec {
-  counter?: string;
-  atomic?: boolean;
-  sig?: string;
-  tag?: string;
-}
-export interface ModelFile {
-  name: string;
-  description?: string;
-  agents: { name: string; instances?: number; label?: string }[];
-  phases: string[];
-  tuples?: string[];
-  links: { name: string; a: string; b: string; private?: boolean }[];
-  atoms: { name: string; type: AtomType; per?: string; holders?: string[]; derive?: string; abstract?: string; label?: string }[];
-  lets?: { name: string; params?: string[]; term: string; frame?: FrameSpec; checks?: CheckSpec[] }[];
-  messages: {
-    id: string; phase: string; from: string; to: string; via?: string[]; term: string; label?: string;
-    trigger?: string; checks?: CheckSpec[]; abstract?: string; idempotent?: boolean; wrap?: string[];
-    keyUpdate?: { old: string; new: string };
-  }[];
-  requirements: { element: string; read: string[]; write: string[]; impact?: { read: number; write: number } }[];
-  attacks: {
-    id: string; name: string; network?: Network; links?: string[]; phases?: string[];
-    compromised?: string[]; leaks?: string[]; likelihood?: number; note?: string;
-  }[];
-  risk?: { acceptance?: { maxScore?: number; grid?: string[] }; likelihoodLabels?: string[]; impactLabels?: string[]; checks?: Record<string, { likelihood: number; impact?: number }> };
-}
-/** Protocol checks that are not tied to one attack model; their likelihood comes from risk.checks. */
-export const CHECK_KINDS = ['substitution', 'reflection', 'forward-secrecy', 'key-transport'] as const;
-
-// ------------------------------------------------------------------ resolved model (what the analyser uses)
-export interface AtomInfo {
-  term: Term;
-  generic: string;
-  type: AtomType;
-  /** instance agent the atom belongs to (per-agent atoms) */
-  owner?: string;
-  holders: string[];
-  derived: boolean;
-  abstract: string;
-  label?: string;
-}
-export interface Agent {
-  name: string;
-  generic: string;
-  label?: string;
-}
-export interface Link {
-  name: string;
-  generic: string;
-  a: string;
-  b: string;
-  private: boolean;
-}
-export interface Msg {
-  id: string;
-  generic: string;
-  phase: string;
-  phaseIndex: number;
-  from: string;
-  to: string;
-  via: string[];
-  term: Term;
-  label: string;
-  trigger?: string;
-  /** counters the receiver checks (greater than the last accepted, updated atomically unless atomic=false) */
-  counters: Term[];
-  atomic: boolean;
-  sigs: Term[];
-  tags: Term[];
-  links: string[];
-  idempotent: boolean;
-  keyUpdate?: { old: Term; new: Term };
-  abstract: string;
-  /** frame annotations of the lets used inside this message */
-  frames: { let: string; frame: FrameSpec; term: Term }[];
-}
-export interface Requirement {
-  element: Term;
-  generic: string;
-  read: string[];
-  write: string[];
-  /** "*" in the file: no confidentiality (read) / integrity (write) requirement */
-  readPublic: boolean;
-  writePublic: boolean;
-  impact: { read: number; write: number };
-}
-export interface AttackModel {
-  id: string;
-  name: string;
-  network: Network;
-  links: string[];
-  phases: string[];
-  compromised: string[];
-  leaks: Term[];
-  likelihood: number;
-  note?: string;
-}
-export interface Model {
-  name: string;
-  description?: string;
-  agents: Agent[];
-  phases: string[];
-  links: Link[];
-  atoms: Map<Term, AtomInfo>;
-  /** display name of named terms (derived keys, lets) */
-  names: Map<Term, string>;
-  messages: Msg[];
-  requirements: Requirement[];
-  attacks: AttackModel[];
-  risk: { maxScore: number; grid?: string[]; likelihoodLabels: string[]; impactLabels: string[]; checks: Record<string, { likelihood: number; impact?: number }> };
-  /** the file as written (before instantiation), for Table 1 and the ProVerif export */
-  file: ModelFile;
-  /** lets with frame annotations, generic (uninstantiated) names → resolved at the first instance */
-  frames: { let: string; frame: FrameSpec; term: Term }[];
-}
-
-/** One problem in a model file, pointing at a line and a field path. */
-export interface ModelIssue {
-  path: string;
-  line?: number;
-  col?: number;
-  message: string;
-}
-
-/** A model file that failed validation; `issues` lists every problem found, each with line and field. */
-export class ModelError extends Error {
-  constructor(readonly file: string, readonly issues: ModelIssue[]) {
-    super(issues.map((i) => `${file}:${i.line ?? '?'}:${i.col ?? '?'}: ${i.path ? i.path + ': ' : ''}${i.message}`).join('\n'));
-  }
-}
+export * from './model-types.ts';
 
 const DEFAULT_LIKELIHOOD = ['rare', 'unlikely', 'possible', 'likely', 'almost certain'];
 const DEFAULT_IMPACT = ['negligible', 'minor', 'moderate', 'major', 'severe'];
@@ -162,51 +21,6 @@ export function loadModel(path: string): Model {
   return parseModel(readFileSync(path, 'utf8'), path);
 }
 
-const KEY_FIELD: Record<string, string> = { agents: 'name', links: 'name', atoms: 'name', lets: 'name', messages: 'id', requirements: 'element', attacks: 'id' };
-
-/**
- * A variant file: {"extends": "base.json", "patch": {section: [entries]}, "remove": {section: [keys]}}.
- * A patch entry replaces the base entry with the same name/id (or is appended); `remove` deletes.
- */
-function applyExtends(variant: Record<string, unknown>, file: string, issues: ModelIssue[]): Record<string, unknown> {
-  const basePath = resolvePath(dirname(file), String(variant.extends));
-  let base: Record<string, unknown>;
-  try {
-    base = parseJsonWithLocs(readFileSync(basePath, 'utf8')).value as Record<string, unknown>;
-  } catch (e) {
-    issues.push({ path: 'extends', message: `cannot read base model ${basePath}: ${(e as Error).message}` });
-    return variant;
-  }
-  if (base.extends !== undefined) issues.push({ path: 'extends', message: 'a base model cannot itself extend another' });
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(variant)) if (!['extends', 'patch', 'remove'].includes(k)) out[k] = v;
-  const edit = (what: 'patch' | 'remove'): void => {
-    const spec = variant[what];
-    if (spec === undefined) return;
-    if (typeof spec !== 'object' || spec === null) return void issues.push({ path: what, message: `${what} must be an object of sections` });
-    for (const [section, entries] of Object.entries(spec as Record<string, unknown>)) {
-      const key = KEY_FIELD[section];
-      if (!key || !Array.isArray(entries)) {
-        issues.push({ path: `${what}.${section}`, message: `unknown section or not an array (sections: ${Object.keys(KEY_FIELD).join(', ')})` });
-        continue;
-      }
-      const list = ((out[section] as Record<string, unknown>[]) ?? []).slice();
-      for (const e of entries) {
-        const id = what === 'remove' ? e : (e as Record<string, unknown>)?.[key];
-        const at = list.findIndex((x) => x[key] === id);
-        if (what === 'remove') {
-          if (at < 0) issues.push({ path: `remove.${section}`, message: `no ${section} entry "${String(id)}" in the base model` });
-          else list.splice(at, 1);
-        } else if (at >= 0) list[at] = e as Record<string, unknown>;
-        else list.push(e as Record<string, unknown>);
-      }
-      out[section] = list;
-    }
-  };
-  edit('patch');
-  edit('remove');
-  return out;
-}
 
 /** Validates and resolves model JSON text; `file` names it in errors. Throws ModelError. */
 export function parseModel(src: string, file = 'model'): Model {
