@@ -34,7 +34,7 @@ export interface ModelFile {
   lets?: { name: string; params?: string[]; term: string; frame?: FrameSpec; checks?: CheckSpec[] }[];
   messages: {
     id: string; phase: string; from: string; to: string; via?: string[]; term: string; label?: string;
-    trigger?: string; checks?: CheckSpec[]; abstract?: string; idempotent?: boolean; wrap?: string[];
+    trigger?: string; checks?: CheckSpec[]; abstract?: string; idempotent?: boolean; wrap?: string[]; impact?: number;
     keyUpdate?: { old: string; new: string };
   }[];
   requirements: { element: string; read: string[]; write: string[]; impact?: { read: number; write: number } }[];
@@ -89,6 +89,8 @@ export interface Msg {
   tags: Term[];
   links: string[];
   idempotent: boolean;
+  /** what making the receiver act on it (again) achieves, 1…5; unset: from what the receiver learns */
+  impact?: number;
   keyUpdate?: { old: Term; new: Term };
   abstract: string;
   /** frame annotations of the lets used inside this message */

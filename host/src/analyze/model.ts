@@ -414,7 +414,7 @@ class Resolver {
       const p = `messages[${i}]`;
       const o = this.obj(v, p);
       if (!o) return;
-      this.onlyFields(o, ['id', 'phase', 'from', 'to', 'via', 'term', 'label', 'trigger', 'checks', 'abstract', 'idempotent', 'keyUpdate', 'wrap'], p);
+      this.onlyFields(o, ['id', 'phase', 'from', 'to', 'via', 'term', 'label', 'trigger', 'checks', 'abstract', 'idempotent', 'keyUpdate', 'wrap', 'impact'], p);
       const id = this.str(o, 'id', p);
       const phase = this.str(o, 'phase', p);
       const from = this.str(o, 'from', p);
@@ -432,6 +432,7 @@ class Resolver {
       wrap.forEach((w, j) => {
         if (this.letDecl.get(w)?.params.length !== 1) this.issue(`${p}.wrap[${j}]`, `"${w}" is not a let with exactly one parameter`);
       });
+      if (o.impact !== undefined && (typeof o.impact !== 'number' || !Number.isInteger(o.impact) || o.impact < 1 || o.impact > RISK_SCALE_MAX)) this.issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
       const trigger = o.trigger as string | undefined;
       if (trigger !== undefined) {
         const ti = this.triggerInfo(trigger, msgArr, genericIds);
@@ -477,7 +478,7 @@ class Resolver {
           const m: Msg = {
             id: hop.id + suffix, generic: hop.id, phase, phaseIndex: phases.indexOf(phase), from: this.inst(hop.from, c), to: this.inst(hop.to, c),
             via: hop.via.map((x) => this.inst(x, c)), term, label: (o.label as string) ?? id, counters: [], atomic: true, sigs: [], tags: [],
-            links: [], idempotent: o.idempotent === true, abstract: (o.abstract as string) ?? id, frames,
+            links: [], idempotent: o.idempotent === true, impact: typeof o.impact === 'number' ? o.impact : undefined, abstract: (o.abstract as string) ?? id, frames,
           };
           const allAgents = [m.from, ...m.via, m.to];
           for (let h = 0; h < hop.links.length; h++) {
