@@ -4,7 +4,7 @@
  * and protocol checks beyond secrecy (replay, substitution/reflection, forward secrecy of key
  * updates, authenticated key transport). Every verdict is computed from the model's terms.
  */
-import { ADV, occurs, replace, type Term } from './term.ts';
+import { ADV, occurs, replace, subterms, type Term } from './term.ts';
 import { Knowledge } from './dy.ts';
 import type { AttackModel, Model, Msg, Requirement } from './model.ts';
 import { Prepared, accepted, agentOfLastHop, forgedVariant, originOf, solutionsDeliverable } from './prepared.ts';
@@ -98,7 +98,7 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
         if (!trig) continue;
         const pat = prep.patterns.get(trig.id)!;
         for (const s of solutionsDeliverable(prep, K, trig, pat, canInject(trig), oracleOut)) {
-          if (!accepted(trig, s)) continue;
+          if (!accepted(prep, trig, s)) continue;
           const map = new Map<Term, Term>();
           let blob: Term | undefined;
           for (const [x, val] of s.sigma) {
@@ -108,12 +108,13 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
             if (val === ADV && orig.kind === 'fn') blob = orig;
           }
           if (!map.size) continue;
-          // the honest sender seals its reply under fresh values of its own counters
-          // (only counters it seals itself: a relayed sealed part keeps its sender's counter)
-          for (const c of m.counters) if (!map.has(c) && !occurs(c, trig.term)) map.set(c, ADV);
+          // the honest sender seals its reply under fresh values of every counter it seals itself
+          // (end to end and link alike; a relayed sealed part keeps its sender's counter)
+          for (const c of countersIn(prep, m.term)) if (!map.has(c) && !occurs(c, trig.term)) map.set(c, ADV);
           // an opaque part the relay passes on unread: the attacker fills it with its own version
           // of any sealed part that travels on the same channel (its data and counters), if it can
-          // build one, or with an arbitrary value
+          // build one, with a recorded part another relayed message carried there (a replay
+          // through the relay), or with an arbitrary value
           const fillers: Term[] = [ADV];
           if (blob) {
             for (const u of [blob, ...prep.channelUnits(m)]) {
@@ -121,6 +122,7 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
               const own = forgedVariant(prep, u);
               if (!fillers.includes(own) && K.canDerive(own)) fillers.push(own);
             }
+            for (const u of prep.relayedParts(m)) if (u !== blob && u.name === blob.name && !fillers.includes(u) && K.known.has(u)) fillers.push(u);
           }
           for (const filler of fillers) {
             if (blob) map.set(blob, filler);
@@ -165,6 +167,11 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size };
 }
 
+/** The counter atoms occurring in t. */
+function countersIn(prep: Prepared, t: Term): Term[] {
+  return [...subterms(t)].filter((u) => prep.model.atoms.get(u)?.type === 'counter');
+}
+
 function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>, comp: Set<string>): { detail: string; trace: Trace } | undefined {
   for (const m of prep.model.messages) {
     if (comp.has(m.to)) continue;
@@ -173,7 +180,7 @@ function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) 
     for (const [vx, orig] of pat.origin) if (orig === element) x = vx;
     if (!x) continue;
     for (const s of solutionsDeliverable(prep, K, m, pat, canInject(m), oracleOut)) {
-      if (!accepted(m, s)) continue;
+      if (!accepted(prep, m, s)) continue;
       const val = s.sigma.get(x);
       if (val === undefined || val === element) continue;
       const steps: string[] = [];

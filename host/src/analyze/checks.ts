@@ -96,7 +96,7 @@ export function keyTransportChecks(prep: Prepared, activeAttack: AttackModel): F
       if (seen.has(`${m.generic}:${info.generic}`)) continue;
       seen.add(`${m.generic}:${info.generic}`);
       const inject = m.links.length > 0 && activeAttack.links.includes(m.links[m.links.length - 1]);
-      const sol = inject ? K.build(pat.pat).find((s) => accepted(m, s) && s.sigma.get(x) === ADV) : undefined;
+      const sol = inject ? K.build(pat.pat).find((s) => accepted(prep, m, s) && s.sigma.get(x) === ADV) : undefined;
       out.push({
         kind: 'key-transport', attack: 'design', verdict: sol ? 'fails' : 'holds', subject: `${prep.show(orig)} in ${m.id}`,
         detail: sol ? `${m.to} accepts a ${prep.show(orig)} chosen by the attacker in ${m.id} (unauthenticated key transport)` : `${m.to} only accepts ${prep.show(orig)} in ${m.id} from ${originOf(prep, m, orig)} (authenticated transport)`,

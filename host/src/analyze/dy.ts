@@ -147,7 +147,8 @@ export class Knowledge {
    * A variable not bound by matching gets ADV (the attacker picks it).
    */
   build(p: Term, sigma: Map<Term, Term> = new Map()): Solution[] {
-    if (p.ground) return this.canDerive(p) ? [{ sigma, uses: [] }] : [];
+    // a known ground part is reused (listed in uses: it may be a recorded frame); otherwise composed
+    if (p.ground) return this.known.has(p) ? [{ sigma, uses: [p] }] : this.canDerive(p) ? [{ sigma, uses: [] }] : [];
     if (p.kind === 'var') {
       if (sigma.has(p)) return [{ sigma, uses: [] }];
       return [{ sigma: new Map(sigma).set(p, ADV), uses: [] }];

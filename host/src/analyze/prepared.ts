@@ -3,7 +3,7 @@
  * receiver's pattern (what it checks and what it learns), and the rules for when a receiver accepts
  * a way of building a message (counter freshness) and how an attacker gets it delivered.
  */
-import { ADV, app as appOf, occurs, replace, show as showTerm, variable, type Term } from './term.ts';
+import { ADV, app as appOf, atom as atomOf, occurs, replace, show as showTerm, subterms, variable, type Term } from './term.ts';
 import { Knowledge, match, type Solution } from './dy.ts';
 import type { Model, Msg } from './model.ts';
 
@@ -68,6 +68,62 @@ export class Prepared {
     return list;
   }
 
+  private honest?: Set<Term>;
+  /** True for a term that is (part of) a message some honest agent sends in the model's run. */
+  recorded(t: Term): boolean {
+    if (!this.honest) {
+      this.honest = new Set();
+      for (const m of this.model.messages) subterms(m.term, this.honest);
+    }
+    return this.honest.has(t);
+  }
+
+  private relayed = new Map<string, Term[]>();
+  /** The opaque parts relays pass on unread in the messages sent on the channel of m. */
+  relayedParts(m: Msg): Term[] {
+    const key = this.channelOf(m);
+    let list = this.relayed.get(key);
+    if (!list) {
+      const set = new Set<Term>();
+      for (const x of this.model.messages) {
+        const trig = x.trigger ? this.byId.get(x.trigger) : undefined;
+        if (!trig || this.channelOf(x) !== key) continue;
+        for (const orig of this.patterns.get(trig.id)!.origin.values()) if (orig.kind === 'fn' && !this.model.atoms.has(orig)) set.add(orig);
+      }
+      this.relayed.set(key, (list = [...set]));
+    }
+    return list;
+  }
+
+  private views = new Map<string, Term>();
+  /** The receiver's view of m with what it cannot interpret (counters, opaque parts) blanked out. */
+  viewOf(m: Msg): Term {
+    let v = this.views.get(m.id);
+    if (!v) {
+      const pat = this.patterns.get(m.id)!;
+      const blank = new Map<Term, Term>();
+      for (const [x, orig] of pat.origin) {
+        const info = this.model.atoms.get(orig);
+        blank.set(x, info && info.type !== 'counter' ? atomOf(`?${info.generic}`) : atomOf('?'));
+      }
+      this.views.set(m.id, (v = replace(pat.pat, blank)));
+    }
+    return v;
+  }
+
+  private twins = new Map<string, Msg[]>();
+  /** m and the messages its receiver accepts under counter c that it cannot tell from m. */
+  sameFrameAs(m: Msg, c: Term): Msg[] {
+    const key = `${m.id}\u0000${c.id}`;
+    let list = this.twins.get(key);
+    if (!list) {
+      const view = this.viewOf(m);
+      list = [m, ...this.model.messages.filter((x) => x !== m && x.to === m.to && x.counters.includes(c) && this.viewOf(x) === view)];
+      this.twins.set(key, list);
+    }
+    return list;
+  }
+
   /** What the receiver accepts: the message with learned values as variables, unverifiable parts opaque. */
   pattern(m: Msg, k: Knowledge): Pattern {
     const origin = new Map<Term, Term>();
@@ -112,19 +168,26 @@ function rebuild(t: Term, args: Term[]): Term {
   return args.every((a, i) => a === t.args[i]) ? t : appOf(t.name, args);
 }
 
-/** The receiver accepts this way of building the message (every checked counter is fresh). */
-export function accepted(m: Msg, s: Solution): boolean {
+/**
+ * The receiver accepts this way of building the message (every checked counter is fresh). A
+ * recorded counter value is stale when the sealed unit that binds it was recorded from this very
+ * message (a replay), or from another message the same receiver accepts under the same counter and
+ * cannot tell apart from this one (a relay that cannot see inside a frame: to it both are the same
+ * frame, used up at its first delivery). A frame of another message the receiver does interpret
+ * differently is its first delivery under that interpretation — which is how substitution shows up.
+ */
+export function accepted(prep: Prepared, m: Msg, s: Solution): boolean {
   if (!m.atomic) return true;
   for (const c of m.counters) {
     if (s.sigma.get(variable(c.name)) !== c) continue;
-    // the recorded counter value: stale if it comes from this very message (a replay); a frame of
-    // another message read as this one is its first delivery under this interpretation
-    if (s.uses.length === 0 || s.uses.some((u) => sealedAround(c, u).some((v) => occurs(v, m.term)))) return false;
+    if (s.uses.length === 0) return false;
+    const twins = prep.sameFrameAs(m, c);
+    for (const u of s.uses) for (const v of sealedAround(c, u)) if (twins.some((t) => occurs(v, t.term))) return false;
   }
   return true;
 }
 
-const SEALS = new Set(['aead', 'mac', 'senc', 'wrap', 'sign', 'penc']);
+export const SEALS = new Set(['aead', 'mac', 'senc', 'wrap', 'sign', 'penc']);
 /** The sealed units inside t that contain c (the protection a counter value is bound by). */
 function sealedAround(c: Term, t: Term, out: Term[] = []): Term[] {
   if (!occurs(c, t)) return out;
@@ -158,14 +221,19 @@ export function solutionsDeliverable(prep: Prepared, K: Knowledge, m: Msg, pat: 
   return out;
 }
 
-const impactCache = new WeakMap<Msg, number>();
+/** Replay impact of a message nothing in the model rates: "moderate" on the 1…5 scale. */
+export const DEFAULT_MESSAGE_IMPACT = 3;
+
+/**
+ * What making the receiver act on m achieves: the impact the model gives the message, else the
+ * highest write impact of what the receiver takes out of it (its data and keys — not every key the
+ * frame's keys were derived from), else DEFAULT_MESSAGE_IMPACT.
+ */
 export function impactOf(prep: Prepared, m: Msg): number {
-  const hit = impactCache.get(m);
-  if (hit !== undefined) return hit;
-  let best = 1;
-  for (const r of prep.model.requirements) if (occurs(r.element, m.term)) best = Math.max(best, r.impact.write);
-  impactCache.set(m, best);
-  return best;
+  if (m.impact !== undefined) return m.impact;
+  const learned = new Set(prep.patterns.get(m.id)!.origin.values());
+  const rated = prep.model.requirements.filter((r) => learned.has(r.element)).map((r) => r.impact.write);
+  return rated.length ? Math.max(...rated) : DEFAULT_MESSAGE_IMPACT;
 }
 
 /** The agent that first put `el` into the chain of relayed messages ending in m. */
