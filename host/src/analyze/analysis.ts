@@ -4,12 +4,14 @@
  * and protocol checks beyond secrecy (replay, substitution/reflection, forward secrecy of key
  * updates, authenticated key transport). Every verdict is computed from the model's terms.
  */
-import { ADV, occurs, replace, subterms, type Term } from './term.ts';
+import { ADV, type Term } from './term.ts';
 import { Knowledge } from './dy.ts';
 import type { AttackModel, Model, Msg, Requirement } from './model.ts';
-import { Prepared, accepted, agentOfLastHop, forgedVariant, originOf, solutionsDeliverable } from './prepared.ts';
+import { Prepared, accepted, originOf, solutionsDeliverable } from './prepared.ts';
+import { closure } from './closure.ts';
 import { forwardSecrecyChecks, keyTransportChecks, substitutionChecks } from './checks.ts';
 import { replayFindings } from './replay.ts';
+import { propertyChecks, type PropertyResult } from './properties.ts';
 
 export { Prepared } from './prepared.ts';
 
@@ -39,7 +41,7 @@ export interface AttackElement {
 }
 
 export interface Finding {
-  kind: 'confidentiality' | 'integrity' | 'replay' | 'substitution' | 'reflection' | 'forward-secrecy' | 'key-transport';
+  kind: 'confidentiality' | 'integrity' | 'replay' | 'substitution' | 'reflection' | 'forward-secrecy' | 'key-transport' | 'agreement';
   attack: string;
   verdict: 'fails' | 'holds';
   subject: string;
@@ -55,6 +57,8 @@ export interface AttackResult {
   findings: Finding[];
   verdict: 'holds' | 'fails';
   knownTerms: number;
+  /** correspondence properties that fail under this attack model (by design or by attack) */
+  brokenProperties: string[];
 }
 
 export interface Analysis {
@@ -62,83 +66,16 @@ export interface Analysis {
   baseline: BaselineRow[];
   attacks: AttackResult[];
   checks: Finding[];
+  /** correspondence properties: verdict per instance and attack model */
+  properties: PropertyResult[];
   ms: number;
 }
 
-const MAX_ORACLE_ROUNDS = 4;
-const MAX_ORACLE_TERM = 400;
 
 /** Runs one attack model: closure, oracles, then per-element verdicts with traces. */
 export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   const model = prep.model;
-  const K = new Knowledge(model.atoms, prep.isTuple);
-  const comp = new Set(attack.compromised);
-  for (const t of attack.leaks) K.add(t, { kind: 'init', note: 'leaked (attack model)' });
-  for (const a of comp) for (const t of prep.agentK.get(a)!.known) K.add(t, { kind: 'init', note: `known to compromised ${a}` });
-  const observed = (m: Msg): boolean =>
-    attack.phases.includes(m.phase) && ((attack.network !== 'none' && m.links.some((l) => attack.links.includes(l))) || [m.from, ...m.via, m.to].some((a) => comp.has(a)));
-  for (const m of model.messages) if (observed(m)) K.add(m.term, { kind: 'msg', msg: m.id });
-  K.saturate();
-  const canInject = (m: Msg): boolean => {
-    if (!attack.phases.includes(m.phase)) return false;
-    if (comp.has(agentOfLastHop(m))) return true;
-    const last = m.links[m.links.length - 1];
-    return attack.network === 'active' && last !== undefined && attack.links.includes(last);
-  };
-  const active = attack.network === 'active' || comp.size > 0;
-
-  // Honest agents as oracles: an accepted trigger built by the attacker makes them send their reply.
-  const oracleOut = new Map<Term, string>();
-  if (active) {
-    for (let round = 0; round < MAX_ORACLE_ROUNDS; round++) {
-      let grew = false;
-      for (const m of model.messages) {
-        if (!m.trigger || comp.has(m.from)) continue;
-        const trig = prep.byId.get(m.trigger);
-        if (!trig) continue;
-        const pat = prep.patterns.get(trig.id)!;
-        for (const s of solutionsDeliverable(prep, K, trig, pat, canInject(trig), oracleOut)) {
-          if (!accepted(prep, trig, s)) continue;
-          const map = new Map<Term, Term>();
-          let blob: Term | undefined;
-          for (const [x, val] of s.sigma) {
-            const orig = pat.origin.get(x);
-            if (!orig || orig === val) continue;
-            map.set(orig, val);
-            if (val === ADV && orig.kind === 'fn') blob = orig;
-          }
-          if (!map.size) continue;
-          // the honest sender seals its reply under fresh values of every counter it seals itself
-          // (end to end and link alike; a relayed sealed part keeps its sender's counter)
-          for (const c of countersIn(prep, m.term)) if (!map.has(c) && !occurs(c, trig.term)) map.set(c, ADV);
-          // an opaque part the relay passes on unread: the attacker fills it with its own version
-          // of any sealed part that travels on the same channel (its data and counters), if it can
-          // build one, with a recorded part another relayed message carried there (a replay
-          // through the relay), or with an arbitrary value
-          const fillers: Term[] = [ADV];
-          if (blob) {
-            for (const u of [blob, ...prep.channelUnits(m)]) {
-              if (u.name !== blob.name) continue;
-              const own = forgedVariant(prep, u);
-              if (!fillers.includes(own) && K.canDerive(own)) fillers.push(own);
-            }
-            for (const u of prep.relayedParts(m)) if (u !== blob && u.name === blob.name && !fillers.includes(u) && K.known.has(u)) fillers.push(u);
-          }
-          for (const filler of fillers) {
-            if (blob) map.set(blob, filler);
-            const out = replace(m.term, map);
-            if (out === m.term || out.size > MAX_ORACLE_TERM || K.known.has(out)) continue;
-            K.add(out, { kind: 'oracle', msg: m.id, via: s.uses });
-            oracleOut.set(out, m.id);
-            grew = true;
-          }
-        }
-      }
-      K.saturate();
-      if (!grew) break;
-    }
-  }
-
+  const { K, comp, canInject, oracleOut, active } = closure(prep, attack);
   const elements: AttackElement[] = [];
   const findings: Finding[] = [];
   // what the attack model hands the attacker directly is a premise, not a finding
@@ -164,12 +101,7 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
     elements.push(el);
   }
   if (active) findings.push(...replayFindings(prep, K, attack, canInject, oracleOut));
-  return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size };
-}
-
-/** The counter atoms occurring in t. */
-function countersIn(prep: Prepared, t: Term): Term[] {
-  return [...subterms(t)].filter((u) => prep.model.atoms.get(u)?.type === 'counter');
+  return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size, brokenProperties: [] };
 }
 
 function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>, comp: Set<string>): { detail: string; trace: Trace } | undefined {
@@ -244,6 +176,17 @@ export function analyze(model: Model): Analysis {
   const attacks = model.attacks.map((a) => runAttack(prep, a));
   const allLinks = model.links.filter((l) => !l.private).map((l) => l.name);
   const activeAll: AttackModel = { id: 'design', name: 'active attacker on every link', network: 'active', links: allLinks, phases: model.phases, compromised: [], leaks: [], likelihood: 3 };
-  const checks = [...substitutionChecks(prep), ...forwardSecrecyChecks(prep), ...keyTransportChecks(prep, activeAll)];
-  return { model, baseline: baseline(prep), attacks, checks, ms: performance.now() - t0 };
+  const props = propertyChecks(prep);
+  for (const f of props.findings) attacks.find((x) => x.attack.id === f.attack)?.findings.push(f);
+  // a property broken by design fails under every attack model too (its finding is listed once, as a check)
+  for (const p of props.results) {
+    for (const v of p.attacks) {
+      if (v.verdict !== 'fails') continue;
+      const r = attacks.find((x) => x.attack.id === v.attack)!;
+      r.verdict = 'fails';
+      r.brokenProperties.push(`${p.id}@${p.instance}`);
+    }
+  }
+  const checks = [...substitutionChecks(prep), ...forwardSecrecyChecks(prep), ...keyTransportChecks(prep, activeAll), ...props.findings.filter((f) => f.attack === 'design')];
+  return { model, baseline: baseline(prep), attacks, checks, properties: props.results, ms: performance.now() - t0 };
 }

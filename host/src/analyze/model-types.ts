@@ -42,10 +42,12 @@ export interface ModelFile {
     id: string; name: string; network?: Network; links?: string[]; phases?: string[];
     compromised?: string[]; leaks?: string[]; likelihood?: number; note?: string;
   }[];
+  properties?: { id: string; label?: string; event: string; requires: string; agree?: string[]; impact?: number }[];
+  availability?: { attack: string; verdict: 'holds' | 'fails' | 'not-modelled'; claim: string; evidence?: string }[];
   risk?: { acceptance?: { maxScore?: number; grid?: string[] }; likelihoodLabels?: string[]; impactLabels?: string[]; checks?: Record<string, { likelihood: number; impact?: number }> };
 }
 /** Protocol checks that are not tied to one attack model; their likelihood comes from risk.checks. */
-export const CHECK_KINDS = ['substitution', 'reflection', 'forward-secrecy', 'key-transport'] as const;
+export const CHECK_KINDS = ['substitution', 'reflection', 'forward-secrecy', 'key-transport', 'agreement'] as const;
 
 // ------------------------------------------------------------------ resolved model (what the analyser uses)
 export interface AtomInfo {
@@ -117,6 +119,32 @@ export interface AttackModel {
   likelihood: number;
   note?: string;
 }
+/** One side of a correspondence property: an agent sends or accepts a message (hop id, generic). */
+export interface PropertyEvent {
+  kind: 'send' | 'accept';
+  /** generic hop id: the first hop for send(X), the last for accept(X), or an explicit X.n */
+  hop: string;
+}
+/**
+ * A correspondence (agreement) property: whenever `event` happens, `requires` has happened before,
+ * for the same instance (the same meter), agreeing on the values of the `agree` atoms.
+ */
+export interface Property {
+  id: string;
+  label: string;
+  event: PropertyEvent;
+  requires: PropertyEvent;
+  /** generic atom names both events must agree on */
+  agree: string[];
+  impact: number;
+}
+/** An availability finding recorded in the model (not derived: a symbolic model has no resources). */
+export interface AvailabilityRecord {
+  attack: string;
+  verdict: 'holds' | 'fails' | 'not-modelled';
+  claim: string;
+  evidence?: string;
+}
 export interface Model {
   name: string;
   description?: string;
@@ -129,6 +157,8 @@ export interface Model {
   messages: Msg[];
   requirements: Requirement[];
   attacks: AttackModel[];
+  properties: Property[];
+  availability: AvailabilityRecord[];
   risk: { maxScore: number; grid?: string[]; likelihoodLabels: string[]; impactLabels: string[]; checks: Record<string, { likelihood: number; impact?: number }> };
   /** the file as written (before instantiation), for Table 1 and the ProVerif export */
   file: ModelFile;

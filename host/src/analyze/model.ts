@@ -8,6 +8,7 @@ import { ARITY, CRYPTO_FNS, TermSyntaxError, app, atom, isCrypto, parseTerm, typ
 import { JsonSyntaxError, parseJsonWithLocs, type Loc } from './jsonloc.ts';
 
 import { applyExtends } from './variants.ts';
+import { parseAvailability, parseProperties } from './model-extras.ts';
 import { ATOM_TYPES, CHECK_KINDS, ModelError, NETWORK, type Agent, type AtomInfo, type AttackModel, type CheckSpec, type FrameSpec, type Link, type Model, type ModelFile, type ModelIssue, type Msg, type Network, type Requirement } from './model-types.ts';
 
 export * from './model-types.ts';
@@ -313,7 +314,7 @@ class Resolver {
     const root = this.obj(this.value, '');
     if (!root) throw new ModelError(this.file, this.issues);
     this.f = root as unknown as ModelFile;
-    this.onlyFields(root, ['extends', 'name', 'description', 'agents', 'phases', 'tuples', 'links', 'atoms', 'lets', 'messages', 'requirements', 'attacks', 'risk', '$schema'], '');
+    this.onlyFields(root, ['extends', 'name', 'description', 'agents', 'phases', 'tuples', 'links', 'atoms', 'lets', 'messages', 'requirements', 'attacks', 'properties', 'availability', 'risk', '$schema'], '');
     const name = this.str(root, 'name', '') ?? 'model';
 
     // agents
@@ -635,6 +636,9 @@ class Resolver {
       }
     }
 
+    const properties = parseProperties(root, new Set(this.atomDecl.keys()), (path, msg) => this.issue(path, msg));
+    const availability = parseAvailability(root, new Set(attacks.map((a) => a.id)), (path, msg) => this.issue(path, msg));
+
     // frames of every let, resolved at the first instance (for the code agreement test)
     const frames: Model['frames'] = [];
     for (const [n, l] of this.letDecl) {
@@ -645,7 +649,7 @@ class Resolver {
     }
     if (this.issues.length) throw new ModelError(this.file, this.issues);
     const agents: Agent[] = [...this.agentsGeneric.entries()].flatMap(([g, a]) => this.instancesOf(g).map((n) => ({ name: n, generic: g, label: a.label })));
-    return { name, description: this.f.description, agents, phases, links, atoms: this.atoms, names: this.names, messages, requirements, attacks, risk, file: this.f, frames };
+    return { name, description: this.f.description, agents, phases, links, atoms: this.atoms, names: this.names, messages, requirements, attacks, properties, availability, risk, file: this.f, frames };
   }
 
   /** The message a trigger names (a plain id, or ID.n for hop n of a wrapped relay) and who receives it. */

@@ -45,6 +45,15 @@ export class Prepared {
     }
   }
 
+  /** What agent a holds and learns in the run without the `absent` messages. */
+  knowledgeOf(a: string, absent: Set<string>): Set<Term> {
+    const k = new Knowledge(this.model.atoms, this.isTuple);
+    for (const info of this.model.atoms.values()) if (info.holders.includes(a)) k.add(info.type === 'keypair' ? appOf('sk', [info.term]) : info.term, { kind: 'init', note: `held by ${a} from the start` });
+    for (const m of this.model.messages) if (!absent.has(m.id) && [m.from, ...m.via, m.to].includes(a)) k.add(m.term, { kind: 'msg', msg: m.id });
+    k.saturate();
+    return k.known;
+  }
+
   private units = new Map<string, Term[]>();
 
   /** The channel a message arrives on: last-hop sender, receiver and link. */
