@@ -38,6 +38,8 @@ export interface AttackElement {
   write: WriteStatus;
   readTrace?: Trace;
   writeTrace?: Trace;
+  /** the messages through which a receiver accepts an attacker's value for it */
+  forgedVia?: string[];
 }
 
 export interface Finding {
@@ -93,6 +95,7 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
       const w = forge(prep, K, req.element, canInject, oracleOut, comp);
       if (w) {
         el.writeTrace = w.trace;
+        el.forgedVia = w.via;
         el.write = req.writePublic ? 'public' : allowed(req, 'write') ? 'exposed' : 'forgeable';
         if (el.write === 'forgeable')
           findings.push({ kind: 'integrity', attack: attack.id, verdict: 'fails', subject: el.element, detail: w.detail, trace: w.trace, likelihood: attack.likelihood, impact: req.impact.write });
@@ -104,7 +107,9 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size, brokenProperties: [] };
 }
 
-function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>, comp: Set<string>): { detail: string; trace: Trace } | undefined {
+/** The first way to make a receiver accept a value of the attacker's for `element`, and every message that allows one. */
+function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>, comp: Set<string>): { detail: string; trace: Trace; via: string[] } | undefined {
+  let first: { detail: string; trace: Trace; via: string[] } | undefined;
   for (const m of prep.model.messages) {
     if (comp.has(m.to)) continue;
     const pat = prep.patterns.get(m.id)!;
@@ -115,6 +120,10 @@ function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) 
       if (!accepted(prep, m, s)) continue;
       const val = s.sigma.get(x);
       if (val === undefined || val === element) continue;
+      if (first) {
+        first.via.push(m.id);
+        break;
+      }
       const steps: string[] = [];
       const msgs = new Set<string>();
       for (const u of s.uses) {
@@ -125,10 +134,11 @@ function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) 
       const what = val === ADV ? 'a value of its choice' : prep.show(val);
       steps.push(`deliver a ${m.id} that ${m.to} accepts with ${prep.show(element)} := ${what}`);
       msgs.add(m.id);
-      return { detail: `${m.to} accepts ${prep.show(element)} := ${what} in ${m.id}`, trace: { steps: dedupeSteps(steps), messages: [...msgs] } };
+      first = { detail: `${m.to} accepts ${prep.show(element)} := ${what} in ${m.id}`, trace: { steps: dedupeSteps(steps), messages: [...msgs] }, via: [m.id] };
+      break;
     }
   }
-  return undefined;
+  return first;
 }
 
 function dedupeSteps(steps: string[]): string[] {
