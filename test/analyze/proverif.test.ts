@@ -6,7 +6,7 @@ import { loadModel } from '../../host/src/analyze/model.ts';
 import { exportProverif } from '../../host/src/analyze/proverif.ts';
 import { VAKT, fixture } from './helpers.ts';
 
-const KEYWORDS = new Set(['free', 'const', 'fun', 'reduc', 'forall', 'event', 'query', 'attacker', 'process', 'in', 'out', 'let', 'if', 'then', 'else', 'new', 'channel', 'bitstring', 'private', 'data', 'x', 'set']);
+const KEYWORDS = new Set(['set', 'passive', 'free', 'const', 'fun', 'reduc', 'forall', 'event', 'query', 'attacker', 'process', 'in', 'out', 'let', 'if', 'then', 'else', 'new', 'channel', 'bitstring', 'private', 'data', 'x', 'set']);
 
 function check(pv: string): string[] {
   const problems: string[] = [];
@@ -56,5 +56,38 @@ describe('ProVerif export', () => {
     expect(leaked).toContain('out(net, MK_Meter1)');
     expect(leaked).not.toContain('query attacker(MK_Meter1).');
     expect(check(leaked)).toEqual([]);
+  });
+  it('A1 is exported with a passive attacker, the others with an active one', () => {
+    const m = loadModel(VAKT);
+    const a1 = exportProverif(m, m.attacks.find((a) => a.id === 'A1'));
+    expect(a1).toMatch(/^set attacker = passive\.$/m);
+    expect(check(a1)).toEqual([]);
+    expect(exportProverif(m, m.attacks.find((a) => a.id === 'A2'))).not.toContain('set attacker');
+  });
+  it('A8 taps the shipment link only: every other hop travels on a private channel', () => {
+    const m = loadModel(VAKT);
+    const a8 = exportProverif(m, m.attacks.find((a) => a.id === 'A8'));
+    expect(check(a8)).toEqual([]);
+    // the processes that use net are exactly the shipment hops (D0, D1, D2)
+    const procs = a8.split(/\(\* /).slice(1).filter((p) => /^\w/.test(p));
+    const onNet = procs.filter((p) => /(in|out)\(net,/.test(p)).map((p) => p.split(':')[0]);
+    expect(onNet.length).toBeGreaterThan(0);
+    for (const id of onNet) expect(id).toMatch(/^D[012]/);
+    expect(a8).toContain('free ch_radio_Meter1_operations: channel [private].');
+  });
+  it('says in the output what it approximates', () => {
+    const pv = exportProverif(loadModel(VAKT), loadModel(VAKT).attacks[1]);
+    expect(pv).toContain('Approximated (not exported faithfully):');
+    expect(pv).toContain('counters are public constants');
+    expect(pv).toContain('phases (production, deployment, operations) run concurrently');
+  });
+  it('exports each correspondence property as an event pair and a query', () => {
+    const broken = exportProverif(loadModel(fixture('activate-before-confirm')));
+    expect(check(broken)).toEqual([]);
+    expect(broken).toContain('query x: bitstring; event(P_key_confirmation_Meter1_e(x)) ==> event(P_key_confirmation_Meter1_r(x)).');
+    // the HES sends ACTIVATE unprompted: the event stands in the untriggered sender process
+    expect(broken).toMatch(/!\(\s*event P_key_confirmation_Meter1_e\(/);
+    const ok = exportProverif(loadModel(VAKT));
+    expect(ok).not.toMatch(/!\(\s*event P_key_confirmation_Meter1_e\(/);
   });
 });

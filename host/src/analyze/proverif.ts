@@ -33,6 +33,15 @@ reduc forall s: bitstring, m: bitstring; sig_verify(pk(s), sign(s, m)) = m.
 
 const ident = (s: string): string => s.replace(/^'|'$/g, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9_])/, 'n$1');
 
+/** What the export cannot say exactly as the analyser does (listed in the output's header). */
+export function approximations(model: Model, attack?: AttackModel): string[] {
+  const out = ['counters are public constants (ProVerif has no counter state): replay, and a race on a non-atomic counter check, are the analyser\'s findings only'];
+  if (model.phases.length > 1) out.push(`phases (${model.phases.join(', ')}) run concurrently, not in order`);
+  out.push('availability (delay, resource exhaustion) is not expressed; see the analyser\'s availability section');
+  if (attack && attack.network === 'none' && !attack.compromised.length && !attack.leaks.length) out.push('an attack model with no network access, no compromise and no leak leaves ProVerif nothing to attack');
+  return out;
+}
+
 /** ProVerif text for a model; `attack` adds its leaked terms and compromised agents' keys to the attacker. */
 export function exportProverif(model: Model, attack?: AttackModel): string {
   const prep = new Prepared(model);
@@ -122,20 +131,28 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     }
     matcher(p.args[1], m, bound, lines);
   };
+  // channels follow the attack model: the attacker's channel net carries exactly the hops it taps
+  // (its links in its phases, or a compromised endpoint's); every other hop is a private channel
+  const tapped = (m: Msg): boolean => {
+    const link = model.links.find((L) => L.name === m.links[m.links.length - 1]);
+    if (!attack) return !!link && !link.private;
+    const ends = [m.via.length ? m.via[m.via.length - 1] : m.from, m.to];
+    if (ends.some((a) => attack.compromised.includes(a))) return true;
+    return attack.network !== 'none' && !!link && attack.links.includes(link.name) && attack.phases.includes(m.phase);
+  };
   const channel = (m: Msg): string => {
-    const priv = m.links.length > 0 && m.links.every((l) => model.links.find((L) => L.name === l)?.private);
-    if (!priv) return 'net';
-    const id = `ch_${ident(m.links[0])}`;
+    if (tapped(m)) return 'net';
+    const id = `ch_${ident(m.links[m.links.length - 1] ?? 'none')}${attack ? '_' + ident(m.phase) : ''}`;
     decls.set(id, `free ${id}: channel [private].`);
     return id;
   };
+  const events = new Set<string>();
+  const queries: string[] = [];
   const base = (id: string): string => ident(id.replace(/\.\d+(?=@|$)/, ''));
   const deliveredOf = (m: Msg): Term[] => {
     const pat = prep.patterns.get(m.id)!;
     return [...pat.origin.entries()].filter(([, o]) => ['data', 'symkey'].includes(model.atoms.get(o)?.type ?? '')).map(([x]) => x).sort((a, b) => a.name.localeCompare(b.name));
   };
-  const events = new Set<string>();
-  const queries: string[] = [];
   const procs: string[] = [];
   const triggered = new Map<string, Msg[]>();
   for (const m of model.messages) if (m.trigger) triggered.set(m.trigger, [...(triggered.get(m.trigger) ?? []), m]);
@@ -144,6 +161,27 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     while (s.trigger && prep.byId.get(s.trigger) && /\.\d+(@|$)/.test(s.id) && base(prep.byId.get(s.trigger)!.id) === base(s.id)) s = prep.byId.get(s.trigger)!;
     return s;
   };
+  // correspondence properties: one event pair per property and instance, agreeing on the listed atoms
+  const propSites = new Map<string, { kind: 'send' | 'accept'; name: string; agreed: Term[] }[]>();
+  for (const p of model.properties) {
+    for (const e of model.messages.filter((x) => x.generic === p.event.hop)) {
+      const suffix = /@.*$/.exec(e.id)?.[0] ?? '';
+      const r = prep.byId.get(p.requires.hop + suffix) ?? prep.byId.get(p.requires.hop);
+      if (!r) continue;
+      const at = (ev: typeof p.event, x: Msg) => (ev.kind === 'send' ? x.from : x.to);
+      if (attack && (attack.compromised.includes(at(p.event, e)) || attack.compromised.includes(at(p.requires, r)))) continue;
+      const agreed = [...model.atoms.values()].filter((a) => p.agree.includes(a.generic) && (!a.owner || suffix.includes(a.owner))).map((a) => a.term);
+      const name = `P_${ident(p.id)}${suffix ? '_' + ident(suffix.slice(1)) : ''}`;
+      for (const [site, ev, x] of [[`${p.event.kind}:${e.id}`, 'e', e], [`${p.requires.kind}:${r.id}`, 'r', r]] as const) {
+        propSites.set(site, [...(propSites.get(site) ?? []), { kind: site.startsWith('send') ? 'send' : 'accept', name: `${name}_${ev}`, agreed }]);
+        events.add(`${name}_${ev}`);
+        void x;
+      }
+      queries.push(`query x: bitstring; event(${name}_e(x)) ==> event(${name}_r(x)). (* ${p.id}: ${p.label} *)`);
+    }
+  }
+  const propEvents = (kind: 'send' | 'accept', m: Msg, vars: Map<Term, string>): string[] =>
+    (propSites.get(`${kind}:${m.id}`) ?? []).map((x) => `event ${x.name}(${x.agreed.length ? `${tupleName({ name: 'ev', args: x.agreed } as unknown as Term)}(${x.agreed.map((t) => vars.get(t) ?? expr(t, new Map())).join(', ')})` : 's_any'});`);
   const sendLines = (m: Msg, vars: Map<Term, string>): string[] => {
     const lines: string[] = [];
     const origin = originOf(m);
@@ -155,6 +193,7 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
       const orig = prep.patterns.get(final.id)!.origin;
       lines.push(`event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => expr(orig.get(x)!, vars)).join(', ')}));`);
     }
+    lines.push(...propEvents('send', m, vars));
     lines.push(`out(${channel(m)}, ${expr(m.term, vars)})`);
     return lines;
   };
@@ -165,6 +204,9 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     fresh = 0;
     matcher(pat.pat, 'x', bound, lines);
     const data = deliveredOf(m);
+    const accVars = new Map<Term, string>();
+    for (const [x, orig] of pat.origin) if (bound.has(x)) accVars.set(orig, bound.get(x)!);
+    lines.push(...propEvents('accept', m, accVars));
     const isFinal = ![...model.messages].some((x) => x !== m && base(x.id) === base(m.id) && model.messages.indexOf(x) > model.messages.indexOf(m));
     // a compromised receiver or origin makes accept/send meaningless: the analyser calls that "given"
     const compromised = (x: string): boolean => attack?.compromised.includes(x) ?? false;
@@ -202,12 +244,20 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     if (attack && (attack.leaks.includes(r.element) || attack.compromised.some((a) => r.read.includes(a)))) continue;
     secrecy.push(`query attacker(${expr(r.element, new Map())}).`);
   }
+  const approx = approximations(model, attack);
   const header = [
-    `(* ${model.name}: exported by \`vakt analyze --export proverif\`${attack ? ` under attack model ${attack.id} (${attack.name})` : ''}.`,
-    '   Public links are the channel net (Dolev-Yao attacker); private links are private channels.',
-    '   Counters are public constants here: replay is checked by the analyser, not by this file. *)',
+    `(* ${model.name}: exported by \`vakt analyze --export proverif\`${attack ? ` under attack model ${attack.id} (${attack.name})` : ' (no attack model: an active attacker on every public link)'}.`,
+    attack
+      ? `   Attacker: ${attack.network === 'passive' ? 'passive (set attacker = passive)' : attack.network === 'active' ? 'active' : 'none on the network'} on ${attack.network === 'none' ? 'no link' : attack.links.join(', ')}${attack.phases.length < model.phases.length ? ` in ${attack.phases.join(', ')}` : ''}${attack.compromised.length ? `; compromised ${attack.compromised.join(', ')} (their links are on net, their knowledge is sent to it)` : ''}${attack.leaks.length ? `; leaked keys are sent to net` : ''}.`
+      : '   Public links are the channel net (Dolev-Yao attacker); private links are private channels.',
+    '   Every other hop is a private channel the attacker cannot read or write.',
+    '   Approximated (not exported faithfully):',
+    ...approx.map((a) => `   - ${a}`),
+    '*)',
     '',
+    ...(attack?.network === 'passive' ? ['set attacker = passive.', ''] : []),
     'free net: channel.',
+    'const s_any: bitstring.',
   ];
   const tupleDecls = [...tuples.entries()].map(([id, n]) => `fun ${id}(${Array(n).fill('bitstring').join(', ')}): bitstring [data].`);
   return [
