@@ -125,7 +125,7 @@ export function propertyChecks(prep: Prepared): { results: PropertyResult[]; fin
       if (!r) continue;
       const instance = suffixOf(e.id).slice(1) || '—';
       const cf = counterfactual(prep, p, p.requires, r);
-      const say = (how: Trace): string => `${agentOf(p.event, e)} ${p.event.kind === 'send' ? 'sends' : 'accepts'} ${e.id} although ${agentOf(p.requires, r)} never ${p.requires.kind === 'send' ? 'sent' : 'accepted'} ${r.id}${p.agree.length ? ` with these ${p.agree.join(', ')}` : ''}: ${how.steps[how.steps.length - 1]}`;
+      const say = (how: Trace): string => `${agentOf(p.event, e)} ${p.event.kind === 'send' ? 'sends' : 'accepts'} ${e.id} although ${agentOf(p.requires, r)} never ${p.requires.kind === 'send' ? 'sent' : 'accepted'} ${r.id}${p.agree.length ? ` with the same ${p.agree.join(', ')}` : ''}: ${how.steps[how.steps.length - 1]}`;
       const res: PropertyResult = { id: p.id, label: p.label, instance, design: 'holds', attacks: [] };
       const designHow = canHappen(prep, p, p.event, e, honest, cf);
       if (designHow) {

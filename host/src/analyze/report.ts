@@ -4,6 +4,8 @@
  */
 import type { Analysis, Finding, Trace } from './analysis.ts';
 import type { Model } from './model.ts';
+import { availabilityOf, type AvailabilityResult } from './availability.ts';
+import type { PropertyResult } from './properties.ts';
 
 /** Table 1 of the seed white paper (Kamstrup AMS model). */
 export const PAPER_TABLE1 = { entities: 4, messages: 28, symmetricKeys: 9, keyPairs: 1, counters: 7, nonces: 0, dataElements: 2, phases: 3 } as const;
@@ -48,6 +50,12 @@ export interface ThreatEntry {
   trace: Trace;
 }
 
+/** Threats of one attack model (or protocol check) in one risk-matrix cell. */
+export interface RiskCellGroup {
+  label: string;
+  ids: string[];
+}
+
 export interface Report {
   model: string;
   description?: string;
@@ -60,13 +68,18 @@ export interface Report {
     network: string; compromised: number;
     elements: Analysis['attacks'][number]['elements'];
     findings: Finding[];
+    /** correspondence properties failing under this attack model */
+    brokenProperties: string[];
+    /** what the model says about availability (attack models with a compromised agent) */
+    availability?: AvailabilityResult;
   }[];
+  properties: PropertyResult[];
   checks: Finding[];
   catalogue: ThreatEntry[];
   risk: {
     maxScore: number; grid?: string[]; likelihoodLabels: string[]; impactLabels: string[];
-    /** cells[l-1][i-1] = threat ids placed at likelihood l, impact i */
-    cells: string[][][];
+    /** cells[l-1][i-1] = threats placed at likelihood l, impact i, grouped by attack model or check */
+    cells: RiskCellGroup[][][];
     acceptable: boolean[][];
   };
   verdict: 'holds' | 'fails';
@@ -92,24 +105,26 @@ export function buildReport(a: Analysis): Report {
   };
   for (const r of a.attacks) for (const f of r.findings) push(`${r.attack.id} ${r.attack.name}`, f);
   for (const f of a.checks) if (f.verdict === 'fails') push(`protocol check: ${f.kind}`, f);
-  const cells: string[][][] = Array.from({ length: 5 }, () => Array.from({ length: 5 }, () => [] as string[]));
+  const cells: RiskCellGroup[][][] = Array.from({ length: 5 }, () => Array.from({ length: 5 }, () => [] as RiskCellGroup[]));
   const acc: boolean[][] = Array.from({ length: 5 }, (_, l) => Array.from({ length: 5 }, (_, i) => acceptable(model, l + 1, i + 1)));
   for (const t of catalogue) {
     const label = t.threat.startsWith('protocol check') ? t.kind : t.threat.split(' ')[0];
     const cell = cells[t.likelihood - 1][t.impact - 1];
-    if (!cell.includes(label)) cell.push(label);
+    const group = cell.find((g) => g.label === label);
+    if (group) group.ids.push(t.id);
+    else cell.push({ label, ids: [t.id] });
   }
   const attacks = a.attacks.map((r) => ({
     id: r.attack.id, name: r.attack.name, verdict: r.verdict, likelihood: r.attack.likelihood, note: r.attack.note, knownTerms: r.knownTerms,
     network: r.attack.network, compromised: r.attack.compromised.length,
-    elements: r.elements, findings: r.findings,
+    elements: r.elements, findings: r.findings, brokenProperties: r.brokenProperties, availability: availabilityOf(model, r.attack),
   }));
   const verdict = attacks.some((x) => x.verdict === 'fails') || a.checks.some((c) => c.verdict === 'fails') || a.baseline.some((r) => r.cells.some((c) => c.readStatus === 'leaked' || c.writeStatus === 'forgeable' || c.readStatus === 'unavailable' || c.writeStatus === 'unavailable')) ? 'fails' : 'holds';
   return {
     model: model.name, description: model.description,
     stats: { agents: model.agents.length, messages: model.messages.length, atoms: model.atoms.size, ms: Math.round(a.ms * 10) / 10 },
     table1: { paper: { ...PAPER_TABLE1 }, vakt: t1.abstracted, detailed: t1.detailed, groups: t1.groups },
-    agents: model.agents.map((x) => x.name), requirements: a.baseline, attacks, checks: a.checks, catalogue,
+    agents: model.agents.map((x) => x.name), requirements: a.baseline, attacks, properties: a.properties, checks: a.checks, catalogue,
     risk: { maxScore: model.risk.maxScore, grid: model.risk.grid, likelihoodLabels: model.risk.likelihoodLabels, impactLabels: model.risk.impactLabels, cells, acceptable: acc },
     verdict,
   };
@@ -156,7 +171,11 @@ export function renderText(r: Report, color: boolean): string {
   out.push(c('bold', 'Attack models'));
   for (const a of r.attacks) {
     const v = a.verdict === 'holds' ? c('green', 'holds') : c('red', 'FAILS');
-    out.push(`  ${a.id} ${a.name}: ${v}`);
+    // availability is not what "holds" covers: say so on the verdict's own line
+    const scope = a.availability ? ` for confidentiality, integrity, replay and agreement; ${a.availability.statement}` : '';
+    out.push(`  ${a.id} ${a.name}: ${v}${scope}`);
+    const byDesign = a.brokenProperties.filter((p) => !a.findings.some((f) => f.kind === 'agreement' && f.subject === p));
+    if (byDesign.length) out.push(`     ${c('red', 'agreement')} broken by design (see protocol checks): ${byDesign.join(', ')}`);
     const bad = a.elements.filter((e) => e.read === 'leaked' || e.write === 'forgeable');
     const exposed = a.elements.filter((e) => e.read === 'exposed' || e.write === 'exposed');
     if (bad.length) out.push('     ' + bad.map((e) => `${e.element}${e.read === 'leaked' ? c('red', ' read') : ''}${e.write === 'forgeable' ? c('magenta', ' write') : ''}`).join(', '));
@@ -172,10 +191,11 @@ export function renderText(r: Report, color: boolean): string {
   out.push(c('bold', 'Protocol checks'));
   const byKind = new Map<string, Finding[]>();
   for (const f of r.checks) byKind.set(f.kind, [...(byKind.get(f.kind) ?? []), f]);
-  for (const k of ['substitution', 'reflection', 'forward-secrecy', 'key-transport']) {
+  for (const k of ['substitution', 'reflection', 'forward-secrecy', 'key-transport', 'agreement']) {
     const list = byKind.get(k) ?? [];
     const fails = list.filter((f) => f.verdict === 'fails');
-    out.push(`  ${k}: ${fails.length ? c('red', `FAILS (${fails.length})`) : c('green', 'holds')}${list.length ? ` — ${list.length} checked` : ''}`);
+    const checked = k === 'agreement' ? ` — ${r.properties.length} properties × instances, honest run and ${r.attacks.length} attack models${r.properties.some((p) => p.attacks.some((x) => x.verdict === 'fails')) ? ` (${r.properties.filter((p) => p.attacks.some((x) => x.verdict === 'fails')).length} fail under some attack model, see above)` : ''}` : list.length ? ` — ${list.length} checked` : '';
+    out.push(`  ${k}: ${fails.length ? c('red', `FAILS (${fails.length})`) : c('green', 'holds')}${checked}`);
     for (const f of fails.slice(0, 4)) out.push(`     ${f.detail}`);
     if (fails.length > 4) out.push(c('dim', `     … ${fails.length - 4} more (see --json / --html)`));
   }
@@ -189,12 +209,12 @@ export function renderText(r: Report, color: boolean): string {
   }
   if (r.catalogue.length > 40) out.push(c('dim', `  … ${r.catalogue.length - 40} more (see --json / --html)`));
   out.push('');
-  out.push(c('bold', 'Risk matrix') + ' (rows likelihood 5→1, columns impact 1→5; cells list threats)');
+  out.push(c('bold', 'Risk matrix') + ' (rows likelihood 5→1, columns impact 1→5; cells: attack model or check × number of threats)');
   for (let l = 5; l >= 1; l--) {
     const row = [];
     for (let i = 1; i <= 5; i++) {
       const ids = r.risk.cells[l - 1][i - 1];
-      const txt = (ids.length ? ids.slice(0, 3).join(',') + (ids.length > 3 ? '…' : '') : '·').slice(0, 16).padEnd(16);
+      const txt = (ids.length ? ids.slice(0, 3).map((g) => `${g.label}×${g.ids.length}`).join(',') + (ids.length > 3 ? '…' : '') : '·').slice(0, 16).padEnd(16);
       row.push(r.risk.acceptable[l - 1][i - 1] ? c('green', txt) : ids.length ? c('red', txt) : c('yellow', txt));
     }
     out.push(`  L${l} ${r.risk.likelihoodLabels[l - 1].padEnd(15)} ${row.join(' ')}`);
