@@ -6,6 +6,7 @@
 import { show as showTerm, type Term } from './term.ts';
 import type { Model, Msg } from './model.ts';
 import type { Report } from './report.ts';
+import { PROTECTION_STYLE, causalOrder, protectionOf, routeEdge, type Box, type Protection } from './views.ts';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -35,13 +36,13 @@ const generic = (agent: string): string => agent.replace(/^Meter\d+$/, 'Meter');
 export function interactionSvg(model: Model, phase: string): string {
   const agents = [...new Set(model.agents.map((a) => generic(a.name)))];
   const firstInstance = (m: Msg): boolean => ![m.from, m.to, ...m.via].some((a) => /^Meter[2-9]/.test(a)) && !/@.*Meter[2-9]/.test(m.id);
-  const msgs = model.messages.filter((m) => m.phase === phase && firstInstance(m));
+  const msgs = causalOrder(model.messages.filter((m) => m.phase === phase && firstInstance(m)));
   const colW = 190;
   const rowH = 30;
   const top = 50;
   const left = 40;
-  const width = left * 2 + colW * (agents.length - 1) + 260;
-  const height = top + rowH * (msgs.length + 1) + 20;
+  const width = left * 2 + colW * (agents.length - 1) + 320;
+  const height = top + rowH * (msgs.length + 1) + 36;
   const x = (a: string): number => left + 60 + colW * agents.indexOf(generic(a));
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="seq" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="interaction view, ${esc(phase)} phase">`);
@@ -55,22 +56,33 @@ export function interactionSvg(model: Model, phase: string): string {
     const x1 = x(m.from);
     const x2 = x(m.to);
     const keys = protectingKeys(model, m.term);
-    const priv = m.links.length > 0 && m.links.every((l) => model.links.find((L) => L.name === l)?.private);
-    const label = keys.length ? keys.join(' › ') : priv ? 'private channel (factory)' : 'unprotected';
-    const color = keys.length ? '#1f5fa8' : priv ? '#666' : '#c0392b';
-    parts.push(`<line x1="${x1}" y1="${y}" x2="${x2 + (x2 > x1 ? -2 : 2)}" y2="${y}" stroke="${color}" stroke-width="1.6" marker-end="url(#arr)"><title>${esc(m.id)}: ${esc(m.label)}</title></line>`);
+    const prot = protectionOf(model, m);
+    const st = PROTECTION_STYLE[prot];
+    const label = keys.length ? keys.join(' › ') + (prot === 'mic' ? ' (MIC only)' : '') : st.label;
+    const color = st.color;
+    parts.push(`<line class="msg ${prot}" data-id="${esc(m.id)}" x1="${x1}" y1="${y}" x2="${x2 + (x2 > x1 ? -2 : 2)}" y2="${y}" stroke="${color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''} marker-end="url(#arr)"><title>${esc(m.id)}: ${esc(m.label)} — ${esc(st.label)}</title></line>`);
     const mid = (x1 + x2) / 2;
     parts.push(`<text x="${mid}" y="${y - 5}" text-anchor="middle" class="mid">${esc(m.id.replace(/@Meter\d+/, ''))}</text>`);
     parts.push(`<text x="${Math.max(x1, x2) + 8}" y="${y + 4}" class="key" fill="${color}">${esc(label)}</text>`);
   });
+  let lx = 20;
+  for (const k of ['enc', 'mic', 'clear', 'private'] as Protection[]) {
+    const st = PROTECTION_STYLE[k];
+    parts.push(`<g class="legend"><line x1="${lx}" y1="${height - 10}" x2="${lx + 34}" y2="${height - 10}" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''}/><text x="${lx + 40}" y="${height - 6}">${esc(st.label)}</text></g>`);
+    lx += 60 + st.label.length * 6.2;
+  }
   parts.push('</svg>');
   return parts.join('');
 }
 
+/** Half sizes of a key box in the protection view. */
+const NODE_HALF_W = 66;
+const NODE_HALF_H = 14;
+
 interface Edge {
   from: string;
   to: string;
-  kind: 'derives' | 'protects';
+  kind: 'derives' | 'protects' | 'authenticates';
 }
 
 /**
@@ -104,13 +116,14 @@ export function protectionSvg(model: Model): string {
   }
   // a key protects another when the other travels inside a unit sealed under it
   const transports = (m: Msg): void => {
-    const walk = (u: Term, outer: string[]): void => {
+    const walk = (u: Term, outer: { key: string; kind: Edge['kind'] }[]): void => {
       const info = model.atoms.get(u);
-      if (info && (info.type === 'symkey' || info.type === 'keypair') && !info.derived) for (const o of outer) addEdge({ from: o, to: nameOf(u), kind: 'protects' });
+      if (info && (info.type === 'symkey' || info.type === 'keypair') && !info.derived) for (const o of outer) addEdge({ from: o.key, to: nameOf(u), kind: o.kind });
       if (u.kind !== 'fn' || u.name === 'kdf' || u.name === 'hash' || u.name === 'pk' || u.name === 'sk') return;
       if (['aead', 'senc', 'wrap', 'penc', 'sign'].includes(u.name)) {
-        const k = nameOf(u.args[0]);
-        u.args.slice(1).forEach((a) => walk(a, [...outer, k]));
+        // an encryption protects what it carries; a signature authenticates it (it hides nothing)
+        const o = { key: nameOf(u.args[0]), kind: (u.name === 'sign' ? 'authenticates' : 'protects') as Edge['kind'] };
+        u.args.slice(1).forEach((a) => walk(a, [...outer, o]));
         return;
       }
       u.args.forEach((a) => walk(a, outer));
@@ -163,22 +176,22 @@ export function protectionSvg(model: Model): string {
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="prot" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="protection view">`);
   parts.push('<defs><marker id="arr2" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>');
+  const box = (n: string): Box => ({ ...pos.get(n)!, halfW: NODE_HALF_W, halfH: NODE_HALF_H });
+  const EDGE_STYLE: Record<Edge['kind'], { col: string; dash: string }> = { derives: { col: '#555', dash: '' }, protects: { col: '#b35900', dash: '6 4' }, authenticates: { col: '#7d3c98', dash: '2 3' } };
   for (const e of edges) {
-    const a = pos.get(e.from);
-    const b = pos.get(e.to);
-    if (!a || !b) continue;
-    const dash = e.kind === 'protects' ? ' stroke-dasharray="6 4"' : '';
-    const col = e.kind === 'protects' ? '#b35900' : '#555';
-    parts.push(`<line x1="${a.x}" y1="${a.y + 14}" x2="${b.x}" y2="${b.y - 16}" stroke="${col}" stroke-width="1.3"${dash} marker-end="url(#arr2)"><title>${esc(e.from)} ${e.kind} ${esc(e.to)}</title></line>`);
+    if (!pos.has(e.from) || !pos.has(e.to)) continue;
+    const others = [...nodes.keys()].filter((n) => n !== e.from && n !== e.to).map(box);
+    const st = EDGE_STYLE[e.kind];
+    parts.push(`<path class="edge ${e.kind}" data-from="${esc(e.from)}" data-to="${esc(e.to)}" d="${routeEdge(box(e.from), box(e.to), others)}" fill="none" stroke="${st.col}" stroke-width="1.3"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''} marker-end="url(#arr2)"><title>${esc(e.from)} ${e.kind} ${esc(e.to)}</title></path>`);
   }
   for (const [n, info] of nodes) {
     const p = pos.get(n)!;
     const fill = info.kind === 'keypair' ? '#fdebd0' : '#e8f4ea';
     const ms = [...(members.get(n) ?? [])];
     const label = ms.length > 1 ? `${n} ×${ms.length}` : n;
-    parts.push(`<g><rect x="${p.x - 66}" y="${p.y - 14}" width="132" height="28" rx="6" fill="${fill}" stroke="#4a6"/><text x="${p.x}" y="${p.y + 5}" text-anchor="middle" class="node">${esc(label)}</text><title>${esc(ms.join(', '))}${info.label ? ': ' + esc(info.label) : ''}</title></g>`);
+    parts.push(`<g class="node" data-name="${esc(n)}"><rect x="${p.x - NODE_HALF_W}" y="${p.y - NODE_HALF_H}" width="${2 * NODE_HALF_W}" height="${2 * NODE_HALF_H}" rx="6" fill="${fill}" stroke="#4a6"/><text x="${p.x}" y="${p.y + 5}" text-anchor="middle" class="node">${esc(label)}</text><title>${esc(ms.join(', '))}${info.label ? ': ' + esc(info.label) : ''}</title></g>`);
   }
-  parts.push(`<g class="legend"><line x1="20" y1="${height - 20}" x2="60" y2="${height - 20}" stroke="#555"/><text x="66" y="${height - 16}">derives (KDF)</text><line x1="180" y1="${height - 20}" x2="220" y2="${height - 20}" stroke="#b35900" stroke-dasharray="6 4"/><text x="226" y="${height - 16}">protects in transport</text></g>`);
+  parts.push(`<g class="legend"><line x1="20" y1="${height - 20}" x2="60" y2="${height - 20}" stroke="#555"/><text x="66" y="${height - 16}">derives (KDF)</text><line x1="180" y1="${height - 20}" x2="220" y2="${height - 20}" stroke="#b35900" stroke-dasharray="6 4"/><text x="226" y="${height - 16}">protects in transport (encryption)</text><line x1="440" y1="${height - 20}" x2="480" y2="${height - 20}" stroke="#7d3c98" stroke-dasharray="2 3"/><text x="486" y="${height - 16}">authenticates (signature)</text></g>`);
   parts.push('</svg>');
   return parts.join('');
 }
@@ -197,7 +210,7 @@ th{background:#f3f3f3}.ok{background:#c8ecc8}.leak{background:#f5a3a3}.forge{bac
 .legend span{display:inline-block;padding:2px 8px;margin-right:6px;border:1px solid #ccc}
 .diff{background:#fff3c4}.mono{font-family:ui-monospace,monospace;font-size:12px}
 svg text.agent{font-weight:600;font-size:13px}svg text.mid{font-size:11px;fill:#333}svg text.key{font-size:11px}svg text.node{font-size:12px}
-svg .legend text{font-size:12px}.risk td{width:120px;height:46px;vertical-align:top;font-size:12px}.acc{background:#d7f0d7}.unacc{background:#f8c9c9}
+svg .legend text{font-size:12px}.risk td{width:150px;height:46px;vertical-align:top;font-size:12px}.risk .ids{color:#444;font-size:11px}.avail{color:#555;font-style:italic}.acc{background:#d7f0d7}.unacc{background:#f8c9c9}
 details{margin:2px 0}summary{cursor:pointer}`);
   h.push('</style></head><body>');
   h.push(`<h1>${esc(r.model)} — protocol analysis</h1>`);
@@ -231,15 +244,16 @@ details{margin:2px 0}summary{cursor:pointer}`);
     h.push(`<tr><td class="mono">${esc(el)}</td>`);
     for (const a of r.attacks) {
       const e = a.elements.find((x) => x.element === el)!;
-      const worst = e.read === 'leaked' ? 'leaked' : e.write === 'forgeable' ? 'forgeable' : e.read === 'exposed' || e.write === 'exposed' ? 'exposed' : e.read === 'public' ? 'public' : 'held';
-      const txt = `${e.read === 'leaked' ? 'R' : ''}${e.write === 'forgeable' ? 'W' : ''}` || (worst === 'exposed' ? 'given' : worst === 'public' ? 'public' : '✔');
-      h.push(`<td class="${STATUS_CLASS[worst]}">${txt}</td>`);
+      // read and write are separate verdicts: "public" says only that reading has no requirement
+      const worst = e.read === 'leaked' ? 'leaked' : e.write === 'forgeable' ? 'forgeable' : e.read === 'exposed' || e.write === 'exposed' ? 'exposed' : e.read === 'public' && e.write === 'public' ? 'public' : 'held';
+      const mark = (which: 'R' | 'W', v: string): string => (v === 'leaked' || v === 'forgeable' ? `${which} ✘` : v === 'exposed' ? `${which} given` : v === 'public' ? `${which} public` : `${which} ✔`);
+      h.push(`<td class="${STATUS_CLASS[worst]}">${mark('R', e.read)} · ${mark('W', e.write)}</td>`);
     }
     h.push('</tr>');
   }
   h.push('</table><ul>');
   for (const a of r.attacks) {
-    h.push(`<li><b>${esc(a.id)}</b> ${esc(a.name)} (likelihood ${a.likelihood}): <span class="${a.verdict}">${a.verdict}</span>`);
+    h.push(`<li><b>${esc(a.id)}</b> ${esc(a.name)} (likelihood ${a.likelihood}): <span class="${a.verdict}">${a.verdict}</span>${a.availability ? ` <span class="avail">for confidentiality, integrity, replay and agreement; ${esc(a.availability.statement)}</span>` : ''}${a.brokenProperties.some((p) => !a.findings.some((f) => f.subject === p)) ? ` <span class="fails">agreement broken by design: ${esc(a.brokenProperties.filter((p) => !a.findings.some((f) => f.subject === p)).join(', '))}</span>` : ''}`);
     if (a.findings.length) {
       h.push('<ul>');
       for (const f of a.findings.slice(0, 30)) h.push(`<li><details><summary>${esc(f.kind)}: ${esc(f.detail)}</summary><ol class="mono">${f.trace.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol><p>messages used: ${esc(f.trace.messages.join(', '))}</p></details></li>`);
@@ -256,21 +270,29 @@ details{margin:2px 0}summary{cursor:pointer}`);
   h.push(`<tr><td>replay</td><td>all messages, every active attack model</td><td class="${replays.length ? 'fails' : 'holds'}">${replays.length ? 'fails' : 'holds'}</td><td>${replays.length ? esc(replays.map((f) => f.detail).slice(0, 5).join('; ')) : 'every accepted message carries a counter bound by its tag and checked atomically'}</td></tr>`);
   h.push('</table>');
 
+  h.push(`<h2>Correspondence properties</h2><p>Whenever the first event happens, the second happened before, for the same instance (n/a: a compromised agent at either end may do anything).</p><table id="properties"><tr><th>property</th><th>instance</th><th>honest run</th>${r.attacks.map((a) => `<th>${esc(a.id)}</th>`).join('')}</tr>`);
+  for (const p of r.properties) h.push(`<tr><td title="${esc(p.id)}">${esc(p.label)}</td><td>${esc(p.instance)}</td><td class="${p.design}">${p.design}</td>${p.attacks.map((x) => `<td class="${x.verdict === 'n/a' ? 'none' : x.verdict}">${x.verdict}</td>`).join('')}</tr>`);
+  h.push('</table>');
+
   h.push(`<h2>Catalogue of threats (${r.catalogue.length})</h2><table id="catalogue"><tr><th>id</th><th>threat</th><th>kind</th><th>subject</th><th>L</th><th>I</th><th>L×I</th><th>acceptable</th></tr>`);
   for (const t of r.catalogue) h.push(`<tr><td>${t.id}</td><td>${esc(t.threat)}</td><td>${esc(t.kind)}</td><td class="mono">${esc(t.subject)}</td><td>${t.likelihood}</td><td>${t.impact}</td><td>${t.score}</td><td class="${t.acceptable ? 'acc' : 'unacc'}">${t.acceptable ? 'accept' : 'treat'}</td></tr>`);
   h.push('</table>');
 
-  h.push(`<h2>Risk matrix</h2><p>Acceptance criterion: ${r.risk.grid ? 'grid set in the model' : `likelihood × impact ≤ ${r.risk.maxScore}`}. Cells list the threats (attack model or protocol check) placed there.</p><table class="risk" id="risk"><tr><th>likelihood \\ impact</th>${r.risk.impactLabels.map((x, i) => `<th>${i + 1} ${esc(x)}</th>`).join('')}</tr>`);
+  h.push(`<h2>Risk matrix</h2><p>Acceptance criterion: ${r.risk.grid ? 'grid set in the model' : `likelihood × impact ≤ ${r.risk.maxScore}`}. Each cell groups its threats by attack model or protocol check: how many, and their ids in the catalogue.</p><table class="risk" id="risk"><tr><th>likelihood \\ impact</th>${r.risk.impactLabels.map((x, i) => `<th>${i + 1} ${esc(x)}</th>`).join('')}</tr>`);
   for (let l = 5; l >= 1; l--) {
     h.push(`<tr><th>${l} ${esc(r.risk.likelihoodLabels[l - 1])}</th>`);
-    for (let i = 1; i <= 5; i++) h.push(`<td class="${r.risk.acceptable[l - 1][i - 1] ? 'acc' : 'unacc'}">${esc(r.risk.cells[l - 1][i - 1].join(', '))}</td>`);
+    for (let i = 1; i <= 5; i++) {
+      const groups = r.risk.cells[l - 1][i - 1];
+      const body = groups.map((g) => `<div class="cell"><b>${esc(g.label)} ×${g.ids.length}</b> <span class="ids">${esc(g.ids.join(', '))}</span></div>`).join('');
+      h.push(`<td class="${r.risk.acceptable[l - 1][i - 1] ? 'acc' : 'unacc'}">${body}</td>`);
+    }
     h.push('</tr>');
   }
   h.push('</table>');
 
-  h.push('<h2>Interaction view</h2><p>Message sequence per phase (one generic meter). Each arrow is labelled with the keys protecting it, outermost first (link key › end-to-end key).</p>');
+  h.push('<h2>Interaction view</h2><p>Message sequence per phase (one generic meter). Each arrow is labelled with the keys protecting it, outermost first (link key › end-to-end key), and drawn by how its content travels: solid blue encrypted, dashed green MIC only (authenticated but readable: CLOCK, FIRMWARE, ACK bodies, LINK_ACK), grey private channel. Replies follow the message that triggers them.</p>');
   for (const p of model.phases) h.push(`<h3>${esc(p)}</h3><div class="view">${interactionSvg(model, p)}</div>`);
-  h.push('<h2>Protection view</h2><p>Key hierarchy: which key derives (solid) or protects in transport (dashed) which. Keys of the same kind are grouped as in the paper (one generic operation key; hover for the members).</p>');
+  h.push('<h2>Protection view</h2><p>Key hierarchy: which key derives (solid), protects in transport by encryption (dashed orange) or authenticates by signature (dotted purple) which. Keys of the same kind are grouped as in the paper (one generic operation key; hover for the members).</p>');
   h.push(`<div class="view" style="overflow-x:auto">${protectionSvg(model)}</div>`);
   h.push('</body></html>');
   return h.join('\n');
