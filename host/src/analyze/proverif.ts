@@ -141,7 +141,13 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     return attack.network !== 'none' && !!link && attack.links.includes(link.name) && attack.phases.includes(m.phase);
   };
   const channel = (m: Msg): string => {
-    if (tapped(m)) return 'net';
+    if (tapped(m)) {
+      // one public channel per hop: the honest network delivers each frame to its own receiver
+      // (what a passive attacker cannot change); an active attacker reads and writes them all
+      const id = `net_${ident(m.id)}`;
+      decls.set(id, `free ${id}: channel.`);
+      return id;
+    }
     const id = `ch_${ident(m.links[m.links.length - 1] ?? 'none')}${attack ? '_' + ident(m.phase) : ''}`;
     decls.set(id, `free ${id}: channel [private].`);
     return id;
@@ -248,7 +254,7 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
   const header = [
     `(* ${model.name}: exported by \`vakt analyze --export proverif\`${attack ? ` under attack model ${attack.id} (${attack.name})` : ' (no attack model: an active attacker on every public link)'}.`,
     attack
-      ? `   Attacker: ${attack.network === 'passive' ? 'passive (set attacker = passive)' : attack.network === 'active' ? 'active' : 'none on the network'} on ${attack.network === 'none' ? 'no link' : attack.links.join(', ')}${attack.phases.length < model.phases.length ? ` in ${attack.phases.join(', ')}` : ''}${attack.compromised.length ? `; compromised ${attack.compromised.join(', ')} (their links are on net, their knowledge is sent to it)` : ''}${attack.leaks.length ? `; leaked keys are sent to net` : ''}.`
+      ? `   Attacker: ${attack.network === 'passive' ? 'passive (set attacker = passive)' : attack.network === 'active' ? 'active' : 'none on the network'} on ${attack.network === 'none' ? 'no link' : attack.links.join(', ')}${attack.phases.length < model.phases.length ? ` in ${attack.phases.join(', ')}` : ''}${attack.compromised.length ? `; compromised ${attack.compromised.join(', ')} (their hops are public channels, their knowledge is sent to net)` : ''}${attack.leaks.length ? `; leaked keys are sent to net` : ''}.`
       : '   Public links are the channel net (Dolev-Yao attacker); private links are private channels.',
     '   Every other hop is a private channel the attacker cannot read or write.',
     '   Approximated (not exported faithfully):',
