@@ -64,8 +64,12 @@ describe.skipIf(!haveBrowser)('report views in headless Chromium', () => {
   it('routes every key-hierarchy edge clear of the boxes it does not connect', async () => {
     const crossings = await page.$$eval('svg.prot path.edge', (paths) => {
       const out: string[] = [];
-      const boxes = [...document.querySelectorAll('svg.prot g.node')].map((g) => ({ name: g.getAttribute('data-name'), r: (g.querySelector('rect') as unknown as SVGGraphicsElement).getBBox() }));
-      for (const p of paths as unknown as SVGPathElement[]) {
+      // in the page: DOM and SVG geometry (not in this file's Node typings)
+      type BoxEl = { getAttribute(n: string): string | null; querySelector(s: string): { getBBox(): { x: number; y: number; width: number; height: number } } };
+      type PathEl = { getAttribute(n: string): string | null; getTotalLength(): number; getPointAtLength(d: number): { x: number; y: number } };
+      const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<BoxEl> } }).document;
+      const boxes = Array.from(doc.querySelectorAll('svg.prot g.node')).map((g) => ({ name: g.getAttribute('data-name'), r: g.querySelector('rect').getBBox() }));
+      for (const p of paths as unknown as PathEl[]) {
         const from = p.getAttribute('data-from');
         const to = p.getAttribute('data-to');
         const len = p.getTotalLength();
