@@ -4,7 +4,7 @@
  * gets their trigger accepted (oracles). A counterfactual leaves out messages that never happen
  * (for correspondence properties: the run in which the required event did not take place).
  */
-import { ADV, occurs, replace, subterms, type Term } from './term.ts';
+import { ADV, replace, type Term } from './term.ts';
 import { Knowledge } from './dy.ts';
 import type { AttackModel, Msg } from './model.ts';
 import { accepted, agentOfLastHop, forgedVariant, solutionsDeliverable, type Prepared } from './prepared.ts';
@@ -20,6 +20,8 @@ export interface Closure {
   oracleOut: Map<Term, string>;
   /** the attacker can send (active network or a compromised agent) */
   active: boolean;
+  /** honest agents have been used as oracles (the closure is complete) */
+  oraclesRun: boolean;
 }
 
 /** Messages that do not happen in a counterfactual run. */
@@ -31,11 +33,8 @@ export interface Counterfactual {
   /** sent as an oracle only when guard accepts the values taken from the trigger (original → value) */
   guarded: Set<string>;
   guard: (map: Map<Term, Term>) => boolean;
-}
-
-/** The counter atoms occurring in t. */
-function countersIn(prep: Prepared, t: Term): Term[] {
-  return [...subterms(t)].filter((u) => prep.model.atoms.get(u)?.type === 'counter');
+  /** identifies the guard (closures with equal counterfactuals are shared) */
+  guardKey: string;
 }
 
 /** Knowledge closure with honest agents as oracles. */
@@ -62,9 +61,17 @@ export function closure(prep: Prepared, attack: AttackModel, cf?: Counterfactual
   };
   const active = attack.network === 'active' || comp.size > 0;
 
-  // Honest agents as oracles: an accepted trigger built by the attacker makes them send their reply.
-  const oracleOut = new Map<Term, string>();
-  if (active && oracles) {
+  const c: Closure = { K, comp, canInject, oracleOut: new Map(), active, oraclesRun: false };
+  if (oracles) runOracles(prep, c, cf);
+  return c;
+}
+
+/** Honest agents as oracles: an accepted trigger built by the attacker makes them send their reply. */
+export function runOracles(prep: Prepared, c: Closure, cf?: Counterfactual): void {
+  const { K, comp, canInject, oracleOut, active } = c;
+  const model = prep.model;
+  c.oraclesRun = true;
+  if (active) {
     for (let round = 0; round < MAX_ORACLE_ROUNDS; round++) {
       let grew = false;
       for (const m of model.messages) {
@@ -86,7 +93,7 @@ export function closure(prep: Prepared, attack: AttackModel, cf?: Counterfactual
           if (cf?.guarded.has(m.id) && !cf.guard(map)) continue;
           // the honest sender seals its reply under fresh values of every counter it seals itself
           // (end to end and link alike; a relayed sealed part keeps its sender's counter)
-          for (const c of countersIn(prep, m.term)) if (!map.has(c) && !occurs(c, trig.term)) map.set(c, ADV);
+          for (const c of prep.countersOf(m)) if (!map.has(c) && !prep.partsOf(trig).has(c)) map.set(c, ADV);
           // an opaque part the relay passes on unread: the attacker fills it with its own version
           // of any sealed part that travels on the same channel (its data and counters), if it can
           // build one, with a recorded part another relayed message carried there (a replay
@@ -114,5 +121,4 @@ export function closure(prep: Prepared, attack: AttackModel, cf?: Counterfactual
       if (!grew) break;
     }
   }
-  return { K, comp, canInject, oracleOut, active };
 }

@@ -77,6 +77,24 @@ export class Prepared {
     return list;
   }
 
+  /** memo of forgedVariant */
+  readonly forged = new Map<Term, Term>();
+  forgedMap?: Map<Term, Term>;
+  private parts = new Map<string, Set<Term>>();
+  /** Every subterm of m's term (memoised). */
+  partsOf(m: Msg): Set<Term> {
+    let set = this.parts.get(m.id);
+    if (!set) this.parts.set(m.id, (set = subterms(m.term)));
+    return set;
+  }
+  private counterParts = new Map<string, Term[]>();
+  /** The counter atoms occurring in m's term (memoised). */
+  countersOf(m: Msg): Term[] {
+    let list = this.counterParts.get(m.id);
+    if (!list) this.counterParts.set(m.id, (list = [...this.partsOf(m)].filter((u) => this.model.atoms.get(u)?.type === 'counter')));
+    return list;
+  }
+
   private honest?: Set<Term>;
   /** True for a term that is (part of) a message some honest agent sends in the model's run. */
   recorded(t: Term): boolean {
@@ -191,7 +209,7 @@ export function accepted(prep: Prepared, m: Msg, s: Solution): boolean {
     if (s.sigma.get(variable(c.name)) !== c) continue;
     if (s.uses.length === 0) return false;
     const twins = prep.sameFrameAs(m, c);
-    for (const u of s.uses) for (const v of sealedAround(c, u)) if (twins.some((t) => occurs(v, t.term))) return false;
+    for (const u of s.uses) for (const v of sealedAround(c, u)) if (twins.some((t) => prep.partsOf(t).has(v))) return false;
   }
   return true;
 }
@@ -211,9 +229,15 @@ export function agentOfLastHop(m: Msg): string {
 
 /** The term with every datum, counter and nonce replaced by the attacker's own value. */
 export function forgedVariant(prep: Prepared, t: Term): Term {
-  const map = new Map<Term, Term>();
-  for (const [term, info] of prep.model.atoms) if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') map.set(term, ADV);
-  return replace(t, map);
+  let v = prep.forged.get(t);
+  if (!v) {
+    if (!prep.forgedMap) {
+      prep.forgedMap = new Map();
+      for (const [term, info] of prep.model.atoms) if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') prep.forgedMap.set(term, ADV);
+    }
+    prep.forged.set(t, (v = replace(t, prep.forgedMap)));
+  }
+  return v;
 }
 
 /** Solutions for a receiver pattern the attacker can actually get delivered. */

@@ -13,7 +13,7 @@ import type { Term } from './term.ts';
 import type { AttackModel, Model, Msg, Property, PropertyEvent } from './model.ts';
 import type { Finding, Trace } from './analysis.ts';
 import { accepted, solutionsDeliverable, type Prepared } from './prepared.ts';
-import { closure, type Closure, type Counterfactual } from './closure.ts';
+import { closure, runOracles, type Closure, type Counterfactual } from './closure.ts';
 
 export type PropertyVerdict = 'holds' | 'fails' | 'n/a';
 
@@ -59,12 +59,12 @@ function counterfactual(prep: Prepared, p: Property, req: PropertyEvent, r: Msg)
   if (req.kind === 'send') {
     // never sent: not this hop and nothing it leads to (as an oracle neither, with any values)
     const gone = new Set([r.id, ...after]);
-    return { absent: gone, silent: new Set([r.id]), guarded: new Set(), guard: () => true };
+    return { absent: gone, silent: new Set([r.id]), guarded: new Set(), guard: () => true, guardKey: '' };
   }
   // never accepted with the agreed values: what it triggers happens only for other values
   const agreed = agreedTerms(prep, p, r);
   const direct = new Set(prep.model.messages.filter((x) => x.trigger === r.id).map((x) => x.id));
-  return { absent: after, silent: new Set(), guarded: direct, guard: (map) => agreed.length > 0 && agreed.some((t) => map.has(t) && map.get(t) !== t) };
+  return { absent: after, silent: new Set(), guarded: direct, guard: (map) => agreed.length > 0 && agreed.some((t) => map.has(t) && map.get(t) !== t), guardKey: agreed.map((t) => t.id).join(',') };
 }
 
 /** The agreed atoms as terms at the instance of message m. */
@@ -76,7 +76,22 @@ function agreedTerms(prep: Prepared, p: Property, m: Msg): Term[] {
 /** Can `ev` (at message e) happen? Tried first without oracles (cheap; knowledge only grows with them). */
 function canHappen(prep: Prepared, p: Property, ev: PropertyEvent, e: Msg, attack: AttackModel, cf: Counterfactual): Trace | undefined {
   if (ev.kind === 'send' && !e.trigger) return { steps: [`${e.from} sends ${e.id} unprompted: nothing in the model makes it wait`], messages: [e.id] };
-  return happensIn(prep, p, ev, e, closure(prep, attack, cf, false)) ?? happensIn(prep, p, ev, e, closure(prep, attack, cf));
+  const c = cached(prep, attack, cf);
+  const direct = c.oraclesRun ? undefined : happensIn(prep, p, ev, e, c);
+  if (direct) return direct;
+  if (!c.oraclesRun) runOracles(prep, c, cf);
+  return happensIn(prep, p, ev, e, c);
+}
+
+/** Properties with the same counterfactual (key confirmation's two) share its closures. */
+const closures = new WeakMap<Prepared, Map<string, Closure>>();
+function cached(prep: Prepared, attack: AttackModel, cf: Counterfactual): Closure {
+  let map = closures.get(prep);
+  if (!map) closures.set(prep, (map = new Map()));
+  const key = [attack.id, [...cf.absent].sort(), [...cf.silent].sort(), [...cf.guarded].sort(), cf.guardKey].join('|');
+  let c = map.get(key);
+  if (!c) map.set(key, (c = closure(prep, attack, cf, false)));
+  return c;
 }
 
 function happensIn(prep: Prepared, p: Property, ev: PropertyEvent, e: Msg, c: Closure): Trace | undefined {
@@ -100,6 +115,12 @@ function happensIn(prep: Prepared, p: Property, ev: PropertyEvent, e: Msg, c: Cl
     return { steps: [...new Set(steps)], messages: [...msgs] };
   }
   return undefined;
+}
+
+/** True when the attack model names no instance of a replicated agent (no compromised meter, no meter's key). */
+export function symmetric(model: Model, a: AttackModel): boolean {
+  const owned = (t: Term): boolean => !!model.atoms.get(t)?.owner || t.args.some(owned);
+  return a.compromised.every((c) => model.agents.find((x) => x.name === c)?.generic === c) && !a.leaks.some(owned);
 }
 
 /** X is no stronger than Y: every capability of X is one of Y's (so X's failures are Y's, Y's successes X's). */
@@ -146,6 +167,13 @@ export function propertyChecks(prep: Prepared): { results: PropertyResult[]; fin
         const known = res.attacks.find((x) => x.verdict !== 'n/a' && ((x.verdict === 'fails' && weaker(byId.get(x.attack)!, a)) || (x.verdict === 'holds' && weaker(a, byId.get(x.attack)!))));
         if (known) {
           res.attacks.push({ attack: a.id, verdict: known.verdict });
+          continue;
+        }
+        // an attack model that names no instance treats every instance alike: decided by the first
+        const twin = symmetric(model, a) ? results.find((x) => x.id === p.id && x.instance !== instance) : undefined;
+        const same = twin?.attacks.find((x) => x.attack === a.id);
+        if (same) {
+          res.attacks.push({ attack: a.id, verdict: same.verdict });
           continue;
         }
         const how = canHappen(prep, p, p.event, e, a, cf);
