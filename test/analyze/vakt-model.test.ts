@@ -85,3 +85,23 @@ describe('Vakt model: protocol checks', () => {
     expect(fs[0].trace.messages.some((m) => m.startsWith('KU_TRANSPORT'))).toBe(true);
   });
 });
+
+describe('Vakt model: availability (A3/A4)', () => {
+  it('derives who can delay whose traffic and shows the recorded findings, whose evidence exists', async () => {
+    const { buildReport } = await import('../../host/src/analyze/report.ts');
+    const { existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const r = buildReport(a);
+    const a4 = r.attacks.find((x) => x.id === 'A4')!.availability!;
+    expect(a4.ownOnly).toBe(true);
+    expect(a4.statement).toContain('Meter1 can delay only its own traffic');
+    const a3 = r.attacks.find((x) => x.id === 'A3')!.availability!;
+    expect(a3.relayedFor).toEqual(['HES', 'Meter1', 'Meter2']);
+    expect(r.attacks.find((x) => x.id === 'A2')!.availability).toBeUndefined();
+    for (const rec of a.model.availability) {
+      expect(['A3', 'A4']).toContain(rec.attack);
+      for (const f of (rec.evidence ?? '').match(/test\/[\w/.-]+\.test\.ts/g) ?? []) expect(existsSync(join(__dirname, '..', '..', f)), f).toBe(true);
+    }
+    expect(a4.recorded.map((x) => x.verdict)).toEqual(['holds']);
+  });
+});
