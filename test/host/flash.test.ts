@@ -7,6 +7,7 @@
 // missing or invalid image, a port that does not exist): one plain line each, non-zero exit.
 // The same command against the REAL Espruino Linux build over a PTY is a by-hand check
 // (docs/BOARDS.md, "vakt flash").
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -218,6 +219,34 @@ describe('vakt flash refuses hostile boards and input in one plain line (FAKE RE
     expect(r).toMatchObject({ code: 1, err: [expect.stringMatching(/^vakt flash: no board: \/dev\/ttyNOPE9 does not exist/)] });
     r = await vakt(flashArgs('sim', '/dev/null', meterImg));
     expect(r).toMatchObject({ code: 2, err: [expect.stringMatching(/unknown board 'sim'/)] });
+  });
+});
+
+describe('vakt flash to a Bluetooth LE address on a machine where BlueZ cannot be reached', () => {
+  const BLE = 'aa:bb:cc:dd:ee:ff';
+  const hasBus = ['/run/dbus/system_bus_socket', '/var/run/dbus/system_bus_socket'].some((f) => fs.existsSync(f));
+  it.skipIf(hasBus)('no D-Bus system bus: one line before anything is tried (skipped where a system bus exists)', async () => {
+    const r = await vakt(flashArgs('puckjs', BLE, meterImg, fw['meter-puckjs']));
+    expect(r).toMatchObject({
+      code: 1,
+      err: [expect.stringMatching(/^vakt flash: Bluetooth LE needs BlueZ through the D-Bus system bus/)],
+    });
+  });
+  it('a D-Bus address that refuses the connection: the library throws from an event handler, vakt prints one line (child process)', () => {
+    // In a child: node-ble's error is an uncaught exception, which the test runner would also see.
+    const notABus = path.join(dir, 'not-a-bus');
+    fs.writeFileSync(notABus, '');
+    const r = spawnSync(process.execPath, ['host/bin/vakt.js', 'flash', ...flashArgs('puckjs', BLE, meterImg, fw['meter-puckjs'])], {
+      cwd: path.resolve(__dirname, '..', '..'),
+      encoding: 'utf8',
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: `unix:path=${notABus}`, VAKT_DEBUG: '' },
+      timeout: 60_000,
+    });
+    expect([r.status, r.stderr.trim()]).toEqual([
+      1,
+      expect.stringMatching(/^vakt flash: Bluetooth LE failed: connect ECONNREFUSED .*not-a-bus \(is bluetoothd running/),
+    ]);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 

@@ -111,6 +111,24 @@ function divertToolsConsole(): void {
   }
 }
 
+/**
+ * While a session is open, an exception thrown from an event handler, where no caller can catch
+ * it, becomes `onFatal(err)` instead of a crash with a stack trace. During `vakt flash` only the
+ * library and its Bluetooth stack run such handlers (node-ble's D-Bus connection throws this way
+ * when BlueZ is unreachable, and its error's stack names only node:net). Returns the remover.
+ */
+function guardLibraryCrashes(onFatal: (e: Error) => void): () => void {
+  const handler = (e: Error): void => onFatal(e instanceof Error ? e : new Error(String(e)));
+  process.prependListener('uncaughtException', handler);
+  return () => process.removeListener('uncaughtException', handler);
+}
+
+/** The D-Bus system bus socket BlueZ is reached through (as dbus-next finds it), if there is one. */
+function systemBusSocket(): string | undefined {
+  const env = /^unix:path=([^,;]+)/.exec(process.env.DBUS_SYSTEM_BUS_ADDRESS ?? '')?.[1];
+  return [env, '/run/dbus/system_bus_socket', '/var/run/dbus/system_bus_socket'].find((f) => f !== undefined && existsSync(f));
+}
+
 /** Our serial device: any path that exists (tty, PTY); the library's scan lists only USB ports. */
 function pathDevice(baud: number): SerialDevice {
   return {
@@ -205,19 +223,47 @@ export interface BoardSession {
 export async function connect(port: string, opts: { baud: number; answerTimeoutMs?: number }): Promise<BoardSession> {
   const ble = isBleAddress(port);
   if (!ble && !existsSync(port)) throw new FlashError(`no board: ${port} does not exist (is it plugged in? see 'ls /dev/ttyACM*')`);
+  if (ble && systemBusSocket() === undefined) {
+    throw new FlashError(
+      'Bluetooth LE needs BlueZ through the D-Bus system bus, and this machine has none (no /run/dbus/system_bus_socket): start dbus and bluetoothd, or connect the board over USB or a serial adapter',
+    );
+  }
   log.length = 0;
+  let onFatal: (e: Error) => void = () => undefined;
+  const fatal = new Promise<never>((_, reject) => {
+    onFatal = (e) =>
+      reject(
+        new FlashError(
+          ble
+            ? `Bluetooth LE failed: ${e.message} (is bluetoothd running, and may this user use BlueZ over D-Bus?)`
+            : `the Espruino tools failed: ${e.message}`,
+        ),
+      );
+  });
+  fatal.catch(() => undefined); // raced below; a failure after the session ended is ignored
+  const unguard = guardLibraryCrashes((e) => onFatal(e));
   try {
-    return await openSession(port, ble, opts.baud, opts.answerTimeoutMs ?? ANSWER_TIMEOUT_MS);
+    return await openSession(port, ble, opts.baud, opts.answerTimeoutMs ?? ANSWER_TIMEOUT_MS, fatal, unguard);
   } catch (e) {
+    unguard();
     const p = current?.port;
     if (p && p.isOpen) await new Promise<void>((r) => p.close(() => r()));
     throw e;
   }
 }
 
-async function openSession(port: string, ble: boolean, baud: number, answerTimeout: number): Promise<BoardSession> {
+async function openSession(
+  port: string,
+  ble: boolean,
+  baud: number,
+  answerTimeout: number,
+  fatal: Promise<never>,
+  unguard: () => void,
+): Promise<BoardSession> {
   const t = loadTools(baud);
-  t.Config.BLUETOOTH_LOW_ENERGY = ble;
+  // Bluetooth LE through BlueZ/D-Bus (node-ble) only: noble needs a native addon whose install
+  // script this project does not run, and its own crash handler rethrows every other error.
+  t.Config.BLUETOOTH_LOW_ENERGY = false;
   t.Config.BLUETOOTH_LOW_ENERGY_DBUS = ble;
   wantedPath = ble ? undefined : port;
   current = undefined;
@@ -231,7 +277,7 @@ async function openSession(port: string, ble: boolean, baud: number, answerTimeo
     stray = (stray + Buffer.from(d).toString('latin1')).slice(-2000);
   };
 
-  await withTimeout(
+  const opened = withTimeout(
     new Promise<void>((resolve, reject) => {
       t.Core.Serial.open(
         port,
@@ -255,6 +301,7 @@ async function openSession(port: string, ble: boolean, baud: number, answerTimeo
           : `no answer from ${port} while opening it`,
       ),
   );
+  await Promise.race([opened, fatal]);
   t.Core.Serial.startListening(listener);
 
   /** Runs one library call that answers through a callback, against a timeout and a disconnect. */
@@ -269,6 +316,7 @@ async function openSession(port: string, ble: boolean, baud: number, answerTimeo
       disconnected.then(() => {
         throw new FlashError(`the board disconnected during ${what}`);
       }),
+      fatal,
     ]);
   };
 
@@ -356,6 +404,7 @@ async function openSession(port: string, ble: boolean, baud: number, answerTimeo
       const port = current?.port;
       if (port && port.isOpen) await new Promise<void>((r) => port.close(() => r()));
       if (!gone) await withTimeout(disconnected, CLOSE_TIMEOUT_MS, () => new FlashError('close timed out')).catch(() => undefined);
+      unguard();
     },
   };
   return session;
