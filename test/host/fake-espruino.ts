@@ -16,6 +16,8 @@ export interface FakeEspruinoOptions {
   nativeAes?: boolean;
   /** Answer every line with this garbage instead of behaving like a REPL. */
   garbage?: Uint8Array;
+  /** Behave until this many bytes were received, then answer garbage (a board whose firmware went astray). */
+  garbageAfterBytes?: number;
   /** Answer nothing at all (a device that is not an Espruino, or a wrong baud rate). */
   silent?: boolean;
   /** Pull the cable after receiving this many bytes: calls `unplug` given to attach() (e.g. stops the PTY pair). */
@@ -135,9 +137,10 @@ export class FakeEspruino {
       return;
     }
     if (this.opts.silent) return;
+    const astray = this.opts.garbageAfterBytes !== undefined && this.received >= this.opts.garbageAfterBytes;
     for (const byte of d) {
-      if (this.opts.garbage) {
-        if (byte === 0x0a) this.port?.write(Buffer.from(this.opts.garbage));
+      if (this.opts.garbage || astray) {
+        if (byte === 0x0a) this.port?.write(Buffer.from(this.opts.garbage ?? 'Uncaught SyntaxError: Got ?[255] expected EOF\r\n\xff\xfe'));
         continue;
       }
       this.onByte(byte);

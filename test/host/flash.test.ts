@@ -185,6 +185,12 @@ describe('vakt flash refuses hostile boards and input in one plain line (FAKE RE
     expect(fake.loads).toBe(0);
   });
 
+  it('a board that starts answering garbage in the middle of the upload is reported, not started', async () => {
+    const { err, fake } = await refused({ board: 'PUCKJS', nativeAes: true, garbageAfterBytes: 6000 });
+    expect(err).toMatch(/^vakt flash: the board refused the upload of \.bootcde at byte \d+ of \d+/);
+    expect(fake.loads).toBe(0);
+  });
+
   it('a write that reads back different fails the read-back check and does not start', async () => {
     const { err, fake } = await refused({ board: 'PUCKJS', nativeAes: true, corruptFile: '.bootcde' });
     expect(err).toMatch(/^vakt flash: read-back check failed: \.bootcde on the board differs from what was sent at byte \d+ of \d+ /);
