@@ -66,6 +66,21 @@ async function vakt(args: string[]): Promise<{ code: number; out: string[]; err:
   return { code, out: io.stdout, err: io.stderr };
 }
 
+/** Longest the library's prompt timers run after a command (two 500 ms steps), with margin. */
+const LIBRARY_TIMERS_MS = 2500;
+
+/**
+ * The library's own timers run on after vakt gave up (the prompt request's Ctrl-C, the command it
+ * was about to send): they must find nothing to crash on once the port is closed.
+ */
+async function expectNoLateCrash(): Promise<void> {
+  const late: unknown[] = [];
+  const onLate = (e: unknown): void => void late.push(e);
+  process.prependListener('uncaughtException', onLate);
+  await new Promise((r) => setTimeout(r, LIBRARY_TIMERS_MS));
+  process.removeListener('uncaughtException', onLate);
+  expect(late).toEqual([]);
+}
 const bytes = (file: string): string => fs.readFileSync(file, 'latin1');
 const flashArgs = (b: string, port: string, img: string, firmware?: string): string[] => [
   '--board',
@@ -189,6 +204,7 @@ describe('vakt flash refuses hostile boards and input in one plain line (FAKE RE
     const { err, fake } = await refused({ board: 'PUCKJS', nativeAes: true, garbageAfterBytes: 6000 });
     expect(err).toMatch(/^vakt flash: the board refused the upload of \.bootcde at byte \d+ of \d+/);
     expect(fake.loads).toBe(0);
+    await expectNoLateCrash();
   });
 
   it('a write that reads back different fails the read-back check and does not start', async () => {
@@ -207,6 +223,7 @@ describe('vakt flash refuses hostile boards and input in one plain line (FAKE RE
       [expect.stringMatching(/^vakt flash: interrupted: the board may hold a partial upload and was not started/)],
     ]);
     expect(fake.loads).toBe(0);
+    await expectNoLateCrash();
   });
 
   it('a missing image, an invalid one, a concentrator image, a port that does not exist, an unknown board', async () => {

@@ -42,6 +42,7 @@ interface EspruinoTools {
       isConnected(): boolean;
       startListening(cb: ((data: ArrayBuffer) => void) | undefined): ((data: ArrayBuffer) => void) | undefined;
       setSlowWrite(on: boolean, force?: boolean): void;
+      write(data: string, showStatus?: boolean, done?: () => void): void;
     };
     Utils: {
       executeExpression(expr: string, cb: (result: string | undefined) => void, opts?: object): void;
@@ -187,6 +188,14 @@ function loadTools(baud: number): EspruinoTools {
   t.Config.STORAGE_UPLOAD_METHOD = 1;
   t.Config.BAUD_RATE = baud;
   t.Core.Serial.devices.push(pathDevice(baud));
+  // The library's timers write on their own (getEspruinoPrompt sends Ctrl-C 500 ms after a
+  // command); after a session ended such a write finds no device and throws a TypeError from the
+  // timer. A write with no board connected has nowhere to go: drop it.
+  const write = t.Core.Serial.write.bind(t.Core.Serial);
+  t.Core.Serial.write = (data, showStatus, done) => {
+    if (t.Core.Serial.isConnected()) write(data, showStatus, done);
+    else remember('log', ['dropped a write after the session ended: ' + JSON.stringify(data)]);
+  };
   tools = t;
   return t;
 }
