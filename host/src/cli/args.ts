@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { usageError } from './io.ts';
+import { printable } from './text.ts';
 
 /** One option of a subcommand. */
 export interface OptionSpec {
@@ -58,7 +59,14 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   try {
     res = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usageError(firstSentence((e as Error).message) + ` (see '${spec.name} --help')`);
+    const msg = (e as Error).message;
+    // node:util reads '--meters -5' as an option followed by another option: say what it is, in one line.
+    const amb = /option '([^']+)' argument is ambiguous/i.exec(msg);
+    if (amb !== null) {
+      const v = argv[argv.indexOf(amb[1]!) + 1] ?? '';
+      throw usageError(`${amb[1]} needs a value, got '${printable(v)}' (negative numbers are not accepted; see '${spec.name} --help')`);
+    }
+    throw usageError(printable(firstSentence(msg)) + ` (see '${spec.name} --help')`);
   }
   const values = res.values as Parsed['values'];
   const help = values.help === true;
@@ -77,7 +85,8 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed {
   return { values, positionals: res.positionals, json: values.json === true, help };
 }
 
-function firstSentence(msg: string): string {
+function firstSentence(full: string): string {
+  const msg = full.split('\n')[0]!;
   const i = msg.indexOf('. ');
   const s = i < 0 ? msg : msg.slice(0, i);
   return s.replace(/\.$/, '').replace(/^Unknown option/, 'unknown option').replace(/^Option/, 'option');
@@ -129,9 +138,19 @@ export function listOpt(p: Parsed, name: string): string[] {
 export function intOpt(p: Parsed, name: string, min: number, max: number, dflt: number): number {
   const s = stringOpt(p, name);
   if (s === undefined) return dflt;
-  if (!/^[0-9]+$/.test(s.trim())) throw usageError(`--${name} must be a whole number, got '${s}'`);
+  if (!/^[0-9]+$/.test(s.trim())) throw usageError(`--${name} must be a whole number, got '${printable(s)}'`);
   const n = Number(s);
   if (n < min || n > max) throw usageError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+/** Reads a decimal number option (e.g. seconds, `0.5`) within (min, max]; anything else is a usage error. */
+export function numberOpt(p: Parsed, name: string, min: number, max: number, dflt: number): number {
+  const s = stringOpt(p, name);
+  if (s === undefined) return dflt;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(s.trim())) throw usageError(`--${name} must be a number, got '${printable(s)}'`);
+  const n = Number(s);
+  if (!(n > min && n <= max)) throw usageError(`--${name} must be above ${min} and at most ${max}, got ${n}`);
   return n;
 }
 

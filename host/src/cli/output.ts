@@ -2,6 +2,7 @@
  * Output helpers shared by subcommands: aligned plain-text tables, a JSON line for scripts, and
  * progress bars that appear only on an interactive terminal (never in --json mode or in tests).
  */
+import { printable } from './text.ts';
 import cliProgress from 'cli-progress';
 import type { CliIo } from './io.ts';
 
@@ -17,7 +18,8 @@ export function table(header: string[], rows: (string | number)[][]): string[] {
 
 /** Prints a table line by line to stdout. */
 export function printTable(io: CliIo, header: string[], rows: (string | number)[][]): void {
-  for (const l of table(header, rows)) io.out(l);
+  // Cells may come from the store or a peer (names, audit details): control characters are escaped.
+  for (const l of table(header, rows.map((r) => r.map((c) => (typeof c === 'string' ? printable(c) : c))))) io.out(l);
 }
 
 /** Prints one JSON object on one line (the --json contract: the last stdout line is the result). */

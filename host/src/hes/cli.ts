@@ -1,13 +1,14 @@
 // `vakt hes …`: head-end system and KMS (init, import, serve, command, readings, meters, audit, user, firmware).
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { helpText, intOpt, parseCommand, stringOpt } from '../cli/args.ts';
+import { helpText, intOpt, numberOpt, parseCommand, stringOpt } from '../cli/args.ts';
 import type { CommandSpec, OptionSpec, Parsed } from '../cli/args.ts';
 import { CliError, usageError } from '../cli/io.ts';
 import type { CliIo } from '../cli/io.ts';
 import { printJson, printTable } from '../cli/output.ts';
-import { Hes } from './hes.ts';
+import { Hes, HesError } from './hes.ts';
 import { HesServer } from './server.ts';
+import { ServeLease, LEASE_RENEW_MS } from './lease.ts';
 import { loadStoreKey, createStoreKeyFile, STORE_KEY_ENV } from './storekey.ts';
 import { Users, USER_NAME_RE } from './users.ts';
 import { AUTH_OPTIONS, cmdUser, initialCredential, principalFor, TOKEN_ENV, USER_NOTES, USER_OPTIONS, USER_USAGE } from './cli-users.ts';
@@ -18,6 +19,8 @@ import { writeFileAtomic } from '../crypto/files.ts';
 import { fromHex, toHex } from '../crypto/bytes.ts';
 import { ShipmentError } from '../crypto/shipment.ts';
 
+/** Longest `hes serve --duration` (one year, in seconds). */
+const MAX_DURATION_S = 365 * 24 * 3600;
 /** Refusals printed by `hes serve` before it falls silent (all of them are in the audit log). */
 const MAX_REFUSALS_SHOWN = 1000;
 
@@ -265,10 +268,19 @@ async function cmdInit(p: Parsed, io: CliIo): Promise<number> {
 }
 
 async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
-  const hes = openHes(p, io);
   const port = intOpt(p, 'port', 0, 65535, 4059);
   const host = stringOpt(p, 'host') ?? '127.0.0.1';
-  const durS = stringOpt(p, 'duration');
+  const durS = numberOpt(p, 'duration', 0, MAX_DURATION_S, 0);
+  const httpPort = stringOpt(p, 'http') === undefined ? undefined : intOpt(p, 'http', 0, 65535, 0);
+  const hes = openHes(p, io);
+  // One writer per store: a second `hes serve` on this database stops here with one line.
+  let lease: ServeLease;
+  try {
+    lease = ServeLease.acquire(hes.db, dbPath(p, io));
+  } catch (e) {
+    hes.close();
+    throw e;
+  }
   // Refusals are printed as they happen, in words (a wrong key says WRONG KEY, not silence).
   let shown = 0;
   const srv = new HesServer(hes, {
@@ -282,8 +294,8 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
       }
     },
   });
-  const httpPort = stringOpt(p, 'http') === undefined ? undefined : intOpt(p, 'http', 0, 65535, 0);
   let web: { url: string; close(): Promise<void> } | undefined;
+  let renew: NodeJS.Timeout | null = null;
   try {
     const actual = await srv.listen();
     if (!p.json) io.out(`HES ${toHex(hes.hesId)} listening on ${host}:${actual} (Ctrl-C to stop)`);
@@ -292,18 +304,27 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
       web = await startHttp(hes, { host: stringOpt(p, 'http-host') ?? '127.0.0.1', port: httpPort });
       if (!p.json) io.out(`web console and HTTP API on ${web.url} (log in with a user's password, or a token as 'Authorization: Bearer')`);
     }
+    let lostLease = false;
     await new Promise<void>((res) => {
       if (io.signal.aborted) return res();
       io.signal.addEventListener('abort', () => res(), { once: true });
-      if (durS !== undefined) setTimeout(res, Number(durS) * 1000).unref();
+      if (durS > 0) setTimeout(res, durS * 1000).unref();
+      renew = setInterval(() => {
+        if (lease.renew()) return;
+        lostLease = true;
+        res();
+      }, LEASE_RENEW_MS);
     });
     await web?.close();
     await srv.close();
+    if (lostLease) throw new HesError('another vakt hes serve took over this database; stopped sealing');
     const counts = Object.fromEntries(srv.counts);
     if (p.json) printJson(io, { port: actual, counts, ...(web !== undefined ? { http: web.url } : {}) });
     else io.out(`stopped; frames: ${JSON.stringify(counts)}`);
     return 0;
   } finally {
+    if (renew !== null) clearInterval(renew);
+    lease.release();
     hes.close();
   }
 }

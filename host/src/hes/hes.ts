@@ -7,7 +7,6 @@ import {
   createCryptoCtx,
   createHeader,
   createKeySlot,
-  createSendCounter,
   parseHeader,
   openFrame,
   sealFrame,
@@ -59,10 +58,13 @@ import {
   ERR_POLICY,
   ERR_CBOR,
   ERR_COUNTER_EXHAUSTED,
+  ERR_STORAGE,
   equalBytes,
 } from '@vakt/shared';
 import type { CryptoCtx, FrameHeader, KeySlot, BlockCipher, KeyRing, PersistRing } from '@vakt/shared';
 import { SCHEMA_SQL, SCHEMA_VERSION } from './schema.ts';
+import { CounterReservations } from './reserve.ts';
+import { nameProblem, printable, MAX_NAME_LEN } from '../cli/text.ts';
 import { deriveStoreKeys } from './storekey.ts';
 import type { StoreKeys } from './storekey.ts';
 import { AuditLog } from './audit.ts';
@@ -230,6 +232,8 @@ export class Hes {
   readonly hesId: Uint8Array;
   private readonly keys: StoreKeys;
   private readonly kms: KeyStore;
+  /** Sender-counter ranges, reserved in the store before use (reserve.ts). */
+  readonly reservations: CounterReservations;
   private readonly ctx: CryptoCtx;
   private readonly hdr: FrameHeader = createHeader();
   private readonly hdr2: FrameHeader = createHeader();
@@ -254,6 +258,7 @@ export class Hes {
     this.hesId = hesId;
     this.audit = new AuditLog(db, keys.audit);
     this.kms = new KeyStore(db, keys.atRest);
+    this.reservations = new CounterReservations(db);
     this.ctx = createCryptoCtx(o.blockCipher);
     this.retryMs = o.retryMs ?? DEFAULT_RETRY_MS;
     this.reserve = o.reserve ?? DEFAULT_RESERVE;
@@ -262,8 +267,6 @@ export class Hes {
         'INSERT INTO replay (sender, layer, op, dir, gen, last) VALUES (?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > replay.last',
       ),
       replayGet: db.prepare('SELECT last FROM replay WHERE sender = ? AND layer = ? AND op = ? AND dir = ? AND gen = ?'),
-      sendGet: db.prepare('SELECT lim FROM send_ctr WHERE receiver = ? AND layer = ? AND op = ? AND gen = ?'),
-      sendPut: db.prepare('INSERT INTO send_ctr (receiver, layer, op, gen, lim) VALUES (?,?,?,?,?) ON CONFLICT (receiver, layer, op, gen) DO UPDATE SET lim = excluded.lim'),
       reading: db.prepare('INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)'),
       register: db.prepare('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES (?,?,?,?,?,?)'),
       event: db.prepare('INSERT INTO events (meter_id, code, t, detail, received_ms) VALUES (?,?,?,?,?)'),
@@ -307,6 +310,8 @@ export class Hes {
   static init(o: HesInitOptions): { hes: Hes; cert: HesCert } {
     if (o.dbPath !== ':memory:' && existsSync(o.dbPath)) throw new HesError(`${o.dbPath} already exists; refusing to initialise over it`);
     if (o.kpePublicKeys.length === 0) throw new HesError('at least one KPE public key must be pinned');
+    const adminProblem = nameProblem(o.adminUser ?? 'admin', 'admin user name');
+    if (adminProblem !== null) throw new HesError(adminProblem);
     const keys = deriveStoreKeys(o.storeKey);
     const db = Hes.openDb(o);
     const hesId = o.hesId ?? randomBytes(ID_LEN);
@@ -402,13 +407,16 @@ export class Hes {
     const role = this.roleOf(actor);
     if (role !== undefined && roleHas(role, right)) return;
     this.audit.append(actor, 'policy.denied', subject, { right, role: role ?? 'unknown user' });
-    throw new PermissionError(role === undefined ? `unknown user "${actor}"` : `user "${actor}" (${role}) lacks the right "${right}"`);
+    const who = printable(actor, MAX_NAME_LEN);
+    throw new PermissionError(role === undefined ? `unknown user "${who}"` : `user "${who}" (${role}) lacks the right "${right}"`);
   }
 
   /** Adds or changes a user (right: users). */
   setUser(actor: string, name: string, role: Role): void {
-    this.require(actor, 'users', name);
-    if (!isRole(role)) throw new HesError(`unknown role ${role}`);
+    this.require(actor, 'users', printable(name, MAX_NAME_LEN));
+    const bad = nameProblem(name, 'user name');
+    if (bad !== null) throw new HesError(bad);
+    if (!isRole(role)) throw new HesError(`unknown role ${printable(String(role), MAX_NAME_LEN)}`);
     this.db.transaction(() => {
       this.db.prepare('INSERT INTO users (name, role, created_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET role = excluded.role').run(name, role, Date.now());
       this.audit.append(actor, 'user.set', name, { role });
@@ -632,11 +640,7 @@ export class Hes {
   }
 
   private sendCounterFor(receiver: Uint8Array, layer: number, op: number, gen: number) {
-    const r = this.st.sendGet!.get(receiver, layer, op, gen) as { lim: number } | undefined;
-    return createSendCounter(r === undefined ? 0 : r.lim, this.reserve, (lim: number) => {
-      this.st.sendPut!.run(receiver, layer, op, gen, lim);
-      return true;
-    });
+    return this.reservations.counter({ receiver, layer, op, gen }, this.reserve);
   }
 
   private sendSlot(m: MeterState, op: number): KeySlot {
@@ -913,7 +917,8 @@ export class Hes {
         this.st.event!.run(m.id, code, t, detailJson, nowMs);
         if (code >= 16 && code <= 19) this.audit.append(meter, 'meter.security_event', meter, { code, t, detail: detailJson }, nowMs);
         // Counter near exhaustion (§6): the meter asks for new keys; the HES starts a full key update itself.
-        if (code === EVENT_COUNTER_EXHAUSTION && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN) this.beginKeyUpdate(SYSTEM_ACTOR, m, 0, nowMs, DEFAULT_EXPIRY_MS);
+        // A report from before the last completed key update (its keys are fresh) starts nothing.
+        if (code === EVENT_COUNTER_EXHAUSTION && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN && !this.renewedSince(m, t)) this.beginKeyUpdate(SYSTEM_ACTOR, m, 0, nowMs, DEFAULT_EXPIRY_MS);
         return { ok: true, kind: 'event', meter, concentrator };
       }
       case OP_ACK:
@@ -922,6 +927,12 @@ export class Hes {
       default:
         return this.commandResponse(m, c, op, req, b, nowMs);
     }
+  }
+
+  /** True when a key update of the meter that began at or after unix time tS has completed (the keys a report of tS named are gone). */
+  private renewedSince(m: MeterState, tS: number): boolean {
+    const r = this.db.prepare("SELECT max(created_ms) AS ms FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state = 'acknowledged'").get(m.id) as { ms: number | null };
+    return r.ms !== null && tS * 1000 <= r.ms;
   }
 
   private storeReading(m: MeterState, c: ConcState, seq: number, t: number, wh: number, w: number, counter: number, gen: number, nowMs: number): IngestResult {
@@ -1325,7 +1336,13 @@ export class Hes {
   }
 
   private sealLink(c: ConcState, type: number, body: Uint8Array): Uint8Array | null {
-    const n = sealFrame(this.ctx, this.linkDown(c), type, body, 0, body.length, this.sealBuf, 0);
+    const s = this.linkDown(c);
+    let n = sealFrame(this.ctx, s, type, body, 0, body.length, this.sealBuf, 0);
+    if (n === ERR_STORAGE) {
+      // Another writer reserved past our counter (reserve.ts): resume above its reservation.
+      s.ctr = this.sendCounterFor(c.id, LINK_VERSION, 0, c.linkGen);
+      n = sealFrame(this.ctx, s, type, body, 0, body.length, this.sealBuf, 0);
+    }
     if (n < 0) throw new SealError(n, `link frame for ${c.hex} (${errorName(n)})`);
     return this.sealBuf.slice(0, n);
   }
@@ -1333,7 +1350,11 @@ export class Hes {
   private e2eFrame(c: ConcState, m: MeterState, op: number, body: Uint8Array, slot?: KeySlot): Uint8Array | null {
     const s = slot ?? this.sendSlot(m, op);
     const tmp = new Uint8Array(MAX_BODY);
-    const n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
+    let n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
+    if (n === ERR_STORAGE) {
+      s.ctr = this.sendCounterFor(m.id, E2E_VERSION, s.op, s.gen); // see sealLink
+      n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
+    }
     if (n < 0) throw new SealError(n, `${opName(op)} for meter ${m.hex} (${errorName(n)})`, m.hex, op);
     return this.sealLink(c, LINK_DATA, tmp.subarray(0, n));
   }

@@ -1,7 +1,8 @@
 // Provisioning images (docs/PROTOCOL.md §11): the CBOR array a board stores as record `prov`.
-import { cborEncode, cborDecode } from '../crypto/cbor.ts';
+import { decodeValue } from '@vakt/shared';
+import { cborEncode } from '../crypto/cbor.ts';
 import type { MeterKeys, ConcentratorKeys } from './payload.ts';
-import { ID_LEN, KEY_LEN } from './payload.ts';
+import { ID_LEN, KEY_LEN, gen } from './payload.ts';
 
 export const IMAGE_VERSION = 1;
 export const KIND_METER = 1;
@@ -23,24 +24,25 @@ export type ParsedImage =
 
 function b(v: unknown, len: number): Uint8Array {
   if (!(v instanceof Uint8Array) || v.length !== len) throw new TypeError(`expected a ${len}-byte string in image`);
-  return v;
+  return v.slice();
 }
 
 /** Parses and validates a provisioning image (host side: for `kpe show` and tests); throws TypeError. */
 export function parseImage(bytes: Uint8Array): ParsedImage {
-  const v = cborDecode(bytes);
+  // The strict §10 subset, as the board reads it: no floats, tags or trailing bytes; fields checked one by one.
+  const d = decodeValue(bytes, 0, bytes.length);
+  if (d.err < 0) throw new TypeError('not a provisioning image: not CBOR of the PROTOCOL.md §10 subset');
+  const v = d.value;
   if (!Array.isArray(v) || v[0] !== IMAGE_VERSION) throw new TypeError('not a version-1 provisioning image');
   if (v[1] === KIND_METER && v.length === 8) {
-    if (typeof v[5] !== 'number') throw new TypeError('bad link generation');
     return {
       kind: 'meter',
-      meter: { id: b(v[2], ID_LEN), masterKey: b(v[3], KEY_LEN), linkKey: b(v[4], KEY_LEN), linkGen: v[5], concentratorId: b(v[6], ID_LEN) },
+      meter: { id: b(v[2], ID_LEN), masterKey: b(v[3], KEY_LEN), linkKey: b(v[4], KEY_LEN), linkGen: gen(v[5], 'link generation'), concentratorId: b(v[6], ID_LEN) },
       hesId: b(v[7], ID_LEN),
     };
   }
   if (v[1] === KIND_CONCENTRATOR && v.length === 6) {
-    if (typeof v[4] !== 'number') throw new TypeError('bad link generation');
-    return { kind: 'concentrator', concentrator: { id: b(v[2], ID_LEN), linkKey: b(v[3], KEY_LEN), linkGen: v[4] }, hesId: b(v[5], ID_LEN) };
+    return { kind: 'concentrator', concentrator: { id: b(v[2], ID_LEN), linkKey: b(v[3], KEY_LEN), linkGen: gen(v[4], 'link generation') }, hesId: b(v[5], ID_LEN) };
   }
   throw new TypeError('unknown provisioning image kind');
 }

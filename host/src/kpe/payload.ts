@@ -1,6 +1,7 @@
 // The plaintext inside a key shipment (docs/HOST.md "Key shipment"): plain CBOR
 // [1, hesId, [[meterId, masterKey, linkKey, linkGen, concentratorId], …], [[concentratorId, hesLinkKey, hesLinkGen], …]]
-import { cborEncode, cborDecode } from '../crypto/cbor.ts';
+import { decodeValue } from '@vakt/shared';
+import { cborEncode } from '../crypto/cbor.ts';
 import { toHex } from '../crypto/bytes.ts';
 
 export const PAYLOAD_VERSION = 1;
@@ -24,10 +25,11 @@ export function encodePayload(p: ShipmentPayload): Uint8Array {
 
 function bytes(v: unknown, len: number, what: string): Uint8Array {
   if (!(v instanceof Uint8Array) || v.length !== len) throw new TypeError(`${what} must be a ${len}-byte string`);
-  return v;
+  return v.slice(); // a copy: the caller wipes the decrypted payload
 }
 
-function gen(v: unknown, what: string): number {
+/** A key generation: a whole number 0..255 (TypeError naming `what` otherwise). */
+export function gen(v: unknown, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_GEN) throw new TypeError(`${what} must be 0..255`);
   return v;
 }
@@ -37,7 +39,10 @@ function gen(v: unknown, what: string): number {
  * concentrator present in the same shipment. Throws TypeError with the first problem found.
  */
 export function decodePayload(b: Uint8Array): ShipmentPayload {
-  const v = cborDecode(b);
+  // The strict §10 subset (no floats, tags, duplicate keys or trailing bytes); then field by field.
+  const d = decodeValue(b, 0, b.length);
+  if (d.err < 0) throw new TypeError('payload is not CBOR of the PROTOCOL.md §10 subset');
+  const v = d.value;
   if (!Array.isArray(v) || v.length !== 4) throw new TypeError('payload must be a 4-element array');
   if (v[0] !== PAYLOAD_VERSION) throw new TypeError(`unsupported payload version ${String(v[0])}`);
   const hesId = bytes(v[1], ID_LEN, 'HES id');
