@@ -13,7 +13,8 @@ type Req =
   | { id: number; op: 'down'; conc: string; now: number }
   | { id: number; op: 'acks'; conc: string; counters: number[] }
   | { id: number; op: 'count'; tables: string[] }
-  | { id: number; op: 'readings'; meter: string };
+  | { id: number; op: 'readings'; meter: string }
+  | { id: number; op: 'enqueue'; meter: string; now: number };
 
 process.on('message', (r: Req) => {
   try {
@@ -21,6 +22,7 @@ process.on('message', (r: Req) => {
     else if (r.op === 'down') process.send!({ id: r.id, ok: true, frames: hes.nextDownlink(r.conc, r.now).map((f) => Buffer.from(f).toString('base64')) });
     else if (r.op === 'acks') process.send!({ id: r.id, ok: true, frames: hes.linkAcks(r.conc, r.counters).map((f) => Buffer.from(f).toString('base64')) });
     else if (r.op === 'count') process.send!({ id: r.id, ok: true, counts: Object.fromEntries(r.tables.map((t) => [t, count(t)])) });
+    else if (r.op === 'enqueue') process.send!({ id: r.id, ok: true, cmd: hes.enqueueCommand('admin', r.meter, { kind: 'read' }, { nowMs: r.now }) });
     else if (r.op === 'readings') process.send!({ id: r.id, ok: true, readings: hes.readings(r.meter, 1000) });
   } catch (e) {
     process.send!({ id: r.id, ok: false, error: String((e as Error).message) });

@@ -1329,9 +1329,12 @@ export class Hes {
     const c = this.concs.get(concentratorId.toLowerCase());
     if (c === undefined || counters.length === 0) return [];
     const out: Uint8Array[] = [];
-    this.db.transaction(() => {
-      for (const k of counters) out.push(this.sealLink(c, LINK_ACK, cborEncode([k]))!);
-    })();
+    // IMMEDIATE: the counter reservation then reads and raises the newest stored limit (reserve.ts).
+    this.db
+      .transaction(() => {
+        for (const k of counters) out.push(this.sealLink(c, LINK_ACK, cborEncode([k]))!);
+      })
+      .immediate();
     return out;
   }
 
