@@ -145,6 +145,16 @@ export interface HesInitOptions extends HesOpenOptions {
   hesId?: Uint8Array;
 }
 
+/** How ingestBatch treats the batch. */
+export interface IngestOptions {
+  /**
+   * false: refusals of frames whose link layer did not authenticate are not audited one by one (the
+   * caller counts them and audits summaries: the TCP server does so for peers that never
+   * authenticated). Refusals after the link authenticated are always audited. Default true.
+   */
+  auditLinkRefusals?: boolean;
+}
+
 /** Result of ingesting one link frame. */
 export type IngestResult =
   | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number; linkCounter?: number; repeat?: true }
@@ -676,9 +686,10 @@ export class Hes {
    * Ingests link frames in one transaction: every accepted frame's data and the new replay counters
    * commit together, or nothing does and the in-memory counters are restored.
    */
-  ingestBatch(frames: Uint8Array[], nowMs: number = Date.now()): IngestResult[] {
+  ingestBatch(frames: Uint8Array[], nowMs: number = Date.now(), o: IngestOptions = {}): IngestResult[] {
     if (this.inBatch) throw new HesError('ingestBatch is not re-entrant');
     this.inBatch = true;
+    this.auditLinkRefusals = o.auditLinkRefusals !== false;
     try {
       for (let attempt = 0; ; attempt++) {
         this.syncWithStore();
@@ -796,19 +807,22 @@ export class Hes {
     }
   }
 
+  /** Whether refusals before the link frame authenticated are audited one by one (IngestOptions). */
+  private auditLinkRefusals = true;
+
   /** Set when a frame of the running batch faulted: in-memory meter state is reloaded after the commit. */
   private frameFaulted = false;
 
   private ingestOne(f: Uint8Array, nowMs: number): IngestResult {
     const h = this.hdr;
-    if (!(f instanceof Uint8Array)) return this.fail(ERR_POLICY, 'frame is not bytes', nowMs, 'link', {});
+    if (!(f instanceof Uint8Array)) return this.fail(ERR_POLICY, 'frame is not bytes', nowMs, 'link', {}, this.auditLinkRefusals);
     const r = parseHeader(f, 0, f.length, h);
-    if (r < 0) return this.fail(r, `malformed link frame (${errorName(r)})`, nowMs, 'link', {});
-    if (h.version !== LINK_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink link frame', nowMs, 'link', {});
+    if (r < 0) return this.fail(r, `malformed link frame (${errorName(r)})`, nowMs, 'link', {}, this.auditLinkRefusals);
+    if (h.version !== LINK_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink link frame', nowMs, 'link', {}, this.auditLinkRefusals);
     const concHex = toHex(h.sender);
     const c = this.concs.get(concHex);
-    if (c === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown concentrator ${concHex}`, nowMs, concHex, { concentrator: concHex });
-    if (h.gen !== c.linkGen) return this.fail(ERR_GENERATION, `concentrator ${concHex} used link generation ${h.gen}, expected ${c.linkGen}`, nowMs, concHex, { concentrator: concHex });
+    if (c === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown concentrator ${concHex}`, nowMs, concHex, { concentrator: concHex }, this.auditLinkRefusals);
+    if (h.gen !== c.linkGen) return this.fail(ERR_GENERATION, `concentrator ${concHex} used link generation ${h.gen}, expected ${c.linkGen}`, nowMs, concHex, { concentrator: concHex }, this.auditLinkRefusals);
     const prevLink = c.up.last;
     const n = openFrame(this.ctx, h, c.up, f, 0, this.linkBody, 0);
     if (n < 0) {
@@ -820,7 +834,7 @@ export class Hes {
             : n === ERR_RECEIVER
               ? `link frame from ${concHex} addressed to another HES`
               : `link frame from ${concHex} refused (${errorName(n)})`;
-      return this.fail(n, msg, nowMs, concHex, { concentrator: concHex });
+      return this.fail(n, msg, nowMs, concHex, { concentrator: concHex }, this.auditLinkRefusals);
     }
     this.touchSlot(c.up, prevLink, c.id);
     if (h.op === LINK_ACK) return { ok: true, kind: 'link_ack', concentrator: concHex };

@@ -12,13 +12,20 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { encodeSerialFrame, MAX_LINK_FRAME, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
 import type { Hes, IngestResult } from './hes.ts';
+import { RefusalSummary } from './refusals.ts';
 
 /** How often due downlink (retries, expiries, ACTIVATE) is pumped without traffic. */
 export const PUMP_INTERVAL_MS = 1000;
 /** Frames buffered per connection before a batch is forced (bounds memory per connection). */
 export const MAX_PENDING_FRAMES = 1000;
+/** Connections that have not yet authenticated, at most; one more closes the oldest of them. */
+export const DEFAULT_MAX_UNAUTHENTICATED = 32;
+/** A connection must authenticate (its first authentic link frame) within this time. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
+/** An authenticated connection silent for this long is closed (the concentrator reconnects). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 15 * 60_000;
 
-interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null }
+interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; peer: string; openedMs: number }
 
 export interface HesServerOptions {
   host?: string;
@@ -26,6 +33,14 @@ export interface HesServerOptions {
   nowMs?: () => number;
   onResult?: (r: IngestResult, conn: number) => void;
   log?: (line: string) => void;
+  /** Unauthenticated connections kept at once (default DEFAULT_MAX_UNAUTHENTICATED). */
+  maxUnauthenticated?: number;
+  /** Time a connection has to authenticate (default DEFAULT_AUTH_TIMEOUT_MS). */
+  authTimeoutMs?: number;
+  /** Idle time after which an authenticated connection is closed (default DEFAULT_IDLE_TIMEOUT_MS). */
+  idleTimeoutMs?: number;
+  /** Least time between two audit summaries of unauthenticated refusals (default refusals.ts). */
+  summaryIntervalMs?: number;
 }
 
 /** The HES TCP server; ingest and downlink go through the Hes library only. */
@@ -39,9 +54,15 @@ export class HesServer {
   private timer: NodeJS.Timeout | null = null;
   private readonly out = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
   private readonly now: () => number;
+  /** Refusals of frames from connections that never authenticated: audited as summaries. */
+  readonly refusals: RefusalSummary;
+  /** Connections closed by the limits: evicted (too many unauthenticated), timed out. */
+  evicted = 0;
+  timedOut = 0;
 
   constructor(private readonly hes: Hes, private readonly o: HesServerOptions = {}) {
     this.now = o.nowMs ?? Date.now;
+    this.refusals = new RefusalSummary(hes.audit, o.summaryIntervalMs);
     this.server = createServer((s) => this.accept(s));
   }
 
@@ -66,6 +87,7 @@ export class HesServer {
   /** Sends every bound connection its due downlink now (unbound connections get nothing). */
   pump(): void {
     const now = this.now();
+    this.refusals.flush(now);
     for (const c of this.conns.values()) {
       if (c.conc === null) continue;
       try {
@@ -80,6 +102,7 @@ export class HesServer {
   close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     for (const c of this.conns.values()) c.socket.destroy();
+    this.refusals.flush(this.now(), true);
     return new Promise((r) => this.server.close(() => r()));
   }
 
@@ -91,8 +114,18 @@ export class HesServer {
       frames: [],
       deframer: new SerialDeframer(MAX_LINK_FRAME, (buf, off, len) => c.frames.push(buf.slice(off, off + len))),
       conc: null,
+      peer: `${socket.remoteAddress ?? '?'}`,
+      openedMs: this.now(),
     };
+    this.evictUnauthenticated();
     this.conns.set(n, c);
+    // Until it authenticates a connection has authTimeoutMs; afterwards idleTimeoutMs of silence.
+    socket.setTimeout(this.o.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS);
+    socket.on('timeout', () => {
+      this.timedOut++;
+      this.o.log?.(`connection ${n} closed: ${c.conc === null ? 'did not authenticate in time' : 'idle'}`);
+      socket.destroy();
+    });
     this.o.log?.(`connection ${n} from ${socket.remoteAddress}:${socket.remotePort}`);
     socket.setNoDelay(true);
     socket.on('error', () => undefined); // followed by 'close'
@@ -113,12 +146,26 @@ export class HesServer {
     });
   }
 
+  /** Keeps the unauthenticated connections below the cap by closing the oldest (a newcomer may be the real concentrator). */
+  private evictUnauthenticated(): void {
+    const max = this.o.maxUnauthenticated ?? DEFAULT_MAX_UNAUTHENTICATED;
+    const unbound = [...this.conns.values()].filter((d) => d.conc === null);
+    for (let i = 0; i <= unbound.length - max; i++) {
+      const d = unbound[i]!;
+      this.evicted++;
+      this.conns.delete(d.n);
+      d.socket.destroy();
+    }
+  }
+
   private ingest(c: Conn): void {
     if (c.frames.length === 0) return;
     const batch = c.frames.splice(0);
+    // A connection that never authenticated: its link-level refusals are summarised, not audited one by one.
+    const auditLinkRefusals = c.conc !== null;
     let results: IngestResult[];
     try {
-      results = this.hes.ingestBatch(batch, this.now());
+      results = this.hes.ingestBatch(batch, this.now(), { auditLinkRefusals });
     } catch (e) {
       // Nothing of the batch was stored. Retry frame by frame so that one frame the HES cannot
       // handle costs only itself, never the frames that arrived with it.
@@ -126,7 +173,7 @@ export class HesServer {
       results = [];
       for (const f of batch) {
         try {
-          results.push(this.hes.ingestBatch([f], this.now())[0]!);
+          results.push(this.hes.ingestBatch([f], this.now(), { auditLinkRefusals })[0]!);
         } catch (e2) {
           results.push({ ok: false, code: 0, error: 'ERR_INTERNAL', message: `frame not stored: ${(e2 as Error).message}` });
         }
@@ -153,8 +200,10 @@ export class HesServer {
     for (const r of results) {
       const key = r.ok ? r.kind : r.error;
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+      if (!auditLinkRefusals && !r.ok && r.linkCounter === undefined) this.refusals.add(r.error, c.peer);
       this.o.onResult?.(r, c.n);
     }
+    this.refusals.flush(this.now());
   }
 
   // Binds a connection to a concentrator whose key it just proved; an older connection of that
@@ -167,6 +216,7 @@ export class HesServer {
       this.o.log?.(`connection ${d.n} replaced by connection ${c.n} (concentrator ${conc})`);
     }
     c.conc = conc;
+    c.socket.setTimeout(this.o.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS);
     this.hes.concentratorConnected(conc);
     this.o.log?.(`connection ${c.n} is concentrator ${conc}`);
   }
