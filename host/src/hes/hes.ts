@@ -881,7 +881,7 @@ export class Hes {
         const wrong = m.tagFailures >= WRONG_KEY_THRESHOLD;
         const msg = wrong
           ? `WRONG KEY for meter ${meter}: ${m.tagFailures} consecutive frames fail authentication (${opName(h.op)}, generation ${h.gen}); the HES key for this meter does not match the meter's key — check the imported shipment`
-          : `bad tag from meter ${meter} (${opName(h.op)}, generation ${h.gen}): wrong key or forged frame`;
+          : `bad tag from meter ${meter} via concentrator ${concentrator} (${opName(h.op)}, generation ${h.gen}): wrong key or forged frame`;
         this.st.tagFail!.run(m.tagFailures, msg, m.id);
         return this.fail(n, msg, nowMs, meter, { meter, concentrator });
       }
