@@ -12,6 +12,7 @@ import { run as hesRun } from '../../host/src/hes/cli.ts';
 import { run as kpeRun } from '../../host/src/kpe/cli.ts';
 import { captureIo } from '../../host/src/cli/io.ts';
 import { parseImage } from '../../host/src/kpe/image.ts';
+import { decodePayload } from '../../host/src/kpe/payload.ts';
 import { printable, nameProblem } from '../../host/src/cli/text.ts';
 import { ServeLease } from '../../host/src/hes/lease.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
@@ -71,6 +72,11 @@ describe('CLI hygiene', () => {
     expect(() => parseImage(img(1.5))).toThrow(/not CBOR of the PROTOCOL.md §10 subset|link generation/);
     expect(() => parseImage(img(256))).toThrow(/link generation must be 0..255/);
     expect(() => parseImage(img(-1))).toThrow(/link generation must be 0..255/);
+    // A shipment payload, field by field the same way.
+    const payload = (g: unknown) => new Uint8Array(cborXEncode([1, Buffer.from(id), [], [[Buffer.from(id), Buffer.from(key), g]]]));
+    expect(decodePayload(payload(0)).concentrators).toHaveLength(1);
+    expect(() => decodePayload(payload(1.5))).toThrow(/§10 subset|link generation/);
+    expect(() => decodePayload(payload(300))).toThrow(/link generation must be 0..255/);
   });
 });
 
