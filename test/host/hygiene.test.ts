@@ -3,7 +3,7 @@
 // `hes serve` per database; a stale EVENT 19 does not start a second key update.
 import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encode as cborXEncode } from 'cbor-x';
@@ -15,6 +15,7 @@ import { parseImage } from '../../host/src/kpe/image.ts';
 import { decodePayload } from '../../host/src/kpe/payload.ts';
 import { printable, nameProblem } from '../../host/src/cli/text.ts';
 import { ServeLease } from '../../host/src/hes/lease.ts';
+import { Hes } from '../../host/src/hes/hes.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { makeFixture, deliverDownlink } from './hes-fixture.ts';
 
@@ -49,13 +50,19 @@ describe('CLI hygiene', () => {
     expect(printable(ESC_NAME)).toBe('eve\\x1b[2J\\nFAKE LINE');
     expect(printable('a\u202eb\\')).toBe('a\\u202eb\\\\');
     const dir = mkdtempSync(join(tmpdir(), 'vakt-hyg-'));
-    const io = captureIo({ cwd: dir, env: {} });
+    const anon = captureIo({ cwd: dir, env: {} });
     const common = ['--db', 'hes.db', '--store-key-file', 'store.key'];
-    expect(await kpeRun(['init', '--dir', 'kpe'], io)).toBe(0);
-    expect(await hesRun(['init', ...common, '--kpe-pub', 'kpe/kpe.pub'], io)).toBe(0);
-    await expect(hesRun(['user', ESC_NAME, '--role', 'viewer', ...common], io)).rejects.toThrow(/user name must be printable/);
-    // An unknown actor with control characters is refused, and audited as it came; printing escapes it.
-    await expect(hesRun(['audit', '--as', ESC_NAME, ...common], io)).rejects.toThrow(/unknown user "eve\\x1b\[2J\\nFAKE LINE"/);
+    expect(await kpeRun(['init', '--dir', 'kpe'], anon)).toBe(0);
+    expect(await hesRun(['init', ...common, '--kpe-pub', 'kpe/kpe.pub', '--json'], anon)).toBe(0);
+    const init = JSON.parse(anon.stdout.at(-1)!);
+    const io = captureIo({ cwd: dir, env: { VAKT_TOKEN: init.adminToken.token } });
+    await expect(hesRun(['user', 'add', ESC_NAME, '--role', 'viewer', ...common], io)).rejects.toThrow(/user name must/);
+    // A name with control characters reaches the audit log as it came (here: a refused actor through
+    // the library); printing escapes it.
+    const hes = Hes.open({ dbPath: join(dir, 'hes.db'), storeKey: Buffer.from(readFileSync(join(dir, 'store.key'), 'utf8').match(/[0-9a-f]{64}/)![0], 'hex') });
+    expect(() => hes.require(ESC_NAME, 'view', 'audit')).toThrow(/unknown user "eve\\x1b\[2J\\nFAKE LINE"/);
+    expect(() => hes.setUser('admin', ESC_NAME, 'viewer')).toThrow(/user name must be printable/);
+    hes.close();
     const before = io.stdout.length;
     expect(await hesRun(['audit', ...common], io)).toBe(0);
     const printed = io.stdout.slice(before).join('\n');
