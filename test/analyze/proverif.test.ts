@@ -72,7 +72,7 @@ describe('ProVerif export', () => {
     const onNet = [...a8.matchAll(/^free net_(\w+): channel\.$/gm)].map((m) => m[1]);
     expect(onNet.length).toBeGreaterThan(0);
     for (const id of onNet) expect(id).toMatch(/^D[012]/);
-    expect(a8).toContain('free ch_radio_Meter1_operations: channel [private].');
+    expect(a8).toContain('free ch_READING_UP_1_Meter1: channel [private].');
   });
   it('says in the output what it approximates', () => {
     const pv = exportProverif(loadModel(VAKT), loadModel(VAKT).attacks[1]);

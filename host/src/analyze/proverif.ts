@@ -148,7 +148,8 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
       decls.set(id, `free ${id}: channel.`);
       return id;
     }
-    const id = `ch_${ident(m.links[m.links.length - 1] ?? 'none')}${attack ? '_' + ident(m.phase) : ''}`;
+    // private, and also one per hop: an honest network delivers each frame to its own receiver
+    const id = `ch_${ident(m.id)}`;
     decls.set(id, `free ${id}: channel [private].`);
     return id;
   };
