@@ -65,6 +65,21 @@ export interface SerialPortProfile {
   rx?: string | number;
 }
 
+/**
+ * The radio modem on a board's modem line (host drivers: host/src/modem; data, read by the drivers
+ * and the docs). Pins are logical names ('m0', 'm1', 'aux' for Ebyte, 'set' for HC-12, 'reset')
+ * mapped to a GPIO pin on a board, or to a modem-control line on a host USB-UART ('rts', 'dtr',
+ * 'cts', 'dsr', 'dcd'; '!' prefix = inverted).
+ */
+export interface ModemProfile {
+  kind: 'transparent' | 'hc12' | 'e32' | 'e22' | 'xbee' | 'packet';
+  /** Largest payload per packet where the kind does not fix it (generic packet radio, E22 sub-packet). */
+  maxPayload?: number;
+  /** Regulatory band profile name (host/src/modem/airtime.ts BANDS); 'lab' must be chosen explicitly. */
+  band?: string;
+  pins?: { [logical: string]: string | number };
+}
+
 /** Pin assignment as data; undefined means the board has no such line and the adapter simulates it. */
 export interface PinProfile {
   relay?: string | number;
@@ -86,6 +101,8 @@ export interface BoardProfile {
   flash?: { codeBytes?: number; storageBytes?: number };
   serial?: SerialPortProfile[];
   pins?: PinProfile;
+  /** The radio modem on serial[0] (a meter) or on the meter lines (a concentrator). */
+  modem?: ModemProfile;
   /** True when the board offers a hardware/native AES-128 ECB block the adapter exposes as Board.aes. */
   nativeAes?: boolean;
   /** Limits the bundle must meet on this board (checked by build/bench scripts). */
