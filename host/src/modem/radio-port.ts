@@ -1,0 +1,177 @@
+/**
+ * The firmware's SerialPort on top of a modem driver. The firmware writes serial frames
+ * (COBS(frame ‖ CRC16) ‖ 0x00, PROTOCOL.md §9) and reads the same; on the air:
+ *
+ * - a stream modem (transparent, HC-12) carries the serial frames unchanged, one send() per frame;
+ * - a packet modem (E32/E22, XBee, generic) carries one radio unit per packet: the frame ‖ CRC16
+ *   without COBS and delimiter (the packet has its own boundaries; the CRC stays, so line noise is
+ *   told from forgery, D-9), or, when the unit is longer than the packet limit, its fragments
+ *   (shared/src/fragment.ts). The unit's first byte says what it is (SEAMS: 0x40–0x7F v2 frame,
+ *   0xC0–0xFF fragment, 0x01/0x81 v1). Received units are COBS-encoded again for the firmware,
+ *   whose deframer checks the CRC.
+ */
+import type { SerialPort } from '@vakt/boards';
+import { cobsDecode, cobsEncode, cobsMaxEncodedLen, COBS_DELIMITER } from '@vakt/shared/cobs';
+import { FRAG_HEADER_LEN, fragmentChunk, fragmentCount, isFragment, Reassembler, SHORT_ADDR_LEN, writeFragment } from '@vakt/shared/fragment';
+import { FrameCutter } from '../bridge/frame-cutter.ts';
+import type { ModemDriver } from './driver.ts';
+
+export interface RadioPortOptions {
+  /**
+   * This device's short address (SHORT_ADDR_LEN bytes). Fragments of a v2 hop frame name the
+   * meter's short address from the frame itself (wire-v2 §7: the sender's UP, the receiver's DOWN);
+   * fragments of any other unit (v1) name this address.
+   */
+  shortAddr: Uint8Array;
+  /**
+   * Which fragments to reassemble, by the address they name (default: all — a concentrator). A meter
+   * takes only its own and its concentrator's, so other meters' traffic costs it no buffer.
+   */
+  accept?: (addr: Uint8Array, off: number) => boolean;
+  /** Largest unit (frame ‖ CRC) reassembled (default 1100: a link frame of MAX_LINK_FRAME + CRC). */
+  maxUnit?: number;
+  /** Senders whose units are reassembled at once (default 8). */
+  reassemblySlots?: number;
+  /** A partial unit is dropped this long after its first fragment (default 30 s). */
+  reassemblyTimeoutMs?: number;
+  /**
+   * Quiet time after each unit that is not itself a reply, for its receiver's LINK_ACK (default:
+   * the airtime of a 48-byte packet plus 50 ms).
+   */
+  listenMs?: number;
+}
+
+/** Counters of a radio port. */
+export interface RadioPortStats {
+  framesOut: number;
+  fragmentsOut: number;
+  /** Frames not sent because the modem refused (part of) them. */
+  framesRefused: number;
+  /** Frames the firmware wrote that were not valid COBS (never sent). */
+  badFrames: number;
+  unitsIn: number;
+  /** Fragments not for this device (accept() said no). */
+  fragmentsIgnored: number;
+  /** Reassembled v2 units whose address field differs from their fragments' (refused). */
+  addressMismatch: number;
+}
+
+const DEFAULT_MAX_UNIT = 1100;
+/** A frame the firmware writes within this long of a received unit answers it (no access jitter). */
+const REPLY_WINDOW_MS = 1;
+/** A LINK_ACK reply fits this many bytes (v1: 26-byte header, body, 8-byte tag, CRC). */
+const REPLY_BYTES = 48;
+const LISTEN_MARGIN_MS = 50;
+
+/** Where a fragment names its address, and where a v2 hop frame carries the meter's short address (wire-v2 §2). */
+const FRAG_ADDR_OFF = 1;
+const HOP_ADDR_OFF = 1;
+
+/** True for the first byte of a v2 radio link frame (SEAMS: 0x40–0x7F). */
+export function isHopV2(b: number): boolean {
+  return (b & 0xc0) === 0x40;
+}
+
+function sameAddr(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean {
+  for (let i = 0; i < SHORT_ADDR_LEN; i++) if (a[ao + i] !== b[bo + i]) return false;
+  return true;
+}
+
+/** A SerialPort whose bytes travel over a radio modem. */
+export class RadioPort implements SerialPort {
+  readonly stats: RadioPortStats = { framesOut: 0, fragmentsOut: 0, framesRefused: 0, badFrames: 0, unitsIn: 0, fragmentsIgnored: 0, addressMismatch: 0 };
+  readonly reassembler: Reassembler | null;
+  private readonly cutter = new FrameCutter();
+  private readonly cbs: ((c: Uint8Array) => void)[] = [];
+  private readonly stream: boolean;
+  private readonly unit: Uint8Array;
+  private readonly frag: Uint8Array;
+  private readonly chunk: number;
+  private tag = 0;
+  private readonly listenMs: number;
+  /** When the last unit arrived (a frame written at that very time is the firmware's reply to it). */
+  private lastRxAt = -Infinity;
+
+  constructor(readonly driver: ModemDriver, private readonly o: RadioPortOptions) {
+    if (o.shortAddr.length !== SHORT_ADDR_LEN) throw new Error(`short address must be ${SHORT_ADDR_LEN} bytes`);
+    this.stream = driver.maxPayload === Infinity;
+    const maxUnit = o.maxUnit ?? DEFAULT_MAX_UNIT;
+    this.unit = new Uint8Array(maxUnit + 8);
+    this.chunk = this.stream ? 0 : fragmentChunk(driver.maxPayload);
+    this.frag = new Uint8Array(this.stream ? 0 : driver.maxPayload);
+    this.reassembler = this.stream ? null : new Reassembler(o.reassemblySlots ?? 8, this.chunk, maxUnit, o.reassemblyTimeoutMs ?? 30_000);
+    this.listenMs = o.listenMs ?? (this.stream ? 0 : driver.airtimeMs(Math.min(REPLY_BYTES, driver.maxPayload)) + LISTEN_MARGIN_MS);
+    driver.onPacket((p) => this.onPacket(p));
+  }
+
+  /** Firmware → air: cuts the byte stream into serial frames and sends each as packets. */
+  write(data: Uint8Array): void {
+    this.cutter.push(data, (f) => this.sendFrame(f));
+  }
+
+  onData(cb: (chunk: Uint8Array) => void): void {
+    this.cbs.push(cb);
+  }
+
+  private sendFrame(f: Uint8Array): void {
+    const reply = this.driver.now() - this.lastRxAt < REPLY_WINDOW_MS;
+    const listen = reply ? 0 : this.listenMs;
+    if (this.stream) {
+      if (this.driver.send(f, reply) === 'queued') this.stats.framesOut++;
+      else this.stats.framesRefused++;
+      return;
+    }
+    // f = COBS(unit) ‖ 0x00
+    const n = f.length > 1 ? cobsDecode(f, 0, f.length - 1, this.unit, 0) : -1;
+    if (n <= 0) { this.stats.badFrames++; return; }
+    // A unit starting like a fragment (never a v1/v2 frame, but the port is transparent) goes as fragments.
+    if (n <= this.driver.maxPayload && !isFragment(this.unit[0]!)) {
+      if (this.driver.send(this.unit.subarray(0, n), reply, listen) === 'queued') this.stats.framesOut++;
+      else this.stats.framesRefused++;
+      return;
+    }
+    const count = fragmentCount(n, this.chunk);
+    if (count < 0) { this.stats.framesRefused++; return; }
+    const tag = this.tag;
+    this.tag = (this.tag + 1) & 0xff;
+    const v2 = isHopV2(this.unit[0]!);
+    for (let i = 0; i < count; i++) {
+      const len = writeFragment(this.unit, 0, n, this.chunk, i, v2 ? this.unit : this.o.shortAddr, v2 ? HOP_ADDR_OFF : 0, tag, this.frag, 0);
+      // A refused fragment makes the rest useless: the receiver drops the partial unit on its timeout.
+      if (this.driver.send(this.frag.subarray(0, len), reply, i === count - 1 ? listen : 0) !== 'queued') { this.stats.framesRefused++; return; }
+      this.stats.fragmentsOut++;
+    }
+    this.stats.framesOut++;
+  }
+
+  /** Air → firmware. */
+  private onPacket(p: Uint8Array): void {
+    if (this.stream) { this.emit(p); return; }
+    if (p.length > 0 && isFragment(p[0]!)) {
+      if (p.length < FRAG_HEADER_LEN || (this.o.accept !== undefined && !this.o.accept(p, FRAG_ADDR_OFF))) { this.stats.fragmentsIgnored++; return; }
+      this.reassembler!.push(p, 0, p.length, this.driver.now(), (buf, off, len) => {
+        const u = buf.subarray(off, off + len);
+        // wire-v2 §7: the hop frame's address must be the one its fragments named.
+        if (isHopV2(u[0]!) && (len < HOP_ADDR_OFF + SHORT_ADDR_LEN || !sameAddr(u, HOP_ADDR_OFF, p, FRAG_ADDR_OFF))) { this.stats.addressMismatch++; return; }
+        this.emitUnit(u);
+      });
+      return;
+    }
+    this.emitUnit(p);
+  }
+
+  private emitUnit(u: Uint8Array): void {
+    this.stats.unitsIn++;
+    this.lastRxAt = this.driver.now();
+    const out = new Uint8Array(cobsMaxEncodedLen(u.length) + 1);
+    const n = cobsEncode(u, 0, u.length, out, 0);
+    if (n < 0) return;
+    out[n] = COBS_DELIMITER;
+    this.emit(out.subarray(0, n + 1));
+  }
+
+  private emit(c: Uint8Array): void {
+    if (this.stream) this.lastRxAt = this.driver.now();
+    for (const cb of this.cbs) cb(c);
+  }
+}
