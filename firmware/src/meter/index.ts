@@ -271,6 +271,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    */
   const intervalEnd = (t: number): number => t - t % cfg.interval + cfg.interval;
   let nextClose = intervalEnd(now0);
+  // req of the last FIRMWARE ACTIVATE that succeeded (its repeat is answered OK, not REFUSED).
+  let activatedReq = -1;
   let lastRetry = now0;
   let lastNow = now0;
 
@@ -598,13 +600,16 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
             // Incomplete, MAC mismatch or FIRMWARE key changed since BEGIN: the running image stays
             // (a rejected download is discarded).
             status = FW_REFUSED;
-            const res = fw.activate(ctx, keys);
-            if (res === ACT_OK) {
+            // The HES repeats an ACTIVATE whose answer the radio lost (same req): answer OK again, no effect.
+            const res = req === activatedReq ? ACT_OK : fw.activate(ctx, keys);
+            if (req === activatedReq) status = FW_OK;
+            else if (res === ACT_OK) {
               const prev = cfg.fwVersion;
               cfg.fwVersion = fw.version;
               if (saveCfg()) {
                 fw.discard();
                 status = FW_OK;
+                activatedReq = req;
               } else cfg.fwVersion = prev;
             }
             if (res === ACT_REJECTED) board.log('fw image rejected: rolled back to v' + cfg.fwVersion);
