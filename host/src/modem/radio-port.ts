@@ -28,6 +28,12 @@ export interface RadioPortOptions {
    * takes only its own and its concentrator's, so other meters' traffic costs it no buffer.
    */
   accept?: (addr: Uint8Array, off: number) => boolean;
+  /**
+   * The address a unit's fragments name when it is not a v2 hop frame (whose own address field is
+   * used): e.g. a v1 downlink's receiver's short address, so that meters reassemble only their own.
+   * Default: `shortAddr`.
+   */
+  addressOf?: (unit: Uint8Array, len: number) => Uint8Array | undefined;
   /** Largest unit (frame ‖ CRC) reassembled (default 1100: a link frame of MAX_LINK_FRAME + CRC). */
   maxUnit?: number;
   /** Senders whose units are reassembled at once (default 8). */
@@ -39,7 +45,21 @@ export interface RadioPortOptions {
    * the airtime of a 48-byte packet plus 50 ms).
    */
   listenMs?: number;
+  /**
+   * Copies of each fragment of a unit of at least FRAG_COPIES_MIN fragments (LoRaWAN's NbTrans, for
+   * fragments), all but the last fragment: on a 30 % loss channel a 12-fragment firmware chunk arrives
+   * whole in 1.4 % of single tries, in ~52 % with three copies. The receiver drops the duplicates. Default 1.
+   */
+  fragmentCopies?: number;
+  /**
+   * The same for a fragmented reply (a meter's answer to a command, written as it received the
+   * command): it is sent once per command, and a lost answer costs the HES a whole retry. Default 1.
+   */
+  replyCopies?: number;
 }
+
+/** Units with this many fragments or more are sent `fragmentCopies` times. */
+export const FRAG_COPIES_MIN = 4;
 
 /** Counters of a radio port. */
 export interface RadioPortStats {
@@ -135,10 +155,16 @@ export class RadioPort implements SerialPort {
     const tag = this.tag;
     this.tag = (this.tag + 1) & 0xff;
     const v2 = isHopV2(this.unit[0]!);
-    for (let i = 0; i < count; i++) {
-      const len = writeFragment(this.unit, 0, n, this.chunk, i, v2 ? this.unit : this.o.shortAddr, v2 ? HOP_ADDR_OFF : 0, tag, this.frag, 0);
+    const named = v2 ? this.unit : (this.o.addressOf?.(this.unit, n) ?? this.o.shortAddr);
+    const copies = Math.max(1, count >= FRAG_COPIES_MIN ? (this.o.fragmentCopies ?? 1) : reply ? (this.o.replyCopies ?? 1) : 1);
+    // Copies of every fragment but the last, then the last once: the unit can only complete with the
+    // burst's final packet, so the receiver's immediate LINK_ACK never collides with our own copies.
+    const total = (count - 1) * copies + 1;
+    for (let j = 0; j < total; j++) {
+      const i = j === total - 1 ? count - 1 : j % (count - 1);
+      const len = writeFragment(this.unit, 0, n, this.chunk, i, named, v2 ? HOP_ADDR_OFF : 0, tag, this.frag, 0);
       // A refused fragment makes the rest useless: the receiver drops the partial unit on its timeout.
-      if (this.driver.send(this.frag.subarray(0, len), reply, i === count - 1 ? listen : 0) !== 'queued') { this.stats.framesRefused++; return; }
+      if (this.driver.send(this.frag.subarray(0, len), reply, j === total - 1 ? listen : 0) !== 'queued') { this.stats.framesRefused++; return; }
       this.stats.fragmentsOut++;
     }
     this.stats.framesOut++;
