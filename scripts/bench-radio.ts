@@ -11,7 +11,6 @@
  *
  * Usage: npm run bench:radio [-- --meters 1,50 --loss 0,0.1 --hours 4 --seed 1]
  */
-import { HEADER_LEN, LINK_DATA, LINK_VERSION, OP_READING, SerialDeframer } from '@vakt/shared';
 import { CRC16_LEN } from '@vakt/shared/crc16';
 import { timeOnAirMs } from '../host/src/modem/airtime.ts';
 import { ebyteLora } from '../host/src/modem/ebyte.ts';
@@ -33,11 +32,6 @@ const WARMUP_MS = 3600_000;
 /** BER applied with loss (the lossy channel). */
 const BER = 1e-4;
 
-/** True for a v1 link DATA frame carrying a READING (the unit the meters send per interval). */
-function isReading(f: Uint8Array, len: number): boolean {
-  return len > 2 * HEADER_LEN && f[0] === LINK_VERSION && f[2] === LINK_DATA && f[HEADER_LEN + 2] === OP_READING;
-}
-
 interface Row {
   meters: number; loss: number; hours: number; readingsClosed: number; delivered: number; deliveredPerHour: number;
   medianDelayS: number; p99DelayS: number; airtimePerReadingMs: number; retransmissionsPerReading: number;
@@ -48,15 +42,6 @@ async function runOne(meters: number, loss: number): Promise<Row> {
   const hours = hoursFor(meters);
   const sim = new NetSim({ meters, radio: 'e32', channel: { seed: SEED, loss, ber: loss > 0 ? BER : 0 } });
   await sim.start();
-  let readingFrames = 0;
-  let readingBytes = 0;
-  for (const m of sim.meters) {
-    const write = m.port.write.bind(m.port);
-    const d = new SerialDeframer(2048, (b, o, l) => {
-      if (isReading(b.subarray(o), l)) { readingFrames++; readingBytes = l; }
-    });
-    m.port.write = (data: Uint8Array): void => { d.push(data, 0, data.length); write(data); };
-  }
   const t0 = sim.sched.now();
   sim.run(hours * 3600_000);
   // Deliveries of readings closed after the warm-up and at least an hour before the end (time to arrive).
@@ -82,7 +67,8 @@ async function runOne(meters: number, loss: number): Promise<Row> {
     air += m.modem.driver.stats.airtimeMs;
     worst = Math.max(worst, sim.channel.maxWindowAirtime(m.modem.module, 3600_000));
   }
-  const ideal = timeOnAirMs(ebyteLora(E32_DEFAULT.airRate), readingBytes + CRC16_LEN);
+  const readingFrames = [...sim.readingFrames.values()].reduce((a, b) => a + b, 0);
+  const ideal = timeOnAirMs(ebyteLora(E32_DEFAULT.airRate), sim.readingFrameLen + CRC16_LEN);
   const perReading = totalStored > 0 ? air / totalStored : 0;
   sim.close();
   const r2 = (x: number): number => Math.round(x * 100) / 100;

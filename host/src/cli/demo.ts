@@ -26,15 +26,17 @@ import { HesServer } from '../hes/server.ts';
 import type { MeterStats } from '@vakt/firmware/meter/index';
 import { initKpe, produceBatch } from '../kpe/kpe.ts';
 import { helpText, intOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
-import { CliError, type CliIo } from './io.ts';
+import { CliError, usageError, type CliIo } from './io.ts';
 import { printJson, printTable, progress } from './output.ts';
 import { serveLive, type ConsoleOptions } from './live.ts';
 import { Users } from '../hes/users.ts';
+import { RADIO_KINDS, type RadioKind } from '../modem/emu/index.ts';
+import { runRadioDemo } from '../modem/radio-demo.ts';
 
 const SPEC: CommandSpec = {
   name: 'vakt demo',
   summary: 'end-to-end demo: KPE → HES → concentrator → meters over real serial PTYs',
-  usage: '[--meters <n>] [--pty <n>] [--intervals <n>] [--no-socat] [--dir <dir>] [--console [--http-port <p>]] [--json]',
+  usage: '[--meters <n>] [--pty <n>] [--intervals <n>] [--no-socat] [--dir <dir>] [--console [--http-port <p>]] [--radio transparent|hc12|e32|e22|xbee|packet [--loss <p>] [--ber <b>] [--seed <n>]] [--json]',
   options: {
     meters: { type: 'string', placeholder: '<n>', description: 'simulated meters, 1..5000', default: '5' },
     pty: { type: 'string', placeholder: '<n>', description: 'meters connected over real socat PTY pairs (the rest in-process)', default: '4' },
@@ -43,12 +45,17 @@ const SPEC: CommandSpec = {
     dir: { type: 'string', placeholder: '<dir>', description: 'keep the KPE output, HES database and audit log here (default: a temporary directory, removed afterwards)' },
     console: { type: 'boolean', description: 'afterwards keep the network running and serve the web console (URL and a one-time admin token printed) until Ctrl-C' },
     'http-port': { type: 'string', placeholder: '<p>', description: 'with --console: HTTP port on 127.0.0.1 (0 = any free port)', default: '0' },
+    radio: { type: 'string', placeholder: '<kind>', description: 'run over emulated radio modems in simulated time (host/src/modem): transparent, hc12, e32, e22, xbee, packet' },
+    loss: { type: 'string', placeholder: '<p>', description: 'with --radio: packet loss probability 0..0.9', default: '0' },
+    ber: { type: 'string', placeholder: '<b>', description: 'with --radio: bit error rate 0..0.01', default: '0' },
+    seed: { type: 'string', placeholder: '<n>', description: 'with --radio: channel seed (the same seed replays the same run)', default: '1' },
   },
   notes: [
     'Time is simulated (15-minute intervals pass in a fraction of a second); bytes travel for real: over PTYs, TCP on 127.0.0.1, through the firmware and the HES database.',
     'Exit status 0 only when every step of the summary succeeded.',
+    'With --radio, meters and concentrator talk through emulated modems (config read back, packet limit, fragments, duty cycle, airtime, loss) and the summary is per meter.',
   ],
-  examples: ['vakt demo', 'vakt demo --meters 1000', 'vakt demo --json | jq .steps', 'vakt demo --console'],
+  examples: ['vakt demo', 'vakt demo --meters 1000', 'vakt demo --json | jq .steps', 'vakt demo --console', 'vakt demo --radio e32 --loss 0.1 --ber 1e-4'],
 };
 
 /** Interval length of the simulated meters (PROTOCOL.md default: 15 min). */
@@ -546,10 +553,38 @@ function wrap(text: string, width: number): string[] {
   return lines;
 }
 
+/** A decimal option within [min, max]; a usage error otherwise. */
+function numOpt(p: ReturnType<typeof parseCommand>, name: string, min: number, max: number): number {
+  const s = stringOpt(p, name) ?? '0';
+  const n = Number(s);
+  if (s.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw usageError(`--${name} must be a number from ${min} to ${max}, got '${s}'`);
+  return n;
+}
+
+/** `vakt demo --radio <kind>`: the network over emulated modems, with a per-meter report. */
+async function runRadio(p: ReturnType<typeof parseCommand>, radio: string, io: CliIo): Promise<number> {
+  if (!(RADIO_KINDS as readonly string[]).includes(radio)) throw usageError(`--radio must be one of ${RADIO_KINDS.join(', ')}, got '${radio}'`);
+  const s = await runRadioDemo({
+    radio: radio as RadioKind, meters: intOpt(p, 'meters', 1, 250, 5), intervals: intOpt(p, 'intervals', 1, 96, 4),
+    loss: numOpt(p, 'loss', 0, 0.9), ber: numOpt(p, 'ber', 0, 0.01), seed: intOpt(p, 'seed', 0, 2 ** 31, 1),
+    log: (l) => { if (!p.json) io.out(l); },
+  });
+  if (p.json) { printJson(io, s); return s.ok ? 0 : 1; }
+  io.out('');
+  printTable(io, ['meter', 'frames sent', 'retries', 'on-air bytes', 'airtime s', 'worst hour s / budget', 'readings delivered'],
+    s.meters.map((m) => [m.meter, m.framesSent, m.retries, m.onAirBytes, m.airtimeS, `${m.worstHourS} / ${m.budgetS}`, `${m.readingsDelivered} / ${m.readingsClosed}`]));
+  io.out(`channel: ${Object.entries(s.channel).map(([k, v]) => `${k} ${v}`).join(', ')}; ${s.simulatedHours} simulated hours, seed ${s.seed}`);
+  for (const x of s.steps) if (!x.ok) io.out(`FAILED: ${x.step}: ${x.detail}`);
+  io.out(s.ok ? 'demo: every step succeeded' : 'demo: some steps FAILED (see above)');
+  return s.ok ? 0 : 1;
+}
+
 /** Entry point of `vakt demo`. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const p = parseCommand(SPEC, argv);
   if (p.help) { io.out(helpText(SPEC)); return 0; }
+  const radio = stringOpt(p, 'radio');
+  if (radio !== undefined) return runRadio(p, radio, io);
   const meters = intOpt(p, 'meters', 1, 5000, 5);
   const pty = intOpt(p, 'pty', 0, 64, 4);
   const intervals = intOpt(p, 'intervals', 1, 96, 3);

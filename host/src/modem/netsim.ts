@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, SerialPort } from '@vakt/boards';
-import { encodeSerialFrame, ID_LEN, MAX_LINK_FRAME, OFF_RECEIVER, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
+import { encodeSerialFrame, HEADER_LEN, ID_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_OP, OFF_RECEIVER, OP_READING, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
 import { SHORT_ADDR_LEN } from '@vakt/shared/fragment';
 import { deviceStorage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { Hes } from '../hes/hes.ts';
@@ -74,6 +74,7 @@ const START_S = 1_800_000_000 - (1_800_000_000 % 86_400);
 
 /** The running simulation. */
 export class NetSim {
+  readonly startMs = START_S * 1000;
   readonly sched = new SimScheduler(START_S * 1000);
   readonly channel: RadioChannel;
   readonly meters: NetMeter[] = [];
@@ -86,6 +87,10 @@ export class NetSim {
   /** Per meter id: when each reading (seq) was closed by the meter and first stored by the HES (ms). */
   readonly closedAt = new Map<string, Map<number, number>>();
   readonly storedAt = new Map<string, Map<number, number>>();
+  /** Per meter id: READING frames it handed to its radio (first sends and re-pushes). */
+  readonly readingFrames = new Map<string, number>();
+  /** Length of the last READING link frame seen (for the ideal airtime). */
+  readingFrameLen = 0;
   private dir = '';
   private readonly rng: Rng;
 
@@ -147,6 +152,7 @@ export class NetSim {
       });
       port.onData((c) => sim.app.onSerial(c));
       this.closedAt.set(sim.id, new Map());
+      this.countReadings(sim.id, port);
       // Meters tick at different phases, as their crystals would.
       this.sched.after((i * 997) % METER_TICK_MS, () => this.sched.every(METER_TICK_MS, () => this.meterTick(sim)));
       this.meters.push({ sim, modem, port });
@@ -154,6 +160,22 @@ export class NetSim {
     for (const m of [this.concModem, ...this.meters.map((x) => x.modem)]) await this.sched.settle(m.driver.start());
     conc.app.hello();
     this.sched.every(HES_PUMP_MS, () => this.pumpHes(cid, backhaul));
+  }
+
+  /** Counts the READING frames a meter writes (v1 layout: link DATA around an e2e READING). */
+  private countReadings(id: string, port: RadioPort): void {
+    this.readingFrames.set(id, 0);
+    const write = port.write.bind(port);
+    const d = new SerialDeframer(MAX_LINK_FRAME, (b, off, len) => {
+      if (len > 2 * HEADER_LEN && b[off] === LINK_VERSION && b[off + OFF_OP] === LINK_DATA && b[off + HEADER_LEN + OFF_OP] === OP_READING) {
+        this.readingFrames.set(id, this.readingFrames.get(id)! + 1);
+        this.readingFrameLen = len;
+      }
+    });
+    port.write = (data: Uint8Array): void => {
+      d.push(data, 0, data.length);
+      write(data);
+    };
   }
 
   private meterTick(sim: SimMeter): void {
