@@ -95,6 +95,14 @@ export type SendResult = 'queued' | 'oversize' | 'queue-full' | 'over-budget';
 
 interface Pending { data: Uint8Array; since: number; delayed: boolean; notBefore: number; listenMs: number }
 
+/** ms per byte on a UART at `baud`, 8N1 (10 bits a byte). */
+export function uartByteMs(baud: number): number {
+  return 10_000 / baud;
+}
+
+/** Margin for a module's own latency before it keys up, beyond its UART time and idle wait. */
+export const START_MARGIN_MS = 10;
+
 /** Poll period while waiting for a busy modem (AUX low, TX status outstanding). */
 export const BUSY_POLL_MS = 5;
 
@@ -138,6 +146,14 @@ export abstract class ModemDriver {
   abstract start(): Promise<void>;
   /** Airtime in ms of one packet of `len` payload bytes as this modem is configured. */
   abstract airtimeMs(len: number): number;
+  /**
+   * Earliest and latest delay from handing a packet of `len` bytes to the modem until it goes on
+   * air (its UART time, and the module's idle-line wait plus a margin). Default: none.
+   */
+  protected startDelayMs(_len: number): [number, number] {
+    return [0, 0];
+  }
+
   /** Hands one packet to the modem (its UART framing). */
   protected abstract transmit(payload: Uint8Array): void;
   /** True when the modem can take a packet now (AUX high, no TX status outstanding, previous airtime over). */
@@ -215,8 +231,11 @@ export abstract class ModemDriver {
           else { this.arm(BUSY_POLL_MS); return; }
           continue;
         }
+        // The modem goes on air only after the bytes crossed its UART: budget the interval the
+        // transmission can fall in, [now + earliest start, now + latest start + airtime].
+        const [early, late] = this.startDelayMs(head.data.length);
         const air = this.airtimeMs(head.data.length);
-        const d = this.budget.check(now, air);
+        const d = this.budget.check(now + early, air + late - early);
         if (!d.ok) {
           if (d.retryAtMs - head.since > this.maxWaitMs) { this.refuseHead('over duty-cycle budget'); continue; }
           if (!head.delayed) {
@@ -229,7 +248,7 @@ export abstract class ModemDriver {
         this.queue.shift();
         // The next packet's wait bound starts now that it is at the head.
         if (this.queue.length > 0 && this.queue[0]!.since < now) this.queue[0]!.since = now;
-        this.budget.record(now, air);
+        this.budget.record(now + early, air + late - early);
         this.stats.packetsSent++;
         this.stats.bytesSent += head.data.length;
         this.stats.airtimeMs += air;

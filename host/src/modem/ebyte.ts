@@ -26,7 +26,7 @@
  * tens of ms, a UART byte at 9600 takes ~1 ms).
  */
 import { timeOnAirMs, type LoraParams } from './airtime.ts';
-import { ConfigReader, ModemDriver, withLevel, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
+import { ConfigReader, ModemDriver, START_MARGIN_MS, uartByteMs, withLevel, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
 
 export type EbyteModel = 'e32' | 'e22';
 
@@ -57,6 +57,8 @@ const HEAD_READ = 0xc1;
 const E32_FRAME = 6;
 /** E22 registers this driver writes and reads back (ADDH … REG3). */
 const E22_REGS = 7;
+/** Idle byte times after which a module sends what its UART received. */
+const IDLE_BYTES = 3;
 /** Idle line that ends a received packet. */
 export const RX_GAP_MS = 20;
 /** Settle time after a mode change once AUX is high (manual: 2 ms). */
@@ -198,6 +200,12 @@ export class EbyteDriver extends ModemDriver {
 
   protected ready(): boolean {
     return !this.busy && !this.configuring;
+  }
+
+  /** The packet crosses the 9600-baud UART, then the module waits ~3 idle byte times before keying up. */
+  protected override startDelayMs(len: number): [number, number] {
+    const b = uartByteMs(EBYTE_CONFIG_BAUD);
+    return [len * b, (len + IDLE_BYTES) * b + START_MARGIN_MS];
   }
 
   protected transmit(payload: Uint8Array): void {

@@ -67,6 +67,7 @@ export class Hc12Driver extends StreamDriver {
 
   constructor(line: ByteLine, private readonly pins: ControlLines, readonly config: Hc12Config, o: DriverOptions) {
     super(line, hc12Modulation(config.baud), o);
+    this.uartBaud = config.baud;
     if (config.mode !== 3) throw new Error(`HC-12 on ${o.name}: only FU3 is supported (asked for FU${config.mode})`);
     const max = o.band.maxPowerDbm;
     if (max !== undefined && config.powerDbm > max) throw new Error(`HC-12 on ${o.name}: ${config.powerDbm} dBm exceeds the ${max} dBm band ${o.band.name} allows (factory default P8 = +20 dBm)`);

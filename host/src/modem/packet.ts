@@ -12,7 +12,10 @@
  * A partial frame older than RX_GAP_MS is dropped (resynchronises after a lost byte).
  */
 import { timeOnAirMs, type Modulation } from './airtime.ts';
-import { ModemDriver, type ByteLine, type DriverOptions } from './driver.ts';
+import { ModemDriver, START_MARGIN_MS, uartByteMs, type ByteLine, type DriverOptions } from './driver.ts';
+
+/** UART rate of the packet radio's host interface. */
+const PACKET_UART_BAUD = 9600;
 
 export interface PacketRadioConfig {
   maxPayload: number;
@@ -65,6 +68,13 @@ export class PacketRadioDriver extends ModemDriver {
 
   protected ready(): boolean {
     return this.timers.now() >= this.busyUntil;
+  }
+
+  /** The UART frame (length, address, payload) crosses the 9600-baud UART before the radio keys up. */
+  protected override startDelayMs(len: number): [number, number] {
+    const b = uartByteMs(PACKET_UART_BAUD);
+    const n = 1 + (this.config.address === undefined ? 0 : ADDR_LEN) + len;
+    return [n * b, n * b + START_MARGIN_MS];
   }
 
   protected transmit(payload: Uint8Array): void {

@@ -21,7 +21,10 @@
  */
 import type { FskParams } from './airtime.ts';
 import { timeOnAirMs } from './airtime.ts';
-import { ConfigReader, ModemDriver, type ByteLine, type DriverOptions } from './driver.ts';
+import { ConfigReader, ModemDriver, START_MARGIN_MS, uartByteMs, type ByteLine, type DriverOptions } from './driver.ts';
+
+/** UART rate of the XBee's host interface (ATBD 7). */
+const XBEE_UART_BAUD = 115_200;
 
 export const XBEE_START = 0x7e;
 export const XBEE_ESCAPE = 0x7d;
@@ -190,6 +193,13 @@ export class XBeeDriver extends ModemDriver {
 
   protected ready(): boolean {
     return this.outstanding === 0;
+  }
+
+  /** The TX request (escaping can double bytes) crosses the 115200-baud UART before the radio keys up. */
+  protected override startDelayMs(len: number): [number, number] {
+    const b = uartByteMs(XBEE_UART_BAUD);
+    const n = 4 + TX_HEADER + len;
+    return [n * b, 2 * n * b + START_MARGIN_MS];
   }
 
   protected transmit(payload: Uint8Array): void {
