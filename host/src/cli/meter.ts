@@ -7,6 +7,11 @@ import { resolve } from 'node:path';
 import { createSystemClock } from '@vakt/boards/sim/index';
 import { deviceStorage, requireMeterImage, idHex, runMeter } from '../bridge/devices.ts';
 import { ModemPort } from '../bridge/modem.ts';
+import { RADIO_KINDS, type RadioKind } from '../modem/emu/index.ts';
+import { openHostRadio } from '../modem/host-radio.ts';
+
+/** A meter on a packet radio names itself in fragments by the last two bytes of its id (until wire v2's short address). */
+const ID_TAIL = 6;
 import { helpText, intOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
 import { CliError, usageError, type CliIo } from './io.ts';
 import { printJson } from './output.ts';
@@ -26,6 +31,9 @@ const SIM_SPEC: CommandSpec = {
     retry: { type: 'string', placeholder: '<s>', description: 'seconds between re-sends of frames the concentrator has not acknowledged', default: '30' },
     duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: run until Ctrl-C)' },
     baud: { type: 'string', placeholder: '<n>', description: 'line speed', default: '115200' },
+    radio: { type: 'string', placeholder: '<kind>', description: 'the modem on --port: e32, e22, hc12, xbee, packet (configured and read back at start; default: a transparent line)' },
+    band: { type: 'string', placeholder: '<band>', description: 'with --radio: eu868-g (1 %), eu868-g2 (0.1 %), eu868-g3 (10 %), eu433, or lab (no limit)' },
+    pins: { type: 'string', placeholder: '<map>', description: 'with --radio: modem pins on the adapter\'s lines, e.g. m0=rts,m1=dtr,aux=cts (E32) or set=rts (HC-12)', default: '' },
   },
   notes: ['The meter reads its keys from the image, keeps its counters in --state (so a restart never reuses one) and talks to its concentrator on --port.'],
   examples: ['vakt meter sim --port /dev/pts/4 --image out/0a1b2c3d4e5f6071.prov.cbor', 'socat -d -d pty,raw,echo=0 pty,raw,echo=0   # makes a PTY pair to test with'],
@@ -95,14 +103,19 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     logs.push(m);
     if (!p.json) io.err(`meter ${id}: ${m}`);
   };
-  const modem = new ModemPort({ path: port, baudRate: baud, log });
+  const radio = stringOpt(p, 'radio');
+  if (radio !== undefined && !(RADIO_KINDS as readonly string[]).includes(radio)) throw usageError(`--radio must be one of ${RADIO_KINDS.join(', ')}, got '${radio}'`);
+  if (radio !== undefined && stringOpt(p, 'band') === undefined) throw usageError('--radio needs --band (the duty-cycle limit is never a default; lab = none)');
+  const modem = radio === undefined ? new ModemPort({ path: port, baudRate: baud, log }) : undefined;
+  let host: Awaited<ReturnType<typeof openHostRadio>> | undefined;
   try {
-    await modem.open();
+    if (modem !== undefined) await modem.open();
+    else host = await openHostRadio({ kind: radio as RadioKind, path: port, band: stringOpt(p, 'band', true), pins: stringOpt(p, 'pins') ?? '', shortAddr: prov.meterId.subarray(ID_TAIL), log });
   } catch (e) {
     throw new CliError((e as Error).message);
   }
   const clock = createSystemClock();
-  const m = runMeter({ image, line: modem, storage, clock, log, options: { intervalS: interval, retryS } });
+  const m = runMeter({ image, line: modem ?? host!.port, storage, clock, log, options: { intervalS: interval, retryS } });
   if (!p.json) io.out(`meter ${id} running on ${port} (concentrator ${idHex(prov.concentratorId)}, push every ${interval} s, state in ${stateDir}); Ctrl-C to stop`);
   // Problems are reported as they appear, in words: a wrong key must never look like silence.
   let seen = { badTag: 0, replay: 0, linkErrors: 0 };
@@ -116,8 +129,9 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   await runUntilStopped(io, durS);
   clearInterval(watch);
   clock.stop();
-  await modem.close();
-  const summary = { meter: id, port, stats: m.app.stats, relayClosed: m.app.relayClosed(), registerWh: m.app.register.wh, modem: modem.stats };
+  await modem?.close();
+  await host?.close();
+  const summary = { meter: id, port, stats: m.app.stats, relayClosed: m.app.relayClosed(), registerWh: m.app.register.wh, modem: modem?.stats ?? host!.driver.stats };
   if (p.json) printJson(io, summary);
   else io.out(`meter ${id} stopped: ${m.app.stats.framesIn} frames in, ${m.app.stats.badTag} bad tags, ${m.app.stats.replay} replays refused, relay ${m.app.relayClosed() ? 'closed' : 'open'}`);
   return 0;
