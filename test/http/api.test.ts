@@ -56,6 +56,11 @@ const ROUTES: RouteCase[] = [
     effect: (r) => expect(r.json()).toMatchObject({ points: [{ seq: 2, wh: 20 }, { seq: 3, wh: 30 }], next: 3 }),
   },
   {
+    method: 'GET', path: '/api/load-profile', url: () => '/api/load-profile?from=1700001800&to=1700002700&limit=1', role: 'viewer',
+    bad: { url: () => '/api/load-profile?after=12', message: /after must match pattern/ },
+    effect: (r) => expect(r.json()).toMatchObject({ points: [{ meter: a.meter, seq: 2, wh: 20 }], next: `2:${a.meter}` }),
+  },
+  {
     method: 'GET', path: '/api/meters/:id/readings', url: () => `/api/meters/${a.meter}/readings`, role: 'viewer',
     bad: { url: () => '/api/meters/XYZ/readings', message: /params\/id must match pattern/ },
     effect: (r) => expect(r.json()).toMatchObject({ readings: [], next: null }),
@@ -252,6 +257,17 @@ describe('sessions, CSRF, headers, exports', () => {
     expect(a.f.hes.audit.list(seq + 1).filter((e) => e.action === 'auth.failed').length).toBe(LOGINS_PER_MINUTE);
     // Another address is not affected.
     expect((await a.app.inject({ method: 'POST', url: '/api/login', remoteAddress: '192.0.2.8', payload: { user: 'vera', password: PASSWORDS.viewer } })).statusCode).toBe(200);
+  });
+
+  it('the billing export pages every meter through x-next-page / next', async () => {
+    const seen: string[] = [];
+    let after: string | null = null;
+    do {
+      const r: { body: string; headers: Record<string, unknown> } = await a.app.inject({ url: `/api/load-profile?format=csv&limit=5${after === null ? '' : `&after=${after}`}`, headers: a.bearer('viewer') });
+      seen.push(...r.body.trim().split('\r\n').slice(1).map((l: string) => l.split(',').slice(0, 2).join(':')));
+      after = (r.headers['x-next-page'] as string | undefined) ?? null;
+    } while (after !== null);
+    expect(seen).toEqual(Array.from({ length: 12 }, (_, i) => `${a.meter}:${i + 1}`));
   });
 
   it('a token scoped below its user acts with the lower role', async () => {

@@ -130,6 +130,10 @@ function meterOpt(p: Parsed): string {
   return m;
 }
 
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
+
 /** Entry point of `vakt hes`. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const sub = argv[0];
@@ -303,6 +307,7 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
       const { startHttp } = await import('../http/server.ts');
       web = await startHttp(hes, { host: stringOpt(p, 'http-host') ?? '127.0.0.1', port: httpPort });
       if (!p.json) io.out(`web console and HTTP API on ${web.url} (log in with a user's password, or a token as 'Authorization: Bearer')`);
+      if (!p.json && !isLoopback(stringOpt(p, 'http-host') ?? '127.0.0.1')) io.err('warning: the HTTP API is served without TLS beyond this machine: put a TLS proxy in front of it (passwords and tokens cross the network)');
     }
     let lostLease = false;
     await new Promise<void>((res) => {

@@ -27,6 +27,17 @@ export class HesQueries {
       .all(fromHex(meter, ID_LEN), r.from ?? 0, r.to ?? Number.MAX_SAFE_INTEGER, r.after ?? -1, r.limit) as LoadProfilePoint[];
   }
 
+  /**
+   * Load-profile intervals of every meter within [from, to] (interval start t, s), in (seq, meter)
+   * order, after the cursor (seq, meter): the billing export, one page at a time.
+   */
+  loadProfileAll(r: Range & { afterMeter?: string }): (LoadProfilePoint & { meter: string })[] {
+    const rows = this.db.prepare(`SELECT meter_id, seq, t, wh, w, received_ms AS receivedMs FROM readings
+      WHERE t >= ? AND t <= ? AND (seq, meter_id) > (?, ?) ORDER BY seq, meter_id LIMIT ?`)
+      .all(r.from ?? 0, r.to ?? Number.MAX_SAFE_INTEGER, r.after ?? -1, r.afterMeter === undefined ? new Uint8Array(0) : fromHex(r.afterMeter, ID_LEN), r.limit) as (LoadProfilePoint & { meter_id: Buffer })[];
+    return rows.map(({ meter_id, ...p }) => ({ meter: toHex(new Uint8Array(meter_id)), ...p }));
+  }
+
   /** On-demand register reads of a meter, oldest first. */
   registerReads(meter: string, r: Range): RegisterRead[] {
     return this.db.prepare(`SELECT id, t, wh, w, received_ms AS receivedMs FROM register_reads

@@ -59,6 +59,26 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
     return { meter: id, points: rows, next: rows.length === q.limit ? rows[rows.length - 1]!.seq : null };
   });
 
+  // Billing export: every meter's intervals in a time range, paged by the cursor `next` = "seq:meter".
+  app.get('/api/load-profile', {
+    schema: { querystring: { ...RANGE_QUERY, properties: { ...RANGE_QUERY.properties, after: { type: 'string', pattern: '^[0-9]{1,10}:[0-9a-f]{16}$' } } } },
+  }, async (req, reply) => {
+    const q = req.query as Omit<RangeQ, 'after'> & { after?: string };
+    view(req, 'load-profile');
+    const [seq, meter] = q.after === undefined ? [undefined, undefined] : q.after.split(':');
+    const rows = ctx.queries.loadProfileAll({
+      limit: q.limit, ...(q.from !== undefined ? { from: q.from } : {}), ...(q.to !== undefined ? { to: q.to } : {}),
+      ...(seq !== undefined ? { after: Number(seq), afterMeter: meter! } : {}),
+    });
+    const last = rows[rows.length - 1];
+    const next = rows.length === q.limit && last !== undefined ? `${last.seq}:${last.meter}` : null;
+    if (q.format === 'csv') {
+      if (next !== null) reply.header('x-next-page', next);
+      return csv(reply, 'load-profile', ['meter', 'seq', 't', 'wh', 'w', 'received_ms'], rows.map((r) => [r.meter, r.seq, r.t, r.wh, r.w, r.receivedMs]));
+    }
+    return { points: rows, next };
+  });
+
   app.get('/api/meters/:id/readings', { schema: { params: METER_PARAMS, querystring: RANGE_QUERY } }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const q = req.query as RangeQ;
