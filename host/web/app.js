@@ -1,6 +1,6 @@
 // Vakt HES console: session, API client and hash routing. Views are in views.js. Nothing the
 // server sends is put into the page as HTML: every text goes through textContent (views.js el()).
-import { el, renderMeters, renderMeter, renderConcentrators, renderEvents, renderCommands, renderAudit } from './views.js';
+import { el, renderMeters, renderMeter, renderConcentrators, renderEvents, renderCommands, renderAudit, renderUsers } from './views.js';
 
 const REFRESH_MS = 5000;
 const LIVE = ['#/meters', '#/meter/', '#/concentrators', '#/events', '#/audit'];
@@ -56,6 +56,7 @@ function showApp(session) {
   state.session = session;
   document.getElementById('login').hidden = true;
   document.getElementById('nav').hidden = false;
+  document.getElementById('nav-users').hidden = !may('users');
   const logout = el('button', { id: 'logout', onclick: async () => { await api('POST', '/api/logout').catch(() => {}); showLogin(); } }, 'Log out');
   document.getElementById('who').replaceChildren(el('span', { id: 'whoami' }, `${session.user} (${session.role})`), logout);
   route();
@@ -68,6 +69,7 @@ const ROUTES = [
   [/^#\/events(?:\?subject=[0-9a-f]{16})?$/, () => renderEvents()],
   [/^#\/commands$/, () => renderCommands()],
   [/^#\/audit$/, () => renderAudit()],
+  [/^#\/users$/, () => renderUsers()],
 ];
 
 /** Renders the view the URL hash names, and refreshes it every REFRESH_MS (live meters, events). */

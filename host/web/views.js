@@ -174,3 +174,44 @@ export async function renderAudit() {
   return el('div', { class: 'card' }, el('h2', {}, `Audit log (${entries.length} entries, head ${head.slice(0, 20)}…)`), el('div', { class: 'actions' }, verify, result),
     table('audit', ['seq', 'time', 'actor', 'action', 'subject', 'detail'], entries.slice().reverse().map((e) => [e.seq, time(e.tsMs), e.actor, e.action, el('td', { class: 'mono' }, e.subject), el('td', { class: 'detail' }, e.detail)]), [0]));
 }
+
+const USER_NAME = /^[a-z][a-z0-9._-]{0,31}$/;
+const CONTROL = (t) => [...t].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+
+/** Operators (right users): add with a role and password, issue a token (shown once), revoke. */
+export async function renderUsers() {
+  const { users, tokens } = await api('GET', '/api/users');
+  const rerender = async () => document.getElementById('view').replaceChildren(await renderUsers());
+  const name = el('input', { class: 'field', name: 'name', placeholder: 'name (a-z 0-9 . _ -)', maxlength: 32 });
+  const role = el('select', { class: 'field', name: 'role' }, ['viewer', 'operator', 'admin'].map((r) => el('option', { value: r }, r)));
+  const pw = el('input', { class: 'field', name: 'password', type: 'password', placeholder: 'password (10+ characters)', maxlength: 1024, autocomplete: 'new-password' });
+  const err = el('span', { class: 'error', id: 'user-error' });
+  const shown = el('p', { id: 'new-token', class: 'mono' });
+  const add = el('form', { id: 'user-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    err.textContent = '';
+    if (!USER_NAME.test(name.value)) { err.textContent = 'a name is 1–32 of a-z 0-9 . _ - starting with a letter'; return; }
+    if (pw.value !== '' && (pw.value.length < 10 || CONTROL(pw.value))) { err.textContent = 'a password has at least 10 characters and no control characters'; return; }
+    try {
+      await api('POST', '/api/users', { name: name.value, role: role.value, ...(pw.value !== '' ? { password: pw.value } : {}) });
+      toast(`user ${name.value} is now ${role.value}`);
+      await rerender();
+    } catch (e) { err.textContent = e.message; }
+  } }, name, role, pw, el('button', { type: 'submit' }, 'Add or change user'), err);
+  const tokenFor = (u) => el('button', { class: 'secondary', 'data-token-for': u, onclick: async () => {
+    try {
+      const t = await api('POST', `/api/users/${encodeURIComponent(u)}/tokens`, { days: 30, label: 'console' });
+      shown.textContent = `token for ${u} (${t.role}, 30 days), shown once: ${t.token}`;
+    } catch (e) { toast(e.message); }
+  } }, 'New API token');
+  const revoke = (u) => el('button', { class: 'danger', 'data-revoke': u, onclick: async () => {
+    if (!confirm(`Revoke every token and session of ${u}?`)) return;
+    try { const r = await api('POST', `/api/users/${encodeURIComponent(u)}/revoke`); toast(`${r.revoked} revoked`); await rerender(); } catch (e) { toast(e.message); }
+  } }, 'Revoke all');
+  return el('div', {},
+    el('div', { class: 'card' }, el('h2', {}, 'Operators'), add, shown,
+      table('users', ['user', 'role', 'password', 'API tokens', ''], users.map((u) => [u.name, u.role, u.password ? 'yes' : 'no', u.tokens, el('td', {}, tokenFor(u.name), revoke(u.name))]), [3])),
+    el('div', { class: 'card' }, el('h2', {}, 'Tokens'),
+      table('tokens', ['id', 'user', 'role', 'kind', 'label', 'expires', 'revoked', 'last used'],
+        tokens.map((t) => [el('td', { class: 'mono' }, t.id), t.user, t.role, t.kind, t.label, time(t.expiresMs), time(t.revokedMs), time(t.lastUsedMs)]))));
+}
