@@ -1,5 +1,5 @@
 // @vakt/firmware: the meter and concentrator applications, and the frames each can emit.
-import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
+import { BACKHAUL_VERSION, E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import {
   DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
   OP_READ, OP_READING, OP_RELAY,
@@ -10,7 +10,7 @@ export type { MeterApp, MeterOptions, MeterStats } from './meter/index.ts';
 export { startConcentrator } from './concentrator/index.ts';
 export type { ConcentratorApp, ConcentratorOptions, ConcentratorStats } from './concentrator/index.ts';
 
-/** One kind of frame an app can put on a wire: layer (E2E_VERSION / LINK_VERSION), op or link type, direction. */
+/** One kind of frame an app can put on a wire: layer (E2E_VERSION / LINK_VERSION radio hop / BACKHAUL_VERSION), op or link type, direction. */
 export interface EmittedFrame {
   layer: number;
   op: number;
@@ -44,8 +44,8 @@ export const METER_EMITS: EmittedFrame[] = [
  * only re-wraps meters' and the HES's end-to-end frames in its own link DATA frames.
  */
 export const CONCENTRATOR_EMITS: EmittedFrame[] = [
-  f(LINK_VERSION, LINK_DATA, DIR_UP),
+  f(BACKHAUL_VERSION, LINK_DATA, DIR_UP),
   f(LINK_VERSION, LINK_DATA, DIR_DOWN),
-  f(LINK_VERSION, LINK_ACK, DIR_UP),
+  f(BACKHAUL_VERSION, LINK_ACK, DIR_UP),
   f(LINK_VERSION, LINK_ACK, DIR_DOWN),
 ];

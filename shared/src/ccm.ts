@@ -38,10 +38,12 @@ export function ccmTagLenOk(tagLen: number): boolean {
  * ciphertext) and returns true; it throws on a bad range, a caller bug since seal never sees
  * hostile lengths. Opening verifies tag[tagOff..+tagLen) in constant time and returns true, or
  * returns false with out[outOff..+len) zeroed (bad ranges too: lengths may come from a hostile
- * frame). out may equal src at the same offset.
+ * frame). out may equal src at the same offset. The associated data is pre[0..preLen) ‖
+ * aad[aadOff..+aadLen) (wire v2: the receiver's reconstructed header, then the bytes on the wire,
+ * PROTOCOL.md §3); preLen 0 for one segment.
  */
 export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
-  aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
+  pre: Uint8Array, preLen: number, aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
   tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
   // Every range inside its buffer (so every length a non-negative integer) and the tag length as
   // ccmTagLenOk, checked once here rather than per block.
@@ -50,7 +52,7 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
     outOk && rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
     validRange(tag, tagOff, tagLen) && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
     validRange(nonce, nonceOff, CCM_NONCE_LEN) &&
-    validRange(aad, aadOff, aadLen) && aadLen <= CCM_MAX_AAD &&
+    validRange(pre, 0, preLen) && validRange(aad, aadOff, aadLen) && preLen + aadLen <= CCM_MAX_AAD &&
     validRange(src, srcOff, len) && len <= CCM_MAX_PAYLOAD
   )) {
     if (!opening) throw new Error('vakt: ccmSeal range');
@@ -63,16 +65,18 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   // CBC-MAC over B0, the AAD and the plaintext, each zero-padded to whole blocks (nothing to XOR).
   // B0 = flags || nonce || message length.
   // Flags: Adata, M' = (tagLen - 2) / 2 in bits 3-5 (tagLen is even, so (tagLen - 2) * 4), L'.
-  a[0] = (aadLen > 0 ? FLAG_ADATA : 0) | ((tagLen - 2) << 2) | L_PRIME;
+  const aTotal = preLen + aadLen;
+  a[0] = (aTotal > 0 ? FLAG_ADATA : 0) | ((tagLen - 2) << 2) | L_PRIME;
   for (let i = 0; i < CCM_NONCE_LEN; i++) a[1 + i] = nonce[nonceOff + i];
   a[CTR_HI] = len >>> 8;
   a[CTR_LO] = len;
   ctx._enc(rk, a, 0, x, 0);
-  if (aadLen > 0) {
+  if (aTotal > 0) {
     // The 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused above) starts the AAD blocks.
-    x[0] ^= aadLen >>> 8;
-    x[1] ^= aadLen;
+    x[0] ^= aTotal >>> 8;
+    x[1] ^= aTotal;
     ctx._n = 2;
+    _cmacAbsorb(ctx, rk, pre, 0, preLen);
     _cmacAbsorb(ctx, rk, aad, aadOff, aadLen);
     ctx._enc(rk, x, 0, x, 0);
   }
@@ -121,12 +125,12 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
 export function ccmSeal(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
   aad: Uint8Array, aadOff: number, aadLen: number, pt: Uint8Array, ptOff: number, ptLen: number,
   tagLen: number, out: Uint8Array, outOff: number): void {
-  _ccm(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, pt, ptOff, ptLen, out, outOff + ptLen, tagLen, out, outOff, false);
+  _ccm(ctx, rk, nonce, nonceOff, aad, 0, aad, aadOff, aadLen, pt, ptOff, ptLen, out, outOff + ptLen, tagLen, out, outOff, false);
 }
 
 /** Verifies the tag in constant time and decrypts to out[outOff..]; on failure returns false and zeroes out[outOff..outOff+ctLen). */
 export function ccmOpen(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
   aad: Uint8Array, aadOff: number, aadLen: number, ct: Uint8Array, ctOff: number, ctLen: number,
   tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number): boolean {
-  return _ccm(ctx, rk, nonce, nonceOff, aad, aadOff, aadLen, ct, ctOff, ctLen, tag, tagOff, tagLen, out, outOff, true);
+  return _ccm(ctx, rk, nonce, nonceOff, aad, 0, aad, aadOff, aadLen, ct, ctOff, ctLen, tag, tagOff, tagLen, out, outOff, true);
 }

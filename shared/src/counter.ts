@@ -24,6 +24,12 @@ export interface SendCounter {
   limit: number; // persisted: values < limit may be used without persisting again
   reserve: number; // R >= 1
   persist: PersistLimit;
+  /**
+   * Wire v2 (PROTOCOL.md §6): a value the receiver is known to be in step with — the last one sent
+   * with the full counter, or the highest one it acknowledged (ackCounter). 0 = unknown: the next
+   * frame carries the full counter. Not persisted: after every boot the first frame is full.
+   */
+  sync: number;
 }
 
 /**
@@ -34,7 +40,7 @@ export function createSendCounter(persistedLimit: number, reserve: number, persi
   // A limit that is not a positive whole number counts as a brand-new key (0).
   const lim = persistedLimit === Math.floor(persistedLimit) && persistedLimit > 0 ? Math.min(persistedLimit, LIMIT_MAX) : 0;
   const r = reserve === Math.floor(reserve) && reserve >= 1 ? reserve : DEFAULT_RESERVE;
-  return { next: Math.max(lim, 1), limit: lim, reserve: r, persist: persist };
+  return { next: Math.max(lim, 1), limit: lim, reserve: r, persist: persist, sync: 0 };
 }
 
 /**
@@ -63,4 +69,18 @@ export function takeCounter(c: SendCounter): number {
 export function countersLeft(c: SendCounter): number {
   // COUNTER_MAX - next + 1 while next <= COUNTER_MAX.
   return Math.max(LIMIT_MAX - c.next, 0);
+}
+
+/**
+ * True when counter value v may go on the wire in the short form of a layer whose short form tells
+ * `window` values apart (frame.ts E2E_CTR_WINDOW / HOP_CTR_WINDOW): the receiver is known to be in
+ * step (sync > 0) and v is less than half a window above it. Otherwise the full counter is sent.
+ */
+export function shortCounterOk(c: SendCounter, v: number, window: number): boolean {
+  return c.sync > 0 && v - c.sync < window / 2;
+}
+
+/** Records that the receiver accepted value v of this counter (e.g. a LINK_ACK [v]): later frames stay short. */
+export function ackCounter(c: SendCounter, v: number): void {
+  if (v > c.sync && v < c.next) c.sync = v;
 }

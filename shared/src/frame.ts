@@ -1,34 +1,80 @@
 /**
- * The 26-byte frame header shared by end-to-end and link frames (PROTOCOL.md §3).
- * parseHeader fills a caller-owned, reusable FrameHeader in place and checks everything that can be
- * checked before any cryptography: length, version, flags, op and policy.
+ * Wire v2 frame headers (PROTOCOL.md §3): three kinds, told apart by the first byte.
+ *
+ * | kind | first byte | header on the wire |
+ * |---|---|---|
+ * | end-to-end (e2e) | 0x20-0x3F: `0x20 | X<<4 | op` | op/X (1) ‖ gen (1) ‖ counter (2, or 4 when X) |
+ * | radio link (hop), meter ↔ concentrator | 0x40-0x7F: `0x40 | X<<5 | dir<<4 | type` | type (1) ‖ short address (2) ‖ counter (1, or 4 when X) |
+ * | backhaul link, concentrator ↔ HES (TCP) | 0x82 | the 26-byte v1 layout: 82 ‖ flags ‖ type ‖ gen ‖ sender (8) ‖ receiver (8) ‖ counter (4) ‖ body length (2) |
+ *
+ * What an e2e or hop header leaves out (ids, the full counter, gen on the hop, direction on e2e)
+ * the receiver rebuilds from its key slot into the 26-byte reconstructed header R (the v1 layout
+ * with the layer code), which leads the associated data (seal.ts). parseHeader checks everything
+ * that can be checked before any key lookup: length, first byte, op and policy. It fills a
+ * caller-owned, reusable FrameHeader; for e2e and hop frames the ids, the full counter (and, for
+ * e2e, the direction) are filled in by openFrame once the frame verified.
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
 import { POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
+import { crc16 } from './crc16.ts';
 import { equalBytes, readU32BE, validRange } from './utils.ts';
 
+/** Length of the backhaul header and of the reconstructed header R; the largest header of any kind. */
 export const HEADER_LEN = 26;
-export const E2E_VERSION = 0x01;
-export const LINK_VERSION = 0x81;
+/** Layer code of end-to-end frames (slot.layer, R byte 0). */
+export const E2E_VERSION = 0x02;
+/** Layer code of radio link frames, meter ↔ concentrator (slot.layer, R byte 0). */
+export const LINK_VERSION = 0x42;
+/** Layer code and first byte of backhaul link frames, concentrator ↔ HES over TCP. */
+export const BACKHAUL_VERSION = 0x82;
+/** Wire v1 first bytes: refused everywhere (ERR_VERSION, a downgrade). */
+export const V1_E2E_VERSION = 0x01;
+export const V1_LINK_VERSION = 0x81;
 export const MAX_BODY = 1024;
 export const ID_LEN = 8;
 export const NONCE_LEN = 13;
-/** Flags bit 0: direction (set = DOWN). */
+
+// First byte of an e2e frame: 001X oooo.
+/** Top three bits of an e2e first byte (marker 001). */
+export const E2E_MARK = 0x20;
+const E2E_MARK_MASK = 0xe0;
+/** X bit of an e2e first byte: the full 32-bit counter follows the gen byte. */
+export const E2E_FULL = 0x10;
+const OP_MASK = 0x0f;
+// First byte of a hop frame: 01XD tttt.
+/** Top two bits of a hop first byte (marker 01). */
+export const HOP_MARK = 0x40;
+const HOP_MARK_MASK = 0xc0;
+/** X bit of a hop first byte: the full 32-bit counter follows the short address. */
+export const HOP_FULL = 0x20;
+/** Direction bit of a hop first byte (set = DOWN). */
+export const HOP_DOWN = 0x10;
+/** Wire header lengths, short and full counter form. */
+export const E2E_HDR_SHORT = 4; // E0 ‖ gen ‖ counter low 16 bits
+export const E2E_HDR_FULL = 6; // E0 ‖ gen ‖ counter
+export const HOP_HDR_SHORT = 4; // LB ‖ addr(2) ‖ counter low 8 bits
+export const HOP_HDR_FULL = 7; // LB ‖ addr(2) ‖ counter
+/** Counter values distinguishable in the short form: 2^16 (e2e) and 2^8 (hop). */
+export const E2E_CTR_WINDOW = 0x10000;
+export const HOP_CTR_WINDOW = 0x100;
+/** Short addresses on the radio hop: 1..0xFFFE (0 and 0xFFFF are reserved, never assigned). */
+export const ADDR_MIN = 1;
+export const ADDR_MAX = 0xfffe;
+/** Backhaul flags bit 0: direction (set = DOWN); also R's flags. */
 export const FLAG_DOWN = 0x01;
-/** Flags bit 1: body encrypted. */
+/** Backhaul flags bit 1: body encrypted; also R's flags. */
 export const FLAG_ENC = 0x02;
 const FLAGS_RESERVED = 0xfc;
 // Derived sizes are written as literals (their formula beside them, checked by the conformance
-// suite): the firmware build inlines only literal constants, and every constant it cannot inline
-// stays an Espruino variable for the program's life.
-/** Largest end-to-end frame: header + MAX_BODY + 16-byte tag. */
-export const MAX_E2E_FRAME = 1066; // HEADER_LEN + MAX_BODY + 16
-/** Largest link frame: header + MAX_BODY + 8-byte tag. */
+// suite): the firmware build inlines only literal constants.
+/** Largest end-to-end frame: full header + MAX_BODY + 16-byte tag. */
+export const MAX_E2E_FRAME = 1046; // E2E_HDR_FULL + MAX_BODY + 16
+/** Largest link frame of either kind (the backhaul one): header + MAX_BODY + 8-byte MIC. */
 export const MAX_LINK_FRAME = 1058; // HEADER_LEN + MAX_BODY + 8
-/** Largest end-to-end body that still fits, as a whole frame, in a link DATA body (MAX_BODY). */
-export const MAX_E2E_BODY_FORWARDED = 982; // MAX_BODY - HEADER_LEN - 16
+/** Largest end-to-end body that still fits, as a whole frame after the 8-byte meter id, in a backhaul DATA body. */
+export const MAX_E2E_BODY_FORWARDED = 994; // MAX_BODY - ID_LEN - E2E_HDR_FULL - 16
 
-// Header field offsets.
+// Offsets of the backhaul header and of R.
 export const OFF_VERSION = 0;
 export const OFF_FLAGS = 1;
 export const OFF_OP = 2;
@@ -37,26 +83,33 @@ export const OFF_SENDER = 4;
 export const OFF_RECEIVER = 12;
 export const OFF_COUNTER = 20;
 export const OFF_BODY_LEN = 24;
-/** Low byte of the body length, as a literal (the build inlines constants after minifying, so
- *  OFF_BODY_LEN + 1 would stay a sum in the bundle). */
+/** Low byte of the body length, as a literal. */
 export const OFF_BODY_LEN_LO = 25;
 const OFF_OP_IN_NONCE = 12; // ID_LEN + 4: the op byte after sender and counter
 const NONCE_COUNTER_SHIFT = 12; // OFF_COUNTER - ID_LEN: header offset of nonce byte i for i >= ID_LEN
+/** Offsets in a hop header: short address, counter; in an e2e header: gen, counter. */
+const HOP_OFF_ADDR = 1;
+const HOP_OFF_CTR = 3;
+const E2E_OFF_GEN = 1;
+const E2E_OFF_CTR = 2;
 
 /** A parsed header; one object is reused for every frame (no allocation per frame). */
 export interface FrameHeader {
-  version: number; // E2E_VERSION or LINK_VERSION
-  flags: number;
-  dir: number; // DIR_UP or DIR_DOWN
-  enc: number; // 1 body encrypted, 0 MIC only
+  version: number; // layer code: E2E_VERSION, LINK_VERSION or BACKHAUL_VERSION
+  flags: number; // R's flags (dir | ENC << 1); e2e: set by openFrame
+  dir: number; // DIR_UP or DIR_DOWN; e2e: -1 until openFrame (the receiver's own direction)
+  enc: number; // 1 body encrypted, 0 MIC only (from policy)
   op: number; // operation id (e2e) or link type (link)
-  gen: number; // key generation
-  sender: Uint8Array; // 8 bytes, owned by the header, overwritten by each parse
-  receiver: Uint8Array; // 8 bytes, owned by the header
-  counter: number; // 1 .. 2^32-1 (0 is never accepted)
+  gen: number; // key generation; hop: set by openFrame from the slot
+  sender: Uint8Array; // 8 bytes; e2e/hop: set by openFrame from the slot
+  receiver: Uint8Array; // 8 bytes; e2e/hop: set by openFrame from the slot
+  counter: number; // full counter; e2e/hop: the wire value until openFrame reconstructs it
+  full: number; // 1 when the wire carries the full counter (always on the backhaul)
+  addr: number; // hop: the meter's short address; 0 otherwise
+  hdrLen: number; // header bytes on the wire (the body starts there)
   bodyLen: number;
   tagLen: number; // from policy, not from the frame
-  frameLen: number; // HEADER_LEN + bodyLen + tagLen
+  frameLen: number; // hdrLen + bodyLen + tagLen
 }
 
 /** Allocates one reusable header (call once at start-up, not per frame). */
@@ -71,58 +124,111 @@ export function createHeader(): FrameHeader {
     sender: new Uint8Array(ID_LEN),
     receiver: new Uint8Array(ID_LEN),
     counter: 0,
+    full: 0,
+    addr: 0,
+    hdrLen: 0,
     bodyLen: 0,
     tagLen: 0,
     frameLen: 0,
   };
 }
 
+/** Header length on the wire of a frame of `layer` with the short (full = 0) or full counter. */
+export function headerLen(layer: number, full: number): number {
+  if (layer === BACKHAUL_VERSION) return HEADER_LEN;
+  if (layer === LINK_VERSION) return full ? HOP_HDR_FULL : HOP_HDR_SHORT;
+  return full ? E2E_HDR_FULL : E2E_HDR_SHORT;
+}
+
 /**
  * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_BUFFER /
- * ERR_LENGTH / ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY (in that order of checking) and
- * leaves hdr untouched. Never throws; does no cryptography. With verify = true (openFrame's
- * check) hdr is only compared, never written: 0 when it already holds exactly what these bytes
- * parse to (every field, ids included), otherwise ERR_BUFFER or the parse error.
+ * ERR_LENGTH / ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY and leaves hdr untouched. Never
+ * throws; does no cryptography. With verify = true (openFrame's check) hdr is only compared: 0
+ * when it holds exactly what these bytes parse to (the wire fields; the fields openFrame fills
+ * in are not compared for e2e and hop frames), otherwise ERR_BUFFER or the parse error.
  */
 export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader, verify?: boolean): number {
   if (!validRange(frame, off, len)) return ERR_BUFFER;
-  if (len < HEADER_LEN) return ERR_LENGTH;
-  const version = frame[off]; // OFF_VERSION = 0
-  if (version !== E2E_VERSION && version !== LINK_VERSION) return ERR_VERSION;
-  const flags = frame[off + OFF_FLAGS];
-  if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
-  const op = frame[off + OFF_OP];
+  if (len < 1) return ERR_LENGTH;
+  const b0 = frame[off];
+  let version = 0;
+  let op = b0 & OP_MASK;
+  let full = 0;
+  let dir = -1;
+  let flags = 0;
+  let hl = 0;
+  let gen = 0;
+  let addr = 0;
+  if ((b0 & E2E_MARK_MASK) === E2E_MARK) {
+    version = E2E_VERSION;
+    full = (b0 & E2E_FULL) / E2E_FULL;
+    hl = full ? E2E_HDR_FULL : E2E_HDR_SHORT;
+  } else if ((b0 & HOP_MARK_MASK) === HOP_MARK) {
+    version = LINK_VERSION;
+    full = (b0 & HOP_FULL) / HOP_FULL;
+    dir = (b0 & HOP_DOWN) / HOP_DOWN;
+    hl = full ? HOP_HDR_FULL : HOP_HDR_SHORT;
+  } else if (b0 === BACKHAUL_VERSION) {
+    version = BACKHAUL_VERSION;
+    full = 1;
+    hl = HEADER_LEN;
+  } else return ERR_VERSION;
+  if (len < hl) return ERR_LENGTH;
+  if (version === BACKHAUL_VERSION) {
+    flags = frame[off + OFF_FLAGS];
+    if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
+    op = frame[off + OFF_OP];
+    dir = flags & FLAG_DOWN;
+  }
   const policy = policyOf(version, op);
   if (policy === 0) return ERR_OP;
-  // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1, §3); POLICY_UP << dir is then
-  // POLICY_UP or POLICY_DOWN, the policy bit of that direction.
-  const dir = flags & FLAG_DOWN;
-  // The ENC bit as 0/1, in the flags and in the policy word.
-  const enc = (flags & FLAG_ENC) / FLAG_ENC;
-  if ((policy & (POLICY_UP << dir)) === 0 || (policy & POLICY_ENC) / POLICY_ENC !== enc) return ERR_POLICY;
-  const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
+  const enc = (policy & POLICY_ENC) / POLICY_ENC;
+  // POLICY_UP << dir is the policy bit of that direction (e2e: checked by openFrame, dir is the receiver's).
+  if (dir >= 0 && (policy & (POLICY_UP << dir)) === 0) return ERR_POLICY;
+  if (version === BACKHAUL_VERSION && (flags & FLAG_ENC) / FLAG_ENC !== enc) return ERR_POLICY;
   const tagLen = policy & POLICY_TAG_MASK;
-  if (bodyLen > MAX_BODY || len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
-  const gen = frame[off + OFF_GEN];
-  const counter = readU32BE(frame, off + OFF_COUNTER);
+  let bodyLen = len - hl - tagLen;
+  let counter = 0;
+  if (version === BACKHAUL_VERSION) {
+    bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
+    if (len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
+    gen = frame[off + OFF_GEN];
+    counter = readU32BE(frame, off + OFF_COUNTER);
+  } else if (version === LINK_VERSION) {
+    addr = (frame[off + HOP_OFF_ADDR] << 8) | frame[off + HOP_OFF_ADDR + 1];
+    counter = full ? readU32BE(frame, off + HOP_OFF_CTR) : frame[off + HOP_OFF_CTR];
+  } else {
+    gen = frame[off + E2E_OFF_GEN];
+    counter = full ? readU32BE(frame, off + E2E_OFF_CTR) : (frame[off + E2E_OFF_CTR] << 8) | frame[off + E2E_OFF_CTR + 1];
+  }
+  if (bodyLen < 0 || bodyLen > MAX_BODY) return ERR_LENGTH;
+  const bh = version === BACKHAUL_VERSION;
   if (verify === true) {
-    return hdr.version === version && hdr.flags === flags && hdr.dir === dir && hdr.enc === enc && hdr.op === op &&
-      hdr.gen === gen && hdr.counter === counter && hdr.bodyLen === bodyLen && hdr.tagLen === tagLen && hdr.frameLen === len &&
-      equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) && equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN)
+    return hdr.version === version && hdr.op === op && hdr.full === full && hdr.addr === addr && hdr.hdrLen === hl &&
+      hdr.enc === enc && hdr.bodyLen === bodyLen && hdr.tagLen === tagLen && hdr.frameLen === len && hdr.counter === counter &&
+      (version === LINK_VERSION || hdr.gen === gen) && (version === E2E_VERSION || hdr.dir === dir) &&
+      (bh ? hdr.flags === flags &&
+        equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) && equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN)
+        : true)
       ? 0
       : ERR_BUFFER;
   }
   hdr.version = version;
-  hdr.flags = flags;
+  hdr.flags = bh ? flags : dir >= 0 ? dir | (enc * FLAG_ENC) : 0;
   hdr.dir = dir;
   hdr.enc = enc;
   hdr.op = op;
   hdr.gen = gen;
-  for (let i = 0; i < ID_LEN; i++) {
-    hdr.sender[i] = frame[off + OFF_SENDER + i];
-    hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
+  if (bh) {
+    for (let i = 0; i < ID_LEN; i++) {
+      hdr.sender[i] = frame[off + OFF_SENDER + i];
+      hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
+    }
   }
   hdr.counter = counter;
+  hdr.full = full;
+  hdr.addr = addr;
+  hdr.hdrLen = hl;
   hdr.bodyLen = bodyLen;
   hdr.tagLen = tagLen;
   hdr.frameLen = len;
@@ -130,8 +236,8 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
 }
 
 /**
- * Writes a 26-byte header at out[off..]. The caller guarantees the range and field values
- * (sealFrame checks them); sender and receiver are exactly 8-byte ids (createKeySlot checks that).
+ * Writes the 26-byte v1-layout header (the backhaul header, and the reconstructed header R) at
+ * out[off..]. The caller guarantees the range and field values; ids are exactly 8 bytes.
  */
 export function writeHeader(
   out: Uint8Array,
@@ -150,18 +256,56 @@ export function writeHeader(
   out[off + OFF_FLAGS] = flags;
   out[off + OFF_OP] = op;
   out[off + OFF_GEN] = gen;
-  // Whole-array native copies (no view allocated).
   out.set(sender, off + OFF_SENDER);
   out.set(receiver, off + OFF_RECEIVER);
-  // Counter big-endian, most significant byte first.
-  for (let i = 0; i < 4; i++) out[off + OFF_COUNTER + i] = counter >>> (24 - 8 * i);
+  writeU32(out, off + OFF_COUNTER, counter);
   out[off + OFF_BODY_LEN] = bodyLen >>> 8;
   out[off + OFF_BODY_LEN_LO] = bodyLen;
 }
 
-/** Writes the 13-byte CCM nonce sender(8) ‖ counter(4) ‖ op(1) of a header at frame[off..] into out[outOff..]. */
+function writeU32(out: Uint8Array, off: number, v: number): void {
+  for (let i = 0; i < 4; i++) out[off + i] = v >>> (24 - 8 * i);
+}
+
+/**
+ * Writes the wire header of an e2e or hop frame at out[off..] and returns its length: e2e
+ * `0x20 | X<<4 | op ‖ gen ‖ counter`, hop `0x40 | X<<5 | dir<<4 | type ‖ addr ‖ counter`, the
+ * counter as its low 16 / 8 bits (full = 0) or all 32 bits (full = 1).
+ */
+export function writeWireHeader(out: Uint8Array, off: number, layer: number, full: number, dir: number, op: number, gen: number, addr: number, counter: number): number {
+  if (layer === LINK_VERSION) {
+    out[off] = HOP_MARK | (full ? HOP_FULL : 0) | (dir ? HOP_DOWN : 0) | op;
+    out[off + HOP_OFF_ADDR] = addr >>> 8;
+    out[off + HOP_OFF_ADDR + 1] = addr;
+    if (full) writeU32(out, off + HOP_OFF_CTR, counter);
+    else out[off + HOP_OFF_CTR] = counter;
+    return full ? HOP_HDR_FULL : HOP_HDR_SHORT;
+  }
+  out[off] = E2E_MARK | (full ? E2E_FULL : 0) | op;
+  out[off + E2E_OFF_GEN] = gen;
+  if (full) writeU32(out, off + E2E_OFF_CTR, counter);
+  else {
+    out[off + E2E_OFF_CTR] = counter >>> 8;
+    out[off + E2E_OFF_CTR + 1] = counter;
+  }
+  return full ? E2E_HDR_FULL : E2E_HDR_SHORT;
+}
+
+/** Writes the 13-byte CCM nonce sender(8) ‖ counter(4) ‖ op(1) of a 26-byte header (R) at frame[off..] into out[outOff..]. */
 export function writeNonce(frame: Uint8Array, off: number, out: Uint8Array, outOff: number): void {
   // Sender (header bytes 4..11) then counter (20..23): one loop, the source jumps after the id.
   for (let i = 0; i < OFF_OP_IN_NONCE; i++) out[outOff + i] = frame[off + i + (i < ID_LEN ? OFF_SENDER : NONCE_COUNTER_SHIFT)];
   out[outOff + OFF_OP_IN_NONCE] = frame[off + OFF_OP];
+}
+
+/**
+ * True when frame[off..off+len) ends in the high byte of the CRC-16 of the bytes before it: the shape
+ * of the serial line's residue-0 escape (PROTOCOL.md §9: a delimiter flipped to 0x01 and an idle
+ * 0x00 deliver frame ‖ CRC-high-byte with a good CRC). e2e and radio-hop frames have no length
+ * field, so such an escape reaches the tag check; a receiver asks this after ERR_TAG and counts the
+ * frame as line noise, not as a forgery (D-9). A forgery has this shape with probability 1/256: it
+ * is still refused, only counted as noise.
+ */
+export function isResidueEscape(frame: Uint8Array, off: number, len: number): boolean {
+  return len >= 2 && validRange(frame, off, len) && frame[off + len - 1] === crc16(frame, off, len - 1) >>> 8;
 }

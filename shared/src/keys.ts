@@ -6,7 +6,7 @@ import { AES128_KEY_LEN, AES128_SCHEDULE_WORDS, expandKey } from './aes.ts';
 import type { CryptoCtx } from './ctx.ts';
 import type { SendCounter } from './counter.ts';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from './errors.ts';
-import { E2E_VERSION, ID_LEN, LINK_VERSION } from './frame.ts';
+import { ADDR_MAX, ADDR_MIN, BACKHAUL_VERSION, E2E_VERSION, ID_LEN, LINK_VERSION } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import { kdf, LABEL_E2E, LABEL_KC, LABEL_LINK, LABEL_OP } from './kdf.ts';
 import { DIR_DOWN } from './policy.ts';
@@ -19,7 +19,7 @@ export const SCOPE_MASTER = 0;
 
 /** One directional frame key and everything needed to seal or open under it. */
 export interface KeySlot {
-  layer: number; // E2E_VERSION or LINK_VERSION
+  layer: number; // E2E_VERSION, LINK_VERSION (radio hop) or BACKHAUL_VERSION
   op: number; // e2e: the operation id; link: 0 (one link key covers every link type)
   dir: number; // DIR_UP or DIR_DOWN: the only direction this key protects (D-3)
   gen: number; // key generation 0..255, written to / required in the header
@@ -28,16 +28,24 @@ export interface KeySlot {
   rk: Uint32Array; // expanded AES-128 key (44 words)
   ctr: SendCounter | null; // sender side: counter of this key (null on a receive-only slot)
   last: number; // receiver side: last accepted counter, 0 initially
+  addr: number; // radio hop: the meter's short address (1..0xFFFE); 0 on other layers
 }
 
-/** Allocates a slot (at start-up or on a key change, never per frame); its key is all zero until loaded. */
-export function createKeySlot(layer: number, op: number, dir: number, gen: number, local: Uint8Array, peer: Uint8Array): KeySlot {
-  if ((layer !== E2E_VERSION && layer !== LINK_VERSION) || local.length !== ID_LEN || peer.length !== ID_LEN) {
-    throw new Error('vakt: bad slot layer or id length');
+/**
+ * Allocates a slot (at start-up or on a key change, never per frame); its key is all zero until
+ * loaded. A radio-hop slot (LINK_VERSION) needs the meter's short address `addr` (1..0xFFFE).
+ */
+export function createKeySlot(layer: number, op: number, dir: number, gen: number, local: Uint8Array, peer: Uint8Array, addr?: number): KeySlot {
+  const a = layer === LINK_VERSION ? addr : 0;
+  if (
+    (layer !== E2E_VERSION && layer !== LINK_VERSION && layer !== BACKHAUL_VERSION) || local.length !== ID_LEN || peer.length !== ID_LEN ||
+    a === undefined || (layer === LINK_VERSION && !(a === (a | 0) && a >= ADDR_MIN && a <= ADDR_MAX))
+  ) {
+    throw new Error('vakt: bad slot layer, id length or short address');
   }
   return {
     layer: layer,
-    op: layer === LINK_VERSION ? 0 : op,
+    op: layer === E2E_VERSION ? op : 0,
     dir: dir === DIR_DOWN ? DIR_DOWN : 0,
     gen: gen & 0xff,
     local: local,
@@ -45,6 +53,7 @@ export function createKeySlot(layer: number, op: number, dir: number, gen: numbe
     rk: new Uint32Array(AES128_SCHEDULE_WORDS),
     ctr: null,
     last: 0,
+    addr: a,
   };
 }
 
@@ -166,17 +175,24 @@ export function loadKcKey(ctx: CryptoCtx, slot: KeySlot, newKey: Uint8Array, new
 }
 
 /**
- * Finds the receive slot for a parsed header among slots[0..count): same layer, op (any for link),
- * direction, peer = header sender and generation. Returns its index, ERR_GENERATION when a slot
- * matches everything but the generation, ERR_UNKNOWN_SENDER otherwise. Allocates nothing.
+ * Finds the receive slot for a parsed header among slots[0..count): same layer, then backhaul:
+ * direction, peer = header sender; radio hop: direction and short address; e2e: op and a
+ * receive-only slot (ctr null; the direction is the receiver's own). The generation must match
+ * (the hop carries none: its slot's). Returns its index, ERR_GENERATION when a slot matches
+ * everything but the generation, ERR_UNKNOWN_SENDER otherwise. Allocates nothing.
  */
 export function findSlot(slots: KeySlot[], count: number, hdr: FrameHeader): number {
   let genMismatch = false;
   for (let i = 0; i < count && i < slots.length; i++) {
     const s = slots[i];
-    if (s.layer !== hdr.version || s.dir !== hdr.dir) continue;
-    if (s.layer === E2E_VERSION && s.op !== hdr.op) continue;
-    if (!equalBytes(s.peer, 0, hdr.sender, 0, ID_LEN)) continue;
+    if (s.layer !== hdr.version) continue;
+    if (s.layer === E2E_VERSION) {
+      if (s.op !== hdr.op || s.ctr !== null) continue;
+    } else if (s.dir !== hdr.dir) continue;
+    else if (s.layer === LINK_VERSION) {
+      if (s.addr === hdr.addr) return i;
+      continue;
+    } else if (!equalBytes(s.peer, 0, hdr.sender, 0, ID_LEN)) continue;
     if (s.gen === hdr.gen) return i;
     genMismatch = true;
   }

@@ -10,7 +10,7 @@ export const DIR_DOWN = 1; // toward the meter
 /** Direction byte of the firmware image key KF (PROTOCOL.md §4, D-10): a KDF context value no frame key uses, never in a header. */
 export const DIR_IMAGE = 2;
 
-// End-to-end operations (header op byte, version 0x01).
+// End-to-end operations (low 4 bits of the e2e first byte, PROTOCOL.md §3).
 export const OP_READING = 0x01;
 export const OP_READ = 0x02;
 export const OP_RELAY = 0x03;
@@ -23,15 +23,17 @@ export const OP_ACK = 0x09;
 /** Highest end-to-end operation id. */
 export const OP_MAX = 0x09;
 
-// Link frame types (header op byte, version 0x81).
+// Link frame types (low 4 bits of the hop first byte; type byte of the backhaul header).
 export const LINK_DATA = 0x01;
 export const LINK_JOIN = 0x02;
 export const LINK_LEAVE = 0x03;
 export const LINK_ACK = 0x04;
 /** Highest link frame type. */
 export const LINK_MAX = 0x04;
-/** Every link frame carries an 8-byte MIC (D-7). */
+/** Every backhaul link frame (concentrator ↔ HES, TCP) carries an 8-byte MIC (D-7). */
 export const LINK_TAG_LEN = 8;
+/** Every radio link frame (meter ↔ concentrator) carries a 4-byte MIC (D-12). */
+export const HOP_TAG_LEN = 4;
 
 // Bits of the "allowed directions" tables.
 export const ALLOW_UP = 1;
@@ -63,7 +65,7 @@ const ALLOW_MASK = 3; // ALLOW_UP | ALLOW_DOWN
 /** Policy word per end-to-end op (PROTOCOL.md §5): tag length | P_ENC | allowed directions. */
 export const E2E_POLICY = new Uint8Array([
   0,
-  12 | P_ENC | P_UP, // READING
+  8 | P_ENC | P_UP, // READING (D-13: 64 bits, the floor)
   12 | P_ENC | P_UP | P_DOWN, // READ
   16 | P_ENC | P_UP | P_DOWN, // RELAY
   16 | P_ENC | P_UP | P_DOWN, // CONFIG
@@ -73,13 +75,21 @@ export const E2E_POLICY = new Uint8Array([
   12 | P_ENC | P_UP, // EVENT
   8 | P_UP | P_DOWN, // ACK
 ]);
-/** Policy word per link type (PROTOCOL.md §7): every link frame carries a LINK_TAG_LEN-byte MIC. */
+/** Policy word per backhaul link type (PROTOCOL.md §7): every backhaul frame carries a LINK_TAG_LEN-byte MIC. */
 export const LINK_POLICY = new Uint8Array([
   0,
   LINK_TAG_LEN | P_UP | P_DOWN, // DATA
   LINK_TAG_LEN | P_ENC | P_DOWN, // JOIN
   LINK_TAG_LEN | P_ENC | P_DOWN, // LEAVE
   LINK_TAG_LEN | P_UP | P_DOWN, // ACK
+]);
+/** Policy word per radio link type (PROTOCOL.md §7): DATA and LINK_ACK only, HOP_TAG_LEN-byte MIC. */
+export const HOP_POLICY = new Uint8Array([
+  0,
+  HOP_TAG_LEN | P_UP | P_DOWN, // DATA
+  0, // JOIN: backhaul only
+  0, // LEAVE: backhaul only
+  HOP_TAG_LEN | P_UP | P_DOWN, // ACK
 ]);
 
 // One field of every word of a policy table, as its own table (the per-field views below).
@@ -103,12 +113,14 @@ export const LINK_ALLOW = /* @__PURE__ */ policyField(LINK_POLICY, POLICY_ALLOW_
 export const LINK_ENC = /* @__PURE__ */ policyField(LINK_POLICY, ENC_SHIFT, 1);
 
 /**
- * Packed policy of (version byte, op): tag length | POLICY_ENC when encrypted | allowed directions
- * << POLICY_ALLOW_SHIFT; 0 when the version or op is unknown (every known op has a tag).
+ * Packed policy of (layer code, op): tag length | POLICY_ENC when encrypted | allowed directions
+ * << POLICY_ALLOW_SHIFT; 0 when the layer or op is unknown (every known op has a tag). Layer codes
+ * (frame.ts): 0x02 end to end, 0x42 radio link, 0x82 backhaul link.
  */
 export function policyOf(version: number, op: number): number {
-  if (version === 0x01 && op >= 1 && op <= OP_MAX) return E2E_POLICY[op] | 0;
-  if (version === 0x81 && op >= 1 && op <= LINK_MAX) return LINK_POLICY[op] | 0;
+  if (version === 0x02 && op >= 1 && op <= OP_MAX) return E2E_POLICY[op] | 0;
+  if (version === 0x42 && op >= 1 && op <= LINK_MAX) return HOP_POLICY[op] | 0;
+  if (version === 0x82 && op >= 1 && op <= LINK_MAX) return LINK_POLICY[op] | 0;
   return 0;
 }
 

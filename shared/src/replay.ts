@@ -21,3 +21,17 @@ export function acceptCounter(st: ReplayState, counter: number): boolean {
   st.last = counter;
   return true;
 }
+
+/**
+ * Wire v2 counter reconstruction (PROTOCOL.md §6): the smallest value at or above `last` whose low
+ * bits (modulo `window`, a power of two: 2^16 e2e, 2^8 hop) are `low`. Equal to `last` means the last
+ * accepted frame again (a retransmission, or a forgery: the tag decides, then isFresh refuses it as
+ * a replay). So the short form reaches last + 1 … last + window − 1. The result may exceed
+ * COUNTER_MAX, which isFresh then refuses (the 2^32 edge). A receiver that missed window − 1 values
+ * or more reconstructs a wrong value and the tag fails; the sender's next full-counter frame
+ * resynchronises it.
+ */
+export function reconstructCounter(last: number, low: number, window: number): number {
+  const v = last - (last % window) + low;
+  return v >= last ? v : v + window;
+}

@@ -1,14 +1,17 @@
 /**
- * sealFrame / openFrame: the one protection rule of PROTOCOL.md §3 for both layers.
- *   nonce = sender(8) ‖ counter(4) ‖ op(1)
- *   ENC = 1: CCM(K, nonce, a = header, m = body)         -> ciphertext ‖ tag
- *   ENC = 0: CCM(K, nonce, a = header ‖ body, m = empty) -> tag (MIC)
- * The tag length comes from the policy table of the layer (D-4). openFrame checks and records the
- * counter in one synchronous step after the tag verified (D-6); on any failure nothing changes and
- * the output region is zeroed.
+ * sealFrame / openFrame: the one protection rule of PROTOCOL.md §3 for the three frame kinds.
+ *   R     = the 26-byte reconstructed header layer ‖ flags ‖ op ‖ gen ‖ sender ‖ receiver ‖ counter ‖ bodyLen,
+ *           built from the key slot (ids, gen, direction) and the full counter, never read from the air
+ *   nonce = sender(8) ‖ counter(4) ‖ op(1)  (from R)
+ *   a     = R ‖ wire header (e2e, radio hop) or the wire header alone (backhaul, whose header is R), ‖ body when MIC-only
+ *   ENC = 1: CCM(K, nonce, a, m = body) -> ciphertext ‖ tag;  ENC = 0: CCM(K, nonce, a, m = empty) -> tag
+ * The tag length comes from the policy table of the layer (D-4). openFrame reconstructs the
+ * counter from the slot's last accepted value (e2e, hop short form), checks and records it in one
+ * synchronous step after the tag verified (D-6); on any failure nothing changes and the output
+ * region is zeroed.
  */
 import { _ccm } from './ccm.ts';
-import { takeCounter } from './counter.ts';
+import { COUNTER_MAX, shortCounterOk, takeCounter } from './counter.ts';
 import type { CryptoCtx } from './ctx.ts';
 import {
   ERR_BUFFER,
@@ -23,38 +26,52 @@ import {
   ERR_UNKNOWN_SENDER,
 } from './errors.ts';
 import {
+  BACKHAUL_VERSION,
+  E2E_CTR_WINDOW,
   E2E_VERSION,
   FLAG_ENC,
   HEADER_LEN,
+  HOP_CTR_WINDOW,
   ID_LEN,
+  LINK_VERSION,
   MAX_BODY,
   NONCE_LEN,
+  headerLen,
   parseHeader,
   writeHeader,
   writeNonce,
+  writeWireHeader,
 } from './frame.ts';
 import type { FrameHeader } from './frame.ts';
 import type { KeySlot } from './keys.ts';
 import { DIR_DOWN, DIR_UP, POLICY_DOWN, POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
-import { isFresh } from './replay.ts';
+import { isFresh, reconstructCounter } from './replay.ts';
 import { equalBytes, inRange, validRange } from './utils.ts';
 
 const NONCE = new Uint8Array(NONCE_LEN);
+// The reconstructed header R of the frame being sealed or opened.
+const R = new Uint8Array(HEADER_LEN);
 
 // memmove: copies src[so..so+n) to dst[dOff..], backwards when dst lies after src in the same
-// buffer, so that overlapping ranges copy correctly; nothing to do when already in place.
+// memory (also when src is another view of dst's buffer: wire v2 headers are short, so a body
+// placed after room for a long header overlaps where it goes), so that overlapping ranges copy
+// correctly; nothing to do when already in place.
 function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: number): void {
-  if (src !== dst || so > dOff) for (let i = 0; i < n; i++) dst[dOff + i] = src[so + i];
-  else if (so < dOff) for (let i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];
+  const s = src.byteOffset + so;
+  const d = dst.byteOffset + dOff;
+  if (src.buffer !== dst.buffer || s > d) for (let i = 0; i < n; i++) dst[dOff + i] = src[so + i];
+  else if (s < d) for (let i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];
 }
 
 /**
  * Seals body[bodyOff..+bodyLen) as one frame of type `op` under `slot` (its layer, direction,
- * generation and ids) into out[outOff..]; returns the frame length. The counter is taken from
- * slot.ctr (persisting a new limit first when needed). Errors: ERR_OP / ERR_POLICY (op not
- * allowed for this slot), ERR_TOO_LARGE, ERR_BUFFER, ERR_KEY_STATE (no sender counter),
- * ERR_COUNTER_EXHAUSTED, ERR_STORAGE; out is untouched on error. The body may lie anywhere,
- * also inside out (it is read before any byte of out that could hold it is written).
+ * generation, ids and short address) into out[outOff..]; returns the frame length. The counter is
+ * taken from slot.ctr (persisting a new limit first when needed) and goes on the wire in the short
+ * form while slot.ctr says the receiver is in step (shortCounterOk), else in full. out must have
+ * room for the full-counter form. Errors: ERR_OP / ERR_POLICY (op not allowed for this slot),
+ * ERR_TOO_LARGE, ERR_BUFFER, ERR_KEY_STATE (no sender counter), ERR_COUNTER_EXHAUSTED,
+ * ERR_STORAGE; out is untouched on error. The body may lie anywhere, also inside out (it is read
+ * before any byte of out that could hold it is written).
  */
 export function sealFrame(
   ctx: CryptoCtx,
@@ -74,35 +91,50 @@ export function sealFrame(
   // An integer in 0..MAX_BODY is exactly a valid range [0, bodyLen) inside MAX_BODY.
   if (!inRange(MAX_BODY, 0, bodyLen)) return ERR_TOO_LARGE;
   const tagLen = policy & POLICY_TAG_MASK;
-  const frameLen = HEADER_LEN + bodyLen + tagLen;
-  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, frameLen)) return ERR_BUFFER;
-  if (slot.ctr === null) return ERR_KEY_STATE;
-  const counter = takeCounter(slot.ctr);
+  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, headerLen(layer, 1) + bodyLen + tagLen)) return ERR_BUFFER;
+  const c = slot.ctr;
+  if (c === null) return ERR_KEY_STATE;
+  const counter = takeCounter(c);
   if (counter < 0) return counter;
   const enc = (policy & POLICY_ENC) !== 0;
-  const b = outOff + HEADER_LEN;
+  // Short counter form only while the receiver is known to be in step (§6); a full one resynchronises it.
+  let full = 1;
+  if (layer !== BACKHAUL_VERSION) {
+    full = shortCounterOk(c, counter, layer === LINK_VERSION ? HOP_CTR_WINDOW : E2E_CTR_WINDOW) ? 0 : 1;
+    if (full === 1) c.sync = counter;
+  }
+  const hl = headerLen(layer, full);
+  const b = outOff + hl;
   // The body goes to its place first: it may lie where the header is written next (memmove
   // semantics within one buffer, a forward copy from a view into out's memory).
   move(body, bodyOff, out, b, bodyLen);
   // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1; any other slot.dir was refused above).
-  writeHeader(out, outOff, layer, dir | (enc ? FLAG_ENC : 0), op, slot.gen, slot.local, slot.peer, counter, bodyLen);
-  writeNonce(out, outOff, NONCE, 0);
+  writeHeader(R, 0, layer, dir | (enc ? FLAG_ENC : 0), op, slot.gen, slot.local, slot.peer, counter, bodyLen);
+  writeNonce(R, 0, NONCE, 0);
+  // The backhaul header is R itself; e2e and hop frames carry their short header and R leads the AAD.
+  let preLen = HEADER_LEN;
+  if (layer === BACKHAUL_VERSION) {
+    out.set(R, outOff);
+    preLen = 0;
+  } else writeWireHeader(out, outOff, layer, full, dir, op, slot.gen, slot.addr, counter);
   // ENC = 1: the body is the payload, encrypted in place; ENC = 0: it is associated data after
   // the header, the payload is empty.
   const ptLen = enc ? bodyLen : 0;
-  _ccm(ctx, slot.rk, NONCE, 0, out, outOff, HEADER_LEN + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
-  return frameLen;
+  _ccm(ctx, slot.rk, NONCE, 0, R, preLen, out, outOff, hl + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
+  return hl + bodyLen + tagLen;
 }
 
 /**
  * Opens the frame frame[off..off+hdr.frameLen) that parseHeader accepted into hdr, under `slot`
- * (the caller's lookup by sender, op, direction, generation). Checks that hdr still describes
- * these bytes (every header byte, the policy fields, the range; otherwise ERR_BUFFER), then: receiver
- * = slot.local (ERR_RECEIVER), sender/layer/op/direction match the slot (ERR_UNKNOWN_SENDER),
- * generation (ERR_GENERATION), tag (ERR_TAG), counter > slot.last (ERR_REPLAY); only when all pass
- * is slot.last advanced and the body written to out[outOff..] (may be in place at
- * off + HEADER_LEN). Returns the body length. On failure out[outOff..+bodyLen) is zeroed and the slot
- * is untouched. Never throws on frame bytes.
+ * (the caller's lookup: findSlot, or its own index). Checks that hdr still describes these bytes
+ * (otherwise ERR_BUFFER), then: backhaul receiver = slot.local (ERR_RECEIVER; a hop DOWN frame
+ * for another short address too), layer/op/direction/sender or short address match the slot
+ * (ERR_UNKNOWN_SENDER), the op allows the slot's direction (ERR_POLICY, e2e), generation
+ * (ERR_GENERATION; the hop carries none), the reconstructed counter is at most 2^32-1
+ * (ERR_REPLAY), tag (ERR_TAG), counter > slot.last (ERR_REPLAY); only when all pass is slot.last
+ * advanced, hdr completed (full counter, ids, gen, direction) and the body written to
+ * out[outOff..] (may be in place at off + hdr.hdrLen). Returns the body length. On failure
+ * out[outOff..+bodyLen) is zeroed and the slot and hdr are untouched. Never throws on frame bytes.
  */
 export function openFrame(
   ctx: CryptoCtx,
@@ -113,35 +145,55 @@ export function openFrame(
   out: Uint8Array,
   outOff: number,
 ): number {
-  const c = hdr.counter;
   const n = hdr.bodyLen;
   const t = hdr.tagLen;
+  const hl = hdr.hdrLen;
+  const layer = hdr.version;
   // hdr was filled by parseHeader from these very bytes: parse them again in verify mode, which
-  // requires hdr to hold exactly the same fields, so that a stale, foreign or edited hdr is
+  // requires hdr to hold exactly the same wire fields, so that a stale, foreign or edited hdr is
   // refused, never trusted (len = hdr.frameLen: the range and the frame length are checked too).
   if (parseHeader(frame, off, hdr.frameLen, hdr, true) !== 0 || !validRange(out, outOff, n)) return ERR_BUFFER;
-  const b = off + HEADER_LEN;
+  const b = off + hl;
+  const bh = layer === BACKHAUL_VERSION;
+  // e2e frames carry no direction: it is the receiving slot's.
+  const dir = layer === E2E_VERSION ? slot.dir : hdr.dir;
+  let c = hdr.counter;
   let err = 0;
-  if (!equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN)) err = ERR_RECEIVER;
+  if (bh ? !equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN) : layer === LINK_VERSION && dir === DIR_DOWN && hdr.addr !== slot.addr) err = ERR_RECEIVER;
   else if (
-    slot.layer !== hdr.version ||
-    (slot.layer === E2E_VERSION && slot.op !== hdr.op) ||
-    slot.dir !== hdr.dir ||
-    !equalBytes(hdr.sender, 0, slot.peer, 0, ID_LEN)
+    slot.layer !== layer ||
+    (layer === E2E_VERSION && slot.op !== hdr.op) ||
+    slot.dir !== dir ||
+    (bh ? !equalBytes(hdr.sender, 0, slot.peer, 0, ID_LEN) : slot.addr !== hdr.addr)
   ) err = ERR_UNKNOWN_SENDER;
-  else if (slot.gen !== hdr.gen) err = ERR_GENERATION;
+  else if ((policyOf(layer, hdr.op) & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0) err = ERR_POLICY;
+  else if (layer !== LINK_VERSION && slot.gen !== hdr.gen) err = ERR_GENERATION;
   else {
-    writeNonce(frame, off, NONCE, 0);
-    // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
-    const ctLen = hdr.enc === 1 ? n : 0;
-    if (!_ccm(ctx, slot.rk, NONCE, 0, frame, off, HEADER_LEN + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
-    else if (!isFresh(slot.last, c)) err = ERR_REPLAY;
+    if (hdr.full === 0) c = reconstructCounter(slot.last, c, layer === LINK_VERSION ? HOP_CTR_WINDOW : E2E_CTR_WINDOW);
+    // Above 2^32-1 nothing can be fresh (the 2^32 edge, §6): refused before any cryptography.
+    if (c > COUNTER_MAX) err = ERR_REPLAY;
+    else {
+      writeHeader(R, 0, layer, dir | hdr.enc * FLAG_ENC, hdr.op, slot.gen, slot.peer, slot.local, c, n);
+      writeNonce(R, 0, NONCE, 0);
+      // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
+      const ctLen = hdr.enc === 1 ? n : 0;
+      if (!_ccm(ctx, slot.rk, NONCE, 0, R, bh ? 0 : HEADER_LEN, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
+      else if (!isFresh(slot.last, c)) err = ERR_REPLAY;
+    }
   }
   if (err !== 0) {
     out.fill(0, outOff, outOff + n);
     return err;
   }
   slot.last = c;
+  if (!bh) {
+    hdr.counter = c;
+    hdr.gen = slot.gen;
+    hdr.dir = dir;
+    hdr.flags = dir | hdr.enc * FLAG_ENC;
+    hdr.sender.set(slot.peer);
+    hdr.receiver.set(slot.local);
+  }
   if (hdr.enc !== 1) move(frame, b, out, outOff, n);
   return n;
 }

@@ -14,8 +14,16 @@ const ascii = (b: Uint8Array): string => String.fromCharCode(...b);
 const constName = (t: Term): string => (t.kind === 'atom' && t.name.startsWith("'") ? t.name.slice(1, -1) : `<${t.name}>`);
 
 type Key = `${number}/${number}/${number}`; // version/op/dir
-function codeOf(f: FrameSpec): { version: number; op: number; dir: number } {
-  const version = f.layer === 'e2e' ? S.E2E_VERSION : S.LINK_VERSION;
+/**
+ * The code's layer of a model frame (wire v2, PROTOCOL.md §3): link frames under the meter's link
+ * master key (LK_m) travel on the radio hop (LINK_VERSION), those under the concentrator's (LK_c) on
+ * the backhaul (BACKHAUL_VERSION).
+ */
+function layerOf(f: { frame: FrameSpec; term: Term }): number {
+  if (f.frame.layer === 'e2e') return S.E2E_VERSION;
+  return unit(f.term).key.args[0].name.split('@')[0] === 'LK_m' ? S.LINK_VERSION : S.BACKHAUL_VERSION;
+}
+function codeOf(f: FrameSpec, version: number): { version: number; op: number; dir: number } {
   // link types are named as in PROTOCOL §7 (DATA, JOIN, LEAVE, LINK_ACK); constants carry a LINK_ prefix
   const op = shared[f.layer === 'e2e' ? `OP_${f.op}` : f.op.startsWith('LINK_') ? f.op : `LINK_${f.op}`];
   if (typeof op !== 'number') throw new Error(`model frame ${f.layer} ${f.op}: no such constant in @vakt/shared`);
@@ -34,15 +42,17 @@ describe('model ↔ @vakt/shared policy (PROTOCOL.md §3–§7)', () => {
   it('model frames are exactly the (layer, op, direction) pairs the policy tables allow', () => {
     const allowed = new Set<Key>();
     for (let op = 1; op <= S.OP_MAX; op++) for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(S.E2E_VERSION, op, dir)) allowed.add(`${S.E2E_VERSION}/${op}/${dir}`);
-    for (let op = 1; op <= S.LINK_MAX; op++) for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(S.LINK_VERSION, op, dir)) allowed.add(`${S.LINK_VERSION}/${op}/${dir}`);
-    const modelled = new Set(model.frames.map((f) => keyOf(codeOf(f.frame))));
+    for (const v of [S.LINK_VERSION, S.BACKHAUL_VERSION]) {
+      for (let op = 1; op <= S.LINK_MAX; op++) for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(v, op, dir)) allowed.add(`${v}/${op}/${dir}`);
+    }
+    const modelled = new Set(model.frames.map((f) => keyOf(codeOf(f.frame, layerOf(f)))));
     expect([...modelled].filter((k) => !allowed.has(k))).toEqual([]); // nothing in the model the code refuses
     expect([...allowed].filter((k) => !modelled.has(k))).toEqual([]); // nothing the code allows is unmodelled
-    expect(allowed.size).toBe(16 + 6);
+    expect(allowed.size).toBe(16 + 4 + 6); // e2e, radio hop (DATA, LINK_ACK both ways), backhaul
   });
 
   it.each(model.frames.map((f) => [f.let, f] as const))('%s: ENC flag, tag length, header fields and key match the policy', (_n, f) => {
-    const c = codeOf(f.frame);
+    const c = codeOf(f.frame, layerOf(f));
     expect(S.policyAllows(c.version, c.op, c.dir)).toBe(true);
     expect(S.policyEnc(c.version, c.op)).toBe(f.frame.enc);
     expect(S.policyTagLen(c.version, c.op)).toBe(f.frame.tag);
@@ -115,7 +125,7 @@ describe('model ↔ firmware emitted frames (firmware/src/index.ts)', () => {
       for (const f of m.frames) {
         // a relay re-wraps frames it received: only its own link frame is emitted by it
         if (relayOnly && f.frame.layer === 'e2e') continue;
-        out.add(keyOf(codeOf(f.frame)));
+        out.add(keyOf(codeOf(f.frame, layerOf(f))));
       }
     }
     return out;
@@ -133,6 +143,6 @@ describe('model ↔ firmware emitted frames (firmware/src/index.ts)', () => {
     const emitted = code(CONCENTRATOR_EMITS);
     expect([...emitted].filter((k) => !modelled.has(k))).toEqual([]);
     expect([...modelled].filter((k) => !emitted.has(k))).toEqual([]);
-    expect(CONCENTRATOR_EMITS.every((e) => e.layer === S.LINK_VERSION)).toBe(true);
+    expect(CONCENTRATOR_EMITS.every((e) => e.layer === S.LINK_VERSION || e.layer === S.BACKHAUL_VERSION)).toBe(true);
   });
 });

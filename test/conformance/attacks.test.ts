@@ -1,19 +1,46 @@
 // Frame-level attack table (seed white paper, Table 2: eavesdropping, modification, replay,
 // reflection, spoofing; plus wrong-operation key, truncation/extension, key-generation downgrade
-// and counter rollback). Every attack must be refused with the right typed error, leave the
-// receiver's replay state untouched and hand out no plaintext.
+// and counter rollback), on wire v2 (PROTOCOL.md §3: compact e2e and radio-hop headers, backhaul
+// header; the wire-v2-specific rows are in attacks-v2.test.ts). Every attack must be refused with
+// the right typed error, leave the receiver's replay state untouched and hand out no plaintext.
 import { describe, expect, it } from 'vitest';
 import * as core from '@vakt/shared';
-import { ctx, ID_A, ID_B, ID_C, ID_H, lasts, makeWorld, MK_A, receive, seal } from './frames-fixture.ts';
+import { ctx, HDR, ID_A, ID_B, ID_C, ID_H, lasts, makeWorld, MK_A, receive, seal } from './frames-fixture.ts';
+import { hdrOf, setOp } from './frames-hdrs.ts';
 
 const E2E = core.E2E_VERSION;
 const LINK = core.LINK_VERSION;
+const BH = core.BACKHAUL_VERSION;
 const name = (c: number): string => (c >= 0 ? 'OK(' + c + ')' : core.errorName(c));
 const cbor = (...xs: number[]): Uint8Array => new Uint8Array(xs);
 // [0, 4242, 1795000000, 1234567, 870]: a READING body
 const READING = cbor(0x85, 0x00, 0x19, 0x10, 0x92, 0x1a, 0x6a, 0xfd, 0x86, 0xc0, 0x1a, 0x00, 0x12, 0xd6, 0x87, 0x19, 0x03, 0x66);
 const RELAY_OFF = cbor(0x82, 0x13, 0x00); // [19, 0] disconnect
 const CLOCK_SET = cbor(0x82, 0x15, 0x1a, 0x6a, 0xfd, 0x86, 0xc0);
+
+/** What a single-bit flip of byte i (bit `bit`) of a frame of this kind must be refused with (PROTOCOL.md §3 check order). */
+function fieldErrors(version: number, hdrLen: number, i: number, bit: number): number[] {
+  if (version === BH) {
+    if (i === core.OFF_VERSION) return [core.ERR_VERSION, core.ERR_OP, core.ERR_POLICY, core.ERR_LENGTH];
+    if (i === core.OFF_FLAGS) return bit >= 2 ? [core.ERR_FLAGS] : [core.ERR_POLICY, core.ERR_UNKNOWN_SENDER];
+    if (i === core.OFF_OP) return [core.ERR_OP, core.ERR_POLICY, core.ERR_LENGTH, core.ERR_UNKNOWN_SENDER, core.ERR_TAG];
+    if (i === core.OFF_GEN) return [core.ERR_GENERATION];
+    if (i < core.OFF_RECEIVER) return [core.ERR_UNKNOWN_SENDER];
+    if (i < core.OFF_COUNTER) return [core.ERR_RECEIVER];
+    if (i < core.OFF_BODY_LEN) return [core.ERR_TAG];
+    if (i < core.HEADER_LEN) return [core.ERR_LENGTH];
+    return [core.ERR_TAG];
+  }
+  // e2e 001X oooo ‖ gen ‖ counter; hop 01XD tttt ‖ addr(2) ‖ counter. The first byte: its marker bits
+  // make it another kind or none (ERR_VERSION and whatever that kind then says), X changes the header
+  // length (the tag fails), the op / type / direction bits the key or policy.
+  const any = [core.ERR_VERSION, core.ERR_OP, core.ERR_POLICY, core.ERR_LENGTH, core.ERR_UNKNOWN_SENDER, core.ERR_RECEIVER, core.ERR_GENERATION, core.ERR_TAG];
+  if (i === 0) return any;
+  if (version === E2E && i === 1) return [core.ERR_GENERATION];
+  if (version === LINK && i < 3) return [core.ERR_UNKNOWN_SENDER, core.ERR_RECEIVER]; // short address: no such meter here
+  if (i < hdrLen) return [core.ERR_TAG]; // counter: another reconstructed value, R and nonce differ
+  return [core.ERR_TAG]; // body and tag
+}
 
 function expectRefused(code: number, want: number | number[]): void {
   const wants = Array.isArray(want) ? want : [want];
@@ -34,13 +61,13 @@ describe('eavesdropping', () => {
       [w.H, E2E, core.OP_RELAY, ID_A, big],
       [w.H, E2E, core.OP_CONFIG, ID_A, big],
       [w.H, E2E, core.OP_KEY_UPDATE, ID_A, big],
-      [w.H, LINK, core.LINK_JOIN, ID_C, big],
-      [w.H, LINK, core.LINK_LEAVE, ID_C, big],
+      [w.H, BH, core.LINK_JOIN, ID_C, big],
+      [w.H, BH, core.LINK_LEAVE, ID_C, big],
     ];
     for (const [dev, layer, op, peer, body] of cases) {
       expect(core.policyEnc(layer, op)).toBe(1);
       const f = seal(dev, layer, op, peer, body);
-      const hay = Buffer.from(f.subarray(core.HEADER_LEN));
+      const hay = Buffer.from(f.subarray(hdrOf(f).hdrLen));
       for (let i = 0; i + 3 <= body.length; i++) {
         expect(hay.indexOf(Buffer.from(body.subarray(i, i + 3)))).toBe(-1);
       }
@@ -50,7 +77,8 @@ describe('eavesdropping', () => {
   it('MIC-only ops (CLOCK, FIRMWARE, ACK, link DATA/LINK_ACK) carry the body in clear by policy, still authenticated', () => {
     const w = makeWorld();
     const f = seal(w.H, E2E, core.OP_CLOCK, ID_A, CLOCK_SET);
-    expect(Buffer.from(f.subarray(26, 26 + CLOCK_SET.length)).equals(Buffer.from(CLOCK_SET))).toBe(true);
+    const hl = hdrOf(f).hdrLen;
+    expect(Buffer.from(f.subarray(hl, hl + CLOCK_SET.length)).equals(Buffer.from(CLOCK_SET))).toBe(true);
     for (let op = 1; op <= core.OP_MAX; op++) expect(core.policyEnc(E2E, op)).toBe([5, 6, 9].includes(op) ? 0 : 1);
   });
 });
@@ -61,8 +89,14 @@ describe('modification: every single-bit flip of every byte is refused', () => {
     ['e2e CLOCK (MIC only) to meter A', (w) => [seal(w.H, E2E, core.OP_CLOCK, ID_A, CLOCK_SET), w.A]],
     ['e2e RELAY (16-byte tag) to meter A', (w) => [seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF), w.A]],
     ['e2e ACK with empty body to meter A', (w) => [seal(w.H, E2E, core.OP_ACK, ID_A, new Uint8Array(0)), w.A]],
-    ['link DATA to the concentrator', (w) => [seal(w.A, LINK, core.LINK_DATA, ID_C, seal(w.A, E2E, core.OP_READING, ID_H, READING)), w.C]],
-    ['link JOIN (ENC) to the concentrator', (w) => [seal(w.H, LINK, core.LINK_JOIN, ID_C, new Uint8Array(27).fill(7)), w.C]],
+    ['e2e RELAY, short counter form, to meter A', (w) => {
+      seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF); // the first frame of a key carries the full counter (§6)
+      const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
+      expect(hdrOf(f).full).toBe(0);
+      return [f, w.A];
+    }],
+    ['radio-hop DATA to the concentrator', (w) => [seal(w.A, LINK, core.LINK_DATA, ID_C, seal(w.A, E2E, core.OP_READING, ID_H, READING)), w.C]],
+    ['backhaul JOIN (ENC) to the concentrator', (w) => [seal(w.H, BH, core.LINK_JOIN, ID_C, new Uint8Array(27).fill(7)), w.C]],
   ];
   for (const [label, make] of cases) {
     it(label, () => {
@@ -71,7 +105,8 @@ describe('modification: every single-bit flip of every byte is refused', () => {
       const before = lasts(rx);
       const out = new Uint8Array(core.MAX_BODY);
       const n = frame.length;
-      const bodyLen = n - core.HEADER_LEN - core.policyTagLen(frame[0], frame[2]);
+      const h = hdrOf(frame);
+      const bodyLen = h.bodyLen;
       let flips = 0;
       for (let i = 0; i < n; i++) {
         for (let bit = 0; bit < 8; bit++) {
@@ -82,18 +117,11 @@ describe('modification: every single-bit flip of every byte is refused', () => {
           flips++;
           expect(r).toBeLessThan(0);
           // The right typed error per field.
-          if (i === core.OFF_VERSION) expectRefused(r, [core.ERR_VERSION, core.ERR_OP, core.ERR_POLICY, core.ERR_LENGTH]);
-          else if (i === core.OFF_FLAGS) expectRefused(r, bit >= 2 ? core.ERR_FLAGS : [core.ERR_POLICY, core.ERR_UNKNOWN_SENDER]);
-          else if (i === core.OFF_OP) expectRefused(r, [core.ERR_OP, core.ERR_POLICY, core.ERR_LENGTH, core.ERR_UNKNOWN_SENDER, core.ERR_TAG]);
-          else if (i === core.OFF_GEN) expectRefused(r, core.ERR_GENERATION);
-          else if (i < core.OFF_RECEIVER) expectRefused(r, core.ERR_UNKNOWN_SENDER);
-          else if (i < core.OFF_COUNTER) expectRefused(r, core.ERR_RECEIVER);
-          else if (i < core.OFF_BODY_LEN) expectRefused(r, core.ERR_TAG);
-          else if (i < core.HEADER_LEN) expectRefused(r, core.ERR_LENGTH);
-          else expectRefused(r, core.ERR_TAG); // body and tag
+          expectRefused(r, fieldErrors(h.version, h.hdrLen, i, bit));
           // No plaintext handed out, no replay state consumed.
           if (r === core.ERR_TAG || r === core.ERR_RECEIVER || r === core.ERR_REPLAY) {
-            for (let k = 0; k < bodyLen; k++) expect(out[k]).toBe(0);
+            // (a flipped X bit changes the header length, so the body the receiver saw is HDR.bodyLen long)
+            for (let k = 0; k < Math.min(bodyLen, HDR.bodyLen); k++) expect(out[k]).toBe(0);
           }
         }
       }
@@ -106,16 +134,20 @@ describe('modification: every single-bit flip of every byte is refused', () => {
 });
 
 describe('replay', () => {
-  it('the same frame twice: second is ERR_REPLAY, state and output unchanged', () => {
+  it('the same frame twice: second is ERR_REPLAY, state and output unchanged (full and short counter form)', () => {
     const w = makeWorld();
-    const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
     const out = new Uint8Array(64);
-    expect(receive(w.A, f, out)).toBe(RELAY_OFF.length);
-    const st = lasts(w.A);
-    out.fill(0xa5);
-    expect(receive(w.A, f, out)).toBe(core.ERR_REPLAY);
-    expect(Array.from(out.subarray(0, RELAY_OFF.length))).toEqual([0, 0, 0]);
-    expect(lasts(w.A)).toEqual(st);
+    for (const full of [1, 0]) {
+      const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
+      expect(hdrOf(f).full).toBe(full);
+      expect(receive(w.A, f, out)).toBe(RELAY_OFF.length);
+      const st = lasts(w.A);
+      out.fill(0xa5);
+      // Short form: its low bits reconstruct to last itself, the tag verifies, and last is not fresh.
+      expect(receive(w.A, f, out)).toBe(core.ERR_REPLAY);
+      expect(Array.from(out.subarray(0, RELAY_OFF.length))).toEqual([0, 0, 0]);
+      expect(lasts(w.A)).toEqual(st);
+    }
   });
   it('an older counter after a newer one is ERR_REPLAY (e2e and link)', () => {
     const w = makeWorld();
@@ -124,8 +156,8 @@ describe('replay', () => {
     const f2 = seal(w.A, E2E, core.OP_READING, ID_H, READING);
     expect(receive(w.H, f2, out)).toBe(READING.length);
     expect(receive(w.H, f1, out)).toBe(core.ERR_REPLAY);
-    const l1 = seal(w.C, LINK, core.LINK_ACK, ID_H, cbor(0x81, 0x01));
-    const l2 = seal(w.C, LINK, core.LINK_ACK, ID_H, cbor(0x81, 0x02));
+    const l1 = seal(w.C, BH, core.LINK_ACK, ID_H, cbor(0x81, 0x01));
+    const l2 = seal(w.C, BH, core.LINK_ACK, ID_H, cbor(0x81, 0x02));
     expect(receive(w.H, l2, out)).toBe(2);
     expect(receive(w.H, l1, out)).toBe(core.ERR_REPLAY);
   });
@@ -134,7 +166,7 @@ describe('replay', () => {
     const out = new Uint8Array(core.MAX_BODY);
     const a = seal(w.A, E2E, core.OP_READING, ID_H, READING);
     const b = seal(w.A, E2E, core.OP_EVENT, ID_H, READING);
-    expect(a.subarray(20, 24)).toEqual(b.subarray(20, 24)); // both counter 1, different keys and nonces
+    expect(a.subarray(2, 6)).toEqual(b.subarray(2, 6)); // both counter 1 (full form), different keys and nonces
     expect(receive(w.H, a, out)).toBe(READING.length);
     expect(receive(w.H, b, out)).toBe(READING.length);
   });
@@ -145,40 +177,40 @@ describe('reflection', () => {
     const w = makeWorld();
     const out = new Uint8Array(64);
     const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
-    expect(receive(w.H, f, out)).toBe(core.ERR_UNKNOWN_SENDER); // the HES holds no DOWN receive key
-    // Even handed the HES's own RELAY UP slot for meter A, it fails on receiver and direction.
-    const hdr = core.createHeader();
-    expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
+    // The e2e frame names neither direction nor ids: the HES opens it with its RELAY UP key of meter A,
+    // whose reconstructed header says UP, sender A, receiver H. Another key (D-3), another R: the tag fails.
+    expect(receive(w.H, f, out)).toBe(core.ERR_TAG);
     const slot = w.H.rx.find((s) => s.op === core.OP_RELAY && Buffer.from(s.peer).equals(Buffer.from(ID_A)))!;
-    expect(core.openFrame(ctx, hdr, slot, f, 0, out, 0)).toBe(core.ERR_RECEIVER);
-    // An attacker rewriting the header to look like an uplink (swap ids, flip direction) breaks the tag.
-    const m = f.slice();
-    m.set(f.subarray(12, 20), 4);
-    m.set(f.subarray(4, 12), 12);
-    m[1] ^= core.FLAG_DOWN;
-    expect(receive(w.H, m, out)).toBe(core.ERR_TAG);
     expect(slot.last).toBe(0);
+    // Even with the HES's DOWN sending key as a receive slot (a broken HES), R says sender A, receiver H: the tag fails.
+    const hdr = hdrOf(f);
+    const down = core.createKeySlot(E2E, core.OP_RELAY, core.DIR_DOWN, 0, ID_H, ID_A);
+    down.rk.set(w.H.tx.find((s) => s.op === core.OP_RELAY && Buffer.from(s.peer).equals(Buffer.from(ID_A)))!.rk);
+    expect(core.openFrame(ctx, hdr, down, f, 0, out, 0)).toBe(core.ERR_TAG);
   });
   it('a meter frame fed back to the meter is refused; rewritten as a downlink it fails the tag', () => {
     const w = makeWorld();
     const out = new Uint8Array(64);
     const f = seal(w.A, E2E, core.OP_RELAY, ID_H, cbor(0x83, 0x13, 0x00, 0x00));
-    expect(receive(w.A, f, out)).toBe(core.ERR_UNKNOWN_SENDER);
-    const m = f.slice();
-    m.set(f.subarray(12, 20), 4);
-    m.set(f.subarray(4, 12), 12);
-    m[1] ^= core.FLAG_DOWN;
-    expect(receive(w.A, m, out)).toBe(core.ERR_TAG);
-    // READING is UP only: a reflected READING relabelled DOWN is a policy violation before any key.
+    // Meter A opens it with its RELAY DOWN key and R = (DOWN, sender H, receiver A): the tag fails.
+    expect(receive(w.A, f, out)).toBe(core.ERR_TAG);
+    // READING is UP only: the meter holds no READING receive key at all.
     const r = seal(w.A, E2E, core.OP_READING, ID_H, READING);
-    r[1] ^= core.FLAG_DOWN;
-    expect(receive(w.A, r, out)).toBe(core.ERR_POLICY);
+    expect(receive(w.A, r, out)).toBe(core.ERR_UNKNOWN_SENDER);
+    expect(lasts(w.A).every((x) => x === 0)).toBe(true);
   });
   it('link frames do not reflect either', () => {
     const w = makeWorld();
     const out = new Uint8Array(core.MAX_BODY);
-    const f = seal(w.C, LINK, core.LINK_ACK, ID_H, cbor(0x81, 0x01));
+    const f = seal(w.C, BH, core.LINK_ACK, ID_H, cbor(0x81, 0x01));
     expect(receive(w.C, f, out)).toBe(core.ERR_UNKNOWN_SENDER);
+    // A meter's radio-hop frame back to it: it is UP, the meter only receives DOWN.
+    const u = seal(w.A, LINK, core.LINK_ACK, ID_C, cbor(0x81, 0x01));
+    expect(receive(w.A, u, out)).toBe(core.ERR_UNKNOWN_SENDER);
+    // Its direction bit flipped to DOWN: the meter's DOWN key and R (DOWN, sender C) refuse it.
+    const d = u.slice();
+    d[0] ^= core.HOP_DOWN;
+    expect(receive(w.A, d, out)).toBe(core.ERR_TAG);
   });
 });
 
@@ -192,14 +224,18 @@ describe('spoofing', () => {
     const f = new Uint8Array(100);
     const n = core.sealFrame(ctx, s, core.OP_READING, READING, 0, READING.length, f, 0);
     const before = lasts(w.H);
-    expect(receive(w.H, f.subarray(0, n), out)).toBe(core.ERR_TAG);
+    // The backhaul names meter B (the id is not on the e2e wire): B's key and R with B's id refuse it.
+    expect(receive(w.H, f.subarray(0, n), out, ID_B)).toBe(core.ERR_TAG);
     expect(lasts(w.H)).toEqual(before);
   });
   it('a frame from an unknown device is ERR_UNKNOWN_SENDER', () => {
     const w = makeWorld();
     const f = seal(w.A, E2E, core.OP_READING, ID_H, READING);
-    f.set(new Uint8Array(8).fill(0x99), core.OFF_SENDER);
-    expect(receive(w.H, f, new Uint8Array(64))).toBe(core.ERR_UNKNOWN_SENDER);
+    expect(receive(w.H, f, new Uint8Array(64), new Uint8Array(8).fill(0x99))).toBe(core.ERR_UNKNOWN_SENDER);
+    // On the radio hop, an unknown short address.
+    const l = seal(w.A, LINK, core.LINK_DATA, ID_C, f);
+    l[2] = 0x77;
+    expect(receive(w.C, l, new Uint8Array(64))).toBe(core.ERR_UNKNOWN_SENDER);
   });
   it('a concentrator with only link keys cannot forge an end-to-end command, even inside a valid link frame', () => {
     const w = makeWorld();
@@ -242,11 +278,14 @@ describe('wrong-operation key', () => {
       }
     }
     const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
-    f[core.OFF_OP] = core.OP_READING;
-    expect(receive(w.A, f, out)).toBe(core.ERR_POLICY);
+    setOp(f, core.OP_READING);
+    // No READING receive key on a meter (READING is UP only); a slot forced on it is refused by policy.
+    expect(receive(w.A, f, out)).toBe(core.ERR_UNKNOWN_SENDER);
+    const rd = core.createKeySlot(E2E, core.OP_READING, core.DIR_DOWN, 0, ID_A, ID_H);
+    expect(core.openFrame(ctx, hdrOf(f), rd, f, 0, out, 0)).toBe(core.ERR_POLICY);
     // Relabelled as another DOWN op with the same tag length (CONFIG, 16): wrong key -> ERR_TAG.
     const g = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
-    g[core.OFF_OP] = core.OP_CONFIG;
+    setOp(g, core.OP_CONFIG);
     expect(receive(w.A, g, out)).toBe(core.ERR_TAG);
     // A sender cannot seal an op under another op's slot.
     const slot = w.H.tx.find((s) => s.op === core.OP_READ)!;
@@ -255,26 +294,32 @@ describe('wrong-operation key', () => {
 });
 
 describe('truncation and extension', () => {
-  it('every other length of an e2e and a link frame is ERR_LENGTH; nothing consumed', () => {
+  it('every other length of an e2e and a radio-hop frame is refused (ERR_LENGTH below header + tag, else ERR_TAG: the length is in R); nothing consumed', () => {
     const w = makeWorld();
     const out = new Uint8Array(core.MAX_BODY);
     const e = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
     const l = seal(w.C, LINK, core.LINK_DATA, ID_A, e);
     for (const f of [e, l]) {
+      const h = hdrOf(f);
       const big = new Uint8Array(f.length + 64);
       big.set(f);
       for (let len = 0; len <= big.length; len++) {
         if (len === f.length) continue;
-        expect(receive(w.A, big.subarray(0, len), out)).toBe(core.ERR_LENGTH);
+        const r = receive(w.A, big.subarray(0, len), out);
+        expect(name(r)).toBe(name(len < h.hdrLen + h.tagLen ? core.ERR_LENGTH : core.ERR_TAG));
       }
     }
+    expect(lasts(w.A).every((x) => x === 0)).toBe(true);
     expect(receive(w.A, l, out)).toBe(e.length);
     expect(receive(w.A, e, out)).toBe(RELAY_OFF.length);
   });
-  it('truncating the body and fixing the length field breaks the tag', () => {
+  it('every other length of a backhaul frame is ERR_LENGTH; truncating the body and fixing its length field breaks the tag', () => {
     const w = makeWorld();
-    const f = seal(w.A, E2E, core.OP_READING, ID_H, READING);
-    const tag = core.policyTagLen(E2E, core.OP_READING);
+    const f = seal(w.C, BH, core.LINK_DATA, ID_H, READING);
+    const big = new Uint8Array(f.length + 64);
+    big.set(f);
+    for (let len = 0; len <= big.length; len++) if (len !== f.length) expect(receive(w.H, big.subarray(0, len), new Uint8Array(2000))).toBe(core.ERR_LENGTH);
+    const tag = core.policyTagLen(BH, core.LINK_DATA);
     const n = READING.length - 5;
     const m = new Uint8Array(core.HEADER_LEN + n + tag);
     m.set(f.subarray(0, core.HEADER_LEN + n));
@@ -288,12 +333,8 @@ describe('truncation and extension', () => {
     const slot = w.H.tx.find((s) => s.op === core.OP_FIRMWARE)!;
     const big = new Uint8Array(core.MAX_BODY + 1);
     expect(core.sealFrame(ctx, slot, core.OP_FIRMWARE, big, 0, big.length, new Uint8Array(2000), 0)).toBe(core.ERR_TOO_LARGE);
-    const f = new Uint8Array(core.HEADER_LEN + core.MAX_BODY + 1 + 16);
-    f[0] = E2E;
-    f[1] = core.FLAG_DOWN;
-    f[2] = core.OP_FIRMWARE;
-    f[24] = (core.MAX_BODY + 1) >> 8;
-    f[25] = (core.MAX_BODY + 1) & 255;
+    const f = new Uint8Array(core.E2E_HDR_SHORT + core.MAX_BODY + 1 + 16);
+    f[0] = core.E2E_MARK | core.OP_FIRMWARE;
     expect(receive(w.A, f, new Uint8Array(2000))).toBe(core.ERR_LENGTH);
   });
 });
@@ -312,7 +353,7 @@ describe('key-generation downgrade', () => {
     expect(receive(w.A, old, out)).toBe(core.ERR_GENERATION);
     // Relabelling the old frame as generation 1 breaks the tag (the generation is authenticated).
     const m = old.slice();
-    m[core.OFF_GEN] = 1;
+    m[1] = 1; // the e2e gen byte
     expect(receive(w.A, m, out)).toBe(core.ERR_TAG);
     expect(s1.last).toBe(0);
   });
@@ -325,7 +366,7 @@ describe('key-generation downgrade', () => {
 });
 
 describe('counter rollback after a reboot', () => {
-  it('the sender resumes above everything it may have sent; a rolled-back sender is ERR_REPLAY', () => {
+  it('the sender resumes above everything it may have sent; a rolled-back sender is refused', () => {
     const w = makeWorld();
     const out = new Uint8Array(64);
     let disk = 0;
@@ -341,15 +382,17 @@ describe('counter rollback after a reboot', () => {
       for (let k = 0; k < boot + 2; k++) {
         const f = seal(w.A, E2E, core.OP_READING, ID_H, READING);
         recorded.push(f);
-        seen.push(new DataView(f.buffer).getUint32(20));
+        const h = hdrOf(f);
+        if (h.full === 1) seen.push(h.counter); // the first frame after every boot carries the full counter (§6)
         expect(receive(w.H, f, out)).toBe(READING.length);
       }
       slot.ctr = core.createSendCounter(disk, 4, persist); // reboot: RAM lost, flash kept
     }
     expect(new Set(seen).size).toBe(seen.length);
-    // A sender that lost its counter (rolled back to a fresh state) produces only replays.
+    // A sender that lost its counter (rolled back to a fresh state) produces only refused frames: its
+    // first (full counter) is a replay, the next (short counters) reconstruct above last and fail their tag.
     slot.ctr = core.createSendCounter(0, 4, () => true);
-    for (let k = 0; k < 5; k++) expect(receive(w.H, seal(w.A, E2E, core.OP_READING, ID_H, READING), out)).toBe(core.ERR_REPLAY);
+    for (let k = 0; k < 5; k++) expect(receive(w.H, seal(w.A, E2E, core.OP_READING, ID_H, READING), out)).toBe(k === 0 ? core.ERR_REPLAY : core.ERR_TAG);
     // The receiver reboots with the replay state it persisted: every recorded frame is still a replay.
     const i = w.H.rx.findIndex((s) => s.op === core.OP_READING && Buffer.from(s.peer).equals(Buffer.from(ID_A)));
     const persistedLast = w.H.rx[i].last;
@@ -357,7 +400,9 @@ describe('counter rollback after a reboot', () => {
     core.loadE2eKeyFromMaster(ctx, fresh, MK_A, 0, ID_A);
     fresh.last = persistedLast;
     w.H.rx[i] = fresh;
-    for (const f of recorded) expect(receive(w.H, f, out)).toBe(core.ERR_REPLAY);
+    // (full counter: ERR_REPLAY; short: it reconstructs above last and fails its tag, or to last itself: ERR_REPLAY)
+    for (const f of recorded) expectRefused(receive(w.H, f, out), hdrOf(f).full === 1 ? core.ERR_REPLAY : [core.ERR_REPLAY, core.ERR_TAG]);
+    expect(w.H.rx[i].last).toBe(persistedLast);
     // The honest sender, resumed from its flash, is above all of it and accepted.
     slot.ctr = core.createSendCounter(disk, 4, persist);
     expect(receive(w.H, seal(w.A, E2E, core.OP_READING, ID_H, READING), out)).toBe(READING.length);

@@ -153,7 +153,7 @@ describe('SendCounter', () => {
     d.failNext = 'refuse';
     expect(core.sealFrame(ctx, slot, core.OP_READING, body, 0, 10, out, 0)).toBe(core.ERR_STORAGE);
     expect(out.every((x) => x === 0xee)).toBe(true);
-    expect(core.sealFrame(ctx, slot, core.OP_READING, body, 0, 10, out, 0)).toBe(48);
+    expect(core.sealFrame(ctx, slot, core.OP_READING, body, 0, 10, out, 0)).toBe(core.E2E_HDR_FULL + 10 + 8); // the first frame of a key: full counter
     expect(d.disk).toBe(3);
     slot.ctr = core.createSendCounter(core.LIMIT_MAX, 2, () => true);
     out.fill(0xee);

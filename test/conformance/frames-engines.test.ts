@@ -45,13 +45,17 @@ var mk = unhx('${e2e.testKeys.masterKey}'), lk = unhx('${e2e.testKeys.meterLinkK
 var tx = K.createKeySlot(F.E2E_VERSION, P.OP_READING, P.DIR_UP, 0, meter, hes);
 K.loadE2eKeyFromMaster(cx, tx, mk, 0, meter);
 tx.ctr = C.createSendCounter(${reading.counter}, 64, function (l) { return true; });
+tx.ctr.sync = ${reading.counter}; // receiver in step: the short counter form (PROTOCOL.md §6)
 var rx = K.createKeySlot(F.E2E_VERSION, P.OP_READING, P.DIR_UP, 0, hes, meter);
 K.loadE2eKeyFromMaster(cx, rx, mk, 0, meter);
-var ltx = K.createKeySlot(F.LINK_VERSION, 0, P.DIR_UP, 0, meter, conc);
+rx.last = ${reading.receiverLast};
+var ltx = K.createKeySlot(F.LINK_VERSION, 0, P.DIR_UP, 0, meter, conc, ${data.addr});
 K.loadLinkKey(cx, ltx, lk, 0, meter);
 ltx.ctr = C.createSendCounter(${data.counter}, 64, function (l) { return true; });
-var lrx = K.createKeySlot(F.LINK_VERSION, 0, P.DIR_UP, 0, conc, meter);
+ltx.ctr.sync = ${data.counter};
+var lrx = K.createKeySlot(F.LINK_VERSION, 0, P.DIR_UP, 0, conc, meter, ${data.addr});
 K.loadLinkKey(cx, lrx, lk, 0, meter);
+lrx.last = ${data.receiverLast};
 var body = unhx('${reading.body}');
 var ef = new Uint8Array(F.MAX_E2E_FRAME), lf = new Uint8Array(F.MAX_LINK_FRAME), pt = new Uint8Array(F.MAX_BODY);
 var hdr = F.createHeader();
@@ -60,18 +64,18 @@ var eHex = hx(ef, 0, en);
 var ln = S.sealFrame(cx, ltx, P.LINK_DATA, ef, 0, en, lf, 0);
 var lHex = hx(lf, 0, ln);
 var r1 = F.parseHeader(lf, 0, ln, hdr), o1 = S.openFrame(cx, hdr, lrx, lf, 0, pt, 0);
-var r2 = F.parseHeader(pt, 0, o1, hdr), o2 = S.openFrame(cx, hdr, rx, pt, 0, pt, F.HEADER_LEN);
-var opened = hx(pt, F.HEADER_LEN, o2);
-var replayed = S.openFrame(cx, hdr, rx, ef, 0, pt, 0);
-ef[40] ^= 1;
+var r2 = F.parseHeader(pt, 0, o1, hdr), h2 = hdr.hdrLen, o2 = S.openFrame(cx, hdr, rx, pt, 0, pt, h2);
+var opened = hx(pt, h2, o2);
+var replayed = F.parseHeader(ef, 0, en, hdr) === 0 ? S.openFrame(cx, hdr, rx, ef, 0, pt, 0) : 1;
+ef[en - 1] ^= 1;
 var forged = F.parseHeader(ef, 0, en, hdr) === 0 ? S.openFrame(cx, hdr, rx, ef, 0, pt, 0) : 1;
-ef[40] ^= 1;
+ef[en - 1] ^= 1;
 var bad = 0, rxs = [rx];
 function frameMany(t) {
   for (var i = 0; i < t; i++) {
     var n = S.sealFrame(cx, tx, P.OP_READING, body, 0, body.length, ef, 0);
     if (F.parseHeader(ef, 0, n, hdr) !== 0 || S.openFrame(cx, hdr, rx, ef, 0, pt, 0) !== body.length) bad++;
-    ef[30] ^= 4;
+    ef[n - 2] ^= 4;
     if (F.parseHeader(ef, 0, n, hdr) === 0 && S.openFrame(cx, hdr, rx, ef, 0, pt, 0) >= 0) bad++;
     if (K.findSlot(rxs, 1, hdr) < 0) bad++;
   }

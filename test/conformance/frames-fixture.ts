@@ -1,6 +1,8 @@
-// A small network for frame-level tests: meters A and B, concentrator C, HES H, all keys derived
-// from fixed TEST keys with the core. Each device receives exactly as PROTOCOL.md §13 describes:
-// parseHeader -> findSlot -> openFrame.
+// A small network for frame-level tests: meters A and B (short addresses 1 and 2 on the radio hop),
+// concentrator C, HES H, all keys derived from fixed TEST keys with the core. Each device receives
+// exactly as PROTOCOL.md §13 describes: parseHeader -> findSlot -> openFrame. Meters and C speak
+// radio-hop link frames, C and H backhaul link frames; an e2e frame names no meter, so the HES is
+// told which meter sent it (as the backhaul DATA body's meter id tells it, §7).
 import * as core from '@vakt/shared';
 
 export const ctx = core.createCryptoCtx();
@@ -15,6 +17,8 @@ export const MK_B = key(0x22);
 export const LK_A = key(0x33); // meter A <-> C
 export const LK_B = key(0x44); // meter B <-> C
 export const LK_C = key(0x55); // C <-> H
+export const ADDR_A = 1;
+export const ADDR_B = 2;
 
 export interface Device {
   id: Uint8Array;
@@ -28,8 +32,8 @@ function e2eSlot(op: number, dir: number, gen: number, local: Uint8Array, peer: 
   if (send) s.ctr = core.createSendCounter(0, 16, () => true);
   return s;
 }
-function linkSlot(dir: number, local: Uint8Array, peer: Uint8Array, deviceId: Uint8Array, lk: Uint8Array, send: boolean): core.KeySlot {
-  const s = core.createKeySlot(core.LINK_VERSION, 0, dir, 0, local, peer);
+function linkSlot(dir: number, local: Uint8Array, peer: Uint8Array, deviceId: Uint8Array, lk: Uint8Array, send: boolean, addr?: number): core.KeySlot {
+  const s = core.createKeySlot(addr === undefined ? core.BACKHAUL_VERSION : core.LINK_VERSION, 0, dir, 0, local, peer, addr);
   core.loadLinkKey(ctx, s, lk, 0, deviceId);
   if (send) s.ctr = core.createSendCounter(0, 16, () => true);
   return s;
@@ -44,18 +48,18 @@ export interface World {
 
 /** Builds the network with every key at generation 0 and fresh counters. */
 export function makeWorld(): World {
-  const mk = (meterId: Uint8Array, mkey: Uint8Array, lk: Uint8Array): Device => {
+  const mk = (meterId: Uint8Array, mkey: Uint8Array, lk: Uint8Array, addr: number): Device => {
     const d: Device = { id: meterId, tx: [], rx: [] };
     for (let op = 1; op <= core.OP_MAX; op++) {
       if (core.policyAllows(core.E2E_VERSION, op, core.DIR_UP)) d.tx.push(e2eSlot(op, core.DIR_UP, 0, meterId, ID_H, meterId, mkey, true));
       if (core.policyAllows(core.E2E_VERSION, op, core.DIR_DOWN)) d.rx.push(e2eSlot(op, core.DIR_DOWN, 0, meterId, ID_H, meterId, mkey, false));
     }
-    d.tx.push(linkSlot(core.DIR_UP, meterId, ID_C, meterId, lk, true));
-    d.rx.push(linkSlot(core.DIR_DOWN, meterId, ID_C, meterId, lk, false));
+    d.tx.push(linkSlot(core.DIR_UP, meterId, ID_C, meterId, lk, true, addr));
+    d.rx.push(linkSlot(core.DIR_DOWN, meterId, ID_C, meterId, lk, false, addr));
     return d;
   };
-  const A = mk(ID_A, MK_A, LK_A);
-  const B = mk(ID_B, MK_B, LK_B);
+  const A = mk(ID_A, MK_A, LK_A, ADDR_A);
+  const B = mk(ID_B, MK_B, LK_B, ADDR_B);
   const H: Device = { id: ID_H, tx: [], rx: [] };
   for (const [mid, mkey] of [
     [ID_A, MK_A],
@@ -71,12 +75,12 @@ export function makeWorld(): World {
   const C: Device = { id: ID_C, tx: [], rx: [] };
   C.tx.push(linkSlot(core.DIR_UP, ID_C, ID_H, ID_C, LK_C, true));
   C.rx.push(linkSlot(core.DIR_DOWN, ID_C, ID_H, ID_C, LK_C, false));
-  for (const [mid, lk] of [
-    [ID_A, LK_A],
-    [ID_B, LK_B],
+  for (const [mid, lk, addr] of [
+    [ID_A, LK_A, ADDR_A],
+    [ID_B, LK_B, ADDR_B],
   ] as const) {
-    C.tx.push(linkSlot(core.DIR_DOWN, ID_C, mid, mid, lk, true));
-    C.rx.push(linkSlot(core.DIR_UP, ID_C, mid, mid, lk, false));
+    C.tx.push(linkSlot(core.DIR_DOWN, ID_C, mid, mid, lk, true, addr));
+    C.rx.push(linkSlot(core.DIR_UP, ID_C, mid, mid, lk, false, addr));
   }
   return { A, B, C, H };
 }
@@ -85,7 +89,7 @@ const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buff
 
 /** The sending slot of dev for (layer, op, peer). */
 export function txSlot(dev: Device, layer: number, op: number, peer: Uint8Array): core.KeySlot {
-  const s = dev.tx.find((x) => x.layer === layer && (layer === core.LINK_VERSION || x.op === op) && eq(x.peer, peer));
+  const s = dev.tx.find((x) => x.layer === layer && (layer !== core.E2E_VERSION || x.op === op) && eq(x.peer, peer));
   if (s === undefined) throw new Error('no tx slot');
   return s;
 }
@@ -98,14 +102,18 @@ export function seal(dev: Device, layer: number, op: number, peer: Uint8Array, b
   return out.slice(0, n);
 }
 
-const HDR = core.createHeader();
-/** Receives one frame exactly as a device does: parse, find slot, open. Body length or a negative error; body in out. */
-export function receive(dev: Device, frame: Uint8Array, out: Uint8Array): number {
+export const HDR = core.createHeader();
+/**
+ * Receives one frame exactly as a device does: parse, find slot, open. Body length or a negative
+ * error; body in out. from: the meter an e2e frame reaches the HES from (default meter A).
+ */
+export function receive(dev: Device, frame: Uint8Array, out: Uint8Array, from: Uint8Array = ID_A): number {
   const r = core.parseHeader(frame, 0, frame.length, HDR);
   if (r < 0) return r;
-  const i = core.findSlot(dev.rx, dev.rx.length, HDR);
+  const rx = HDR.version === core.E2E_VERSION && dev.id === ID_H ? dev.rx.filter((s) => eq(s.peer, from)) : dev.rx;
+  const i = core.findSlot(rx, rx.length, HDR);
   if (i < 0) return i;
-  return core.openFrame(ctx, HDR, dev.rx[i], frame, 0, out, 0);
+  return core.openFrame(ctx, HDR, rx[i], frame, 0, out, 0);
 }
 
 /** Snapshot of every receive slot's replay state (to prove failures change nothing). */

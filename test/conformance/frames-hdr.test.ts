@@ -10,6 +10,8 @@ import { ctx, ID_A, ID_H, lasts, makeWorld, MK_A, seal, txSlot } from './frames-
 import * as ref from './reference.ts';
 
 const E2E = core.E2E_VERSION;
+/** The FrameHeader fields an e2e frame's wire bytes determine (ids and direction come from the slot, §3). */
+const E2E_WIRE_FIELDS = ['version', 'enc', 'op', 'gen', 'counter', 'full', 'addr', 'hdrLen', 'bodyLen', 'tagLen', 'frameLen'] as const;
 const body = (n: number, k: number): Uint8Array => new Uint8Array(n).map((_, i) => (i * 13 + k) & 255);
 
 describe('openFrame and a header that does not describe the frame', () => {
@@ -45,12 +47,12 @@ describe('openFrame and a header that does not describe the frame', () => {
     expect(core.openFrame(ctx, core.createHeader(), slot, buf, 2, out, 0)).toBe(core.ERR_BUFFER);
     expect(core.parseHeader(buf, 2, f.length, hdr)).toBe(0);
     for (const off of [0, 1, 3, 4, -1, 0.5, NaN]) expect(core.openFrame(ctx, hdr, slot, buf, off, out, 0)).toBe(core.ERR_BUFFER);
-    for (let i = 0; i < core.HEADER_LEN; i++) {
+    for (let i = 0; i < hdr.hdrLen; i++) {
       const m = buf.slice();
       m[2 + i] ^= 0x01;
       expect(core.openFrame(ctx, hdr, slot, m, 2, out, 0)).toBe(core.ERR_BUFFER);
     }
-    const fields = ['version', 'flags', 'dir', 'enc', 'op', 'gen', 'counter', 'bodyLen', 'tagLen', 'frameLen'] as const;
+    const fields = E2E_WIRE_FIELDS;
     for (const k of fields) {
       const h = { ...hdr, sender: hdr.sender.slice(), receiver: hdr.receiver.slice() };
       h[k] = (h[k] + 1) & 0xff;
@@ -69,7 +71,7 @@ describe('parseHeader in verify mode (what openFrame checks)', () => {
     const hdr = core.createHeader();
     expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
     expect(core.parseHeader(f, 0, f.length, hdr, true)).toBe(0);
-    const fields = ['version', 'flags', 'dir', 'enc', 'op', 'gen', 'counter', 'bodyLen', 'tagLen', 'frameLen'] as const;
+    const fields = E2E_WIRE_FIELDS;
     for (const k of fields) {
       for (const d of [1, 0.5, 256, 0x100000000]) {
         const h = { ...hdr, sender: hdr.sender.slice(), receiver: hdr.receiver.slice() };
@@ -79,10 +81,20 @@ describe('parseHeader in verify mode (what openFrame checks)', () => {
         expect(JSON.stringify({ ...h, sender: Array.from(h.sender), receiver: Array.from(h.receiver) })).toBe(before);
       }
     }
+    // A backhaul header carries the ids (and flags): an edited id is refused too.
+    const bf = seal(w.C, core.BACKHAUL_VERSION, core.LINK_ACK, ID_H, body(3, 1));
+    const bh = core.createHeader();
+    expect(core.parseHeader(bf, 0, bf.length, bh)).toBe(0);
+    expect(core.parseHeader(bf, 0, bf.length, bh, true)).toBe(0);
     for (const id of ['sender', 'receiver'] as const) {
-      const h = { ...hdr, sender: hdr.sender.slice(), receiver: hdr.receiver.slice() };
+      const h = { ...bh, sender: bh.sender.slice(), receiver: bh.receiver.slice() };
       h[id][7] ^= 1;
-      expect(core.parseHeader(f, 0, f.length, h, true)).toBe(core.ERR_BUFFER);
+      expect(core.parseHeader(bf, 0, bf.length, h, true)).toBe(core.ERR_BUFFER);
+    }
+    for (const k of ['flags', 'dir'] as const) {
+      const h = { ...bh, sender: bh.sender.slice(), receiver: bh.receiver.slice() };
+      h[k] = h[k] ^ 1;
+      expect(core.parseHeader(bf, 0, bf.length, h, true)).toBe(core.ERR_BUFFER);
     }
     // Bytes that do not parse give the parse error, hdr untouched.
     const m = f.slice();
@@ -101,10 +113,12 @@ describe('sealFrame with the body in another buffer', () => {
       for (let n = 0; n <= 70; n++) {
         const b = body(n, op);
         const ctr = s.ctr!.next;
+        const sync = s.ctr!.sync;
         const out = new Uint8Array(core.MAX_E2E_FRAME);
         const len = core.sealFrame(ctx, s, op, b, 0, n, out, 3);
-        // The same frame from a body already in place in the output.
-        s.ctr!.next = ctr; // test only: same counter to compare bytes
+        // The same frame from a body already in place in the output (moved to after the wire header).
+        s.ctr!.next = ctr; // test only: same counter (and counter form) to compare bytes
+        s.ctr!.sync = sync;
         const inPlace = new Uint8Array(core.MAX_E2E_FRAME);
         inPlace.set(b, 3 + core.HEADER_LEN);
         expect(core.sealFrame(ctx, s, op, inPlace, 3 + core.HEADER_LEN, n, inPlace, 3)).toBe(len);
@@ -123,7 +137,7 @@ describe('sealFrame with the body in another buffer', () => {
       const len = core.sealFrame(ctx, s, core.OP_READING, b, 0, n, out, 0);
       const hdr = core.createHeader();
       expect(core.parseHeader(out, 0, len, hdr)).toBe(0);
-      const r = ref.refSeal({ version: E2E, dir: core.DIR_UP, op: core.OP_READING, gen: 0, sender: Buffer.from(ID_A), receiver: Buffer.from(ID_H), counter: hdr.counter, body: Buffer.from(b) }, rawKey);
+      const r = ref.refSeal({ version: E2E, dir: core.DIR_UP, op: core.OP_READING, gen: 0, sender: Buffer.from(ID_A), receiver: Buffer.from(ID_H), counter: s.ctr!.next - 1, body: Buffer.from(b), full: hdr.full === 1 }, rawKey);
       expect(Buffer.from(out.subarray(0, len)).toString('hex')).toBe(r.toString('hex'));
     }
   });
@@ -133,12 +147,14 @@ describe('sealFrame with the body in another buffer', () => {
     const s = txSlot(w.H, E2E, core.OP_RELAY, ID_A);
     const b = body(20, 3);
     const ctr = s.ctr!.next;
+    const sync = s.ctr!.sync;
     const ref1 = new Uint8Array(100);
     const n = core.sealFrame(ctx, s, core.OP_RELAY, b, 0, b.length, ref1, 0);
     s.ctr!.next = ctr;
+    s.ctr!.sync = sync;
     const out = new Uint8Array(100);
-    out.set(b, 4); // body inside what becomes the header
-    expect(core.sealFrame(ctx, s, core.OP_RELAY, out.subarray(4, 24), 0, 20, out, 0)).toBe(n);
+    out.set(b, 2); // body partly inside what becomes the header
+    expect(core.sealFrame(ctx, s, core.OP_RELAY, out.subarray(2, 22), 0, 20, out, 0)).toBe(n);
     expect(Buffer.from(out.subarray(0, n)).equals(Buffer.from(ref1.subarray(0, n)))).toBe(true);
   });
 });

@@ -17,11 +17,15 @@ interface Vec {
   sender: string;
   receiver: string;
   counter: number;
+  full: number;
+  receiverLast: number;
+  addr?: number;
   body: string;
   key: { kind: string; from: string; op?: number; dir: number; gen: number; opRoot?: string; transportedKey?: string; scope?: number; hop?: string; deviceId?: string };
   frameKey: string;
   nonce: string;
-  header: string;
+  reconstructedHeader: string;
+  wireHeader: string;
   frame: string;
 }
 interface Deriv {
@@ -111,51 +115,65 @@ function checkFile(file: string, layer: number): void {
         expect(rk).toBe(v.frameKey);
         const key = b(v.frameKey);
         const body = b(v.body);
-        const fields = { version: v.version, dir: v.dir, op: v.op, gen: v.gen, sender: b(v.sender), receiver: b(v.receiver), counter: v.counter, body };
-        // Reference recomputes the exact bytes from the inputs.
-        expect(hx(ref.refHeader(fields))).toBe(v.header);
+        const fields = { version: v.version, dir: v.dir, op: v.op, gen: v.gen, sender: b(v.sender), receiver: b(v.receiver), counter: v.counter, body, full: v.full === 1, addr: v.addr };
+        const bh = v.version === core.BACKHAUL_VERSION;
+        // Reference recomputes the exact bytes from the inputs: R, the wire header, the frame.
+        expect(hx(ref.refHeader(fields))).toBe(v.reconstructedHeader);
+        expect(hx(ref.refWireHeader(fields))).toBe(v.wireHeader);
+        expect(v.frame.startsWith(v.wireHeader)).toBe(true);
         expect(hx(ref.refSeal(fields, key))).toBe(v.frame);
-        const ro = ref.refOpen(b(v.frame), key);
+        const rxState = { dir: v.dir, sender: b(v.sender), receiver: b(v.receiver), gen: v.gen, last: v.receiverLast };
+        const ro = ref.refOpen(b(v.frame), key, rxState);
         expect(ro).not.toBeNull();
         expect(hx(ro!.body)).toBe(v.body);
-        // Core seals the same bytes.
-        const tx = core.createKeySlot(v.version, v.op, v.dir, v.gen, b(v.sender), b(v.receiver));
+        expect(ro!.counter).toBe(v.counter);
+        // Core seals the same bytes (short form while the receiver is known to be in step, §6).
+        const tx = core.createKeySlot(v.version, v.op, v.dir, v.gen, b(v.sender), b(v.receiver), v.addr);
         core.setSlotKey(tx, key, 0);
         tx.ctr = core.createSendCounter(v.counter, 1, () => true);
+        tx.ctr.sync = v.full === 1 ? 0 : v.counter;
         const out = new Uint8Array(core.MAX_E2E_FRAME + 8);
         const n = core.sealFrame(ctx, tx, v.op, body, 0, body.length, out, 3);
         expect(n).toBe(b(v.frame).length);
         expect(hx(out.subarray(3, 3 + n))).toBe(v.frame);
-        // Core parses and opens it.
+        // Core parses and opens it from the receiver's state.
         const frame = b(v.frame);
         const hdr = core.createHeader();
         expect(core.parseHeader(frame, 0, frame.length, hdr)).toBe(0);
-        expect([hdr.version, hdr.op, hdr.dir, hdr.enc, hdr.gen, hdr.counter, hdr.bodyLen, hdr.tagLen]).toEqual([v.version, v.op, v.dir, v.enc, v.gen, v.counter, body.length, v.tagLen]);
-        expect(hx(hdr.sender)).toBe(v.sender);
-        expect(hx(hdr.receiver)).toBe(v.receiver);
+        expect([hdr.version, hdr.op, hdr.enc, hdr.full, hdr.bodyLen, hdr.tagLen, hdr.hdrLen]).toEqual([v.version, v.op, v.enc, v.full, body.length, v.tagLen, v.wireHeader.length / 2]);
+        if (v.version !== core.E2E_VERSION) expect(hdr.dir).toBe(v.dir);
+        if (v.version !== core.LINK_VERSION) expect(hdr.gen).toBe(v.gen);
+        if (v.version === core.LINK_VERSION) expect(hdr.addr).toBe(v.addr);
         const nonce = new Uint8Array(13);
-        core.writeNonce(frame, 0, nonce, 0);
+        core.writeNonce(b(v.reconstructedHeader), 0, nonce, 0);
         expect(hx(nonce)).toBe(v.nonce);
-        const rx = core.createKeySlot(v.version, v.op, v.dir, v.gen, b(v.receiver), b(v.sender));
+        const rx = core.createKeySlot(v.version, v.op, v.dir, v.gen, b(v.receiver), b(v.sender), v.addr);
         core.setSlotKey(rx, key, 0);
+        rx.last = v.receiverLast;
         const pt = new Uint8Array(body.length + 4);
         expect(core.openFrame(ctx, hdr, rx, frame, 0, pt, 2)).toBe(body.length);
         expect(hx(pt.subarray(2, 2 + body.length))).toBe(v.body);
         expect(rx.last).toBe(v.counter);
-        // ENC frames do not carry the body in clear.
+        expect(hdr.counter).toBe(v.counter);
+        expect(hx(hdr.sender)).toBe(v.sender);
+        expect(hx(hdr.receiver)).toBe(v.receiver);
+        // ENC frames do not carry the body in clear; MIC-only ones carry it right after the wire header.
         if (v.enc === 1 && body.length >= 4) expect(v.frame.includes(v.body)).toBe(false);
-        if (v.enc === 0) expect(v.frame.slice(52, 52 + v.body.length)).toBe(v.body);
+        if (v.enc === 0) expect(v.frame.slice(v.wireHeader.length, v.wireHeader.length + v.body.length)).toBe(v.body);
+        if (bh) expect(v.wireHeader).toBe(v.reconstructedHeader);
       });
     }
   });
 }
 
-checkFile('e2e.json', 0x01);
-checkFile('link.json', 0x81);
+checkFile('e2e.json', core.E2E_VERSION);
+checkFile('link.json', core.LINK_VERSION);
+checkFile('backhaul.json', core.BACKHAUL_VERSION);
 
 describe('vector coverage', () => {
   const e = load('e2e.json').frames;
   const l = load('link.json').frames;
+  const bh = load('backhaul.json').frames;
   it('every end-to-end op in every allowed direction, both ENC modes', () => {
     for (let op = 1; op <= core.OP_MAX; op++) {
       for (const dir of [0, 1]) {
@@ -166,25 +184,31 @@ describe('vector coverage', () => {
     expect(new Set(e.map((v) => v.enc))).toEqual(new Set([0, 1]));
     expect(e.filter((v) => v.key.kind === 'kc').map((v) => v.key.scope)).toEqual([core.OP_RELAY, core.SCOPE_MASTER]);
   });
-  it('every link type in every allowed direction', () => {
+  it('every link type in every allowed direction, on the radio hop and on the backhaul; both counter forms', () => {
     for (let t = 1; t <= core.LINK_MAX; t++) {
       for (const dir of [0, 1]) {
         expect(l.some((v) => v.op === t && v.dir === dir)).toBe(core.policyAllows(core.LINK_VERSION, t, dir));
+        expect(bh.some((v) => v.op === t && v.dir === dir)).toBe(core.policyAllows(core.BACKHAUL_VERSION, t, dir));
       }
     }
+    for (const list of [e, l]) expect(new Set(list.map((v) => v.full))).toEqual(new Set([0, 1]));
   });
-  it('link DATA bodies are the committed end-to-end frames, unchanged', () => {
-    const data = l.filter((v) => v.op === 1);
-    for (const v of data) expect(e.some((x) => x.frame === v.body)).toBe(true);
+  it('DATA bodies are the committed end-to-end frames, unchanged (backhaul: after the meter id)', () => {
+    for (const v of l.filter((x) => x.op === 1)) expect(e.some((x) => x.frame === v.body)).toBe(true);
+    for (const v of bh.filter((x) => x.op === 1)) expect(e.some((x) => load('e2e.json').testKeys.meterId + x.frame === v.body)).toBe(true);
   });
 });
 
 describe('PROTOCOL.md §8b worked examples', () => {
   const doc = readFileSync(new URL('../../docs/PROTOCOL.md', import.meta.url), 'utf8');
   const sec = doc.slice(doc.indexOf('## 8b.'), doc.indexOf('## 9.'));
-  const e = load('e2e.json').frames.find((v) => v.name === 'READING up')!;
-  const l = load('link.json').frames.find((v) => v.name.startsWith('DATA up meter'))!;
-  const flat = (s: string) => s.replace(/[\s‖]/g, '');
+  const E = load('e2e.json').frames;
+  const L = load('link.json').frames;
+  const e = E.find((v) => v.name === 'READING up, 11-byte body (the issue-11 budget)')!;
+  const l = L.find((v) => v.name === 'DATA up meter -> concentrator (11-byte READING)')!;
+  const ce = E.find((v) => v.name === 'RELAY down disconnect')!;
+  const cl = L.find((v) => v.name === 'DATA down concentrator -> meter (RELAY)')!;
+  const flat = (s: string) => s.replace(/[\s‖|`]/g, '');
   const ecb = (key: Uint8Array, block: Uint8Array): Uint8Array => {
     const rk = new Uint32Array(44);
     core.expandKey(key, 0, rk);
@@ -206,24 +230,39 @@ describe('PROTOCOL.md §8b worked examples', () => {
     const s0 = ecb(key, a0);
     return hx(x.subarray(0, t).map((v, j) => v ^ s0[j]));
   }
-  it('the whole frames in the text are the vectors', () => {
-    expect(flat(sec)).toContain(e.frame);
-    expect(flat(sec)).toContain(l.frame);
-    expect(flat(sec)).toContain(e.frameKey);
-    expect(flat(sec)).toContain(e.key.opRoot!);
-    expect(flat(sec)).toContain(l.frameKey);
-    expect(flat(sec)).toContain(flat('01 02 01 00 4d45544552303031 4845532d30303031 01020304 0012'));
-    expect(e.header).toBe(flat('01 02 01 00 4d45544552303031 4845532d30303031 01020304 0012'));
-    expect(l.header).toBe(flat('81 00 01 00 4d45544552303031 434f4e4345303031 01020305 0038'));
+  it('the frames, keys, wire headers and reconstructed headers in the text are the vectors', () => {
+    const text = flat(sec);
+    for (const v of [e, l, ce, cl]) {
+      expect(text).toContain(v.frame);
+      expect(text).toContain(v.frameKey);
+      expect(text).toContain(v.reconstructedHeader);
+      expect(text).toContain(v.wireHeader);
+    }
+    expect(text).toContain(e.key.opRoot!);
   });
-  it('the B0 blocks given in the text reproduce the tags (hand-made CCM on the block cipher)', () => {
-    const b0e = b(flat('69 4d455445523030310102030401 0012'));
-    const f = b(e.frame);
-    const plain = b(e.body);
-    expect(tagFromB0(b(e.frameKey), b0e, f.subarray(0, 26), plain, b(e.nonce), 12)).toBe(e.frame.slice(-24));
-    const b0l = b(flat('59 4d455445523030310102030501 0000'));
-    const g = b(l.frame);
-    expect(tagFromB0(b(l.frameKey), b0l, g.subarray(0, 26 + 56), new Uint8Array(0), b(l.nonce), 8)).toBe(l.frame.slice(-16));
+  it('the B0 blocks given in the text reproduce the tags (hand-made CCM on the block cipher, a = R ‖ wire header ‖ MIC-only body)', () => {
+    const cases: [Vec, string][] = [
+      [e, '59 4d455445523030310102030501 000b'],
+      [l, '49 4d455445523030310102040001 0000'],
+      [ce, '79 4845532d303030310000000303 0003'],
+      [cl, '49 434f4e43453030310000000901 0000'],
+    ];
+    for (const [v, b0] of cases) {
+      expect(flat(sec)).toContain(flat(b0));
+      const f = b(v.frame);
+      const hl = v.wireHeader.length / 2;
+      const n = v.body.length / 2;
+      const aad = Buffer.concat([b(v.reconstructedHeader), f.subarray(0, hl), v.enc === 1 ? new Uint8Array(0) : f.subarray(hl, hl + n)]);
+      const msg = v.enc === 1 ? b(v.body) : new Uint8Array(0);
+      expect(tagFromB0(b(v.frameKey), b(flat(b0)), aad, msg, b(v.nonce), v.tagLen)).toBe(v.frame.slice(-2 * v.tagLen));
+    }
+  });
+  it('the line form of the reading is 35 bytes (the issue-11 budget: at most 40)', () => {
+    const f = b(l.frame);
+    const out = new Uint8Array(core.serialEncodedMaxLen(f.length));
+    const n = core.encodeSerialFrame(f, 0, f.length, out, 0);
+    expect(n).toBe(35);
+    expect(flat(sec)).toContain(hx(out.subarray(0, n)));
   });
 });
 
@@ -243,8 +282,9 @@ describe('key-update vectors replayed through keyupdate.ts (meter side)', () => 
       const fr = b(v.frame);
       expect(core.parseHeader(fr, 0, fr.length, hdr)).toBe(0);
       expect(core.acceptsGen(ring, hdr.op, hdr.gen, true)).toBe(true);
-      const s = core.createKeySlot(core.E2E_VERSION, hdr.op, hdr.dir, hdr.gen, meter, hes);
+      const s = core.createKeySlot(core.E2E_VERSION, hdr.op, v.dir, hdr.gen, meter, hes);
       expect(core.loadRingSlot(ctx, ring, s)).toBe(0);
+      s.last = v.receiverLast;
       const n = core.openFrame(ctx, hdr, s, fr, 0, body, 0);
       expect(n).toBe(v.body.length / 2);
       expect(core.meterOnAuthentic(ctx, ring, hdr.op, hdr.gen, persist)).toBeGreaterThanOrEqual(0);
@@ -254,6 +294,7 @@ describe('key-update vectors replayed through keyupdate.ts (meter side)', () => 
       const s = core.createKeySlot(core.E2E_VERSION, v.op, v.dir, v.gen, meter, hes);
       expect(kc ? core.loadRingKcSlot(ctx, ring, s) : core.loadRingSlot(ctx, ring, s)).toBe(0);
       s.ctr = core.createSendCounter(v.counter, 1, () => true);
+      s.ctr.sync = v.full === 1 ? 0 : v.counter;
       const out = new Uint8Array(core.MAX_E2E_FRAME);
       const pt = b(v.body);
       const n = core.sealFrame(ctx, s, v.op, pt, 0, pt.length, out, 0);

@@ -69,9 +69,11 @@ class End {
     const body = new Uint8Array(core.MAX_BODY);
     let err = core.parseHeader(frame, 0, frame.length, hdr);
     if (err < 0) return { err, hdr, body };
-    const slot = core.createKeySlot(core.E2E_VERSION, hdr.op, hdr.dir, hdr.gen, this.self, this.peer);
-    const kcFrame = !this.meterSide && hdr.op === OP_KEY_UPDATE && hdr.dir === DIR_UP;
-    const k = (kcFrame ? 'kc' : 'k') + '/' + hdr.op + '/' + hdr.dir + '/' + hdr.gen;
+    // An e2e frame carries no direction: it is the receiver's (a meter receives DOWN, the HES UP).
+    const dir = this.meterSide ? DIR_DOWN : DIR_UP;
+    const slot = core.createKeySlot(core.E2E_VERSION, hdr.op, dir, hdr.gen, this.self, this.peer);
+    const kcFrame = !this.meterSide && hdr.op === OP_KEY_UPDATE;
+    const k = (kcFrame ? 'kc' : 'k') + '/' + hdr.op + '/' + dir + '/' + hdr.gen;
     if (kcFrame) err = core.loadRingKcSlot(ctx, this.ring, slot);
     else if (!core.acceptsGen(this.ring, hdr.op, hdr.gen, this.meterSide)) err = core.ERR_GENERATION;
     else err = core.loadRingSlot(ctx, this.ring, slot);
@@ -244,7 +246,7 @@ describe('key update, meter and HES state', () => {
     const c = w.up[0];
     const hdr = core.createHeader();
     expect(core.parseHeader(c, 0, c.length, hdr)).toBe(0);
-    expect([hdr.op, hdr.dir, hdr.gen]).toEqual([OP_KEY_UPDATE, DIR_UP, 1]);
+    expect([hdr.op, hdr.gen]).toEqual([OP_KEY_UPDATE, 1]); // (no direction on the e2e wire)
     // Under the KU uplink key (not KC) it does not verify.
     const slot = core.createKeySlot(core.E2E_VERSION, OP_KEY_UPDATE, DIR_UP, 1, HES, METER);
     core.loadE2eKeyFromMaster(ctx, slot, MK, 0, METER);

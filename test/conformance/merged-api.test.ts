@@ -68,7 +68,7 @@ describe('loadSlotKey', () => {
           const buf = new Uint8Array(keyOff + 16 + 3).fill(0xee);
           buf.set(key, keyOff);
           const e2e = core.createKeySlot(core.E2E_VERSION, op, dir, gen, id, other);
-          const link = core.createKeySlot(core.LINK_VERSION, 0, dir, gen, id, other);
+          const link = core.createKeySlot(core.LINK_VERSION, 0, dir, gen, id, other, 1);
           const kc = core.createKeySlot(core.E2E_VERSION, core.OP_KEY_UPDATE, core.DIR_UP, gen, id, other);
           const want: [core.KeySlot, number, Uint8Array, number][] = [
             [e2e, core.LOAD_E2E, refE2eKey(key, id, op, dir, gen), 0],
@@ -87,7 +87,7 @@ describe('loadSlotKey', () => {
           expect(s.rk).toEqual(expanded(want[0][2]));
           core.loadE2eKeyFromMaster(ctx, s, buf, keyOff, id);
           expect(s.rk).toEqual(expanded(want[1][2]));
-          const l = core.createKeySlot(core.LINK_VERSION, 0, dir, gen, id, other);
+          const l = core.createKeySlot(core.LINK_VERSION, 0, dir, gen, id, other, 1);
           core.loadLinkKey(ctx, l, buf, keyOff, id);
           expect(l.rk).toEqual(expanded(want[2][2]));
           const k = core.createKeySlot(core.E2E_VERSION, core.OP_KEY_UPDATE, core.DIR_UP, gen, id, other);
@@ -171,9 +171,9 @@ describe('readHead', () => {
 
 describe('derived sizes written as literals', () => {
   it('equal their formulas (PROTOCOL.md §3, §9; FIPS-197 block; RFC 3610 counter field)', () => {
-    expect(core.MAX_E2E_FRAME).toBe(core.HEADER_LEN + core.MAX_BODY + core.MAX_TAG_LEN);
+    expect(core.MAX_E2E_FRAME).toBe(core.E2E_HDR_FULL + core.MAX_BODY + core.MAX_TAG_LEN);
     expect(core.MAX_LINK_FRAME).toBe(core.HEADER_LEN + core.MAX_BODY + core.LINK_TAG_LEN);
-    expect(core.MAX_E2E_BODY_FORWARDED).toBe(core.MAX_BODY - core.HEADER_LEN - core.MAX_TAG_LEN);
+    expect(core.MAX_E2E_BODY_FORWARDED).toBe(core.MAX_BODY - core.ID_LEN - core.E2E_HDR_FULL - core.MAX_TAG_LEN);
     expect(core.COBS_BLOCK_DATA).toBe(core.COBS_MAX_CODE - 1);
     // The policy words' direction bits.
     expect(core.POLICY_ENC).toBe(core.POLICY_TAG_MASK + 1);

@@ -5,9 +5,11 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as core from '@vakt/shared';
 import { ctx, ID_A, ID_C, ID_H, lasts, makeWorld, receive, seal } from './frames-fixture.ts';
+import { hdrOf } from './frames-hdrs.ts';
 
 const E2E = core.E2E_VERSION;
 const LINK = core.LINK_VERSION;
+const BH = core.BACKHAUL_VERSION;
 const RUNS = { numRuns: 400 };
 // fast-check's default size caps generated arrays at about 10 elements whatever maxLength says, so
 // half the draws use size 'max' (lengths spread over the whole range): bodies spanning many CCM
@@ -26,7 +28,9 @@ function pool() {
   }
   for (let t = 1; t <= core.LINK_MAX; t++) {
     if (core.policyAllows(LINK, t, core.DIR_UP)) list.push({ f: seal(w.A, LINK, t, ID_C, body(t * 7)), rx: w.C });
-    if (core.policyAllows(LINK, t, core.DIR_DOWN)) list.push({ f: seal(w.H, LINK, t, ID_C, body(t * 11)), rx: w.C });
+    if (core.policyAllows(LINK, t, core.DIR_DOWN)) list.push({ f: seal(w.C, LINK, t, ID_A, body(t * 9)), rx: w.A });
+    if (core.policyAllows(BH, t, core.DIR_UP)) list.push({ f: seal(w.C, BH, t, ID_H, body(t * 13)), rx: w.H });
+    if (core.policyAllows(BH, t, core.DIR_DOWN)) list.push({ f: seal(w.H, BH, t, ID_C, body(t * 11)), rx: w.C });
   }
   return { w, list };
 }
@@ -48,18 +52,37 @@ describe('totality on arbitrary input', () => {
         } else {
           expect(r).toBe(0);
           expect(hdr.frameLen).toBe(len);
-          expect(len).toBe(core.HEADER_LEN + hdr.bodyLen + hdr.tagLen);
-          expect(core.policyAllows(hdr.version, hdr.op, hdr.dir)).toBe(true);
+          expect(len).toBe(hdr.hdrLen + hdr.bodyLen + hdr.tagLen);
+          expect(core.policyOf(hdr.version, hdr.op)).not.toBe(0);
+          if (hdr.version !== E2E) expect(core.policyAllows(hdr.version, hdr.op, hdr.dir)).toBe(true); // e2e: the receiver's direction
         }
       }),
       { numRuns: 2000 },
     );
   });
 
-  it('parseHeader on frames with a plausible header and random rest: only exact lengths parse', () => {
+  it('e2e and radio frames: parse exactly when at least header + tag long (no length field, §3)', () => {
     const hdr = core.createHeader();
     fc.assert(
-      fc.property(fc.constantFrom(E2E, LINK), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 10 }), bytes(1100), (v, flags, op, rest) => {
+      fc.property(fc.constantFrom(0x20, 0x30, 0x40, 0x50, 0x60, 0x70), fc.integer({ min: 0, max: 15 }), bytes(1100), (mark, op, rest) => {
+        const f = new Uint8Array(1 + rest.length);
+        f.set(rest, 1);
+        f[0] = mark | op;
+        const r = core.parseHeader(f, 0, f.length, hdr);
+        const layer = mark < 0x40 ? E2E : LINK;
+        const p = core.policyOf(layer, op);
+        if (p === 0) expect([core.ERR_OP, core.ERR_LENGTH]).toContain(r); // shorter than the header: ERR_LENGTH first
+        else if (r === 0) expect(f.length).toBe(hdr.hdrLen + hdr.bodyLen + (p & core.POLICY_TAG_MASK));
+        else expect([core.ERR_LENGTH, core.ERR_POLICY]).toContain(r);
+      }),
+      RUNS,
+    );
+  });
+
+  it('backhaul frames with a plausible header and random rest: only exact lengths parse', () => {
+    const hdr = core.createHeader();
+    fc.assert(
+      fc.property(fc.constantFrom(BH), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 10 }), bytes(1100), (v, flags, op, rest) => {
         const f = new Uint8Array(core.HEADER_LEN + rest.length);
         f.set(rest, core.HEADER_LEN);
         f[0] = v;
@@ -90,9 +113,12 @@ describe('totality on arbitrary input', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 60 }), bytes(80), fc.integer({ min: 0, max: 0xffffffff }), (n, junk, ctr) => {
         const f = seal(w.H, E2E, core.OP_RELAY, ID_A, new Uint8Array(n));
+        const hl = hdrOf(f).hdrLen;
         const m = f.slice();
-        m.set(junk.subarray(0, Math.min(junk.length, f.length - core.HEADER_LEN)), core.HEADER_LEN);
-        new DataView(m.buffer).setUint32(20, ctr);
+        m.set(junk.subarray(0, Math.min(junk.length, f.length - hl)), hl);
+        // Any counter on the wire (its low 16 bits, or all 32).
+        if (hl === core.E2E_HDR_FULL) new DataView(m.buffer).setUint32(2, ctr);
+        else new DataView(m.buffer).setUint16(2, ctr & 0xffff);
         if (same(m, f)) return;
         out.fill(0x77);
         const r = receive(w.A, m, out);
@@ -189,7 +215,8 @@ describe('mutated valid frames never open', () => {
       if (core.policyAllows(E2E, op, core.DIR_UP)) ops.push([w.A, E2E, op, ID_H, w.H]);
       if (core.policyAllows(E2E, op, core.DIR_DOWN)) ops.push([w.H, E2E, op, ID_A, w.A]);
     }
-    for (let t = 1; t <= core.LINK_MAX; t++) if (core.policyAllows(LINK, t, core.DIR_DOWN)) ops.push([w.H, LINK, t, ID_C, w.C]);
+    for (let t = 1; t <= core.LINK_MAX; t++) if (core.policyAllows(BH, t, core.DIR_DOWN)) ops.push([w.H, BH, t, ID_C, w.C]);
+    for (let t = 1; t <= core.LINK_MAX; t++) if (core.policyAllows(LINK, t, core.DIR_DOWN)) ops.push([w.C, LINK, t, ID_A, w.A]);
     let multiBlock = 0;
     let nearMax = 0;
     fc.assert(
@@ -198,14 +225,15 @@ describe('mutated valid frames never open', () => {
         if (body.length > 4 * 16) multiBlock++;
         if (body.length > 3 * core.MAX_BODY / 4) nearMax++;
         const f = seal(tx, layer, op, peer, body);
-        expect(f.length).toBe(core.HEADER_LEN + body.length + core.policyTagLen(layer, op));
+        const hl = hdrOf(f).hdrLen;
+        expect(f.length).toBe(hl + body.length + core.policyTagLen(layer, op));
         if (inPlace) {
           const hdr = core.createHeader();
           expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
           const i = core.findSlot(rx.rx, rx.rx.length, hdr);
           expect(i).toBeGreaterThanOrEqual(0);
-          expect(core.openFrame(ctx, hdr, rx.rx[i], f, 0, f, core.HEADER_LEN)).toBe(body.length);
-          expect(same(f.subarray(core.HEADER_LEN, core.HEADER_LEN + body.length), body)).toBe(true);
+          expect(core.openFrame(ctx, hdr, rx.rx[i], f, 0, f, hl)).toBe(body.length);
+          expect(same(f.subarray(hl, hl + body.length), body)).toBe(true);
         } else {
           const out = new Uint8Array(core.MAX_BODY);
           expect(receive(rx, f, out)).toBe(body.length);
@@ -233,9 +261,11 @@ describe('sealFrame buffer overlap', () => {
       for (let bodyOff = 0; bodyOff <= 120; bodyOff++) {
         const ctr = s.ctr!;
         const next = ctr.next;
+        const sync = ctr.sync;
         const ref = new Uint8Array(200);
         const n = core.sealFrame(ctx, s, op, body, 0, body.length, ref, 10);
-        ctr.next = next; // same counter again, to compare bytes (test only)
+        ctr.next = next; // same counter (and counter form) again, to compare bytes (test only)
+        ctr.sync = sync;
         const buf = new Uint8Array(200);
         buf.set(body, bodyOff);
         expect(core.sealFrame(ctx, s, op, buf, bodyOff, body.length, buf, 10)).toBe(n);

@@ -6,8 +6,10 @@
  */
 import { createCipheriv, createDecipheriv, timingSafeEqual } from 'node:crypto';
 
-export const REF_E2E = 0x01;
-export const REF_LINK = 0x81;
+/** Layer codes (PROTOCOL.md §3): e2e 0x02, radio hop 0x42, backhaul 0x82 (first byte of a backhaul frame). */
+export const REF_E2E = 0x02;
+export const REF_LINK = 0x42;
+export const REF_BACKHAUL = 0x82;
 export const REF_UP = 0;
 export const REF_DOWN = 1;
 
@@ -20,7 +22,7 @@ interface RefPolicy {
   name: string;
 }
 export const REF_E2E_POLICY: Record<number, RefPolicy> = {
-  0x01: { name: 'READING', up: true, down: false, enc: 1, tag: 12 },
+  0x01: { name: 'READING', up: true, down: false, enc: 1, tag: 8 },
   0x02: { name: 'READ', up: true, down: true, enc: 1, tag: 12 },
   0x03: { name: 'RELAY', up: true, down: true, enc: 1, tag: 16 },
   0x04: { name: 'CONFIG', up: true, down: true, enc: 1, tag: 16 },
@@ -30,7 +32,13 @@ export const REF_E2E_POLICY: Record<number, RefPolicy> = {
   0x08: { name: 'EVENT', up: true, down: false, enc: 1, tag: 12 },
   0x09: { name: 'ACK', up: true, down: true, enc: 0, tag: 8 },
 };
+/** Radio hop (meter ↔ concentrator): DATA and LINK_ACK only, 4-byte MIC. */
 export const REF_LINK_POLICY: Record<number, RefPolicy> = {
+  0x01: { name: 'DATA', up: true, down: true, enc: 0, tag: 4 },
+  0x04: { name: 'LINK_ACK', up: true, down: true, enc: 0, tag: 4 },
+};
+/** Backhaul (concentrator ↔ HES, TCP): every link type, 8-byte MIC. */
+export const REF_BACKHAUL_POLICY: Record<number, RefPolicy> = {
   0x01: { name: 'DATA', up: true, down: true, enc: 0, tag: 8 },
   0x02: { name: 'JOIN', up: false, down: true, enc: 1, tag: 8 },
   0x03: { name: 'LEAVE', up: false, down: true, enc: 1, tag: 8 },
@@ -38,7 +46,7 @@ export const REF_LINK_POLICY: Record<number, RefPolicy> = {
 };
 
 export function refPolicy(version: number, op: number): RefPolicy | undefined {
-  const t = version === REF_E2E ? REF_E2E_POLICY : version === REF_LINK ? REF_LINK_POLICY : undefined;
+  const t = version === REF_E2E ? REF_E2E_POLICY : version === REF_LINK ? REF_LINK_POLICY : version === REF_BACKHAUL ? REF_BACKHAUL_POLICY : undefined;
   return t === undefined ? undefined : t[op];
 }
 
@@ -117,17 +125,21 @@ export function refImageMac(okFirmware: Uint8Array, meterId: Uint8Array, gen: nu
 }
 
 export interface RefFrameFields {
-  version: number;
+  version: number; // REF_E2E, REF_LINK or REF_BACKHAUL
   dir: number;
   op: number;
   gen: number;
   sender: Uint8Array;
   receiver: Uint8Array;
-  counter: number;
+  counter: number; // the full 32-bit counter
   body: Uint8Array; // plaintext body
+  /** e2e / hop: true = the full counter on the wire (X = 1), false = its low 16 / 8 bits. Backhaul: always full. */
+  full?: boolean;
+  /** Radio hop: the meter's short address (1..0xFFFE). */
+  addr?: number;
 }
 
-/** The 26-byte header of §3 for a frame whose body is body.length bytes (ENC from policy). */
+/** R, the 26-byte reconstructed header of §3: layer ‖ flags ‖ op ‖ gen ‖ sender ‖ receiver ‖ counter ‖ body length (ENC from policy). */
 export function refHeader(f: RefFrameFields): Buffer {
   const p = refPolicy(f.version, f.op);
   if (p === undefined) throw new Error('reference: unknown op');
@@ -143,6 +155,19 @@ export function refHeader(f: RefFrameFields): Buffer {
   return h;
 }
 
+/** The header bytes on the wire (§3): e2e 0x20|X<<4|op ‖ gen ‖ counter; hop 0x40|X<<5|dir<<4|type ‖ addr ‖ counter; backhaul = R. */
+export function refWireHeader(f: RefFrameFields): Buffer {
+  if (f.version === REF_BACKHAUL) return refHeader(f);
+  const full = f.full === true;
+  const ctr = full ? Buffer.alloc(4) : Buffer.alloc(f.version === REF_E2E ? 2 : 1);
+  if (full) ctr.writeUInt32BE(f.counter, 0);
+  else if (f.version === REF_E2E) ctr.writeUInt16BE(f.counter % 0x10000, 0);
+  else ctr[0] = f.counter % 0x100;
+  if (f.version === REF_E2E) return Buffer.concat([Buffer.from([0x20 | (full ? 0x10 : 0) | f.op, f.gen]), ctr]);
+  const a = f.addr ?? 0;
+  return Buffer.concat([Buffer.from([0x40 | (full ? 0x20 : 0) | ((f.dir & 1) << 4) | f.op, a >> 8, a & 0xff]), ctr]);
+}
+
 function refNonce(sender: Uint8Array, counter: number, op: number): Buffer {
   const n = Buffer.alloc(13);
   Buffer.from(sender).copy(n, 0);
@@ -151,25 +176,30 @@ function refNonce(sender: Uint8Array, counter: number, op: number): Buffer {
   return n;
 }
 
+/** Associated data before the body (§3): R ‖ wire header, or the backhaul header alone (it is R). */
+function refAadHead(f: RefFrameFields, wire: Buffer): Buffer {
+  return f.version === REF_BACKHAUL ? wire : Buffer.concat([refHeader(f), wire]);
+}
+
 /** Seals a frame per §3 with the 16-byte frame key `key` using node's aes-128-ccm. */
 export function refSeal(f: RefFrameFields, key: Uint8Array): Buffer {
   const p = refPolicy(f.version, f.op);
   if (p === undefined) throw new Error('reference: unknown op');
   const allowed = f.dir === REF_DOWN ? p.down : p.up;
   if (!allowed) throw new Error('reference: direction not allowed');
-  const hdr = refHeader(f);
+  const wire = refWireHeader(f);
+  const head = refAadHead(f, wire);
   const nonce = refNonce(f.sender, f.counter, f.op);
   const c = createCipheriv('aes-128-ccm', Buffer.from(key), nonce, { authTagLength: p.tag });
   if (p.enc === 1) {
-    c.setAAD(hdr, { plaintextLength: f.body.length });
+    c.setAAD(head, { plaintextLength: f.body.length });
     const ct = Buffer.concat([c.update(Buffer.from(f.body)), c.final()]);
-    return Buffer.concat([hdr, ct, c.getAuthTag()]);
+    return Buffer.concat([wire, ct, c.getAuthTag()]);
   }
-  const aad = Buffer.concat([hdr, Buffer.from(f.body)]);
-  c.setAAD(aad, { plaintextLength: 0 });
+  c.setAAD(Buffer.concat([head, Buffer.from(f.body)]), { plaintextLength: 0 });
   c.update(Buffer.alloc(0));
   c.final();
-  return Buffer.concat([aad, c.getAuthTag()]);
+  return Buffer.concat([wire, Buffer.from(f.body), c.getAuthTag()]);
 }
 
 export interface RefOpened extends RefFrameFields {
@@ -177,36 +207,98 @@ export interface RefOpened extends RefFrameFields {
   tagLen: number;
 }
 
-/** Parses and verifies a frame under `key`; returns the fields with the plaintext body, or null (any failure). */
-export function refOpen(frame: Uint8Array, key: Uint8Array): RefOpened | null {
+/** What an e2e or hop receiver knows and the wire leaves out (§3, §6): its key's ids, direction, generation (hop) and last accepted counter. */
+export interface RefReceiver {
+  dir: number;
+  sender: Uint8Array;
+  receiver: Uint8Array;
+  gen: number; // hop: the link key's generation (e2e and backhaul carry theirs)
+  last: number;
+}
+
+/**
+ * The counter a short wire value stands for (§6): the smallest value at or above `last` whose low
+ * bits are `low` (16 bits e2e, 8 bits hop).
+ */
+export function refReconstruct(last: number, low: number, bits: number): number {
+  const w = 2 ** bits;
+  const v = Math.floor(last / w) * w + low;
+  return v >= last ? v : v + w;
+}
+
+/**
+ * Parses and verifies a frame under `key`; returns the fields with the plaintext body, or null
+ * (any failure, including a counter that is not above rx.last). Backhaul frames need no rx.
+ */
+export function refOpen(frame: Uint8Array, key: Uint8Array, rx?: RefReceiver): RefOpened | null {
   const fb = Buffer.from(frame);
-  if (fb.length < 26) return null;
-  const version = fb[0];
-  const flags = fb[1];
-  if (flags & 0xfc) return null;
-  const op = fb[2];
+  if (fb.length < 1) return null;
+  const b0 = fb[0];
+  let version: number;
+  let op: number;
+  let dir: number;
+  let full: boolean;
+  let hl: number;
+  let gen: number;
+  let counter: number;
+  let sender: Uint8Array;
+  let receiver: Uint8Array;
+  let addr: number | undefined;
+  if (b0 === REF_BACKHAUL) {
+    if (fb.length < 26 || fb[1] & 0xfc) return null;
+    version = REF_BACKHAUL;
+    op = fb[2];
+    dir = fb[1] & 1;
+    full = true;
+    hl = 26;
+    gen = fb[3];
+    sender = fb.subarray(4, 12);
+    receiver = fb.subarray(12, 20);
+    counter = fb.readUInt32BE(20);
+  } else {
+    if (rx === undefined) return null;
+    if ((b0 & 0xe0) === 0x20) {
+      version = REF_E2E;
+      op = b0 & 0x0f;
+      full = (b0 & 0x10) !== 0;
+      hl = full ? 6 : 4;
+      if (fb.length < hl) return null;
+      gen = fb[1];
+      const w = full ? fb.readUInt32BE(2) : fb.readUInt16BE(2);
+      counter = full ? w : refReconstruct(rx.last, w, 16);
+    } else if ((b0 & 0xc0) === 0x40) {
+      version = REF_LINK;
+      op = b0 & 0x0f;
+      full = (b0 & 0x20) !== 0;
+      hl = full ? 7 : 4;
+      if (fb.length < hl || ((b0 >> 4) & 1) !== rx.dir) return null;
+      addr = fb.readUInt16BE(1);
+      gen = rx.gen;
+      counter = full ? fb.readUInt32BE(3) : refReconstruct(rx.last, fb[3], 8);
+    } else return null;
+    dir = rx.dir;
+    sender = rx.sender;
+    receiver = rx.receiver;
+    if (counter > 0xffffffff) return null;
+  }
   const p = refPolicy(version, op);
-  if (p === undefined) return null;
-  const dir = flags & 1;
-  const enc = (flags >> 1) & 1;
-  if (enc !== p.enc || !(dir === REF_DOWN ? p.down : p.up)) return null;
-  const n = fb.readUInt16BE(24);
-  if (n > 1024 || fb.length !== 26 + n + p.tag) return null;
-  const hdr = fb.subarray(0, 26);
-  const sender = fb.subarray(4, 12);
-  const counter = fb.readUInt32BE(20);
-  const body = fb.subarray(26, 26 + n);
-  const tag = fb.subarray(26 + n);
+  if (p === undefined || !(dir === REF_DOWN ? p.down : p.up)) return null;
+  if (version === REF_BACKHAUL && ((fb[1] >> 1) & 1) !== p.enc) return null;
+  const n = version === REF_BACKHAUL ? fb.readUInt16BE(24) : fb.length - hl - p.tag;
+  if (n < 0 || n > 1024 || fb.length !== hl + n + p.tag) return null;
+  const fields: RefFrameFields = { version, dir, op, gen, sender: Buffer.from(sender), receiver: Buffer.from(receiver), counter, body: Buffer.alloc(n), full, addr };
+  const head = refAadHead(fields, fb.subarray(0, hl));
+  const body = fb.subarray(hl, hl + n);
   const d = createDecipheriv('aes-128-ccm', Buffer.from(key), refNonce(sender, counter, op), { authTagLength: p.tag });
-  d.setAuthTag(tag);
+  d.setAuthTag(fb.subarray(hl + n));
   let pt: Buffer;
   try {
-    if (enc === 1) {
-      d.setAAD(hdr, { plaintextLength: n });
+    if (p.enc === 1) {
+      d.setAAD(head, { plaintextLength: n });
       pt = d.update(body);
       d.final();
     } else {
-      d.setAAD(fb.subarray(0, 26 + n), { plaintextLength: 0 });
+      d.setAAD(Buffer.concat([head, body]), { plaintextLength: 0 });
       d.update(Buffer.alloc(0));
       d.final();
       pt = Buffer.from(body);
@@ -214,18 +306,8 @@ export function refOpen(frame: Uint8Array, key: Uint8Array): RefOpened | null {
   } catch {
     return null;
   }
-  return {
-    version,
-    dir,
-    op,
-    gen: fb[3],
-    sender: Buffer.from(sender),
-    receiver: Buffer.from(fb.subarray(12, 20)),
-    counter,
-    body: pt,
-    enc,
-    tagLen: p.tag,
-  };
+  if (counter < 1 || (rx !== undefined && version !== REF_BACKHAUL && counter <= rx.last)) return null;
+  return { ...fields, body: pt, enc: p.enc, tagLen: p.tag };
 }
 
 /** Constant-time equality for test use. */

@@ -168,24 +168,28 @@ describe('energy register', () => {
 describe('provisioning images (PROTOCOL.md §11, encoded with cbor-x)', () => {
   const id = Buffer.alloc(8, 1);
   const key = Buffer.alloc(16, 2);
-  const good = [1, 1, id, key, key, 3, id, id];
+  const good = [1, 1, id, key, key, 3, id, id, 7];
   it('parses a meter and a concentrator image', () => {
     const m = parseMeterProv(new Uint8Array(cborEncode(good)))!;
     expect(m.linkGen).toBe(3);
+    expect(m.shortAddr).toBe(7);
     expect([...m.masterKey]).toEqual([...key]);
     const c = parseConcentratorProv(new Uint8Array(cborEncode([1, 2, id, key, 0, id])))!;
     expect(c.hesLinkGen).toBe(0);
   });
   it('refuses wrong versions, kinds, lengths, generations and trailing bytes', () => {
     const bad: unknown[] = [
-      [2, 1, id, key, key, 3, id, id],
-      [1, 2, id, key, key, 3, id, id],
-      [1, 1, Buffer.alloc(7), key, key, 3, id, id],
-      [1, 1, id, Buffer.alloc(15), key, 3, id, id],
-      [1, 1, id, key, key, 256, id, id],
-      [1, 1, id, key, key, -1, id, id],
-      [1, 1, id, key, key, 3, id],
-      [1, 1, id, key, key, 3, id, 'x'],
+      [2, 1, id, key, key, 3, id, id, 7],
+      [1, 2, id, key, key, 3, id, id, 7],
+      [1, 1, Buffer.alloc(7), key, key, 3, id, id, 7],
+      [1, 1, id, Buffer.alloc(15), key, 3, id, id, 7],
+      [1, 1, id, key, key, 256, id, id, 7],
+      [1, 1, id, key, key, -1, id, id, 7],
+      [1, 1, id, key, key, 3, id, 7],
+      [1, 1, id, key, key, 3, id, 'x', 7],
+      [1, 1, id, key, key, 3, id, id], // no short address (a wire v1 image)
+      [1, 1, id, key, key, 3, id, id, 0], // reserved short addresses
+      [1, 1, id, key, key, 3, id, id, 0xffff],
     ];
     for (const b of bad) expect(parseMeterProv(new Uint8Array(cborEncode(b)))).toBeUndefined();
     const trailing = new Uint8Array([...cborEncode(good), 0]);

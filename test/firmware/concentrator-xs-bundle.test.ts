@@ -9,8 +9,8 @@ import path from 'node:path';
 import { encode } from 'cbor-x';
 import { buildFirmware } from '../../scripts/build-firmware.ts';
 import { SerialDeframer } from '../../shared/src/serial.ts';
-import { refSeal, refOpen, refLinkKey, REF_E2E, REF_LINK, REF_UP, REF_DOWN } from '../conformance/reference.ts';
-import { METER_ID, CONC_ID, HES_ID, LK, T0, OP_READING, e2eKey, serial } from '../xs/meter-scenario.ts';
+import { refSeal, refOpen, refLinkKey, REF_BACKHAUL, REF_E2E, REF_LINK, REF_UP, REF_DOWN } from '../conformance/reference.ts';
+import { METER_ADDR, METER_ID, CONC_ID, HES_ID, LK, T0, OP_READING, e2eKey, serial } from '../xs/meter-scenario.ts';
 import { runEngine, xsAvailable } from '../xs/engine-run.ts';
 
 const HES_LK = Buffer.from('1112131415161718191a1b1c1d1e1f10', 'hex'); // TEST key
@@ -19,10 +19,10 @@ const hesKey = (dir: number) => refLinkKey(HES_LK, CONC_ID, dir, 0);
 const meterKey = (dir: number) => refLinkKey(LK, METER_ID, dir, 0);
 
 const reading = refSeal({ version: REF_E2E, dir: REF_UP, op: OP_READING, gen: 0, sender: METER_ID, receiver: HES_ID, counter: 1, body: encode([0, 1, T0, 42, 7]) }, e2eKey(OP_READING, REF_UP));
-const meterUp = (lc: number) => refSeal({ version: REF_LINK, dir: REF_UP, op: LINK_DATA, gen: 0, sender: METER_ID, receiver: CONC_ID, counter: lc, body: reading }, meterKey(REF_UP));
+const meterUp = (lc: number) => refSeal({ version: REF_LINK, dir: REF_UP, op: LINK_DATA, gen: 0, sender: METER_ID, receiver: CONC_ID, counter: lc, body: reading, addr: METER_ADDR }, meterKey(REF_UP));
 
 function scenario() {
-  const join = refSeal({ version: REF_LINK, dir: REF_DOWN, op: LINK_JOIN, gen: 0, sender: HES_ID, receiver: CONC_ID, counter: 1, body: encode([METER_ID, LK, 0]) }, hesKey(REF_DOWN));
+  const join = refSeal({ version: REF_BACKHAUL, dir: REF_DOWN, op: LINK_JOIN, gen: 0, sender: HES_ID, receiver: CONC_ID, counter: 1, body: encode([METER_ID, LK, 0, METER_ADDR]) }, hesKey(REF_DOWN));
   const forged = Buffer.from(meterUp(2));
   forged[forged.length - 1] ^= 0x80; // last tag byte
   return {
@@ -53,12 +53,12 @@ function check(steps: ConcStep[]): void {
   const dataToHes = (s: ConcStep) => frames(s.hes).map((f) => refOpen(f, hesKey(REF_UP))).filter((o) => o && o.op === LINK_DATA);
   expect(dataToHes(steps[0])).toEqual([]);
   expect(steps[1].stats.joins).toBe(1);
-  // Step 2: exactly one DATA frame to the HES, from the concentrator, carrying the meter's e2e frame byte for byte.
+  // Step 2: exactly one DATA frame to the HES, from the concentrator, carrying the meter's id and its e2e frame byte for byte (§7).
   const fwd = dataToHes(steps[2]);
   expect(fwd).toHaveLength(1);
   expect(Buffer.from(fwd[0]!.sender).equals(CONC_ID)).toBe(true);
   expect(Buffer.from(fwd[0]!.receiver).equals(HES_ID)).toBe(true);
-  expect(Buffer.from(fwd[0]!.body).equals(reading)).toBe(true);
+  expect(Buffer.from(fwd[0]!.body).equals(Buffer.concat([METER_ID, reading]))).toBe(true);
   // Every frame toward the HES verifies under the concentrator's HES link key.
   for (const s of steps) for (const f of frames(s.hes)) expect(refOpen(f, hesKey(REF_UP))).not.toBeNull();
   // Steps 3, 4: replay and forgery are not forwarded and are counted.

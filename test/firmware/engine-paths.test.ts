@@ -26,7 +26,7 @@ import {
 import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
 import { decodeValue, encodeValue } from '@vakt/shared/cbor';
 import type { CborValue } from '@vakt/shared/cbor';
-import { makeWorld } from './harness.ts';
+import { METER_ADDR, makeWorld } from './harness.ts';
 import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 
 const harness = path.join(__dirname, '..', 'xs', 'meter-harness.js');
@@ -45,10 +45,10 @@ class Downlink {
   linkUp: KeySlot;
   lastCmd: Uint8Array | null = null;
   constructor() {
-    this.link = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, this.w.id.conc, this.w.id.meter);
+    this.link = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, this.w.id.conc, this.w.id.meter, METER_ADDR);
     loadLinkKey(this.ctx, this.link, this.w.meterLk, 0, this.w.id.meter);
     this.link.ctr = createSendCounter(0, 64, () => true);
-    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, this.w.id.conc, this.w.id.meter);
+    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, this.w.id.conc, this.w.id.meter, METER_ADDR);
     loadLinkKey(this.ctx, this.linkUp, this.w.meterLk, 0, this.w.id.meter);
   }
   slot(op: number, dir: number, gen: number): KeySlot {

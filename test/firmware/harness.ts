@@ -3,7 +3,8 @@
 import { encode as cborEncode } from 'cbor-x';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER } from '@vakt/shared/frame';
+import { createHeader, parseHeader, BACKHAUL_VERSION, E2E_CTR_WINDOW, E2E_VERSION, HEADER_LEN, HOP_CTR_WINDOW, ID_LEN, LINK_VERSION, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import { reconstructCounter } from '@vakt/shared/replay';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
 import {
   createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey,
@@ -161,13 +162,17 @@ export interface World {
   concProv: Uint8Array;
 }
 
+/** The rig meter's short address (its provisioning image and JOIN). */
+export const METER_ADDR = 1;
+
 /** Builds the KPE-style provisioning images of PROTOCOL.md §11 with cbor-x (an independent encoder). */
 export function makeWorld(): World {
   const id = ids();
   const mk = bytes(16, 1);
   const meterLk = bytes(16, 2);
   const concLk = bytes(16, 3);
-  const meterProv = new Uint8Array(cborEncode([1, 1, Buffer.from(id.meter), Buffer.from(mk), Buffer.from(meterLk), 0, Buffer.from(id.conc), Buffer.from(id.hes)]));
+  // Short address 1 on the concentrator's radio hop (the HES JOINs the meter with it).
+  const meterProv = new Uint8Array(cborEncode([1, 1, Buffer.from(id.meter), Buffer.from(mk), Buffer.from(meterLk), 0, Buffer.from(id.conc), Buffer.from(id.hes), METER_ADDR]));
   const concProv = new Uint8Array(cborEncode([1, 2, Buffer.from(id.conc), Buffer.from(concLk), 0, Buffer.from(id.hes)]));
   return { id, mk, meterLk, concLk, meterProv, concProv };
 }
@@ -219,12 +224,22 @@ export class MiniHes {
 
   constructor(readonly w: World) {
     this.mkByGen.set(0, w.mk);
-    this.linkUp = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, w.id.hes, w.id.conc);
-    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, w.id.hes, w.id.conc);
+    this.linkUp = createKeySlot(BACKHAUL_VERSION, 0, DIR_UP, 0, w.id.hes, w.id.conc);
+    this.linkDown = createKeySlot(BACKHAUL_VERSION, 0, DIR_DOWN, 0, w.id.hes, w.id.conc);
+    this.addrs.set(Buffer.from(w.id.meter).toString('hex'), METER_ADDR);
     loadLinkKey(this.ctx, this.linkUp, w.concLk, 0, w.id.conc);
     loadLinkKey(this.ctx, this.linkDown, w.concLk, 0, w.id.conc);
     this.linkDown.ctr = createSendCounter(0, 64, () => true);
     this.deframer = new SerialDeframer(MAX_LINK_FRAME, (b, o, l) => this.onFrame(b, o, l));
+  }
+
+  /** Short addresses given in JOINs, by meter id (hex): the rig meter has METER_ADDR, others the next free one. */
+  private readonly addrs = new Map<string, number>();
+  addrOf(meterId: Uint8Array): number {
+    const k = Buffer.from(meterId).toString('hex');
+    let a = this.addrs.get(k);
+    if (a === undefined) this.addrs.set(k, (a = this.addrs.size + 1));
+    return a;
   }
 
   nextReq(): number {
@@ -283,26 +298,33 @@ export class MiniHes {
     return new Uint8Array(refCmac(refE2eKey(ok, id, OP_FIRMWARE, 2, g), image));
   }
 
-  /** Seals a command end to end under the downlink key in force for op, wraps it for the concentrator, sends it. */
-  command(op: number, value: CborValue, gen?: number): void {
+  /**
+   * Seals a command end to end under the downlink key in force for op, wraps it for the concentrator,
+   * sends it. full: carry the full counter on the wire (else the sender's rule of PROTOCOL.md §6 decides).
+   */
+  command(op: number, value: CborValue, gen?: number, full?: boolean): void {
     const len = encodeValue(value, this.body, 0);
     if (len < 0) throw new Error('encode ' + len);
-    this.commandRaw(op, this.body.subarray(0, len), gen);
+    this.commandRaw(op, this.body.subarray(0, len), gen, full);
   }
 
   /** Seals a command whose body is the given bytes as they are (hostile-body tests), then as command(). */
-  commandRaw(op: number, body: Uint8Array, gen?: number): void {
+  commandRaw(op: number, body: Uint8Array, gen?: number, full?: boolean): void {
     const g = gen === undefined ? this.gen[op] : gen;
-    const n = sealFrame(this.ctx, this.slot(op, DIR_DOWN, g), op, body, 0, body.length, this.out, HEADER_LEN);
+    if (full === true) this.slot(op, DIR_DOWN, g).ctr!.sync = 0;
+    // Backhaul DATA body: meter id ‖ e2e frame (PROTOCOL.md §7).
+    const n = sealFrame(this.ctx, this.slot(op, DIR_DOWN, g), op, body, 0, body.length, this.out, HEADER_LEN + ID_LEN);
     if (n < 0) throw new Error('HES e2e seal failed ' + n);
-    const inner = this.out.slice(HEADER_LEN, HEADER_LEN + n);
-    this.lastSealed = inner.slice();
-    this.sendLink(LINK_DATA, inner, n);
+    this.lastSealed = this.out.slice(HEADER_LEN + ID_LEN, HEADER_LEN + ID_LEN + n);
+    this.forward(this.lastSealed);
   }
 
-  /** Raw already-sealed e2e frame, e.g. a recorded one for a replay attempt. */
+  /** Raw already-sealed e2e frame to the rig meter, e.g. a recorded one for a replay attempt. */
   forward(e2e: Uint8Array): void {
-    this.sendLink(LINK_DATA, e2e, e2e.length);
+    const data = new Uint8Array(ID_LEN + e2e.length);
+    data.set(this.w.id.meter, 0);
+    data.set(e2e, ID_LEN);
+    this.sendLink(LINK_DATA, data, data.length);
   }
 
   private lastSealed: Uint8Array | null = null;
@@ -313,8 +335,8 @@ export class MiniHes {
     return this.lastSealed.slice();
   }
 
-  join(meterId: Uint8Array, lk: Uint8Array, gen: number): void {
-    const len = encodeValue([meterId, lk, gen], this.body, 0);
+  join(meterId: Uint8Array, lk: Uint8Array, gen: number, addr = this.addrOf(meterId)): void {
+    const len = encodeValue([meterId, lk, gen, addr], this.body, 0);
     this.sendLink(LINK_JOIN, this.body, len);
   }
 
@@ -375,7 +397,8 @@ export class MiniHes {
     this.sendLink(LINK_ACK, this.body, ack);
     this.linkAcked++;
     const ih = this.inner;
-    const e = parseHeader(this.buf, 0, n, ih);
+    // meter id ‖ e2e frame; the id names the key, the MAC checks it.
+    const e = n > ID_LEN ? parseHeader(this.buf, ID_LEN, n - ID_LEN, ih) : -1;
     if (e < 0) {
       this.e2eFailures.push('parse ' + e);
       return;
@@ -393,7 +416,7 @@ export class MiniHes {
     } else {
       slot = this.slot(ih.op, DIR_UP, ih.gen);
     }
-    const m = openFrame(this.ctx, ih, slot, this.buf, 0, this.body, 0);
+    const m = openFrame(this.ctx, ih, slot, this.buf, ID_LEN, this.body, 0);
     if (m < 0) {
       this.e2eFailures.push('open op ' + ih.op + ' gen ' + ih.gen + ': ' + m);
       return;
@@ -422,9 +445,15 @@ export class MiniHes {
   }
 }
 
-/** Records every (key, counter) a device puts on its wire, at both layers; flags any reuse. */
+/**
+ * Records every (key, counter) a meter puts on its radio wire, at both layers; flags any reuse. Short
+ * counters are reconstructed from the last value seen under the key, as a receiver does (§6); after a
+ * reboot the meter's first frame under each key carries the full counter, so a counter reused
+ * across a power cut is seen exactly.
+ */
 export class CounterWitness {
   readonly seen = new Set<string>();
+  private readonly last = new Map<string, number>();
   readonly reused: string[] = [];
   frames = 0;
   private df: SerialDeframer;
@@ -437,7 +466,9 @@ export class CounterWitness {
   push(bytes: Uint8Array): void {
     this.df.push(bytes, 0, bytes.length);
   }
-  private note(key: string, counter: number): void {
+  private note(key: string, wire: number, full: number, window: number): void {
+    const counter = full === 1 ? wire : reconstructCounter(this.last.get(key) ?? 0, wire, window);
+    if (counter > (this.last.get(key) ?? 0)) this.last.set(key, counter);
     const k = key + '#' + counter;
     if (this.seen.has(k)) this.reused.push(k);
     this.seen.add(k);
@@ -446,17 +477,19 @@ export class CounterWitness {
     if (parseHeader(b, o, l, this.h) < 0) return;
     this.frames++;
     const h = this.h;
-    this.note('link:' + Buffer.from(h.sender).toString('hex') + ':' + h.dir + ':' + h.gen, h.counter);
-    if (h.op === LINK_DATA && parseHeader(b, o + HEADER_LEN, h.bodyLen, this.ih) === 0) {
+    this.note('link:' + h.addr + ':' + h.dir, h.counter, h.full, HOP_CTR_WINDOW);
+    if (h.op === LINK_DATA && parseHeader(b, o + h.hdrLen, h.bodyLen, this.ih) === 0) {
       const ih = this.ih;
-      this.note('e2e:' + Buffer.from(ih.sender).toString('hex') + ':' + ih.op + ':' + ih.dir + ':' + ih.gen, ih.counter);
+      this.note('e2e:' + h.addr + ':' + ih.op + ':' + h.dir + ':' + ih.gen, ih.counter, ih.full, E2E_CTR_WINDOW);
     }
   }
 }
 
-/** Reads the link counter of a serial-encoded link frame (for LINK_ACK bookkeeping in tests). */
-export function linkCounterOf(frame: Uint8Array): number {
-  return ((frame[OFF_COUNTER] << 24) | (frame[OFF_COUNTER + 1] << 16) | (frame[OFF_COUNTER + 2] << 8) | frame[OFF_COUNTER + 3]) >>> 0;
+/** The counter on the wire of a deframed link frame (a hop frame's short form is the low 8 bits), and its body. */
+export function linkFrameOf(frame: Uint8Array): { counter: number; full: number; body: Uint8Array } {
+  const h = createHeader();
+  if (parseHeader(frame, 0, frame.length, h) < 0) throw new Error('not a link frame');
+  return { counter: h.counter, full: h.full, body: frame.subarray(h.hdrLen, h.hdrLen + h.bodyLen) };
 }
 
 /** A meter + concentrator + MiniHes wired through a Net. */
@@ -554,15 +587,17 @@ export class Rig {
 }
 
 /** What a serial-encoded frame on a wire is: link type, direction, and the inner e2e op (0 if none). */
-export function classify(bytes: Uint8Array): { link: number; dir: number; op: number; body: CborValue | null } {
+export function classify(bytes: Uint8Array): { layer: number; link: number; dir: number; op: number; body: CborValue | null } {
   const df = new SerialDeframer(MAX_LINK_FRAME);
   df.push(bytes, 0, bytes.length);
   const h = createHeader();
-  if (df.frameLen < 0 || parseHeader(df.buf, 0, df.frameLen, h) < 0) return { link: -1, dir: -1, op: 0, body: null };
+  if (df.frameLen < 0 || parseHeader(df.buf, 0, df.frameLen, h) < 0) return { layer: -1, link: -1, dir: -1, op: 0, body: null };
   let op = 0;
   if (h.op === LINK_DATA) {
     const ih = createHeader();
-    if (parseHeader(df.buf, HEADER_LEN, h.bodyLen, ih) === 0) op = ih.op;
+    // Radio hop: the body is the e2e frame; backhaul: meter id ‖ e2e frame.
+    const at = h.version === LINK_VERSION ? h.hdrLen : HEADER_LEN + ID_LEN;
+    if (parseHeader(df.buf, at, h.frameLen - at - h.tagLen, ih) === 0) op = ih.op;
   }
-  return { link: h.op, dir: h.dir, op, body: null };
+  return { layer: h.version, link: h.op, dir: h.dir, op, body: null };
 }

@@ -9,9 +9,9 @@ import { createCryptoCtx } from '@vakt/shared/ctx';
 import { createKeySlot, loadLinkKey, setSlotKey } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
 import { sealFrame } from '@vakt/shared/seal';
-import { E2E_VERSION, HEADER_LEN, LINK_VERSION, MAX_LINK_FRAME } from '@vakt/shared/frame';
-import { DIR_DOWN, DIR_UP, LINK_DATA, OP_EVENT, OP_READ, OP_READING } from '@vakt/shared/policy';
-import { Rig } from './harness.ts';
+import { BACKHAUL_VERSION, E2E_VERSION, HEADER_LEN, HOP_DOWN, HOP_HDR_SHORT, HOP_MARK, LINK_VERSION, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import { DIR_DOWN, DIR_UP, HOP_TAG_LEN, LINK_DATA, OP_EVENT, OP_READ, OP_READING } from '@vakt/shared/policy';
+import { METER_ADDR, Rig } from './harness.ts';
 import type { CborValue } from '@vakt/shared/cbor';
 
 const T0 = 1_800_000_000;
@@ -22,8 +22,11 @@ function serial(frame: Uint8Array): Uint8Array {
   return out.slice(0, n);
 }
 
-/** Random frames of every flavour: raw noise, CRC-valid junk, link headers with junk, oversize runs. */
-function* hostileChunks(count: number, target: Uint8Array, sender: Uint8Array): Generator<Uint8Array> {
+/**
+ * Random frames of every flavour: raw noise, CRC-valid junk, link headers with junk, oversize runs.
+ * sender/target null: radio-hop headers naming the rig meter's short address; else backhaul headers.
+ */
+function* hostileChunks(count: number, target: Uint8Array | null, sender: Uint8Array | null): Generator<Uint8Array> {
   for (let i = 0; i < count; i++) {
     const kind = i % 5;
     if (kind === 0) yield new Uint8Array(randomBytes(1 + (i % 300)));
@@ -31,8 +34,17 @@ function* hostileChunks(count: number, target: Uint8Array, sender: Uint8Array): 
     else if (kind === 2) {
       // A well-formed link header toward the target with a random body and tag: parses, fails the MIC.
       const body = 1 + (i % 60);
+      if (target === null || sender === null) {
+        // Radio hop: LB (direction varies, short counter) ‖ short address ‖ counter ‖ body ‖ 4-byte MIC.
+        const f = new Uint8Array(randomBytes(HOP_HDR_SHORT + body + HOP_TAG_LEN));
+        f[0] = HOP_MARK | ((i % 2) * HOP_DOWN) | LINK_DATA;
+        f[1] = METER_ADDR >>> 8;
+        f[2] = METER_ADDR & 0xff;
+        yield serial(f);
+        continue;
+      }
       const f = new Uint8Array(randomBytes(HEADER_LEN + body + 8));
-      f[0] = LINK_VERSION;
+      f[0] = BACKHAUL_VERSION;
       f[1] = i % 2; // direction varies
       f[2] = LINK_DATA;
       f[3] = 0;
@@ -58,8 +70,7 @@ describe('hostile input', () => {
     const sizes = meterSizes();
     const recNames = [...rig.meterStorage.recs.keys()].sort();
     rig.hes.inbox.length = 0;
-    const w = rig.w.id;
-    for (const c of hostileChunks(2000, w.meter, w.conc)) {
+    for (const c of hostileChunks(2000, null, null)) {
       expect(() => rig.meter.onSerial(c)).not.toThrow();
     }
     rig.net.run();
@@ -82,7 +93,7 @@ describe('hostile input', () => {
     rig.hes.inbox.length = 0;
     const ctx = createCryptoCtx();
     // Authentic CRC, well-formed header, wrong key: the attacker does not know the link key.
-    const slot = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, rig.w.id.meter, rig.w.id.conc);
+    const slot = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, rig.w.id.meter, rig.w.id.conc, METER_ADDR);
     slot.local = rig.w.id.conc; // sender field = concentrator
     slot.peer = rig.w.id.meter;
     setSlotKey(slot, new Uint8Array(16).fill(9), 0);
@@ -112,7 +123,7 @@ describe('hostile input', () => {
     const rig = new Rig(T0, { intervalS: 900 });
     const sizes = rig.conc.boundedSizes();
     const w = rig.w.id;
-    for (const c of hostileChunks(1500, w.conc, w.meter)) expect(() => rig.conc.onMeterLine(1, c)).not.toThrow();
+    for (const c of hostileChunks(1500, null, null)) expect(() => rig.conc.onMeterLine(1, c)).not.toThrow();
     for (const c of hostileChunks(1500, w.conc, w.hes)) expect(() => rig.conc.onHes(c)).not.toThrow();
     expect(() => rig.conc.onMeterLine(7, new Uint8Array([1, 2, 0]))).not.toThrow();
     rig.net.run();
@@ -133,7 +144,7 @@ describe('hostile input', () => {
     const ctx = createCryptoCtx();
     const w = rig.w;
     // The meter's side of the link (the test holds the meter link key) and a dummy end-to-end frame.
-    const link = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, w.id.meter, w.id.conc);
+    const link = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, w.id.meter, w.id.conc, METER_ADDR);
     loadLinkKey(ctx, link, w.meterLk, 0, w.id.meter);
     link.ctr = createSendCounter(1000, 64, () => true); // past the counters the meter app used
     const e2e = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, w.id.meter, w.id.hes);

@@ -6,13 +6,13 @@ import {
   OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY,
   LINK_DATA, LINK_ACK, DIR_DOWN, DIR_UP,
 } from '@vakt/shared/policy';
-import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
+import { BACKHAUL_VERSION, E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import { METER_EMITS, CONCENTRATOR_EMITS } from '@vakt/firmware';
-import { Rig, classify, linkCounterOf } from './harness.ts';
+import { Rig, classify, linkFrameOf } from './harness.ts';
 import { refCmac, refE2eKey, refOpRoot } from '../conformance/reference.ts';
 import { SerialDeframer } from '@vakt/shared/serial';
 import { decodeValue } from '@vakt/shared/cbor';
-import { HEADER_LEN, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import { HOP_CTR_WINDOW, MAX_LINK_FRAME } from '@vakt/shared/frame';
 import { MAX_FW_CHUNK, METER_MAX_RX_FRAME, READ_MAX_INTERVALS } from '@vakt/firmware/meter/index';
 
 function deframe(b: Uint8Array): Uint8Array {
@@ -428,15 +428,24 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.inbox.length = 0;
     rig.advance(3600, 600); // refill the event bucket
     rig.hes.inbox.length = 0;
-    // Replay of an authentic, older frame (the last one again would be a harmless duplicate).
-    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    // Replay of an authentic, older frame (the last one again would be a harmless duplicate). With the
+    // full counter on the wire it is a replay; with the short one its counter reconstructs above the
+    // last accepted value, so nonce and associated data differ and the tag fails (PROTOCOL.md §6).
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1], undefined, true);
     rig.net.run();
     const recorded = rig.hes.lastE2e();
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+    const recordedShort = rig.hes.lastE2e();
     rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
     rig.net.run();
     rig.hes.forward(recorded);
     rig.net.run();
     expect(rig.meter.stats.replay).toBe(1);
+    expect(rig.meter.stats.badTag).toBe(0);
+    rig.hes.forward(recordedShort);
+    rig.net.run();
+    expect(rig.meter.stats.badTag).toBe(1);
     // Forgeries: 40 frames with a flipped tag bit.
     for (let i = 0; i < 40; i++) {
       rig.hes.command(OP_CLOCK, [rig.hes.nextReq(), rig.clock.t]);
@@ -446,7 +455,7 @@ describe('meter + concentrator + HES scenario', () => {
       rig.hes.forward(f);
       rig.net.run();
     }
-    expect(rig.meter.stats.badTag).toBe(40);
+    expect(rig.meter.stats.badTag).toBe(41);
     expect(rig.meter.stats.commands).toBeGreaterThan(0);
     let ev = bodies(rig, OP_EVENT);
     // Bucket of 4: replay + 3 bad-tag reports at most, the rest only counted.
@@ -455,7 +464,7 @@ describe('meter + concentrator + HES scenario', () => {
     // A READING (uplink-only op) sent downward is already refused by the concentrator's header check.
     const bad = rig.conc.stats.badInner;
     const f = rig.hes.lastE2e();
-    f[2] = OP_READING;
+    f[0] = (f[0] & 0xf0) | OP_READING; // the op is the low 4 bits of the e2e first byte
     rig.hes.forward(f);
     rig.net.run();
     expect(rig.conc.stats.badInner).toBe(bad + 1);
@@ -469,7 +478,7 @@ describe('meter + concentrator + HES scenario', () => {
     ev = ev.concat(bodies(rig, OP_EVENT));
     const sum = (code: number) => ev.filter((e) => e[1] === code).reduce((a, e) => a + (e[3] as number), 0);
     expect(sum(17)).toBe(1);
-    expect(sum(16)).toBe(40);
+    expect(sum(16)).toBe(41);
     expect(sum(18)).toBe(1);
   });
 
@@ -486,10 +495,12 @@ describe('meter + concentrator + HES scenario', () => {
     let eventCounter = -1;
     rig.net.drop = (tag, b) => {
       const f = deframe(b);
-      if (tag === 'meter' && classify(b).op === OP_EVENT && eventCounter < 0) eventCounter = linkCounterOf(f);
+      if (tag === 'meter' && classify(b).op === OP_EVENT && eventCounter < 0) eventCounter = linkFrameOf(f).counter % HOP_CTR_WINDOW;
       if (tag === 'conc-down' && classify(b).link === LINK_ACK && lostAck === 0) {
-        const acked = (decodeValue(f, HEADER_LEN, (f[24] << 8) | f[25]).value as number[])[0];
-        if (acked === eventCounter) {
+        const lb = linkFrameOf(f).body;
+        const acked = (decodeValue(lb, 0, lb.length).value as number[])[0]!;
+        // LINK_ACK names the full counter; the meter's frame may carry only its low bits.
+        if (acked % HOP_CTR_WINDOW === eventCounter) {
           lostAck++;
           return true;
         }
@@ -535,7 +546,7 @@ describe('meter + concentrator + HES scenario', () => {
 
   it('replay protection holds per operation across other operations and a reboot', () => {
     const replays = rig.meter.stats.replay;
-    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1], undefined, true); // full counter on the wire: a replay is ERR_REPLAY (§6)
     rig.net.run();
     const a = rig.hes.lastE2e();
     rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]); // a is no longer the last RELAY (not a mere duplicate)
@@ -561,16 +572,16 @@ describe('meter + concentrator + HES scenario', () => {
     const meterSet = new Set(METER_EMITS.map((f) => key(f.layer, f.op, f.dir)));
     const concSet = new Set(CONCENTRATOR_EMITS.map((f) => key(f.layer, f.op, f.dir)));
     expect(meterSet.has(key(E2E_VERSION, OP_READING, DIR_UP))).toBe(true);
-    expect([...concSet].every((k) => k.startsWith(LINK_VERSION + ':'))).toBe(true);
+    expect([...concSet].every((k) => k.startsWith(LINK_VERSION + ':') || k.startsWith(BACKHAUL_VERSION + ':'))).toBe(true);
     // Replay a fresh rig through most operations while tapping the wires.
     const r2 = new Rig(T0, { intervalS: 900 });
     const seen = { meter: new Set<string>(), conc: new Set<string>() };
     r2.net.taps.push((tag, b) => {
       const c = classify(b);
       if (tag === 'meter') {
-        seen.meter.add(key(LINK_VERSION, c.link, c.dir));
+        seen.meter.add(key(c.layer, c.link, c.dir));
         if (c.link === LINK_DATA) seen.meter.add(key(E2E_VERSION, c.op, c.dir));
-      } else if (tag === 'conc-up' || tag === 'conc-down') seen.conc.add(key(LINK_VERSION, c.link, c.dir));
+      } else if (tag === 'conc-up' || tag === 'conc-down') seen.conc.add(key(c.layer, c.link, c.dir));
     });
     r2.hes.autoAck = true;
     r2.advance(1800);

@@ -112,7 +112,7 @@ describe('synthetic load', () => {
     const id = (b: number) => Buffer.alloc(8, b);
     const key = (b: number) => Buffer.alloc(16, b);
     const storage = createMemoryStorage();
-    storage.write('prov', new Uint8Array(cborEncode([1, 1, id(0x4d), key(1), key(2), 0, id(0x43), id(0x48)])));
+    storage.write('prov', new Uint8Array(cborEncode([1, 1, id(0x4d), key(1), key(2), 0, id(0x43), id(0x48), 1])));
     const t0 = T0 + 3 * HOUR; // 11:00, day load 600…799 W
     const clock = createManualClock(t0);
     const [line] = createSerialPair();

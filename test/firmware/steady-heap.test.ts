@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runEngine, xsAvailable } from '../xs/engine-run.ts';
 import { buildFirmware } from '../../scripts/build-firmware.ts';
-import { makeWorld } from './harness.ts';
+import { METER_ADDR, makeWorld } from './harness.ts';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import { createKeySlot, loadE2eKeyFromMaster, loadLinkKey } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
@@ -27,7 +27,7 @@ function commandFrames(): { prov: string; frames: string[] } {
   const e2e = createKeySlot(E2E_VERSION, OP_READ, DIR_DOWN, 0, w.id.hes, w.id.meter);
   loadE2eKeyFromMaster(ctx, e2e, w.mk, 0, w.id.meter);
   e2e.ctr = createSendCounter(0, 64, () => true);
-  const link = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, w.id.conc, w.id.meter);
+  const link = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, w.id.conc, w.id.meter, METER_ADDR);
   loadLinkKey(ctx, link, w.meterLk, 0, w.id.meter);
   link.ctr = createSendCounter(0, 64, () => true);
   const frames: string[] = [];

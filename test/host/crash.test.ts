@@ -7,6 +7,7 @@ import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Hes } from '../../host/src/hes/hes.ts';
+import { E2E_VERSION } from '@vakt/shared';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { makeFixture, deliverDownlink } from './hes-fixture.ts';
 import type { Fixture } from './hes-fixture.ts';
@@ -71,7 +72,7 @@ function checkInvariants(f: Fixture, accepted: Set<string>, prev: ReplaySnap): R
     // Every stored live reading is covered by its replay counter, so its frame can never be accepted again.
     for (const r of stored) {
       if (r.counter === 0) continue; // gap-fill intervals carry the counter of their response frame
-      const last = snap.get(`${toHex(r.meter_id)}/1/1/0/${r.gen}`) ?? 0;
+      const last = snap.get(`${toHex(r.meter_id)}/${E2E_VERSION}/1/0/${r.gen}`) ?? 0; // layer code of e2e frames (0x02)
       expect(last, 'reading stored without its replay counter').toBeGreaterThanOrEqual(r.counter);
     }
     expect(h.audit.verify().ok).toBe(true);

@@ -68,7 +68,7 @@ export function deliverDownlink(f: Fixture, c: KitConcentrator, frames: Uint8Arr
     const u = c.unwrap(lf);
     if (typeof u === 'number') throw new Error(`concentrator could not open downlink: ${u}`);
     if (u.type !== 0x01) continue; // JOIN etc.
-    const receiverHex = toHex(u.body.subarray(12, 20));
+    const receiverHex = toHex(u.body.subarray(0, 8)); // backhaul DATA body: meter id ‖ e2e frame
     const m = f.meters.find((x) => toHex(x.id) === receiverHex)!;
     const r = m.receive(u.body);
     if (typeof r === 'number') throw new Error(`meter could not open downlink: ${r}`);

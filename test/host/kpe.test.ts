@@ -155,7 +155,11 @@ describe('KPE batch', () => {
     const raw = readFileSync(join(out, `${toHex(m.id)}.prov.cbor`));
     // Independent decoder: a plain CBOR array exactly as PROTOCOL.md §11.
     const v = cborxDecode(raw) as unknown[];
-    expect(v.length).toBe(8);
+    expect(v.length).toBe(9);
+    expect(v[8]).toBe(m.shortAddr); // short address on its concentrator's radio hop (PROTOCOL.md §7)
+    // Never ambiguous within a concentrator.
+    const at = r.meters.map((x) => toHex(x.concentratorId) + '/' + x.shortAddr);
+    expect(new Set(at).size).toBe(r.meters.length);
     expect(v[0]).toBe(1);
     expect(v[1]).toBe(1);
     expect(toHex(v[2] as Uint8Array)).toBe(toHex(m.id));
@@ -164,7 +168,7 @@ describe('KPE batch', () => {
     expect(v[5]).toBe(0);
     expect(toHex(v[6] as Uint8Array)).toBe(toHex(m.concentratorId));
     expect(toHex(v[7] as Uint8Array)).toBe(toHex(hes.id));
-    expect(raw[0]).toBe(0x88); // array(8), no tags
+    expect(raw[0]).toBe(0x89); // array(9), no tags
     const c = parseImage(readFileSync(join(out, `${toHex(r.concentrators[0]!.id)}.prov.cbor`)));
     expect(c.kind).toBe('concentrator');
 
@@ -185,7 +189,7 @@ describe('KPE batch', () => {
     expect(() => decodePayload(encodePayload({ ...good, concentrators: [good.concentrators[0]!, good.concentrators[0]!] }))).toThrow(/duplicate/);
     expect(() => decodePayload(encodePayload({ ...good, concentrators: [{ id, linkKey: new Uint8Array(15), linkGen: 0 }] }))).toThrow(/16-byte/);
     expect(() =>
-      decodePayload(encodePayload({ ...good, meters: [{ id: fromHex('1111111111111111'), masterKey: new Uint8Array(16), linkKey: new Uint8Array(16), linkGen: 0, concentratorId: fromHex('9999999999999999') }] })),
+      decodePayload(encodePayload({ ...good, meters: [{ id: fromHex('1111111111111111'), masterKey: new Uint8Array(16), linkKey: new Uint8Array(16), linkGen: 0, concentratorId: fromHex('9999999999999999'), shortAddr: 1 }] })),
     ).toThrow(/not in this shipment/);
     expect(() => decodePayload(new Uint8Array([0xff]))).toThrow(TypeError);
   });

@@ -6,6 +6,7 @@ import { expect } from 'vitest';
 import { encode, decode } from 'cbor-x';
 import { encodeSerialFrame, serialEncodedMaxLen, SerialDeframer } from '../../shared/src/serial.ts';
 import { refSeal, refOpen, refOpRoot, refE2eKey, refLinkKey, REF_E2E, REF_LINK, REF_UP, REF_DOWN } from '../conformance/reference.ts';
+import type { RefOpened } from '../conformance/reference.ts';
 import type { StepResult } from './engine-run.ts';
 
 // TEST fixtures only: fixed ids and keys so the transcript is reproducible. Not real key material.
@@ -16,6 +17,8 @@ export const MK = Buffer.from('000102030405060708090a0b0c0d0e0f', 'hex'); // TES
 export const LK = Buffer.from('f0e0d0c0b0a090807060504030201000', 'hex'); // TEST key
 const WRONG = Buffer.from('deadbeefdeadbeefdeadbeefdeadbeef', 'hex'); // TEST key
 const LINK_GEN = 0;
+/** The meter's short address on the radio hop (its provisioning image). */
+export const METER_ADDR = 1;
 const GEN = 0;
 export const T0 = 1_700_000_100; // a multiple of the 900 s interval: the first reading closes at T0 + 900
 export const OP_READING = 0x01, OP_RELAY = 0x03, OP_EVENT = 0x08;
@@ -29,20 +32,21 @@ export function serial(frame: Uint8Array): string {
   const n = encodeSerialFrame(frame, 0, frame.length, out, 0);
   return Buffer.from(out.subarray(0, n)).toString('hex');
 }
-/** A RELAY command from the HES (e2e counter hc) forwarded by the concentrator (link counter lc). */
-export function relayCmd(req: number, state: number, hc: number, key = e2eKey(OP_RELAY, REF_DOWN)): Buffer {
-  return refSeal({ version: REF_E2E, dir: REF_DOWN, op: OP_RELAY, gen: GEN, sender: HES_ID, receiver: METER_ID, counter: hc, body: encode([req, state]) }, key);
+/** A RELAY command from the HES (e2e counter hc; full: the whole counter on the wire) forwarded by the concentrator (link counter lc). */
+export function relayCmd(req: number, state: number, hc: number, key = e2eKey(OP_RELAY, REF_DOWN), full = false): Buffer {
+  return refSeal({ version: REF_E2E, dir: REF_DOWN, op: OP_RELAY, gen: GEN, sender: HES_ID, receiver: METER_ID, counter: hc, body: encode([req, state]), full }, key);
 }
 export function downLink(e2e: Uint8Array, lc: number): Buffer {
-  return refSeal({ version: REF_LINK, dir: REF_DOWN, op: LINK_DATA, gen: LINK_GEN, sender: CONC_ID, receiver: METER_ID, counter: lc, body: e2e }, linkKey(REF_DOWN));
+  return refSeal({ version: REF_LINK, dir: REF_DOWN, op: LINK_DATA, gen: LINK_GEN, sender: CONC_ID, receiver: METER_ID, counter: lc, body: e2e, addr: METER_ADDR }, linkKey(REF_DOWN));
 }
 
 export function scenario() {
-  const disconnect = relayCmd(7, 0, 1);
+  // The full counter on the wire, so that its replays (steps 5, 10) are told apart as replays (§6).
+  const disconnect = relayCmd(7, 0, 1, undefined, true);
   const reconnect = relayCmd(8, 1, 2);
   const disconnectLink = downLink(disconnect, 1);
   const flipped = Buffer.from(downLink(relayCmd(9, 1, 3), 5));
-  flipped[30] ^= 0x01; // one bit of the link-protected body: the link MIC must fail
+  flipped[20] ^= 0x01; // one bit of the link-protected body: the link MIC must fail
   const steps = [
     { do: 'pulse', n: 5 },
     { do: 'tick', t: T0 + 900 }, // 1: reading push
@@ -57,15 +61,21 @@ export function scenario() {
     { do: 'rx', hex: serial(downLink(disconnect, 6)) }, // 10: replay across the reboot
     { do: 'rx', hex: serial(downLink(relayCmd(11, 0, 5), 7)) }, // 11: a new authentic disconnect
   ];
-  const prov = encode([1, 1, METER_ID, MK, LK, LINK_GEN, CONC_ID, HES_ID]);
+  const prov = encode([1, 1, METER_ID, MK, LK, LINK_GEN, CONC_ID, HES_ID, METER_ADDR]);
   return { prov: Buffer.from(prov).toString('hex'), t0: T0, engine: 'xs', steps };
 }
 
 export interface Uplink { step: number; linkCounter: number; linkOp: number; op?: number; counter?: number; body?: unknown[] }
 
-/** Deframes and verifies (with the reference) every frame the meter sent. */
+/** Deframes and verifies (with the reference, reconstructing short counters as a receiver does) every frame the meter sent. */
 export function decodeUplinks(steps: StepResult[]): Uplink[] {
   const ups: Uplink[] = [];
+  const last = new Map<string, number>();
+  const open = (k: string, f: Uint8Array, key: Uint8Array, receiver: Uint8Array, gen: number): RefOpened | null => {
+    const o = refOpen(f, key, { dir: REF_UP, sender: METER_ID, receiver, gen, last: last.get(k) ?? 0 });
+    if (o !== null) last.set(k, o.counter);
+    return o;
+  };
   for (const s of steps) {
     for (const hex of s.out) {
       const frames: Uint8Array[] = [];
@@ -73,14 +83,14 @@ export function decodeUplinks(steps: StepResult[]): Uplink[] {
       const bytes = Buffer.from(hex, 'hex');
       d.push(bytes, 0, bytes.length);
       expect(frames.length).toBe(1);
-      const link = refOpen(frames[0], linkKey(REF_UP));
+      const link = open('link', frames[0], linkKey(REF_UP), CONC_ID, LINK_GEN);
       expect(link, `step ${s.i}: link frame must verify under KL[UP]`).not.toBeNull();
       expect(Buffer.from(link!.sender).equals(METER_ID)).toBe(true);
       expect(Buffer.from(link!.receiver).equals(CONC_ID)).toBe(true);
       const u: Uplink = { step: s.i, linkCounter: link!.counter, linkOp: link!.op };
       if (link!.op === LINK_DATA) {
-        const op = link!.body[2];
-        const e = refOpen(link!.body, e2eKey(op, REF_UP));
+        const op = link!.body[0] & 0x0f; // e2e first byte: 0x20 | X << 4 | op
+        const e = open('e2e' + op, link!.body, e2eKey(op, REF_UP), HES_ID, GEN);
         expect(e, `step ${s.i}: e2e frame op ${op} must verify under K[op, UP]`).not.toBeNull();
         expect(Buffer.from(e!.receiver).equals(HES_ID)).toBe(true);
         u.op = op;

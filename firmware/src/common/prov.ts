@@ -3,7 +3,7 @@ import {
   CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderInit, createCborReader, readHead,
 } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
-import { ID_LEN } from '@vakt/shared/frame';
+import { ADDR_MAX, ADDR_MIN, ID_LEN } from '@vakt/shared/frame';
 import { KEY_LEN } from '@vakt/shared/keys';
 
 /** Image format version this firmware reads. */
@@ -12,7 +12,7 @@ export const PROV_FORMAT = 1;
 export const KIND_METER = 1;
 /** Device kind of a concentrator image. */
 export const KIND_CONCENTRATOR = 2;
-const METER_ITEMS = 8;
+const METER_ITEMS = 9;
 const CONCENTRATOR_ITEMS = 6;
 const MAX_GEN = 255;
 
@@ -24,6 +24,8 @@ export interface MeterProv {
   linkGen: number;
   concentratorId: Uint8Array;
   hesId: Uint8Array;
+  /** Short address on the radio hop, unique among its concentrator's meters (1..0xFFFE, PROTOCOL.md §7). */
+  shortAddr: number;
 }
 
 /** A concentrator's provisioning: its id, its link key with the HES (+ generation), the HES id. */
@@ -53,10 +55,10 @@ export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefin
   // Object literal values are read in source order: the image's field order.
   const p: MeterProv = {
     meterId: bstr(r, ID_LEN), masterKey: bstr(r, KEY_LEN), linkKey: bstr(r, KEY_LEN),
-    linkGen: readHead(r, CBOR_UINT), concentratorId: bstr(r, ID_LEN), hesId: bstr(r, ID_LEN),
+    linkGen: readHead(r, CBOR_UINT), concentratorId: bstr(r, ID_LEN), hesId: bstr(r, ID_LEN), shortAddr: readHead(r, CBOR_UINT),
   };
   // linkGen < 0: not an unsigned integer. r.pos !== r.end: a field failed, or trailing bytes.
-  return p.linkGen >= 0 && p.linkGen <= MAX_GEN && r.pos === r.end ? p : undefined;
+  return p.linkGen >= 0 && p.linkGen <= MAX_GEN && p.shortAddr >= ADDR_MIN && p.shortAddr <= ADDR_MAX && r.pos === r.end ? p : undefined;
 }
 
 /** Parses a concentrator image; undefined when it is missing, malformed or not a concentrator image. */

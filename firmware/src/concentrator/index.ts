@@ -4,16 +4,17 @@
 // reverse). Lines: board.serial[0] is the HES link, board.serial[1..] are meter radio lines.
 import type { Board } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, parseHeader, E2E_VERSION, ID_LEN, LINK_VERSION, MAX_BODY, MAX_LINK_FRAME, OFF_COUNTER, OFF_RECEIVER } from '@vakt/shared/frame';
+import { ADDR_MAX, ADDR_MIN, BACKHAUL_VERSION, createHeader, parseHeader, E2E_VERSION, ID_LEN, LINK_VERSION, MAX_BODY, MAX_LINK_FRAME } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
 import { createKeySlot, KEY_LEN, LOAD_LINK, loadSlotKey } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
-import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE } from '@vakt/shared/policy';
+import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE, POLICY_DOWN, POLICY_UP, policyOf } from '@vakt/shared/policy';
 import {
   CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderDone, cborReaderInit, createCborReader, readHead, writeHead,
 } from '@vakt/shared/cbor';
-import { equalBytes, readU32BE } from '@vakt/shared/utils';
+import { ackCounter } from '@vakt/shared/counter';
+import type { SendCounter } from '@vakt/shared/counter';
 import { Line } from '../common/line.ts';
 import { parseConcentratorProv } from '../common/prov.ts';
 import { REC_PROV } from '../common/records.ts';
@@ -104,8 +105,8 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   const myId = prov.concentratorId;
   const hesId = prov.hesId;
   const retryS = opts.retryS === undefined ? 30 : opts.retryS;
-  const hesUp: KeySlot = createKeySlot(LINK_VERSION, 0, DIR_UP, prov.hesLinkGen, myId, hesId);
-  const hesDown: KeySlot = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.hesLinkGen, myId, hesId);
+  const hesUp: KeySlot = createKeySlot(BACKHAUL_VERSION, 0, DIR_UP, prov.hesLinkGen, myId, hesId);
+  const hesDown: KeySlot = createKeySlot(BACKHAUL_VERSION, 0, DIR_DOWN, prov.hesLinkGen, myId, hesId);
   loadSlotKey(ctx, hesUp, LOAD_LINK, prov.hesLinkKey, 0, myId, 0);
   loadSlotKey(ctx, hesDown, LOAD_LINK, prov.hesLinkKey, 0, myId, 0);
   const table = new MeterTable(ctx, board.storage, opts.maxMeters === undefined ? 32 : opts.maxMeters, myId, hesUp, prov.hesLinkGen, opts.reserve === undefined ? 64 : opts.reserve);
@@ -159,12 +160,15 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       slot = m.down;
       port = m.port;
     }
+    const c = slot.ctr as SendCounter;
+    // A retransmission toward a meter carries the full link counter: the meter may have lost step (§6).
+    if (e.tries > 0 && e.dest !== DEST_HES) c.sync = 0;
     const n = sealFrame(ctx, slot, LINK_DATA, e.buf, 0, e.len, txFrame, 0);
     if (n < 0) {
       stats.sendErrors++;
       return false;
     }
-    e.sentCounter = readU32BE(txFrame, OFF_COUNTER);
+    e.sentCounter = c.next - 1;
     e.sentAt = now;
     if (e.tries === 0) e.acksAtFirst = (e.dest === DEST_HES ? upQ : downQ).acks;
     e.tries++;
@@ -210,43 +214,51 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
       stats.meterLinkFailures++;
       return;
     }
-    if (!equalBytes(hdr.receiver, 0, myId, 0, ID_LEN)) {
+    // The meter is named by its short address; its key (and the MAC over its full id) decide.
+    const idx = table.findAddr(hdr.addr);
+    if (idx < 0) {
       stats.notForMe++;
       return;
     }
-    const idx = table.find(hdr.sender, 0);
-    if (idx < 0) {
-      stats.meterLinkFailures++;
-      return;
-    }
     const m = table.entries[idx];
-    const n = openFrame(ctx, hdr, m.up, buf, off, rxBody, 0);
+    // Opened after room for the meter id: the backhaul DATA body is meter id ‖ end-to-end frame (§7).
+    const n = openFrame(ctx, hdr, m.up, buf, off, rxBody, ID_LEN);
     if (n < 0) {
       stats.meterLinkFailures++;
       return;
     }
     m.port = port;
+    // A full link counter from the meter says it may have lost step (it sends one after every boot):
+    // our next frame to it carries the full counter too (§6). One way only (the meter does not answer
+    // our full counters in kind), so the two never keep each other in the full form.
+    if (hdr.full === 1) (m.down.ctr as SendCounter).sync = 0;
     if (hdr.op === LINK_ACK) {
-      if (readAck(n)) downQ.ack(idx, r.value);
+      if (readAck(ID_LEN, n)) {
+        ackCounter(m.down.ctr as SendCounter, r.value);
+        downQ.ack(idx, r.value);
+      }
       return;
     }
     if (hdr.op !== LINK_DATA) return;
-    // The inner frame must be an uplink end-to-end frame from this very meter: a meter cannot speak for another.
-    if (parseHeader(rxBody, 0, n, inner) < 0 || inner.version !== E2E_VERSION || inner.dir !== DIR_UP || !equalBytes(inner.sender, 0, m.id, 0, ID_LEN)) {
+    // The inner frame must be an end-to-end frame; it is forwarded as coming from this very meter
+    // (whose link key verified), so a meter cannot speak for another: the HES checks the id inside the e2e MAC.
+    // e2e frames carry no direction: the op must allow the one it travels in.
+    if (parseHeader(rxBody, ID_LEN, n, inner) < 0 || inner.version !== E2E_VERSION || (policyOf(E2E_VERSION, inner.op) & POLICY_UP) === 0) {
       stats.badInner++;
       return;
     }
+    rxBody.set(m.id, 0);
     // Accepted only if it is stored; the LINK_ACK tells the meter so. No ACK = refused (queue full).
     // Owned by the meter: it may hold only its share of the queue (queue.ts, fairness).
-    if (upQ.push(rxBody, 0, n, DEST_HES, idx)) {
+    if (upQ.push(rxBody, 0, ID_LEN + n, DEST_HES, idx)) {
       sendAck(m.down, null, port, hdr.counter);
       pump();
     }
   }
 
-  /** Reads a LINK_ACK body [ackedCounter] from rxBody; the counter lands in r.value. */
-  function readAck(n: number): boolean {
-    if (cborReaderInit(r, rxBody, 0, n) < 0 || readHead(r, CBOR_ARRAY) !== 1) return false;
+  /** Reads a LINK_ACK body [ackedCounter] from rxBody[off..+n); the counter lands in r.value. */
+  function readAck(off: number, n: number): boolean {
+    if (cborReaderInit(r, rxBody, off, n) < 0 || readHead(r, CBOR_ARRAY) !== 1) return false;
     const c = readHead(r, CBOR_UINT);
     return c > 0 && cborReaderDone(r) === 0;
   }
@@ -255,7 +267,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
 
   function onHesFrame(buf: Uint8Array, off: number, len: number): void {
     const e = parseHeader(buf, off, len, hdr);
-    if (e < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
+    if (e < 0 || hdr.version !== BACKHAUL_VERSION || hdr.dir !== DIR_DOWN) {
       stats.hesLinkFailures++;
       return;
     }
@@ -267,34 +279,37 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
     const op = hdr.op;
     const counter = hdr.counter;
     if (op === LINK_ACK) {
-      if (readAck(n)) upQ.ack(DEST_HES, r.value);
+      if (readAck(0, n)) upQ.ack(DEST_HES, r.value);
       return;
     }
     if (op === LINK_DATA) {
-      if (parseHeader(rxBody, 0, n, inner) < 0 || inner.version !== E2E_VERSION || inner.dir !== DIR_DOWN || !equalBytes(inner.sender, 0, hesId, 0, ID_LEN)) {
+      // meter id ‖ end-to-end frame (§7).
+      if (n <= ID_LEN || parseHeader(rxBody, ID_LEN, n - ID_LEN, inner) < 0 || inner.version !== E2E_VERSION || (policyOf(E2E_VERSION, inner.op) & POLICY_DOWN) === 0) {
         stats.badInner++;
         return;
       }
-      const idx = table.find(rxBody, OFF_RECEIVER);
+      const idx = table.find(rxBody, 0);
       if (idx < 0) {
         stats.unknownMeter++;
         return;
       }
-      if (downQ.push(rxBody, 0, n, idx)) {
+      if (downQ.push(rxBody, ID_LEN, n - ID_LEN, idx)) {
         sendAck(hesUp, hesLine, PORT_ANY, counter);
         pump();
       }
       return;
     }
     if (op === LINK_JOIN) {
-      if (cborReaderInit(r, rxBody, 0, n) < 0 || readHead(r, CBOR_ARRAY) !== 3) return;
+      // [meterId, linkKey, linkGen, shortAddr]
+      if (cborReaderInit(r, rxBody, 0, n) < 0 || readHead(r, CBOR_ARRAY) !== 4) return;
       if (readHead(r, CBOR_BYTES) !== ID_LEN) return;
       const idOff = r.dataOff;
       if (readHead(r, CBOR_BYTES) !== KEY_LEN) return;
       const keyOff = r.dataOff;
       const gen = readHead(r, CBOR_UINT);
-      if (gen < 0 || gen > MAX_GEN || cborReaderDone(r) !== 0) return;
-      if (table.join(rxBody, idOff, rxBody, keyOff, gen, counter) >= 0) {
+      const addr = readHead(r, CBOR_UINT);
+      if (gen < 0 || gen > MAX_GEN || addr < ADDR_MIN || addr > ADDR_MAX || cborReaderDone(r) !== 0) return;
+      if (table.join(rxBody, idOff, rxBody, keyOff, gen, addr, counter) >= 0) {
         stats.joins++;
         sendAck(hesUp, hesLine, PORT_ANY, counter);
       } else stats.joinsRefused++;

@@ -5,7 +5,7 @@
 // sender counter, tagged with (meter id, generation) so a limit is only resumed for its own key.
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { ID_LEN, LINK_VERSION } from '@vakt/shared/frame';
+import { ADDR_MIN, ID_LEN, LINK_VERSION } from '@vakt/shared/frame';
 import { KEY_LEN, LOAD_LINK, createKeySlot, loadSlotKey, wipeSlot } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
@@ -13,7 +13,8 @@ import { DIR_DOWN, DIR_UP } from '@vakt/shared/policy';
 import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import { REC_CTR, REC_METERS, readFixed, readU64, writeBE, REC_VERSION } from '../common/records.ts';
 
-const MT_ENTRY = 1 + ID_LEN + KEY_LEN + 1; // used, id, link key, gen
+const MT_ENTRY = 1 + ID_LEN + KEY_LEN + 1 + 2; // used, id, link key, gen, short address
+const MT_ADDR = 1 + ID_LEN + KEY_LEN + 1; // offset of the short address in an entry
 const CTR_ENTRY = ID_LEN + 1 + 8; // id, gen, limit
 /** Port value meaning "not heard yet: send on every meter line". */
 export const PORT_ANY = -1;
@@ -24,6 +25,8 @@ export interface MeterEntry {
   id: Uint8Array;
   key: Uint8Array;
   gen: number;
+  /** The meter's short address on the radio hop (JOIN, PROTOCOL.md §7): unique in the table. */
+  addr: number;
   /** Frames from the meter (meter -> concentrator). */
   up: KeySlot;
   /** Frames to the meter, with the persisted sender counter. */
@@ -72,10 +75,11 @@ export class MeterTable {
     this.resume(0, hesUp.peer, hesGen, hesUp);
     for (let i = 0; i < capacity; i++) {
       const id = new Uint8Array(ID_LEN);
-      const up = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, localId, id);
-      const down = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, localId, id);
+      // Placeholder address until a JOIN (an unused entry is never looked up).
+      const up = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, localId, id, ADDR_MIN);
+      const down = createKeySlot(LINK_VERSION, 0, DIR_DOWN, 0, localId, id, ADDR_MIN);
       down.ctr = createSendCounter(0, reserve, this.persister(i + 1));
-      this.entries.push({ used: false, id: id, key: new Uint8Array(KEY_LEN), gen: 0, up: up, down: down, port: PORT_ANY });
+      this.entries.push({ used: false, id: id, key: new Uint8Array(KEY_LEN), gen: 0, addr: ADDR_MIN, up: up, down: down, port: PORT_ANY });
     }
     const mt = readFixed(st, REC_METERS, this.mtRec.length);
     if (mt !== undefined) {
@@ -87,6 +91,7 @@ export class MeterTable {
         e.id.set(mt.subarray(o + 1, o + 1 + ID_LEN));
         e.key.set(mt.subarray(o + 1 + ID_LEN, o + 1 + ID_LEN + KEY_LEN));
         e.gen = mt[o + 1 + ID_LEN + KEY_LEN];
+        e.addr = (mt[o + MT_ADDR] << 8) | mt[o + MT_ADDR + 1];
         this.load(i);
       }
     }
@@ -152,6 +157,8 @@ export class MeterTable {
     e.used = true;
     e.up.gen = e.gen;
     e.down.gen = e.gen;
+    e.up.addr = e.addr;
+    e.down.addr = e.addr;
     e.up.last = 0;
     e.port = PORT_ANY;
     loadSlotKey(this.ctx, e.up, LOAD_LINK, e.key, 0, e.id, 0);
@@ -173,6 +180,8 @@ export class MeterTable {
       m.set(e.id, o + 1);
       m.set(e.key, o + 1 + ID_LEN);
       m[o + 1 + ID_LEN + KEY_LEN] = e.gen;
+      m[o + MT_ADDR] = e.addr >>> 8;
+      m[o + MT_ADDR + 1] = e.addr;
     }
     if (!this.put(REC_METERS, m)) return false;
     this.hesLast = hesLast;
@@ -188,6 +197,15 @@ export class MeterTable {
     return -1;
   }
 
+  /** Index of the meter with short address addr, or -1. */
+  findAddr(addr: number): number {
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used && e.addr === addr) return i;
+    }
+    return -1;
+  }
+
   /** Number of meters in the table. */
   count(): number {
     let n = 0;
@@ -196,12 +214,16 @@ export class MeterTable {
   }
 
   /**
-   * JOIN: adds or re-keys meter id with key/gen; persisted (with hesLast) before it returns the slot
-   * index; -1 when the table is full or storage failed. A slot whose counter record belongs to the
-   * same (meter, gen) is preferred, so a re-join under the same key resumes its counter.
+   * JOIN: adds or re-keys meter id with key/gen/short address; persisted (with hesLast) before it
+   * returns the slot index; -1 when the table is full or storage failed, -2 when another meter of
+   * the table holds addr (never ambiguous, PROTOCOL.md §7: the table stays as it was). A slot whose
+   * counter record belongs to the same (meter, gen) is preferred, so a re-join under the same key
+   * resumes its counter.
    */
-  join(id: Uint8Array, idOff: number, key: Uint8Array, keyOff: number, gen: number, hesLast: number): number {
+  join(id: Uint8Array, idOff: number, key: Uint8Array, keyOff: number, gen: number, addr: number, hesLast: number): number {
     let idx = this.find(id, idOff);
+    const holder = this.findAddr(addr);
+    if (holder >= 0 && holder !== idx) return -2;
     if (idx < 0) {
       for (let i = 0; i < this.capacity && idx < 0; i++) {
         if (!this.entries[i].used && this.limGen[i + 1] === gen && equalBytes(this.limIds, (i + 1) * ID_LEN, id, idOff, ID_LEN)) idx = i;
@@ -216,14 +238,17 @@ export class MeterTable {
     const oldKey = new Uint8Array(KEY_LEN);
     oldKey.set(e.key);
     const oldGen = e.gen;
+    const oldAddr = e.addr;
     for (let j = 0; j < ID_LEN; j++) e.id[j] = id[idOff + j];
     for (let j = 0; j < KEY_LEN; j++) e.key[j] = key[keyOff + j];
     e.gen = gen;
+    e.addr = addr;
     e.used = true;
     if (!this.save(hesLast)) {
       e.id.set(oldId);
       e.key.set(oldKey);
       e.gen = oldGen;
+      e.addr = oldAddr;
       e.used = wasUsed;
       return -1;
     }

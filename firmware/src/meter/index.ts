@@ -4,13 +4,13 @@
 import type { Board, SerialPort } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, parseHeader, E2E_VERSION, HEADER_LEN, LINK_VERSION, ID_LEN, OFF_COUNTER } from '@vakt/shared/frame';
+import { createHeader, isResidueEscape, parseHeader, E2E_CTR_WINDOW, E2E_HDR_FULL, E2E_VERSION, HOP_HDR_FULL, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
 import type { KeySlot } from '@vakt/shared/keys';
 import { KEY_LEN } from '@vakt/shared/keys';
 import {
-  DIR_DOWN, LINK_ACK, LINK_DATA, LINK_TAG_LEN, MAX_TAG_LEN, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
+  DIR_DOWN, HOP_TAG_LEN, LINK_ACK, LINK_DATA, MAX_TAG_LEN, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
   OP_READ, OP_READING, OP_RELAY,
 } from '@vakt/shared/policy';
 import {
@@ -20,8 +20,9 @@ import {
   CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_UINT, cborReaderInit, createCborReader, readHead, writeHead,
 } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
-import { equalBytes, readU32BE } from '@vakt/shared/utils';
-import { countersLeft } from '@vakt/shared/counter';
+import { readU32BE } from '@vakt/shared/utils';
+import { ackCounter, countersLeft } from '@vakt/shared/counter';
+import type { SendCounter } from '@vakt/shared/counter';
 import { SerialDeframer, writeSerialFrame } from '@vakt/shared/serial';
 import { LINE_BLOCK } from '../common/line.ts';
 import { parseMeterProv, type MeterProv } from '../common/prov.ts';
@@ -89,7 +90,10 @@ const MAX_DOWN_BODY = 5 * CBOR_HEAD_MAX + MAX_FW_CHUNK;
  * downlink end-to-end frame. The deframer refuses anything longer with ERR_OVERSIZE (counted in
  * rx.oversize) without buffering past it.
  */
-export const METER_MAX_RX_FRAME = 2 * HEADER_LEN + MAX_DOWN_BODY + MAX_TAG_LEN + LINK_TAG_LEN;
+export const METER_MAX_RX_FRAME = HOP_HDR_FULL + E2E_HDR_FULL + MAX_DOWN_BODY + MAX_TAG_LEN + HOP_TAG_LEN;
+/** Where the end-to-end frame is sealed in txFrame (after the longest hop header), and where its body is built. */
+const E2E_AT = HOP_HDR_FULL;
+const BODY_AT = HOP_HDR_FULL + E2E_HDR_FULL;
 /**
  * Largest uplink body: the READ load-profile answer [req, 2, [[seq, t, wh, w] × 16]] with req
  * and wh at 9 bytes, seq, t, w (32-bit) at 5 and one-byte array heads: 1 + 9 + 1 + 1 + 16 × 25 = 412.
@@ -97,7 +101,7 @@ export const METER_MAX_RX_FRAME = 2 * HEADER_LEN + MAX_DOWN_BODY + MAX_TAG_LEN +
  */
 const MAX_UP_BODY = 12 + READ_MAX_INTERVALS * (1 + 5 + 5 + CBOR_HEAD_MAX + 5);
 /** Largest link frame the meter sends (488 bytes). */
-const TX_FRAME_LEN = 2 * HEADER_LEN + MAX_UP_BODY + MAX_TAG_LEN + LINK_TAG_LEN;
+const TX_FRAME_LEN = BODY_AT + MAX_UP_BODY + MAX_TAG_LEN + HOP_TAG_LEN;
 /** Default interval length / push period: 15 minutes. */
 export const DEFAULT_INTERVAL_S = 900;
 const MIN_INTERVAL_S = 60;
@@ -209,9 +213,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const txFrame = new Uint8Array(TX_FRAME_LEN);
   // The line form is written through this scratch, LINE_BLOCK bytes per SerialPort.write.
   const txBlock = new Uint8Array(LINE_BLOCK);
-  // Responses are written where the end-to-end seal expects them (in place at 2 × HEADER_LEN);
-  // requests are opened in place in the deframer's buffer.
-  const body = txFrame.subarray(2 * HEADER_LEN, 2 * HEADER_LEN + MAX_UP_BODY);
+  // Responses are written after room for both full headers (BODY_AT; the seals move them into
+  // place); requests are opened in place in the deframer's buffer.
+  const body = txFrame.subarray(BODY_AT, BODY_AT + MAX_UP_BODY);
   const r: CborReader = createCborReader();
   const iv: Interval = { seq: 0, t: 0, wh: 0, w: 0 };
   // Response fields after req, filled by command().
@@ -278,9 +282,17 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   // ---- sending -----------------------------------------------------------------------------
 
-  /** Seals txFrame[HEADER_LEN..+len) as link frame `type` under the link UP key and transmits it. */
+  // Link counter of the last DATA frame sent (0: none yet).
+  let lastData = 0;
+
+  /** Seals txFrame[E2E_AT..+len) as link frame `type` under the link UP key and transmits it. */
   const sendLink = (type: number, len: number): boolean => {
-    const m = sealFrame(ctx, keys.linkUp, type, txFrame, HEADER_LEN, len, txFrame, 0);
+    const lc = keys.linkUp.ctr as SendCounter;
+    // A DATA frame while the previous one is still unacknowledged carries the full link counter:
+    // the concentrator may have lost step with us (§6, resynchronisation).
+    if (type === LINK_DATA && lc.sync < lastData) lc.sync = 0;
+    const m = sealFrame(ctx, keys.linkUp, type, txFrame, E2E_AT, len, txFrame, 0);
+    if (type === LINK_DATA && m > 0) lastData = lc.next - 1;
     if (m < 0) {
       stats.sendErrors++;
       return false;
@@ -312,7 +324,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const send = (op: number): boolean => {
     const slot: KeySlot | null = op === OP_KEY_UPDATE ? keys.kc() : keys.up(op);
     if (!slot) return false;
-    const n = sealFrame(ctx, slot, op, body, 0, wo, txFrame, HEADER_LEN);
+    const n = sealFrame(ctx, slot, op, body, 0, wo, txFrame, E2E_AT);
     if (n < 0) {
       stats.sendErrors++;
       if (n === ERR_COUNTER_EXHAUSTED && op !== OP_EVENT) noteEvent(EV_COUNTER, op);
@@ -358,7 +370,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     stats.eventsSent++;
     if (!again) ev[EVF_PENDING + code] = 0;
     ev[EVF_INFLIGHT + code] = 1;
-    ev[EVF_CTR + code] = readU32BE(txFrame, OFF_COUNTER);
+    // The link counter of the DATA frame just sent (its LINK_ACK names it).
+    ev[EVF_CTR + code] = (keys.linkUp.ctr as SendCounter).next - 1;
     ev[EVF_AT + code] = lastNow;
   };
 
@@ -396,14 +409,18 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       return;
     }
     // A shared radio channel carries frames for other meters: not an attack, not our business.
-    if (!equalBytes(hdr.receiver, 0, keys.meterId, 0, ID_LEN)) {
+    if (hdr.addr !== keys.linkDown.addr) {
       stats.notForMe++;
       return;
     }
-    const b = off + HEADER_LEN;
+    const b = off + hdr.hdrLen;
+    // Asked before opening in place (a failed open zeroes the body).
+    const escape = isResidueEscape(buf, off, len);
     let n = openFrame(ctx, hdr, keys.linkDown, buf, off, buf, b);
     if (n < 0) {
       if (n === ERR_RECEIVER || n === ERR_UNKNOWN_SENDER) stats.notForMe++;
+      // Line noise that slipped past the CRC (§9 residue-0 escape), not a forgery (D-9).
+      else if (n === ERR_TAG && escape) stats.linkErrors++;
       else securityError(n);
       return;
     }
@@ -412,6 +429,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       // Readings are freed only by the end-to-end ACK; event reports, which have none, here.
       if (cborReaderInit(r, buf, b, n) < 0 || readHead(r, CBOR_ARRAY) !== 1) return;
       const c = readHead(r, CBOR_UINT);
+      // The concentrator holds that link counter: later uplinks may carry the short counter (§6).
+      ackCounter(keys.linkUp.ctr as SendCounter, c);
       for (let code = 1; c > 0 && code < EV_SLOTS; code++) {
         if (ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
       }
@@ -419,13 +438,13 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     }
     if (hdr.op !== LINK_DATA) return;
     // LINK_ACK [counter] for the DATA frame: the concentrator may drop its copy.
-    let o = writeHead(txFrame, HEADER_LEN, CBOR_ARRAY, 1);
+    let o = writeHead(txFrame, E2E_AT, CBOR_ARRAY, 1);
     o = writeHead(txFrame, o, CBOR_UINT, hdr.counter);
-    if (o > 0) sendLink(LINK_ACK, o - HEADER_LEN);
+    if (o > 0) sendLink(LINK_ACK, o - E2E_AT);
 
     // The end-to-end frame inside: hdr now describes it (the cast drops TypeScript's narrowing from the link checks).
     const e = parseHeader(buf, b, n, hdr);
-    if (e < 0 || (hdr as FrameHeader).version !== E2E_VERSION || hdr.dir !== DIR_DOWN) {
+    if (e < 0 || (hdr as FrameHeader).version !== E2E_VERSION) {
       securityError(e < 0 ? e : ERR_UNKNOWN_SENDER);
       return;
     }
@@ -434,11 +453,13 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       securityError(slot);
       return;
     }
-    n = openFrame(ctx, hdr, slot, buf, b, buf, b + HEADER_LEN);
+    const eb = b + hdr.hdrLen;
+    n = openFrame(ctx, hdr, slot, buf, b, buf, eb);
     if (n < 0) {
       // The very frame accepted last, again: the concentrator retransmitted it because our
       // LINK_ACK was lost. Authentic and without effect, so counted, not reported as an attack.
-      if (n === ERR_REPLAY && hdr.counter === slot.last) stats.duplicates++;
+      // (hdr still holds the wire counter: all of it, or the low bits that reconstruct to last, §6.)
+      if (n === ERR_REPLAY && hdr.counter === (hdr.full === 1 ? slot.last : slot.last % E2E_CTR_WINDOW)) stats.duplicates++;
       else securityError(n);
       return;
     }
@@ -449,7 +470,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       if (!keys.activate()) return;
     }
     stats.commands++;
-    if (cborReaderInit(r, buf, b + HEADER_LEN, n) < 0) return;
+    if (cborReaderInit(r, buf, eb, n) < 0) return;
     command(hdr.op);
   };
 

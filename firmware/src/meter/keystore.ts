@@ -10,7 +10,7 @@
 // returned by imageKey(), is therefore valid only until the next of these calls.
 import type { Storage } from '@vakt/boards';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { E2E_VERSION, ID_LEN, LINK_VERSION } from '@vakt/shared/frame';
+import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import {
   KEY_LEN, LOAD_E2E, LOAD_E2E_FROM_MASTER, LOAD_KC, LOAD_LINK, SCOPE_MASTER, createKeySlot, loadSlotKey, wipeSlot,
@@ -125,8 +125,8 @@ export class MeterKeys {
     this.reading = this.counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), OP_READING, r);
     // The shared slot's counter persists under whichever UP key the slot holds at the time (-1).
     this.shared = this.counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), -1, r);
-    this.linkUp = this.counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc), CI_LINK, r);
-    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc);
+    this.linkUp = this.counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr), CI_LINK, r);
+    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc, prov.shortAddr);
     loadSlotKey(ctx, this.linkUp, LOAD_LINK, prov.linkKey, 0, id, 0);
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
     this.resume(CI_LINK, prov.linkGen, 0);
@@ -269,6 +269,8 @@ export class MeterKeys {
       const c = u.ctr as SendCounter;
       c.limit = readU64(this.cr, 1 + idx * CTR_ENTRY + CTR_LIMIT);
       c.next = this.parked[idx];
+      // The slot's wire-counter sync belonged to the previous key: the next frame carries its full counter (§6).
+      c.sync = 0;
       this.upIdx = idx;
     }
     return u;
@@ -315,9 +317,8 @@ export class MeterKeys {
   /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown/imageKey). */
   findDown(hdr: FrameHeader): KeySlot | number {
     const op = hdr.op;
-    if (!(policyOf(E2E_VERSION, op) & MAY_DOWN) || !equalBytes(hdr.sender, 0, this.hesId, 0, ID_LEN)) {
-      return ERR_UNKNOWN_SENDER;
-    }
+    // The sender is implicit (the HES of the image, bound inside the MAC by openFrame).
+    if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) return ERR_UNKNOWN_SENDER;
     // Not the generation in force: only the staged one, for an op in its scope, is accepted.
     const staged = hdr.gen !== this.gen[op];
     if (staged && (!this.stPresent || !this.inScope(op) || hdr.gen !== this.stGen)) return ERR_GENERATION;

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { SerialPort } from '@vakt/boards';
 import { createManualClock, createSerialPair, SyntheticLoad } from '@vakt/boards/sim/index';
 import {
-  E2E_VERSION, encodeSerialFrame, HEADER_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER, OP_READING, OP_RELAY, SerialDeframer, serialEncodedMaxLen,
+  BACKHAUL_VERSION, createHeader, E2E_VERSION, encodeSerialFrame, HEADER_LEN, ID_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER, OP_READING, OP_RELAY, parseHeader, SerialDeframer, serialEncodedMaxLen,
 } from '@vakt/shared';
 import { deviceStorage, requireMeterImage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { HesLink } from '../bridge/hes-link.ts';
@@ -146,9 +146,22 @@ function deframeAll(chunks: Uint8Array[]): Uint8Array[] {
   return out;
 }
 
-/** True for a link DATA frame whose inner end-to-end frame is a READING. */
+/**
+ * Where the end-to-end frame inside a DATA link frame starts (radio hop: after its header; backhaul:
+ * after the header and the meter id, PROTOCOL.md §7) and its op; null for anything else.
+ */
+function innerOf(f: Uint8Array): { at: number; op: number } | null {
+  const h = createHeader();
+  if (parseHeader(f, 0, f.length, h) < 0 || h.op !== LINK_DATA || (h.version !== LINK_VERSION && h.version !== BACKHAUL_VERSION)) return null;
+  const at = h.version === LINK_VERSION ? h.hdrLen : HEADER_LEN + ID_LEN;
+  const e = createHeader();
+  if (parseHeader(f, at, h.frameLen - at - h.tagLen, e) < 0 || e.version !== E2E_VERSION) return null;
+  return { at: at + e.hdrLen, op: e.op };
+}
+
+/** True for a backhaul DATA frame whose inner end-to-end frame is a READING. */
 function isReadingData(f: Uint8Array): boolean {
-  return f.length > 2 * HEADER_LEN && f[0] === LINK_VERSION && f[2] === LINK_DATA && f[HEADER_LEN] === E2E_VERSION && f[HEADER_LEN + 2] === OP_READING;
+  return f[0] === BACKHAUL_VERSION && innerOf(f)?.op === OP_READING;
 }
 
 /** Offset of the master key in a meter image: [0x88, 1, 1, 0x48, id(8), 0x50, mk(16), …] (PROTOCOL.md §11). */
@@ -164,7 +177,7 @@ function withWrongMasterKey(img: Uint8Array): Uint8Array {
   return bad;
 }
 
-/** Gives a captured frame a counter no receiver has seen yet, as a forger would. */
+/** Gives a captured backhaul frame a counter no receiver has seen yet, as a forger would. */
 function freshCounter(f: Uint8Array): void {
   new DataView(f.buffer, f.byteOffset, f.length).setUint32(OFF_COUNTER, FORGED_COUNTER);
 }
@@ -438,7 +451,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       //    reading, CRC recomputed (so it is not line noise): only the tag can tell.
       const forged = capturedUp.slice();
       freshCounter(forged);
-      forged[HEADER_LEN + HEADER_LEN + 2] ^= 0x01;
+      forged[innerOf(forged)!.at + 2] ^= 0x01; // a ciphertext byte of the reading
       const fr = await expectAttack(wire(forged));
       step('Forged uplink frame refused', fr !== undefined && !fr.ok && fr.error === 'ERR_TAG',
         fr === undefined ? 'no answer from the HES' : fr.ok ? 'ACCEPTED (should have been refused)' : `HES: ${fr.error} — ${fr.message}`);
@@ -448,7 +461,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     attacker.destroy();
 
     // 3. Replay of the captured disconnect command on the meter's radio line: power must stay on.
-    const downFrames = deframeAll(tLine.line.captured).filter((f) => f[2] === LINK_DATA && f.length > 2 * HEADER_LEN && f[HEADER_LEN + 2] === OP_RELAY);
+    const downFrames = deframeAll(tLine.line.captured).filter((f) => f[0] !== BACKHAUL_VERSION && innerOf(f)?.op === OP_RELAY);
     const mBefore = { ...target.app.stats };
     const refusedCount = (): number => target.app.stats.replay + target.app.stats.linkErrors + target.app.stats.badTag + target.app.stats.policy;
     if (downFrames.length > 0) {
@@ -458,8 +471,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       step('Replayed disconnect command refused by the meter', refusedCount() > r0 && target.app.relayClosed(),
         `captured on the radio line and sent again: meter refused it (${describeDelta(mBefore, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed — power on' : 'OPEN'}`);
       const forged = downFrames[0]!.slice();
-      freshCounter(forged); // not a replay: only the tag can tell
-      forged[HEADER_LEN + HEADER_LEN + 1] ^= 0x80; // one bit of the relay command's ciphertext
+      // Not a replay (the radio hop's short counter reconstructs above the last one): only the tag can tell.
+      forged[innerOf(forged)!.at + 1] ^= 0x80; // one bit of the relay command's ciphertext
       const m2 = { ...target.app.stats };
       const tagFailures = (): number => target.app.stats.badTag + target.app.stats.linkErrors;
       const r1 = tagFailures();

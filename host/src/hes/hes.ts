@@ -34,7 +34,7 @@ import {
   ERR_KEY_STATE,
   errorName,
   E2E_VERSION,
-  LINK_VERSION,
+  BACKHAUL_VERSION,
   DIR_UP,
   DIR_DOWN,
   MAX_LINK_FRAME,
@@ -54,6 +54,7 @@ import {
   ERR_REPLAY,
   ERR_UNKNOWN_SENDER,
   ERR_GENERATION,
+  ERR_LENGTH,
   ERR_RECEIVER,
   ERR_POLICY,
   ERR_CBOR,
@@ -181,6 +182,7 @@ interface MeterState {
   conc: string;
   linkKey: Uint8Array;
   linkGen: number;
+  shortAddr: number; // on the concentrator's radio hop (JOIN)
   ring: KeyRing; // core key-update state (PROTOCOL.md §8), persisted encrypted as one key row
   persist: PersistRing;
   maxGen: number; // highest generation ever used (incl. abandoned updates), so none is reused
@@ -495,9 +497,9 @@ export class Hes {
         ic.run(c.id, c.linkGen, h.id, now);
         this.kms.store(c.id, 'lk', 0, c.linkGen, 'active', c.linkKey, now);
       }
-      const im = this.db.prepare('INSERT INTO meters (id, concentrator_id, link_gen, shipment, added_ms) VALUES (?,?,?,?,?)');
+      const im = this.db.prepare('INSERT INTO meters (id, concentrator_id, link_gen, shipment, added_ms, short_addr) VALUES (?,?,?,?,?,?)');
       for (const m of p.meters) {
-        im.run(m.id, m.concentratorId, m.linkGen, h.id, now);
+        im.run(m.id, m.concentratorId, m.linkGen, h.id, now, m.shortAddr);
         const ring = createKeyRing(this.ctx, m.id, m.masterKey, 0, 0);
         const rb = new Uint8Array(RING_LEN);
         encodeKeyRing(ring, rb, 0);
@@ -519,10 +521,11 @@ export class Hes {
   private load(): void {
     const rows = this.kms.loadAll();
     const concRows = this.db.prepare('SELECT id, link_gen FROM concentrators').all() as { id: Buffer; link_gen: number }[];
-    const meterRows = this.db.prepare('SELECT id, concentrator_id, link_gen, tag_failures, max_gen FROM meters').all() as {
+    const meterRows = this.db.prepare('SELECT id, concentrator_id, link_gen, tag_failures, max_gen, short_addr FROM meters').all() as {
       id: Buffer;
       concentrator_id: Buffer;
       link_gen: number;
+      short_addr: number;
       tag_failures: number;
       max_gen: number;
     }[];
@@ -539,9 +542,9 @@ export class Hes {
       const lk = byOwner.get(hex)?.find((r) => r.kind === 'lk' && r.state === 'active' && r.gen === c.link_gen);
       if (lk === undefined) throw new KeyStoreError(`concentrator ${hex} has no active link key`);
       const id = plain(c.id);
-      const up = createKeySlot(LINK_VERSION, 0, DIR_UP, c.link_gen, this.hesId, id);
+      const up = createKeySlot(BACKHAUL_VERSION, 0, DIR_UP, c.link_gen, this.hesId, id);
       loadLinkKey(this.ctx, up, lk.key, 0, id);
-      up.last = this.replayLast(id, LINK_VERSION, 0, DIR_UP, c.link_gen);
+      up.last = this.replayLast(id, BACKHAUL_VERSION, 0, DIR_UP, c.link_gen);
       this.concs.set(hex, { id, hex, linkKey: lk.key, linkGen: c.link_gen, up, down: null, meters: new Set(), joined: new Set() });
     }
     // Contiguous prefix per meter: the smallest stored interval whose successor is missing, when 1 is stored.
@@ -576,6 +579,7 @@ export class Hes {
         conc,
         linkKey: lk.key,
         linkGen: m.link_gen,
+        shortAddr: m.short_addr,
         ring,
         persist: this.ringPersister(id),
         maxGen: m.max_gen,
@@ -668,9 +672,9 @@ export class Hes {
 
   private linkDown(c: ConcState): KeySlot {
     if (c.down !== null) return c.down;
-    const s = createKeySlot(LINK_VERSION, 0, DIR_DOWN, c.linkGen, this.hesId, c.id);
+    const s = createKeySlot(BACKHAUL_VERSION, 0, DIR_DOWN, c.linkGen, this.hesId, c.id);
     loadLinkKey(this.ctx, s, c.linkKey, 0, c.id);
-    s.ctr = this.sendCounterFor(c.id, LINK_VERSION, 0, c.linkGen);
+    s.ctr = this.sendCounterFor(c.id, BACKHAUL_VERSION, 0, c.linkGen);
     c.down = s;
     return s;
   }
@@ -762,7 +766,7 @@ export class Hes {
     if (l.length > REPEAT_WINDOW) l.shift();
   }
 
-  // Only asked after openFrame returned ERR_REPLAY, i.e. after the tag verified under this key.
+  // Asked after openFrame refused a frame (ERR_REPLAY, or ERR_TAG for a short counter): only a byte-identical copy of an accepted frame matches.
   private isRepeat(slot: KeySlot, f: Uint8Array): boolean {
     const l = this.recent.get(slot);
     if (l === undefined) return false;
@@ -818,7 +822,7 @@ export class Hes {
     if (!(f instanceof Uint8Array)) return this.fail(ERR_POLICY, 'frame is not bytes', nowMs, 'link', {}, this.auditLinkRefusals);
     const r = parseHeader(f, 0, f.length, h);
     if (r < 0) return this.fail(r, `malformed link frame (${errorName(r)})`, nowMs, 'link', {}, this.auditLinkRefusals);
-    if (h.version !== LINK_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink link frame', nowMs, 'link', {}, this.auditLinkRefusals);
+    if (h.version !== BACKHAUL_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink backhaul link frame', nowMs, 'link', {}, this.auditLinkRefusals);
     const concHex = toHex(h.sender);
     const c = this.concs.get(concHex);
     if (c === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown concentrator ${concHex}`, nowMs, concHex, { concentrator: concHex }, this.auditLinkRefusals);
@@ -843,13 +847,16 @@ export class Hes {
     return this.ingestE2e(this.linkBody.subarray(0, n), c, nowMs);
   }
 
-  private ingestE2e(f: Uint8Array, c: ConcState, nowMs: number): IngestResult {
+  /** A backhaul DATA body: meter id (8) ‖ end-to-end frame (PROTOCOL.md §7); the e2e MAC binds the id. */
+  private ingestE2e(data: Uint8Array, c: ConcState, nowMs: number): IngestResult {
     const h = this.hdr2;
     const concentrator = c.hex;
+    if (data.length <= ID_LEN) return this.fail(ERR_LENGTH, `backhaul DATA body via ${concentrator} too short for meter id and frame`, nowMs, concentrator, { concentrator });
+    const f = data.subarray(ID_LEN);
     const r = parseHeader(f, 0, f.length, h);
     if (r < 0) return this.fail(r, `malformed end-to-end frame via ${concentrator} (${errorName(r)})`, nowMs, concentrator, { concentrator });
-    if (h.version !== E2E_VERSION || h.dir !== DIR_UP) return this.fail(ERR_POLICY, 'expected an uplink end-to-end frame', nowMs, concentrator, { concentrator });
-    const meter = toHex(h.sender);
+    if (h.version !== E2E_VERSION) return this.fail(ERR_POLICY, 'expected an end-to-end frame', nowMs, concentrator, { concentrator });
+    const meter = toHex(data.subarray(0, ID_LEN));
     const m = this.meters.get(meter);
     if (m === undefined) return this.fail(ERR_UNKNOWN_SENDER, `unknown meter ${meter} (not in any imported shipment)`, nowMs, meter, { meter, concentrator });
     const slot = this.recvSlot(m, h.op, h.gen);
@@ -859,11 +866,9 @@ export class Hes {
     }
     let n = -1;
     let used: KeySlot | null = null;
-    let tried: KeySlot | null = null;
     for (const s of kc !== null ? [kc, slot] : [slot]) {
       if (s === null) continue;
       const prev = s.last;
-      tried = s;
       n = openFrame(this.ctx, h, s, f, 0, this.e2eBody, 0);
       if (n >= 0) {
         this.touchSlot(s, prev, m.id);
@@ -875,6 +880,12 @@ export class Hes {
       if (n !== ERR_TAG) break;
     }
     if (n < 0 || used === null) {
+      // The concentrator resends a frame whose LINK_ACK was lost, unchanged: a benign duplicate. With a
+      // short counter it reconstructs one window above the last and fails its tag (§6), with a full one
+      // it is a replay; either way it is byte-identical to a frame accepted under the same key.
+      if ((n === ERR_TAG || n === ERR_REPLAY) && ((slot !== null && this.isRepeat(slot, f)) || (kc !== null && this.isRepeat(kc, f)))) {
+        return { ok: true, kind: 'duplicate', meter, concentrator, repeat: true };
+      }
       if (n === ERR_TAG) {
         this.touchMeter(m);
         m.tagFailures++;
@@ -885,8 +896,6 @@ export class Hes {
         this.st.tagFail!.run(m.tagFailures, msg, m.id);
         return this.fail(n, msg, nowMs, meter, { meter, concentrator });
       }
-      // The concentrator resends a frame whose LINK_ACK was lost, unchanged: a benign duplicate.
-      if (n === ERR_REPLAY && tried !== null && this.isRepeat(tried, f)) return { ok: true, kind: 'duplicate', meter, concentrator, repeat: true };
       if (n === ERR_REPLAY) return this.fail(n, `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, nowMs, meter, { meter, concentrator });
       return this.fail(n, `frame from meter ${meter} refused (${errorName(n)})`, nowMs, meter, { meter, concentrator });
     }
@@ -1265,7 +1274,7 @@ export class Hes {
         if (out.length >= max) break;
         if (c.joined.has(mh)) continue;
         const m = this.meters.get(mh)!;
-        const body = cborEncode([m.id, m.linkKey, m.linkGen]);
+        const body = cborEncode([m.id, m.linkKey, m.linkGen, m.shortAddr]);
         const f = this.sealLink(c, LINK_JOIN, body);
         if (f !== null) {
           out.push(f);
@@ -1357,7 +1366,7 @@ export class Hes {
     let n = sealFrame(this.ctx, s, type, body, 0, body.length, this.sealBuf, 0);
     if (n === ERR_STORAGE) {
       // Another writer reserved past our counter (reserve.ts): resume above its reservation.
-      s.ctr = this.sendCounterFor(c.id, LINK_VERSION, 0, c.linkGen);
+      s.ctr = this.sendCounterFor(c.id, BACKHAUL_VERSION, 0, c.linkGen);
       n = sealFrame(this.ctx, s, type, body, 0, body.length, this.sealBuf, 0);
     }
     if (n < 0) throw new SealError(n, `link frame for ${c.hex} (${errorName(n)})`);
@@ -1366,14 +1375,16 @@ export class Hes {
 
   private e2eFrame(c: ConcState, m: MeterState, op: number, body: Uint8Array, slot?: KeySlot): Uint8Array | null {
     const s = slot ?? this.sendSlot(m, op);
+    // Backhaul DATA body: meter id ‖ end-to-end frame (PROTOCOL.md §7).
     const tmp = new Uint8Array(MAX_BODY);
-    let n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
+    tmp.set(m.id, 0);
+    let n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, ID_LEN);
     if (n === ERR_STORAGE) {
       s.ctr = this.sendCounterFor(m.id, E2E_VERSION, s.op, s.gen); // see sealLink
-      n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, 0);
+      n = sealFrame(this.ctx, s, op, body, 0, body.length, tmp, ID_LEN);
     }
     if (n < 0) throw new SealError(n, `${opName(op)} for meter ${m.hex} (${errorName(n)})`, m.hex, op);
-    return this.sealLink(c, LINK_DATA, tmp.subarray(0, n));
+    return this.sealLink(c, LINK_DATA, tmp.subarray(0, ID_LEN + n));
   }
 
   private keyUpdateFrame(c: ConcState, m: MeterState, req: number, kind: number, scope: number, gen: number): Uint8Array {

@@ -17,7 +17,9 @@ CREATE TABLE IF NOT EXISTS concentrators (
 CREATE TABLE IF NOT EXISTS meters (
   id BLOB PRIMARY KEY, concentrator_id BLOB NOT NULL REFERENCES concentrators(id), link_gen INTEGER NOT NULL,
   shipment BLOB NOT NULL, added_ms INTEGER NOT NULL, last_seen_ms INTEGER,
-  tag_failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, max_gen INTEGER NOT NULL DEFAULT 0);
+  tag_failures INTEGER NOT NULL DEFAULT 0, last_error TEXT, max_gen INTEGER NOT NULL DEFAULT 0,
+  -- short address on the concentrator's radio hop (KPE-assigned, PROTOCOL.md §11): unique per concentrator
+  short_addr INTEGER NOT NULL, UNIQUE (concentrator_id, short_addr));
 -- kind: 'ring' a meter's key ring (core keyupdate.ts KeyRing: master key, operation roots and generations,
 -- pending/confirmed update and previous roots), 'lk' link key of a meter or concentrator (scope 0, gen = link gen).
 CREATE TABLE IF NOT EXISTS keys (

@@ -1,5 +1,7 @@
 // Minimal in-process meter and concentrator built on the core, for HES tests, crash tests and the
 // benchmark (the firmware apps are tested separately). They follow PROTOCOL.md §3–§8 literally.
+// Wire v2: the kit meter's frames are what a concentrator forwards on the backhaul, meter id (8) ‖
+// end-to-end frame (§7), and it receives the same shape; the kit concentrator speaks the backhaul.
 import {
   createCryptoCtx,
   createHeader,
@@ -23,7 +25,8 @@ import {
   KX_STAGED,
   OP_ACK,
   E2E_VERSION,
-  LINK_VERSION,
+  BACKHAUL_VERSION,
+  ID_LEN,
   DIR_UP,
   DIR_DOWN,
   MAX_BODY,
@@ -52,10 +55,10 @@ export class KitConcentrator {
 
   constructor(id: Uint8Array, linkKey: Uint8Array, linkGen: number, hesId: Uint8Array) {
     this.id = id;
-    this.up = createKeySlot(LINK_VERSION, 0, DIR_UP, linkGen, id, hesId);
+    this.up = createKeySlot(BACKHAUL_VERSION, 0, DIR_UP, linkGen, id, hesId);
     loadLinkKey(this.ctx, this.up, linkKey, 0, id);
     this.up.ctr = memCounter();
-    this.down = createKeySlot(LINK_VERSION, 0, DIR_DOWN, linkGen, id, hesId);
+    this.down = createKeySlot(BACKHAUL_VERSION, 0, DIR_DOWN, linkGen, id, hesId);
     loadLinkKey(this.ctx, this.down, linkKey, 0, id);
   }
 
@@ -64,7 +67,7 @@ export class KitConcentrator {
     return this.up.ctr!.next - 1;
   }
 
-  /** Link frame of the given type carrying body (DATA: one e2e frame). */
+  /** Backhaul link frame of the given type carrying body (DATA: meter id ‖ e2e frame, as KitMeter.seal returns it). */
   wrap(body: Uint8Array, type = LINK_DATA): Uint8Array {
     const n = sealFrame(this.ctx, this.up, type, body, 0, body.length, this.buf, 0);
     if (n < 0) throw new Error(`kit: link seal failed ${n}`);
@@ -130,13 +133,14 @@ export class KitMeter {
     return s;
   }
 
-  /** Seals an uplink frame of op with a CBOR body under the key in force (or a given slot). */
+  /** Seals an uplink frame of op with a CBOR body under the key in force (or a given slot); returns meter id ‖ e2e frame. */
   seal(op: number, body: CborValue, slot?: KeySlot): Uint8Array {
     const s = slot ?? this.slot(this.sendSlots, op, DIR_UP, sendGen(this.ring, op))!;
     const b = cborEncode(body);
-    const n = sealFrame(this.ctx, s, op, b, 0, b.length, this.buf, 0);
+    this.buf.set(this.id, 0);
+    const n = sealFrame(this.ctx, s, op, b, 0, b.length, this.buf, ID_LEN);
     if (n < 0) throw new Error(`kit: e2e seal failed ${n}`);
-    return this.buf.slice(0, n);
+    return this.buf.slice(0, ID_LEN + n);
   }
 
   /** Seals an uplink frame of op whose body is the given bytes, as they are (hostile-body tests). */
@@ -159,7 +163,10 @@ export class KitMeter {
    * Handles one downlink e2e frame with the core meter calls; returns its op, body and the uplink
    * answers (CONFIRM, ACK of ACTIVATE, command replies), or a negative code when it does not open.
    */
-  receive(f: Uint8Array): { op: number; body: unknown; replies: Uint8Array[] } | number {
+  receive(data: Uint8Array): { op: number; body: unknown; replies: Uint8Array[] } | number {
+    // meter id ‖ e2e frame (the backhaul DATA body): the id must be ours.
+    if (data.length <= ID_LEN || data.subarray(0, ID_LEN).some((x, i) => x !== this.id[i])) return -6;
+    const f = data.subarray(ID_LEN);
     const r = parseHeader(f, 0, f.length, this.hdr);
     if (r < 0) return r;
     const op = this.hdr.op;

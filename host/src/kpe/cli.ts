@@ -150,7 +150,7 @@ function cmdShow(argv: string[], io: CliIo): number {
   }
   const info =
     img.kind === 'meter'
-      ? { kind: 'meter image', id: toHex(img.meter.id), concentrator: toHex(img.meter.concentratorId), linkGen: img.meter.linkGen, hesId: toHex(img.hesId), keys: 'master key, link key (not shown)' }
+      ? { kind: 'meter image', id: toHex(img.meter.id), concentrator: toHex(img.meter.concentratorId), shortAddr: img.meter.shortAddr, linkGen: img.meter.linkGen, hesId: toHex(img.hesId), keys: 'master key, link key (not shown)' }
       : { kind: 'concentrator image', id: toHex(img.concentrator.id), linkGen: img.concentrator.linkGen, hesId: toHex(img.hesId), keys: 'HES link key (not shown)' };
   if (p.json) printJson(io, info);
   else for (const [k, v] of Object.entries(info)) io.out(`${k.padEnd(12)} ${v}`);

@@ -7,7 +7,7 @@ import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
 import { scryptSync } from 'node:crypto';
 import { writeFileAtomic, refuseOverwrite } from '../crypto/files.ts';
 import { sealShipment } from '../crypto/shipment.ts';
-import { encodePayload, ID_LEN, KEY_LEN } from './payload.ts';
+import { ADDR_MAX, ADDR_MIN, encodePayload, ID_LEN, KEY_LEN } from './payload.ts';
 import type { MeterKeys, ConcentratorKeys } from './payload.ts';
 import { meterImage, concentratorImage } from './image.ts';
 import { formatKpePub } from './cert.ts';
@@ -131,9 +131,13 @@ export function produceBatch(kpe: Kpe, o: BatchOptions): BatchResult {
   for (let i = 0; i < o.concentrators; i++) {
     concentrators.push({ id: freshId(issued), linkKey: randomBytes(KEY_LEN), linkGen: INITIAL_LINK_GEN });
   }
+  // Short addresses (PROTOCOL.md §7): 1, 2, 3, … among the meters of each concentrator (the
+  // concentrators are new in every batch, so the numbering is never ambiguous within one).
+  if (Math.ceil(o.meters / o.concentrators) > ADDR_MAX) throw new RangeError(`at most ${ADDR_MAX} meters per concentrator (short addresses)`);
   const meters: MeterKeys[] = [];
   for (let i = 0; i < o.meters; i++) {
     meters.push({
+      shortAddr: ADDR_MIN + Math.floor(i / o.concentrators),
       id: freshId(issued),
       masterKey: randomBytes(KEY_LEN),
       linkKey: randomBytes(KEY_LEN),

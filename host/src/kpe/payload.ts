@@ -1,5 +1,5 @@
 // The plaintext inside a key shipment (docs/HOST.md "Key shipment"): plain CBOR
-// [1, hesId, [[meterId, masterKey, linkKey, linkGen, concentratorId], …], [[concentratorId, hesLinkKey, hesLinkGen], …]]
+// [1, hesId, [[meterId, masterKey, linkKey, linkGen, concentratorId, shortAddr], …], [[concentratorId, hesLinkKey, hesLinkGen], …]]
 import { decodeValue } from '@vakt/shared';
 import { cborEncode } from '../crypto/cbor.ts';
 import { toHex } from '../crypto/bytes.ts';
@@ -9,7 +9,11 @@ export const ID_LEN = 8;
 export const KEY_LEN = 16;
 export const MAX_GEN = 255;
 
-export interface MeterKeys { id: Uint8Array; masterKey: Uint8Array; linkKey: Uint8Array; linkGen: number; concentratorId: Uint8Array }
+/** shortAddr: the meter's short address on its concentrator's radio hop, 1..0xFFFE, unique per concentrator (PROTOCOL.md §7). */
+export interface MeterKeys { id: Uint8Array; masterKey: Uint8Array; linkKey: Uint8Array; linkGen: number; concentratorId: Uint8Array; shortAddr: number }
+/** Short addresses on the radio hop (PROTOCOL.md §7). */
+export const ADDR_MIN = 1;
+export const ADDR_MAX = 0xfffe;
 export interface ConcentratorKeys { id: Uint8Array; linkKey: Uint8Array; linkGen: number }
 export interface ShipmentPayload { hesId: Uint8Array; meters: MeterKeys[]; concentrators: ConcentratorKeys[] }
 
@@ -18,7 +22,7 @@ export function encodePayload(p: ShipmentPayload): Uint8Array {
   return cborEncode([
     PAYLOAD_VERSION,
     p.hesId,
-    p.meters.map((m) => [m.id, m.masterKey, m.linkKey, m.linkGen, m.concentratorId]),
+    p.meters.map((m) => [m.id, m.masterKey, m.linkKey, m.linkGen, m.concentratorId, m.shortAddr]),
     p.concentrators.map((c) => [c.id, c.linkKey, c.linkGen]),
   ]);
 }
@@ -59,20 +63,27 @@ export function decodePayload(b: Uint8Array): ShipmentPayload {
   }
   const concIds = new Set(seen);
   const meters: MeterKeys[] = [];
+  const addrs = new Set<string>();
   for (const m of v[2] as unknown[]) {
-    if (!Array.isArray(m) || m.length !== 5) throw new TypeError('meter entry must be a 5-element array');
+    if (!Array.isArray(m) || m.length !== 6) throw new TypeError('meter entry must be a 6-element array');
     const id = bytes(m[0], ID_LEN, 'meter id');
     const hx = toHex(id);
     if (seen.has(hx)) throw new TypeError(`duplicate device id ${hx}`);
     seen.add(hx);
     const concentratorId = bytes(m[4], ID_LEN, 'meter concentrator id');
     if (!concIds.has(toHex(concentratorId))) throw new TypeError(`meter ${hx} names concentrator ${toHex(concentratorId)} not in this shipment`);
+    const shortAddr = m[5];
+    if (typeof shortAddr !== 'number' || !Number.isInteger(shortAddr) || shortAddr < ADDR_MIN || shortAddr > ADDR_MAX) throw new TypeError(`meter ${hx} short address must be 1..65534`);
+    const at = toHex(concentratorId) + '/' + shortAddr;
+    if (addrs.has(at)) throw new TypeError(`meter ${hx} short address ${shortAddr} is already used on concentrator ${toHex(concentratorId)}`);
+    addrs.add(at);
     meters.push({
       id,
       masterKey: bytes(m[1], KEY_LEN, 'meter master key'),
       linkKey: bytes(m[2], KEY_LEN, 'meter link key'),
       linkGen: gen(m[3], 'link generation'),
       concentratorId,
+      shortAddr,
     });
   }
   return { hesId, meters, concentrators };
