@@ -70,7 +70,7 @@ export const E2E_POLICY = new Uint8Array([
   16 | P_ENC | P_UP | P_DOWN, // RELAY
   16 | P_ENC | P_UP | P_DOWN, // CONFIG
   12 | P_UP | P_DOWN, // CLOCK
-  16 | P_UP | P_DOWN, // FIRMWARE
+  12 | P_UP | P_DOWN, // FIRMWARE (D-13: the image has its own 128-bit CMAC, D-10)
   16 | P_ENC | P_UP | P_DOWN, // KEY_UPDATE
   12 | P_ENC | P_UP, // EVENT
   8 | P_UP | P_DOWN, // ACK

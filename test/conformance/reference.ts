@@ -27,7 +27,7 @@ export const REF_E2E_POLICY: Record<number, RefPolicy> = {
   0x03: { name: 'RELAY', up: true, down: true, enc: 1, tag: 16 },
   0x04: { name: 'CONFIG', up: true, down: true, enc: 1, tag: 16 },
   0x05: { name: 'CLOCK', up: true, down: true, enc: 0, tag: 12 },
-  0x06: { name: 'FIRMWARE', up: true, down: true, enc: 0, tag: 16 },
+  0x06: { name: 'FIRMWARE', up: true, down: true, enc: 0, tag: 12 },
   0x07: { name: 'KEY_UPDATE', up: true, down: true, enc: 1, tag: 16 },
   0x08: { name: 'EVENT', up: true, down: false, enc: 1, tag: 12 },
   0x09: { name: 'ACK', up: true, down: true, enc: 0, tag: 8 },
