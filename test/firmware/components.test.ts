@@ -292,6 +292,27 @@ describe('concentrator meter table', () => {
     expect(rig.conc.table.find(new Uint8Array([2, 2, 2, 2, 2, 2, 2, 2]), 0)).toBeGreaterThanOrEqual(0);
     expect(rig.conc.table.count()).toBe(2);
   });
+
+  it("refuses a JOIN whose short address another meter holds (never ambiguous, PROTOCOL.md §7); the holder keeps working", async () => {
+    const { Rig, METER_ADDR } = await import('./harness.ts');
+    const rig = new Rig(1_800_000_000, { intervalS: 900 });
+    const other = new Uint8Array([3, 3, 3, 3, 3, 3, 3, 3]);
+    rig.hes.join(other, new Uint8Array(16).fill(3), 0, METER_ADDR); // the rig meter's address
+    rig.net.run();
+    expect(rig.conc.stats.joinsRefused).toBe(1);
+    expect(rig.conc.table.find(other, 0)).toBe(-1);
+    expect(rig.conc.table.findAddr(METER_ADDR)).toBe(rig.conc.table.find(rig.w.id.meter, 0));
+    // A re-JOIN of the holder itself under its own address is no collision.
+    rig.hes.join(rig.w.id.meter, rig.w.meterLk, 0, METER_ADDR);
+    rig.hes.join(other, new Uint8Array(16).fill(3), 0, METER_ADDR + 1);
+    rig.net.run();
+    expect(rig.conc.stats.joinsRefused).toBe(1);
+    expect(rig.conc.table.count()).toBe(2);
+    rig.hes.autoAck = true;
+    rig.advance(900);
+    expect(rig.hes.e2eFailures).toEqual([]);
+    expect(rig.hes.inbox.some((u) => u.op === 1)).toBe(true);
+  });
 });
 
 describe('meter key and firmware-download records', () => {
