@@ -388,7 +388,8 @@ export class MiniHes {
     if (h.op === LINK_ACK) return;
     if (h.op !== LINK_DATA) return;
     // A HES that never settles this sender's frames (a poison frame it cannot take: issue 10 tests).
-    if (this.neverAck !== null && parseHeader(this.buf, 0, n, this.inner) >= 0 && equalBytes(this.inner.sender, 0, this.neverAck, 0, this.neverAck.length)) {
+    // (The backhaul DATA body names the meter first: meter id ‖ e2e frame, PROTOCOL.md §7.)
+    if (this.neverAck !== null && n > ID_LEN && equalBytes(this.buf, 0, this.neverAck, 0, ID_LEN)) {
       this.unacked++;
       return;
     }

@@ -29,7 +29,8 @@ class LinkMeter {
   constructor(private readonly rig: Rig) {
     rig.hes.join(this.id, this.lk, 0);
     rig.net.run();
-    this.link = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, this.id, rig.w.id.conc);
+    // Its short address on the radio link: the one the HES gave it in the JOIN (PROTOCOL.md §7).
+    this.link = createKeySlot(LINK_VERSION, 0, DIR_UP, 0, this.id, rig.w.id.conc, rig.hes.addrOf(this.id));
     loadLinkKey(this.ctx, this.link, this.lk, 0, this.id);
     this.link.ctr = createSendCounter(0, 1 << 20, () => true);
     this.e2e = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, this.id, rig.w.id.hes);

@@ -143,12 +143,13 @@ export class KitMeter {
     return this.buf.slice(0, ID_LEN + n);
   }
 
-  /** Seals an uplink frame of op whose body is the given bytes, as they are (hostile-body tests). */
+  /** Seals an uplink frame of op whose body is the given bytes, as they are (hostile-body tests); returns meter id ‖ e2e frame. */
   sealRaw(op: number, body: Uint8Array): Uint8Array {
     const s = this.slot(this.sendSlots, op, DIR_UP, sendGen(this.ring, op))!;
-    const n = sealFrame(this.ctx, s, op, body, 0, body.length, this.buf, 0);
+    this.buf.set(this.id, 0);
+    const n = sealFrame(this.ctx, s, op, body, 0, body.length, this.buf, ID_LEN);
     if (n < 0) throw new Error(`kit: e2e seal failed ${n}`);
-    return this.buf.slice(0, n);
+    return this.buf.slice(0, ID_LEN + n);
   }
 
   /** Same frame sealed with a deliberately wrong master key (for "wrong key" tests). */
