@@ -16,7 +16,7 @@
  */
 import { ERR_BUFFER, ERR_FLAGS, ERR_LENGTH, ERR_OP, ERR_POLICY, ERR_VERSION } from './errors.ts';
 import { POLICY_ENC, POLICY_TAG_MASK, POLICY_UP, policyOf } from './policy.ts';
-import { crc16 } from './crc16.ts';
+import { CRC16_INIT, crc16Update } from './crc16.ts';
 import { equalBytes, readU32BE, validRange } from './utils.ts';
 
 /** Length of the backhaul header and of the reconstructed header R; the largest header of any kind. */
@@ -140,25 +140,38 @@ export function headerLen(layer: number, full: number): number {
   return full ? E2E_HDR_FULL : E2E_HDR_SHORT;
 }
 
+// What parseHeader read in verify mode, to compare with the caller's header (allocated once).
+let scratch: FrameHeader | null = null;
+
 /**
  * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_BUFFER /
  * ERR_LENGTH / ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY and leaves hdr untouched. Never
  * throws; does no cryptography. With verify = true (openFrame's check) hdr is only compared: 0
- * when it holds exactly what these bytes parse to (the wire fields; the fields openFrame fills
- * in are not compared for e2e and hop frames), otherwise ERR_BUFFER or the parse error.
+ * when every field these bytes determine is what hdr holds (ids only on the backhaul, where they
+ * are on the wire), otherwise ERR_BUFFER or the parse error.
  */
 export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader, verify?: boolean): number {
+  if (verify === true) {
+    if (scratch === null) scratch = createHeader();
+    const v = scratch;
+    const r = parseHeader(frame, off, len, v);
+    if (r !== 0) return r;
+    // Every numeric field parseHeader sets, by name (one loop instead of one comparison each).
+    const a = v as unknown as Record<string, unknown>;
+    const h = hdr as unknown as Record<string, unknown>;
+    let k: string;
+    for (k in a) if (typeof a[k] === 'number' && a[k] !== h[k]) return ERR_BUFFER;
+    return v.version !== BACKHAUL_VERSION || (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN)) ? 0 : ERR_BUFFER;
+  }
   if (!validRange(frame, off, len)) return ERR_BUFFER;
   if (len < 1) return ERR_LENGTH;
   const b0 = frame[off];
-  let version = 0;
+  let version = BACKHAUL_VERSION;
   let op = b0 & OP_MASK;
-  let full = 0;
+  let full = 1;
   let dir = -1;
   let flags = 0;
-  let hl = 0;
-  let gen = 0;
-  let addr = 0;
+  let hl = HEADER_LEN;
   if ((b0 & E2E_MARK_MASK) === E2E_MARK) {
     version = E2E_VERSION;
     full = (b0 & E2E_FULL) / E2E_FULL;
@@ -168,13 +181,10 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
     full = (b0 & HOP_FULL) / HOP_FULL;
     dir = (b0 & HOP_DOWN) / HOP_DOWN;
     hl = full ? HOP_HDR_FULL : HOP_HDR_SHORT;
-  } else if (b0 === BACKHAUL_VERSION) {
-    version = BACKHAUL_VERSION;
-    full = 1;
-    hl = HEADER_LEN;
-  } else return ERR_VERSION;
+  } else if (b0 !== BACKHAUL_VERSION) return ERR_VERSION;
   if (len < hl) return ERR_LENGTH;
-  if (version === BACKHAUL_VERSION) {
+  const bh = version === BACKHAUL_VERSION;
+  if (bh) {
     flags = frame[off + OFF_FLAGS];
     if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
     op = frame[off + OFF_OP];
@@ -184,41 +194,21 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
   if (policy === 0) return ERR_OP;
   const enc = (policy & POLICY_ENC) / POLICY_ENC;
   // POLICY_UP << dir is the policy bit of that direction (e2e: checked by openFrame, dir is the receiver's).
-  if (dir >= 0 && (policy & (POLICY_UP << dir)) === 0) return ERR_POLICY;
-  if (version === BACKHAUL_VERSION && (flags & FLAG_ENC) / FLAG_ENC !== enc) return ERR_POLICY;
+  if ((dir >= 0 && (policy & (POLICY_UP << dir)) === 0) || (bh && (flags & FLAG_ENC) / FLAG_ENC !== enc)) return ERR_POLICY;
   const tagLen = policy & POLICY_TAG_MASK;
-  let bodyLen = len - hl - tagLen;
-  let counter = 0;
-  if (version === BACKHAUL_VERSION) {
-    bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
-    if (len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
-    gen = frame[off + OFF_GEN];
-    counter = readU32BE(frame, off + OFF_COUNTER);
-  } else if (version === LINK_VERSION) {
-    addr = (frame[off + HOP_OFF_ADDR] << 8) | frame[off + HOP_OFF_ADDR + 1];
-    counter = full ? readU32BE(frame, off + HOP_OFF_CTR) : frame[off + HOP_OFF_CTR];
-  } else {
-    gen = frame[off + E2E_OFF_GEN];
-    counter = full ? readU32BE(frame, off + E2E_OFF_CTR) : (frame[off + E2E_OFF_CTR] << 8) | frame[off + E2E_OFF_CTR + 1];
-  }
-  if (bodyLen < 0 || bodyLen > MAX_BODY) return ERR_LENGTH;
-  const bh = version === BACKHAUL_VERSION;
-  if (verify === true) {
-    return hdr.version === version && hdr.op === op && hdr.full === full && hdr.addr === addr && hdr.hdrLen === hl &&
-      hdr.enc === enc && hdr.bodyLen === bodyLen && hdr.tagLen === tagLen && hdr.frameLen === len && hdr.counter === counter &&
-      (version === LINK_VERSION || hdr.gen === gen) && (version === E2E_VERSION || hdr.dir === dir) &&
-      (bh ? hdr.flags === flags &&
-        equalBytes(frame, off + OFF_SENDER, hdr.sender, 0, ID_LEN) && equalBytes(frame, off + OFF_RECEIVER, hdr.receiver, 0, ID_LEN)
-        : true)
-      ? 0
-      : ERR_BUFFER;
-  }
+  // The counter: all 32 bits after the e2e gen byte / the hop address / in the backhaul header, or
+  // its low bits, which end at byte 3 in both short headers (e2e 16 bits, hop 8 bits).
+  const hop = version === LINK_VERSION;
+  const counter = full ? readU32BE(frame, off + (bh ? OFF_COUNTER : hop ? HOP_OFF_CTR : E2E_OFF_CTR)) : (hop ? 0 : frame[off + E2E_OFF_CTR] << 8) | frame[off + HOP_OFF_CTR];
+  const bodyLen = bh ? (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO] : len - hl - tagLen;
+  if (bodyLen < 0 || bodyLen > MAX_BODY || len !== hl + bodyLen + tagLen) return ERR_LENGTH;
   hdr.version = version;
   hdr.flags = bh ? flags : dir >= 0 ? dir | (enc * FLAG_ENC) : 0;
   hdr.dir = dir;
   hdr.enc = enc;
   hdr.op = op;
-  hdr.gen = gen;
+  // Gen: the e2e gen byte and the backhaul header's (same offset 1 vs 3); the hop carries none.
+  hdr.gen = hop ? 0 : frame[off + (bh ? OFF_GEN : E2E_OFF_GEN)];
   if (bh) {
     for (let i = 0; i < ID_LEN; i++) {
       hdr.sender[i] = frame[off + OFF_SENDER + i];
@@ -227,7 +217,7 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
   }
   hdr.counter = counter;
   hdr.full = full;
-  hdr.addr = addr;
+  hdr.addr = hop ? (frame[off + HOP_OFF_ADDR] << 8) | frame[off + HOP_OFF_ADDR + 1] : 0;
   hdr.hdrLen = hl;
   hdr.bodyLen = bodyLen;
   hdr.tagLen = tagLen;
@@ -270,25 +260,18 @@ function writeU32(out: Uint8Array, off: number, v: number): void {
 /**
  * Writes the wire header of an e2e or hop frame at out[off..] and returns its length: e2e
  * `0x20 | X<<4 | op ‖ gen ‖ counter`, hop `0x40 | X<<5 | dir<<4 | type ‖ addr ‖ counter`, the
- * counter as its low 16 / 8 bits (full = 0) or all 32 bits (full = 1).
+ * counter as its low 16 / 8 bits (full = 0) or all 32 bits (full = 1), most significant byte first.
  */
 export function writeWireHeader(out: Uint8Array, off: number, layer: number, full: number, dir: number, op: number, gen: number, addr: number, counter: number): number {
-  if (layer === LINK_VERSION) {
-    out[off] = HOP_MARK | (full ? HOP_FULL : 0) | (dir ? HOP_DOWN : 0) | op;
-    out[off + HOP_OFF_ADDR] = addr >>> 8;
-    out[off + HOP_OFF_ADDR + 1] = addr;
-    if (full) writeU32(out, off + HOP_OFF_CTR, counter);
-    else out[off + HOP_OFF_CTR] = counter;
-    return full ? HOP_HDR_FULL : HOP_HDR_SHORT;
-  }
-  out[off] = E2E_MARK | (full ? E2E_FULL : 0) | op;
-  out[off + E2E_OFF_GEN] = gen;
-  if (full) writeU32(out, off + E2E_OFF_CTR, counter);
-  else {
-    out[off + E2E_OFF_CTR] = counter >>> 8;
-    out[off + E2E_OFF_CTR + 1] = counter;
-  }
-  return full ? E2E_HDR_FULL : E2E_HDR_SHORT;
+  const hop = layer === LINK_VERSION;
+  out[off] = (hop ? HOP_MARK | (full ? HOP_FULL : 0) | (dir ? HOP_DOWN : 0) : E2E_MARK | (full ? E2E_FULL : 0)) | op;
+  out[off + 1] = hop ? addr >>> 8 : gen;
+  if (hop) out[off + 2] = addr;
+  // Counter bytes: 4 (full), else 1 (hop) or 2 (e2e); they end the header.
+  const n = full ? 4 : hop ? 1 : 2;
+  const end = off + (hop ? HOP_OFF_CTR : E2E_OFF_CTR) + n;
+  for (let i = 1; i <= n; i++) out[end - i] = counter >>> (8 * (i - 1));
+  return end - off;
 }
 
 /** Writes the 13-byte CCM nonce sender(8) ‖ counter(4) ‖ op(1) of a 26-byte header (R) at frame[off..] into out[outOff..]. */
@@ -307,5 +290,5 @@ export function writeNonce(frame: Uint8Array, off: number, out: Uint8Array, outO
  * is still refused, only counted as noise.
  */
 export function isResidueEscape(frame: Uint8Array, off: number, len: number): boolean {
-  return len >= 2 && validRange(frame, off, len) && frame[off + len - 1] === crc16(frame, off, len - 1) >>> 8;
+  return len >= 2 && validRange(frame, off, len) && frame[off + len - 1] === crc16Update(CRC16_INIT, frame, off, len - 1) >>> 8;
 }

@@ -32,11 +32,13 @@ import {
   FLAG_ENC,
   HEADER_LEN,
   HOP_CTR_WINDOW,
+  HOP_HDR_FULL,
+  HOP_HDR_SHORT,
+  E2E_HDR_FULL,
   ID_LEN,
   LINK_VERSION,
   MAX_BODY,
   NONCE_LEN,
-  headerLen,
   parseHeader,
   writeHeader,
   writeNonce,
@@ -91,19 +93,19 @@ export function sealFrame(
   // An integer in 0..MAX_BODY is exactly a valid range [0, bodyLen) inside MAX_BODY.
   if (!inRange(MAX_BODY, 0, bodyLen)) return ERR_TOO_LARGE;
   const tagLen = policy & POLICY_TAG_MASK;
-  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, headerLen(layer, 1) + bodyLen + tagLen)) return ERR_BUFFER;
+  const bh = layer === BACKHAUL_VERSION;
+  // Room for the longest header of the layer (the full-counter form).
+  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, (bh ? HEADER_LEN : HOP_HDR_FULL) + bodyLen + tagLen)) return ERR_BUFFER;
   const c = slot.ctr;
   if (c === null) return ERR_KEY_STATE;
   const counter = takeCounter(c);
   if (counter < 0) return counter;
   const enc = (policy & POLICY_ENC) !== 0;
   // Short counter form only while the receiver is known to be in step (§6); a full one resynchronises it.
-  let full = 1;
-  if (layer !== BACKHAUL_VERSION) {
-    full = shortCounterOk(c, counter, layer === LINK_VERSION ? HOP_CTR_WINDOW : E2E_CTR_WINDOW) ? 0 : 1;
-    if (full === 1) c.sync = counter;
-  }
-  const hl = headerLen(layer, full);
+  const full = bh || !shortCounterOk(c, counter, layer === LINK_VERSION ? HOP_CTR_WINDOW : E2E_CTR_WINDOW) ? 1 : 0;
+  if (full === 1) c.sync = counter;
+  // The wire header's length (as writeWireHeader writes it): backhaul 26, radio 4 / 7, e2e 4 / 6.
+  const hl = bh ? HEADER_LEN : full ? (layer === LINK_VERSION ? HOP_HDR_FULL : E2E_HDR_FULL) : HOP_HDR_SHORT;
   const b = outOff + hl;
   // The body goes to its place first: it may lie where the header is written next (memmove
   // semantics within one buffer, a forward copy from a view into out's memory).
@@ -112,15 +114,12 @@ export function sealFrame(
   writeHeader(R, 0, layer, dir | (enc ? FLAG_ENC : 0), op, slot.gen, slot.local, slot.peer, counter, bodyLen);
   writeNonce(R, 0, NONCE, 0);
   // The backhaul header is R itself; e2e and hop frames carry their short header and R leads the AAD.
-  let preLen = HEADER_LEN;
-  if (layer === BACKHAUL_VERSION) {
-    out.set(R, outOff);
-    preLen = 0;
-  } else writeWireHeader(out, outOff, layer, full, dir, op, slot.gen, slot.addr, counter);
+  if (bh) out.set(R, outOff);
+  else writeWireHeader(out, outOff, layer, full, dir, op, slot.gen, slot.addr, counter);
   // ENC = 1: the body is the payload, encrypted in place; ENC = 0: it is associated data after
   // the header, the payload is empty.
   const ptLen = enc ? bodyLen : 0;
-  _ccm(ctx, slot.rk, NONCE, 0, R, preLen, out, outOff, hl + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
+  _ccm(ctx, slot.rk, NONCE, 0, R, bh ? 0 : HEADER_LEN, out, outOff, hl + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
   return hl + bodyLen + tagLen;
 }
 
@@ -186,14 +185,13 @@ export function openFrame(
     return err;
   }
   slot.last = c;
-  if (!bh) {
-    hdr.counter = c;
-    hdr.gen = slot.gen;
-    hdr.dir = dir;
-    hdr.flags = dir | hdr.enc * FLAG_ENC;
-    hdr.sender.set(slot.peer);
-    hdr.receiver.set(slot.local);
-  }
+  // Complete hdr with what the wire left out (the backhaul header carried it all already).
+  hdr.counter = c;
+  hdr.gen = slot.gen;
+  hdr.dir = dir;
+  hdr.flags = dir | hdr.enc * FLAG_ENC;
+  hdr.sender.set(slot.peer);
+  hdr.receiver.set(slot.local);
   if (hdr.enc !== 1) move(frame, b, out, outOff, n);
   return n;
 }
