@@ -156,12 +156,13 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
     const v = scratch;
     const r = parseHeader(frame, off, len, v);
     if (r !== 0) return r;
-    // Every numeric field parseHeader sets, by name (one loop instead of one comparison each).
-    const a = v as unknown as Record<string, unknown>;
-    const h = hdr as unknown as Record<string, unknown>;
-    let k: string;
-    for (k in a) if (typeof a[k] === 'number' && a[k] !== h[k]) return ERR_BUFFER;
-    return v.version !== BACKHAUL_VERSION || (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN)) ? 0 : ERR_BUFFER;
+    // Every field parseHeader sets (no for-in: it allocates on XS).
+    return v.version === hdr.version && v.flags === hdr.flags && v.dir === hdr.dir && v.enc === hdr.enc && v.op === hdr.op &&
+      v.gen === hdr.gen && v.counter === hdr.counter && v.full === hdr.full && v.addr === hdr.addr && v.hdrLen === hdr.hdrLen &&
+      v.bodyLen === hdr.bodyLen && v.tagLen === hdr.tagLen && v.frameLen === hdr.frameLen &&
+      (v.version !== BACKHAUL_VERSION || (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN)))
+      ? 0
+      : ERR_BUFFER;
   }
   if (!validRange(frame, off, len)) return ERR_BUFFER;
   if (len < 1) return ERR_LENGTH;

@@ -5,7 +5,7 @@
 // counter and, for DATA, its end-to-end key and counter; none may repeat. (Uplink counters of
 // meters and concentrators across power cuts: test/firmware/powercut*.test.ts.)
 import { describe, it, expect } from 'vitest';
-import { createHeader, parseHeader } from '@vakt/shared';
+import { createHeader, parseHeader, reconstructCounter, E2E_CTR_WINDOW, ID_LEN } from '@vakt/shared';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { makeFixture, readingFrame } from './hes-fixture.ts';
 import type { Fixture } from './hes-fixture.ts';
@@ -13,18 +13,31 @@ import { GuardedHes } from './hes-guard.ts';
 
 const hdr = createHeader();
 
-/** Key and counter of a frame's header: "layer/sender/receiver/op/gen#counter" split in key and counter. */
-function keyOf(f: Uint8Array, layerOp: boolean): { key: string; counter: number } {
+/** Key and counter of a backhaul frame's header: "layer/sender/receiver/gen#counter" split in key and counter. */
+function keyOf(f: Uint8Array): { key: string; counter: number } {
   if (parseHeader(f, 0, f.length, hdr) < 0) throw new Error('unparsable downlink frame');
-  // Link keys are per (sender, receiver, gen) whatever the link type; e2e keys per op as well.
-  return { key: `${hdr.version}/${toHex(hdr.sender)}/${toHex(hdr.receiver)}/${layerOp ? 0 : hdr.op}/${hdr.gen}`, counter: hdr.counter };
+  // Link keys are per (sender, receiver, gen) whatever the link type.
+  return { key: `${hdr.version}/${toHex(hdr.sender)}/${toHex(hdr.receiver)}/${hdr.gen}`, counter: hdr.counter };
+}
+
+/**
+ * Key and counter of the e2e frame in a backhaul DATA body (meter id ‖ e2e frame, PROTOCOL.md §7):
+ * "e2e/meter/op/gen"; a short counter is reconstructed from the last value seen under the key, as
+ * the meter does (the HES's first frame per key after a (re)start carries the full counter, §6).
+ */
+function e2eKeyOf(body: Uint8Array, last: (key: string) => number): { key: string; counter: number } {
+  if (parseHeader(body, ID_LEN, body.length - ID_LEN, hdr) < 0) throw new Error('unparsable end-to-end frame');
+  const key = `e2e/${toHex(body.subarray(0, ID_LEN))}/${hdr.op}/${hdr.gen}`;
+  return { key, counter: hdr.full === 1 ? hdr.counter : reconstructCounter(last(key), hdr.counter, E2E_CTR_WINDOW) };
 }
 
 class Witness {
   readonly seen = new Map<string, Set<number>>();
   frames = 0;
   dups: string[] = [];
+  private readonly max = new Map<string, number>();
   add(key: string, counter: number): void {
+    this.max.set(key, Math.max(this.max.get(key) ?? 0, counter));
     let s = this.seen.get(key);
     if (s === undefined) this.seen.set(key, (s = new Set()));
     if (s.has(counter)) this.dups.push(`${key}#${counter}`);
@@ -33,12 +46,12 @@ class Witness {
   record(f: Fixture, frames: string[]): void {
     for (const b64 of frames) {
       const lf = new Uint8Array(Buffer.from(b64, 'base64'));
-      const l = keyOf(lf, true);
+      const l = keyOf(lf);
       this.add(l.key, l.counter);
       this.frames++;
       const u = f.concs[0]!.unwrap(lf);
       if (typeof u !== 'number' && u.type === 0x01) {
-        const e = keyOf(u.body, false);
+        const e = e2eKeyOf(u.body, (k) => this.max.get(k) ?? 0);
         this.add(e.key, e.counter);
       }
     }

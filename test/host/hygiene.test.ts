@@ -74,7 +74,7 @@ describe('CLI hygiene', () => {
   it('provisioning images: a link generation of 1.5, a float or a tag is refused field by field', () => {
     const id = new Uint8Array(8).fill(1);
     const key = new Uint8Array(16).fill(2);
-    const img = (gen: unknown) => new Uint8Array(cborXEncode([1, 1, Buffer.from(id), Buffer.from(key), Buffer.from(key), gen, Buffer.from(id), Buffer.from(id)]));
+    const img = (gen: unknown) => new Uint8Array(cborXEncode([1, 1, Buffer.from(id), Buffer.from(key), Buffer.from(key), gen, Buffer.from(id), Buffer.from(id), 1]));
     expect(parseImage(img(3)).kind).toBe('meter');
     expect(() => parseImage(img(1.5))).toThrow(/not CBOR of the PROTOCOL.md §10 subset|link generation/);
     expect(() => parseImage(img(256))).toThrow(/link generation must be 0..255/);
