@@ -140,86 +140,135 @@ export function headerLen(layer: number, full: number): number {
   return full ? E2E_HDR_FULL : E2E_HDR_SHORT;
 }
 
-// What parseHeader read in verify mode, to compare with the caller's header (allocated once).
+// What a parser read in verify mode, to compare with the caller's header (allocated once).
 let scratch: FrameHeader | null = null;
 
+/** Parses one whole frame into hdr (a parser below); returns 0 or an error code, hdr untouched on error. */
+type HeaderParser = (frame: Uint8Array, off: number, len: number, hdr: FrameHeader) => number;
+
 /**
- * Checks frame[off..off+len) as one whole frame and fills hdr. Returns 0, or ERR_BUFFER /
- * ERR_LENGTH / ERR_VERSION / ERR_FLAGS / ERR_OP / ERR_POLICY and leaves hdr untouched. Never
- * throws; does no cryptography. With verify = true (openFrame's check) hdr is only compared: 0
- * when every field these bytes determine is what hdr holds (ids only on the backhaul, where they
- * are on the wire), otherwise ERR_BUFFER or the parse error.
+ * Checks frame[off..off+len) as one whole frame and fills hdr, for all three kinds (the
+ * concentrator and the HES). Returns 0, or ERR_BUFFER / ERR_LENGTH / ERR_VERSION / ERR_FLAGS /
+ * ERR_OP / ERR_POLICY and leaves hdr untouched. Never throws; does no cryptography. With
+ * verify = true (openFrame's check) hdr is only compared: 0 when every field these bytes
+ * determine is what hdr holds (ids only on the backhaul, where they are on the wire), otherwise
+ * ERR_BUFFER or the parse error.
  */
 export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader, verify?: boolean): number {
-  if (verify === true) {
-    if (scratch === null) scratch = createHeader();
-    const v = scratch;
-    const r = parseHeader(frame, off, len, v);
-    if (r !== 0) return r;
-    // Every field parseHeader sets (no for-in: it allocates on XS).
-    return v.version === hdr.version && v.flags === hdr.flags && v.dir === hdr.dir && v.enc === hdr.enc && v.op === hdr.op &&
-      v.gen === hdr.gen && v.counter === hdr.counter && v.full === hdr.full && v.addr === hdr.addr && v.hdrLen === hdr.hdrLen &&
-      v.bodyLen === hdr.bodyLen && v.tagLen === hdr.tagLen && v.frameLen === hdr.frameLen &&
-      (v.version !== BACKHAUL_VERSION || (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN)))
-      ? 0
-      : ERR_BUFFER;
-  }
+  if (verify !== true) return parseAny(frame, off, len, hdr);
+  const r = verifyHeader(parseAny, frame, off, len, hdr);
+  const v = scratch as FrameHeader;
+  return r !== 0 || v.version !== BACKHAUL_VERSION || (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN)) ? r : ERR_BUFFER;
+}
+
+/**
+ * parseHeader for the two radio kinds only (e2e and hop: what a meter receives); a backhaul
+ * frame is ERR_VERSION here. Kept apart so that a meter build carries no backhaul parser.
+ */
+export function parseRadioHeader(frame: Uint8Array, off: number, len: number, hdr: FrameHeader, verify?: boolean): number {
+  return verify === true ? verifyHeader(parseRadio, frame, off, len, hdr) : parseRadio(frame, off, len, hdr);
+}
+
+// Verify mode: parses into the scratch header and compares every field the parsers set except
+// the ids (no for-in: it allocates on XS); parseHeader compares the backhaul ids itself.
+function verifyHeader(parse: HeaderParser, frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
+  if (scratch === null) scratch = createHeader();
+  const v = scratch;
+  const r = parse(frame, off, len, v);
+  if (r !== 0) return r;
+  return v.version === hdr.version && v.flags === hdr.flags && v.dir === hdr.dir && v.enc === hdr.enc && v.op === hdr.op &&
+    v.gen === hdr.gen && v.counter === hdr.counter && v.full === hdr.full && v.addr === hdr.addr && v.hdrLen === hdr.hdrLen &&
+    v.bodyLen === hdr.bodyLen && v.tagLen === hdr.tagLen && v.frameLen === hdr.frameLen
+    ? 0
+    : ERR_BUFFER;
+}
+
+function parseAny(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
+  // parseRadio also reports the range and length errors of an empty or invalid range.
+  return validRange(frame, off, len) && len >= 1 && frame[off] === BACKHAUL_VERSION ? parseBackhaul(frame, off, len, hdr) : parseRadio(frame, off, len, hdr);
+}
+
+/**
+ * The policy of `op` on `layer` for a frame travelling in direction dir (e2e: -1, unknown until
+ * openFrame), or ERR_OP (unknown op) / ERR_POLICY (not allowed in that direction).
+ */
+function policyFor(layer: number, op: number, dir: number): number {
+  const policy = policyOf(layer, op);
+  if (policy === 0) return ERR_OP;
+  // POLICY_UP << dir is the policy bit of that direction (e2e: checked by openFrame, dir is the receiver's).
+  return dir >= 0 && (policy & (POLICY_UP << dir)) === 0 ? ERR_POLICY : policy;
+}
+
+// The e2e and hop headers (module comment): the ids, the full short counter and (e2e) the direction are openFrame's.
+function parseRadio(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
   if (!validRange(frame, off, len)) return ERR_BUFFER;
   if (len < 1) return ERR_LENGTH;
   const b0 = frame[off];
-  let version = BACKHAUL_VERSION;
-  let op = b0 & OP_MASK;
-  let full = 1;
+  let version = E2E_VERSION;
+  let full = (b0 & E2E_FULL) / E2E_FULL;
   let dir = -1;
-  let flags = 0;
-  let hl = HEADER_LEN;
-  if ((b0 & E2E_MARK_MASK) === E2E_MARK) {
-    version = E2E_VERSION;
-    full = (b0 & E2E_FULL) / E2E_FULL;
-    hl = full ? E2E_HDR_FULL : E2E_HDR_SHORT;
-  } else if ((b0 & HOP_MARK_MASK) === HOP_MARK) {
+  const hop = (b0 & HOP_MARK_MASK) === HOP_MARK;
+  if (hop) {
     version = LINK_VERSION;
     full = (b0 & HOP_FULL) / HOP_FULL;
     dir = (b0 & HOP_DOWN) / HOP_DOWN;
-    hl = full ? HOP_HDR_FULL : HOP_HDR_SHORT;
-  } else if (b0 !== BACKHAUL_VERSION) return ERR_VERSION;
+  } else if ((b0 & E2E_MARK_MASK) !== E2E_MARK) return ERR_VERSION;
+  const hl = hop ? (full ? HOP_HDR_FULL : HOP_HDR_SHORT) : full ? E2E_HDR_FULL : E2E_HDR_SHORT;
   if (len < hl) return ERR_LENGTH;
-  const bh = version === BACKHAUL_VERSION;
-  if (bh) {
-    flags = frame[off + OFF_FLAGS];
-    if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
-    op = frame[off + OFF_OP];
-    dir = flags & FLAG_DOWN;
-  }
-  const policy = policyOf(version, op);
-  if (policy === 0) return ERR_OP;
+  const op = b0 & OP_MASK;
+  const policy = policyFor(version, op, dir);
+  if (policy < 0) return policy;
   const enc = (policy & POLICY_ENC) / POLICY_ENC;
-  // POLICY_UP << dir is the policy bit of that direction (e2e: checked by openFrame, dir is the receiver's).
-  if ((dir >= 0 && (policy & (POLICY_UP << dir)) === 0) || (bh && (flags & FLAG_ENC) / FLAG_ENC !== enc)) return ERR_POLICY;
   const tagLen = policy & POLICY_TAG_MASK;
-  // The counter: all 32 bits after the e2e gen byte / the hop address / in the backhaul header, or
-  // its low bits, which end at byte 3 in both short headers (e2e 16 bits, hop 8 bits).
-  const hop = version === LINK_VERSION;
-  const counter = full ? readU32BE(frame, off + (bh ? OFF_COUNTER : hop ? HOP_OFF_CTR : E2E_OFF_CTR)) : (hop ? 0 : frame[off + E2E_OFF_CTR] << 8) | frame[off + HOP_OFF_CTR];
-  const bodyLen = bh ? (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO] : len - hl - tagLen;
-  if (bodyLen < 0 || bodyLen > MAX_BODY || len !== hl + bodyLen + tagLen) return ERR_LENGTH;
+  const bodyLen = len - hl - tagLen;
+  if (bodyLen < 0 || bodyLen > MAX_BODY) return ERR_LENGTH;
   hdr.version = version;
-  hdr.flags = bh ? flags : dir >= 0 ? dir | (enc * FLAG_ENC) : 0;
+  hdr.flags = dir >= 0 ? dir | (enc * FLAG_ENC) : 0;
   hdr.dir = dir;
   hdr.enc = enc;
   hdr.op = op;
-  // Gen: the e2e gen byte and the backhaul header's (same offset 1 vs 3); the hop carries none.
-  hdr.gen = hop ? 0 : frame[off + (bh ? OFF_GEN : E2E_OFF_GEN)];
-  if (bh) {
-    for (let i = 0; i < ID_LEN; i++) {
-      hdr.sender[i] = frame[off + OFF_SENDER + i];
-      hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
-    }
-  }
-  hdr.counter = counter;
+  // Gen: the e2e gen byte; the hop carries none.
+  hdr.gen = hop ? 0 : frame[off + E2E_OFF_GEN];
+  // The counter: all 32 bits after the e2e gen byte / the hop address, or its low bits, which end
+  // at byte 3 in both short headers (e2e 16 bits, hop 8 bits).
+  hdr.counter = full ? readU32BE(frame, off + (hop ? HOP_OFF_CTR : E2E_OFF_CTR)) : (hop ? 0 : frame[off + E2E_OFF_CTR] << 8) | frame[off + HOP_OFF_CTR];
   hdr.full = full;
   hdr.addr = hop ? (frame[off + HOP_OFF_ADDR] << 8) | frame[off + HOP_OFF_ADDR + 1] : 0;
   hdr.hdrLen = hl;
+  hdr.bodyLen = bodyLen;
+  hdr.tagLen = tagLen;
+  hdr.frameLen = len;
+  return 0;
+}
+
+// The 26-byte backhaul header (module comment): everything is on the wire, the counter always in full.
+function parseBackhaul(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
+  if (len < HEADER_LEN) return ERR_LENGTH;
+  const flags = frame[off + OFF_FLAGS];
+  if ((flags & FLAGS_RESERVED) !== 0) return ERR_FLAGS;
+  const op = frame[off + OFF_OP];
+  const dir = flags & FLAG_DOWN;
+  const policy = policyFor(BACKHAUL_VERSION, op, dir);
+  if (policy < 0) return policy;
+  const enc = (policy & POLICY_ENC) / POLICY_ENC;
+  if ((flags & FLAG_ENC) / FLAG_ENC !== enc) return ERR_POLICY;
+  const tagLen = policy & POLICY_TAG_MASK;
+  const bodyLen = (frame[off + OFF_BODY_LEN] << 8) | frame[off + OFF_BODY_LEN_LO];
+  if (bodyLen > MAX_BODY || len !== HEADER_LEN + bodyLen + tagLen) return ERR_LENGTH;
+  hdr.version = BACKHAUL_VERSION;
+  hdr.flags = flags;
+  hdr.dir = dir;
+  hdr.enc = enc;
+  hdr.op = op;
+  hdr.gen = frame[off + OFF_GEN];
+  for (let i = 0; i < ID_LEN; i++) {
+    hdr.sender[i] = frame[off + OFF_SENDER + i];
+    hdr.receiver[i] = frame[off + OFF_RECEIVER + i];
+  }
+  hdr.counter = readU32BE(frame, off + OFF_COUNTER);
+  hdr.full = 1;
+  hdr.addr = 0;
+  hdr.hdrLen = HEADER_LEN;
   hdr.bodyLen = bodyLen;
   hdr.tagLen = tagLen;
   hdr.frameLen = len;

@@ -40,6 +40,7 @@ import {
   MAX_BODY,
   NONCE_LEN,
   parseHeader,
+  parseRadioHeader,
   writeHeader,
   writeNonce,
   writeWireHeader,
@@ -144,27 +145,66 @@ export function openFrame(
   out: Uint8Array,
   outOff: number,
 ): number {
+  // A hdr that does not say backhaul is checked against the bytes by the radio parser (which
+  // refuses a backhaul frame), so a stale or edited hdr is refused either way.
+  if (hdr.version !== BACKHAUL_VERSION) return openRadioFrame(ctx, hdr, slot, frame, off, out, outOff);
+  // The backhaul header carries the ids: they must be the slot's (its header is R: no prefix).
+  if (parseHeader(frame, off, hdr.frameLen, hdr, true) !== 0) return ERR_BUFFER;
+  const notReceiver = !equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN);
+  return openChecked(ctx, hdr, slot, frame, off, out, outOff, hdr.dir, 0, notReceiver, !equalBytes(hdr.sender, 0, slot.peer, 0, ID_LEN));
+}
+
+/**
+ * openFrame for the two radio kinds (e2e and hop: a hdr from parseRadioHeader), with the same
+ * checks and results; a backhaul frame is ERR_BUFFER. Kept apart so that a meter build carries
+ * no backhaul code.
+ */
+export function openRadioFrame(
+  ctx: CryptoCtx,
+  hdr: FrameHeader,
+  slot: KeySlot,
+  frame: Uint8Array,
+  off: number,
+  out: Uint8Array,
+  outOff: number,
+): number {
+  // hdr was filled by parseHeader from these very bytes: parse them again in verify mode, which
+  // requires hdr to hold exactly the same wire fields, so that a stale, foreign or edited hdr is
+  // refused, never trusted (len = hdr.frameLen: the range and the frame length are checked too).
+  if (parseRadioHeader(frame, off, hdr.frameLen, hdr, true) !== 0) return ERR_BUFFER;
+  const layer = hdr.version;
+  // e2e frames carry no direction: it is the receiving slot's.
+  const dir = layer === E2E_VERSION ? slot.dir : hdr.dir;
+  const notReceiver = layer === LINK_VERSION && dir === DIR_DOWN && hdr.addr !== slot.addr;
+  return openChecked(ctx, hdr, slot, frame, off, out, outOff, dir, HEADER_LEN, notReceiver, slot.addr !== hdr.addr);
+}
+
+// openFrame after the header check: the rest of the checks in their order, the tag, the counter
+// update. dir: the frame's direction; preLen: bytes of R ahead of the wire header in the AAD
+// (0 on the backhaul, whose header is R); notReceiver / notSender: the addressing checks of the kind.
+function openChecked(
+  ctx: CryptoCtx,
+  hdr: FrameHeader,
+  slot: KeySlot,
+  frame: Uint8Array,
+  off: number,
+  out: Uint8Array,
+  outOff: number,
+  dir: number,
+  preLen: number,
+  notReceiver: boolean,
+  notSender: boolean,
+): number {
   const n = hdr.bodyLen;
   const t = hdr.tagLen;
   const hl = hdr.hdrLen;
   const layer = hdr.version;
-  // hdr was filled by parseHeader from these very bytes: parse them again in verify mode, which
-  // requires hdr to hold exactly the same wire fields, so that a stale, foreign or edited hdr is
-  // refused, never trusted (len = hdr.frameLen: the range and the frame length are checked too).
-  if (parseHeader(frame, off, hdr.frameLen, hdr, true) !== 0 || !validRange(out, outOff, n)) return ERR_BUFFER;
+  if (!validRange(out, outOff, n)) return ERR_BUFFER;
   const b = off + hl;
-  const bh = layer === BACKHAUL_VERSION;
-  // e2e frames carry no direction: it is the receiving slot's.
-  const dir = layer === E2E_VERSION ? slot.dir : hdr.dir;
   let c = hdr.counter;
   let err = 0;
-  if (bh ? !equalBytes(hdr.receiver, 0, slot.local, 0, ID_LEN) : layer === LINK_VERSION && dir === DIR_DOWN && hdr.addr !== slot.addr) err = ERR_RECEIVER;
-  else if (
-    slot.layer !== layer ||
-    (layer === E2E_VERSION && slot.op !== hdr.op) ||
-    slot.dir !== dir ||
-    (bh ? !equalBytes(hdr.sender, 0, slot.peer, 0, ID_LEN) : slot.addr !== hdr.addr)
-  ) err = ERR_UNKNOWN_SENDER;
+  if (notReceiver) err = ERR_RECEIVER;
+  else if (slot.layer !== layer || (layer === E2E_VERSION && slot.op !== hdr.op) || slot.dir !== dir || notSender) err = ERR_UNKNOWN_SENDER;
   else if ((policyOf(layer, hdr.op) & (dir === DIR_DOWN ? POLICY_DOWN : POLICY_UP)) === 0) err = ERR_POLICY;
   else if (layer !== LINK_VERSION && slot.gen !== hdr.gen) err = ERR_GENERATION;
   else {
@@ -176,7 +216,7 @@ export function openFrame(
       writeNonce(R, 0, NONCE, 0);
       // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
       const ctLen = hdr.enc === 1 ? n : 0;
-      if (!_ccm(ctx, slot.rk, NONCE, 0, R, bh ? 0 : HEADER_LEN, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
+      if (!_ccm(ctx, slot.rk, NONCE, 0, R, preLen, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
       else if (!isFresh(slot.last, c)) err = ERR_REPLAY;
     }
   }

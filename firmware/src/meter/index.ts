@@ -4,9 +4,9 @@
 import type { Board, SerialPort } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, isResidueEscape, parseHeader, E2E_CTR_WINDOW, E2E_HDR_FULL, E2E_VERSION, HOP_HDR_FULL, LINK_VERSION } from '@vakt/shared/frame';
+import { createHeader, isResidueEscape, parseRadioHeader, E2E_CTR_WINDOW, E2E_HDR_FULL, E2E_VERSION, HOP_HDR_FULL, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
-import { openFrame, sealFrame } from '@vakt/shared/seal';
+import { openRadioFrame, sealFrame } from '@vakt/shared/seal';
 import type { KeySlot } from '@vakt/shared/keys';
 import { KEY_LEN } from '@vakt/shared/keys';
 import {
@@ -404,7 +404,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    */
   const onFrame = (buf: Uint8Array, off: number, len: number): void => {
     stats.framesIn++;
-    if (parseHeader(buf, off, len, hdr) < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
+    if (parseRadioHeader(buf, off, len, hdr) < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
       stats.linkErrors++;
       return;
     }
@@ -416,7 +416,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     const b = off + hdr.hdrLen;
     // Asked before opening in place (a failed open zeroes the body).
     const escape = isResidueEscape(buf, off, len);
-    let n = openFrame(ctx, hdr, keys.linkDown, buf, off, buf, b);
+    let n = openRadioFrame(ctx, hdr, keys.linkDown, buf, off, buf, b);
     if (n < 0) {
       if (n === ERR_RECEIVER || n === ERR_UNKNOWN_SENDER) stats.notForMe++;
       // Line noise that slipped past the CRC (§9 residue-0 escape), not a forgery (D-9).
@@ -443,7 +443,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     if (o > 0) sendLink(LINK_ACK, o - E2E_AT);
 
     // The end-to-end frame inside: hdr now describes it (the cast drops TypeScript's narrowing from the link checks).
-    const e = parseHeader(buf, b, n, hdr);
+    const e = parseRadioHeader(buf, b, n, hdr);
     if (e < 0 || (hdr as FrameHeader).version !== E2E_VERSION) {
       securityError(e < 0 ? e : ERR_UNKNOWN_SENDER);
       return;
@@ -454,7 +454,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       return;
     }
     const eb = b + hdr.hdrLen;
-    n = openFrame(ctx, hdr, slot, buf, b, buf, eb);
+    n = openRadioFrame(ctx, hdr, slot, buf, b, buf, eb);
     if (n < 0) {
       // The very frame accepted last, again: the concentrator retransmitted it because our
       // LINK_ACK was lost. Authentic and without effect, so counted, not reported as an attack.
