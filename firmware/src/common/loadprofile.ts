@@ -34,9 +34,9 @@ export class LoadProfile {
   overwritten = 0;
   private head = new Uint8Array(HEAD_LEN);
   /** The record of the interval closed last (also what append writes from). */
-  private lastClosed = new Uint8Array(SLOT_LEN);
+  private lastClosed_ = new Uint8Array(SLOT_LEN);
 
-  constructor(private readonly st: Storage, private readonly ringSlots: number) {
+  constructor(private readonly st: Storage, private readonly ringSlots_: number) {
     const h = readFixed(st, REC_LP_HEAD, HEAD_LEN);
     // acked < nextSeq (so nextSeq >= 1), or the head is impossible and the ring starts empty.
     if (h !== undefined && readU32BE(h, 5) < readU32BE(h, 1)) {
@@ -48,33 +48,33 @@ export class LoadProfile {
   /** Number of intervals held and not acknowledged; the oldest of them is nextSeq − pending(). */
   pending(): number {
     // Unacknowledged ones (acked ≥ 0, so the oldest is never below seq 1), at most a ring's worth.
-    return Math.min(this.nextSeq - this.acked - 1, this.ringSlots);
+    return Math.min(this.nextSeq - this.acked - 1, this.ringSlots_);
   }
 
   /** Records a closed interval (slot first, then head, so a cut in between only repeats the slot) and returns its seq. */
   append(t: number, wh: number, w: number): number {
     const seq = this.nextSeq;
-    if (seq - this.acked > this.ringSlots) this.overwritten++;
-    const s = this.lastClosed;
+    if (seq - this.acked > this.ringSlots_) this.overwritten++;
+    const s = this.lastClosed_;
     s[0] = REC_VERSION;
     writeBE(s, 1, 4, seq);
     writeBE(s, 5, 4, t);
     writeBE(s, 9, 8, wh);
     writeBE(s, 17, 4, w);
-    this.st.write(REC_LP_PREFIX + (seq % this.ringSlots), s);
+    this.st.write(REC_LP_PREFIX + (seq % this.ringSlots_), s);
     this.nextSeq = seq + 1;
-    this.writeHead();
+    this.writeHead_();
     return seq;
   }
 
   /** Fills `out` with interval `seq` if it is still held; false when it was never recorded or was overwritten. */
   get(seq: number, out: Interval): boolean {
-    if (seq < 1 || seq >= this.nextSeq || this.nextSeq - seq > this.ringSlots) return false;
+    if (seq < 1 || seq >= this.nextSeq || this.nextSeq - seq > this.ringSlots_) return false;
     // The interval just closed is still in RAM: the periodic push reads no storage.
     // (Before the first append the buffer is zeros: seq 0, never asked for.)
-    const r = readU32BE(this.lastClosed, 1) === seq
-      ? this.lastClosed
-      : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots), SLOT_LEN);
+    const r = readU32BE(this.lastClosed_, 1) === seq
+      ? this.lastClosed_
+      : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots_), SLOT_LEN);
     if (r === undefined || readU32BE(r, 1) !== seq) return false;
     out.seq = seq;
     out.t = readU32BE(r, 5);
@@ -87,11 +87,11 @@ export class LoadProfile {
   ack(upTo: number): boolean {
     if (upTo <= this.acked || upTo >= this.nextSeq) return false;
     this.acked = upTo;
-    this.writeHead();
+    this.writeHead_();
     return true;
   }
 
-  private writeHead(): void {
+  private writeHead_(): void {
     const h = this.head;
     h[0] = REC_VERSION;
     writeBE(h, 1, 4, this.nextSeq);

@@ -18,31 +18,31 @@ export class EnergyRegister {
   wh: number;
   /** Instantaneous power in W. */
   w = 0;
-  private pulseCount = 0;
-  private pulseT: number;
+  private pulseCount_ = 0;
+  private pulseT_: number;
 
   /** Starts the register at `wh` (after a reboot: from the last persisted interval) at time `now`. */
   constructor(wh: number, now: number) {
     this.wh = wh;
-    this.pulseT = now;
+    this.pulseT_ = now;
   }
 
   /** Counts `n` meter pulses (pulse-counter pin input). */
   pulse(n: number): void {
     if (!(n > 0) || n > MAX_PULSES) return;
-    this.pulseCount += n;
+    this.pulseCount_ += n;
     this.wh += n * WH_PER_PULSE;
   }
 
   /** Advances to time `now`: power from the pulse rate once a window of ≥ POWER_WINDOW_S is complete. */
   advance(now: number): void {
-    const dt = now - this.pulseT;
+    const dt = now - this.pulseT_;
     // Pulses per second × 3600 s/h × Wh per pulse (pulses × 3600, exact for whole pulse counts).
-    if (dt >= POWER_WINDOW_S && dt <= MAX_POWER_WINDOW_S) this.w = Math.round((this.pulseCount * (SECONDS_PER_HOUR * WH_PER_PULSE)) / dt);
+    if (dt >= POWER_WINDOW_S && dt <= MAX_POWER_WINDOW_S) this.w = Math.round((this.pulseCount_ * (SECONDS_PER_HOUR * WH_PER_PULSE)) / dt);
     // A complete window, or a clock that went back: the next window starts now.
     if (dt < 0 || dt >= POWER_WINDOW_S) {
-      this.pulseCount = 0;
-      this.pulseT = now;
+      this.pulseCount_ = 0;
+      this.pulseT_ = now;
     }
   }
 }

@@ -53,12 +53,12 @@ export class FirmwareDownload {
    * The 'fws' record; the announced MAC and the generation of BEGIN's FIRMWARE key (the image key
    * is KF[that generation]) are kept only here, the numbers above are copied in by save().
    */
-  private rec = new Uint8Array(STATE_LEN);
+  private rec_ = new Uint8Array(STATE_LEN);
 
   constructor(private readonly st: Storage) {
     const r = readFixed(st, REC_FW_STATE, STATE_LEN);
     if (r !== undefined && r[1] === 1) {
-      this.rec.set(r);
+      this.rec_.set(r);
       this.size = readU32BE(r, S_SIZE);
       this.version = readU32BE(r, S_VERSION);
       this.received = readU32BE(r, S_RECEIVED);
@@ -67,8 +67,8 @@ export class FirmwareDownload {
     }
   }
 
-  private save(): void {
-    const r = this.rec;
+  private save_(): void {
+    const r = this.rec_;
     r[0] = REC_VERSION;
     r[1] = this.active ? 1 : 0;
     writeBE(r, S_SIZE, 4, this.size);
@@ -84,16 +84,16 @@ export class FirmwareDownload {
    */
   begin(size: number, mac: Uint8Array, macOff: number, version: number, gen: number): number {
     if (!(size >= 1 && size <= FW_MAX_SIZE) || !(version >= 0 && version <= 0xffffffff)) return FW_BAD_REQUEST;
-    if (this.active && this.size === size && this.version === version && this.rec[S_GEN] === gen && equalBytes(this.rec, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
+    if (this.active && this.size === size && this.version === version && this.rec_[S_GEN] === gen && equalBytes(this.rec_, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
       return FW_OK;
     }
     this.discard();
     this.active = true;
     this.size = size;
     this.version = version;
-    this.rec[S_GEN] = gen;
-    this.rec.set(mac.subarray(macOff, macOff + CMAC_TAG_LEN), S_MAC);
-    this.save();
+    this.rec_[S_GEN] = gen;
+    this.rec_.set(mac.subarray(macOff, macOff + CMAC_TAG_LEN), S_MAC);
+    this.save_();
     return FW_OK;
   }
 
@@ -105,7 +105,7 @@ export class FirmwareDownload {
     this.st.write(REC_FW_PREFIX + this.chunks, data.subarray(off, off + len));
     this.chunks++;
     this.received += len;
-    this.save();
+    this.save_();
     return FW_OK;
   }
 
@@ -116,7 +116,7 @@ export class FirmwareDownload {
    */
   activate(ctx: CryptoCtx, keys: ImageKeySource): number {
     if (!this.active || this.received !== this.size) return ACT_INCOMPLETE;
-    const rk = keys.imageKey(this.rec[S_GEN]);
+    const rk = keys.imageKey(this.rec_[S_GEN]);
     // The computed tag exists only during the check (activation is rare; nothing stays in RAM).
     const calc = new Uint8Array(CMAC_TAG_LEN);
     let total = -1; // no image key: nothing matches
@@ -132,7 +132,7 @@ export class FirmwareDownload {
       _cmacFinish(ctx, rk, calc, 0);
       rk.fill(0); // KF serves nothing else
     }
-    if (total !== this.size || !equalBytes(calc, 0, this.rec, S_MAC, CMAC_TAG_LEN)) {
+    if (total !== this.size || !equalBytes(calc, 0, this.rec_, S_MAC, CMAC_TAG_LEN)) {
       this.rejected++;
       this.discard();
       return ACT_REJECTED;
@@ -146,7 +146,7 @@ export class FirmwareDownload {
     this.active = false;
     this.received = 0;
     this.chunks = 0;
-    this.save();
+    this.save_();
     for (let i = 0; i < n; i++) this.st.erase(REC_FW_PREFIX + i);
   }
 }

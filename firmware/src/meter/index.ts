@@ -660,7 +660,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           k = 3;
         } else if (kind === KU_ACTIVATE && items === 4 && end()) {
           // Activation by a frame under the staged generation already happened in onFrame.
-          if (keys.stPresent && keys.stScope === scope && keys.stGen === newGen && !keys.activate()) return;
+          if (keys.stPresent && keys.stScope_ === scope && keys.stGen_ === newGen && !keys.activate()) return;
           if (!keys.inForce(scope, newGen)) {
             securityError(0);
             return;

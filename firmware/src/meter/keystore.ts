@@ -77,8 +77,8 @@ export class MeterKeys {
   readonly gen = new Uint8Array(OP_MAX + 1);
   /** A TRANSPORTed key waits for activation: its scope and generation. */
   stPresent!: boolean;
-  stScope!: number;
-  stGen!: number;
+  stScope_!: number;
+  stGen_!: number;
   readonly linkUp: KeySlot;
   readonly linkDown: KeySlot;
   /** The 'keys' record: the key bytes themselves (gen and st* above mirror its other fields). */
@@ -88,9 +88,9 @@ export class MeterKeys {
   /** The 'rx' record: the last accepted downlink counter per op, of the generation in force and the staged one. */
   private rx = new Uint8Array(RX_LEN);
   /** Next value of each counter index while no slot holds its key (the shared UP slot parks it here). */
-  private parked = new Float64Array(CTR_SLOTS);
+  private parked_ = new Float64Array(CTR_SLOTS);
   /** The resident UP slot of READING, the one op the meter sends every interval. */
-  private reading: KeySlot;
+  private reading_: KeySlot;
   /**
    * One end-to-end slot shared by every other key, UP and DOWN: responses, EVENT, KC while a key
    * is staged, every command key of the generation in force and of the staged one, and the
@@ -101,9 +101,9 @@ export class MeterKeys {
    * entry + RX_LAST for the generation in force, + RX_ST_LAST for the staged one), where the slot's
    * `last` is synced back. upIdx -1 and downAt 0: it holds neither (or the image key).
    */
-  private shared: KeySlot;
-  private upIdx = -1;
-  private downAt = 0;
+  private shared_: KeySlot;
+  private upIdx_ = -1;
+  private downAt_ = 0;
 
   constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
     const id = prov.meterId;
@@ -117,26 +117,26 @@ export class MeterKeys {
       kr[0] = REC_VERSION;
       kr.set(prov.masterKey, K_MK);
     }
-    this.adopt(k ?? kr);
+    this.adopt_(k ?? kr);
     const c = readFixed(st, REC_CTR, CTR_LEN);
     if (c !== undefined) this.cr.set(c);
     else this.cr[0] = REC_VERSION;
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
-    this.reading = this.counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), OP_READING, r);
+    this.reading_ = this.counted_(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), OP_READING, r);
     // The shared slot's counter persists under whichever UP key the slot holds at the time (-1).
-    this.shared = this.counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), -1, r);
-    this.linkUp = this.counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr), CI_LINK, r);
+    this.shared_ = this.counted_(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), -1, r);
+    this.linkUp = this.counted_(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr), CI_LINK, r);
     this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc, prov.shortAddr);
     loadSlotKey(ctx, this.linkUp, LOAD_LINK, prov.linkKey, 0, id, 0);
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
-    this.resume(CI_LINK, prov.linkGen, 0);
-    this.derive(this.reading, DIR_UP, OP_READING, false);
-    if (this.stPresent) this.resume(CI_KC, this.stGen, this.stScope);
+    this.resume_(CI_LINK, prov.linkGen, 0);
+    this.derive_(this.reading_, DIR_UP, OP_READING, false);
+    if (this.stPresent) this.resume_(CI_KC, this.stGen_, this.stScope_);
     this.rx[0] = REC_VERSION;
     const x = readFixed(st, REC_RX, RX_LEN);
     for (let op = 1; op <= OP_MAX; op++) {
       const p = policyOf(E2E_VERSION, op);
-      if (op !== OP_KEY_UPDATE && (p & MAY_UP)) this.resume(op, this.gen[op], 0);
+      if (op !== OP_KEY_UPDATE && (p & MAY_UP)) this.resume_(op, this.gen[op], 0);
       // Each op's entry names the generations its counters belong to: take only what matches the keys now.
       if (x === undefined || !(p & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
@@ -146,16 +146,16 @@ export class MeterKeys {
       const ls = readU32BE(x, o + RX_ST_LAST);
       const g = this.gen[op];
       writeBE(this.rx, o + RX_LAST, 4, g === ga ? la : g === gs ? ls : 0);
-      if (this.stPresent && this.inScope(op)) writeBE(this.rx, o + RX_ST_LAST, 4, this.stGen === gs ? ls : this.stGen === ga ? la : 0);
+      if (this.stPresent && this.inScope_(op)) writeBE(this.rx, o + RX_ST_LAST, 4, this.stGen_ === gs ? ls : this.stGen_ === ga ? la : 0);
     }
   }
 
   /** Gives slot a counter that persists its limits as counter index idx (-1: whichever UP key the shared slot holds). */
-  private counted(slot: KeySlot, idx: number, reserve: number): KeySlot {
+  private counted_(slot: KeySlot, idx: number, reserve: number): KeySlot {
     // A method, not a closure in the constructor: Espruino closures keep their whole scope, and the
     // constructor's holds the provisioning image with its key copies.
     const self = this;
-    slot.ctr = createSendCounter(0, reserve, function (lim: number): boolean { return self.persistLimit(idx < 0 ? self.upIdx : idx, lim); });
+    slot.ctr = createSendCounter(0, reserve, function (lim: number): boolean { return self.persistLimit_(idx < 0 ? self.upIdx_ : idx, lim); });
     return slot;
   }
 
@@ -171,7 +171,7 @@ export class MeterKeys {
   }
 
   /** The persist callback of counter idx: the 'ctr' record with limit lim for idx; unchanged when the write fails. */
-  private persistLimit(idx: number, lim: number): boolean {
+  private persistLimit_(idx: number, lim: number): boolean {
     const c = this.cr;
     const at = 1 + idx * CTR_ENTRY + CTR_LIMIT;
     const old = readU64(c, at);
@@ -184,27 +184,27 @@ export class MeterKeys {
   /** Persists the replay state of every downlink key (generation in force and staged); false if storage failed. */
   persistRx(): boolean {
     const x = this.rx;
-    if (this.downAt > 0) writeBE(x, this.downAt, 4, this.shared.last);
+    if (this.downAt_ > 0) writeBE(x, this.downAt_, 4, this.shared_.last);
     for (let op = 1; op <= OP_MAX; op++) {
       if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
-      const staged = this.stPresent && this.inScope(op);
+      const staged = this.stPresent && this.inScope_(op);
       x[o] = this.gen[op];
-      x[o + RX_ST_GEN] = staged ? this.stGen : 0;
+      x[o + RX_ST_GEN] = staged ? this.stGen_ : 0;
       if (!staged) writeBE(x, o + RX_ST_LAST, 4, 0);
     }
     return this.put(REC_RX, x);
   }
 
   /** Takes n (the record read at boot, or just written) as the 'keys' record and mirrors the generations and the staged key's fields from it. */
-  private adopt(n: Uint8Array): void {
+  private adopt_(n: Uint8Array): void {
     const k = this.kr;
     k.set(n);
     this.gen.set(k.subarray(K_GEN + 1, K_GEN + OP_MAX + 1), 1);
     this.gen[SCOPE_MASTER] = k[K_MKGEN];
     this.stPresent = k[K_STAGED] === 1;
-    this.stScope = k[K_ST_SCOPE];
-    this.stGen = k[K_ST_GEN];
+    this.stScope_ = k[K_ST_SCOPE];
+    this.stGen_ = k[K_ST_GEN];
   }
 
   // ---- counters and slots ------------------------------------------------------------------
@@ -213,7 +213,7 @@ export class MeterKeys {
    * Points counter idx at the key (gen, aux); resumes from the persisted limit when it belongs to
    * that key. The shared slot must not hold idx's key (callers vacate it first).
    */
-  private resume(idx: number, gen: number, aux: number): void {
+  private resume_(idx: number, gen: number, aux: number): void {
     const c = this.cr;
     const o = 1 + idx * CTR_ENTRY;
     if (c[o] !== gen || c[o + 1] !== aux) {
@@ -224,8 +224,8 @@ export class MeterKeys {
     }
     const lim = readU64(c, o + CTR_LIMIT);
     const next = lim < 1 ? 1 : lim;
-    this.parked[idx] = next;
-    const s = idx === OP_READING ? this.reading : idx === CI_LINK ? this.linkUp : null;
+    this.parked_[idx] = next;
+    const s = idx === OP_READING ? this.reading_ : idx === CI_LINK ? this.linkUp : null;
     if (s !== null) {
       const sc = s.ctr as SendCounter;
       sc.limit = lim;
@@ -234,44 +234,44 @@ export class MeterKeys {
   }
 
   /** Empties the shared slot: parks the counter of the UP key it held, or syncs the DOWN key's last counter into rx. */
-  private vacate(): void {
-    const s = this.shared;
-    if (this.upIdx >= 0) this.parked[this.upIdx] = (s.ctr as SendCounter).next;
-    if (this.downAt > 0) writeBE(this.rx, this.downAt, 4, s.last);
-    this.upIdx = -1;
-    this.downAt = 0;
+  private vacate_(): void {
+    const s = this.shared_;
+    if (this.upIdx_ >= 0) this.parked_[this.upIdx_] = (s.ctr as SendCounter).next;
+    if (this.downAt_ > 0) writeBE(this.rx, this.downAt_, 4, s.last);
+    this.upIdx_ = -1;
+    this.downAt_ = 0;
   }
 
   /**
    * Derives into slot, for direction dir, the key of op at the generation in force (or the staged
    * one), or for op = CI_KC the key-confirmation key KC[staged scope, staged gen]; returns slot.
    */
-  private derive(slot: KeySlot, dir: number, op: number, staged: boolean): KeySlot {
+  private derive_(slot: KeySlot, dir: number, op: number, staged: boolean): KeySlot {
     const k = this.kr;
     const kc = op === CI_KC;
     const fromStaged = staged || kc;
     slot.dir = dir;
     slot.op = kc ? OP_KEY_UPDATE : op;
-    slot.gen = fromStaged ? this.stGen : this.gen[op];
+    slot.gen = fromStaged ? this.stGen_ : this.gen[op];
     // Its root: the staged key, op's own key when that was replaced individually, else the master key.
     const at = fromStaged ? K_ST_KEY : k[K_OWN + op] === 1 ? K_OK + op * KEY_LEN : K_MK;
-    const fromMaster = fromStaged ? this.stScope === SCOPE_MASTER : at === K_MK;
-    loadSlotKey(this.ctx, slot, kc ? LOAD_KC : fromMaster ? LOAD_E2E_FROM_MASTER : LOAD_E2E, k, at, this.meterId, this.stScope);
+    const fromMaster = fromStaged ? this.stScope_ === SCOPE_MASTER : at === K_MK;
+    loadSlotKey(this.ctx, slot, kc ? LOAD_KC : fromMaster ? LOAD_E2E_FROM_MASTER : LOAD_E2E, k, at, this.meterId, this.stScope_);
     return slot;
   }
 
   /** The shared slot holding the UP key of counter index idx with that key's counter. */
-  private upSlot(idx: number): KeySlot {
-    const u = this.shared;
-    if (this.upIdx !== idx) {
-      this.vacate();
-      this.derive(u, DIR_UP, idx, false);
+  private upSlot_(idx: number): KeySlot {
+    const u = this.shared_;
+    if (this.upIdx_ !== idx) {
+      this.vacate_();
+      this.derive_(u, DIR_UP, idx, false);
       const c = u.ctr as SendCounter;
       c.limit = readU64(this.cr, 1 + idx * CTR_ENTRY + CTR_LIMIT);
-      c.next = this.parked[idx];
+      c.next = this.parked_[idx];
       // The slot's wire-counter sync belonged to the previous key: the next frame carries its full counter (§6).
       c.sync = 0;
-      this.upIdx = idx;
+      this.upIdx_ = idx;
     }
     return u;
   }
@@ -285,12 +285,12 @@ export class MeterKeys {
   up(op: number): KeySlot | null {
     // Never KEY_UPDATE: CONFIRM goes under KC (kc()).
     if (op === OP_KEY_UPDATE || !(policyOf(E2E_VERSION, op) & MAY_UP)) return null;
-    return op === OP_READING ? this.reading : this.upSlot(op);
+    return op === OP_READING ? this.reading_ : this.upSlot_(op);
   }
 
   /** The key-confirmation slot KC[staged scope, staged gen] with its counter; null when no key is staged. */
   kc(): KeySlot | null {
-    return this.stPresent ? this.upSlot(CI_KC) : null;
+    return this.stPresent ? this.upSlot_(CI_KC) : null;
   }
 
   /**
@@ -300,18 +300,18 @@ export class MeterKeys {
    */
   imageKey(gen: number): Uint32Array | null {
     if (gen !== this.gen[OP_FIRMWARE]) return null;
-    this.vacate();
-    return this.derive(this.shared, DIR_IMAGE, OP_FIRMWARE, false).rk;
+    this.vacate_();
+    return this.derive_(this.shared_, DIR_IMAGE, OP_FIRMWARE, false).rk;
   }
 
   /** True when slot is the DOWN slot holding a key of the staged generation. */
   isStaged(slot: KeySlot): boolean {
-    return slot === this.shared && (this.downAt - 1) % RX_ENTRY === RX_ST_LAST;
+    return slot === this.shared_ && (this.downAt_ - 1) % RX_ENTRY === RX_ST_LAST;
   }
 
   /** True when op is covered by the staged key's scope. */
-  inScope(op: number): boolean {
-    return this.stScope === SCOPE_MASTER || this.stScope === op;
+  inScope_(op: number): boolean {
+    return this.stScope_ === SCOPE_MASTER || this.stScope_ === op;
   }
 
   /** Finds the downlink slot for a parsed end-to-end header, the generation in force or the staged one (shared: valid until the next up/kc/findDown/imageKey). */
@@ -321,13 +321,13 @@ export class MeterKeys {
     if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) return ERR_UNKNOWN_SENDER;
     // Not the generation in force: only the staged one, for an op in its scope, is accepted.
     const staged = hdr.gen !== this.gen[op];
-    if (staged && (!this.stPresent || !this.inScope(op) || hdr.gen !== this.stGen)) return ERR_GENERATION;
+    if (staged && (!this.stPresent || !this.inScope_(op) || hdr.gen !== this.stGen_)) return ERR_GENERATION;
     const at = 1 + op * RX_ENTRY + (staged ? RX_ST_LAST : RX_LAST);
-    const d = this.shared;
-    if (this.downAt !== at) {
-      this.vacate();
-      this.derive(d, DIR_DOWN, op, staged);
-      this.downAt = at;
+    const d = this.shared_;
+    if (this.downAt_ !== at) {
+      this.vacate_();
+      this.derive_(d, DIR_DOWN, op, staged);
+      this.downAt_ = at;
       d.last = readU32BE(this.rx, at);
     }
     return d;
@@ -343,8 +343,8 @@ export class MeterKeys {
     // A new (scope, generation) replaces an earlier staged key only upward: never going back to a
     // staged (scope, gen) whose confirmation-key counter space might already have been used. The
     // very key already staged for (scope, newGen) is confirmed again.
-    if (this.stPresent && newGen <= this.stGen) {
-      return this.stScope === scope && this.stGen === newGen && equalBytes(this.kr, K_ST_KEY, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
+    if (this.stPresent && newGen <= this.stGen_) {
+      return this.stScope_ === scope && this.stGen_ === newGen && equalBytes(this.kr, K_ST_KEY, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
     }
     // The new record is composed in a copy and takes effect only once written (a key update is rare:
     // this copy is the only allocation, and it is garbage right after).
@@ -354,12 +354,12 @@ export class MeterKeys {
     n[K_ST_GEN] = newGen;
     n.set(key.subarray(off, off + KEY_LEN), K_ST_KEY);
     if (!this.put(REC_KEYS, n)) return KU_REFUSED;
-    this.adopt(n);
+    this.adopt_(n);
     // The new staged key starts with no downlink accepted and its own confirmation counter; the
     // shared slot may hold a key of the replaced staged key (KC or a DOWN key): it is emptied.
-    this.vacate();
+    this.vacate_();
     for (let op = 1; op <= OP_MAX; op++) writeBE(this.rx, 1 + op * RX_ENTRY + RX_ST_LAST, 4, 0);
-    this.resume(CI_KC, newGen, scope);
+    this.resume_(CI_KC, newGen, scope);
     return KU_STAGED;
   }
 
@@ -368,8 +368,8 @@ export class MeterKeys {
     if (!this.stPresent) return false;
     // The staged slots' replay state must survive the switch: persist it first (both generations are in the record).
     if (!this.persistRx()) return false;
-    const scope = this.stScope;
-    const g = this.stGen;
+    const scope = this.stScope_;
+    const g = this.stGen_;
     const n = new Uint8Array(this.kr); // as in stage(): composed in a copy, effective once written
     const to = scope === SCOPE_MASTER ? K_MK : K_OK + scope * KEY_LEN;
     n.set(n.subarray(K_ST_KEY, K_ST_KEY + KEY_LEN), to);
@@ -385,19 +385,19 @@ export class MeterKeys {
     }
     n[K_STAGED] = 0;
     if (!this.put(REC_KEYS, n)) return false;
-    this.adopt(n);
+    this.adopt_(n);
     // No key of the retired generation stays in the shared slot (its replay state was persisted above).
-    this.vacate();
-    wipeSlot(this.shared);
+    this.vacate_();
+    wipeSlot(this.shared_);
     const x = this.rx;
     for (let op = 1; op <= OP_MAX; op++) {
       const o = 1 + op * RX_ENTRY;
       // The replay state of the new generation is what the staged key accepted so far.
-      if (this.inScope(op)) writeBE(x, o + RX_LAST, 4, readU32BE(x, o + RX_ST_LAST));
+      if (this.inScope_(op)) writeBE(x, o + RX_LAST, 4, readU32BE(x, o + RX_ST_LAST));
       writeBE(x, o + RX_ST_LAST, 4, 0);
-      if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume(op, this.gen[op], 0);
+      if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume_(op, this.gen[op], 0);
     }
-    this.derive(this.reading, DIR_UP, OP_READING, false);
+    this.derive_(this.reading_, DIR_UP, OP_READING, false);
     this.kr.fill(0, K_ST_KEY);
     return true;
   }
