@@ -3,8 +3,9 @@
 // the same kind of file that a board runs.
 import { build } from 'esbuild';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(__dirname, '../..');
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Bundles `contents` (TypeScript, imports relative to the repository root) into one IIFE string. */
 export async function bundleEntry(contents: string, sourcefile: string, minify: boolean): Promise<string> {

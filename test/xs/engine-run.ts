@@ -61,18 +61,21 @@ function collect(cmd: string, args: string[], timeoutMs: number, cwd: string = R
 }
 
 export interface RunOptions {
-  /**
-   * Espruino only: first store every file piece in require("Storage") (the emulated flash file,
-   * in a fresh working directory), then run a second process that evaluates them from flash, as a
-   * board runs code saved to Storage: the code text then costs no variables, so
-   * process.memory().usage counts what the app really holds in RAM.
-   */
-  espruinoFlash?: boolean;
+  /** Espruino only: extra arguments before the script (e.g. to run the binary under valgrind, see wrap). */
+  wrap?: string[];
 }
+
+/**
+ * Bytes of a piece stored by one Espruino process. The storing script holds its chunk twice (as
+ * base64 source text and as the decoded string), ~2 × 4/3 × 3 KiB ≈ 700 blocks of 13 bytes: it fits
+ * a 2,630-variable pool with room, as a board's REPL upload does (the Espruino IDE sends files in
+ * chunks through Storage.write(name, data, offset, size) for the same reason).
+ */
+export const ESPRUINO_STORE_CHUNK = 3072;
 
 /** Runs the pieces on the engine; resolves with its exit code and output (never rejects on a script error). */
 export async function runEngine(engine: EngineName, pieces: string[], timeoutMs = 120_000, opts: RunOptions = {}): Promise<EngineRun> {
-  if (engine === 'espruino') return runEspruino(pieces, timeoutMs, !!opts.espruinoFlash);
+  if (engine === 'espruino') return runEspruino(pieces, timeoutMs, opts.wrap ?? []);
   const runner = path.join(HERE, engine === 'xs' ? 'run-xs.mjs' : 'run-node.mjs');
   const r = await collect(process.execPath, engine === 'node' ? ['--expose-gc', runner, ...pieces] : [runner, ...pieces], timeoutMs);
   const meters: EngineRun['meters'] = [];
@@ -81,41 +84,62 @@ export async function runEngine(engine: EngineName, pieces: string[], timeoutMs 
   return { ...r, meters };
 }
 
+/** Storage file name of piece i (Storage names are at most 28 characters); the loader reads v0.js, v1.js, ... */
+function pieceName(i: number): string {
+  return `v${i}.js`;
+}
+/** Storage file name of the loader itself. */
+const BOOT_PIECE = 'boot.js';
+
 /**
- * Espruino's Linux binary runs one file and exits when no timers remain. The pieces are joined into
- * one file (each piece wrapped so a throw is reported on stdout with a marker), its banner and
- * `\r\n` line ends are stripped; exit code 1 if any piece threw.
+ * Writes every piece (file or --eval code) into require("Storage") of a fresh working directory
+ * (the Linux build's flash is the file espruino.flash there), ESPRUINO_STORE_CHUNK bytes per
+ * process with Storage.write(name, chunk, offset, size), so no process ever holds a whole bundle
+ * in RAM. Returns the number of pieces, or an error text.
  */
-async function runEspruino(pieces: string[], timeoutMs: number, fromFlash: boolean): Promise<EngineRun> {
+async function storePieces(bin: string, pieces: string[], work: string, timeoutMs: number, name: string | ((i: number) => string) = pieceName): Promise<{ count: number; error?: string }> {
+  const texts: Buffer[] = [];
+  for (let i = 0; i < pieces.length; i++) {
+    if (pieces[i] === '--eval') texts.push(Buffer.from(pieces[++i], 'utf8'));
+    else texts.push(fs.readFileSync(pieces[i]));
+  }
+  const script = path.join(work, 'store.js');
+  for (let p = 0; p < texts.length; p++) {
+    const t = texts[p];
+    for (let off = 0; off < t.length || off === 0; off += ESPRUINO_STORE_CHUNK) {
+      const chunk = t.subarray(off, off + ESPRUINO_STORE_CHUNK).toString('base64');
+      fs.writeFileSync(script, `if (require("Storage").write(${JSON.stringify(typeof name === 'string' ? name : name(p))}, atob(${JSON.stringify(chunk)}), ${off}, ${t.length})) print("@@stored");\n`);
+      const r = await collect(bin, [script], timeoutMs, work);
+      if (!/@@stored/.test(r.stdout)) return { count: p, error: `storing piece ${p} at ${off} in Storage failed: ${r.stdout.slice(-300)} ${r.stderr}` };
+      if (t.length === 0) break;
+    }
+  }
+  return { count: texts.length };
+}
+
+/**
+ * Espruino's Linux binary runs one file and exits when no timers remain. Every piece is first
+ * stored in Storage (storePieces), then a small loader evaluates them from flash in order, as a
+ * board runs code saved to Storage: the code text costs no variables (functions keep pointing
+ * into flash), so the run fits a Puck.js-sized pool and process.memory().usage counts what the
+ * app really holds in RAM. Each piece is wrapped so a throw is reported on stdout with a marker;
+ * banner and `\r\n` line ends are stripped; exit code 1 if any piece threw.
+ */
+async function runEspruino(pieces: string[], timeoutMs: number, wrap: string[]): Promise<EngineRun> {
   const bin = espruinoBin();
   if (!bin) throw new Error('ESPRUINO_BIN is not set (or does not exist): Espruino runs are skipped');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-esp-'));
-  const exprs: string[] = [];
-  const store: string[] = [];
-  for (let i = 0; i < pieces.length; i++) {
-    if (pieces[i] === '--eval') { exprs.push(JSON.stringify(pieces[++i])); continue; }
-    const code = fs.readFileSync(pieces[i], 'utf8');
-    if (fromFlash) {
-      const name = `v${store.length}.js`;
-      store.push(`S.write(${JSON.stringify(name)}, ${JSON.stringify(code)});\n`);
-      exprs.push(`require("Storage").read(${JSON.stringify(name)})`);
-    } else exprs.push(JSON.stringify(code));
-  }
-  if (fromFlash) {
-    const w = path.join(work, 'store.js');
-    fs.writeFileSync(w, 'var S = require("Storage");\nS.eraseAll();\n' + store.join('') + 'print("@@stored");\n');
-    const r = await collect(bin, [w], timeoutMs, work);
-    if (!/@@stored/.test(r.stdout)) {
-      fs.rmSync(work, { recursive: true, force: true });
-      return { code: 1, stdout: r.stdout, stderr: r.stderr + 'storing the pieces in Storage failed', meters: [] };
-    }
-  }
-  // Each piece is evaluated separately so a throw can be attributed and the run stops there.
-  const body = exprs.map((e) => `try { eval(${e}); } catch (e) { print("@@espruino-error " + e + " " + (e && e.stack ? e.stack : "")); quit(); }\n`).join('');
-  const file = path.join(work, 'run.js');
-  fs.writeFileSync(file, body + 'print("@@espruino-done");\n');
   try {
-    const r = await collect(bin, [file], timeoutMs, work);
+    const stored = await storePieces(bin, pieces, work, timeoutMs);
+    if (stored.error !== undefined) return { code: 1, stdout: '', stderr: stored.error, meters: [] };
+    // The loader is stored too (a script file's text is held in RAM while it runs): each piece is
+    // evaluated separately so a throw can be attributed, and the run stops there.
+    const boot = `for (var _p = 0; _p < ${stored.count}; _p++) { try { eval(require("Storage").read("v" + _p + ".js")); } catch (e) { print("@@espruino-error " + e + " " + (e && e.stack ? e.stack : "")); quit(); } }\nprint("@@espruino-done");\n`;
+    const b = await storePieces(bin, ['--eval', boot], work, timeoutMs, BOOT_PIECE);
+    if (b.error !== undefined) return { code: 1, stdout: '', stderr: b.error, meters: [] };
+    const file = path.join(work, 'run.js');
+    fs.writeFileSync(file, `eval(require("Storage").read(${JSON.stringify(BOOT_PIECE)}));\n`);
+    const r = wrap.length > 0 ? await collect(wrap[0], [...wrap.slice(1), bin, file], timeoutMs, work) : await collect(bin, [file], timeoutMs, work);
     const stdout = r.stdout.replace(/\r\n/g, '\n');
     const failed = /@@espruino-error/.test(stdout) || !/@@espruino-done/.test(stdout) || r.code !== 0;
     const errLine = stdout.split('\n').find((l) => l.startsWith('@@espruino-error'));
@@ -123,6 +147,18 @@ async function runEspruino(pieces: string[], timeoutMs: number, fromFlash: boole
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The engine pieces that play a meter-harness scenario one step per piece (VaktHarness.begin, then
+ * VaktHarness.step): the steps stay in Storage on Espruino until each runs, as commands arrive
+ * over a line on a board, instead of the whole scenario sitting in RAM beside the meter.
+ */
+export function harnessPieces(scn: { steps: unknown[] }): string[] {
+  const head = { ...scn, steps: undefined };
+  const out = ['--eval', `VaktHarness.begin(${JSON.stringify(head)});`];
+  for (const st of scn.steps) out.push('--eval', `VaktHarness.step(${JSON.stringify(st)});`);
+  return out;
 }
 
 /** The `@@step` lines a harness printed, parsed. */

@@ -32,6 +32,9 @@
       erase: function (n) { delete recs['r_' + n]; }
     };
   }
+  // On Espruino with the board adapter loaded (VaktEspruino): the adapter's record store on
+  // require("Storage"), as on a board, so records cost flash, not variables (see run()).
+  var flash = null;
   function makeBoard(recs, state) {
     return {
       profile: { name: 'harness', engine: state.engine },
@@ -45,7 +48,7 @@
         },
         onData: function () {}
       }],
-      storage: makeStorage(recs),
+      storage: flash || makeStorage(recs),
       clock: {
         now: function () { return state.now; },
         set: function (t) { state.now = t; },
@@ -64,30 +67,65 @@
     return { framesIn: s.framesIn, notForMe: s.notForMe, linkErrors: s.linkErrors, badTag: s.badTag, replay: s.replay,
       policy: s.policy, commands: s.commands, sendErrors: s.sendErrors, eventsSent: s.eventsSent };
   }
+  // Espruino's native require("crypto").AES for the meter (begin with nativeAes), as on a Puck.js.
+  var nativeAes;
   function start(recs, state, opts) {
-    return globalThis.VaktMeter.startMeter(makeBoard(recs, state), opts);
+    var board = makeBoard(recs, state);
+    if (nativeAes) board.aes = nativeAes;
+    return globalThis.VaktMeter.startMeter(board, opts);
   }
 
-  /** scenario: { prov: hex, t0, engine?, options?, steps: [{ do: 'tick', t } | { do: 'rx', hex } | { do: 'pulse', n } | { do: 'reboot' }] } */
-  function run(scn) {
+  // The running scenario (begin / step): one meter at a time.
+  var R = { recs: null, state: null, opts: null, app: null, i: 0 };
+
+  /**
+   * Starts the meter of scenario scn ({ prov: hex, t0, engine?, nativeAes? }) and prints step -1.
+   * nativeAes: on Espruino with the adapter loaded, the meter uses require("crypto").AES.
+   */
+  function begin(scn) {
     var recs = {};
-    var state = { now: scn.t0, out: [], line: '', relayPin: undefined, engine: scn.engine || 'xs' };
-    recs['r_prov'] = fromHex(scn.prov);
-    var opts = { attach: false };
-    var app = start(recs, state, opts);
-    print('@@step ' + JSON.stringify({ i: -1, out: state.out, relay: app.relayClosed(), stats: statsOf(app) }));
-    for (var i = 0; i < scn.steps.length; i++) {
-      var st = scn.steps[i];
-      state.out = [];
-      if (st['do'] === 'tick') { state.now = st.t; app.tick(st.t); }
-      else if (st['do'] === 'rx') app.onSerial(fromHex(st.hex));
-      else if (st['do'] === 'pulse') app.onPulse(st.n);
-      else if (st['do'] === 'reboot') app = start(recs, state, opts);
-      else throw new Error('harness: unknown step ' + st['do']);
-      print('@@step ' + JSON.stringify({ i: i, out: state.out, relay: app.relayClosed(), relayPin: state.relayPin, stats: statsOf(app) }));
-    }
-    return app;
+    flash = null;
+    if (typeof E !== 'undefined' && typeof require === 'function' && globalThis.VaktEspruino) {
+      // Code runs from Storage (the .js files): only records are cleared; prov is the factory copy.
+      var S = require('Storage');
+      var names = S.list();
+      for (var k = 0; k < names.length; k++) if (!/\.js$/.test(names[k])) S.erase(names[k]);
+      S.write('prov', fromHex(scn.prov));
+      flash = globalThis.VaktEspruino.createEspruinoBoard({ name: 'harness', engine: 'espruino' }, { Storage: S, serial: [], print: print }).storage;
+      nativeAes = scn.nativeAes ? globalThis.VaktEspruino.createEspruinoAes(require('crypto')) : undefined;
+    } else recs['r_prov'] = fromHex(scn.prov);
+    R.recs = recs;
+    R.state = { now: scn.t0, out: [], line: '', relayPin: undefined, engine: scn.engine || 'xs' };
+    R.opts = { attach: false };
+    R.i = 0;
+    R.app = null;
+    R.app = start(recs, R.state, R.opts);
+    print('@@step ' + JSON.stringify({ i: -1, out: R.state.out, relay: R.app.relayClosed(), stats: statsOf(R.app) }));
+    return R.app;
   }
 
-  globalThis.VaktHarness = { run: run, toHex: toHex, fromHex: fromHex, makeBoard: makeBoard, start: start };
+  /** Plays one step ({ do: 'tick', t } | { do: 'rx', hex } | { do: 'pulse', n } | { do: 'reboot' }) and prints it. */
+  function step(st) {
+    var state = R.state;
+    state.out = [];
+    if (st['do'] === 'tick') { state.now = st.t; R.app.tick(st.t); }
+    else if (st['do'] === 'rx') R.app.onSerial(fromHex(st.hex));
+    else if (st['do'] === 'pulse') R.app.onPulse(st.n);
+    else if (st['do'] === 'reboot') {
+      // A reboot loses RAM: the old instance is dropped before the new one starts (both at once
+      // would not fit a Puck.js-sized Espruino pool).
+      R.app = null;
+      R.app = start(R.recs, state, R.opts);
+    } else throw new Error('harness: unknown step ' + st['do']);
+    print('@@step ' + JSON.stringify({ i: R.i++, out: state.out, relay: R.app.relayClosed(), relayPin: state.relayPin, stats: statsOf(R.app) }));
+  }
+
+  /** scenario: begin(scn), then every step of scn.steps (see harnessPieces in engine-run.ts to stream them instead). */
+  function run(scn) {
+    begin(scn);
+    for (var i = 0; i < scn.steps.length; i++) step(scn.steps[i]);
+    return R.app;
+  }
+
+  globalThis.VaktHarness = { run: run, begin: begin, step: step, toHex: toHex, fromHex: fromHex, makeBoard: makeBoard, start: start };
 })();
