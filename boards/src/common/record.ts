@@ -6,6 +6,7 @@
 // flashing tool (e.g. the KPE's provisioning image uploaded as `prov`); it is read only while no
 // slot holds a valid copy, and erase() removes it too.
 // Runs on Espruino: no Map, no destructuring, no default parameters, no slice on typed arrays.
+import { CRC16_INIT, crc16Update } from '@vakt/shared/crc16';
 import type { Storage } from '../types.ts';
 
 /** The primitive the adapters provide: whole-file read/write/erase, not necessarily atomic. */
@@ -15,28 +16,16 @@ export interface RawStore {
   erase(name: string): void;
 }
 
-/** magic (1) ‖ seq (4, BE) ‖ len (2, BE) ‖ crc16 (2, BE, over seq ‖ len ‖ data). */
+/** magic (1) ‖ seq (4, BE) ‖ len (2, BE) ‖ crc16 (2, BE, over seq ‖ len ‖ data; CRC-16/CCITT-FALSE, the serial trailer's, shared/src/crc16.ts). */
 const RECORD_MAGIC = 0xa5;
 export const RECORD_HEADER_LEN = 9;
 /** Longest record payload; the provisioning image and key records are far below it. */
 export const RECORD_MAX_LEN = 4096;
 /** Espruino Storage file names are at most 28 characters; two are taken by the slot suffix. */
 export const RECORD_NAME_MAX = 26;
-const CRC_INIT = 0xffff;
-const CRC_POLY = 0x1021;
-
-/** CRC-16/CCITT-FALSE continued from `crc` (start with CRC_INIT) over b[off..off+len). */
-function crc16(crc: number, b: Uint8Array, off: number, len: number): number {
-  for (let i = off; i < off + len; i++) {
-    crc ^= b[i] << 8;
-    for (let k = 0; k < 8; k++) crc = crc & 0x8000 ? ((crc << 1) ^ CRC_POLY) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
 /** The CRC covers seq ‖ len (bytes 1..7) and the data, not the magic or the CRC field itself. */
 function recordCrc(rec: Uint8Array): number {
-  return crc16(crc16(CRC_INIT, rec, 1, 6), rec, RECORD_HEADER_LEN, rec.length - RECORD_HEADER_LEN);
+  return crc16Update(crc16Update(CRC16_INIT, rec, 1, 6), rec, RECORD_HEADER_LEN, rec.length - RECORD_HEADER_LEN);
 }
 
 /** Throws a plain Error if name is not a usable record name (letters, digits, '_', '-', '.'). */
