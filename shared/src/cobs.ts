@@ -21,36 +21,48 @@ export function cobsMaxEncodedLen(n: number): number {
 }
 
 /**
+ * Index of the first 0x00 in b[from..end), or end if there is none. TypedArray indexOf is native
+ * on every engine: on the Espruino interpreter one call per COBS block costs what two bytes of a
+ * JavaScript byte loop cost (~7 k instructions).
+ */
+export function zeroIndex(b: Uint8Array, from: number, end: number): number {
+  var z = b.indexOf(COBS_DELIMITER, from);
+  return z < 0 || z > end ? end : z;
+}
+
+/**
+ * Copies src[a..b) to dst[w..) and returns w + (b - a). A plain loop, not set(subarray()): the core
+ * allocates nothing in steady state (a view per block would). On the Espruino interpreter it is
+ * ~3.8 k instructions per byte, against ~26-46 k per byte of the byte-at-a-time COBS and serial
+ * encoders it replaces. dst may be src with w <= a.
+ */
+export function copyBytes(src: Uint8Array, a: number, b: number, dst: Uint8Array, w: number): number {
+  while (a < b) dst[w++] = src[a++];
+  return w;
+}
+
+/**
  * COBS-encodes src[off..off+len) into out[outOff..); returns the encoded length (without delimiter),
  * or ERR_BUFFER (out untouched) when out has fewer than cobsMaxEncodedLen(len) bytes left. Output
- * must not overlap the input. The encoding never contains 0x00.
+ * must not overlap the input. The encoding never contains 0x00. Block by block: each block's end
+ * is found with one native search, its data copied by copyBytes.
  */
 export function cobsEncode(src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): number {
   if (off < 0 || len < 0 || off + len > src.length) return ERR_BUFFER;
   if (outOff < 0 || out.length - outOff < cobsMaxEncodedLen(len)) return ERR_BUFFER;
-  let codePos = outOff; // where the current block's code byte goes
-  let w = outOff + 1;
-  let code = 1;
-  const end = off + len;
-  for (let i = off; i < end; i++) {
-    const b = src[i];
-    if (b === 0) {
-      out[codePos] = code;
-      codePos = w++;
-      code = 1;
-    } else {
-      out[w++] = b;
-      code++;
-      // A full block implies no zero; start the next block only if input remains, so a packet
-      // ending on a full block is not followed by a redundant 0x01 (as in the paper's examples).
-      if (code === COBS_MAX_CODE && i + 1 < end) {
-        out[codePos] = code;
-        codePos = w++;
-        code = 1;
-      }
-    }
+  var end = off + len;
+  var w = outOff;
+  var i = off;
+  for (;;) {
+    // Block data src[i..j): up to the next zero, at most COBS_BLOCK_DATA bytes, or to the end.
+    var j = zeroIndex(src, i, end - i > COBS_BLOCK_DATA ? i + COBS_BLOCK_DATA : end);
+    out[w] = j - i + 1;
+    w = copyBytes(src, i, j, out, w + 1);
+    if (j === end) break;
+    // A zero ended the block: the code byte implies it. A full block implies no zero, and input
+    // ending on a full block gets no trailing 0x01 block (as in the paper's examples).
+    i = j - i === COBS_BLOCK_DATA ? j : j + 1;
   }
-  out[codePos] = code;
   return w - outOff;
 }
 
@@ -63,21 +75,20 @@ export function cobsEncode(src: Uint8Array, off: number, len: number, out: Uint8
 export function cobsDecode(src: Uint8Array, off: number, len: number, out: Uint8Array, outOff: number): number {
   if (off < 0 || len < 0 || off + len > src.length || outOff < 0 || outOff > out.length) return ERR_BUFFER;
   if (len === 0) return ERR_FRAMING;
-  const end = off + len;
-  const outEnd = out.length;
-  let r = off;
-  let w = outOff;
+  var end = off + len;
+  var outEnd = out.length;
+  var r = off;
+  var w = outOff;
   while (r < end) {
-    const code = src[r++];
+    var code = src[r++];
     if (code === COBS_DELIMITER) return ERR_FRAMING;
-    const blockEnd = r + code - 1;
+    var blockEnd = r + code - 1;
     if (blockEnd > end) return ERR_FRAMING;
     if (w + (code - 1) > outEnd) return ERR_BUFFER;
-    while (r < blockEnd) {
-      const b = src[r++];
-      if (b === COBS_DELIMITER) return ERR_FRAMING;
-      out[w++] = b;
-    }
+    if (zeroIndex(src, r, blockEnd) < blockEnd) return ERR_FRAMING;
+    // In place, w <= r: a front-to-back copy never overwrites a byte before it is read.
+    w = copyBytes(src, r, blockEnd, out, w);
+    r = blockEnd;
     if (code !== COBS_MAX_CODE && r < end) {
       if (w >= outEnd) return ERR_BUFFER;
       out[w++] = 0;

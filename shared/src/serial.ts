@@ -5,7 +5,7 @@
  * or noisy line can never make it allocate or buffer more than maxFrameLen + 2 bytes.
  */
 
-import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
+import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen, zeroIndex } from './cobs.ts';
 import { CRC16_INIT, CRC16_LEN, crc16Update } from './crc16.ts';
 import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from './errors.ts';
 import { inRange } from './utils.ts';
@@ -77,19 +77,26 @@ const RX_SKIP = -2;
  * itself (no view allocated); out must consume or copy the bytes before returning.
  */
 export function writeSerialFrame(frame: Uint8Array, off: number, len: number, scratch: Uint8Array, out: { write(data: Uint8Array): void }): number {
-  const cap = scratch.length;
+  var cap = scratch.length;
   if (!inRange(frame.length, off, len) || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
-  const crc = crc16Update(CRC16_INIT, frame, off, len);
-  const total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
-  let w = 0; // bytes produced; scratch holds the last w % cap of them
-  for (let i = 0; ; ) {
-    // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input.
-    let j = i;
-    while (j < total && j - i < COBS_BLOCK_DATA && (j < len ? frame[off + j] : j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
-    // Position i - 1 is the block's code byte, i..j-1 its data.
-    for (let k = i - 1; k < j; k++) {
-      scratch[w % cap] = k < i ? j - i + 1 : k < len ? frame[off + k] : k === len ? crc >>> 8 : crc & 0xff;
+  var crc = crc16Update(CRC16_INIT, frame, off, len);
+  var total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
+  var w = 0; // bytes produced; scratch holds the last w % cap of them
+  var i = 0;
+  for (;;) {
+    // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input:
+    // in the frame one native search finds it, in the 2 CRC bytes a look at each.
+    var lim = total - i > COBS_BLOCK_DATA ? i + COBS_BLOCK_DATA : total;
+    var j = i < len ? zeroIndex(frame, off + i, off + (lim < len ? lim : len)) - off : i;
+    while (j >= len && j < lim && (j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
+    // Position i - 1 is the block's code byte, i..j-1 its data: a plain copy loop (no views: the
+    // core allocates nothing in steady state), the CRC bytes after the frame's.
+    var k = i - 1;
+    var b = j - i + 1;
+    while (k < j) {
+      scratch[w % cap] = b;
       if (++w % cap === 0) out.write(scratch);
+      b = ++k < len ? frame[off + k] : k === len ? crc >>> 8 : crc & 0xff;
     }
     if (j === total) break;
     // A zero ended the block: skip it (the code byte implies it). A full block implies no zero,
@@ -170,9 +177,34 @@ export class SerialDeframer {
     this.frameLen = -1;
     if (off < 0 || len <= 0 || off + len > chunk.length) return 0;
     const buf = this.buf;
-    for (let i = off; i < off + len; ) {
-      const b = chunk[i++];
+    const end = off + len;
+    for (let i = off; i < end; ) {
       const left = this.left;
+      if (left > 0) {
+        // Data bytes of the current block, up to its end or the next 0x00 (one native search),
+        // kept in one copy loop instead of one trip through this state machine per byte.
+        const z = zeroIndex(chunk, i, end - i > left ? i + left : end);
+        if (z > i) {
+          let n = this.n;
+          if (n + (z - i) > buf.length) {
+            // Oversize: counted once here; everything up to the next delimiter is ignored.
+            this.left = RX_SKIP;
+            this.oversize++;
+            this.lastError = ERR_OVERSIZE;
+            i = z;
+            continue;
+          }
+          this.left = left - (z - i);
+          while (i < z) buf[n++] = chunk[i++];
+          this.n = n;
+          continue;
+        }
+      } else if (left === RX_SKIP) {
+        // An oversize packet: straight to its delimiter.
+        i = zeroIndex(chunk, i, end);
+        if (i === end) break;
+      }
+      const b = chunk[i++];
       if (b === SERIAL_DELIMITER) {
         // The packet ends: check it, count it if bad, and start the next one afresh.
         const n = this.n;
