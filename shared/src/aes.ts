@@ -94,19 +94,23 @@ let softBlock: SoftBlock | null = null;
 export function _softBlock(): SoftBlock {
   if (softBlock !== null) return softBlock;
   // T[x] = column (2·S[x], S[x], S[x], 3·S[x]) big-endian: SubBytes + MixColumns for one byte.
-  const T = new Uint32Array(256);
+  // Int32Array, not Uint32Array: every entry then reads as a 32-bit signed integer, which V8 keeps
+  // unboxed in every tier; a uint32 of 2^31 or more is a heap number in unoptimised code (see
+  // scripts/bench-core.ts: a run whose AES is not re-optimised must not allocate per block).
+  const T = new Int32Array(256);
   for (let x = 0; x < 256; x++) {
     const s = SBOX[x];
     const s2 = ((s << 1) ^ (s & 0x80 ? GF_POLY : 0)) & 0xff;
-    T[x] = ((s2 << 24) | (s << 16) | (s << 8) | (s2 ^ s)) >>> 0;
+    T[x] = (s2 << 24) | (s << 16) | (s << 8) | (s2 ^ s);
   }
   // One AES block. No bounds checks here: callers (cmac, ccm, softAes.encryptBlock) check once.
   // src and dst may be the same bytes: all of src is read before dst is written.
   softBlock = function encrypt(rk: Uint32Array, src: Uint8Array, so: number, dst: Uint8Array, d: number): void {
-    let s0 = readU32BE(src, so) ^ rk[0];
-    let s1 = readU32BE(src, so + 4) ^ rk[1];
-    let s2 = readU32BE(src, so + 8) ^ rk[2];
-    let s3 = readU32BE(src, so + 12) ^ rk[3];
+    // State words as signed 32-bit integers (no >>> 0: only xor, shifts and masks follow).
+    let s0 = ((src[so] << 24) | (src[so + 1] << 16) | (src[so + 2] << 8) | src[so + 3]) ^ rk[0];
+    let s1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) ^ rk[1];
+    let s2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) ^ rk[2];
+    let s3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) ^ rk[3];
     for (let k = 4; k < FINAL_KEY; k += 4) {
       // Te1..Te3 of the 4-table design are T rotated right by 8, 16, 24: nest the rotations.
       let a = T[s3 & 0xff];
