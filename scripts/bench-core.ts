@@ -237,8 +237,8 @@ function many(runs: number): void {
   const cpu = sorted('ratio_vs_node_ccm_cpu_time');
   const gc = sorted('gc_events_per_100k');
   const gcCcm = sorted('ccm_gc_events_per_100k');
-  console.log(`${runs} runs: ratio vs node:crypto min ${ratio[0]} median ${median(ratio)} (CPU time: min ${cpu[0]} median ${median(cpu)}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`);
   const r2 = (x: number): number => Math.round(x * 100) / 100;
+  console.log(`${runs} runs: ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`);
   console.log(JSON.stringify({
     runs,
     ratio_vs_node_ccm_min: ratio[0],

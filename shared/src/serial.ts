@@ -5,7 +5,7 @@
  * or noisy line can never make it allocate or buffer more than maxFrameLen + 2 bytes.
  */
 
-import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen, zeroIndex } from './cobs.ts';
+import { COBS_BLOCK_DATA, COBS_DELIMITER, COBS_MAX_CODE, cobsMaxEncodedLen } from './cobs.ts';
 import { CRC16_INIT, CRC16_LEN, crc16Update } from './crc16.ts';
 import { ERR_BUFFER, ERR_CRC, ERR_FRAMING, ERR_OVERSIZE, OK } from './errors.ts';
 import { inRange } from './utils.ts';
@@ -87,7 +87,9 @@ export function writeSerialFrame(frame: Uint8Array, off: number, len: number, sc
     // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input:
     // in the frame one native search finds it, in the 2 CRC bytes a look at each.
     var lim = total - i > COBS_BLOCK_DATA ? i + COBS_BLOCK_DATA : total;
-    var j = i < len ? zeroIndex(frame, off + i, off + (lim < len ? lim : len)) - off : i;
+    // (indexOf inline, not cobs.ts zeroIndex: on Espruino every function and parameter costs RAM.)
+    var j = i < len ? frame.indexOf(COBS_DELIMITER, off + i) - off : i;
+    if (j < i || j > (lim < len ? lim : len)) j = lim < len ? lim : len;
     while (j >= len && j < lim && (j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
     // Position i - 1 is the block's code byte, i..j-1 its data: a plain copy loop (no views: the
     // core allocates nothing in steady state), the CRC bytes after the frame's.
@@ -183,7 +185,9 @@ export class SerialDeframer {
       if (left > 0) {
         // Data bytes of the current block, up to its end or the next 0x00 (one native search),
         // kept in one copy loop instead of one trip through this state machine per byte.
-        const z = zeroIndex(chunk, i, end - i > left ? i + left : end);
+        const lim = end - i > left ? i + left : end;
+        let z = chunk.indexOf(SERIAL_DELIMITER, i);
+        if (z < 0 || z > lim) z = lim;
         if (z > i) {
           let n = this.n;
           if (n + (z - i) > buf.length) {
@@ -201,8 +205,8 @@ export class SerialDeframer {
         }
       } else if (left === RX_SKIP) {
         // An oversize packet: straight to its delimiter.
-        i = zeroIndex(chunk, i, end);
-        if (i === end) break;
+        i = chunk.indexOf(SERIAL_DELIMITER, i);
+        if (i < 0) break;
       }
       const b = chunk[i++];
       if (b === SERIAL_DELIMITER) {

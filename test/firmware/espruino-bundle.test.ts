@@ -25,7 +25,10 @@ describe.skipIf(!bin)(`meter bundle on the Espruino interpreter (${bin ? bin : '
   afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
   it('passes the scenario with the same transcript as Node', async () => {
-    const scn = harnessPieces(scenario());
+    // Native AES on Espruino, as on a Puck.js: on the 2,630-variable pool the meter with software AES
+    // no longer starts (out of memory at startMeter since the strict body table; see the issue-12 notes).
+    // Software AES on Espruino is checked by test/conformance/kat-engines.test.ts.
+    const scn = harnessPieces({ ...scenario(), nativeAes: true });
     const meter = path.join(dir, 'meter.js');
     // The board adapter too: the harness keeps the records in Storage with it, as on a board.
     const esp = await runEngine('espruino', [meter, path.join(dir, 'espruino-adapter.js'), harness, ...scn]);

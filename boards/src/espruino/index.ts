@@ -64,24 +64,24 @@ const TAMPER_DEBOUNCE_MS = 50;
  */
 export function createEspruinoAes(crypto: EspruinoCryptoModule): BlockCipher {
   var key = new Uint8Array(AES_BLOCK);
+  // The key words key[] was last built from (rk[0..3] can change in place: a slot re-keyed). All
+  // zero at first, as key[] is: the all-zero key needs no rebuild either. One typed array and no
+  // helper function: on the interpreter each closure variable and parameter costs a variable.
+  var kw = new Uint32Array(KEY_WORDS);
   var ecb = { mode: 'ECB' };
   var aes = crypto.AES;
-  // The key words key[] was last built from; rk[0..3] can change in place (a slot re-keyed).
-  // (All zero at first, as key[] is: the all-zero key needs no rebuild either.)
-  var k0 = 0, k1 = 0, k2 = 0, k3 = 0;
-  function setKey(rk: Uint32Array): void {
-    k0 = rk[0]; k1 = rk[1]; k2 = rk[2]; k3 = rk[3];
-    for (var i = 0; i < KEY_WORDS; i++) {
-      var w = rk[i];
-      key[4 * i] = w >>> 24;
-      key[4 * i + 1] = w >>> 16;
-      key[4 * i + 2] = w >>> 8;
-      key[4 * i + 3] = w;
-    }
-  }
   return {
     encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
-      if (rk[0] !== k0 || rk[1] !== k1 || rk[2] !== k2 || rk[3] !== k3) setKey(rk);
+      if (rk[0] !== kw[0] || rk[1] !== kw[1] || rk[2] !== kw[2] || rk[3] !== kw[3]) {
+        for (var i = 0; i < KEY_WORDS; i++) {
+          var w = rk[i];
+          kw[i] = w;
+          key[4 * i] = w >>> 24;
+          key[4 * i + 1] = w >>> 16;
+          key[4 * i + 2] = w >>> 8;
+          key[4 * i + 3] = w;
+        }
+      }
       dst.set(new Uint8Array(aes.encrypt(srcOff === 0 && src.length === AES_BLOCK ? src : src.subarray(srcOff, srcOff + AES_BLOCK), key, ecb)), dstOff);
     },
   };
