@@ -154,7 +154,7 @@ async function runEspruino(pieces: string[], timeoutMs: number, wrap: string[]):
  * VaktHarness.step): the steps stay in Storage on Espruino until each runs, as commands arrive
  * over a line on a board, instead of the whole scenario sitting in RAM beside the meter.
  */
-export function harnessPieces(scn: { steps: unknown[] }): string[] {
+export function harnessPieces(scn: { steps: unknown[]; [field: string]: unknown }): string[] {
   const head = { ...scn, steps: undefined };
   const out = ['--eval', `VaktHarness.begin(${JSON.stringify(head)});`];
   for (const st of scn.steps) out.push('--eval', `VaktHarness.step(${JSON.stringify(st)});`);
