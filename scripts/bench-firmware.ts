@@ -165,8 +165,15 @@ async function main(argv: string[]): Promise<number> {
       for (const op of ops) {
         for (const native of op.name === 'rawAes' ? [true] : [true, false]) {
           const key = `${op.name}_${native ? 'native' : 'soft'}`;
-          esp[key] = await espruinoCount(f, op, native, dir);
-          log(`Espruino ${key.padEnd(14)} ${M(esp[key] as number).padStart(9)} instructions`);
+          try {
+            esp[key] = await espruinoCount(f, op, native, dir);
+            log(`Espruino ${key.padEnd(14)} ${M(esp[key] as number).padStart(9)} instructions`);
+          } catch (e) {
+            // E.g. the meter with software AES running out of the 2,630-variable pool: reported, not fatal.
+            const msg = e instanceof Error ? e.message : String(e);
+            esp[key] = /OUT OF MEMORY|LOW_MEMORY/.test(msg) ? 'out of memory' : 'failed: ' + msg.slice(0, 200);
+            log(`Espruino ${key.padEnd(14)} ${esp[key]}`);
+          }
         }
       }
     }
