@@ -88,8 +88,11 @@ export function writeSerialFrame(frame: Uint8Array, off: number, len: number, sc
     // in the frame one native search finds it, in the 2 CRC bytes a look at each.
     var lim = total - i > COBS_BLOCK_DATA ? i + COBS_BLOCK_DATA : total;
     // (indexOf inline, not cobs.ts zeroIndex: on Espruino every function and parameter costs RAM.)
-    var j = i < len ? frame.indexOf(COBS_DELIMITER, off + i) - off : i;
-    if (j < i || j > (lim < len ? lim : len)) j = lim < len ? lim : len;
+    var j = i;
+    if (i < len) {
+      j = frame.indexOf(COBS_DELIMITER, off + i) - off;
+      if (j < i || j > (lim < len ? lim : len)) j = lim < len ? lim : len;
+    }
     while (j >= len && j < lim && (j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
     // Position i - 1 is the block's code byte, i..j-1 its data: a plain copy loop (no views: the
     // core allocates nothing in steady state), the CRC bytes after the frame's.

@@ -158,3 +158,29 @@ describe('writeSerialFrame', () => {
     }
   });
 });
+
+describe('writeSerialFrame when the CRC has a zero byte', () => {
+  // The block after a zero CRC-high byte starts inside the CRC trailer; a version that searched the
+  // frame for it moved backwards there and never returned (seen: this test hung on 88092e2).
+  it('equals encodeSerialFrame for frames whose CRC-16 high or low byte is 0, every scratch size', () => {
+    let highZero = 0;
+    let lowZero = 0;
+    for (let seed = 0; highZero < 3 || lowZero < 3; seed++) {
+      const frame = new Uint8Array(20 + (seed % 50));
+      for (let i = 0; i < frame.length; i++) frame[i] = (seed * 131 + i * 29 + (i * i) % 7) & 0xff;
+      const c = crc16(frame, 0, frame.length);
+      if ((c >>> 8 !== 0 || highZero >= 3) && ((c & 0xff) !== 0 || lowZero >= 3)) continue;
+      if (c >>> 8 === 0) highZero++;
+      else lowZero++;
+      const want = new Uint8Array(serialEncodedMaxLen(frame.length));
+      const n = encodeSerialFrame(frame, 0, frame.length, want, 0);
+      for (let cap = 1; cap <= n + 1; cap++) {
+        const got: number[] = [];
+        let writes = 0;
+        const r = writeSerialFrame(frame, 0, frame.length, new Uint8Array(cap), { write(d) { if (++writes > 4 * n) throw new Error('no progress'); got.push(...d); } });
+        expect(r).toBe(n);
+        expect(Buffer.from(got).equals(Buffer.from(want.subarray(0, n)))).toBe(true);
+      }
+    }
+  });
+});
