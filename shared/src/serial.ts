@@ -145,31 +145,31 @@ export class SerialDeframer {
   framingErrors: number;
   /** Code of the last dropped packet (ERR_CRC, ERR_OVERSIZE, ERR_FRAMING) or OK if none yet. */
   lastError: number;
-  private handler: SerialFrameHandler | undefined;
+  private handler_: SerialFrameHandler | undefined;
   // Private names of at most 8 characters: each takes one Espruino variable instead of two.
   private n!: number; // decoded bytes of the current packet
-  private left!: number; // data bytes still expected in the current COBS block (0: a code byte comes next), or RX_IDLE / RX_SKIP
-  private zero: boolean; // when left is 0: the finished block implies a 0x00, unless the packet ends here
+  private left_!: number; // data bytes still expected in the current COBS block (0: a code byte comes next), or RX_IDLE / RX_SKIP
+  private zero_: boolean; // when left is 0: the finished block implies a 0x00, unless the packet ends here
 
   /** Creates a deframer accepting frames of up to maxFrameLen bytes (e.g. MAX_LINK_FRAME); the only allocation. */
   constructor(maxFrameLen: number, handler?: SerialFrameHandler) {
     const max = maxFrameLen > 0 ? Math.floor(maxFrameLen) : 0;
     this.maxFrameLen = max;
     this.buf = new Uint8Array(max + CRC16_LEN);
-    this.handler = handler;
+    this.handler_ = handler;
     this.frames = 0;
     this.crcErrors = 0;
     this.oversize = 0;
     this.framingErrors = 0;
     this.lastError = OK;
-    this.zero = false;
+    this.zero_ = false;
     this.reset();
   }
 
   /** Drops any partial packet (e.g. after the line was reopened); counters are kept. */
   reset(): void {
     this.n = 0;
-    this.left = RX_IDLE;
+    this.left_ = RX_IDLE;
     this.frameLen = -1;
   }
 
@@ -184,7 +184,7 @@ export class SerialDeframer {
     const buf = this.buf;
     const end = off + len;
     for (let i = off; i < end; ) {
-      const left = this.left;
+      const left = this.left_;
       if (left > 0) {
         // Data bytes of the current block, up to its end or the next 0x00 (one native search),
         // kept in one copy loop instead of one trip through this state machine per byte.
@@ -195,13 +195,13 @@ export class SerialDeframer {
           let n = this.n;
           if (n + (z - i) > buf.length) {
             // Oversize: counted once here; everything up to the next delimiter is ignored.
-            this.left = RX_SKIP;
+            this.left_ = RX_SKIP;
             this.oversize++;
             this.lastError = ERR_OVERSIZE;
             i = z;
             continue;
           }
-          this.left = left - (z - i);
+          this.left_ = left - (z - i);
           while (i < z) buf[n++] = chunk[i++];
           this.n = n;
           continue;
@@ -228,28 +228,28 @@ export class SerialDeframer {
           this.lastError = ERR_CRC;
         } else {
           this.frames++;
-          if (!this.handler) {
+          if (!this.handler_) {
             this.frameLen = flen;
             return i - off;
           }
-          this.handler(buf, 0, flen);
+          this.handler_(buf, 0, flen);
         }
         continue;
       }
       if (left === RX_SKIP) continue;
       let store = b; // the decoded byte this input byte yields, if any
-      if (left > 0) this.left = left - 1;
+      if (left > 0) this.left_ = left - 1;
       else {
         // A code byte: the previous block's implied zero is real now that more data follows.
-        store = left === 0 && this.zero ? 0 : -1;
-        this.zero = b !== COBS_MAX_CODE;
-        this.left = b - 1;
+        store = left === 0 && this.zero_ ? 0 : -1;
+        this.zero_ = b !== COBS_MAX_CODE;
+        this.left_ = b - 1;
       }
       if (store < 0) continue;
       if (this.n < buf.length) buf[this.n++] = store;
       else {
         // Oversize: counted once here; everything up to the next delimiter is ignored.
-        this.left = RX_SKIP;
+        this.left_ = RX_SKIP;
         this.oversize++;
         this.lastError = ERR_OVERSIZE;
       }

@@ -27,8 +27,8 @@ describe('load-profile ring', () => {
     expect(lp.ack(2)).toBe(false); // stale
     expect(lp.ack(9)).toBe(false); // never recorded
     const again = new LoadProfile(st, 8);
-    expect(again.nextSeq).toBe(6);
-    expect(again.acked).toBe(3);
+    expect(again.nextSeq_).toBe(6);
+    expect(again.acked_).toBe(3);
     expect(again.pending()).toBe(2); // 4 and 5: the oldest unacknowledged is nextSeq - pending() = 4
     expect(again.get(5, iv) && iv.wh).toBe(40);
     expect(again.get(0, iv)).toBe(false);
@@ -58,9 +58,9 @@ describe('load-profile ring', () => {
     const st = new FakeStorage();
     st.recs.set('lph', new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 5])); // acked >= next: impossible
     const lp = new LoadProfile(st, 8);
-    expect(lp.nextSeq).toBe(1);
+    expect(lp.nextSeq_).toBe(1);
     st.recs.set('lph', new Uint8Array([9, 9]));
-    expect(new LoadProfile(st, 8).nextSeq).toBe(1);
+    expect(new LoadProfile(st, 8).nextSeq_).toBe(1);
   });
 });
 
@@ -237,7 +237,7 @@ describe('firmware download', () => {
     expect(fw.activate(ctx, source(3))).toBe(ACT_INCOMPLETE);
     fw = new FirmwareDownload(st); // reboot: the MAC and generation 3 come back from 'fws'
     expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
-    expect(fw.received).toBe(600);
+    expect(fw.received_).toBe(600);
     expect(fw.chunk(600, img, 600, 1400)).toBe(FW_OK);
     expect(fw.chunk(2000, img, 0, 1)).toBe(FW_BAD_REQUEST); // beyond the announced size
     expect(fw.activate(ctx, source(3))).toBe(ACT_OK);
@@ -251,7 +251,7 @@ describe('firmware download', () => {
     fw.chunk(0, bad, 0, 1000);
     fw.chunk(1000, bad, 1000, 1000);
     expect(fw.activate(ctx, source(3))).toBe(ACT_REJECTED);
-    expect(fw.active).toBe(false);
+    expect(fw.active_).toBe(false);
     expect(fw.rejected).toBe(1);
     expect([...st.recs.keys()]).toEqual(['fws']);
   });
@@ -266,13 +266,13 @@ describe('firmware download', () => {
     expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
     fw.chunk(0, img, 0, 2000);
     expect(fw.activate(ctx, source(4))).toBe(ACT_REJECTED);
-    expect([fw.active, fw.received, fw.rejected]).toEqual([false, 0, 2]);
+    expect([fw.active_, fw.received_, fw.rejected]).toEqual([false, 0, 2]);
     expect([...st.recs.keys()]).toEqual(['fws']);
     // A BEGIN for the same image under another generation is a new download, not a resume.
     expect(fw.begin(img.length, mac, 0, 1, 3)).toBe(FW_OK);
     fw.chunk(0, img, 0, 700);
     expect(fw.begin(img.length, mac, 0, 1, 4)).toBe(FW_OK);
-    expect(fw.received).toBe(0);
+    expect(fw.received_).toBe(0);
   });
 });
 

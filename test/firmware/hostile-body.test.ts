@@ -21,8 +21,8 @@ function snapshot(rig: Rig): unknown {
     relay: m.relayClosed(),
     config: { ...m.config },
     clock: rig.clock.t,
-    fw: [fw.active, fw.size, fw.version, fw.received, fw.chunks],
-    staged: m.keys.stPresent,
+    fw: [fw.active_, fw.size, fw.version, fw.received_, fw.chunks_],
+    staged: m.keys.stPresent_,
     pending: m.profile.pending(),
   };
 }

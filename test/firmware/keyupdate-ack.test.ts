@@ -53,7 +53,7 @@ describe('key update: the meter acknowledges ACTIVATE (PROTOCOL.md §8 step 4)',
       stageAndConfirm(rig, ring, scope, 1);
       rig.hes.activate();
       rig.net.run();
-      expect(rig.meter.keys.stPresent).toBe(false);
+      expect(rig.meter.keys.stPresent_).toBe(false);
       expect(rig.meter.keys.inForce(scope, 1)).toBe(true);
       const a = deliverAcks(rig, ring);
       expect(a.bodies).toEqual([[rig.hes.pendingKu!.req, OP_KEY_UPDATE, 1]]);
@@ -88,7 +88,7 @@ describe('key update: the meter acknowledges ACTIVATE (PROTOCOL.md §8 step 4)',
     const writes = rig.meterStorage.writes;
     rig.hes.activate();
     rig.net.run();
-    expect(rig.meter.keys.stPresent).toBe(false);
+    expect(rig.meter.keys.stPresent_).toBe(false);
     expect(rig.meter.keys.gen[OP_KEY_UPDATE]).toBe(1);
     expect(rig.hes.take(OP_KEY_UPDATE)).toEqual([]); // no new CONFIRM: nothing was staged again
     const a = deliverAcks(rig, ring);

@@ -70,7 +70,7 @@ describe('meter + concentrator + HES scenario', () => {
   });
 
   it('keeps readings while the HES link is down and fills the gap on request', () => {
-    const before = rig.meter.profile.nextSeq;
+    const before = rig.meter.profile.nextSeq_;
     rig.net.drop = (tag) => tag === 'conc-up' || tag === 'hes';
     rig.advance(3 * 3600);
     rig.net.drop = null;
@@ -237,7 +237,7 @@ describe('meter + concentrator + HES scenario', () => {
     expect(r2.meter.rx.oversize).toBe(oversize + 1);
     expect(r2.meter.stats.framesIn).toBe(framesIn);
     expect(bodies(r2, OP_FIRMWARE)).toEqual([]);
-    expect(r2.meter.firmware.received).toBe(0);
+    expect(r2.meter.firmware.received_).toBe(0);
     // Chunks of the limit go on as before.
     for (let off = 0; off < image.length; off += MAX_FW_CHUNK) {
       r2.hes.command(OP_FIRMWARE, [req, 2, off, image.subarray(off, off + MAX_FW_CHUNK)]);
@@ -354,14 +354,14 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.transport(OP_RELAY, 1, newKey);
     rig.net.run();
     expect(lost()).toBe(1);
-    expect(rig.meter.keys.stPresent).toBe(false);
+    expect(rig.meter.keys.stPresent_).toBe(false);
     expect(rig.hes.pendingKu!.confirmed).toBe(false);
     // 2. Retried TRANSPORT arrives, CONFIRM lost.
     lost = dropOnce((c, tag) => isKu(c, tag, DIR_UP));
     rig.hes.transport(OP_RELAY, 1, newKey);
     rig.net.run();
     expect(lost()).toBe(1);
-    expect(rig.meter.keys.stPresent).toBe(true);
+    expect(rig.meter.keys.stPresent_).toBe(true);
     expect(rig.hes.pendingKu!.confirmed).toBe(false);
     // The meter still works under the old generation meanwhile.
     let req = rig.hes.nextReq();
@@ -382,13 +382,13 @@ describe('meter + concentrator + HES scenario', () => {
     rig.hes.activate();
     rig.net.run();
     expect(lost()).toBe(1);
-    expect(rig.meter.keys.stPresent).toBe(true);
+    expect(rig.meter.keys.stPresent_).toBe(true);
     req = rig.hes.nextReq();
     rig.hes.command(OP_RELAY, [req, 1]); // HES already uses gen 1 for downlink
     rig.net.run();
     const rel = rig.hes.take(OP_RELAY);
     expect(rel.map((u) => [u.gen, (u.body as Arr)[0]])).toEqual([[1, req]]);
-    expect(rig.meter.keys.stPresent).toBe(false);
+    expect(rig.meter.keys.stPresent_).toBe(false);
     expect(rig.meter.keys.gen[OP_RELAY]).toBe(1);
     // A late ACTIVATE is harmless; old-generation RELAY frames are now refused (policy event).
     rig.net.drop = null;
@@ -408,7 +408,7 @@ describe('meter + concentrator + HES scenario', () => {
     expect(rig.hes.pendingKu!.confirmed).toBe(true);
     rig.hes.activate(); // under K[KEY_UPDATE, DOWN, 2]: the first downlink under the staged generation
     rig.net.run();
-    expect(rig.meter.keys.stPresent).toBe(false);
+    expect(rig.meter.keys.stPresent_).toBe(false);
     for (let op = 1; op <= 9; op++) expect(rig.meter.keys.gen[op]).toBe(2);
     const req = rig.hes.nextReq();
     rig.hes.command(OP_READ, [req, 1]);

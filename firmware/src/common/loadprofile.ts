@@ -27,9 +27,9 @@ export function createInterval(): Interval {
 /** The load-profile ring; every mutation is persisted before the method returns. */
 export class LoadProfile {
   /** Sequence number the next interval gets (first interval is 1). */
-  nextSeq = 1;
+  nextSeq_ = 1;
   /** Highest sequence number the HES acknowledged (0: none). */
-  acked = 0;
+  acked_ = 0;
   /** Intervals overwritten before the HES acknowledged them. */
   overwritten = 0;
   private head = new Uint8Array(HEAD_LEN);
@@ -40,21 +40,21 @@ export class LoadProfile {
     const h = readFixed(st, REC_LP_HEAD, HEAD_LEN);
     // acked < nextSeq (so nextSeq >= 1), or the head is impossible and the ring starts empty.
     if (h !== undefined && readU32BE(h, 5) < readU32BE(h, 1)) {
-      this.nextSeq = readU32BE(h, 1);
-      this.acked = readU32BE(h, 5);
+      this.nextSeq_ = readU32BE(h, 1);
+      this.acked_ = readU32BE(h, 5);
     }
   }
 
   /** Number of intervals held and not acknowledged; the oldest of them is nextSeq − pending(). */
   pending(): number {
     // Unacknowledged ones (acked ≥ 0, so the oldest is never below seq 1), at most a ring's worth.
-    return Math.min(this.nextSeq - this.acked - 1, this.ringSlots_);
+    return Math.min(this.nextSeq_ - this.acked_ - 1, this.ringSlots_);
   }
 
   /** Records a closed interval (slot first, then head, so a cut in between only repeats the slot) and returns its seq. */
   append(t: number, wh: number, w: number): number {
-    const seq = this.nextSeq;
-    if (seq - this.acked > this.ringSlots_) this.overwritten++;
+    const seq = this.nextSeq_;
+    if (seq - this.acked_ > this.ringSlots_) this.overwritten++;
     const s = this.lastClosed_;
     s[0] = REC_VERSION;
     writeBE(s, 1, 4, seq);
@@ -62,14 +62,14 @@ export class LoadProfile {
     writeBE(s, 9, 8, wh);
     writeBE(s, 17, 4, w);
     this.st.write(REC_LP_PREFIX + (seq % this.ringSlots_), s);
-    this.nextSeq = seq + 1;
+    this.nextSeq_ = seq + 1;
     this.writeHead_();
     return seq;
   }
 
   /** Fills `out` with interval `seq` if it is still held; false when it was never recorded or was overwritten. */
   get(seq: number, out: Interval): boolean {
-    if (seq < 1 || seq >= this.nextSeq || this.nextSeq - seq > this.ringSlots_) return false;
+    if (seq < 1 || seq >= this.nextSeq_ || this.nextSeq_ - seq > this.ringSlots_) return false;
     // The interval just closed is still in RAM: the periodic push reads no storage.
     // (Before the first append the buffer is zeros: seq 0, never asked for.)
     const r = readU32BE(this.lastClosed_, 1) === seq
@@ -85,8 +85,8 @@ export class LoadProfile {
 
   /** Marks every interval up to `upTo` as stored by the HES; ignores stale or impossible values. */
   ack(upTo: number): boolean {
-    if (upTo <= this.acked || upTo >= this.nextSeq) return false;
-    this.acked = upTo;
+    if (upTo <= this.acked_ || upTo >= this.nextSeq_) return false;
+    this.acked_ = upTo;
     this.writeHead_();
     return true;
   }
@@ -94,8 +94,8 @@ export class LoadProfile {
   private writeHead_(): void {
     const h = this.head;
     h[0] = REC_VERSION;
-    writeBE(h, 1, 4, this.nextSeq);
-    writeBE(h, 5, 4, this.acked);
+    writeBE(h, 1, 4, this.nextSeq_);
+    writeBE(h, 5, 4, this.acked_);
     this.st.write(REC_LP_HEAD, h);
   }
 }

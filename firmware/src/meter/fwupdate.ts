@@ -42,11 +42,11 @@ export const ACT_REJECTED = 2;
 
 /** The download state machine; one instance per meter. */
 export class FirmwareDownload {
-  active = false;
+  active_ = false;
   size = 0;
   version = 0;
-  received = 0;
-  chunks = 0;
+  received_ = 0;
+  chunks_ = 0;
   /** Images rejected at activation (MAC mismatch or key changed since BEGIN). */
   rejected = 0;
   /**
@@ -61,20 +61,20 @@ export class FirmwareDownload {
       this.rec_.set(r);
       this.size = readU32BE(r, S_SIZE);
       this.version = readU32BE(r, S_VERSION);
-      this.received = readU32BE(r, S_RECEIVED);
-      this.chunks = readU32BE(r, S_CHUNKS);
-      this.active = this.received <= this.size && this.chunks <= FW_MAX_CHUNKS;
+      this.received_ = readU32BE(r, S_RECEIVED);
+      this.chunks_ = readU32BE(r, S_CHUNKS);
+      this.active_ = this.received_ <= this.size && this.chunks_ <= FW_MAX_CHUNKS;
     }
   }
 
   private save_(): void {
     const r = this.rec_;
     r[0] = REC_VERSION;
-    r[1] = this.active ? 1 : 0;
+    r[1] = this.active_ ? 1 : 0;
     writeBE(r, S_SIZE, 4, this.size);
     writeBE(r, S_VERSION, 4, this.version);
-    writeBE(r, S_RECEIVED, 4, this.received);
-    writeBE(r, S_CHUNKS, 4, this.chunks);
+    writeBE(r, S_RECEIVED, 4, this.received_);
+    writeBE(r, S_CHUNKS, 4, this.chunks_);
     this.st.write(REC_FW_STATE, r);
   }
 
@@ -84,11 +84,11 @@ export class FirmwareDownload {
    */
   begin(size: number, mac: Uint8Array, macOff: number, version: number, gen: number): number {
     if (!(size >= 1 && size <= FW_MAX_SIZE) || !(version >= 0 && version <= 0xffffffff)) return FW_BAD_REQUEST;
-    if (this.active && this.size === size && this.version === version && this.rec_[S_GEN] === gen && equalBytes(this.rec_, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
+    if (this.active_ && this.size === size && this.version === version && this.rec_[S_GEN] === gen && equalBytes(this.rec_, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
       return FW_OK;
     }
     this.discard();
-    this.active = true;
+    this.active_ = true;
     this.size = size;
     this.version = version;
     this.rec_[S_GEN] = gen;
@@ -99,12 +99,12 @@ export class FirmwareDownload {
 
   /** CHUNK: stores data[off..off+len) if it is the next expected part; repeats of received data are answered OK. */
   chunk(offset: number, data: Uint8Array, off: number, len: number): number {
-    if (!this.active) return FW_REFUSED;
-    if (offset + len <= this.received) return FW_OK; // a retransmission of what we hold
-    if (offset !== this.received || len < 1 || offset + len > this.size || this.chunks >= FW_MAX_CHUNKS) return FW_BAD_REQUEST;
-    this.st.write(REC_FW_PREFIX + this.chunks, data.subarray(off, off + len));
-    this.chunks++;
-    this.received += len;
+    if (!this.active_) return FW_REFUSED;
+    if (offset + len <= this.received_) return FW_OK; // a retransmission of what we hold
+    if (offset !== this.received_ || len < 1 || offset + len > this.size || this.chunks_ >= FW_MAX_CHUNKS) return FW_BAD_REQUEST;
+    this.st.write(REC_FW_PREFIX + this.chunks_, data.subarray(off, off + len));
+    this.chunks_++;
+    this.received_ += len;
     this.save_();
     return FW_OK;
   }
@@ -115,7 +115,7 @@ export class FirmwareDownload {
    * generation gen, the download is discarded (the running image stays) and ACT_REJECTED returned.
    */
   activate(ctx: CryptoCtx, keys: ImageKeySource): number {
-    if (!this.active || this.received !== this.size) return ACT_INCOMPLETE;
+    if (!this.active_ || this.received_ !== this.size) return ACT_INCOMPLETE;
     const rk = keys.imageKey(this.rec_[S_GEN]);
     // The computed tag exists only during the check (activation is rare; nothing stays in RAM).
     const calc = new Uint8Array(CMAC_TAG_LEN);
@@ -123,7 +123,7 @@ export class FirmwareDownload {
     if (rk !== null) {
       // The CMAC state in ctx is clean here: imageKey's derivation has just finished a CMAC.
       total = 0;
-      for (let i = 0; i < this.chunks; i++) {
+      for (let i = 0; i < this.chunks_; i++) {
         const c = this.st.read(REC_FW_PREFIX + i);
         if (c === undefined) break;
         _cmacAbsorb(ctx, rk, c, 0, c.length);
@@ -142,10 +142,10 @@ export class FirmwareDownload {
 
   /** Forgets the download and erases its chunk records. */
   discard(): void {
-    const n = this.chunks;
-    this.active = false;
-    this.received = 0;
-    this.chunks = 0;
+    const n = this.chunks_;
+    this.active_ = false;
+    this.received_ = 0;
+    this.chunks_ = 0;
     this.save_();
     for (let i = 0; i < n; i++) this.st.erase(REC_FW_PREFIX + i);
   }

@@ -266,7 +266,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const now0 = clock.now();
   const limiter = new RateLimiter(opt(opts.eventBurst, 4), opt(opts.eventPeriodS, 60), now0);
   // The register resumes from the last stored interval.
-  const reg = new EnergyRegister(lp.get(lp.nextSeq - 1, iv) ? iv.wh : 0, now0);
+  const reg = new EnergyRegister(lp.get(lp.nextSeq_ - 1, iv) ? iv.wh : 0, now0);
 
   /**
    * End of the interval that holds `t`. Interval boundaries are multiples of cfg.interval: t − t mod
@@ -526,7 +526,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
             put(CBOR_ARRAY, 0); // patched below
             let count = 0;
             // From the oldest interval still held: a huge range costs no empty iterations.
-            for (let seq = Math.max(from, lp.nextSeq - LP_SLOTS, 1); seq <= to && seq < lp.nextSeq && count < READ_MAX_INTERVALS; seq++) {
+            for (let seq = Math.max(from, lp.nextSeq_ - LP_SLOTS, 1); seq <= to && seq < lp.nextSeq_ && count < READ_MAX_INTERVALS; seq++) {
               if (!lp.get(seq, iv)) continue;
               put(CBOR_ARRAY, 4);
               put(CBOR_UINT, iv.seq);
@@ -639,7 +639,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           status = FW_REFUSED; // storage failure mid-download: the state record still describes what is held
         }
         resp[0] = status;
-        resp[1] = fw.received;
+        resp[1] = fw.received_;
         k = 2;
         break;
       }
@@ -660,7 +660,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           k = 3;
         } else if (kind === KU_ACTIVATE && items === 4 && end()) {
           // Activation by a frame under the staged generation already happened in onFrame.
-          if (keys.stPresent && keys.stScope_ === scope && keys.stGen_ === newGen && !keys.activate()) return;
+          if (keys.stPresent_ && keys.stScope_ === scope && keys.stGen_ === newGen && !keys.activate()) return;
           if (!keys.inForce(scope, newGen)) {
             securityError(0);
             return;
@@ -719,10 +719,10 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           }
         } else if (lp.pending() > 0 && now - lastRetry >= retryS) {
           lastRetry = now;
-          from = lp.nextSeq - lp.pending();
+          from = lp.nextSeq_ - lp.pending();
           n = RETRY_BATCH;
         }
-        for (let s = from; s < from + n && s < lp.nextSeq; s++) {
+        for (let s = from; s < from + n && s < lp.nextSeq_; s++) {
           if (!lp.get(s, iv)) continue;
           // READING [0, seq, t, wh, w]
           resp[0] = iv.seq;

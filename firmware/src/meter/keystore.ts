@@ -76,7 +76,7 @@ export class MeterKeys {
   /** Generation in force per key-update scope: of the master key at SCOPE_MASTER (0), of op's key at op. */
   readonly gen = new Uint8Array(OP_MAX + 1);
   /** A TRANSPORTed key waits for activation: its scope and generation. */
-  stPresent!: boolean;
+  stPresent_!: boolean;
   stScope_!: number;
   stGen_!: number;
   readonly linkUp: KeySlot;
@@ -131,7 +131,7 @@ export class MeterKeys {
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
     this.resume_(CI_LINK, prov.linkGen, 0);
     this.derive_(this.reading_, DIR_UP, OP_READING, false);
-    if (this.stPresent) this.resume_(CI_KC, this.stGen_, this.stScope_);
+    if (this.stPresent_) this.resume_(CI_KC, this.stGen_, this.stScope_);
     this.rx[0] = REC_VERSION;
     const x = readFixed(st, REC_RX, RX_LEN);
     for (let op = 1; op <= OP_MAX; op++) {
@@ -146,7 +146,7 @@ export class MeterKeys {
       const ls = readU32BE(x, o + RX_ST_LAST);
       const g = this.gen[op];
       writeBE(this.rx, o + RX_LAST, 4, g === ga ? la : g === gs ? ls : 0);
-      if (this.stPresent && this.inScope_(op)) writeBE(this.rx, o + RX_ST_LAST, 4, this.stGen_ === gs ? ls : this.stGen_ === ga ? la : 0);
+      if (this.stPresent_ && this.inScope_(op)) writeBE(this.rx, o + RX_ST_LAST, 4, this.stGen_ === gs ? ls : this.stGen_ === ga ? la : 0);
     }
   }
 
@@ -188,7 +188,7 @@ export class MeterKeys {
     for (let op = 1; op <= OP_MAX; op++) {
       if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
-      const staged = this.stPresent && this.inScope_(op);
+      const staged = this.stPresent_ && this.inScope_(op);
       x[o] = this.gen[op];
       x[o + RX_ST_GEN] = staged ? this.stGen_ : 0;
       if (!staged) writeBE(x, o + RX_ST_LAST, 4, 0);
@@ -202,7 +202,7 @@ export class MeterKeys {
     k.set(n);
     this.gen.set(k.subarray(K_GEN + 1, K_GEN + OP_MAX + 1), 1);
     this.gen[SCOPE_MASTER] = k[K_MKGEN];
-    this.stPresent = k[K_STAGED] === 1;
+    this.stPresent_ = k[K_STAGED] === 1;
     this.stScope_ = k[K_ST_SCOPE];
     this.stGen_ = k[K_ST_GEN];
   }
@@ -290,7 +290,7 @@ export class MeterKeys {
 
   /** The key-confirmation slot KC[staged scope, staged gen] with its counter; null when no key is staged. */
   kc(): KeySlot | null {
-    return this.stPresent ? this.upSlot_(CI_KC) : null;
+    return this.stPresent_ ? this.upSlot_(CI_KC) : null;
   }
 
   /**
@@ -321,7 +321,7 @@ export class MeterKeys {
     if (!(policyOf(E2E_VERSION, op) & MAY_DOWN)) return ERR_UNKNOWN_SENDER;
     // Not the generation in force: only the staged one, for an op in its scope, is accepted.
     const staged = hdr.gen !== this.gen[op];
-    if (staged && (!this.stPresent || !this.inScope_(op) || hdr.gen !== this.stGen_)) return ERR_GENERATION;
+    if (staged && (!this.stPresent_ || !this.inScope_(op) || hdr.gen !== this.stGen_)) return ERR_GENERATION;
     const at = 1 + op * RX_ENTRY + (staged ? RX_ST_LAST : RX_LAST);
     const d = this.shared_;
     if (this.downAt_ !== at) {
@@ -343,7 +343,7 @@ export class MeterKeys {
     // A new (scope, generation) replaces an earlier staged key only upward: never going back to a
     // staged (scope, gen) whose confirmation-key counter space might already have been used. The
     // very key already staged for (scope, newGen) is confirmed again.
-    if (this.stPresent && newGen <= this.stGen_) {
+    if (this.stPresent_ && newGen <= this.stGen_) {
       return this.stScope_ === scope && this.stGen_ === newGen && equalBytes(this.kr, K_ST_KEY, key, off, KEY_LEN) ? KU_REPEAT : KU_REFUSED;
     }
     // The new record is composed in a copy and takes effect only once written (a key update is rare:
@@ -365,7 +365,7 @@ export class MeterKeys {
 
   /** Makes the staged key the one in force (after an authentic downlink under it, or ACTIVATE); false if storage failed. */
   activate(): boolean {
-    if (!this.stPresent) return false;
+    if (!this.stPresent_) return false;
     // The staged slots' replay state must survive the switch: persist it first (both generations are in the record).
     if (!this.persistRx()) return false;
     const scope = this.stScope_;

@@ -179,10 +179,10 @@ export class NetSim {
   }
 
   private meterTick(sim: SimMeter): void {
-    const before = sim.app.profile.nextSeq;
+    const before = sim.app.profile.nextSeq_;
     sim.app.tick(Math.floor(this.sched.now() / 1000));
     const closed = this.closedAt.get(sim.id)!;
-    for (let s = before; s < sim.app.profile.nextSeq; s++) closed.set(s, this.sched.now());
+    for (let s = before; s < sim.app.profile.nextSeq_; s++) closed.set(s, this.sched.now());
   }
 
   /** The concentrator's serial[0]: frames reach the HES library after the backhaul latency, and its answers come back the same way. */
