@@ -45,7 +45,11 @@ function downstream(prep: Prepared, m: Msg): Set<string> {
   const todo = [m.id];
   while (todo.length) {
     const id = todo.pop()!;
-    for (const x of prep.model.messages) if (x.trigger === id && !out.has(x.id)) (out.add(x.id), todo.push(x.id));
+    for (const x of prep.model.messages) {
+      if (x.trigger !== id || out.has(x.id)) continue;
+      out.add(x.id);
+      todo.push(x.id);
+    }
   }
   return out;
 }

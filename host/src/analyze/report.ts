@@ -135,6 +135,9 @@ export function buildReport(a: Analysis): Report {
 /** Findings beyond secrecy and integrity listed per attack model in the text report. */
 const MAX_LISTED = 6;
 
+/** An ANSI colour/attribute sequence (ESC [ … m), as C below writes them. */
+// eslint-disable-next-line no-control-regex -- matching the escape character is the point
+const ANSI_SGR = /\x1b\[[0-9;]*m/g;
 const C = { red: '\x1b[31m', green: '\x1b[32m', yellow: '\x1b[33m', magenta: '\x1b[35m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' };
 
 /** Plain-text report; `color` adds ANSI colours (green held, red leaked, magenta forgeable, yellow unavailable). */
@@ -165,7 +168,7 @@ export function renderText(r: Report, color: boolean): string {
     const cells = row.cells.map((x) => {
       const parts = [cellText(x.readStatus, x.readReq, x.read, 'R'), cellText(x.writeStatus, x.writeReq, x.write, 'W')].filter(Boolean);
       const raw = parts.join(' ');
-      const visible = raw.replace(/\x1b\[[0-9;]*m/g, '');
+      const visible = raw.replace(ANSI_SGR, '');
       return '  ' + raw + ' '.repeat(Math.max(0, 10 - visible.length));
     });
     out.push('  ' + row.element.padEnd(w) + cells.join(''));
