@@ -31,7 +31,8 @@ const GF_POLY = 0x1b; // x^8 + x^4 + x^3 + x + 1 reduced into a byte
 const SBOX_AFFINE = 0x63; // FIPS-197 §5.1.1 affine constant
 const SBOX_INV3_FIX = 0x09; // keeps "divide by 3" inside GF(2^8) in the generator below
 
-const SBOX = new Uint8Array(256);
+/** The AES S-box (FIPS-197 §5.1.1), built at load (internal: fastccm.ts builds its tables from it). */
+export const SBOX = new Uint8Array(256);
 
 // Walks the multiplicative group with generator 3 and its inverse in step: q = p^-1, so
 // the S-box (affine(p^-1)) is built without a log/exp table. Runs once at load as an IIFE, so
@@ -39,6 +40,7 @@ const SBOX = new Uint8Array(256);
 (function buildSbox(): void {
   let p = 1;
   let q = 1;
+  let r; // rotations of q as a byte read off a doubled copy
   do {
     p = (p ^ (p << 1) ^ (p & 0x80 ? GF_POLY : 0)) & 0xff;
     q ^= q << 1;
@@ -46,7 +48,7 @@ const SBOX = new Uint8Array(256);
     q ^= q << 4;
     q &= 0xff;
     if (q & 0x80) q ^= SBOX_INV3_FIX;
-    const r = q | (q << 8); // rotations of q as a byte read off a doubled copy
+    r = q | (q << 8);
     SBOX[p] = (q ^ (r >>> 7) ^ (r >>> 6) ^ (r >>> 5) ^ (r >>> 4) ^ SBOX_AFFINE) & 0xff;
   } while (p !== 1);
   SBOX[0] = SBOX_AFFINE;
@@ -66,8 +68,9 @@ export function expandKey(key: Uint8Array, keyOff: number, rk: Uint32Array): voi
   checkSchedule(rk);
   for (let i = 0; i < 4; i++) rk[i] = readU32BE(key, keyOff + 4 * i);
   let rcon = 1;
+  let t;
   for (let i = 4; i < AES128_SCHEDULE_WORDS; i++) {
-    let t = rk[i - 1];
+    t = rk[i - 1];
     if ((i & 3) === 0) {
       // SubWord(RotWord(t)) ^ Rcon
       t =
@@ -98,9 +101,10 @@ export function _softBlock(): SoftBlock {
   // unboxed in every tier; a uint32 of 2^31 or more is a heap number in unoptimised code (see
   // scripts/bench-core.ts: a run whose AES is not re-optimised must not allocate per block).
   const T = new Int32Array(256);
+  let s, s2;
   for (let x = 0; x < 256; x++) {
-    const s = SBOX[x];
-    const s2 = ((s << 1) ^ (s & 0x80 ? GF_POLY : 0)) & 0xff;
+    s = SBOX[x];
+    s2 = ((s << 1) ^ (s & 0x80 ? GF_POLY : 0)) & 0xff;
     T[x] = (s2 << 24) | (s << 16) | (s << 8) | (s2 ^ s);
   }
   // One AES block. No bounds checks here: callers (cmac, ccm, softAes.encryptBlock) check once.
@@ -111,21 +115,23 @@ export function _softBlock(): SoftBlock {
     let s1 = ((src[so + 4] << 24) | (src[so + 5] << 16) | (src[so + 6] << 8) | src[so + 7]) ^ rk[1];
     let s2 = ((src[so + 8] << 24) | (src[so + 9] << 16) | (src[so + 10] << 8) | src[so + 11]) ^ rk[2];
     let s3 = ((src[so + 12] << 24) | (src[so + 13] << 16) | (src[so + 14] << 8) | src[so + 15]) ^ rk[3];
+    // Loop temporaries declared once (a let in a loop body is a scope per iteration on Espruino).
+    let a, b, c, e, t0, t1, t2, w, t;
     for (let k = 4; k < FINAL_KEY; k += 4) {
       // Te1..Te3 of the 4-table design are T rotated right by 8, 16, 24: nest the rotations.
-      let a = T[s3 & 0xff];
+      a = T[s3 & 0xff];
       a = T[(s2 >>> 8) & 0xff] ^ ((a >>> 8) | (a << 24));
       a = T[(s1 >>> 16) & 0xff] ^ ((a >>> 8) | (a << 24));
-      const t0 = T[s0 >>> 24] ^ ((a >>> 8) | (a << 24)) ^ rk[k];
-      let b = T[s0 & 0xff];
+      t0 = T[s0 >>> 24] ^ ((a >>> 8) | (a << 24)) ^ rk[k];
+      b = T[s0 & 0xff];
       b = T[(s3 >>> 8) & 0xff] ^ ((b >>> 8) | (b << 24));
       b = T[(s2 >>> 16) & 0xff] ^ ((b >>> 8) | (b << 24));
-      const t1 = T[s1 >>> 24] ^ ((b >>> 8) | (b << 24)) ^ rk[k + 1];
-      let c = T[s1 & 0xff];
+      t1 = T[s1 >>> 24] ^ ((b >>> 8) | (b << 24)) ^ rk[k + 1];
+      c = T[s1 & 0xff];
       c = T[(s0 >>> 8) & 0xff] ^ ((c >>> 8) | (c << 24));
       c = T[(s3 >>> 16) & 0xff] ^ ((c >>> 8) | (c << 24));
-      const t2 = T[s2 >>> 24] ^ ((c >>> 8) | (c << 24)) ^ rk[k + 2];
-      let e = T[s2 & 0xff];
+      t2 = T[s2 >>> 24] ^ ((c >>> 8) | (c << 24)) ^ rk[k + 2];
+      e = T[s2 & 0xff];
       e = T[(s1 >>> 8) & 0xff] ^ ((e >>> 8) | (e << 24));
       e = T[(s0 >>> 16) & 0xff] ^ ((e >>> 8) | (e << 24));
       s3 = T[s3 >>> 24] ^ ((e >>> 8) | (e << 24)) ^ rk[k + 3];
@@ -137,12 +143,12 @@ export function _softBlock(): SoftBlock {
     // word) at a time. Column c takes its four bytes from state words c, c+1, c+2, c+3 (mod 4):
     // rotating the words after each column lines them up for the next.
     for (let i = FINAL_KEY; i < AES128_SCHEDULE_WORDS; i++) {
-      const w = rk[i];
+      w = rk[i];
       dst[d++] = SBOX[s0 >>> 24] ^ (w >>> 24);
       dst[d++] = SBOX[(s1 >>> 16) & 0xff] ^ (w >>> 16);
       dst[d++] = SBOX[(s2 >>> 8) & 0xff] ^ (w >>> 8);
       dst[d++] = SBOX[s3 & 0xff] ^ w;
-      const t = s0;
+      t = s0;
       s0 = s1;
       s1 = s2;
       s2 = s3;
