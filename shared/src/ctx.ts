@@ -4,6 +4,7 @@
  */
 import { AES_BLOCK_LEN, _softBlock, softAes } from './aes.ts';
 import type { BlockCipher, SoftBlock } from './aes.ts';
+import { _ccm } from './ccm.ts';
 
 /** Per-thread crypto scratch: the block cipher provider and preallocated scratch blocks. Create once at boot. */
 export interface CryptoCtx {
@@ -22,10 +23,18 @@ export interface CryptoCtx {
   readonly _a: Uint8Array;
   /** Bytes absorbed into the current CMAC / CBC-MAC block (0..16). Internal. */
   _n: number;
+  /**
+   * The CCM sealFrame / openFrame use: ccm.ts's _ccm, or a host's faster one with the same
+   * parameters and results (fastccm.ts createFastCryptoCtx). Internal.
+   */
+  readonly ccm_: typeof _ccm;
 }
 
-/** Creates a context around bc (default softAes); allocates 3 blocks (+ softAes's round table, once per program), once. */
-export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
+/**
+ * Creates a context around bc (default softAes) and ccm (default ccm.ts's _ccm; fastccm.ts passes
+ * its own); allocates 3 blocks (+ softAes's round table, once per program), once.
+ */
+export function createCryptoCtx(bc?: BlockCipher, ccm?: typeof _ccm): CryptoCtx {
   const p = bc === undefined ? softAes : bc;
   return {
     bc: p,
@@ -34,5 +43,6 @@ export function createCryptoCtx(bc?: BlockCipher): CryptoCtx {
     _s: new Uint8Array(AES_BLOCK_LEN),
     _a: new Uint8Array(AES_BLOCK_LEN),
     _n: 0,
+    ccm_: ccm || _ccm,
   };
 }

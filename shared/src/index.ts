@@ -17,3 +17,4 @@ export * from './cobs.ts';
 export * from './serial.ts';
 export * from './cbor.ts';
 export * from './keyupdate.ts';
+export * from './fastccm.ts';

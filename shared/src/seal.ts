@@ -10,7 +10,6 @@
  * synchronous step after the tag verified (D-6); on any failure nothing changes and the output
  * region is zeroed.
  */
-import { _ccm } from './ccm.ts';
 import { COUNTER_MAX, shortCounterOk, takeCounter } from './counter.ts';
 import type { CryptoCtx } from './ctx.ts';
 import {
@@ -108,19 +107,21 @@ export function sealFrame(
   // The wire header's length (as writeWireHeader writes it): backhaul 26, radio 4 / 7, e2e 4 / 6.
   const hl = bh ? HEADER_LEN : full ? (layer === LINK_VERSION ? HOP_HDR_FULL : E2E_HDR_FULL) : HOP_HDR_SHORT;
   const b = outOff + hl;
-  // The body goes to its place first: it may lie where the header is written next (memmove
-  // semantics within one buffer, a forward copy from a view into out's memory).
-  move(body, bodyOff, out, b, bodyLen);
+  // An encrypted body in other memory than out is read from there by the CCM (its CTR pass is
+  // the copy). Otherwise the body goes to its place first: it may lie where the header is written
+  // next (memmove semantics within one buffer, a forward copy from a view into out's memory).
+  const direct = enc && body.buffer !== out.buffer;
+  if (!direct) move(body, bodyOff, out, b, bodyLen);
   // Flags bit 0 is the direction itself (DIR_UP 0, DIR_DOWN 1; any other slot.dir was refused above).
   writeHeader(R, 0, layer, dir | (enc ? FLAG_ENC : 0), op, slot.gen, slot.local, slot.peer, counter, bodyLen);
   writeNonce(R, 0, NONCE, 0);
   // The backhaul header is R itself; e2e and hop frames carry their short header and R leads the AAD.
   if (bh) out.set(R, outOff);
   else writeWireHeader(out, outOff, layer, full, dir, op, slot.gen, slot.addr, counter);
-  // ENC = 1: the body is the payload, encrypted in place; ENC = 0: it is associated data after
+  // ENC = 1: the body is the payload, encrypted into place; ENC = 0: it is associated data after
   // the header, the payload is empty.
   const ptLen = enc ? bodyLen : 0;
-  _ccm(ctx, slot.rk, NONCE, 0, R, bh ? 0 : HEADER_LEN, out, outOff, hl + bodyLen - ptLen, out, b, ptLen, out, b + bodyLen, tagLen, out, b, false);
+  ctx.ccm_(ctx, slot.rk, NONCE, 0, R, bh ? 0 : HEADER_LEN, out, outOff, hl + bodyLen - ptLen, direct ? body : out, direct ? bodyOff : b, ptLen, out, b + bodyLen, tagLen, out, b, false);
   return hl + bodyLen + tagLen;
 }
 
@@ -216,7 +217,7 @@ function openChecked(
       writeNonce(R, 0, NONCE, 0);
       // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
       const ctLen = hdr.enc === 1 ? n : 0;
-      if (!_ccm(ctx, slot.rk, NONCE, 0, R, preLen, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
+      if (!ctx.ccm_(ctx, slot.rk, NONCE, 0, R, preLen, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
       else if (!isFresh(slot.last, c)) err = ERR_REPLAY;
     }
   }
