@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { x25519 } from '@noble/curves/ed25519.js';
 import {
   createCryptoCtx,
+  createFastCryptoCtx,
   createHeader,
   createKeySlot,
   parseHeader,
@@ -135,6 +136,7 @@ export interface HesOpenOptions {
   storeKey: Uint8Array;
   /** 'full' (default): every commit is fsynced, survives power loss; 'normal': survives process crashes only. */
   synchronous?: 'full' | 'normal';
+  /** A block cipher to verify and seal with; default: the core's host path (createFastCryptoCtx). */
   blockCipher?: BlockCipher;
   retryMs?: number;
   reserve?: number;
@@ -271,7 +273,7 @@ export class Hes {
     this.audit = new AuditLog(db, keys.audit);
     this.kms = new KeyStore(db, keys.atRest);
     this.reservations = new CounterReservations(db);
-    this.ctx = createCryptoCtx(o.blockCipher);
+    this.ctx = o.blockCipher === undefined ? createFastCryptoCtx() : createCryptoCtx(o.blockCipher);
     this.retryMs = o.retryMs ?? DEFAULT_RETRY_MS;
     this.reserve = o.reserve ?? DEFAULT_RESERVE;
     this.st = {
