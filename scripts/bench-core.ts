@@ -2,7 +2,9 @@
  * Core benchmark (npm run bench:core). In one process:
  *  - core: seal + open of a 64-byte READING body with its 26-byte header as AAD and a 12-byte tag,
  *    through sealFrame/openFrame (expanded key kept in the slot, as the meter does), plus the same
- *    at the raw ccmSeal/ccmOpen level;
+ *    at the CCM level (ctx.ccm_, what sealFrame/openFrame call). The context is the one the HES
+ *    uses: createFastCryptoCtx() (shared/src/fastccm.ts: four-table AES, word-wise CCM); with
+ *    `--ctx soft` it is the embedded default createCryptoCtx() (softAes, ccm.ts) instead;
  *  - reference: node:crypto AES-128-CCM with a new cipher object per frame (createCipheriv /
  *    createDecipheriv per frame, as a host uses it), same sizes;
  *  - GC events (PerformanceObserver 'gc') during 100 000 core frames after warm-up;
@@ -23,7 +25,7 @@
  * start, before the core is hot), and the AES block works in signed 32-bit values (Int32Array
  * table, no `>>> 0`), which no tier boxes.
  *
- * usage: tsx scripts/bench-core.ts [--runs N | --once]
+ * usage: tsx scripts/bench-core.ts [--runs N | --once] [--ctx host|soft]
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
@@ -33,9 +35,10 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 import {
-  DIR_UP, E2E_VERSION, HEADER_LEN, OP_READING, ccmOpen, ccmSeal, createCryptoCtx, createHeader, createKeySlot,
+  DIR_UP, E2E_VERSION, HEADER_LEN, OP_READING, createCryptoCtx, createHeader, createKeySlot,
   createSendCounter, expandKey, openFrame, parseHeader, sealFrame, setSlotKey,
 } from '../shared/src/index.ts';
+import { createFastCryptoCtx } from '../shared/src/fastccm.ts';
 
 const BODY_LEN = 64;
 const TAG_LEN = 12;
@@ -50,7 +53,12 @@ const key = new Uint8Array(randomBytes(16));
 const meterId = new Uint8Array(randomBytes(8));
 const hesId = new Uint8Array(randomBytes(8));
 const body = new Uint8Array(randomBytes(BODY_LEN));
-const ctx = createCryptoCtx();
+// Which core path is measured: the host's (default) or the embedded default (--ctx soft). One
+// context per process, as in a HES: a second one would make sealFrame's CCM call site polymorphic.
+const CTX_ARG = process.argv.indexOf('--ctx');
+const CTX_KIND = CTX_ARG > 0 ? process.argv[CTX_ARG + 1] : 'host';
+if (CTX_KIND !== 'host' && CTX_KIND !== 'soft') throw new Error('bench: --ctx host|soft');
+const ctx = CTX_KIND === 'soft' ? createCryptoCtx() : createFastCryptoCtx();
 
 // Frame level: a meter sending slot and a HES receiving slot on the same key.
 const tx = createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, meterId, hesId);
@@ -71,7 +79,8 @@ function frameLoop(n: number): number {
   return bad;
 }
 
-// CCM level: the same work without frame handling.
+// CCM level: the same work without frame handling, through the context's CCM (ccmSeal/ccmOpen's
+// parameters: AAD in one segment).
 const rk = new Uint32Array(44);
 expandKey(key, 0, rk);
 const nonce = new Uint8Array(randomBytes(13));
@@ -84,8 +93,8 @@ function ccmLoop(n: number): number {
     nonce[9] = i >>> 16;
     nonce[10] = i >>> 8;
     nonce[11] = i;
-    ccmSeal(ctx, rk, nonce, 0, header, 0, HEADER_LEN, body, 0, BODY_LEN, TAG_LEN, sealed, 0);
-    if (!ccmOpen(ctx, rk, nonce, 0, header, 0, HEADER_LEN, sealed, 0, BODY_LEN, sealed, BODY_LEN, TAG_LEN, plain, 0)) bad++;
+    ctx.ccm_(ctx, rk, nonce, 0, header, 0, header, 0, HEADER_LEN, body, 0, BODY_LEN, sealed, BODY_LEN, TAG_LEN, sealed, 0, false);
+    if (!ctx.ccm_(ctx, rk, nonce, 0, header, 0, header, 0, HEADER_LEN, sealed, 0, BODY_LEN, sealed, BODY_LEN, TAG_LEN, plain, 0, true)) bad++;
   }
   return bad;
 }
@@ -190,16 +199,20 @@ async function once(): Promise<void> {
   const prim = await bundleSize({
     contents: "export * from './utils.ts'; export * from './aes.ts'; export * from './ctx.ts'; export * from './cmac.ts'; export * from './kdf.ts'; export * from './ccm.ts';",
   });
-  console.log(`core sealFrame+openFrame : ${core.toFixed(0)} frames/s`);
-  console.log(`core ccmSeal+ccmOpen     : ${ccm.toFixed(0)} frames/s`);
-  console.log(`node:crypto CCM per frame: ${node.toFixed(0)} frames/s`);
+  console.log(`core path: ${CTX_KIND === 'host' ? 'host (createFastCryptoCtx, as the HES)' : 'embedded default (createCryptoCtx: softAes, ccm.ts)'}`);
+  console.log(`core sealFrame+openFrame : ${core.toFixed(0)} frames/s (${(1e9 / core).toFixed(0)} ns per frame)`);
+  console.log(`core CCM seal+open       : ${ccm.toFixed(0)} frames/s (${(1e9 / ccm).toFixed(0)} ns per frame)`);
+  console.log(`node:crypto CCM per frame: ${node.toFixed(0)} frames/s (${(1e9 / node).toFixed(0)} ns per frame)`);
   console.log(`per CPU second: core ${coreCpu.toFixed(0)} (ccm level ${ccmCpu.toFixed(0)}), node ${nodeCpu.toFixed(0)} frames (ratio ${(coreCpu / nodeCpu).toFixed(2)}, ccm level ${(ccmCpu / nodeCpu).toFixed(2)})`);
   console.log(`GC events per 100k frames: frame level ${gcFrame}, ccm level ${gcCcm} (calibration: ${gcAlloc} events for 1M allocating iterations)`);
   console.log(`bundle shared/src/index.ts: ${whole.raw} B raw, ${whole.gzip} B gzip; crypto primitives alone: ${prim.raw} B raw, ${prim.gzip} B gzip`);
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   console.log(
     JSON.stringify({
+      core_path: CTX_KIND,
       core_frames_per_s: Math.round(core),
+      core_ns_per_frame: Math.round(1e9 / core),
+      node_ns_per_frame: Math.round(1e9 / node),
       node_ccm_frames_per_s: Math.round(node),
       ratio_vs_node_ccm: r2(core / node),
       gc_events_per_100k: gcFrame,
@@ -223,13 +236,13 @@ const DEFAULT_RUNS = 10;
 /** Runs `once` in `runs` fresh processes; prints each run, then min / median; last line JSON. */
 function many(runs: number): void {
   const self = fileURLToPath(import.meta.url);
-  const rows: Record<string, number>[] = [];
+  const rows: Record<string, number>[] = []; // core_path is the one string among them
   for (let r = 0; r < runs; r++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, self, '--once'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const out = execFileSync(process.execPath, [...process.execArgv, self, '--once', '--ctx', CTX_KIND], { encoding: 'utf8', maxBuffer: 16 << 20 });
     const last = out.trim().split('\n').pop()!;
     const row = JSON.parse(last) as Record<string, number>;
     rows.push(row);
-    console.log(`run ${r + 1}/${runs}: ${row.ratio_vs_node_ccm}x node:crypto CCM (cpu ${row.ratio_vs_node_ccm_cpu_time}x), GC ${row.gc_events_per_100k} / 100k frames (ccm level ${row.ccm_gc_events_per_100k}), load ${row.loadavg_1m}`);
+    console.log(`run ${r + 1}/${runs}: ${row.ratio_vs_node_ccm}x node:crypto CCM (cpu ${row.ratio_vs_node_ccm_cpu_time}x; ${row.core_ns_per_frame} vs ${row.node_ns_per_frame} ns per frame), GC ${row.gc_events_per_100k} / 100k frames (ccm level ${row.ccm_gc_events_per_100k}), load ${row.loadavg_1m}`);
   }
   const sorted = (k: string): number[] => rows.map((x) => x[k]).sort((a, b) => a - b);
   const median = (v: number[]): number => (v.length % 2 ? v[(v.length - 1) >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2);
@@ -238,9 +251,10 @@ function many(runs: number): void {
   const gc = sorted('gc_events_per_100k');
   const gcCcm = sorted('ccm_gc_events_per_100k');
   const r2 = (x: number): number => Math.round(x * 100) / 100;
-  console.log(`${runs} runs: ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`);
+  console.log(`${runs} runs (core path: ${CTX_KIND}): ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`);
   console.log(JSON.stringify({
     runs,
+    core_path: CTX_KIND,
     ratio_vs_node_ccm_min: ratio[0],
     ratio_vs_node_ccm_median: r2(median(ratio)),
     ratio_vs_node_ccm_cpu_time_min: cpu[0],
@@ -254,11 +268,12 @@ function many(runs: number): void {
 }
 
 function main(): Promise<void> {
-  const argv = process.argv.slice(2);
+  // --ctx was read at load (CTX_KIND); the rest of the arguments choose one run or several.
+  const argv = process.argv.slice(2).filter((a, i, all) => a !== '--ctx' && all[i - 1] !== '--ctx');
   if (argv[0] === '--once') return once();
   let runs = DEFAULT_RUNS;
   if (argv[0] === '--runs' && Number(argv[1]) > 0) runs = Math.floor(Number(argv[1]));
-  else if (argv.length > 0) throw new Error('usage: tsx scripts/bench-core.ts [--runs N | --once]');
+  else if (argv.length > 0) throw new Error('usage: tsx scripts/bench-core.ts [--runs N | --once] [--ctx host|soft]');
   many(runs);
   return Promise.resolve();
 }
