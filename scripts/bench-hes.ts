@@ -30,11 +30,11 @@ const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-hes-'));
 const storeKey = randomBytes(32);
 const kpe = initKpe(join(dir, 'kpe'));
 const basePath = join(dir, 'base.db');
-const { hes: base, cert } = Hes.init({ dbPath: basePath, storeKey, kpePublicKeys: [kpe.pub] });
+const { hes: base, cert } = await Hes.init({ dbPath: basePath, storeKey, kpePublicKeys: [kpe.pub] });
 const batch = produceBatch(kpe, { meters: METERS, concentrators: CONCENTRATORS, hesCert: cert, outDir: join(dir, 'batch') });
-base.importShipment(readFileSync(batch.shipmentFile), 'admin');
+await base.importShipment(readFileSync(batch.shipmentFile), 'admin');
 base.db.pragma('wal_checkpoint(TRUNCATE)');
-base.close();
+await base.close();
 
 const concs = new Map(batch.concentrators.map((c) => [toHex(c.id), new KitConcentrator(c.id, c.linkKey, c.linkGen, cert.hesId)]));
 const meters = batch.meters.map((m) => ({ kit: new KitMeter(m.id, m.masterKey, cert.hesId), conc: concs.get(toHex(m.concentratorId))! }));
@@ -86,14 +86,14 @@ function dbOnly(batchSize: number, n: number): number {
 
 const cpuRate: Record<string, number> = {};
 
-function verified(batchSize: number, n: number): number {
-  const hes = Hes.open({ dbPath: freshDb(`hes-${batchSize}`), storeKey, synchronous: SYNC });
+async function verified(batchSize: number, n: number): Promise<number> {
+  const hes = await Hes.open({ dbPath: freshDb(`hes-${batchSize}`), storeKey, synchronous: SYNC });
   const now = Date.now();
   let accepted = 0;
   const t0 = performance.now();
   const c0 = process.cpuUsage();
   for (let i = 0; i < n; i += batchSize) {
-    const res = hes.ingestBatch(frames.slice(i, Math.min(n, i + batchSize)), now);
+    const res = await hes.ingestBatch(frames.slice(i, Math.min(n, i + batchSize)), now);
     for (const r of res) if (r.ok && r.kind === 'reading') accepted++;
   }
   const ms = performance.now() - t0;
@@ -101,8 +101,8 @@ function verified(batchSize: number, n: number): number {
   process.stderr.write(`  verified batch ${batchSize}: wall ${ms.toFixed(0)} ms, cpu user ${(cpu.user / 1000).toFixed(0)} ms, sys ${(cpu.system / 1000).toFixed(0)} ms\n`);
   // Frames per second of CPU time used by this process: what the HES sustains when it has a core to itself.
   cpuRate[String(batchSize)] = Math.round((n / (cpu.user + cpu.system)) * 1e6);
-  const stored = (hes.db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n;
-  hes.close();
+  const stored = await hes.store.count('readings');
+  await hes.close();
   if (accepted !== n || stored !== n) throw new Error(`bench: accepted ${accepted}, stored ${stored}, expected ${n}`);
   return (n / ms) * 1000;
 }
@@ -115,7 +115,7 @@ const counts: Record<string, number> = {};
 for (const b of BATCHES) {
   const n = b === 1 ? Math.min(FRAMES, BATCH1_FRAMES) : FRAMES;
   const r = dbOnly(b, n);
-  const v = verified(b, n);
+  const v = await verified(b, n);
   fps[String(b)] = Math.round(v);
   ref[String(b)] = Math.round(r);
   ratio[String(b)] = Number((v / r).toFixed(3));

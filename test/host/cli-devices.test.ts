@@ -19,11 +19,11 @@ let dir = '';
 let meterImg = '';
 let meter2Img = '';
 let concImg = '';
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'vakt-cli-dev-'));
   const kpe = initKpe(join(dir, 'kpe'));
-  const { hes, cert } = Hes.init({ dbPath: ':memory:', storeKey: randomBytes(32), kpePublicKeys: [kpe.pub] });
-  hes.close();
+  const { hes, cert } = await Hes.init({ dbPath: ':memory:', storeKey: randomBytes(32), kpePublicKeys: [kpe.pub] });
+  await hes.close();
   const b = produceBatch(kpe, { meters: 2, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
   const meters = b.images.filter((i) => i.kind === 'meter');
   meterImg = meters[0]!.file;

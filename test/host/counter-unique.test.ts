@@ -84,7 +84,7 @@ function lcg(seed: number): () => number {
 
 describe('HES sender counters', () => {
   it('never repeat across restarts and SIGKILLs at random moments (e2e and link, LINK_ACK included)', async () => {
-    const f = makeFixture(3, 1, { reserve: 4 });
+    const f = await makeFixture(3, 1, { reserve: 4 });
     const w = new Witness();
     const rnd = lcg(20261206);
     let now = Date.now();
@@ -104,7 +104,7 @@ describe('HES sender counters', () => {
   });
 
   it('never repeat when two HES processes seal from one store at once', async () => {
-    const f = makeFixture(2, 1, { reserve: 2 });
+    const f = await makeFixture(2, 1, { reserve: 2 });
     const w = new Witness();
     const g1 = new GuardedHes(f);
     const g2 = new GuardedHes(f);

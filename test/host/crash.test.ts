@@ -58,8 +58,8 @@ class Child {
 
 type ReplaySnap = Map<string, number>;
 
-function checkInvariants(f: Fixture, accepted: Set<string>, prev: ReplaySnap): ReplaySnap {
-  const h = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+async function checkInvariants(f: Fixture, accepted: Set<string>, prev: ReplaySnap): Promise<ReplaySnap> {
+  const h = await Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
   try {
     const stored = h.db.prepare('SELECT meter_id, seq, counter, gen FROM readings').all() as { meter_id: Buffer; seq: number; counter: number; gen: number }[];
     const keys = new Set(stored.map((r) => `${toHex(r.meter_id)}:${r.seq}`));
@@ -75,10 +75,10 @@ function checkInvariants(f: Fixture, accepted: Set<string>, prev: ReplaySnap): R
       const last = snap.get(`${toHex(r.meter_id)}/${E2E_VERSION}/1/0/${r.gen}`) ?? 0; // layer code of e2e frames (0x02)
       expect(last, 'reading stored without its replay counter').toBeGreaterThanOrEqual(r.counter);
     }
-    expect(h.audit.verify().ok).toBe(true);
+    expect((await h.audit.verify()).ok).toBe(true);
     return snap;
   } finally {
-    h.close();
+    await h.close();
   }
 }
 
@@ -86,8 +86,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('crash: SIGKILL during ingest batches', () => {
   it('loses no accepted reading, counts none twice, never moves a replay counter back', async () => {
-    const f = makeFixture(40, 2);
-    f.hes.close();
+    const f = await makeFixture(40, 2);
+    await f.hes.close();
     // 1 600 readings (40 per meter), many frames sent several times (retransmissions after a kill).
     const frames: { frame: string; key: string }[] = [];
     for (let seq = 1; seq <= 40; seq++) {
@@ -136,14 +136,14 @@ describe('crash: SIGKILL during ingest batches', () => {
       clearTimeout(killer);
       if (!child.exited) await child.kill();
       else kills++;
-      snap = checkInvariants(f, new Set([...accepted, ...refusedAsReplay]), snap);
+      snap = await checkInvariants(f, new Set([...accepted, ...refusedAsReplay]), snap);
     }
     expect(kills).toBeGreaterThanOrEqual(3);
     // Every reading stored exactly once (primary key), none missing: those whose reply was lost to a
     // kill were refused as replays on resend and found in the store.
-    const h = Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
+    const h = await Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
     expect((h.db.prepare('SELECT count(*) AS n FROM readings').get() as { n: number }).n).toBe(frames.length);
-    h.close();
+    await h.close();
     for (const x of frames) expect(accepted.has(x.key) || refusedAsReplay.has(x.key)).toBe(true);
   }, 180_000);
 });
@@ -151,8 +151,8 @@ describe('crash: SIGKILL during ingest batches', () => {
 describe('crash: SIGKILL during key updates', () => {
   it('never leaves the meter without a working key', async () => {
     const MAX_ROUNDS_PER_LIFE = 5_000;
-    const f = makeFixture(2, 1);
-    f.hes.close();
+    const f = await makeFixture(2, 1);
+    await f.hes.close();
     const m = f.meters[0]!;
     const c = f.concOf(m);
     const cid = toHex(c.id);
@@ -212,7 +212,7 @@ describe('crash: SIGKILL during key updates', () => {
         kills++;
         killedDuring.push(lastStatus);
       } else await child.kill();
-      snap = checkInvariants(f, accepted, snap);
+      snap = await checkInvariants(f, accepted, snap);
       await sleep(1);
     }
     // Settle without kills or losses: the meter must be reachable both ways with the key in force.
@@ -241,7 +241,7 @@ describe('crash: SIGKILL during key updates', () => {
     const r = await child.call({ op: 'ingest', frames: replies.map((x) => Buffer.from(x).toString('base64')), now: now + 2 });
     expect(r.res.some((x: any) => x.ok && x.command === cmd.cmd)).toBe(true);
     await child.kill();
-    checkInvariants(f, accepted, snap);
+    await checkInvariants(f, accepted, snap);
     expect(kills).toBeGreaterThanOrEqual(3);
     // Some kills hit a key update in flight (pending: TRANSPORT out, or confirmed: ACTIVATE out).
     expect(killedDuring.filter((x) => x !== 'ok').length, killedDuring.join()).toBeGreaterThanOrEqual(1);

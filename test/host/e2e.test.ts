@@ -42,10 +42,10 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const kpe = initKpe(join(dir, 'kpe'));
-    const { hes, cert } = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    const { hes, cert } = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
-    hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    await hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
     const seen: IngestResult[] = [];
     const server = new HesServer(hes, { host: '127.0.0.1', port: 0, onResult: (r) => seen.push(r) });
     cleanup.push(() => server.close());
@@ -80,10 +80,10 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const kpe = initKpe(join(dir, 'kpe'));
-    const { hes, cert } = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    const { hes, cert } = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
-    hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    await hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
     const seen: IngestResult[] = [];
     const server = new HesServer(hes, { host: '127.0.0.1', port: 0, onResult: (r) => seen.push(r) });
     cleanup.push(() => server.close());
@@ -123,10 +123,10 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const kpe = initKpe(join(dir, 'kpe'));
-    const { hes, cert } = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    const { hes, cert } = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
-    hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    await hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
     const seen: IngestResult[] = [];
     let server = new HesServer(hes, { host: '127.0.0.1', port: 0, onResult: (r) => seen.push(r) });
     const port = await server.listen();
@@ -149,9 +149,9 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     seen.length = 0;
     server = new HesServer(hes, { host: '127.0.0.1', port, onResult: (r) => seen.push(r) }); // …and comes back
     await server.listen();
-    const id = hes.enqueueCommand('admin', meterImg.id, { kind: 'relay', state: 0 });
+    const id = await hes.enqueueCommand('admin', meterImg.id, { kind: 'relay', state: 0 });
     expect(await waitFor((r) => r.ok && r.kind === 'response', 30_000), `concentrator: ${conc.err.join('')}\nmeter: ${meter.err.join('')}`).toBe(true);
-    expect(hes.listCommands({ meter: meterImg.id }).find((c) => c.id === id)?.state).toBe('acknowledged');
+    expect((await hes.listCommands({ meter: meterImg.id })).find((c) => c.id === id)?.state).toBe('acknowledged');
     expect(conc.err.join('')).toMatch(/hes link: (connection lost|cannot connect)/);
   }, 90_000);
 });

@@ -31,8 +31,8 @@ beforeAll(async () => {
   if (findSocat() === null) throw new Error('socat is required for the vakt flash tests (apt-get install socat)');
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-flash-'));
   const kpe = initKpe(path.join(dir, 'kpe'));
-  const { hes, cert } = Hes.init({ dbPath: ':memory:', storeKey: randomBytes(32), kpePublicKeys: [kpe.pub] });
-  hes.close();
+  const { hes, cert } = await Hes.init({ dbPath: ':memory:', storeKey: randomBytes(32), kpePublicKeys: [kpe.pub] });
+  await hes.close();
   const b = produceBatch(kpe, { meters: 2, concentrators: 1, hesCert: cert, outDir: path.join(dir, 'out') });
   const meters = b.images.filter((i) => i.kind === 'meter');
   meterImg = meters[0]!.file;
@@ -255,7 +255,7 @@ describe('vakt flash to a Bluetooth LE address on a machine where BlueZ cannot b
       err: [expect.stringMatching(/^vakt flash: Bluetooth LE needs BlueZ through the D-Bus system bus/)],
     });
   });
-  it('a D-Bus address that refuses the connection: the library throws from an event handler, vakt prints one line (child process)', () => {
+  it('a D-Bus address that refuses the connection: the library throws from an event handler, vakt prints one line (child process)', async () => {
     // In a child: node-ble's error is an uncaught exception, which the test runner would also see.
     const notABus = path.join(dir, 'not-a-bus');
     fs.writeFileSync(notABus, '');

@@ -34,12 +34,12 @@ function serialOf(frames: Uint8Array[]): Buffer {
 
 describe('HES server under an unauthenticated flood', () => {
   it('bounded connections, memory and audit growth; the honest concentrator is acknowledged throughout', async () => {
-    const f = makeFixture(1, 1);
+    const f = await makeFixture(1, 1);
     const m = f.meters[0]!;
     const c = f.concOf(m);
     const srv = new HesServer(f.hes, { port: 0, maxUnauthenticated: CAP, authTimeoutMs: 1500, summaryIntervalMs: 1000 });
     const port = await srv.listen();
-    const auditBefore = f.hes.audit.list(1, 1_000_000).length;
+    const auditBefore = (await f.hes.audit.list(1, 1_000_000)).length;
     const heapBefore = process.memoryUsage().heapUsed;
     const socks: Socket[] = [];
     try {
@@ -81,7 +81,7 @@ describe('HES server under an unauthenticated flood', () => {
         await sleep(50);
       }
       await until(() => sent.every((k) => acked.has(k)));
-      expect(f.hes.readings(toHex(m.id), 1000).length).toBe(40);
+      expect((await f.hes.readings(toHex(m.id), 1000)).length).toBe(40);
       // Every unauthenticated connection is gone after its time to authenticate; the honest one stays.
       await until(() => socks.every((s) => s.destroyed || s.closed), 10_000);
       expect(srv.connected()).toEqual([toHex(c.id)]);
@@ -89,7 +89,7 @@ describe('HES server under an unauthenticated flood', () => {
       await srv.close();
       const elapsed = Date.now() - t0;
       // Audit: a summary per interval at most (plus the server's closing one), not a row per frame.
-      const added = f.hes.audit.list(1, 1_000_000).length - auditBefore;
+      const added = (await f.hes.audit.list(1, 1_000_000)).length - auditBefore;
       expect(srv.refusals.total).toBeGreaterThan(GARBAGE_CONNS * FRAMES_EACH * 0.5);
       expect(added).toBeLessThanOrEqual(Math.ceil(elapsed / 1000) + 2);
       const heapGrowth = process.memoryUsage().heapUsed - heapBefore;

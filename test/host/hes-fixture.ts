@@ -19,18 +19,18 @@ export interface Fixture {
   meters: KitMeter[];
   concs: KitConcentrator[];
   concOf: (m: KitMeter) => KitConcentrator;
-  reopen: (o?: Partial<HesOpenOptions>) => Hes;
+  reopen: (o?: Partial<HesOpenOptions>) => Promise<Hes>;
 }
 
 /** Builds a fresh HES with `meters` meters on `concentrators` concentrators imported. */
-export function makeFixture(meters = 4, concentrators = 2, o: Partial<HesOpenOptions> = {}): Fixture {
+export async function makeFixture(meters = 4, concentrators = 2, o: Partial<HesOpenOptions> = {}): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'vakt-hes-'));
   const dbPath = join(dir, 'hes.db');
   const storeKey = randomBytes(32);
   const kpe = initKpe(join(dir, 'kpe'));
-  const { hes, cert } = Hes.init({ dbPath, storeKey, kpePublicKeys: [kpe.pub], synchronous: 'normal', ...o });
+  const { hes, cert } = await Hes.init({ dbPath, storeKey, kpePublicKeys: [kpe.pub], synchronous: 'normal', ...o });
   const batch = produceBatch(kpe, { meters, concentrators, hesCert: cert, outDir: join(dir, 'batch') });
-  hes.importShipment(readFileSync(batch.shipmentFile), 'admin');
+  await hes.importShipment(readFileSync(batch.shipmentFile), 'admin');
   const concs = batch.concentrators.map((c) => new KitConcentrator(c.id, c.linkKey, c.linkGen, cert.hesId));
   const kitMeters = batch.meters.map((m) => new KitMeter(m.id, m.masterKey, cert.hesId));
   const f: Fixture = {
@@ -46,9 +46,9 @@ export function makeFixture(meters = 4, concentrators = 2, o: Partial<HesOpenOpt
       const bm = batch.meters.find((x) => toHex(x.id) === toHex(m.id))!;
       return concs.find((c) => toHex(c.id) === toHex(bm.concentratorId))!;
     },
-    reopen: (ro = {}) => {
-      f.hes.close();
-      f.hes = Hes.open({ dbPath, storeKey, synchronous: 'normal', ...o, ...ro });
+    reopen: async (ro = {}) => {
+      await f.hes.close();
+      f.hes = await Hes.open({ dbPath, storeKey, synchronous: 'normal', ...o, ...ro });
       return f.hes;
     },
   };

@@ -21,7 +21,8 @@ export class GuardedHes {
   exited = false;
 
   constructor(f: Fixture) {
-    f.hes.close();
+    // Closes within a few microtasks, long before the child has started and opens the file.
+    void f.hes.close();
     this.p = fork(CHILD, [], {
       execArgv: ['--import', 'tsx'],
       env: { ...process.env, VAKT_GUARD_DB: f.dbPath, VAKT_GUARD_KEY: toHex(f.storeKey) },

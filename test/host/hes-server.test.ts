@@ -55,12 +55,12 @@ const linkCounter = (lf: Uint8Array) => Buffer.from(lf.subarray(20, 24)).readUIn
 
 describe('HES TCP server', () => {
   it('sends nothing to a connection that has not authenticated, even with downlink pending', async () => {
-    const f = makeFixture(2, 1);
+    const f = await makeFixture(2, 1);
     const c = f.concs[0]!;
-    f.hes.enqueueCommand('admin', toHex(f.meters[0]!.id), { kind: 'read' });
+    await f.hes.enqueueCommand('admin', toHex(f.meters[0]!.id), { kind: 'read' });
     // A frame the concentrator really sent earlier, now replayed by the stranger.
     const old = c.wrap(f.meters[0]!.seal(0x01, [0, 1, 1_700_000_000, 10, 1]));
-    expect(f.hes.ingest(old).ok).toBe(true);
+    expect((await f.hes.ingest(old)).ok).toBe(true);
     const srv = new HesServer(f.hes, { port: 0 });
     const port = await srv.listen();
     const stranger = client(port);
@@ -73,7 +73,7 @@ describe('HES TCP server', () => {
     expect(stranger.bytes()).toBe(0);
     expect(srv.connected()).toEqual([]);
     // Refused frames of a peer that never authenticated are audited as one summary (issue 10), not row by row.
-    const entries = f.hes.audit.list();
+    const entries = await f.hes.audit.list();
     expect(entries.map((e) => e.action)).not.toContain('security.err_replay');
     const summary = entries.find((e) => e.action === 'security.unauthenticated_refusals');
     expect(JSON.parse(summary!.detail).byError).toMatchObject({ ERR_REPLAY: 1, ERR_UNKNOWN_SENDER: 1 });
@@ -95,7 +95,7 @@ describe('HES TCP server', () => {
   });
 
   it('gives an announced concentrator its JOINs, ingests framed uplink and returns downlink', async () => {
-    const f = makeFixture(2, 1);
+    const f = await makeFixture(2, 1);
     const srv = new HesServer(f.hes, { port: 0 });
     const port = await srv.listen();
     const c = f.concs[0]!;
@@ -130,11 +130,11 @@ describe('HES TCP server', () => {
     expect(down.filter((a) => a.type === LINK_DATA).length).toBe(2);
     k.sock.destroy();
     await srv.close();
-    expect(f.hes.readings(toHex(f.meters[0]!.id)).length).toBe(1);
+    expect((await f.hes.readings(toHex(f.meters[0]!.id))).length).toBe(1);
   });
 
   it('a second connection that authenticates as a connected concentrator replaces the first', async () => {
-    const f = makeFixture(2, 1);
+    const f = await makeFixture(2, 1);
     const srv = new HesServer(f.hes, { port: 0 });
     const port = await srv.listen();
     const c = f.concs[0]!;
@@ -155,7 +155,7 @@ describe('HES TCP server', () => {
   });
 
   it('a byte-identical resend is LINK_ACKed as a duplicate, not audited as a replay; an old frame that differs still is', async () => {
-    const f = makeFixture(1, 1);
+    const f = await makeFixture(1, 1);
     const srv = new HesServer(f.hes, { port: 0 });
     const port = await srv.listen();
     const c = f.concs[0]!;
@@ -183,18 +183,18 @@ describe('HES TCP server', () => {
     };
     await until(() => acked().includes(linkCounter(again)));
     expect(acked()).toContain(linkCounter(first));
-    const security = () => f.hes.audit.list().filter((e) => e.action.startsWith('security.'));
-    expect(security()).toEqual([]);
-    expect(f.hes.readings(toHex(m.id)).length).toBe(1);
+    const security = async () => (await f.hes.audit.list()).filter((e) => e.action.startsWith('security.'));
+    expect(await security()).toEqual([]);
+    expect((await f.hes.readings(toHex(m.id))).length).toBe(1);
     // A different authentic frame whose counter is old is still a replay, audited.
     const stale = c.wrap(delayed);
     k.send(stale);
     await until(() => (srv.counts.get('ERR_REPLAY') ?? 0) === 1);
-    expect(security().map((e) => e.action)).toEqual(['security.err_replay']);
+    expect((await security()).map((e) => e.action)).toEqual(['security.err_replay']);
     // And the link frame itself replayed byte for byte is a link replay, audited too.
     k.send(again);
     await until(() => (srv.counts.get('ERR_REPLAY') ?? 0) === 2);
-    expect(security().map((e) => e.action)).toEqual(['security.err_replay', 'security.err_replay']);
+    expect((await security()).map((e) => e.action)).toEqual(['security.err_replay', 'security.err_replay']);
     k.sock.destroy();
     await srv.close();
   });

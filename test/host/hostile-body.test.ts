@@ -19,8 +19,8 @@ afterAll(async () => {
   for (const g of guards) await g.close();
 });
 
-function setup(meters = 2): { f: Fixture; g: GuardedHes } {
-  const f = makeFixture(meters, 1);
+async function setup(meters = 2): Promise<{ f: Fixture; g: GuardedHes }> {
+  const f = await makeFixture(meters, 1);
   const g = new GuardedHes(f);
   guards.push(g);
   return { f, g };
@@ -37,7 +37,7 @@ const readingBody = (seq: Uint8Array, t = head(0, T0)) => encodeItems([head(0, 0
 
 describe('HES: authentic hostile bodies (findings of issue 10)', () => {
   it('a READING whose seq is a float64 (1e18, 2^60) is refused within the time bound; the HES keeps working', async () => {
-    const { f, g } = setup();
+    const { f, g } = await setup();
     await g.ready;
     const m = f.meters[0]!;
     for (const x of ['float64 1e18', 'float64 2^60', 'float64 5.0']) {
@@ -52,7 +52,7 @@ describe('HES: authentic hostile bodies (findings of issue 10)', () => {
   });
 
   it('indefinite lengths, tags 2/55799/258, floats, duplicate keys and invalid UTF-8 are refused, nothing stored', async () => {
-    const { f, g } = setup();
+    const { f, g } = await setup();
     await g.ready;
     const m = f.meters[0]!;
     const c = f.concOf(m);
@@ -75,7 +75,7 @@ describe('HES: authentic hostile bodies (findings of issue 10)', () => {
   });
 
   it('16 EVENTs whose detail is a bignum inside a tag 300(2(h"..")) are refused and link-acknowledged, not an internal error', async () => {
-    const { f, g } = setup();
+    const { f, g } = await setup();
     await g.ready;
     const m = f.meters[0]!;
     const c = f.concOf(m);
@@ -92,7 +92,7 @@ describe('HES: authentic hostile bodies (findings of issue 10)', () => {
 
 describe('HES: hostile-body suite over every uplink shape (fast-check)', () => {
   it('every authentic body outside the table is refused in time, acknowledged, stores nothing; honest traffic continues', async () => {
-    const { f, g } = setup();
+    const { f, g } = await setup();
     await g.ready;
     const m = f.meters[0]!;
     const b = f.meters[1]!;

@@ -46,7 +46,7 @@ function concLine(port: number, c: KitConcentrator) {
 
 describe('two meters, one concentrator, real TCP server', () => {
   it("meter A's hostile bodies cost B nothing: B's readings land one per round, every frame is acknowledged", async () => {
-    const f = makeFixture(2, 1);
+    const f = await makeFixture(2, 1);
     const [a, b] = [f.meters[0]!, f.meters[1]!];
     const c = f.concOf(a);
     const srv = new HesServer(f.hes, { port: 0 });
@@ -74,10 +74,10 @@ describe('two meters, one concentrator, real TCP server', () => {
         line.send(...frames);
         // Each round settles completely (all three acknowledged) before the next: B's reading is never held back.
         await until(() => counters.every((k) => line.acked.has(k)), 5000);
-        rounds.push(f.hes.readings(toHex(b.id), 1000).length);
+        rounds.push((await f.hes.readings(toHex(b.id), 1000)).length);
       }
       expect(rounds).toEqual(Array.from({ length: ROUNDS }, (_, i) => i + 1));
-      expect(f.hes.readings(toHex(a.id)).length).toBe(0);
+      expect((await f.hes.readings(toHex(a.id))).length).toBe(0);
       expect(srv.counts.get('reading')).toBe(ROUNDS);
       expect(srv.counts.get('ERR_CBOR')).toBe(2 * ROUNDS);
       expect(srv.counts.get('ERR_INTERNAL') ?? 0).toBe(0);

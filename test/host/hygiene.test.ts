@@ -59,10 +59,10 @@ describe('CLI hygiene', () => {
     await expect(hesRun(['user', 'add', ESC_NAME, '--role', 'viewer', ...common], io)).rejects.toThrow(/user name must/);
     // A name with control characters reaches the audit log as it came (here: a refused actor through
     // the library); printing escapes it.
-    const hes = Hes.open({ dbPath: join(dir, 'hes.db'), storeKey: Buffer.from(readFileSync(join(dir, 'store.key'), 'utf8').match(/[0-9a-f]{64}/)![0], 'hex') });
-    expect(() => hes.require(ESC_NAME, 'view', 'audit')).toThrow(/unknown user "eve\\x1b\[2J\\nFAKE LINE"/);
-    expect(() => hes.setUser('admin', ESC_NAME, 'viewer')).toThrow(/user name must be printable/);
-    hes.close();
+    const hes = await Hes.open({ dbPath: join(dir, 'hes.db'), storeKey: Buffer.from(readFileSync(join(dir, 'store.key'), 'utf8').match(/[0-9a-f]{64}/)![0], 'hex') });
+    await expect(hes.require(ESC_NAME, 'view', 'audit')).rejects.toThrow(/unknown user "eve\\x1b\[2J\\nFAKE LINE"/);
+    await expect(hes.setUser('admin', ESC_NAME, 'viewer')).rejects.toThrow(/user name must be printable/);
+    await hes.close();
     const before = io.stdout.length;
     expect(await hesRun(['audit', ...common], io)).toBe(0);
     const printed = io.stdout.slice(before).join('\n');
@@ -71,7 +71,7 @@ describe('CLI hygiene', () => {
     expect(printed.split('\n').some((l) => l.startsWith('FAKE LINE'))).toBe(false);
   });
 
-  it('provisioning images: a link generation of 1.5, a float or a tag is refused field by field', () => {
+  it('provisioning images: a link generation of 1.5, a float or a tag is refused field by field', async () => {
     const id = new Uint8Array(8).fill(1);
     const key = new Uint8Array(16).fill(2);
     const img = (gen: unknown) => new Uint8Array(cborXEncode([1, 1, Buffer.from(id), Buffer.from(key), Buffer.from(key), gen, Buffer.from(id), Buffer.from(id), 1]));
@@ -89,25 +89,25 @@ describe('CLI hygiene', () => {
 
 describe('one hes serve per database', () => {
   it('a second lease on the same database is refused with one line; a dead holder does not block', async () => {
-    const f = makeFixture(1, 1);
-    const l1 = ServeLease.acquire(f.hes.db, f.dbPath);
-    expect(() => ServeLease.acquire(f.hes.db, f.dbPath)).toThrow(/is already served by vakt hes serve \(pid \d+ on .*\); stop it first/);
-    l1.release();
-    ServeLease.acquire(f.hes.db, f.dbPath).release();
+    const f = await makeFixture(1, 1);
+    const l1 = await ServeLease.acquire(f.hes.store, f.dbPath);
+    await expect(ServeLease.acquire(f.hes.store, f.dbPath)).rejects.toThrow(/is already served by vakt hes serve \(pid \d+ on .*\); stop it first/);
+    await l1.release();
+    await (await ServeLease.acquire(f.hes.store, f.dbPath)).release();
     // A holder that was SIGKILLed: its pid is gone, so its lease is free at once.
     const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
       const { Hes } = await import(${JSON.stringify(new URL('../../host/src/hes/hes.ts', import.meta.url).pathname)});
       const { ServeLease } = await import(${JSON.stringify(new URL('../../host/src/hes/lease.ts', import.meta.url).pathname)});
-      const h = Hes.open({ dbPath: ${JSON.stringify(f.dbPath)}, storeKey: Buffer.from(${JSON.stringify(toHex(f.storeKey))}, 'hex') });
-      ServeLease.acquire(h.db, 'x');
+      const h = await Hes.open({ dbPath: ${JSON.stringify(f.dbPath)}, storeKey: Buffer.from(${JSON.stringify(toHex(f.storeKey))}, 'hex') });
+      await ServeLease.acquire(h.store, 'x');
       console.log('held');
       setInterval(() => {}, 1000);
     `], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((res) => child.stdout!.on('data', (d) => String(d).includes('held') && res()));
-    expect(() => ServeLease.acquire(f.hes.db, f.dbPath)).toThrow(/already served/);
+    await expect(ServeLease.acquire(f.hes.store, f.dbPath)).rejects.toThrow(/already served/);
     child.kill('SIGKILL');
     await new Promise((res) => child.once('exit', res));
-    ServeLease.acquire(f.hes.db, f.dbPath).release();
+    await (await ServeLease.acquire(f.hes.store, f.dbPath)).release();
   });
 
   it('two `vakt hes serve` processes on one database: the second exits non-zero with one line', async () => {
@@ -135,24 +135,24 @@ describe('one hes serve per database', () => {
 });
 
 describe('stale EVENT 19', () => {
-  it('after a completed key update, an exhaustion report from before it starts no second update; a later one does', () => {
-    const f = makeFixture(1, 1);
+  it('after a completed key update, an exhaustion report from before it starts no second update; a later one does', async () => {
+    const f = await makeFixture(1, 1);
     const m = f.meters[0]!;
     const c = f.concOf(m);
     const now = Date.now();
     const tNow = Math.floor(now / 1000);
-    const updates = () => f.hes.listCommands({ meter: toHex(m.id) }).filter((x) => x.kind === 'key_update');
-    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow - 100, 1])), now)).toMatchObject({ ok: true, kind: 'event' });
-    expect(updates()).toHaveLength(1);
+    const updates = async () => (await f.hes.listCommands({ meter: toHex(m.id) })).filter((x) => x.kind === 'key_update');
+    expect(await f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow - 100, 1])), now)).toMatchObject({ ok: true, kind: 'event' });
+    expect(await updates()).toHaveLength(1);
     // The update runs to completion: TRANSPORT, CONFIRM, ACTIVATE, ACK.
-    for (let i = 1; i <= 4; i++) f.hes.ingestBatch(deliverDownlink(f, c, f.hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
-    expect(updates().map((u) => u.state)).toEqual(['acknowledged']);
+    for (let i = 1; i <= 4; i++) await f.hes.ingestBatch(deliverDownlink(f, c, await f.hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
+    expect((await updates()).map((u) => u.state)).toEqual(['acknowledged']);
     expect(m.mkGen).toBe(1);
     // A report the meter raised before the update (for another op), delivered only now under the new key.
-    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow - 50, 2])), now + 300_000)).toMatchObject({ ok: true, kind: 'event' });
-    expect(updates()).toHaveLength(1);
+    expect(await f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow - 50, 2])), now + 300_000)).toMatchObject({ ok: true, kind: 'event' });
+    expect(await updates()).toHaveLength(1);
     // A report raised after the update is a new exhaustion: a new update.
-    expect(f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow + 3600, 1])), now + 3_600_000)).toMatchObject({ ok: true, kind: 'event' });
-    expect(updates()).toHaveLength(2);
+    expect(await f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow + 3600, 1])), now + 3_600_000)).toMatchObject({ ok: true, kind: 'event' });
+    expect(await updates()).toHaveLength(2);
   });
 });

@@ -21,23 +21,23 @@ import { parseImage } from '../../host/src/kpe/image.ts';
 const tmp = () => mkdtempSync(join(tmpdir(), 'vakt-kpe-'));
 
 describe('published vectors for the shipment primitives', () => {
-  it('X25519 RFC 7748 §6.1', () => {
+  it('X25519 RFC 7748 §6.1', async () => {
     const a = fromHex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
     const bPub = fromHex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
     expect(toHex(x25519.getPublicKey(a))).toBe('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
     expect(toHex(x25519.getSharedSecret(a, bPub))).toBe('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742');
   });
-  it('HKDF-SHA-256 RFC 5869 test case 1', () => {
+  it('HKDF-SHA-256 RFC 5869 test case 1', async () => {
     const okm = hkdf(sha256, new Uint8Array(22).fill(0x0b), fromHex('000102030405060708090a0b0c'), fromHex('f0f1f2f3f4f5f6f7f8f9'), 42);
     expect(toHex(okm)).toBe('3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');
   });
-  it('AES-GCM McGrew–Viega test case 4 (noble, as used by the shipment)', () => {
+  it('AES-GCM McGrew–Viega test case 4 (noble, as used by the shipment)', async () => {
     const ct = gcm(fromHex('feffe9928665731c6d6a8f9467308308'), fromHex('cafebabefacedbaddecaf888'), fromHex('feedfacedeadbeeffeedfacedeadbeefabaddad2')).encrypt(
       fromHex('d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39'),
     );
     expect(toHex(ct)).toBe('42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091' + '5bc94fbc3221a5db94fae95ae7121a47');
   });
-  it('store AEAD (node:crypto) round-trips and refuses a wrong key or moved ciphertext', () => {
+  it('store AEAD (node:crypto) round-trips and refuses a wrong key or moved ciphertext', async () => {
     const k = new Uint8Array(32).fill(7);
     const s = gcmSeal(k, fromHex('00112233'), fromHex('aa'));
     expect(toHex(gcmOpen(k, s, fromHex('aa'))!)).toBe('00112233');
@@ -69,7 +69,7 @@ describe('shipment', () => {
     return 'ACCEPTED';
   };
 
-  it('round-trips and exposes its authenticated header', () => {
+  it('round-trips and exposes its authenticated header', async () => {
     const s = make(7);
     const r = open(s);
     expect(new TextDecoder().decode(r.payload)).toBe('payload bytes');
@@ -77,7 +77,7 @@ describe('shipment', () => {
     expect(toHex(r.header.hesPub)).toBe(toHex(hes.pub));
   });
 
-  it('is decryptable by an independent reading of the format (node:crypto GCM, noble HKDF)', () => {
+  it('is decryptable by an independent reading of the format (node:crypto GCM, noble HKDF)', async () => {
     const s = make();
     const eph = s.subarray(110, 142);
     const id = s.subarray(10, 26);
@@ -95,7 +95,7 @@ describe('shipment', () => {
     expect(ed25519.verify(sig, new Uint8Array([...new TextEncoder().encode('vakt-shipment-signature-v1'), ...s.subarray(0, s.length - 64)]), kpePub)).toBe(true);
   });
 
-  it('refuses every single-byte change anywhere in the file', () => {
+  it('refuses every single-byte change anywhere in the file', async () => {
     const s = make();
     const seen = new Set<string>();
     for (let i = 0; i < s.length; i++) {
@@ -109,13 +109,13 @@ describe('shipment', () => {
     expect([...seen].sort()).toEqual(['BAD_SIGNATURE', 'FOREIGN_SIGNER', 'MALFORMED']);
   });
 
-  it('refuses truncation at every length and any extension', () => {
+  it('refuses truncation at every length and any extension', async () => {
     const s = make();
     for (let n = 0; n < s.length; n++) expect(code(() => open(s.subarray(0, n)))).toBe('MALFORMED');
     expect(code(() => open(new Uint8Array([...s, 0])))).toBe('MALFORMED');
   });
 
-  it('refuses a shipment signed by a foreign KPE even when well formed', () => {
+  it('refuses a shipment signed by a foreign KPE even when well formed', async () => {
     const evil = ed25519.utils.randomSecretKey();
     const s = sealShipment({ payload, seq: 1, kpeSecret: evil, hesId: hes.id, hesPub: hes.pub });
     expect(code(() => open(s))).toBe('FOREIGN_SIGNER');
@@ -123,13 +123,13 @@ describe('shipment', () => {
     expect(code(() => open(s, [kpePub]))).toBe('FOREIGN_SIGNER');
   });
 
-  it('refuses a genuine shipment for another HES', () => {
+  it('refuses a genuine shipment for another HES', async () => {
     const other = hesKeys();
     const s = sealShipment({ payload, seq: 1, kpeSecret, hesId: other.id, hesPub: other.pub });
     expect(code(() => open(s))).toBe('WRONG_RECIPIENT');
   });
 
-  it('parseShipmentHeader never throws anything but ShipmentError on random garbage', () => {
+  it('parseShipmentHeader never throws anything but ShipmentError on random garbage', async () => {
     for (let i = 0; i < 300; i++) {
       const g = new Uint8Array(Math.floor(Math.random() * 400)).map(() => Math.floor(Math.random() * 256));
       if (i % 2 === 0 && g.length >= 8) g.set(new TextEncoder().encode('VAKTSHP1'));
@@ -139,7 +139,7 @@ describe('shipment', () => {
 });
 
 describe('KPE batch', () => {
-  it('produces unique ids, per-device images and a shipment the HES key opens', () => {
+  it('produces unique ids, per-device images and a shipment the HES key opens', async () => {
     const dir = tmp();
     const kpe = initKpe(dir);
     expect(() => initKpe(dir)).toThrow(/refusing to overwrite/);
@@ -182,7 +182,7 @@ describe('KPE batch', () => {
     for (const d of r2.meters) expect(ids.has(toHex(d.id))).toBe(false);
   });
 
-  it('payload decoder refuses malformed structures', () => {
+  it('payload decoder refuses malformed structures', async () => {
     const id = fromHex('0102030405060708');
     const good = { hesId: id, meters: [], concentrators: [{ id, linkKey: new Uint8Array(16), linkGen: 0 }] };
     expect(decodePayload(encodePayload(good)).concentrators.length).toBe(1);
@@ -196,7 +196,7 @@ describe('KPE batch', () => {
 });
 
 describe('KPE key protection', () => {
-  it('a passphrase-protected KPE key opens only with its passphrase and is not in clear on disk', () => {
+  it('a passphrase-protected KPE key opens only with its passphrase and is not in clear on disk', async () => {
     const dir = tmp();
     const k = initKpe(dir, 'correct horse');
     const raw = readFileSync(join(dir, 'kpe.key'), 'utf8');

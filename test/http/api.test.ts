@@ -11,11 +11,11 @@ import { LOGINS_PER_MINUTE } from '../../host/src/http/app.ts';
 let a: ApiFixture;
 beforeAll(async () => {
   a = await makeApiFixture(12);
-  a.f.hes.addFirmware('admin', new Uint8Array(1500).fill(3), 9);
+  await a.f.hes.addFirmware('admin', new Uint8Array(1500).fill(3), 9);
 });
 afterAll(async () => {
   await a.app.close();
-  a.f.hes.close();
+  await a.f.hes.close();
 });
 
 /** A digest of everything a write could change (the audit log is compared separately). */
@@ -33,14 +33,14 @@ interface RouteCase {
   method: 'GET' | 'POST';
   /** The route as registered (names the test and checks coverage). */
   path: string;
-  url: () => string;
+  url: () => string | Promise<string>;
   body?: () => unknown;
   /** Lowest role that may call it. */
   role: Role;
   /** A request the schema or the HES refuses as bad input. */
   bad?: { url?: () => string; body?: () => unknown; message: RegExp };
   /** Checks the effect of the allowed call; for writes, the audit action expected with the caller as actor. */
-  effect: (res: { statusCode: number; json: () => any; body: string }) => void;
+  effect: (res: { statusCode: number; json: () => any; body: string }) => void | Promise<void>;
   audit?: string;
 }
 
@@ -81,43 +81,43 @@ const ROUTES: RouteCase[] = [
   {
     method: 'POST', path: '/api/commands', url: () => '/api/commands', role: 'admin', body: () => ({ meter: a.meter, kind: 'relay', state: 0 }), audit: 'command.queued',
     bad: { body: () => ({ meter: a.meter, kind: 'relay', state: 7 }), message: /state must be equal to one of/ },
-    effect: (r) => expect(a.f.hes.listCommands({}).find((c) => c.id === r.json().id)).toMatchObject({ kind: 'relay', actor: 'admin', params: { state: 0 } }),
+    effect: async (r) => expect((await a.f.hes.listCommands({})).find((c) => c.id === r.json().id)).toMatchObject({ kind: 'relay', actor: 'admin', params: { state: 0 } }),
   },
   {
-    method: 'POST', path: '/api/commands/:id/cancel', url: () => `/api/commands/${a.f.hes.listCommands({ state: 'queued' }).find((c) => c.kind === 'relay')!.id}/cancel`, role: 'admin', audit: 'command.failed',
+    method: 'POST', path: '/api/commands/:id/cancel', url: async () => `/api/commands/${(await a.f.hes.listCommands({ state: 'queued' })).find((c) => c.kind === 'relay')!.id}/cancel`, role: 'admin', audit: 'command.failed',
     bad: { url: () => '/api/commands/abc/cancel', message: /params\/id must be integer/ },
-    effect: (r) => expect(a.f.hes.listCommands({}).find((c) => c.id === r.json().id)).toMatchObject({ state: 'failed', result: { cancelledBy: 'admin' } }),
+    effect: async (r) => expect((await a.f.hes.listCommands({})).find((c) => c.id === r.json().id)).toMatchObject({ state: 'failed', result: { cancelledBy: 'admin' } }),
   },
   {
     method: 'POST', path: '/api/campaigns', url: () => '/api/campaigns', role: 'admin', body: () => ({ kind: 'firmware', sha256: sha, all: true }), audit: 'campaign.start',
     bad: { body: () => ({ kind: 'firmware', sha256: sha, all: true, meters: [a.meter] }), message: /either meters .* or all/ },
-    effect: (r) => {
+    effect: async (r) => {
       expect(r.json().commands.length).toBe(2);
-      expect(a.f.hes.listCommands({ state: 'queued' }).filter((c) => c.kind === 'firmware').length).toBe(2);
+      expect((await a.f.hes.listCommands({ state: 'queued' })).filter((c) => c.kind === 'firmware').length).toBe(2);
     },
   },
   {
     method: 'POST', path: '/api/campaigns', url: () => '/api/campaigns', role: 'admin', body: () => ({ kind: 'key_update', scope: 0, meters: [m2()] }), audit: 'campaign.start',
     bad: { body: () => ({ kind: 'key_update', meters: ['0011223344556677'] }), message: /unknown meter 0011223344556677/ },
-    effect: () => expect(a.f.hes.meterStatus().find((m) => m.id === m2())!.status).toBe('key update pending'),
+    effect: async () => expect((await a.f.hes.meterStatus()).find((m) => m.id === m2())!.status).toBe('key update pending'),
   },
   {
     method: 'POST', path: '/api/users', url: () => '/api/users', role: 'admin', body: () => ({ name: 'nils', role: 'viewer', password: 'nils-pass-00001' }), audit: 'user.set',
     bad: { body: () => ({ name: 'ni\u0007ls', role: 'viewer' }), message: /name must match pattern/ },
-    effect: () => expect(a.f.hes.roleOf('nils')).toBe('viewer'),
+    effect: async () => expect(await a.f.hes.roleOf('nils')).toBe('viewer'),
   },
   {
     method: 'POST', path: '/api/users/:name/password', url: () => '/api/users/nils/password', role: 'admin', body: () => ({ password: 'nils-pass-00002' }), audit: 'user.password',
     bad: { body: () => ({ password: 'short' }), message: /at least 10 characters/ },
-    effect: () => expect(a.users.login('nils', 'nils-pass-00002')).resolves.toMatchObject({ user: 'nils' }),
+    effect: async () => expect(await a.users.login('nils', 'nils-pass-00002')).toMatchObject({ user: 'nils' }),
   },
   {
     method: 'POST', path: '/api/users/:name/tokens', url: () => '/api/users/nils/tokens', role: 'admin', body: () => ({ days: 1, label: 'billing' }), audit: 'token.create',
     bad: { body: () => ({ days: 0 }), message: /days must be >= 1/ },
-    effect: (r) => expect(a.users.authenticateToken(r.json().token)).toMatchObject({ user: 'nils', role: 'viewer' }),
+    effect: async (r) => expect(await a.users.authenticateToken(r.json().token)).toMatchObject({ user: 'nils', role: 'viewer' }),
   },
   {
-    method: 'POST', path: '/api/tokens/:id/revoke', url: () => `/api/tokens/${a.users.tokens('nils').find((t) => t.revokedMs === null)!.id}/revoke`, role: 'admin', audit: 'token.revoke',
+    method: 'POST', path: '/api/tokens/:id/revoke', url: async () => `/api/tokens/${(await a.users.tokens('nils')).find((t) => t.revokedMs === null)!.id}/revoke`, role: 'admin', audit: 'token.revoke',
     bad: { url: () => '/api/tokens/xyz/revoke', message: /id must match pattern/ },
     effect: (r) => expect(r.json()).toEqual({ revoked: 1 }),
   },
@@ -133,9 +133,9 @@ const ROLE_ORDER: Role[] = ['viewer', 'operator', 'admin'];
 describe('every API route: 401, 403, 400, effect + audit', () => {
   for (const [i, rc] of ROUTES.entries()) {
     it(`#${i} ${rc.method} ${rc.path} (${rc.role})`, async () => {
-      const req = (headers: Record<string, string>, url = rc.url(), body = rc.body?.()) =>
+      const req = (headers: Record<string, string>, url: string, body = rc.body?.()) =>
         a.app.inject({ method: rc.method, url, headers, ...(rc.method === 'POST' ? { payload: (body ?? {}) as object } : {}) });
-      const url = rc.url();
+      const url = await rc.url();
       // No credentials, a malformed header, a revoked-looking token: 401, nothing changed.
       const before = stateDigest();
       for (const h of [{} as Record<string, string>, { authorization: 'Basic eDp5' }, { authorization: `Bearer vakt_0000000000000000_${'A'.repeat(43)}` }]) {
@@ -145,11 +145,11 @@ describe('every API route: 401, 403, 400, effect + audit', () => {
       }
       // Every lower role: 403, the refusal audited with the actor, nothing changed.
       for (const low of ROLE_ORDER.slice(0, ROLE_ORDER.indexOf(rc.role))) {
-        const seq = a.f.hes.audit.list(1, 1e6).length;
+        const seq = (await a.f.hes.audit.list(1, 1e6)).length;
         const r = await req(a.bearer(low), url);
         expect(r.statusCode, r.body).toBe(403);
         expect(r.json().error).toMatch(/lacks the right/);
-        const after = a.f.hes.audit.list(seq + 1);
+        const after = await a.f.hes.audit.list(seq + 1);
         expect(after.map((e) => [e.action, e.actor])).toEqual([['policy.denied', NAMES[low]]]);
       }
       expect(stateDigest()).toBe(before);
@@ -162,16 +162,16 @@ describe('every API route: 401, 403, 400, effect + audit', () => {
         expect(stateDigest()).toBe(before);
       }
       // The right role: the effect, and for a write the audit entry with the authenticated actor.
-      const seq = a.f.hes.audit.list(1, 1e6).length;
+      const seq = (await a.f.hes.audit.list(1, 1e6)).length;
       const r = await req(a.bearer(rc.role), url);
       expect(r.statusCode, r.body).toBeLessThan(300);
       await rc.effect(r);
-      if (rc.audit !== undefined) expect(a.f.hes.audit.list(seq + 1).map((e) => [e.action, e.actor])).toContainEqual([rc.audit, NAMES[rc.role]]);
+      if (rc.audit !== undefined) expect((await a.f.hes.audit.list(seq + 1)).map((e) => [e.action, e.actor])).toContainEqual([rc.audit, NAMES[rc.role]]);
       else expect(stateDigest()).toBe(before);
     });
   }
 
-  it('every registered /api route is in the table above (login, logout: below)', () => {
+  it('every registered /api route is in the table above (login, logout: below)', async () => {
     // printRoutes draws a tree: a line's path continues the nearest less-indented line's path.
     const registered = new Set<string>();
     const stack: { col: number; path: string }[] = [];
@@ -202,13 +202,13 @@ describe('sessions, CSRF, headers, exports', () => {
     const cookie = cookies.map((c) => c.split(';')[0]).join('; ');
     const csrf = r.json().csrf as string;
     const body = { meter: a.meter, kind: 'clock' };
-    const n = a.f.hes.listCommands({}).length;
+    const n = (await a.f.hes.listCommands({})).length;
     expect((await a.app.inject({ method: 'POST', url: '/api/commands', headers: { cookie }, payload: body })).statusCode).toBe(403);
     expect((await a.app.inject({ method: 'POST', url: '/api/commands', headers: { cookie, 'x-csrf-token': 'forged' }, payload: body })).statusCode).toBe(403);
-    expect(a.f.hes.listCommands({}).length).toBe(n);
+    expect((await a.f.hes.listCommands({})).length).toBe(n);
     const ok = await a.app.inject({ method: 'POST', url: '/api/commands', headers: { cookie, 'x-csrf-token': csrf }, payload: body });
     expect(ok.statusCode).toBe(201);
-    expect(a.f.hes.listCommands({})[0]).toMatchObject({ kind: 'clock', actor: 'olga' });
+    expect((await a.f.hes.listCommands({}))[0]).toMatchObject({ kind: 'clock', actor: 'olga' });
     // A session token is not a bearer token, and an API token is not a cookie.
     const sessTok = sess.split(';')[0]!.split('=')[1]!;
     expect((await a.app.inject({ url: '/api/meters', headers: { authorization: `Bearer ${sessTok}` } })).statusCode).toBe(401);
@@ -246,7 +246,7 @@ describe('sessions, CSRF, headers, exports', () => {
   });
 
   it('login attempts from one address are limited per minute (429), before any password is checked', async () => {
-    const seq = a.f.hes.audit.list(1, 1e6).length;
+    const seq = (await a.f.hes.audit.list(1, 1e6)).length;
     const codes: number[] = [];
     for (let i = 0; i < LOGINS_PER_MINUTE + 2; i++) {
       const r = await a.app.inject({ method: 'POST', url: '/api/login', remoteAddress: '192.0.2.7', payload: { user: `guess${i}`, password: 'not-a-password' } });
@@ -254,7 +254,7 @@ describe('sessions, CSRF, headers, exports', () => {
       if (r.statusCode === 429) expect(r.json().error).toMatch(/too many login attempts/);
     }
     expect(codes).toEqual([...Array(LOGINS_PER_MINUTE).fill(401), 429, 429]);
-    expect(a.f.hes.audit.list(seq + 1).filter((e) => e.action === 'auth.failed').length).toBe(LOGINS_PER_MINUTE);
+    expect((await a.f.hes.audit.list(seq + 1)).filter((e) => e.action === 'auth.failed').length).toBe(LOGINS_PER_MINUTE);
     // Another address is not affected.
     expect((await a.app.inject({ method: 'POST', url: '/api/login', remoteAddress: '192.0.2.8', payload: { user: 'vera', password: PASSWORDS.viewer } })).statusCode).toBe(200);
   });
@@ -271,13 +271,13 @@ describe('sessions, CSRF, headers, exports', () => {
   });
 
   it('a token scoped below its user acts with the lower role', async () => {
-    const t = a.users.createToken({ user: 'admin', role: 'admin', tokenId: null, via: 'password' }, 'admin', { role: 'viewer', ttlMs: 60_000 });
+    const t = await a.users.createToken({ user: 'admin', role: 'admin', tokenId: null, via: 'password' }, 'admin', { role: 'viewer', ttlMs: 60_000 });
     const r = await a.app.inject({ method: 'POST', url: '/api/commands', headers: { authorization: `Bearer ${t.token}` }, payload: { meter: a.meter, kind: 'relay', state: 1 } });
     expect(r.statusCode).toBe(403);
     expect(r.json().error).toMatch(/\(viewer\) lacks the right "relay"/);
   });
 
-  it('no password or token in clear in the database after all of the above', () => {
+  it('no password or token in clear in the database after all of the above', async () => {
     a.f.hes.db.pragma('wal_checkpoint(FULL)');
     const dump = JSON.stringify(['users', 'user_passwords', 'tokens', 'audit', 'login_failures'].map((t) => a.f.hes.db.prepare(`SELECT * FROM ${t}`).all()), (_k, v) => (Buffer.isBuffer(v) ? v.toString('hex') : v));
     for (const s of [...Object.values(PASSWORDS), 'nils-pass-00001', 'nils-pass-00002', ...Object.values(a.tokens)]) {

@@ -24,17 +24,17 @@ export interface ApiFixture {
 
 /** `points` load-profile intervals are ingested for the first meter (wh = 10·seq). */
 export async function makeApiFixture(points = 12): Promise<ApiFixture> {
-  const f = makeFixture(2, 1);
+  const f = await makeFixture(2, 1);
   const users = new Users(f.hes);
   const root: Principal = { user: 'admin', role: 'admin', tokenId: null, via: 'password' };
   const tokens = {} as Record<Role, string>;
   for (const role of ['admin', 'operator', 'viewer'] as Role[]) {
     await users.add(root, NAMES[role], role, PASSWORDS[role]);
-    tokens[role] = users.createToken(root, NAMES[role], { ttlMs: 3600_000 }).token;
+    tokens[role] = (await users.createToken(root, NAMES[role], { ttlMs: 3600_000 })).token;
   }
   const m = f.meters[0]!;
   const frames = Array.from({ length: points }, (_, i) => readingFrame(f, m, i + 1));
-  for (const r of f.hes.ingestBatch(frames)) if (!r.ok) throw new Error(`fixture reading refused: ${r.message}`);
+  for (const r of await f.hes.ingestBatch(frames)) if (!r.ok) throw new Error(`fixture reading refused: ${r.message}`);
   const app = await buildApi({ hes: f.hes });
   return { f, users, app, tokens, meter: toHex(m.id), bearer: (role) => ({ authorization: `Bearer ${tokens[role]}` }) };
 }

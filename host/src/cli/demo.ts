@@ -21,7 +21,7 @@ import { deviceStorage, requireMeterImage, runConcentrator, runMeter, type SimCo
 import { HesLink } from '../bridge/hes-link.ts';
 import { ModemPort } from '../bridge/modem.ts';
 import { findSocat, openPtyPair, type PtyPair } from '../bridge/pty.ts';
-import { Hes, type IngestResult } from '../hes/hes.ts';
+import { Hes, type IngestResult, type MeterStatus } from '../hes/hes.ts';
 import { HesServer } from '../hes/server.ts';
 import type { MeterStats } from '@vakt/firmware/meter/index';
 import { initKpe, produceBatch } from '../kpe/kpe.ts';
@@ -222,18 +222,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const storeKey = randomBytes(32);
     // With --dir the run can be inspected afterwards with the vakt hes commands, so keep its key (0600).
     if (keep) writeFileSync(join(dir, 'hes.key'), `# store key of the demo HES (${join(dir, 'hes.sqlite')})\n${Buffer.from(storeKey).toString('hex')}\n`, { mode: 0o600 });
-    const init = Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey, kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal' });
+    const init = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey, kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal' });
     hes = init.hes;
     const h = hes;
     // With --dir, the vakt hes commands need an operator's token too: an admin token file (0600).
-    if (keep) writeFileSync(join(dir, 'admin.token'), new Users(h).createToken('init', 'admin', { ttlMs: DIR_TOKEN_MS, label: 'demo --dir' }).token + '\n', { mode: 0o600 });
+    if (keep) writeFileSync(join(dir, 'admin.token'), (await new Users(h).createToken('init', 'admin', { ttlMs: DIR_TOKEN_MS, label: 'demo --dir' })).token + '\n', { mode: 0o600 });
     cleanup.push(() => h.close());
     const nConc = Math.max(1, Math.ceil(o.meters / METERS_PER_CONCENTRATOR));
     // One extra meter will run with one bit of its master key changed: a wrong key must be reported, not be silence.
     const batch = produceBatch(kpe, { meters: o.meters + 1, concentrators: nConc, hesCert: init.cert, outDir: join(dir, 'out') });
     step('KPE produced keys', batch.meters.length === o.meters + 1 && batch.concentrators.length === nConc,
       `${o.meters} meter(s) + 1 to be given a wrong key, ${nConc} concentrator(s): one provisioning image each, one signed encrypted shipment (#${batch.seq})`);
-    const imported = h.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    const imported = await h.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
     step('HES imported the shipment', imported.meters === o.meters + 1 && imported.concentrators === nConc,
       `signature and recipient checked; ${imported.meters} meter and ${imported.concentrators} concentrator key sets stored encrypted`);
 
@@ -359,77 +359,77 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       for (const m of meters) run(m);
       if (wrongMeter !== undefined) run(wrongMeter);
       for (const c of concs) c.app.tick(t);
-      srv.pump();
+      await srv.pump();
       simSteps++;
       await settle();
     };
-    const runUntil = async (cond: () => boolean, maxSteps: number): Promise<boolean> => {
+    const runUntil = async (cond: () => boolean | Promise<boolean>, maxSteps: number): Promise<boolean> => {
       for (let i = 0; i < maxSteps; i++) {
-        if (cond()) return true;
+        if (await cond()) return true;
         await tick();
       }
       return cond();
     };
-    const status = (): Map<string, ReturnType<Hes['meterStatus']>[number]> => new Map(h.meterStatus().map((s) => [s.id, s]));
+    const status = async (): Promise<Map<string, MeterStatus>> => new Map((await h.meterStatus()).map((s) => [s.id, s]));
 
     // ---- operations: readings -------------------------------------------------------------------
     const want = o.intervals;
     const bar = o.progress?.(`readings (${o.meters} meters × ${want} intervals)`, o.meters);
-    const readingsOk = await runUntil(() => {
+    const readingsOk = await runUntil(async () => {
       let n = 0;
-      for (const s of h.meterStatus()) if (s.readings >= want && s.id !== wrongId) n++;
+      for (const s of await h.meterStatus()) if (s.readings >= want && s.id !== wrongId) n++;
       bar?.update(n);
       return n === o.meters;
     }, Math.ceil(((want + 2) * INTERVAL_S) / STEP_S) + 240);
     bar?.stop();
-    const st1 = status();
+    const st1 = await status();
     st1.delete(wrongId);
     const stored = [...st1.values()].reduce((n, s) => n + s.readings, 0);
     step('Readings flow', readingsOk,
       `${stored} readings stored in the HES (${[...st1.values()].filter((s) => s.readings > 0).length}/${o.meters} meters); each sealed end to end by the meter, link-checked and forwarded by the concentrator, authenticated and replay-checked by the HES` +
         diagnoseUplink(srv.counts, concs));
 
-    const wrongOk = await runUntil(() => status().get(wrongId)!.status === 'WRONG KEY', 240);
-    const ws = status().get(wrongId)!;
+    const wrongOk = await runUntil(async () => (await status()).get(wrongId)!.status === 'WRONG KEY', 240);
+    const ws = (await status()).get(wrongId)!;
     step('Wrong key reported in plain words', wrongOk && ws.readings === 0,
       `meter ${wrongId} runs with one bit of its master key changed: HES status "${ws.status}" after ${ws.tagFailures} frames failed authentication, ${ws.readings} readings stored`);
 
     // ---- operations: disconnect, reconnect, key update ------------------------------------------
     const target = meters[0]!; // a PTY meter when socat is there
     const tLine = meterLineOf.get(target.id)!;
-    const cmdDone = (id: number): (() => boolean) => () => h.listCommands({ meter: target.id }).some((c) => c.id === id && c.state === 'acknowledged');
-    const cmdState = (meterId: string, id: number): string => h.listCommands({ meter: meterId }).find((c) => c.id === id)?.state ?? 'unknown';
+    const cmdDone = (id: number): (() => Promise<boolean>) => async () => (await h.listCommands({ meter: target.id })).some((c) => c.id === id && c.state === 'acknowledged');
+    const cmdState = async (meterId: string, id: number): Promise<string> => (await h.listCommands({ meter: meterId })).find((c) => c.id === id)?.state ?? 'unknown';
 
     // Role check first: an operator has no relay right.
-    h.setUser('admin', 'olga', 'operator');
+    await h.setUser('admin', 'olga', 'operator');
     let refusedRole = false;
     try {
-      h.enqueueCommand('olga', target.id, { kind: 'relay', state: 0 }, { nowMs: nowMs() });
+      await h.enqueueCommand('olga', target.id, { kind: 'relay', state: 0 }, { nowMs: nowMs() });
     } catch (e) {
       refusedRole = /right|permission|not allowed/i.test((e as Error).message) || (e as Error).name === 'PermissionError';
     }
     step('Operator without relay right refused', refusedRole, `user 'olga' (operator) tried to disconnect meter ${target.id}: refused and audited`);
 
     tLine.line.capture = true;
-    const off = h.enqueueCommand('admin', target.id, { kind: 'relay', state: 0 }, { nowMs: nowMs() });
-    const offOk = await runUntil(() => cmdDone(off)() && !target.app.relayClosed(), COMMAND_STEPS);
+    const off = await h.enqueueCommand('admin', target.id, { kind: 'relay', state: 0 }, { nowMs: nowMs() });
+    const offOk = await runUntil(async () => (await cmdDone(off)()) && !target.app.relayClosed(), COMMAND_STEPS);
     tLine.line.capture = false;
-    step('Disconnect (relay open)', offOk, `command #${off} ${cmdState(target.id, off)}; meter ${target.id} relay is ${target.app.relayClosed() ? 'CLOSED' : 'open'}`);
-    const on = h.enqueueCommand('admin', target.id, { kind: 'relay', state: 1 }, { nowMs: nowMs() });
-    const onOk = await runUntil(() => cmdDone(on)() && target.app.relayClosed(), COMMAND_STEPS);
-    step('Reconnect (relay closed)', onOk, `command #${on} ${cmdState(target.id, on)}; relay is ${target.app.relayClosed() ? 'closed' : 'OPEN'}`);
+    step('Disconnect (relay open)', offOk, `command #${off} ${await cmdState(target.id, off)}; meter ${target.id} relay is ${target.app.relayClosed() ? 'CLOSED' : 'open'}`);
+    const on = await h.enqueueCommand('admin', target.id, { kind: 'relay', state: 1 }, { nowMs: nowMs() });
+    const onOk = await runUntil(async () => (await cmdDone(on)()) && target.app.relayClosed(), COMMAND_STEPS);
+    step('Reconnect (relay closed)', onOk, `command #${on} ${await cmdState(target.id, on)}; relay is ${target.app.relayClosed() ? 'closed' : 'OPEN'}`);
 
     const kuMeter = meters[Math.min(1, meters.length - 1)]!;
-    const gen0 = status().get(kuMeter.id)!.keyGen;
-    const before = status().get(kuMeter.id)!.readings;
-    const ku = h.enqueueCommand('admin', kuMeter.id, { kind: 'key_update', scope: 0 }, { nowMs: nowMs() });
-    const kuOk = await runUntil(() => {
-      const s = status().get(kuMeter.id)!;
-      return cmdState(kuMeter.id, ku) === 'acknowledged' && s.keyGen > gen0 && s.pendingGen === null && s.readings > before;
+    const gen0 = (await status()).get(kuMeter.id)!.keyGen;
+    const before = (await status()).get(kuMeter.id)!.readings;
+    const ku = await h.enqueueCommand('admin', kuMeter.id, { kind: 'key_update', scope: 0 }, { nowMs: nowMs() });
+    const kuOk = await runUntil(async () => {
+      const s = (await status()).get(kuMeter.id)!;
+      return (await cmdState(kuMeter.id, ku)) === 'acknowledged' && s.keyGen > gen0 && s.pendingGen === null && s.readings > before;
     }, COMMAND_STEPS + Math.ceil((2 * INTERVAL_S) / STEP_S));
-    const s2 = status().get(kuMeter.id)!;
+    const s2 = (await status()).get(kuMeter.id)!;
     step('Key update (master key)', kuOk,
-      `command #${ku} ${cmdState(kuMeter.id, ku)}; meter ${kuMeter.id} key generation ${gen0} → ${s2.keyGen}, status ${s2.status}; readings continue under the new key (${before} → ${s2.readings})`);
+      `command #${ku} ${await cmdState(kuMeter.id, ku)}; meter ${kuMeter.id} key generation ${gen0} → ${s2.keyGen}, status ${s2.status}; readings continue under the new key (${before} → ${s2.readings})`);
 
     // ---- attacks ---------------------------------------------------------------------------------
     // 1. Replay of a captured uplink frame, from a new connection on the HES port.
@@ -485,7 +485,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     }
 
     // ---- summary figures -------------------------------------------------------------------------
-    const final = h.meterStatus().filter((x) => x.id !== wrongId);
+    const final = (await h.meterStatus()).filter((x) => x.id !== wrongId);
     const serial = { stalls: 0, reopens: 0, resent: 0 };
     for (const m of modems) { serial.stalls += m.stats.stalls; serial.reopens += m.stats.reopens; serial.resent += m.stats.resent; }
     // Store-and-forward: every uplink frame a concentrator accepted must have been link-acknowledged by the HES.
@@ -493,7 +493,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const waiting = concs.reduce((n, c) => n + c.app.upQueue.size(), 0);
     step('Uplink queues drained', drained,
       drained ? 'every frame the concentrators accepted was acknowledged by the HES (LINK_ACK)' : `${waiting} frame(s) still wait for the HES's LINK_ACK${diagnoseUplink(srv.counts, concs)}`);
-    const audit = verifyAudit(h);
+    const audit = await verifyAudit(h);
     step('Audit chain verifies', audit.ok, audit.detail);
     const summary: DemoSummary = {
       ok: steps.every((s) => s.ok),
@@ -505,7 +505,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       ...(notice !== undefined ? { notice } : {}),
       readingsStored: final.reduce((n, s) => n + s.readings, 0),
       metersWithReadings: final.filter((s) => s.readings > 0).length,
-      metersWithEnergy: final.filter((s) => s.readings > 0 && h.readings(s.id, 1)[0]!.wh > 0).length,
+      metersWithEnergy: await countWithEnergy(h, final),
       simulatedHours: Math.round(((simSteps * STEP_S) / 3600) * 10) / 10,
       seconds: (Date.now() - started) / 1000,
       serial,
@@ -547,8 +547,15 @@ function describeDelta(a: MeterStats, b: MeterStats): string {
   return parts.length > 0 ? parts.join(', ') : 'no refusal counted';
 }
 
-function verifyAudit(h: Hes): { ok: boolean; detail: string } {
-  const r = h.audit.verify();
+/** Meters whose newest stored reading has energy. */
+async function countWithEnergy(h: Hes, st: MeterStatus[]): Promise<number> {
+  let n = 0;
+  for (const s of st) if (s.readings > 0 && (await h.readings(s.id, 1))[0]!.wh > 0) n++;
+  return n;
+}
+
+async function verifyAudit(h: Hes): Promise<{ ok: boolean; detail: string }> {
+  const r = await h.audit.verify();
   return { ok: r.ok, detail: r.ok ? `MAC chain over ${r.entries} audit entries verifies` : `audit chain BROKEN at entry ${r.badSeq ?? '?'}: ${r.error ?? ''}` };
 }
 

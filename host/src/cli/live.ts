@@ -25,7 +25,7 @@ const CONSOLE_TOKEN_MS = 12 * 3600_000;
 export async function serveLive(hes: Hes, summary: DemoSummary, o: ConsoleOptions, tick: () => Promise<void>): Promise<void> {
   const web = await startHttp(hes, { host: '127.0.0.1', port: o.port });
   try {
-    const t = new Users(hes).createToken('init', 'admin', { ttlMs: CONSOLE_TOKEN_MS, label: 'demo console', oneTime: true });
+    const t = await new Users(hes).createToken('init', 'admin', { ttlMs: CONSOLE_TOKEN_MS, label: 'demo console', oneTime: true });
     o.ready(summary, web.url, t.token);
     while (!o.signal.aborted) {
       await tick();

@@ -49,7 +49,7 @@ export async function principalFor(p: Parsed, users: Users, io: CliIo): Promise<
   const file = stringOpt(p, 'token-file') ?? io.env[TOKEN_FILE_ENV];
   const token = file !== undefined ? readFileSync(resolve(io.cwd, file), 'utf8').trim() : io.env[TOKEN_ENV];
   try {
-    if (token !== undefined && token !== '') return users.authenticateToken(token, Date.now(), 'cli');
+    if (token !== undefined && token !== '') return await users.authenticateToken(token, Date.now(), 'cli');
     if (io.prompt !== undefined) {
       const name = (await io.prompt('vakt user: ', false)).trim();
       return await users.login(name, await io.prompt('password: ', true), 'cli');
@@ -105,7 +105,7 @@ export async function initialCredential(users: Users, admin: string, p: Parsed, 
       io.out(`admin '${admin}' can now log in (vakt hes commands ask on the terminal; 'vakt hes user token ${admin}' for scripts)`);
       return undefined;
     }
-    return handOver(io, p, users.createToken('init', admin, { ttlMs: INIT_TOKEN_MS, label: 'hes init' }), admin);
+    return handOver(io, p, await users.createToken('init', admin, { ttlMs: INIT_TOKEN_MS, label: 'hes init' }), admin);
   } catch (e) {
     return cliErr(e);
   }
@@ -118,9 +118,9 @@ export async function cmdUser(users: Users, p: Parsed, io: CliIo): Promise<numbe
   try {
     switch (verb) {
       case 'list': {
-        users.require(me, 'users', 'users');
-        const rows = users.list();
-        if (p.json) printJson(io, { users: rows, tokens: users.tokens() });
+        await users.require(me, 'users', 'users');
+        const rows = await users.list();
+        if (p.json) printJson(io, { users: rows, tokens: await users.tokens() });
         else printTable(io, ['user', 'role', 'password', 'tokens'], rows.map((r) => [r.name, r.role, r.password ? 'yes' : 'no', r.tokens]));
         return 0;
       }
@@ -148,14 +148,14 @@ export async function cmdUser(users: Users, p: Parsed, io: CliIo): Promise<numbe
         const days = Number(stringOpt(p, 'expires'));
         if (!(days > 0 && days <= 3650)) throw usageError('--expires must be a number of days between 0 and 3650');
         const label = stringOpt(p, 'label');
-        const t = handOver(io, p, users.createToken(me, who, { ...(role !== undefined ? { role } : {}), ttlMs: Math.round(days * 86400_000), ...(label !== undefined ? { label } : {}) }), who);
+        const t = handOver(io, p, await users.createToken(me, who, { ...(role !== undefined ? { role } : {}), ttlMs: Math.round(days * 86400_000), ...(label !== undefined ? { label } : {}) }), who);
         if (p.json) printJson(io, t);
         return 0;
       }
       case 'revoke': {
         const id = stringOpt(p, 'token-id');
         if (id === undefined && name === undefined) throw usageError('usage: vakt hes user revoke <name> | --token-id <id>');
-        const n = users.revoke(me, id !== undefined ? { tokenId: id } : { user: name! });
+        const n = await users.revoke(me, id !== undefined ? { tokenId: id } : { user: name! });
         if (p.json) printJson(io, { revoked: n });
         else io.out(`${n} token(s)/session(s) revoked`);
         return 0;

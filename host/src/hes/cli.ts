@@ -120,7 +120,7 @@ function storeKey(p: Parsed, io: CliIo): Uint8Array {
   }
 }
 
-function openHes(p: Parsed, io: CliIo): Hes {
+function openHes(p: Parsed, io: CliIo): Promise<Hes> {
   return Hes.open({ dbPath: dbPath(p, io), storeKey: storeKey(p, io) });
 }
 
@@ -150,7 +150,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   }
   if (sub === 'init') return cmdInit(p, io);
   if (sub === 'serve') return cmdServe(p, io);
-  const hes = openHes(p, io);
+  const hes = await openHes(p, io);
   try {
     const users = new Users(hes);
     if (sub === 'user') return await cmdUser(users, p, io);
@@ -169,7 +169,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       case 'import': {
         const file = resolve(io.cwd, p.positionals[0]!);
         try {
-          const r = hes.importShipment(new Uint8Array(readFileSync(file)), me);
+          const r = await hes.importShipment(new Uint8Array(readFileSync(file)), me);
           if (p.json) printJson(io, r);
           else io.out(`imported shipment ${r.id} (sequence ${r.seq}): ${r.meters} meter(s), ${r.concentrators} concentrator(s)`);
           return 0;
@@ -179,37 +179,37 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         }
       }
       case 'command':
-        return cmdCommand(hes, me, p, io);
+        return await cmdCommand(hes, me, p, io);
       case 'readings': {
-        hes.require(me, 'view', 'readings');
-        const rows = hes.readings(meterOpt(p), intOpt(p, 'limit', 1, 100_000, 20));
+        await hes.require(me, 'view', 'readings');
+        const rows = await hes.readings(meterOpt(p), intOpt(p, 'limit', 1, 100_000, 20));
         if (p.json) printJson(io, { meter: meterOpt(p), readings: rows });
         else printTable(io, ['seq', 'time', 'Wh', 'W'], rows.map((r) => [r.seq, new Date(r.t * 1000).toISOString(), r.wh, r.w]));
         return 0;
       }
       case 'meters': {
-        hes.require(me, 'view', 'meters');
-        const rows = hes.meterStatus();
+        await hes.require(me, 'view', 'meters');
+        const rows = await hes.meterStatus();
         if (p.json) printJson(io, { meters: rows });
         else printTable(io, ['meter', 'concentrator', 'readings', 'last seq', 'key gen', 'status'], rows.map((r) => [r.id, r.concentrator, r.readings, r.maxSeq, r.keyGen, r.status]));
         return 0;
       }
       case 'audit': {
-        hes.require(me, 'view', 'audit');
+        await hes.require(me, 'view', 'audit');
         if (p.values.head === true) {
-          const h = hes.audit.headString();
+          const h = await hes.audit.headString();
           if (p.json) printJson(io, { head: h });
           else io.out(h);
           return 0;
         }
         if (p.values.verify === true) {
           const anchor = stringOpt(p, 'anchor');
-          const r = anchor === undefined ? hes.audit.verify() : hes.audit.verifyAgainst(anchor);
+          const r = anchor === undefined ? await hes.audit.verify() : await hes.audit.verifyAgainst(anchor);
           if (p.json) printJson(io, r);
           else io.out(r.ok ? `audit log intact: ${r.entries} entries, chain and head verified` : `AUDIT LOG ALTERED: ${r.error}`);
           return r.ok ? 0 : 1;
         }
-        const rows = hes.audit.list(intOpt(p, 'from', 1, Number.MAX_SAFE_INTEGER, 1), intOpt(p, 'limit', 1, 1_000_000, 50));
+        const rows = await hes.audit.list(intOpt(p, 'from', 1, Number.MAX_SAFE_INTEGER, 1), intOpt(p, 'limit', 1, 1_000_000, 50));
         if (p.json) printJson(io, { entries: rows });
         else printTable(io, ['seq', 'time', 'actor', 'action', 'subject', 'detail'], rows.map((r) => [r.seq, new Date(r.tsMs).toISOString(), r.actor, r.action, r.subject, r.detail.length > 80 ? r.detail.slice(0, 77) + '...' : r.detail]));
         return 0;
@@ -219,7 +219,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         const data = new Uint8Array(readFileSync(resolve(io.cwd, p.positionals[1]!)));
         const version = intOpt(p, 'version', 0, 2 ** 32 - 1, -1);
         if (version < 0) throw usageError('missing required option --version');
-        const sha = hes.addFirmware(me, data, version);
+        const sha = await hes.addFirmware(me, data, version);
         if (p.json) printJson(io, { sha256: sha, size: data.length, version });
         else io.out(`firmware ${sha} (${data.length} bytes, version ${version}) stored; start a campaign with 'vakt hes command firmware --sha256 ${sha} --meter <id>'`);
         return 0;
@@ -227,7 +227,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     }
     throw usageError(`unknown subcommand '${sub}'`);
   } finally {
-    hes.close();
+    await hes.close();
   }
 }
 
@@ -253,12 +253,12 @@ async function cmdInit(p: Parsed, io: CliIo): Promise<number> {
   const admin = stringOpt(p, 'admin') ?? 'admin';
   if (!USER_NAME_RE.test(admin)) throw usageError(`--admin must be 1–32 of a-z 0-9 . _ - starting with a letter, got ${JSON.stringify(admin.slice(0, 40))}`);
   let adminToken: { id: string; token?: string; file?: string } | undefined;
-  const { hes, cert } = Hes.init({ dbPath: db, storeKey: key, kpePublicKeys: [kpe], adminUser: admin, ...(hesIdHex !== undefined ? { hesId: fromHex(hesIdHex) } : {}) });
+  const { hes, cert } = await Hes.init({ dbPath: db, storeKey: key, kpePublicKeys: [kpe], adminUser: admin, ...(hesIdHex !== undefined ? { hesId: fromHex(hesIdHex) } : {}) });
   try {
     // The store key holder sets up the first admin; nothing printed repeats a password.
     adminToken = await initialCredential(new Users(hes), admin, p, io);
   } finally {
-    hes.close();
+    await hes.close();
   }
   const certOut = resolve(io.cwd, stringOpt(p, 'cert-out') ?? 'hes.cert.json');
   writeFileAtomic(certOut, formatHesCert(cert));
@@ -276,13 +276,13 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
   const host = stringOpt(p, 'host') ?? '127.0.0.1';
   const durS = numberOpt(p, 'duration', 0, MAX_DURATION_S, 0);
   const httpPort = stringOpt(p, 'http') === undefined ? undefined : intOpt(p, 'http', 0, 65535, 0);
-  const hes = openHes(p, io);
+  const hes = await openHes(p, io);
   // One writer per store: a second `hes serve` on this database stops here with one line.
   let lease: ServeLease;
   try {
-    lease = ServeLease.acquire(hes.db, dbPath(p, io));
+    lease = await ServeLease.acquire(hes.store, dbPath(p, io));
   } catch (e) {
-    hes.close();
+    await hes.close();
     throw e;
   }
   // Refusals are printed as they happen, in words (a wrong key says WRONG KEY, not silence).
@@ -315,9 +315,14 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
       io.signal.addEventListener('abort', () => res(), { once: true });
       if (durS > 0) setTimeout(res, durS * 1000).unref();
       renew = setInterval(() => {
-        if (lease.renew()) return;
-        lostLease = true;
-        res();
+        lease.renew().then(
+          (held) => {
+            if (held) return;
+            lostLease = true;
+            res();
+          },
+          (e: unknown) => io.err(`lease renewal failed: ${(e as Error).message}`),
+        );
       }, LEASE_RENEW_MS);
     });
     await web?.close();
@@ -329,19 +334,19 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
     return 0;
   } finally {
     if (renew !== null) clearInterval(renew);
-    lease.release();
-    hes.close();
+    await lease.release();
+    await hes.close();
   }
 }
 
-function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): number {
+async function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): Promise<number> {
   const kind = p.positionals[0]!;
   if (kind === 'list') {
-    hes.require(who, 'view', 'commands');
+    await hes.require(who, 'view', 'commands');
     const st = stringOpt(p, 'state');
     if (st !== undefined && !(COMMAND_STATES as readonly string[]).includes(st)) throw usageError(`--state must be one of ${COMMAND_STATES.join(', ')}`);
     const m = stringOpt(p, 'meter');
-    const rows = hes.listCommands({ ...(m !== undefined ? { meter: meterOpt(p) } : {}), ...(st !== undefined ? { state: st as CommandState } : {}) });
+    const rows = await hes.listCommands({ ...(m !== undefined ? { meter: meterOpt(p) } : {}), ...(st !== undefined ? { state: st as CommandState } : {}) });
     if (p.json) printJson(io, { commands: rows });
     else printTable(io, ['id', 'meter', 'kind', 'state', 'actor', 'tries', 'result'], rows.map((r) => [r.id, r.meter, r.kind, r.state, r.actor, r.attempts, r.result === null ? '' : JSON.stringify(r.result)]));
     return 0;
@@ -349,7 +354,7 @@ function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): number {
   if (kind === 'cancel') {
     const id = intOpt(p, 'id', 1, Number.MAX_SAFE_INTEGER, 0);
     if (id === 0) throw usageError('missing required option --id');
-    hes.cancelCommand(who, id);
+    await hes.cancelCommand(who, id);
     if (p.json) printJson(io, { cancelled: id });
     else io.out(`command ${id} cancelled`);
     return 0;
@@ -388,7 +393,8 @@ function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): number {
       break;
     case 'firmware': {
       const sha = (stringOpt(p, 'sha256', true) ?? '').toLowerCase();
-      const row = hes.db.prepare('SELECT version, length(data) AS size FROM firmware_images WHERE sha256 = ?').get(/^[0-9a-f]{64}$/.test(sha) ? fromHex(sha) : new Uint8Array(0)) as { version: number; size: number } | undefined;
+      const img = /^[0-9a-f]{64}$/.test(sha) ? await hes.store.firmwareImage(fromHex(sha)) : undefined;
+      const row = img === undefined ? undefined : { version: img.version, size: img.data.length };
       if (row === undefined) throw new CliError(`firmware ${sha} is not stored; add it with 'vakt hes firmware add <file> --version <n>'`);
       params = { kind: 'firmware', sha256: sha, size: row.size, version: row.version };
       break;
@@ -397,8 +403,9 @@ function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): number {
       throw usageError(`unknown command kind '${kind}'`);
   }
   const expiryMs = intOpt(p, 'expiry', 1, 365 * 86400, 86400) * 1000;
-  const targets = all ? hes.meterStatus().map((m) => m.id) : [meter];
-  const ids = targets.map((m) => hes.enqueueCommand(who, m, params, { expiryMs }));
+  const targets = all ? (await hes.meterStatus()).map((m) => m.id) : [meter];
+  const ids: number[] = [];
+  for (const m of targets) ids.push(await hes.enqueueCommand(who, m, params, { expiryMs }));
   if (p.json) printJson(io, all ? { ids, meters: targets, kind, state: 'queued' } : { id: ids[0], meter, kind, state: 'queued' });
   else if (all) io.out(`${ids.length} ${kind} command(s) queued (ids ${ids[0]}..${ids[ids.length - 1]}); each is sent when its meter's concentrator is connected`);
   else io.out(`command ${ids[0]} (${kind}) queued for meter ${meter}; it is sent when the meter's concentrator is connected`);

@@ -1,6 +1,5 @@
 // KMS: keys at rest (AES-256-GCM under the store key, bound to their row identity) and the in-memory
-// key material of every device. Decrypted keys live only in this process; the database holds blobs.
-import type Database from 'better-sqlite3';
+// key material of every device. Decrypted keys live only in this process; the store holds blobs.
 import { gcmSeal, gcmOpen } from '../crypto/aead.ts';
 import { concat, toHex, utf8, plain } from '../crypto/bytes.ts';
 
@@ -23,46 +22,25 @@ function aad(owner: Uint8Array, kind: KeyKind, scope: number, gen: number): Uint
   return concat(utf8(`vakt-key|${kind}|${scope}|${gen}|`), owner);
 }
 
-/** Encrypted key rows of the HES database. */
+/** Encryption of key rows at rest: the store holds only the blobs this class makes. */
 export class KeyStore {
-  private readonly db: Database.Database;
-  private readonly kek: Uint8Array;
-  private readonly put: Database.Statement;
-  private readonly setState: Database.Statement;
+  constructor(private readonly kek: Uint8Array) {}
 
-  constructor(db: Database.Database, kek: Uint8Array) {
-    this.db = db;
-    this.kek = kek;
-    this.put = db.prepare(
-      'INSERT INTO keys (owner, kind, scope, gen, state, enc, created_ms) VALUES (?,?,?,?,?,?,?) ' +
-        'ON CONFLICT (owner, kind, scope, gen) DO UPDATE SET state = excluded.state, enc = excluded.enc',
-    );
-    this.setState = db.prepare('UPDATE keys SET state = ? WHERE owner = ? AND kind = ? AND scope = ? AND gen = ?');
+  /** The encrypted blob of one key row. */
+  seal(owner: Uint8Array, kind: KeyKind, scope: number, gen: number, key: Uint8Array): Uint8Array {
+    return gcmSeal(this.kek, key, aad(owner, kind, scope, gen));
   }
 
-  /** Encrypts and stores (or replaces) one key row. */
-  store(owner: Uint8Array, kind: KeyKind, scope: number, gen: number, state: KeyState, key: Uint8Array, nowMs: number): void {
-    this.put.run(owner, kind, scope, gen, state, gcmSeal(this.kek, key, aad(owner, kind, scope, gen)), nowMs);
-  }
-
-  /** Changes the state of one key row. */
-  mark(owner: Uint8Array, kind: KeyKind, scope: number, gen: number, state: KeyState): void {
-    this.setState.run(state, owner, kind, scope, gen);
-  }
-
-  /** Loads and decrypts every active key row; throws KeyStoreError naming the first row that does not open. */
-  loadAll(): KeyRow[] {
-    const rows = this.db
-      .prepare("SELECT owner, kind, scope, gen, state, enc FROM keys WHERE state = 'active'")
-      .all() as { owner: Buffer; kind: KeyKind; scope: number; gen: number; state: KeyState; enc: Buffer }[];
-    const out: KeyRow[] = [];
+  /** Decrypts stored rows; throws KeyStoreError naming the first row that does not open. */
+  openAll(rows: readonly { owner: Uint8Array; kind: KeyKind; scope: number; gen: number; state: KeyState; enc: Uint8Array; ver: number }[]): (KeyRow & { ver: number })[] {
+    const out: (KeyRow & { ver: number })[] = [];
     for (const r of rows) {
       const owner = plain(r.owner);
       const key = gcmOpen(this.kek, r.enc, aad(owner, r.kind, r.scope, r.gen));
       if (key === null) {
         throw new KeyStoreError(`stored ${r.kind} key of ${toHex(owner)} (scope ${r.scope}, gen ${r.gen}) does not decrypt: wrong store key or tampered row`);
       }
-      out.push({ owner, kind: r.kind, scope: r.scope, gen: r.gen, state: r.state, key });
+      out.push({ owner, kind: r.kind, scope: r.scope, gen: r.gen, state: r.state, key, ver: r.ver });
     }
     return out;
   }

@@ -4,9 +4,9 @@
 // (a SIGKILLed server does not block its restart). Short commands (`hes command`, `hes audit` …)
 // take no lease: they never seal a frame. The lease names a node; with PostgreSQL and several HES
 // nodes each node holds its own row and reserves its own counter ranges (reserve.ts, docs/HOST.md).
-import type Database from 'better-sqlite3';
+import type { HesStore } from './store/types.ts';
 import { hostname } from 'node:os';
-import { HesError } from './hes.ts';
+import { HesError } from './constants.ts';
 
 /** How often the holder renews its lease. */
 export const LEASE_RENEW_MS = 1000;
@@ -14,12 +14,6 @@ export const LEASE_RENEW_MS = 1000;
 export const LEASE_EXPIRY_MS = 15_000;
 /** The node name of a single-node HES. */
 export const DEFAULT_NODE = 'hes';
-
-const LEASE_SQL = `CREATE TABLE IF NOT EXISTS serve_lease (
-  node TEXT PRIMARY KEY, holder TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL,
-  started_ms INTEGER NOT NULL, renewed_ms INTEGER NOT NULL)`;
-
-interface LeaseRow { holder: string; pid: number; host: string; started_ms: number; renewed_ms: number }
 
 function processAlive(pid: number): boolean {
   try {
@@ -34,36 +28,24 @@ function processAlive(pid: number): boolean {
 export class ServeLease {
   private readonly token = `${hostname()}:${process.pid}:${Date.now()}`;
 
-  private constructor(private readonly db: Database.Database, readonly node: string) {}
+  private constructor(private readonly store: HesStore, readonly node: string) {}
 
   /** Takes the node's lease or throws HesError naming the process that holds it. */
-  static acquire(db: Database.Database, dbPath: string, node = DEFAULT_NODE, nowMs = Date.now()): ServeLease {
-    db.exec(LEASE_SQL);
-    const lease = new ServeLease(db, node);
-    db.transaction(() => {
-      const r = db.prepare('SELECT holder, pid, host, started_ms, renewed_ms FROM serve_lease WHERE node = ?').get(node) as LeaseRow | undefined;
-      if (r !== undefined && nowMs - r.renewed_ms < LEASE_EXPIRY_MS && (r.host !== hostname() || processAlive(r.pid))) {
-        throw new HesError(`${dbPath} is already served by vakt hes serve (pid ${r.pid} on ${r.host}, since ${new Date(r.started_ms).toISOString()}); stop it first`);
-      }
-      db.prepare('INSERT INTO serve_lease (node, holder, pid, host, started_ms, renewed_ms) VALUES (?,?,?,?,?,?) ON CONFLICT (node) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, started_ms = excluded.started_ms, renewed_ms = excluded.renewed_ms').run(
-        node,
-        lease.token,
-        process.pid,
-        hostname(),
-        nowMs,
-        nowMs,
-      );
-    }).immediate();
+  static async acquire(store: HesStore, dbPath: string, node = DEFAULT_NODE, nowMs = Date.now()): Promise<ServeLease> {
+    const lease = new ServeLease(store, node);
+    const here = hostname();
+    const held = await store.acquireLease({ node, holder: lease.token, pid: process.pid, host: here, startedMs: nowMs, renewedMs: nowMs }, LEASE_EXPIRY_MS, (r) => r.host !== here || processAlive(r.pid));
+    if (held !== null) throw new HesError(`${dbPath} is already served by vakt hes serve (pid ${held.pid} on ${held.host}, since ${new Date(held.startedMs).toISOString()}); stop it first`);
     return lease;
   }
 
   /** Renews the lease; false when it was taken over meanwhile (the holder must stop sealing). */
-  renew(nowMs = Date.now()): boolean {
-    return this.db.prepare('UPDATE serve_lease SET renewed_ms = ? WHERE node = ? AND holder = ?').run(nowMs, this.node, this.token).changes === 1;
+  renew(nowMs = Date.now()): Promise<boolean> {
+    return this.store.renewLease(this.node, this.token, nowMs);
   }
 
   /** Gives the lease up (idempotent). */
-  release(): void {
-    if (this.db.open) this.db.prepare('DELETE FROM serve_lease WHERE node = ? AND holder = ?').run(this.node, this.token);
+  release(): Promise<void> {
+    return this.store.releaseLease(this.node, this.token);
   }
 }

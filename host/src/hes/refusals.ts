@@ -30,10 +30,10 @@ export class RefusalSummary {
     else this.otherPeers++;
   }
 
-  /** Writes one summary row if refusals are pending and the interval has passed (force: at shutdown). */
-  flush(nowMs: number, force = false): void {
-    if (this.count === 0 || (!force && nowMs - this.lastMs < this.intervalMs)) return;
-    this.audit.append('hes', 'security.unauthenticated_refusals', 'tcp', {
+  /** Writes one summary row if refusals are pending and the interval has passed (force: at shutdown); returns its append. */
+  flush(nowMs: number, force = false): Promise<number> | undefined {
+    if (this.count === 0 || (!force && nowMs - this.lastMs < this.intervalMs)) return undefined;
+    const done = this.audit.append('hes', 'security.unauthenticated_refusals', 'tcp', {
       refusals: this.count,
       byError: Object.fromEntries(this.byError),
       peers: Object.fromEntries(this.peers),
@@ -46,5 +46,6 @@ export class RefusalSummary {
     this.byError.clear();
     this.peers.clear();
     this.otherPeers = 0;
+    return done;
   }
 }

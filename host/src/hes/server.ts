@@ -25,7 +25,7 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 /** An authenticated connection silent for this long is closed (the concentrator reconnects). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 15 * 60_000;
 
-interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; peer: string; openedMs: number }
+interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; peer: string; openedMs: number; busy: boolean }
 
 export interface HesServerOptions {
   host?: string;
@@ -72,7 +72,7 @@ export class HesServer {
       this.server.once('error', reject);
       this.server.listen(this.o.port ?? 0, this.o.host ?? '127.0.0.1', () => {
         this.port = (this.server.address() as AddressInfo).port;
-        this.timer = setInterval(() => this.pump(), PUMP_INTERVAL_MS);
+        this.timer = setInterval(() => void this.pump(), PUMP_INTERVAL_MS);
         this.timer.unref();
         resolve(this.port);
       });
@@ -85,26 +85,40 @@ export class HesServer {
   }
 
   /** Sends every bound connection its due downlink now (unbound connections get nothing). */
-  pump(): void {
+  async pump(): Promise<void> {
     const now = this.now();
-    this.refusals.flush(now);
-    for (const c of this.conns.values()) {
-      if (c.conc === null) continue;
-      try {
-        this.write(c, this.hes.nextDownlink(c.conc, now));
-      } catch (e) {
-        this.o.log?.(`downlink for connection ${c.n} failed: ${(e as Error).message}`);
-      }
+    await this.flushRefusals(now);
+    for (const c of [...this.conns.values()]) await this.pumpOne(c, now);
+  }
+
+  private async pumpOne(c: Conn, now: number): Promise<void> {
+    if (c.conc === null) return;
+    try {
+      this.write(c, await this.hes.nextDownlink(c.conc, now));
+    } catch (e) {
+      this.o.log?.(`downlink for connection ${c.n} failed: ${(e as Error).message}`);
     }
   }
 
-  /** Stops the timer, closes every connection and the listener. */
-  close(): Promise<void> {
+  private async flushRefusals(now: number, force = false): Promise<void> {
+    try {
+      await this.refusals.flush(now, force);
+    } catch (e) {
+      this.o.log?.(`audit of refusals failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** Stops the timer, closes every connection and the listener; waits for batches in flight. */
+  async close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     for (const c of this.conns.values()) c.socket.destroy();
-    this.refusals.flush(this.now(), true);
-    return new Promise((r) => this.server.close(() => r()));
+    await Promise.all([...this.inFlight]);
+    await this.flushRefusals(this.now(), true);
+    await new Promise<void>((r) => this.server.close(() => r()));
   }
+
+  /** Batches being ingested (close() waits for them). */
+  private readonly inFlight = new Set<Promise<void>>();
 
   private accept(socket: Socket): void {
     const n = this.nextConn++;
@@ -116,6 +130,7 @@ export class HesServer {
       conc: null,
       peer: `${socket.remoteAddress ?? '?'}`,
       openedMs: this.now(),
+      busy: false,
     };
     this.evictUnauthenticated();
     this.conns.set(n, c);
@@ -135,15 +150,39 @@ export class HesServer {
     });
     socket.on('data', (d: Buffer) => {
       for (let off = 0; off < d.length; ) {
-        // Push in slices so that a flood cannot grow the pending batch without bound.
+        // Push in slices; a connection with a full pending batch is paused until it is ingested.
         const step = Math.min(d.length - off, 4096);
         c.deframer.push(d, off, step);
         off += step;
-        if (c.frames.length >= MAX_PENDING_FRAMES) this.ingest(c);
       }
-      this.ingest(c);
-      this.pump();
+      if (c.frames.length >= MAX_PENDING_FRAMES) socket.pause();
+      this.drain(c);
     });
+  }
+
+  /**
+   * Ingests a connection's pending frames, one batch at a time (frames arriving meanwhile make the
+   * next batch), then pumps its downlink; a paused connection resumes once its frames are taken.
+   */
+  private drain(c: Conn): void {
+    if (c.busy) return;
+    c.busy = true;
+    let run: Promise<void> | undefined;
+    run = (async () => {
+      try {
+        while (c.frames.length > 0) {
+          await this.ingest(c, c.frames.splice(0, MAX_PENDING_FRAMES));
+          if (c.socket.isPaused() && c.frames.length < MAX_PENDING_FRAMES) c.socket.resume();
+          await this.pumpOne(c, this.now());
+        }
+      } catch (e) {
+        this.o.log?.(`connection ${c.n}: ${(e as Error).message}`);
+      } finally {
+        c.busy = false;
+        if (run !== undefined) this.inFlight.delete(run);
+      }
+    })();
+    if (c.busy) this.inFlight.add(run);
   }
 
   /** Keeps the unauthenticated connections below the cap by closing the oldest (a newcomer may be the real concentrator). */
@@ -158,14 +197,12 @@ export class HesServer {
     }
   }
 
-  private ingest(c: Conn): void {
-    if (c.frames.length === 0) return;
-    const batch = c.frames.splice(0);
+  private async ingest(c: Conn, batch: Uint8Array[]): Promise<void> {
     // A connection that never authenticated: its link-level refusals are summarised, not audited one by one.
     const auditLinkRefusals = c.conc !== null;
     let results: IngestResult[];
     try {
-      results = this.hes.ingestBatch(batch, this.now(), { auditLinkRefusals });
+      results = await this.hes.ingestBatch(batch, this.now(), { auditLinkRefusals });
     } catch (e) {
       // Nothing of the batch was stored. Retry frame by frame so that one frame the HES cannot
       // handle costs only itself, never the frames that arrived with it.
@@ -173,7 +210,7 @@ export class HesServer {
       results = [];
       for (const f of batch) {
         try {
-          results.push(this.hes.ingestBatch([f], this.now(), { auditLinkRefusals })[0]!);
+          results.push((await this.hes.ingestBatch([f], this.now(), { auditLinkRefusals }))[0]!);
         } catch (e2) {
           results.push({ ok: false, code: 0, error: 'ERR_INTERNAL', message: `frame not stored: ${(e2 as Error).message}` });
         }
@@ -192,7 +229,7 @@ export class HesServer {
     }
     if (c.conc !== null && counters.length > 0) {
       try {
-        this.write(c, this.hes.linkAcks(c.conc, counters));
+        this.write(c, await this.hes.linkAcks(c.conc, counters));
       } catch (e) {
         this.o.log?.(`LINK_ACK for ${c.conc} failed: ${(e as Error).message}`);
       }
@@ -203,7 +240,7 @@ export class HesServer {
       if (!auditLinkRefusals && !r.ok && r.linkCounter === undefined) this.refusals.add(r.error, c.peer);
       this.o.onResult?.(r, c.n);
     }
-    this.refusals.flush(this.now());
+    await this.flushRefusals(this.now());
   }
 
   // Binds a connection to a concentrator whose key it just proved; an older connection of that

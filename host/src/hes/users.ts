@@ -1,21 +1,12 @@
 // Operators who log in (docs/HOST.md "Operators and authentication"): password hashes (scrypt),
 // API tokens and browser sessions (stored as SHA-256 hashes, scoped to a role, revocable, expiring),
-// and a rate limit on failed logins. Lives next to the HES tables in the same SQLite file; every
+// and a rate limit on failed logins. Lives in the HES store (store/types.ts, users section); every
 // change and every refusal is written to the HES audit log, never a password or a token.
 import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import type { Hes } from './hes.ts';
+import type { HesStore, TokenRow } from './store/types.ts';
 import { ROLES, isRole, lowerRole } from './roles.ts';
 import type { Role, Right } from './roles.ts';
-
-export const AUTH_SCHEMA_SQL = `
-CREATE TABLE IF NOT EXISTS user_passwords (name TEXT PRIMARY KEY REFERENCES users(name), hash TEXT NOT NULL, updated_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS tokens (
-  id TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), role TEXT NOT NULL CHECK (role IN ('viewer','operator','admin')),
-  kind TEXT NOT NULL CHECK (kind IN ('api','session','login')), hash BLOB NOT NULL, csrf_hash BLOB, label TEXT NOT NULL,
-  created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER, last_used_ms INTEGER);
-CREATE TABLE IF NOT EXISTS login_failures (name TEXT PRIMARY KEY, count INTEGER NOT NULL, first_ms INTEGER NOT NULL, locked_until_ms INTEGER NOT NULL);
-`;
 
 /** scrypt cost: N = 2^15, r = 8, p = 1 (32 MiB, ~50–100 ms here): RFC 7914's interactive-login figure, OWASP's minimum tier. */
 export const SCRYPT = { logN: 15, r: 8, p: 1, saltLen: 16, keyLen: 32 } as const;
@@ -107,48 +98,39 @@ export async function verifyPassword(pw: string, stored: string): Promise<boolea
 const DUMMY_HASH = ['scrypt', SCRYPT.logN, SCRYPT.r, SCRYPT.p, Buffer.alloc(16).toString('base64'),
   scryptSync('\u0000', Buffer.alloc(16), 32, { N: 2 ** SCRYPT.logN, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT_MAXMEM }).toString('base64')].join('$');
 
-interface TokenRow { id: string; user: string; role: string; kind: string; hash: Buffer; csrf_hash: Buffer | null; label: string; created_ms: number; expires_ms: number; revoked_ms: number | null; last_used_ms: number | null }
-
 export interface TokenInfo { id: string; user: string; role: Role; kind: string; label: string; createdMs: number; expiresMs: number; revokedMs: number | null; lastUsedMs: number | null }
 
-/** Users, credentials and logins of one HES database. */
+/** A session as opened for a browser: the principal, the session token (cookie), the CSRF token. */
+export interface Session { principal: Principal; token: string; csrf: string; expiresMs: number }
+
+/** Users, credentials and logins of one HES store. */
 export class Users {
   readonly hes: Hes;
-  private readonly db: Database.Database;
+  private readonly store: HesStore;
 
   constructor(hes: Hes) {
     this.hes = hes;
-    this.db = hes.db;
-    this.db.exec(AUTH_SCHEMA_SQL);
+    this.store = hes.store;
   }
 
-  /** Runs fn with the HES checking rights for p (its token's scope caps its user's role); fn must be synchronous. */
+  /** Runs fn (and everything it awaits) with the HES checking rights for p (its token's scope caps its user's role). */
   asPrincipal<T>(p: Principal, fn: () => T): T {
-    const prev = this.hes.roleCap;
-    this.hes.roleCap = { user: p.user, role: p.role };
-    try {
-      return fn();
-    } finally {
-      this.hes.roleCap = prev;
-    }
+    return this.hes.withRoleCap({ user: p.user, role: p.role }, fn);
   }
 
   /** From now on this HES handle checks rights for p (a CLI process runs as one principal); returns p.user, the actor name. */
   actAs(p: Principal): string {
-    this.hes.roleCap = { user: p.user, role: p.role };
+    this.hes.processRoleCap = { user: p.user, role: p.role };
     return p.user;
   }
 
   /** Throws PermissionError (audited by the HES) unless p holds the right. */
-  require(p: Principal, right: Right, subject: string): void {
-    this.asPrincipal(p, () => this.hes.require(p.user, right, subject));
+  require(p: Principal, right: Right, subject: string): Promise<void> {
+    return this.asPrincipal(p, () => this.hes.require(p.user, right, subject));
   }
 
-  list(): { name: string; role: Role; createdMs: number; password: boolean; tokens: number }[] {
-    return this.db.prepare(`SELECT u.name, u.role, u.created_ms AS createdMs, (p.name IS NOT NULL) AS password,
-      (SELECT count(*) FROM tokens t WHERE t.user = u.name AND t.kind = 'api' AND t.revoked_ms IS NULL AND t.expires_ms > ?) AS tokens
-      FROM users u LEFT JOIN user_passwords p ON p.name = u.name ORDER BY u.name`).all(Date.now())
-      .map((r) => ({ ...(r as { name: string; role: Role; createdMs: number; tokens: number }), password: (r as { password: number }).password === 1 }));
+  list(): Promise<{ name: string; role: Role; createdMs: number; password: boolean; tokens: number }[]> {
+    return this.store.listUsers(Date.now());
   }
 
   /** Adds a user or changes its role (right: users), optionally with a password. */
@@ -156,37 +138,34 @@ export class Users {
     checkUserName(name);
     if (!isRole(role)) throw new UserInputError(`role must be one of ${ROLES.join(', ')}`);
     const hash = password === undefined ? undefined : await hashPassword(checkPassword(password));
-    this.asPrincipal(actor, () => this.hes.setUser(actor.user, name, role));
-    if (hash !== undefined) this.storePassword(actor, name, hash);
+    await this.asPrincipal(actor, () => this.hes.setUser(actor.user, name, role));
+    if (hash !== undefined) await this.storePassword(actor, name, hash);
   }
 
   /** Sets a user's password: an admin for anyone, every user for itself. */
   async setPassword(actor: Principal, name: string, password: string): Promise<void> {
     checkPassword(password);
-    if (actor.user !== name) this.require(actor, 'users', name);
-    else this.require(actor, 'view', name);
-    if (this.hes.roleOf(name) === undefined) throw new UserInputError(`no user ${name}`);
-    this.storePassword(actor, name, await hashPassword(password));
+    if (actor.user !== name) await this.require(actor, 'users', name);
+    else await this.require(actor, 'view', name);
+    if ((await this.hes.roleOf(name)) === undefined) throw new UserInputError(`no user ${name}`);
+    await this.storePassword(actor, name, await hashPassword(password));
   }
 
-  private storePassword(actor: Principal, name: string, hash: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('INSERT INTO user_passwords (name, hash, updated_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated_ms = excluded.updated_ms').run(name, hash, Date.now());
-      this.db.prepare('DELETE FROM login_failures WHERE name = ?').run(name);
-      this.hes.audit.append(actor.user, 'user.password', name, {});
-    })();
+  private storePassword(actor: Principal, name: string, hash: string): Promise<void> {
+    const now = Date.now();
+    return this.store.setPassword(name, hash, now, [{ actor: actor.user, action: 'user.password', subject: name, detail: {}, tsMs: now }]);
   }
 
   /**
    * Issues an API token for a user (right: users; or a user for itself, at most its own role).
    * The token text is returned once; only its SHA-256 is stored.
    */
-  createToken(actor: Principal | 'init', name: string, o: { role?: Role; ttlMs?: number; label?: string; nowMs?: number; oneTime?: boolean } = {}): { id: string; token: string; role: Role; expiresMs: number } {
-    const userRole = this.hes.roleOf(name);
+  async createToken(actor: Principal | 'init', name: string, o: { role?: Role; ttlMs?: number; label?: string; nowMs?: number; oneTime?: boolean } = {}): Promise<{ id: string; token: string; role: Role; expiresMs: number }> {
+    const userRole = await this.hes.roleOf(name);
     if (userRole === undefined) throw new UserInputError(`no user ${name}`);
     if (actor !== 'init') {
-      if (actor.user !== name) this.require(actor, 'users', name);
-      else this.require(actor, 'view', name);
+      if (actor.user !== name) await this.require(actor, 'users', name);
+      else await this.require(actor, 'view', name);
     }
     const role = lowerRole(o.role ?? userRole, actor === 'init' || actor.user !== name ? userRole : actor.role);
     const ttl = o.ttlMs ?? DEFAULT_TOKEN_MS;
@@ -195,57 +174,52 @@ export class Users {
     if (label.length > 64 || hasControlChar(label)) throw new UserInputError('token label must be at most 64 printable characters');
     const now = o.nowMs ?? Date.now();
     const kind: TokenKind = o.oneTime === true ? 'login' : 'api';
-    const { id, token } = this.insertToken(name, role, kind, label, now, now + ttl, null);
-    this.hes.audit.append(actor === 'init' ? name : actor.user, 'token.create', name, { id, role, kind, expiresMs: now + ttl, label });
+    const { id, token } = await this.insertToken(name, role, kind, label, now, now + ttl, null, (tokenId) => [
+      { actor: actor === 'init' ? name : actor.user, action: 'token.create', subject: name, detail: { id: tokenId, role, kind, expiresMs: now + ttl, label }, tsMs: now },
+    ]);
     return { id, token, role, expiresMs: now + ttl };
   }
 
-  private insertToken(user: string, role: Role, kind: TokenKind, label: string, now: number, expires: number, csrf: string | null): { id: string; token: string } {
+  private async insertToken(user: string, role: Role, kind: TokenKind, label: string, now: number, expires: number, csrf: string | null, audit: (id: string) => { actor: string; action: string; subject: string; detail: unknown; tsMs: number }[] = () => []): Promise<{ id: string; token: string }> {
     const id = randomBytes(8).toString('hex');
     const token = `vakt_${id}_${randomBytes(32).toString('base64url')}`;
-    this.db.prepare('INSERT INTO tokens (id, user, role, kind, hash, csrf_hash, label, created_ms, expires_ms) VALUES (?,?,?,?,?,?,?,?,?)')
-      .run(id, user, role, kind, sha256(token), csrf === null ? null : sha256(csrf), label, now, expires);
+    const row: TokenRow = { id, user, role, kind, hash: sha256(token), csrfHash: csrf === null ? null : sha256(csrf), label, createdMs: now, expiresMs: expires, revokedMs: null, lastUsedMs: null };
+    await this.store.insertToken(row, audit(id));
     return { id, token };
   }
 
-  tokens(user?: string): TokenInfo[] {
-    const rows = (user === undefined ? this.db.prepare("SELECT * FROM tokens WHERE kind != 'session' ORDER BY created_ms").all()
-      : this.db.prepare("SELECT * FROM tokens WHERE kind != 'session' AND user = ? ORDER BY created_ms").all(user)) as TokenRow[];
-    return rows.map((r) => ({ id: r.id, user: r.user, role: r.role as Role, kind: r.kind, label: r.label, createdMs: r.created_ms, expiresMs: r.expires_ms, revokedMs: r.revoked_ms, lastUsedMs: r.last_used_ms }));
+  async tokens(user?: string): Promise<TokenInfo[]> {
+    return (await this.store.tokens(user)).map((r) => ({ id: r.id, user: r.user, role: r.role, kind: r.kind, label: r.label, createdMs: r.createdMs, expiresMs: r.expiresMs, revokedMs: r.revokedMs, lastUsedMs: r.lastUsedMs }));
   }
 
   /** Revokes one token (by id) or every token and session of a user (right: users; a user may revoke its own). Returns how many. */
-  revoke(actor: Principal, what: { tokenId: string } | { user: string }, nowMs = Date.now()): number {
-    const owner = 'user' in what ? what.user : (this.db.prepare('SELECT user FROM tokens WHERE id = ?').get(what.tokenId) as { user: string } | undefined)?.user;
+  async revoke(actor: Principal, what: { tokenId: string } | { user: string }, nowMs = Date.now()): Promise<number> {
+    const owner = 'user' in what ? what.user : (await this.store.token(what.tokenId))?.user;
     if (owner === undefined) throw new UserInputError(`no token ${'tokenId' in what ? what.tokenId : ''}`);
-    if (owner !== actor.user) this.require(actor, 'users', owner);
-    return this.db.transaction(() => {
-      const r = 'user' in what
-        ? this.db.prepare('UPDATE tokens SET revoked_ms = ? WHERE user = ? AND revoked_ms IS NULL').run(nowMs, what.user)
-        : this.db.prepare('UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL').run(nowMs, what.tokenId);
-      this.hes.audit.append(actor.user, 'token.revoke', owner, 'user' in what ? { all: true, count: r.changes } : { id: what.tokenId, count: r.changes });
-      return r.changes;
-    })();
+    if (owner !== actor.user) await this.require(actor, 'users', owner);
+    return this.store.revokeTokens(what, nowMs, (count) => [
+      { actor: actor.user, action: 'token.revoke', subject: owner, detail: 'user' in what ? { all: true, count } : { id: what.tokenId, count }, tsMs: nowMs },
+    ]);
   }
 
   /** The principal a token (API or session) stands for; refusals of known tokens are audited. */
-  authenticateToken(token: string, nowMs = Date.now(), source = 'cli'): Principal {
+  async authenticateToken(token: string, nowMs = Date.now(), source = 'cli'): Promise<Principal> {
     const m = TOKEN_RE.exec(token.trim());
     if (m === null) throw new AuthError('not a Vakt token');
-    const row = this.db.prepare('SELECT * FROM tokens WHERE id = ?').get(m[1]) as TokenRow | undefined;
-    const refuse = (why: string): never => {
-      if (row !== undefined) this.hes.audit.append(row.user, 'auth.token_refused', row.user, { id: row.id, why, source });
+    const row = await this.store.token(m[1]!);
+    if (row === undefined) throw new AuthError('token refused: unknown token');
+    const refuse = async (why: string): Promise<never> => {
+      await this.store.appendAudit([{ actor: row.user, action: 'auth.token_refused', subject: row.user, detail: { id: row.id, why, source }, tsMs: Date.now() }]);
       throw new AuthError(`token refused: ${why}`);
     };
-    if (row === undefined) throw new AuthError('token refused: unknown token');
     const h = sha256(token.trim());
-    if (!timingSafeEqual(h, row.hash)) refuse('wrong secret');
-    if (row.revoked_ms !== null) refuse('revoked');
-    if (row.expires_ms <= nowMs) refuse('expired');
-    const userRole = this.hes.roleOf(row.user);
-    if (userRole === undefined || !isRole(row.role)) refuse('user removed');
-    this.db.prepare('UPDATE tokens SET last_used_ms = ? WHERE id = ?').run(nowMs, row!.id);
-    return { user: row!.user, role: lowerRole(row!.role as Role, userRole!), tokenId: row!.id, via: row!.kind as TokenKind };
+    if (!timingSafeEqual(h, row.hash)) await refuse('wrong secret');
+    if (row.revokedMs !== null) await refuse('revoked');
+    if (row.expiresMs <= nowMs) await refuse('expired');
+    const userRole = await this.hes.roleOf(row.user);
+    if (userRole === undefined || !isRole(row.role)) return refuse('user removed');
+    await this.store.touchToken(row.id, nowMs);
+    return { user: row.user, role: lowerRole(row.role, userRole), tokenId: row.id, via: row.kind };
   }
 
   /**
@@ -256,57 +230,55 @@ export class Users {
     // A name that cannot be a user (perhaps a password typed into the name field) is never stored or
     // audited as typed: its failures count under one shared bucket.
     const key = USER_NAME_RE.test(name) ? name : INVALID_NAME;
-    const lock = this.db.prepare('SELECT * FROM login_failures WHERE name = ?').get(key) as { count: number; first_ms: number; locked_until_ms: number } | undefined;
-    if (lock !== undefined && lock.locked_until_ms > nowMs) {
-      throw new AuthError(`too many failed logins for this user; try again after ${new Date(lock.locked_until_ms).toISOString()}`);
+    const lock = await this.store.loginFailure(key);
+    if (lock !== undefined && lock.lockedUntilMs > nowMs) {
+      throw new AuthError(`too many failed logins for this user; try again after ${new Date(lock.lockedUntilMs).toISOString()}`);
     }
-    const row = USER_NAME_RE.test(name) ? (this.db.prepare('SELECT hash FROM user_passwords WHERE name = ?').get(name) as { hash: string } | undefined) : undefined;
-    const ok = (await verifyPassword(password, row?.hash ?? DUMMY_HASH)) && row !== undefined;
-    const role = ok ? this.hes.roleOf(name) : undefined;
+    const hash = USER_NAME_RE.test(name) ? await this.store.passwordHash(name) : undefined;
+    const ok = (await verifyPassword(password, hash ?? DUMMY_HASH)) && hash !== undefined;
+    const role = ok ? await this.hes.roleOf(name) : undefined;
     if (role === undefined) {
-      this.db.transaction(() => {
-        const fresh = lock === undefined || nowMs - lock.first_ms > FAILURE_WINDOW_MS;
-        const count = fresh ? 1 : lock.count + 1;
-        const lockedUntil = count >= MAX_FAILURES ? nowMs + LOCK_MS : 0;
-        this.db.prepare('INSERT INTO login_failures (name, count, first_ms, locked_until_ms) VALUES (?,?,?,?) ON CONFLICT (name) DO UPDATE SET count = excluded.count, first_ms = excluded.first_ms, locked_until_ms = excluded.locked_until_ms')
-          .run(key, count, fresh ? nowMs : lock.first_ms, lockedUntil);
-        this.hes.audit.append(ANONYMOUS, lockedUntil > 0 ? 'auth.locked' : 'auth.failed', key, { source, failures: count });
-      })();
+      const fresh = lock === undefined || nowMs - lock.firstMs > FAILURE_WINDOW_MS;
+      const count = fresh ? 1 : lock.count + 1;
+      const lockedUntil = count >= MAX_FAILURES ? nowMs + LOCK_MS : 0;
+      await this.store.recordLoginFailure(key, { count, firstMs: fresh ? nowMs : lock.firstMs, lockedUntilMs: lockedUntil }, [
+        { actor: ANONYMOUS, action: lockedUntil > 0 ? 'auth.locked' : 'auth.failed', subject: key, detail: { source, failures: count }, tsMs: Date.now() },
+      ]);
       throw new AuthError('wrong user name or password');
     }
-    this.db.prepare('DELETE FROM login_failures WHERE name = ?').run(name);
-    this.hes.audit.append(name, 'auth.login', name, { source });
+    await this.store.clearLoginFailures(name, [{ actor: name, action: 'auth.login', subject: name, detail: { source }, tsMs: Date.now() }]);
     return { user: name, role, tokenId: null, via: 'password' };
   }
 
   /** Logs in and opens a browser session: a session token (cookie) and a CSRF token, both stored hashed. */
-  async openSession(name: string, password: string, source: string, nowMs = Date.now()): Promise<{ principal: Principal; token: string; csrf: string; expiresMs: number }> {
+  async openSession(name: string, password: string, source: string, nowMs = Date.now()): Promise<Session> {
     return this.newSession(await this.login(name, password, source, nowMs), source, nowMs);
   }
 
   /** Exchanges a one-time login token (e.g. `vakt demo --console`'s) for a browser session; the token is revoked. */
-  sessionFromLoginToken(token: string, source: string, nowMs = Date.now()): { principal: Principal; token: string; csrf: string; expiresMs: number } {
-    const p = this.authenticateToken(token, nowMs, source);
+  async sessionFromLoginToken(token: string, source: string, nowMs = Date.now()): Promise<Session> {
+    const p = await this.authenticateToken(token, nowMs, source);
     if (p.via !== 'login') throw new AuthError('only a one-time login token opens a session; API tokens go in the Authorization header');
-    this.db.prepare('UPDATE tokens SET revoked_ms = ? WHERE id = ?').run(nowMs, p.tokenId);
-    this.hes.audit.append(p.user, 'auth.login', p.user, { source, via: 'one-time token', id: p.tokenId });
+    await this.store.revokeTokens({ tokenId: p.tokenId! }, nowMs, () => [
+      { actor: p.user, action: 'auth.login', subject: p.user, detail: { source, via: 'one-time token', id: p.tokenId }, tsMs: Date.now() },
+    ]);
     return this.newSession(p, source, nowMs);
   }
 
-  private newSession(p: Principal, source: string, nowMs: number): { principal: Principal; token: string; csrf: string; expiresMs: number } {
+  private async newSession(p: Principal, source: string, nowMs: number): Promise<Session> {
     const csrf = randomBytes(32).toString('base64url');
-    const { id, token } = this.insertToken(p.user, p.role, 'session', source.slice(0, 64), nowMs, nowMs + SESSION_MS, csrf);
+    const { id, token } = await this.insertToken(p.user, p.role, 'session', source.slice(0, 64), nowMs, nowMs + SESSION_MS, csrf);
     return { principal: { ...p, tokenId: id, via: 'session' }, token, csrf, expiresMs: nowMs + SESSION_MS };
   }
 
   /** True when csrf is the CSRF token of the session. */
-  checkCsrf(sessionId: string, csrf: string): boolean {
-    const row = this.db.prepare("SELECT csrf_hash FROM tokens WHERE id = ? AND kind = 'session'").get(sessionId) as { csrf_hash: Buffer | null } | undefined;
-    return row?.csrf_hash != null && timingSafeEqual(sha256(csrf), row.csrf_hash);
+  async checkCsrf(sessionId: string, csrf: string): Promise<boolean> {
+    const row = await this.store.token(sessionId);
+    return row !== undefined && row.kind === 'session' && row.csrfHash !== null && timingSafeEqual(sha256(csrf), row.csrfHash);
   }
 
   /** Ends a session (logout). */
-  endSession(sessionId: string, nowMs = Date.now()): void {
-    this.db.prepare("UPDATE tokens SET revoked_ms = ? WHERE id = ? AND kind = 'session' AND revoked_ms IS NULL").run(nowMs, sessionId);
+  async endSession(sessionId: string, nowMs = Date.now()): Promise<void> {
+    await this.store.revokeTokens({ tokenId: sessionId, kind: 'session' }, nowMs, () => []);
   }
 }

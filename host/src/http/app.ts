@@ -70,7 +70,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const ctx: ApiContext = {
     hes: o.hes,
     users,
-    queries: new HesQueries(o.hes.db),
+    queries: new HesQueries(o.hes.store),
     campaigns: new Campaigns(o.hes),
     who: (req) => {
       if (req.principal === null) throw new AuthError('not logged in');
@@ -102,18 +102,18 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       if (auth !== undefined) {
         const m = /^Bearer (\S+)$/.exec(auth);
         if (m === null) return sendError(reply, 401, 'Authorization must be "Bearer <token>"');
-        const p = users.authenticateToken(m[1]!, Date.now(), `http ${req.ip}`);
+        const p = await users.authenticateToken(m[1]!, Date.now(), `http ${req.ip}`);
         if (p.via !== 'api') return sendError(reply, 401, p.via === 'login' ? 'a one-time login token opens a console session (POST /api/login); it is not a bearer token' : 'a session token is only accepted as the session cookie');
         req.principal = p;
         return;
       }
       const sess = req.cookies[SESSION_COOKIE];
       if (sess === undefined) return sendError(reply, 401, 'not logged in');
-      const p = users.authenticateToken(sess, Date.now(), `http ${req.ip}`);
+      const p = await users.authenticateToken(sess, Date.now(), `http ${req.ip}`);
       if (p.via !== 'session') return sendError(reply, 401, 'an API token is only accepted as a bearer token');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         const csrf = req.headers[CSRF_HEADER];
-        if (typeof csrf !== 'string' || !users.checkCsrf(p.tokenId!, csrf)) return sendError(reply, 403, 'CSRF token missing or wrong (reload the console)');
+        if (typeof csrf !== 'string' || !await users.checkCsrf(p.tokenId!, csrf)) return sendError(reply, 403, 'CSRF token missing or wrong (reload the console)');
       }
       req.principal = p;
     } catch (e) {
@@ -160,7 +160,7 @@ function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: bo
     if ((b.token !== undefined) === (b.user !== undefined || b.password !== undefined) || (b.token === undefined && (b.user === undefined || b.password === undefined))) {
       throw new BadRequest('log in with user and password, or with a one-time token');
     }
-    const s = b.token !== undefined ? ctx.users.sessionFromLoginToken(b.token, source) : await ctx.users.openSession(b.user!, b.password!, source);
+    const s = b.token !== undefined ? await ctx.users.sessionFromLoginToken(b.token, source) : await ctx.users.openSession(b.user!, b.password!, source);
     reply.setCookie(SESSION_COOKIE, s.token, { ...cookieOpts, httpOnly: true, expires: new Date(s.expiresMs) });
     // The CSRF token is readable by the page (double submit), checked against its hash in the store.
     reply.setCookie(CSRF_COOKIE, s.csrf, { ...cookieOpts, httpOnly: false, expires: new Date(s.expiresMs) });
@@ -168,8 +168,8 @@ function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: bo
   });
   app.post('/api/logout', async (req, reply) => {
     const p = ctx.who(req);
-    if (p.via === 'session') ctx.users.endSession(p.tokenId!);
-    ctx.hes.audit.append(p.user, 'auth.logout', p.user, { via: p.via });
+    if (p.via === 'session') await ctx.users.endSession(p.tokenId!);
+    await ctx.hes.audit.append(p.user, 'auth.logout', p.user, { via: p.via });
     reply.clearCookie(SESSION_COOKIE, cookieOpts).clearCookie(CSRF_COOKIE, cookieOpts);
     return { ok: true };
   });

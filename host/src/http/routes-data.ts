@@ -32,16 +32,16 @@ function csv(reply: FastifyReply, name: string, header: string[], rows: (string 
 
 export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const view = (req: Parameters<ApiContext['who']>[0], subject: string) => ctx.users.require(ctx.who(req), 'view', subject);
-  const knownMeter = (id: string) => {
-    if (!ctx.hes.meterStatus().some((m) => m.id === id)) throw new BadRequest(`unknown meter ${id}`);
+  const knownMeter = async (id: string) => {
+    if (!(await ctx.hes.meterStatus()).some((m) => m.id === id)) throw new BadRequest(`unknown meter ${id}`);
   };
 
   app.get('/api/meters', async (req) => {
-    view(req, 'meters');
-    const seen = ctx.queries.meterLastSeen();
+    await view(req, 'meters');
+    const seen = await ctx.queries.meterLastSeen();
     const now = Date.now();
     return {
-      meters: ctx.hes.meterStatus().map((m) => {
+      meters: (await ctx.hes.meterStatus()).map((m) => {
         const last = seen.get(m.id) ?? null;
         const silent = m.status === 'ok' && (last === null || now - last > SILENT_AFTER_MS);
         return { ...m, lastSeenMs: last, status: silent ? 'silent' : m.status };
@@ -52,9 +52,9 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.get('/api/meters/:id/load-profile', { schema: { params: METER_PARAMS, querystring: RANGE_QUERY } }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const q = req.query as RangeQ;
-    view(req, id);
-    knownMeter(id);
-    const rows = ctx.queries.loadProfile(id, q);
+    await view(req, id);
+    await knownMeter(id);
+    const rows = await ctx.queries.loadProfile(id, q);
     if (q.format === 'csv') return csv(reply, `load-profile-${id}`, ['meter', 'seq', 't', 'wh', 'w', 'received_ms'], rows.map((r) => [id, r.seq, r.t, r.wh, r.w, r.receivedMs]));
     return { meter: id, points: rows, next: rows.length === q.limit ? rows[rows.length - 1]!.seq : null };
   });
@@ -64,9 +64,9 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
     schema: { querystring: { ...RANGE_QUERY, properties: { ...RANGE_QUERY.properties, after: { type: 'string', pattern: '^[0-9]{1,10}:[0-9a-f]{16}$' } } } },
   }, async (req, reply) => {
     const q = req.query as Omit<RangeQ, 'after'> & { after?: string };
-    view(req, 'load-profile');
+    await view(req, 'load-profile');
     const [seq, meter] = q.after === undefined ? [undefined, undefined] : q.after.split(':');
-    const rows = ctx.queries.loadProfileAll({
+    const rows = await ctx.queries.loadProfileAll({
       limit: q.limit, ...(q.from !== undefined ? { from: q.from } : {}), ...(q.to !== undefined ? { to: q.to } : {}),
       ...(seq !== undefined ? { after: Number(seq), afterMeter: meter! } : {}),
     });
@@ -82,39 +82,39 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
   app.get('/api/meters/:id/readings', { schema: { params: METER_PARAMS, querystring: RANGE_QUERY } }, async (req, reply) => {
     const { id } = req.params as { id: string };
     const q = req.query as RangeQ;
-    view(req, id);
-    knownMeter(id);
-    const rows = ctx.queries.registerReads(id, q);
+    await view(req, id);
+    await knownMeter(id);
+    const rows = await ctx.queries.registerReads(id, q);
     if (q.format === 'csv') return csv(reply, `readings-${id}`, ['meter', 'id', 't', 'wh', 'w', 'received_ms'], rows.map((r) => [id, r.id, r.t, r.wh, r.w, r.receivedMs]));
     return { meter: id, readings: rows, next: rows.length === q.limit ? rows[rows.length - 1]!.id : null };
   });
 
   app.get('/api/concentrators', async (req) => {
-    view(req, 'concentrators');
-    return { concentrators: ctx.queries.concentrators() };
+    await view(req, 'concentrators');
+    return { concentrators: await ctx.queries.concentrators() };
   });
 
   app.get('/api/events', { schema: { querystring: LIST_QUERY } }, async (req) => {
     const q = req.query as { limit: number; meter?: string };
-    view(req, 'events');
-    return { events: ctx.queries.meterEvents(q.meter, q.limit) };
+    await view(req, 'events');
+    return { events: await ctx.queries.meterEvents(q.meter, q.limit) };
   });
 
   app.get('/api/security-events', { schema: { querystring: LIST_QUERY } }, async (req) => {
     const q = req.query as { limit: number; before?: number; subject?: string };
-    view(req, 'security-events');
-    return { events: ctx.queries.securityEvents(q.subject, q.before, q.limit) };
+    await view(req, 'security-events');
+    return { events: await ctx.queries.securityEvents(q.subject, q.before, q.limit) };
   });
 
   app.get('/api/audit', { schema: { querystring: { type: 'object', additionalProperties: false, properties: { from: { type: 'integer', minimum: 1, default: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 200 } } } } }, async (req) => {
     const q = req.query as { from: number; limit: number };
-    view(req, 'audit');
-    return { entries: ctx.hes.audit.list(q.from, q.limit), head: ctx.hes.audit.headString() };
+    await view(req, 'audit');
+    return { entries: await ctx.hes.audit.list(q.from, q.limit), head: await ctx.hes.audit.headString() };
   });
 
   app.get('/api/audit/verify', { schema: { querystring: { type: 'object', additionalProperties: false, properties: { anchor: { type: 'string', pattern: '^[0-9]+:[0-9a-f]{64}$' } } } } }, async (req) => {
     const q = req.query as { anchor?: string };
-    view(req, 'audit');
-    return q.anchor === undefined ? ctx.hes.audit.verify() : ctx.hes.audit.verifyAgainst(q.anchor);
+    await view(req, 'audit');
+    return q.anchor === undefined ? await ctx.hes.audit.verify() : await ctx.hes.audit.verifyAgainst(q.anchor);
   });
 }

@@ -33,7 +33,7 @@ const PASSWORD = { type: 'string', minLength: 1, maxLength: 1024 } as const;
 type ParamBody = { kind: string; from?: number; to?: number; state?: 0 | 1; tariff?: number; pushInterval?: number; scope?: number; sha256?: string };
 
 /** Command parameters from a request body, validated by the same rules as the HES and the CLI. */
-function commandParams(ctx: ApiContext, b: ParamBody): CommandParams {
+async function commandParams(ctx: ApiContext, b: ParamBody): Promise<CommandParams> {
   const need = <T>(v: T | undefined, name: string): T => {
     if (v === undefined) throw new BadRequest(`${b.kind} needs ${name}`);
     return v;
@@ -47,7 +47,7 @@ function commandParams(ctx: ApiContext, b: ParamBody): CommandParams {
     case 'key_update': p = { kind: 'key_update', scope: b.scope ?? 0 }; break;
     case 'firmware': {
       const sha = need(b.sha256, 'sha256 of a stored image');
-      const img = ctx.queries.firmwareImages().find((f) => f.sha256 === sha);
+      const img = (await ctx.queries.firmwareImages()).find((f) => f.sha256 === sha);
       if (img === undefined) throw new BadRequest(`firmware ${sha} is not stored`);
       p = { kind: 'firmware', sha256: sha, size: img.size, version: img.version };
       break;
@@ -63,7 +63,7 @@ function commandParams(ctx: ApiContext, b: ParamBody): CommandParams {
 }
 
 export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  /** Runs a synchronous HES call with the request's principal; returns the actor name to pass. */
+  /** Runs a HES call with the request's principal (its token's scope caps the role for everything the call awaits). */
   const as = <T>(req: FastifyRequest, fn: (actor: string) => T): T => {
     const p = ctx.who(req);
     return ctx.users.asPrincipal(p, () => fn(p.user));
@@ -71,29 +71,29 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get('/api/commands', { schema: { querystring: { type: 'object', additionalProperties: false, properties: { meter: METER_ID, state: { type: 'string', enum: [...COMMAND_STATES] }, limit: { type: 'integer', minimum: 1, maximum: 5000, default: 200 } } } } }, async (req) => {
     const q = req.query as { meter?: string; state?: CommandState; limit: number };
-    as(req, (a) => ctx.hes.require(a, 'view', 'commands'));
-    return { commands: ctx.hes.listCommands(q) };
+    await as(req, (a) => ctx.hes.require(a, 'view', 'commands'));
+    return { commands: await ctx.hes.listCommands(q) };
   });
 
   app.post('/api/commands', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['meter', 'kind'], properties: { meter: METER_ID, kind: { type: 'string', enum: [...COMMAND_KINDS] }, ...PARAM_PROPS } } },
   }, async (req, reply) => {
     const b = req.body as ParamBody & { meter: string; expirySeconds?: number };
-    const params = commandParams(ctx, b);
-    const id = as(req, (a) => ctx.hes.enqueueCommand(a, b.meter, params, b.expirySeconds !== undefined ? { expiryMs: b.expirySeconds * 1000 } : {}));
+    const params = await commandParams(ctx, b);
+    const id = await as(req, (a) => ctx.hes.enqueueCommand(a, b.meter, params, b.expirySeconds !== undefined ? { expiryMs: b.expirySeconds * 1000 } : {}));
     return reply.code(201).send({ id, meter: b.meter, kind: params.kind, state: 'queued' });
   });
 
   app.post('/api/commands/:id/cancel', { schema: { params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } } } } }, async (req, reply) => {
     const { id } = req.params as { id: number };
-    if (ctx.queries.commandKind(id) === undefined) return reply.code(404).send({ error: `no command ${id}` });
-    as(req, (a) => ctx.hes.cancelCommand(a, id));
+    if ((await ctx.queries.commandKind(id)) === undefined) return reply.code(404).send({ error: `no command ${id}` });
+    await as(req, (a) => ctx.hes.cancelCommand(a, id));
     return { id, state: 'failed', cancelled: true };
   });
 
   app.get('/api/campaigns', async (req) => {
-    as(req, (a) => ctx.hes.require(a, 'view', 'campaigns'));
-    return { campaigns: ctx.campaigns.list(), firmware: ctx.queries.firmwareImages() };
+    await as(req, (a) => ctx.hes.require(a, 'view', 'campaigns'));
+    return { campaigns: await ctx.campaigns.list(), firmware: await ctx.queries.firmwareImages() };
   });
 
   app.post('/api/campaigns', {
@@ -111,9 +111,9 @@ export function registerOpsRoutes(app: FastifyInstance, ctx: ApiContext): void {
   }, async (req, reply) => {
     const b = req.body as ParamBody & { kind: CampaignKind; meters?: string[]; all?: boolean; expirySeconds?: number };
     if ((b.all === true) === (b.meters !== undefined)) throw new BadRequest('give either meters (a list of meter ids) or all: true');
-    const params = commandParams(ctx, b) as CommandParams & { kind: CampaignKind };
-    const meters = b.all === true ? ctx.hes.meterStatus().map((m) => m.id) : b.meters!;
-    const r = as(req, (a) => ctx.campaigns.start(a, meters, params, b.expirySeconds !== undefined ? b.expirySeconds * 1000 : undefined));
+    const params = (await commandParams(ctx, b)) as CommandParams & { kind: CampaignKind };
+    const meters = b.all === true ? (await ctx.hes.meterStatus()).map((m) => m.id) : b.meters!;
+    const r = await as(req, (a) => ctx.campaigns.start(a, meters, params, b.expirySeconds !== undefined ? b.expirySeconds * 1000 : undefined));
     return reply.code(201).send(r);
   });
 
@@ -124,8 +124,8 @@ function registerUserRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const nameParams = { type: 'object', required: ['name'], properties: { name: USER_NAME } } as const;
 
   app.get('/api/users', async (req) => {
-    ctx.users.require(ctx.who(req), 'users', 'users');
-    return { users: ctx.users.list(), tokens: ctx.users.tokens() };
+    await ctx.users.require(ctx.who(req), 'users', 'users');
+    return { users: await ctx.users.list(), tokens: await ctx.users.tokens() };
   });
 
   app.post('/api/users', {
@@ -147,17 +147,17 @@ function registerUserRoutes(app: FastifyInstance, ctx: ApiContext): void {
   }, async (req, reply) => {
     const { name } = req.params as { name: string };
     const b = (req.body ?? {}) as { role?: Role; days?: number; label?: string };
-    const t = ctx.users.createToken(ctx.who(req), name, { ...(b.role !== undefined ? { role: b.role } : {}), ttlMs: (b.days ?? 90) * 86400_000, ...(b.label !== undefined ? { label: b.label } : {}) });
+    const t = await ctx.users.createToken(ctx.who(req), name, { ...(b.role !== undefined ? { role: b.role } : {}), ttlMs: (b.days ?? 90) * 86400_000, ...(b.label !== undefined ? { label: b.label } : {}) });
     return reply.code(201).send({ user: name, ...t });
   });
 
   app.post('/api/users/:name/revoke', { schema: { params: nameParams } }, async (req) => {
     const { name } = req.params as { name: string };
-    return { revoked: ctx.users.revoke(ctx.who(req), { user: name }) };
+    return { revoked: await ctx.users.revoke(ctx.who(req), { user: name }) };
   });
 
   app.post('/api/tokens/:id/revoke', { schema: { params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9a-f]{16}$' } } } } }, async (req) => {
     const { id } = req.params as { id: string };
-    return { revoked: ctx.users.revoke(ctx.who(req), { tokenId: id }) };
+    return { revoked: await ctx.users.revoke(ctx.who(req), { tokenId: id }) };
   });
 }

@@ -1,0 +1,308 @@
+// HES ingest: a batch of link frames is verified in memory (link MIC and replay, end-to-end tag and
+// replay, body table), each frame becoming a plan — its end-to-end counter advance and the writes it
+// carries — and the whole batch is committed in ONE store unit (commitIngest). The store applies a
+// frame's writes only if its counter advance still wins there (the truth across restarts and nodes);
+// a frame whose advance lost is answered as a duplicate (the same frame was accepted) or a replay.
+import {
+  createHeader,
+  parseHeader,
+  openFrame,
+  errorName,
+  sendGen,
+  acceptsGen,
+  hesOnUplink,
+  KX_CONFIRMED,
+  KU_CHANGED,
+  E2E_VERSION,
+  BACKHAUL_VERSION,
+  DIR_UP,
+  MAX_BODY,
+  LINK_DATA,
+  LINK_ACK,
+  OP_KEY_UPDATE,
+  ERR_TAG,
+  ERR_REPLAY,
+  ERR_UNKNOWN_SENDER,
+  ERR_GENERATION,
+  ERR_LENGTH,
+  ERR_RECEIVER,
+  ERR_POLICY,
+  ERR_CBOR,
+  equalBytes,
+} from '@vakt/shared';
+import type { FrameHeader, KeySlot } from '@vakt/shared';
+import { decodeBody } from '@vakt/shared/bodies';
+import { toHex } from '../crypto/bytes.ts';
+import { ERR_FRAME_FAULT, frameFaultName } from './isolation.ts';
+import { HesError, ID_LEN, SYSTEM_ACTOR, WRONG_KEY_THRESHOLD, opName } from './constants.ts';
+import { replayKeyOf } from './state.ts';
+import type { ConcState, HesCore, MeterState } from './state.ts';
+import { Uplink } from './uplink.ts';
+import type { Refusal } from './uplink.ts';
+import { StaleStoreError, StoreFaultError } from './store/types.ts';
+import type { AuditAppend, IngestFrameResult, ReplayAdvance, StoreWrite, WriteResult } from './store/types.ts';
+
+/** How ingestBatch treats the batch. */
+export interface IngestOptions {
+  /**
+   * false: refusals of frames whose link layer did not authenticate are not audited one by one (the
+   * caller counts them and audits summaries: the TCP server does so for peers that never
+   * authenticated). Refusals after the link authenticated are always audited. Default true.
+   */
+  auditLinkRefusals?: boolean;
+}
+
+/** Result of ingesting one link frame. */
+export type IngestResult =
+  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number; linkCounter?: number; repeat?: true }
+  | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string; linkCounter?: number };
+// linkCounter: set when the link frame itself was authentic (not for LINK_ACKs): the frame is settled,
+// stored or refused for good, and the concentrator may drop it once told so (linkAcks).
+// repeat: a 'duplicate' that is a byte-identical copy of an end-to-end frame already accepted (the
+// concentrator resent it after a lost LINK_ACK): refused, not stored, acknowledged, not a security event.
+
+/** Attempts of a batch whose conditional writes found the store changed by another writer. */
+const STALE_RETRIES = 3;
+
+/** One frame's part of the unit: its counter advance, its writes, and how its result settles after the commit. */
+interface FramePlan {
+  advance: ReplayAdvance | null;
+  writes: StoreWrite[];
+  result: IngestResult;
+  settle: ((results: WriteResult[]) => void)[];
+  slot: KeySlot | null;
+  frame: Uint8Array | null;
+  meter: string | undefined;
+  concentrator: string | undefined;
+}
+
+export class Ingest {
+  private readonly hdr: FrameHeader = createHeader();
+  private readonly hdr2: FrameHeader = createHeader();
+  private readonly linkBody = new Uint8Array(MAX_BODY);
+  private readonly e2eBody = new Uint8Array(MAX_BODY);
+  private readonly uplink: Uplink;
+  /** Link slots advanced in the running batch. */
+  private readonly links = new Map<KeySlot, Uint8Array>();
+  private plan: FramePlan | null = null;
+  private auditLinkRefusals = true;
+  /** Set when in-memory state of the running batch may differ from the store after the commit: reloaded then. */
+  private dirty = false;
+
+  constructor(private readonly core: HesCore) {
+    this.uplink = new Uplink(core, (r) => this.refuse(r), (fn) => this.plan!.settle.push(fn));
+  }
+
+  /**
+   * Ingests link frames as one unit: every accepted frame's data and its replay counter commit
+   * together, or nothing does (the in-memory state is then reloaded from the store).
+   */
+  ingestBatch(frames: Uint8Array[], nowMs: number, o: IngestOptions = {}): Promise<IngestResult[]> {
+    return this.core.serial(async () => {
+      this.auditLinkRefusals = o.auditLinkRefusals !== false;
+      for (let attempt = 0; ; attempt++) {
+        await this.core.sync();
+        try {
+          return await this.attempt(frames, nowMs);
+        } catch (e) {
+          this.core.unit = null;
+          // Nothing was committed: memory (counters, key state, remembered frames) is rebuilt from the store.
+          await this.core.reload();
+          if (e instanceof StaleStoreError && attempt < STALE_RETRIES) continue;
+          throw e;
+        } finally {
+          this.links.clear();
+          this.plan = null;
+          this.dirty = false;
+        }
+      }
+    });
+  }
+
+  private async attempt(frames: Uint8Array[], nowMs: number): Promise<IngestResult[]> {
+    const plans: FramePlan[] = [];
+    this.uplink.newBatch();
+    for (const f of frames) plans.push(await this.planFrame(f, nowMs));
+    this.core.unit = null;
+    const link = [...this.links].map(([slot, sender]) => ({ ...replayKeyOf(slot, sender), last: slot.last, frame: null }));
+    const res = await this.core.store.commitIngest({ link, frames: plans.map((p) => ({ advance: p.advance, writes: p.writes })) });
+    const late: AuditAppend[] = [];
+    const out = plans.map((p, i) => this.settle(p, res[i]!, nowMs, late));
+    if (late.length > 0) await this.core.store.appendAudit(late);
+    if (this.dirty) await this.core.reload();
+    return out;
+  }
+
+  /** Verifies one frame into a plan; an exception while handling it costs only that frame (ERR_INTERNAL). */
+  private async planFrame(f: Uint8Array, nowMs: number): Promise<FramePlan> {
+    const p: FramePlan = { advance: null, writes: [], result: null!, settle: [], slot: null, frame: null, meter: undefined, concentrator: undefined };
+    this.plan = p;
+    this.core.unit = p.writes;
+    let linkCounter = 0;
+    try {
+      p.result = await this.ingestOne(f, nowMs, (n) => (linkCounter = n));
+    } catch (e) {
+      if (e instanceof StoreFaultError || e instanceof StaleStoreError) throw e;
+      // The frame's writes are dropped (its counter stays spent); memory it touched is reloaded after the commit.
+      this.dirty = true;
+      p.writes.length = 0;
+      p.settle.length = 0;
+      const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      p.result = this.refuse({ code: ERR_FRAME_FAULT, message: `frame refused: the HES could not process it (${what.slice(0, 200)})`, subject: this.hdr.sender ? toHex(this.hdr.sender) : 'link' });
+    }
+    if (linkCounter > 0) p.result.linkCounter = linkCounter;
+    return p;
+  }
+
+  /** A refusal result, audited in the frame's unit unless told not to. */
+  private refuse(r: Refusal): IngestResult {
+    const error = frameFaultName(r.code) ?? errorName(r.code);
+    if (r.audit !== false) this.core.auditInUnit({ actor: SYSTEM_ACTOR, action: `security.${error.toLowerCase()}`, subject: r.subject, detail: { message: r.message }, tsMs: this.nowMs });
+    return { ok: false, code: r.code, error, message: r.message, ...(r.meter !== undefined ? { meter: r.meter } : {}), ...(r.concentrator !== undefined ? { concentrator: r.concentrator } : {}) };
+  }
+
+  private nowMs = 0;
+
+  private async ingestOne(f: Uint8Array, nowMs: number, setLinkCounter: (n: number) => void): Promise<IngestResult> {
+    this.nowMs = nowMs;
+    const h = this.hdr;
+    const quiet = this.auditLinkRefusals;
+    if (!(f instanceof Uint8Array)) return this.refuse({ code: ERR_POLICY, message: 'frame is not bytes', subject: 'link', audit: quiet });
+    const r = parseHeader(f, 0, f.length, h);
+    if (r < 0) return this.refuse({ code: r, message: `malformed link frame (${errorName(r)})`, subject: 'link', audit: quiet });
+    if (h.version !== BACKHAUL_VERSION || h.dir !== DIR_UP) return this.refuse({ code: ERR_POLICY, message: 'expected an uplink backhaul link frame', subject: 'link', audit: quiet });
+    const concHex = toHex(h.sender);
+    const c = this.core.concs.get(concHex);
+    const at = { subject: concHex, concentrator: concHex, audit: quiet };
+    if (c === undefined) return this.refuse({ code: ERR_UNKNOWN_SENDER, message: `unknown concentrator ${concHex}`, ...at });
+    if (h.gen !== c.linkGen) return this.refuse({ code: ERR_GENERATION, message: `concentrator ${concHex} used link generation ${h.gen}, expected ${c.linkGen}`, ...at });
+    const n = openFrame(this.core.ctx, h, c.up, f, 0, this.linkBody, 0);
+    if (n < 0) return this.refuse({ code: n, message: linkRefusal(n, concHex, h.counter), ...at });
+    this.links.set(c.up, c.id);
+    if (h.op === LINK_ACK) return { ok: true, kind: 'link_ack', concentrator: concHex };
+    setLinkCounter(h.counter);
+    if (h.op !== LINK_DATA) return this.refuse({ code: ERR_POLICY, message: `link type ${h.op} not expected from a concentrator`, subject: concHex, concentrator: concHex });
+    return this.ingestE2e(this.linkBody.subarray(0, n), c, nowMs);
+  }
+
+  /** A backhaul DATA body: meter id (8) ‖ end-to-end frame (PROTOCOL.md §7); the e2e MAC binds the id. */
+  private async ingestE2e(data: Uint8Array, c: ConcState, nowMs: number): Promise<IngestResult> {
+    const h = this.hdr2;
+    const concentrator = c.hex;
+    if (data.length <= ID_LEN) return this.refuse({ code: ERR_LENGTH, message: `backhaul DATA body via ${concentrator} too short for meter id and frame`, subject: concentrator, concentrator });
+    const f = data.subarray(ID_LEN);
+    const r = parseHeader(f, 0, f.length, h);
+    if (r < 0) return this.refuse({ code: r, message: `malformed end-to-end frame via ${concentrator} (${errorName(r)})`, subject: concentrator, concentrator });
+    if (h.version !== E2E_VERSION) return this.refuse({ code: ERR_POLICY, message: 'expected an end-to-end frame', subject: concentrator, concentrator });
+    const meter = toHex(data.subarray(0, ID_LEN));
+    const m = this.core.meters.get(meter);
+    const at = { subject: meter, meter, concentrator };
+    if (m === undefined) return this.refuse({ code: ERR_UNKNOWN_SENDER, message: `unknown meter ${meter} (not in any imported shipment)`, ...at });
+    const slot = await this.core.recvSlot(m, h.op, h.gen);
+    const kc = h.op === OP_KEY_UPDATE && m.kc !== null && m.kc.gen === h.gen ? m.kc : null;
+    if (slot === null && kc === null) {
+      return this.refuse({ code: ERR_GENERATION, message: `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${sendGen(m.ring, h.op)}`, ...at });
+    }
+    let n = -1;
+    let used: KeySlot | null = null;
+    for (const s of kc !== null ? [kc, slot] : [slot]) {
+      if (s === null) continue;
+      n = openFrame(this.core.ctx, h, s, f, 0, this.e2eBody, 0);
+      if (n >= 0) {
+        used = s;
+        break;
+      }
+      if (n !== ERR_TAG) break;
+    }
+    if (n < 0 || used === null) return this.refusedE2e(m, c, n, slot, kc, f);
+    this.accepted(m, used, f, h.counter);
+    if (m.tagFailures !== 0) {
+      m.tagFailures = 0;
+      this.core.unit!.push({ kind: 'meterHealth', meter: m.id, tagFailures: 0, lastError: null });
+    }
+    if (used !== kc && m.ring.xState === KX_CONFIRMED) {
+      // First uplink under the new generation retires the previous one (core hesOnUplink).
+      const u = hesOnUplink(m.ring, h.op, h.gen, m.persist);
+      if (u === KU_CHANGED) this.uplink.keys.activated(m, nowMs);
+      else if (acceptsGen(m.ring, h.op, h.gen, false) && h.gen !== sendGen(m.ring, h.op)) m.activateNextMs = 0; // old generation: ACTIVATE may be lost
+    }
+    // Every authentic body is checked against the body table (PROTOCOL.md §10) before it means anything.
+    const body = decodeBody(h.op, DIR_UP, this.e2eBody, 0, n);
+    if (body.err < 0) return this.refuse({ code: ERR_CBOR, message: `authentic ${opName(h.op)} frame from meter ${meter} refused: ${body.reason}`, ...at });
+    if (h.op === OP_KEY_UPDATE) return this.uplink.keys.uplink(m, c, this.e2eBody.subarray(0, n), used === kc, nowMs);
+    return this.uplink.dispatch(m, c, h.op, h.counter, h.gen, body.items, nowMs);
+  }
+
+  // An authentic end-to-end frame: its counter advance (conditional in the store) and its copy for repeats.
+  private accepted(m: MeterState, slot: KeySlot, f: Uint8Array, counter: number): void {
+    const p = this.plan!;
+    if (p.advance !== null) throw new HesError('internal: two end-to-end frames in one link frame');
+    const copy = f.slice();
+    p.advance = { ...replayKeyOf(slot, m.id, this.core.kcOp.get(slot)), last: counter, frame: copy };
+    p.slot = slot;
+    p.frame = copy;
+    this.core.rememberAccepted(slot, copy);
+  }
+
+  private refusedE2e(m: MeterState, c: ConcState, n: number, slot: KeySlot | null, kc: KeySlot | null, f: Uint8Array): IngestResult {
+    const meter = m.hex;
+    const at = { subject: meter, meter, concentrator: c.hex };
+    // The concentrator resends a frame whose LINK_ACK was lost, unchanged: a benign duplicate. With a
+    // short counter it reconstructs one window above the last and fails its tag (§6), with a full one
+    // it is a replay; either way it is byte-identical to a frame accepted under the same key.
+    if ((n === ERR_TAG || n === ERR_REPLAY) && ((slot !== null && this.core.isRepeat(slot, f)) || (kc !== null && this.core.isRepeat(kc, f)))) {
+      return { ok: true, kind: 'duplicate', meter, concentrator: c.hex, repeat: true };
+    }
+    const h = this.hdr2;
+    if (n === ERR_TAG) {
+      m.tagFailures++;
+      const wrong = m.tagFailures >= WRONG_KEY_THRESHOLD;
+      const msg = wrong
+        ? `WRONG KEY for meter ${meter}: ${m.tagFailures} consecutive frames fail authentication (${opName(h.op)}, generation ${h.gen}); the HES key for this meter does not match the meter's key — check the imported shipment`
+        : `bad tag from meter ${meter} via concentrator ${c.hex} (${opName(h.op)}, generation ${h.gen}): wrong key or forged frame`;
+      this.core.unit!.push({ kind: 'meterHealth', meter: m.id, tagFailures: m.tagFailures, lastError: msg });
+      return this.refuse({ code: n, message: msg, ...at });
+    }
+    if (n === ERR_REPLAY) return this.refuse({ code: n, message: `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, ...at });
+    return this.refuse({ code: n, message: `frame from meter ${meter} refused (${errorName(n)})`, ...at });
+  }
+
+  /** The final result of a planned frame after the commit. */
+  private settle(p: FramePlan, r: IngestFrameResult, nowMs: number, late: AuditAppend[]): IngestResult {
+    if (r.won) {
+      for (const fn of p.settle) fn(r.results);
+      return p.result;
+    }
+    // Nothing of the frame was stored; what memory assumed about it is rebuilt from the store.
+    this.dirty = true;
+    const linkCounter = p.result.linkCounter;
+    const meter = p.advance !== null ? toHex(p.advance.sender) : undefined;
+    const base = { ...(meter !== undefined ? { meter } : {}), ...(p.result.concentrator !== undefined ? { concentrator: p.result.concentrator } : {}), ...(linkCounter !== undefined ? { linkCounter } : {}) };
+    if ('fault' in r) {
+      const message = `frame refused: the store could not take it (${r.fault.slice(0, 200)})`;
+      late.push({ actor: SYSTEM_ACTOR, action: 'security.err_internal', subject: meter ?? 'link', detail: { message }, tsMs: nowMs });
+      return { ok: false, code: ERR_FRAME_FAULT, error: frameFaultName(ERR_FRAME_FAULT)!, message, ...base };
+    }
+    // The advance lost: this counter was accepted before (another node, or before a restart).
+    const cur = r.current;
+    if (p.slot !== null && cur.last > p.slot.last) p.slot.last = cur.last;
+    if (p.frame !== null && cur.frame !== null && cur.frame.length === p.frame.length && equalBytes(cur.frame, 0, p.frame, 0, p.frame.length)) {
+      return { ok: true, kind: 'duplicate', concentrator: p.result.concentrator ?? '', repeat: true, ...base };
+    }
+    const message = `replayed frame from meter ${meter} (counter ${p.advance?.last} already accepted)`;
+    late.push({ actor: SYSTEM_ACTOR, action: 'security.err_replay', subject: meter ?? 'link', detail: { message }, tsMs: nowMs });
+    return { ok: false, code: ERR_REPLAY, error: errorName(ERR_REPLAY), message, ...base };
+  }
+}
+
+function linkRefusal(n: number, concHex: string, counter: number): string {
+  return n === ERR_TAG
+    ? `link tag from concentrator ${concHex} does not verify: wrong link key or forged frame`
+    : n === ERR_REPLAY
+      ? `replayed link frame from concentrator ${concHex} (counter ${counter})`
+      : n === ERR_RECEIVER
+        ? `link frame from ${concHex} addressed to another HES`
+        : `link frame from ${concHex} refused (${errorName(n)})`;
+}
+
+export type { ConcState, MeterState };
