@@ -45,7 +45,7 @@ async function runOne(meters: number, loss: number): Promise<Row> {
   const sim = new NetSim({ meters, radio: 'e32', channel: { seed: SEED, loss, ber: loss > 0 ? BER : 0 } });
   await sim.start();
   const t0 = sim.sched.now();
-  sim.run(hours * 3600_000);
+  await sim.run(hours * 3600_000);
   // Deliveries of readings closed after the warm-up and before the tail (time to arrive).
   const from = t0 + WARMUP_MS;
   const until = sim.sched.now() - TAIL_MS;
@@ -53,7 +53,7 @@ async function runOne(meters: number, loss: number): Promise<Row> {
   let closed = 0;
   let delivered = 0;
   for (const m of sim.meters) {
-    const stored = new Map(sim.hes.readings(m.sim.id, 100_000).map((r) => [r.seq, r.receivedMs]));
+    const stored = new Map((await sim.hes.readings(m.sim.id, 100_000)).map((r) => [r.seq, r.receivedMs]));
     for (const [seq, at] of sim.closedAt.get(m.sim.id)!) {
       if (at < from || at > until) continue;
       closed++;
@@ -62,7 +62,8 @@ async function runOne(meters: number, loss: number): Promise<Row> {
     }
   }
   delays.sort((a, b) => a - b);
-  const totalStored = sim.meters.reduce((n, m) => n + sim.hes.readings(m.sim.id, 100_000).length, 0);
+  let totalStored = 0;
+  for (const m of sim.meters) totalStored += (await sim.hes.readings(m.sim.id, 100_000)).length;
   let air = sim.concModem.driver.stats.airtimeMs;
   let worst = 0;
   for (const m of sim.meters) {
@@ -72,7 +73,7 @@ async function runOne(meters: number, loss: number): Promise<Row> {
   const readingFrames = [...sim.readingFrames.values()].reduce((a, b) => a + b, 0);
   const ideal = timeOnAirMs(ebyteLora(E32_DEFAULT.airRate), sim.readingFrameLen + CRC16_LEN);
   const perReading = totalStored > 0 ? air / totalStored : 0;
-  sim.close();
+  await sim.close();
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   return {
     meters, loss, hours, readingsClosed: closed, delivered,

@@ -41,39 +41,45 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     // Operations: relay commands on a sample of meters, a key update, a firmware download.
     const sample = ids.slice(0, Math.min(5, ids.length));
     let enqueueing = true;
-    sim.sched.every(RELAY_EVERY_MS, () => {
+    sim.sched.every(RELAY_EVERY_MS, async () => {
       if (!enqueueing) return;
-      for (const [i, id] of sample.entries()) cmds.push({ meter: id, id: h.enqueueCommand('admin', id, { kind: 'relay', state: (i + cmds.length) % 2 as 0 | 1 }, { nowMs: sim.nowMs(), expiryMs: 2 * 3600_000 }) });
+      for (const [i, id] of sample.entries()) cmds.push({ meter: id, id: await h.enqueueCommand('admin', id, { kind: 'relay', state: (i + cmds.length) % 2 as 0 | 1 }, { nowMs: sim.nowMs(), expiryMs: 2 * 3600_000 }) });
     });
     const kuMeter = sim.meters[0]!;
     const fwMeter = sim.meters[Math.min(1, sim.meters.length - 1)]!;
-    const gen0 = h.meterStatus().find((x) => x.id === kuMeter.sim.id)!.keyGen;
+    const gen0 = (await h.meterStatus()).find((x) => x.id === kuMeter.sim.id)!.keyGen;
     let ku = -1;
     let fw = -1;
     const image = Uint8Array.from({ length: s.imageBytes ?? 2048 }, (_, i) => (i * 7) & 0xff);
     if (ops) {
-      sim.run(3600_000);
-      ku = h.enqueueCommand('admin', kuMeter.sim.id, { kind: 'key_update', scope: 0 }, { nowMs: sim.nowMs() });
-      const sha = h.addFirmware('admin', image, 42);
-      fw = h.enqueueCommand('admin', fwMeter.sim.id, { kind: 'firmware', sha256: sha, size: image.length, version: 42 }, { nowMs: sim.nowMs() });
+      await sim.run(3600_000);
+      ku = await h.enqueueCommand('admin', kuMeter.sim.id, { kind: 'key_update', scope: 0 }, { nowMs: sim.nowMs() });
+      const sha = await h.addFirmware('admin', image, 42);
+      fw = await h.enqueueCommand('admin', fwMeter.sim.id, { kind: 'firmware', sha256: sha, size: image.length, version: 42 }, { nowMs: sim.nowMs() });
     }
     const dayEnd = sim.sched.now() + s.hours * 3600_000 - (ops ? 3600_000 : 0);
-    sim.sched.runUntil(dayEnd);
+    await sim.sched.runUntilAsync(dayEnd);
     enqueueing = false;
     // Every reading a meter closed during the run must reach the HES; give the last ones time.
     const closedBy = new Map(sim.meters.map((m) => [m.sim.id, [...sim.closedAt.get(m.sim.id)!.keys()]]));
-    const stored = (id: string): Set<number> => new Set(h.readings(id, 100_000).map((r) => r.seq));
-    const state = (id: string, cid: number): string => h.listCommands({ meter: id }).find((c) => c.id === cid)?.state ?? 'missing';
-    const done = (): boolean => sim.meters.every((m) => { const st = stored(m.sim.id); return closedBy.get(m.sim.id)!.every((q) => st.has(q)); })
-      && (!ops || (state(kuMeter.sim.id, ku) === 'acknowledged' && state(fwMeter.sim.id, fw) === 'acknowledged'))
-      && cmds.every((c) => ['acknowledged', 'expired', 'failed'].includes(state(c.meter, c.id)));
-    sim.runUntil(done, DRAIN_MS, 60_000);
+    const stored = async (id: string): Promise<Set<number>> => new Set((await h.readings(id, 100_000)).map((r) => r.seq));
+    const state = async (id: string, cid: number): Promise<string> => (await h.listCommands({ meter: id })).find((c) => c.id === cid)?.state ?? 'missing';
+    const done = async (): Promise<boolean> => {
+      for (const m of sim.meters) {
+        const st = await stored(m.sim.id);
+        if (!closedBy.get(m.sim.id)!.every((q) => st.has(q))) return false;
+      }
+      if (ops && ((await state(kuMeter.sim.id, ku)) !== 'acknowledged' || (await state(fwMeter.sim.id, fw)) !== 'acknowledged')) return false;
+      for (const c of cmds) if (!['acknowledged', 'expired', 'failed'].includes(await state(c.meter, c.id))) return false;
+      return true;
+    };
+    await sim.runUntil(done, DRAIN_MS, 60_000);
 
     // Exactly once, with the meter's own values.
     let readings = 0;
     const delays: number[] = [];
     for (const m of sim.meters) {
-      const rows = h.readings(m.sim.id, 100_000);
+      const rows = await h.readings(m.sim.id, 100_000);
       const seqs = rows.map((r) => r.seq);
       expect(new Set(seqs).size, `meter ${m.sim.id}: a reading stored twice`).toBe(seqs.length);
       const st = new Set(seqs);
@@ -97,15 +103,15 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     // Commands: acknowledged, or reported expired/failed — never still open past their expiry.
     const commands: { [state: string]: number } = {};
     for (const c of cmds) {
-      const row = h.listCommands({ meter: c.meter }).find((x) => x.id === c.id)!;
+      const row = (await h.listCommands({ meter: c.meter })).find((x) => x.id === c.id)!;
       commands[row.state] = (commands[row.state] ?? 0) + 1;
       expect(['acknowledged', 'expired', 'failed'], `command ${c.id} ${row.kind}`).toContain(row.state);
     }
     if (ops) {
-      const why = (id: string, cid: number): string => JSON.stringify(h.listCommands({ meter: id }).find((c) => c.id === cid));
-      expect(state(kuMeter.sim.id, ku), why(kuMeter.sim.id, ku)).toBe('acknowledged');
-      expect(h.meterStatus().find((x) => x.id === kuMeter.sim.id)!.keyGen).toBeGreaterThan(gen0);
-      expect(state(fwMeter.sim.id, fw), `${why(fwMeter.sim.id, fw)} ${JSON.stringify(sim.concPort.stats)} ${JSON.stringify(sim.concModem.driver.stats)} ${JSON.stringify(fwMeter.port.stats)} replaced ${fwMeter.port.reassembler!.replaced} expired ${fwMeter.port.reassembler!.expired}`).toBe('acknowledged');
+      const why = async (id: string, cid: number): Promise<string> => JSON.stringify((await h.listCommands({ meter: id })).find((c) => c.id === cid));
+      expect(await state(kuMeter.sim.id, ku), await why(kuMeter.sim.id, ku)).toBe('acknowledged');
+      expect((await h.meterStatus()).find((x) => x.id === kuMeter.sim.id)!.keyGen).toBeGreaterThan(gen0);
+      expect(await state(fwMeter.sim.id, fw), `${await why(fwMeter.sim.id, fw)} ${JSON.stringify(sim.concPort.stats)} ${JSON.stringify(sim.concModem.driver.stats)} ${JSON.stringify(fwMeter.port.stats)} replaced ${fwMeter.port.reassembler!.replaced} expired ${fwMeter.port.reassembler!.expired}`).toBe('acknowledged');
       expect(fwMeter.sim.app.config.fwVersion).toBe(42);
     }
     delays.sort((a, b) => a - b);
@@ -118,6 +124,6 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       commands,
     };
   } finally {
-    sim.close();
+    await sim.close();
   }
 }

@@ -115,10 +115,10 @@ export class NetSim {
     const o = this.o;
     this.dir = mkdtempSync(join(tmpdir(), 'vakt-netsim-'));
     const kpe = initKpe(join(this.dir, 'kpe'));
-    const init = Hes.init({ dbPath: join(this.dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal', retryMs: o.hesRetryMs ?? HES_RETRY_MS });
+    const init = await Hes.init({ dbPath: join(this.dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal', retryMs: o.hesRetryMs ?? HES_RETRY_MS });
     this.hes = init.hes;
     const batch = produceBatch(kpe, { meters: o.meters, concentrators: 1, hesCert: init.cert, outDir: join(this.dir, 'out') });
-    this.hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
+    await this.hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
     const image = new Map(batch.images.map((i) => [i.id, new Uint8Array(readFileSync(i.file))]));
     const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
     const random = (): number => this.rng.next();
@@ -203,10 +203,10 @@ export class NetSim {
         }
       },
     };
-    const ingest = (): void => {
+    const ingest = async (): Promise<void> => {
       const batch = pending;
       pending = [];
-      const results = this.hes.ingestBatch(batch, this.nowMs());
+      const results = await this.hes.ingestBatch(batch, this.nowMs());
       const counters: number[] = [];
       for (const r of results) {
         const key = r.ok ? r.kind : r.error;
@@ -222,8 +222,8 @@ export class NetSim {
         }
         if (r.linkCounter !== undefined && r.concentrator === cid) counters.push(r.linkCounter);
       }
-      if (bound) port.deliver(this.hes.linkAcks(cid, counters));
-      this.pumpHes(cid, port);
+      if (bound) port.deliver(await this.hes.linkAcks(cid, counters));
+      await this.pumpHes(cid, port);
     };
     const deframer = new SerialDeframer(MAX_LINK_FRAME, (b, off, len) => {
       if (pending.length === 0) this.sched.after(lat, ingest);
@@ -232,8 +232,8 @@ export class NetSim {
     return port;
   }
 
-  private pumpHes(cid: string, port: { deliver(frames: Uint8Array[]): void }): void {
-    port.deliver(this.hes.nextDownlink(cid, this.nowMs()));
+  private async pumpHes(cid: string, port: { deliver(frames: Uint8Array[]): void }): Promise<void> {
+    port.deliver(await this.hes.nextDownlink(cid, this.nowMs()));
   }
 
   /** Simulated time in whole ms (the HES stores integers). */
@@ -241,23 +241,23 @@ export class NetSim {
     return Math.floor(this.sched.now());
   }
 
-  /** Runs simulated time forward by `ms`. */
-  run(ms: number): void {
-    this.sched.runUntil(this.sched.now() + ms);
+  /** Runs simulated time forward by `ms` (the HES's async work included). */
+  run(ms: number): Promise<void> {
+    return this.sched.runUntilAsync(this.sched.now() + ms);
   }
 
   /** Runs until `cond` holds or `maxMs` passed (checked every `stepMs`); true if it held. */
-  runUntil(cond: () => boolean, maxMs: number, stepMs = 10_000): boolean {
+  async runUntil(cond: () => boolean | Promise<boolean>, maxMs: number, stepMs = 10_000): Promise<boolean> {
     const end = this.sched.now() + maxMs;
     while (this.sched.now() < end) {
-      if (cond()) return true;
-      this.run(stepMs);
+      if (await cond()) return true;
+      await this.run(stepMs);
     }
     return cond();
   }
 
-  close(): void {
-    this.hes.close();
+  async close(): Promise<void> {
+    await this.hes.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -57,14 +57,23 @@ export async function runRadioDemo(o: RadioDemoOptions): Promise<RadioDemoSummar
   try {
     step('Modems configured and read back', true, `${o.meters + 1} emulated ${o.radio} modems: configuration written, read back, payload limit ${sim.concModem.driver.maxPayload === Infinity ? 'none (stream)' : `${sim.concModem.driver.maxPayload} B`}`);
     const h = sim.hes;
-    sim.run(o.intervals * INTERVAL_MS);
+    await sim.run(o.intervals * INTERVAL_MS);
     const target = sim.meters[0]!;
-    const off = h.enqueueCommand('admin', target.sim.id, { kind: 'relay', state: 0 }, { nowMs: sim.nowMs() });
-    const offOk = sim.runUntil(() => h.listCommands({ meter: target.sim.id }).some((c) => c.id === off && c.state === 'acknowledged') && !target.sim.app.relayClosed(), 2 * SETTLE_MS);
+    const off = await h.enqueueCommand('admin', target.sim.id, { kind: 'relay', state: 0 }, { nowMs: sim.nowMs() });
+    const offOk = await sim.runUntil(async () => (await h.listCommands({ meter: target.sim.id })).some((c) => c.id === off && c.state === 'acknowledged') && !target.sim.app.relayClosed(), 2 * SETTLE_MS);
     step('Disconnect over the radio', offOk, `relay command #${off}: meter ${target.sim.id} relay ${target.sim.app.relayClosed() ? 'CLOSED' : 'open'}`);
     const closed = (id: string): number => sim.closedAt.get(id)!.size;
-    const delivered = (id: string): number => h.readings(id, 100_000).length;
-    const allIn = sim.runUntil(() => sim.meters.every((m) => delivered(m.sim.id) >= closed(m.sim.id) - 1), SETTLE_MS);
+    const deliveredNow = async (): Promise<Map<string, number>> => {
+      const d = new Map<string, number>();
+      for (const m of sim.meters) d.set(m.sim.id, (await h.readings(m.sim.id, 100_000)).length);
+      return d;
+    };
+    const allIn = await sim.runUntil(async () => {
+      const d = await deliveredNow();
+      return sim.meters.every((m) => d.get(m.sim.id)! >= closed(m.sim.id) - 1);
+    }, SETTLE_MS);
+    const counts = await deliveredNow();
+    const delivered = (id: string): number => counts.get(id)!;
     const totalClosed = sim.meters.reduce((n, m) => n + closed(m.sim.id), 0);
     const totalIn = sim.meters.reduce((n, m) => n + delivered(m.sim.id), 0);
     step('Readings delivered', allIn, `${totalIn} of ${totalClosed} readings closed by the meters stored at the HES (the newest may still be on their way)`);
@@ -91,6 +100,6 @@ export async function runRadioDemo(o: RadioDemoOptions): Promise<RadioDemoSummar
       steps, meters, channel: { ...sim.channel.stats },
     };
   } finally {
-    sim.close();
+    await sim.close();
   }
 }

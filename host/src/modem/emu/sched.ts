@@ -5,7 +5,8 @@
  */
 import type { Timers } from '../driver.ts';
 
-interface Ev { at: number; seq: number; cb: () => void; cancelled: boolean }
+/** An event; one that returns a promise (the async HES in a simulation) is awaited by runUntilAsync. */
+interface Ev { at: number; seq: number; cb: () => unknown; cancelled: boolean }
 
 /** A binary min-heap of events by (at, seq). */
 class EventHeap {
@@ -65,7 +66,7 @@ export class SimScheduler implements Timers {
     return this.t;
   }
 
-  after(ms: number, cb: () => void): unknown {
+  after(ms: number, cb: () => unknown): unknown {
     const e: Ev = { at: this.t + Math.max(0, ms), seq: this.seq++, cb, cancelled: false };
     this.heap.push(e);
     return e;
@@ -80,10 +81,11 @@ export class SimScheduler implements Timers {
   }
 
   /** Calls cb every `ms` from now on (device ticks). */
-  every(ms: number, cb: () => void): void {
-    const run = (): void => {
-      cb();
+  every(ms: number, cb: () => unknown): void {
+    const run = (): unknown => {
+      const r = cb();
       this.after(ms, run);
+      return r;
     };
     this.after(ms, run);
   }
@@ -98,6 +100,25 @@ export class SimScheduler implements Timers {
       this.t = e.at;
       this.events++;
       e.cb();
+    }
+    if (endMs > this.t) this.t = endMs;
+  }
+
+  /**
+   * As runUntil, but an event that returns a promise is awaited (with the continuations it
+   * schedules) before the next event runs: components with an async API (the HES over its store)
+   * stay in simulated time.
+   */
+  async runUntilAsync(endMs: number): Promise<void> {
+    for (;;) {
+      const e = this.heap.peek();
+      if (e === undefined || e.at > endMs) break;
+      this.heap.pop();
+      if (e.cancelled) continue;
+      this.t = e.at;
+      this.events++;
+      const r = e.cb();
+      if (r instanceof Promise) await r;
     }
     if (endMs > this.t) this.t = endMs;
   }
