@@ -103,6 +103,15 @@ export function uartByteMs(baud: number): number {
 /** Margin for a module's own latency before it keys up, beyond its UART time and idle wait. */
 export const START_MARGIN_MS = 10;
 
+/**
+ * Earliest and latest delay before a module keys up for `bytes` written to its UART at `baud`: the
+ * bytes cross the UART, then the module may wait `idleBytes` idle byte times and START_MARGIN_MS.
+ */
+export function uartStartDelay(bytes: number, baud: number, idleBytes: number): [number, number] {
+  const b = uartByteMs(baud);
+  return [bytes * b, (bytes + idleBytes) * b + START_MARGIN_MS];
+}
+
 /** Poll period while waiting for a busy modem (AUX low, TX status outstanding). */
 export const BUSY_POLL_MS = 5;
 
@@ -129,6 +138,8 @@ export abstract class ModemDriver {
   /** End of the listening pause after the last packet sent. */
   private quietUntil = 0;
   private pumping = false;
+  /** End of the last packet's airtime (default ready()). */
+  private airBusyUntil = 0;
   protected started = false;
 
   constructor(o: DriverOptions) {
@@ -142,8 +153,19 @@ export abstract class ModemDriver {
     this.random = o.random ?? Math.random;
   }
 
-  /** Configures the modem and reads the configuration back; rejects with a plain error on a mismatch. */
-  abstract start(): Promise<void>;
+  /**
+   * Configures the modem and reads the configuration back; rejects with a plain error on a
+   * mismatch. The default is for a fixed-function modem (nothing to configure): it only begins.
+   */
+  async start(): Promise<void> {
+    this.begin();
+  }
+
+  /** The modem is configured: packets may go from now on (the end of every start()). */
+  protected begin(): void {
+    this.started = true;
+    this.pump();
+  }
   /** Airtime in ms of one packet of `len` payload bytes as this modem is configured. */
   abstract airtimeMs(len: number): number;
   /**
@@ -156,8 +178,18 @@ export abstract class ModemDriver {
 
   /** Hands one packet to the modem (its UART framing). */
   protected abstract transmit(payload: Uint8Array): void;
-  /** True when the modem can take a packet now (AUX high, no TX status outstanding, previous airtime over). */
-  protected abstract ready(): boolean;
+  /**
+   * True when the modem can take a packet now. Default: the previous packet's airtime is over
+   * (onAir() marks it); drivers with a busy signal override it (AUX high, no TX status outstanding).
+   */
+  protected ready(): boolean {
+    return this.timers.now() >= this.airBusyUntil;
+  }
+
+  /** Marks the radio busy for the airtime of a packet of `len` bytes handed to it now (see ready()). */
+  protected onAir(len: number): void {
+    this.airBusyUntil = this.timers.now() + this.airtimeMs(len);
+  }
 
   /** Registers a receiver of whole packets (a stream modem: of chunks). */
   onPacket(cb: (p: Uint8Array) => void): void {

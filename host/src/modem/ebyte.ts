@@ -26,7 +26,7 @@
  * tens of ms, a UART byte at 9600 takes ~1 ms).
  */
 import { timeOnAirMs, type LoraParams } from './airtime.ts';
-import { ConfigReader, ModemDriver, START_MARGIN_MS, uartByteMs, withLevel, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
+import { ConfigReader, ModemDriver, uartStartDelay, withLevel, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
 
 export type EbyteModel = 'e32' | 'e22';
 
@@ -141,7 +141,7 @@ export class EbyteDriver extends ModemDriver {
   }
 
   /** Config mode, write (volatile), read back and compare, normal mode. */
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     await this.setMode(true);
     try {
       if (this.model === 'e32') await this.configureE32();
@@ -149,8 +149,7 @@ export class EbyteDriver extends ModemDriver {
     } finally {
       await this.setMode(false);
     }
-    this.started = true;
-    this.pump();
+    this.begin();
   }
 
   private async configureE32(): Promise<void> {
@@ -198,14 +197,13 @@ export class EbyteDriver extends ModemDriver {
     }
   }
 
-  protected ready(): boolean {
+  protected override ready(): boolean {
     return !this.busy && !this.configuring;
   }
 
   /** The packet crosses the 9600-baud UART, then the module waits ~3 idle byte times before keying up. */
   protected override startDelayMs(len: number): [number, number] {
-    const b = uartByteMs(EBYTE_CONFIG_BAUD);
-    return [len * b, (len + IDLE_BYTES) * b + START_MARGIN_MS];
+    return uartStartDelay(len, EBYTE_CONFIG_BAUD, IDLE_BYTES);
   }
 
   protected transmit(payload: Uint8Array): void {

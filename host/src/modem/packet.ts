@@ -12,7 +12,7 @@
  * A partial frame older than RX_GAP_MS is dropped (resynchronises after a lost byte).
  */
 import { timeOnAirMs, type Modulation } from './airtime.ts';
-import { ModemDriver, START_MARGIN_MS, uartByteMs, type ByteLine, type DriverOptions } from './driver.ts';
+import { ModemDriver, uartStartDelay, type ByteLine, type DriverOptions } from './driver.ts';
 
 /** UART rate of the packet radio's host interface. */
 const PACKET_UART_BAUD = 9600;
@@ -43,7 +43,6 @@ export function encodePacketFrame(payload: Uint8Array, address: number | undefin
 export class PacketRadioDriver extends ModemDriver {
   readonly kind = 'packet radio';
   readonly maxPayload: number;
-  private busyUntil = 0;
   private rx: number[] = [];
   private rxAt = 0;
   /** Frames dropped by the UART parser (bad length, incomplete). */
@@ -61,24 +60,13 @@ export class PacketRadioDriver extends ModemDriver {
     return timeOnAirMs(this.config.modulation, len + (this.config.address === undefined ? 0 : ADDR_LEN));
   }
 
-  async start(): Promise<void> {
-    this.started = true;
-    this.pump();
-  }
-
-  protected ready(): boolean {
-    return this.timers.now() >= this.busyUntil;
-  }
-
   /** The UART frame (length, address, payload) crosses the 9600-baud UART before the radio keys up. */
   protected override startDelayMs(len: number): [number, number] {
-    const b = uartByteMs(PACKET_UART_BAUD);
-    const n = 1 + (this.config.address === undefined ? 0 : ADDR_LEN) + len;
-    return [n * b, n * b + START_MARGIN_MS];
+    return uartStartDelay(1 + (this.config.address === undefined ? 0 : ADDR_LEN) + len, PACKET_UART_BAUD, 0);
   }
 
   protected transmit(payload: Uint8Array): void {
-    this.busyUntil = this.timers.now() + this.airtimeMs(payload.length);
+    this.onAir(payload.length);
     this.line.write(encodePacketFrame(payload, this.config.address));
   }
 

@@ -4,7 +4,7 @@
  * airtime of each chunk handed to send() at the modem's air rate (`modulation`).
  */
 import { timeOnAirMs, type Modulation } from './airtime.ts';
-import { ModemDriver, START_MARGIN_MS, uartByteMs, type ByteLine, type DriverOptions } from './driver.ts';
+import { ModemDriver, uartStartDelay, type ByteLine, type DriverOptions } from './driver.ts';
 
 /** Idle byte times a stream module waits before it sends what it buffered. */
 const STREAM_IDLE_BYTES = 3;
@@ -12,11 +12,10 @@ const STREAM_IDLE_BYTES = 3;
 /** Air rate used when the stream is a cable or PTY (no radio): UART 115200 8N1 = 11,520 bytes/s. */
 export const CABLE_115200: Modulation = { kind: 'fsk', bps: 92_160, overheadBytes: 0 };
 
-/** A stream modem; `busyUntil` models that the radio sends one chunk at a time. */
+/** A stream modem: the radio sends one chunk at a time (ModemDriver's default ready()). */
 export class StreamDriver extends ModemDriver {
   readonly kind: string = 'transparent';
   readonly maxPayload = Infinity;
-  private busyUntil = 0;
 
   /** UART rate toward the module (for the delay before it keys up; default 9600). */
   protected uartBaud = 9600;
@@ -30,23 +29,13 @@ export class StreamDriver extends ModemDriver {
     return timeOnAirMs(this.modulation, len);
   }
 
-  async start(): Promise<void> {
-    this.started = true;
-    this.pump();
-  }
-
-  protected ready(): boolean {
-    return this.timers.now() >= this.busyUntil;
-  }
-
   /** The chunk crosses the UART, then the module waits a few idle byte times before keying up. */
   protected override startDelayMs(len: number): [number, number] {
-    const b = uartByteMs(this.uartBaud);
-    return [len * b, (len + STREAM_IDLE_BYTES) * b + START_MARGIN_MS];
+    return uartStartDelay(len, this.uartBaud, STREAM_IDLE_BYTES);
   }
 
   protected transmit(payload: Uint8Array): void {
-    this.busyUntil = this.timers.now() + this.airtimeMs(payload.length);
+    this.onAir(payload.length);
     this.line.write(payload);
   }
 

@@ -21,7 +21,7 @@
  */
 import type { FskParams } from './airtime.ts';
 import { timeOnAirMs } from './airtime.ts';
-import { ConfigReader, ModemDriver, START_MARGIN_MS, uartByteMs, type ByteLine, type DriverOptions } from './driver.ts';
+import { ConfigReader, ModemDriver, uartStartDelay, type ByteLine, type DriverOptions } from './driver.ts';
 
 /** UART rate of the XBee's host interface (ATBD 7). */
 const XBEE_UART_BAUD = 115_200;
@@ -153,7 +153,7 @@ export class XBeeDriver extends ModemDriver {
   }
 
   /** Writes CH, ID, PL and reads each back; reads NP (the payload limit). */
-  async start(): Promise<void> {
+  override async start(): Promise<void> {
     const c = this.config;
     await this.setAndCheck('CH', Uint8Array.of(c.channel), 'channel');
     await this.setAndCheck('ID', Uint8Array.of(c.panId >> 8, c.panId & 0xff), 'PAN id');
@@ -161,8 +161,7 @@ export class XBeeDriver extends ModemDriver {
     const np = await this.atCommand('NP', new Uint8Array(0));
     if (np === null || np.length < 1) throw new Error(`XBee on ${this.name} did not answer ATNP (is it in API mode 2, AP=2?)`);
     this.maxPayload = np.reduce((v, b) => (v << 8) | b, 0);
-    this.started = true;
-    this.pump();
+    this.begin();
   }
 
   private async setAndCheck(cmd: string, value: Uint8Array, what: string): Promise<void> {
@@ -191,15 +190,14 @@ export class XBeeDriver extends ModemDriver {
     return id;
   }
 
-  protected ready(): boolean {
+  protected override ready(): boolean {
     return this.outstanding === 0;
   }
 
   /** The TX request (escaping can double bytes) crosses the 115200-baud UART before the radio keys up. */
   protected override startDelayMs(len: number): [number, number] {
-    const b = uartByteMs(XBEE_UART_BAUD);
     const n = 4 + TX_HEADER + len;
-    return [n * b, 2 * n * b + START_MARGIN_MS];
+    return uartStartDelay(n, XBEE_UART_BAUD, n); // escaping: up to n more bytes
   }
 
   protected transmit(payload: Uint8Array): void {
