@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, SerialPort } from '@vakt/boards';
-import { encodeSerialFrame, HEADER_LEN, ID_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_OP, OFF_RECEIVER, OP_READING, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
+import { createHeader, DIR_UP, encodeSerialFrame, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OP_READING, parseRadioHeader, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
 import { SHORT_ADDR_LEN } from '@vakt/shared/fragment';
 import { deviceStorage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { Hes } from '../hes/hes.ts';
@@ -126,10 +126,8 @@ export class NetSim {
 
     const cid = hex(batch.concentrators[0]!.id);
     this.concModem = emulatedModem(o.radio, this.channel, { name: `concentrator ${cid}`, band: o.concentratorBand ?? findBand('eu868-g3'), accessJitterMs: o.concentratorJitterMs ?? 2000, random, log, maxQueue: 256, maxWaitMs: 120_000 });
-    // v1 downlinks name their receiver by its 8-byte id: the concentrator's fragments name that meter's short address.
-    const shortOfId = new Map(batch.meters.map((m, i) => [hex(m.id), shortAddr(i + 1)]));
-    const addressOf = (u: Uint8Array, n: number): Uint8Array | undefined => (n >= OFF_RECEIVER + ID_LEN ? shortOfId.get(hex(u.subarray(OFF_RECEIVER, OFF_RECEIVER + ID_LEN))) : undefined);
-    this.concPort = new RadioPort(this.concModem.driver, { shortAddr: shortAddr(0), reassemblySlots: Math.max(8, Math.min(o.meters, 64)), fragmentCopies: o.fragmentCopies ?? 3, addressOf });
+    // Fragments of a v2 hop frame name the meter's short address from the frame itself (wire-v2 §7).
+    this.concPort = new RadioPort(this.concModem.driver, { shortAddr: shortAddr(0), reassemblySlots: Math.max(8, Math.min(o.meters, 64)), fragmentCopies: o.fragmentCopies ?? 3 });
     const backhaul = this.backhaul(cid);
     const conc = runConcentrator({
       image: image.get(cid)!, hes: backhaul, meterLines: [this.concPort], storage: deviceStorage(image.get(cid)!, undefined), clock: this.clock(),
@@ -162,12 +160,15 @@ export class NetSim {
     this.sched.every(HES_PUMP_MS, () => this.pumpHes(cid, backhaul));
   }
 
-  /** Counts the READING frames a meter writes (v1 layout: link DATA around an e2e READING). */
+  /** Counts the READING frames a meter writes: an UP hop DATA frame around an e2e READING (wire v2). */
   private countReadings(id: string, port: RadioPort): void {
     this.readingFrames.set(id, 0);
     const write = port.write.bind(port);
+    const hop = createHeader();
+    const e2e = createHeader();
     const d = new SerialDeframer(MAX_LINK_FRAME, (b, off, len) => {
-      if (len > 2 * HEADER_LEN && b[off] === LINK_VERSION && b[off + OFF_OP] === LINK_DATA && b[off + HEADER_LEN + OFF_OP] === OP_READING) {
+      if (parseRadioHeader(b, off, len, hop) !== 0 || hop.version !== LINK_VERSION || hop.op !== LINK_DATA || hop.dir !== DIR_UP) return;
+      if (parseRadioHeader(b, off + hop.hdrLen, hop.bodyLen, e2e) === 0 && e2e.op === OP_READING) {
         this.readingFrames.set(id, this.readingFrames.get(id)! + 1);
         this.readingFrameLen = len;
       }
