@@ -135,8 +135,9 @@ export abstract class ModemDriver {
   private readonly queue: Pending[] = [];
   private readonly packetCbs: ((p: Uint8Array) => void)[] = [];
   private pumpTimer: unknown = null;
-  /** End of the listening pause after the last packet sent. */
+  /** End of the listening pause after the last packet sent, and that pause's length. */
   private quietUntil = 0;
+  private listenMs = 0;
   private pumping = false;
   /** End of the last packet's airtime (default ready()). */
   private airBusyUntil = 0;
@@ -241,8 +242,15 @@ export abstract class ModemDriver {
     this.started = false;
   }
 
-  /** Delivers a received packet to the receivers (called by the driver's UART parser). */
+  /**
+   * Delivers a received packet to the receivers (called by the driver's UART parser). A packet
+   * that arrives during the listening pause after our last packet is (part of) its receiver's
+   * answer — a LINK_ACK, then the command's response, each maybe in copies, back to back: the pause
+   * is extended by another listening time, so we do not key up over the rest of that answer.
+   */
   protected deliver(p: Uint8Array): void {
+    const now = this.timers.now();
+    if (now < this.quietUntil) this.quietUntil = Math.max(this.quietUntil, now + this.listenMs);
     this.stats.packetsReceived++;
     this.stats.bytesReceived += p.length;
     for (const cb of this.packetCbs) cb(p);
@@ -285,6 +293,7 @@ export abstract class ModemDriver {
         this.stats.bytesSent += head.data.length;
         this.stats.airtimeMs += air;
         this.quietUntil = head.listenMs > 0 ? now + air + head.listenMs : 0;
+        this.listenMs = head.listenMs;
         this.transmit(head.data);
       }
     } finally {

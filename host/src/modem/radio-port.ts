@@ -12,6 +12,8 @@
  */
 import type { SerialPort } from '@vakt/boards';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLen, COBS_DELIMITER } from '@vakt/shared/cobs';
+import { LINK_DATA } from '@vakt/shared';
+import { CRC16_LEN } from '@vakt/shared/crc16';
 import { FRAG_HEADER_LEN, fragmentChunk, fragmentCount, isFragment, Reassembler, SHORT_ADDR_LEN, writeFragment } from '@vakt/shared/fragment';
 import { FrameCutter } from '../bridge/frame-cutter.ts';
 import type { ModemDriver } from './driver.ts';
@@ -52,8 +54,11 @@ export interface RadioPortOptions {
    */
   fragmentCopies?: number;
   /**
-   * The same for a fragmented reply (a meter's answer to a command, written as it received the
-   * command): it is sent once per command, and a lost answer costs the HES a whole retry. Default 1.
+   * Copies of a reply that is costly to lose (LoRaWAN's NbTrans, for answers), sent back to back:
+   * a command's response (a DATA frame written as the command arrived, fragmented or not) — it is
+   * sent once per command, and a lost answer costs the HES a whole retry (minutes on a slow radio) —
+   * and the LINK_ACK of a unit that came in fragments, whose loss makes the sender repeat the whole
+   * burst. The receiver drops the copies (recentUnits). Default 1.
    */
   replyCopies?: number;
 }
@@ -74,6 +79,8 @@ export interface RadioPortStats {
   fragmentsIgnored: number;
   /** Reassembled v2 units whose address field differs from their fragments' (refused). */
   addressMismatch: number;
+  /** Units dropped as copies of one just received (replyCopies of the sender, channel duplicates). */
+  unitCopies: number;
 }
 
 const DEFAULT_MAX_UNIT = 1100;
@@ -82,6 +89,15 @@ const REPLY_WINDOW_MS = 1;
 /** A LINK_ACK reply fits this many bytes (v1: 26-byte header, body, 8-byte tag, CRC). */
 const REPLY_BYTES = 48;
 const LISTEN_MARGIN_MS = 50;
+
+/** A unit identical to one received this recently is a copy (replyCopies, a duplicating channel) and dropped. */
+const COPY_WINDOW_MS = 10_000;
+/** Units remembered for that (a concentrator hears many meters between one's copies). */
+const RECENT_UNITS = 16;
+/** Bytes of a unit's head in its fingerprint: hop first byte, short address, counter (wire-v2 §2). */
+const PRINT_HEAD = 4;
+/** Type bits of a v2 hop frame's first byte (wire-v2 §2: 1 DATA, 4 LINK_ACK). */
+const HOP_TYPE_MASK = 0x0f;
 
 /** Where a fragment names its address, and where a v2 hop frame carries the meter's short address (wire-v2 §2). */
 const FRAG_ADDR_OFF = 1;
@@ -99,7 +115,7 @@ function sameAddr(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean
 
 /** A SerialPort whose bytes travel over a radio modem. */
 export class RadioPort implements SerialPort {
-  readonly stats: RadioPortStats = { framesOut: 0, fragmentsOut: 0, framesRefused: 0, badFrames: 0, unitsIn: 0, fragmentsIgnored: 0, addressMismatch: 0 };
+  readonly stats: RadioPortStats = { framesOut: 0, fragmentsOut: 0, framesRefused: 0, badFrames: 0, unitsIn: 0, fragmentsIgnored: 0, addressMismatch: 0, unitCopies: 0 };
   readonly reassembler: Reassembler | null;
   private readonly cutter = new FrameCutter();
   private readonly cbs: ((c: Uint8Array) => void)[] = [];
@@ -111,6 +127,12 @@ export class RadioPort implements SerialPort {
   private readonly listenMs: number;
   /** When the last unit arrived (a frame written at that very time is the firmware's reply to it). */
   private lastRxAt = -Infinity;
+  /** Whether that unit came in fragments. */
+  private lastRxFragmented = false;
+  /** Fingerprints (length, CRC-16 trailer, head) and arrival times of recent units, a ring. */
+  private readonly recent: string[] = [];
+  private readonly recentAt: number[] = [];
+  private recentNext = 0;
 
   constructor(readonly driver: ModemDriver, private readonly o: RadioPortOptions) {
     if (o.shortAddr.length !== SHORT_ADDR_LEN) throw new Error(`short address must be ${SHORT_ADDR_LEN} bytes`);
@@ -144,10 +166,14 @@ export class RadioPort implements SerialPort {
     // f = COBS(unit) ‖ 0x00
     const n = f.length > 1 ? cobsDecode(f, 0, f.length - 1, this.unit, 0) : -1;
     if (n <= 0) { this.stats.badFrames++; return; }
+    const costly = reply && (this.lastRxFragmented || (isHopV2(this.unit[0]!) && (this.unit[0]! & HOP_TYPE_MASK) === LINK_DATA));
     // A unit starting like a fragment (never a v1/v2 frame, but the port is transparent) goes as fragments.
     if (n <= this.driver.maxPayload && !isFragment(this.unit[0]!)) {
-      if (this.driver.send(this.unit.subarray(0, n), reply, listen) === 'queued') this.stats.framesOut++;
-      else this.stats.framesRefused++;
+      const copies = costly ? Math.max(1, this.o.replyCopies ?? 1) : 1;
+      for (let c = 0; c < copies; c++) {
+        if (this.driver.send(this.unit.subarray(0, n), reply, listen) !== 'queued') { this.stats.framesRefused++; return; }
+      }
+      this.stats.framesOut++;
       return;
     }
     const count = fragmentCount(n, this.chunk);
@@ -156,7 +182,7 @@ export class RadioPort implements SerialPort {
     this.tag = (this.tag + 1) & 0xff;
     const v2 = isHopV2(this.unit[0]!);
     const named = v2 ? this.unit : (this.o.addressOf?.(this.unit, n) ?? this.o.shortAddr);
-    const copies = Math.max(1, count >= FRAG_COPIES_MIN ? (this.o.fragmentCopies ?? 1) : reply ? (this.o.replyCopies ?? 1) : 1);
+    const copies = Math.max(1, count >= FRAG_COPIES_MIN ? (this.o.fragmentCopies ?? 1) : costly ? (this.o.replyCopies ?? 1) : 1);
     // Copies of every fragment but the last, then the last once: the unit can only complete with the
     // burst's final packet, so the receiver's immediate LINK_ACK never collides with our own copies.
     const total = (count - 1) * copies + 1;
@@ -179,15 +205,31 @@ export class RadioPort implements SerialPort {
         const u = buf.subarray(off, off + len);
         // wire-v2 §7: the hop frame's address must be the one its fragments named.
         if (isHopV2(u[0]!) && (len < HOP_ADDR_OFF + SHORT_ADDR_LEN || !sameAddr(u, HOP_ADDR_OFF, p, FRAG_ADDR_OFF))) { this.stats.addressMismatch++; return; }
-        this.emitUnit(u);
+        this.emitUnit(u, true);
       });
       return;
     }
-    this.emitUnit(p);
+    this.emitUnit(p, false);
   }
 
-  private emitUnit(u: Uint8Array): void {
+  /** True (and counted) when `u` is a copy of a unit received within COPY_WINDOW_MS; else remembers it. */
+  private isCopy(u: Uint8Array, now: number): boolean {
+    let print = `${u.length}`;
+    for (let i = 0; i < Math.min(PRINT_HEAD, u.length); i++) print += `.${u[i]!}`;
+    for (let i = Math.max(0, u.length - CRC16_LEN); i < u.length; i++) print += `.${u[i]!}`;
+    for (let i = 0; i < this.recent.length; i++) {
+      if (this.recent[i] === print && now - this.recentAt[i]! < COPY_WINDOW_MS) { this.stats.unitCopies++; return true; }
+    }
+    this.recent[this.recentNext] = print;
+    this.recentAt[this.recentNext] = now;
+    this.recentNext = (this.recentNext + 1) % RECENT_UNITS;
+    return false;
+  }
+
+  private emitUnit(u: Uint8Array, fragmented: boolean): void {
+    if (this.isCopy(u, this.driver.now())) return;
     this.stats.unitsIn++;
+    this.lastRxFragmented = fragmented;
     this.lastRxAt = this.driver.now();
     const out = new Uint8Array(cobsMaxEncodedLen(u.length) + 1);
     const n = cobsEncode(u, 0, u.length, out, 0);
