@@ -36,6 +36,19 @@ const UP_MAX_TRIES = 8;
 const METER_SHARE = 2;
 /** Frames sent per pump, so one tick cannot monopolise a slow line. */
 const PUMP_BURST = 8;
+/** e2e header (PROTOCOL.md §3): the op in the low bits of byte 0, the key generation in byte 1. */
+const E2E_OP_MASK = 0x0f;
+const E2E_GEN_AT = 1;
+
+/**
+ * A queued downlink e2e frame is superseded by a later one under the same key of the same meter
+ * (op and generation: one replay counter at the meter, §6) that the meter took: the meter would
+ * refuse the older one (its counter is below the one just accepted) and report it as a replay or,
+ * in the short counter form, a bad tag — a false security alarm and wasted airtime.
+ */
+function sameE2eKey(older: Uint8Array, newer: Uint8Array): boolean {
+  return (older[0] & E2E_OP_MASK) === (newer[0] & E2E_OP_MASK) && older[E2E_GEN_AT] === newer[E2E_GEN_AT];
+}
 
 /** Tunables. */
 export interface ConcentratorOptions {
@@ -74,6 +87,11 @@ export interface ConcentratorStats {
   leaves: number;
   /** Queued downlink frames dropped because their meter left the table. */
   droppedOnLeave: number;
+  /**
+   * Queued downlink frames not resent because a later frame under the same key reached the meter
+   * (its LINK_ACK) or went out: the meter refuses the older one as a replay (sameE2eKey).
+   */
+  superseded: number;
   sendErrors: number;
 }
 
@@ -124,7 +142,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   const r = createCborReader();
   const stats: ConcentratorStats = {
     meterLinkFailures: 0, hesLinkFailures: 0, notForMe: 0, badInner: 0, unknownMeter: 0,
-    forwardedUp: 0, forwardedDown: 0, joins: 0, joinsRefused: 0, leaves: 0, droppedOnLeave: 0, sendErrors: 0,
+    forwardedUp: 0, forwardedDown: 0, joins: 0, joinsRefused: 0, leaves: 0, droppedOnLeave: 0, superseded: 0, sendErrors: 0,
   };
   let now = board.clock.now();
 
@@ -196,6 +214,12 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
     for (let i = 0; i < PUMP_BURST; i++) {
       const e = downQ.nextDue(now, retryS);
       if (e === undefined) break;
+      // A resend of a frame the meter may already have overtaken (sameE2eKey) is dropped, not sent.
+      if (e.tries > 0 && downQ.overtaken(e, sameE2eKey)) {
+        stats.superseded++;
+        downQ.release(e);
+        continue;
+      }
       if (e.tries >= DOWN_MAX_TRIES) {
         downQ.expired++;
         downQ.release(e);
@@ -235,6 +259,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
     if (hdr.op === LINK_ACK) {
       if (readAck(ID_LEN, n)) {
         ackCounter(m.down.ctr as SendCounter, r.value);
+        stats.superseded += downQ.supersede(idx, r.value, sameE2eKey);
         downQ.ack(idx, r.value);
       }
       return;

@@ -115,6 +115,41 @@ export class FrameQueue {
     return false;
   }
 
+  /**
+   * The receiver took the entry for `dest` sent with link counter `counter`: drops (and returns
+   * how many) the entries for `dest` that came before it and that `superseded(older, newer)` says
+   * it makes useless. Call before ack(), which removes the acknowledged entry itself.
+   */
+  supersede(dest: number, counter: number, superseded: (older: Uint8Array, newer: Uint8Array) => boolean): number {
+    let taken: QueueEntry | undefined;
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used && e.dest === dest && e.sentCounter === counter && counter > 0) taken = e;
+    }
+    if (taken === undefined) return 0;
+    let n = 0;
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used && e !== taken && e.dest === dest && e.order < taken.order && superseded(e.buf, taken.buf)) {
+        this.release(e);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * True when an entry for e's destination that came after e has been transmitted and
+   * `superseded(e, it)` holds: once the receiver may hold the later frame, e is useless to resend.
+   */
+  overtaken(e: QueueEntry, superseded: (older: Uint8Array, newer: Uint8Array) => boolean): boolean {
+    for (let i = 0; i < this.capacity; i++) {
+      const x = this.entries[i];
+      if (x.used && x !== e && x.dest === e.dest && x.order > e.order && x.tries > 0 && superseded(e.buf, x.buf)) return true;
+    }
+    return false;
+  }
+
   /** Drops every entry for `dest` (meter left the table); returns how many. */
   dropDest(dest: number): number {
     let n = 0;
