@@ -64,6 +64,25 @@ export function fragmentCount(len: number, chunk: number): number {
   return n > FRAG_MAX_COUNT ? -1 : n;
 }
 
+/** Units of at least this many fragments may be sent with copies of their fragments (burstFragment). */
+export const FRAG_COPIES_MIN = 4;
+
+/** Packets in a burst of a unit of `count` fragments (1: a whole unit) sent with `copies` copies (see burstFragment). */
+export function burstLength(count: number, copies: number): number {
+  return count <= 1 ? copies : (count - 1) * copies + 1;
+}
+
+/**
+ * The fragment sent at step j of a burst: copies of every fragment but the last, round after
+ * round, then the last one once, last of all. The unit can only complete with the burst's final
+ * packet, so the receiver's immediate answer never collides with the sender's own copies. A whole
+ * unit (count 1) is sent `copies` times: always index 0.
+ */
+export function burstFragment(j: number, count: number, copies: number): number {
+  if (count <= 1) return 0;
+  return j === burstLength(count, copies) - 1 ? count - 1 : j % (count - 1);
+}
+
 /**
  * Writes fragment `index` of unit[off..off+len) to out[outOff..): header (sender address
  * addr[addrOff..+SHORT_ADDR_LEN), frame tag) and data. Returns the fragment's length, or −1 when

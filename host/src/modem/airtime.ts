@@ -3,19 +3,10 @@
  * enforce (ERC Recommendation 70-03 annex 1 / EN 300 220; figures in shared/notes/radio.md).
  */
 
-/** LoRa modulation settings (SX1272/76 datasheet §4.1.1.6, Semtech AN1200.13). */
-export interface LoraParams {
-  kind: 'lora';
-  sf: number;
-  bwHz: number;
-  /** Coding rate 4/(4+cr), cr = 1..4. */
-  cr: number;
-  preamble: number;
-  crc: boolean;
-  implicitHeader: boolean;
-  /** Low data rate optimisation; when undefined, on as the datasheet requires (symbol time > 16 ms). */
-  lowDataRate?: boolean;
-}
+import { BANDS, DUTY_WINDOW_MS, findBand, loraTimeOnAirMs, type BandProfile, type LoraParams } from '@vakt/boards/common/radio';
+
+// LoRa airtime and the band profiles are one definition, shared with the firmware-side drivers.
+export { BANDS, DUTY_WINDOW_MS, findBand, loraTimeOnAirMs, type BandProfile, type LoraParams };
 
 /** FSK/GFSK (or any bit-serial) modulation: bits at `bps`, plus fixed per-packet overhead bytes (preamble, sync word, length, CRC). */
 export interface FskParams {
@@ -26,64 +17,10 @@ export interface FskParams {
 
 export type Modulation = LoraParams | FskParams;
 
-/** Symbol time above which the SX127x needs low data rate optimisation (datasheet). */
-const LDRO_SYMBOL_MS = 16;
-/** Preamble symbols the modem adds to the programmed preamble length. */
-const PREAMBLE_EXTRA_SYMBOLS = 4.25;
-/** Symbols of the LoRa header/payload start that are always sent. */
-const PAYLOAD_BASE_SYMBOLS = 8;
-
-/**
- * LoRa time on air in ms for `payloadBytes` (AN1200.13):
- * T_sym = 2^SF / BW; T_preamble = (n_preamble + 4.25)·T_sym;
- * n_payload = 8 + max(ceil((8·PL − 4·SF + 28 + 16·CRC − 20·IH) / (4·(SF − 2·DE)))·(CR + 4), 0).
- */
-export function loraTimeOnAirMs(p: LoraParams, payloadBytes: number): number {
-  const tSym = (2 ** p.sf / p.bwHz) * 1000;
-  const de = (p.lowDataRate ?? tSym > LDRO_SYMBOL_MS) ? 1 : 0;
-  const ih = p.implicitHeader ? 1 : 0;
-  const crc = p.crc ? 1 : 0;
-  const num = 8 * payloadBytes - 4 * p.sf + 28 + 16 * crc - 20 * ih;
-  const nPayload = PAYLOAD_BASE_SYMBOLS + Math.max(Math.ceil(num / (4 * (p.sf - 2 * de))) * (p.cr + 4), 0);
-  return (p.preamble + PREAMBLE_EXTRA_SYMBOLS) * tSym + nPayload * tSym;
-}
-
 /** Time on air in ms of one packet of `payloadBytes` under modulation `m`. */
 export function timeOnAirMs(m: Modulation, payloadBytes: number): number {
   if (m.kind === 'lora') return loraTimeOnAirMs(m, payloadBytes);
   return ((payloadBytes + m.overheadBytes) * 8 * 1000) / m.bps;
-}
-
-/** A regulatory band profile: what a transmitter there may do. */
-export interface BandProfile {
-  name: string;
-  description: string;
-  /** Share of any one-hour window a transmitter may be on air (1 = no limit). */
-  dutyCycle: number;
-  /** Highest radiated power, dBm e.r.p. (undefined: not limited by this profile). */
-  maxPowerDbm?: number;
-}
-
-/** The window over which duty cycle is measured (EN 300 220: one hour). */
-export const DUTY_WINDOW_MS = 3600_000;
-
-/**
- * Band profiles by name. The limit of a regulated band is fixed here, not a setting ("shall not be
- * user dependent/adjustable", ERC 70-03): a lab bench without limit must name `lab` explicitly.
- */
-export const BANDS: { readonly [name: string]: BandProfile } = {
-  'eu868-g': { name: 'eu868-g', description: 'EU 868.0–868.6 MHz (ERC 70-03 h1.4): 1 % duty cycle, 25 mW', dutyCycle: 0.01, maxPowerDbm: 14 },
-  'eu868-g2': { name: 'eu868-g2', description: 'EU 868.7–869.2 MHz (h1.5, wM-Bus T1/C1): 0.1 % duty cycle, 25 mW', dutyCycle: 0.001, maxPowerDbm: 14 },
-  'eu868-g3': { name: 'eu868-g3', description: 'EU 869.4–869.65 MHz (h1.6): 10 % duty cycle, 500 mW', dutyCycle: 0.1, maxPowerDbm: 27 },
-  eu433: { name: 'eu433', description: 'EU 433.05–434.79 MHz (h1.3): 10 mW, 10 % duty cycle', dutyCycle: 0.1, maxPowerDbm: 10 },
-  lab: { name: 'lab', description: 'lab bench, shielded or cabled: no duty-cycle limit (chosen explicitly, never a default)', dutyCycle: 1 },
-};
-
-/** Looks a band up; throws a plain error naming the known bands. */
-export function findBand(name: string): BandProfile {
-  const b = BANDS[name];
-  if (b === undefined) throw new Error(`unknown band "${name}" (known: ${Object.keys(BANDS).join(', ')})`);
-  return b;
 }
 
 /** Outcome of asking the budget for a transmission. */

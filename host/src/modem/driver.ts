@@ -8,6 +8,7 @@
  * Drivers: transparent.ts (plain byte pipe), hc12.ts, ebyte.ts (E32/E22), xbee.ts (API mode 2),
  * packet.ts (generic packet radio). radio-port.ts puts any of them under the firmware's SerialPort.
  */
+import { readBackMessage } from '@vakt/boards/common/radio';
 import { DutyCycleBudget, type BandProfile } from './airtime.ts';
 
 /** The modem's UART as bytes in and out (serialport, or an emulated modem). */
@@ -318,8 +319,7 @@ export abstract class ModemDriver {
 
   /** Throws the read-back mismatch error in the one wording every driver uses. */
   protected mismatch(what: string, want: number, got: number | undefined): never {
-    const hex = (v: number): string => `0x${v.toString(16).padStart(2, '0')}`;
-    throw new Error(`${this.kind} on ${this.name} did not accept ${what} ${hex(want)}${got === undefined ? ' (no answer)' : ` (reads back ${hex(got)})`}`);
+    throw new Error(readBackMessage(this.kind, this.name, what, want, got));
   }
 }
 

@@ -5,16 +5,9 @@
  * KrisKasprzak/EBYTE #20). Configuration runs at 9600 8N1. The driver waits for AUX high before
  * every mode change and every packet (AUX low = the module is busy; ignoring it loses bytes, EBYTE #65).
  *
- * E32 configuration frame (volatile C2 or saved C0), read back with C1 C1 C1 → C0 + the same 5 bytes:
- *
- * | byte | field  | bits                                                                   |
- * |------|--------|------------------------------------------------------------------------|
- * | 0    | HEAD   | C0 save / C2 volatile                                                  |
- * | 1    | ADDH   | address high                                                            |
- * | 2    | ADDL   | address low                                                             |
- * | 3    | SPED   | 7-6 parity (00 8N1), 5-3 UART baud (011 9600), 2-0 air rate (010 2.4k) |
- * | 4    | CHAN   | 4-0 channel: E32-868 862 + CHAN MHz, E32-433 410 + CHAN MHz             |
- * | 5    | OPTION | 7 fixed transmission, 6 IO push-pull, 5-3 wake time, 2 FEC, 1-0 power   |
+ * E32 configuration frame (volatile C2 or saved C0), read back with C1 C1 C1 → C0 + the same 5
+ * bytes: the table, the air-rate tables and the test telegram are in boards/src/common/ebyte.ts
+ * (shared with the firmware driver boards/src/espruino/modem-e32.ts).
  *
  * E22 registers 0x00–0x06 (write C0 00 07 …, read C1 00 07 → C1 00 07 + the same 7 bytes):
  * ADDH ADDL NETID REG0 (7-5 UART baud, 4-3 parity, 2-0 air rate) REG1 (7-6 sub-packet 240/128/64/32,
@@ -25,38 +18,26 @@
  * packet ends when the line stays idle for RX_GAP_MS (LoRa packets are separated by a preamble of
  * tens of ms, a UART byte at 9600 takes ~1 ms).
  */
+import {
+  decodeE32Config, e32ConfigFrame, E32_FIELDS, E32_FRAME, E32_MAX_PAYLOAD, EBYTE_CONFIG_BAUD, EBYTE_HEAD_READ as HEAD_READ,
+  EBYTE_HEAD_SAVE as HEAD_SAVE, EBYTE_UART_9600, ebyteLora, ebyteRateCode, type E32Config,
+} from '@vakt/boards/common/ebyte';
 import { timeOnAirMs, type LoraParams } from './airtime.ts';
 import { ConfigReader, ModemDriver, uartStartDelay, withLevel, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
 
+// The E32 frame and air-rate tables are one definition, shared with the firmware driver.
+export { decodeE32Config, e32ConfigFrame, E32_MAX_PAYLOAD, EBYTE_CONFIG_BAUD, ebyteLora };
+
 export type EbyteModel = 'e32' | 'e22';
 
-/** What the driver configures (configuration as data). */
-export interface EbyteConfig {
-  address: number;
-  channel: number;
-  /** Air data rate, bits/s: 300, 1200, 2400, 4800, 9600, 19200. */
-  airRate: number;
-  /** Transmit power, dBm (E32 T20: 20/17/14/10; E22: 22/17/13/10). */
-  powerDbm: number;
+/** What the driver configures (configuration as data; power E32 T20: 20/17/14/10, E22: 22/17/13/10). */
+export interface EbyteConfig extends E32Config {
   /** E22 only: network id. */
   netId?: number;
   /** E22 only: sub-packet length 240/128/64/32 (the payload limit). */
   subPacket?: number;
 }
 
-/** The E32's fixed packet limit (LoRa_E32_Series_Library #31). */
-export const E32_MAX_PAYLOAD = 58;
-/** UART rate of configuration mode (both models). */
-export const EBYTE_CONFIG_BAUD = 9600;
-/** SPED/REG0 UART bits for 9600 (the only UART rate this driver uses). */
-const UART_9600 = 0b011;
-const HEAD_SAVE = 0xc0;
-const HEAD_VOLATILE = 0xc2;
-const HEAD_READ = 0xc1;
-/** E32 config frame length (head + 5 parameters). */
-const E32_FRAME = 6;
-/** E22 registers this driver writes and reads back (ADDH … REG3). */
-const E22_REGS = 7;
 /** Idle byte times after which a module sends what its UART received. */
 const IDLE_BYTES = 3;
 /** Idle line that ends a received packet. */
@@ -67,52 +48,24 @@ const MODE_SETTLE_MS = 2;
 const AUX_TIMEOUT_MS = 1000;
 const ANSWER_TIMEOUT_MS = 500;
 
-/** Air rates and their SPED/REG0 code. */
-const AIR_RATE_CODE: { [bps: number]: number } = { 300: 0, 1200: 1, 2400: 2, 4800: 3, 9600: 4, 19200: 5 };
-/**
- * LoRa settings behind each air rate. Ebyte does not publish them: these are the SF/BW whose
- * nominal LoRa bit rate SF·BW/2^SF·4/5 is nearest the advertised rate (an assumption, used only for
- * airtime; a real module's AUX timing is what the driver waits for).
- */
-const LORA_OF_RATE: { [bps: number]: [number, number] } = {
-  300: [12, 125_000], 1200: [11, 250_000], 2400: [11, 500_000], 4800: [10, 500_000], 9600: [9, 500_000], 19200: [7, 500_000],
-};
-const E32_POWER_CODE: { [dbm: number]: number } = { 20: 0, 17: 1, 14: 2, 10: 3 };
+/** E22 registers this driver writes and reads back (ADDH … REG3). */
+const E22_REGS = 7;
 const E22_POWER_CODE: { [dbm: number]: number } = { 22: 0, 17: 1, 13: 2, 10: 3 };
 const E22_SUBPACKET_CODE: { [len: number]: number } = { 240: 0, 128: 1, 64: 2, 32: 3 };
 
-/** LoRa parameters of an air rate (for airtime). */
-export function ebyteLora(airRate: number): LoraParams {
-  const sb = LORA_OF_RATE[airRate];
-  if (sb === undefined) throw new Error(`no Ebyte air rate ${airRate} bit/s (known: ${Object.keys(LORA_OF_RATE).join(', ')})`);
-  return { kind: 'lora', sf: sb[0], bwHz: sb[1], cr: 1, preamble: 8, crc: true, implicitHeader: false };
-}
-
-/** The E32 configuration frame for `c` (6 bytes; head C2 volatile unless `save`). */
-export function e32ConfigFrame(c: EbyteConfig, save: boolean): Uint8Array {
-  const rate = AIR_RATE_CODE[c.airRate];
-  const pw = E32_POWER_CODE[c.powerDbm];
-  if (rate === undefined) throw new Error(`E32: no air rate ${c.airRate} bit/s`);
-  if (pw === undefined) throw new Error(`E32: no power level ${c.powerDbm} dBm (20, 17, 14, 10)`);
-  if (!(c.channel >= 0 && c.channel <= 0x1f)) throw new Error(`E32: channel ${c.channel} out of 0..31`);
-  const option = 0x40 | 0x04 | pw; // transparent, push-pull IO, 250 ms wake, FEC on
-  return Uint8Array.of(save ? HEAD_SAVE : HEAD_VOLATILE, (c.address >> 8) & 0xff, c.address & 0xff, (UART_9600 << 3) | rate, c.channel, option);
-}
-
 /** The E22 register values ADDH … REG3 for `c` (7 bytes). */
 export function e22Registers(c: EbyteConfig): Uint8Array {
-  const rate = AIR_RATE_CODE[c.airRate];
+  const rate = ebyteRateCode(c.airRate);
   const pw = E22_POWER_CODE[c.powerDbm];
   const sp = E22_SUBPACKET_CODE[c.subPacket ?? 240];
-  if (rate === undefined) throw new Error(`E22: no air rate ${c.airRate} bit/s`);
+  if (rate < 0) throw new Error(`E22: no air rate ${c.airRate} bit/s`);
   if (pw === undefined) throw new Error(`E22: no power level ${c.powerDbm} dBm (22, 17, 13, 10)`);
   if (sp === undefined) throw new Error(`E22: no sub-packet length ${String(c.subPacket)} (240, 128, 64, 32)`);
   if (!(c.channel >= 0 && c.channel <= 83)) throw new Error(`E22: channel ${c.channel} out of 0..83`);
-  return Uint8Array.of((c.address >> 8) & 0xff, c.address & 0xff, (c.netId ?? 0) & 0xff, (UART_9600 << 5) | rate, sp << 6, c.channel, 0);
+  return Uint8Array.of((c.address >> 8) & 0xff, c.address & 0xff, (c.netId ?? 0) & 0xff, (EBYTE_UART_9600 << 5) | rate, sp << 6, c.channel, 0);
 }
 
-/** Names of the E32 frame's bytes 1..5 and of the E22 registers, for read-back errors. */
-const E32_FIELDS = ['address high', 'address low', 'speed', 'channel', 'option'];
+/** Names of the E22 registers, for read-back errors. */
 const E22_FIELDS = ['address high', 'address low', 'net id', 'REG0', 'REG1 (sub-packet, power)', 'channel', 'REG3'];
 
 /** Driver of one E32 or E22 module. */
@@ -240,11 +193,6 @@ export class EbyteDriver extends ModemDriver {
 }
 
 /*
- * Test telegram (E32 Series manual v1.30 §7, factory default parameters): C0 00 00 1A 17 44
- *   C0  head: parameters saved (the answer to C1 C1 C1 always starts with C0)
- *   00  ADDH, 00 ADDL: address 0x0000
- *   1A  SPED 0b00_011_010: 8N1, UART 9600, air rate 2.4 kbit/s
- *   17  CHAN 23: 410 + 23 = 433 MHz on an E32-433
- *   44  OPTION 0b0_1_000_1_00: transparent transmission, push-pull IO, 250 ms wake-up, FEC on, 20 dBm
- * test/modem/ebyte.test.ts decodes it with this file's tables and checks e32ConfigFrame re-encodes it.
+ * Test telegram: the E32's factory configuration C0 00 00 1A 17 44 and its decoding are in
+ * boards/src/common/ebyte.ts; test/modem/ebyte-hc12.test.ts and test/modem/modem-e32.test.ts use it.
  */

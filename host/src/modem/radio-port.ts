@@ -14,7 +14,7 @@ import type { SerialPort } from '@vakt/boards';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLen, COBS_DELIMITER } from '@vakt/shared/cobs';
 import { LINK_DATA } from '@vakt/shared';
 import { CRC16_LEN } from '@vakt/shared/crc16';
-import { FRAG_HEADER_LEN, fragmentChunk, fragmentCount, isFragment, Reassembler, SHORT_ADDR_LEN, writeFragment } from '@vakt/shared/fragment';
+import { burstFragment, burstLength, FRAG_COPIES_MIN, FRAG_HEADER_LEN, fragmentChunk, fragmentCount, isFragment, Reassembler, SHORT_ADDR_LEN, writeFragment } from '@vakt/shared/fragment';
 import { FrameCutter } from '../bridge/frame-cutter.ts';
 import type { ModemDriver } from './driver.ts';
 
@@ -63,8 +63,8 @@ export interface RadioPortOptions {
   replyCopies?: number;
 }
 
-/** Units with this many fragments or more are sent `fragmentCopies` times. */
-export const FRAG_COPIES_MIN = 4;
+/** Units with this many fragments or more are sent `fragmentCopies` times (shared/src/fragment.ts). */
+export { FRAG_COPIES_MIN };
 
 /** Counters of a radio port. */
 export interface RadioPortStats {
@@ -170,7 +170,7 @@ export class RadioPort implements SerialPort {
     // A unit starting like a fragment (never a v1/v2 frame, but the port is transparent) goes as fragments.
     if (n <= this.driver.maxPayload && !isFragment(this.unit[0]!)) {
       const copies = costly ? Math.max(1, this.o.replyCopies ?? 1) : 1;
-      for (let c = 0; c < copies; c++) {
+      for (let c = 0; c < burstLength(1, copies); c++) {
         if (this.driver.send(this.unit.subarray(0, n), reply, listen) !== 'queued') { this.stats.framesRefused++; return; }
       }
       this.stats.framesOut++;
@@ -183,11 +183,9 @@ export class RadioPort implements SerialPort {
     const v2 = isHopV2(this.unit[0]!);
     const named = v2 ? this.unit : (this.o.addressOf?.(this.unit, n) ?? this.o.shortAddr);
     const copies = Math.max(1, count >= FRAG_COPIES_MIN ? (this.o.fragmentCopies ?? 1) : costly ? (this.o.replyCopies ?? 1) : 1);
-    // Copies of every fragment but the last, then the last once: the unit can only complete with the
-    // burst's final packet, so the receiver's immediate LINK_ACK never collides with our own copies.
-    const total = (count - 1) * copies + 1;
+    const total = burstLength(count, copies);
     for (let j = 0; j < total; j++) {
-      const i = j === total - 1 ? count - 1 : j % (count - 1);
+      const i = burstFragment(j, count, copies);
       const len = writeFragment(this.unit, 0, n, this.chunk, i, named, v2 ? HOP_ADDR_OFF : 0, tag, this.frag, 0);
       // A refused fragment makes the rest useless: the receiver drops the partial unit on its timeout.
       if (this.driver.send(this.frag.subarray(0, len), reply, j === total - 1 ? listen : 0) !== 'queued') { this.stats.framesRefused++; return; }

@@ -2,6 +2,7 @@
  * One emulated modem with its driver: the module on the channel, the driver on the module's UART
  * and pins. Used by the tests, the network simulation, `npm run bench:radio` and `vakt demo --radio`.
  */
+import { E32_DEFAULT } from '@vakt/boards/common/ebyte';
 import { findBand, type BandProfile } from '../airtime.ts';
 import type { DriverOptions, ModemDriver } from '../driver.ts';
 import { EbyteDriver, type EbyteConfig } from '../ebyte.ts';
@@ -16,7 +17,7 @@ export type RadioKind = 'transparent' | 'hc12' | 'e32' | 'e22' | 'xbee' | 'packe
 export const RADIO_KINDS: readonly RadioKind[] = ['transparent', 'hc12', 'e32', 'e22', 'xbee', 'packet'];
 
 /** Default configuration per kind (the bench's E32: 2.4 kbit/s, channel 6 = 868 MHz on an E32-868, 14 dBm). */
-export const E32_DEFAULT: EbyteConfig = { address: 0, channel: 0x06, airRate: 2400, powerDbm: 14 };
+export { E32_DEFAULT };
 export const E22_DEFAULT: EbyteConfig = { address: 0, channel: 0x12, airRate: 2400, powerDbm: 13, subPacket: 64 };
 export const HC12_DEFAULT: Hc12Config = { channel: 1, mode: 3, powerDbm: 8, baud: 9600 };
 export const XBEE_DEFAULT: XBeeConfig = { channel: 0x0c, panId: 0x3332, powerLevel: 4 };
