@@ -75,9 +75,24 @@ export interface ModemProfile {
   kind: 'transparent' | 'hc12' | 'e32' | 'e22' | 'xbee' | 'packet';
   /** Largest payload per packet where the kind does not fix it (generic packet radio, E22 sub-packet). */
   maxPayload?: number;
-  /** Regulatory band profile name (host/src/modem/airtime.ts BANDS); 'lab' must be chosen explicitly. */
+  /** Regulatory band profile name (boards/src/common/radio.ts BANDS); 'lab' must be chosen explicitly. */
   band?: string;
   pins?: { [logical: string]: string | number };
+  /** Settings written at start and read back (E32: address, channel 0..31, airRate bit/s, powerDbm). */
+  config?: { address?: number; channel?: number; airRate?: number; powerDbm?: number };
+  // Firmware-side driver (boards/src/espruino/modem-e32.ts); the host's RadioPort has the same knobs.
+  /** Units (frame ‖ CRC) queued for the air (default 4). */
+  queue?: number;
+  /** Longest unit sent or reassembled, bytes (default 600: a firmware chunk's link frame). */
+  maxUnit?: number;
+  /** Senders whose fragmented units are reassembled at once (default 2). */
+  slots?: number;
+  /** Copies of each fragment of a unit of ≥ 4 fragments (a concentrator's firmware chunks; default 1). */
+  fragmentCopies?: number;
+  /** Copies of a command's response and of the LINK_ACK of a fragmented unit (default 1; meters: 2). */
+  replyCopies?: number;
+  /** Random delay 0..jitterMs before a spontaneous unit (ALOHA; meters closing an interval together). */
+  jitterMs?: number;
 }
 
 /** Pin assignment as data; undefined means the board has no such line and the adapter simulates it. */
