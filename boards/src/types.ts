@@ -57,8 +57,11 @@ export type Engine = 'espruino' | 'xs' | 'node';
 export interface SerialPortProfile {
   /** Name on the board: 'Serial1' (Espruino), 'UART1' (ESP32), or a device path placeholder on sim. */
   name: string;
-  /** What the line is for: the meter's radio modem, a concentrator's modem toward meters, or a console. */
-  role: 'modem' | 'console';
+  /**
+   * What the line is for: the meter's radio modem or a concentrator's modem toward meters (a
+   * profile's `modem` driver, if any, runs on these), a concentrator's line to the HES, or a console.
+   */
+  role: 'modem' | 'hes' | 'console';
   baud: number;
   /** Pin names for tx/rx where the board needs them (Espruino setup(), ECMA-419 Serial). */
   tx?: string | number;

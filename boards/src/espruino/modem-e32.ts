@@ -541,3 +541,18 @@ export function describeE32(answer: Uint8Array): string {
   if (c === undefined) return 'not an E32 configuration';
   return 'address 0x' + c.address.toString(16) + ', channel ' + c.channel + ', ' + c.airRate + ' bit/s, ' + c.powerDbm + ' dBm';
 }
+
+/** Global the build gives the driver piece (dist/firmware/espruino-modem.js). */
+export const MODEM_GLOBAL = 'VaktModem';
+/** Interpreter globals the boot expression below reads (the build's engine check allows them). */
+export const E32_BOOT_GLOBALS = ['digitalWrite', 'digitalRead', 'setTimeout', 'clearTimeout', 'getTime', 'Pin', 'E', 'print'];
+
+/**
+ * The boot line's expression for a modem UART: the E32 driver around `uartName` (e.g. Serial1),
+ * which the adapter then sets up and wraps like the UART itself. Plain text, as the boot line is.
+ */
+export function e32BootSerial(uartName: string, modemJson: string): string {
+  return 'globalThis.' + MODEM_GLOBAL + '.createE32Serial(' + uartName + ',' + modemJson + ',{' +
+    'pin:function(n){return typeof n==="number"?n:new Pin(n);},digitalWrite:digitalWrite,digitalRead:digitalRead,' +
+    'setTimeout:setTimeout,clearTimeout:clearTimeout,getTime:getTime,toUint8Array:E.toUint8Array,print:print},' + JSON.stringify(uartName) + ')';
+}
