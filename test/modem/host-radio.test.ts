@@ -6,6 +6,13 @@ import { findSocat, openPtyPair, type PtyPair } from '../../host/src/bridge/pty.
 import { openHostRadio, parsePins } from '../../host/src/modem/host-radio.ts';
 import { encodeXBeeFrame, XBeeParser } from '../../host/src/modem/xbee.ts';
 import { encodeSerialFrame, serialEncodedMaxLen } from '../../shared/src/serial.ts';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { captureIo } from '../../host/src/cli/io.ts';
+import { main } from '../../host/src/cli/main.ts';
+import { concentratorImage } from '../../host/src/kpe/image.ts';
 
 const socat = findSocat() !== null;
 const cleanup: (() => Promise<void>)[] = [];
@@ -41,7 +48,7 @@ describe.skipIf(!socat)('a modem driver on a serial port (socat PTY)', () => {
   it('configures an XBee, reads it back, and carries a fragmented frame both ways', async () => {
     const p = await pty();
     await scriptedXBee(p.b);
-    const r = await openHostRadio({ kind: 'xbee', path: p.a, band: 'lab', pins: '', shortAddr: Uint8Array.of(0, 1) });
+    const r = await openHostRadio({ kind: 'xbee', role: 'meter', path: p.a, band: 'lab', pins: '', shortAddr: Uint8Array.of(0, 1) });
     cleanup.push(() => r.close());
     expect(r.driver.maxPayload).toBe(100);
     const frame = Uint8Array.from({ length: 300 }, (_, i) => (i * 13) & 0xff);
@@ -59,8 +66,43 @@ describe.skipIf(!socat)('a modem driver on a serial port (socat PTY)', () => {
   it('a channel the module does not take is one plain error naming the port', async () => {
     const p = await pty();
     await scriptedXBee(p.b, true);
-    await expect(openHostRadio({ kind: 'xbee', path: p.a, band: 'lab', pins: '', shortAddr: Uint8Array.of(0, 1) }))
+    await expect(openHostRadio({ kind: 'xbee', role: 'meter', path: p.a, band: 'lab', pins: '', shortAddr: Uint8Array.of(0, 1) }))
       .rejects.toThrow(`XBee on ${p.a} did not accept channel (ATCH) 0x0c (reads back 0x0b)`);
+  });
+});
+
+describe.skipIf(!socat)('vakt concentrator --radio', () => {
+  /** A concentrator image (random test keys) in a fresh directory; runs the command for a second. */
+  async function concentrator(path: string, extra: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+    const dir = mkdtempSync(join(tmpdir(), 'vakt-conc-radio-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'c.prov.cbor'), concentratorImage({ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }, randomBytes(8)));
+    const io = captureIo({ cwd: dir });
+    // No HES listens on port 1: the concentrator runs, retrying the HES link, for --duration.
+    const code = await main(['concentrator', '--hes', '127.0.0.1:1', '--modem', path, '--image', 'c.prov.cbor', '--duration', '1', '--json', ...extra], io);
+    return { code, out: io.stdout, err: io.stderr };
+  }
+
+  it('runs the concentrator firmware on a configured, read-back modem driver', async () => {
+    const p = await pty();
+    await scriptedXBee(p.b);
+    const r = await concentrator(p.a, ['--radio', 'xbee', '--band', 'lab']);
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.out.join('\n')) as { modems: { path: string; txFailures: number; refusedBudget: number }[] };
+    expect(summary.modems).toHaveLength(1);
+    expect(summary.modems[0]).toMatchObject({ path: p.a, txFailures: 0, refusedBudget: 0 });
+  });
+
+  it('a modem that does not take its configuration stops it with that one line; --radio needs --band', async () => {
+    const p = await pty();
+    await scriptedXBee(p.b, true);
+    const r = await concentrator(p.a, ['--radio', 'xbee', '--band', 'lab']);
+    expect(r.code).toBe(1);
+    expect(r.err).toEqual([`vakt concentrator: XBee on ${p.a} did not accept channel (ATCH) 0x0c (reads back 0x0b)`]);
+    const u = await concentrator(p.a, ['--radio', 'xbee']);
+    expect(u.code).toBe(2);
+    expect(u.err.join(' ')).toContain('--radio needs --band');
   });
 });
 

@@ -10,11 +10,19 @@ import { ModemPort } from '../bridge/modem.ts';
 import { RADIO_KINDS, type RadioKind } from '../modem/emu/index.ts';
 import { openHostRadio } from '../modem/host-radio.ts';
 
-/** A meter on a packet radio names itself in fragments by the last two bytes of its id (until wire v2's short address). */
-const ID_TAIL = 6;
+/** Bytes of a short address (wire v2 §2). */
+const SHORT_ADDR_BYTES = 2;
 import { helpText, intOpt, parseCommand, stringOpt, type CommandSpec } from './args.ts';
 import { CliError, usageError, type CliIo } from './io.ts';
 import { printJson } from './output.ts';
+
+/** A short address as the bytes fragments carry (big-endian). */
+export function shortAddrBytes(a: number): Uint8Array {
+  const b = new Uint8Array(SHORT_ADDR_BYTES);
+  b[0] = (a >> 8) & 0xff;
+  b[1] = a & 0xff;
+  return b;
+}
 
 /** How often a running device reports new refusals on stderr. */
 export const STATUS_MS = 5000;
@@ -110,7 +118,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   let host: Awaited<ReturnType<typeof openHostRadio>> | undefined;
   try {
     if (modem !== undefined) await modem.open();
-    else host = await openHostRadio({ kind: radio as RadioKind, path: port, band: stringOpt(p, 'band', true), pins: stringOpt(p, 'pins') ?? '', shortAddr: prov.meterId.subarray(ID_TAIL), log });
+    else host = await openHostRadio({ kind: radio as RadioKind, path: port, band: stringOpt(p, 'band', true), pins: stringOpt(p, 'pins') ?? '', role: 'meter', shortAddr: shortAddrBytes(prov.shortAddr), log });
   } catch (e) {
     throw new CliError((e as Error).message);
   }

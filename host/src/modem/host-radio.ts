@@ -1,7 +1,8 @@
 /**
  * A real modem on a host serial port, ready for the firmware: opens the port (serial-line.ts),
  * builds the kind's driver with its default configuration, configures and reads it back, and
- * returns the RadioPort to give the firmware as its SerialPort. Used by `vakt meter sim --radio`.
+ * returns the RadioPort to give the firmware as its SerialPort. Used by `vakt meter sim --radio`
+ * and `vakt concentrator --radio`, with the port settings of the device's role (ROLE_PORT).
  */
 import { findBand } from './airtime.ts';
 import type { ModemDriver } from './driver.ts';
@@ -9,13 +10,14 @@ import { EbyteDriver } from './ebyte.ts';
 import { E22_DEFAULT, E32_DEFAULT, HC12_DEFAULT, PACKET_DEFAULT, TRANSPARENT_AIR, XBEE_DEFAULT, type RadioKind } from './emu/index.ts';
 import { Hc12Driver } from './hc12.ts';
 import { PacketRadioDriver } from './packet.ts';
-import { RadioPort } from './radio-port.ts';
+import { RadioPort, ROLE_PORT } from './radio-port.ts';
 import { openModemSerial } from './serial-line.ts';
 import { StreamDriver } from './transparent.ts';
 import { XBeeDriver } from './xbee.ts';
 
 export interface HostRadioOptions {
   kind: RadioKind;
+  role: 'meter' | 'concentrator';
   path: string;
   /** Band name (airtime.ts BANDS); required: the regulatory limit is never a silent default. */
   band: string;
@@ -59,6 +61,6 @@ export async function openHostRadio(o: HostRadioOptions): Promise<{ port: RadioP
     await serial.close();
     throw e;
   }
-  const port = new RadioPort(driver, { shortAddr: o.shortAddr });
+  const port = new RadioPort(driver, { ...ROLE_PORT[o.role], shortAddr: o.shortAddr });
   return { port, driver, close: async () => { driver.stop(); await serial.close(); } };
 }

@@ -18,7 +18,7 @@ import { findBand, type BandProfile } from './airtime.ts';
 import { RadioChannel, type ChannelOptions } from './emu/channel.ts';
 import { emulatedModem, type EmulatedModem, type RadioKind } from './emu/index.ts';
 import { Rng, SimScheduler } from './emu/sched.ts';
-import { RadioPort } from './radio-port.ts';
+import { RadioPort, ROLE_PORT } from './radio-port.ts';
 
 /** Settings of a simulated network. */
 export interface NetSimOptions {
@@ -127,7 +127,7 @@ export class NetSim {
     const cid = hex(batch.concentrators[0]!.id);
     this.concModem = emulatedModem(o.radio, this.channel, { name: `concentrator ${cid}`, band: o.concentratorBand ?? findBand('eu868-g3'), accessJitterMs: o.concentratorJitterMs ?? 2000, random, log, maxQueue: 256, maxWaitMs: 120_000 });
     // Fragments of a v2 hop frame name the meter's short address from the frame itself (wire-v2 §7).
-    this.concPort = new RadioPort(this.concModem.driver, { shortAddr: shortAddr(0), reassemblySlots: Math.max(8, Math.min(o.meters, 64)), fragmentCopies: o.fragmentCopies ?? 3 });
+    this.concPort = new RadioPort(this.concModem.driver, { shortAddr: shortAddr(0), reassemblySlots: Math.max(8, Math.min(o.meters, 64)), fragmentCopies: o.fragmentCopies ?? ROLE_PORT.concentrator.fragmentCopies! });
     const backhaul = this.backhaul(cid);
     const conc = runConcentrator({
       image: image.get(cid)!, hes: backhaul, meterLines: [this.concPort], storage: deviceStorage(image.get(cid)!, undefined), clock: this.clock(),
@@ -143,7 +143,7 @@ export class NetSim {
       const modem = emulatedModem(o.radio, this.channel, { name: `meter ${id}`, band: o.meterBand ?? findBand('eu868-g'), accessJitterMs: o.meterJitterMs ?? METER_JITTER_MS, random, log });
       const mine = shortAddr(i + 1);
       const concAddr = shortAddr(0);
-      const port = new RadioPort(modem.driver, { shortAddr: mine, accept: (a, o) => sameShort(a, o, mine) || sameShort(a, o, concAddr), replyCopies: o.replyCopies ?? 2 });
+      const port = new RadioPort(modem.driver, { shortAddr: mine, accept: (a, o) => sameShort(a, o, mine) || sameShort(a, o, concAddr), replyCopies: o.replyCopies ?? ROLE_PORT.meter.replyCopies! });
       const sim = runMeter({
         image: image.get(id)!, line: port, storage: deviceStorage(image.get(id)!, undefined), clock: this.clock(), syntheticLoad: false,
         options: { attach: false, intervalS: o.intervalS ?? 900, retryS: o.meterRetryS ?? 300 },

@@ -63,6 +63,16 @@ export interface RadioPortOptions {
   replyCopies?: number;
 }
 
+/**
+ * RadioPort settings per role (netsim uses the same): a concentrator reassembles many meters at
+ * once and sends its long downlink units (firmware chunks) with 3 copies of each fragment; a meter
+ * sends its answers to commands twice (one answer per command: a lost one costs a whole HES retry).
+ */
+export const ROLE_PORT: { [role in 'meter' | 'concentrator']: Omit<RadioPortOptions, 'shortAddr'> } = {
+  meter: { replyCopies: 2 },
+  concentrator: { reassemblySlots: 64, fragmentCopies: 3 },
+};
+
 /** Units with this many fragments or more are sent `fragmentCopies` times (shared/src/fragment.ts). */
 export { FRAG_COPIES_MIN };
 
