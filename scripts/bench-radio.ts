@@ -6,7 +6,8 @@
  * Per configuration: readings delivered per hour, median and p99 delay (interval close → stored at
  * the HES), airtime per delivered reading (every device's airtime / readings stored), retransmissions
  * per reading (reading frames the meters sent / readings stored − 1) and the ideal: the airtime of
- * one reading's bytes alone (the link frame and its CRC as one LoRa packet, no acknowledgement).
+ * one reading's bytes alone (the most common READING link frame and its CRC as one LoRa packet, no
+ * acknowledgement).
  * Last line: one JSON object.
  *
  * Usage: npm run bench:radio [-- --meters 1,50 --loss 0,0.1 --hours 4 --seed 1]
@@ -71,7 +72,7 @@ async function runOne(meters: number, loss: number): Promise<Row> {
     worst = Math.max(worst, sim.channel.maxWindowAirtime(m.modem.module, 3600_000));
   }
   const readingFrames = [...sim.readingFrames.values()].reduce((a, b) => a + b, 0);
-  const ideal = timeOnAirMs(ebyteLora(E32_DEFAULT.airRate), sim.readingFrameLen + CRC16_LEN);
+  const ideal = timeOnAirMs(ebyteLora(E32_DEFAULT.airRate), sim.readingFrameLen() + CRC16_LEN);
   const perReading = totalStored > 0 ? air / totalStored : 0;
   await sim.close();
   const r2 = (x: number): number => Math.round(x * 100) / 100;

@@ -89,8 +89,8 @@ export class NetSim {
   readonly storedAt = new Map<string, Map<number, number>>();
   /** Per meter id: READING frames it handed to its radio (first sends and re-pushes). */
   readonly readingFrames = new Map<string, number>();
-  /** Length of the last READING link frame seen (for the ideal airtime). */
-  readingFrameLen = 0;
+  /** READING link frames seen, by length (the ideal airtime uses the most common one). */
+  readonly readingFrameLens = new Map<number, number>();
   private dir = '';
   private readonly rng: Rng;
 
@@ -170,13 +170,21 @@ export class NetSim {
       if (parseRadioHeader(b, off, len, hop) !== 0 || hop.version !== LINK_VERSION || hop.op !== LINK_DATA || hop.dir !== DIR_UP) return;
       if (parseRadioHeader(b, off + hop.hdrLen, hop.bodyLen, e2e) === 0 && e2e.op === OP_READING) {
         this.readingFrames.set(id, this.readingFrames.get(id)! + 1);
-        this.readingFrameLen = len;
+        this.readingFrameLens.set(len, (this.readingFrameLens.get(len) ?? 0) + 1);
       }
     });
     port.write = (data: Uint8Array): void => {
       d.push(data, 0, data.length);
       write(data);
     };
+  }
+
+  /** The most common READING link frame length (0 before any). */
+  readingFrameLen(): number {
+    let best = 0;
+    let n = 0;
+    for (const [len, k] of this.readingFrameLens) if (k > n || (k === n && len < best)) { best = len; n = k; }
+    return best;
   }
 
   private meterTick(sim: SimMeter): void {
