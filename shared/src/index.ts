@@ -17,4 +17,3 @@ export * from './cobs.ts';
 export * from './serial.ts';
 export * from './cbor.ts';
 export * from './keyupdate.ts';
-export * from './fastccm.ts';

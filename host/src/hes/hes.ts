@@ -4,7 +4,8 @@
 // PostgreSQL for several nodes). This class wires the parts together and is the public API; every
 // method that touches the store is async.
 import { x25519 } from '@noble/curves/ed25519.js';
-import { createCryptoCtx, createFastCryptoCtx, KX_STAGED, KX_CONFIRMED } from '@vakt/shared';
+import { createCryptoCtx, KX_STAGED, KX_CONFIRMED } from '@vakt/shared';
+import { createFastCryptoCtx } from '@vakt/shared/fastccm';
 import type { BlockCipher } from '@vakt/shared';
 import type Database from 'better-sqlite3';
 import { nameProblem } from '../cli/text.ts';
