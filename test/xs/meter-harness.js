@@ -90,12 +90,14 @@
       var S = require('Storage');
       var names = S.list();
       for (var k = 0; k < names.length; k++) if (!/\.js$/.test(names[k])) S.erase(names[k]);
+      names = null; // the list of stored pieces costs a Puck.js-sized pool ~3 variables per name
       S.write('prov', fromHex(scn.prov));
       flash = globalThis.VaktEspruino.createEspruinoBoard({ name: 'harness', engine: 'espruino' }, { Storage: S, serial: [], print: print }).storage;
       nativeAes = scn.nativeAes ? globalThis.VaktEspruino.createEspruinoAes(require('crypto')) : undefined;
     } else recs['r_prov'] = fromHex(scn.prov);
     R.recs = recs;
     R.state = { now: scn.t0, out: [], line: '', relayPin: undefined, engine: scn.engine || 'xs' };
+    scn = null; // (with its provisioning image in hex) not held while the meter starts
     R.opts = { attach: false };
     R.i = 0;
     R.app = null;
