@@ -11,7 +11,7 @@ import type { KeySlot } from '@vakt/shared/keys';
 import { KEY_LEN } from '@vakt/shared/keys';
 import {
   DIR_DOWN, HOP_TAG_LEN, LINK_ACK, LINK_DATA, MAX_TAG_LEN, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
-  OP_READ, OP_READING, OP_RELAY,
+  OP_MAX, OP_READ, OP_READING, OP_RELAY,
 } from '@vakt/shared/policy';
 import {
   ERR_COUNTER_EXHAUSTED, ERR_RECEIVER, ERR_REPLAY, ERR_TAG, ERR_UNKNOWN_SENDER,
@@ -42,8 +42,14 @@ export const EV_BAD_TAG = 16;
 export const EV_REPLAY = 17;
 export const EV_POLICY = 18;
 export const EV_COUNTER = 19;
-const EV_SLOTS = 20;
-// Fields of the event state array `ev`, EV_SLOTS entries each (indexed by code, or by op for EVF_WARNED).
+/**
+ * Event state slots: one per code, slot = evSlot(code) (1, 2, 3 and 16…19 → 1…7; 0 unused).
+ * Eight slots instead of one per code up to 19: ~29 Espruino variables less.
+ */
+const EV_SLOTS = 8;
+/** The state slot of an EVENT code: its low two bits, and bit 2 for the security codes 16…19. */
+const evSlot = (code: number): number => (code & 3) | ((code >> 2) & 4);
+// Fields of the event state array `ev`, EV_SLOTS entries each (indexed by evSlot(code), or by op for EVF_WARNED).
 const EVF_PENDING = 0; // occurrences not yet reported
 const EVF_DETAIL = EV_SLOTS; // detail of the last occurrence (non-security codes)
 const EVF_INFLIGHT = 2 * EV_SLOTS; // 1 while a report waits for its LINK_ACK
@@ -51,8 +57,8 @@ const EVF_T = 3 * EV_SLOTS; // t of the report in flight
 const EVF_IDETAIL = 4 * EV_SLOTS; // detail of the report in flight
 const EVF_CTR = 5 * EV_SLOTS; // link counter it last went under
 const EVF_AT = 6 * EV_SLOTS; // when it was last sent
-const EVF_WARNED = 7 * EV_SLOTS; // per op: EVENT 19 already raised
-const EVF_END = 8 * EV_SLOTS;
+const EVF_WARNED = 7 * EV_SLOTS; // per op 1…OP_MAX: EVENT 19 already raised
+const EVF_END = 7 * EV_SLOTS + OP_MAX + 1;
 const U32_MAX = 0xffffffff;
 
 // Status codes of responses (PROTOCOL.md §10).
@@ -347,38 +353,40 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * costs a rate-limiter token.
    */
   const flushEvent = (code: number): void => {
-    const again = ev[EVF_INFLIGHT + code] === 1;
+    const e = evSlot(code);
+    const again = ev[EVF_INFLIGHT + e] === 1;
     if (again) {
-      if (lastNow >= ev[EVF_AT + code] && lastNow - ev[EVF_AT + code] < retryS) return;
+      if (lastNow >= ev[EVF_AT + e] && lastNow - ev[EVF_AT + e] < retryS) return;
       if (!limiter.take(lastNow)) return;
     } else {
-      if (ev[EVF_PENDING + code] === 0) return;
+      if (ev[EVF_PENDING + e] === 0) return;
       if (!limiter.take(lastNow)) {
         stats.eventsSuppressed++;
         return;
       }
       // A new report (its fields count only once it is in flight). Security events (16…18) report
       // how often they happened since the last report; others their own detail.
-      ev[EVF_T + code] = lastNow;
-      ev[EVF_IDETAIL + code] = code >= EV_BAD_TAG && code <= EV_POLICY ? ev[EVF_PENDING + code] : ev[EVF_DETAIL + code];
+      ev[EVF_T + e] = lastNow;
+      ev[EVF_IDETAIL + e] = code >= EV_BAD_TAG && code <= EV_POLICY ? ev[EVF_PENDING + e] : ev[EVF_DETAIL + e];
     }
     // EVENT [0, code, t, detail]
     resp[0] = code;
-    resp[1] = ev[EVF_T + code];
-    resp[2] = ev[EVF_IDETAIL + code];
+    resp[1] = ev[EVF_T + e];
+    resp[2] = ev[EVF_IDETAIL + e];
     if (!reply(OP_EVENT, 0, 3)) return;
     stats.eventsSent++;
-    if (!again) ev[EVF_PENDING + code] = 0;
-    ev[EVF_INFLIGHT + code] = 1;
+    if (!again) ev[EVF_PENDING + e] = 0;
+    ev[EVF_INFLIGHT + e] = 1;
     // The link counter of the DATA frame just sent (its LINK_ACK names it).
-    ev[EVF_CTR + code] = (keys.linkUp.ctr as SendCounter).next - 1;
-    ev[EVF_AT + code] = lastNow;
+    ev[EVF_CTR + e] = (keys.linkUp.ctr as SendCounter).next - 1;
+    ev[EVF_AT + e] = lastNow;
   };
 
   /** Counts an event and reports it now or, when rate-limited, later (summed): bounded state, no queue growth. */
   const noteEvent = (code: number, detail: number): void => {
-    if (ev[EVF_PENDING + code] < U32_MAX) ev[EVF_PENDING + code]++; // saturates, never wraps to "none"
-    ev[EVF_DETAIL + code] = detail;
+    const e = evSlot(code);
+    if (ev[EVF_PENDING + e] < U32_MAX) ev[EVF_PENDING + e]++; // saturates, never wraps to "none"
+    ev[EVF_DETAIL + e] = detail;
     flushEvent(code);
   };
 
@@ -431,8 +439,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       const c = readHead(r, CBOR_UINT);
       // The concentrator holds that link counter: later uplinks may carry the short counter (§6).
       ackCounter(keys.linkUp.ctr as SendCounter, c);
-      for (let code = 1; c > 0 && code < EV_SLOTS; code++) {
-        if (ev[EVF_CTR + code] === c) ev[EVF_INFLIGHT + code] = 0;
+      for (let e = 1; c > 0 && e < EV_SLOTS; e++) {
+        if (ev[EVF_CTR + e] === c) ev[EVF_INFLIGHT + e] = 0;
       }
       return;
     }
@@ -731,11 +739,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           resp[3] = iv.w;
           reply(OP_READING, 0, 4);
         }
-        for (let code = 1; code < EV_SLOTS; code++) {
+        for (let e = 1; e < EV_SLOTS; e++) {
           // Only a code with something to report looks at the limiter (available() moves its refill clock).
-          if (ev[EVF_PENDING + code] + ev[EVF_INFLIGHT + code] === 0) continue;
+          if (ev[EVF_PENDING + e] + ev[EVF_INFLIGHT + e] === 0) continue;
           if (limiter.available(lastNow) === 0) break;
-          flushEvent(code);
+          flushEvent(e < 4 ? e : e + EV_BAD_TAG - 4);
         }
       } catch (e) {
         stats.sendErrors++;
