@@ -86,14 +86,14 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   // written, so out may equal src at the same offset.
   a[0] = L_PRIME;
   for (let pos = 0; pos < len; pos += AES_BLOCK_LEN) {
-    const ctr = 1 + pos / AES_BLOCK_LEN;
+    var ctr = 1 + pos / AES_BLOCK_LEN;
     a[CTR_HI] = ctr >>> 8;
     a[CTR_LO] = ctr;
     ctx._enc(rk, a, 0, s, 0);
-    const m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
-    for (let j = 0; j < m; j++) {
-      const c = src[srcOff + pos + j];
-      const p = c ^ s[j];
+    var m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
+    for (var j = 0; j < m; j++) {
+      var c = src[srcOff + pos + j];
+      var p = c ^ s[j];
       out[outOff + pos + j] = p;
       x[j] ^= opening ? p : c;
     }
@@ -106,7 +106,7 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
   // compared whatever the earlier ones were).
   let diff = 0;
   for (let j = 0; j < tagLen; j++) {
-    const t = x[j] ^ s[j];
+    var t = x[j] ^ s[j];
     if (opening) diff |= t ^ tag[tagOff + j];
     else tag[tagOff + j] = t;
   }

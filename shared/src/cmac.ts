@@ -42,9 +42,9 @@ export function _cmacFinish(ctx: CryptoCtx, rk: Uint32Array, out: Uint8Array, ou
   for (let d = n < AES_BLOCK_LEN ? 2 : 1; d > 0; d--) {
     // One bit left, from the last byte up, each byte taking the top bit of the one after it; the
     // bit shifted out of byte 0 comes back as RB into the last (Uint8Array keeps the low 8 bits).
-    let carry = RB & -(k[0] >>> 7);
-    for (let i = AES_BLOCK_LEN - 1; i >= 0; i--) {
-      const b = k[i];
+    var carry = RB & -(k[0] >>> 7);
+    for (var i = AES_BLOCK_LEN - 1; i >= 0; i--) {
+      var b = k[i];
       k[i] = (b << 1) ^ carry;
       carry = b >>> 7;
     }

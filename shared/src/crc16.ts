@@ -27,7 +27,7 @@ export function crc16Update(crc: number, buf: Uint8Array, off: number, len: numb
     // t = the register's top byte xor the input byte must be reduced as t·x^16 ≡ t·(x^12 + x^5 + 1).
     // t·x^12 reaches x^19: its top nibble h = t >>> 4 folds back the same way, h·(x^12 + x^5 + 1),
     // which stays below x^16. Both together are x·(x^12 + x^5 + 1) with x = t ^ h.
-    let x = (c >>> 8) ^ buf[i];
+    var x = (c >>> 8) ^ buf[i];
     x ^= x >>> 4;
     c = ((c << 8) ^ (x << POLY_X12) ^ (x << POLY_X5) ^ x) & MASK16;
   }

@@ -35,7 +35,7 @@ export function encodeSerialFrame(frame: Uint8Array, off: number, len: number, o
   let w = outOff + 1;
   let code = 1;
   for (let i = 0; i < total; i++) {
-    const b = i < len ? frame[off + i] : i === len ? crc >>> 8 : crc & 0xff;
+    var b = i < len ? frame[off + i] : i === len ? crc >>> 8 : crc & 0xff;
     if (b === 0) {
       out[codePos] = code;
       codePos = w++;
@@ -184,15 +184,15 @@ export class SerialDeframer {
     const buf = this.buf;
     const end = off + len;
     for (let i = off; i < end; ) {
-      const left = this.left_;
+      var left = this.left_;
       if (left > 0) {
         // Data bytes of the current block, up to its end or the next 0x00 (one native search),
         // kept in one copy loop instead of one trip through this state machine per byte.
-        const lim = end - i > left ? i + left : end;
-        let z = chunk.indexOf(SERIAL_DELIMITER, i);
+        var lim = end - i > left ? i + left : end;
+        var z = chunk.indexOf(SERIAL_DELIMITER, i);
         if (z < 0 || z > lim) z = lim;
         if (z > i) {
-          let n = this.n;
+          var n = this.n;
           if (n + (z - i) > buf.length) {
             // Oversize: counted once here; everything up to the next delimiter is ignored.
             this.left_ = RX_SKIP;
@@ -211,11 +211,11 @@ export class SerialDeframer {
         i = chunk.indexOf(SERIAL_DELIMITER, i);
         if (i < 0) break;
       }
-      const b = chunk[i++];
+      var b = chunk[i++];
       if (b === SERIAL_DELIMITER) {
         // The packet ends: check it, count it if bad, and start the next one afresh.
-        const n = this.n;
-        const flen = n - CRC16_LEN;
+        var n = this.n;
+        var flen = n - CRC16_LEN;
         this.reset();
         if (left < 0) {
           // Idle delimiter, or an oversize packet already counted when the limit was hit.
@@ -237,7 +237,7 @@ export class SerialDeframer {
         continue;
       }
       if (left === RX_SKIP) continue;
-      let store = b; // the decoded byte this input byte yields, if any
+      var store = b; // the decoded byte this input byte yields, if any
       if (left > 0) this.left_ = left - 1;
       else {
         // A code byte: the previous block's implied zero is real now that more data follows.
