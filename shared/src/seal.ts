@@ -54,15 +54,26 @@ const NONCE = new Uint8Array(NONCE_LEN);
 // The reconstructed header R of the frame being sealed or opened.
 const R = new Uint8Array(HEADER_LEN);
 
-// memmove: copies src[so..so+n) to dst[dOff..], backwards when dst lies after src in the same
-// memory (also when src is another view of dst's buffer: wire v2 headers are short, so a body
-// placed after room for a long header overlaps where it goes), so that overlapping ranges copy
-// correctly; nothing to do when already in place.
+// memmove: copies src[so..so+n) to dst[dOff..], backwards when dst lies after src (by byte
+// offset: a direction that is right whether or not src and dst share memory — wire v2 headers are
+// short, so a body placed after room for a long header overlaps where it goes); nothing to do when
+// it is already in place. Whether src and dst share memory is asked only at equal offsets, by a
+// write through dst that src would see. Not by src.buffer === dst.buffer: Espruino compares two
+// ArrayBuffers as strings ("1,2,3,..."), ~200 variables and ~9 M instructions for a 592-byte
+// receive buffer on a Puck.js-sized pool (it ran the meter out of memory, issue 12).
 function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: number): void {
-  const s = src.byteOffset + so;
-  const d = dst.byteOffset + dOff;
-  if (src.buffer !== dst.buffer || s > d) for (let i = 0; i < n; i++) dst[dOff + i] = src[so + i];
-  else if (s < d) for (let i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];
+  var s = src.byteOffset + so;
+  var d = dst.byteOffset + dOff;
+  var i;
+  if (n > 0 && s === d) {
+    var v = src[so];
+    dst[dOff] = v ^ 1;
+    var shared = src[so] !== v;
+    dst[dOff] = v; // restores the byte, or copies it
+    if (shared) return;
+  }
+  if (s >= d) for (i = 0; i < n; i++) dst[dOff + i] = src[so + i];
+  else for (i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];
 }
 
 /**
