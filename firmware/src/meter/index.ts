@@ -685,7 +685,8 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     if (k > 0) reply(op, req, k);
   };
 
-  const rx = new SerialDeframer(METER_MAX_RX_FRAME, onFrame);
+  // Poll mode (no handler): onSerial calls onFrame itself, one call level above the deframer.
+  const rx = new SerialDeframer(METER_MAX_RX_FRAME);
 
   const app: MeterApp = {
     meterId: keys.meterId,
@@ -699,7 +700,13 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     relayClosed: (): boolean => cfg.relay,
     onSerial: (chunk: Uint8Array): void => {
       try {
-        rx.push(chunk, 0, chunk.length);
+        // Each frame is handled here rather than from inside push(): on Espruino every call level
+        // holds its parameters and locals, and a command's answer (key derivation, seal, storage
+        // write) is the meter's deepest path.
+        for (let off = 0; off < chunk.length; ) {
+          off += rx.push(chunk, off, chunk.length - off);
+          if (rx.frameLen >= 0) onFrame(rx.buf, 0, rx.frameLen);
+        }
       } catch (e) {
         // Only a board fault (storage) can throw below the deframer; the meter keeps running.
         stats.linkErrors++;
