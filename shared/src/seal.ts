@@ -67,10 +67,11 @@ function move(src: Uint8Array, so: number, dst: Uint8Array, dOff: number, n: num
   var i;
   if (n > 0 && s === d) {
     var v = src[so];
-    dst[dOff] = v ^ 1;
-    var shared = src[so] !== v;
-    dst[dOff] = v; // restores the byte, or copies it
-    if (shared) return;
+    dst[dOff] ^= 1;
+    if (src[so] !== v) {
+      dst[dOff] ^= 1; // the same memory: restored, nothing to copy
+      return;
+    }
   }
   if (s >= d) for (i = 0; i < n; i++) dst[dOff + i] = src[so + i];
   else for (i = n - 1; i >= 0; i--) dst[dOff + i] = src[so + i];

@@ -49,6 +49,8 @@ export const EV_COUNTER = 19;
 const EV_SLOTS = 8;
 /** The state slot of an EVENT code: its low two bits, and bit 2 for the security codes 16…19. */
 const evSlot = (code: number): number => (code & 3) | ((code >> 2) & 4);
+/** Slot 4…7 back to its security code 16…19. */
+const EV_SLOT_TO_SECURITY = EV_BAD_TAG - 4;
 // Fields of the event state array `ev`, EV_SLOTS entries each (indexed by evSlot(code), or by op for EVF_WARNED).
 const EVF_PENDING = 0; // occurrences not yet reported
 const EVF_DETAIL = EV_SLOTS; // detail of the last occurrence (non-security codes)
@@ -200,10 +202,10 @@ export interface MeterApp {
  * securityError), receive (onFrame) and one command switch.
  */
 export function startMeter(board: Board, options?: MeterOptions): MeterApp {
-  const opts: MeterOptions = opt(options, {});
+  const opts: MeterOptions = options || {};
   const st = board.storage;
   let prov: MeterProv | undefined = parseMeterProv(st.read(REC_PROV));
-  if (!prov) throw new Error('vakt meter: bad prov');
+  if (!prov) throw new Error('vakt: bad prov');
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
   const keys = new MeterKeys(ctx, st, prov, opt(opts.reserve, 64));
   // MeterKeys keeps what it needs; the closures below would otherwise keep the image (and its
@@ -750,7 +752,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
           // Only a code with something to report looks at the limiter (available() moves its refill clock).
           if (ev[EVF_PENDING + e] + ev[EVF_INFLIGHT + e] === 0) continue;
           if (limiter.available(lastNow) === 0) break;
-          flushEvent(e < 4 ? e : e + EV_BAD_TAG - 4);
+          flushEvent(e < 4 ? e : e + EV_SLOT_TO_SECURITY);
         }
       } catch (e) {
         stats.sendErrors++;
