@@ -121,7 +121,7 @@ const COUNTER_WARN = 0x10000;
 const CFG_LEN = 1 + 4 + 4 + 1 + 4 + 4; // version, tariff, interval, relay, fw version, boot count
 const TICK_MS = 1000;
 
-/** Tunables; defaults suit a real meter. */
+/** Tunables; defaults suit a real meter (an option absent or 0 takes its default). */
 export interface MeterOptions {
   /** Counter reservation step R (PROTOCOL.md §6). */
   reserve?: number;
@@ -134,11 +134,6 @@ export interface MeterOptions {
   eventPeriodS?: number;
   /** Register board.clock.every for tick() and board.serial[0].onData (default true). */
   attach?: boolean;
-}
-
-/** An option's value, or `d` when it was not given. */
-function opt<T>(v: T | undefined, d: T): T {
-  return v === undefined ? d : v;
 }
 
 /** Counters a test or a diagnostic console can read. */
@@ -207,13 +202,13 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   let prov: MeterProv | undefined = parseMeterProv(st.read(REC_PROV));
   if (!prov) throw new Error('vakt: bad prov');
   const ctx: CryptoCtx = createCryptoCtx(board.aes);
-  const keys = new MeterKeys(ctx, st, prov, opt(opts.reserve, 64));
+  const keys = new MeterKeys(ctx, st, prov, opts.reserve || 64);
   // MeterKeys keeps what it needs; the closures below would otherwise keep the image (and its
   // copies of the master and link keys) alive for as long as the meter runs.
   prov = undefined;
   const lp = new LoadProfile(st, LP_SLOTS);
   const fw = new FirmwareDownload(st);
-  const retryS = opt(opts.retryS, 300);
+  const retryS = opts.retryS || 300;
   const port: SerialPort | undefined = board.serial[0];
   const clock = board.clock;
   // One header for both layers: the link header is done with (LINK_ACK sent) before the inner frame is parsed.
@@ -240,7 +235,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // Configuration record.
   const cfg: MeterConfig = {
     tariff: 0,
-    interval: opt(opts.intervalS, DEFAULT_INTERVAL_S),
+    interval: opts.intervalS || DEFAULT_INTERVAL_S,
     relay: true,
     fwVersion: 0,
     boots: 0,
@@ -272,7 +267,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   };
 
   const now0 = clock.now();
-  const limiter = new RateLimiter(opt(opts.eventBurst, 4), opt(opts.eventPeriodS, 60), now0);
+  const limiter = new RateLimiter(opts.eventBurst || 4, opts.eventPeriodS || 60, now0);
   // The register resumes from the last stored interval.
   const reg = new EnergyRegister(lp.get(lp.nextSeq_ - 1, iv) ? iv.wh : 0, now0);
 
@@ -392,17 +387,20 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
     flushEvent(code);
   };
 
-  /** Counts a refused authentic-looking frame and reports it (EVENT 16 bad tag, 17 replay, 18 policy). */
+  // The security event of the frame being handled (0: none): reported by onSerial once the frame
+  // is done, not from deep inside its handling (RAM on Espruino: each call level holds its locals).
+  let secEvent = 0;
+  /** Counts a refused authentic-looking frame and notes its report (EVENT 16 bad tag, 17 replay, 18 policy). */
   const securityError = (err: number): void => {
     if (err === ERR_TAG) {
       stats.badTag++;
-      noteEvent(EV_BAD_TAG, 0);
+      secEvent = EV_BAD_TAG;
     } else if (err === ERR_REPLAY) {
       stats.replay++;
-      noteEvent(EV_REPLAY, 0);
+      secEvent = EV_REPLAY;
     } else {
       stats.policy++;
-      noteEvent(EV_POLICY, 0);
+      secEvent = EV_POLICY;
     }
   };
 
@@ -410,9 +408,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
 
   /**
    * One CRC-checked link frame from the radio line, buf[off..off+len) (the deframer's buffer).
-   * Both layers are opened in place: the deframer's buffer is the only receive buffer.
+   * Both layers are opened in place: the deframer's buffer is the only receive buffer. True when
+   * an authentic, fresh command waits in the reader `r` (hdr describes it): onSerial executes it,
+   * one call level up (RAM on Espruino: a command's answer is the meter's deepest path).
    */
-  const onFrame = (buf: Uint8Array, off: number, len: number): void => {
+  const onFrame = (buf: Uint8Array, off: number, len: number): boolean | void => {
     stats.framesIn++;
     if (parseRadioHeader(buf, off, len, hdr) < 0 || hdr.version !== LINK_VERSION || hdr.dir !== DIR_DOWN) {
       stats.linkErrors++;
@@ -480,8 +480,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       if (!keys.activate()) return;
     }
     stats.commands++;
-    if (cborReaderInit(r, buf, eb, n) < 0) return;
-    command(hdr.op);
+    return cborReaderInit(r, buf, eb, n) >= 0;
   };
 
   /**
@@ -707,7 +706,10 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         // write) is the meter's deepest path.
         for (let off = 0; off < chunk.length; ) {
           off += rx.push(chunk, off, chunk.length - off);
-          if (rx.frameLen >= 0) onFrame(rx.buf, 0, rx.frameLen);
+          if (rx.frameLen < 0) continue;
+          if (onFrame(rx.buf, 0, rx.frameLen)) command(hdr.op);
+          if (secEvent > 0) noteEvent(secEvent, 0);
+          secEvent = 0;
         }
       } catch (e) {
         // Only a board fault (storage) can throw below the deframer; the meter keeps running.
