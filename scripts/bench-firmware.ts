@@ -5,6 +5,7 @@
 //  - Espruino (with ESPRUINO_BIN and valgrind): instructions per operation counted by callgrind on
 //    the interpreter, native AES (require("crypto").AES, as on a Puck.js) and software AES. Meant for
 //    the 32-bit build with a fixed 2,630-variable pool (docs/BOARDS.md); the pool is printed.
+// Also (Espruino, no valgrind needed): variables free at the meter's peak (freeAtPeak).
 // Operations: one reading push of the provisioned meter (an interval closed, its reading sealed
 // twice (e2e, link), serial-framed and written, its records updated), sealFrame of a 64-byte
 // READING body, a replayed downlink refused by the meter (deframed, link MIC checked, refused),
@@ -28,12 +29,17 @@ import { fileURLToPath } from 'node:url';
 import { buildFirmware } from './build-firmware.ts';
 import { inlineTopLevelConstants } from './inline-consts.ts';
 import { bundleEntry } from '../test/xs/bundle-entry.ts';
-import { runEngine, espruinoBin, xsAvailable } from '../test/xs/engine-run.ts';
+import { runEngine, espruinoBin, xsAvailable, harnessPieces } from '../test/xs/engine-run.ts';
 import { scenario, serial, downLink, relayCmd } from '../test/xs/meter-scenario.ts';
 
 const USAGE = 'usage: tsx scripts/bench-firmware.ts [--no-espruino] [--only push,seal,replay,aes,rawAes]';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HARNESS = path.join(ROOT, 'test', 'xs', 'bench-harness.js');
+const METER_HARNESS = path.join(ROOT, 'test', 'xs', 'meter-harness.js');
+/** Upper end of the ballast search (variables). */
+const BALLAST_MAX = 1024;
+/** The search stops when the passing and failing ballast are this close (variables). */
+const BALLAST_STEP = 4;
 const KIB = 1024;
 /** Meter bundle budget (issue 12): the full meter fits every target board's Storage. */
 const TARGET_RAW = 24 * KIB;
@@ -110,6 +116,32 @@ async function espruinoCount(f: Files, op: Op, native: boolean, dir: string): Pr
   return Math.round((more - base) / op.n);
 }
 
+/**
+ * Variables free at the meter's peak over the engine scenario (test/xs/meter-scenario.ts: a push,
+ * commands, replays, forgeries, a reboot; native AES, code and records in Storage, as in
+ * test/firmware/espruino-bundle.test.ts): the largest ballast (an array of small integers, one
+ * variable each, allocated before the meter starts) with which the scenario still passes, found by
+ * bisection. Sampling process.memory() inside the meter would perturb the very peak it measures.
+ * -1 when the scenario fails without ballast.
+ */
+async function freeAtPeak(f: Files): Promise<number> {
+  const scn = harnessPieces({ ...scenario(), nativeAes: true });
+  const passes = async (b: number): Promise<boolean> => {
+    const ballast = `globalThis.BALLAST = []; for (var i = 0; i < ${b}; i++) BALLAST.push(i);`;
+    const r = await runEngine('espruino', [f.meter, f.adapter, METER_HARNESS, '--eval', ballast, ...scn]);
+    return r.code === 0;
+  };
+  if (!(await passes(0))) return -1;
+  let lo = 0;
+  let hi = BALLAST_MAX;
+  while (hi - lo > BALLAST_STEP) {
+    const mid = (lo + hi) >> 1;
+    if (await passes(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** process.memory() of the binary: the pool the counts were taken on. */
 async function espruinoPool(): Promise<{ total: number; blocksize: number }> {
   const r = await runEngine('espruino', ['--eval', 'print("@@pool " + JSON.stringify(process.memory()));']);
@@ -162,6 +194,8 @@ async function main(argv: string[]): Promise<number> {
       esp.bin = bin;
       esp.pool = pool;
       log(`Espruino ${bin}: pool ${pool.total} variables of ${pool.blocksize} B${pool.total === 2630 && pool.blocksize === 13 ? ' (Puck.js-sized)' : ' (NOT the 2,630-var 32-bit build: counts differ)'}`);
+      esp.free_at_peak = await freeAtPeak(f);
+      log(`Espruino free at peak  ${esp.free_at_peak} variables (scenario, native AES; ballast bisection)`);
       for (const op of ops) {
         for (const native of op.name === 'rawAes' ? [true] : [true, false]) {
           const key = `${op.name}_${native ? 'native' : 'soft'}`;
@@ -186,6 +220,7 @@ async function main(argv: string[]): Promise<number> {
       xs,
       espruino_push_instr_native: typeof esp.push_native === 'number' ? esp.push_native : null,
       espruino_push_instr_soft: typeof esp.push_soft === 'number' ? esp.push_soft : null,
+      espruino_free_at_peak: typeof esp.free_at_peak === 'number' ? esp.free_at_peak : null,
       xs_push_computrons: typeof xs.push === 'number' ? xs.push : null,
     };
     process.stdout.write(JSON.stringify(result) + '\n');
