@@ -1,7 +1,6 @@
 // Per-frame fault isolation of the HES ingest path (issue 10, PROTOCOL.md §10 "per-frame fault
-// rules"): which exceptions a frame may turn into a refusal of its own, and which are faults of
-// the store that fail the whole batch; bounded, integer-safe gap-fill ranges.
-import Database from 'better-sqlite3';
+// rules"): the refusal code of a frame the HES could not process, seal errors, bounded,
+// integer-safe gap-fill ranges. Which errors fail a whole batch: store/types.ts StoreFaultError.
 
 /** Ingest refusal code of a frame the HES could not process (an exception inside its handling). */
 export const ERR_FRAME_FAULT = -100;
@@ -11,16 +10,6 @@ export const FRAME_FAULT_NAME = 'ERR_INTERNAL';
 /** The name of a HES-level refusal code, or undefined for a core error code (errorName covers those). */
 export function frameFaultName(code: number): string | undefined {
   return code === ERR_FRAME_FAULT ? FRAME_FAULT_NAME : undefined;
-}
-
-/**
- * True for an error of the store itself (disk full, I/O error, database locked, corrupt): the
- * frame may be perfectly good, so the batch fails, nothing is acknowledged and the concentrator
- * resends later. A constraint violation is caused by the data, i.e. by the frame: not a store fault.
- */
-export function isStoreFault(e: unknown): boolean {
-  if (!(e instanceof Database.SqliteError)) return false;
-  return !e.code.startsWith('SQLITE_CONSTRAINT');
 }
 
 /**
@@ -47,18 +36,5 @@ export class SealError extends Error {
   ) {
     super(`sealing ${what} failed: ${code}`);
     this.name = 'SealError';
-  }
-}
-
-/**
- * Runs fn in a savepoint of db (the caller holds the transaction): its value, or the error it
- * threw after its writes were rolled back. Store faults and errors `rethrow` accepts propagate.
- */
-export function inSavepoint<T>(db: Database.Database, fn: () => T, rethrow: (e: unknown) => boolean): { ok: true; value: T } | { ok: false; error: unknown } {
-  try {
-    return { ok: true, value: db.transaction(fn)() };
-  } catch (e) {
-    if (isStoreFault(e) || rethrow(e)) throw e;
-    return { ok: false, error: e };
   }
 }

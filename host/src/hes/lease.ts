@@ -3,7 +3,7 @@
 // it every LEASE_RENEW_MS, and on the same host a holder whose process is gone releases it at once
 // (a SIGKILLed server does not block its restart). Short commands (`hes command`, `hes audit` …)
 // take no lease: they never seal a frame. The lease names a node; with PostgreSQL and several HES
-// nodes each node holds its own row and reserves its own counter ranges (reserve.ts, docs/HOST.md).
+// nodes each node holds its own row and reserves its own counter ranges (store reserveSendRange, docs/HOST.md).
 import type { HesStore } from './store/types.ts';
 import { hostname } from 'node:os';
 import { HesError } from './constants.ts';
