@@ -126,7 +126,7 @@ for (const f of storeFactories()) {
       await s.commit([{ kind: 'audit', entry: { actor: 'b', action: 'two', subject: 's', detail: { x: 1 }, tsMs: T } }]);
       const rows = await s.auditRows(1, 100);
       expect(rows.map((r) => r.seq)).toEqual([1, 2, 3]);
-      let prev = new Uint8Array(32);
+      let prev: Uint8Array = new Uint8Array(32);
       for (const r of rows) {
         expect(new Uint8Array(r.prev)).toEqual(prev);
         prev = entryMac(AUDIT_KEY, prev, r);
