@@ -4,7 +4,8 @@
 // (same rows, same transactions, no verification). Last line: one JSON object.
 //
 // Options: --frames N (default 100000), --meters M (default 1000), --batch1-frames K (frames for
-// batch size 1, default 2000: one fsync per frame), --sync full|normal (default full).
+// batch size 1, default 2000: one fsync per frame), --sync full|normal (default full), --batches
+// 1,100,1000 (the batch sizes to run).
 import { mkdtempSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +25,7 @@ const METERS = Number(arg('meters', '1000'));
 const BATCH1_FRAMES = Number(arg('batch1-frames', '2000'));
 const SYNC = arg('sync', 'full') === 'normal' ? 'normal' : 'full';
 const CONCENTRATORS = Math.max(1, Math.ceil(METERS / 100));
-const BATCHES = [1, 100, 1000];
+const BATCHES = arg('batches', '1,100,1000').split(',').map(Number);
 
 const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-hes-'));
 const storeKey = randomBytes(32);

@@ -78,6 +78,26 @@ for (const f of storeFactories()) {
       expect((await s.replayStates([{ sender: conc, layer: 0x82, op: 0, dir: 0, gen: 0 }]))[0]!.last).toBe(9);
     });
 
+    it('commitIngest: a frame whose writes violate a constraint is refused alone; the other frames are stored', async () => {
+      const s = await open();
+      const [ins] = await s.commit([{ kind: 'insertCommand', cmd: { meterId: meter, kind: 'read', op: 2, params: '{}', actor: 'admin', createdMs: T, expiresMs: T + 1000 } }]);
+      const bad: StoreWrite = { kind: 'updateCommand', id: (ins as { id: number }).id, expect: 'queued', state: 'bogus' as 'sent', params: '{}', attempts: 0, nextTryMs: 0, updatedMs: T, result: null };
+      const r = await s.commitIngest({
+        link: [],
+        frames: [
+          { advance: { ...key(1), last: 1, frame: null }, writes: [reading(1)] },
+          { advance: { ...key(2), last: 1, frame: null }, writes: [reading(2), bad] },
+          { advance: { ...key(3), last: 1, frame: null }, writes: [reading(3)] },
+        ],
+      });
+      expect(r[0]).toMatchObject({ won: true });
+      expect(r[1]).toMatchObject({ won: false, fault: expect.any(String) });
+      expect(r[2]).toMatchObject({ won: true });
+      expect(await s.count('readings')).toBe(2);
+      // The refused frame's counter advance was rolled back with it.
+      expect((await s.replayStates([key(2)]))[0]!.last).toBe(0);
+    });
+
     it('conditional writes: a key row at a stale version or a command not in the expected state fails the whole unit', async () => {
       const s = await open();
       const row = { owner: meter, kind: 'ring' as const, scope: 0, gen: 0, state: 'active' as const, enc: utf8('v0'), createdMs: T };

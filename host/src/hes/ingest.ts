@@ -34,13 +34,13 @@ import type { FrameHeader, KeySlot } from '@vakt/shared';
 import { decodeBody } from '@vakt/shared/bodies';
 import { toHex } from '../crypto/bytes.ts';
 import { ERR_FRAME_FAULT, frameFaultName } from './isolation.ts';
-import { HesError, ID_LEN, SYSTEM_ACTOR, WRONG_KEY_THRESHOLD, opName } from './constants.ts';
+import { HesError, ID_LEN, KC_PSEUDO_OP, SYSTEM_ACTOR, WRONG_KEY_THRESHOLD, opName } from './constants.ts';
 import { replayKeyOf } from './state.ts';
 import type { ConcState, HesCore, MeterState } from './state.ts';
 import { Uplink } from './uplink.ts';
 import type { Refusal } from './uplink.ts';
 import { StaleStoreError, StoreFaultError } from './store/types.ts';
-import type { AuditAppend, IngestFrameResult, ReplayAdvance, StoreWrite, WriteResult } from './store/types.ts';
+import type { AuditAppend, IngestFrameResult, ReplayAdvance, StoreWrite } from './store/types.ts';
 
 /** How ingestBatch treats the batch. */
 export interface IngestOptions {
@@ -69,11 +69,10 @@ interface FramePlan {
   advance: ReplayAdvance | null;
   writes: StoreWrite[];
   result: IngestResult;
-  settle: ((results: WriteResult[]) => void)[];
+  /** Index of a reading write whose result decides 'reading' vs 'duplicate' (-1: none). */
+  readingAt: number;
   slot: KeySlot | null;
   frame: Uint8Array | null;
-  meter: string | undefined;
-  concentrator: string | undefined;
 }
 
 export class Ingest {
@@ -90,7 +89,7 @@ export class Ingest {
   private dirty = false;
 
   constructor(private readonly core: HesCore) {
-    this.uplink = new Uplink(core, (r) => this.refuse(r), (fn) => this.plan!.settle.push(fn));
+    this.uplink = new Uplink(core, (r) => this.refuse(r), (at) => (this.plan!.readingAt = at));
   }
 
   /**
@@ -122,7 +121,11 @@ export class Ingest {
   private async attempt(frames: Uint8Array[], nowMs: number): Promise<IngestResult[]> {
     const plans: FramePlan[] = [];
     this.uplink.newBatch();
-    for (const f of frames) plans.push(await this.planFrame(f, nowMs));
+    for (const f of frames) {
+      // Planning is synchronous unless the frame needs a store read (a first use of a key, a command, an event).
+      const p = this.planFrame(f, nowMs);
+      plans.push(p instanceof Promise ? await p : p);
+    }
     this.core.unit = null;
     const link = [...this.links].map(([slot, sender]) => ({ ...replayKeyOf(slot, sender), last: slot.last, frame: null }));
     const res = await this.core.store.commitIngest({ link, frames: plans.map((p) => ({ advance: p.advance, writes: p.writes })) });
@@ -134,24 +137,37 @@ export class Ingest {
   }
 
   /** Verifies one frame into a plan; an exception while handling it costs only that frame (ERR_INTERNAL). */
-  private async planFrame(f: Uint8Array, nowMs: number): Promise<FramePlan> {
-    const p: FramePlan = { advance: null, writes: [], result: null!, settle: [], slot: null, frame: null, meter: undefined, concentrator: undefined };
+  private planFrame(f: Uint8Array, nowMs: number): FramePlan | Promise<FramePlan> {
+    const p: FramePlan = { advance: null, writes: [], result: null!, readingAt: -1, slot: null, frame: null };
     this.plan = p;
     this.core.unit = p.writes;
-    let linkCounter = 0;
+    this.linkCounter = 0;
+    let r: IngestResult | Promise<IngestResult>;
     try {
-      p.result = await this.ingestOne(f, nowMs, (n) => (linkCounter = n));
+      r = this.ingestOne(f, nowMs);
     } catch (e) {
+      return this.faulted(p, e);
+    }
+    if (r instanceof Promise) return r.then((v) => this.planned(p, v), (e: unknown) => this.faulted(p, e));
+    return this.planned(p, r);
+  }
+
+  private planned(p: FramePlan, r: IngestResult): FramePlan {
+    p.result = r;
+    if (this.linkCounter > 0) r.linkCounter = this.linkCounter;
+    return p;
+  }
+
+  private faulted(p: FramePlan, e: unknown): FramePlan {
+    {
       if (e instanceof StoreFaultError || e instanceof StaleStoreError) throw e;
       // The frame's writes are dropped (its counter stays spent); memory it touched is reloaded after the commit.
       this.dirty = true;
       p.writes.length = 0;
-      p.settle.length = 0;
+      p.readingAt = -1;
       const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      p.result = this.refuse({ code: ERR_FRAME_FAULT, message: `frame refused: the HES could not process it (${what.slice(0, 200)})`, subject: this.hdr.sender ? toHex(this.hdr.sender) : 'link' });
+      return this.planned(p, this.refuse({ code: ERR_FRAME_FAULT, message: `frame refused: the HES could not process it (${what.slice(0, 200)})`, subject: this.hdr.sender ? toHex(this.hdr.sender) : 'link' }));
     }
-    if (linkCounter > 0) p.result.linkCounter = linkCounter;
-    return p;
   }
 
   /** A refusal result, audited in the frame's unit unless told not to. */
@@ -163,7 +179,10 @@ export class Ingest {
 
   private nowMs = 0;
 
-  private async ingestOne(f: Uint8Array, nowMs: number, setLinkCounter: (n: number) => void): Promise<IngestResult> {
+  /** Link counter of the frame being planned when its link frame was authentic (0: not). */
+  private linkCounter = 0;
+
+  private ingestOne(f: Uint8Array, nowMs: number): IngestResult | Promise<IngestResult> {
     this.nowMs = nowMs;
     const h = this.hdr;
     const quiet = this.auditLinkRefusals;
@@ -180,13 +199,13 @@ export class Ingest {
     if (n < 0) return this.refuse({ code: n, message: linkRefusal(n, concHex, h.counter), ...at });
     this.links.set(c.up, c.id);
     if (h.op === LINK_ACK) return { ok: true, kind: 'link_ack', concentrator: concHex };
-    setLinkCounter(h.counter);
+    this.linkCounter = h.counter;
     if (h.op !== LINK_DATA) return this.refuse({ code: ERR_POLICY, message: `link type ${h.op} not expected from a concentrator`, subject: concHex, concentrator: concHex });
     return this.ingestE2e(this.linkBody.subarray(0, n), c, nowMs);
   }
 
   /** A backhaul DATA body: meter id (8) ‖ end-to-end frame (PROTOCOL.md §7); the e2e MAC binds the id. */
-  private async ingestE2e(data: Uint8Array, c: ConcState, nowMs: number): Promise<IngestResult> {
+  private ingestE2e(data: Uint8Array, c: ConcState, nowMs: number): IngestResult | Promise<IngestResult> {
     const h = this.hdr2;
     const concentrator = c.hex;
     if (data.length <= ID_LEN) return this.refuse({ code: ERR_LENGTH, message: `backhaul DATA body via ${concentrator} too short for meter id and frame`, subject: concentrator, concentrator });
@@ -198,21 +217,31 @@ export class Ingest {
     const m = this.core.meters.get(meter);
     const at = { subject: meter, meter, concentrator };
     if (m === undefined) return this.refuse({ code: ERR_UNKNOWN_SENDER, message: `unknown meter ${meter} (not in any imported shipment)`, ...at });
-    const slot = await this.core.recvSlot(m, h.op, h.gen);
+    const slot = this.core.cachedRecvSlot(m, h.op, h.gen);
+    // First use of a key: its replay state is read, then the frame is handled (nothing else runs meanwhile).
+    if (slot === undefined) return this.core.recvSlot(m, h.op, h.gen).then((s) => this.verifyE2e(data, c, m, s, nowMs));
+    return this.verifyE2e(data, c, m, slot, nowMs);
+  }
+
+  private verifyE2e(data: Uint8Array, c: ConcState, m: MeterState, slot: KeySlot | null, nowMs: number): IngestResult | Promise<IngestResult> {
+    const h = this.hdr2;
+    const f = data.subarray(ID_LEN);
+    const meter = m.hex;
+    const at = { subject: meter, meter, concentrator: c.hex };
     const kc = h.op === OP_KEY_UPDATE && m.kc !== null && m.kc.gen === h.gen ? m.kc : null;
     if (slot === null && kc === null) {
       return this.refuse({ code: ERR_GENERATION, message: `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${sendGen(m.ring, h.op)}`, ...at });
     }
     let n = -1;
     let used: KeySlot | null = null;
-    for (const s of kc !== null ? [kc, slot] : [slot]) {
-      if (s === null) continue;
-      n = openFrame(this.core.ctx, h, s, f, 0, this.e2eBody, 0);
-      if (n >= 0) {
-        used = s;
-        break;
-      }
-      if (n !== ERR_TAG) break;
+    // Under a pending update the KC slot is tried first, then the operation's own key.
+    if (kc !== null) {
+      n = openFrame(this.core.ctx, h, kc, f, 0, this.e2eBody, 0);
+      if (n >= 0) used = kc;
+    }
+    if (used === null && slot !== null && (kc === null || n === ERR_TAG)) {
+      n = openFrame(this.core.ctx, h, slot, f, 0, this.e2eBody, 0);
+      if (n >= 0) used = slot;
     }
     if (n < 0 || used === null) return this.refusedE2e(m, c, n, slot, kc, f);
     this.accepted(m, used, f, h.counter);
@@ -238,7 +267,8 @@ export class Ingest {
     const p = this.plan!;
     if (p.advance !== null) throw new HesError('internal: two end-to-end frames in one link frame');
     const copy = f.slice();
-    p.advance = { ...replayKeyOf(slot, m.id, this.core.kcOp.get(slot)), last: counter, frame: copy };
+    const op = slot === m.kc ? KC_PSEUDO_OP + m.kcScope : slot.op;
+    p.advance = { sender: m.id, layer: slot.layer, op, dir: slot.dir, gen: slot.gen, last: counter, frame: copy };
     p.slot = slot;
     p.frame = copy;
     this.core.rememberAccepted(slot, copy);
@@ -270,7 +300,8 @@ export class Ingest {
   /** The final result of a planned frame after the commit. */
   private settle(p: FramePlan, r: IngestFrameResult, nowMs: number, late: AuditAppend[]): IngestResult {
     if (r.won) {
-      for (const fn of p.settle) fn(r.results);
+      // Another node may have stored the interval first: then it is a duplicate here.
+      if (p.readingAt >= 0 && (r.results[p.readingAt] as { inserted: boolean }).inserted === false && p.result.ok) p.result.kind = 'duplicate';
       return p.result;
     }
     // Nothing of the frame was stored; what memory assumed about it is rebuilt from the store.

@@ -245,6 +245,11 @@ export class HesCore {
     this.refreshKc(m);
   }
 
+  /** The receiving slot of (op, gen) when it is cached (the hot path: no promise). */
+  cachedRecvSlot(m: MeterState, op: number, gen: number): KeySlot | undefined {
+    return m.recv.get(slotKey(op, gen));
+  }
+
   /** The receiving slot of (op, gen), loading its replay state on first use; null when the ring does not accept gen. */
   async recvSlot(m: MeterState, op: number, gen: number): Promise<KeySlot | null> {
     const k = slotKey(op, gen);

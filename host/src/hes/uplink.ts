@@ -12,7 +12,6 @@ import { KeyUpdate, ACK_OF_KEY_UPDATE } from './keyupdate.ts';
 import { DEFAULT_EXPIRY_MS, EVENT_COUNTER_EXHAUSTION, LP_WINDOW, MAX_KEY_GEN, SYSTEM_ACTOR, isInt, opName } from './constants.ts';
 import type { ConcState, HesCore, MeterState } from './state.ts';
 import type { IngestResult } from './ingest.ts';
-import type { WriteResult } from './store/types.ts';
 
 /** A refusal of the frame being handled (ingest.ts turns it into an audited IngestResult). */
 export interface Refusal { code: number; message: string; subject: string; meter?: string; concentrator?: string; audit?: boolean }
@@ -32,7 +31,8 @@ export class Uplink {
   constructor(
     private readonly core: HesCore,
     private readonly refuse: (r: Refusal) => IngestResult,
-    private readonly onSettle: (fn: (results: WriteResult[]) => void) => void,
+    /** Names the write (by index in the frame's unit) of a new reading: its result tells a duplicate. */
+    private readonly readingWrite: (at: number) => void,
   ) {
     this.rows = new CommandRows(core);
     this.keys = new KeyUpdate(core, this.rows, refuse);
@@ -44,27 +44,29 @@ export class Uplink {
   }
 
   // b: the items of a body that matched the table, so every integer is whole and in its range.
-  async dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: BodyValue[], nowMs: number): Promise<IngestResult> {
-    const meter = m.hex;
-    const concentrator = c.hex;
-    const bad = (what: string) => this.refuse({ code: ERR_CBOR, message: `authentic ${opName(op)} frame from meter ${meter}: ${what}`, subject: meter, meter, concentrator });
+  // Readings are handled synchronously (the hot path); events and responses read the store first.
+  dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: BodyValue[], nowMs: number): IngestResult | Promise<IngestResult> {
     switch (op) {
       case OP_READING: {
         const [, seq, t, wh, w] = b;
-        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w) || seq < 1 || t < 0 || wh < 0) return bad('reading must be [0, seq ≥ 1, t, wh, w]');
+        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w) || seq < 1 || t < 0 || wh < 0) return this.bad(m, c, op, 'reading must be [0, seq ≥ 1, t, wh, w]');
         return this.reading(m, c, seq, t, wh, w, counter, gen, nowMs);
       }
       case OP_EVENT: {
         const [, code, t, detail] = b;
-        if (!isInt(code) || !isInt(t) || !isInt(detail)) return bad('event must be [0, code, t, detail]');
+        if (!isInt(code) || !isInt(t) || !isInt(detail)) return this.bad(m, c, op, 'event must be [0, code, t, detail]');
         return this.event(m, c, code, t, String(detail), nowMs);
       }
       case OP_ACK:
         if (b[1] === ACK_OF_KEY_UPDATE && isInt(b[2])) this.keys.acknowledged(m, b[2], nowMs);
-        return { ok: true, kind: 'ack', meter, concentrator };
+        return { ok: true, kind: 'ack', meter: m.hex, concentrator: c.hex };
       default:
         return this.response(m, c, op, b[0] as number, b, nowMs);
     }
+  }
+
+  private bad(m: MeterState, c: ConcState, op: number, what: string): IngestResult {
+    return this.refuse({ code: ERR_CBOR, message: `authentic ${opName(op)} frame from meter ${m.hex}: ${what}`, subject: m.hex, meter: m.hex, concentrator: c.hex });
   }
 
   private reading(m: MeterState, c: ConcState, seq: number, t: number, wh: number, w: number, counter: number, gen: number, nowMs: number): IngestResult {
@@ -81,10 +83,7 @@ export class Uplink {
       if (from <= seq - 1) this.queueGapFill(m, from, seq - 1, nowMs);
     }
     this.noteStored(m, seq);
-    // Another node may have stored the interval first: then it is a duplicate here.
-    this.onSettle((res) => {
-      if ((res[at] as { inserted: boolean }).inserted === false) result.kind = 'duplicate';
-    });
+    this.readingWrite(at);
     return result;
   }
 

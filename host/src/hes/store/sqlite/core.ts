@@ -1,6 +1,6 @@
 // SQLite store, part 2: devices and key rows, shipments, replay state, the units of work
 // (commitIngest, commit), sending-counter ranges, the command queue and firmware images.
-import { SqliteBase } from './base.ts';
+import { SqliteBase, mapFault } from './base.ts';
 import { StaleStoreError } from '../types.ts';
 import type {
   AuditAppend,
@@ -9,6 +9,7 @@ import type {
   CommandRow,
   DeviceSnapshot,
   IngestCommit,
+  IngestFrame,
   IngestFrameResult,
   KeyRow,
   ReadingProgress,
@@ -20,6 +21,11 @@ import type {
   StoreWrite,
   WriteResult,
 } from '../types.ts';
+
+/** The conditional counter advance of one frame (store.md §2): wins only above the stored counter. */
+const ADVANCE_SQL =
+  'INSERT INTO replay (sender, layer, op, dir, gen, last, frame) VALUES (?,?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last, frame = excluded.frame WHERE excluded.last > replay.last';
+const REPLAY_GET_SQL = 'SELECT last, frame FROM replay WHERE sender = ? AND layer = ? AND op = ? AND dir = ? AND gen = ?';
 
 const COMMAND_COLUMNS =
   'id, meter_id AS meterId, kind, op, params, state, actor, created_ms AS createdMs, updated_ms AS updatedMs, expires_ms AS expiresMs, attempts, next_try_ms AS nextTryMs, result';
@@ -109,7 +115,7 @@ export class SqliteCore extends SqliteBase {
 
   replayStates(keys: ReplayKey[]): Promise<ReplayState[]> {
     return this.read(() => {
-      const q = this.stmt('SELECT last, frame FROM replay WHERE sender = ? AND layer = ? AND op = ? AND dir = ? AND gen = ?');
+      const q = this.stmt(REPLAY_GET_SQL);
       return keys.map((k) => (q.get(k.sender, k.layer, k.op, k.dir, k.gen) as ReplayState | undefined) ?? { last: 0, frame: null });
     });
   }
@@ -190,39 +196,50 @@ export class SqliteCore extends SqliteBase {
     return this.write(() => writes.map((w) => this.applyWrite(w)));
   }
 
+  /**
+   * First the whole batch without per-frame savepoints (the common case: no frame violates a
+   * constraint); only if one does is the batch rolled back and applied again with a savepoint per
+   * frame, so that the violation costs that frame alone.
+   */
   commitIngest(c: IngestCommit): Promise<IngestFrameResult[]> {
-    return this.write(() => {
-      const link = this.stmt(
-        'INSERT INTO replay (sender, layer, op, dir, gen, last) VALUES (?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > replay.last',
-      );
-      for (const a of c.link) link.run(a.sender, a.layer, a.op, a.dir, a.gen, a.last);
-      const adv = this.stmt(
-        'INSERT INTO replay (sender, layer, op, dir, gen, last, frame) VALUES (?,?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last, frame = excluded.frame WHERE excluded.last > replay.last',
-      );
-      const current = this.stmt('SELECT last, frame FROM replay WHERE sender = ? AND layer = ? AND op = ? AND dir = ? AND gen = ?');
-      const out: IngestFrameResult[] = [];
-      for (const f of c.frames) {
-        const a = f.advance;
-        // Frames without writes need no savepoint; the others are isolated (a constraint costs the frame only).
-        const one = (): IngestFrameResult => {
-          if (a !== null && adv.run(a.sender, a.layer, a.op, a.dir, a.gen, a.last, a.frame).changes !== 1) {
-            return { won: false, current: current.get(a.sender, a.layer, a.op, a.dir, a.gen) as ReplayState };
-          }
-          return { won: true, results: f.writes.map((w) => this.applyWrite(w)) };
-        };
-        if (f.writes.length === 0) {
-          out.push(one());
-          continue;
-        }
-        try {
-          out.push(this.db.transaction(one)());
-        } catch (e) {
-          if (e instanceof StaleStoreError || !this.isConstraint(e)) throw e;
-          out.push({ won: false, fault: (e as Error).message });
-        }
+    try {
+      return Promise.resolve(this.db.transaction(() => this.applyIngest(c, false)).immediate());
+    } catch (e) {
+      if (e instanceof StaleStoreError || !this.isConstraint(e)) return Promise.reject(e instanceof StaleStoreError ? e : mapFault(e));
+    }
+    return this.write(() => this.applyIngest(c, true));
+  }
+
+  private applyIngest(c: IngestCommit, isolate: boolean): IngestFrameResult[] {
+    const link = this.stmt(
+      'INSERT INTO replay (sender, layer, op, dir, gen, last) VALUES (?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > replay.last',
+    );
+    for (const a of c.link) link.run(a.sender, a.layer, a.op, a.dir, a.gen, a.last);
+    const out: IngestFrameResult[] = [];
+    for (const f of c.frames) {
+      if (!isolate || f.writes.length === 0) {
+        out.push(this.applyFrame(f));
+        continue;
       }
-      return out;
-    });
+      try {
+        out.push(this.db.transaction(() => this.applyFrame(f))());
+      } catch (e) {
+        if (e instanceof StaleStoreError || !this.isConstraint(e)) throw e;
+        out.push({ won: false, fault: (e as Error).message });
+      }
+    }
+    return out;
+  }
+
+  /** One frame: its conditional counter advance, then (if it won) its writes. */
+  private applyFrame(f: IngestFrame): IngestFrameResult {
+    const a = f.advance;
+    if (a !== null && this.stmt(ADVANCE_SQL).run(a.sender, a.layer, a.op, a.dir, a.gen, a.last, a.frame).changes !== 1) {
+      return { won: false, current: this.stmt(REPLAY_GET_SQL).get(a.sender, a.layer, a.op, a.dir, a.gen) as ReplayState };
+    }
+    const results: WriteResult[] = new Array(f.writes.length);
+    for (let i = 0; i < f.writes.length; i++) results[i] = this.applyWrite(f.writes[i]!);
+    return { won: true, results };
   }
 
   private isConstraint(e: unknown): boolean {
