@@ -122,6 +122,50 @@ describe('HesLink', () => {
     expect(link.isConnected).toBe(true);
   });
 
+  it('fails over to the next HES address when its node dies, and back when that one dies too', async () => {
+    const a = await listen();
+    const b = await listen();
+    cleanup.push(() => stop(b));
+    const logs: string[] = [];
+    const link = new HesLink({ addresses: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }], minBackoffMs: 10, maxBackoffMs: 5000, log: (l) => logs.push(l) });
+    cleanup.push(() => link.close());
+    link.start();
+    for (let i = 0; i < 10; i++) link.send(wire(i, 50));
+    await until(() => a.indexes.length === 10, 3000);
+    await stop(a); // node A dies: its connection breaks and its port refuses
+    for (let i = 10; i < 20; i++) link.send(wire(i, 50));
+    // Frames the kernel took just before the break are resent from the window (the concentrator
+    // itself relies on its LINK_ACK queue instead); every frame after the death reaches node B.
+    const want = Array.from({ length: 10 }, (_, i) => 10 + i);
+    await until(() => want.every((i) => b.indexes.includes(i)), 3000);
+    expect(b.indexes.filter((i) => i >= 10)).toEqual(want);
+    expect(link.address.port).toBe(b.port);
+    expect(link.stats.failovers).toBe(1);
+    // Moving on is immediate (minBackoffMs), not the grown backoff of a dead single address.
+    expect(logs.some((l) => l.includes(`trying 127.0.0.1:${b.port}`))).toBe(true);
+    // Node A comes back on its port, node B dies: the link goes round to A.
+    const a2 = await listen(a.port);
+    cleanup.push(() => stop(a2));
+    await stop(b);
+    link.send(wire(99, 50));
+    await until(() => a2.indexes.includes(99), 3000);
+    expect(link.address.port).toBe(a.port);
+  });
+
+  it('with every address down, backs off per round instead of spinning', async () => {
+    const ports = [await freePort(), await freePort()];
+    const logs: string[] = [];
+    const link = new HesLink({ addresses: ports.map((port) => ({ host: '127.0.0.1', port })), minBackoffMs: 20, maxBackoffMs: 200, log: (l) => logs.push(l) });
+    cleanup.push(() => link.close());
+    link.start();
+    await until(() => link.stats.connectFailures >= 8, 5000);
+    const retries = logs.filter((l) => /retrying in/.test(l)).map((l) => Number(/retrying in (\d+)/.exec(l)![1]));
+    // One grown delay per round of two addresses.
+    expect(retries.length).toBeGreaterThanOrEqual(3);
+    expect(retries.length).toBeLessThanOrEqual(Math.ceil(link.stats.connectFailures / 2));
+    expect(retries[2]!).toBeGreaterThan(retries[0]!);
+  });
+
   it('stops reconnecting after close()', async () => {
     const link = new HesLink({ host: '127.0.0.1', port: await freePort(), minBackoffMs: 10 });
     link.start();

@@ -11,6 +11,12 @@
  *   concentrator runs it with `resendWindowBytes: 0`: the firmware retransmits, and a duplicate
  *   would be audited by the HES as a replay; frames still queued or not yet taken by the kernel
  *   are always sent after reconnecting).
+ * - failover: with several HES addresses (nodes of one HES on a shared store, docs/HOST.md
+ *   "Several HES nodes"), a lost connection or a failed connect moves to the next address at once;
+ *   the backoff grows only when a whole round of addresses failed. The concentrator's hello on the
+ *   new connection makes its store-and-forward queue resend every frame not yet LINK_ACKed, so what
+ *   the dead node took but never acknowledged reaches the next node (stored once: the store's replay
+ *   counters and reading keys are shared by all nodes).
  * Implements the board SerialPort interface (write/onData) so the firmware concentrator app can use
  * it as its uplink port.
  */
@@ -22,10 +28,17 @@ const RESYNC = new Uint8Array([DELIMITER]);
 /** Backoff jitter: each delay is scaled by a random factor in [1 − J, 1 + J] so concentrators do not reconnect in lockstep. */
 const JITTER = 0.2;
 
-/** Settings of the HES link. */
-export interface HesLinkOptions {
+/** One HES address. */
+export interface HesAddress {
   host: string;
   port: number;
+}
+
+/** Settings of the HES link: `host`/`port`, or `addresses` (tried in order, round robin). */
+export interface HesLinkOptions {
+  host?: string;
+  port?: number;
+  addresses?: HesAddress[];
   minBackoffMs?: number;
   maxBackoffMs?: number;
   connectTimeoutMs?: number;
@@ -46,14 +59,21 @@ export interface HesLinkStats {
   refused: number;
   queuedFrames: number;
   queuedBytes: number;
+  /** Moves to another HES address after a lost connection or a failed connect (only with several addresses). */
+  failovers: number;
 }
 
 /** A reconnecting, bounded, resend-on-reconnect TCP link to the HES. */
 export class HesLink {
   readonly stats: HesLinkStats = {
-    connects: 0, connectFailures: 0, disconnects: 0, framesSent: 0, bytesSent: 0, bytesRead: 0, resent: 0, refused: 0, queuedFrames: 0, queuedBytes: 0,
+    connects: 0, connectFailures: 0, disconnects: 0, framesSent: 0, bytesSent: 0, bytesRead: 0, resent: 0, refused: 0, queuedFrames: 0, queuedBytes: 0, failovers: 0,
   };
-  private readonly opts: Required<Omit<HesLinkOptions, 'log'>> & { log: (m: string) => void };
+  private readonly opts: Required<Omit<HesLinkOptions, 'log' | 'host' | 'port' | 'addresses'>> & { log: (m: string) => void };
+  private readonly addresses: HesAddress[];
+  /** Index into addresses of the current (or next) connection. */
+  private current = 0;
+  /** Consecutive failed connects since the last successful one (a full round grows the backoff). */
+  private failedInRound = 0;
   private socket: Socket | null = null;
   private connected = false;
   private closed = false;
@@ -74,9 +94,10 @@ export class HesLink {
   private readonly cutter = new FrameCutter();
 
   constructor(opts: HesLinkOptions) {
+    const addrs = opts.addresses ?? (opts.host !== undefined && opts.port !== undefined ? [{ host: opts.host, port: opts.port }] : []);
+    if (addrs.length === 0) throw new TypeError('HesLink needs host and port, or at least one address');
+    this.addresses = addrs.map((a) => ({ host: a.host, port: a.port }));
     this.opts = {
-      host: opts.host,
-      port: opts.port,
       minBackoffMs: opts.minBackoffMs ?? 100,
       maxBackoffMs: opts.maxBackoffMs ?? 5000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
@@ -92,6 +113,11 @@ export class HesLink {
     if (this.started) return;
     this.started = true;
     this.dial();
+  }
+
+  /** The address of the current connection (or of the next attempt). */
+  get address(): HesAddress {
+    return this.addresses[this.current]!;
   }
 
   /** True while a TCP connection to the HES is up. */
@@ -157,7 +183,8 @@ export class HesLink {
   private dial(): void {
     this.timer = null;
     if (this.closed) return;
-    const s = connect({ host: this.opts.host, port: this.opts.port });
+    const addr = this.addresses[this.current]!;
+    const s = connect({ host: addr.host, port: addr.port });
     this.socket = s;
     s.setNoDelay(true);
     s.setTimeout(this.opts.connectTimeoutMs);
@@ -171,7 +198,8 @@ export class HesLink {
       this.connected = true;
       this.stats.connects++;
       this.backoff = this.opts.minBackoffMs;
-      this.opts.log(`hes link: connected to ${this.opts.host}:${this.opts.port}`);
+      this.failedInRound = 0;
+      this.opts.log(`hes link: connected to ${addr.host}:${addr.port}`);
       for (const cb of this.connectCbs) cb();
       this.flush();
     });
@@ -205,9 +233,23 @@ export class HesLink {
         this.requeueRecent();
       }
       if (this.closed) return;
+      const what = `${wasConnected ? 'connection lost' : 'cannot connect'} (${addr.host}:${addr.port})`;
+      if (!wasConnected) this.failedInRound++;
+      if (this.addresses.length > 1) {
+        // The node may be dead: the next address at once, backoff only after a whole failed round.
+        this.current = (this.current + 1) % this.addresses.length;
+        this.stats.failovers++;
+        if (this.failedInRound < this.addresses.length) {
+          const next = this.addresses[this.current]!;
+          this.opts.log(`hes link: ${what}; trying ${next.host}:${next.port}`);
+          this.timer = setTimeout(() => this.dial(), this.opts.minBackoffMs);
+          return;
+        }
+        this.failedInRound = 0;
+      }
       const delay = Math.round(this.backoff * (1 - JITTER + 2 * JITTER * Math.random()));
       this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
-      this.opts.log(`hes link: ${wasConnected ? 'connection lost' : 'cannot connect'}; retrying in ${delay} ms`);
+      this.opts.log(`hes link: ${what}; retrying in ${delay} ms`);
       this.timer = setTimeout(() => this.dial(), delay);
     });
   }
@@ -242,11 +284,12 @@ export class HesLink {
       const ok = s.write(f, (err) => {
         if (this.socket !== s) return; // connection already replaced: requeueRecent took care of it
         if (f === RESYNC) return;
+        // Not taken by the kernel (EPIPE, reset): the frame stays unacknowledged in `recent`, so the
+        // broken connection's close puts it back in the queue for the next one.
+        if (err !== null && err !== undefined) return;
         this.unacked = Math.max(0, this.unacked - 1);
-        if (err === null || err === undefined) {
-          this.stats.framesSent++;
-          this.stats.bytesSent += f.length;
-        }
+        this.stats.framesSent++;
+        this.stats.bytesSent += f.length;
         this.trimRecent();
         if (this.queue.length === 0 && this.unacked === 0) this.wakeDrainWaiters();
       });
