@@ -108,7 +108,12 @@ export interface ConcentratorApp {
   onMeterLine(port: number, chunk: Uint8Array): void;
   /** Advances retransmissions to `now` (unix seconds). */
   tick(now: number): void;
-  /** Announces this concentrator on a (re)connected HES link: LINK_ACK [0] under the HES link key (PROTOCOL.md §7); the HES sends nothing before it. */
+  /**
+   * Announces this concentrator on a (re)connected HES link: LINK_ACK [0] under the HES link key
+   * (PROTOCOL.md §7); the HES sends nothing before it. Then every uplink frame still waiting for a
+   * LINK_ACK is sent again at once: the connection (perhaps the HES node) changed, and the old one's
+   * LINK_ACKs will never come.
+   */
   hello(): void;
   /** Sizes of the bounded structures (for memory checks). */
   boundedSizes(): number[];
@@ -398,6 +403,7 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
     hello: function (): void {
       try {
         sendAck(hesUp, hesLine, PORT_ANY, 0);
+        if (upQ.resendAll(DEST_HES) > 0) pump();
       } catch (e) {
         stats.sendErrors++;
       }

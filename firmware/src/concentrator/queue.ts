@@ -163,6 +163,24 @@ export class FrameQueue {
     return n;
   }
 
+  /**
+   * Makes every transmitted, unacknowledged frame for `dest` due at once, as if new: its receiver
+   * changed (a new HES connection, perhaps another HES node), so the LINK_ACKs of the earlier
+   * transmissions will never come. The refusal rule starts over with the new receiver. Returns how many.
+   */
+  resendAll(dest: number): number {
+    let n = 0;
+    for (let i = 0; i < this.capacity; i++) {
+      const e = this.entries[i];
+      if (e.used && e.dest === dest && e.tries > 0) {
+        e.tries = 0;
+        e.sentCounter = 0;
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** The oldest entry that is due for (re)transmission at `now`, or undefined. */
   nextDue(now: number, retryS: number): QueueEntry | undefined {
     let best: QueueEntry | undefined;

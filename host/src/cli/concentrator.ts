@@ -22,9 +22,9 @@ const CONCENTRATOR_SHORT = Uint8Array.of(0, 0);
 const SPEC: CommandSpec = {
   name: 'vakt concentrator',
   summary: 'run the concentrator firmware on this host: serial radio modems ↔ HES over TCP',
-  usage: '--hes <host:port> --modem <device> [--modem <device> …] --image <file.prov.cbor> [--state <dir>] [--radio <kind> --band <band> [--pins <map>]]',
+  usage: '--hes <host:port> [--hes <host:port> …] --modem <device> [--modem <device> …] --image <file.prov.cbor> [--state <dir>] [--radio <kind> --band <band> [--pins <map>]]',
   options: {
-    hes: { type: 'string', placeholder: '<host:port>', description: "the HES ('vakt hes serve --port P'); host defaults to 127.0.0.1" },
+    hes: { type: 'string', multiple: true, placeholder: '<host:port>', description: "the HES ('vakt hes serve --port P'); host defaults to 127.0.0.1. Several: nodes of one HES, tried in order; a lost node fails over to the next" },
     modem: { type: 'string', multiple: true, placeholder: '<device>', description: 'serial device of a radio modem toward meters' },
     image: { type: 'string', placeholder: '<file>', description: "the concentrator's provisioning image from 'vakt kpe'" },
     state: { type: 'string', placeholder: '<dir>', description: 'directory for the concentrator state (default .vakt/concentrator-<id>)' },
@@ -38,11 +38,13 @@ const SPEC: CommandSpec = {
     pins: { type: 'string', placeholder: '<map>', description: 'with --radio: modem pins on the adapter\'s lines, e.g. m0=rts,m1=dtr,aux=cts (E32) or set=rts (HC-12)', default: '' },
   },
   notes: [
+    'With several --hes, a lost or unreachable node fails over to the next at once (round robin); every frame the old node had not acknowledged (LINK_ACK) is sent again to the new one, and the shared store keeps it from being counted twice.',
     'The concentrator holds no end-to-end key: it checks and strips the meters\' link MICs and forwards the unchanged end-to-end frames (PROTOCOL.md D-8). It learns its meters\' link keys from the HES (JOIN).',
   ],
   examples: [
     'vakt concentrator --hes 127.0.0.1:7700 --modem /dev/pts/3 --image out/f00dbabe00000001.prov.cbor',
     'vakt concentrator --hes 127.0.0.1:7700 --modem /dev/ttyUSB0 --radio e32 --band eu868-g3 --pins m0=rts,m1=dtr,aux=cts --image out/f00dbabe00000001.prov.cbor',
+    'vakt concentrator --hes hes-a:4059 --hes hes-b:4059 --modem /dev/ttyUSB0 --image out/f00dbabe00000001.prov.cbor',
   ],
 };
 
@@ -50,7 +52,9 @@ const SPEC: CommandSpec = {
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const p = parseCommand(SPEC, argv);
   if (p.help) { io.out(helpText(SPEC)); return 0; }
-  const hes = hostPort(stringOpt(p, 'hes', true), 'hes');
+  const hesList = listOpt(p, 'hes');
+  if (hesList.length === 0) throw usageError('--hes <host:port> is required');
+  const hes = hesList.map((h) => hostPort(h, 'hes'));
   const modems = listOpt(p, 'modem');
   if (modems.length === 0) throw usageError('at least one --modem <device> is required');
   const imageFile = stringOpt(p, 'image', true);
@@ -92,11 +96,11 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const meterLines = radio !== undefined ? radios.map((x) => x.port) : ports;
   // No transport-level resend window: the firmware keeps every uplink frame until the HES's
   // LINK_ACK and retransmits it, and a duplicate would be audited by the HES as a replay.
-  const link = new HesLink({ host: hes.host, port: hes.port, log, resendWindowBytes: 0 });
+  const link = new HesLink({ addresses: hes, log, resendWindowBytes: 0 });
   const clock = createSystemClock();
   const c = runConcentrator({ image, hes: link, meterLines, storage, clock, log, options: { maxMeters, retryS } });
   link.start();
-  if (!p.json) io.out(`concentrator ${id}: ${meterLines.length} ${radio ?? ''}${radio ? ' ' : ''}modem(s) (${modems.join(', ')}), HES at ${hes.host}:${hes.port}; Ctrl-C to stop`);
+  if (!p.json) io.out(`concentrator ${id}: ${meterLines.length} ${radio ?? ''}${radio ? ' ' : ''}modem(s) (${modems.join(', ')}), HES at ${hes.map((h) => `${h.host}:${h.port}`).join(', ')}; Ctrl-C to stop`);
   let seen = { meter: 0, hes: 0, unknown: 0, stalls: 0 };
   const watch = setInterval(() => {
     const st = c.app.stats;
