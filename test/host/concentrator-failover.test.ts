@@ -102,7 +102,7 @@ describe('concentrator failover between two HES nodes on one store', () => {
     link.start();
 
     const db = new Database(join(dir, 'hes.sqlite'), { readonly: true, fileMustExist: true });
-    cleanup.push(() => db.close());
+    cleanup.push(() => { db.close(); });
     const hex = (id: Uint8Array): string => Buffer.from(id).toString('hex');
     const seqsOf = (m: SimMeter): number[] =>
       (db.prepare('SELECT seq FROM readings WHERE meter_id = ? ORDER BY seq').all(Buffer.from(m.app.meterId)) as { seq: number }[]).map((r) => r.seq);
