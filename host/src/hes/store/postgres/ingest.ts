@@ -55,7 +55,7 @@ export function readingsOnly(c: IngestCommit): boolean {
 }
 
 /** The fast-path statement; parameters are documented at fastIngest. */
-const FAST_SQL = `WITH lk AS (
+export const FAST_SQL = `WITH lk AS (
   INSERT INTO replay AS r (sender, layer, op, dir, gen, last)
   SELECT * FROM unnest($1::bytea[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
   ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > r.last
