@@ -4,7 +4,10 @@
 // the meters — as concentrators are spread over nodes. This is the store's part of `bench:hes
 // --db postgres`; the verification part is the same as SQLite's (CPU per frame, per node).
 //
-//   tsx scripts/bench-hes-pg.ts [--pg <url>] [--nodes 1,2,4] [--frames 100000] [--meters 1000] [--batch 1000] [--runs 3]
+//   tsx scripts/bench-hes-pg.ts [--pg <url>] [--nodes 1,2,4] [--frames 100000] [--meters 1000] [--batch 1000] [--runs 3] [--inflight 1]
+//
+// --inflight K: batches each node has in flight at once (the HES server commits the batches of
+// different concentrator connections concurrently, up to its pool size).
 //
 // Without --pg (or VAKT_BENCH_PG / VAKT_TEST_PG) a throwaway cluster is started (test/pg/cluster.ts),
 // fsync on. Last line: one JSON object, rows_per_s per node count (min and median of the runs).
@@ -70,7 +73,7 @@ function batchesFor(node: number, nodes: number, frames: number, meters: number,
 }
 
 async function child(): Promise<void> {
-  const [url, node, nodes, frames, meters, batch] = process.argv.slice(3);
+  const [url, node, nodes, frames, meters, batch, inflight] = process.argv.slice(3);
   const store = await openPgStore(url!, { auditKey: randomBytes(32), node: `bench${node}` });
   const work = batchesFor(Number(node), Number(nodes), Number(frames), Number(meters), Number(batch));
   process.stdout.write('ready\n');
@@ -78,7 +81,14 @@ async function child(): Promise<void> {
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let won = 0;
-  for (const c of work) for (const r of await store.commitIngest(c)) if (r.won) won++;
+  let nextBatch = 0;
+  // K workers; batch i of a node holds interval seq of all its meters, so workers never race on a key.
+  await Promise.all(Array.from({ length: Number(inflight) }, async () => {
+    while (nextBatch < work.length) {
+      const c = work[nextBatch++]!;
+      for (const r of await store.commitIngest(c)) if (r.won) won++;
+    }
+  }));
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await store.close();
@@ -86,12 +96,12 @@ async function child(): Promise<void> {
 }
 
 /** One run with `nodes` processes on a fresh database; aggregate rows/s (wall clock of the slowest node). */
-async function run(base: string, nodes: number, frames: number, meters: number, batch: number): Promise<{ rowsPerS: number; nodeCpuMs: number; dbMs: number }> {
+async function run(base: string, nodes: number, frames: number, meters: number, batch: number, inflight: number): Promise<{ rowsPerS: number; nodeCpuMs: number; dbMs: number }> {
   const url = await freshDatabase(base, 'vakt_bench');
   (await openPgStore(url, { auditKey: randomBytes(32) })).close(); // schema once, before the clock
   const self = fileURLToPath(import.meta.url);
   const kids = Array.from({ length: nodes }, (_, i) =>
-    spawn(process.execPath, ['--import', 'tsx', self, '--child', url, String(i), String(nodes), String(frames), String(meters), String(batch)], { stdio: ['pipe', 'pipe', 'inherit'] }),
+    spawn(process.execPath, ['--import', 'tsx', self, '--child', url, String(i), String(nodes), String(frames), String(meters), String(batch), String(inflight)], { stdio: ['pipe', 'pipe', 'inherit'] }),
   );
   const lines = kids.map((k) => {
     let buf = '';
@@ -124,6 +134,7 @@ async function main(): Promise<void> {
   const meters = Number(arg('meters', '1000'));
   const batch = Number(arg('batch', '1000'));
   const runs = Number(arg('runs', '3'));
+  const inflight = Number(arg('inflight', '1'));
   const given = arg('pg', process.env.VAKT_BENCH_PG ?? process.env.VAKT_TEST_PG ?? '');
   const cluster = given === '' ? await pgCluster() : { url: given, reason: '', stop: async () => undefined };
   if (cluster.url === undefined) {
@@ -135,7 +146,7 @@ async function main(): Promise<void> {
     for (const n of nodesList) {
       const rs: { rowsPerS: number; nodeCpuMs: number }[] = [];
       for (let i = 0; i < runs; i++) {
-        const r = await run(cluster.url, n, frames, meters, batch);
+        const r = await run(cluster.url, n, frames, meters, batch, inflight);
         process.stderr.write(`nodes ${n} run ${i + 1}: ${r.rowsPerS} rows/s (${r.dbMs} ms, node CPU ${r.nodeCpuMs} ms, load ${loadavg()[0]!.toFixed(1)})\n`);
         rs.push(r);
       }
@@ -145,7 +156,7 @@ async function main(): Promise<void> {
   } finally {
     await cluster.stop();
   }
-  console.log(JSON.stringify({ store: 'postgres', batch, frames, meters, rows_per_s: out, cpus: cpus().length, load: Number(loadavg()[0]!.toFixed(1)) }));
+  console.log(JSON.stringify({ store: 'postgres', batch, inflight, frames, meters, rows_per_s: out, cpus: cpus().length, load: Number(loadavg()[0]!.toFixed(1)) }));
 }
 
 if (process.argv[2] === '--child') await child();

@@ -63,14 +63,17 @@ afterAll(async () => {
   for (const s of open) await s.close();
 });
 
-/** Sequential model of commitIngest's replay decisions: per key, a frame wins iff its counter > stored last. */
-function model(stored: Map<string, number>, frames: IngestFrame[]): boolean[] {
+/**
+ * Sequential model of commitIngest's replay decisions: per key, a frame wins iff its counter > stored
+ * last; a losing frame is told the stored (last, frame) at its turn.
+ */
+function model(stored: Map<string, { last: number; frame: string }>, frames: IngestFrame[]): (true | { last: number; frame: string })[] {
   return frames.map((f) => {
     if (f.advance === null) return true;
     const k = `${Buffer.from(f.advance.sender).toString('hex')}:${f.advance.op}`;
-    const last = stored.get(k) ?? 0;
-    if (f.advance.last <= last) return false;
-    stored.set(k, f.advance.last);
+    const cur = stored.get(k) ?? { last: 0, frame: '' };
+    if (f.advance.last <= cur.last) return cur;
+    stored.set(k, { last: f.advance.last, frame: Buffer.from(f.advance.frame!).toString('hex') });
     return true;
   });
 }
@@ -151,11 +154,11 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     for (const m of meters) expect((await ns[0]!.replayStates([advance(m, 0, 2)]))[0]!.last).toBe(1040);
   });
 
-  it('one batch with repeats, replays and out-of-order counters decides exactly like the conditional advances one by one', async () => {
+  it('one batch with repeats, replays and out-of-order counters decides exactly like the conditional advances one by one, and tells each loser what it lost to', async () => {
     const [s] = await nodes(1);
     const m1 = METERS[5]!;
     const m2 = METERS[6]!;
-    const seen = new Map<string, number>();
+    const seen = new Map<string, { last: number; frame: string }>();
     for (let round = 0; round < 30; round++) {
       const frames: IngestFrame[] = [];
       for (let j = 0; j < 12; j++) {
@@ -165,7 +168,8 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
       }
       frames.push({ advance: null, writes: [] });
       const want = model(seen, frames.map((f) => (f.advance === null ? f : { ...f, advance: { ...f.advance, op: 3 } })));
-      const got = (await s!.commitIngest({ link: [linkAdv(5000 + round)], frames })).map((r) => r.won);
+      const got = (await s!.commitIngest({ link: [linkAdv(5000 + round)], frames })).map((r) =>
+        r.won ? true : 'current' in r ? { last: r.current.last, frame: Buffer.from(r.current.frame ?? []).toString('hex') } : r);
       expect(got, `round ${round}`).toEqual(want);
     }
   });
@@ -236,7 +240,7 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
       for (let k = 0; k < 25; k++) await s.appendAudit([{ actor: `node${i}`, action: 'test.append', subject: `${k}`, detail: { k }, tsMs: k }, { actor: `node${i}`, action: 'test.second', subject: `${k}`, detail: 'd', tsMs: k }]);
     }));
     const rows = await ns[0]!.auditRows(1, 100_000);
-    let prev = new Uint8Array(32);
+    let prev: Uint8Array = new Uint8Array(32);
     rows.forEach((r, i) => {
       expect(r.seq).toBe(i + 1);
       expect(Buffer.from(r.prev).equals(Buffer.from(prev))).toBe(true);

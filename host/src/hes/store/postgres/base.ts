@@ -20,7 +20,7 @@ const INT8_OID = 20;
 /** Connections per node: ingest, downlink and operator requests overlap; more only queue in PostgreSQL. */
 export const POOL_SIZE = 4;
 /** Attempts of a transaction that PostgreSQL aborted for a deadlock or a serialisation failure. */
-const MAX_ATTEMPTS = 4;
+export const MAX_ATTEMPTS = 4;
 /** Wait for a free pooled connection before the unit fails as a store fault, ms. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -33,6 +33,12 @@ const RETRYABLE = new Set(['40001', '40P01']);
 export function sqlState(e: unknown): string | undefined {
   const c = (e as { code?: unknown }).code;
   return typeof c === 'string' && /^[0-9A-Z]{5}$/.test(c) ? c : undefined;
+}
+
+/** True for a deadlock or serialisation failure: the transaction was rolled back and may simply run again. */
+export function isRetryable(e: unknown): boolean {
+  const s = sqlState(e);
+  return s !== undefined && RETRYABLE.has(s);
 }
 
 /** True for an error caused by the data (constraint violation, value out of range): it costs one frame, not the batch. */
@@ -200,8 +206,7 @@ export class PgBase {
         } catch {
           broken = true;
         }
-        const s = sqlState(e);
-        if (s !== undefined && RETRYABLE.has(s) && attempt < MAX_ATTEMPTS) continue;
+        if (isRetryable(e) && attempt < MAX_ATTEMPTS) continue;
         throw mapFault(e);
       } finally {
         c.release(broken);

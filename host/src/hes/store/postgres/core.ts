@@ -1,6 +1,6 @@
 // PostgreSQL store, part 2: devices and key rows, shipments, replay state, the units of work
 // (commitIngest, commit), sending-counter ranges, the shared command queue and firmware images.
-import { PgBase, isDataError, mapFault } from './base.ts';
+import { MAX_ATTEMPTS, PgBase, isDataError, isRetryable, mapFault } from './base.ts';
 import type { Tx } from './base.ts';
 import { FAST_SQL, audits, fastIngest, generalIngest, readingsOnly } from './ingest.ts';
 import { StaleStoreError } from '../types.ts';
@@ -212,13 +212,18 @@ export class PgCore extends PgBase {
   async commitIngest(c: IngestCommit): Promise<IngestFrameResult[]> {
     if (c.frames.length === 0 && c.link.length === 0) return [];
     if (readingsOnly(c)) {
-      try {
-        // Named: each pooled connection parses and plans the statement once (planning a statement of
-        // this size costs about as much as executing it for a batch of 1 000).
-        return await fastIngest(c, (sql, args) => this.pool.query({ name: sql === FAST_SQL ? 'vakt_fast_ingest' : undefined, text: sql, values: args }));
-      } catch (e) {
-        // A reading the statement refused (a value out of range): redo with one savepoint per frame.
-        if (!isDataError(e)) throw mapFault(e);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          // Named: each pooled connection parses and plans the statement once (planning a statement of
+          // this size costs about as much as executing it for a batch of 1 000).
+          return await fastIngest(c, (sql, args) => this.pool.query({ name: sql === FAST_SQL ? 'vakt_fast_ingest' : undefined, text: sql, values: args }));
+        } catch (e) {
+          // A deadlock with another node's batch: PostgreSQL rolled this one back; run it again.
+          if (isRetryable(e) && attempt < MAX_ATTEMPTS) continue;
+          // A reading the statement refused (a value out of range): redo with one savepoint per frame.
+          if (!isDataError(e)) throw mapFault(e);
+          break;
+        }
       }
       return this.run((tx) => generalIngest(tx, c, (t, w) => this.applyWrite(t, w), true));
     }

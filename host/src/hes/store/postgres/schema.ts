@@ -3,10 +3,10 @@
 // 2^41), text. Keys are stored only as AES-256-GCM blobs under the store key.
 //
 // PostgreSQL-only columns, each for one atomic statement:
-// - replay.prev_last: the `last` a conditional advance replaced (0 after an insert). An
-//   INSERT … ON CONFLICT DO UPDATE sets prev_last = replay.last and RETURNING gives it back, so one
-//   statement both advances a key and tells which of a batch's frames of that key won (PostgreSQL 15
-//   has no RETURNING old.*).
+// - replay.prev_last, prev_frame: the `last` and `frame` a conditional advance replaced (0 / null
+//   after an insert). An INSERT … ON CONFLICT DO UPDATE sets them from the row it updates and
+//   RETURNING gives them back, so one statement both advances a key and tells which of a batch's
+//   frames of that key won, and what a losing one lost to (PostgreSQL 15 has no RETURNING old.*).
 // - send_ctr.prev: the same for counter reservations: the range handed out is [max(prev, 1), lim).
 // - change_ver: one row counted up by triggers whenever devices, key rows or a meter's key
 //   generation change; the HES reloads its in-memory key state when it moved (SQLite: data_version).
@@ -44,7 +44,7 @@ CREATE TABLE keys (
   ver bigint NOT NULL DEFAULT 0, PRIMARY KEY (owner, kind, scope, gen));
 CREATE TABLE replay (
   sender bytea NOT NULL, layer bigint NOT NULL, op bigint NOT NULL, dir bigint NOT NULL, gen bigint NOT NULL,
-  last bigint NOT NULL, frame bytea, prev_last bigint NOT NULL DEFAULT 0,
+  last bigint NOT NULL, frame bytea, prev_last bigint NOT NULL DEFAULT 0, prev_frame bytea,
   PRIMARY KEY (sender, layer, op, dir, gen));
 CREATE TABLE send_ctr (
   receiver bytea NOT NULL, layer bigint NOT NULL, op bigint NOT NULL, gen bigint NOT NULL,
