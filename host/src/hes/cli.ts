@@ -9,6 +9,7 @@ import { printJson, printTable } from '../cli/output.ts';
 import { Hes, HesError } from './hes.ts';
 import { HesServer } from './server.ts';
 import { ServeLease, LEASE_RENEW_MS } from './lease.ts';
+import { isPostgresUrl } from './store/open.ts';
 import { loadStoreKey, createStoreKeyFile, STORE_KEY_ENV } from './storekey.ts';
 import { Users, USER_NAME_RE } from './users.ts';
 import { AUTH_OPTIONS, cmdUser, initialCredential, principalFor, TOKEN_ENV, USER_NOTES, USER_OPTIONS, USER_USAGE } from './cli-users.ts';
@@ -25,7 +26,7 @@ const MAX_DURATION_S = 365 * 24 * 3600;
 const MAX_REFUSALS_SHOWN = 1000;
 
 const COMMON: { [name: string]: OptionSpec } = {
-  db: { type: 'string', placeholder: '<file>', description: 'HES database (env VAKT_HES_DB)', default: 'hes.db' },
+  db: { type: 'string', placeholder: '<file|url>', description: 'HES database: a SQLite file, or postgres://user@host/db for several HES nodes (env VAKT_HES_DB)', default: 'hes.db' },
   'store-key-file': { type: 'string', placeholder: '<file>', description: `store key file (64 hex digits; or env ${STORE_KEY_ENV})` },
   ...AUTH_OPTIONS,
 };
@@ -53,6 +54,7 @@ const SPECS: { [sub: string]: CommandSpec } = {
     duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: until Ctrl-C)' },
     http: { type: 'string', placeholder: '<port>', description: 'also serve the HTTP API and web console on this port (0 = any free port)' },
     'http-host': { type: 'string', placeholder: '<addr>', description: 'HTTP listen address (put TLS in front of it before leaving loopback)', default: '127.0.0.1' },
+    node: { type: 'string', placeholder: '<name>', description: 'this node\'s name: one `hes serve` per name and store; on PostgreSQL give every node its own (its lease, its command claims)', default: 'hes' },
   }),
   command: spec(
     'command',
@@ -108,7 +110,9 @@ const TOP = [
 ].join('\n');
 
 function dbPath(p: Parsed, io: CliIo): string {
-  return resolve(io.cwd, stringOpt(p, 'db') !== 'hes.db' ? stringOpt(p, 'db')! : (io.env.VAKT_HES_DB ?? 'hes.db'));
+  const loc = stringOpt(p, 'db') !== 'hes.db' ? stringOpt(p, 'db')! : (io.env.VAKT_HES_DB ?? 'hes.db');
+  // A PostgreSQL URL is a location, not a path relative to the working directory.
+  return isPostgresUrl(loc) ? loc : resolve(io.cwd, loc);
 }
 
 function storeKey(p: Parsed, io: CliIo): Uint8Array {
@@ -120,8 +124,8 @@ function storeKey(p: Parsed, io: CliIo): Uint8Array {
   }
 }
 
-function openHes(p: Parsed, io: CliIo): Promise<Hes> {
-  return Hes.open({ dbPath: dbPath(p, io), storeKey: storeKey(p, io) });
+function openHes(p: Parsed, io: CliIo, node?: string): Promise<Hes> {
+  return Hes.open({ dbPath: dbPath(p, io), storeKey: storeKey(p, io), ...(node !== undefined ? { node } : {}) });
 }
 
 function meterOpt(p: Parsed): string {
@@ -276,11 +280,13 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
   const host = stringOpt(p, 'host') ?? '127.0.0.1';
   const durS = numberOpt(p, 'duration', 0, MAX_DURATION_S, 0);
   const httpPort = stringOpt(p, 'http') === undefined ? undefined : intOpt(p, 'http', 0, 65535, 0);
-  const hes = await openHes(p, io);
-  // One writer per store: a second `hes serve` on this database stops here with one line.
+  const node = stringOpt(p, 'node') ?? 'hes';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw usageError(`--node must be 1-64 letters, digits, '.', '_' or '-', got '${node}'`);
+  const hes = await openHes(p, io, node);
+  // One `hes serve` per node name and store: a second one stops here with one line.
   let lease: ServeLease;
   try {
-    lease = await ServeLease.acquire(hes.store, dbPath(p, io));
+    lease = await ServeLease.acquire(hes.store, dbPath(p, io).replace(/:\/\/([^:/@]*):[^@]*@/, '://$1:***@'), node);
   } catch (e) {
     await hes.close();
     throw e;
