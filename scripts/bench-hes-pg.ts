@@ -1,8 +1,11 @@
-// The PostgreSQL store under the HES's ingest load, with 1, 2 and 4 nodes (issue 14): every node is
-// a separate process with its own pool, committing batches of verified-frame results
-// (commitIngest: link counter, per-meter conditional replay advance, reading) for its own share of
-// the meters — as concentrators are spread over nodes. This is the store's part of `bench:hes
-// --db postgres`; the verification part is the same as SQLite's (CPU per frame, per node).
+// `npm run bench:hes -- --db postgres [--nodes 1,2,4]` (scripts/bench-hes.ts hands over to this file):
+// HES ingest on PostgreSQL with 1, 2 and 4 nodes (issue 14). Every node is a separate process with
+// its own pool and node name, serving its share of the concentrators (concentrator c on node
+// c % nodes, as a deployment spreads their connections).
+//   full mode (default): the Hes library — link MIC + end-to-end CCM verification, then commitIngest
+//     (link counters, conditional replay advances, readings: one statement per batch) — on frames
+//     sealed beforehand by kit meters: verified, durable frames/s;
+//   --store-only: commitIngest alone on prepared results: what the database sustains.
 //
 //   tsx scripts/bench-hes-pg.ts [--pg <url>] [--nodes 1,2,4] [--frames 100000] [--meters 1000] [--batch 1000] [--runs 3] [--inflight 1]
 //
@@ -15,7 +18,14 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openPgStore } from '../host/src/hes/store/postgres/index.ts';
+import { Hes } from '../host/src/hes/hes.ts';
+import { KitConcentrator, KitMeter } from '../host/src/hes/testkit.ts';
+import { initKpe, produceBatch } from '../host/src/kpe/kpe.ts';
+import { fromHex, toHex } from '../host/src/crypto/bytes.ts';
 import type { IngestCommit } from '../host/src/hes/store/types.ts';
 import { freshDatabase, pgCluster } from '../test/pg/cluster.ts';
 
@@ -72,6 +82,65 @@ function batchesFor(node: number, nodes: number, frames: number, meters: number,
   return out;
 }
 
+/** Devices of the imported shipment, for the node processes to seal with (bench keys only). */
+interface Devices { hesId: string; storeKey: string; meters: { id: string; mk: string; conc: string }[]; concs: { id: string; lk: string; gen: number }[] }
+
+async function fullChild(): Promise<void> {
+  const [url, node, nodes, frames, devFile, batch, inflight] = process.argv.slice(3);
+  const d = JSON.parse(readFileSync(devFile!, 'utf8')) as Devices;
+  const hes = await Hes.open({ dbPath: url!, storeKey: fromHex(d.storeKey), node: `bench${node}` });
+  const hesId = fromHex(d.hesId);
+  const mine = d.concs.filter((_, i) => i % Number(nodes) === Number(node));
+  const kitC = new Map(mine.map((c) => [c.id, new KitConcentrator(fromHex(c.id), fromHex(c.lk), c.gen, hesId)]));
+  const ms = d.meters.filter((m) => kitC.has(m.conc)).map((m) => ({ kit: new KitMeter(fromHex(m.id), fromHex(m.mk), hesId), conc: kitC.get(m.conc)! }));
+  const total = Math.floor((Number(frames) * mine.length) / d.concs.length);
+  const all: Uint8Array[] = [];
+  for (let i = 0; i < total; i++) {
+    const m = ms[i % ms.length]!;
+    const seq = Math.floor(i / ms.length) + 1;
+    all.push(m.conc.wrap(m.kit.seal(0x01, [0, seq, 1_700_000_000 + seq * 900, seq * 7, 230])));
+  }
+  // Batches per concentrator in order (one concentrator's link counters rise through its batches).
+  const work: Uint8Array[][] = [];
+  for (let i = 0; i < all.length; i += Number(batch)) work.push(all.slice(i, i + Number(batch)));
+  process.stdout.write('ready\n');
+  await new Promise<void>((r) => process.stdin.once('data', () => r()));
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let won = 0;
+  let next = 0;
+  await Promise.all(Array.from({ length: Number(inflight) }, async () => {
+    while (next < work.length) {
+      const b = work[next++]!;
+      for (const r of await hes.ingestBatch(b, Date.now())) if (r.ok && r.kind === 'reading') won++;
+    }
+  }));
+  const elapsed = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await hes.close();
+  process.stdout.write(JSON.stringify({ won, ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
+}
+
+/** A HES with the bench's shipment imported on a fresh database; the devices file for the node processes. */
+async function prepareFull(base: string, meters: number): Promise<{ url: string; devFile: string }> {
+  const url = await freshDatabase(base, 'vakt_bench');
+  const dir = mkdtempSync(join(tmpdir(), 'vakt-bench-pg-'));
+  const storeKey = new Uint8Array(randomBytes(32));
+  const kpe = initKpe(join(dir, 'kpe'));
+  const { hes, cert } = await Hes.init({ dbPath: url, storeKey, kpePublicKeys: [kpe.pub] });
+  const b = produceBatch(kpe, { meters, concentrators: Math.max(1, Math.ceil(meters / METERS_PER_CONC)), hesCert: cert, outDir: join(dir, 'batch') });
+  await hes.importShipment(readFileSync(b.shipmentFile), 'admin');
+  await hes.close();
+  const d: Devices = {
+    hesId: toHex(cert.hesId), storeKey: toHex(storeKey),
+    meters: b.meters.map((m) => ({ id: toHex(m.id), mk: toHex(m.masterKey), conc: toHex(m.concentratorId) })),
+    concs: b.concentrators.map((c) => ({ id: toHex(c.id), lk: toHex(c.linkKey), gen: c.linkGen })),
+  };
+  const devFile = join(dir, 'devices.json');
+  writeFileSync(devFile, JSON.stringify(d), { mode: 0o600 });
+  return { url, devFile };
+}
+
 async function child(): Promise<void> {
   const [url, node, nodes, frames, meters, batch, inflight] = process.argv.slice(3);
   const store = await openPgStore(url!, { auditKey: randomBytes(32), node: `bench${node}` });
@@ -96,13 +165,18 @@ async function child(): Promise<void> {
 }
 
 /** One run with `nodes` processes on a fresh database; aggregate rows/s (wall clock of the slowest node). */
-async function run(base: string, nodes: number, frames: number, meters: number, batch: number, inflight: number): Promise<{ rowsPerS: number; nodeCpuMs: number; dbMs: number }> {
-  const url = await freshDatabase(base, 'vakt_bench');
-  (await openPgStore(url, { auditKey: randomBytes(32) })).close(); // schema once, before the clock
+async function run(base: string, nodes: number, frames: number, meters: number, batch: number, inflight: number, full: boolean): Promise<{ rowsPerS: number; nodeCpuMs: number; dbMs: number }> {
   const self = fileURLToPath(import.meta.url);
-  const kids = Array.from({ length: nodes }, (_, i) =>
-    spawn(process.execPath, ['--import', 'tsx', self, '--child', url, String(i), String(nodes), String(frames), String(meters), String(batch), String(inflight)], { stdio: ['pipe', 'pipe', 'inherit'] }),
-  );
+  let args: (i: number) => string[];
+  if (full) {
+    const { url, devFile } = await prepareFull(base, meters);
+    args = (i) => ['--full-child', url, String(i), String(nodes), String(frames), devFile, String(batch), String(inflight)];
+  } else {
+    const url = await freshDatabase(base, 'vakt_bench');
+    await (await openPgStore(url, { auditKey: randomBytes(32) })).close(); // schema once, before the clock
+    args = (i) => ['--child', url, String(i), String(nodes), String(frames), String(meters), String(batch), String(inflight)];
+  }
+  const kids = Array.from({ length: nodes }, (_, i) => spawn(process.execPath, ['--import', 'tsx', self, ...args(i)], { stdio: ['pipe', 'pipe', 'inherit'] }));
   const lines = kids.map((k) => {
     let buf = '';
     const waiters: ((l: string) => void)[] = [];
@@ -135,6 +209,7 @@ async function main(): Promise<void> {
   const batch = Number(arg('batch', '1000'));
   const runs = Number(arg('runs', '3'));
   const inflight = Number(arg('inflight', '1'));
+  const full = !process.argv.includes('--store-only');
   const given = arg('pg', process.env.VAKT_BENCH_PG ?? process.env.VAKT_TEST_PG ?? '');
   const cluster = given === '' ? await pgCluster() : { url: given, reason: '', stop: async () => undefined };
   if (cluster.url === undefined) {
@@ -142,12 +217,13 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const out: { [n: string]: { min: number; median: number; runs: number[]; node_cpu_us_per_frame: number } } = {};
+  process.stderr.write(`${full ? 'verified + durable (Hes on PostgreSQL)' : 'store only (commitIngest)'}, batch ${batch}, ${frames} frames, ${meters} meters, ${inflight} batch(es) in flight per node\n`);
   try {
     for (const n of nodesList) {
       const rs: { rowsPerS: number; nodeCpuMs: number }[] = [];
       for (let i = 0; i < runs; i++) {
-        const r = await run(cluster.url, n, frames, meters, batch, inflight);
-        process.stderr.write(`nodes ${n} run ${i + 1}: ${r.rowsPerS} rows/s (${r.dbMs} ms, node CPU ${r.nodeCpuMs} ms, load ${loadavg()[0]!.toFixed(1)})\n`);
+        const r = await run(cluster.url, n, frames, meters, batch, inflight, full);
+        process.stderr.write(`nodes ${n} run ${i + 1}: ${r.rowsPerS} ${full ? 'verified frames' : 'rows'}/s (${r.dbMs} ms, node CPU ${r.nodeCpuMs} ms, load ${loadavg()[0]!.toFixed(1)})\n`);
         rs.push(r);
       }
       const v = rs.map((r) => r.rowsPerS).sort((a, b) => a - b);
@@ -156,8 +232,9 @@ async function main(): Promise<void> {
   } finally {
     await cluster.stop();
   }
-  console.log(JSON.stringify({ store: 'postgres', batch, inflight, frames, meters, rows_per_s: out, cpus: cpus().length, load: Number(loadavg()[0]!.toFixed(1)) }));
+  console.log(JSON.stringify({ store: 'postgres', mode: full ? 'verified' : 'store_only', batch, inflight, frames, meters, [full ? 'frames_per_s' : 'rows_per_s']: out, cpus: cpus().length, load: Number(loadavg()[0]!.toFixed(1)) }));
 }
 
 if (process.argv[2] === '--child') await child();
+else if (process.argv[2] === '--full-child') await fullChild();
 else await main();

@@ -6,6 +6,7 @@
 // Options: --frames N (default 100000), --meters M (default 1000), --batch1-frames K (frames for
 // batch size 1, default 2000: one fsync per frame), --sync full|normal (default full), --batches
 // 1,100,1000 (the batch sizes to run).
+// --db postgres [--nodes 1,2,4] [--pg <url>]: the PostgreSQL store with N node processes (scripts/bench-hes-pg.ts).
 import { mkdtempSync, readFileSync, copyFileSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,11 @@ import { initKpe, produceBatch } from '../host/src/kpe/kpe.ts';
 import { Hes, CACHE_KIB } from '../host/src/hes/hes.ts';
 import { KitMeter, KitConcentrator } from '../host/src/hes/testkit.ts';
 import { randomBytes, toHex } from '../host/src/crypto/bytes.ts';
+
+if (process.argv.includes('--db') && /^postgres/.test(process.argv[process.argv.indexOf('--db') + 1] ?? '')) {
+  await import('./bench-hes-pg.ts');
+  process.exit(0);
+}
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
