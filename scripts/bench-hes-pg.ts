@@ -118,7 +118,7 @@ async function fullChild(): Promise<void> {
   const elapsed = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await hes.close();
-  process.stdout.write(JSON.stringify({ won, ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
+  process.stdout.write(JSON.stringify({ won, ms: elapsed, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n', () => process.exit(0));
 }
 
 /** A HES with the bench's shipment imported on a fresh database; the devices file for the node processes. */
@@ -161,7 +161,7 @@ async function child(): Promise<void> {
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await store.close();
-  process.stdout.write(JSON.stringify({ won, ms, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n');
+  process.stdout.write(JSON.stringify({ won, ms, cpuMs: (cpu.user + cpu.system) / 1000 }) + '\n', () => process.exit(0));
 }
 
 /** One run with `nodes` processes on a fresh database; aggregate rows/s (wall clock of the slowest node). */
@@ -198,6 +198,7 @@ async function run(base: string, nodes: number, frames: number, meters: number, 
   for (const k of kids) k.stdin!.write('go\n');
   const done = (await Promise.all(doneP)).map((l) => JSON.parse(l) as { won: number; ms: number; cpuMs: number });
   const ms = performance.now() - t0;
+  for (const k of kids) k.stdin!.end();
   const won = done.reduce((a, d) => a + d.won, 0);
   return { rowsPerS: Math.round((won / ms) * 1000), nodeCpuMs: Math.round(done.reduce((a, d) => a + d.cpuMs, 0)), dbMs: Math.round(ms) };
 }
@@ -237,4 +238,7 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === '--child') await child();
 else if (process.argv[2] === '--full-child') await fullChild();
-else await main();
+else {
+  await main();
+  process.exit(0);
+}
