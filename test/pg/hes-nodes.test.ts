@@ -6,12 +6,13 @@
 // - the meters' replay counters never go down;
 // - no (key, counter) is sealed twice by any node: every downlink link frame and end-to-end frame
 //   of all nodes carries a counter no other frame of its key carries;
-// - each queued command is sent once per attempt, by one node (claims).
+// - each queued command is sent once per attempt, by one node (claims);
+// - a key update whose node dies after TRANSPORT is completed by another node from the rows.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHeader, parseHeader } from '@vakt/shared/frame';
 import { Hes, type IngestResult } from '../../host/src/hes/hes.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
-import { makeFixture } from '../host/hes-fixture.ts';
+import { deliverDownlink, makeFixture, readingFrame } from '../host/hes-fixture.ts';
 import { freshDatabase, pgCluster, skipNotice } from './cluster.ts';
 
 const cluster = await pgCluster();
@@ -129,4 +130,32 @@ describe.skipIf(cluster.url === undefined)('several HES nodes on one PostgreSQL 
       expect((await f.hes.audit.verify()).ok).toBe(true);
     }, 180_000);
   }
+
+  it('a key update survives its node: node A sends TRANSPORT and dies, node B takes the CONFIRM, sends ACTIVATE, the meter switches', async () => {
+    const url = await freshDatabase(cluster.url!);
+    const f = await makeFixture(1, 1, { dbPath: url });
+    const a = f.hes;
+    const b = await Hes.open({ dbPath: url, storeKey: f.storeKey, node: 'b' });
+    opened.push(a, b);
+    const m = f.meters[0]!;
+    const c = f.concOf(m);
+    const id = toHex(m.id);
+    const cid = toHex(c.id);
+    const t0 = 1_800_000_000_000;
+    expect(await a.ingest(readingFrame(f, m, 1), t0)).toMatchObject({ ok: true, kind: 'reading' });
+    const k = await a.enqueueCommand('admin', id, { kind: 'key_update', scope: 0 }, { nowMs: t0 });
+    // Node A sends TRANSPORT; the meter stages the key and answers CONFIRM — but A is gone (never
+    // used again, its connections left as they are: as after SIGKILL).
+    const d1 = deliverDownlink(f, c, await a.nextDownlink(cid, t0));
+    expect(m.staged).toBe(true);
+    // The concentrator resends the CONFIRM to node B, which continues from the rows (ring + command).
+    expect((await b.ingestBatch(d1.replies, t0 + 1_000)).map((r) => r.ok && r.kind)).toEqual(['key_confirm']);
+    expect((await b.listCommands()).find((x) => x.id === k)!.state).toBe('acknowledged');
+    // B sends ACTIVATE; the meter switches to the new generation; B accepts its readings.
+    deliverDownlink(f, c, await b.nextDownlink(cid, t0 + 61_000));
+    expect(m.mkGen).toBe(1);
+    expect(await b.ingest(readingFrame(f, m, 2), t0 + 62_000)).toMatchObject({ ok: true, kind: 'reading' });
+    expect((await b.meterStatus())[0]!.keyGen).toBe(1);
+    expect((await b.audit.verify()).ok).toBe(true);
+  }, 120_000);
 });
