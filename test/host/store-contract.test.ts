@@ -6,6 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../host/src/hes/store/open.ts';
+import { freshDatabase } from '../pg/cluster.ts';
 import { StaleStoreError } from '../../host/src/hes/store/types.ts';
 import type { HesStore, IngestFrameResult, StoreWrite } from '../../host/src/hes/store/types.ts';
 import { entryMac } from '../../host/src/hes/audit.ts';
@@ -20,7 +21,7 @@ export function storeFactories(): { name: string; skip: string | null; open: () 
   const pg = process.env.VAKT_TEST_PG;
   return [
     { name: 'sqlite', skip: null, open: () => fresh(join(mkdtempSync(join(tmpdir(), 'vakt-store-')), 'hes.db')) },
-    { name: 'postgres', skip: pg === undefined || pg === '' ? 'VAKT_TEST_PG is not set (no PostgreSQL cluster)' : null, open: () => fresh(pg!) },
+    { name: 'postgres', skip: pg === undefined || pg === '' ? 'VAKT_TEST_PG is not set (no PostgreSQL cluster)' : null, open: async () => fresh(await freshDatabase(pg!)) }, // an empty database per store: each test initialises its own
   ];
 }
 
