@@ -38,28 +38,11 @@ import {
 import type { E32Config } from '../common/ebyte.ts';
 import { findBand, loraTimeOnAirMs, MinuteBudget, readBackMessage } from '../common/radio.ts';
 import type { LoraParams } from '../common/radio.ts';
+import type { ModemIo, ModemUart } from './modem-io.ts';
 
-/** The interpreter's functions the driver uses (the boot line passes Espruino's own; tests pass fakes). */
-export interface E32Io {
-  /** A pin from its profile name ('B3'; a number passes through). */
-  pin(name: string | number): unknown;
-  digitalWrite(pin: unknown, value: number): void;
-  digitalRead(pin: unknown): number | boolean;
-  setTimeout(cb: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  /** Seconds (fractional), as Espruino's getTime(). */
-  getTime(): number;
-  /** Espruino's E.toUint8Array: a data event's binary string (or bytes) as bytes. */
-  toUint8Array(d: string | Uint8Array): Uint8Array;
-  print(msg: string): void;
-}
-
-/** The UART object the module hangs on (Serial1): what the driver needs of it. */
-export interface E32Uart {
-  setup(baud: number, options: { tx?: unknown; rx?: unknown }): void;
-  write(data: Uint8Array): void;
-  on(event: 'data', cb: (data: string | Uint8Array) => void): void;
-}
+/** The interpreter's functions and the UART, as every firmware-side modem driver takes them. */
+export type E32Io = ModemIo;
+export type E32Uart = ModemUart;
 
 /** Counters (monotonic). */
 export interface E32Stats {
@@ -540,19 +523,4 @@ export function describeE32(answer: Uint8Array): string {
   const c = decodeE32Config(answer);
   if (c === undefined) return 'not an E32 configuration';
   return 'address 0x' + c.address.toString(16) + ', channel ' + c.channel + ', ' + c.airRate + ' bit/s, ' + c.powerDbm + ' dBm';
-}
-
-/** Global the build gives the driver piece (dist/firmware/espruino-modem.js). */
-export const MODEM_GLOBAL = 'VaktModem';
-/** Interpreter globals the boot expression below reads (the build's engine check allows them). */
-export const E32_BOOT_GLOBALS = ['digitalWrite', 'digitalRead', 'setTimeout', 'clearTimeout', 'getTime', 'Pin', 'E', 'print'];
-
-/**
- * The boot line's expression for a modem UART: the E32 driver around `uartName` (e.g. Serial1),
- * which the adapter then sets up and wraps like the UART itself. Plain text, as the boot line is.
- */
-export function e32BootSerial(uartName: string, modemJson: string): string {
-  return 'globalThis.' + MODEM_GLOBAL + '.createE32Serial(' + uartName + ',' + modemJson + ',{' +
-    'pin:function(n){return typeof n==="number"?n:new Pin(n);},digitalWrite:digitalWrite,digitalRead:digitalRead,' +
-    'setTimeout:setTimeout,clearTimeout:clearTimeout,getTime:getTime,toUint8Array:E.toUint8Array,print:print},' + JSON.stringify(uartName) + ')';
 }

@@ -3,10 +3,11 @@
  * and pins. Used by the tests, the network simulation, `npm run bench:radio` and `vakt demo --radio`.
  */
 import { E32_DEFAULT } from '@vakt/boards/common/ebyte';
+import { HC12_DEFAULT } from '@vakt/boards/common/hc12';
 import { findBand, type BandProfile } from '../airtime.ts';
 import type { DriverOptions, ModemDriver } from '../driver.ts';
 import { EbyteDriver, type EbyteConfig } from '../ebyte.ts';
-import { Hc12Driver, type Hc12Config } from '../hc12.ts';
+import { Hc12Driver } from '../hc12.ts';
 import { PacketRadioDriver } from '../packet.ts';
 import { StreamDriver } from '../transparent.ts';
 import { XBeeDriver, type XBeeConfig } from '../xbee.ts';
@@ -17,9 +18,8 @@ export type RadioKind = 'transparent' | 'hc12' | 'e32' | 'e22' | 'xbee' | 'packe
 export const RADIO_KINDS: readonly RadioKind[] = ['transparent', 'hc12', 'e32', 'e22', 'xbee', 'packet'];
 
 /** Default configuration per kind (the bench's E32: 2.4 kbit/s, channel 6 = 868 MHz on an E32-868, 14 dBm). */
-export { E32_DEFAULT };
+export { E32_DEFAULT, HC12_DEFAULT };
 export const E22_DEFAULT: EbyteConfig = { address: 0, channel: 0x12, airRate: 2400, powerDbm: 13, subPacket: 64 };
-export const HC12_DEFAULT: Hc12Config = { channel: 1, mode: 3, powerDbm: 8, baud: 9600 };
 export const XBEE_DEFAULT: XBeeConfig = { channel: 0x0c, panId: 0x3332, powerLevel: 4 };
 /** Generic packet radio: 64-byte packets (RFM69-like) at 38.4 kbit/s GFSK. */
 export const PACKET_DEFAULT = { maxPayload: 61, modulation: { kind: 'fsk' as const, bps: 38_400, overheadBytes: 9 } };

@@ -1,0 +1,25 @@
+// What the firmware-side modem drivers (modem-e32.ts, modem-hc12.ts) need of the interpreter and
+// of the UART they stand in for. Type-only: the boot line passes Espruino's own functions; the
+// tests pass fakes on simulated time.
+
+/** The interpreter's functions a modem driver uses. */
+export interface ModemIo {
+  /** A pin from its profile name ('B3'; a number passes through). */
+  pin(name: string | number): unknown;
+  digitalWrite(pin: unknown, value: number): void;
+  digitalRead(pin: unknown): number | boolean;
+  setTimeout(cb: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Seconds (fractional), as Espruino's getTime(). */
+  getTime(): number;
+  /** Espruino's E.toUint8Array: a data event's binary string (or bytes) as bytes. */
+  toUint8Array(d: string | Uint8Array): Uint8Array;
+  print(msg: string): void;
+}
+
+/** The UART object a module hangs on (Serial1): what a driver needs of it, and what it offers the adapter. */
+export interface ModemUart {
+  setup(baud: number, options: { tx?: unknown; rx?: unknown }): void;
+  write(data: Uint8Array): void;
+  on(event: 'data', cb: (data: string | Uint8Array) => void): void;
+}
