@@ -37,7 +37,7 @@ import type { CheckEngine, Violation } from './engine-check.ts';
 import { profiles } from '../boards/profiles/index.ts';
 import type { BoardProfile } from '../boards/src/types.ts';
 import { espruinoBootLine } from '../boards/src/espruino/index.ts';
-import { E32_BOOT_GLOBALS, e32BootSerial, MODEM_GLOBAL } from '../boards/src/espruino/modem-e32.ts';
+import { MODEM_BOOT_GLOBALS, MODEM_FACTORIES, MODEM_GLOBAL, MODEM_MODULES, modemBootSerial } from '../boards/src/espruino/modem-boot.ts';
 import { moddableBootModule } from '../boards/src/moddable/index.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -60,7 +60,7 @@ export const ESPRUINO_BOOT_GLOBALS = [
   'E',
   // A concentrator's HES line on a Pico, and the firmware-side modem driver (modem-e32.ts).
   'USB',
-  ...E32_BOOT_GLOBALS,
+  ...MODEM_BOOT_GLOBALS,
 ];
 
 /** Property names esbuild shortens: the bundle-private ones, by the trailing-underscore convention. */
@@ -276,12 +276,11 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
       `import { createEspruinoBoard, createEspruinoAes } from ${imp('boards/src/espruino/index.ts')};\nglobalThis.VaktEspruino = { createEspruinoBoard, createEspruinoAes };\n`,
       both,
     );
-    // The firmware-side E32 driver: appended only to deliverables whose profile has an E32 modem.
-    await piece(
-      'espruino-modem',
-      `import { createE32Serial } from ${imp('boards/src/espruino/modem-e32.ts')};\nglobalThis.${MODEM_GLOBAL} = { createE32Serial };\n`,
-      both,
-    );
+    // The firmware-side modem drivers: each appended only to deliverables whose profile has that modem.
+    for (const kind of Object.keys(MODEM_FACTORIES)) {
+      const f = MODEM_FACTORIES[kind];
+      await piece(`espruino-modem-${kind}`, `import { ${f} } from ${imp(MODEM_MODULES[kind])};\nglobalThis.${MODEM_GLOBAL} = { ${f} };\n`, both);
+    }
     await piece(
       'moddable-adapter',
       `import { createModdableBoard } from ${imp('boards/src/moddable/index.ts')};\nglobalThis.VaktModdable = { createModdableBoard };\n`,
@@ -297,17 +296,17 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
             // The native variant of a board without native AES in its profile is for boards built with the crypto module.
             const profileJson = JSON.stringify({ ...profileForDevice(p), nativeAes: v.nativeAes });
             const app = texts.get(v.nativeAes ? r.role + NATIVE_AES_SUFFIX : r.role)!;
-            // A modem line of a board with an E32 gets the driver around its UART (modem-e32.ts).
-            const e32 = p.modem?.kind === 'e32' ? JSON.stringify(p.modem) : undefined;
+            // The modem lines of a board whose modem has a firmware-side driver get it around their UART.
+            const modem = p.modem !== undefined && MODEM_FACTORIES[p.modem.kind] !== undefined ? p.modem : undefined;
             const code =
               app +
               texts.get('espruino-adapter')! +
-              (e32 === undefined ? '' : texts.get('espruino-modem')!) +
+              (modem === undefined ? '' : texts.get(`espruino-modem-${modem.kind}`)!) +
               espruinoBootLine(
                 profileJson,
                 r.global,
                 r.startFn,
-                (p.serial ?? []).map((s) => (e32 !== undefined && s.role === 'modem' ? e32BootSerial(s.name, e32) : s.name)),
+                (p.serial ?? []).map((s) => (modem !== undefined && s.role === 'modem' ? modemBootSerial(modem.kind, s.name, JSON.stringify(modem)) : s.name)),
                 v.nativeAes,
               );
             const name = `${r.role}-${p.name}${v.suffix}`;
