@@ -96,7 +96,9 @@ export function txSlot(dev: Device, layer: number, op: number, peer: Uint8Array)
 
 /** Seals body as dev toward peer; returns the frame bytes. */
 export function seal(dev: Device, layer: number, op: number, peer: Uint8Array, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(core.MAX_E2E_FRAME);
+  // Room for the largest frame of any layer: a backhaul frame (26-byte header) is longer than an
+  // end-to-end frame with the same body.
+  const out = new Uint8Array(core.MAX_LINK_FRAME);
   const n = core.sealFrame(ctx, txSlot(dev, layer, op, peer), op, body, 0, body.length, out, 0);
   if (n < 0) throw new Error('seal failed ' + core.errorName(n));
   return out.slice(0, n);
