@@ -117,14 +117,15 @@ export class FirmwareDownload {
   activate(ctx: CryptoCtx, keys: ImageKeySource): number {
     if (!this.active_ || this.received_ !== this.size) return ACT_INCOMPLETE;
     const rk = keys.imageKey(this.rec_[S_GEN]);
-    // The computed tag exists only during the check (activation is rare; nothing stays in RAM).
-    const calc = new Uint8Array(CMAC_TAG_LEN);
+    // The computed tag goes to ctx._a, CCM's counter block (free outside a CCM call): no allocation
+    // at the meter's tightest moment on a Puck.js-sized pool; wiped after the comparison.
+    const calc = ctx._a;
     let total = -1; // no image key: nothing matches
     if (rk !== null) {
       // The CMAC state in ctx is clean here: imageKey's derivation has just finished a CMAC.
       total = 0;
       for (let i = 0; i < this.chunks_; i++) {
-        const c = this.st.read(REC_FW_PREFIX + i);
+        var c = this.st.read(REC_FW_PREFIX + i);
         if (c === undefined) break;
         _cmacAbsorb(ctx, rk, c, 0, c.length);
         total += c.length;
@@ -132,7 +133,9 @@ export class FirmwareDownload {
       _cmacFinish(ctx, rk, calc, 0);
       rk.fill(0); // KF serves nothing else
     }
-    if (total !== this.size || !equalBytes(calc, 0, this.rec_, S_MAC, CMAC_TAG_LEN)) {
+    const same = equalBytes(calc, 0, this.rec_, S_MAC, CMAC_TAG_LEN);
+    calc.fill(0);
+    if (total !== this.size || !same) {
       this.rejected++;
       this.discard();
       return ACT_REJECTED;
