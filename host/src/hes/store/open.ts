@@ -17,9 +17,10 @@ export function storeExists(location: string): boolean {
 /** Opens the store at location. */
 export async function openStore(location: string, o: StoreOpenOptions): Promise<HesStore> {
   if (isPostgresUrl(location)) {
-    const modPath = './postgres/index.ts';
-    const mod = (await import(modPath)) as { openPgStore: (url: string, o: StoreOpenOptions) => Promise<HesStore> };
-    return mod.openPgStore(location, o);
+    // A literal specifier, so the compiled CLI (scripts/build-cli.mjs) bundles it as its own lazily
+    // loaded chunk; a computed one stays a run-time path to a .ts file that host/dist does not have.
+    const { openPgStore } = await import('./postgres/index.ts');
+    return openPgStore(location, o);
   }
   return openSqliteStore(location, o);
 }
