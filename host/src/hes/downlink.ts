@@ -82,7 +82,9 @@ export class Downlink {
     const byMeter = new Map<string, CommandRow[]>();
     for (const r of due) {
       const h = toHex(r.meterId);
-      byMeter.get(h)?.push(r) ?? byMeter.set(h, [r]);
+      const rows = byMeter.get(h);
+      if (rows === undefined) byMeter.set(h, [r]);
+      else rows.push(r);
     }
     for (const mh of c.meters) {
       if (out.length >= max) break;

@@ -167,7 +167,10 @@ export class HesServer {
   private drain(c: Conn): void {
     if (c.busy) return;
     c.busy = true;
+    // `let` and a separate assignment on purpose: the async body can reach its `finally` before its
+    // first await (no frames), i.e. before `run` is assigned; a const would be in its dead zone there.
     let run: Promise<void> | undefined;
+    // eslint-disable-next-line prefer-const
     run = (async () => {
       try {
         while (c.frames.length > 0) {
