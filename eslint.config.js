@@ -89,7 +89,18 @@ export default tseslint.config(
     files: ['host/web/**/*.js'],
     languageOptions: {
       globals: Object.fromEntries(
-        ['window', 'document', 'location', 'history', 'fetch', 'Node', 'URLSearchParams', 'queueMicrotask', 'confirm', 'encodeURIComponent'].map((g) => [g, 'readonly']),
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'fetch',
+          'Node',
+          'URLSearchParams',
+          'queueMicrotask',
+          'confirm',
+          'encodeURIComponent',
+        ].map((g) => [g, 'readonly']),
       ),
     },
   },

@@ -52,8 +52,20 @@ const KINDS: Kind[] = [
   { name: 'READ down load-profile range', op: core.OP_READ, dir: core.DIR_DOWN, body: [REQ, 2, 4000, 4015] },
   { name: 'READ up register', op: core.OP_READ, dir: core.DIR_UP, body: [REQ, 1, T0, 1234567, 870] },
   { name: 'READ up load profile, 1 interval', op: core.OP_READ, dir: core.DIR_UP, body: [REQ, 2, [interval(0)]] },
-  { name: 'READ up load profile, 2 intervals', op: core.OP_READ, dir: core.DIR_UP, body: [REQ, 2, [interval(0), interval(1)]], fragmented: true },
-  { name: 'READ up load profile, 16 intervals', op: core.OP_READ, dir: core.DIR_UP, body: [REQ, 2, Array.from({ length: 16 }, (_, q) => interval(q))], fragmented: true },
+  {
+    name: 'READ up load profile, 2 intervals',
+    op: core.OP_READ,
+    dir: core.DIR_UP,
+    body: [REQ, 2, [interval(0), interval(1)]],
+    fragmented: true,
+  },
+  {
+    name: 'READ up load profile, 16 intervals',
+    op: core.OP_READ,
+    dir: core.DIR_UP,
+    body: [REQ, 2, Array.from({ length: 16 }, (_, q) => interval(q))],
+    fragmented: true,
+  },
   { name: 'RELAY down', op: core.OP_RELAY, dir: core.DIR_DOWN, body: [REQ, 0] },
   { name: 'RELAY up result', op: core.OP_RELAY, dir: core.DIR_UP, body: [REQ, 0, 0] },
   { name: 'CONFIG down', op: core.OP_CONFIG, dir: core.DIR_DOWN, body: [REQ, { 1: 7, 2: 900 }] },
@@ -61,10 +73,22 @@ const KINDS: Kind[] = [
   { name: 'CLOCK down', op: core.OP_CLOCK, dir: core.DIR_DOWN, body: [REQ, T0] },
   { name: 'CLOCK up result', op: core.OP_CLOCK, dir: core.DIR_UP, body: [REQ, 0, T0 - 2] },
   { name: 'FIRMWARE down begin', op: core.OP_FIRMWARE, dir: core.DIR_DOWN, body: [REQ, 1, 65536, new Uint8Array(16), 3] },
-  { name: 'FIRMWARE down chunk (512 B)', op: core.OP_FIRMWARE, dir: core.DIR_DOWN, body: [REQ, 2, 4096, new Uint8Array(512)], fragmented: true },
+  {
+    name: 'FIRMWARE down chunk (512 B)',
+    op: core.OP_FIRMWARE,
+    dir: core.DIR_DOWN,
+    body: [REQ, 2, 4096, new Uint8Array(512)],
+    fragmented: true,
+  },
   { name: 'FIRMWARE down activate', op: core.OP_FIRMWARE, dir: core.DIR_DOWN, body: [REQ, 3] },
   { name: 'FIRMWARE up status', op: core.OP_FIRMWARE, dir: core.DIR_UP, body: [REQ, 0, 4608] },
-  { name: 'KEY_UPDATE down TRANSPORT (key transport)', op: core.OP_KEY_UPDATE, dir: core.DIR_DOWN, body: [REQ, 1, 3, 1, new Uint8Array(16)], fragmented: true },
+  {
+    name: 'KEY_UPDATE down TRANSPORT (key transport)',
+    op: core.OP_KEY_UPDATE,
+    dir: core.DIR_DOWN,
+    body: [REQ, 1, 3, 1, new Uint8Array(16)],
+    fragmented: true,
+  },
   { name: 'KEY_UPDATE up CONFIRM', op: core.OP_KEY_UPDATE, dir: core.DIR_UP, body: [REQ, 2, 3, 1] },
   { name: 'KEY_UPDATE down ACTIVATE', op: core.OP_KEY_UPDATE, dir: core.DIR_DOWN, body: [REQ, 3, 3, 1] },
   { name: 'EVENT up tamper', op: core.OP_EVENT, dir: core.DIR_UP, body: [0, 3, T0, 0] },
@@ -112,7 +136,16 @@ function loraMs(bytes: number, sf: number, bwHz = 125_000): number {
 }
 const e32Ms = (bytes: number): number => (8 * bytes * 1000) / 2400;
 
-interface Row { name: string; body: number; e2e: number; link: number; air: number; backhaul: number; fragmented: boolean; v1Air: number }
+interface Row {
+  name: string;
+  body: number;
+  e2e: number;
+  link: number;
+  air: number;
+  backhaul: number;
+  fragmented: boolean;
+  v1Air: number;
+}
 
 /** Wire v1 tag lengths per op (READING 12, FIRMWARE 16 then), for the v1 column. */
 const V1_TAG = [0, 12, 12, 16, 16, 12, 16, 16, 12, 8];
@@ -129,7 +162,16 @@ function measure(k: Kind): Row {
   const link = seal(sender(core.LINK_VERSION, core.LINK_DATA, k.dir, 1), core.LINK_DATA, e2e);
   const bh = sender(core.BACKHAUL_VERSION, core.LINK_DATA, k.dir);
   const backhaul = seal(bh, core.LINK_DATA, new Uint8Array([...METER, ...e2e]));
-  return { name: k.name, body: body.length, e2e: e2e.length, link: link.length, air: lineLen(link), backhaul: backhaul.length, fragmented: k.fragmented === true, v1Air: v1Air(body.length, k.op) };
+  return {
+    name: k.name,
+    body: body.length,
+    e2e: e2e.length,
+    link: link.length,
+    air: lineLen(link),
+    backhaul: backhaul.length,
+    fragmented: k.fragmented === true,
+    v1Air: v1Air(body.length, k.op),
+  };
 }
 
 const rows = KINDS.map(measure);
@@ -137,20 +179,53 @@ const rows = KINDS.map(measure);
 const ackBody = cbor([0x01020304]);
 for (const dir of [core.DIR_UP, core.DIR_DOWN]) {
   const f = seal(sender(core.LINK_VERSION, core.LINK_ACK, dir, 1), core.LINK_ACK, ackBody);
-  rows.push({ name: `LINK_ACK ${dir === core.DIR_UP ? 'up' : 'down'} (radio link)`, body: ackBody.length, e2e: 0, link: f.length, air: lineLen(f), backhaul: 0, fragmented: false, v1Air: v1Air(ackBody.length, 0) });
+  rows.push({
+    name: `LINK_ACK ${dir === core.DIR_UP ? 'up' : 'down'} (radio link)`,
+    body: ackBody.length,
+    e2e: 0,
+    link: f.length,
+    air: lineLen(f),
+    backhaul: 0,
+    fragmented: false,
+    v1Air: v1Air(ackBody.length, 0),
+  });
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n);
 const ms = (x: number) => x.toFixed(1);
-console.log('Wire v2 bytes per message (short counters, steady state; TEST keys). air = COBS(frame ‖ CRC16) ‖ 00 on a transparent serial modem.');
-console.log('kind'.padEnd(48) + pad('body', 5) + pad('e2e', 5) + pad('link', 6) + pad('air', 5) + pad('v1 air', 7) + pad('E32 ms', 8) + pad('SF7 ms', 8) + pad('SF12 ms', 9) + '  backhaul');
+console.log(
+  'Wire v2 bytes per message (short counters, steady state; TEST keys). air = COBS(frame ‖ CRC16) ‖ 00 on a transparent serial modem.',
+);
+console.log(
+  'kind'.padEnd(48) +
+    pad('body', 5) +
+    pad('e2e', 5) +
+    pad('link', 6) +
+    pad('air', 5) +
+    pad('v1 air', 7) +
+    pad('E32 ms', 8) +
+    pad('SF7 ms', 8) +
+    pad('SF12 ms', 9) +
+    '  backhaul',
+);
 for (const r of rows) {
   console.log(
-    (r.name + (r.fragmented ? ' *' : '')).padEnd(48) + pad(r.body, 5) + pad(r.e2e || '-', 5) + pad(r.link, 6) + pad(r.air, 5) + pad('≤' + r.v1Air, 7) +
-      pad(ms(e32Ms(r.air)), 8) + pad(ms(loraMs(r.air, 7)), 8) + pad(ms(loraMs(r.air, 12)), 9) + '  ' + (r.backhaul || '-'),
+    (r.name + (r.fragmented ? ' *' : '')).padEnd(48) +
+      pad(r.body, 5) +
+      pad(r.e2e || '-', 5) +
+      pad(r.link, 6) +
+      pad(r.air, 5) +
+      pad('≤' + r.v1Air, 7) +
+      pad(ms(e32Ms(r.air)), 8) +
+      pad(ms(loraMs(r.air, 7)), 8) +
+      pad(ms(loraMs(r.air, 12)), 9) +
+      '  ' +
+      (r.backhaul || '-'),
   );
 }
-console.log('* larger than one radio packet by design (firmware chunk, key transport, load-profile answers of 2+ intervals): split by the modem layer.');
+console.log(
+  '* larger than one radio packet by design (firmware chunk, key transport, load-profile answers of 2+ intervals): split by the modem layer.',
+);
 console.log('  v1 air: the same body in wire v1 (26-byte headers at both layers), COBS overhead as its upper bound.');
 
 // The same 11-byte reading under other protocols (payload = the CBOR body; headers from the specifications).
@@ -158,9 +233,21 @@ const n = rows[0].body;
 const others: [string, number, string][] = [
   ['Vakt wire v2 (two layers, serial framing)', rows[0].air, 'radio 4 + e2e 4 + body + tag 8 + MIC 4, CRC 2, COBS 1, delimiter 1'],
   ['LoRaWAN 1.0 (one layer, PHYPayload)', 13 + n, 'MHDR 1 + DevAddr 4 + FCtrl 1 + FCnt 2 + FPort 1 + FRMPayload + MIC 4 (LoRaWAN 1.0 §4)'],
-  ['DLMS general-glo-ciphering (one layer, APDU)', 28 + n, 'tag 1 + len 1 + system title 8 + len 1 + SC 1 + invocation counter 4 + ciphertext + GMAC tag 12 (Green Book 9.2.7.2)'],
-  ['OMS mode 5 (wM-Bus format A, one layer)', omsBytes(n, false), 'DLL 10 + CI 1 + short TPL 4 + AES-CBC blocks of (2F2F ‖ payload) + block CRCs (OMS Vol.2, EN 13757-4)'],
-  ['OMS mode 7 (wM-Bus format A, CMAC 8)', omsBytes(n, true), 'as mode 5 + AFL 13 (CI 1, AFLL 1, FCL 2, MCL 1, MAC 8) + CF extension 1 (OMS Vol.2 §9.2.4)'],
+  [
+    'DLMS general-glo-ciphering (one layer, APDU)',
+    28 + n,
+    'tag 1 + len 1 + system title 8 + len 1 + SC 1 + invocation counter 4 + ciphertext + GMAC tag 12 (Green Book 9.2.7.2)',
+  ],
+  [
+    'OMS mode 5 (wM-Bus format A, one layer)',
+    omsBytes(n, false),
+    'DLL 10 + CI 1 + short TPL 4 + AES-CBC blocks of (2F2F ‖ payload) + block CRCs (OMS Vol.2, EN 13757-4)',
+  ],
+  [
+    'OMS mode 7 (wM-Bus format A, CMAC 8)',
+    omsBytes(n, true),
+    'as mode 5 + AFL 13 (CI 1, AFLL 1, FCL 2, MCL 1, MAC 8) + CF extension 1 (OMS Vol.2 §9.2.4)',
+  ],
 ];
 function omsBytes(payload: number, mode7: boolean): number {
   const enc = Math.ceil((2 + payload) / 16) * 16; // 2F2F verification bytes, padded to whole AES blocks
@@ -171,13 +258,16 @@ function omsBytes(payload: number, mode7: boolean): number {
 }
 console.log('');
 console.log(`The same ${n}-byte reading elsewhere (bytes the radio carries; the radios' own preamble/sync/PHY CRC not counted):`);
-for (const [name, b, how] of others) console.log(name.padEnd(46) + pad(b, 4) + ' B  E32 ' + pad(ms(e32Ms(b)), 6) + ' ms  SF12 ' + pad(ms(loraMs(b, 12)), 7) + ' ms  ' + how);
+for (const [name, b, how] of others)
+  console.log(name.padEnd(46) + pad(b, 4) + ' B  E32 ' + pad(ms(e32Ms(b)), 6) + ' ms  SF12 ' + pad(ms(loraMs(b, 12)), 7) + ' ms  ' + how);
 
 const reading = rows[0];
 const short = rows.filter((r) => !r.fragmented);
 const maxShort = short.reduce((m, r) => (r.air > m.air ? r : m));
 console.log('');
-console.log(`reading ${reading.air} B on the air (goal ≤ 40, stretch ≤ 32: ${reading.air <= 32 ? 'met' : 'not met'}); mid-life reading ${rows[1].air} B; largest non-fragmented frame: ${maxShort.name}, ${maxShort.air} B (goal ≤ 58).`);
+console.log(
+  `reading ${reading.air} B on the air (goal ≤ 40, stretch ≤ 32: ${reading.air <= 32 ? 'met' : 'not met'}); mid-life reading ${rows[1].air} B; largest non-fragmented frame: ${maxShort.name}, ${maxShort.air} B (goal ≤ 58).`,
+);
 console.log(
   JSON.stringify({
     reading_air_bytes: reading.air,

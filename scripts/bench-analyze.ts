@@ -30,15 +30,37 @@ function synthetic(ops: number): ModelFile {
       atoms.push({ name: `x${i}${d}`, type: 'data', per: 'Meter', holders: [d === 'U' ? 'Meter' : 'HES'] });
       requirements.push({ element: `x${i}${d}`, read: ['Meter', 'HES'], write: [d === 'U' ? 'Meter' : 'HES'] });
     }
-    messages.push({ id: `D${i}`, phase: 'run', from: 'HES', to: 'Meter', via: ['Conc'], wrap: ['LC_D', 'LM_D'], term: `aead(K${i}D, x${i}D, hdr('o${i}', 'D', c${i}D))`, checks: [{ counter: `c${i}D` }] });
-    messages.push({ id: `U${i}`, phase: 'run', from: 'Meter', to: 'HES', via: ['Conc'], wrap: ['LM_U', 'LC_U'], term: `aead(K${i}U, x${i}U, hdr('o${i}', 'U', c${i}U))`, checks: [{ counter: `c${i}U` }], trigger: `D${i}.2` });
+    messages.push({
+      id: `D${i}`,
+      phase: 'run',
+      from: 'HES',
+      to: 'Meter',
+      via: ['Conc'],
+      wrap: ['LC_D', 'LM_D'],
+      term: `aead(K${i}D, x${i}D, hdr('o${i}', 'D', c${i}D))`,
+      checks: [{ counter: `c${i}D` }],
+    });
+    messages.push({
+      id: `U${i}`,
+      phase: 'run',
+      from: 'Meter',
+      to: 'HES',
+      via: ['Conc'],
+      wrap: ['LM_U', 'LC_U'],
+      term: `aead(K${i}U, x${i}U, hdr('o${i}', 'U', c${i}U))`,
+      checks: [{ counter: `c${i}U` }],
+      trigger: `D${i}.2`,
+    });
   }
   return {
     name: `synthetic ${ops * 4} messages`,
     agents: [{ name: 'HES' }, { name: 'Conc' }, { name: 'Meter', instances: 2 }],
     phases: ['run'],
     tuples: ['hdr', 'lhdr'],
-    links: [{ name: 'radio', a: 'Meter', b: 'Conc' }, { name: 'backhaul', a: 'Conc', b: 'HES' }],
+    links: [
+      { name: 'radio', a: 'Meter', b: 'Conc' },
+      { name: 'backhaul', a: 'Conc', b: 'HES' },
+    ],
     atoms,
     lets: [
       { name: 'LM_U', params: ['x'], term: "mac(kdf(LKm, 'l', 'U'), tuple(lhdr('U', lmu), x))", checks: [{ counter: 'lmu' }] },
@@ -68,7 +90,13 @@ const r2 = (x: number): number => Math.round(x * 100) / 100;
 
 function main(): void {
   const vaktSrc = readFileSync(DEFAULT_MODEL, 'utf8');
-  const reference = median(Array.from({ length: WARM_RUNS }, () => time(() => { for (let i = 0; i < 1000; i++) JSON.parse(vaktSrc); })));
+  const reference = median(
+    Array.from({ length: WARM_RUNS }, () =>
+      time(() => {
+        for (let i = 0; i < 1000; i++) JSON.parse(vaktSrc);
+      }),
+    ),
+  );
   let attacks = 0;
   let messages = 0;
   const vaktCold = time(() => {
@@ -86,8 +114,12 @@ function main(): void {
     analyze(m);
   });
   const synWarm = median(Array.from({ length: 3 }, () => time(() => analyze(parseModel(synSrc, 'synthetic')))));
-  console.log(`Vakt model (${messages} messages incl. hops and 2 meter instances, ${attacks} attack models): first run ${vaktCold.toFixed(0)} ms, median of ${WARM_RUNS} ${vaktWarm.toFixed(0)} ms (target < 1000)`);
-  console.log(`synthetic model (200 messages, ${synMessages} with its 2 meter instances, 5 attack models): first run ${synCold.toFixed(0)} ms, median ${synWarm.toFixed(0)} ms (target < 5000)`);
+  console.log(
+    `Vakt model (${messages} messages incl. hops and 2 meter instances, ${attacks} attack models): first run ${vaktCold.toFixed(0)} ms, median of ${WARM_RUNS} ${vaktWarm.toFixed(0)} ms (target < 1000)`,
+  );
+  console.log(
+    `synthetic model (200 messages, ${synMessages} with its 2 meter instances, 5 attack models): first run ${synCold.toFixed(0)} ms, median ${synWarm.toFixed(0)} ms (target < 5000)`,
+  );
   console.log(`reference (1000 × JSON.parse of vakt.json): ${reference.toFixed(1)} ms`);
   console.log(
     JSON.stringify({

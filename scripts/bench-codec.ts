@@ -17,8 +17,17 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Encoder } from 'cbor-x';
 import {
-  SerialDeframer, cborReaderInit, cobsDecode, crc16, createCborReader, encodeSerialFrame, readArrayHead, readUint,
-  serialEncodedMaxLen, writeArrayHead, writeUint,
+  SerialDeframer,
+  cborReaderInit,
+  cobsDecode,
+  crc16,
+  createCborReader,
+  encodeSerialFrame,
+  readArrayHead,
+  readUint,
+  serialEncodedMaxLen,
+  writeArrayHead,
+  writeUint,
 } from '../shared/src/index.ts';
 
 const FRAME_LEN = 100;
@@ -128,7 +137,16 @@ async function main(): Promise<void> {
   if (refDeframe() !== FRAMES_IN_WIRE) throw new Error('reference deframer lost frames');
   oursDeframe();
   if (delivered !== FRAMES_IN_WIRE) throw new Error('deframer lost frames');
-  if (oursCrc() !== refCrc() || crc16(crcData, 0, 1024) !== (() => { let c = 0xffff; for (const b of crcData) c = (TABLE[((c >>> 8) ^ b) & 0xff] ^ (c << 8)) & 0xffff; return c; })()) throw new Error('crc mismatch');
+  if (
+    oursCrc() !== refCrc() ||
+    crc16(crcData, 0, 1024) !==
+      (() => {
+        let c = 0xffff;
+        for (const b of crcData) c = (TABLE[((c >>> 8) ^ b) & 0xff] ^ (c << 8)) & 0xffff;
+        return c;
+      })()
+  )
+    throw new Error('crc mismatch');
 
   const deframeOurs = rate(oursDeframe);
   const deframeRef = rate(refDeframe);
@@ -151,10 +169,19 @@ async function main(): Promise<void> {
 
   const bundle = await build({
     stdin: {
-      contents: "export * from './shared/src/crc16.ts'; export * from './shared/src/cobs.ts'; export * from './shared/src/serial.ts'; export * from './shared/src/cbor.ts';",
-      resolveDir: ROOT, sourcefile: 'codec.ts', loader: 'ts',
+      contents:
+        "export * from './shared/src/crc16.ts'; export * from './shared/src/cobs.ts'; export * from './shared/src/serial.ts'; export * from './shared/src/cbor.ts';",
+      resolveDir: ROOT,
+      sourcefile: 'codec.ts',
+      loader: 'ts',
     },
-    bundle: true, write: false, format: 'esm', target: 'es2015', minify: true, legalComments: 'none', logLevel: 'silent',
+    bundle: true,
+    write: false,
+    format: 'esm',
+    target: 'es2015',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
   });
   const code = bundle.outputFiles[0].contents;
 
@@ -176,7 +203,9 @@ async function main(): Promise<void> {
     bundleGzipBytes: gzipSync(code, { level: 9 }).length,
     sink: sink & 1,
   };
-  console.log(`deframer ${res.deframeRatio}x the allocating reference, CBOR cursor ${res.cborRatio}x cbor-x, CRC nibble table ${res.crcRatio}x the 256-entry table`);
+  console.log(
+    `deframer ${res.deframeRatio}x the allocating reference, CBOR cursor ${res.cborRatio}x cbor-x, CRC nibble table ${res.crcRatio}x the 256-entry table`,
+  );
   console.log(JSON.stringify(res));
 }
 

@@ -35,8 +35,19 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { build } from 'esbuild';
 import {
-  DIR_UP, E2E_VERSION, HEADER_LEN, OP_READING, createCryptoCtx, createHeader, createKeySlot,
-  createSendCounter, expandKey, openFrame, parseHeader, sealFrame, setSlotKey,
+  DIR_UP,
+  E2E_VERSION,
+  HEADER_LEN,
+  OP_READING,
+  createCryptoCtx,
+  createHeader,
+  createKeySlot,
+  createSendCounter,
+  expandKey,
+  openFrame,
+  parseHeader,
+  sealFrame,
+  setSlotKey,
 } from '../shared/src/index.ts';
 import { createFastCryptoCtx } from '../shared/src/fastccm.ts';
 
@@ -94,7 +105,8 @@ function ccmLoop(n: number): number {
     nonce[10] = i >>> 8;
     nonce[11] = i;
     ctx.ccm_(ctx, rk, nonce, 0, header, 0, header, 0, HEADER_LEN, body, 0, BODY_LEN, sealed, BODY_LEN, TAG_LEN, sealed, 0, false);
-    if (!ctx.ccm_(ctx, rk, nonce, 0, header, 0, header, 0, HEADER_LEN, sealed, 0, BODY_LEN, sealed, BODY_LEN, TAG_LEN, plain, 0, true)) bad++;
+    if (!ctx.ccm_(ctx, rk, nonce, 0, header, 0, header, 0, HEADER_LEN, sealed, 0, BODY_LEN, sealed, BODY_LEN, TAG_LEN, plain, 0, true))
+      bad++;
   }
   return bad;
 }
@@ -157,7 +169,9 @@ async function countGc(loop: (n: number) => number, n: number): Promise<number> 
 async function bundleSize(entry: { path?: string; contents?: string }): Promise<{ raw: number; gzip: number }> {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const r = await build({
-    ...(entry.path ? { entryPoints: [entry.path] } : { stdin: { contents: entry.contents!, resolveDir: root + 'shared/src', loader: 'ts' } }),
+    ...(entry.path
+      ? { entryPoints: [entry.path] }
+      : { stdin: { contents: entry.contents!, resolveDir: root + 'shared/src', loader: 'ts' } }),
     absWorkingDir: root,
     bundle: true,
     minify: true,
@@ -175,7 +189,12 @@ async function once(): Promise<void> {
   nodeLoop(WARMUP_FRAMES / 3);
   frameLoop(WARMUP_FRAMES);
   ccmLoop(WARMUP_FRAMES);
-  let core = 0, ccm = 0, node = 0, coreCpu = 0, ccmCpu = 0, nodeCpu = 0;
+  let core = 0,
+    ccm = 0,
+    node = 0,
+    coreCpu = 0,
+    ccmCpu = 0,
+    nodeCpu = 0;
   for (let r = 0; r < ROUNDS; r++) {
     const a = rate(frameLoop, 1000);
     const b = rate(ccmLoop, 1000);
@@ -197,15 +216,24 @@ async function once(): Promise<void> {
   }, GC_FRAMES * 10);
   const whole = await bundleSize({ path: 'shared/src/index.ts' });
   const prim = await bundleSize({
-    contents: "export * from './utils.ts'; export * from './aes.ts'; export * from './ctx.ts'; export * from './cmac.ts'; export * from './kdf.ts'; export * from './ccm.ts';",
+    contents:
+      "export * from './utils.ts'; export * from './aes.ts'; export * from './ctx.ts'; export * from './cmac.ts'; export * from './kdf.ts'; export * from './ccm.ts';",
   });
-  console.log(`core path: ${CTX_KIND === 'host' ? 'host (createFastCryptoCtx, as the HES)' : 'embedded default (createCryptoCtx: softAes, ccm.ts)'}`);
+  console.log(
+    `core path: ${CTX_KIND === 'host' ? 'host (createFastCryptoCtx, as the HES)' : 'embedded default (createCryptoCtx: softAes, ccm.ts)'}`,
+  );
   console.log(`core sealFrame+openFrame : ${core.toFixed(0)} frames/s (${(1e9 / core).toFixed(0)} ns per frame)`);
   console.log(`core CCM seal+open       : ${ccm.toFixed(0)} frames/s (${(1e9 / ccm).toFixed(0)} ns per frame)`);
   console.log(`node:crypto CCM per frame: ${node.toFixed(0)} frames/s (${(1e9 / node).toFixed(0)} ns per frame)`);
-  console.log(`per CPU second: core ${coreCpu.toFixed(0)} (ccm level ${ccmCpu.toFixed(0)}), node ${nodeCpu.toFixed(0)} frames (ratio ${(coreCpu / nodeCpu).toFixed(2)}, ccm level ${(ccmCpu / nodeCpu).toFixed(2)})`);
-  console.log(`GC events per 100k frames: frame level ${gcFrame}, ccm level ${gcCcm} (calibration: ${gcAlloc} events for 1M allocating iterations)`);
-  console.log(`bundle shared/src/index.ts: ${whole.raw} B raw, ${whole.gzip} B gzip; crypto primitives alone: ${prim.raw} B raw, ${prim.gzip} B gzip`);
+  console.log(
+    `per CPU second: core ${coreCpu.toFixed(0)} (ccm level ${ccmCpu.toFixed(0)}), node ${nodeCpu.toFixed(0)} frames (ratio ${(coreCpu / nodeCpu).toFixed(2)}, ccm level ${(ccmCpu / nodeCpu).toFixed(2)})`,
+  );
+  console.log(
+    `GC events per 100k frames: frame level ${gcFrame}, ccm level ${gcCcm} (calibration: ${gcAlloc} events for 1M allocating iterations)`,
+  );
+  console.log(
+    `bundle shared/src/index.ts: ${whole.raw} B raw, ${whole.gzip} B gzip; crypto primitives alone: ${prim.raw} B raw, ${prim.gzip} B gzip`,
+  );
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   console.log(
     JSON.stringify({
@@ -238,11 +266,16 @@ function many(runs: number): void {
   const self = fileURLToPath(import.meta.url);
   const rows: Record<string, number>[] = []; // core_path is the one string among them
   for (let r = 0; r < runs; r++) {
-    const out = execFileSync(process.execPath, [...process.execArgv, self, '--once', '--ctx', CTX_KIND], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const out = execFileSync(process.execPath, [...process.execArgv, self, '--once', '--ctx', CTX_KIND], {
+      encoding: 'utf8',
+      maxBuffer: 16 << 20,
+    });
     const last = out.trim().split('\n').pop()!;
     const row = JSON.parse(last) as Record<string, number>;
     rows.push(row);
-    console.log(`run ${r + 1}/${runs}: ${row.ratio_vs_node_ccm}x node:crypto CCM (cpu ${row.ratio_vs_node_ccm_cpu_time}x; ${row.core_ns_per_frame} vs ${row.node_ns_per_frame} ns per frame), GC ${row.gc_events_per_100k} / 100k frames (ccm level ${row.ccm_gc_events_per_100k}), load ${row.loadavg_1m}`);
+    console.log(
+      `run ${r + 1}/${runs}: ${row.ratio_vs_node_ccm}x node:crypto CCM (cpu ${row.ratio_vs_node_ccm_cpu_time}x; ${row.core_ns_per_frame} vs ${row.node_ns_per_frame} ns per frame), GC ${row.gc_events_per_100k} / 100k frames (ccm level ${row.ccm_gc_events_per_100k}), load ${row.loadavg_1m}`,
+    );
   }
   const sorted = (k: string): number[] => rows.map((x) => x[k]).sort((a, b) => a - b);
   const median = (v: number[]): number => (v.length % 2 ? v[(v.length - 1) >> 1] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2);
@@ -251,20 +284,24 @@ function many(runs: number): void {
   const gc = sorted('gc_events_per_100k');
   const gcCcm = sorted('ccm_gc_events_per_100k');
   const r2 = (x: number): number => Math.round(x * 100) / 100;
-  console.log(`${runs} runs (core path: ${CTX_KIND}): ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`);
-  console.log(JSON.stringify({
-    runs,
-    core_path: CTX_KIND,
-    ratio_vs_node_ccm_min: ratio[0],
-    ratio_vs_node_ccm_median: r2(median(ratio)),
-    ratio_vs_node_ccm_cpu_time_min: cpu[0],
-    ratio_vs_node_ccm_cpu_time_median: r2(median(cpu)),
-    gc_events_per_100k_max: gc[gc.length - 1],
-    ccm_gc_events_per_100k_max: gcCcm[gcCcm.length - 1],
-    runs_with_gc: gc.filter((g) => g > 0).length + gcCcm.filter((g) => g > 0).length,
-    loadavg_1m: r2(loadavg()[0]),
-    per_run: rows,
-  }));
+  console.log(
+    `${runs} runs (core path: ${CTX_KIND}): ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`,
+  );
+  console.log(
+    JSON.stringify({
+      runs,
+      core_path: CTX_KIND,
+      ratio_vs_node_ccm_min: ratio[0],
+      ratio_vs_node_ccm_median: r2(median(ratio)),
+      ratio_vs_node_ccm_cpu_time_min: cpu[0],
+      ratio_vs_node_ccm_cpu_time_median: r2(median(cpu)),
+      gc_events_per_100k_max: gc[gc.length - 1],
+      ccm_gc_events_per_100k_max: gcCcm[gcCcm.length - 1],
+      runs_with_gc: gc.filter((g) => g > 0).length + gcCcm.filter((g) => g > 0).length,
+      loadavg_1m: r2(loadavg()[0]),
+      per_run: rows,
+    }),
+  );
 }
 
 function main(): Promise<void> {

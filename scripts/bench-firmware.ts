@@ -49,10 +49,25 @@ const WARM = 2;
 /** Flash emulation functions of the Linux build left out of the instruction count (see above). */
 const FLASH_EMULATION = ['jshFlashRead', 'jshFlashWrite', 'jshFlashErasePage'];
 /** Core functions the sealing/AES operations need (named imports keep the piece small enough for a 2,630-variable pool). */
-const CORE_NAMES = ['createCryptoCtx', 'createKeySlot', 'setSlotKey', 'createSendCounter', 'sealFrame', 'expandKey', 'E2E_VERSION', 'OP_READING', 'DIR_UP'];
+const CORE_NAMES = [
+  'createCryptoCtx',
+  'createKeySlot',
+  'setSlotKey',
+  'createSendCounter',
+  'sealFrame',
+  'expandKey',
+  'E2E_VERSION',
+  'OP_READING',
+  'DIR_UP',
+];
 
 type OpName = 'push' | 'seal' | 'replay' | 'aes' | 'rawAes';
-interface Op { name: OpName; n: number; meter: boolean; fn: string }
+interface Op {
+  name: OpName;
+  n: number;
+  meter: boolean;
+  fn: string;
+}
 const OPS: Op[] = [
   { name: 'push', n: 4, meter: true, fn: 'pushN' },
   { name: 'seal', n: 4, meter: false, fn: 'sealN' },
@@ -61,7 +76,11 @@ const OPS: Op[] = [
   { name: 'rawAes', n: 64, meter: false, fn: 'rawAesN' },
 ];
 
-interface Files { meter: string; adapter: string; core: string }
+interface Files {
+  meter: string;
+  adapter: string;
+  core: string;
+}
 
 /** The engine pieces for op with `last` repetitions in the final step. */
 function pieces(f: Files, op: Op, native: boolean, last: number): string[] {
@@ -74,8 +93,14 @@ function pieces(f: Files, op: Op, native: boolean, last: number): string[] {
 function meterStart(native: boolean): string {
   const scn = scenario();
   // Records live in require("Storage") on Espruino (the real adapter's storage), in RAM elsewhere.
-  return JSON.stringify({ prov: scn.prov, t0: scn.t0, interval: INTERVAL_S, espruinoStorage: true, nativeAes: native,
-    cmd: serial(downLink(relayCmd(1, 1, 1), 1)) });
+  return JSON.stringify({
+    prov: scn.prov,
+    t0: scn.t0,
+    interval: INTERVAL_S,
+    espruinoStorage: true,
+    nativeAes: native,
+    cmd: serial(downLink(relayCmd(1, 1, 1), 1)),
+  });
 }
 
 /** Computrons of one operation on XS (software AES). */
@@ -91,13 +116,17 @@ async function callgrindTotal(f: Files, op: Op, native: boolean, last: number, d
   const out = path.join(dir, `cg-${op.name}-${native ? 'n' : 's'}-${last}.out`);
   const wrap = ['valgrind', '--tool=callgrind', `--callgrind-out-file=${out}`];
   const r = await runEngine('espruino', pieces(f, op, native, last), 30 * 60_000, { wrap });
-  if (r.code !== 0) throw new Error(`espruino ${op.name} (${native ? 'native' : 'soft'} AES): ${r.stderr.trim().slice(-600)} ${r.stdout.slice(-600)}`);
+  if (r.code !== 0)
+    throw new Error(`espruino ${op.name} (${native ? 'native' : 'soft'} AES): ${r.stderr.trim().slice(-600)} ${r.stdout.slice(-600)}`);
   return totalLessFlash(out);
 }
 
 /** Total instructions of a callgrind profile less the inclusive cost of the flash emulation functions. */
 function totalLessFlash(profile: string): number {
-  const a = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', '--auto=no', profile], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const a = spawnSync('callgrind_annotate', ['--inclusive=yes', '--threshold=100', '--auto=no', profile], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (a.status !== 0) throw new Error('callgrind_annotate failed: ' + a.stderr);
   const num = (s: string): number => Number(s.replace(/,/g, ''));
   const total = /^\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS/m.exec(a.stdout);
@@ -158,7 +187,10 @@ async function main(argv: string[]): Promise<number> {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--no-espruino') espruino = false;
     else if (argv[i] === '--only' && i + 1 < argv.length) only = argv[++i].split(',');
-    else { process.stderr.write(`bench-firmware: unknown argument ${argv[i]}\n${USAGE}\n`); return 2; }
+    else {
+      process.stderr.write(`bench-firmware: unknown argument ${argv[i]}\n${USAGE}\n`);
+      return 2;
+    }
   }
   const ops = OPS.filter((o) => !only || only.includes(o.name));
   const log = (s: string) => process.stdout.write(s + '\n');
@@ -193,7 +225,9 @@ async function main(argv: string[]): Promise<number> {
       const pool = await espruinoPool();
       esp.bin = bin;
       esp.pool = pool;
-      log(`Espruino ${bin}: pool ${pool.total} variables of ${pool.blocksize} B${pool.total === 2630 && pool.blocksize === 13 ? ' (Puck.js-sized)' : ' (NOT the 2,630-var 32-bit build: counts differ)'}`);
+      log(
+        `Espruino ${bin}: pool ${pool.total} variables of ${pool.blocksize} B${pool.total === 2630 && pool.blocksize === 13 ? ' (Puck.js-sized)' : ' (NOT the 2,630-var 32-bit build: counts differ)'}`,
+      );
       esp.free_at_peak = await freeAtPeak(f);
       log(`Espruino free at peak  ${esp.free_at_peak} variables (scenario, native AES; ballast bisection)`);
       for (const op of ops) {
@@ -230,4 +264,10 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { process.stderr.write(`bench-firmware: ${e instanceof Error ? e.message : String(e)}\n`); process.exit(1); });
+main(process.argv.slice(2)).then(
+  (c) => process.exit(c),
+  (e) => {
+    process.stderr.write(`bench-firmware: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

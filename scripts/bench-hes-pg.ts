@@ -71,7 +71,20 @@ function batchesFor(node: number, nodes: number, frames: number, meters: number,
     const e2e = randomBytes(30);
     cur.frames.push({
       advance: { sender: id, layer: E2E, op: 1, dir: 0, gen: 0, last: seq, frame: e2e },
-      writes: [{ kind: 'reading', meter: id, seq, t: 1_700_000_000 + seq * 900, wh: seq * 7, w: 230, counter: seq, gen: 0, via: concId(c), receivedMs: Date.now() }],
+      writes: [
+        {
+          kind: 'reading',
+          meter: id,
+          seq,
+          t: 1_700_000_000 + seq * 900,
+          wh: seq * 7,
+          w: 230,
+          counter: seq,
+          gen: 0,
+          via: concId(c),
+          receivedMs: Date.now(),
+        },
+      ],
     });
     if (cur.frames.length === batch) {
       out.push(cur);
@@ -83,7 +96,12 @@ function batchesFor(node: number, nodes: number, frames: number, meters: number,
 }
 
 /** Devices of the imported shipment, for the node processes to seal with (bench keys only). */
-interface Devices { hesId: string; storeKey: string; meters: { id: string; mk: string; conc: string }[]; concs: { id: string; lk: string; gen: number }[] }
+interface Devices {
+  hesId: string;
+  storeKey: string;
+  meters: { id: string; mk: string; conc: string }[];
+  concs: { id: string; lk: string; gen: number }[];
+}
 
 async function fullChild(): Promise<void> {
   const [url, node, nodes, frames, devFile, batch, inflight] = process.argv.slice(3);
@@ -92,7 +110,9 @@ async function fullChild(): Promise<void> {
   const hesId = fromHex(d.hesId);
   const mine = d.concs.filter((_, i) => i % Number(nodes) === Number(node));
   const kitC = new Map(mine.map((c) => [c.id, new KitConcentrator(fromHex(c.id), fromHex(c.lk), c.gen, hesId)]));
-  const ms = d.meters.filter((m) => kitC.has(m.conc)).map((m) => ({ kit: new KitMeter(fromHex(m.id), fromHex(m.mk), hesId), conc: kitC.get(m.conc)! }));
+  const ms = d.meters
+    .filter((m) => kitC.has(m.conc))
+    .map((m) => ({ kit: new KitMeter(fromHex(m.id), fromHex(m.mk), hesId), conc: kitC.get(m.conc)! }));
   const total = Math.floor((Number(frames) * mine.length) / d.concs.length);
   const all: Uint8Array[] = [];
   for (let i = 0; i < total; i++) {
@@ -109,12 +129,14 @@ async function fullChild(): Promise<void> {
   const t0 = performance.now();
   let won = 0;
   let next = 0;
-  await Promise.all(Array.from({ length: Number(inflight) }, async () => {
-    while (next < work.length) {
-      const b = work[next++]!;
-      for (const r of await hes.ingestBatch(b, Date.now())) if (r.ok && r.kind === 'reading') won++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Number(inflight) }, async () => {
+      while (next < work.length) {
+        const b = work[next++]!;
+        for (const r of await hes.ingestBatch(b, Date.now())) if (r.ok && r.kind === 'reading') won++;
+      }
+    }),
+  );
   const elapsed = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await hes.close();
@@ -128,11 +150,17 @@ async function prepareFull(base: string, meters: number): Promise<{ url: string;
   const storeKey = new Uint8Array(randomBytes(32));
   const kpe = initKpe(join(dir, 'kpe'));
   const { hes, cert } = await Hes.init({ dbPath: url, storeKey, kpePublicKeys: [kpe.pub] });
-  const b = produceBatch(kpe, { meters, concentrators: Math.max(1, Math.ceil(meters / METERS_PER_CONC)), hesCert: cert, outDir: join(dir, 'batch') });
+  const b = produceBatch(kpe, {
+    meters,
+    concentrators: Math.max(1, Math.ceil(meters / METERS_PER_CONC)),
+    hesCert: cert,
+    outDir: join(dir, 'batch'),
+  });
   await hes.importShipment(readFileSync(b.shipmentFile), 'admin');
   await hes.close();
   const d: Devices = {
-    hesId: toHex(cert.hesId), storeKey: toHex(storeKey),
+    hesId: toHex(cert.hesId),
+    storeKey: toHex(storeKey),
     meters: b.meters.map((m) => ({ id: toHex(m.id), mk: toHex(m.masterKey), conc: toHex(m.concentratorId) })),
     concs: b.concentrators.map((c) => ({ id: toHex(c.id), lk: toHex(c.linkKey), gen: c.linkGen })),
   };
@@ -152,12 +180,14 @@ async function child(): Promise<void> {
   let won = 0;
   let nextBatch = 0;
   // K workers; batch i of a node holds interval seq of all its meters, so workers never race on a key.
-  await Promise.all(Array.from({ length: Number(inflight) }, async () => {
-    while (nextBatch < work.length) {
-      const c = work[nextBatch++]!;
-      for (const r of await store.commitIngest(c)) if (r.won) won++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Number(inflight) }, async () => {
+      while (nextBatch < work.length) {
+        const c = work[nextBatch++]!;
+        for (const r of await store.commitIngest(c)) if (r.won) won++;
+      }
+    }),
+  );
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   await store.close();
@@ -165,7 +195,15 @@ async function child(): Promise<void> {
 }
 
 /** One run with `nodes` processes on a fresh database; aggregate rows/s (wall clock of the slowest node). */
-async function run(base: string, nodes: number, frames: number, meters: number, batch: number, inflight: number, full: boolean): Promise<{ rowsPerS: number; nodeCpuMs: number; dbMs: number }> {
+async function run(
+  base: string,
+  nodes: number,
+  frames: number,
+  meters: number,
+  batch: number,
+  inflight: number,
+  full: boolean,
+): Promise<{ rowsPerS: number; nodeCpuMs: number; dbMs: number }> {
   const self = fileURLToPath(import.meta.url);
   let args: (i: number) => string[];
   if (full) {
@@ -176,7 +214,9 @@ async function run(base: string, nodes: number, frames: number, meters: number, 
     await (await openPgStore(url, { auditKey: randomBytes(32) })).close(); // schema once, before the clock
     args = (i) => ['--child', url, String(i), String(nodes), String(frames), String(meters), String(batch), String(inflight)];
   }
-  const kids = Array.from({ length: nodes }, (_, i) => spawn(process.execPath, ['--import', 'tsx', self, ...args(i)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const kids = Array.from({ length: nodes }, (_, i) =>
+    spawn(process.execPath, ['--import', 'tsx', self, ...args(i)], { stdio: ['pipe', 'pipe', 'inherit'] }),
+  );
   const lines = kids.map((k) => {
     let buf = '';
     const waiters: ((l: string) => void)[] = [];
@@ -218,22 +258,43 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const out: { [n: string]: { min: number; median: number; runs: number[]; node_cpu_us_per_frame: number } } = {};
-  process.stderr.write(`${full ? 'verified + durable (Hes on PostgreSQL)' : 'store only (commitIngest)'}, batch ${batch}, ${frames} frames, ${meters} meters, ${inflight} batch(es) in flight per node\n`);
+  process.stderr.write(
+    `${full ? 'verified + durable (Hes on PostgreSQL)' : 'store only (commitIngest)'}, batch ${batch}, ${frames} frames, ${meters} meters, ${inflight} batch(es) in flight per node\n`,
+  );
   try {
     for (const n of nodesList) {
       const rs: { rowsPerS: number; nodeCpuMs: number }[] = [];
       for (let i = 0; i < runs; i++) {
         const r = await run(cluster.url, n, frames, meters, batch, inflight, full);
-        process.stderr.write(`nodes ${n} run ${i + 1}: ${r.rowsPerS} ${full ? 'verified frames' : 'rows'}/s (${r.dbMs} ms, node CPU ${r.nodeCpuMs} ms, load ${loadavg()[0]!.toFixed(1)})\n`);
+        process.stderr.write(
+          `nodes ${n} run ${i + 1}: ${r.rowsPerS} ${full ? 'verified frames' : 'rows'}/s (${r.dbMs} ms, node CPU ${r.nodeCpuMs} ms, load ${loadavg()[0]!.toFixed(1)})\n`,
+        );
         rs.push(r);
       }
       const v = rs.map((r) => r.rowsPerS).sort((a, b) => a - b);
-      out[String(n)] = { min: v[0]!, median: v[Math.floor(v.length / 2)]!, runs: v, node_cpu_us_per_frame: Math.round((rs[0]!.nodeCpuMs * 1000) / frames) };
+      out[String(n)] = {
+        min: v[0]!,
+        median: v[Math.floor(v.length / 2)]!,
+        runs: v,
+        node_cpu_us_per_frame: Math.round((rs[0]!.nodeCpuMs * 1000) / frames),
+      };
     }
   } finally {
     await cluster.stop();
   }
-  console.log(JSON.stringify({ store: 'postgres', mode: full ? 'verified' : 'store_only', batch, inflight, frames, meters, [full ? 'frames_per_s' : 'rows_per_s']: out, cpus: cpus().length, load: Number(loadavg()[0]!.toFixed(1)) }));
+  console.log(
+    JSON.stringify({
+      store: 'postgres',
+      mode: full ? 'verified' : 'store_only',
+      batch,
+      inflight,
+      frames,
+      meters,
+      [full ? 'frames_per_s' : 'rows_per_s']: out,
+      cpus: cpus().length,
+      load: Number(loadavg()[0]!.toFixed(1)),
+    }),
+  );
 }
 
 if (process.argv[2] === '--child') await child();

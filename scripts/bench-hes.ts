@@ -70,7 +70,9 @@ function dbOnly(batchSize: number, n: number): number {
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${SYNC === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma(`cache_size = -${CACHE_KIB}`);
-  const ins = db.prepare('INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)');
+  const ins = db.prepare(
+    'INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)',
+  );
   const rep = db.prepare(
     'INSERT INTO replay (sender, layer, op, dir, gen, last) VALUES (?,?,?,?,?,?) ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > replay.last',
   );
@@ -105,7 +107,9 @@ async function verified(batchSize: number, n: number): Promise<number> {
   }
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);
-  process.stderr.write(`  verified batch ${batchSize}: wall ${ms.toFixed(0)} ms, cpu user ${(cpu.user / 1000).toFixed(0)} ms, sys ${(cpu.system / 1000).toFixed(0)} ms\n`);
+  process.stderr.write(
+    `  verified batch ${batchSize}: wall ${ms.toFixed(0)} ms, cpu user ${(cpu.user / 1000).toFixed(0)} ms, sys ${(cpu.system / 1000).toFixed(0)} ms\n`,
+  );
   // Frames per second of CPU time used by this process: what the HES sustains when it has a core to itself.
   cpuRate[String(batchSize)] = Math.round((n / (cpu.user + cpu.system)) * 1e6);
   const stored = await hes.store.count('readings');
@@ -127,7 +131,9 @@ for (const b of BATCHES) {
   ref[String(b)] = Math.round(r);
   ratio[String(b)] = Number((v / r).toFixed(3));
   counts[String(b)] = n;
-  process.stderr.write(`batch ${b}: ${n} frames, verified+durable ${v.toFixed(0)} frames/s, database part alone ${r.toFixed(0)} rows/s, ratio ${(v / r).toFixed(3)}\n`);
+  process.stderr.write(
+    `batch ${b}: ${n} frames, verified+durable ${v.toFixed(0)} frames/s, database part alone ${r.toFixed(0)} rows/s, ratio ${(v / r).toFixed(3)}\n`,
+  );
 }
 out.frames = counts;
 out.frames_per_s = fps;

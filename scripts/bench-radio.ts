@@ -36,9 +36,20 @@ const TAIL_MS = 1800_000;
 const BER = 1e-4;
 
 interface Row {
-  meters: number; loss: number; hours: number; readingsClosed: number; delivered: number; deliveredPerHour: number;
-  medianDelayS: number; p99DelayS: number; airtimePerReadingMs: number; retransmissionsPerReading: number;
-  idealAirtimeMs: number; timesIdeal: number; worstMeterDutyPct: number; concentratorDutyPct: number;
+  meters: number;
+  loss: number;
+  hours: number;
+  readingsClosed: number;
+  delivered: number;
+  deliveredPerHour: number;
+  medianDelayS: number;
+  p99DelayS: number;
+  airtimePerReadingMs: number;
+  retransmissionsPerReading: number;
+  idealAirtimeMs: number;
+  timesIdeal: number;
+  worstMeterDutyPct: number;
+  concentratorDutyPct: number;
 }
 
 async function runOne(meters: number, loss: number): Promise<Row> {
@@ -59,7 +70,10 @@ async function runOne(meters: number, loss: number): Promise<Row> {
       if (at < from || at > until) continue;
       closed++;
       const s = stored.get(seq);
-      if (s !== undefined) { delivered++; delays.push((s - at) / 1000); }
+      if (s !== undefined) {
+        delivered++;
+        delays.push((s - at) / 1000);
+      }
     }
   }
   delays.sort((a, b) => a - b);
@@ -77,12 +91,20 @@ async function runOne(meters: number, loss: number): Promise<Row> {
   await sim.close();
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   return {
-    meters, loss, hours, readingsClosed: closed, delivered,
+    meters,
+    loss,
+    hours,
+    readingsClosed: closed,
+    delivered,
     deliveredPerHour: r2(delivered / Math.max(1e-9, (until - from) / 3600_000)),
-    medianDelayS: r2(delays[delays.length >> 1] ?? NaN), p99DelayS: r2(delays[Math.floor(delays.length * 0.99)] ?? NaN),
-    airtimePerReadingMs: r2(perReading), retransmissionsPerReading: r2(totalStored > 0 ? readingFrames / totalStored - 1 : NaN),
-    idealAirtimeMs: r2(ideal), timesIdeal: r2(perReading / ideal),
-    worstMeterDutyPct: r2(worst / 36_000), concentratorDutyPct: r2(sim.channel.maxWindowAirtime(sim.concModem.module, 3600_000) / 36_000),
+    medianDelayS: r2(delays[delays.length >> 1] ?? NaN),
+    p99DelayS: r2(delays[Math.floor(delays.length * 0.99)] ?? NaN),
+    airtimePerReadingMs: r2(perReading),
+    retransmissionsPerReading: r2(totalStored > 0 ? readingFrames / totalStored - 1 : NaN),
+    idealAirtimeMs: r2(ideal),
+    timesIdeal: r2(perReading / ideal),
+    worstMeterDutyPct: r2(worst / 36_000),
+    concentratorDutyPct: r2(sim.channel.maxWindowAirtime(sim.concModem.module, 3600_000) / 36_000),
   };
 }
 
@@ -91,8 +113,10 @@ for (const meters of METERS) {
   for (const loss of LOSSES) {
     const r = await runOne(meters, loss);
     rows.push(r);
-    console.log(`${String(meters).padStart(4)} meters ${String(loss * 100).padStart(3)} % loss: ${r.deliveredPerHour} readings/h (${r.delivered}/${r.readingsClosed}), delay median ${r.medianDelayS} s p99 ${r.p99DelayS} s, ` +
-      `${r.airtimePerReadingMs} ms airtime/reading = ${r.timesIdeal}× ideal ${r.idealAirtimeMs} ms, ${r.retransmissionsPerReading} retransmissions/reading, worst meter ${r.worstMeterDutyPct} % duty, concentrator ${r.concentratorDutyPct} %`);
+    console.log(
+      `${String(meters).padStart(4)} meters ${String(loss * 100).padStart(3)} % loss: ${r.deliveredPerHour} readings/h (${r.delivered}/${r.readingsClosed}), delay median ${r.medianDelayS} s p99 ${r.p99DelayS} s, ` +
+        `${r.airtimePerReadingMs} ms airtime/reading = ${r.timesIdeal}× ideal ${r.idealAirtimeMs} ms, ${r.retransmissionsPerReading} retransmissions/reading, worst meter ${r.worstMeterDutyPct} % duty, concentrator ${r.concentratorDutyPct} %`,
+    );
   }
 }
 console.log(JSON.stringify({ bench: 'radio', radio: 'e32', airRate: E32_DEFAULT.airRate, seed: SEED, ber: BER, rows }));

@@ -20,8 +20,13 @@ const OUT = join(ROOT, 'host', 'dist');
 
 /** Every subcommand module: host/src/cli/*.ts and host/src/<area>/cli.ts. */
 function entries() {
-  const cli = readdirSync(join(SRC, 'cli')).filter((f) => f.endsWith('.ts')).map((f) => join(SRC, 'cli', f));
-  const areas = readdirSync(SRC, { withFileTypes: true }).filter((d) => d.isDirectory() && d.name !== 'cli').map((d) => join(SRC, d.name, 'cli.ts')).filter(existsSync);
+  const cli = readdirSync(join(SRC, 'cli'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => join(SRC, 'cli', f));
+  const areas = readdirSync(SRC, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== 'cli')
+    .map((d) => join(SRC, d.name, 'cli.ts'))
+    .filter(existsSync);
   return [...cli, ...areas];
 }
 
@@ -60,4 +65,6 @@ if (existsSync(OUT)) renameSync(OUT, OLD);
 renameSync(TMP, OUT);
 rmSync(OLD, { recursive: true, force: true });
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-console.log(`vakt CLI built into host/dist: ${Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length} files, ${(bytes / 1024).toFixed(0)} KiB, from ${inputs.length} sources`);
+console.log(
+  `vakt CLI built into host/dist: ${Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js')).length} files, ${(bytes / 1024).toFixed(0)} KiB, from ${inputs.length} sources`,
+);

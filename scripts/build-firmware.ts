@@ -279,7 +279,11 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
     // The firmware-side modem drivers: each appended only to deliverables whose profile has that modem.
     for (const kind of Object.keys(MODEM_FACTORIES)) {
       const f = MODEM_FACTORIES[kind];
-      await piece(`espruino-modem-${kind}`, `import { ${f} } from ${imp(MODEM_MODULES[kind])};\nglobalThis.${MODEM_GLOBAL} = { ${f} };\n`, both);
+      await piece(
+        `espruino-modem-${kind}`,
+        `import { ${f} } from ${imp(MODEM_MODULES[kind])};\nglobalThis.${MODEM_GLOBAL} = { ${f} };\n`,
+        both,
+      );
     }
     await piece(
       'moddable-adapter',
@@ -306,7 +310,9 @@ export async function buildFirmware(opts: BuildOptions = {}): Promise<BuildRepor
                 profileJson,
                 r.global,
                 r.startFn,
-                (p.serial ?? []).map((s) => (modem !== undefined && s.role === 'modem' ? modemBootSerial(modem.kind, s.name, JSON.stringify(modem)) : s.name)),
+                (p.serial ?? []).map((s) =>
+                  modem !== undefined && s.role === 'modem' ? modemBootSerial(modem.kind, s.name, JSON.stringify(modem)) : s.name,
+                ),
                 v.nativeAes,
               );
             const name = `${r.role}-${p.name}${v.suffix}`;

@@ -40,35 +40,95 @@ export interface CheckOptions {
 
 // Globals every engine here provides (ES2015 core that Espruino also implements).
 const COMMON_GLOBALS = [
-  'Array', 'ArrayBuffer', 'Boolean', 'DataView', 'Date', 'Error', 'EvalError', 'Float32Array', 'Float64Array',
-  'Function', 'Infinity', 'Int8Array', 'Int16Array', 'Int32Array', 'JSON', 'Math', 'NaN', 'Number', 'Object',
-  'Promise', 'ReferenceError', 'RegExp', 'String', 'SyntaxError', 'TypeError', 'Uint8Array', 'Uint8ClampedArray',
-  'Uint16Array', 'Uint32Array', 'decodeURIComponent', 'encodeURIComponent', 'globalThis', 'isFinite', 'isNaN',
-  'parseFloat', 'parseInt', 'undefined', 'print', 'arguments',
+  'Array',
+  'ArrayBuffer',
+  'Boolean',
+  'DataView',
+  'Date',
+  'Error',
+  'EvalError',
+  'Float32Array',
+  'Float64Array',
+  'Function',
+  'Infinity',
+  'Int8Array',
+  'Int16Array',
+  'Int32Array',
+  'JSON',
+  'Math',
+  'NaN',
+  'Number',
+  'Object',
+  'Promise',
+  'ReferenceError',
+  'RegExp',
+  'String',
+  'SyntaxError',
+  'TypeError',
+  'Uint8Array',
+  'Uint8ClampedArray',
+  'Uint16Array',
+  'Uint32Array',
+  'decodeURIComponent',
+  'encodeURIComponent',
+  'globalThis',
+  'isFinite',
+  'isNaN',
+  'parseFloat',
+  'parseInt',
+  'undefined',
+  'print',
+  'arguments',
 ];
 
 // Moddable XS implements the full ES2023 library; xsnap adds print. No host (Node) globals, and the
 // xsnap test worker has no console or timers, so portable bundles may not use them either.
 const XS_EXTRA_GLOBALS = [
-  'AggregateError', 'Atomics', 'BigInt', 'BigInt64Array', 'BigUint64Array', 'FinalizationRegistry', 'Map', 'Proxy',
-  'RangeError', 'Reflect', 'Set', 'SharedArrayBuffer', 'Symbol', 'URIError', 'WeakMap', 'WeakRef', 'WeakSet',
-  'decodeURI', 'encodeURI', 'escape', 'unescape', 'harden', 'trace',
+  'AggregateError',
+  'Atomics',
+  'BigInt',
+  'BigInt64Array',
+  'BigUint64Array',
+  'FinalizationRegistry',
+  'Map',
+  'Proxy',
+  'RangeError',
+  'Reflect',
+  'Set',
+  'SharedArrayBuffer',
+  'Symbol',
+  'URIError',
+  'WeakMap',
+  'WeakRef',
+  'WeakSet',
+  'decodeURI',
+  'encodeURI',
+  'escape',
+  'unescape',
+  'harden',
+  'trace',
 ];
 
 /** Why a well-known global is missing, in words a firmware author can act on. */
 const ESPRUINO_MISSING_GLOBALS: Record<string, string> = {
   Map: 'Espruino has no Map: use an object keyed by string or parallel arrays',
   Set: 'Espruino has no Set: use an object or an array',
-  WeakMap: 'Espruino has no WeakMap', WeakSet: 'Espruino has no WeakSet', WeakRef: 'Espruino has no WeakRef',
+  WeakMap: 'Espruino has no WeakMap',
+  WeakSet: 'Espruino has no WeakSet',
+  WeakRef: 'Espruino has no WeakRef',
   Symbol: 'Espruino has no Symbol (and so no iterator protocol for custom objects)',
   BigInt: 'Espruino has no BigInt: split into two 32-bit numbers',
-  BigInt64Array: 'Espruino has no BigInt64Array', BigUint64Array: 'Espruino has no BigUint64Array',
-  Proxy: 'Espruino has no Proxy', Reflect: 'Espruino has no Reflect',
+  BigInt64Array: 'Espruino has no BigInt64Array',
+  BigUint64Array: 'Espruino has no BigUint64Array',
+  Proxy: 'Espruino has no Proxy',
+  Reflect: 'Espruino has no Reflect',
   RangeError: 'Espruino has no RangeError: throw a TypeError or Error',
   TextEncoder: 'Espruino has no TextEncoder: encode ASCII by charCodeAt',
   TextDecoder: 'Espruino has no TextDecoder: decode ASCII by String.fromCharCode',
-  queueMicrotask: 'Espruino has no queueMicrotask', structuredClone: 'Espruino has no structuredClone',
-  Atomics: 'Espruino has no Atomics', SharedArrayBuffer: 'Espruino has no SharedArrayBuffer',
+  queueMicrotask: 'Espruino has no queueMicrotask',
+  structuredClone: 'Espruino has no structuredClone',
+  Atomics: 'Espruino has no Atomics',
+  SharedArrayBuffer: 'Espruino has no SharedArrayBuffer',
 };
 
 /** Host-only globals a portable firmware bundle must never touch (boards provide the hardware). */
@@ -79,8 +139,13 @@ const HOST_GLOBALS: Record<string, string> = {
   console: 'XS (xsnap, Moddable) has no console: log through board.log',
   setTimeout: 'no timers on xsnap: use board.clock.every or drive app.tick',
   setInterval: 'no timers on xsnap: use board.clock.every or drive app.tick',
-  setImmediate: 'setImmediate is Node-only', clearTimeout: 'no timers on xsnap', clearInterval: 'no timers on xsnap',
-  __dirname: 'Node-only', __filename: 'Node-only', module: 'CommonJS-only', exports: 'CommonJS-only',
+  setImmediate: 'setImmediate is Node-only',
+  clearTimeout: 'no timers on xsnap',
+  clearInterval: 'no timers on xsnap',
+  __dirname: 'Node-only',
+  __filename: 'Node-only',
+  module: 'CommonJS-only',
+  exports: 'CommonJS-only',
 };
 
 /** Static members missing on Espruino: `Object.member`. */
@@ -91,9 +156,17 @@ const ESPRUINO_MISSING_MEMBERS: Record<string, string[]> = {
   Number: ['isSafeInteger', 'isInteger', 'EPSILON', 'MAX_SAFE_INTEGER', 'MIN_SAFE_INTEGER'],
   ArrayBuffer: ['isView'],
   Error: ['captureStackTrace'],
-  Uint8Array: ['from', 'of'], Uint16Array: ['from', 'of'], Uint32Array: ['from', 'of'], Int8Array: ['from', 'of'],
-  Int16Array: ['from', 'of'], Int32Array: ['from', 'of'], Float32Array: ['from', 'of'], Float64Array: ['from', 'of'],
-  Uint8ClampedArray: ['from', 'of'], String: ['raw'], Promise: ['allSettled', 'any'],
+  Uint8Array: ['from', 'of'],
+  Uint16Array: ['from', 'of'],
+  Uint32Array: ['from', 'of'],
+  Int8Array: ['from', 'of'],
+  Int16Array: ['from', 'of'],
+  Int32Array: ['from', 'of'],
+  Float32Array: ['from', 'of'],
+  Float64Array: ['from', 'of'],
+  Uint8ClampedArray: ['from', 'of'],
+  String: ['raw'],
+  Promise: ['allSettled', 'any'],
 };
 /** Missing on XS too (V8 extensions). */
 const XS_MISSING_MEMBERS: Record<string, string[]> = { Error: ['captureStackTrace'] };
@@ -106,8 +179,9 @@ export function children(node: N): N[] {
   for (const key of Object.keys(node)) {
     if (key === 'type' || key === 'start' || key === 'end' || key === 'loc' || key === 'range') continue;
     const v = node[key];
-    if (Array.isArray(v)) { for (const c of v) if (c && typeof c.type === 'string') out.push(c); }
-    else if (v && typeof v.type === 'string') out.push(v);
+    if (Array.isArray(v)) {
+      for (const c of v) if (c && typeof c.type === 'string') out.push(c);
+    } else if (v && typeof v.type === 'string') out.push(v);
   }
   return out;
 }
@@ -131,7 +205,14 @@ export function forEachBinding(root: N, add: (name: string) => void, withLabels:
   };
   const visit = (n: N): void => {
     if (n.type === 'VariableDeclarator') addPattern(n.id);
-    if ((n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ClassDeclaration' || n.type === 'ClassExpression') && n.id) add(n.id.name);
+    if (
+      (n.type === 'FunctionDeclaration' ||
+        n.type === 'FunctionExpression' ||
+        n.type === 'ClassDeclaration' ||
+        n.type === 'ClassExpression') &&
+      n.id
+    )
+      add(n.id.name);
     if (isFunction(n)) for (const p of n.params) addPattern(p);
     if (n.type === 'CatchClause') addPattern(n.param);
     if (n.type === 'ImportSpecifier' || n.type === 'ImportDefaultSpecifier' || n.type === 'ImportNamespaceSpecifier') add(n.local.name);
@@ -144,7 +225,13 @@ export function forEachBinding(root: N, add: (name: string) => void, withLabels:
 /** Every name bound anywhere in the program: a free reference to one of these is not a global. */
 function boundNames(root: N): Set<string> {
   const names = new Set<string>();
-  forEachBinding(root, (name) => { names.add(name); }, false);
+  forEachBinding(
+    root,
+    (name) => {
+      names.add(name);
+    },
+    false,
+  );
   return names;
 }
 
@@ -152,21 +239,35 @@ function boundNames(root: N): Set<string> {
 function isReference(id: N, parent: N | undefined): boolean {
   if (!parent) return true;
   switch (parent.type) {
-    case 'MemberExpression': return parent.object === id || parent.computed;
-    case 'Property': return parent.value === id || (parent.computed && parent.key === id);
-    case 'PropertyDefinition': case 'MethodDefinition': return parent.computed && parent.key === id || parent.value === id;
-    case 'LabeledStatement': case 'BreakStatement': case 'ContinueStatement': return false;
-    case 'ExportSpecifier': return parent.local === id;
-    case 'ImportSpecifier': case 'ImportDefaultSpecifier': case 'ImportNamespaceSpecifier': return false;
-    case 'MetaProperty': return false;
-    default: return true;
+    case 'MemberExpression':
+      return parent.object === id || parent.computed;
+    case 'Property':
+      return parent.value === id || (parent.computed && parent.key === id);
+    case 'PropertyDefinition':
+    case 'MethodDefinition':
+      return (parent.computed && parent.key === id) || parent.value === id;
+    case 'LabeledStatement':
+    case 'BreakStatement':
+    case 'ContinueStatement':
+      return false;
+    case 'ExportSpecifier':
+      return parent.local === id;
+    case 'ImportSpecifier':
+    case 'ImportDefaultSpecifier':
+    case 'ImportNamespaceSpecifier':
+      return false;
+    case 'MetaProperty':
+      return false;
+    default:
+      return true;
   }
 }
 
 /** Names referenced in one subtree, optionally not descending into function bodies. */
 function referencedNames(n: N, intoFunctions: boolean, out: Set<string>, callsOnly: boolean, parent?: N): Set<string> {
   if (n.type === 'Identifier' && isReference(n, parent)) {
-    if (!callsOnly || (parent && (parent.type === 'CallExpression' || parent.type === 'NewExpression') && parent.callee === n)) out.add(n.name);
+    if (!callsOnly || (parent && (parent.type === 'CallExpression' || parent.type === 'NewExpression') && parent.callee === n))
+      out.add(n.name);
   }
   for (const c of children(n)) {
     if (!intoFunctions && isFunction(c)) {
@@ -202,9 +303,16 @@ function checkHoisting(root: N, report: (node: N, rule: string, message: string)
     const fnNode = new Map<string, N>();
     const varIndex = new Map<string, number>();
     list.forEach((s, i) => {
-      if (s.type === 'FunctionDeclaration' && s.id) { fnIndex.set(s.id.name, i); fnNode.set(s.id.name, s); }
-      const decl = s.type === 'VariableDeclaration' ? s
-        : s.type === 'ExportNamedDeclaration' && s.declaration && s.declaration.type === 'VariableDeclaration' ? s.declaration : null;
+      if (s.type === 'FunctionDeclaration' && s.id) {
+        fnIndex.set(s.id.name, i);
+        fnNode.set(s.id.name, s);
+      }
+      const decl =
+        s.type === 'VariableDeclaration'
+          ? s
+          : s.type === 'ExportNamedDeclaration' && s.declaration && s.declaration.type === 'VariableDeclaration'
+            ? s.declaration
+            : null;
       if (decl && decl.kind === 'var') {
         for (const d of decl.declarations) if (d.id.type === 'Identifier' && !varIndex.has(d.id.name)) varIndex.set(d.id.name, i);
       }
@@ -226,10 +334,18 @@ function checkHoisting(root: N, report: (node: N, rule: string, message: string)
         seen.add(name);
         const idx = fnIndex.get(name);
         if (idx !== undefined && idx > i) {
-          report(s, 'hoisting', `'${name}' is called before its function declaration ran (Espruino does not hoist): move the declaration up`);
+          report(
+            s,
+            'hoisting',
+            `'${name}' is called before its function declaration ran (Espruino does not hoist): move the declaration up`,
+          );
         }
         const inner = bodyCalls.get(name);
-        if (inner && idx !== undefined && idx < i) for (const m of inner) { stack.push(m); eager.add(m); }
+        if (inner && idx !== undefined && idx < i)
+          for (const m of inner) {
+            stack.push(m);
+            eager.add(m);
+          }
       }
       for (const name of eager) {
         const vi = varIndex.get(name);
@@ -265,7 +381,10 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
   for (let m = markRe.exec(code); m; m = markRe.exec(code)) moduleMarks.push({ pos: m.index, path: m[1] });
   const moduleAt = (pos: number): string | undefined => {
     let found: string | undefined;
-    for (const mk of moduleMarks) { if (mk.pos <= pos) found = mk.path; else break; }
+    for (const mk of moduleMarks) {
+      if (mk.pos <= pos) found = mk.path;
+      else break;
+    }
     return found;
   };
   const seen = new Set<string>();
@@ -273,7 +392,10 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
     const key = rule + '@' + node.start;
     if (seen.has(key)) return;
     seen.add(key);
-    const text = code.slice(node.start, Math.min(node.end, node.start + 80)).replace(/\s+/g, ' ').trim();
+    const text = code
+      .slice(node.start, Math.min(node.end, node.start + 80))
+      .replace(/\s+/g, ' ')
+      .trim();
     const v: Violation = { rule, message, line: node.loc!.start.line, column: node.loc!.start.column, snippet: text };
     const mod = moduleAt(node.start);
     if (mod) v.module = mod;
@@ -297,14 +419,16 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
       case 'MemberExpression':
         if (!n.computed && n.object.type === 'Identifier' && !bound.has(n.object.name) && n.property.type === 'Identifier') {
           const miss = missingMembers[n.object.name];
-          if (miss && miss.includes(n.property.name)) report(n, 'member', `${n.object.name}.${n.property.name} does not exist on ${engine}`);
+          if (miss && miss.includes(n.property.name))
+            report(n, 'member', `${n.object.name}.${n.property.name} does not exist on ${engine}`);
         }
         if (n.property.type === 'PrivateIdentifier' && esp) report(n, 'private-field', 'private #fields are not supported on Espruino');
         break;
       case 'MetaProperty':
         if (esp) report(n, 'new-target', `${n.meta.name}.${n.property.name} is not supported on Espruino`);
         break;
-      case 'PropertyDefinition': case 'MethodDefinition':
+      case 'PropertyDefinition':
+      case 'MethodDefinition':
         if (esp && n.key.type === 'PrivateIdentifier') report(n, 'private-field', 'private #fields are not supported on Espruino');
         if (esp && n.computed) report(n, 'computed-key', 'computed class member keys are not supported on Espruino');
         break;
@@ -317,7 +441,8 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
       case 'TaggedTemplateExpression':
         if (esp) report(n, 'tagged-template', 'tagged template literals are not supported on Espruino');
         break;
-      case 'AwaitExpression': case 'YieldExpression':
+      case 'AwaitExpression':
+      case 'YieldExpression':
         if (esp) report(n, 'async-generator', `${n.type === 'AwaitExpression' ? 'await' : 'yield'} is not supported on Espruino`);
         break;
       case 'SpreadElement':
@@ -326,14 +451,16 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
       case 'RestElement':
         if (esp) report(n, 'rest', 'rest parameters/elements are not supported on Espruino: use arguments or explicit parameters');
         break;
-      case 'ArrayPattern': case 'ObjectPattern':
+      case 'ArrayPattern':
+      case 'ObjectPattern':
         if (esp) report(n, 'destructuring', 'destructuring is not supported on Espruino: read fields one by one');
         break;
       case 'AssignmentPattern':
         if (esp) report(n, 'default-param', 'default parameter values are not supported on Espruino: test for undefined in the body');
         break;
       case 'Property':
-        if (esp && n.computed) report(n, 'computed-key', 'computed object keys are not supported on Espruino: assign after creating the object');
+        if (esp && n.computed)
+          report(n, 'computed-key', 'computed object keys are not supported on Espruino: assign after creating the object');
         break;
       case 'BinaryExpression':
         if (esp && n.operator === '**') report(n, 'exponent', '** is not supported on Espruino: use Math.pow');
@@ -347,15 +474,36 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
         if (esp && typeof n.bigint === 'string') report(n, 'bigint', 'BigInt literals are not supported on Espruino');
         if (esp && n.regex) checkRegex(n, report);
         break;
-      case 'FunctionDeclaration': case 'FunctionExpression': case 'ArrowFunctionExpression':
+      case 'FunctionDeclaration':
+      case 'FunctionExpression':
+      case 'ArrowFunctionExpression':
         if (esp && n.generator) report(n, 'async-generator', 'generators are not supported on Espruino');
         if (esp && n.async) report(n, 'async-generator', 'async functions are not supported on Espruino: use callbacks or Promise then()');
-        if (esp && n.type === 'FunctionDeclaration' && parent && parent.type !== 'Program' && !(parent.type === 'BlockStatement' && ancestors.length >= 2 && isFunction(ancestors[ancestors.length - 2])) && parent.type !== 'ExportNamedDeclaration' && parent.type !== 'ExportDefaultDeclaration') {
-          report(n, 'block-function', 'a function declared inside a block is not visible as expected on Espruino: declare it at function or program level');
+        if (
+          esp &&
+          n.type === 'FunctionDeclaration' &&
+          parent &&
+          parent.type !== 'Program' &&
+          !(parent.type === 'BlockStatement' && ancestors.length >= 2 && isFunction(ancestors[ancestors.length - 2])) &&
+          parent.type !== 'ExportNamedDeclaration' &&
+          parent.type !== 'ExportDefaultDeclaration'
+        ) {
+          report(
+            n,
+            'block-function',
+            'a function declared inside a block is not visible as expected on Espruino: declare it at function or program level',
+          );
         }
         break;
-      case 'ClassDeclaration': case 'ClassExpression':
-        if (esp && n.superClass && n.superClass.type === 'Identifier' && /Error$/.test(n.superClass.name) && !bound.has(n.superClass.name)) {
+      case 'ClassDeclaration':
+      case 'ClassExpression':
+        if (
+          esp &&
+          n.superClass &&
+          n.superClass.type === 'Identifier' &&
+          /Error$/.test(n.superClass.name) &&
+          !bound.has(n.superClass.name)
+        ) {
           report(n, 'extends-error', `class extends ${n.superClass.name} breaks on Espruino: throw plain Error objects with a code field`);
         }
         break;
@@ -375,7 +523,12 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
             }
             return children(m).some(captured);
           };
-          if (captured(n.body)) report(n, 'for-let-closure', "a closure captures the for loop's let variable: Espruino does not create one binding per iteration; copy it into a const inside the body of a helper function");
+          if (captured(n.body))
+            report(
+              n,
+              'for-let-closure',
+              "a closure captures the for loop's let variable: Espruino does not create one binding per iteration; copy it into a const inside the body of a helper function",
+            );
         }
         break;
       }
@@ -394,7 +547,9 @@ export function checkSource(code: string, engine: CheckEngine, opts: CheckOption
 
 /** One line per violation: `file:line:col rule: message [module] — snippet`. */
 export function formatViolations(file: string, vs: readonly Violation[]): string {
-  return vs.map((v) => `${file}:${v.line}:${v.column} ${v.rule}: ${v.message}${v.module ? ` [${v.module}]` : ''} — ${v.snippet}`).join('\n');
+  return vs
+    .map((v) => `${file}:${v.line}:${v.column} ${v.rule}: ${v.message}${v.module ? ` [${v.module}]` : ''} — ${v.snippet}`)
+    .join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -419,12 +574,20 @@ async function main(argv: string[]): Promise<number> {
   let bad = 0;
   for (const f of files) {
     const vs = checkSource(fs.readFileSync(f, 'utf8'), engine, { allowGlobals: allow, module });
-    if (vs.length) { bad++; process.stderr.write(formatViolations(f, vs) + '\n'); }
-    else process.stdout.write(`${f}: ok for ${engine}\n`);
+    if (vs.length) {
+      bad++;
+      process.stderr.write(formatViolations(f, vs) + '\n');
+    } else process.stdout.write(`${f}: ok for ${engine}\n`);
   }
   return bad ? 1 : 0;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).then((c) => process.exit(c), (e) => { process.stderr.write(String(e) + '\n'); process.exit(2); });
+  main(process.argv.slice(2)).then(
+    (c) => process.exit(c),
+    (e) => {
+      process.stderr.write(String(e) + '\n');
+      process.exit(2);
+    },
+  );
 }

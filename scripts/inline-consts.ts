@@ -42,7 +42,13 @@ function iifeBody(ast: N): N[] | undefined {
 /** Number of bindings per name anywhere in the tree (labels included: a label must not be rewritten either). */
 function bindingCounts(root: N): Map<string, number> {
   const counts = new Map<string, number>();
-  forEachBinding(root, (name) => { counts.set(name, (counts.get(name) ?? 0) + 1); }, true);
+  forEachBinding(
+    root,
+    (name) => {
+      counts.set(name, (counts.get(name) ?? 0) + 1);
+    },
+    true,
+  );
   return counts;
 }
 
@@ -50,7 +56,12 @@ function bindingCounts(root: N): Map<string, number> {
 function numberText(code: string, init: N | null): string | undefined {
   if (!init) return undefined;
   if (init.type === 'Literal' && typeof init.value === 'number' && Number.isFinite(init.value)) return code.slice(init.start, init.end);
-  if (init.type === 'UnaryExpression' && init.operator === '-' && init.argument.type === 'Literal' && typeof init.argument.value === 'number') {
+  if (
+    init.type === 'UnaryExpression' &&
+    init.operator === '-' &&
+    init.argument.type === 'Literal' &&
+    typeof init.argument.value === 'number'
+  ) {
     return '(-' + code.slice(init.argument.start, init.argument.end) + ')';
   }
   return undefined;
@@ -107,12 +118,17 @@ const foldedText = (v: number): string => (v < 0 ? '(' + String(v) + ')' : Strin
 function isPropertyName(n: N, parent: N | undefined): boolean {
   if (!parent) return false;
   if (parent.type === 'MemberExpression') return parent.property === n && !parent.computed;
-  if (parent.type === 'Property' || parent.type === 'MethodDefinition' || parent.type === 'PropertyDefinition') return parent.key === n && !parent.computed;
+  if (parent.type === 'Property' || parent.type === 'MethodDefinition' || parent.type === 'PropertyDefinition')
+    return parent.key === n && !parent.computed;
   return false;
 }
 
 /** Result of the pass: the new code and how many variables were inlined. */
-export interface InlineResult { code: string; inlined: number; names: string[] }
+export interface InlineResult {
+  code: string;
+  inlined: number;
+  names: string[];
+}
 
 /** Inlines top-level numeric `var`s of a minified IIFE bundle (see the file comment); returns the code unchanged if unsure. */
 export function inlineTopLevelConstants(code: string): InlineResult {
@@ -139,8 +155,16 @@ export function inlineTopLevelConstants(code: string): InlineResult {
   // Drop any candidate named by top-level code (outside every function) above its declaration:
   // there it reads `undefined`, which a literal would change.
   const visitEarly = (n: N, parent: N | undefined, inFunction: boolean): void => {
-    if (!inFunction && n.type === 'Identifier' && candidates.has(n.name) && n.start < candidates.get(n.name)!.start && !isPropertyName(n, parent)) candidates.delete(n.name);
-    const deferred = inFunction || n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
+    if (
+      !inFunction &&
+      n.type === 'Identifier' &&
+      candidates.has(n.name) &&
+      n.start < candidates.get(n.name)!.start &&
+      !isPropertyName(n, parent)
+    )
+      candidates.delete(n.name);
+    const deferred =
+      inFunction || n.type === 'FunctionDeclaration' || n.type === 'FunctionExpression' || n.type === 'ArrowFunctionExpression';
     for (const c of children(n)) visitEarly(c, n, deferred);
   };
   for (const s of body) visitEarly(s, undefined, false);
@@ -153,7 +177,7 @@ export function inlineTopLevelConstants(code: string): InlineResult {
     folded.set(name, d.init.type === 'Literal' ? d.init.value : -d.init.argument.value);
   }
   // Fold constant expressions until nothing more folds; a name is usable only below its declaration.
-  for (let more = true; more; ) {
+  for (let more = true; more;) {
     more = false;
     for (const [name, d] of candidates) {
       if (value.has(name)) continue;
@@ -176,7 +200,10 @@ export function inlineTopLevelConstants(code: string): InlineResult {
     }
     // An expression that is constant once the names are inlined (`8+3`, `X*2`) becomes its value, by
     // the same exact rules; acorn's range excludes any parentheses around it, so they stay.
-    if (n.type === 'BinaryExpression' || (n.type === 'UnaryExpression' && (n.argument.type === 'BinaryExpression' || n.argument.type === 'UnaryExpression'))) {
+    if (
+      n.type === 'BinaryExpression' ||
+      (n.type === 'UnaryExpression' && (n.argument.type === 'BinaryExpression' || n.argument.type === 'UnaryExpression'))
+    ) {
       const v = foldConstant(n, folded);
       if (v !== undefined) {
         edits.push({ start: n.start, end: n.end, text: foldedText(v) });

@@ -20,8 +20,14 @@ export const picoE32Concentrator = {
   ],
   nativeAes: false,
   modem: {
-    kind: 'e32', band: 'eu868-g3', pins: { m0: 'A5', m1: 'A6', aux: 'A7' },
+    kind: 'e32',
+    band: 'eu868-g3',
+    pins: { m0: 'A5', m1: 'A6', aux: 'A7' },
     config: { address: 0, channel: 6, airRate: 2400, powerDbm: 14 },
-    queue: 16, maxUnit: 600, slots: 8, fragmentCopies: 3, replyCopies: 1,
+    queue: 16,
+    maxUnit: 600,
+    slots: 8,
+    fragmentCopies: 3,
+    replyCopies: 1,
   },
 } satisfies BoardProfile;

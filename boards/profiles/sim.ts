@@ -4,7 +4,8 @@ import type { BoardProfile } from '../src/types.ts';
 export const sim = {
   name: 'sim',
   engine: 'node',
-  description: 'Node.js simulator: file-backed atomic storage, serialport (PTY or USB adapter) modems, node:crypto AES, synthetic load on the pulse input',
+  description:
+    'Node.js simulator: file-backed atomic storage, serialport (PTY or USB adapter) modems, node:crypto AES, synthetic load on the pulse input',
   roles: ['meter', 'concentrator'],
   serial: [{ name: '/dev/ttyX (set at run time)', role: 'modem', baud: 115200 }],
   nativeAes: true,

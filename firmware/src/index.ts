@@ -1,8 +1,19 @@
 // @vakt/firmware: the meter and concentrator applications, and the frames each can emit.
 import { BACKHAUL_VERSION, E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import {
-  DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
-  OP_READ, OP_READING, OP_RELAY,
+  DIR_DOWN,
+  DIR_UP,
+  LINK_ACK,
+  LINK_DATA,
+  OP_ACK,
+  OP_CLOCK,
+  OP_CONFIG,
+  OP_EVENT,
+  OP_FIRMWARE,
+  OP_KEY_UPDATE,
+  OP_READ,
+  OP_READING,
+  OP_RELAY,
 } from '@vakt/shared/policy';
 
 export { startMeter } from './meter/index.ts';

@@ -16,7 +16,12 @@ export async function api(method, path, body) {
   const headers = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = csrfToken();
-  const res = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const data = res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text();
   if (res.status === 401 && path !== '/api/login') showLogin();
   if (!res.ok) {
@@ -31,7 +36,9 @@ export function toast(msg) {
   const t = document.getElementById('toast');
   t.textContent = msg;
   t.className = 'show';
-  setTimeout(() => { t.className = ''; }, 4000);
+  setTimeout(() => {
+    t.className = '';
+  }, 4000);
 }
 
 /** True when the logged-in role holds the right (buttons only; the server checks regardless). */
@@ -57,7 +64,17 @@ function showApp(session) {
   document.getElementById('login').hidden = true;
   document.getElementById('nav').hidden = false;
   document.getElementById('nav-users').hidden = !may('users');
-  const logout = el('button', { id: 'logout', onclick: async () => { await api('POST', '/api/logout').catch(() => {}); showLogin(); } }, 'Log out');
+  const logout = el(
+    'button',
+    {
+      id: 'logout',
+      onclick: async () => {
+        await api('POST', '/api/logout').catch(() => {});
+        showLogin();
+      },
+    },
+    'Log out',
+  );
   document.getElementById('who').replaceChildren(el('span', { id: 'whoami' }, `${session.user} (${session.role})`), logout);
   route();
 }
@@ -119,8 +136,13 @@ function oneTimeLink() {
   const m = /^#token=(vakt_[0-9a-f]{16}_[A-Za-z0-9_-]{43})$/.exec(location.hash);
   if (m === null) return false;
   history.replaceState(null, '', location.pathname + '#/meters');
-  api('POST', '/api/login', { token: m[1] }).then(showApp, (e) => { showLogin(); document.getElementById('login-error').textContent = e.message; });
+  api('POST', '/api/login', { token: m[1] }).then(showApp, (e) => {
+    showLogin();
+    document.getElementById('login-error').textContent = e.message;
+  });
   return true;
 }
-window.addEventListener('hashchange', () => { if (!oneTimeLink()) route(); });
+window.addEventListener('hashchange', () => {
+  if (!oneTimeLink()) route();
+});
 if (!oneTimeLink()) api('GET', '/api/session').then(showApp, () => showLogin());

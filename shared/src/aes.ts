@@ -73,9 +73,7 @@ export function expandKey(key: Uint8Array, keyOff: number, rk: Uint32Array): voi
     t = rk[i - 1];
     if ((i & 3) === 0) {
       // SubWord(RotWord(t)) ^ Rcon
-      t =
-        ((SBOX[(t >>> 16) & 0xff] << 24) | (SBOX[(t >>> 8) & 0xff] << 16) | (SBOX[t & 0xff] << 8) | SBOX[t >>> 24]) ^
-        (rcon << 24);
+      t = ((SBOX[(t >>> 16) & 0xff] << 24) | (SBOX[(t >>> 8) & 0xff] << 16) | (SBOX[t & 0xff] << 8) | SBOX[t >>> 24]) ^ (rcon << 24);
       rcon = ((rcon << 1) ^ (rcon & 0x80 ? GF_POLY : 0)) & 0xff;
     }
     rk[i] = rk[i - 4] ^ t;

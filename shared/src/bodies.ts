@@ -13,10 +13,32 @@
  * length. Allocates its result (host use); the firmware never imports this module.
  */
 
-import { CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_MAX_INT, CBOR_UINT, cborReaderDone, cborReaderInit, createCborReader, readHead } from './cbor.ts';
+import {
+  CBOR_ARRAY,
+  CBOR_BYTES,
+  CBOR_MAP,
+  CBOR_MAX_INT,
+  CBOR_UINT,
+  cborReaderDone,
+  cborReaderInit,
+  createCborReader,
+  readHead,
+} from './cbor.ts';
 import type { CborReader } from './cbor.ts';
 import { ERR_CBOR, OK } from './errors.ts';
-import { DIR_DOWN, DIR_UP, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY } from './policy.ts';
+import {
+  DIR_DOWN,
+  DIR_UP,
+  OP_ACK,
+  OP_CLOCK,
+  OP_CONFIG,
+  OP_EVENT,
+  OP_FIRMWARE,
+  OP_KEY_UPDATE,
+  OP_READ,
+  OP_READING,
+  OP_RELAY,
+} from './policy.ts';
 
 /** Largest 32-bit unsigned value: request ids, times (unix s), sequence numbers, offsets. */
 export const U32_MAX = 0xffffffff;
@@ -41,17 +63,41 @@ export const MIN_PUSH_INTERVAL_S = 60;
 export const MAX_PUSH_INTERVAL_S = 86400;
 
 /** An unsigned integer item in [min, max] (min === max: a constant that selects the shape). */
-export interface UintField { name: string; type: 'uint'; min: number; max: number }
+export interface UintField {
+  name: string;
+  type: 'uint';
+  min: number;
+  max: number;
+}
 /** A byte string item whose length lies in [min, max]. */
-export interface BytesField { name: string; type: 'bytes'; min: number; max: number }
+export interface BytesField {
+  name: string;
+  type: 'bytes';
+  min: number;
+  max: number;
+}
 /** An array of at most `max` rows, each an array of the unsigned fields `row`. */
-export interface RowsField { name: string; type: 'rows'; max: number; row: readonly UintField[] }
+export interface RowsField {
+  name: string;
+  type: 'rows';
+  max: number;
+  row: readonly UintField[];
+}
 /** A map whose keys are the listed unsigned integers, each at most once, with unsigned values in range. */
-export interface MapField { name: string; type: 'map'; entries: readonly { key: number; name: string; min: number; max: number }[] }
+export interface MapField {
+  name: string;
+  type: 'map';
+  entries: readonly { key: number; name: string; min: number; max: number }[];
+}
 export type BodyField = UintField | BytesField | RowsField | MapField;
 
 /** One body shape: the array items of a body of `op` travelling in `dir`. */
-export interface BodyShape { op: number; dir: number; name: string; fields: readonly BodyField[] }
+export interface BodyShape {
+  op: number;
+  dir: number;
+  name: string;
+  fields: readonly BodyField[];
+}
 
 const uint = (name: string, min: number, max: number): UintField => ({ name, type: 'uint', min, max });
 const is = (name: string, v: number): UintField => uint(name, v, v);
@@ -68,7 +114,12 @@ export const BODY_SHAPES: readonly BodyShape[] = [
   sh(OP_READ, DIR_DOWN, 'register read', REQ, is('kind', 1)),
   sh(OP_READ, DIR_DOWN, 'load-profile range', REQ, is('kind', 2), u32('fromSeq'), u32('toSeq')),
   sh(OP_READ, DIR_UP, 'register', REQ, is('kind', 1), u32('t'), uint('wh', 0, UINT_MAX), u32('w')),
-  sh(OP_READ, DIR_UP, 'load profile', REQ, is('kind', 2), { name: 'intervals', type: 'rows', max: MAX_READ_INTERVALS, row: [uint('seq', 1, U32_MAX), u32('t'), uint('wh', 0, UINT_MAX), u32('w')] }),
+  sh(OP_READ, DIR_UP, 'load profile', REQ, is('kind', 2), {
+    name: 'intervals',
+    type: 'rows',
+    max: MAX_READ_INTERVALS,
+    row: [uint('seq', 1, U32_MAX), u32('t'), uint('wh', 0, UINT_MAX), u32('w')],
+  }),
   sh(OP_READ, DIR_UP, 'refused', REQ, STATUS),
   sh(OP_RELAY, DIR_DOWN, 'relay', REQ, uint('state', 0, 1)),
   sh(OP_RELAY, DIR_UP, 'relay result', REQ, uint('state', 0, 1), STATUS),
@@ -90,7 +141,16 @@ export const BODY_SHAPES: readonly BodyShape[] = [
   sh(OP_FIRMWARE, DIR_DOWN, 'activate', REQ, is('kind', 3)),
   sh(OP_FIRMWARE, DIR_UP, 'firmware result', REQ, STATUS, u32('nextOffset')),
   sh(OP_FIRMWARE, DIR_UP, 'refused', REQ, STATUS),
-  sh(OP_KEY_UPDATE, DIR_DOWN, 'transport', REQ, is('kind', 1), uint('scope', 0, MAX_SCOPE), uint('newGen', 0, MAX_GEN), bytes('key', KEY_BYTES, KEY_BYTES)),
+  sh(
+    OP_KEY_UPDATE,
+    DIR_DOWN,
+    'transport',
+    REQ,
+    is('kind', 1),
+    uint('scope', 0, MAX_SCOPE),
+    uint('newGen', 0, MAX_GEN),
+    bytes('key', KEY_BYTES, KEY_BYTES),
+  ),
   sh(OP_KEY_UPDATE, DIR_DOWN, 'activate', REQ, is('kind', 3), uint('scope', 0, MAX_SCOPE), uint('newGen', 0, MAX_GEN)),
   sh(OP_KEY_UPDATE, DIR_UP, 'confirm', REQ, is('kind', 2), uint('scope', 0, MAX_SCOPE), uint('newGen', 0, MAX_GEN)),
   sh(OP_EVENT, DIR_UP, 'event', UNSOLICITED, uint('code', 1, MAX_EVENT_CODE), u32('t'), u32('detail')),

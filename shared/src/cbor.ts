@@ -168,7 +168,8 @@ export function utf8Length(s: string): number {
     const c = s.charCodeAt(i);
     if (c < UTF8_2_MIN) n += 1;
     else if (c < UTF8_3_MIN) n += 2;
-    else if (c >= UTF8_4_MIN) n += 4; // Espruino: one character per code point, even above U+FFFF
+    else if (c >= UTF8_4_MIN)
+      n += 4; // Espruino: one character per code point, even above U+FFFF
     else if (c < SURROGATE_MIN || c > SURROGATE_MAX) n += 3;
     else if (c <= SURROGATE_HIGH_MAX && i + 1 < len) {
       const d = s.charCodeAt(i + 1);

@@ -42,18 +42,43 @@ export function ccmTagLenOk(tagLen: number): boolean {
  * aad[aadOff..+aadLen) (wire v2: the receiver's reconstructed header, then the bytes on the wire,
  * PROTOCOL.md §3); preLen 0 for one segment.
  */
-export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
-  pre: Uint8Array, preLen: number, aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
-  tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
+export function _ccm(
+  ctx: CryptoCtx,
+  rk: Uint32Array,
+  nonce: Uint8Array,
+  nonceOff: number,
+  pre: Uint8Array,
+  preLen: number,
+  aad: Uint8Array,
+  aadOff: number,
+  aadLen: number,
+  src: Uint8Array,
+  srcOff: number,
+  len: number,
+  tag: Uint8Array,
+  tagOff: number,
+  tagLen: number,
+  out: Uint8Array,
+  outOff: number,
+  opening: boolean,
+): boolean {
   // Every range inside its buffer (so every length a non-negative integer) and the tag length as
   // ccmTagLenOk, checked once here rather than per block.
   const outOk = validRange(out, outOff, len);
   if (!(
-    outOk && rk instanceof Uint32Array && rk.length >= AES128_SCHEDULE_WORDS &&
-    validRange(tag, tagOff, tagLen) && tagLen >= CCM_MIN_TAG_LEN && tagLen <= CCM_MAX_TAG_LEN && (tagLen & 1) === 0 &&
+    outOk &&
+    rk instanceof Uint32Array &&
+    rk.length >= AES128_SCHEDULE_WORDS &&
+    validRange(tag, tagOff, tagLen) &&
+    tagLen >= CCM_MIN_TAG_LEN &&
+    tagLen <= CCM_MAX_TAG_LEN &&
+    (tagLen & 1) === 0 &&
     validRange(nonce, nonceOff, CCM_NONCE_LEN) &&
-    validRange(pre, 0, preLen) && validRange(aad, aadOff, aadLen) && preLen + aadLen <= CCM_MAX_AAD &&
-    validRange(src, srcOff, len) && len <= CCM_MAX_PAYLOAD
+    validRange(pre, 0, preLen) &&
+    validRange(aad, aadOff, aadLen) &&
+    preLen + aadLen <= CCM_MAX_AAD &&
+    validRange(src, srcOff, len) &&
+    len <= CCM_MAX_PAYLOAD
   )) {
     if (!opening) throw new Error('vakt: ccmSeal range');
     if (outOk) out.fill(0, outOff, outOff + len);
@@ -122,15 +147,41 @@ export function _ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOf
 }
 
 /** Writes ciphertext (ptLen bytes) then tag (tagLen bytes) to out[outOff..]. out may equal pt (in place). */
-export function ccmSeal(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
-  aad: Uint8Array, aadOff: number, aadLen: number, pt: Uint8Array, ptOff: number, ptLen: number,
-  tagLen: number, out: Uint8Array, outOff: number): void {
+export function ccmSeal(
+  ctx: CryptoCtx,
+  rk: Uint32Array,
+  nonce: Uint8Array,
+  nonceOff: number,
+  aad: Uint8Array,
+  aadOff: number,
+  aadLen: number,
+  pt: Uint8Array,
+  ptOff: number,
+  ptLen: number,
+  tagLen: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   _ccm(ctx, rk, nonce, nonceOff, aad, 0, aad, aadOff, aadLen, pt, ptOff, ptLen, out, outOff + ptLen, tagLen, out, outOff, false);
 }
 
 /** Verifies the tag in constant time and decrypts to out[outOff..]; on failure returns false and zeroes out[outOff..outOff+ctLen). */
-export function ccmOpen(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
-  aad: Uint8Array, aadOff: number, aadLen: number, ct: Uint8Array, ctOff: number, ctLen: number,
-  tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number): boolean {
+export function ccmOpen(
+  ctx: CryptoCtx,
+  rk: Uint32Array,
+  nonce: Uint8Array,
+  nonceOff: number,
+  aad: Uint8Array,
+  aadOff: number,
+  aadLen: number,
+  ct: Uint8Array,
+  ctOff: number,
+  ctLen: number,
+  tag: Uint8Array,
+  tagOff: number,
+  tagLen: number,
+  out: Uint8Array,
+  outOff: number,
+): boolean {
   return _ccm(ctx, rk, nonce, nonceOff, aad, 0, aad, aadOff, aadLen, ct, ctOff, ctLen, tag, tagOff, tagLen, out, outOff, true);
 }

@@ -184,10 +184,18 @@ function buildFast(): Fast {
     a1 = x1;
     a2 = x2;
     // Final round (keys 40-43): SubBytes + ShiftRows + AddRoundKey, S[x] masked out of the T-tables.
-    OUT[0] = ((T2[a0 >>> 24] & 0xff000000) | (T3[(a1 >>> 16) & 0xff] & 0xff0000) | (T0[(a2 >>> 8) & 0xff] & 0xff00) | (T1[a3 & 0xff] & 0xff)) ^ RK[40];
-    OUT[1] = ((T2[a1 >>> 24] & 0xff000000) | (T3[(a2 >>> 16) & 0xff] & 0xff0000) | (T0[(a3 >>> 8) & 0xff] & 0xff00) | (T1[a0 & 0xff] & 0xff)) ^ RK[41];
-    OUT[2] = ((T2[a2 >>> 24] & 0xff000000) | (T3[(a3 >>> 16) & 0xff] & 0xff0000) | (T0[(a0 >>> 8) & 0xff] & 0xff00) | (T1[a1 & 0xff] & 0xff)) ^ RK[42];
-    OUT[3] = ((T2[a3 >>> 24] & 0xff000000) | (T3[(a0 >>> 16) & 0xff] & 0xff0000) | (T0[(a1 >>> 8) & 0xff] & 0xff00) | (T1[a2 & 0xff] & 0xff)) ^ RK[43];
+    OUT[0] =
+      ((T2[a0 >>> 24] & 0xff000000) | (T3[(a1 >>> 16) & 0xff] & 0xff0000) | (T0[(a2 >>> 8) & 0xff] & 0xff00) | (T1[a3 & 0xff] & 0xff)) ^
+      RK[40];
+    OUT[1] =
+      ((T2[a1 >>> 24] & 0xff000000) | (T3[(a2 >>> 16) & 0xff] & 0xff0000) | (T0[(a3 >>> 8) & 0xff] & 0xff00) | (T1[a0 & 0xff] & 0xff)) ^
+      RK[41];
+    OUT[2] =
+      ((T2[a2 >>> 24] & 0xff000000) | (T3[(a3 >>> 16) & 0xff] & 0xff0000) | (T0[(a0 >>> 8) & 0xff] & 0xff00) | (T1[a1 & 0xff] & 0xff)) ^
+      RK[42];
+    OUT[3] =
+      ((T2[a3 >>> 24] & 0xff000000) | (T3[(a0 >>> 16) & 0xff] & 0xff0000) | (T0[(a1 >>> 8) & 0xff] & 0xff00) | (T1[a2 & 0xff] & 0xff)) ^
+      RK[43];
   }
 
   // Zeroes the copies of key, key stream and MAC state this module holds after a call.
@@ -214,16 +222,41 @@ function buildFast(): Fast {
     wipe();
   }
 
-  function ccm(ctx: CryptoCtx, rk: Uint32Array, nonce: Uint8Array, nonceOff: number,
-    pre: Uint8Array, preLen: number, aad: Uint8Array, aadOff: number, aadLen: number, src: Uint8Array, srcOff: number, len: number,
-    tag: Uint8Array, tagOff: number, tagLen: number, out: Uint8Array, outOff: number, opening: boolean): boolean {
+  function ccm(
+    ctx: CryptoCtx,
+    rk: Uint32Array,
+    nonce: Uint8Array,
+    nonceOff: number,
+    pre: Uint8Array,
+    preLen: number,
+    aad: Uint8Array,
+    aadOff: number,
+    aadLen: number,
+    src: Uint8Array,
+    srcOff: number,
+    len: number,
+    tag: Uint8Array,
+    tagOff: number,
+    tagLen: number,
+    out: Uint8Array,
+    outOff: number,
+    opening: boolean,
+  ): boolean {
     // _ccm's checks; whatever it would refuse, it answers (a throw, or false with out zeroed).
     if (!(
-      validRange(out, outOff, len) && rk instanceof Uint32Array && rk.length >= SCHED &&
-      validRange(tag, tagOff, tagLen) && tagLen >= MIN_TAG && tagLen <= MAX_TAG && (tagLen & 1) === 0 &&
+      validRange(out, outOff, len) &&
+      rk instanceof Uint32Array &&
+      rk.length >= SCHED &&
+      validRange(tag, tagOff, tagLen) &&
+      tagLen >= MIN_TAG &&
+      tagLen <= MAX_TAG &&
+      (tagLen & 1) === 0 &&
       validRange(nonce, nonceOff, NONCE_LEN) &&
-      validRange(pre, 0, preLen) && validRange(aad, aadOff, aadLen) && preLen + aadLen <= MAX_AAD &&
-      validRange(src, srcOff, len) && len <= MAX_PAYLOAD
+      validRange(pre, 0, preLen) &&
+      validRange(aad, aadOff, aadLen) &&
+      preLen + aadLen <= MAX_AAD &&
+      validRange(src, srcOff, len) &&
+      len <= MAX_PAYLOAD
     )) {
       return _ccm(ctx, rk, nonce, nonceOff, pre, preLen, aad, aadOff, aadLen, src, srcOff, len, tag, tagOff, tagLen, out, outOff, opening);
     }
@@ -280,10 +313,22 @@ function buildFast(): Fast {
         const p2 = c2 ^ s2;
         const p3 = c3 ^ s3;
         i = outOff + pos;
-        out[i] = p0 >>> 24; out[i + 1] = p0 >>> 16; out[i + 2] = p0 >>> 8; out[i + 3] = p0;
-        out[i + 4] = p1 >>> 24; out[i + 5] = p1 >>> 16; out[i + 6] = p1 >>> 8; out[i + 7] = p1;
-        out[i + 8] = p2 >>> 24; out[i + 9] = p2 >>> 16; out[i + 10] = p2 >>> 8; out[i + 11] = p2;
-        out[i + 12] = p3 >>> 24; out[i + 13] = p3 >>> 16; out[i + 14] = p3 >>> 8; out[i + 15] = p3;
+        out[i] = p0 >>> 24;
+        out[i + 1] = p0 >>> 16;
+        out[i + 2] = p0 >>> 8;
+        out[i + 3] = p0;
+        out[i + 4] = p1 >>> 24;
+        out[i + 5] = p1 >>> 16;
+        out[i + 6] = p1 >>> 8;
+        out[i + 7] = p1;
+        out[i + 8] = p2 >>> 24;
+        out[i + 9] = p2 >>> 16;
+        out[i + 10] = p2 >>> 8;
+        out[i + 11] = p2;
+        out[i + 12] = p3 >>> 24;
+        out[i + 13] = p3 >>> 16;
+        out[i + 14] = p3 >>> 8;
+        out[i + 15] = p3;
         m0 = opening ? p0 : c0;
         m1 = opening ? p1 : c1;
         m2 = opening ? p2 : c2;

@@ -89,8 +89,16 @@ export function burstFragment(j: number, count: number, copies: number): number 
  * the index is out of range or out is too short.
  */
 export function writeFragment(
-  unit: Uint8Array, off: number, len: number, chunk: number, index: number,
-  addr: Uint8Array, addrOff: number, tag: number, out: Uint8Array, outOff: number,
+  unit: Uint8Array,
+  off: number,
+  len: number,
+  chunk: number,
+  index: number,
+  addr: Uint8Array,
+  addrOff: number,
+  tag: number,
+  out: Uint8Array,
+  outOff: number,
 ): number {
   const count = fragmentCount(len, chunk);
   if (count < 0 || index < 0 || index >= count) return -1;
@@ -142,7 +150,12 @@ export class Reassembler {
    * `slots` partial units at once, `chunk` data bytes per non-last fragment, units of at most
    * `maxUnit` bytes, a partial unit dropped `timeoutMs` after its first fragment.
    */
-  constructor(readonly slots: number, readonly chunk: number, readonly maxUnit: number, readonly timeoutMs: number) {
+  constructor(
+    readonly slots: number,
+    readonly chunk: number,
+    readonly maxUnit: number,
+    readonly timeoutMs: number,
+  ) {
     this.state = new Uint8Array(slots);
     this.addr = new Uint8Array(slots * SHORT_ADDR_LEN);
     this.tag = new Uint8Array(slots);

@@ -158,7 +158,11 @@ export function parseHeader(frame: Uint8Array, off: number, len: number, hdr: Fr
   if (verify !== true) return parseAny(frame, off, len, hdr);
   const r = verifyHeader(parseAny, frame, off, len, hdr);
   const v = scratch as FrameHeader;
-  return r !== 0 || v.version !== BACKHAUL_VERSION || (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN)) ? r : ERR_BUFFER;
+  return r !== 0 ||
+    v.version !== BACKHAUL_VERSION ||
+    (equalBytes(v.sender, 0, hdr.sender, 0, ID_LEN) && equalBytes(v.receiver, 0, hdr.receiver, 0, ID_LEN))
+    ? r
+    : ERR_BUFFER;
 }
 
 /**
@@ -176,16 +180,28 @@ function verifyHeader(parse: HeaderParser, frame: Uint8Array, off: number, len: 
   const v = scratch;
   const r = parse(frame, off, len, v);
   if (r !== 0) return r;
-  return v.version === hdr.version && v.flags === hdr.flags && v.dir === hdr.dir && v.enc === hdr.enc && v.op === hdr.op &&
-    v.gen === hdr.gen && v.counter === hdr.counter && v.full === hdr.full && v.addr === hdr.addr && v.hdrLen === hdr.hdrLen &&
-    v.bodyLen === hdr.bodyLen && v.tagLen === hdr.tagLen && v.frameLen === hdr.frameLen
+  return v.version === hdr.version &&
+    v.flags === hdr.flags &&
+    v.dir === hdr.dir &&
+    v.enc === hdr.enc &&
+    v.op === hdr.op &&
+    v.gen === hdr.gen &&
+    v.counter === hdr.counter &&
+    v.full === hdr.full &&
+    v.addr === hdr.addr &&
+    v.hdrLen === hdr.hdrLen &&
+    v.bodyLen === hdr.bodyLen &&
+    v.tagLen === hdr.tagLen &&
+    v.frameLen === hdr.frameLen
     ? 0
     : ERR_BUFFER;
 }
 
 function parseAny(frame: Uint8Array, off: number, len: number, hdr: FrameHeader): number {
   // parseRadio also reports the range and length errors of an empty or invalid range.
-  return validRange(frame, off, len) && len >= 1 && frame[off] === BACKHAUL_VERSION ? parseBackhaul(frame, off, len, hdr) : parseRadio(frame, off, len, hdr);
+  return validRange(frame, off, len) && len >= 1 && frame[off] === BACKHAUL_VERSION
+    ? parseBackhaul(frame, off, len, hdr)
+    : parseRadio(frame, off, len, hdr);
 }
 
 /**
@@ -231,7 +247,9 @@ function parseRadio(frame: Uint8Array, off: number, len: number, hdr: FrameHeade
   hdr.gen = hop ? 0 : frame[off + E2E_OFF_GEN];
   // The counter: all 32 bits after the e2e gen byte / the hop address, or its low bits, which end
   // at byte 3 in both short headers (e2e 16 bits, hop 8 bits).
-  hdr.counter = full ? readU32BE(frame, off + (hop ? HOP_OFF_CTR : E2E_OFF_CTR)) : (hop ? 0 : frame[off + E2E_OFF_CTR] << 8) | frame[off + HOP_OFF_CTR];
+  hdr.counter = full
+    ? readU32BE(frame, off + (hop ? HOP_OFF_CTR : E2E_OFF_CTR))
+    : (hop ? 0 : frame[off + E2E_OFF_CTR] << 8) | frame[off + HOP_OFF_CTR];
   hdr.full = full;
   hdr.addr = hop ? (frame[off + HOP_OFF_ADDR] << 8) | frame[off + HOP_OFF_ADDR + 1] : 0;
   hdr.hdrLen = hl;
@@ -315,7 +333,17 @@ function writeU32(out: Uint8Array, off: number, v: number): void {
  * `0x20 | X<<4 | op ‖ gen ‖ counter`, hop `0x40 | X<<5 | dir<<4 | type ‖ addr ‖ counter`, the
  * counter as its low 16 / 8 bits (full = 0) or all 32 bits (full = 1), most significant byte first.
  */
-export function writeWireHeader(out: Uint8Array, off: number, layer: number, full: number, dir: number, op: number, gen: number, addr: number, counter: number): number {
+export function writeWireHeader(
+  out: Uint8Array,
+  off: number,
+  layer: number,
+  full: number,
+  dir: number,
+  op: number,
+  gen: number,
+  addr: number,
+  counter: number,
+): number {
   const hop = layer === LINK_VERSION;
   out[off] = (hop ? HOP_MARK | (full ? HOP_FULL : 0) | (dir ? HOP_DOWN : 0) : E2E_MARK | (full ? E2E_FULL : 0)) | op;
   out[off + 1] = hop ? addr >>> 8 : gen;

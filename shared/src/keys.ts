@@ -35,11 +35,22 @@ export interface KeySlot {
  * Allocates a slot (at start-up or on a key change, never per frame); its key is all zero until
  * loaded. A radio-hop slot (LINK_VERSION) needs the meter's short address `addr` (1..0xFFFE).
  */
-export function createKeySlot(layer: number, op: number, dir: number, gen: number, local: Uint8Array, peer: Uint8Array, addr?: number): KeySlot {
+export function createKeySlot(
+  layer: number,
+  op: number,
+  dir: number,
+  gen: number,
+  local: Uint8Array,
+  peer: Uint8Array,
+  addr?: number,
+): KeySlot {
   const a = layer === LINK_VERSION ? addr : 0;
   if (
-    (layer !== E2E_VERSION && layer !== LINK_VERSION && layer !== BACKHAUL_VERSION) || local.length !== ID_LEN || peer.length !== ID_LEN ||
-    a === undefined || (layer === LINK_VERSION && !(a === (a | 0) && a >= ADDR_MIN && a <= ADDR_MAX))
+    (layer !== E2E_VERSION && layer !== LINK_VERSION && layer !== BACKHAUL_VERSION) ||
+    local.length !== ID_LEN ||
+    peer.length !== ID_LEN ||
+    a === undefined ||
+    (layer === LINK_VERSION && !(a === (a | 0) && a >= ADDR_MIN && a <= ADDR_MAX))
   ) {
     throw new Error('vakt: bad slot layer, id length or short address');
   }
@@ -81,7 +92,17 @@ let deriveRk: Uint32Array | null = null;
 // as the schedule of key: the one derivation behind every derive* and load* function (one
 // function instead of one per key kind keeps the Espruino variable count down). Wipes rk and the
 // context; throws on a bad id before writing anything. Byte stores keep the low 8 bits.
-function deriveInto(ctx: CryptoCtx, rk: Uint32Array, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number): void {
+function deriveInto(
+  ctx: CryptoCtx,
+  rk: Uint32Array,
+  key: Uint8Array,
+  keyOff: number,
+  label: Uint8Array,
+  id: Uint8Array,
+  a: number,
+  b: number,
+  c: number,
+): void {
   if (!validRange(id, 0, ID_LEN) || id.length !== ID_LEN) throw new Error('vakt: ids are 8 bytes');
   CTXB.set(id);
   CTXB[ID_LEN] = a;
@@ -96,7 +117,18 @@ function deriveInto(ctx: CryptoCtx, rk: Uint32Array, key: Uint8Array, keyOff: nu
 
 // deriveInto for the raw-key derive* functions: into out[outOff..+16) under the lazily allocated
 // schedule; a bad out range throws before any key byte is touched.
-function deriveOut(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint8Array, id: Uint8Array, a: number, b: number, c: number, out: Uint8Array, outOff: number): void {
+function deriveOut(
+  ctx: CryptoCtx,
+  key: Uint8Array,
+  keyOff: number,
+  label: Uint8Array,
+  id: Uint8Array,
+  a: number,
+  b: number,
+  c: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   checkRange(out, outOff, KEY_LEN, 'kdf out');
   if (deriveRk === null) deriveRk = new Uint32Array(AES128_SCHEDULE_WORDS);
   deriveInto(ctx, deriveRk, key, keyOff, label, id, a, b, c);
@@ -105,22 +137,59 @@ function deriveOut(ctx: CryptoCtx, key: Uint8Array, keyOff: number, label: Uint8
 }
 
 /** OK[op, g] = KDF(MK, "vakt-op", meterId ‖ op ‖ g) into out[outOff..+16). */
-export function deriveOpRoot(ctx: CryptoCtx, mk: Uint8Array, mkOff: number, meterId: Uint8Array, op: number, gen: number, out: Uint8Array, outOff: number): void {
+export function deriveOpRoot(
+  ctx: CryptoCtx,
+  mk: Uint8Array,
+  mkOff: number,
+  meterId: Uint8Array,
+  op: number,
+  gen: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   deriveOut(ctx, mk, mkOff, LABEL_OP, meterId, op, gen, -1, out, outOff);
 }
 
 /** K[op, dir, g] = KDF(OK[op, g], "vakt-e2e", meterId ‖ op ‖ dir ‖ g) into out[outOff..+16). */
-export function deriveE2eKey(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, op: number, dir: number, gen: number, out: Uint8Array, outOff: number): void {
+export function deriveE2eKey(
+  ctx: CryptoCtx,
+  ok: Uint8Array,
+  okOff: number,
+  meterId: Uint8Array,
+  op: number,
+  dir: number,
+  gen: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   deriveOut(ctx, ok, okOff, LABEL_E2E, meterId, op, dir, gen & 0xff, out, outOff);
 }
 
 /** KL[dir, g] = KDF(LK, "vakt-link", deviceId ‖ dir ‖ g) into out[outOff..+16); deviceId = meter id (meter hop) or concentrator id (HES hop). */
-export function deriveLinkKey(ctx: CryptoCtx, lk: Uint8Array, lkOff: number, deviceId: Uint8Array, dir: number, gen: number, out: Uint8Array, outOff: number): void {
+export function deriveLinkKey(
+  ctx: CryptoCtx,
+  lk: Uint8Array,
+  lkOff: number,
+  deviceId: Uint8Array,
+  dir: number,
+  gen: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   deriveOut(ctx, lk, lkOff, LABEL_LINK, deviceId, dir, gen, -1, out, outOff);
 }
 
 /** KC[scope, g] = KDF(new key material, "vakt-kc", meterId ‖ scope ‖ g) into out[outOff..+16). */
-export function deriveKcKey(ctx: CryptoCtx, newKey: Uint8Array, newKeyOff: number, meterId: Uint8Array, scope: number, gen: number, out: Uint8Array, outOff: number): void {
+export function deriveKcKey(
+  ctx: CryptoCtx,
+  newKey: Uint8Array,
+  newKeyOff: number,
+  meterId: Uint8Array,
+  scope: number,
+  gen: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   deriveOut(ctx, newKey, newKeyOff, LABEL_KC, meterId, scope, gen, -1, out, outOff);
 }
 
@@ -139,7 +208,15 @@ export const LOAD_KC = 3;
  * deriveLinkKey) for the slot's op, direction and generation, and expands it into slot.rk;
  * scope is used by LOAD_KC only. One entry point for all four load* functions below.
  */
-export function loadSlotKey(ctx: CryptoCtx, slot: KeySlot, kind: number, key: Uint8Array, keyOff: number, id: Uint8Array, scope: number): void {
+export function loadSlotKey(
+  ctx: CryptoCtx,
+  slot: KeySlot,
+  kind: number,
+  key: Uint8Array,
+  keyOff: number,
+  id: Uint8Array,
+  scope: number,
+): void {
   const rk = slot.rk;
   if (kind === LOAD_E2E_FROM_MASTER) {
     // OK[op, g] first (into TMPK), then K from it as for LOAD_E2E.

@@ -437,7 +437,16 @@ export function parseKeyUpdate(body: Uint8Array, off: number, len: number, msg: 
 }
 
 /** Writes a key-update body (key used only for KU_TRANSPORT); returns its length or a negative error. */
-export function writeKeyUpdate(out: Uint8Array, off: number, req: number, kind: number, scope: number, gen: number, key: Uint8Array | null, keyOff: number): number {
+export function writeKeyUpdate(
+  out: Uint8Array,
+  off: number,
+  req: number,
+  kind: number,
+  scope: number,
+  gen: number,
+  key: Uint8Array | null,
+  keyOff: number,
+): number {
   const transport = kind === KU_TRANSPORT;
   if (transport && (key === null || keyOff < 0 || keyOff + KEY_LEN > key.length)) return ERR_BUFFER;
   let p = writeArrayHead(out, off, transport ? 5 : 4);

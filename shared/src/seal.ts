@@ -107,7 +107,8 @@ export function sealFrame(
   const tagLen = policy & POLICY_TAG_MASK;
   const bh = layer === BACKHAUL_VERSION;
   // Room for the longest header of the layer (the full-counter form).
-  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, (bh ? HEADER_LEN : HOP_HDR_FULL) + bodyLen + tagLen)) return ERR_BUFFER;
+  if (!validRange(body, bodyOff, bodyLen) || !validRange(out, outOff, (bh ? HEADER_LEN : HOP_HDR_FULL) + bodyLen + tagLen))
+    return ERR_BUFFER;
   const c = slot.ctr;
   if (c === null) return ERR_KEY_STATE;
   const counter = takeCounter(c);
@@ -133,7 +134,26 @@ export function sealFrame(
   // ENC = 1: the body is the payload, encrypted into place; ENC = 0: it is associated data after
   // the header, the payload is empty.
   const ptLen = enc ? bodyLen : 0;
-  ctx.ccm_(ctx, slot.rk, NONCE, 0, R, bh ? 0 : HEADER_LEN, out, outOff, hl + bodyLen - ptLen, direct ? body : out, direct ? bodyOff : b, ptLen, out, b + bodyLen, tagLen, out, b, false);
+  ctx.ccm_(
+    ctx,
+    slot.rk,
+    NONCE,
+    0,
+    R,
+    bh ? 0 : HEADER_LEN,
+    out,
+    outOff,
+    hl + bodyLen - ptLen,
+    direct ? body : out,
+    direct ? bodyOff : b,
+    ptLen,
+    out,
+    b + bodyLen,
+    tagLen,
+    out,
+    b,
+    false,
+  );
   return hl + bodyLen + tagLen;
 }
 
@@ -225,11 +245,12 @@ function openChecked(
     // Above 2^32-1 nothing can be fresh (the 2^32 edge, §6): refused before any cryptography.
     if (c > COUNTER_MAX) err = ERR_REPLAY;
     else {
-      writeHeader(R, 0, layer, dir | hdr.enc * FLAG_ENC, hdr.op, slot.gen, slot.peer, slot.local, c, n);
+      writeHeader(R, 0, layer, dir | (hdr.enc * FLAG_ENC), hdr.op, slot.gen, slot.peer, slot.local, c, n);
       writeNonce(R, 0, NONCE, 0);
       // ENC = 1: the body is the payload; ENC = 0: it is associated data after the header, the payload is empty.
       const ctLen = hdr.enc === 1 ? n : 0;
-      if (!ctx.ccm_(ctx, slot.rk, NONCE, 0, R, preLen, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true)) err = ERR_TAG;
+      if (!ctx.ccm_(ctx, slot.rk, NONCE, 0, R, preLen, frame, off, hl + n - ctLen, frame, b, ctLen, frame, b + n, t, out, outOff, true))
+        err = ERR_TAG;
       else if (!isFresh(slot.last, c)) err = ERR_REPLAY;
     }
   }
@@ -242,7 +263,7 @@ function openChecked(
   hdr.counter = c;
   hdr.gen = slot.gen;
   hdr.dir = dir;
-  hdr.flags = dir | hdr.enc * FLAG_ENC;
+  hdr.flags = dir | (hdr.enc * FLAG_ENC);
   hdr.sender.set(slot.peer);
   hdr.receiver.set(slot.local);
   if (hdr.enc !== 1) move(frame, b, out, outOff, n);

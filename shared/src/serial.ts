@@ -76,7 +76,13 @@ const RX_SKIP = -2;
  * frame whose encoding fits in scratch goes out in one write. A full scratch is passed as scratch
  * itself (no view allocated); out must consume or copy the bytes before returning.
  */
-export function writeSerialFrame(frame: Uint8Array, off: number, len: number, scratch: Uint8Array, out: { write(data: Uint8Array): void }): number {
+export function writeSerialFrame(
+  frame: Uint8Array,
+  off: number,
+  len: number,
+  scratch: Uint8Array,
+  out: { write(data: Uint8Array): void },
+): number {
   var cap = scratch.length;
   if (!inRange(frame.length, off, len) || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
   var crc = crc16Update(CRC16_INIT, frame, off, len);
@@ -183,7 +189,7 @@ export class SerialDeframer {
     if (off < 0 || len <= 0 || off + len > chunk.length) return 0;
     const buf = this.buf;
     const end = off + len;
-    for (let i = off; i < end; ) {
+    for (let i = off; i < end;) {
       var left = this.left_;
       if (left > 0) {
         // Data bytes of the current block, up to its end or the next 0x00 (one native search),

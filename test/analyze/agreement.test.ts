@@ -41,9 +41,11 @@ function unit(t: Term): { enc: number; key: Term; header: Term } {
 describe('model ↔ @vakt/shared policy (PROTOCOL.md §3–§7)', () => {
   it('model frames are exactly the (layer, op, direction) pairs the policy tables allow', () => {
     const allowed = new Set<Key>();
-    for (let op = 1; op <= S.OP_MAX; op++) for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(S.E2E_VERSION, op, dir)) allowed.add(`${S.E2E_VERSION}/${op}/${dir}`);
+    for (let op = 1; op <= S.OP_MAX; op++)
+      for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(S.E2E_VERSION, op, dir)) allowed.add(`${S.E2E_VERSION}/${op}/${dir}`);
     for (const v of [S.LINK_VERSION, S.BACKHAUL_VERSION]) {
-      for (let op = 1; op <= S.LINK_MAX; op++) for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(v, op, dir)) allowed.add(`${v}/${op}/${dir}`);
+      for (let op = 1; op <= S.LINK_MAX; op++)
+        for (const dir of [S.DIR_UP, S.DIR_DOWN]) if (S.policyAllows(v, op, dir)) allowed.add(`${v}/${op}/${dir}`);
     }
     const modelled = new Set(model.frames.map((f) => keyOf(codeOf(f.frame, layerOf(f)))));
     expect([...modelled].filter((k) => !allowed.has(k))).toEqual([]); // nothing in the model the code refuses
@@ -130,7 +132,8 @@ describe('model ↔ firmware emitted frames (firmware/src/index.ts)', () => {
     }
     return out;
   };
-  const code = (list: { layer: number; op: number; dir: number }[]): Set<Key> => new Set(list.map((e) => `${e.layer}/${e.op}/${e.dir}` as Key));
+  const code = (list: { layer: number; op: number; dir: number }[]): Set<Key> =>
+    new Set(list.map((e) => `${e.layer}/${e.op}/${e.dir}` as Key));
   it('the meter emits exactly what the model has it send (ACK UP answers ACTIVATE, PROTOCOL §8 step 4)', () => {
     const modelled = emitsOf('Meter1', false);
     const emitted = code(METER_EMITS);

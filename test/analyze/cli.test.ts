@@ -17,7 +17,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
 const dir = mkdtempSync(join(tmpdir(), 'vakt-analyze-'));
 
 describe('vakt analyze', () => {
-  it('analyses Vakt\'s model by default and prints the tables, verdicts and risk matrix', async () => {
+  it("analyses Vakt's model by default and prints the tables, verdicts and risk matrix", async () => {
     const r = await cli('--no-color');
     expect(r.code).toBe(0);
     expect(r.out).toContain('Table 1');
@@ -31,8 +31,26 @@ describe('vakt analyze', () => {
     const r = await cli('--json');
     const j = JSON.parse(r.out);
     expect(j.model).toBe('Vakt');
-    expect(j.table1.paper).toEqual({ entities: 4, messages: 28, symmetricKeys: 9, keyPairs: 1, counters: 7, nonces: 0, dataElements: 2, phases: 3 });
-    expect(j.attacks.map((a: { id: string; verdict: string }) => `${a.id}:${a.verdict}`)).toEqual(['A1:holds', 'A2:holds', 'A3:holds', 'A4:holds', 'A5:fails', 'A6:fails', 'A7:fails', 'A8:holds']);
+    expect(j.table1.paper).toEqual({
+      entities: 4,
+      messages: 28,
+      symmetricKeys: 9,
+      keyPairs: 1,
+      counters: 7,
+      nonces: 0,
+      dataElements: 2,
+      phases: 3,
+    });
+    expect(j.attacks.map((a: { id: string; verdict: string }) => `${a.id}:${a.verdict}`)).toEqual([
+      'A1:holds',
+      'A2:holds',
+      'A3:holds',
+      'A4:holds',
+      'A5:fails',
+      'A6:fails',
+      'A7:fails',
+      'A8:holds',
+    ]);
     expect(j.risk.cells).toHaveLength(5);
     expect(j.catalogue.length).toBeGreaterThan(0);
     expect(j.catalogue.every((t: { score: number; likelihood: number; impact: number }) => t.score === t.likelihood * t.impact)).toBe(true);
@@ -76,7 +94,10 @@ describe('vakt analyze', () => {
   });
   it('an invalid model lists each problem with file:line:column and field', async () => {
     const f = join(dir, 'bad.json');
-    writeFileSync(f, '{\n  "name": "x",\n  "agents": [{"name": "A"}],\n  "phases": ["p"],\n  "links": [],\n  "atoms": [],\n  "messages": [{"id": "m", "phase": "p", "from": "A", "to": "B", "term": "aead(k, x"}],\n  "requirements": [],\n  "attacks": []\n}\n');
+    writeFileSync(
+      f,
+      '{\n  "name": "x",\n  "agents": [{"name": "A"}],\n  "phases": ["p"],\n  "links": [],\n  "atoms": [],\n  "messages": [{"id": "m", "phase": "p", "from": "A", "to": "B", "term": "aead(k, x"}],\n  "requirements": [],\n  "attacks": []\n}\n',
+    );
     const r = await cli(f);
     expect(r.code).toBe(2);
     expect(r.err).toContain(`${f}:7:`);

@@ -10,7 +10,10 @@ function model(over: Partial<ModelFile>): ModelFile {
     agents: [{ name: 'A' }, { name: 'B' }, { name: 'C' }],
     phases: ['run'],
     tuples: ['hdr'],
-    links: [{ name: 'ab', a: 'A', b: 'B' }, { name: 'bc', a: 'B', b: 'C' }],
+    links: [
+      { name: 'ab', a: 'A', b: 'B' },
+      { name: 'bc', a: 'B', b: 'C' },
+    ],
     atoms: [
       { name: 'k', type: 'symkey', holders: ['A', 'B'] },
       { name: 'k2', type: 'symkey', holders: ['B', 'C'] },
@@ -28,7 +31,8 @@ function model(over: Partial<ModelFile>): ModelFile {
   };
 }
 const run = (m: ModelFile) => analyze(parseModel(JSON.stringify(m)));
-const verdict = (a: ReturnType<typeof run>, id: string, el = 'x') => a.attacks.find((r) => r.attack.id === id)!.elements.find((e) => e.element === el)!;
+const verdict = (a: ReturnType<typeof run>, id: string, el = 'x') =>
+  a.attacks.find((r) => r.attack.id === id)!.elements.find((e) => e.element === el)!;
 const msg = (id: string, from: string, to: string, term: string, extra: object = {}) => ({ id, phase: 'run', from, to, term, ...extra });
 
 describe('decomposition and composition', () => {
@@ -40,8 +44,13 @@ describe('decomposition and composition', () => {
     expect(leaked.attacks[0].findings[0].trace.steps.join(' ')).toContain('open');
   });
   it('a MAC and a signature carry their message in clear', () => {
-    for (const term of ["mac(k, tuple(hdr('m', c), x))", "sign(sk(S), tuple(c, x))"]) {
-      const a = run(model({ atoms: [...model({}).atoms, { name: 'S', type: 'keypair', holders: ['A'] }], messages: [msg('m', 'A', 'B', term, { checks: [{ counter: 'c' }] })] }));
+    for (const term of ["mac(k, tuple(hdr('m', c), x))", 'sign(sk(S), tuple(c, x))']) {
+      const a = run(
+        model({
+          atoms: [...model({}).atoms, { name: 'S', type: 'keypair', holders: ['A'] }],
+          messages: [msg('m', 'A', 'B', term, { checks: [{ counter: 'c' }] })],
+        }),
+      );
       expect(verdict(a, 'P').read).toBe('leaked');
     }
   });
@@ -49,27 +58,53 @@ describe('decomposition and composition', () => {
     const atoms = [...model({}).atoms, { name: 'B_kp', type: 'keypair' as const, holders: ['B'] }];
     const a = run(model({ atoms, messages: [msg('m', 'A', 'B', 'penc(pk(B_kp), x)')] }));
     expect(verdict(a, 'P').read).toBe('held');
-    const b = run(model({ atoms, messages: [msg('m', 'A', 'B', 'penc(pk(B_kp), x)')], attacks: [{ id: 'L', name: 'leak', network: 'passive', leaks: ['sk(B_kp)'] }] }));
+    const b = run(
+      model({
+        atoms,
+        messages: [msg('m', 'A', 'B', 'penc(pk(B_kp), x)')],
+        attacks: [{ id: 'L', name: 'leak', network: 'passive', leaks: ['sk(B_kp)'] }],
+      }),
+    );
     expect(verdict(b, 'L').read).toBe('leaked');
   });
   it('a key wrap opens with its key only; a hash reveals nothing of its input', () => {
-    const atoms = [...model({}).atoms, { name: 'kw', type: 'symkey' as const, holders: ['A', 'B'] }, { name: 'n', type: 'symkey' as const, holders: ['A'] }];
-    const reqs = [{ element: 'n', read: ['A', 'B'], write: ['A'] }, { element: 'x', read: ['A', 'B'], write: ['A'] }];
+    const atoms = [
+      ...model({}).atoms,
+      { name: 'kw', type: 'symkey' as const, holders: ['A', 'B'] },
+      { name: 'n', type: 'symkey' as const, holders: ['A'] },
+    ];
+    const reqs = [
+      { element: 'n', read: ['A', 'B'], write: ['A'] },
+      { element: 'x', read: ['A', 'B'], write: ['A'] },
+    ];
     const msgs = [msg('m', 'A', 'B', 'wrap(kw, n)'), msg('h', 'A', 'B', 'tuple(hash(x), c)')];
     const plain = run(model({ atoms, requirements: reqs, messages: msgs }));
     expect(verdict(plain, 'P', 'n').read).toBe('held');
     expect(verdict(plain, 'P', 'x').read).toBe('held');
-    const leaked = run(model({ atoms, requirements: reqs, messages: msgs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['kw'] }] }));
+    const leaked = run(
+      model({ atoms, requirements: reqs, messages: msgs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['kw'] }] }),
+    );
     expect(verdict(leaked, 'L', 'n').read).toBe('leaked');
     expect(verdict(leaked, 'L', 'x').read).toBe('held');
   });
   it('a key derived by KDF follows from its root, not the other way round', () => {
-    const atoms = [...model({}).atoms, { name: 'root', type: 'symkey' as const, holders: ['A', 'B'] }, { name: 'child', type: 'symkey' as const, derive: "kdf(root, 'l', 'ctx')" }];
+    const atoms = [
+      ...model({}).atoms,
+      { name: 'root', type: 'symkey' as const, holders: ['A', 'B'] },
+      { name: 'child', type: 'symkey' as const, derive: "kdf(root, 'l', 'ctx')" },
+    ];
     const messages = [msg('m', 'A', 'B', "aead(child, x, hdr('m', c))"), msg('n', 'A', 'B', "aead(root, k, hdr('n', c2))")];
-    const reqs = [{ element: 'x', read: ['A', 'B'], write: ['A'] }, { element: 'root', read: ['A', 'B'], write: [] }];
-    const fromRoot = run(model({ atoms, messages, requirements: reqs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['root'] }] }));
+    const reqs = [
+      { element: 'x', read: ['A', 'B'], write: ['A'] },
+      { element: 'root', read: ['A', 'B'], write: [] },
+    ];
+    const fromRoot = run(
+      model({ atoms, messages, requirements: reqs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['root'] }] }),
+    );
     expect(verdict(fromRoot, 'L').read).toBe('leaked');
-    const fromChild = run(model({ atoms, messages, requirements: reqs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['child'] }] }));
+    const fromChild = run(
+      model({ atoms, messages, requirements: reqs, attacks: [{ id: 'L', name: 'l', network: 'passive', leaks: ['child'] }] }),
+    );
     expect(verdict(fromChild, 'L').read).toBe('leaked');
     expect(verdict(fromChild, 'L', 'root').read).toBe('held');
   });
@@ -89,17 +124,26 @@ describe('integrity, oracles and replay', () => {
     expect(verdict(a, 'M')).toMatchObject({ read: 'held', write: 'held' });
   });
   it('an attacker with the end-to-end key and the first hop key, but not the second, makes the honest relay deliver its forgery (oracle)', () => {
-    const atoms = [...model({}).atoms, { name: 'e', type: 'symkey' as const, holders: ['A', 'C'] }, { name: 'c3', type: 'counter' as const }];
+    const atoms = [
+      ...model({}).atoms,
+      { name: 'e', type: 'symkey' as const, holders: ['A', 'C'] },
+      { name: 'c3', type: 'counter' as const },
+    ];
     const hop = (over: Partial<ModelFile>) =>
-      run(model({
-        atoms,
-        requirements: [{ element: 'x', read: ['A', 'C'], write: ['A'] }],
-        messages: [
-          msg('m.1', 'A', 'B', "mac(k, tuple(hdr('l', c), aead(e, x, hdr('e', c3))))", { checks: [{ counter: 'c' }] }),
-          msg('m.2', 'B', 'C', "mac(k2, tuple(hdr('l', c2), aead(e, x, hdr('e', c3))))", { checks: [{ counter: 'c2' }, { counter: 'c3' }], trigger: 'm.1' }),
-        ],
-        ...over,
-      }));
+      run(
+        model({
+          atoms,
+          requirements: [{ element: 'x', read: ['A', 'C'], write: ['A'] }],
+          messages: [
+            msg('m.1', 'A', 'B', "mac(k, tuple(hdr('l', c), aead(e, x, hdr('e', c3))))", { checks: [{ counter: 'c' }] }),
+            msg('m.2', 'B', 'C', "mac(k2, tuple(hdr('l', c2), aead(e, x, hdr('e', c3))))", {
+              checks: [{ counter: 'c2' }, { counter: 'c3' }],
+              trigger: 'm.1',
+            }),
+          ],
+          ...over,
+        }),
+      );
     const withRelay = hop({ attacks: [{ id: 'L', name: 'leak k and e', network: 'active', links: ['ab'], leaks: ['k', 'e'] }] });
     const v = verdict(withRelay, 'L');
     expect(v.write).toBe('forgeable');
@@ -120,7 +164,15 @@ describe('integrity, oracles and replay', () => {
   it('substitution: two messages under one key are told apart only by their associated data', () => {
     const atoms = [...model({}).atoms, { name: 'y', type: 'data' as const, holders: ['A'] }];
     const twoMsgs = (ad1: string, ad2: string) =>
-      run(model({ atoms, messages: [msg('m', 'A', 'B', `aead(k, x, ${ad1})`, { checks: [{ counter: 'c' }] }), msg('n', 'A', 'B', `aead(k, y, ${ad2})`, { checks: [{ counter: 'c2' }] })] }));
+      run(
+        model({
+          atoms,
+          messages: [
+            msg('m', 'A', 'B', `aead(k, x, ${ad1})`, { checks: [{ counter: 'c' }] }),
+            msg('n', 'A', 'B', `aead(k, y, ${ad2})`, { checks: [{ counter: 'c2' }] }),
+          ],
+        }),
+      );
     expect(twoMsgs("hdr('m', c)", "hdr('n', c2)").checks.filter((c) => c.kind === 'substitution')).toEqual([]);
     expect(twoMsgs("hdr('v', c)", "hdr('v', c2)").checks.filter((c) => c.kind === 'substitution').length).toBeGreaterThan(0);
   });

@@ -14,7 +14,7 @@ describe('constant associated data (D-2)', () => {
     expect(failing(control, 'reflection')).toEqual([]);
     expect(attack(control, 'A3').verdict).toBe('holds');
   });
-  it('broken: the receiver accepts one operation\'s frame as another\'s (substitution) and its own frames back (reflection)', () => {
+  it("broken: the receiver accepts one operation's frame as another's (substitution) and its own frames back (reflection)", () => {
     const subst = failing(broken, 'substitution');
     const refl = failing(broken, 'reflection');
     expect(subst.length).toBeGreaterThan(0);
@@ -74,7 +74,7 @@ describe('unsigned KPE shipment', () => {
     expect(element(broken, 'A8', 'MK@Meter1').write).toBe('forgeable');
     expect(element(broken, 'A8', 'MK@Meter1').read).toBe('held');
   });
-  it('Vakt\'s signed shipment holds against the same attacker', () => {
+  it("Vakt's signed shipment holds against the same attacker", () => {
     expect(attack(base, 'A8').verdict).toBe('holds');
     expect(element(base, 'A8', 'MK@Meter1').write).toBe('held');
   });
@@ -98,7 +98,7 @@ describe('link-only protection', () => {
 
 describe('one master key shared by every meter', () => {
   const broken = analysisOf(fixture('shared-key'));
-  it('a compromised meter reads the other meter\'s traffic and forges its uplink through the honest concentrator', () => {
+  it("a compromised meter reads the other meter's traffic and forges its uplink through the honest concentrator", () => {
     expect(attack(broken, 'A4').verdict).toBe('fails');
     expect(element(broken, 'A4', 'reading@Meter2').read).toBe('leaked');
     const w = element(broken, 'A4', 'reading@Meter2');

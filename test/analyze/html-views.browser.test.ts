@@ -28,7 +28,18 @@ describe.skipIf(!haveBrowser)('report views in headless Chromium', () => {
     const model = loadModel(VAKT);
     const file = join(shots, 'report.html');
     writeFileSync(file, renderHtml(buildReport(analyze(model)), model));
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(pathToFileURL(file).href);
   });
@@ -37,7 +48,12 @@ describe.skipIf(!haveBrowser)('report views in headless Chromium', () => {
   });
 
   it('draws MIC-only frames unlike encrypted ones (colour and dash), with a legend', async () => {
-    const style = (id: string) => page.$eval(`svg.seq line.msg[data-id="${id}"]`, (l) => ({ cls: l.getAttribute('class'), stroke: l.getAttribute('stroke'), dash: l.getAttribute('stroke-dasharray') }));
+    const style = (id: string) =>
+      page.$eval(`svg.seq line.msg[data-id="${id}"]`, (l) => ({
+        cls: l.getAttribute('class'),
+        stroke: l.getAttribute('stroke'),
+        dash: l.getAttribute('stroke-dasharray'),
+      }));
     const enc = await style('READING_UP.2@Meter1');
     for (const id of ['CLOCK_DOWN.2@Meter1', 'FIRMWARE_DOWN.2@Meter1', 'ACK_DOWN.2@Meter1', 'LACK_M_UP@Meter1']) {
       const mic = await style(id);
@@ -65,10 +81,20 @@ describe.skipIf(!haveBrowser)('report views in headless Chromium', () => {
     const crossings = await page.$$eval('svg.prot path.edge', (paths) => {
       const out: string[] = [];
       // in the page: DOM and SVG geometry (not in this file's Node typings)
-      type BoxEl = { getAttribute(n: string): string | null; querySelector(s: string): { getBBox(): { x: number; y: number; width: number; height: number } } };
-      type PathEl = { getAttribute(n: string): string | null; getTotalLength(): number; getPointAtLength(d: number): { x: number; y: number } };
+      type BoxEl = {
+        getAttribute(n: string): string | null;
+        querySelector(s: string): { getBBox(): { x: number; y: number; width: number; height: number } };
+      };
+      type PathEl = {
+        getAttribute(n: string): string | null;
+        getTotalLength(): number;
+        getPointAtLength(d: number): { x: number; y: number };
+      };
       const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<BoxEl> } }).document;
-      const boxes = Array.from(doc.querySelectorAll('svg.prot g.node')).map((g) => ({ name: g.getAttribute('data-name'), r: g.querySelector('rect').getBBox() }));
+      const boxes = Array.from(doc.querySelectorAll('svg.prot g.node')).map((g) => ({
+        name: g.getAttribute('data-name'),
+        r: g.querySelector('rect').getBBox(),
+      }));
       for (const p of paths as unknown as PathEl[]) {
         const from = p.getAttribute('data-from');
         const to = p.getAttribute('data-to');
@@ -77,14 +103,17 @@ describe.skipIf(!haveBrowser)('report views in headless Chromium', () => {
           const pt = p.getPointAtLength(d);
           for (const b of boxes) {
             if (b.name === from || b.name === to) continue;
-            if (pt.x > b.r.x && pt.x < b.r.x + b.r.width && pt.y > b.r.y && pt.y < b.r.y + b.r.height) out.push(`${from} → ${to} crosses ${b.name}`);
+            if (pt.x > b.r.x && pt.x < b.r.x + b.r.width && pt.y > b.r.y && pt.y < b.r.y + b.r.height)
+              out.push(`${from} → ${to} crosses ${b.name}`);
           }
         }
       }
       return [...new Set(out)];
     });
     expect(crossings).toEqual([]);
-    const edges = await page.$$eval('svg.prot path.edge', (ps) => ps.map((p) => `${p.getAttribute('data-from')} ${p.getAttribute('class')!.split(' ')[1]} ${p.getAttribute('data-to')}`));
+    const edges = await page.$$eval('svg.prot path.edge', (ps) =>
+      ps.map((p) => `${p.getAttribute('data-from')} ${p.getAttribute('class')!.split(' ')[1]} ${p.getAttribute('data-to')}`),
+    );
     expect(edges).toContain("MK' derives OK");
     expect(edges.length).toBeGreaterThan(10);
     await page.$eval('svg.prot', (s) => s.scrollIntoView());

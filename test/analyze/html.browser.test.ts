@@ -27,7 +27,16 @@ describe.skipIf(!haveBrowser)('HTML report in headless Chromium', () => {
     writeFileSync(file, renderHtml(buildReport(analyze(model)), model));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -48,7 +57,12 @@ describe.skipIf(!haveBrowser)('HTML report in headless Chromium', () => {
 
   it('colours the requirement table and the attack table by verdict', async () => {
     // runs in the page: the browser's getComputedStyle (not in this file's Node typings)
-    const colour = (sel: string) => page.$eval(sel, (el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
+    const colour = (sel: string) =>
+      page.$eval(
+        sel,
+        (el) =>
+          (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor,
+      );
     expect(await colour('#requirements td.ok')).toBe('rgb(200, 236, 200)');
     expect(await page.$$('#requirements td.leak')).toHaveLength(0); // Vakt's baseline holds
     expect((await page.$$('#attacks td.leak')).length).toBeGreaterThan(0); // leaked keys (A5–A7)
@@ -59,7 +73,12 @@ describe.skipIf(!haveBrowser)('HTML report in headless Chromium', () => {
   });
 
   it('lays out the interaction view (one per phase) and the protection view with real sizes', async () => {
-    const boxes = await page.$$eval('svg', (svgs) => svgs.map((s) => { const b = s.getBoundingClientRect(); return { w: b.width, h: b.height, arrows: s.querySelectorAll('line[marker-end]').length, nodes: s.querySelectorAll('rect').length }; }));
+    const boxes = await page.$$eval('svg', (svgs) =>
+      svgs.map((s) => {
+        const b = s.getBoundingClientRect();
+        return { w: b.width, h: b.height, arrows: s.querySelectorAll('line[marker-end]').length, nodes: s.querySelectorAll('rect').length };
+      }),
+    );
     expect(boxes).toHaveLength(4);
     for (const b of boxes) {
       expect(b.w).toBeGreaterThan(300);

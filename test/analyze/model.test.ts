@@ -71,7 +71,11 @@ describe('model validation', () => {
   it('rejects unknown fields, bad types and dangling references', () => {
     const is = issues(
       minimal({
-        atoms: [{ name: 'k', type: 'symkey', holders: ['A', 'B'], colour: 'red' }, { name: 'x', type: 'datum' }, { name: 'c', type: 'counter' }],
+        atoms: [
+          { name: 'k', type: 'symkey', holders: ['A', 'B'], colour: 'red' },
+          { name: 'x', type: 'datum' },
+          { name: 'c', type: 'counter' },
+        ],
         attacks: [{ id: 'E', name: 'e', network: 'loud', likelihood: 9, links: ['nowhere'] }],
       }),
     );
@@ -87,7 +91,12 @@ describe('model validation', () => {
     const text = issues(
       minimal({
         agents: [{ name: 'A' }, { name: 'B' }, { name: 'C' }],
-        atoms: [{ name: 'k', type: 'symkey', holders: ['A', 'B'] }, { name: 'x', type: 'data', holders: ['A'] }, { name: 'c', type: 'counter' }, { name: 'd', type: 'counter' }],
+        atoms: [
+          { name: 'k', type: 'symkey', holders: ['A', 'B'] },
+          { name: 'x', type: 'data', holders: ['A'] },
+          { name: 'c', type: 'counter' },
+          { name: 'd', type: 'counter' },
+        ],
         messages: [
           { id: 'm1', phase: 'run', from: 'A', to: 'B', term: 'aead(k, x, tuple(c))', checks: [{ counter: 'd' }] },
           { id: 'm2', phase: 'run', from: 'A', to: 'C', term: 'x' },
@@ -108,7 +117,11 @@ describe('model validation', () => {
 
 describe('term syntax', () => {
   it('parses nested applications and constants', () => {
-    expect(parseTerm("aead(k, tuple('a', b), hdr(c))")).toMatchObject({ kind: 'call', name: 'aead', args: [{ kind: 'name' }, { kind: 'call' }, { kind: 'call' }] });
+    expect(parseTerm("aead(k, tuple('a', b), hdr(c))")).toMatchObject({
+      kind: 'call',
+      name: 'aead',
+      args: [{ kind: 'name' }, { kind: 'call' }, { kind: 'call' }],
+    });
   });
   it('reports the column of a syntax error', () => {
     try {

@@ -11,7 +11,8 @@ const prop = (path: string, id: string, instance = 'Meter1') => {
   if (!r) throw new Error(`no property ${id} at ${instance}`);
   return r;
 };
-const verdicts = (path: string, id: string, instance = 'Meter1') => Object.fromEntries(prop(path, id, instance).attacks.map((a) => [a.attack, a.verdict]));
+const verdicts = (path: string, id: string, instance = 'Meter1') =>
+  Object.fromEntries(prop(path, id, instance).attacks.map((a) => [a.attack, a.verdict]));
 
 describe('key confirmation', () => {
   const broken = fixture('activate-before-confirm');
@@ -23,7 +24,10 @@ describe('key confirmation', () => {
     expect(f[0].trace.messages).toContain('KU_ACTIVATE.1@Meter1');
   });
   it('the broken model is no longer reported as identical to the correct one', () => {
-    const verdict = (path: string) => analysisOf(path).attacks.map((r) => `${r.attack.id}:${r.verdict}`).join(' ');
+    const verdict = (path: string) =>
+      analysisOf(path)
+        .attacks.map((r) => `${r.attack.id}:${r.verdict}`)
+        .join(' ');
     expect(verdict(broken)).not.toEqual(verdict(VAKT));
     expect(analysisOf(broken).attacks.find((r) => r.attack.id === 'A2')!.verdict).toBe('fails');
   });
@@ -39,7 +43,7 @@ describe('key confirmation', () => {
       expect(v.A4).toBe(inst === 'Meter1' ? 'n/a' : 'holds'); // a compromised meter may confirm anything
     }
   });
-  it('one shared master key lets a compromised meter confirm the other meter\'s key update', () => {
+  it("one shared master key lets a compromised meter confirm the other meter's key update", () => {
     expect(verdicts(fixture('shared-key'), 'key-confirmation', 'Meter2').A4).toBe('fails');
   });
 });
@@ -49,18 +53,24 @@ describe('command origin', () => {
     const a = analysisOf(VAKT);
     const cmds = a.properties.filter((p) => p.id.startsWith('cmd-'));
     expect(cmds.length).toBeGreaterThanOrEqual(14);
-    for (const p of cmds) for (const x of p.attacks) if (x.attack !== 'A7') expect([p.id, p.instance, x.attack, x.verdict]).toEqual([p.id, p.instance, x.attack, x.verdict === 'n/a' ? 'n/a' : 'holds']);
+    for (const p of cmds)
+      for (const x of p.attacks)
+        if (x.attack !== 'A7')
+          expect([p.id, p.instance, x.attack, x.verdict]).toEqual([p.id, p.instance, x.attack, x.verdict === 'n/a' ? 'n/a' : 'holds']);
     expect(a.attacks.flatMap((r) => r.findings.filter((f) => f.kind === 'agreement' && r.attack.id !== 'A7'))).toEqual([]);
   });
   it('constant associated data: a meter executes a RELAY the HES never sent (a READ read as RELAY)', () => {
     const a2 = verdicts(fixture('const-ad'), 'cmd-RELAY');
     expect(a2.A2).toBe('fails');
-    const f = analysisOf(fixture('const-ad')).attacks.find((r) => r.attack.id === 'A2')!.findings.find((x) => x.subject === 'cmd-RELAY@Meter1')!;
+    const f = analysisOf(fixture('const-ad'))
+      .attacks.find((r) => r.attack.id === 'A2')!
+      .findings.find((x) => x.subject === 'cmd-RELAY@Meter1')!;
     expect(f.detail).toContain('never sent RELAY_DOWN.1@Meter1');
     expect(f.trace.messages.some((m) => !m.startsWith('RELAY'))).toBe(true);
   });
   it('the control (full header as AD) keeps every command origin', () => {
-    for (const id of ['cmd-READ', 'cmd-RELAY', 'cmd-CONFIG', 'cmd-KU_TRANSPORT']) expect(verdicts(fixture('one-key-control'), id).A2).toBe('holds');
+    for (const id of ['cmd-READ', 'cmd-RELAY', 'cmd-CONFIG', 'cmd-KU_TRANSPORT'])
+      expect(verdicts(fixture('one-key-control'), id).A2).toBe('holds');
   });
 });
 
@@ -73,7 +83,10 @@ describe('property format', () => {
   it('reports bad events, unknown messages, hops and atoms with their field path', () => {
     let msg = '';
     try {
-      withProps([{ id: 'x', event: 'sent(KU_ACTIVATE)', requires: 'accept(NOPE)', agree: ['MK9'] }, { id: 'y', event: 'accept(READ_DOWN.3)', requires: 'send(READ_DOWN)', impact: 9 }]);
+      withProps([
+        { id: 'x', event: 'sent(KU_ACTIVATE)', requires: 'accept(NOPE)', agree: ['MK9'] },
+        { id: 'y', event: 'accept(READ_DOWN.3)', requires: 'send(READ_DOWN)', impact: 9 },
+      ]);
     } catch (e) {
       msg = (e as Error).message;
     }

@@ -13,13 +13,22 @@ import { VAKT, analysisOf, fixture } from './helpers.ts';
 
 const BIN = process.env.PROVERIF_BIN;
 const have = !!BIN && existsSync(BIN);
-if (!have) console.warn(`proverif-run.test: skipped — ${BIN ? `no ProVerif at ${BIN}` : 'PROVERIF_BIN not set'} (build ProVerif 2.05 from its public source, see docs/ANALYSIS.md)`);
+if (!have)
+  console.warn(
+    `proverif-run.test: skipped — ${BIN ? `no ProVerif at ${BIN}` : 'PROVERIF_BIN not set'} (build ProVerif 2.05 from its public source, see docs/ANALYSIS.md)`,
+  );
 const PV_TIMEOUT_MS = 300_000;
 
 function run(path: string, attackId: string) {
   const model = loadModel(path);
   const file = join(mkdtempSync(join(tmpdir(), 'vakt-pv-')), `${attackId}.pv`);
-  writeFileSync(file, exportProverif(model, model.attacks.find((a) => a.id === attackId)));
+  writeFileSync(
+    file,
+    exportProverif(
+      model,
+      model.attacks.find((a) => a.id === attackId),
+    ),
+  );
   const out = execFileSync(BIN!, [file], { encoding: 'utf8', maxBuffer: 1 << 28, timeout: PV_TIMEOUT_MS });
   return compare(analysisOf(path), attackId, parseProverif(out));
 }
@@ -29,11 +38,16 @@ describe.skipIf(!have)('ProVerif agrees with the analyser', () => {
     [VAKT, 'A1'],
     [fixture('activate-before-confirm'), 'A2'],
     [fixture('unsigned-shipment'), 'A8'],
-  ])('%s under %s', (path, attackId) => {
-    const cmp = run(path, attackId);
-    expect(cmp.length).toBeGreaterThan(20);
-    expect(cmp.filter((c) => !c.agree).map((c) => `${c.query}: proverif ${c.proverif}, analyser ${c.analyser}`)).toEqual([]);
-    if (path.includes('activate-before-confirm')) expect(cmp.find((c) => c.query.includes('P_key_confirmation_Meter1_e'))!.proverif).toBe('false');
-    if (path.includes('unsigned-shipment')) expect(cmp.some((c) => c.proverif === 'false')).toBe(true);
-  }, 600_000);
+  ])(
+    '%s under %s',
+    (path, attackId) => {
+      const cmp = run(path, attackId);
+      expect(cmp.length).toBeGreaterThan(20);
+      expect(cmp.filter((c) => !c.agree).map((c) => `${c.query}: proverif ${c.proverif}, analyser ${c.analyser}`)).toEqual([]);
+      if (path.includes('activate-before-confirm'))
+        expect(cmp.find((c) => c.query.includes('P_key_confirmation_Meter1_e'))!.proverif).toBe('false');
+      if (path.includes('unsigned-shipment')) expect(cmp.some((c) => c.proverif === 'false')).toBe(true);
+    },
+    600_000,
+  );
 });

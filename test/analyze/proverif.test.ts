@@ -6,7 +6,32 @@ import { loadModel } from '../../host/src/analyze/model.ts';
 import { exportProverif } from '../../host/src/analyze/proverif.ts';
 import { VAKT, fixture } from './helpers.ts';
 
-const KEYWORDS = new Set(['set', 'passive', 'free', 'const', 'fun', 'reduc', 'forall', 'event', 'query', 'attacker', 'process', 'in', 'out', 'let', 'if', 'then', 'else', 'new', 'channel', 'bitstring', 'private', 'data', 'x', 'set']);
+const KEYWORDS = new Set([
+  'set',
+  'passive',
+  'free',
+  'const',
+  'fun',
+  'reduc',
+  'forall',
+  'event',
+  'query',
+  'attacker',
+  'process',
+  'in',
+  'out',
+  'let',
+  'if',
+  'then',
+  'else',
+  'new',
+  'channel',
+  'bitstring',
+  'private',
+  'data',
+  'x',
+  'set',
+]);
 
 function check(pv: string): string[] {
   const problems: string[] = [];
@@ -59,14 +84,25 @@ describe('ProVerif export', () => {
   });
   it('A1 is exported with a passive attacker, the others with an active one', () => {
     const m = loadModel(VAKT);
-    const a1 = exportProverif(m, m.attacks.find((a) => a.id === 'A1'));
+    const a1 = exportProverif(
+      m,
+      m.attacks.find((a) => a.id === 'A1'),
+    );
     expect(a1).toMatch(/^set attacker = passive\.$/m);
     expect(check(a1)).toEqual([]);
-    expect(exportProverif(m, m.attacks.find((a) => a.id === 'A2'))).not.toContain('set attacker');
+    expect(
+      exportProverif(
+        m,
+        m.attacks.find((a) => a.id === 'A2'),
+      ),
+    ).not.toContain('set attacker');
   });
   it('A8 taps the shipment link only: every other hop travels on a private channel', () => {
     const m = loadModel(VAKT);
-    const a8 = exportProverif(m, m.attacks.find((a) => a.id === 'A8'));
+    const a8 = exportProverif(
+      m,
+      m.attacks.find((a) => a.id === 'A8'),
+    );
     expect(check(a8)).toEqual([]);
     // the public channels are exactly those of the shipment hops (D0, D1, D2)
     const onNet = [...a8.matchAll(/^free net_(\w+): channel\.$/gm)].map((m) => m[1]);

@@ -23,7 +23,11 @@ describe('replay of data-free messages', () => {
   });
   it('Vakt and the control fixtures replay nothing', () => {
     for (const path of [VAKT, fixture('one-key-control'), fixture('unsigned-shipment'), fixture('shared-key')]) {
-      expect(analysisOf(path).attacks.flatMap((r) => r.findings.filter((f) => f.kind === 'replay')).map((f) => f.subject)).toEqual([]);
+      expect(
+        analysisOf(path)
+          .attacks.flatMap((r) => r.findings.filter((f) => f.kind === 'replay'))
+          .map((f) => f.subject),
+      ).toEqual([]);
     }
   });
 });
@@ -36,13 +40,13 @@ describe('replay through a relay that cannot see inside the frame', () => {
   it('a compromised concentrator re-wraps a recorded EVENT under a fresh counter (genuine)', () => {
     expect(replays(model, 'A3').map((f) => f.subject)).toEqual(['EVENT_UP.2@Meter1']);
   });
-  it('a compromised meter wraps another meter\'s recorded EVENT in its own link frame (genuine)', () => {
+  it("a compromised meter wraps another meter's recorded EVENT in its own link frame (genuine)", () => {
     expect(replays(model, 'A4').map((f) => f.subject)).toEqual(['EVENT_UP.2@Meter2']);
   });
 });
 
 describe('replay impact is what the replay achieves', () => {
-  it('a replayed EVENT scores the event\'s own write impact (4), not the master key\'s (5)', () => {
+  it("a replayed EVENT scores the event's own write impact (4), not the master key's (5)", () => {
     const f = replays(fixture('event-link-counter-only'), 'A3')[0];
     expect(f.impact).toBe(4);
   });
@@ -52,7 +56,7 @@ describe('replay impact is what the replay achieves', () => {
     const lack = replays(fixture('counter-unprotected'), 'A2').find((f) => f.subject === 'LACK_C_UP')!;
     expect(lack.impact).toBe(2);
   });
-  it('a relay forwarding a replayed frame once more is negligible (the end receiver\'s own counter decides)', () => {
+  it("a relay forwarding a replayed frame once more is negligible (the end receiver's own counter decides)", () => {
     const hop = replays(fixture('counter-unprotected'), 'A2').find((f) => f.subject === 'READING_UP.1@Meter1')!;
     expect(hop.impact).toBe(1);
     expect(replays(fixture('counter-unprotected'), 'A2').some((f) => f.subject.startsWith('READING_UP.2'))).toBe(false);

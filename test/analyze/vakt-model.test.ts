@@ -7,7 +7,14 @@ const a = analysisOf(VAKT);
 
 describe('Vakt model: baseline requirement table', () => {
   it('no element is readable or writable beyond its requirement, and every required access exists', () => {
-    const bad = a.baseline.flatMap((r) => r.cells.filter((c) => ['leaked', 'forgeable', 'unavailable'].includes(c.readStatus) || ['leaked', 'forgeable', 'unavailable'].includes(c.writeStatus)).map((c) => `${r.element}/${c.agent}`));
+    const bad = a.baseline.flatMap((r) =>
+      r.cells
+        .filter(
+          (c) =>
+            ['leaked', 'forgeable', 'unavailable'].includes(c.readStatus) || ['leaked', 'forgeable', 'unavailable'].includes(c.writeStatus),
+        )
+        .map((c) => `${r.element}/${c.agent}`),
+    );
     expect(bad).toEqual([]);
   });
   it('the HES reads readings, the concentrator does not (D-8)', () => {
@@ -17,7 +24,7 @@ describe('Vakt model: baseline requirement table', () => {
     expect(row.cells.find((c) => c.agent === 'Meter2')!.read).toBe(false);
     expect(row.cells.find((c) => c.agent === 'Meter1')!.write).toBe(true);
   });
-  it('the concentrator holds the meters\' link keys (learned by JOIN) but no master key', () => {
+  it("the concentrator holds the meters' link keys (learned by JOIN) but no master key", () => {
     const lk = a.baseline.find((r) => r.element === 'LK_m@Meter1')!;
     expect(lk.cells.find((c) => c.agent === 'Conc')!.read).toBe(true);
     const mk = a.baseline.find((r) => r.element === 'MK@Meter1')!;
@@ -31,7 +38,7 @@ describe('Vakt model: attack models', () => {
     expect(r.findings.map((f) => `${f.kind} ${f.subject}`)).toEqual([]);
     expect(r.verdict).toBe('holds');
   });
-  it('A4: a compromised meter exposes only its own data, never the other meter\'s', () => {
+  it("A4: a compromised meter exposes only its own data, never the other meter's", () => {
     const r = attack(a, 'A4');
     expect(element(a, 'A4', 'reading@Meter1').read).toBe('exposed');
     for (const e of r.elements.filter((x) => x.element.endsWith('@Meter2'))) {
@@ -100,7 +107,8 @@ describe('Vakt model: availability (A3/A4)', () => {
     expect(r.attacks.find((x) => x.id === 'A2')!.availability).toBeUndefined();
     for (const rec of a.model.availability) {
       expect(['A3', 'A4']).toContain(rec.attack);
-      for (const f of (rec.evidence ?? '').match(/test\/[\w/.-]+\.test\.ts/g) ?? []) expect(existsSync(join(__dirname, '..', '..', f)), f).toBe(true);
+      for (const f of (rec.evidence ?? '').match(/test\/[\w/.-]+\.test\.ts/g) ?? [])
+        expect(existsSync(join(__dirname, '..', '..', f)), f).toBe(true);
     }
     expect(a4.recorded.map((x) => x.verdict)).toEqual(['holds']);
   });

@@ -4,14 +4,27 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_MAX_INT, CBOR_TEXT, CBOR_UINT, createCborReader, cborReaderInit, readHead,
+  CBOR_ARRAY,
+  CBOR_BYTES,
+  CBOR_MAP,
+  CBOR_MAX_INT,
+  CBOR_TEXT,
+  CBOR_UINT,
+  createCborReader,
+  cborReaderInit,
+  readHead,
 } from '../../shared/src/cbor.ts';
 import { ERR_CBOR } from '../../shared/src/errors.ts';
 
 /** The five major types readHead serves, plus ones it must refuse. */
 const MAJORS = [CBOR_UINT, 1, CBOR_BYTES, CBOR_TEXT, CBOR_ARRAY, CBOR_MAP, 6, 7];
 
-interface Expect { ret: number; pos: number; value?: number; dataOff?: number }
+interface Expect {
+  ret: number;
+  pos: number;
+  value?: number;
+  dataOff?: number;
+}
 
 /**
  * RFC 8949 §3.1: initial byte = major (3 bits) ‖ additional info (5 bits); ai < 24 is the argument,
@@ -54,9 +67,11 @@ function check(buf: Uint8Array, off: number, len: number): void {
     const want = oracle(buf, off, len, major);
     const got = readHead(r, major);
     // Compare first, call expect only on a mismatch (hundreds of thousands of cases).
-    const same = got === want.ret && r.pos === want.pos
-      && (want.value === undefined || r.value === want.value)
-      && (want.dataOff === undefined || r.dataOff === want.dataOff);
+    const same =
+      got === want.ret &&
+      r.pos === want.pos &&
+      (want.value === undefined || r.value === want.value) &&
+      (want.dataOff === undefined || r.dataOff === want.dataOff);
     if (!same) {
       const where = `major ${major} on ${Buffer.from(buf.subarray(off, off + len)).toString('hex')}`;
       expect({ ret: got, pos: r.pos, value: r.value, dataOff: r.dataOff }, where).toMatchObject(want);
@@ -67,7 +82,13 @@ function check(buf: Uint8Array, off: number, len: number): void {
 describe('readHead against an independent RFC 8949 head parser', () => {
   it('every initial byte, with argument tails at the size limits and cut short', () => {
     const tails = [
-      [], [0], [0xff], [0, 0], [0xff, 0xff], [0, 0, 0, 1], [0xff, 0xff, 0xff, 0xff],
+      [],
+      [0],
+      [0xff],
+      [0, 0],
+      [0xff, 0xff],
+      [0, 0, 0, 1],
+      [0xff, 0xff, 0xff, 0xff],
       [0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], // 2^53 − 1
       [0, 0x20, 0, 0, 0, 0, 0, 0], // 2^53
       [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],

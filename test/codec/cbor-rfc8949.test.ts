@@ -2,7 +2,15 @@
 // inside the Vakt subset of PROTOCOL.md §10 (decoded to the published value and re-encoded to the
 // published bytes) and those outside it (refused with a typed error, never thrown).
 import { describe, expect, it } from 'vitest';
-import { decodeValue, encodeValue, cborEncodedLength, createCborReader, cborReaderInit, skipItem, type CborValue } from '../../shared/src/cbor.ts';
+import {
+  decodeValue,
+  encodeValue,
+  cborEncodedLength,
+  createCborReader,
+  cborReaderInit,
+  skipItem,
+  type CborValue,
+} from '../../shared/src/cbor.ts';
 import { ERR_CBOR } from '../../shared/src/errors.ts';
 import { hex, unhex } from './helpers.ts';
 

@@ -95,11 +95,14 @@ describe('CBOR against cbor-x', () => {
 
   it('byte-for-byte identical encodings for values without maps (cbor-x uses non-shortest map heads)', () => {
     fc.assert(
-      fc.property(valueArb.filter((v) => !containsMap(v)), (v) => {
-        const out = new Uint8Array(cborEncodedLength(v));
-        encodeValue(v, out, 0);
-        expect(hex(out)).toBe(hex(cx.encode(forCborX(v))));
-      }),
+      fc.property(
+        valueArb.filter((v) => !containsMap(v)),
+        (v) => {
+          const out = new Uint8Array(cborEncodedLength(v));
+          encodeValue(v, out, 0);
+          expect(hex(out)).toBe(hex(cx.encode(forCborX(v))));
+        },
+      ),
       { numRuns: 1500 },
     );
   });

@@ -1,10 +1,42 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  CBOR_ARRAY, CBOR_BOOL, CBOR_BYTES, CBOR_MAP, CBOR_MAX_DEPTH, CBOR_MAX_INT, CBOR_NINT, CBOR_NULL, CBOR_TEXT, CBOR_UINT,
-  cborEncodedLength, cborHeadLen, cborPeek, cborReaderDone, cborReaderInit, createCborReader, decodeValue, encodeValue,
-  readArrayHead, readBool, readBytes, readInt, readMapHead, readNull, readText, readUint, skipItem,
-  writeArrayHead, writeBool, writeBytes, writeBytesHead, writeInt, writeMapHead, writeNull, writeText, writeUint,
+  CBOR_ARRAY,
+  CBOR_BOOL,
+  CBOR_BYTES,
+  CBOR_MAP,
+  CBOR_MAX_DEPTH,
+  CBOR_MAX_INT,
+  CBOR_NINT,
+  CBOR_NULL,
+  CBOR_TEXT,
+  CBOR_UINT,
+  cborEncodedLength,
+  cborHeadLen,
+  cborPeek,
+  cborReaderDone,
+  cborReaderInit,
+  createCborReader,
+  decodeValue,
+  encodeValue,
+  readArrayHead,
+  readBool,
+  readBytes,
+  readInt,
+  readMapHead,
+  readNull,
+  readText,
+  readUint,
+  skipItem,
+  writeArrayHead,
+  writeBool,
+  writeBytes,
+  writeBytesHead,
+  writeInt,
+  writeMapHead,
+  writeNull,
+  writeText,
+  writeUint,
 } from '../../shared/src/cbor.ts';
 import { ERR_BUFFER, ERR_CBOR, ERR_CBOR_DEPTH, OK } from '../../shared/src/errors.ts';
 import { hex, unhex } from './helpers.ts';
@@ -41,8 +73,16 @@ describe('CBOR low-level writers', () => {
 
   it('use the shortest head at every boundary', () => {
     const cases: Array<[number, string]> = [
-      [0, '00'], [23, '17'], [24, '1818'], [255, '18ff'], [256, '190100'], [65535, '19ffff'], [65536, '1a00010000'],
-      [4294967295, '1affffffff'], [4294967296, '1b0000000100000000'], [CBOR_MAX_INT, '1b001fffffffffffff'],
+      [0, '00'],
+      [23, '17'],
+      [24, '1818'],
+      [255, '18ff'],
+      [256, '190100'],
+      [65535, '19ffff'],
+      [65536, '1a00010000'],
+      [4294967295, '1affffffff'],
+      [4294967296, '1b0000000100000000'],
+      [CBOR_MAX_INT, '1b001fffffffffffff'],
     ];
     const out = new Uint8Array(9);
     for (const [v, h] of cases) {
@@ -154,8 +194,16 @@ describe('CBOR cursor reader', () => {
 describe('CBOR hostile input', () => {
   it('refuses declared lengths and counts larger than the bytes present, without allocating for them', () => {
     for (const h of [
-      '5b001fffffffffffff', '5bffffffffffffffff', '7affffffff41', '5a7fffffff00', '9b0000000100000000',
-      '9affffffff00', 'bbffffffffffffffff', 'ba7fffffff0000', '9903e8' + '00'.repeat(999), 'a2000000',
+      '5b001fffffffffffff',
+      '5bffffffffffffffff',
+      '7affffffff41',
+      '5a7fffffff00',
+      '9b0000000100000000',
+      '9affffffff00',
+      'bbffffffffffffffff',
+      'ba7fffffff0000',
+      '9903e8' + '00'.repeat(999),
+      'a2000000',
     ]) {
       expect(dec(h).err).toBe(ERR_CBOR);
       expect(skip(unhex(h)).err).toBe(ERR_CBOR);
@@ -218,7 +266,9 @@ describe('CBOR hostile input', () => {
       '6180', // lone continuation byte
       '61c3', // sequence cut by the string end
       '62c341', // continuation missing
-      '61ff', '61fe', '65f888808080',
+      '61ff',
+      '61fe',
+      '65f888808080',
     ]) {
       expect(dec(h).err).toBe(ERR_CBOR);
       expect(skip(unhex(h)).err).toBe(ERR_CBOR);
@@ -266,7 +316,22 @@ describe('CBOR hostile input', () => {
 describe('encodeValue', () => {
   it('refuses values outside the subset with ERR_CBOR and writes nothing', () => {
     const out = new Uint8Array(16).fill(0xee);
-    for (const v of [undefined, 1.5, NaN, -0.25, () => 1, new Date(0), new Map(), new Set(), new Uint16Array(1), 1n, Symbol('x'), [1, undefined], { a: 1.5 }, '\udc00']) {
+    for (const v of [
+      undefined,
+      1.5,
+      NaN,
+      -0.25,
+      () => 1,
+      new Date(0),
+      new Map(),
+      new Set(),
+      new Uint16Array(1),
+      1n,
+      Symbol('x'),
+      [1, undefined],
+      { a: 1.5 },
+      '\udc00',
+    ]) {
       expect(encodeValue(v, out, 0)).toBe(ERR_CBOR);
       expect(cborEncodedLength(v)).toBe(ERR_CBOR);
     }

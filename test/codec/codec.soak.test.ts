@@ -14,7 +14,10 @@ describe('codec soak', () => {
   it('deframer: any frames, any chunking, with random noise bursts ending at a delimiter', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.uint8Array({ maxLength: MAX_LINK_FRAME, size: 'max' }), fc.uint8Array({ maxLength: 64, size: 'max' })), { minLength: 1, maxLength: 4 }),
+        fc.array(fc.tuple(fc.uint8Array({ maxLength: MAX_LINK_FRAME, size: 'max' }), fc.uint8Array({ maxLength: 64, size: 'max' })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
         fc.array(fc.nat(), { maxLength: 30, size: 'max' }),
         (items, cuts) => {
           const parts: Uint8Array[] = [];

@@ -137,7 +137,18 @@ function expectChecks(res: Record<string, unknown>): void {
   expect(res.textSame).toBe(true);
   expect(res.textLen).toBe(14);
   expect(res.rest).toEqual([true, null, 'a', 0, '00ff']);
-  expect(res.hostile).toEqual([ERR_CBOR_DEPTH, ERR_CBOR_DEPTH, ERR_CBOR, ERR_CBOR, ERR_CBOR, ERR_CBOR, ERR_CBOR, ERR_CBOR, ERR_CBOR, ERR_CBOR]);
+  expect(res.hostile).toEqual([
+    ERR_CBOR_DEPTH,
+    ERR_CBOR_DEPTH,
+    ERR_CBOR,
+    ERR_CBOR,
+    ERR_CBOR,
+    ERR_CBOR,
+    ERR_CBOR,
+    ERR_CBOR,
+    ERR_CBOR,
+    ERR_CBOR,
+  ]);
   // Single-bit flips, each followed by an idle 0x00: all refused but one, the residue-0 escape of
   // PROTOCOL.md §9 (delimiter 0x00 -> 0x01 delivers frame ‖ CRC-high-byte; here the CRC is 0x0939).
   const [wrong, wrongHex, refused, good, flips] = res.flips as [number, string, number, number, number];
@@ -179,7 +190,13 @@ describe('codecs on the target engines', () => {
       for (let p = 0; p < 3; p++) expect(growth(3 + 2 * p), steps[p][1]).toBe(growth(2 + 2 * p));
       expect(growth(9) - growth(8)).toBeGreaterThan(1000);
 
-      const result = (out: string) => JSON.parse(out.split('\n').find((l) => l.startsWith('@@result '))!.slice('@@result '.length));
+      const result = (out: string) =>
+        JSON.parse(
+          out
+            .split('\n')
+            .find((l) => l.startsWith('@@result '))!
+            .slice('@@result '.length),
+        );
       const res = result(stdout);
       // The same script on Node must give the same answers.
       let nodeOut = '';
@@ -211,14 +228,25 @@ describe('codecs on the target engines', () => {
       const file = path.join(dir, 'run.js');
       fs.writeFileSync(file, code + '\n' + SETUP + steps + "print('@@mem ' + JSON.stringify(mem));\n" + CHECKS);
       const stdout = execFileSync(ESPRUINO!, [file], { cwd: dir, encoding: 'latin1', timeout: 600_000 });
-      const line = (p: string) => stdout.split(/\r?\n/).find((l) => l.startsWith(p))!.slice(p.length);
+      const line = (p: string) =>
+        stdout
+          .split(/\r?\n/)
+          .find((l) => l.startsWith(p))!
+          .slice(p.length);
       const mem = JSON.parse(line('@@mem ')) as number[];
       for (let p = 0; p < mem.length; p += 2) expect(mem[p + 1], ESPRUINO_STEPS[p + 1]).toBe(mem[p]);
       const res = JSON.parse(line('@@result '));
       let nodeOut = '';
       const script = SETUP + ESPRUINO_WARMUP + ESPRUINO_STEPS.join(';\n') + ';\n' + CHECKS;
       new Function('VC', 'print', script)({ crc, cobs, serial, cbor }, (s: string) => (nodeOut += s + '\n'));
-      expect(res).toEqual(JSON.parse(nodeOut.split('\n').find((l) => l.startsWith('@@result '))!.slice('@@result '.length)));
+      expect(res).toEqual(
+        JSON.parse(
+          nodeOut
+            .split('\n')
+            .find((l) => l.startsWith('@@result '))!
+            .slice('@@result '.length),
+        ),
+      );
       expectChecks(res);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

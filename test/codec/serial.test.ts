@@ -117,12 +117,16 @@ describe('SerialDeframer', () => {
 
   it('round-trips frames of any length up to MAX_LINK_FRAME under any chunking', () => {
     fc.assert(
-      fc.property(fc.array(frameArb(MAX_LINK_FRAME), { minLength: 1, maxLength: 3 }), fc.array(fc.nat(), { maxLength: 20, size: 'max' }), (frames, cuts) => {
-        const wire = concat(...frames.map(encode));
-        const { d, got } = collector(MAX_LINK_FRAME);
-        feed(d, wire, cuts);
-        expect(got).toEqual(frames.map(hex));
-      }),
+      fc.property(
+        fc.array(frameArb(MAX_LINK_FRAME), { minLength: 1, maxLength: 3 }),
+        fc.array(fc.nat(), { maxLength: 20, size: 'max' }),
+        (frames, cuts) => {
+          const wire = concat(...frames.map(encode));
+          const { d, got } = collector(MAX_LINK_FRAME);
+          feed(d, wire, cuts);
+          expect(got).toEqual(frames.map(hex));
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -144,16 +148,20 @@ describe('SerialDeframer', () => {
       .map((a) => a.map((b) => (b === 0 ? 1 : b)))
       .filter((n) => !isValidPacket(n));
     fc.assert(
-      fc.property(fc.array(fc.tuple(frameArb(120), noiseArb), { minLength: 1, maxLength: 5 }), fc.array(fc.nat(), { maxLength: 8, size: 'max' }), (items, cuts) => {
-        // noise ‖ 0x00 ‖ frame ‖ ... : each noise burst ends at a delimiter (as a silent line does).
-        const parts: Uint8Array[] = [];
-        for (const [f, n] of items) parts.push(n, new Uint8Array([0]), encode(f));
-        const wire = concat(...parts);
-        const { d, got } = collector(MAX);
-        feed(d, wire, cuts);
-        expect(got).toEqual(items.map(([f]) => hex(f)));
-        expect(d.crcErrors + d.framingErrors + d.oversize).toBe(items.length);
-      }),
+      fc.property(
+        fc.array(fc.tuple(frameArb(120), noiseArb), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.nat(), { maxLength: 8, size: 'max' }),
+        (items, cuts) => {
+          // noise ‖ 0x00 ‖ frame ‖ ... : each noise burst ends at a delimiter (as a silent line does).
+          const parts: Uint8Array[] = [];
+          for (const [f, n] of items) parts.push(n, new Uint8Array([0]), encode(f));
+          const wire = concat(...parts);
+          const { d, got } = collector(MAX);
+          feed(d, wire, cuts);
+          expect(got).toEqual(items.map(([f]) => hex(f)));
+          expect(d.crcErrors + d.framingErrors + d.oversize).toBe(items.length);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -215,7 +223,11 @@ describe('SerialDeframer', () => {
     const backhaul: Uint8Array[] = load('backhaul.json').frames.map((v: { frame: string }) => unhex(v.frame));
     const frames: Uint8Array[] = [...radio, ...backhaul];
     const linkFrames = frames.length;
-    frames.push(new Uint8Array(0), unhex('01'), new Uint8Array(300).map((_, i) => (i * 29 + 3) & 0xff));
+    frames.push(
+      new Uint8Array(0),
+      unhex('01'),
+      new Uint8Array(300).map((_, i) => (i * 29 + 3) & 0xff),
+    );
     const hdr = createHeader();
     for (let fi = 0; fi < frames.length; fi++) {
       const f = frames[fi];

@@ -46,7 +46,12 @@ describe('UTF-8', () => {
     const bytesArb = fc.oneof(
       fc.uint8Array({ maxLength: 24, size: 'max' }),
       // Bias toward multi-byte lead and continuation bytes, where the edge cases are.
-      fc.array(fc.constantFrom(0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff), { maxLength: 12, size: 'max' }).map((a) => new Uint8Array(a)),
+      fc
+        .array(
+          fc.constantFrom(0x41, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff),
+          { maxLength: 12, size: 'max' },
+        )
+        .map((a) => new Uint8Array(a)),
     );
     fc.assert(
       fc.property(bytesArb, (b) => {

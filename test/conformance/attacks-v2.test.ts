@@ -13,13 +13,17 @@ const LINK = core.LINK_VERSION;
 const READING = new Uint8Array([0x85, 0x00, 0x05, 0x1a, 0x6a, 0xfd, 0x86, 0xc0, 0x18, 0x64, 0x00]);
 const out = new Uint8Array(core.MAX_BODY);
 const readingSlot = (w: ReturnType<typeof makeWorld>) => w.A.tx.find((s) => s.layer === E2E && s.op === core.OP_READING)!;
-const hesReadingSlot = (w: ReturnType<typeof makeWorld>) => w.H.rx.find((s) => s.op === core.OP_READING && Buffer.from(s.peer).equals(Buffer.from(ID_A)))!;
+const hesReadingSlot = (w: ReturnType<typeof makeWorld>) =>
+  w.H.rx.find((s) => s.op === core.OP_READING && Buffer.from(s.peer).equals(Buffer.from(ID_A)))!;
 
 describe('counter reconstruction (§6), core and reference agree', () => {
   it('smallest value at or above last with the given low bits, for both windows, across wraps and at 2^32', () => {
     const lasts = [0, 1, 255, 256, 0xfff0, 0xffff, 0x10000, 0x01020304, 0xfffffeff, 0xfffffffe, 0xffffffff];
     for (const last of lasts) {
-      for (const [bits, window] of [[8, core.HOP_CTR_WINDOW], [16, core.E2E_CTR_WINDOW]] as const) {
+      for (const [bits, window] of [
+        [8, core.HOP_CTR_WINDOW],
+        [16, core.E2E_CTR_WINDOW],
+      ] as const) {
         for (const low of [0, 1, 0x7f, window - 1, last % window, (last + 1) % window]) {
           const v = core.reconstructCounter(last, low, window);
           expect(v).toBe(refReconstruct(last, low, bits));
@@ -112,7 +116,10 @@ describe('truncated-counter replay and desync', () => {
     expect(rx.last).toBe(0xffffffff);
     // The reference agrees: it opens a (re-sealed) 2^32 - 1 frame from last 2^32 - 2 only.
     const k = new Uint8Array(16).fill(3);
-    const f = refSeal({ version: REF_E2E, dir: REF_UP, op: 1, gen: 0, sender: ID_A, receiver: ID_H, counter: 0xffffffff, body: READING }, k);
+    const f = refSeal(
+      { version: REF_E2E, dir: REF_UP, op: 1, gen: 0, sender: ID_A, receiver: ID_H, counter: 0xffffffff, body: READING },
+      k,
+    );
     expect(refOpen(f, k, { dir: REF_UP, sender: ID_A, receiver: ID_H, gen: 0, last: 0xfffffffe })?.counter).toBe(0xffffffff);
     expect(refOpen(f, k, { dir: REF_UP, sender: ID_A, receiver: ID_H, gen: 0, last: 0xffffffff })).toBeNull();
   });

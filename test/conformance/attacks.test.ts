@@ -34,7 +34,16 @@ function fieldErrors(version: number, hdrLen: number, i: number, bit: number): n
   // e2e 001X oooo ‖ gen ‖ counter; hop 01XD tttt ‖ addr(2) ‖ counter. The first byte: its marker bits
   // make it another kind or none (ERR_VERSION and whatever that kind then says), X changes the header
   // length (the tag fails), the op / type / direction bits the key or policy.
-  const any = [core.ERR_VERSION, core.ERR_OP, core.ERR_POLICY, core.ERR_LENGTH, core.ERR_UNKNOWN_SENDER, core.ERR_RECEIVER, core.ERR_GENERATION, core.ERR_TAG];
+  const any = [
+    core.ERR_VERSION,
+    core.ERR_OP,
+    core.ERR_POLICY,
+    core.ERR_LENGTH,
+    core.ERR_UNKNOWN_SENDER,
+    core.ERR_RECEIVER,
+    core.ERR_GENERATION,
+    core.ERR_TAG,
+  ];
   if (i === 0) return any;
   if (version === E2E && i === 1) return [core.ERR_GENERATION];
   if (version === LINK && i < 3) return [core.ERR_UNKNOWN_SENDER, core.ERR_RECEIVER]; // short address: no such meter here
@@ -89,13 +98,19 @@ describe('modification: every single-bit flip of every byte is refused', () => {
     ['e2e CLOCK (MIC only) to meter A', (w) => [seal(w.H, E2E, core.OP_CLOCK, ID_A, CLOCK_SET), w.A]],
     ['e2e RELAY (16-byte tag) to meter A', (w) => [seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF), w.A]],
     ['e2e ACK with empty body to meter A', (w) => [seal(w.H, E2E, core.OP_ACK, ID_A, new Uint8Array(0)), w.A]],
-    ['e2e RELAY, short counter form, to meter A', (w) => {
-      seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF); // the first frame of a key carries the full counter (§6)
-      const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
-      expect(hdrOf(f).full).toBe(0);
-      return [f, w.A];
-    }],
-    ['radio-hop DATA to the concentrator', (w) => [seal(w.A, LINK, core.LINK_DATA, ID_C, seal(w.A, E2E, core.OP_READING, ID_H, READING)), w.C]],
+    [
+      'e2e RELAY, short counter form, to meter A',
+      (w) => {
+        seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF); // the first frame of a key carries the full counter (§6)
+        const f = seal(w.H, E2E, core.OP_RELAY, ID_A, RELAY_OFF);
+        expect(hdrOf(f).full).toBe(0);
+        return [f, w.A];
+      },
+    ],
+    [
+      'radio-hop DATA to the concentrator',
+      (w) => [seal(w.A, LINK, core.LINK_DATA, ID_C, seal(w.A, E2E, core.OP_READING, ID_H, READING)), w.C],
+    ],
     ['backhaul JOIN (ENC) to the concentrator', (w) => [seal(w.H, BH, core.LINK_JOIN, ID_C, new Uint8Array(27).fill(7)), w.C]],
   ];
   for (const [label, make] of cases) {
@@ -318,7 +333,8 @@ describe('truncation and extension', () => {
     const f = seal(w.C, BH, core.LINK_DATA, ID_H, READING);
     const big = new Uint8Array(f.length + 64);
     big.set(f);
-    for (let len = 0; len <= big.length; len++) if (len !== f.length) expect(receive(w.H, big.subarray(0, len), new Uint8Array(2000))).toBe(core.ERR_LENGTH);
+    for (let len = 0; len <= big.length; len++)
+      if (len !== f.length) expect(receive(w.H, big.subarray(0, len), new Uint8Array(2000))).toBe(core.ERR_LENGTH);
     const tag = core.policyTagLen(BH, core.LINK_DATA);
     const n = READING.length - 5;
     const m = new Uint8Array(core.HEADER_LEN + n + tag);
@@ -392,7 +408,8 @@ describe('counter rollback after a reboot', () => {
     // A sender that lost its counter (rolled back to a fresh state) produces only refused frames: its
     // first (full counter) is a replay, the next (short counters) reconstruct above last and fail their tag.
     slot.ctr = core.createSendCounter(0, 4, () => true);
-    for (let k = 0; k < 5; k++) expect(receive(w.H, seal(w.A, E2E, core.OP_READING, ID_H, READING), out)).toBe(k === 0 ? core.ERR_REPLAY : core.ERR_TAG);
+    for (let k = 0; k < 5; k++)
+      expect(receive(w.H, seal(w.A, E2E, core.OP_READING, ID_H, READING), out)).toBe(k === 0 ? core.ERR_REPLAY : core.ERR_TAG);
     // The receiver reboots with the replay state it persisted: every recorded frame is still a replay.
     const i = w.H.rx.findIndex((s) => s.op === core.OP_READING && Buffer.from(s.peer).equals(Buffer.from(ID_A)));
     const persistedLast = w.H.rx[i].last;

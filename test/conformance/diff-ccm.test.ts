@@ -48,13 +48,19 @@ describe('CCM vs OpenSSL aes-128-ccm', () => {
       const want = nodeCcmSeal(key, nonce, aad, pt, tagLen);
 
       // Everything at odd offsets inside larger buffers, canaries around the output.
-      const nOff = 1 + rnd(5), aOff = 1 + rnd(7), pOff = 1 + rnd(9), oOff = 1 + rnd(11);
+      const nOff = 1 + rnd(5),
+        aOff = 1 + rnd(7),
+        pOff = 1 + rnd(9),
+        oOff = 1 + rnd(11);
       const keyBuf = new Uint8Array(16 + 3);
       keyBuf.set(key, 3);
       expandKey(keyBuf, 3, rk);
-      const nBuf = new Uint8Array(13 + nOff + 2); nBuf.set(nonce, nOff);
-      const aBuf = new Uint8Array(aadLen + aOff + 2); aBuf.set(aad, aOff);
-      const pBuf = new Uint8Array(ptLen + pOff + 2); pBuf.set(pt, pOff);
+      const nBuf = new Uint8Array(13 + nOff + 2);
+      nBuf.set(nonce, nOff);
+      const aBuf = new Uint8Array(aadLen + aOff + 2);
+      aBuf.set(aad, aOff);
+      const pBuf = new Uint8Array(ptLen + pOff + 2);
+      pBuf.set(pt, pOff);
       const oBuf = new Uint8Array(ptLen + tagLen + oOff + 2).fill(0xcc);
       ccmSeal(ctx, rk, nBuf, nOff, aBuf, aOff, aadLen, pBuf, pOff, ptLen, tagLen, oBuf, oOff);
       expect(bytesToHex(oBuf, oOff, ptLen + tagLen)).toBe(bytesToHex(want));

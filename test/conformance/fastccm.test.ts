@@ -21,13 +21,39 @@ const hx = (u: Uint8Array): string => Buffer.from(u).toString('hex');
 const TAG_LENS = [4, 6, 8, 10, 12, 14, 16];
 
 // Seal with the AAD as pre[0..preLen) ‖ aad[aadOff..+aadLen), ciphertext then tag at out[outOff..].
-function seal(ctx: core.CryptoCtx, rk: Uint32Array, nonce: Uint8Array, pre: Uint8Array, aad: Uint8Array, aadOff: number, aadLen: number,
-  src: Uint8Array, srcOff: number, len: number, tagLen: number, out: Uint8Array, outOff: number): void {
+function seal(
+  ctx: core.CryptoCtx,
+  rk: Uint32Array,
+  nonce: Uint8Array,
+  pre: Uint8Array,
+  aad: Uint8Array,
+  aadOff: number,
+  aadLen: number,
+  src: Uint8Array,
+  srcOff: number,
+  len: number,
+  tagLen: number,
+  out: Uint8Array,
+  outOff: number,
+): void {
   ctx.ccm_(ctx, rk, nonce, 0, pre, pre.length, aad, aadOff, aadLen, src, srcOff, len, out, outOff + len, tagLen, out, outOff, false);
 }
 
-function open(ctx: core.CryptoCtx, rk: Uint32Array, nonce: Uint8Array, pre: Uint8Array, aad: Uint8Array, aadOff: number, aadLen: number,
-  src: Uint8Array, srcOff: number, len: number, tagLen: number, out: Uint8Array, outOff: number): boolean {
+function open(
+  ctx: core.CryptoCtx,
+  rk: Uint32Array,
+  nonce: Uint8Array,
+  pre: Uint8Array,
+  aad: Uint8Array,
+  aadOff: number,
+  aadLen: number,
+  src: Uint8Array,
+  srcOff: number,
+  len: number,
+  tagLen: number,
+  out: Uint8Array,
+  outOff: number,
+): boolean {
   return ctx.ccm_(ctx, rk, nonce, 0, pre, pre.length, aad, aadOff, aadLen, src, srcOff, len, src, srcOff + len, tagLen, out, outOff, true);
 }
 
@@ -77,7 +103,13 @@ describe('host CCM vs OpenSSL aes-128-ccm and vs the embedded CCM', () => {
       const aad = new Uint8Array(randomBytes(aadOff + aadLen + 3));
       const srcOff = rnd(7);
       const pt = new Uint8Array(randomBytes(srcOff + n + 2));
-      const want = nodeCcmSeal(key, nonce, Buffer.concat([pre, aad.subarray(aadOff, aadOff + aadLen)]), pt.subarray(srcOff, srcOff + n), tagLen);
+      const want = nodeCcmSeal(
+        key,
+        nonce,
+        Buffer.concat([pre, aad.subarray(aadOff, aadOff + aadLen)]),
+        pt.subarray(srcOff, srcOff + n),
+        tagLen,
+      );
       const outOff = rnd(9);
       const out = new Uint8Array(outOff + n + tagLen + 5).fill(0xa5);
       seal(fast, rk, nonce, pre, aad, aadOff, aadLen, pt, srcOff, n, tagLen, out, outOff);
@@ -160,7 +192,22 @@ describe('host CCM: the four-table block and the context', () => {
   });
 });
 
-interface Vec { name: string; version: number; op: number; dir: number; gen: number; sender: string; receiver: string; counter: number; full: number; receiverLast: number; addr?: number; body: string; frameKey: string; frame: string }
+interface Vec {
+  name: string;
+  version: number;
+  op: number;
+  dir: number;
+  gen: number;
+  sender: string;
+  receiver: string;
+  counter: number;
+  full: number;
+  receiverLast: number;
+  addr?: number;
+  body: string;
+  frameKey: string;
+  frame: string;
+}
 
 describe('host context: every committed wire vector', () => {
   for (const file of ['e2e.json', 'link.json', 'backhaul.json']) {

@@ -50,9 +50,14 @@ describe('firmware image MAC (D-10)', () => {
   it('the HES (firmwareImageMac) agrees with the reference for any image, key and generation', () => {
     const ctx = core.createCryptoCtx();
     fc.assert(
-      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ maxLength: 200 }), fc.integer({ min: 0, max: 255 }), (ok, img, gen) => {
-        expect(hx(firmwareImageMac(ctx, ok, 0, meterId, gen, img))).toBe(hx(ref.refImageMac(ok, meterId, gen, img)));
-      }),
+      fc.property(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.integer({ min: 0, max: 255 }),
+        (ok, img, gen) => {
+          expect(hx(firmwareImageMac(ctx, ok, 0, meterId, gen, img))).toBe(hx(ref.refImageMac(ok, meterId, gen, img)));
+        },
+      ),
       { numRuns: 100 },
     );
     const ok = ref.refOpRoot(masterKey, meterId, OP_FIRMWARE, 0);
@@ -62,7 +67,15 @@ describe('firmware image MAC (D-10)', () => {
   it('the meter (MeterKeys.imageKey + FirmwareDownload) verifies the reference MAC of the image it stored', () => {
     const ctx = core.createCryptoCtx();
     const st = new FakeStorage();
-    const prov = { meterId, masterKey, linkKey: new Uint8Array(16).fill(9), linkGen: 0, concentratorId: b('434f4e4345303031'), hesId: b('4845532d30303031'), shortAddr: 1 };
+    const prov = {
+      meterId,
+      masterKey,
+      linkKey: new Uint8Array(16).fill(9),
+      linkGen: 0,
+      concentratorId: b('434f4e4345303031'),
+      hesId: b('4845532d30303031'),
+      shortAddr: 1,
+    };
     const keys = new MeterKeys(ctx, st, prov, 8);
     const fw = new FirmwareDownload(st);
     const mac = new Uint8Array(ref.refImageMac(ref.refOpRoot(masterKey, meterId, OP_FIRMWARE, 0), meterId, 0, image));

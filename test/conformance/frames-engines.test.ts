@@ -94,32 +94,40 @@ describe('frame layer on the target engines', () => {
     }
   });
 
-  it.skipIf(!xsAvailable())('runs on Moddable XS: rebuilds the vectors, refuses forgery and replay, allocates nothing per frame', async () => {
-    const code = await bundle(true);
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-frames-xs-'));
-    try {
-      fs.writeFileSync(path.join(dir, 'frames.js'), code);
-      fs.writeFileSync(path.join(dir, 'setup.js'), SETUP);
-      const args = [path.join(root, 'test/xs/run-xs.mjs'), path.join(dir, 'frames.js'), path.join(dir, 'setup.js')];
-      for (const s of ['frameMany(2)', 'frameMany(300)', 'allocMany(1)', 'allocMany(2000)', RESULT]) args.push('--eval', s);
-      const stdout = execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 });
-      const heap = stdout
-        .split('\n')
-        .filter((l) => l.startsWith('@@xs-meter '))
-        .map((l) => JSON.parse(l.slice('@@xs-meter '.length)).currentHeapCount as number);
-      // Steps: 0 bundle, 1 setup, 2 frameMany(2), 3 frameMany(300), 4 allocMany(1), 5 allocMany(2000).
-      expect(heap[3] - heap[2]).toBeLessThanOrEqual(Math.max(0, heap[2] - heap[1]));
-      expect(heap[5] - heap[4]).toBeGreaterThan(1000); // calibration: allocation is visible
-      const res = JSON.parse(stdout.split('\n').find((l) => l.startsWith('@@result '))!.slice('@@result '.length));
-      expect(res.eHex).toBe(reading.frame);
-      expect(res.lHex).toBe(data.frame);
-      expect([res.r1, res.o1, res.r2]).toEqual([0, reading.frame.length / 2, 0]);
-      expect(res.opened).toBe(reading.body);
-      expect(res.replayed).toBe(-9); // ERR_REPLAY
-      expect(res.forged).toBe(-10); // ERR_TAG
-      expect(res.bad).toBe(0);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(!xsAvailable())(
+    'runs on Moddable XS: rebuilds the vectors, refuses forgery and replay, allocates nothing per frame',
+    async () => {
+      const code = await bundle(true);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-frames-xs-'));
+      try {
+        fs.writeFileSync(path.join(dir, 'frames.js'), code);
+        fs.writeFileSync(path.join(dir, 'setup.js'), SETUP);
+        const args = [path.join(root, 'test/xs/run-xs.mjs'), path.join(dir, 'frames.js'), path.join(dir, 'setup.js')];
+        for (const s of ['frameMany(2)', 'frameMany(300)', 'allocMany(1)', 'allocMany(2000)', RESULT]) args.push('--eval', s);
+        const stdout = execFileSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 120_000 });
+        const heap = stdout
+          .split('\n')
+          .filter((l) => l.startsWith('@@xs-meter '))
+          .map((l) => JSON.parse(l.slice('@@xs-meter '.length)).currentHeapCount as number);
+        // Steps: 0 bundle, 1 setup, 2 frameMany(2), 3 frameMany(300), 4 allocMany(1), 5 allocMany(2000).
+        expect(heap[3] - heap[2]).toBeLessThanOrEqual(Math.max(0, heap[2] - heap[1]));
+        expect(heap[5] - heap[4]).toBeGreaterThan(1000); // calibration: allocation is visible
+        const res = JSON.parse(
+          stdout
+            .split('\n')
+            .find((l) => l.startsWith('@@result '))!
+            .slice('@@result '.length),
+        );
+        expect(res.eHex).toBe(reading.frame);
+        expect(res.lHex).toBe(data.frame);
+        expect([res.r1, res.o1, res.r2]).toEqual([0, reading.frame.length / 2, 0]);
+        expect(res.opened).toBe(reading.body);
+        expect(res.replayed).toBe(-9); // ERR_REPLAY
+        expect(res.forged).toBe(-10); // ERR_TAG
+        expect(res.bad).toBe(0);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -26,13 +26,30 @@ export interface Device {
   rx: core.KeySlot[]; // receiving slots
 }
 
-function e2eSlot(op: number, dir: number, gen: number, local: Uint8Array, peer: Uint8Array, meterId: Uint8Array, mk: Uint8Array, send: boolean): core.KeySlot {
+function e2eSlot(
+  op: number,
+  dir: number,
+  gen: number,
+  local: Uint8Array,
+  peer: Uint8Array,
+  meterId: Uint8Array,
+  mk: Uint8Array,
+  send: boolean,
+): core.KeySlot {
   const s = core.createKeySlot(core.E2E_VERSION, op, dir, gen, local, peer);
   core.loadE2eKeyFromMaster(ctx, s, mk, 0, meterId);
   if (send) s.ctr = core.createSendCounter(0, 16, () => true);
   return s;
 }
-function linkSlot(dir: number, local: Uint8Array, peer: Uint8Array, deviceId: Uint8Array, lk: Uint8Array, send: boolean, addr?: number): core.KeySlot {
+function linkSlot(
+  dir: number,
+  local: Uint8Array,
+  peer: Uint8Array,
+  deviceId: Uint8Array,
+  lk: Uint8Array,
+  send: boolean,
+  addr?: number,
+): core.KeySlot {
   const s = core.createKeySlot(addr === undefined ? core.BACKHAUL_VERSION : core.LINK_VERSION, 0, dir, 0, local, peer, addr);
   core.loadLinkKey(ctx, s, lk, 0, deviceId);
   if (send) s.ctr = core.createSendCounter(0, 16, () => true);
@@ -52,7 +69,8 @@ export function makeWorld(): World {
     const d: Device = { id: meterId, tx: [], rx: [] };
     for (let op = 1; op <= core.OP_MAX; op++) {
       if (core.policyAllows(core.E2E_VERSION, op, core.DIR_UP)) d.tx.push(e2eSlot(op, core.DIR_UP, 0, meterId, ID_H, meterId, mkey, true));
-      if (core.policyAllows(core.E2E_VERSION, op, core.DIR_DOWN)) d.rx.push(e2eSlot(op, core.DIR_DOWN, 0, meterId, ID_H, meterId, mkey, false));
+      if (core.policyAllows(core.E2E_VERSION, op, core.DIR_DOWN))
+        d.rx.push(e2eSlot(op, core.DIR_DOWN, 0, meterId, ID_H, meterId, mkey, false));
     }
     d.tx.push(linkSlot(core.DIR_UP, meterId, ID_C, meterId, lk, true, addr));
     d.rx.push(linkSlot(core.DIR_DOWN, meterId, ID_C, meterId, lk, false, addr));

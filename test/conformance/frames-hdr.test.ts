@@ -137,7 +137,20 @@ describe('sealFrame with the body in another buffer', () => {
       const len = core.sealFrame(ctx, s, core.OP_READING, b, 0, n, out, 0);
       const hdr = core.createHeader();
       expect(core.parseHeader(out, 0, len, hdr)).toBe(0);
-      const r = ref.refSeal({ version: E2E, dir: core.DIR_UP, op: core.OP_READING, gen: 0, sender: Buffer.from(ID_A), receiver: Buffer.from(ID_H), counter: s.ctr!.next - 1, body: Buffer.from(b), full: hdr.full === 1 }, rawKey);
+      const r = ref.refSeal(
+        {
+          version: E2E,
+          dir: core.DIR_UP,
+          op: core.OP_READING,
+          gen: 0,
+          sender: Buffer.from(ID_A),
+          receiver: Buffer.from(ID_H),
+          counter: s.ctr!.next - 1,
+          body: Buffer.from(b),
+          full: hdr.full === 1,
+        },
+        rawKey,
+      );
       expect(Buffer.from(out.subarray(0, len)).toString('hex')).toBe(r.toString('hex'));
     }
   });

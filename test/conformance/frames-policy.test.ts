@@ -90,7 +90,19 @@ describe('parseHeader check order (PROTOCOL.md §3): backhaul frames', () => {
     f[3] = 7;
     f.set([0xfe, 0xdc, 0xba, 0x98], 20);
     expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
-    expect([hdr.version, hdr.dir, hdr.enc, hdr.op, hdr.gen, hdr.counter, hdr.full, hdr.hdrLen, hdr.bodyLen, hdr.tagLen, hdr.frameLen]).toEqual([0x82, 1, 1, 2, 7, 0xfedcba98, 1, 26, 0, 8, 34]);
+    expect([
+      hdr.version,
+      hdr.dir,
+      hdr.enc,
+      hdr.op,
+      hdr.gen,
+      hdr.counter,
+      hdr.full,
+      hdr.hdrLen,
+      hdr.bodyLen,
+      hdr.tagLen,
+      hdr.frameLen,
+    ]).toEqual([0x82, 1, 1, 2, 7, 0xfedcba98, 1, 26, 0, 8, 34]);
     expect(Array.from(hdr.sender)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     expect(Array.from(hdr.receiver)).toEqual([9, 10, 11, 12, 13, 14, 15, 16]);
   });
@@ -147,14 +159,27 @@ describe('parseHeader check order (PROTOCOL.md §3): e2e and radio frames', () =
       if (kind === 'radio' && r === 0) expect(hdr.version).toBe(core.LINK_VERSION);
       if (kind === 'e2e' && r === 0) expect(hdr.version).toBe(core.E2E_VERSION);
     }
-    for (const v1 of [core.V1_E2E_VERSION, core.V1_LINK_VERSION, 0xc0, 0xff]) expect(core.parseHeader(new Uint8Array([v1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0, 12, hdr)).toBe(core.ERR_VERSION);
+    for (const v1 of [core.V1_E2E_VERSION, core.V1_LINK_VERSION, 0xc0, 0xff])
+      expect(core.parseHeader(new Uint8Array([v1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0, 12, hdr)).toBe(core.ERR_VERSION);
   });
   it('e2e: fields, short and full counter, op, then length (header + tag)', () => {
     // RELAY, gen 7, counter low bits 0xbeef, 3-byte body, 16-byte tag.
     const f = new Uint8Array(4 + 3 + 16);
     f.set([core.E2E_MARK | core.OP_RELAY, 7, 0xbe, 0xef]);
     expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
-    expect([hdr.version, hdr.dir, hdr.enc, hdr.op, hdr.gen, hdr.counter, hdr.full, hdr.hdrLen, hdr.bodyLen, hdr.tagLen, hdr.frameLen]).toEqual([2, -1, 1, 3, 7, 0xbeef, 0, 4, 3, 16, 23]);
+    expect([
+      hdr.version,
+      hdr.dir,
+      hdr.enc,
+      hdr.op,
+      hdr.gen,
+      hdr.counter,
+      hdr.full,
+      hdr.hdrLen,
+      hdr.bodyLen,
+      hdr.tagLen,
+      hdr.frameLen,
+    ]).toEqual([2, -1, 1, 3, 7, 0xbeef, 0, 4, 3, 16, 23]);
     f[0] |= core.E2E_FULL;
     expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
     expect([hdr.counter, hdr.full, hdr.hdrLen, hdr.bodyLen]).toEqual([0xbeef0000, 1, 6, 1]);
@@ -168,7 +193,9 @@ describe('parseHeader check order (PROTOCOL.md §3): e2e and radio frames', () =
     const f = new Uint8Array(4 + 6 + 4);
     f.set([core.HOP_MARK | core.HOP_DOWN | core.LINK_ACK, 0x12, 0x34, 0x56]);
     expect(core.parseHeader(f, 0, f.length, hdr)).toBe(0);
-    expect([hdr.version, hdr.dir, hdr.enc, hdr.op, hdr.counter, hdr.full, hdr.addr, hdr.hdrLen, hdr.bodyLen, hdr.tagLen]).toEqual([0x42, 1, 0, 4, 0x56, 0, 0x1234, 4, 6, 4]);
+    expect([hdr.version, hdr.dir, hdr.enc, hdr.op, hdr.counter, hdr.full, hdr.addr, hdr.hdrLen, hdr.bodyLen, hdr.tagLen]).toEqual([
+      0x42, 1, 0, 4, 0x56, 0, 0x1234, 4, 6, 4,
+    ]);
     f[0] = core.HOP_MARK | core.HOP_DOWN | core.LINK_JOIN;
     expect(core.parseHeader(f, 0, f.length, hdr)).toBe(core.ERR_OP);
     f[0] = core.HOP_MARK | core.HOP_FULL | core.LINK_DATA;

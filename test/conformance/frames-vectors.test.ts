@@ -21,7 +21,18 @@ interface Vec {
   receiverLast: number;
   addr?: number;
   body: string;
-  key: { kind: string; from: string; op?: number; dir: number; gen: number; opRoot?: string; transportedKey?: string; scope?: number; hop?: string; deviceId?: string };
+  key: {
+    kind: string;
+    from: string;
+    op?: number;
+    dir: number;
+    gen: number;
+    opRoot?: string;
+    transportedKey?: string;
+    scope?: number;
+    hop?: string;
+    deviceId?: string;
+  };
   frameKey: string;
   nonce: string;
   reconstructedHeader: string;
@@ -115,7 +126,18 @@ function checkFile(file: string, layer: number): void {
         expect(rk).toBe(v.frameKey);
         const key = b(v.frameKey);
         const body = b(v.body);
-        const fields = { version: v.version, dir: v.dir, op: v.op, gen: v.gen, sender: b(v.sender), receiver: b(v.receiver), counter: v.counter, body, full: v.full === 1, addr: v.addr };
+        const fields = {
+          version: v.version,
+          dir: v.dir,
+          op: v.op,
+          gen: v.gen,
+          sender: b(v.sender),
+          receiver: b(v.receiver),
+          counter: v.counter,
+          body,
+          full: v.full === 1,
+          addr: v.addr,
+        };
         const bh = v.version === core.BACKHAUL_VERSION;
         // Reference recomputes the exact bytes from the inputs: R, the wire header, the frame.
         expect(hx(ref.refHeader(fields))).toBe(v.reconstructedHeader);
@@ -140,7 +162,15 @@ function checkFile(file: string, layer: number): void {
         const frame = b(v.frame);
         const hdr = core.createHeader();
         expect(core.parseHeader(frame, 0, frame.length, hdr)).toBe(0);
-        expect([hdr.version, hdr.op, hdr.enc, hdr.full, hdr.bodyLen, hdr.tagLen, hdr.hdrLen]).toEqual([v.version, v.op, v.enc, v.full, body.length, v.tagLen, v.wireHeader.length / 2]);
+        expect([hdr.version, hdr.op, hdr.enc, hdr.full, hdr.bodyLen, hdr.tagLen, hdr.hdrLen]).toEqual([
+          v.version,
+          v.op,
+          v.enc,
+          v.full,
+          body.length,
+          v.tagLen,
+          v.wireHeader.length / 2,
+        ]);
         if (v.version !== core.E2E_VERSION) expect(hdr.dir).toBe(v.dir);
         if (v.version !== core.LINK_VERSION) expect(hdr.gen).toBe(v.gen);
         if (v.version === core.LINK_VERSION) expect(hdr.addr).toBe(v.addr);
@@ -223,7 +253,11 @@ describe('PROTOCOL.md §8b worked examples', () => {
     blocks.push(...msg);
     while (blocks.length % 16) blocks.push(0);
     let x: Uint8Array = new Uint8Array(16);
-    for (let i = 0; i < blocks.length; i += 16) x = ecb(key, x.map((v, j) => v ^ blocks[i + j]));
+    for (let i = 0; i < blocks.length; i += 16)
+      x = ecb(
+        key,
+        x.map((v, j) => v ^ blocks[i + j]),
+      );
     const a0 = new Uint8Array(16);
     a0[0] = 1;
     a0.set(nonce, 1);

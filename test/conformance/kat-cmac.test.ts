@@ -23,7 +23,10 @@ function tag(key: string | Uint8Array, msg: Uint8Array): string {
 
 const K = '2b7e151628aed2a6abf7158809cf4f3c';
 const M = hexToBytes(
-  '6bc1bee22e409f96e93d7e117393172a' + 'ae2d8a571e03ac9c9eb76fac45af8e51' + '30c81c46a35ce411e5fbc1191a0a52ef' + 'f69f2445df4f9b17ad2b417be66c3710',
+  '6bc1bee22e409f96e93d7e117393172a' +
+    'ae2d8a571e03ac9c9eb76fac45af8e51' +
+    '30c81c46a35ce411e5fbc1191a0a52ef' +
+    'f69f2445df4f9b17ad2b417be66c3710',
 );
 const RFC4493 = [
   { len: 0, tag: 'bb1d6929e95937287fa37d129b756746' },

@@ -120,7 +120,11 @@ describe('crypto primitives on the target engines', () => {
     try {
       fs.writeFileSync(path.join(dir, 'core.js'), await bundle(true));
       fs.writeFileSync(path.join(dir, 'setup.js'), SETUP);
-      const r = await runEngine('espruino', [path.join(dir, 'core.js'), path.join(dir, 'setup.js'), '--eval', 'many(2)', '--eval', RESULT], 600_000);
+      const r = await runEngine(
+        'espruino',
+        [path.join(dir, 'core.js'), path.join(dir, 'setup.js'), '--eval', 'many(2)', '--eval', RESULT],
+        600_000,
+      );
       const res = parse(r.stdout);
       expect(res.fails).toEqual([]);
       expect(res.bad).toBe(0);

@@ -45,7 +45,9 @@ describe('KDF input layout, pinned to PROTOCOL.md §4', () => {
 
   it('the reference CMAC itself passes RFC 4493 §4 Examples 2 and 4 (trust chain of the differential test)', () => {
     const key = hexToBytes('2b7e151628aed2a6abf7158809cf4f3c');
-    const m = hexToBytes('6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710');
+    const m = hexToBytes(
+      '6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710',
+    );
     expect(bytesToHex(nodeCmac(key, m.subarray(0, 16)))).toBe('070a16b46b4d4144f79bdd9dd04a287c');
     expect(bytesToHex(nodeCmac(key, m))).toBe('51f0bebf7e3b9d92fc49741779363cfe');
   });

@@ -122,8 +122,10 @@ class World {
   poll(): void {
     const r = this.hes.ring;
     const g = core.sendGen(r, OP_KEY_UPDATE);
-    if (r.xState === core.KX_STAGED) this.down.push(this.hes.seal(OP_KEY_UPDATE, DIR_DOWN, g, kuBody(core.KU_TRANSPORT, r.xScope, r.xGen, r.xKey), false));
-    else if (r.xState === core.KX_CONFIRMED) this.down.push(this.hes.seal(OP_KEY_UPDATE, DIR_DOWN, g, kuBody(core.KU_ACTIVATE, r.xScope, r.xGen, null), false));
+    if (r.xState === core.KX_STAGED)
+      this.down.push(this.hes.seal(OP_KEY_UPDATE, DIR_DOWN, g, kuBody(core.KU_TRANSPORT, r.xScope, r.xGen, r.xKey), false));
+    else if (r.xState === core.KX_CONFIRMED)
+      this.down.push(this.hes.seal(OP_KEY_UPDATE, DIR_DOWN, g, kuBody(core.KU_ACTIVATE, r.xScope, r.xGen, null), false));
   }
   meterReceive(frame: Uint8Array): number {
     const m = this.meter;
@@ -144,7 +146,8 @@ class World {
     if (msg.kind === core.KU_ACTIVATE) {
       const r = core.meterOnActivate(ctx, m.ring, msg.scope, msg.gen, m.persist);
       // Acknowledge every ACTIVATE that names the generation now in force: [req, OP_KEY_UPDATE, newGen].
-      if (r >= 0) this.up.push(m.seal(core.OP_ACK, DIR_UP, core.sendGen(m.ring, core.OP_ACK), ackBody(msg.req, OP_KEY_UPDATE, msg.gen), false));
+      if (r >= 0)
+        this.up.push(m.seal(core.OP_ACK, DIR_UP, core.sendGen(m.ring, core.OP_ACK), ackBody(msg.req, OP_KEY_UPDATE, msg.gen), false));
       return r;
     }
     return core.ERR_KEY_STATE;

@@ -60,9 +60,13 @@ describe('loadSlotKey', () => {
   it('loads each kind exactly as the reference derivation, and the four loaders equal it', () => {
     fc.assert(
       fc.property(
-        fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ minLength: 8, maxLength: 8 }),
-        fc.integer({ min: 1, max: core.OP_MAX }), fc.constantFrom(core.DIR_UP, core.DIR_DOWN), fc.integer({ min: 0, max: 255 }),
-        fc.integer({ min: 0, max: core.OP_MAX }), fc.nat(8),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        fc.integer({ min: 1, max: core.OP_MAX }),
+        fc.constantFrom(core.DIR_UP, core.DIR_DOWN),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: core.OP_MAX }),
+        fc.nat(8),
         (key, id, op, dir, gen, scope, keyOff) => {
           const other = new Uint8Array(8).fill(0x5a);
           const buf = new Uint8Array(keyOff + 16 + 3).fill(0xee);
@@ -125,14 +129,39 @@ describe('readHead', () => {
     const out = new Uint8Array(64);
     return out.subarray(0, core.encodeValue(v, out, 0));
   };
-  const values: unknown[] = [0, 23, 24, 255, 256, 65535, 65536, 2 ** 32, 2 ** 53 - 1, -1, -500, new Uint8Array([1, 2, 3]),
-    new Uint8Array(0), 'hé', '', [1, 2], [], { 1: 2 }, {}, true, false, null];
+  const values: unknown[] = [
+    0,
+    23,
+    24,
+    255,
+    256,
+    65535,
+    65536,
+    2 ** 32,
+    2 ** 53 - 1,
+    -1,
+    -500,
+    new Uint8Array([1, 2, 3]),
+    new Uint8Array(0),
+    'hé',
+    '',
+    [1, 2],
+    [],
+    { 1: 2 },
+    {},
+    true,
+    false,
+    null,
+  ];
   const majors = [core.CBOR_UINT, core.CBOR_NINT, core.CBOR_BYTES, core.CBOR_TEXT, core.CBOR_ARRAY, core.CBOR_MAP, 6, 7, -1];
 
   it('equals the named reader of each major type on every kind of item, and refuses the others without moving', () => {
     const named: Record<number, (r: core.CborReader) => number> = {
-      [core.CBOR_UINT]: core.readUint, [core.CBOR_BYTES]: core.readBytes, [core.CBOR_TEXT]: core.readText,
-      [core.CBOR_ARRAY]: core.readArrayHead, [core.CBOR_MAP]: core.readMapHead,
+      [core.CBOR_UINT]: core.readUint,
+      [core.CBOR_BYTES]: core.readBytes,
+      [core.CBOR_TEXT]: core.readText,
+      [core.CBOR_ARRAY]: core.readArrayHead,
+      [core.CBOR_MAP]: core.readMapHead,
     };
     const r = core.createCborReader();
     const q = core.createCborReader();

@@ -14,7 +14,8 @@ const RUNS = { numRuns: 400 };
 // fast-check's default size caps generated arrays at about 10 elements whatever maxLength says, so
 // half the draws use size 'max' (lengths spread over the whole range): bodies spanning many CCM
 // blocks and lengths near MAX_BODY get tested, and short inputs stay well covered.
-const bytes = (max: number) => fc.oneof(fc.uint8Array({ minLength: 0, maxLength: max }), fc.uint8Array({ minLength: 0, maxLength: max, size: 'max' }));
+const bytes = (max: number) =>
+  fc.oneof(fc.uint8Array({ minLength: 0, maxLength: max }), fc.uint8Array({ minLength: 0, maxLength: max, size: 'max' }));
 const anyIndex = fc.oneof(fc.integer({ min: -5, max: 1200 }), fc.constantFrom(NaN, Infinity, -Infinity, 0.5, 2 ** 31, -(2 ** 31), 2 ** 53));
 
 /** A pool of valid frames (every op and link type the fixture can send), and the device each is addressed to. */
@@ -71,7 +72,8 @@ describe('totality on arbitrary input', () => {
         const r = core.parseHeader(f, 0, f.length, hdr);
         const layer = mark < 0x40 ? E2E : LINK;
         const p = core.policyOf(layer, op);
-        if (p === 0) expect([core.ERR_OP, core.ERR_LENGTH]).toContain(r); // shorter than the header: ERR_LENGTH first
+        if (p === 0)
+          expect([core.ERR_OP, core.ERR_LENGTH]).toContain(r); // shorter than the header: ERR_LENGTH first
         else if (r === 0) expect(f.length).toBe(hdr.hdrLen + hdr.bodyLen + (p & core.POLICY_TAG_MASK));
         else expect([core.ERR_LENGTH, core.ERR_POLICY]).toContain(r);
       }),
@@ -82,18 +84,24 @@ describe('totality on arbitrary input', () => {
   it('backhaul frames with a plausible header and random rest: only exact lengths parse', () => {
     const hdr = core.createHeader();
     fc.assert(
-      fc.property(fc.constantFrom(BH), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 10 }), bytes(1100), (v, flags, op, rest) => {
-        const f = new Uint8Array(core.HEADER_LEN + rest.length);
-        f.set(rest, core.HEADER_LEN);
-        f[0] = v;
-        f[1] = flags;
-        f[2] = op;
-        const n = rest.length > 1 ? ((rest[0] << 8) | rest[1]) % 1100 : 0;
-        f[24] = n >> 8;
-        f[25] = n & 255;
-        const r = core.parseHeader(f, 0, f.length, hdr);
-        if (r === 0) expect(f.length).toBe(core.HEADER_LEN + n + core.policyTagLen(v, op));
-      }),
+      fc.property(
+        fc.constantFrom(BH),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 0, max: 10 }),
+        bytes(1100),
+        (v, flags, op, rest) => {
+          const f = new Uint8Array(core.HEADER_LEN + rest.length);
+          f.set(rest, core.HEADER_LEN);
+          f[0] = v;
+          f[1] = flags;
+          f[2] = op;
+          const n = rest.length > 1 ? ((rest[0] << 8) | rest[1]) % 1100 : 0;
+          f[24] = n >> 8;
+          f[25] = n & 255;
+          const r = core.parseHeader(f, 0, f.length, hdr);
+          if (r === 0) expect(f.length).toBe(core.HEADER_LEN + n + core.policyTagLen(v, op));
+        },
+      ),
       RUNS,
     );
   });
@@ -134,19 +142,26 @@ describe('totality on arbitrary input', () => {
     const { list } = pool();
     const hdr = core.createHeader();
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: list.length - 1 }), fc.integer({ min: 0, max: list.length - 1 }), anyIndex, anyIndex, fc.integer({ min: 0, max: 64 }), (i, j, off, outOff, outLen) => {
-        const a = list[i].f;
-        const b = list[j].f;
-        expect(core.parseHeader(a, 0, a.length, hdr)).toBe(0);
-        const slot = list[j].rx.rx[0];
-        const last = slot.last;
-        const r = core.openFrame(ctx, hdr, slot, b, off, new Uint8Array(outLen), outOff);
-        expect(typeof r).toBe('number');
-        if (r >= 0) {
-          // Only possible when b is a frame for that slot, parsed at a valid offset: it must then be a fresh authentic frame.
-          expect(slot.last).toBeGreaterThan(last);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: list.length - 1 }),
+        fc.integer({ min: 0, max: list.length - 1 }),
+        anyIndex,
+        anyIndex,
+        fc.integer({ min: 0, max: 64 }),
+        (i, j, off, outOff, outLen) => {
+          const a = list[i].f;
+          const b = list[j].f;
+          expect(core.parseHeader(a, 0, a.length, hdr)).toBe(0);
+          const slot = list[j].rx.rx[0];
+          const last = slot.last;
+          const r = core.openFrame(ctx, hdr, slot, b, off, new Uint8Array(outLen), outOff);
+          expect(typeof r).toBe('number');
+          if (r >= 0) {
+            // Only possible when b is a frame for that slot, parsed at a valid offset: it must then be a fresh authentic frame.
+            expect(slot.last).toBeGreaterThan(last);
+          }
+        },
+      ),
       RUNS,
     );
   });
@@ -167,13 +182,24 @@ describe('totality on arbitrary input', () => {
 });
 
 describe('mutated valid frames never open', () => {
-  type Mut = { kind: 'set'; at: number; v: number } | { kind: 'flip'; at: number; mask: number } | { kind: 'del'; at: number; n: number } | { kind: 'ins'; at: number; b: Uint8Array } | { kind: 'splice'; from: number; at: number; src: number; n: number };
+  type Mut =
+    | { kind: 'set'; at: number; v: number }
+    | { kind: 'flip'; at: number; mask: number }
+    | { kind: 'del'; at: number; n: number }
+    | { kind: 'ins'; at: number; b: Uint8Array }
+    | { kind: 'splice'; from: number; at: number; src: number; n: number };
   const mut: fc.Arbitrary<Mut> = fc.oneof(
     fc.record({ kind: fc.constant('set' as const), at: fc.nat(1200), v: fc.integer({ min: 0, max: 255 }) }),
     fc.record({ kind: fc.constant('flip' as const), at: fc.nat(1200), mask: fc.integer({ min: 1, max: 255 }) }),
     fc.record({ kind: fc.constant('del' as const), at: fc.nat(1200), n: fc.integer({ min: 1, max: 40 }) }),
     fc.record({ kind: fc.constant('ins' as const), at: fc.nat(1200), b: fc.uint8Array({ minLength: 1, maxLength: 40, size: 'max' }) }),
-    fc.record({ kind: fc.constant('splice' as const), from: fc.nat(100), at: fc.nat(1200), src: fc.nat(1200), n: fc.integer({ min: 1, max: 64 }) }),
+    fc.record({
+      kind: fc.constant('splice' as const),
+      from: fc.nat(100),
+      at: fc.nat(1200),
+      src: fc.nat(1200),
+      n: fc.integer({ min: 1, max: 64 }),
+    }),
   );
   function apply(f: Uint8Array, m: Mut, others: Uint8Array[]): Uint8Array {
     const a = Array.from(f);
@@ -196,7 +222,12 @@ describe('mutated valid frames never open', () => {
         const { list } = pool();
         const { f, rx } = list[pick % list.length];
         let m = f;
-        for (const x of muts) m = apply(m, x, list.map((e) => e.f));
+        for (const x of muts)
+          m = apply(
+            m,
+            x,
+            list.map((e) => e.f),
+          );
         if (list.some((e) => same(e.f, m))) return; // a mutation that recreated a valid frame is no forgery
         const before = lasts(rx);
         const out = new Uint8Array(core.MAX_BODY);
@@ -223,7 +254,7 @@ describe('mutated valid frames never open', () => {
       fc.property(fc.nat(100), bytes(core.MAX_BODY), fc.boolean(), (k, body, inPlace) => {
         const [tx, layer, op, peer, rx] = ops[k % ops.length];
         if (body.length > 4 * 16) multiBlock++;
-        if (body.length > 3 * core.MAX_BODY / 4) nearMax++;
+        if (body.length > (3 * core.MAX_BODY) / 4) nearMax++;
         const f = seal(tx, layer, op, peer, body);
         const hl = hdrOf(f).hdrLen;
         expect(f.length).toBe(hl + body.length + core.policyTagLen(layer, op));

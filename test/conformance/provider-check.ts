@@ -12,8 +12,18 @@ import { nodeEcb } from './core-ref.ts';
 
 /** FIPS-197 (2001) known answers: Appendix B (cipher example) and Appendix C.1 (AES-128). */
 export const FIPS197_AES128 = [
-  { src: 'FIPS-197 Appendix B', key: '2b7e151628aed2a6abf7158809cf4f3c', pt: '3243f6a8885a308d313198a2e0370734', ct: '3925841d02dc09fbdc118597196a0b32' },
-  { src: 'FIPS-197 Appendix C.1', key: '000102030405060708090a0b0c0d0e0f', pt: '00112233445566778899aabbccddeeff', ct: '69c4e0d86a7b0430d8cdb78070b4c55a' },
+  {
+    src: 'FIPS-197 Appendix B',
+    key: '2b7e151628aed2a6abf7158809cf4f3c',
+    pt: '3243f6a8885a308d313198a2e0370734',
+    ct: '3925841d02dc09fbdc118597196a0b32',
+  },
+  {
+    src: 'FIPS-197 Appendix C.1',
+    key: '000102030405060708090a0b0c0d0e0f',
+    pt: '00112233445566778899aabbccddeeff',
+    ct: '69c4e0d86a7b0430d8cdb78070b4c55a',
+  },
 ];
 
 /** Recovers the raw key from rk[0..3] (CORE_API: words 0..3 are the key bytes big-endian). */

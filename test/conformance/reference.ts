@@ -46,7 +46,14 @@ export const REF_BACKHAUL_POLICY: Record<number, RefPolicy> = {
 };
 
 export function refPolicy(version: number, op: number): RefPolicy | undefined {
-  const t = version === REF_E2E ? REF_E2E_POLICY : version === REF_LINK ? REF_LINK_POLICY : version === REF_BACKHAUL ? REF_BACKHAUL_POLICY : undefined;
+  const t =
+    version === REF_E2E
+      ? REF_E2E_POLICY
+      : version === REF_LINK
+        ? REF_LINK_POLICY
+        : version === REF_BACKHAUL
+          ? REF_BACKHAUL_POLICY
+          : undefined;
   return t === undefined ? undefined : t[op];
 }
 
@@ -100,7 +107,10 @@ export function refCmac(key: Uint8Array, msg: Uint8Array): Buffer {
 
 /** KDF(K, label, context) = CMAC(K, 0x01 ‖ label ‖ 0x00 ‖ context ‖ 0x0080). */
 export function refKdf(key: Uint8Array, label: string, context: Uint8Array): Buffer {
-  return refCmac(key, Buffer.concat([Buffer.from([1]), Buffer.from(label, 'ascii'), Buffer.from([0]), Buffer.from(context), Buffer.from([0x00, 0x80])]));
+  return refCmac(
+    key,
+    Buffer.concat([Buffer.from([1]), Buffer.from(label, 'ascii'), Buffer.from([0]), Buffer.from(context), Buffer.from([0x00, 0x80])]),
+  );
 }
 
 export function refOpRoot(mk: Uint8Array, meterId: Uint8Array, op: number, gen: number): Buffer {
@@ -286,7 +296,18 @@ export function refOpen(frame: Uint8Array, key: Uint8Array, rx?: RefReceiver): R
   if (version === REF_BACKHAUL && ((fb[1] >> 1) & 1) !== p.enc) return null;
   const n = version === REF_BACKHAUL ? fb.readUInt16BE(24) : fb.length - hl - p.tag;
   if (n < 0 || n > 1024 || fb.length !== hl + n + p.tag) return null;
-  const fields: RefFrameFields = { version, dir, op, gen, sender: Buffer.from(sender), receiver: Buffer.from(receiver), counter, body: Buffer.alloc(n), full, addr };
+  const fields: RefFrameFields = {
+    version,
+    dir,
+    op,
+    gen,
+    sender: Buffer.from(sender),
+    receiver: Buffer.from(receiver),
+    counter,
+    body: Buffer.alloc(n),
+    full,
+    addr,
+  };
   const head = refAadHead(fields, fb.subarray(0, hl));
   const body = fb.subarray(hl, hl + n);
   const d = createDecipheriv('aes-128-ccm', Buffer.from(key), refNonce(sender, counter, op), { authTagLength: p.tag });

@@ -9,9 +9,7 @@ import fc from 'fast-check';
 import { MAX_LINK_FRAME } from '../../shared/src/frame.ts';
 import { crc16 } from '../../shared/src/crc16.ts';
 import { ERR_BUFFER } from '../../shared/src/errors.ts';
-import {
-  SERIAL_BLOCK_MIN, SerialDeframer, encodeSerialFrame, serialEncodedMaxLen, writeSerialFrame,
-} from '../../shared/src/serial.ts';
+import { SERIAL_BLOCK_MIN, SerialDeframer, encodeSerialFrame, serialEncodedMaxLen, writeSerialFrame } from '../../shared/src/serial.ts';
 
 /** Encodes with writeSerialFrame, recording a copy of every chunk handed to out.write. */
 function blockwise(frame: Uint8Array, off: number, len: number, scratch: Uint8Array) {
@@ -56,9 +54,11 @@ function patterned(len: number, kind: number, seed: number): Uint8Array {
   for (let i = 0; i < len; i++) {
     x = (x * 1103515245 + 12345) >>> 0;
     const r = x >>> 24;
-    if (kind === 0) f[i] = r; // random: a zero about every 256 bytes
+    if (kind === 0)
+      f[i] = r; // random: a zero about every 256 bytes
     else if (kind === 1) f[i] = 0;
-    else if (kind === 2) f[i] = (r % 255) + 1; // no zero at all: full 0xFF blocks
+    else if (kind === 2)
+      f[i] = (r % 255) + 1; // no zero at all: full 0xFF blocks
     else f[i] = r < 40 ? 0 : r; // dense zeros
   }
   return f;
@@ -148,8 +148,17 @@ describe('writeSerialFrame', () => {
   it('refuses a bad range or a too small scratch with ERR_BUFFER and writes nothing', () => {
     const f = new Uint8Array(10).fill(3);
     const cases: [number, number, number][] = [
-      [-1, 5, 16], [0, -1, 16], [3, 8, 16], [0, 11, 16], [NaN, 1, 16], [0, NaN, 16], [0.5, 1, 16], [0, 1.5, 16],
-      [Infinity, 0, 16], [0, Infinity, 16], [0, 5, SERIAL_BLOCK_MIN - 1],
+      [-1, 5, 16],
+      [0, -1, 16],
+      [3, 8, 16],
+      [0, 11, 16],
+      [NaN, 1, 16],
+      [0, NaN, 16],
+      [0.5, 1, 16],
+      [0, 1.5, 16],
+      [Infinity, 0, 16],
+      [0, Infinity, 16],
+      [0, 5, SERIAL_BLOCK_MIN - 1],
     ];
     for (const [off, len, cap] of cases) {
       let calls = 0;
@@ -167,7 +176,7 @@ describe('writeSerialFrame when the CRC has a zero byte', () => {
     let lowZero = 0;
     for (let seed = 0; highZero < 3 || lowZero < 3; seed++) {
       const frame = new Uint8Array(20 + (seed % 50));
-      for (let i = 0; i < frame.length; i++) frame[i] = (seed * 131 + i * 29 + (i * i) % 7) & 0xff;
+      for (let i = 0; i < frame.length; i++) frame[i] = (seed * 131 + i * 29 + ((i * i) % 7)) & 0xff;
       const c = crc16(frame, 0, frame.length);
       if ((c >>> 8 !== 0 || highZero >= 3) && ((c & 0xff) !== 0 || lowZero >= 3)) continue;
       if (c >>> 8 === 0) highZero++;
@@ -177,7 +186,12 @@ describe('writeSerialFrame when the CRC has a zero byte', () => {
       for (let cap = 1; cap <= n + 1; cap++) {
         const got: number[] = [];
         let writes = 0;
-        const r = writeSerialFrame(frame, 0, frame.length, new Uint8Array(cap), { write(d) { if (++writes > 4 * n) throw new Error('no progress'); got.push(...d); } });
+        const r = writeSerialFrame(frame, 0, frame.length, new Uint8Array(cap), {
+          write(d) {
+            if (++writes > 4 * n) throw new Error('no progress');
+            got.push(...d);
+          },
+        });
         expect(r).toBe(n);
         expect(Buffer.from(got).equals(Buffer.from(want.subarray(0, n)))).toBe(true);
       }

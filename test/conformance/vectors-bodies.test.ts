@@ -63,7 +63,11 @@ describe('vector bodies are in the CBOR subset (PROTOCOL.md §10)', () => {
       // cbor-x reads one well-formed item; every map key is an integer (no text keys on the wire).
       const x = cborx.decode(Buffer.from(body));
       const walk = (u: unknown): void => {
-        if (u instanceof Map) for (const [k, w] of u) { expect(typeof k).toBe('number'); walk(w); }
+        if (u instanceof Map)
+          for (const [k, w] of u) {
+            expect(typeof k).toBe('number');
+            walk(w);
+          }
         else if (Array.isArray(u)) u.forEach(walk);
       };
       walk(x);
@@ -87,12 +91,17 @@ describe('vector bodies are in the CBOR subset (PROTOCOL.md §10)', () => {
         const k = readUint(r);
         keys.push(k);
         expect(readUint(r)).toBeGreaterThanOrEqual(0); // value: an unsigned integer
-
       }
       expect(keys.every((k) => k === 1 || k === 2)).toBe(true);
       expect(cborReaderDone(r)).toBe(0);
       // Independent: cbor-x sees a Map with number keys, in the shortest map head (0xa0 + n).
-      expect(plain(cborx.decode(Buffer.from(body)))).toEqual([20, [[1, 7], [2, 900]]]);
+      expect(plain(cborx.decode(Buffer.from(body)))).toEqual([
+        20,
+        [
+          [1, 7],
+          [2, 900],
+        ],
+      ]);
       expect(body[2]).toBe(0xa0 + n);
     }
   });

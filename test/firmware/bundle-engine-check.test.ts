@@ -64,10 +64,16 @@ describe('engine-check: Espruino rejects', () => {
 describe('engine-check: Espruino accepts the working subset', () => {
   const accepted: [string, string][] = [
     ['let/const, arrows, template literals', 'const a = 1; let b = a + 1; const f = (x) => `v${x}`; f(b);'],
-    ['classes with extends, static, getters', 'class A { constructor(x) { this.x = x; } get y() { return this.x; } static z() { return 1; } } class B extends A {} new B(1).y;'],
+    [
+      'classes with extends, static, getters',
+      'class A { constructor(x) { this.x = x; } get y() { return this.x; } static z() { return 1; } } class B extends A {} new B(1).y;',
+    ],
     ['for-of over typed arrays', 'let s = 0; for (const v of new Uint8Array(4)) s += v;'],
     ['nullish coalescing', 'const o = null; const x = o ?? 5;'],
-    ['typed-array views and DataView', 'const b = new Uint8Array(8); const w = new Uint32Array(b.buffer, 4, 1); new DataView(b.buffer).setUint32(0, 1); w[0] = b.subarray(0, 2).length;'],
+    [
+      'typed-array views and DataView',
+      'const b = new Uint8Array(8); const w = new Uint32Array(b.buffer, 4, 1); new DataView(b.buffer).setUint32(0, 1); w[0] = b.subarray(0, 2).length;',
+    ],
     ['32-bit ops', 'const x = (0xdeadbeef >>> 0) | 0; const y = x << 3 ^ (x >> 2);'],
     ['call after declaration', 'function f() { return 1; } f();'],
     ['function calling a later function, called later', 'function a() { return b(); } function b() { return 1; } a();'],
@@ -85,15 +91,23 @@ describe('engine-check: Espruino accepts the working subset', () => {
 
 describe('engine-check: XS', () => {
   it('accepts modern syntax and the ES library', () => {
-    const code = 'const [a, ...r] = [1, 2, 3]; const m = new Map([[a, r]]); const o = {...{x: 1}, [a]: 2 ** 3}; o.x ??= BigInt(1); class E extends Error {} label: for (;;) break label;';
+    const code =
+      'const [a, ...r] = [1, 2, 3]; const m = new Map([[a, r]]); const o = {...{x: 1}, [a]: 2 ** 3}; o.x ??= BigInt(1); class E extends Error {} label: for (;;) break label;';
     expect(checkSource(code, 'xs')).toEqual([]);
   });
   it('rejects host globals and V8-only members', () => {
-    expect(rules('console.log(1); setTimeout(() => 0, 1); process.exit(0); Error.captureStackTrace({});', 'xs')).toEqual(['global', 'global', 'global', 'member']);
+    expect(rules('console.log(1); setTimeout(() => 0, 1); process.exit(0); Error.captureStackTrace({});', 'xs')).toEqual([
+      'global',
+      'global',
+      'global',
+      'member',
+    ]);
   });
   it('accepts imports in module mode and honours an allow list', () => {
     expect(checkSource('import Timer from "timer"; Timer.repeat(() => trace("x"), 10);', 'xs', { module: true })).toEqual([]);
-    expect(checkSource('Serial1.write("x"); setInterval(f, 10); function f() {}', 'espruino', { allowGlobals: ['Serial1', 'setInterval'] })).toEqual([]);
+    expect(
+      checkSource('Serial1.write("x"); setInterval(f, 10); function f() {}', 'espruino', { allowGlobals: ['Serial1', 'setInterval'] }),
+    ).toEqual([]);
   });
   it('reports a parse error as a violation instead of throwing', () => {
     expect(rules('const = ;', 'xs')).toEqual(['parse']);

@@ -13,7 +13,8 @@ const run = (code: string): unknown => {
 
 describe('inlineTopLevelConstants', () => {
   it('inlines reads, keeps behaviour, drops the declarations', () => {
-    const src = '(()=>{var a=16,b=-3,c=new Uint8Array(a),d=1e3;function f(x){return x*a+b}globalThis.out=()=>[f(2),c.length,d.toFixed(0),{a},-b,a.toString(16),typeof a];})();';
+    const src =
+      '(()=>{var a=16,b=-3,c=new Uint8Array(a),d=1e3;function f(x){return x*a+b}globalThis.out=()=>[f(2),c.length,d.toFixed(0),{a},-b,a.toString(16),typeof a];})();';
     const r = inlineTopLevelConstants(src);
     expect(r.names.sort()).toEqual(['a', 'b', 'd']);
     expect(r.code).not.toMatch(/var a=|,a=|b=-3|d=1e3/);
@@ -30,7 +31,8 @@ describe('inlineTopLevelConstants', () => {
 
   it('folds constant expressions of literals and inlined constants, and inlines them', () => {
     // The shapes esbuild leaves of `const X = 2 * BLOCK + 3` (firmware/src/meter/keystore.ts has such).
-    const src = '(()=>{var a=2*20,b=8+3,c=5*9+512,d=1<<4,e=-(7-10),f=~5,g=0xff&(-1>>>28),h=100/4%7,i=(3-5)*2,j=1e3/8;' +
+    const src =
+      '(()=>{var a=2*20,b=8+3,c=5*9+512,d=1<<4,e=-(7-10),f=~5,g=0xff&(-1>>>28),h=100/4%7,i=(3-5)*2,j=1e3/8;' +
       'globalThis.out=()=>[a,b,c,d,e,f,g,h,i,j,new Uint8Array(b).length,{c}];})();';
     const r = inlineTopLevelConstants(src);
     expect(r.names.sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
@@ -41,7 +43,8 @@ describe('inlineTopLevelConstants', () => {
   });
 
   it('folds a chain of dependent constants, including a plain alias', () => {
-    const src = '(()=>{var r=20,q=2*r,p=q+r*3,o=p<<1,n=o,m=n-r,k=new Uint8Array(m);globalThis.out=()=>[r,q,p,o,n,m,k.length,o.toString(16)];})();';
+    const src =
+      '(()=>{var r=20,q=2*r,p=q+r*3,o=p<<1,n=o,m=n-r,k=new Uint8Array(m);globalThis.out=()=>[r,q,p,o,n,m,k.length,o.toString(16)];})();';
     const r = inlineTopLevelConstants(src);
     expect(r.names.sort()).toEqual(['m', 'n', 'o', 'p', 'q', 'r']);
     expect(r.code).toContain('var k=new Uint8Array(180);');
@@ -50,7 +53,8 @@ describe('inlineTopLevelConstants', () => {
   });
 
   it('folds expressions that are constant once the names are inlined, and nothing else', () => {
-    const src = '(()=>{var a=16,x=[5];globalThis.out=()=>[new Uint8Array(a+3).length,(8+3).toString(2),x[0]*(2-a),-(a*2),x[0]+a+1,a/3,"s"+1,Math.max(a,2)+1];})();';
+    const src =
+      '(()=>{var a=16,x=[5];globalThis.out=()=>[new Uint8Array(a+3).length,(8+3).toString(2),x[0]*(2-a),-(a*2),x[0]+a+1,a/3,"s"+1,Math.max(a,2)+1];})();';
     const r = inlineTopLevelConstants(src);
     expect(r.code).toContain('[new Uint8Array(19).length,(11).toString(2),x[0]*((-14)),(-32),x[0]+16+1,16/3,"s"+1,Math.max(16,2)+1]');
     expect(JSON.stringify(run(r.code))).toBe(JSON.stringify(run(src)));
@@ -80,7 +84,10 @@ describe('inlineTopLevelConstants', () => {
     for (const [what, body] of cases) {
       const src = '(()=>{' + body + '})();';
       const r = inlineTopLevelConstants(src);
-      expect(r.names.filter((n) => n === 'a'), what).toEqual([]);
+      expect(
+        r.names.filter((n) => n === 'a'),
+        what,
+      ).toEqual([]);
       expect(JSON.stringify(run(r.code)), what).toBe(JSON.stringify(run(src)));
     }
   });

@@ -201,10 +201,12 @@ describe('provisioning images (PROTOCOL.md §11, encoded with cbor-x)', () => {
     expect(parseConcentratorProv(new Uint8Array([...cborEncode([1, 2, id, key, 0, id]), 0]))).toBeUndefined();
   });
   it('never throws on random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 120 }), (b) => {
-      expect(() => parseMeterProv(b)).not.toThrow();
-      expect(() => parseConcentratorProv(b)).not.toThrow();
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), (b) => {
+        expect(() => parseMeterProv(b)).not.toThrow();
+        expect(() => parseConcentratorProv(b)).not.toThrow();
+      }),
+    );
   });
 });
 
@@ -293,7 +295,7 @@ describe('concentrator meter table', () => {
     expect(rig.conc.table.count()).toBe(2);
   });
 
-  it("refuses a JOIN whose short address another meter holds (never ambiguous, PROTOCOL.md §7); the holder keeps working", async () => {
+  it('refuses a JOIN whose short address another meter holds (never ambiguous, PROTOCOL.md §7); the holder keeps working', async () => {
     const { Rig, METER_ADDR } = await import('./harness.ts');
     const rig = new Rig(1_800_000_000, { intervalS: 900 });
     const other = new Uint8Array([3, 3, 3, 3, 3, 3, 3, 3]);

@@ -14,15 +14,54 @@ import { METER_ADDR, METER_ID, CONC_ID, HES_ID, LK, T0, OP_READING, e2eKey, seri
 import { runEngine, xsAvailable } from '../xs/engine-run.ts';
 
 const HES_LK = Buffer.from('1112131415161718191a1b1c1d1e1f10', 'hex'); // TEST key
-const LINK_DATA = 0x01, LINK_JOIN = 0x02;
+const LINK_DATA = 0x01,
+  LINK_JOIN = 0x02;
 const hesKey = (dir: number) => refLinkKey(HES_LK, CONC_ID, dir, 0);
 const meterKey = (dir: number) => refLinkKey(LK, METER_ID, dir, 0);
 
-const reading = refSeal({ version: REF_E2E, dir: REF_UP, op: OP_READING, gen: 0, sender: METER_ID, receiver: HES_ID, counter: 1, body: encode([0, 1, T0, 42, 7]) }, e2eKey(OP_READING, REF_UP));
-const meterUp = (lc: number) => refSeal({ version: REF_LINK, dir: REF_UP, op: LINK_DATA, gen: 0, sender: METER_ID, receiver: CONC_ID, counter: lc, body: reading, addr: METER_ADDR }, meterKey(REF_UP));
+const reading = refSeal(
+  {
+    version: REF_E2E,
+    dir: REF_UP,
+    op: OP_READING,
+    gen: 0,
+    sender: METER_ID,
+    receiver: HES_ID,
+    counter: 1,
+    body: encode([0, 1, T0, 42, 7]),
+  },
+  e2eKey(OP_READING, REF_UP),
+);
+const meterUp = (lc: number) =>
+  refSeal(
+    {
+      version: REF_LINK,
+      dir: REF_UP,
+      op: LINK_DATA,
+      gen: 0,
+      sender: METER_ID,
+      receiver: CONC_ID,
+      counter: lc,
+      body: reading,
+      addr: METER_ADDR,
+    },
+    meterKey(REF_UP),
+  );
 
 function scenario() {
-  const join = refSeal({ version: REF_BACKHAUL, dir: REF_DOWN, op: LINK_JOIN, gen: 0, sender: HES_ID, receiver: CONC_ID, counter: 1, body: encode([METER_ID, LK, 0, METER_ADDR]) }, hesKey(REF_DOWN));
+  const join = refSeal(
+    {
+      version: REF_BACKHAUL,
+      dir: REF_DOWN,
+      op: LINK_JOIN,
+      gen: 0,
+      sender: HES_ID,
+      receiver: CONC_ID,
+      counter: 1,
+      body: encode([METER_ID, LK, 0, METER_ADDR]),
+    },
+    hesKey(REF_DOWN),
+  );
   const forged = Buffer.from(meterUp(2));
   forged[forged.length - 1] ^= 0x80; // last tag byte
   return {
@@ -38,19 +77,34 @@ function scenario() {
   };
 }
 
-interface ConcStep { i: number; hes: string[]; meter: string[]; stats: Record<string, number> }
-const parse = (stdout: string): ConcStep[] => stdout.split('\n').filter((l) => l.startsWith('@@step ')).map((l) => JSON.parse(l.slice(7)));
+interface ConcStep {
+  i: number;
+  hes: string[];
+  meter: string[];
+  stats: Record<string, number>;
+}
+const parse = (stdout: string): ConcStep[] =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('@@step '))
+    .map((l) => JSON.parse(l.slice(7)));
 
 function frames(hexes: string[]): Uint8Array[] {
   const out: Uint8Array[] = [];
   const d = new SerialDeframer(4096, (b, o, l) => out.push(b.slice(o, o + l)));
-  for (const h of hexes) { const b = Buffer.from(h, 'hex'); d.push(b, 0, b.length); }
+  for (const h of hexes) {
+    const b = Buffer.from(h, 'hex');
+    d.push(b, 0, b.length);
+  }
   return out;
 }
 
 function check(steps: ConcStep[]): void {
   expect(steps.map((s) => s.i)).toEqual([0, 1, 2, 3, 4]);
-  const dataToHes = (s: ConcStep) => frames(s.hes).map((f) => refOpen(f, hesKey(REF_UP))).filter((o) => o && o.op === LINK_DATA);
+  const dataToHes = (s: ConcStep) =>
+    frames(s.hes)
+      .map((f) => refOpen(f, hesKey(REF_UP)))
+      .filter((o) => o && o.op === LINK_DATA);
   expect(dataToHes(steps[0])).toEqual([]);
   expect(steps[1].stats.joins).toBe(1);
   // Step 2: exactly one DATA frame to the HES, from the concentrator, carrying the meter's id and its e2e frame byte for byte (§7).
@@ -78,7 +132,9 @@ describe('concentrator bundle: Node and Moddable XS', () => {
     expect(r.bundles.flatMap((b) => b.violations)).toEqual([]);
     bundle = path.join(dir, 'concentrator.js');
   });
-  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('joins a meter, forwards its frame unchanged, refuses replay and forgery, identically on both engines', async () => {
     expect(xsAvailable()).toBe(true);

@@ -31,7 +31,10 @@ describe('meter counter exhaustion', () => {
     rig.advance(5 * 900);
     const readings = rig.hes.take(OP_READING);
     expect(readings.map((u) => u.counter)).toEqual([start, start + 1, start + 2]);
-    const warn = rig.hes.take(OP_EVENT).map((u) => u.body as CborValue[]).filter((e) => e[1] === 19);
+    const warn = rig.hes
+      .take(OP_EVENT)
+      .map((u) => u.body as CborValue[])
+      .filter((e) => e[1] === 19);
     expect(warn.length).toBeGreaterThanOrEqual(1);
     expect(warn.every((e) => e[3] === OP_READING)).toBe(true);
     expect(rig.meter.stats.sendErrors).toBeGreaterThanOrEqual(2);

@@ -20,8 +20,18 @@ import { createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
 import {
-  DIR_DOWN, DIR_UP, LINK_DATA, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ,
-  OP_READING, OP_RELAY,
+  DIR_DOWN,
+  DIR_UP,
+  LINK_DATA,
+  OP_ACK,
+  OP_CLOCK,
+  OP_CONFIG,
+  OP_EVENT,
+  OP_FIRMWARE,
+  OP_KEY_UPDATE,
+  OP_READ,
+  OP_READING,
+  OP_RELAY,
 } from '@vakt/shared/policy';
 import { SerialDeframer, encodeSerialFrame, serialEncodedMaxLen } from '@vakt/shared/serial';
 import { decodeValue, encodeValue } from '@vakt/shared/cbor';
@@ -112,7 +122,10 @@ type Step = { do: 'tick'; t: number } | { do: 'rx'; hex: string } | { do: 'pulse
 function buildScenario(dl: Downlink): { steps: Step[]; labels: string[] } {
   const steps: Step[] = [];
   const labels: string[] = [];
-  const add = (label: string, s: Step) => { labels.push(label); steps.push(s); };
+  const add = (label: string, s: Step) => {
+    labels.push(label);
+    steps.push(s);
+  };
   const rx = (label: string, op: number, v: CborValue, gen: number) => add(label, { do: 'rx', hex: dl.cmd(op, v, gen).hex });
   add('pulse', { do: 'pulse', n: 250 });
   add('interval', { do: 'tick', t: T0 + 900 });
@@ -182,16 +195,28 @@ describe('every meter path on the real engines', () => {
     meter = path.join(dir, 'meter.js');
     adapter = path.join(dir, 'espruino-adapter.js');
   }, 120_000);
-  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   function verify(dl: Downlink, labels: string[], steps: StepResult[]): void {
     const up = new Map<string, ReturnType<Downlink['open']>[]>();
     for (const s of steps) {
       const label = s.i < 0 ? 'boot' : labels[s.i];
-      up.set(label, s.out.map((o) => dl.open(o)));
+      up.set(
+        label,
+        s.out.map((o) => dl.open(o)),
+      );
     }
-    const e2e = (label: string) => up.get(label)!.filter((f) => f !== null && f.link === LINK_DATA).map((f) => f!);
-    const bodyOf = (label: string, op: number) => e2e(label).filter((f) => f.op === op).map((f) => f.body as CborValue[]);
+    const e2e = (label: string) =>
+      up
+        .get(label)!
+        .filter((f) => f !== null && f.link === LINK_DATA)
+        .map((f) => f!);
+    const bodyOf = (label: string, op: number) =>
+      e2e(label)
+        .filter((f) => f.op === op)
+        .map((f) => f.body as CborValue[]);
     expect(bodyOf('boot', OP_EVENT)[0].slice(0, 2)).toEqual([0, 2]);
     expect(bodyOf('interval', OP_READING)[0].slice(0, 4)).toEqual([0, 1, T0 + 900, 250]);
     expect(bodyOf('read-register', OP_READ)[0].slice(0, 2)).toEqual([1, 1]);
@@ -205,14 +230,41 @@ describe('every meter path on the real engines', () => {
     expect(bodyOf('fw-activate', OP_FIRMWARE)[0]).toEqual([8, 0, 0]);
     expect(bodyOf('fw2-activate', OP_FIRMWARE)[0]).toEqual([9, 1, 0]);
     const confirms = [...e2e('ku-transport'), ...e2e('ku-transport-repeat')].filter((f) => f.op === OP_KEY_UPDATE);
-    expect(confirms.map((f) => [f.gen, f.body])).toEqual([[1, [10, 2, OP_RELAY, 1]], [1, [10, 2, OP_RELAY, 1]]]);
+    expect(confirms.map((f) => [f.gen, f.body])).toEqual([
+      [1, [10, 2, OP_RELAY, 1]],
+      [1, [10, 2, OP_RELAY, 1]],
+    ]);
     // Each ACTIVATE is answered by ACK [req, 7, newGen] under the ACK key in force (PROTOCOL.md §8 step 4).
-    expect(e2e('ku-activate').filter((f) => f.op === OP_ACK).map((f) => [f.gen, f.body])).toEqual([[0, [10, OP_KEY_UPDATE, 1]]]);
-    expect(e2e('mk-activate').filter((f) => f.op === OP_ACK).map((f) => [f.gen, f.body])).toEqual([[2, [12, OP_KEY_UPDATE, 2]]]);
-    expect(e2e('relay-gen1').filter((f) => f.op === OP_RELAY).map((f) => [f.gen, f.body])).toEqual([[1, [11, 1, 0]]]);
-    expect(e2e('mk-transport').filter((f) => f.op === OP_KEY_UPDATE).map((f) => f.gen)).toEqual([2]);
-    expect(e2e('clock-gen2').filter((f) => f.op === OP_CLOCK).map((f) => f.gen)).toEqual([2]);
-    expect(e2e('read-after-reboot').filter((f) => f.op === OP_READ).map((f) => f.gen)).toEqual([2]);
+    expect(
+      e2e('ku-activate')
+        .filter((f) => f.op === OP_ACK)
+        .map((f) => [f.gen, f.body]),
+    ).toEqual([[0, [10, OP_KEY_UPDATE, 1]]]);
+    expect(
+      e2e('mk-activate')
+        .filter((f) => f.op === OP_ACK)
+        .map((f) => [f.gen, f.body]),
+    ).toEqual([[2, [12, OP_KEY_UPDATE, 2]]]);
+    expect(
+      e2e('relay-gen1')
+        .filter((f) => f.op === OP_RELAY)
+        .map((f) => [f.gen, f.body]),
+    ).toEqual([[1, [11, 1, 0]]]);
+    expect(
+      e2e('mk-transport')
+        .filter((f) => f.op === OP_KEY_UPDATE)
+        .map((f) => f.gen),
+    ).toEqual([2]);
+    expect(
+      e2e('clock-gen2')
+        .filter((f) => f.op === OP_CLOCK)
+        .map((f) => f.gen),
+    ).toEqual([2]);
+    expect(
+      e2e('read-after-reboot')
+        .filter((f) => f.op === OP_READ)
+        .map((f) => f.gen),
+    ).toEqual([2]);
     const st = steps.find((x) => x.i === labels.indexOf('garbage'))!.stats; // before the reboot resets them
     expect(st.replay).toBe(1);
     // The retransmitted last command is a duplicate: LINK_ACKed, no replay counted, no response.
@@ -225,12 +277,13 @@ describe('every meter path on the real engines', () => {
     expect(st.policy).toBeGreaterThanOrEqual(1);
     // Nothing sealed twice under one key and counter.
     const seen = new Set<string>();
-    for (const fs2 of up.values()) for (const f of fs2) {
-      if (f === null || f.link !== LINK_DATA) continue;
-      const k = f.op + ':' + f.gen + ':' + f.counter;
-      expect(seen.has(k), k).toBe(false);
-      seen.add(k);
-    }
+    for (const fs2 of up.values())
+      for (const f of fs2) {
+        if (f === null || f.link !== LINK_DATA) continue;
+        const k = f.op + ':' + f.gen + ':' + f.counter;
+        expect(seen.has(k), k).toBe(false);
+        seen.add(k);
+      }
   }
 
   async function runOn(engine: 'node' | 'xs' | 'espruino'): Promise<{ steps: StepResult[]; labels: string[]; dl: Downlink }> {
@@ -253,17 +306,25 @@ describe('every meter path on the real engines', () => {
     verify(dl, labels, steps);
   }, 120_000);
 
-  it.skipIf(!xsAvailable())('runs on Moddable XS with the same transcript', async () => {
-    const node = await runOn('node');
-    const xs = await runOn('xs');
-    expect(xs.steps).toEqual(node.steps);
-    verify(xs.dl, xs.labels, xs.steps);
-  }, 180_000);
+  it.skipIf(!xsAvailable())(
+    'runs on Moddable XS with the same transcript',
+    async () => {
+      const node = await runOn('node');
+      const xs = await runOn('xs');
+      expect(xs.steps).toEqual(node.steps);
+      verify(xs.dl, xs.labels, xs.steps);
+    },
+    180_000,
+  );
 
-  it.skipIf(!espruinoBin())('runs on the Espruino interpreter with the same transcript (ESPRUINO_BIN)', async () => {
-    const node = await runOn('node');
-    const esp = await runOn('espruino');
-    expect(esp.steps).toEqual(node.steps);
-    verify(esp.dl, esp.labels, esp.steps);
-  }, 180_000);
+  it.skipIf(!espruinoBin())(
+    'runs on the Espruino interpreter with the same transcript (ESPRUINO_BIN)',
+    async () => {
+      const node = await runOn('node');
+      const esp = await runOn('espruino');
+      expect(esp.steps).toEqual(node.steps);
+      verify(esp.dl, esp.labels, esp.steps);
+    },
+    180_000,
+  );
 });

@@ -25,11 +25,21 @@ function fakeStorage(capacity = 40960) {
   const S: EspruinoStorageModule & { files: Map<string, Uint8Array>; compactions: () => number } = {
     files,
     compactions: () => compactions,
-    readArrayBuffer: (n) => { const f = files.get(n); return f === undefined ? undefined : new Uint8Array(f).buffer; },
-    write: (n, d) => { files.set(n, new Uint8Array(d)); return true; },
-    erase: (n) => { files.delete(n); },
+    readArrayBuffer: (n) => {
+      const f = files.get(n);
+      return f === undefined ? undefined : new Uint8Array(f).buffer;
+    },
+    write: (n, d) => {
+      files.set(n, new Uint8Array(d));
+      return true;
+    },
+    erase: (n) => {
+      files.delete(n);
+    },
     getFree: () => capacity - used(),
-    compact: () => { compactions++; },
+    compact: () => {
+      compactions++;
+    },
   };
   return S;
 }
@@ -58,12 +68,34 @@ function fakeEnv(S = fakeStorage()) {
   const env: EspruinoEnv = {
     Storage: S,
     crypto: fakeCrypto,
-    serial: [{ setup: (baud, o) => { setups.push([baud, o]); }, write: (d) => { writes.push(new Uint8Array(d)); }, on: (_e, cb) => { dataCbs.push(cb); } }],
+    serial: [
+      {
+        setup: (baud, o) => {
+          setups.push([baud, o]);
+        },
+        write: (d) => {
+          writes.push(new Uint8Array(d));
+        },
+        on: (_e, cb) => {
+          dataCbs.push(cb);
+        },
+      },
+    ],
     getTime: () => time,
-    setTime: (t) => { time = t; },
-    setInterval: (cb, ms) => { intervals.push({ cb, ms }); return intervals.length; },
-    digitalWrite: (p, v) => { digital.push([p, v]); },
-    setWatch: (cb, pin, opts) => { watches.push({ cb, pin, opts }); return watches.length; },
+    setTime: (t) => {
+      time = t;
+    },
+    setInterval: (cb, ms) => {
+      intervals.push({ cb, ms });
+      return intervals.length;
+    },
+    digitalWrite: (p, v) => {
+      digital.push([p, v]);
+    },
+    setWatch: (cb, pin, opts) => {
+      watches.push({ cb, pin, opts });
+      return watches.length;
+    },
     pin: (n) => 'pin:' + n,
     toUint8Array: (s) => Uint8Array.from(s, (c) => c.charCodeAt(0)),
     print: () => {},
@@ -122,7 +154,10 @@ describe('Espruino adapter', () => {
     expect(ticks).toEqual([1]);
     b.pins.relay(false);
     b.pins.relay(true);
-    expect(f.digital).toEqual([['pin:B3', 0], ['pin:B3', 1]]);
+    expect(f.digital).toEqual([
+      ['pin:B3', 0],
+      ['pin:B3', 1],
+    ]);
     const pulses: number[] = [];
     let tampers = 0;
     b.pins.onPulse((n) => pulses.push(n));
@@ -144,29 +179,67 @@ describe('Moddable adapter', () => {
     let ms = 5_000;
     class Serial {
       s: { opts: any; writes: number[][]; inbox: ArrayBuffer[] };
-      constructor(opts: any) { this.s = { opts, writes: [], inbox: [] }; serials.push(this.s); (this.s as any).obj = this; }
-      write(d: Uint8Array) { this.s.writes.push(Array.from(d)); }
-      read() { return this.s.inbox.shift(); }
+      constructor(opts: any) {
+        this.s = { opts, writes: [], inbox: [] };
+        serials.push(this.s);
+        (this.s as any).obj = this;
+      }
+      write(d: Uint8Array) {
+        this.s.writes.push(Array.from(d));
+      }
+      read() {
+        return this.s.inbox.shift();
+      }
     }
     class Digital {
-      static Output = 8; static InputPullUp = 1; static Rising = 1; static Falling = 2;
+      static Output = 8;
+      static InputPullUp = 1;
+      static Rising = 1;
+      static Falling = 2;
       d: { opts: any; writes: number[] };
-      constructor(opts: any) { this.d = { opts, writes: [] }; digitals.push(this.d); }
-      write(v: number) { this.d.writes.push(v); }
-      read() { return 0; }
+      constructor(opts: any) {
+        this.d = { opts, writes: [] };
+        digitals.push(this.d);
+      }
+      write(v: number) {
+        this.d.writes.push(v);
+      }
+      read() {
+        return 0;
+      }
     }
     const env: ModdableEnv = {
-      Serial, Digital,
+      Serial,
+      Digital,
       Preference: {
         get: (dom, k) => prefs.get(dom + '/' + k),
-        set: (dom, k, v) => { if (k.length > 15) throw new Error('NVS key too long'); prefs.set(dom + '/' + k, v.slice(0)); },
-        delete: (dom, k) => { prefs.delete(dom + '/' + k); },
+        set: (dom, k, v) => {
+          if (k.length > 15) throw new Error('NVS key too long');
+          prefs.set(dom + '/' + k, v.slice(0));
+        },
+        delete: (dom, k) => {
+          prefs.delete(dom + '/' + k);
+        },
       },
-      Timer: { repeat: (cb, t) => { timers.push({ cb, ms: t }); return timers.length; } },
+      Timer: {
+        repeat: (cb, t) => {
+          timers.push({ cb, ms: t });
+          return timers.length;
+        },
+      },
       nowMs: () => ms,
       trace: () => {},
     };
-    return { env, prefs, serials, digitals, timers, setMs: (v: number) => { ms = v; } };
+    return {
+      env,
+      prefs,
+      serials,
+      digitals,
+      timers,
+      setMs: (v: number) => {
+        ms = v;
+      },
+    };
   }
 
   it('opens ECMA-419 serial, Preference records, Timer clock and Digital pins from the profile', () => {
@@ -203,7 +276,9 @@ describe('flashed Espruino deliverable (meter-puckjs.js) boots with fake Espruin
     const r = await buildFirmware({ outDir: dir, only: ['deliverables'] });
     expect(r.bundles.flatMap((b) => b.violations)).toEqual([]);
   });
-  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('reads the factory prov file, answers an authenticated RELAY command over Serial1, uses native AES', () => {
     const code = fs.readFileSync(path.join(dir, 'meter-puckjs.js'), 'utf8');
@@ -215,14 +290,40 @@ describe('flashed Espruino deliverable (meter-puckjs.js) boots with fake Espruin
     let onData: ((d: string) => void) | undefined;
     const digital: number[] = [];
     let aesCalls = 0;
-    const countingCrypto = { AES: { encrypt: (d: Uint8Array, k: Uint8Array, o: { mode: string }) => { aesCalls++; return fakeCrypto.AES.encrypt(d, k, o); } } };
+    const countingCrypto = {
+      AES: {
+        encrypt: (d: Uint8Array, k: Uint8Array, o: { mode: string }) => {
+          aesCalls++;
+          return fakeCrypto.AES.encrypt(d, k, o);
+        },
+      },
+    };
     const sandbox: Record<string, unknown> = {
       require: (m: string) => (m === 'Storage' ? S : m === 'crypto' ? countingCrypto : undefined),
       // One frame may be written in several pieces: cut the line into frames at each 0x00, as the radio modem does.
-      Serial1: { setup: () => {}, write: (d: Uint8Array) => { for (const b of d) { line.push(b); if (b === 0) { out.push(new Uint8Array(line)); line = []; } } }, on: (_e: string, cb: (d: string) => void) => { onData = cb; } },
-      getTime: () => scn.t0 + 0.5, setTime: () => {}, setInterval: () => 1,
-      digitalWrite: (_p: unknown, v: number) => digital.push(v), setWatch: () => 1,
-      Pin: function Pin(this: { n: string }, n: string) { this.n = n; },
+      Serial1: {
+        setup: () => {},
+        write: (d: Uint8Array) => {
+          for (const b of d) {
+            line.push(b);
+            if (b === 0) {
+              out.push(new Uint8Array(line));
+              line = [];
+            }
+          }
+        },
+        on: (_e: string, cb: (d: string) => void) => {
+          onData = cb;
+        },
+      },
+      getTime: () => scn.t0 + 0.5,
+      setTime: () => {},
+      setInterval: () => 1,
+      digitalWrite: (_p: unknown, v: number) => digital.push(v),
+      setWatch: () => 1,
+      Pin: function Pin(this: { n: string }, n: string) {
+        this.n = n;
+      },
       E: { toUint8Array: (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0)) },
       print: () => {},
     };

@@ -22,7 +22,9 @@ describe.skipIf(!bin)(`meter bundle on the Espruino interpreter (${bin ? bin : '
     const r = await buildFirmware({ outDir: dir, only: ['meter', 'adapters'] });
     expect(r.bundles.flatMap((b) => b.violations)).toEqual([]);
   });
-  afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+  afterAll(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('passes the scenario with the same transcript as Node', async () => {
     // Native AES on Espruino, as on a Puck.js: on the 2,630-variable pool the meter with software AES
@@ -62,10 +64,20 @@ describe.skipIf(!bin)(`meter bundle on the Espruino interpreter (${bin ? bin : '
     })();`;
     // The two core functions alone (the whole core bundle does not fit a Puck.js-sized pool).
     const core = path.join(dir, 'aes-core.js');
-    fs.writeFileSync(core, await bundleEntry("import { expandKey, softAes } from './shared/src/aes.ts';\nglobalThis.VaktCore = { expandKey, softAes };\n", 'aes-core.ts', true));
+    fs.writeFileSync(
+      core,
+      await bundleEntry(
+        "import { expandKey, softAes } from './shared/src/aes.ts';\nglobalThis.VaktCore = { expandKey, softAes };\n",
+        'aes-core.ts',
+        true,
+      ),
+    );
     const r = await runEngine('espruino', [core, path.join(dir, 'espruino-adapter.js'), '--eval', code]);
     expect(r.code, r.stderr + r.stdout.slice(-1000)).toBe(0);
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith('@@aes ')).map((l) => l.slice(6).split(' '));
+    const lines = r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('@@aes '))
+      .map((l) => l.slice(6).split(' '));
     expect(lines).toHaveLength(cases.length);
     expect(lines[0]).toEqual(['69c4e0d86a7b0430d8cdb78070b4c55a', '69c4e0d86a7b0430d8cdb78070b4c55a']);
     cases.forEach(([k, p], i) => {

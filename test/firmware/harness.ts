@@ -3,12 +3,21 @@
 import { encode as cborEncode } from 'cbor-x';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, parseHeader, BACKHAUL_VERSION, E2E_CTR_WINDOW, E2E_VERSION, HEADER_LEN, HOP_CTR_WINDOW, ID_LEN, LINK_VERSION, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import {
+  createHeader,
+  parseHeader,
+  BACKHAUL_VERSION,
+  E2E_CTR_WINDOW,
+  E2E_VERSION,
+  HEADER_LEN,
+  HOP_CTR_WINDOW,
+  ID_LEN,
+  LINK_VERSION,
+  MAX_LINK_FRAME,
+} from '@vakt/shared/frame';
 import { reconstructCounter } from '@vakt/shared/replay';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
-import {
-  createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey,
-} from '@vakt/shared/keys';
+import { createKeySlot, loadE2eKey, loadE2eKeyFromMaster, loadKcKey, loadLinkKey } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
 import { equalBytes } from '@vakt/shared/utils';
@@ -172,7 +181,19 @@ export function makeWorld(): World {
   const meterLk = bytes(16, 2);
   const concLk = bytes(16, 3);
   // Short address 1 on the concentrator's radio hop (the HES JOINs the meter with it).
-  const meterProv = new Uint8Array(cborEncode([1, 1, Buffer.from(id.meter), Buffer.from(mk), Buffer.from(meterLk), 0, Buffer.from(id.conc), Buffer.from(id.hes), METER_ADDR]));
+  const meterProv = new Uint8Array(
+    cborEncode([
+      1,
+      1,
+      Buffer.from(id.meter),
+      Buffer.from(mk),
+      Buffer.from(meterLk),
+      0,
+      Buffer.from(id.conc),
+      Buffer.from(id.hes),
+      METER_ADDR,
+    ]),
+  );
   const concProv = new Uint8Array(cborEncode([1, 2, Buffer.from(id.conc), Buffer.from(concLk), 0, Buffer.from(id.hes)]));
   return { id, mk, meterLk, concLk, meterProv, concProv };
 }
@@ -539,26 +560,44 @@ export class Rig {
       storage,
       clock: this.clock,
       pins: {
-        relay: (c: boolean) => { this.relay.push(c); },
+        relay: (c: boolean) => {
+          this.relay.push(c);
+        },
         onPulse: () => {},
         onTamper: () => {},
       },
-      log: (m: string) => { this.logs.push(m); },
+      log: (m: string) => {
+        this.logs.push(m);
+      },
     };
   }
 
   bootMeter(): MeterApp {
     const st = this.meterStorage;
-    const port = this.net.port('meter', () => (b) => this.conc.onMeterLine(1, b), () => !st.dead);
+    const port = this.net.port(
+      'meter',
+      () => (b) => this.conc.onMeterLine(1, b),
+      () => !st.dead,
+    );
     this.meter = startMeter(this.board(st, [port]), { attach: false, ...this.meterOpts });
     return this.meter;
   }
 
   bootConcentrator(): ConcentratorApp {
     const st = this.concStorage;
-    const toHes = this.net.port('conc-up', () => (b) => this.hes.onBytes(b), () => !st.dead);
+    const toHes = this.net.port(
+      'conc-up',
+      () => (b) => this.hes.onBytes(b),
+      () => !st.dead,
+    );
     // A meter whose power is off hears nothing.
-    const toMeter = this.net.port('conc-down', () => (b) => { if (!this.meterStorage.dead) this.meter.onSerial(b); }, () => !st.dead);
+    const toMeter = this.net.port(
+      'conc-down',
+      () => (b) => {
+        if (!this.meterStorage.dead) this.meter.onSerial(b);
+      },
+      () => !st.dead,
+    );
     this.conc = startConcentrator(this.board(st, [toHes, toMeter]), { attach: false, ...this.concOpts });
     return this.conc;
   }

@@ -55,25 +55,28 @@ describe('meter: authentic hostile bodies', () => {
     const r = rig();
     let cases = 0;
     fc.assert(
-      fc.property(fc.constantFrom(...shapesIn(DIR_DOWN)).chain((s) => hostileBody(s, 500).map((h) => ({ s, ...h }))), ({ s, how, body }) => {
-        fc.pre(decodeBody(s.op, DIR_DOWN, body, 0, body.length).err !== OK);
-        cases++;
-        const before = snapshot(r);
-        r.hes.commandRaw(s.op, body);
-        r.net.run();
-        const answers = r.hes.take(s.op);
-        if (s.op === OP_KEY_UPDATE || s.op === OP_ACK) expect(answers, how).toEqual([]);
-        else {
-          expect(answers.length, `${s.name}: ${how}`).toBe(1);
-          expect(statusOf(s.op, answers[0]!.body as CborValue[]), `${s.name}: ${how}`).toBe(ST_BAD);
-        }
-        expect(snapshot(r), `${s.name}: ${how}`).toEqual(before);
-        const req = r.hes.nextReq();
-        r.hes.command(OP_READ, [req, 1]);
-        r.net.run();
-        expect(r.hes.take(OP_READ).map((u) => (u.body as CborValue[]).slice(0, 2))).toEqual([[req, 1]]);
-        r.hes.inbox.length = 0;
-      }),
+      fc.property(
+        fc.constantFrom(...shapesIn(DIR_DOWN)).chain((s) => hostileBody(s, 500).map((h) => ({ s, ...h }))),
+        ({ s, how, body }) => {
+          fc.pre(decodeBody(s.op, DIR_DOWN, body, 0, body.length).err !== OK);
+          cases++;
+          const before = snapshot(r);
+          r.hes.commandRaw(s.op, body);
+          r.net.run();
+          const answers = r.hes.take(s.op);
+          if (s.op === OP_KEY_UPDATE || s.op === OP_ACK) expect(answers, how).toEqual([]);
+          else {
+            expect(answers.length, `${s.name}: ${how}`).toBe(1);
+            expect(statusOf(s.op, answers[0]!.body as CborValue[]), `${s.name}: ${how}`).toBe(ST_BAD);
+          }
+          expect(snapshot(r), `${s.name}: ${how}`).toEqual(before);
+          const req = r.hes.nextReq();
+          r.hes.command(OP_READ, [req, 1]);
+          r.net.run();
+          expect(r.hes.take(OP_READ).map((u) => (u.body as CborValue[]).slice(0, 2))).toEqual([[req, 1]]);
+          r.hes.inbox.length = 0;
+        },
+      ),
       { numRuns: 300 },
     );
     expect(cases).toBeGreaterThan(200);

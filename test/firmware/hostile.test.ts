@@ -9,7 +9,16 @@ import { createCryptoCtx } from '@vakt/shared/ctx';
 import { createKeySlot, loadLinkKey, setSlotKey } from '@vakt/shared/keys';
 import { createSendCounter } from '@vakt/shared/counter';
 import { sealFrame } from '@vakt/shared/seal';
-import { BACKHAUL_VERSION, E2E_VERSION, HEADER_LEN, HOP_DOWN, HOP_HDR_SHORT, HOP_MARK, LINK_VERSION, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import {
+  BACKHAUL_VERSION,
+  E2E_VERSION,
+  HEADER_LEN,
+  HOP_DOWN,
+  HOP_HDR_SHORT,
+  HOP_MARK,
+  LINK_VERSION,
+  MAX_LINK_FRAME,
+} from '@vakt/shared/frame';
 import { DIR_DOWN, DIR_UP, HOP_TAG_LEN, LINK_DATA, OP_EVENT, OP_READ, OP_READING } from '@vakt/shared/policy';
 import { METER_ADDR, Rig } from './harness.ts';
 import type { CborValue } from '@vakt/shared/cbor';
@@ -117,7 +126,11 @@ describe('hostile input', () => {
     expect(ev.length).toBeLessThanOrEqual(4 + 11);
     const reported = ev.filter((e) => e[1] === 16).reduce((a, e) => a + e[3], 0);
     rig.advance(600, 60);
-    const later = rig.hes.take(OP_EVENT).map((u) => u.body as number[]).filter((e) => e[1] === 16).reduce((a, e) => a + e[3], 0);
+    const later = rig.hes
+      .take(OP_EVENT)
+      .map((u) => u.body as number[])
+      .filter((e) => e[1] === 16)
+      .reduce((a, e) => a + e[3], 0);
     expect(reported + later).toBe(5000 - noise);
     // Bounded flash wear: events cost counter reservations only (R = 64 by default), no per-frame write.
     expect(rig.meterStorage.writes - writesBefore).toBeLessThan(40);

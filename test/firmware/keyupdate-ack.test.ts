@@ -6,7 +6,15 @@ import { describe, it, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { DIR_UP, OP_ACK, OP_KEY_UPDATE, OP_RELAY } from '@vakt/shared/policy';
 import {
-  KU_CHANGED, KU_NOCHANGE, KX_CONFIRMED, KX_NONE, createKeyRing, hesBeginUpdate, hesOnActivated, hesOnConfirm, sendGen,
+  KU_CHANGED,
+  KU_NOCHANGE,
+  KX_CONFIRMED,
+  KX_NONE,
+  createKeyRing,
+  hesBeginUpdate,
+  hesOnActivated,
+  hesOnConfirm,
+  sendGen,
 } from '@vakt/shared/keyupdate';
 import type { KeyRing } from '@vakt/shared/keyupdate';
 import type { CborValue } from '@vakt/shared/cbor';

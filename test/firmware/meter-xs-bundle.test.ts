@@ -24,7 +24,9 @@ beforeAll(async () => {
   expect(report.bundles.flatMap((b) => b.violations)).toEqual([]);
   meterBundle = path.join(dir, 'meter.js');
 });
-afterAll(() => { fs.rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 describe('meter bundle: same scenario on Node and on Moddable XS', () => {
   let nodeSteps: StepResult[] = [];

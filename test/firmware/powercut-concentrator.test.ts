@@ -15,16 +15,42 @@ const OTHER_METER = new Uint8Array([0x4d, 9, 8, 7, 6, 5, 4, 3]);
 const OTHER_KEY = new Uint8Array(16).fill(0x77);
 
 const STEPS: ((rig: Rig) => void)[] = [
-  (rig) => { rig.hes.autoAck = true; rig.advance(1800); },
-  (rig) => { rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 0]); rig.net.run(); },
-  (rig) => { rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]); rig.net.run(); },
-  (rig) => { rig.hes.leave(rig.w.id.meter); rig.net.run(); },
+  (rig) => {
+    rig.hes.autoAck = true;
+    rig.advance(1800);
+  },
+  (rig) => {
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 0]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.leave(rig.w.id.meter);
+    rig.net.run();
+  },
   // Another meter takes the freed table slot (and its counter entry) before ours comes back.
-  (rig) => { rig.hes.join(OTHER_METER, OTHER_KEY, 0); rig.net.run(); },
-  (rig) => { rig.hes.join(rig.w.id.meter, rig.w.meterLk, 0); rig.net.run(); },
-  (rig) => { rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]); rig.net.run(); },
-  (rig) => { rig.advance(1800); },
-  (rig) => { rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]); rig.net.run(); },
+  (rig) => {
+    rig.hes.join(OTHER_METER, OTHER_KEY, 0);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.join(rig.w.id.meter, rig.w.meterLk, 0);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.advance(1800);
+  },
+  (rig) => {
+    rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+  },
 ];
 
 function witness(rig: Rig): CounterWitness {

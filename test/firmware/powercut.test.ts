@@ -21,25 +21,62 @@ const KEY_MASTER = new Uint8Array(16).fill(0xa5);
 
 /** The scenario as steps; each is run to completion (network settled) before the next. */
 const STEPS: ((rig: Rig) => void)[] = [
-  (rig) => { rig.hes.autoAck = true; rig.advance(1800); },
-  (rig) => { rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 0]); rig.net.run(); },
-  (rig) => { rig.hes.command(OP_CONFIG, [rig.hes.nextReq(), { 1: 5 }]); rig.net.run(); },
-  (rig) => { rig.hes.transport(OP_RELAY, 1, KEY_RELAY); rig.net.run(); },
-  (rig) => { rig.hes.activate(); rig.net.run(); },
-  (rig) => { rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]); rig.net.run(); },
-  (rig) => { rig.hes.command(OP_FIRMWARE, [7, 1, IMAGE.length, rig.hes.imageMac(IMAGE), 9]); rig.net.run(); },
+  (rig) => {
+    rig.hes.autoAck = true;
+    rig.advance(1800);
+  },
+  (rig) => {
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 0]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.command(OP_CONFIG, [rig.hes.nextReq(), { 1: 5 }]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.transport(OP_RELAY, 1, KEY_RELAY);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.activate();
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.command(OP_RELAY, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.command(OP_FIRMWARE, [7, 1, IMAGE.length, rig.hes.imageMac(IMAGE), 9]);
+    rig.net.run();
+  },
   (rig) => {
     for (let off = 0; off < IMAGE.length; off += 500) {
       rig.hes.command(OP_FIRMWARE, [7, 2, off, IMAGE.subarray(off, off + 500)]);
       rig.net.run();
     }
   },
-  (rig) => { rig.hes.command(OP_FIRMWARE, [7, 3]); rig.net.run(); },
-  (rig) => { rig.advance(1800); },
-  (rig) => { rig.hes.transport(0, 2, KEY_MASTER); rig.net.run(); },
-  (rig) => { rig.hes.activate(); rig.net.run(); },
-  (rig) => { rig.advance(1800); },
-  (rig) => { rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]); rig.net.run(); },
+  (rig) => {
+    rig.hes.command(OP_FIRMWARE, [7, 3]);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.advance(1800);
+  },
+  (rig) => {
+    rig.hes.transport(0, 2, KEY_MASTER);
+    rig.net.run();
+  },
+  (rig) => {
+    rig.hes.activate();
+    rig.net.run();
+  },
+  (rig) => {
+    rig.advance(1800);
+  },
+  (rig) => {
+    rig.hes.command(OP_READ, [rig.hes.nextReq(), 1]);
+    rig.net.run();
+  },
 ];
 
 /** Runs the scenario with power cut at meter write `cutAt` (mode), reboots, recovers; returns the rig. */
@@ -119,13 +156,18 @@ describe('meter power-cut fault injection', () => {
     expect(rig.meter.keys.gen[OP_RELAY]).toBe(2);
     expect(rig.hes.e2eFailures).toEqual([]);
     // Each ACTIVATE was answered by ACK [req, 7, newGen] (PROTOCOL.md §8 step 4), under the ACK key's own counter.
-    expect(rig.hes.take(OP_ACK).map((u) => (u.body as CborValue[]).slice(1))).toEqual([[OP_KEY_UPDATE, 1], [OP_KEY_UPDATE, 2]]);
+    expect(rig.hes.take(OP_ACK).map((u) => (u.body as CborValue[]).slice(1))).toEqual([
+      [OP_KEY_UPDATE, 1],
+      [OP_KEY_UPDATE, 2],
+    ]);
     reachable(rig);
   });
 
   // Count the writes of the uninterrupted scenario, then cut at every one of them in every mode.
   const total = (() => {
-    const rig = new Rig(T0, METER_OPTS, {}, (r) => { r.meterStorage.cutAt = -1; });
+    const rig = new Rig(T0, METER_OPTS, {}, (r) => {
+      r.meterStorage.cutAt = -1;
+    });
     for (const step of STEPS) step(rig);
     return rig.meterStorage.writes;
   })();

@@ -74,7 +74,7 @@ describe('concentrator queue fairness', () => {
     expect(q.size()).toBe(0);
   });
 
-  it('frames the HES never takes expire after bounded tries; the other meter\'s frames keep flowing at their rate', () => {
+  it("frames the HES never takes expire after bounded tries; the other meter's frames keep flowing at their rate", () => {
     const rig = new Rig(T0, { intervalS: 900 }, { upSlots: 16, retryS: 30 });
     const a = new LinkMeter(rig);
     const b = new LinkMeter(rig);

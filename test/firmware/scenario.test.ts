@@ -3,8 +3,19 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import {
-  OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE, OP_READ, OP_READING, OP_RELAY,
-  LINK_DATA, LINK_ACK, DIR_DOWN, DIR_UP,
+  OP_ACK,
+  OP_CLOCK,
+  OP_CONFIG,
+  OP_EVENT,
+  OP_FIRMWARE,
+  OP_KEY_UPDATE,
+  OP_READ,
+  OP_READING,
+  OP_RELAY,
+  LINK_DATA,
+  LINK_ACK,
+  DIR_DOWN,
+  DIR_UP,
 } from '@vakt/shared/policy';
 import { BACKHAUL_VERSION, E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import { METER_EMITS, CONCENTRATOR_EMITS } from '@vakt/firmware';

@@ -8,7 +8,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { expandKey, softAes, AES128_SCHEDULE_WORDS } from '@vakt/shared';
 import {
-  createSimBoard, createFileStorage, createManualClock, createNodeAes, createSerialPair, openSerialPort,
+  createSimBoard,
+  createFileStorage,
+  createManualClock,
+  createNodeAes,
+  createSerialPair,
+  openSerialPort,
 } from '@vakt/boards/sim/index';
 import { createRecordStorage, RECORD_HEADER_LEN } from '@vakt/boards/common/record';
 import type { RawStore } from '@vakt/boards/common/record';
@@ -19,7 +24,9 @@ function tmpDir(): string {
   tmpDirs.push(d);
   return d;
 }
-afterEach(() => { for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+afterEach(() => {
+  for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
 
@@ -76,7 +83,9 @@ function faultyRaw(): RawStore & { files: Map<string, Uint8Array>; tearNextAt: n
       }
       files.set(n, new Uint8Array(d));
     },
-    erase: (n: string) => { files.delete(n); },
+    erase: (n: string) => {
+      files.delete(n);
+    },
   };
   return raw;
 }
@@ -197,7 +206,12 @@ describe('serial', () => {
       const a = await openSerialPort(p0);
       const b = await openSerialPort(p1);
       const got: number[] = [];
-      const done = new Promise<void>((resolve) => b.onData((c) => { got.push(...c); if (got.length >= 256) resolve(); }));
+      const done = new Promise<void>((resolve) =>
+        b.onData((c) => {
+          got.push(...c);
+          if (got.length >= 256) resolve();
+        }),
+      );
       const all = new Uint8Array(256);
       for (let i = 0; i < 256; i++) all[i] = i;
       a.write(all);

@@ -77,7 +77,11 @@ describe('synthetic load', () => {
     const counting: Clock = {
       now: () => clock.now(),
       set: (t) => clock.set(t),
-      every: (ms, cb) => clock.every(ms, () => { calls++; cb(); }),
+      every: (ms, cb) =>
+        clock.every(ms, () => {
+          calls++;
+          cb();
+        }),
     };
     const got: number[] = [];
     startSyntheticLoad(counting, (n) => got.push(n));
@@ -93,8 +97,12 @@ describe('synthetic load', () => {
     const quiet = createSimBoard({ clock, log: () => {}, syntheticLoad: false });
     let pulses = 0;
     let quietPulses = 0;
-    board.pins.onPulse((n) => { pulses += n; });
-    quiet.pins.onPulse((n) => { quietPulses += n; });
+    board.pins.onPulse((n) => {
+      pulses += n;
+    });
+    quiet.pins.onPulse((n) => {
+      quietPulses += n;
+    });
     clock.advance(600_000);
     expect(pulses).toBe(expectedPulses(T0, T0 + 600));
     const before = wattSeconds(T0, T0 + 600);

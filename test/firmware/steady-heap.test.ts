@@ -63,11 +63,26 @@ describe.skipIf(!xsAvailable())('meter steady-state heap on Moddable XS', () => 
           clock: { now: function () { return 1800000000; }, set: function () {}, every: function () { return 0; } },
           pins: { relay: function () {}, onPulse: function () {}, onTamper: function () {} }, log: function () {} };
         var app = VaktMeter.startMeter(board, { attach: false });`;
-      const deliver = (a: number, b: number) => `for (var i = ${a}; i < ${b}; i++) app.onSerial(F[i]); gc(); print('@@sent ' + sent + ' ' + app.stats.commands);`;
-      const r = await runEngine('xs', [path.join(dir, 'meter.js'), '--eval', setup, '--eval', deliver(0, 20), '--eval', deliver(20, 60),
-        '--eval', deliver(60, 140), '--eval', deliver(140, 260)]);
+      const deliver = (a: number, b: number) =>
+        `for (var i = ${a}; i < ${b}; i++) app.onSerial(F[i]); gc(); print('@@sent ' + sent + ' ' + app.stats.commands);`;
+      const r = await runEngine('xs', [
+        path.join(dir, 'meter.js'),
+        '--eval',
+        setup,
+        '--eval',
+        deliver(0, 20),
+        '--eval',
+        deliver(20, 60),
+        '--eval',
+        deliver(60, 140),
+        '--eval',
+        deliver(140, 260),
+      ]);
       expect(r.code, r.stderr).toBe(0);
-      const sent = r.stdout.split('\n').filter((l) => l.startsWith('@@sent')).map((l) => l.split(' ').slice(1).map(Number));
+      const sent = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('@@sent'))
+        .map((l) => l.split(' ').slice(1).map(Number));
       expect(sent[sent.length - 1]).toEqual([2 * COMMANDS + 1, COMMANDS]); // boot event + (LINK_ACK, response) per command
       const heap = r.meters.map((m) => m.currentHeapCount!);
       // meters: [bundle, setup, warm-up, +40, +80, +120]

@@ -16,7 +16,13 @@ function wire(index: number, size: number): Uint8Array {
 }
 
 /** A local test server that deframes what it receives (shared SerialDeframer) and records frame indexes. */
-interface TestServer { server: Server; port: number; indexes: number[]; sockets: Socket[]; deframers: SerialDeframer[] }
+interface TestServer {
+  server: Server;
+  port: number;
+  indexes: number[];
+  sockets: Socket[];
+  deframers: SerialDeframer[];
+}
 function listen(port = 0): Promise<TestServer> {
   const ts: TestServer = { server: createServer(), port: 0, indexes: [], sockets: [], deframers: [] };
   ts.server.on('connection', (s) => {
@@ -26,9 +32,18 @@ function listen(port = 0): Promise<TestServer> {
     ts.deframers.push(d);
     s.on('data', (c: Buffer) => d.push(c, 0, c.length));
   });
-  return new Promise((r) => ts.server.listen(port, '127.0.0.1', () => { ts.port = (ts.server.address() as AddressInfo).port; r(ts); }));
+  return new Promise((r) =>
+    ts.server.listen(port, '127.0.0.1', () => {
+      ts.port = (ts.server.address() as AddressInfo).port;
+      r(ts);
+    }),
+  );
 }
-const stop = (ts: TestServer): Promise<void> => new Promise((r) => { for (const s of ts.sockets) s.destroy(); ts.server.close(() => r()); });
+const stop = (ts: TestServer): Promise<void> =>
+  new Promise((r) => {
+    for (const s of ts.sockets) s.destroy();
+    ts.server.close(() => r());
+  });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(cond: () => boolean, ms: number): Promise<void> {
   const end = Date.now() + ms;
@@ -112,7 +127,9 @@ describe('HesLink', () => {
     cleanup.push(() => link.close());
     const got: number[] = [];
     link.onData((c) => void got.push(c.length));
-    link.onData(() => { throw new Error('buggy receiver'); });
+    link.onData(() => {
+      throw new Error('buggy receiver');
+    });
     link.start();
     await until(() => ts.sockets.length === 1, 3000);
     ts.sockets[0]!.write(randomBytes(100_000));
@@ -127,7 +144,15 @@ describe('HesLink', () => {
     const b = await listen();
     cleanup.push(() => stop(b));
     const logs: string[] = [];
-    const link = new HesLink({ addresses: [{ host: '127.0.0.1', port: a.port }, { host: '127.0.0.1', port: b.port }], minBackoffMs: 10, maxBackoffMs: 5000, log: (l) => logs.push(l) });
+    const link = new HesLink({
+      addresses: [
+        { host: '127.0.0.1', port: a.port },
+        { host: '127.0.0.1', port: b.port },
+      ],
+      minBackoffMs: 10,
+      maxBackoffMs: 5000,
+      log: (l) => logs.push(l),
+    });
     cleanup.push(() => link.close());
     link.start();
     for (let i = 0; i < 10; i++) link.send(wire(i, 50));
@@ -155,7 +180,12 @@ describe('HesLink', () => {
   it('with every address down, backs off per round instead of spinning', async () => {
     const ports = [await freePort(), await freePort()];
     const logs: string[] = [];
-    const link = new HesLink({ addresses: ports.map((port) => ({ host: '127.0.0.1', port })), minBackoffMs: 20, maxBackoffMs: 200, log: (l) => logs.push(l) });
+    const link = new HesLink({
+      addresses: ports.map((port) => ({ host: '127.0.0.1', port })),
+      minBackoffMs: 20,
+      maxBackoffMs: 200,
+      log: (l) => logs.push(l),
+    });
     cleanup.push(() => link.close());
     link.start();
     await until(() => link.stats.connectFailures >= 8, 5000);

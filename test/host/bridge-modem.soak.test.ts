@@ -36,7 +36,10 @@ function receiver(): { push(c: Uint8Array): void; seen: Set<number>; bad: number
     bad: 0,
     push(c: Uint8Array): void {
       for (const b of c) {
-        if (b !== 0) { if (len < buf.length) buf[len++] = b; continue; }
+        if (b !== 0) {
+          if (len < buf.length) buf[len++] = b;
+          continue;
+        }
         if (len > 0) {
           const n = cobsDecode(buf, 0, len, dec, 0);
           if (n >= 6 && crc16(dec, 0, n - 2) === ((dec[n - 2]! << 8) | dec[n - 1]!)) r.seen.add(new DataView(dec.buffer).getUint32(0));
@@ -73,7 +76,11 @@ describe('ModemPort soak: 10 MB each way at full speed over a PTY pair', () => {
       const end = Date.now() + 30_000;
       while ((ra.seen.size < N || rb.seen.size < N) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
       totals.seconds += (Date.now() - t0) / 1000;
-      for (const m of [a, b]) { totals.stalls += m.stats.stalls; totals.reopens += m.stats.reopens; totals.resent += m.stats.resent; }
+      for (const m of [a, b]) {
+        totals.stalls += m.stats.stalls;
+        totals.reopens += m.stats.reopens;
+        totals.resent += m.stats.resent;
+      }
       await a.close();
       await b.close();
       await pair.close();

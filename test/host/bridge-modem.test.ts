@@ -74,7 +74,10 @@ describe('socat PTY pair', () => {
     const p = await pair();
     const a = await openRaw(p.a);
     const b = await openRaw(p.b);
-    cleanup.push(() => closeRaw(a), () => closeRaw(b));
+    cleanup.push(
+      () => closeRaw(a),
+      () => closeRaw(b),
+    );
     const got: Buffer[] = [];
     b.on('data', (d: Buffer) => got.push(d));
     a.write(Buffer.from('hello'));
@@ -91,7 +94,10 @@ describe('ModemPort', () => {
     const m2 = new ModemPort({ path: p.b, watchdogMs: 1000 });
     await m1.open();
     await m2.open();
-    cleanup.push(() => m1.close(), () => m2.close());
+    cleanup.push(
+      () => m1.close(),
+      () => m2.close(),
+    );
     const rx1: Buffer[] = [];
     const rx2: Buffer[] = [];
     m1.onData((c) => rx1.push(Buffer.from(c)));
@@ -104,7 +110,10 @@ describe('ModemPort', () => {
     await Promise.all([m1.drained(), m2.drained()]);
     const expected = Array.from({ length: N }, (_, i) => i);
     await until(() => unframe(Buffer.concat(rx2)).indexes.length >= N && unframe(Buffer.concat(rx1)).indexes.length >= N, 10_000);
-    for (const [rx, m] of [[rx2, m1], [rx1, m2]] as const) {
+    for (const [rx, m] of [
+      [rx2, m1],
+      [rx1, m2],
+    ] as const) {
       const u = unframe(Buffer.concat(rx));
       // A stall (if one happened) may resend a frame: duplicates allowed, never a loss or reordering.
       expect([...new Set(u.indexes)]).toEqual(expected);
@@ -179,7 +188,9 @@ describe('ModemPort', () => {
     cleanup.push(() => closeRaw(peer));
     const rx: Buffer[] = [];
     m.onData((c) => rx.push(Buffer.from(c)));
-    m.onData(() => { throw new Error('buggy receiver'); }); // a throwing receiver must not kill the port
+    m.onData(() => {
+      throw new Error('buggy receiver');
+    }); // a throwing receiver must not kill the port
     peer.write(randomBytes(50_000));
     peer.write(Buffer.from([0, 0, 0]));
     peer.write(Buffer.from(wireFrame(7, 100)));
@@ -229,7 +240,9 @@ describe('ModemPort watchdog and a busy event loop', () => {
     for (let round = 0; round < 5; round++) {
       for (let i = 0; i < 20; i++) m.send(wireFrame(round * 20 + i, 500));
       const end = Date.now() + 400; // block the event loop for 4 watchdog periods
-      while (Date.now() < end) { /* busy, as a large HES batch would be */ }
+      while (Date.now() < end) {
+        /* busy, as a large HES batch would be */
+      }
       await m.drained();
     }
     expect(m.stats.stalls).toBe(0);
@@ -252,7 +265,10 @@ describe('ModemPort when the device disappears', () => {
     // Frames accepted meanwhile wait in the bounded queue for the device to return; none is lost silently.
     expect(m.send(wireFrame(2, 10))).toBe(true);
     expect(m.stats.queuedFrames).toBeGreaterThanOrEqual(1);
-    const delays = logs.map((l) => /retrying in (\d+) ms/.exec(l)).filter((x) => x !== null).map((x) => Number(x![1]));
+    const delays = logs
+      .map((l) => /retrying in (\d+) ms/.exec(l))
+      .filter((x) => x !== null)
+      .map((x) => Number(x![1]));
     expect(Math.max(...delays)).toBeLessThanOrEqual(80);
     expect(delays[delays.length - 1]!).toBeGreaterThan(delays[0]!);
     await m.close();

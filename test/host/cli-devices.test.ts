@@ -59,7 +59,10 @@ describe('device commands refuse bad input in one line', () => {
 
   it('missing options are usage errors (exit 2)', async () => {
     expect(await vakt(['meter', 'sim', '--image', meterImg])).toEqual({ code: 2, err: ['vakt meter: missing required option --port'] });
-    expect(await vakt(['concentrator', '--hes', '7700', '--image', concImg])).toEqual({ code: 2, err: ['vakt concentrator: at least one --modem <device> is required'] });
+    expect(await vakt(['concentrator', '--hes', '7700', '--image', concImg])).toEqual({
+      code: 2,
+      err: ['vakt concentrator: at least one --modem <device> is required'],
+    });
     expect((await vakt(['concentrator', '--hes', 'x:0', '--modem', 'm', '--image', concImg])).err[0]).toMatch(/--hes must be host:port/);
     expect((await vakt(['meter', 'frob'])).code).toBe(2);
   });

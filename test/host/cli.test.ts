@@ -14,7 +14,11 @@ const SPEC: CommandSpec = {
   name: 'vakt x',
   summary: 'test',
   usage: '--port <p>',
-  options: { port: { type: 'string', description: 'port' }, meters: { type: 'string', description: 'n', default: '3' }, fast: { type: 'boolean', description: 'f' } },
+  options: {
+    port: { type: 'string', description: 'port' },
+    meters: { type: 'string', description: 'n', default: '3' },
+    fast: { type: 'boolean', description: 'f' },
+  },
   positionals: { min: 0, max: 1, names: '<file>' },
 };
 
@@ -73,7 +77,11 @@ describe('argument parsing', () => {
   it('turns parse failures into usage errors with exit code 2', () => {
     for (const argv of [['--nope'], ['--port'], ['a', 'b'], ['--fast=1']]) {
       let err: unknown;
-      try { parseCommand(SPEC, argv); } catch (e) { err = e; }
+      try {
+        parseCommand(SPEC, argv);
+      } catch (e) {
+        err = e;
+      }
       expect(err, argv.join(' ')).toBeInstanceOf(CliError);
       expect((err as CliError).exitCode).toBe(2);
       expect((err as CliError).message).not.toContain('\n');
@@ -98,7 +106,15 @@ describe('argument parsing', () => {
 
 describe('output helpers', () => {
   it('aligns table columns, numbers to the right', () => {
-    expect(table(['a', 'n'], [['xx', 1], ['y', 100]])).toEqual(['a     n', '--  ---', 'xx    1', 'y   100']);
+    expect(
+      table(
+        ['a', 'n'],
+        [
+          ['xx', 1],
+          ['y', 100],
+        ],
+      ),
+    ).toEqual(['a     n', '--  ---', 'xx    1', 'y   100']);
   });
 });
 
@@ -106,13 +122,21 @@ describe('conformance summary', () => {
   it('counts passes, failures and files that failed to load', () => {
     const rows = summarise(
       {
-        numTotalTests: 3, numPassedTests: 1, numFailedTests: 1, numPendingTests: 1,
+        numTotalTests: 3,
+        numPassedTests: 1,
+        numFailedTests: 1,
+        numPendingTests: 1,
         testResults: [
-          { name: '/r/test/conformance/a.test.ts', status: 'failed', message: '', assertionResults: [
-            { ancestorTitles: [], fullName: 'ok', status: 'passed', failureMessages: [] },
-            { ancestorTitles: [], fullName: 'bad', status: 'failed', failureMessages: ['AssertionError: x\n at y'] },
-            { ancestorTitles: [], fullName: 'sk', status: 'skipped', failureMessages: [] },
-          ] },
+          {
+            name: '/r/test/conformance/a.test.ts',
+            status: 'failed',
+            message: '',
+            assertionResults: [
+              { ancestorTitles: [], fullName: 'ok', status: 'passed', failureMessages: [] },
+              { ancestorTitles: [], fullName: 'bad', status: 'failed', failureMessages: ['AssertionError: x\n at y'] },
+              { ancestorTitles: [], fullName: 'sk', status: 'skipped', failureMessages: [] },
+            ],
+          },
           { name: '/r/test/conformance/b.test.ts', status: 'failed', message: 'SyntaxError: boom\nmore', assertionResults: [] },
         ],
       },

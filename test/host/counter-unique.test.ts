@@ -79,7 +79,7 @@ async function step(f: Fixture, g: GuardedHes, rnd: () => number, now: number): 
 
 function lcg(seed: number): () => number {
   let x = seed >>> 0;
-  return () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 describe('HES sender counters', () => {

@@ -15,7 +15,10 @@ type Req =
 process.on('message', async (r: Req) => {
   try {
     if (r.op === 'ingest') {
-      const res = await hes.ingestBatch(r.frames.map((f) => new Uint8Array(Buffer.from(f, 'base64'))), r.now);
+      const res = await hes.ingestBatch(
+        r.frames.map((f) => new Uint8Array(Buffer.from(f, 'base64'))),
+        r.now,
+      );
       process.send!({ id: r.id, ok: true, res });
     } else if (r.op === 'down') {
       const frames = (await hes.nextDownlink(r.conc, r.now)).map((f) => Buffer.from(f).toString('base64'));

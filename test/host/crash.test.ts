@@ -61,11 +61,23 @@ type ReplaySnap = Map<string, number>;
 async function checkInvariants(f: Fixture, accepted: Set<string>, prev: ReplaySnap): Promise<ReplaySnap> {
   const h = await Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
   try {
-    const stored = h.db.prepare('SELECT meter_id, seq, counter, gen FROM readings').all() as { meter_id: Buffer; seq: number; counter: number; gen: number }[];
+    const stored = h.db.prepare('SELECT meter_id, seq, counter, gen FROM readings').all() as {
+      meter_id: Buffer;
+      seq: number;
+      counter: number;
+      gen: number;
+    }[];
     const keys = new Set(stored.map((r) => `${toHex(r.meter_id)}:${r.seq}`));
     for (const a of accepted) expect(keys.has(a), `accepted reading ${a} lost`).toBe(true);
     const snap: ReplaySnap = new Map();
-    for (const r of h.db.prepare('SELECT sender, layer, op, dir, gen, last FROM replay').all() as { sender: Buffer; layer: number; op: number; dir: number; gen: number; last: number }[]) {
+    for (const r of h.db.prepare('SELECT sender, layer, op, dir, gen, last FROM replay').all() as {
+      sender: Buffer;
+      layer: number;
+      op: number;
+      dir: number;
+      gen: number;
+      last: number;
+    }[]) {
       snap.set(`${toHex(r.sender)}/${r.layer}/${r.op}/${r.dir}/${r.gen}`, r.last);
     }
     for (const [k, v] of prev) expect(snap.get(k) ?? -1, `replay counter ${k} went backwards`).toBeGreaterThanOrEqual(v);
@@ -93,7 +105,10 @@ describe('crash: SIGKILL during ingest batches', () => {
     for (let seq = 1; seq <= 40; seq++) {
       for (const m of f.meters) {
         const c = f.concOf(m);
-        frames.push({ frame: Buffer.from(c.wrap(m.seal(0x01, [0, seq, 1_700_000_000 + seq, seq, 1]))).toString('base64'), key: `${toHex(m.id)}:${seq}` });
+        frames.push({
+          frame: Buffer.from(c.wrap(m.seal(0x01, [0, seq, 1_700_000_000 + seq, seq, 1]))).toString('base64'),
+          key: `${toHex(m.id)}:${seq}`,
+        });
       }
     }
     const accepted = new Set<string>();
@@ -222,21 +237,33 @@ describe('crash: SIGKILL during key updates', () => {
     for (let i = 0; i < 20 && !reachable; i++) {
       now += 61_000;
       const d = await child.call({ op: 'down', conc: cid, now });
-      const { replies } = deliverDownlink(f, c, d.frames.map((x: string) => new Uint8Array(Buffer.from(x, 'base64'))));
+      const { replies } = deliverDownlink(
+        f,
+        c,
+        d.frames.map((x: string) => new Uint8Array(Buffer.from(x, 'base64'))),
+      );
       if (replies.length > 0) {
         const r2 = await child.call({ op: 'ingest', frames: replies.map((x) => Buffer.from(x).toString('base64')), now });
         for (const r of r2.res) if (r.ok && r.kind === 'key_confirm') updatesConfirmed++;
       }
       const st = (await child.call({ op: 'status' })).status.find((x: any) => x.id === mid);
       seq++;
-      const r = await child.call({ op: 'ingest', frames: [Buffer.from(c.wrap(m.seal(0x01, [0, seq, seq, seq, 1]))).toString('base64')], now });
+      const r = await child.call({
+        op: 'ingest',
+        frames: [Buffer.from(c.wrap(m.seal(0x01, [0, seq, seq, seq, 1]))).toString('base64')],
+        now,
+      });
       if (r.res[0].ok) accepted.add(`${mid}:${seq}`);
       reachable = r.res[0].ok && st.status === 'ok';
     }
     expect(reachable).toBe(true);
     const cmd = await child.call({ op: 'enqueue', meter: mid, params: { kind: 'relay', state: 1 }, now });
     const d = await child.call({ op: 'down', conc: cid, now: now + 1 });
-    const { replies, seen } = deliverDownlink(f, c, d.frames.map((x: string) => new Uint8Array(Buffer.from(x, 'base64'))));
+    const { replies, seen } = deliverDownlink(
+      f,
+      c,
+      d.frames.map((x: string) => new Uint8Array(Buffer.from(x, 'base64'))),
+    );
     expect(seen.some((s) => s.op === 0x03)).toBe(true);
     const r = await child.call({ op: 'ingest', frames: replies.map((x) => Buffer.from(x).toString('base64')), now: now + 2 });
     expect(r.res.some((x: any) => x.ok && x.command === cmd.cmd)).toBe(true);

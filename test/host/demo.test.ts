@@ -12,10 +12,21 @@ import { captureIo } from '../../host/src/cli/io.ts';
 import { main } from '../../host/src/cli/main.ts';
 
 const STEPS = [
-  'KPE produced keys', 'HES imported the shipment', 'Network up', 'Readings flow', 'Wrong key reported in plain words', 'Operator without relay right refused',
-  'Disconnect (relay open)', 'Reconnect (relay closed)', 'Key update (master key)', 'Replayed uplink frame refused',
-  'Forged uplink frame refused', 'Replayed disconnect command refused by the meter', 'Forged command refused by the meter',
-  'Uplink queues drained', 'Audit chain verifies',
+  'KPE produced keys',
+  'HES imported the shipment',
+  'Network up',
+  'Readings flow',
+  'Wrong key reported in plain words',
+  'Operator without relay right refused',
+  'Disconnect (relay open)',
+  'Reconnect (relay closed)',
+  'Key update (master key)',
+  'Replayed uplink frame refused',
+  'Forged uplink frame refused',
+  'Replayed disconnect command refused by the meter',
+  'Forged command refused by the meter',
+  'Uplink queues drained',
+  'Audit chain verifies',
 ];
 
 describe('vakt demo', () => {
@@ -50,7 +61,10 @@ describe('vakt demo', () => {
     const bin = mkdtempSync(join(tmpdir(), 'vakt-nosocat-'));
     symlinkSync(process.execPath, join(bin, 'node'));
     const r = spawnSync(process.execPath, ['host/bin/vakt.js', 'demo', '--meters', '1', '--intervals', '1', '--json'], {
-      cwd: root, encoding: 'utf8', env: { ...process.env, PATH: bin }, timeout: 90_000,
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, PATH: bin },
+      timeout: 90_000,
     });
     rmSync(bin, { recursive: true, force: true });
     const out = JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -22,16 +22,25 @@ afterEach(async () => {
 });
 
 function vakt(args: string[]): ChildProcess & { out: string[]; err: string[] } {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & { out: string[]; err: string[] };
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) as ChildProcess & {
+    out: string[];
+    err: string[];
+  };
   child.out = [];
   child.err = [];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => child.out.push(d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => child.err.push(d));
-  cleanup.push(() => new Promise<void>((r) => {
-    if (child.exitCode !== null || child.signalCode !== null) { r(); return; }
-    child.once('exit', () => r());
-    child.kill('SIGTERM');
-  }));
+  cleanup.push(
+    () =>
+      new Promise<void>((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          r();
+          return;
+        }
+        child.once('exit', () => r());
+        child.kill('SIGTERM');
+      }),
+  );
   return child;
 }
 
@@ -42,7 +51,12 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const kpe = initKpe(join(dir, 'kpe'));
-    const { hes, cert } = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    const { hes, cert } = await Hes.init({
+      dbPath: join(dir, 'hes.sqlite'),
+      storeKey: randomBytes(32),
+      kpePublicKeys: [kpe.pub],
+      synchronous: 'normal',
+    });
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
     await hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
@@ -55,8 +69,33 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     cleanup.push(() => pair.close());
     const meterImg = batch.images.find((i) => i.kind === 'meter')!;
     const concImg = batch.images.find((i) => i.kind === 'concentrator')!;
-    const conc = vakt(['concentrator', '--hes', `127.0.0.1:${port}`, '--modem', pair.a, '--image', concImg.file, '--state', join(dir, 'conc'), '--retry', '2', '--json']);
-    const meter = vakt(['meter', 'sim', '--port', pair.b, '--image', meterImg.file, '--state', join(dir, 'meter'), '--retry', '2', '--json']);
+    const conc = vakt([
+      'concentrator',
+      '--hes',
+      `127.0.0.1:${port}`,
+      '--modem',
+      pair.a,
+      '--image',
+      concImg.file,
+      '--state',
+      join(dir, 'conc'),
+      '--retry',
+      '2',
+      '--json',
+    ]);
+    const meter = vakt([
+      'meter',
+      'sim',
+      '--port',
+      pair.b,
+      '--image',
+      meterImg.file,
+      '--state',
+      join(dir, 'meter'),
+      '--retry',
+      '2',
+      '--json',
+    ]);
     // The meter announces its boot (EVENT power restore) and retries until the concentrator, once
     // the HES has JOINed it, link-acknowledges; the HES must then hold the meter's authentic event.
     const deadline = Date.now() + 40_000;
@@ -80,7 +119,12 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const kpe = initKpe(join(dir, 'kpe'));
-    const { hes, cert } = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    const { hes, cert } = await Hes.init({
+      dbPath: join(dir, 'hes.sqlite'),
+      storeKey: randomBytes(32),
+      kpePublicKeys: [kpe.pub],
+      synchronous: 'normal',
+    });
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
     await hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
@@ -103,7 +147,19 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
 
     const pair = await openPtyPair();
     cleanup.push(() => pair.close());
-    const conc = vakt(['concentrator', '--hes', `127.0.0.1:${port}`, '--modem', pair.a, '--image', concImg.file, '--state', join(dir, 'conc'), '--retry', '1']);
+    const conc = vakt([
+      'concentrator',
+      '--hes',
+      `127.0.0.1:${port}`,
+      '--modem',
+      pair.a,
+      '--image',
+      concImg.file,
+      '--state',
+      join(dir, 'conc'),
+      '--retry',
+      '1',
+    ]);
     vakt(['meter', 'sim', '--port', pair.b, '--image', badFile, '--state', join(dir, 'meter'), '--retry', '1']);
     // Wait until the HES has JOINed the meter into the concentrator (the concentrator link-acks the
     // JOIN); refusals reported after that are the wrong key, not an unknown meter.
@@ -115,7 +171,9 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     deadline = Date.now() + 20_000;
     const refusedAfterJoin = (): boolean => /meter frame\(s\) refused/.test(conc.err.join('').slice(mark));
     while (!refusedAfterJoin() && Date.now() < deadline) await sleep(200);
-    expect(conc.err.join('').slice(mark)).toMatch(/concentrator [0-9a-f]{16}: \d+ meter frame\(s\) refused \(unknown meter, wrong link key, replay or forged\)/);
+    expect(conc.err.join('').slice(mark)).toMatch(
+      /concentrator [0-9a-f]{16}: \d+ meter frame\(s\) refused \(unknown meter, wrong link key, replay or forged\)/,
+    );
     expect(seen.filter((r) => r.ok && r.meter === meterImg.id)).toEqual([]);
   }, 60_000);
 
@@ -123,7 +181,12 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-e2e-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
     const kpe = initKpe(join(dir, 'kpe'));
-    const { hes, cert } = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], synchronous: 'normal' });
+    const { hes, cert } = await Hes.init({
+      dbPath: join(dir, 'hes.sqlite'),
+      storeKey: randomBytes(32),
+      kpePublicKeys: [kpe.pub],
+      synchronous: 'normal',
+    });
     cleanup.push(() => hes.close());
     const batch = produceBatch(kpe, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(dir, 'out') });
     await hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
@@ -135,7 +198,19 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     const concImg = batch.images.find((i) => i.kind === 'concentrator')!;
     const pair = await openPtyPair();
     cleanup.push(() => pair.close());
-    const conc = vakt(['concentrator', '--hes', `127.0.0.1:${port}`, '--modem', pair.a, '--image', concImg.file, '--state', join(dir, 'conc'), '--retry', '2']);
+    const conc = vakt([
+      'concentrator',
+      '--hes',
+      `127.0.0.1:${port}`,
+      '--modem',
+      pair.a,
+      '--image',
+      concImg.file,
+      '--state',
+      join(dir, 'conc'),
+      '--retry',
+      '2',
+    ]);
     const meter = vakt(['meter', 'sim', '--port', pair.b, '--image', meterImg.file, '--state', join(dir, 'meter'), '--retry', '2']);
     const waitFor = async (pred: (r: IngestResult) => boolean, ms: number): Promise<boolean> => {
       const end = Date.now() + ms;
@@ -150,9 +225,11 @@ describe('vakt concentrator + vakt meter sim over a socat PTY pair', () => {
     server = new HesServer(hes, { host: '127.0.0.1', port, onResult: (r) => seen.push(r) }); // …and comes back
     await server.listen();
     const id = await hes.enqueueCommand('admin', meterImg.id, { kind: 'relay', state: 0 });
-    expect(await waitFor((r) => r.ok && r.kind === 'response', 30_000), `concentrator: ${conc.err.join('')}\nmeter: ${meter.err.join('')}`).toBe(true);
+    expect(
+      await waitFor((r) => r.ok && r.kind === 'response', 30_000),
+      `concentrator: ${conc.err.join('')}\nmeter: ${meter.err.join('')}`,
+    ).toBe(true);
     expect((await hes.listCommands({ meter: meterImg.id })).find((c) => c.id === id)?.state).toBe('acknowledged');
     expect(conc.err.join('')).toMatch(/hes link: (connection lost|cannot connect)/);
   }, 90_000);
 });
-

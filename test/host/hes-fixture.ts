@@ -61,7 +61,12 @@ export function readingFrame(f: Fixture, m: KitMeter, seq: number, wh = seq * 10
 }
 
 /** Delivers HES downlink for a concentrator to its kit meters; returns the meters' uplink replies as link frames. */
-export function deliverDownlink(f: Fixture, c: KitConcentrator, frames: Uint8Array[], drop?: (op: number, body: unknown) => boolean): { replies: Uint8Array[]; seen: { op: number; body: unknown }[] } {
+export function deliverDownlink(
+  f: Fixture,
+  c: KitConcentrator,
+  frames: Uint8Array[],
+  drop?: (op: number, body: unknown) => boolean,
+): { replies: Uint8Array[]; seen: { op: number; body: unknown }[] } {
   const replies: Uint8Array[] = [];
   const seen: { op: number; body: unknown }[] = [];
   for (const lf of frames) {

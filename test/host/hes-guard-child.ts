@@ -19,10 +19,14 @@ type Req =
 process.on('message', async (r: Req) => {
   try {
     if (r.op === 'ingest') process.send!({ id: r.id, ok: true, res: await hes.ingestBatch(r.frames.map(b64), r.now) });
-    else if (r.op === 'down') process.send!({ id: r.id, ok: true, frames: (await hes.nextDownlink(r.conc, r.now)).map((f) => Buffer.from(f).toString('base64')) });
-    else if (r.op === 'acks') process.send!({ id: r.id, ok: true, frames: (await hes.linkAcks(r.conc, r.counters)).map((f) => Buffer.from(f).toString('base64')) });
-    else if (r.op === 'count') process.send!({ id: r.id, ok: true, counts: Object.fromEntries(await Promise.all(r.tables.map(async (t) => [t, await count(t)]))) });
-    else if (r.op === 'enqueue') process.send!({ id: r.id, ok: true, cmd: await hes.enqueueCommand('admin', r.meter, { kind: 'read' }, { nowMs: r.now }) });
+    else if (r.op === 'down')
+      process.send!({ id: r.id, ok: true, frames: (await hes.nextDownlink(r.conc, r.now)).map((f) => Buffer.from(f).toString('base64')) });
+    else if (r.op === 'acks')
+      process.send!({ id: r.id, ok: true, frames: (await hes.linkAcks(r.conc, r.counters)).map((f) => Buffer.from(f).toString('base64')) });
+    else if (r.op === 'count')
+      process.send!({ id: r.id, ok: true, counts: Object.fromEntries(await Promise.all(r.tables.map(async (t) => [t, await count(t)]))) });
+    else if (r.op === 'enqueue')
+      process.send!({ id: r.id, ok: true, cmd: await hes.enqueueCommand('admin', r.meter, { kind: 'read' }, { nowMs: r.now }) });
     else if (r.op === 'readings') process.send!({ id: r.id, ok: true, readings: await hes.readings(r.meter, 1000) });
   } catch (e) {
     process.send!({ id: r.id, ok: false, error: String((e as Error).message) });

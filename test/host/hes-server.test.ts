@@ -213,17 +213,26 @@ describe('kpe and hes CLI', () => {
     expect(init.adminToken.token).toMatch(/^vakt_[0-9a-f]{16}_/);
     const io = captureIo({ cwd: dir, env: { VAKT_TOKEN: init.adminToken.token } });
     await expect(hesRun(['meters', ...common], anon)).rejects.toThrow(/not logged in/);
-    expect(await kpeRun(['batch', '--dir', 'kpe', '--hes-cert', 'hes.cert.json', '--meters', '2', '--concentrators', '1', '--out', 'b', '--json'], io)).toBe(0);
+    expect(
+      await kpeRun(
+        ['batch', '--dir', 'kpe', '--hes-cert', 'hes.cert.json', '--meters', '2', '--concentrators', '1', '--out', 'b', '--json'],
+        io,
+      ),
+    ).toBe(0);
     const batch = JSON.parse(io.stdout.at(-1)!);
     expect(readdirSync(join(dir, 'b')).filter((x) => x.endsWith('.prov.cbor')).length).toBe(3);
     expect(await hesRun(['import', ...common, 'b/shipment-000001.vks', '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ meters: 2, concentrators: 1, seq: 1 });
-    await expect(hesRun(['import', ...common, 'b/shipment-000001.vks'], io)).rejects.toThrow(/shipment refused \(REPLAY\), nothing imported/);
+    await expect(hesRun(['import', ...common, 'b/shipment-000001.vks'], io)).rejects.toThrow(
+      /shipment refused \(REPLAY\), nothing imported/,
+    );
     const meter = batch.meters[0].id as string;
     expect(await hesRun(['user', 'add', 'olga', '--role', 'operator', ...common], io)).toBe(0);
     expect(await hesRun(['user', 'token', 'olga', '--expires', '1', ...common, '--json'], io)).toBe(0);
     const olga = captureIo({ cwd: dir, env: { VAKT_TOKEN: JSON.parse(io.stdout.at(-1)!).token } });
-    await expect(hesRun(['command', 'relay', '--meter', meter, '--state', '0', ...common], olga)).rejects.toThrow(/lacks the right "relay"/);
+    await expect(hesRun(['command', 'relay', '--meter', meter, '--state', '0', ...common], olga)).rejects.toThrow(
+      /lacks the right "relay"/,
+    );
     expect(await hesRun(['command', 'config', '--meter', meter, '--tariff', '3', ...common, '--json'], olga)).toBe(0);
     expect(await hesRun(['command', 'list', ...common, '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!).commands[0]).toMatchObject({ kind: 'config', state: 'queued', actor: 'olga' });
@@ -235,7 +244,9 @@ describe('kpe and hes CLI', () => {
     expect(await hesRun(['audit', '--verify', ...common, '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ ok: true });
     await expect(hesRun(['command', 'relay', '--meter', 'xyz', ...common], io)).rejects.toThrow(/16 hex digits/);
-    await expect(hesRun(['meters', '--db', 'hes.db'], captureIo({ cwd: dir, env: { VAKT_HES_STORE_KEY: '00'.repeat(32) } }))).rejects.toThrow(/wrong store key/);
+    await expect(
+      hesRun(['meters', '--db', 'hes.db'], captureIo({ cwd: dir, env: { VAKT_HES_STORE_KEY: '00'.repeat(32) } })),
+    ).rejects.toThrow(/wrong store key/);
     await expect(hesRun(['meters', '--db', 'hes.db'], captureIo({ cwd: dir, env: {} }))).rejects.toThrow(/no store key/);
     expect(await kpeRun(['show', 'b/shipment-000001.vks', '--json'], io)).toBe(0);
     expect(JSON.parse(io.stdout.at(-1)!)).toMatchObject({ kind: 'shipment', seq: 1, hesId: init.hesId });

@@ -22,7 +22,15 @@ describe('store and keys at rest', () => {
   it('keeps no key in clear in the database and refuses a wrong store key plainly', async () => {
     const f = await makeFixture(3, 1);
     await f.hes.close();
-    const raw = Buffer.concat(['', '-wal'].map((s) => { try { return readFileSync(f.dbPath + s); } catch { return Buffer.alloc(0); } }));
+    const raw = Buffer.concat(
+      ['', '-wal'].map((s) => {
+        try {
+          return readFileSync(f.dbPath + s);
+        } catch {
+          return Buffer.alloc(0);
+        }
+      }),
+    );
     for (const m of f.batch.meters) {
       expect(raw.indexOf(Buffer.from(m.masterKey))).toBe(-1);
       expect(raw.indexOf(Buffer.from(m.linkKey))).toBe(-1);
@@ -81,8 +89,15 @@ describe('shipment import', () => {
     // A correctly signed shipment that re-uses an already provisioned meter id must not replace its keys.
     const m0 = f.batch.meters[0]!;
     const conflicting = sealShipment({
-      payload: encodePayload({ hesId: cert.hesId, meters: [{ ...m0, masterKey: new Uint8Array(16).fill(1) }], concentrators: [{ id: m0.concentratorId, linkKey: new Uint8Array(16), linkGen: 0 }] }),
-      seq: 100, kpeSecret: f.kpe.secret, hesId: cert.hesId, hesPub: cert.x25519,
+      payload: encodePayload({
+        hesId: cert.hesId,
+        meters: [{ ...m0, masterKey: new Uint8Array(16).fill(1) }],
+        concentrators: [{ id: m0.concentratorId, linkKey: new Uint8Array(16), linkGen: 0 }],
+      }),
+      seq: 100,
+      kpeSecret: f.kpe.secret,
+      hesId: cert.hesId,
+      hesPub: cert.x25519,
     });
     expect(await refusal(() => f.hes.importShipment(conflicting, 'admin'))).toBe('CONFLICT');
     expect(before()).toBe(snap);
@@ -91,7 +106,16 @@ describe('shipment import', () => {
     expect(await refusal(() => f.hes.importShipment(readFileSync(b2.shipmentFile), 'admin'))).toBe('REPLAY');
     expect(count(f.hes, 'meters')).toBe(3);
     const refusals = (await f.hes.audit.list()).filter((e) => e.action === 'shipment.refused').map((e) => e.subject);
-    expect(refusals).toEqual(['REPLAY', 'BAD_SIGNATURE', 'MALFORMED', 'MALFORMED', 'FOREIGN_SIGNER', 'WRONG_RECIPIENT', 'CONFLICT', 'REPLAY']);
+    expect(refusals).toEqual([
+      'REPLAY',
+      'BAD_SIGNATURE',
+      'MALFORMED',
+      'MALFORMED',
+      'FOREIGN_SIGNER',
+      'WRONG_RECIPIENT',
+      'CONFLICT',
+      'REPLAY',
+    ]);
     // An explicit key argument cannot widen the pin.
     const b4 = produceBatch(evil, { meters: 1, concentrators: 1, hesCert: cert, outDir: join(f.dir, 'b4') });
     expect(await refusal(() => f.hes.importShipment(readFileSync(b4.shipmentFile), 'admin', evil.pub))).toBe('FOREIGN_SIGNER');
@@ -125,7 +149,12 @@ describe('audit log', () => {
     for (let seq = 1; seq <= total; seq++) {
       for (const col of cols) {
         const orig = db.prepare(`SELECT ${col} AS v FROM audit WHERE seq = ?`).get(seq) as { v: unknown };
-        const changed = typeof orig.v === 'number' ? orig.v + 1 : Buffer.isBuffer(orig.v) ? Buffer.from(orig.v.map((x, i) => (i === 0 ? x ^ 1 : x))) : String(orig.v) + ' ';
+        const changed =
+          typeof orig.v === 'number'
+            ? orig.v + 1
+            : Buffer.isBuffer(orig.v)
+              ? Buffer.from(orig.v.map((x, i) => (i === 0 ? x ^ 1 : x)))
+              : String(orig.v) + ' ';
         db.prepare(`UPDATE audit SET ${col} = ? WHERE seq = ?`).run(changed, seq);
         const hh = await Hes.open({ dbPath: f.dbPath, storeKey: f.storeKey });
         const r = await hh.audit.verify();
@@ -194,7 +223,9 @@ describe('roles', () => {
 describe('command state machine', () => {
   it('allows only forward transitions; terminal states are final', async () => {
     const allowed = COMMAND_STATES.flatMap((a) => COMMAND_STATES.filter((b) => canTransition(a, b)).map((b) => `${a}>${b}`));
-    expect(allowed.sort()).toEqual(['queued>expired', 'queued>failed', 'queued>sent', 'sent>acknowledged', 'sent>expired', 'sent>failed', 'sent>sent'].sort());
+    expect(allowed.sort()).toEqual(
+      ['queued>expired', 'queued>failed', 'queued>sent', 'sent>acknowledged', 'sent>expired', 'sent>failed', 'sent>sent'].sort(),
+    );
   });
 });
 
@@ -374,7 +405,17 @@ describe('keys survive only under the pinned KPE', () => {
     const f = await makeFixture(1, 1);
     const evilKey = ed25519.utils.randomSecretKey();
     const cert = f.hes.cert();
-    const s = sealShipment({ payload: encodePayload({ hesId: cert.hesId, meters: [], concentrators: [{ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }] }), seq: 99, kpeSecret: evilKey, hesId: cert.hesId, hesPub: cert.x25519 });
+    const s = sealShipment({
+      payload: encodePayload({
+        hesId: cert.hesId,
+        meters: [],
+        concentrators: [{ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }],
+      }),
+      seq: 99,
+      kpeSecret: evilKey,
+      hesId: cert.hesId,
+      hesPub: cert.x25519,
+    });
     await expect(f.hes.importShipment(s, 'admin')).rejects.toThrow(/not the pinned KPE key/);
     expect(count(f.hes, 'concentrators')).toBe(1);
   });
@@ -419,7 +460,12 @@ describe('commands, more', () => {
     ];
     const d = deliverDownlink(f, c, await f.hes.nextDownlink(toHex(c.id)));
     const cfg = d.seen.find((s) => s.op === 0x04)!.body as unknown[];
-    expect(cfg[1]).toEqual(new Map([[1, 2], [2, 900]]));
+    expect(cfg[1]).toEqual(
+      new Map([
+        [1, 2],
+        [2, 900],
+      ]),
+    );
     await f.hes.ingestBatch(d.replies);
     for (const i of ids) expect((await f.hes.listCommands()).find((x) => x.id === i)!.state).toBe('acknowledged');
     expect((await f.hes.listCommands()).find((x) => x.id === ids[2])!.result).toMatchObject({ wh: 12345 });
@@ -434,13 +480,18 @@ describe('commands, more', () => {
     const sha = await f.hes.addFirmware('admin', image, 7);
     const c = f.concs[0]!;
     const cmds: number[] = [];
-    for (const m of f.meters) cmds.push(await f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'firmware', sha256: sha, size: image.length, version: 7 }));
+    for (const m of f.meters)
+      cmds.push(await f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'firmware', sha256: sha, size: image.length, version: 7 }));
     for (let i = 0; i < 10; i++) {
       const d = deliverDownlink(f, c, await f.hes.nextDownlink(toHex(c.id)));
       if (d.replies.length === 0) break;
       await f.hes.ingestBatch(d.replies);
     }
-    for (const id of cmds) expect((await f.hes.listCommands()).find((x) => x.id === id)).toMatchObject({ state: 'acknowledged', result: { status: 'ok', version: 7 } });
+    for (const id of cmds)
+      expect((await f.hes.listCommands()).find((x) => x.id === id)).toMatchObject({
+        state: 'acknowledged',
+        result: { status: 'ok', version: 7 },
+      });
     for (const m of f.meters) expect(toHex(Buffer.concat(m.fw!.data))).toBe(toHex(image));
     // Each BEGIN carried CMAC(KF[0], image) of its own meter (PROTOCOL.md §10, D-10), by the node:crypto reference.
     const macs = f.meters.map((m, i) => {
@@ -475,7 +526,10 @@ describe('firmware campaign across a key update', () => {
     }
     expect(m.gen(6)).toBe(1);
     expect(begins).toEqual([1]); // one new BEGIN, under the new generation
-    expect((await f.hes.listCommands()).find((x) => x.id === fw)).toMatchObject({ state: 'acknowledged', result: { status: 'ok', version: 9 } });
+    expect((await f.hes.listCommands()).find((x) => x.id === fw)).toMatchObject({
+      state: 'acknowledged',
+      result: { status: 'ok', version: 9 },
+    });
     expect(m.fw!.gen).toBe(1);
     expect(toHex(Buffer.concat(m.fw!.data))).toBe(toHex(image));
     const ok1 = m.ring.roots.subarray(6 * 16, 7 * 16); // OK[FIRMWARE, 1], the transported key
@@ -493,8 +547,25 @@ describe('hostile but authentic input', () => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;
     };
-    const atoms = [0, 1, 2, 7, -1, 255, 2 ** 32, 2 ** 53 - 1, 'x', '', true, null, new Uint8Array(16), new Uint8Array(0), new Map([[1, 2]])];
-    const value = (d: number): any => (d > 0 && rnd(3) === 0 ? Array.from({ length: rnd(6) }, () => value(d - 1)) : atoms[rnd(atoms.length)]);
+    const atoms = [
+      0,
+      1,
+      2,
+      7,
+      -1,
+      255,
+      2 ** 32,
+      2 ** 53 - 1,
+      'x',
+      '',
+      true,
+      null,
+      new Uint8Array(16),
+      new Uint8Array(0),
+      new Map([[1, 2]]),
+    ];
+    const value = (d: number): any =>
+      d > 0 && rnd(3) === 0 ? Array.from({ length: rnd(6) }, () => value(d - 1)) : atoms[rnd(atoms.length)];
     // A command in flight, so that responses can match a request id.
     const cmd = await f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'relay', state: 0 });
     deliverDownlink(f, c, await f.hes.nextDownlink(toHex(c.id)), () => true);

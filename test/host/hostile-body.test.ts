@@ -66,7 +66,10 @@ describe('HES: authentic hostile bodies (findings of issue 10)', () => {
       encodeItems([head(0, 0), head(0, 3), head(0, T0), new Uint8Array([0xa2, 0x01, 0x05, 0x01, 0x06])]), // EVENT detail with duplicate keys
     ];
     const ops = [OP_READING, OP_READING, OP_READING, OP_READING, OP_READING, OP_EVENT, OP_EVENT];
-    const res = await g.ingest(bodies.map((b, i) => c.wrap(m.sealRaw(ops[i]!, b))), T0 * 1000);
+    const res = await g.ingest(
+      bodies.map((b, i) => c.wrap(m.sealRaw(ops[i]!, b))),
+      T0 * 1000,
+    );
     for (const r of res) {
       expect(r).toMatchObject({ ok: false, error: 'ERR_CBOR' });
       expect(r.linkCounter).toBeGreaterThan(0);
@@ -79,7 +82,11 @@ describe('HES: authentic hostile bodies (findings of issue 10)', () => {
     await g.ready;
     const m = f.meters[0]!;
     const c = f.concOf(m);
-    const frames = Array.from({ length: 16 }, (_, i) => c.wrap(m.sealRaw(OP_EVENT, encodeItems([head(0, 0), head(0, 3), head(0, T0 + i), new Uint8Array([0xd9, 0x01, 0x2c, 0xc2, 0x41, i + 1])]))));
+    const frames = Array.from({ length: 16 }, (_, i) =>
+      c.wrap(
+        m.sealRaw(OP_EVENT, encodeItems([head(0, 0), head(0, 3), head(0, T0 + i), new Uint8Array([0xd9, 0x01, 0x2c, 0xc2, 0x41, i + 1])])),
+      ),
+    );
     const res = await g.ingest(frames, T0 * 1000);
     expect(res.map((r) => (r.ok ? r.kind : r.error))).toEqual(new Array(16).fill('ERR_CBOR'));
     expect(res.every((r) => (r.linkCounter ?? 0) > 0)).toBe(true);
@@ -101,16 +108,19 @@ describe('HES: hostile-body suite over every uplink shape (fast-check)', () => {
     let refused = 0;
     const shapes = shapesIn(DIR_UP);
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...shapes).chain((s) => hostileBody(s, MAX_BODY - 64).map((h) => ({ s, ...h }))), async ({ s, how, body }) => {
-        fc.pre(decodeBody(s.op, DIR_UP, body, 0, body.length).err !== OK);
-        const [r] = await g.ingest([c.wrap(m.sealRaw(s.op, body))], T0 * 1000);
-        refused++;
-        expect(r, `${s.name}: ${how}`).toMatchObject({ ok: false, error: 'ERR_CBOR' });
-        expect(r!.linkCounter, how).toBeGreaterThan(0);
-        const [ok] = await g.ingest([honest(f, b)], T0 * 1000);
-        honestCount++;
-        expect(ok).toMatchObject({ ok: true, kind: 'reading' });
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...shapes).chain((s) => hostileBody(s, MAX_BODY - 64).map((h) => ({ s, ...h }))),
+        async ({ s, how, body }) => {
+          fc.pre(decodeBody(s.op, DIR_UP, body, 0, body.length).err !== OK);
+          const [r] = await g.ingest([c.wrap(m.sealRaw(s.op, body))], T0 * 1000);
+          refused++;
+          expect(r, `${s.name}: ${how}`).toMatchObject({ ok: false, error: 'ERR_CBOR' });
+          expect(r!.linkCounter, how).toBeGreaterThan(0);
+          const [ok] = await g.ingest([honest(f, b)], T0 * 1000);
+          honestCount++;
+          expect(ok).toMatchObject({ ok: true, kind: 'reading' });
+        },
+      ),
       { numRuns: 300 },
     );
     expect(refused).toBeGreaterThan(200);

@@ -4,7 +4,17 @@
 // store-and-forward queue drains.
 import { describe, it, expect } from 'vitest';
 import { connect } from 'node:net';
-import { encodeSerialFrame, SerialDeframer, MAX_LINK_FRAME, serialEncodedMaxLen, LINK_ACK, OP_READING, OP_EVENT, OP_READ, decodeValue } from '@vakt/shared';
+import {
+  encodeSerialFrame,
+  SerialDeframer,
+  MAX_LINK_FRAME,
+  serialEncodedMaxLen,
+  LINK_ACK,
+  OP_READING,
+  OP_EVENT,
+  OP_READ,
+  decodeValue,
+} from '@vakt/shared';
 import { HesServer } from '../../host/src/hes/server.ts';
 import { cborEncode } from '../../host/src/crypto/cbor.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
@@ -57,17 +67,34 @@ describe('two meters, one concentrator, real TCP server', () => {
       line.send(c.wrap(cborEncode([0]), LINK_ACK));
       await until(() => srv.connected().length === 1);
       const hostile = [
-        (i: number) => a.sealRaw(OP_READING, encodeItems([head(0, 0), HOSTILE_ITEMS[(i * 7) % HOSTILE_ITEMS.length]!.bytes, head(0, T0), head(0, 1), head(0, 1)])),
-        (i: number) => a.sealRaw(OP_EVENT, encodeItems([head(0, 0), head(0, 3), head(0, T0 + i), new Uint8Array([0xd9, 0x01, 0x2c, 0xc2, 0x41, i & 0xff])])),
-        (i: number) => a.sealRaw(OP_READ, new Uint8Array([...encodeItems([head(0, i), head(0, 1), head(0, T0), head(0, 5), head(0, 5)]), 0xff])),
-        () => a.sealRaw(OP_READING, encodeItems([head(0, 0), HOSTILE_ITEMS.find((h) => h.name === 'float64 1e18')!.bytes, head(0, T0), head(0, 1), head(0, 1)])),
+        (i: number) =>
+          a.sealRaw(
+            OP_READING,
+            encodeItems([head(0, 0), HOSTILE_ITEMS[(i * 7) % HOSTILE_ITEMS.length]!.bytes, head(0, T0), head(0, 1), head(0, 1)]),
+          ),
+        (i: number) =>
+          a.sealRaw(
+            OP_EVENT,
+            encodeItems([head(0, 0), head(0, 3), head(0, T0 + i), new Uint8Array([0xd9, 0x01, 0x2c, 0xc2, 0x41, i & 0xff])]),
+          ),
+        (i: number) =>
+          a.sealRaw(OP_READ, new Uint8Array([...encodeItems([head(0, i), head(0, 1), head(0, T0), head(0, 5), head(0, 5)]), 0xff])),
+        () =>
+          a.sealRaw(
+            OP_READING,
+            encodeItems([head(0, 0), HOSTILE_ITEMS.find((h) => h.name === 'float64 1e18')!.bytes, head(0, T0), head(0, 1), head(0, 1)]),
+          ),
       ];
       const ROUNDS = 24;
       const rounds: number[] = [];
       for (let i = 1; i <= ROUNDS; i++) {
         const frames: Uint8Array[] = [];
         const counters: number[] = [];
-        for (const e2e of [hostile[i % hostile.length]!(i), b.seal(OP_READING, [0, i, T0 + i * 900, i * 10, 100]), hostile[(i + 1) % hostile.length]!(i)]) {
+        for (const e2e of [
+          hostile[i % hostile.length]!(i),
+          b.seal(OP_READING, [0, i, T0 + i * 900, i * 10, 100]),
+          hostile[(i + 1) % hostile.length]!(i),
+        ]) {
           frames.push(c.wrap(e2e));
           counters.push(c.lastCounter);
         }

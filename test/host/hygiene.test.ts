@@ -59,7 +59,10 @@ describe('CLI hygiene', () => {
     await expect(hesRun(['user', 'add', ESC_NAME, '--role', 'viewer', ...common], io)).rejects.toThrow(/user name must/);
     // A name with control characters reaches the audit log as it came (here: a refused actor through
     // the library); printing escapes it.
-    const hes = await Hes.open({ dbPath: join(dir, 'hes.db'), storeKey: Buffer.from(readFileSync(join(dir, 'store.key'), 'utf8').match(/[0-9a-f]{64}/)![0], 'hex') });
+    const hes = await Hes.open({
+      dbPath: join(dir, 'hes.db'),
+      storeKey: Buffer.from(readFileSync(join(dir, 'store.key'), 'utf8').match(/[0-9a-f]{64}/)![0], 'hex'),
+    });
     await expect(hes.require(ESC_NAME, 'view', 'audit')).rejects.toThrow(/unknown user "eve\\x1b\[2J\\nFAKE LINE"/);
     await expect(hes.setUser('admin', ESC_NAME, 'viewer')).rejects.toThrow(/user name must be printable/);
     await hes.close();
@@ -74,7 +77,8 @@ describe('CLI hygiene', () => {
   it('provisioning images: a link generation of 1.5, a float or a tag is refused field by field', async () => {
     const id = new Uint8Array(8).fill(1);
     const key = new Uint8Array(16).fill(2);
-    const img = (gen: unknown) => new Uint8Array(cborXEncode([1, 1, Buffer.from(id), Buffer.from(key), Buffer.from(key), gen, Buffer.from(id), Buffer.from(id), 1]));
+    const img = (gen: unknown) =>
+      new Uint8Array(cborXEncode([1, 1, Buffer.from(id), Buffer.from(key), Buffer.from(key), gen, Buffer.from(id), Buffer.from(id), 1]));
     expect(parseImage(img(3)).kind).toBe('meter');
     expect(() => parseImage(img(1.5))).toThrow(/not CBOR of the PROTOCOL.md §10 subset|link generation/);
     expect(() => parseImage(img(256))).toThrow(/link generation must be 0..255/);
@@ -91,18 +95,29 @@ describe('one hes serve per database', () => {
   it('a second lease on the same database is refused with one line; a dead holder does not block', async () => {
     const f = await makeFixture(1, 1);
     const l1 = await ServeLease.acquire(f.hes.store, f.dbPath);
-    await expect(ServeLease.acquire(f.hes.store, f.dbPath)).rejects.toThrow(/is already served by vakt hes serve \(pid \d+ on .*\); stop it first/);
+    await expect(ServeLease.acquire(f.hes.store, f.dbPath)).rejects.toThrow(
+      /is already served by vakt hes serve \(pid \d+ on .*\); stop it first/,
+    );
     await l1.release();
     await (await ServeLease.acquire(f.hes.store, f.dbPath)).release();
     // A holder that was SIGKILLed: its pid is gone, so its lease is free at once.
-    const child = spawn(process.execPath, ['--import', 'tsx', '-e', `
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '-e',
+        `
       const { Hes } = await import(${JSON.stringify(new URL('../../host/src/hes/hes.ts', import.meta.url).pathname)});
       const { ServeLease } = await import(${JSON.stringify(new URL('../../host/src/hes/lease.ts', import.meta.url).pathname)});
       const h = await Hes.open({ dbPath: ${JSON.stringify(f.dbPath)}, storeKey: Buffer.from(${JSON.stringify(toHex(f.storeKey))}, 'hex') });
       await ServeLease.acquire(h.store, 'x');
       console.log('held');
       setInterval(() => {}, 1000);
-    `], { stdio: ['ignore', 'pipe', 'inherit'] });
+    `,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     await new Promise<void>((res) => child.stdout!.on('data', (d) => String(d).includes('held') && res()));
     await expect(ServeLease.acquire(f.hes.store, f.dbPath)).rejects.toThrow(/already served/);
     child.kill('SIGKILL');
@@ -117,7 +132,11 @@ describe('one hes serve per database', () => {
     expect(await kpeRun(['init', '--dir', 'kpe'], io)).toBe(0);
     expect(await hesRun(['init', ...common, '--kpe-pub', 'kpe/kpe.pub'], io)).toBe(0);
     const vakt = new URL('../../host/bin/vakt.js', import.meta.url).pathname;
-    const serve = () => spawn(process.execPath, [vakt, 'hes', 'serve', '--port', '0', '--duration', '20', ...common], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = () =>
+      spawn(process.execPath, [vakt, 'hes', 'serve', '--port', '0', '--duration', '20', ...common], {
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
     const first = serve();
     await new Promise<void>((res) => first.stdout!.on('data', (d) => String(d).includes('listening') && res()));
     const second = serve();
@@ -145,7 +164,8 @@ describe('stale EVENT 19', () => {
     expect(await f.hes.ingest(c.wrap(m.seal(0x08, [0, 19, tNow - 100, 1])), now)).toMatchObject({ ok: true, kind: 'event' });
     expect(await updates()).toHaveLength(1);
     // The update runs to completion: TRANSPORT, CONFIRM, ACTIVATE, ACK.
-    for (let i = 1; i <= 4; i++) await f.hes.ingestBatch(deliverDownlink(f, c, await f.hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
+    for (let i = 1; i <= 4; i++)
+      await f.hes.ingestBatch(deliverDownlink(f, c, await f.hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
     expect((await updates()).map((u) => u.state)).toEqual(['acknowledged']);
     expect(m.mkGen).toBe(1);
     // A report the meter raised before the update (for another op), delivered only now under the new key.

@@ -62,7 +62,8 @@ describe('downlink counter exhaustion', () => {
     expect((await hes.listCommands({ meter: toHex(b.id) })).find((x) => x.id === cb2)?.state).toBe('acknowledged');
     expect((await hes.audit.list()).filter((e) => e.action === 'key.exhausted')).toHaveLength(1);
     // Once A confirmed and activated the new READ key, its waiting READ goes out under it.
-    for (let i = 2; i < 6; i++) await hes.ingestBatch(deliverDownlink(f, c, await hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
+    for (let i = 2; i < 6; i++)
+      await hes.ingestBatch(deliverDownlink(f, c, await hes.nextDownlink(toHex(c.id), now + i * 60_000)).replies, now + i * 60_000);
     expect(a.gen(OP_READ)).toBe(1);
     expect((await hes.listCommands({ meter: toHex(a.id) })).filter((x) => x.kind === 'read').map((x) => x.state)).toEqual(['acknowledged']);
   });
@@ -70,7 +71,11 @@ describe('downlink counter exhaustion', () => {
 
 describe('gap fill ranges', () => {
   it('are bounded by the window for any bounds, and empty for non-integers', async () => {
-    expect(gapFillRanges(1, 40, 16, 96)).toEqual([[1, 16], [17, 32], [33, 40]]);
+    expect(gapFillRanges(1, 40, 16, 96)).toEqual([
+      [1, 16],
+      [17, 32],
+      [33, 40],
+    ]);
     expect(gapFillRanges(1, 2 ** 40, 16, 96).length).toBe(6);
     // Beyond 2^53 a + 16 no longer advances (the hang of issue 10): no range at all.
     expect(gapFillRanges(1, 2 ** 60, 16, 96)).toEqual([]);

@@ -13,7 +13,14 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { decode as cborxDecode } from 'cbor-x';
 import { fromHex, toHex } from '../../host/src/crypto/bytes.ts';
 import { gcmSeal, gcmOpen } from '../../host/src/crypto/aead.ts';
-import { sealShipment, openShipment, parseShipmentHeader, shipmentKey, ShipmentError, SHIPMENT_HEADER_LEN } from '../../host/src/crypto/shipment.ts';
+import {
+  sealShipment,
+  openShipment,
+  parseShipmentHeader,
+  shipmentKey,
+  ShipmentError,
+  SHIPMENT_HEADER_LEN,
+} from '../../host/src/crypto/shipment.ts';
 import { initKpe, openKpe, produceBatch } from '../../host/src/kpe/kpe.ts';
 import { decodePayload, encodePayload } from '../../host/src/kpe/payload.ts';
 import { parseImage } from '../../host/src/kpe/image.ts';
@@ -32,10 +39,17 @@ describe('published vectors for the shipment primitives', () => {
     expect(toHex(okm)).toBe('3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865');
   });
   it('AES-GCM McGrew–Viega test case 4 (noble, as used by the shipment)', async () => {
-    const ct = gcm(fromHex('feffe9928665731c6d6a8f9467308308'), fromHex('cafebabefacedbaddecaf888'), fromHex('feedfacedeadbeeffeedfacedeadbeefabaddad2')).encrypt(
+    const ct = gcm(
+      fromHex('feffe9928665731c6d6a8f9467308308'),
+      fromHex('cafebabefacedbaddecaf888'),
+      fromHex('feedfacedeadbeeffeedfacedeadbeefabaddad2'),
+    ).encrypt(
       fromHex('d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39'),
     );
-    expect(toHex(ct)).toBe('42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091' + '5bc94fbc3221a5db94fae95ae7121a47');
+    expect(toHex(ct)).toBe(
+      '42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091' +
+        '5bc94fbc3221a5db94fae95ae7121a47',
+    );
   });
   it('store AEAD (node:crypto) round-trips and refuses a wrong key or moved ciphertext', async () => {
     const k = new Uint8Array(32).fill(7);
@@ -82,7 +96,13 @@ describe('shipment', () => {
     const eph = s.subarray(110, 142);
     const id = s.subarray(10, 26);
     const shared = x25519.getSharedSecret(hes.secret, eph);
-    const key = hkdf(sha256, shared, new Uint8Array([...eph, ...hes.pub]), new Uint8Array([...new TextEncoder().encode('vakt-shipment-v1'), ...id]), 32);
+    const key = hkdf(
+      sha256,
+      shared,
+      new Uint8Array([...eph, ...hes.pub]),
+      new Uint8Array([...new TextEncoder().encode('vakt-shipment-v1'), ...id]),
+      32,
+    );
     expect(toHex(key)).toBe(toHex(shipmentKey(shared, eph, hes.pub, id)));
     const ctLen = Buffer.from(s.subarray(154, 158)).readUInt32BE(0);
     const ct = s.subarray(SHIPMENT_HEADER_LEN, SHIPMENT_HEADER_LEN + ctLen);
@@ -92,7 +112,13 @@ describe('shipment', () => {
     const pt = Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
     expect(pt.toString()).toBe('payload bytes');
     const sig = s.subarray(s.length - 64);
-    expect(ed25519.verify(sig, new Uint8Array([...new TextEncoder().encode('vakt-shipment-signature-v1'), ...s.subarray(0, s.length - 64)]), kpePub)).toBe(true);
+    expect(
+      ed25519.verify(
+        sig,
+        new Uint8Array([...new TextEncoder().encode('vakt-shipment-signature-v1'), ...s.subarray(0, s.length - 64)]),
+        kpePub,
+      ),
+    ).toBe(true);
   });
 
   it('refuses every single-byte change anywhere in the file', async () => {
@@ -177,7 +203,12 @@ describe('KPE batch', () => {
     expect(p.meters.map((x) => toHex(x.masterKey))).toEqual(r.meters.map((x) => toHex(x.masterKey)));
     expect(p.concentrators.length).toBe(3);
 
-    const r2 = produceBatch(openKpe(dir), { meters: 2, concentrators: 1, hesCert: { hesId: hes.id, x25519: hes.pub }, outDir: join(dir, 'b2') });
+    const r2 = produceBatch(openKpe(dir), {
+      meters: 2,
+      concentrators: 1,
+      hesCert: { hesId: hes.id, x25519: hes.pub },
+      outDir: join(dir, 'b2'),
+    });
     expect(r2.seq).toBe(2);
     for (const d of r2.meters) expect(ids.has(toHex(d.id))).toBe(false);
   });
@@ -186,10 +217,28 @@ describe('KPE batch', () => {
     const id = fromHex('0102030405060708');
     const good = { hesId: id, meters: [], concentrators: [{ id, linkKey: new Uint8Array(16), linkGen: 0 }] };
     expect(decodePayload(encodePayload(good)).concentrators.length).toBe(1);
-    expect(() => decodePayload(encodePayload({ ...good, concentrators: [good.concentrators[0]!, good.concentrators[0]!] }))).toThrow(/duplicate/);
-    expect(() => decodePayload(encodePayload({ ...good, concentrators: [{ id, linkKey: new Uint8Array(15), linkGen: 0 }] }))).toThrow(/16-byte/);
+    expect(() => decodePayload(encodePayload({ ...good, concentrators: [good.concentrators[0]!, good.concentrators[0]!] }))).toThrow(
+      /duplicate/,
+    );
+    expect(() => decodePayload(encodePayload({ ...good, concentrators: [{ id, linkKey: new Uint8Array(15), linkGen: 0 }] }))).toThrow(
+      /16-byte/,
+    );
     expect(() =>
-      decodePayload(encodePayload({ ...good, meters: [{ id: fromHex('1111111111111111'), masterKey: new Uint8Array(16), linkKey: new Uint8Array(16), linkGen: 0, concentratorId: fromHex('9999999999999999'), shortAddr: 1 }] })),
+      decodePayload(
+        encodePayload({
+          ...good,
+          meters: [
+            {
+              id: fromHex('1111111111111111'),
+              masterKey: new Uint8Array(16),
+              linkKey: new Uint8Array(16),
+              linkGen: 0,
+              concentratorId: fromHex('9999999999999999'),
+              shortAddr: 1,
+            },
+          ],
+        }),
+      ),
     ).toThrow(/not in this shipment/);
     expect(() => decodePayload(new Uint8Array([0xff]))).toThrow(TypeError);
   });

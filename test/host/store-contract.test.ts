@@ -21,13 +21,23 @@ export function storeFactories(): { name: string; skip: string | null; open: () 
   const pg = process.env.VAKT_TEST_PG;
   return [
     { name: 'sqlite', skip: null, open: () => fresh(join(mkdtempSync(join(tmpdir(), 'vakt-store-')), 'hes.db')) },
-    { name: 'postgres', skip: pg === undefined || pg === '' ? 'VAKT_TEST_PG is not set (no PostgreSQL cluster)' : null, open: async () => fresh(await freshDatabase(pg!)) }, // an empty database per store: each test initialises its own
+    {
+      name: 'postgres',
+      skip: pg === undefined || pg === '' ? 'VAKT_TEST_PG is not set (no PostgreSQL cluster)' : null,
+      open: async () => fresh(await freshDatabase(pg!)),
+    }, // an empty database per store: each test initialises its own
   ];
 }
 
 async function fresh(location: string): Promise<HesStore> {
   const s = await openStore(location, { auditKey: AUDIT_KEY, synchronous: 'normal' });
-  await s.initialise({ hesId: randomBytes(8), meta: [{ k: 'schema_version', v: utf8('2') }], kpeKeys: [randomBytes(32)], admin: { name: 'admin', createdMs: T }, audit: [{ actor: 'admin', action: 'hes.init', subject: 'x', detail: {}, tsMs: T }] });
+  await s.initialise({
+    hesId: randomBytes(8),
+    meta: [{ k: 'schema_version', v: utf8('2') }],
+    kpeKeys: [randomBytes(32)],
+    admin: { name: 'admin', createdMs: T },
+    audit: [{ actor: 'admin', action: 'hes.init', subject: 'x', detail: {}, tsMs: T }],
+  });
   return s;
 }
 
@@ -47,7 +57,18 @@ for (const f of storeFactories()) {
     const meter = randomBytes(8);
     const conc = randomBytes(8);
     const key = (op = 1) => ({ sender: meter, layer: E2E, op, dir: 0, gen: 0 });
-    const reading = (seq: number): StoreWrite => ({ kind: 'reading', meter, seq, t: seq, wh: seq, w: 1, counter: seq, gen: 0, via: conc, receivedMs: T });
+    const reading = (seq: number): StoreWrite => ({
+      kind: 'reading',
+      meter,
+      seq,
+      t: seq,
+      wh: seq,
+      w: 1,
+      counter: seq,
+      gen: 0,
+      via: conc,
+      receivedMs: T,
+    });
 
     it('commitIngest: a frame whose counter advance loses has none of its writes applied; the winner is told the stored frame', async () => {
       const s = await open();
@@ -81,8 +102,23 @@ for (const f of storeFactories()) {
 
     it('commitIngest: a frame whose writes violate a constraint is refused alone; the other frames are stored', async () => {
       const s = await open();
-      const [ins] = await s.commit([{ kind: 'insertCommand', cmd: { meterId: meter, kind: 'read', op: 2, params: '{}', actor: 'admin', createdMs: T, expiresMs: T + 1000 } }]);
-      const bad: StoreWrite = { kind: 'updateCommand', id: (ins as { id: number }).id, expect: 'queued', state: 'bogus' as 'sent', params: '{}', attempts: 0, nextTryMs: 0, updatedMs: T, result: null };
+      const [ins] = await s.commit([
+        {
+          kind: 'insertCommand',
+          cmd: { meterId: meter, kind: 'read', op: 2, params: '{}', actor: 'admin', createdMs: T, expiresMs: T + 1000 },
+        },
+      ]);
+      const bad: StoreWrite = {
+        kind: 'updateCommand',
+        id: (ins as { id: number }).id,
+        expect: 'queued',
+        state: 'bogus' as 'sent',
+        params: '{}',
+        attempts: 0,
+        nextTryMs: 0,
+        updatedMs: T,
+        result: null,
+      };
       const r = await s.commitIngest({
         link: [],
         frames: [
@@ -106,11 +142,31 @@ for (const f of storeFactories()) {
       await expect(s.commit([{ kind: 'key', row }])).rejects.toThrow(StaleStoreError);
       expect(await s.commit([{ kind: 'key', row: { ...row, enc: utf8('v1') }, expectVer: 0 }])).toEqual([{ ver: 1 }]);
       const audits = (await s.auditHead()).seq;
-      await expect(s.commit([{ kind: 'audit', entry: { actor: 'a', action: 'x', subject: 's', detail: {}, tsMs: T } }, { kind: 'key', row: { ...row, enc: utf8('stale') }, expectVer: 0 }])).rejects.toThrow(StaleStoreError);
+      await expect(
+        s.commit([
+          { kind: 'audit', entry: { actor: 'a', action: 'x', subject: 's', detail: {}, tsMs: T } },
+          { kind: 'key', row: { ...row, enc: utf8('stale') }, expectVer: 0 },
+        ]),
+      ).rejects.toThrow(StaleStoreError);
       expect((await s.auditHead()).seq).toBe(audits); // nothing of the failed unit
-      const [ins] = await s.commit([{ kind: 'insertCommand', cmd: { meterId: meter, kind: 'read', op: 2, params: '{"kind":"read"}', actor: 'admin', createdMs: T, expiresMs: T + 1000 } }]);
+      const [ins] = await s.commit([
+        {
+          kind: 'insertCommand',
+          cmd: { meterId: meter, kind: 'read', op: 2, params: '{"kind":"read"}', actor: 'admin', createdMs: T, expiresMs: T + 1000 },
+        },
+      ]);
       const id = (ins as { id: number }).id;
-      const upd = (expect: 'queued' | 'sent'): StoreWrite => ({ kind: 'updateCommand', id, expect, state: 'sent', params: '{"kind":"read"}', attempts: 1, nextTryMs: T, updatedMs: T, result: null });
+      const upd = (expect: 'queued' | 'sent'): StoreWrite => ({
+        kind: 'updateCommand',
+        id,
+        expect,
+        state: 'sent',
+        params: '{"kind":"read"}',
+        attempts: 1,
+        nextTryMs: T,
+        updatedMs: T,
+        result: null,
+      });
       await s.commit([upd('queued')]);
       await expect(s.commit([upd('queued')])).rejects.toThrow(StaleStoreError);
       expect((await s.command(id))!.state).toBe('sent');
@@ -129,11 +185,19 @@ for (const f of storeFactories()) {
       expect(await s.reserveSendRange(k, 1, 2 ** 32)).toEqual({ lo: 2 ** 32, hi: 2 ** 32 });
     });
 
-    it('claimCommands: due open commands of the concentrator\'s meters, claimed until the lease ends', async () => {
+    it("claimCommands: due open commands of the concentrator's meters, claimed until the lease ends", async () => {
       const s = await open();
-      const cmd = (expiresMs: number): StoreWrite => ({ kind: 'insertCommand', cmd: { meterId: meter, kind: 'read', op: 2, params: '{}', actor: 'admin', createdMs: T, expiresMs } });
+      const cmd = (expiresMs: number): StoreWrite => ({
+        kind: 'insertCommand',
+        cmd: { meterId: meter, kind: 'read', op: 2, params: '{}', actor: 'admin', createdMs: T, expiresMs },
+      });
       const shipment = { id: randomBytes(16), kpePub: randomBytes(32), seq: 1, createdMs: T, importedMs: T, audit: [] };
-      await s.importShipment({ ...shipment, concentrators: [{ id: conc, linkGen: 0 }], meters: [{ id: meter, concentratorId: conc, linkGen: 0, shortAddr: 1 }], keys: [] });
+      await s.importShipment({
+        ...shipment,
+        concentrators: [{ id: conc, linkGen: 0 }],
+        meters: [{ id: meter, concentratorId: conc, linkGen: 0, shortAddr: 1 }],
+        keys: [],
+      });
       await expect(s.importShipment({ ...shipment, concentrators: [], meters: [], keys: [] })).rejects.toThrow(StaleStoreError);
       await s.commit([cmd(T + 60_000), cmd(T + 60_000)]);
       const claimed = await s.claimCommands(conc, T, 10, 30_000);

@@ -73,7 +73,8 @@ describe('users, tokens and logins', () => {
     await u.add(ADMIN, 'vera', 'viewer', 'vera-password-1');
     const t0 = 1_800_000_000_000;
     expect(await u.login('vera', 'vera-password-1', 'test', t0)).toMatchObject({ user: 'vera', role: 'viewer' });
-    for (let i = 0; i < MAX_FAILURES; i++) await expect(u.login('vera', `wrong-${i}-password`, 'test', t0 + i)).rejects.toThrow(/wrong user name or password/);
+    for (let i = 0; i < MAX_FAILURES; i++)
+      await expect(u.login('vera', `wrong-${i}-password`, 'test', t0 + i)).rejects.toThrow(/wrong user name or password/);
     await expect(u.login('vera', 'vera-password-1', 'test', t0 + 100)).rejects.toThrow(/too many failed logins/);
     expect(await u.login('vera', 'vera-password-1', 'test', t0 + LOCK_MS + 100)).toMatchObject({ user: 'vera' });
     const audit = await f.hes.audit.list();
@@ -113,15 +114,20 @@ describe('users, tokens and logins', () => {
     expect(tok).toMatchObject({ user: 'olga', role: 'viewer' });
     const olga = captureIo({ cwd: f.dir, env: { ...env, VAKT_TOKEN: tok.token } });
     expect(await hesRun(['meters', ...common, '--json'], olga)).toBe(0);
-    await expect(hesRun(['command', 'clock', '--meter', Buffer.from(f.batch.meters[0]!.id).toString('hex'), ...common], olga)).rejects.toThrow(/viewer\) lacks the right "clock"/);
+    await expect(
+      hesRun(['command', 'clock', '--meter', Buffer.from(f.batch.meters[0]!.id).toString('hex'), ...common], olga),
+    ).rejects.toThrow(/viewer\) lacks the right "clock"/);
     const wrong = captureIo({ cwd: f.dir, env, prompt: async (q) => (q.startsWith('password') ? 'not-the-password' : 'admin') });
     await expect(hesRun(['meters', ...common], wrong)).rejects.toThrow(/wrong user name or password/);
-    const files = readdirSync(f.dir).filter((n) => n.startsWith('hes.db')).map((n) => readFileSync(join(f.dir, n)));
+    const files = readdirSync(f.dir)
+      .filter((n) => n.startsWith('hes.db'))
+      .map((n) => readFileSync(join(f.dir, n)));
     expect(files.length).toBeGreaterThan(0);
     // The token's text and its secret part; the passwords anywhere (output included: only the token is shown, once).
     for (const secret of [adminPw, 'olga-secret-PW-0002', tok.token, tok.token.slice(22)]) {
       for (const b of files) expect(b.includes(Buffer.from(secret))).toBe(false);
     }
-    for (const pw of [adminPw, 'olga-secret-PW-0002']) expect([...tty.stdout, ...tty.stderr, ...olga.stderr, ...wrong.stderr].join('\n')).not.toContain(pw);
+    for (const pw of [adminPw, 'olga-secret-PW-0002'])
+      expect([...tty.stdout, ...tty.stderr, ...olga.stderr, ...wrong.stderr].join('\n')).not.toContain(pw);
   });
 });

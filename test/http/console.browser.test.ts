@@ -39,7 +39,15 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
     url = `http://127.0.0.1:${addr.port}/`;
     ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'vakt-chromium-')), {
       executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
       viewport: { width: 1280, height: 900 },
     });
     page = ctx.pages()[0] ?? (await ctx.newPage());
@@ -73,7 +81,9 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
     expect(await page.textContent('#login-error')).toBe('wrong user name or password');
     await login('admin');
     expect(await page.textContent('#whoami')).toBe('admin (admin)');
-    const rows = await page.$$eval('#meters tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    const rows = await page.$$eval('#meters tbody tr', (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)),
+    );
     expect(rows.length).toBe(2);
     const row = rows.find((r) => r[0] === a.meter)!;
     expect(row[2]).toBe('ok');
@@ -83,12 +93,19 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
 
   it("a meter's load-profile chart holds the stored points", async () => {
     await page.click(`a[href="#/meter/${a.meter}"]`);
-    await page.waitForFunction(() => (window as unknown as { vaktCharts?: { loadProfile?: unknown } }).vaktCharts?.loadProfile !== undefined);
-    const data = await page.evaluate(() => (window as unknown as { vaktCharts: { loadProfile: { data: number[][] } } }).vaktCharts.loadProfile.data.map((s) => [...s]));
+    await page.waitForFunction(
+      () => (window as unknown as { vaktCharts?: { loadProfile?: unknown } }).vaktCharts?.loadProfile !== undefined,
+    );
+    const data = await page.evaluate(() =>
+      (window as unknown as { vaktCharts: { loadProfile: { data: number[][] } } }).vaktCharts.loadProfile.data.map((s) => [...s]),
+    );
     const stored = await a.f.hes.readings(a.meter, 1000);
     expect(stored.length).toBe(POINTS);
     expect(data).toEqual([stored.map((r) => r.t), stored.map((r) => r.w), stored.map((r) => r.wh)]);
-    const canvas = await page.$eval('#chart-loadProfile canvas', (c) => [(c as unknown as { width: number }).width, (c as unknown as { height: number }).height]);
+    const canvas = await page.$eval('#chart-loadProfile canvas', (c) => [
+      (c as unknown as { width: number }).width,
+      (c as unknown as { height: number }).height,
+    ]);
     expect(canvas[0]).toBeGreaterThan(300);
     await shot('2-meter-chart');
   });
@@ -128,7 +145,11 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
     expect(await page.textContent('#user-error')).toMatch(/a name is 1–32 of a-z/);
     const server = await page.evaluate(async () => {
       const csrf = /vakt_csrf=([^;]+)/.exec(document.cookie)![1]!;
-      const res = await fetch('/api/users', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify({ name: 'nils\u001b[31m', role: 'admin' }) });
+      const res = await fetch('/api/users', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: JSON.stringify({ name: 'nils\u001b[31m', role: 'admin' }),
+      });
       return { status: res.status, body: (await res.json()) as { error: string } };
     });
     expect(server.status).toBe(400);
@@ -159,7 +180,11 @@ describe.skipIf(!haveBrowser)('web console in headless Chromium', () => {
     const before = (await a.f.hes.listCommands({})).length;
     const r = await page.evaluate(async (meter) => {
       const csrf = /vakt_csrf=([^;]+)/.exec(document.cookie)![1]!;
-      const res = await fetch('/api/commands', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': csrf }, body: JSON.stringify({ meter, kind: 'relay', state: 0 }) });
+      const res = await fetch('/api/commands', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: JSON.stringify({ meter, kind: 'relay', state: 0 }),
+      });
       return { status: res.status, body: await res.json() };
     }, a.meter);
     expect(r).toEqual({ status: 403, body: { error: 'user "vera" (viewer) lacks the right "relay"' } });

@@ -19,15 +19,27 @@ describe('vakt demo --console', () => {
     expect(io.stdout).toContain('demo: every step succeeded');
     const m = /(http:\/\/127\.0\.0\.1:[0-9]+\/)#token=(vakt_\S+)$/.exec(line!)!;
     const [url, token] = [m[1]!, m[2]!];
-    const login = await fetch(`${url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    const login = await fetch(`${url}api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token }),
+    });
     expect(login.status).toBe(200);
     expect(await login.json()).toMatchObject({ user: 'admin', role: 'admin' });
-    const cookie = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    const cookie = login.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
     // One-time: the same token neither logs in again nor works as a bearer token.
-    expect((await fetch(`${url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) })).status).toBe(401);
+    expect(
+      (await fetch(`${url}api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) }))
+        .status,
+    ).toBe(401);
     expect((await fetch(`${url}api/meters`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(401);
     const readings = async () => {
-      const r = (await (await fetch(`${url}api/meters`, { headers: { cookie } })).json()) as { meters: { status: string; readings: number }[] };
+      const r = (await (await fetch(`${url}api/meters`, { headers: { cookie } })).json()) as {
+        meters: { status: string; readings: number }[];
+      };
       return r.meters;
     };
     const first = await readings();

@@ -34,7 +34,11 @@ describe('vakt hes serve --http', () => {
     expect((await post('api/login', { user: 'olga', password: 'wrong-Secret-Pass-2' })).status).toBe(401);
     const ok = await post('api/login', { user: 'olga', password: 'olga-Secret-Pass-1' });
     expect(ok.status).toBe(200);
-    const sessionCookie = ok.headers.getSetCookie().find((c) => c.startsWith('vakt_session='))!.split(';')[0]!.split('=')[1]!;
+    const sessionCookie = ok.headers
+      .getSetCookie()
+      .find((c) => c.startsWith('vakt_session='))!
+      .split(';')[0]!
+      .split('=')[1]!;
     const created = await post('api/users/olga/tokens', { days: 1 }, { authorization: `Bearer ${adminToken}` });
     expect(created.status).toBe(201);
     const olgaToken = ((await created.json()) as { token: string }).token;
@@ -42,7 +46,9 @@ describe('vakt hes serve --http', () => {
     srvIo.abort();
     expect(await serving).toBe(0);
     const output = [...anon.stdout, ...anon.stderr, ...admin.stdout, ...admin.stderr, ...srvIo.stdout, ...srvIo.stderr].join('\n');
-    const files = readdirSync(dir).filter((f) => f.startsWith('hes.db')).map((f) => readFileSync(join(dir, f)));
+    const files = readdirSync(dir)
+      .filter((f) => f.startsWith('hes.db'))
+      .map((f) => readFileSync(join(dir, f)));
     const audit = captureIo({ cwd: dir, env: { VAKT_TOKEN: adminToken } });
     expect(await hesRun(['audit', '--limit', '1000', '--json', ...common], audit)).toBe(0);
     for (const secret of ['olga-Secret-Pass-1', 'wrong-Secret-Pass-2', adminToken, olgaToken, sessionCookie]) {
@@ -50,6 +56,8 @@ describe('vakt hes serve --http', () => {
       expect(audit.stdout.join('\n')).not.toContain(secret);
       for (const b of files) expect(b.includes(Buffer.from(secret))).toBe(false);
     }
-    expect(JSON.parse(audit.stdout.at(-1)!).entries.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['auth.failed', 'auth.login', 'token.create', 'user.password']));
+    expect(JSON.parse(audit.stdout.at(-1)!).entries.map((e: { action: string }) => e.action)).toEqual(
+      expect.arrayContaining(['auth.failed', 'auth.login', 'token.create', 'user.password']),
+    );
   }, 60_000);
 });

@@ -26,10 +26,19 @@ const lora = (sf: number, bwHz: number): LoraParams => ({ kind: 'lora', sf, bwHz
 
 describe('LoRa time on air', () => {
   it('agrees with the second implementation for every SF, bandwidth, coding rate and length', () => {
-    fc.assert(fc.property(fc.integer({ min: 6, max: 12 }), fc.constantFrom(125_000, 250_000, 500_000), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 255 }), fc.boolean(), (sf, bw, cr, pl, ih) => {
-      const p: LoraParams = { kind: 'lora', sf, bwHz: bw, cr, preamble: 8, crc: true, implicitHeader: ih };
-      expect(loraTimeOnAirMs(p, pl)).toBeCloseTo(refToA(sf, bw, cr, pl, 8, true, !ih), 9);
-    }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 6, max: 12 }),
+        fc.constantFrom(125_000, 250_000, 500_000),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.boolean(),
+        (sf, bw, cr, pl, ih) => {
+          const p: LoraParams = { kind: 'lora', sf, bwHz: bw, cr, preamble: 8, crc: true, implicitHeader: ih };
+          expect(loraTimeOnAirMs(p, pl)).toBeCloseTo(refToA(sf, bw, cr, pl, 8, true, !ih), 9);
+        },
+      ),
+    );
   });
 
   it('matches calculator values quoted for LoRaWAN (13-byte PHY payload, 125 kHz, CR 4/5)', () => {
@@ -43,7 +52,11 @@ describe('duty-cycle budget', () => {
     const b = new DutyCycleBudget(findBand('eu868-g'));
     expect(b.limitMs).toBe(36_000);
     let t = 0;
-    for (let i = 0; i < 36; i++) { expect(b.check(t, 1000).ok).toBe(true); b.record(t, 1000); t += 1000; }
+    for (let i = 0; i < 36; i++) {
+      expect(b.check(t, 1000).ok).toBe(true);
+      b.record(t, 1000);
+      t += 1000;
+    }
     const d = b.check(t, 1000);
     expect(d.ok).toBe(false);
     expect(d.ok === false && d.retryAtMs).toBe(3600_000); // the first second leaves the window
@@ -62,7 +75,9 @@ describe('duty-cycle budget', () => {
     const m = emulatedModem('e32', ch, { name: 'm', band: findBand('eu868-g'), maxWaitMs: 600_000 });
     await sched.settle(m.driver.start());
     // Offer ~4× the budget over three hours.
-    sched.every(2000, () => { m.driver.send(new Uint8Array(58).fill(7)); });
+    sched.every(2000, () => {
+      m.driver.send(new Uint8Array(58).fill(7));
+    });
     sched.runUntil(sched.now() + 3 * 3600_000);
     const worst = ch.maxWindowAirtime(m.module, 3600_000);
     expect(worst).toBeLessThanOrEqual(36_000);
@@ -79,18 +94,29 @@ describe('generic packet radio', () => {
     const mod = { kind: 'fsk' as const, bps: 38_400, overheadBytes: 9 };
     const a = new EmuPacketRadio(ch, mod, 61, true, true);
     const b = new EmuPacketRadio(ch, mod, 61, true, true);
-    const da = new PacketRadioDriver(a.uart, { maxPayload: 61, modulation: mod, address: 0xffff }, { name: 'a', band: findBand('lab'), timers: sched });
-    const db = new PacketRadioDriver(b.uart, { maxPayload: 61, modulation: mod, address: 0xffff }, { name: 'b', band: findBand('lab'), timers: sched });
+    const da = new PacketRadioDriver(
+      a.uart,
+      { maxPayload: 61, modulation: mod, address: 0xffff },
+      { name: 'a', band: findBand('lab'), timers: sched },
+    );
+    const db = new PacketRadioDriver(
+      b.uart,
+      { maxPayload: 61, modulation: mod, address: 0xffff },
+      { name: 'b', band: findBand('lab'), timers: sched },
+    );
     await da.start();
     await db.start();
     const got: Uint8Array[] = [];
     db.onPacket((p) => got.push(p));
-    fc.assert(fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 61 }), { minLength: 1, maxLength: 5 }), (ps) => {
-      got.length = 0;
-      for (const p of ps) da.send(p);
-      sched.runUntil(sched.now() + 2000);
-      expect(got).toEqual(ps);
-    }), { numRuns: 30 });
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 1, maxLength: 61 }), { minLength: 1, maxLength: 5 }), (ps) => {
+        got.length = 0;
+        for (const p of ps) da.send(p);
+        sched.runUntil(sched.now() + 2000);
+        expect(got).toEqual(ps);
+      }),
+      { numRuns: 30 },
+    );
   });
 });
 
@@ -98,7 +124,10 @@ describe('emulated channel', () => {
   async function run(seed: number) {
     const sched = new SimScheduler();
     const ch = new RadioChannel(sched, { seed, loss: 0.2, ber: 1e-3, duplicate: 0.05, reorder: 0.05 });
-    const hc = [emulatedModem('hc12', ch, { name: 'a', band: findBand('lab') }), emulatedModem('hc12', ch, { name: 'b', band: findBand('lab') })];
+    const hc = [
+      emulatedModem('hc12', ch, { name: 'a', band: findBand('lab') }),
+      emulatedModem('hc12', ch, { name: 'b', band: findBand('lab') }),
+    ];
     for (const m of hc) await sched.settle(m.driver.start());
     const got: number[] = [];
     hc[1]!.driver.onPacket((p) => got.push(...p));
@@ -126,7 +155,11 @@ describe('emulated channel', () => {
     const ms = [0, 1, 2].map((i) => emulatedModem('e32', ch, { name: `m${i}`, band: findBand('lab') }));
     for (const m of ms) await sched.settle(m.driver.start());
     const heard = [0, 0, 0];
-    ms.forEach((m, i) => m.driver.onPacket(() => { heard[i]!++; }));
+    ms.forEach((m, i) =>
+      m.driver.onPacket(() => {
+        heard[i]!++;
+      }),
+    );
     ms[0]!.driver.send(new Uint8Array(40).fill(1));
     ms[1]!.driver.send(new Uint8Array(40).fill(2));
     sched.runUntil(sched.now() + 5000);

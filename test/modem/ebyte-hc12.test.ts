@@ -16,12 +16,23 @@ function refE32(addr: number, airCode: number, chan: number, powerCode: number, 
 }
 
 describe('E32 / E22 configuration', () => {
-  it('the E32 frame matches the manual\'s table for every rate, channel, power and address', () => {
+  it("the E32 frame matches the manual's table for every rate, channel, power and address", () => {
     const rates = [300, 1200, 2400, 4800, 9600, 19200];
     const powers = [20, 17, 14, 10];
-    fc.assert(fc.property(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 31 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), (addr, r, chan, p, save) => {
-      expect([...e32ConfigFrame({ address: addr, airRate: rates[r]!, channel: chan, powerDbm: powers[p]! }, save)]).toEqual(refE32(addr, r, chan, p, save));
-    }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.integer({ min: 0, max: 5 }),
+        fc.integer({ min: 0, max: 31 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.boolean(),
+        (addr, r, chan, p, save) => {
+          expect([...e32ConfigFrame({ address: addr, airRate: rates[r]!, channel: chan, powerDbm: powers[p]! }, save)]).toEqual(
+            refE32(addr, r, chan, p, save),
+          );
+        },
+      ),
+    );
   });
 
   it('decodes the factory-default test telegram C0 00 00 1A 17 44 and re-encodes it', () => {
@@ -38,8 +49,16 @@ describe('E32 / E22 configuration', () => {
     expect(() => e22Registers({ address: 0, airRate: 2400, channel: 1, powerDbm: 22, subPacket: 100 })).toThrow('no sub-packet length 100');
     const sched = new SimScheduler();
     const m = new EmuEbyte(new RadioChannel(sched, { seed: 1 }), 'e32');
-    expect(() => new EbyteDriver('e32', m.uart, m.pins, { address: 0, channel: 6, airRate: 2400, powerDbm: 20 }, { name: '/dev/ttyUSB0', band: findBand('eu868-g'), timers: sched }))
-      .toThrow('E32 on /dev/ttyUSB0: 20 dBm exceeds the 14 dBm band eu868-g allows');
+    expect(
+      () =>
+        new EbyteDriver(
+          'e32',
+          m.uart,
+          m.pins,
+          { address: 0, channel: 6, airRate: 2400, powerDbm: 20 },
+          { name: '/dev/ttyUSB0', band: findBand('eu868-g'), timers: sched },
+        ),
+    ).toThrow('E32 on /dev/ttyUSB0: 20 dBm exceeds the 14 dBm band eu868-g allows');
   });
 
   for (const model of ['e32', 'e22'] as const) {
@@ -71,8 +90,17 @@ describe('E32 / E22 configuration', () => {
     it(`${model}: a channel the module does not accept is a plain error`, async () => {
       const sched = new SimScheduler();
       const m = new EmuEbyte(new RadioChannel(sched, { seed: 1 }), model, { stubborn: 'channel' });
-      const d = new EbyteDriver(model, m.uart, m.pins, { address: 0, channel: model === 'e32' ? 0x06 : 0x17, airRate: 2400, powerDbm: 10 }, { name: '/dev/ttyUSB0', band: findBand('eu868-g'), timers: sched });
-      const want = model === 'e32' ? 'E32 on /dev/ttyUSB0 did not accept channel 0x06 (reads back 0x17)' : 'E22 on /dev/ttyUSB0 did not accept channel 0x17 (reads back 0x12)';
+      const d = new EbyteDriver(
+        model,
+        m.uart,
+        m.pins,
+        { address: 0, channel: model === 'e32' ? 0x06 : 0x17, airRate: 2400, powerDbm: 10 },
+        { name: '/dev/ttyUSB0', band: findBand('eu868-g'), timers: sched },
+      );
+      const want =
+        model === 'e32'
+          ? 'E32 on /dev/ttyUSB0 did not accept channel 0x06 (reads back 0x17)'
+          : 'E22 on /dev/ttyUSB0 did not accept channel 0x17 (reads back 0x12)';
       await expect(sched.settle(d.start())).rejects.toThrow(want);
     });
   }
@@ -83,25 +111,56 @@ describe('HC-12 configuration', () => {
     const sched = new SimScheduler();
     const ch = new RadioChannel(sched, { seed: 1 });
     const m = new EmuHc12(ch);
-    const d = new Hc12Driver(m.uart, m.pins, { channel: 17, mode: 3, powerDbm: 8, baud: 9600 }, { name: '/dev/ttyUSB1', band: findBand('eu433'), timers: sched });
+    const d = new Hc12Driver(
+      m.uart,
+      m.pins,
+      { channel: 17, mode: 3, powerDbm: 8, baud: 9600 },
+      { name: '/dev/ttyUSB1', band: findBand('eu433'), timers: sched },
+    );
     await sched.settle(d.start());
     expect(m.channelNo).toBe(17);
     expect(m.power).toBe(4);
     const s = new EmuHc12(ch, { stubborn: 'channel' });
-    const ds = new Hc12Driver(s.uart, s.pins, { channel: 17, mode: 3, powerDbm: 8, baud: 9600 }, { name: '/dev/ttyUSB2', band: findBand('eu433'), timers: sched });
+    const ds = new Hc12Driver(
+      s.uart,
+      s.pins,
+      { channel: 17, mode: 3, powerDbm: 8, baud: 9600 },
+      { name: '/dev/ttyUSB2', band: findBand('eu433'), timers: sched },
+    );
     await expect(sched.settle(ds.start())).rejects.toThrow('HC-12 on /dev/ttyUSB2 did not accept C017 (answered "OK+C001")');
   });
 
   it('refuses the factory +20 dBm in the EU 433 MHz band (10 mW)', () => {
     const sched = new SimScheduler();
     const m = new EmuHc12(new RadioChannel(sched, { seed: 1 }));
-    expect(() => new Hc12Driver(m.uart, m.pins, { channel: 1, mode: 3, powerDbm: 20, baud: 9600 }, { name: 'x', band: findBand('eu433'), timers: sched })).toThrow('20 dBm exceeds the 10 dBm band eu433');
+    expect(
+      () =>
+        new Hc12Driver(
+          m.uart,
+          m.pins,
+          { channel: 1, mode: 3, powerDbm: 20, baud: 9600 },
+          { name: 'x', band: findBand('eu433'), timers: sched },
+        ),
+    ).toThrow('20 dBm exceeds the 10 dBm band eu433');
   });
 
   it('decodes the AT+RX test telegram and builds the commands', () => {
     const tel = 'OK+B9600\r\nOK+RC001\r\nOK+RP:+20dBm\r\nOK+FU3\r\n';
-    const f = Object.fromEntries(tel.trim().split('\r\n').map((l) => { const m = /^OK\+(B|RC|RP:|FU)(.*)$/.exec(l)!; return [m[1], m[2]]; }));
+    const f = Object.fromEntries(
+      tel
+        .trim()
+        .split('\r\n')
+        .map((l) => {
+          const m = /^OK\+(B|RC|RP:|FU)(.*)$/.exec(l)!;
+          return [m[1], m[2]];
+        }),
+    );
     expect(f).toEqual({ B: '9600', RC: '001', 'RP:': '+20dBm', FU: '3' });
-    expect(hc12Commands({ channel: 1, mode: 3, powerDbm: 20, baud: 9600 }).map((c) => c.cmd)).toEqual(['AT+B9600', 'AT+C001', 'AT+FU3', 'AT+P8']);
+    expect(hc12Commands({ channel: 1, mode: 3, powerDbm: 20, baud: 9600 }).map((c) => c.cmd)).toEqual([
+      'AT+B9600',
+      'AT+C001',
+      'AT+FU3',
+      'AT+P8',
+    ]);
   });
 });

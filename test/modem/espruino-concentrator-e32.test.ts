@@ -23,32 +23,70 @@ const MODULE_PIN: { [pin: string]: string } = Object.fromEntries(Object.entries(
 function boot(code: string): { mod: EmuEbyte; sched: SimScheduler; usb: number[]; printed: string[] } {
   const sched = new SimScheduler(1_800_000_000_000);
   const mod = new EmuEbyte(new RadioChannel(sched, { seed: 3 }), 'e32');
-  const files = new Map<string, Uint8Array>([['prov', concentratorImage({ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }, randomBytes(8))]]);
+  const files = new Map<string, Uint8Array>([
+    ['prov', concentratorImage({ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }, randomBytes(8))],
+  ]);
   const usb: number[] = [];
   const printed: string[] = [];
-  class Pin { constructor(readonly n: string) {} }
+  class Pin {
+    constructor(readonly n: string) {}
+  }
   const level = (p: unknown): string => MODULE_PIN[(p as Pin).n] ?? `unknown pin ${String((p as Pin).n)}`;
   const sandbox: Record<string, unknown> = {
-    require: (m: string) => (m === 'Storage' ? {
-      readArrayBuffer: (n: string) => { const f = files.get(n); return f === undefined ? undefined : new Uint8Array(f).buffer; },
-      write: (n: string, d: Uint8Array) => { files.set(n, new Uint8Array(d)); return true; },
-      erase: (n: string) => { files.delete(n); },
-      getFree: () => 40960,
-      compact: () => undefined,
-    } : undefined),
-    USB: { setup: () => undefined, write: (d: Uint8Array) => { usb.push(...d); }, on: () => undefined },
-    Serial1: { setup: () => undefined, write: (d: Uint8Array) => { mod.uart.write(d); }, on: (_e: string, cb: (d: Uint8Array) => void) => { mod.uart.onData(cb); } },
+    require: (m: string) =>
+      m === 'Storage'
+        ? {
+            readArrayBuffer: (n: string) => {
+              const f = files.get(n);
+              return f === undefined ? undefined : new Uint8Array(f).buffer;
+            },
+            write: (n: string, d: Uint8Array) => {
+              files.set(n, new Uint8Array(d));
+              return true;
+            },
+            erase: (n: string) => {
+              files.delete(n);
+            },
+            getFree: () => 40960,
+            compact: () => undefined,
+          }
+        : undefined,
+    USB: {
+      setup: () => undefined,
+      write: (d: Uint8Array) => {
+        usb.push(...d);
+      },
+      on: () => undefined,
+    },
+    Serial1: {
+      setup: () => undefined,
+      write: (d: Uint8Array) => {
+        mod.uart.write(d);
+      },
+      on: (_e: string, cb: (d: Uint8Array) => void) => {
+        mod.uart.onData(cb);
+      },
+    },
     getTime: () => sched.now() / 1000,
     setTime: () => undefined,
-    setInterval: (cb: () => void, ms: number) => { sched.every(ms, cb); return 1; },
+    setInterval: (cb: () => void, ms: number) => {
+      sched.every(ms, cb);
+      return 1;
+    },
     setTimeout: (cb: () => void, ms: number) => sched.after(ms, cb),
-    clearTimeout: (h: unknown) => { sched.cancel(h); },
-    digitalWrite: (p: unknown, v: number) => { void mod.pins.set(level(p), v === 1); },
+    clearTimeout: (h: unknown) => {
+      sched.cancel(h);
+    },
+    digitalWrite: (p: unknown, v: number) => {
+      void mod.pins.set(level(p), v === 1);
+    },
     digitalRead: (p: unknown) => (mod.pins.get(level(p)) ? 1 : 0),
     setWatch: () => 1,
     Pin,
     E: { toUint8Array: (d: Uint8Array | string) => (typeof d === 'string' ? Uint8Array.from(d, (c) => c.charCodeAt(0)) : d) },
-    print: (m: string) => { printed.push(m); },
+    print: (m: string) => {
+      printed.push(m);
+    },
   };
   sandbox.globalThis = sandbox;
   vm.runInNewContext(code, sandbox);
@@ -73,7 +111,9 @@ describe('Espruino concentrator deliverable with an E32 (pico-e32)', () => {
     const r = boot(read('concentrator-pico-e32'));
     expect(r.printed).toEqual([]);
     const c = picoE32Concentrator.modem.config;
-    expect([...r.mod.params]).toEqual([...e32ConfigFrame({ address: c.address, channel: c.channel, airRate: c.airRate, powerDbm: c.powerDbm }, false).subarray(1)]);
+    expect([...r.mod.params]).toEqual([
+      ...e32ConfigFrame({ address: c.address, channel: c.channel, airRate: c.airRate, powerDbm: c.powerDbm }, false).subarray(1),
+    ]);
     expect([r.mod.pins.get('m0'), r.mod.pins.get('m1')]).toEqual([false, false]);
   });
 

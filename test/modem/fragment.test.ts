@@ -3,8 +3,20 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import {
-  ERR_FRAG_CONFLICT, ERR_FRAG_DUPLICATE, ERR_FRAG_HEADER, ERR_FRAG_LENGTH, FRAG_DONE, FRAG_HEADER_LEN, FRAG_MAX_COUNT, FRAG_STORED,
-  fragmentChunk, fragmentCount, isFragment, Reassembler, SHORT_ADDR_LEN, writeFragment,
+  ERR_FRAG_CONFLICT,
+  ERR_FRAG_DUPLICATE,
+  ERR_FRAG_HEADER,
+  ERR_FRAG_LENGTH,
+  FRAG_DONE,
+  FRAG_HEADER_LEN,
+  FRAG_MAX_COUNT,
+  FRAG_STORED,
+  fragmentChunk,
+  fragmentCount,
+  isFragment,
+  Reassembler,
+  SHORT_ADDR_LEN,
+  writeFragment,
 } from '../../shared/src/fragment.ts';
 
 /** Independent encoder: the table in fragment.ts, written out directly. */
@@ -30,10 +42,18 @@ const addrArb = fc.uint8Array({ minLength: SHORT_ADDR_LEN, maxLength: SHORT_ADDR
 
 describe('fragment layout', () => {
   it('matches the independent encoder for any unit, chunk, address and tag', () => {
-    fc.assert(fc.property(fc.integer({ min: 1, max: 60 }), addrArb, fc.integer({ min: 0, max: 255 }), fc.uint8Array({ minLength: 1, maxLength: 600 }), (chunk, addr, tag, unit) => {
-      fc.pre(Math.ceil(unit.length / chunk) <= FRAG_MAX_COUNT);
-      expect(fragments(unit, chunk, addr, tag)).toEqual(refFragments(unit, chunk, [...addr], tag));
-    }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 60 }),
+        addrArb,
+        fc.integer({ min: 0, max: 255 }),
+        fc.uint8Array({ minLength: 1, maxLength: 600 }),
+        (chunk, addr, tag, unit) => {
+          fc.pre(Math.ceil(unit.length / chunk) <= FRAG_MAX_COUNT);
+          expect(fragments(unit, chunk, addr, tag)).toEqual(refFragments(unit, chunk, [...addr], tag));
+        },
+      ),
+    );
   });
 
   it('a fragment is never taken for a frame and a frame never for a fragment (first byte)', () => {
@@ -46,17 +66,27 @@ describe('fragment layout', () => {
 
 describe('reassembly', () => {
   it('rebuilds every unit from its fragments in any order, with duplicates, once', () => {
-    fc.assert(fc.property(fc.integer({ min: 4, max: 54 }), fc.uint8Array({ minLength: 1, maxLength: 400 }), fc.array(fc.nat(), { minLength: 40, maxLength: 40 }), (chunk, unit, order) => {
-      fc.pre(Math.ceil(unit.length / chunk) <= FRAG_MAX_COUNT);
-      const frags = fragments(unit, chunk, Uint8Array.of(0, 7), 9);
-      const shuffled = frags.map((f, i) => ({ f, k: order[i % order.length]! })).sort((a, b) => a.k - b.k).map((x) => x.f);
-      const r = new Reassembler(2, chunk, 400, 1000);
-      const got: Uint8Array[] = [];
-      for (const f of [...shuffled, ...shuffled]) r.push(f, 0, f.length, 0, (b, o, l) => got.push(b.slice(o, o + l)));
-      expect(got).toEqual([unit]);
-      expect(r.done).toBe(1);
-      expect(r.duplicates).toBe(frags.length);
-    }));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 54 }),
+        fc.uint8Array({ minLength: 1, maxLength: 400 }),
+        fc.array(fc.nat(), { minLength: 40, maxLength: 40 }),
+        (chunk, unit, order) => {
+          fc.pre(Math.ceil(unit.length / chunk) <= FRAG_MAX_COUNT);
+          const frags = fragments(unit, chunk, Uint8Array.of(0, 7), 9);
+          const shuffled = frags
+            .map((f, i) => ({ f, k: order[i % order.length]! }))
+            .sort((a, b) => a.k - b.k)
+            .map((x) => x.f);
+          const r = new Reassembler(2, chunk, 400, 1000);
+          const got: Uint8Array[] = [];
+          for (const f of [...shuffled, ...shuffled]) r.push(f, 0, f.length, 0, (b, o, l) => got.push(b.slice(o, o + l)));
+          expect(got).toEqual([unit]);
+          expect(r.done).toBe(1);
+          expect(r.duplicates).toBe(frags.length);
+        },
+      ),
+    );
   });
 
   it('never mixes two senders or two frames of one sender', () => {
@@ -68,7 +98,9 @@ describe('reassembly', () => {
     const fa2 = fragments(b, chunk, Uint8Array.of(0, 1), 6); // same sender, next frame
     const r = new Reassembler(4, chunk, 100, 1000);
     const got: number[][] = [];
-    const on = (buf: Uint8Array, o: number, l: number): void => { got.push([...buf.subarray(o, o + l)]); };
+    const on = (buf: Uint8Array, o: number, l: number): void => {
+      got.push([...buf.subarray(o, o + l)]);
+    };
     // Interleave; sender 1's first frame loses its last fragment, then its next frame starts.
     r.push(fa[0]!, 0, fa[0]!.length, 0, on);
     r.push(fb[0]!, 0, fb[0]!.length, 0, on);
@@ -84,7 +116,9 @@ describe('reassembly', () => {
 
   it('drops a partial unit after its timeout and holds bounded memory against many strangers', () => {
     const r = new Reassembler(3, 10, 100, 1000);
-    const on = (): void => { throw new Error('no unit may complete'); };
+    const on = (): void => {
+      throw new Error('no unit may complete');
+    };
     for (let s = 0; s < 50; s++) {
       const f = fragments(new Uint8Array(30).fill(s), 10, Uint8Array.of(s >> 8, s & 0xff), 1)[0]!;
       expect(r.push(f, 0, f.length, s, on)).toBe(FRAG_STORED);
@@ -108,10 +142,12 @@ describe('reassembly', () => {
     expect(r.push(new Uint8Array([0xc3, 0, 1, 2, ...new Uint8Array(10)]), 0, 14, 0, on)).toBe(ERR_FRAG_CONFLICT); // beyond the last
     expect(r.push(new Uint8Array([0xc0, 0, 1, 2, ...new Uint8Array(10)]), 0, 14, 0, on)).toBe(FRAG_DONE);
     expect(r.push(Uint8Array.of(0xe1, 0, 1, 2, 7), 0, 5, 0, on)).toBe(ERR_FRAG_DUPLICATE);
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), fc.nat(), (junk, t) => {
-      r.push(junk, 0, junk.length, t, on);
-      expect(r.held()).toBeLessThanOrEqual(2);
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.nat(), (junk, t) => {
+        r.push(junk, 0, junk.length, t, on);
+        expect(r.held()).toBeLessThanOrEqual(2);
+      }),
+    );
   });
 
   it('handles the full 32-fragment unit (index 31, the last bit of the bitmap)', () => {
@@ -119,7 +155,10 @@ describe('reassembly', () => {
     const frags = fragments(unit, 4, Uint8Array.of(1, 1), 0).reverse();
     const r = new Reassembler(1, 4, 128, 1000);
     let got: Uint8Array | undefined;
-    for (const f of frags) r.push(f, 0, f.length, 0, (b, o, l) => { got = b.slice(o, o + l); });
+    for (const f of frags)
+      r.push(f, 0, f.length, 0, (b, o, l) => {
+        got = b.slice(o, o + l);
+      });
     expect(got).toEqual(unit);
   });
 });

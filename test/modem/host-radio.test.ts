@@ -16,7 +16,9 @@ import { concentratorImage } from '../../host/src/kpe/image.ts';
 
 const socat = findSocat() !== null;
 const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c();
+});
 
 /** A scripted XBee: stores AT registers (CH refused when `stubborn`), answers TX requests with status 0 and echoes the payload as RX. */
 async function scriptedXBee(path: string, stubborn = false): Promise<void> {
@@ -29,10 +31,14 @@ async function scriptedXBee(path: string, stubborn = false): Promise<void> {
       const name = String.fromCharCode(d[2]!, d[3]!);
       const param = [...d.subarray(4)];
       if (param.length > 0 && !(stubborn && name === 'CH')) regs[name] = param;
-      port.write(Buffer.from(encodeXBeeFrame(Uint8Array.of(0x88, d[1]!, d[2]!, d[3]!, 0, ...(param.length > 0 ? [] : regs[name] ?? [])))));
+      port.write(
+        Buffer.from(encodeXBeeFrame(Uint8Array.of(0x88, d[1]!, d[2]!, d[3]!, 0, ...(param.length > 0 ? [] : (regs[name] ?? []))))),
+      );
     } else if (d[0] === 0x10) {
       port.write(Buffer.from(encodeXBeeFrame(Uint8Array.of(0x8b, d[1]!, 0xff, 0xfe, 0, 0, 0))));
-      port.write(Buffer.from(encodeXBeeFrame(Uint8Array.of(0x90, 0, 0x13, 0xa2, 0, 0x40, 0x0a, 0x01, 0x27, 0xff, 0xfe, 2, ...d.subarray(14)))));
+      port.write(
+        Buffer.from(encodeXBeeFrame(Uint8Array.of(0x90, 0, 0x13, 0xa2, 0, 0x40, 0x0a, 0x01, 0x27, 0xff, 0xfe, 2, ...d.subarray(14)))),
+      );
     }
   });
   port.on('data', (b: Buffer) => parser.push(new Uint8Array(b)));
@@ -66,8 +72,9 @@ describe.skipIf(!socat)('a modem driver on a serial port (socat PTY)', () => {
   it('a channel the module does not take is one plain error naming the port', async () => {
     const p = await pty();
     await scriptedXBee(p.b, true);
-    await expect(openHostRadio({ kind: 'xbee', role: 'meter', path: p.a, band: 'lab', pins: '', shortAddr: Uint8Array.of(0, 1) }))
-      .rejects.toThrow(`XBee on ${p.a} did not accept channel (ATCH) 0x0c (reads back 0x0b)`);
+    await expect(
+      openHostRadio({ kind: 'xbee', role: 'meter', path: p.a, band: 'lab', pins: '', shortAddr: Uint8Array.of(0, 1) }),
+    ).rejects.toThrow(`XBee on ${p.a} did not accept channel (ATCH) 0x0c (reads back 0x0b)`);
   });
 });
 
@@ -76,10 +83,16 @@ describe.skipIf(!socat)('vakt concentrator --radio', () => {
   async function concentrator(path: string, extra: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
     const dir = mkdtempSync(join(tmpdir(), 'vakt-conc-radio-'));
     cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'c.prov.cbor'), concentratorImage({ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }, randomBytes(8)));
+    writeFileSync(
+      join(dir, 'c.prov.cbor'),
+      concentratorImage({ id: randomBytes(8), linkKey: randomBytes(16), linkGen: 0 }, randomBytes(8)),
+    );
     const io = captureIo({ cwd: dir });
     // No HES listens on port 1: the concentrator runs, retrying the HES link, for --duration.
-    const code = await main(['concentrator', '--hes', '127.0.0.1:1', '--modem', path, '--image', 'c.prov.cbor', '--duration', '1', '--json', ...extra], io);
+    const code = await main(
+      ['concentrator', '--hes', '127.0.0.1:1', '--modem', path, '--image', 'c.prov.cbor', '--duration', '1', '--json', ...extra],
+      io,
+    );
     return { code, out: io.stdout, err: io.stderr };
   }
 

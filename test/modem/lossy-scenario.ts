@@ -43,7 +43,16 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     let enqueueing = true;
     sim.sched.every(RELAY_EVERY_MS, async () => {
       if (!enqueueing) return;
-      for (const [i, id] of sample.entries()) cmds.push({ meter: id, id: await h.enqueueCommand('admin', id, { kind: 'relay', state: (i + cmds.length) % 2 as 0 | 1 }, { nowMs: sim.nowMs(), expiryMs: 2 * 3600_000 }) });
+      for (const [i, id] of sample.entries())
+        cmds.push({
+          meter: id,
+          id: await h.enqueueCommand(
+            'admin',
+            id,
+            { kind: 'relay', state: ((i + cmds.length) % 2) as 0 | 1 },
+            { nowMs: sim.nowMs(), expiryMs: 2 * 3600_000 },
+          ),
+        });
     });
     const kuMeter = sim.meters[0]!;
     const fwMeter = sim.meters[Math.min(1, sim.meters.length - 1)]!;
@@ -55,7 +64,12 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       await sim.run(3600_000);
       ku = await h.enqueueCommand('admin', kuMeter.sim.id, { kind: 'key_update', scope: 0 }, { nowMs: sim.nowMs() });
       const sha = await h.addFirmware('admin', image, 42);
-      fw = await h.enqueueCommand('admin', fwMeter.sim.id, { kind: 'firmware', sha256: sha, size: image.length, version: 42 }, { nowMs: sim.nowMs() });
+      fw = await h.enqueueCommand(
+        'admin',
+        fwMeter.sim.id,
+        { kind: 'firmware', sha256: sha, size: image.length, version: 42 },
+        { nowMs: sim.nowMs() },
+      );
     }
     const dayEnd = sim.sched.now() + s.hours * 3600_000 - (ops ? 3600_000 : 0);
     await sim.sched.runUntilAsync(dayEnd);
@@ -63,13 +77,15 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
     // Every reading a meter closed during the run must reach the HES; give the last ones time.
     const closedBy = new Map(sim.meters.map((m) => [m.sim.id, [...sim.closedAt.get(m.sim.id)!.keys()]]));
     const stored = async (id: string): Promise<Set<number>> => new Set((await h.readings(id, 100_000)).map((r) => r.seq));
-    const state = async (id: string, cid: number): Promise<string> => (await h.listCommands({ meter: id })).find((c) => c.id === cid)?.state ?? 'missing';
+    const state = async (id: string, cid: number): Promise<string> =>
+      (await h.listCommands({ meter: id })).find((c) => c.id === cid)?.state ?? 'missing';
     const done = async (): Promise<boolean> => {
       for (const m of sim.meters) {
         const st = await stored(m.sim.id);
         if (!closedBy.get(m.sim.id)!.every((q) => st.has(q))) return false;
       }
-      if (ops && ((await state(kuMeter.sim.id, ku)) !== 'acknowledged' || (await state(fwMeter.sim.id, fw)) !== 'acknowledged')) return false;
+      if (ops && ((await state(kuMeter.sim.id, ku)) !== 'acknowledged' || (await state(fwMeter.sim.id, fw)) !== 'acknowledged'))
+        return false;
       for (const c of cmds) if (!['acknowledged', 'expired', 'failed'].includes(await state(c.meter, c.id))) return false;
       return true;
     };
@@ -114,10 +130,14 @@ export async function runScenario(s: Scenario): Promise<ScenarioResult> {
       expect(['acknowledged', 'expired', 'failed'], `command ${c.id} ${row.kind}`).toContain(row.state);
     }
     if (ops) {
-      const why = async (id: string, cid: number): Promise<string> => JSON.stringify((await h.listCommands({ meter: id })).find((c) => c.id === cid));
+      const why = async (id: string, cid: number): Promise<string> =>
+        JSON.stringify((await h.listCommands({ meter: id })).find((c) => c.id === cid));
       expect(await state(kuMeter.sim.id, ku), await why(kuMeter.sim.id, ku)).toBe('acknowledged');
       expect((await h.meterStatus()).find((x) => x.id === kuMeter.sim.id)!.keyGen).toBeGreaterThan(gen0);
-      expect(await state(fwMeter.sim.id, fw), `${await why(fwMeter.sim.id, fw)} ${JSON.stringify(sim.concPort.stats)} ${JSON.stringify(sim.concModem.driver.stats)} ${JSON.stringify(fwMeter.port.stats)} replaced ${fwMeter.port.reassembler!.replaced} expired ${fwMeter.port.reassembler!.expired}`).toBe('acknowledged');
+      expect(
+        await state(fwMeter.sim.id, fw),
+        `${await why(fwMeter.sim.id, fw)} ${JSON.stringify(sim.concPort.stats)} ${JSON.stringify(sim.concModem.driver.stats)} ${JSON.stringify(fwMeter.port.stats)} replaced ${fwMeter.port.reassembler!.replaced} expired ${fwMeter.port.reassembler!.expired}`,
+      ).toBe('acknowledged');
       expect(fwMeter.sim.app.config.fwVersion).toBe(42);
     }
     delays.sort((a, b) => a - b);

@@ -18,7 +18,7 @@ describe('lossy E32 channel', () => {
 });
 
 describe('duty cycle as the HES sees it', () => {
-  it('a command the concentrator\'s 0.1 % budget cannot carry before its expiry is reported expired, and nothing exceeds the budget', async () => {
+  it("a command the concentrator's 0.1 % budget cannot carry before its expiry is reported expired, and nothing exceeds the budget", async () => {
     const { NetSim } = await import('../../host/src/modem/netsim.ts');
     const { findBand, DUTY_WINDOW_MS } = await import('../../host/src/modem/airtime.ts');
     const sim = new NetSim({ meters: 3, radio: 'e32', channel: { seed: 5 }, concentratorBand: findBand('eu868-g2') });
@@ -28,12 +28,19 @@ describe('duty cycle as the HES sees it', () => {
       const m = sim.meters[0]!.sim.id;
       const image = Uint8Array.from({ length: 4096 }, (_, i) => i & 0xff);
       const sha = await sim.hes.addFirmware('admin', image, 7);
-      const fw = await sim.hes.enqueueCommand('admin', m, { kind: 'firmware', sha256: sha, size: image.length, version: 7 }, { nowMs: sim.nowMs(), expiryMs: 1800_000 });
+      const fw = await sim.hes.enqueueCommand(
+        'admin',
+        m,
+        { kind: 'firmware', sha256: sha, size: image.length, version: 7 },
+        { nowMs: sim.nowMs(), expiryMs: 1800_000 },
+      );
       await sim.run(2 * 3600_000);
       const row = (await sim.hes.listCommands({ meter: m })).find((c) => c.id === fw)!;
       expect(row.state).toBe('expired');
       expect(sim.concModem.driver.stats.delayedBudget + sim.concModem.driver.stats.refusedBudget).toBeGreaterThan(0);
-      expect(sim.channel.maxWindowAirtime(sim.concModem.module, DUTY_WINDOW_MS)).toBeLessThanOrEqual(findBand('eu868-g2').dutyCycle * DUTY_WINDOW_MS);
+      expect(sim.channel.maxWindowAirtime(sim.concModem.module, DUTY_WINDOW_MS)).toBeLessThanOrEqual(
+        findBand('eu868-g2').dutyCycle * DUTY_WINDOW_MS,
+      );
     } finally {
       await sim.close();
     }

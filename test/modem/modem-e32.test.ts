@@ -14,7 +14,12 @@ import { EmuEbyte, type Stubborn } from '../../host/src/modem/emu/modules.ts';
 import { SimScheduler } from '../../host/src/modem/emu/sched.ts';
 import { RadioPort } from '../../host/src/modem/radio-port.ts';
 
-const PROFILE: ModemProfile = { kind: 'e32', band: 'eu868-g', pins: { m0: 'A5', m1: 'A6', aux: 'A7' }, config: { channel: 6, airRate: 2400, powerDbm: 14 } };
+const PROFILE: ModemProfile = {
+  kind: 'e32',
+  band: 'eu868-g',
+  pins: { m0: 'A5', m1: 'A6', aux: 'A7' },
+  config: { channel: 6, airRate: 2400, powerDbm: 14 },
+};
 /** Board pin names → the emulated module's pins. */
 const PIN_OF: { [pin: string]: string } = { A5: 'm0', A6: 'm1', A7: 'aux' };
 
@@ -31,7 +36,10 @@ interface Rig {
   host: { driver: EbyteDriver; port: RadioPort; frames: Uint8Array[] };
 }
 
-async function rig(profile: ModemProfile = PROFILE, o: { channel?: Partial<ChannelOptions>; stubborn?: Stubborn['stubborn'] } = {}): Promise<Rig> {
+async function rig(
+  profile: ModemProfile = PROFILE,
+  o: { channel?: Partial<ChannelOptions>; stubborn?: Stubborn['stubborn'] } = {},
+): Promise<Rig> {
   const sched = new SimScheduler(1_800_000_000_000);
   const ch = new RadioChannel(sched, { seed: 7, ...o.channel });
   const mod = new EmuEbyte(ch, 'e32', o.stubborn === undefined ? {} : { stubborn: o.stubborn });
@@ -39,13 +47,17 @@ async function rig(profile: ModemProfile = PROFILE, o: { channel?: Partial<Chann
   const auxAtWrite: boolean[] = [];
   const io: E32Io = {
     pin: (n) => PIN_OF[String(n)],
-    digitalWrite: (p, v) => { void mod.pins.set(p as string, v === 1); },
+    digitalWrite: (p, v) => {
+      void mod.pins.set(p as string, v === 1);
+    },
     digitalRead: (p) => mod.pins.get(p as string) as boolean,
     setTimeout: (cb, ms) => sched.after(ms, cb),
     clearTimeout: (h) => sched.cancel(h),
     getTime: () => sched.now() / 1000,
     toUint8Array: (d) => d as Uint8Array,
-    print: (m) => { printed.push(m); },
+    print: (m) => {
+      printed.push(m);
+    },
   };
   const uart = {
     setup: () => undefined,
@@ -53,19 +65,29 @@ async function rig(profile: ModemProfile = PROFILE, o: { channel?: Partial<Chann
       if (!(mod.pins.get('m0') as boolean)) auxAtWrite.push(mod.pins.get('aux') as boolean);
       mod.uart.write(d);
     },
-    on: (_ev: 'data', cb: (d: string | Uint8Array) => void) => { mod.uart.onData(cb); },
+    on: (_ev: 'data', cb: (d: string | Uint8Array) => void) => {
+      mod.uart.onData(cb);
+    },
   };
   const drv = createE32Serial(uart, profile, io, 'Serial1');
   const toFirmware: Uint8Array[] = [];
-  drv.on('data', (d) => { toFirmware.push((d as Uint8Array).slice()); });
+  drv.on('data', (d) => {
+    toFirmware.push((d as Uint8Array).slice());
+  });
   drv.setup(9600, {});
   // The other end: the host driver and RadioPort on a second emulated module.
   const hmod = new EmuEbyte(ch, 'e32');
-  const driver = new EbyteDriver('e32', hmod.uart, hmod.pins, { ...E32_DEFAULT, ...profile.config } as typeof E32_DEFAULT, { name: 'host', band: findBand('lab'), timers: sched });
+  const driver = new EbyteDriver('e32', hmod.uart, hmod.pins, { ...E32_DEFAULT, ...profile.config } as typeof E32_DEFAULT, {
+    name: 'host',
+    band: findBand('lab'),
+    timers: sched,
+  });
   await sched.settle(driver.start());
   const port = new RadioPort(driver, { shortAddr: Uint8Array.of(0, 0) });
   const frames: Uint8Array[] = [];
-  port.onData((c) => { frames.push(c.slice()); });
+  port.onData((c) => {
+    frames.push(c.slice());
+  });
   sched.runUntil(sched.now() + 2000);
   return { sched, ch, mod, drv, toFirmware, printed, auxAtWrite, host: { driver, port, frames } };
 }
@@ -101,7 +123,7 @@ describe('E32 firmware driver: test telegram and configuration', () => {
     expect(describeE32(t)).toBe('address 0x0, channel 23, 2400 bit/s, 20 dBm');
   });
 
-  it('writes the profile\'s configuration in config mode (M0 = M1 = 1), reads it back and goes to normal mode', async () => {
+  it("writes the profile's configuration in config mode (M0 = M1 = 1), reads it back and goes to normal mode", async () => {
     const r = await rig();
     expect(r.drv.state()).toBe('ready');
     expect([...r.mod.params]).toEqual([...e32ConfigFrame({ address: 0, channel: 6, airRate: 2400, powerDbm: 14 }, false).subarray(1)]);
@@ -125,8 +147,12 @@ describe('E32 firmware driver: test telegram and configuration', () => {
     const io = {} as E32Io;
     const uart = { setup: () => undefined, write: () => undefined, on: () => undefined };
     expect(() => createE32Serial(uart, { ...PROFILE, band: undefined }, { ...io, pin: (n) => n }, 'Serial1')).toThrow('names no band');
-    expect(() => createE32Serial(uart, { ...PROFILE, pins: { m0: 'A5', m1: 'A6' } }, { ...io, pin: (n) => n }, 'Serial1')).toThrow('maps no pin "aux"');
-    expect(() => createE32Serial(uart, { ...PROFILE, config: { powerDbm: 20 } }, { ...io, pin: (n) => n }, 'Serial1')).toThrow('20 dBm exceeds the 14 dBm band eu868-g allows');
+    expect(() => createE32Serial(uart, { ...PROFILE, pins: { m0: 'A5', m1: 'A6' } }, { ...io, pin: (n) => n }, 'Serial1')).toThrow(
+      'maps no pin "aux"',
+    );
+    expect(() => createE32Serial(uart, { ...PROFILE, config: { powerDbm: 20 } }, { ...io, pin: (n) => n }, 'Serial1')).toThrow(
+      '20 dBm exceeds the 14 dBm band eu868-g allows',
+    );
   });
 });
 
@@ -157,9 +183,11 @@ describe('E32 firmware driver: frames over the air, against the host RadioPort',
     expect(r.toFirmware.map(unitOf)).toEqual([a, b]);
   });
 
-  it('a command\'s response written while the command is handled goes in replyCopies copies; the host keeps one', async () => {
+  it("a command's response written while the command is handled goes in replyCopies copies; the host keeps one", async () => {
     const r = await rig({ ...PROFILE, replyCopies: 2 });
-    r.drv.on('data', () => { r.drv.write(serialFrame(hopUnit(0x41, 30, 3))); });
+    r.drv.on('data', () => {
+      r.drv.write(serialFrame(hopUnit(0x41, 30, 3)));
+    });
     r.host.port.write(serialFrame(hopUnit(0x51, 20)));
     r.sched.runUntil(r.sched.now() + 60_000);
     expect(r.drv.stats.packetsSent).toBe(2);
@@ -167,7 +195,7 @@ describe('E32 firmware driver: frames over the air, against the host RadioPort',
     expect(r.host.port.stats.unitCopies).toBe(1);
   });
 
-  it('keeps the 1 % duty cycle of eu868-g on the channel\'s own log: the excess waits, then is refused and counted', async () => {
+  it("keeps the 1 % duty cycle of eu868-g on the channel's own log: the excess waits, then is refused and counted", async () => {
     const r = await rig({ ...PROFILE, queue: 64 });
     // 40 units of 10 fragments (~3 s of air each) in a burst: far more than 36 s in an hour.
     for (let i = 0; i < 40; i++) r.drv.write(serialFrame(hopUnit(0x41, 530, i)));
@@ -185,7 +213,9 @@ describe('E32 firmware driver: frames over the air, against the host RadioPort',
     r.drv.write(Uint8Array.of(0x00, 0x05, 0x00)); // an empty frame, then one that is not COBS
     r.drv.write(new Uint8Array(5000).fill(7)); // longer than any unit ...
     r.drv.write(Uint8Array.of(0)); // ... ended
-    const hmodSend = (p: Uint8Array): void => { r.host.driver.send(p); };
+    const hmodSend = (p: Uint8Array): void => {
+      r.host.driver.send(p);
+    };
     hmodSend(Uint8Array.of(0xc3, 0x00, 0x05, 0x01, 0x02)); // a lone fragment: held, then expires
     hmodSend(Uint8Array.of(0x51, 0x00)); // a too-short unit
     r.sched.runUntil(r.sched.now() + 60_000);

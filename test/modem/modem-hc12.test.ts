@@ -16,7 +16,16 @@ import { RadioPort } from '../../host/src/modem/radio-port.ts';
 
 const PROFILE: ModemProfile = { kind: 'hc12', band: 'eu433', pins: { set: 'B5' }, config: { channel: 1, powerDbm: 8 } };
 
-interface Rig { sched: SimScheduler; ch: RadioChannel; mod: EmuHc12; drv: Hc12Serial; printed: string[]; toFirmware: number[]; host: number[]; hostPort: RadioPort }
+interface Rig {
+  sched: SimScheduler;
+  ch: RadioChannel;
+  mod: EmuHc12;
+  drv: Hc12Serial;
+  printed: string[];
+  toFirmware: number[];
+  host: number[];
+  hostPort: RadioPort;
+}
 
 async function rig(profile: ModemProfile = PROFILE, stubborn?: Stubborn['stubborn']): Promise<Rig> {
   const sched = new SimScheduler(1_800_000_000_000);
@@ -25,38 +34,68 @@ async function rig(profile: ModemProfile = PROFILE, stubborn?: Stubborn['stubbor
   const printed: string[] = [];
   const io: ModemIo = {
     pin: (n) => n,
-    digitalWrite: (p, v) => { if (p === 'B5') void mod.pins.set('set', v === 1); },
+    digitalWrite: (p, v) => {
+      if (p === 'B5') void mod.pins.set('set', v === 1);
+    },
     digitalRead: () => 1,
     setTimeout: (cb, ms) => sched.after(ms, cb),
     clearTimeout: (h) => sched.cancel(h),
     getTime: () => sched.now() / 1000,
     toUint8Array: (d) => d as Uint8Array,
-    print: (m) => { printed.push(m); },
+    print: (m) => {
+      printed.push(m);
+    },
   };
-  const drv = createHc12Serial({ setup: () => undefined, write: (d) => mod.uart.write(d), on: (_e, cb) => { mod.uart.onData(cb); } }, profile, io, 'Serial1');
+  const drv = createHc12Serial(
+    {
+      setup: () => undefined,
+      write: (d) => mod.uart.write(d),
+      on: (_e, cb) => {
+        mod.uart.onData(cb);
+      },
+    },
+    profile,
+    io,
+    'Serial1',
+  );
   const toFirmware: number[] = [];
-  drv.on('data', (d) => { toFirmware.push(...(d as Uint8Array)); });
+  drv.on('data', (d) => {
+    toFirmware.push(...(d as Uint8Array));
+  });
   drv.setup(9600, {});
   const hmod = new EmuHc12(ch);
-  const driver = new Hc12Driver(hmod.uart, hmod.pins, { ...HC12_DEFAULT, ...profile.config } as typeof HC12_DEFAULT, { name: 'host', band: findBand('lab'), timers: sched });
+  const driver = new Hc12Driver(hmod.uart, hmod.pins, { ...HC12_DEFAULT, ...profile.config } as typeof HC12_DEFAULT, {
+    name: 'host',
+    band: findBand('lab'),
+    timers: sched,
+  });
   await sched.settle(driver.start());
   const hostPort = new RadioPort(driver, { shortAddr: Uint8Array.of(0, 0) });
   const host: number[] = [];
-  hostPort.onData((c) => { host.push(...c); });
+  hostPort.onData((c) => {
+    host.push(...c);
+  });
   sched.runUntil(sched.now() + 5000);
   return { sched, ch, mod, drv, printed, toFirmware, host, hostPort };
 }
 
 function serialFrame(len: number, salt: number): Uint8Array {
-  const u = Uint8Array.from({ length: len }, (_, i) => ((i * 7 + salt) & 0xff) || 1);
+  const u = Uint8Array.from({ length: len }, (_, i) => (i * 7 + salt) & 0xff || 1);
   const out = new Uint8Array(cobsMaxEncodedLen(len) + 1);
   return out.slice(0, cobsEncode(u, 0, len, out, 0) + 1);
 }
 
 describe('HC-12 firmware driver', () => {
   it('test telegram: AT+RX of a factory module is the read-back of its configuration; the commands follow the manual', () => {
-    expect(hc12ReadBack({ channel: 1, mode: 3, powerDbm: 20, baud: 9600 }).join('\r\n') + '\r\n').toBe('OK+B9600\r\nOK+RC001\r\nOK+RP:+20dBm\r\nOK+FU3\r\n');
-    expect(hc12Commands({ channel: 21, mode: 3, powerDbm: 8, baud: 9600 }).map((c) => c.cmd)).toEqual(['AT+B9600', 'AT+C021', 'AT+FU3', 'AT+P4']);
+    expect(hc12ReadBack({ channel: 1, mode: 3, powerDbm: 20, baud: 9600 }).join('\r\n') + '\r\n').toBe(
+      'OK+B9600\r\nOK+RC001\r\nOK+RP:+20dBm\r\nOK+FU3\r\n',
+    );
+    expect(hc12Commands({ channel: 21, mode: 3, powerDbm: 8, baud: 9600 }).map((c) => c.cmd)).toEqual([
+      'AT+B9600',
+      'AT+C021',
+      'AT+FU3',
+      'AT+P4',
+    ]);
   });
 
   it('configures the module in AT mode (SET low), reads it back, and leaves SET high', async () => {
@@ -78,8 +117,14 @@ describe('HC-12 firmware driver', () => {
   });
 
   it('refuses the factory +20 dBm in the EU 433 MHz band before touching the module', () => {
-    expect(() => createHc12Serial({ setup: () => undefined, write: () => undefined, on: () => undefined }, { ...PROFILE, config: { powerDbm: 20 } }, { pin: (n) => n } as ModemIo, 'Serial1'))
-      .toThrow('HC-12 on Serial1: 20 dBm exceeds the 10 dBm band eu433 allows (factory default P8 = +20 dBm)');
+    expect(() =>
+      createHc12Serial(
+        { setup: () => undefined, write: () => undefined, on: () => undefined },
+        { ...PROFILE, config: { powerDbm: 20 } },
+        { pin: (n) => n } as ModemIo,
+        'Serial1',
+      ),
+    ).toThrow('HC-12 on Serial1: 20 dBm exceeds the 10 dBm band eu433 allows (factory default P8 = +20 dBm)');
   });
 
   it('serial frames cross the air both ways unchanged, within the 10 % duty cycle', async () => {

@@ -33,13 +33,21 @@ describe('RadioPort', () => {
   for (const kind of ['e32', 'e22', 'xbee', 'packet', 'hc12', 'transparent'] as RadioKind[]) {
     it(`${kind}: frames of 1..1000 bytes arrive byte-identical, in order`, async () => {
       const { sched, pa, got } = await pair(kind);
-      await fc.assert(fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 1000 }), { minLength: 1, maxLength: 3 }), async (frames) => {
-        got.length = 0;
-        const want: number[] = [];
-        for (const f of frames) { const w = wire(f); want.push(...w); pa.write(w.subarray(0, 3)); pa.write(w.subarray(3)); }
-        sched.runUntil(sched.now() + 120_000);
-        expect(got).toEqual(want);
-      }), { numRuns: 8 });
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 1000 }), { minLength: 1, maxLength: 3 }), async (frames) => {
+          got.length = 0;
+          const want: number[] = [];
+          for (const f of frames) {
+            const w = wire(f);
+            want.push(...w);
+            pa.write(w.subarray(0, 3));
+            pa.write(w.subarray(3));
+          }
+          sched.runUntil(sched.now() + 120_000);
+          expect(got).toEqual(want);
+        }),
+        { numRuns: 8 },
+      );
     });
   }
 
@@ -67,7 +75,10 @@ describe('RadioPort', () => {
   it('a meter ignores fragments that name another device', async () => {
     const sched = new SimScheduler();
     const channel = new RadioChannel(sched, { seed: 1 });
-    const [a, b] = [emulatedModem('e32', channel, { name: 'a', band: findBand('lab') }), emulatedModem('e32', channel, { name: 'b', band: findBand('lab') })];
+    const [a, b] = [
+      emulatedModem('e32', channel, { name: 'a', band: findBand('lab') }),
+      emulatedModem('e32', channel, { name: 'b', band: findBand('lab') }),
+    ];
     await sched.settle(a.driver.start());
     await sched.settle(b.driver.start());
     const pa = new RadioPort(a.driver, { shortAddr: Uint8Array.of(0, 7) });

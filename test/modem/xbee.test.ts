@@ -30,13 +30,23 @@ function parseAll(chunks: Uint8Array[]): Uint8Array[] {
 
 describe('XBee API mode 2 framing', () => {
   it('encodes like the independent encoder and parses back in any chunking', () => {
-    fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }), (data, cuts) => {
-      const enc = encodeXBeeFrame(data);
-      expect([...enc]).toEqual(refEncode([...data]));
-      const chunks: Uint8Array[] = [];
-      for (let o = 0, i = 0; o < enc.length; i++) { const n = cuts[i % cuts.length]!; chunks.push(enc.subarray(o, o + n)); o += n; }
-      expect(parseAll(chunks)).toEqual([data]);
-    }));
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 1, maxLength: 300 }),
+        fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }),
+        (data, cuts) => {
+          const enc = encodeXBeeFrame(data);
+          expect([...enc]).toEqual(refEncode([...data]));
+          const chunks: Uint8Array[] = [];
+          for (let o = 0, i = 0; o < enc.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            chunks.push(enc.subarray(o, o + n));
+            o += n;
+          }
+          expect(parseAll(chunks)).toEqual([data]);
+        },
+      ),
+    );
   });
 
   it('escapes a length byte, a checksum byte and 0x7E inside an address', () => {
@@ -53,7 +63,7 @@ describe('XBee API mode 2 framing', () => {
     expect([...encodeXBeeFrame(addr)].filter((b) => b === 0x7e)).toHaveLength(1);
   });
 
-  it('decodes the manual\'s Transmit Request example (test telegram in xbee.ts)', () => {
+  it("decodes the manual's Transmit Request example (test telegram in xbee.ts)", () => {
     const tel = '7E 00 16 10 01 00 13 A2 00 40 0A 01 27 FF FE 00 00 54 78 44 61 74 61 30 41 13'.split(' ').map((h) => parseInt(h, 16));
     const data = Uint8Array.from(tel.slice(3, -1));
     expect(xbeeChecksum(data)).toBe(tel[tel.length - 1]);
@@ -84,7 +94,11 @@ describe('XBee driver on the emulated module', () => {
     const sched = new SimScheduler();
     const ch = new RadioChannel(sched, { seed: 1 });
     const mod = new EmuXBee(ch, stubborn ? { stubborn } : {});
-    const d = new XBeeDriver(mod.uart, { channel: 0x0f, panId: 0x7e11, powerLevel: 2 }, { name: '/dev/ttyUSB0', band: findBand('lab'), timers: sched });
+    const d = new XBeeDriver(
+      mod.uart,
+      { channel: 0x0f, panId: 0x7e11, powerLevel: 2 },
+      { name: '/dev/ttyUSB0', band: findBand('lab'), timers: sched },
+    );
     return { sched, ch, mod, d };
   }
 

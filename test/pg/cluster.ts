@@ -62,7 +62,9 @@ function serverUser(): { name: string; uid: number; gid: number } | undefined {
   const id = spawnSync('id', ['-u', name], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
   if (id.status !== 0 || gid.status !== 0) {
-    throw new Error(`running as root and there is no OS user '${name}' to run PostgreSQL as (set VAKT_PG_USER, or install Debian's postgresql package, which creates 'postgres')`);
+    throw new Error(
+      `running as root and there is no OS user '${name}' to run PostgreSQL as (set VAKT_PG_USER, or install Debian's postgresql package, which creates 'postgres')`,
+    );
   }
   return { name, uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
@@ -168,7 +170,11 @@ export async function pgCluster(): Promise<PgCluster> {
     }
     rmSync(dir, { recursive: true, force: true });
     const msg = (e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message;
-    return { url: undefined, reason: `no PostgreSQL for the tests (VAKT_TEST_PG unset, throwaway cluster failed: ${msg.split('\n')[0]})`, stop: async () => undefined };
+    return {
+      url: undefined,
+      reason: `no PostgreSQL for the tests (VAKT_TEST_PG unset, throwaway cluster failed: ${msg.split('\n')[0]})`,
+      stop: async () => undefined,
+    };
   }
 }
 

@@ -60,9 +60,17 @@ describe.skipIf(cluster.url === undefined)('several HES nodes on one PostgreSQL 
           cat.set(lf, 'normal');
           // Every third frame also reaches another node at the same instant (a concentrator resend racing).
           // (Each node gets its own copy of the bytes, as over its own TCP connection: the HES opens frames in place.)
-          if ((r + k) % 3 === 0) { const cp = lf.slice(); cat.set(cp, 'copy'); perNode[(a + 1) % n]!.push(cp); }
+          if ((r + k) % 3 === 0) {
+            const cp = lf.slice();
+            cat.set(cp, 'copy');
+            perNode[(a + 1) % n]!.push(cp);
+          }
           // A byte-identical resend of the previous round's frame in a new link frame (lost LINK_ACK).
-          if (r > 1 && (r + k) % 4 === 0) { const rs = conc.wrap(sentE2e[sentE2e.length - 1 - METERS]!.e2e.slice()); cat.set(rs, 'resend'); perNode[(a + 2) % n]!.push(rs); }
+          if (r > 1 && (r + k) % 4 === 0) {
+            const rs = conc.wrap(sentE2e[sentE2e.length - 1 - METERS]!.e2e.slice());
+            cat.set(rs, 'resend');
+            perNode[(a + 2) % n]!.push(rs);
+          }
           // A replay: an older frame of this meter, beyond the HES's memory of recent frames (4).
           if (r > 6 && (r + k) % 5 === 0) {
             const old = conc.wrap(sentE2e.find((s) => s.meter === k && s.seq === r - 6)!.e2e.slice());
@@ -76,8 +84,14 @@ describe.skipIf(cluster.url === undefined)('several HES nodes on one PostgreSQL 
             const replayOf = isReplay.has(perNode[i]![j]!);
             const c = cat.get(perNode[i]![j]!) ?? 'replay';
             // A fresh frame (or its simultaneous copy) is never refused for its tag: the nodes agree on keys.
-            if (c === 'normal' || c === 'copy') expect(x.ok, `${c} frame refused by node ${i} in round ${r}: ${x.ok ? '' : x.message}`).toBe(true);
-            results.push({ kind: x.ok ? x.kind : x.error, ...(x.ok && x.seq !== undefined ? { seq: x.seq } : {}), ...(x.meter !== undefined ? { meter: x.meter } : {}), replayOf });
+            if (c === 'normal' || c === 'copy')
+              expect(x.ok, `${c} frame refused by node ${i} in round ${r}: ${x.ok ? '' : x.message}`).toBe(true);
+            results.push({
+              kind: x.ok ? x.kind : x.error,
+              ...(x.ok && x.seq !== undefined ? { seq: x.seq } : {}),
+              ...(x.meter !== undefined ? { meter: x.meter } : {}),
+              replayOf,
+            });
             if (replayOf) expect(x.ok && x.kind === 'reading', `replayed frame stored by node ${i} in round ${r}`).toBe(false);
           }),
         );
@@ -96,7 +110,9 @@ describe.skipIf(cluster.url === undefined)('several HES nodes on one PostgreSQL 
       expect(results.filter((x) => x.replayOf).every((x) => x.kind !== 'reading')).toBe(true);
       // Replays were refused (as replays, or as forgeries: wire v2 carries only the counter's low bits, so
       // a frame far behind opens under the wrong nonce), never stored.
-      expect(results.filter((x) => x.replayOf).every((x) => x.kind === 'ERR_REPLAY' || x.kind === 'ERR_TAG' || x.kind === 'duplicate')).toBe(true);
+      expect(
+        results.filter((x) => x.replayOf).every((x) => x.kind === 'ERR_REPLAY' || x.kind === 'ERR_TAG' || x.kind === 'duplicate'),
+      ).toBe(true);
 
       // Downlink: a command per meter, every node serving the concentrator at once, retries included.
       for (const m of f.meters) await f.hes.enqueueCommand('admin', toHex(m.id), { kind: 'read' }, { nowMs: T0 });

@@ -27,7 +27,9 @@ export function batchOf(b: number, size: number, meters: number): IngestCommit {
     c.link.push({ sender: CONC, layer: BACKHAUL, op: 0, dir: 0, gen: 0, last: seq * meters + m, frame: null });
     c.frames.push({
       advance: { sender: id, layer: E2E, op: 1, dir: 0, gen: 0, last: seq, frame: Buffer.from(`e2e:${m}:${seq}`) },
-      writes: [{ kind: 'reading', meter: id, seq, t: 1_700_000_000 + seq * 900, wh: seq, w: 1, counter: seq, gen: 0, via: CONC, receivedMs: 1 }],
+      writes: [
+        { kind: 'reading', meter: id, seq, t: 1_700_000_000 + seq * 900, wh: seq, w: 1, counter: seq, gen: 0, via: CONC, receivedMs: 1 },
+      ],
     });
   }
   return c;

@@ -37,7 +37,8 @@ function start(args: string[], onLine: (l: string) => void): ChildProcess {
   });
   return c;
 }
-const exited = (c: ChildProcess): Promise<void> => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+const exited = (c: ChildProcess): Promise<void> =>
+  new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe.skipIf(cluster.url === undefined)('SIGKILL of a HES node on PostgreSQL', () => {
@@ -67,7 +68,8 @@ describe.skipIf(cluster.url === undefined)('SIGKILL of a HES node on PostgreSQL'
         const sent = batchOf(b, BATCH, METERS).frames;
         res.forEach((r, i) => {
           const a = sent[i]!.advance!;
-          if (!r.won && 'current' in r && r.current.last === a.last) expect(Buffer.from(r.current.frame!).equals(Buffer.from(a.frame!))).toBe(true);
+          if (!r.won && 'current' in r && r.current.last === a.last)
+            expect(Buffer.from(r.current.frame!).equals(Buffer.from(a.frame!))).toBe(true);
           if (!r.won && 'current' in r) expect(r.current.last).toBeGreaterThanOrEqual(a.last);
         });
         acked.add(b);
@@ -78,10 +80,16 @@ describe.skipIf(cluster.url === undefined)('SIGKILL of a HES node on PostgreSQL'
     const s = await openPgStore(url, { auditKey: randomBytes(32), node: 'check' });
     for (let b = next; b < BATCHES; b++) await s.commitIngest(batchOf(b, BATCH, METERS));
     const perMeter = BATCHES * (BATCH / METERS);
-    const rows = (await s.pool.query('SELECT meter_id, count(*)::int AS n, count(DISTINCT seq)::int AS d, min(seq)::int AS lo, max(seq)::int AS hi FROM readings GROUP BY meter_id')).rows as { meter_id: Buffer; n: number; d: number; lo: number; hi: number }[];
+    const rows = (
+      await s.pool.query(
+        'SELECT meter_id, count(*)::int AS n, count(DISTINCT seq)::int AS d, min(seq)::int AS lo, max(seq)::int AS hi FROM readings GROUP BY meter_id',
+      )
+    ).rows as { meter_id: Buffer; n: number; d: number; lo: number; hi: number }[];
     expect(rows).toHaveLength(METERS);
     for (const r of rows) expect(r).toMatchObject({ n: perMeter, d: perMeter, lo: 1, hi: perMeter });
-    const states = await s.replayStates(Array.from({ length: METERS }, (_, m) => ({ sender: meterId(m), layer: E2E, op: 1, dir: 0, gen: 0 })));
+    const states = await s.replayStates(
+      Array.from({ length: METERS }, (_, m) => ({ sender: meterId(m), layer: E2E, op: 1, dir: 0, gen: 0 })),
+    );
     expect(states.map((x) => x.last)).toEqual(Array.from({ length: METERS }, () => perMeter));
     await s.close();
   }, 240_000);

@@ -13,7 +13,13 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryMac } from '../../host/src/hes/audit.ts';
 import { openPgStore, type PgStore } from '../../host/src/hes/store/postgres/index.ts';
-import { StaleStoreError, type IngestCommit, type IngestFrame, type ReplayAdvance, type StoreWrite } from '../../host/src/hes/store/types.ts';
+import {
+  StaleStoreError,
+  type IngestCommit,
+  type IngestFrame,
+  type ReplayAdvance,
+  type StoreWrite,
+} from '../../host/src/hes/store/types.ts';
 import { freshDatabase, pgCluster, skipNotice } from './cluster.ts';
 
 const cluster = await pgCluster();
@@ -37,10 +43,29 @@ async function nodes(n: number): Promise<PgStore[]> {
 }
 
 function advance(meter: Buffer, last: number, op = 1, frame: Buffer | null = null): ReplayAdvance {
-  return { sender: meter, layer: E2E, op, dir: UP, gen: 0, last, frame: frame ?? Buffer.from(`frame-${meter.toString('hex')}-${op}-${last}`) };
+  return {
+    sender: meter,
+    layer: E2E,
+    op,
+    dir: UP,
+    gen: 0,
+    last,
+    frame: frame ?? Buffer.from(`frame-${meter.toString('hex')}-${op}-${last}`),
+  };
 }
 function reading(meter: Buffer, seq: number, counter: number): Extract<StoreWrite, { kind: 'reading' }> {
-  return { kind: 'reading', meter, seq, t: 1_700_000_000 + seq * 900, wh: seq * 10, w: 100, counter, gen: 0, via: CONC, receivedMs: Date.now() };
+  return {
+    kind: 'reading',
+    meter,
+    seq,
+    t: 1_700_000_000 + seq * 900,
+    wh: seq * 10,
+    w: 100,
+    counter,
+    gen: 0,
+    via: CONC,
+    receivedMs: Date.now(),
+  };
 }
 function frame(meter: Buffer, counter: number, seq: number): IngestFrame {
   return { advance: advance(meter, counter), writes: [reading(meter, seq, counter)] };
@@ -51,12 +76,23 @@ beforeAll(async () => {
   if (cluster.url === undefined) return;
   url = await freshDatabase(cluster.url);
   const [s] = await nodes(1);
-  await s!.initialise({ hesId: randomBytes(8), meta: [{ k: 'schema_version', v: Buffer.from('2') }], kpeKeys: [], admin: { name: 'admin', createdMs: 1 }, audit: [{ actor: 'admin', action: 'hes.init', subject: 'test', detail: {}, tsMs: 1 }] });
+  await s!.initialise({
+    hesId: randomBytes(8),
+    meta: [{ k: 'schema_version', v: Buffer.from('2') }],
+    kpeKeys: [],
+    admin: { name: 'admin', createdMs: 1 },
+    audit: [{ actor: 'admin', action: 'hes.init', subject: 'test', detail: {}, tsMs: 1 }],
+  });
   await s!.importShipment({
-    id: randomBytes(16), kpePub: randomBytes(32), seq: 1, createdMs: 1, importedMs: 1,
+    id: randomBytes(16),
+    kpePub: randomBytes(32),
+    seq: 1,
+    createdMs: 1,
+    importedMs: 1,
     concentrators: [{ id: CONC, linkGen: 0 }],
     meters: METERS.map((m, i) => ({ id: m, concentratorId: CONC, linkGen: 0, shortAddr: i + 1 })),
-    keys: [], audit: [{ actor: 'admin', action: 'shipment.imported', subject: 'test', detail: {}, tsMs: 2 }],
+    keys: [],
+    audit: [{ actor: 'admin', action: 'shipment.imported', subject: 'test', detail: {}, tsMs: 2 }],
   });
 });
 afterAll(async () => {
@@ -110,7 +146,9 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
         }
       }
       expect(winsTotal).toBe(150);
-      const stored = await ns[0]!.pool.query('SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d FROM readings WHERE meter_id = $1', [meter]);
+      const stored = await ns[0]!.pool.query('SELECT count(*)::int AS n, count(DISTINCT seq)::int AS d FROM readings WHERE meter_id = $1', [
+        meter,
+      ]);
       expect(stored.rows[0]).toEqual({ n: 150, d: 150 });
       const [st] = await ns[0]!.replayStates([advance(meter, 0)]);
       expect(st!.last).toBe(150);
@@ -122,7 +160,8 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     const meters = METERS.slice(0, 4);
     // 40 rounds; each node gets its own shuffled batch of the round's frames plus old ones.
     const all: IngestFrame[] = [];
-    for (let r = 1; r <= 40; r++) for (const m of meters) all.push({ advance: advance(m, 1000 + r, 2), writes: [reading(m, 1000 + r, 1000 + r)] });
+    for (let r = 1; r <= 40; r++)
+      for (const m of meters) all.push({ advance: advance(m, 1000 + r, 2), writes: [reading(m, 1000 + r, 1000 + r)] });
     const winners = new Map<number, number>();
     for (let r = 0; r < 40; r++) {
       const round = all.slice(r * 4, r * 4 + 4);
@@ -147,7 +186,10 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     // Every frame of the stream is won at most once; reordering inside a batch may make an older
     // counter lose to a newer one of the same meter (the meter re-pushes; gap fill recovers it).
     for (const [, n] of winners) expect(n).toBe(1);
-    const rows = (await ns[0]!.pool.query('SELECT meter_id, seq FROM readings WHERE seq > 1000')).rows as { meter_id: Buffer; seq: number }[];
+    const rows = (await ns[0]!.pool.query('SELECT meter_id, seq FROM readings WHERE seq > 1000')).rows as {
+      meter_id: Buffer;
+      seq: number;
+    }[];
     expect(rows.length).toBe(winners.size);
     expect(new Set(rows.map((x) => `${x.meter_id.toString('hex')}:${x.seq}`)).size).toBe(rows.length);
     // No counter went down: each meter's last is the highest counter of the stream that won.
@@ -167,9 +209,13 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
         frames.push({ advance: advance(m, ctr, 3), writes: [reading(m, 5000 + ctr, ctr)] });
       }
       frames.push({ advance: null, writes: [] });
-      const want = model(seen, frames.map((f) => (f.advance === null ? f : { ...f, advance: { ...f.advance, op: 3 } })));
+      const want = model(
+        seen,
+        frames.map((f) => (f.advance === null ? f : { ...f, advance: { ...f.advance, op: 3 } })),
+      );
       const got = (await s!.commitIngest({ link: [linkAdv(5000 + round)], frames })).map((r) =>
-        r.won ? true : 'current' in r ? { last: r.current.last, frame: Buffer.from(r.current.frame ?? []).toString('hex') } : r);
+        r.won ? true : 'current' in r ? { last: r.current.last, frame: Buffer.from(r.current.frame ?? []).toString('hex') } : r,
+      );
       expect(got, `round ${round}`).toEqual(want);
     }
   });
@@ -177,11 +223,17 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
   it('counter ranges reserved by 4 nodes at once are disjoint, gap-free and never lowered', async () => {
     const ns = await nodes(4);
     const key = { receiver: METERS[7]!, layer: E2E, op: 4, gen: 0 };
-    const ranges = (await Promise.all(ns.map(async (s) => {
-      const got: { lo: number; hi: number }[] = [];
-      for (let i = 0; i < 60; i++) got.push(await s.reserveSendRange(key, 1 + (i % 5), 1_000_000));
-      return got;
-    }))).flat().sort((a, b) => a.lo - b.lo);
+    const ranges = (
+      await Promise.all(
+        ns.map(async (s) => {
+          const got: { lo: number; hi: number }[] = [];
+          for (let i = 0; i < 60; i++) got.push(await s.reserveSendRange(key, 1 + (i % 5), 1_000_000));
+          return got;
+        }),
+      )
+    )
+      .flat()
+      .sort((a, b) => a.lo - b.lo);
     expect(ranges[0]!.lo).toBe(1);
     for (let i = 1; i < ranges.length; i++) expect(ranges[i]!.lo).toBe(ranges[i - 1]!.hi);
     const lim = await ns[0]!.sendLimit(key);
@@ -198,22 +250,41 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     const ns = await nodes(4);
     const ids: number[] = [];
     for (let i = 0; i < 40; i++) {
-      const [r] = await ns[0]!.commit([{ kind: 'insertCommand', cmd: { meterId: METERS[i % 8]!, kind: 'read', op: 3, params: '{}', actor: 'op', createdMs: 1000 + i, expiresMs: 10_000_000 } }]);
+      const [r] = await ns[0]!.commit([
+        {
+          kind: 'insertCommand',
+          cmd: { meterId: METERS[i % 8]!, kind: 'read', op: 3, params: '{}', actor: 'op', createdMs: 1000 + i, expiresMs: 10_000_000 },
+        },
+      ]);
       ids.push((r as { id: number }).id);
     }
     const now = 5000;
     // Each node claims, then sends what it claimed (queued -> sent, which ends its claim), until none is left.
-    const byNode = await Promise.all(ns.map(async (s) => {
-      const got = new Set<number>();
-      for (;;) {
-        const c = await s.claimCommands(CONC, now, 3, 60_000);
-        if (c.length === 0) return got;
-        for (const cmd of c) {
-          got.add(cmd.id);
-          await s.commit([{ kind: 'updateCommand', id: cmd.id, expect: 'queued', state: 'sent', params: cmd.params, attempts: 1, nextTryMs: 1e12, updatedMs: now, result: null }]);
+    const byNode = await Promise.all(
+      ns.map(async (s) => {
+        const got = new Set<number>();
+        for (;;) {
+          const c = await s.claimCommands(CONC, now, 3, 60_000);
+          if (c.length === 0) return got;
+          for (const cmd of c) {
+            got.add(cmd.id);
+            await s.commit([
+              {
+                kind: 'updateCommand',
+                id: cmd.id,
+                expect: 'queued',
+                state: 'sent',
+                params: cmd.params,
+                attempts: 1,
+                nextTryMs: 1e12,
+                updatedMs: now,
+                result: null,
+              },
+            ]);
+          }
         }
-      }
-    }));
+      }),
+    );
     const flat = byNode.flatMap((g) => [...g]).sort((a, b) => a - b);
     expect(flat).toEqual(ids); // each command claimed and sent by exactly one node, none lost
     expect(byNode.filter((g) => g.size > 0).length).toBeGreaterThanOrEqual(2);
@@ -227,18 +298,36 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     expect(later).toEqual(expect.arrayContaining(held));
     // A stale state change costs the whole unit, audit included.
     const head = await ns[0]!.auditHead();
-    await expect(ns[0]!.commit([
-      { kind: 'audit', entry: { actor: 'x', action: 'x', subject: 'x', detail: {}, tsMs: 1 } },
-      { kind: 'updateCommand', id: ids[0]!, expect: 'queued', state: 'acknowledged', params: '{}', attempts: 1, nextTryMs: 0, updatedMs: 1, result: null },
-    ])).rejects.toBeInstanceOf(StaleStoreError);
+    await expect(
+      ns[0]!.commit([
+        { kind: 'audit', entry: { actor: 'x', action: 'x', subject: 'x', detail: {}, tsMs: 1 } },
+        {
+          kind: 'updateCommand',
+          id: ids[0]!,
+          expect: 'queued',
+          state: 'acknowledged',
+          params: '{}',
+          attempts: 1,
+          nextTryMs: 0,
+          updatedMs: 1,
+          result: null,
+        },
+      ]),
+    ).rejects.toBeInstanceOf(StaleStoreError);
     expect((await ns[0]!.auditHead()).seq).toBe(head.seq);
   });
 
   it('one audit chain appended by 4 nodes at once verifies entry by entry', async () => {
     const ns = await nodes(4);
-    await Promise.all(ns.map(async (s, i) => {
-      for (let k = 0; k < 25; k++) await s.appendAudit([{ actor: `node${i}`, action: 'test.append', subject: `${k}`, detail: { k }, tsMs: k }, { actor: `node${i}`, action: 'test.second', subject: `${k}`, detail: 'd', tsMs: k }]);
-    }));
+    await Promise.all(
+      ns.map(async (s, i) => {
+        for (let k = 0; k < 25; k++)
+          await s.appendAudit([
+            { actor: `node${i}`, action: 'test.append', subject: `${k}`, detail: { k }, tsMs: k },
+            { actor: `node${i}`, action: 'test.second', subject: `${k}`, detail: 'd', tsMs: k },
+          ]);
+      }),
+    );
     const rows = await ns[0]!.auditRows(1, 100_000);
     let prev: Uint8Array = new Uint8Array(32);
     rows.forEach((r, i) => {
@@ -259,12 +348,17 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     const [s] = await nodes(1);
     const m = METERS[3]!;
     const bad = { ...reading(m, 9001, 9001), wh: 1e20 }; // beyond bigint
-    const res = await s!.commitIngest({ link: [], frames: [frame(m, 9000, 9000), { advance: advance(m, 9001), writes: [bad] }, frame(m, 9002, 9002)] });
+    const res = await s!.commitIngest({
+      link: [],
+      frames: [frame(m, 9000, 9000), { advance: advance(m, 9001), writes: [bad] }, frame(m, 9002, 9002)],
+    });
     expect(res[0]).toEqual({ won: true, results: [{ inserted: true }] });
     expect(res[1]).toMatchObject({ won: false, fault: expect.stringMatching(/out of range/) });
     expect(res[2]).toEqual({ won: true, results: [{ inserted: true }] });
     // The refused frame's counter advance was rolled back with it: 9001 was never accepted.
-    const rows = (await s!.pool.query('SELECT seq FROM readings WHERE meter_id = $1 AND seq >= 9000 ORDER BY seq', [m])).rows.map((r) => r.seq);
+    const rows = (await s!.pool.query('SELECT seq FROM readings WHERE meter_id = $1 AND seq >= 9000 ORDER BY seq', [m])).rows.map(
+      (r) => r.seq,
+    );
     expect(rows).toEqual([9000, 9002]);
   });
 
@@ -273,8 +367,18 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     const v0 = await s!.changeVersion();
     await s!.commitIngest({ link: [], frames: [frame(METERS[4]!, 77_777, 77_777)] });
     expect(await s!.changeVersion()).toBe(v0);
-    await s!.commit([{ kind: 'key', row: { owner: METERS[4]!, kind: 'lk', scope: 0, gen: 9, state: 'active', enc: randomBytes(40), createdMs: 1 } }]);
+    await s!.commit([
+      { kind: 'key', row: { owner: METERS[4]!, kind: 'lk', scope: 0, gen: 9, state: 'active', enc: randomBytes(40), createdMs: 1 } },
+    ]);
     expect(await s!.changeVersion()).toBeGreaterThan(v0);
-    await expect(s!.commit([{ kind: 'key', row: { owner: METERS[4]!, kind: 'lk', scope: 0, gen: 9, state: 'active', enc: randomBytes(40), createdMs: 1 }, expectVer: 5 }])).rejects.toBeInstanceOf(StaleStoreError);
+    await expect(
+      s!.commit([
+        {
+          kind: 'key',
+          row: { owner: METERS[4]!, kind: 'lk', scope: 0, gen: 9, state: 'active', enc: randomBytes(40), createdMs: 1 },
+          expectVer: 5,
+        },
+      ]),
+    ).rejects.toBeInstanceOf(StaleStoreError);
   });
 });

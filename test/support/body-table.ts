@@ -15,7 +15,8 @@ const range = (min: number, max: number): string => {
   if (min === 0 && max === UINT_MAX) return 'uint';
   return `${min}…${max === U32_MAX ? '2³²−1' : max === UINT_MAX ? '2⁵³−1' : max}`;
 };
-const uint = (f: UintField | { name: string; min: number; max: number }): string => (f.min === f.max ? `${f.name} = ${f.min}` : `${f.name}: ${range(f.min, f.max)}`);
+const uint = (f: UintField | { name: string; min: number; max: number }): string =>
+  f.min === f.max ? `${f.name} = ${f.min}` : `${f.name}: ${range(f.min, f.max)}`;
 
 function item(f: BodyField): string {
   if (f.type === 'uint') return uint(f);
@@ -26,7 +27,9 @@ function item(f: BodyField): string {
 
 /** The Markdown block (markers included). */
 export function renderBodyTable(): string {
-  const rows = BODY_SHAPES.map((s) => `| ${OPS[s.op]} | ${s.dir === 0 ? 'UP' : 'DOWN'} | ${s.name} | \`[${s.fields.map(item).join(', ')}]\` |`);
+  const rows = BODY_SHAPES.map(
+    (s) => `| ${OPS[s.op]} | ${s.dir === 0 ? 'UP' : 'DOWN'} | ${s.name} | \`[${s.fields.map(item).join(', ')}]\` |`,
+  );
   return [BEGIN, '| op | direction | body | items (u32 = 0…2³²−1, uint = 0…2⁵³−1) |', '|---|---|---|---|', ...rows, END].join('\n');
 }
 

@@ -92,9 +92,13 @@ function fieldArb(f: BodyField): fc.Arbitrary<Uint8Array> {
     const row = fc.tuple(...f.row.map((c) => uintArb(c).map((v) => head(0, v)))).map((items) => cat(head(4, items.length), ...items));
     return fc.array(row, { maxLength: Math.min(f.max, 3) }).map((rows) => cat(head(4, rows.length), ...rows));
   }
-  return fc.subarray([...f.entries]).chain((es) =>
-    fc.tuple(...es.map((e) => fc.integer({ min: e.min, max: Math.min(e.max, U32_MAX) }).map((v) => cat(head(0, e.key), head(0, v))))).map((pairs) => cat(head(5, pairs.length), ...pairs)),
-  );
+  return fc
+    .subarray([...f.entries])
+    .chain((es) =>
+      fc
+        .tuple(...es.map((e) => fc.integer({ min: e.min, max: Math.min(e.max, U32_MAX) }).map((v) => cat(head(0, e.key), head(0, v)))))
+        .map((pairs) => cat(head(5, pairs.length), ...pairs)),
+    );
 }
 
 /** Item encodings of a valid body of the shape. */
@@ -119,7 +123,10 @@ export function hostileBody(s: BodyShape, maxLen: number): fc.Arbitrary<{ how: s
       fc.constant({ how: 'indefinite outer array', body: cat([0x9f], ...items, [0xff]) }),
       fc.constant({ how: 'outer array inside tag 55799', body: cat([0xd9, 0xd9, 0xf7], encodeItems(items)) }),
       fc.constant({ how: 'outer array as a map', body: cat(head(5, items.length), ...items, ...items) }),
-      fc.constant({ how: 'oversize: trailing zeros to the body limit', body: cat(encodeItems(items), new Uint8Array(Math.max(1, maxLen - encodeItems(items).length))) }),
+      fc.constant({
+        how: 'oversize: trailing zeros to the body limit',
+        body: cat(encodeItems(items), new Uint8Array(Math.max(1, maxLen - encodeItems(items).length))),
+      }),
       fc.uint8Array({ minLength: 0, maxLength: 64 }).map((b) => ({ how: 'random bytes', body: b })),
       ...(s.fields.some((f) => f.type === 'map')
         ? [

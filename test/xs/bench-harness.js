@@ -20,7 +20,11 @@
   }
   function nativeAes() {
     var c;
-    try { c = require('crypto'); } catch (e) { return undefined; }
+    try {
+      c = require('crypto');
+    } catch (e) {
+      return undefined;
+    }
     return c && c.AES ? globalThis.VaktEspruino.createEspruinoAes(c) : undefined;
   }
   var espruino = typeof E !== 'undefined' && typeof require === 'function';
@@ -38,7 +42,9 @@
     for (var k = 0; k < 16; k++) K.key[k] = k;
     K.slot = C.createKeySlot(C.E2E_VERSION, C.OP_READING, C.DIR_UP, 0, new Uint8Array(8), peer);
     C.setSlotKey(K.slot, K.key, 0);
-    K.slot.ctr = C.createSendCounter(0, 1000000000, function () { return true; });
+    K.slot.ctr = C.createSendCounter(0, 1000000000, function () {
+      return true;
+    });
     K.body = new Uint8Array(64);
     K.out = new Uint8Array(128);
     K.rk = new Uint32Array(44);
@@ -66,9 +72,21 @@
   function ramStorage() {
     var recs = {};
     return {
-      read: function (n) { var v = recs['r_' + n]; if (v === undefined) return undefined; var c = new Uint8Array(v.length); c.set(v); return c; },
-      write: function (n, d) { var c = new Uint8Array(d.length); c.set(d); recs['r_' + n] = c; },
-      erase: function (n) { delete recs['r_' + n]; }
+      read: function (n) {
+        var v = recs['r_' + n];
+        if (v === undefined) return undefined;
+        var c = new Uint8Array(v.length);
+        c.set(v);
+        return c;
+      },
+      write: function (n, d) {
+        var c = new Uint8Array(d.length);
+        c.set(d);
+        recs['r_' + n] = c;
+      },
+      erase: function (n) {
+        delete recs['r_' + n];
+      },
     };
   }
 
@@ -82,9 +100,14 @@
       var names = S.list();
       for (var k = 0; k < names.length; k++) if (!/\.js$/.test(names[k])) S.erase(names[k]);
       S.write('prov', fromHex(scn.prov));
-      storage = globalThis.VaktEspruino.createEspruinoBoard({ name: 'linux', engine: 'espruino' }, {
-        Storage: S, serial: [], print: print
-      }).storage;
+      storage = globalThis.VaktEspruino.createEspruinoBoard(
+        { name: 'linux', engine: 'espruino' },
+        {
+          Storage: S,
+          serial: [],
+          print: print,
+        },
+      ).storage;
     } else {
       storage = ramStorage();
       storage.write('prov', fromHex(scn.prov));
@@ -95,11 +118,28 @@
     var board = {
       profile: { name: 'bench', engine: espruino ? 'espruino' : 'xs' },
       // Counts frames: the meter may write one frame in several pieces, each frame ends with one 0x00.
-      serial: [{ write: function (d) { for (var j = 0; j < d.length; j++) if (d[j] === 0) M.up++; }, onData: function () {} }],
+      serial: [
+        {
+          write: function (d) {
+            for (var j = 0; j < d.length; j++) if (d[j] === 0) M.up++;
+          },
+          onData: function () {},
+        },
+      ],
       storage: storage,
-      clock: { now: function () { return M.t; }, set: function (t) { M.t = t; }, every: function () { return 0; } },
+      clock: {
+        now: function () {
+          return M.t;
+        },
+        set: function (t) {
+          M.t = t;
+        },
+        every: function () {
+          return 0;
+        },
+      },
       pins: { relay: function () {}, onPulse: function () {}, onTamper: function () {} },
-      log: function () {}
+      log: function () {},
     };
     // Puck.js-like boards hand the core the interpreter's native AES (require("crypto").AES ECB).
     if (scn.nativeAes) board.aes = nativeAes();
@@ -125,6 +165,13 @@
     if (app.stats.replay - before !== n) throw new Error('replay: ' + (app.stats.replay - before) + ' refused of ' + n);
   }
 
-  globalThis.VaktBench = { cryptoSetup: cryptoSetup, sealN: sealN, aesN: aesN, rawAesN: rawAesN,
-    meterStart: meterStart, pushN: pushN, replayN: replayN };
+  globalThis.VaktBench = {
+    cryptoSetup: cryptoSetup,
+    sealN: sealN,
+    aesN: aesN,
+    rawAesN: rawAesN,
+    meterStart: meterStart,
+    pushN: pushN,
+    replayN: replayN,
+  };
 })();

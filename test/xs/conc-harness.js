@@ -14,7 +14,11 @@
     for (var i = 0; i < b.length; i++) b[i] = parseInt(s.substr(2 * i, 2), 16);
     return b;
   }
-  function copy(b) { var c = new Uint8Array(b.length); c.set(b); return c; }
+  function copy(b) {
+    var c = new Uint8Array(b.length);
+    c.set(b);
+    return c;
+  }
   function run(scn) {
     var recs = {};
     var out = { hes: [], meter: [] };
@@ -23,7 +27,10 @@
     function cut(d, which) {
       for (var j = 0; j < d.length; j++) {
         line[which] += toHex(d.subarray(j, j + 1));
-        if (d[j] === 0) { out[which].push(line[which]); line[which] = ''; }
+        if (d[j] === 0) {
+          out[which].push(line[which]);
+          line[which] = '';
+        }
       }
     }
     var now = scn.t0;
@@ -31,17 +38,46 @@
     var board = {
       profile: { name: 'harness', engine: 'xs' },
       serial: [
-        { write: function (d) { cut(d, 'hes'); }, onData: function () {} },
-        { write: function (d) { cut(d, 'meter'); }, onData: function () {} }
+        {
+          write: function (d) {
+            cut(d, 'hes');
+          },
+          onData: function () {},
+        },
+        {
+          write: function (d) {
+            cut(d, 'meter');
+          },
+          onData: function () {},
+        },
       ],
       storage: {
-        read: function (n) { var v = recs['r_' + n]; return v === undefined ? undefined : copy(v); },
-        write: function (n, d) { recs['r_' + n] = copy(d); },
-        erase: function (n) { delete recs['r_' + n]; }
+        read: function (n) {
+          var v = recs['r_' + n];
+          return v === undefined ? undefined : copy(v);
+        },
+        write: function (n, d) {
+          recs['r_' + n] = copy(d);
+        },
+        erase: function (n) {
+          delete recs['r_' + n];
+        },
       },
-      clock: { now: function () { return now; }, set: function (t) { now = t; }, every: function () { return 0; } },
+      clock: {
+        now: function () {
+          return now;
+        },
+        set: function (t) {
+          now = t;
+        },
+        every: function () {
+          return 0;
+        },
+      },
       pins: { relay: function () {}, onPulse: function () {}, onTamper: function () {} },
-      log: function (m) { print('@@log ' + m); }
+      log: function (m) {
+        print('@@log ' + m);
+      },
     };
     var app = globalThis.VaktConcentrator.startConcentrator(board, { attach: false });
     for (var i = 0; i < scn.steps.length; i++) {
@@ -50,8 +86,10 @@
       out.meter = [];
       if (st['do'] === 'hes') app.onHes(fromHex(st.hex));
       else if (st['do'] === 'meter') app.onMeterLine(1, fromHex(st.hex));
-      else if (st['do'] === 'tick') { now = st.t; app.tick(st.t); }
-      else throw new Error('harness: unknown step ' + st['do']);
+      else if (st['do'] === 'tick') {
+        now = st.t;
+        app.tick(st.t);
+      } else throw new Error('harness: unknown step ' + st['do']);
       var s = app.stats;
       var stats = {};
       for (var k in s) if (typeof s[k] === 'number') stats[k] = s[k];

@@ -31,7 +31,19 @@ export interface StepResult {
 }
 
 /** Path of the xsnap worker binary that `npm ci` builds (postinstall of @agoric/xsnap). */
-export const XSNAP_WORKER = path.join(ROOT, 'node_modules', '@agoric', 'xsnap', 'xsnap-native', 'xsnap', 'build', 'bin', 'lin', 'release', 'xsnap-worker');
+export const XSNAP_WORKER = path.join(
+  ROOT,
+  'node_modules',
+  '@agoric',
+  'xsnap',
+  'xsnap-native',
+  'xsnap',
+  'build',
+  'bin',
+  'lin',
+  'release',
+  'xsnap-worker',
+);
 
 /** True when the XS worker binary exists (it is compiled at install time). */
 export function xsAvailable(): boolean {
@@ -44,7 +56,12 @@ export function espruinoBin(): string | undefined {
   return b && fs.existsSync(b) ? b : undefined;
 }
 
-function collect(cmd: string, args: string[], timeoutMs: number, cwd: string = ROOT): Promise<{ code: number; stdout: string; stderr: string }> {
+function collect(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+  cwd: string = ROOT,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -52,7 +69,10 @@ function collect(cmd: string, args: string[], timeoutMs: number, cwd: string = R
     p.stdout.on('data', (b: Buffer) => out.push(b));
     p.stderr.on('data', (b: Buffer) => err.push(b));
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
     p.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
@@ -97,7 +117,13 @@ const BOOT_PIECE = 'boot.js';
  * process with Storage.write(name, chunk, offset, size), so no process ever holds a whole bundle
  * in RAM. Returns the number of pieces, or an error text.
  */
-async function storePieces(bin: string, pieces: string[], work: string, timeoutMs: number, name: string | ((i: number) => string) = pieceName): Promise<{ count: number; error?: string }> {
+async function storePieces(
+  bin: string,
+  pieces: string[],
+  work: string,
+  timeoutMs: number,
+  name: string | ((i: number) => string) = pieceName,
+): Promise<{ count: number; error?: string }> {
   const texts: Buffer[] = [];
   for (let i = 0; i < pieces.length; i++) {
     if (pieces[i] === '--eval') texts.push(Buffer.from(pieces[++i], 'utf8'));
@@ -108,9 +134,13 @@ async function storePieces(bin: string, pieces: string[], work: string, timeoutM
     const t = texts[p];
     for (let off = 0; off < t.length || off === 0; off += ESPRUINO_STORE_CHUNK) {
       const chunk = t.subarray(off, off + ESPRUINO_STORE_CHUNK).toString('base64');
-      fs.writeFileSync(script, `if (require("Storage").write(${JSON.stringify(typeof name === 'string' ? name : name(p))}, atob(${JSON.stringify(chunk)}), ${off}, ${t.length})) print("@@stored");\n`);
+      fs.writeFileSync(
+        script,
+        `if (require("Storage").write(${JSON.stringify(typeof name === 'string' ? name : name(p))}, atob(${JSON.stringify(chunk)}), ${off}, ${t.length})) print("@@stored");\n`,
+      );
       const r = await collect(bin, [script], timeoutMs, work);
-      if (!/@@stored/.test(r.stdout)) return { count: p, error: `storing piece ${p} at ${off} in Storage failed: ${r.stdout.slice(-300)} ${r.stderr}` };
+      if (!/@@stored/.test(r.stdout))
+        return { count: p, error: `storing piece ${p} at ${off} in Storage failed: ${r.stdout.slice(-300)} ${r.stderr}` };
       if (t.length === 0) break;
     }
   }
@@ -139,7 +169,10 @@ async function runEspruino(pieces: string[], timeoutMs: number, wrap: string[]):
     if (b.error !== undefined) return { code: 1, stdout: '', stderr: b.error, meters: [] };
     const file = path.join(work, 'run.js');
     fs.writeFileSync(file, `eval(require("Storage").read(${JSON.stringify(BOOT_PIECE)}));\n`);
-    const r = wrap.length > 0 ? await collect(wrap[0], [...wrap.slice(1), bin, file], timeoutMs, work) : await collect(bin, [file], timeoutMs, work);
+    const r =
+      wrap.length > 0
+        ? await collect(wrap[0], [...wrap.slice(1), bin, file], timeoutMs, work)
+        : await collect(bin, [file], timeoutMs, work);
     const stdout = r.stdout.replace(/\r\n/g, '\n');
     const failed = /@@espruino-error/.test(stdout) || !/@@espruino-done/.test(stdout) || r.code !== 0;
     const errLine = stdout.split('\n').find((l) => l.startsWith('@@espruino-error'));

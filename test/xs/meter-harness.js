@@ -22,9 +22,16 @@
   // Record names are prefixed so no name can collide with an Object.prototype property.
   function makeStorage(recs) {
     return {
-      read: function (n) { var v = recs['r_' + n]; return v === undefined ? undefined : copy(v); },
-      write: function (n, d) { recs['r_' + n] = copy(d); },
-      erase: function (n) { delete recs['r_' + n]; }
+      read: function (n) {
+        var v = recs['r_' + n];
+        return v === undefined ? undefined : copy(v);
+      },
+      write: function (n, d) {
+        recs['r_' + n] = copy(d);
+      },
+      erase: function (n) {
+        delete recs['r_' + n];
+      },
     };
   }
   // On Espruino with the board adapter loaded (VaktEspruino): the adapter's record store on
@@ -33,34 +40,58 @@
   function makeBoard(recs, state) {
     return {
       profile: { name: 'harness', engine: state.engine },
-      serial: [{
-        // The meter may write one frame in several pieces: cut the line at each 0x00 delimiter.
-        write: function (d) {
-          for (var i = 0; i < d.length; i++) {
-            state.line += HEX.charAt(d[i] >> 4) + HEX.charAt(d[i] & 15);
-            if (d[i] === 0) { state.out.push(state.line); state.line = ''; }
-          }
+      serial: [
+        {
+          // The meter may write one frame in several pieces: cut the line at each 0x00 delimiter.
+          write: function (d) {
+            for (var i = 0; i < d.length; i++) {
+              state.line += HEX.charAt(d[i] >> 4) + HEX.charAt(d[i] & 15);
+              if (d[i] === 0) {
+                state.out.push(state.line);
+                state.line = '';
+              }
+            }
+          },
+          onData: function () {},
         },
-        onData: function () {}
-      }],
+      ],
       storage: flash || makeStorage(recs),
       clock: {
-        now: function () { return state.now; },
-        set: function (t) { state.now = t; },
-        every: function () { return 0; }
+        now: function () {
+          return state.now;
+        },
+        set: function (t) {
+          state.now = t;
+        },
+        every: function () {
+          return 0;
+        },
       },
       pins: {
-        relay: function (closed) { state.relayPin = closed; },
+        relay: function (closed) {
+          state.relayPin = closed;
+        },
         onPulse: function () {},
-        onTamper: function () {}
+        onTamper: function () {},
       },
-      log: function (m) { print('@@log ' + m); }
+      log: function (m) {
+        print('@@log ' + m);
+      },
     };
   }
   function statsOf(app) {
     var s = app.stats;
-    return { framesIn: s.framesIn, notForMe: s.notForMe, linkErrors: s.linkErrors, badTag: s.badTag, replay: s.replay,
-      policy: s.policy, commands: s.commands, sendErrors: s.sendErrors, eventsSent: s.eventsSent };
+    return {
+      framesIn: s.framesIn,
+      notForMe: s.notForMe,
+      linkErrors: s.linkErrors,
+      badTag: s.badTag,
+      replay: s.replay,
+      policy: s.policy,
+      commands: s.commands,
+      sendErrors: s.sendErrors,
+      eventsSent: s.eventsSent,
+    };
   }
   // Espruino's native require("crypto").AES for the meter (begin with nativeAes), as on a Puck.js.
   var nativeAes;
@@ -87,7 +118,10 @@
       for (var k = 0; k < names.length; k++) if (!/\.js$/.test(names[k])) S.erase(names[k]);
       names = null; // the list of stored pieces costs a Puck.js-sized pool ~3 variables per name
       S.write('prov', fromHex(scn.prov));
-      flash = globalThis.VaktEspruino.createEspruinoBoard({ name: 'harness', engine: 'espruino' }, { Storage: S, serial: [], print: print }).storage;
+      flash = globalThis.VaktEspruino.createEspruinoBoard(
+        { name: 'harness', engine: 'espruino' },
+        { Storage: S, serial: [], print: print },
+      ).storage;
       nativeAes = scn.nativeAes ? globalThis.VaktEspruino.createEspruinoAes(require('crypto')) : undefined;
     } else recs['r_prov'] = fromHex(scn.prov);
     R.recs = recs;
@@ -105,8 +139,10 @@
   function step(st) {
     var state = R.state;
     state.out = [];
-    if (st['do'] === 'tick') { state.now = st.t; R.app.tick(st.t); }
-    else if (st['do'] === 'rx') R.app.onSerial(fromHex(st.hex));
+    if (st['do'] === 'tick') {
+      state.now = st.t;
+      R.app.tick(st.t);
+    } else if (st['do'] === 'rx') R.app.onSerial(fromHex(st.hex));
     else if (st['do'] === 'pulse') R.app.onPulse(st.n);
     else if (st['do'] === 'reboot') {
       // A reboot loses RAM: the old instance is dropped before the new one starts (both at once
@@ -114,7 +150,9 @@
       R.app = null;
       R.app = start(R.recs, state, R.opts);
     } else throw new Error('harness: unknown step ' + st['do']);
-    print('@@step ' + JSON.stringify({ i: R.i++, out: state.out, relay: R.app.relayClosed(), relayPin: state.relayPin, stats: statsOf(R.app) }));
+    print(
+      '@@step ' + JSON.stringify({ i: R.i++, out: state.out, relay: R.app.relayClosed(), relayPin: state.relayPin, stats: statsOf(R.app) }),
+    );
   }
 
   /** scenario: begin(scn), then every step of scn.steps (see harnessPieces in engine-run.ts to stream them instead). */

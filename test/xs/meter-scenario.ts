@@ -21,7 +21,9 @@ const LINK_GEN = 0;
 export const METER_ADDR = 1;
 const GEN = 0;
 export const T0 = 1_700_000_100; // a multiple of the 900 s interval: the first reading closes at T0 + 900
-export const OP_READING = 0x01, OP_RELAY = 0x03, OP_EVENT = 0x08;
+export const OP_READING = 0x01,
+  OP_RELAY = 0x03,
+  OP_EVENT = 0x08;
 const LINK_DATA = 0x01;
 
 export const e2eKey = (op: number, dir: number) => refE2eKey(refOpRoot(MK, METER_ID, op, GEN), METER_ID, op, dir, GEN);
@@ -34,10 +36,36 @@ export function serial(frame: Uint8Array): string {
 }
 /** A RELAY command from the HES (e2e counter hc; full: the whole counter on the wire) forwarded by the concentrator (link counter lc). */
 export function relayCmd(req: number, state: number, hc: number, key = e2eKey(OP_RELAY, REF_DOWN), full = false): Buffer {
-  return refSeal({ version: REF_E2E, dir: REF_DOWN, op: OP_RELAY, gen: GEN, sender: HES_ID, receiver: METER_ID, counter: hc, body: encode([req, state]), full }, key);
+  return refSeal(
+    {
+      version: REF_E2E,
+      dir: REF_DOWN,
+      op: OP_RELAY,
+      gen: GEN,
+      sender: HES_ID,
+      receiver: METER_ID,
+      counter: hc,
+      body: encode([req, state]),
+      full,
+    },
+    key,
+  );
 }
 export function downLink(e2e: Uint8Array, lc: number): Buffer {
-  return refSeal({ version: REF_LINK, dir: REF_DOWN, op: LINK_DATA, gen: LINK_GEN, sender: CONC_ID, receiver: METER_ID, counter: lc, body: e2e, addr: METER_ADDR }, linkKey(REF_DOWN));
+  return refSeal(
+    {
+      version: REF_LINK,
+      dir: REF_DOWN,
+      op: LINK_DATA,
+      gen: LINK_GEN,
+      sender: CONC_ID,
+      receiver: METER_ID,
+      counter: lc,
+      body: e2e,
+      addr: METER_ADDR,
+    },
+    linkKey(REF_DOWN),
+  );
 }
 
 export function scenario() {
@@ -65,7 +93,14 @@ export function scenario() {
   return { prov: Buffer.from(prov).toString('hex'), t0: T0, engine: 'xs', steps };
 }
 
-export interface Uplink { step: number; linkCounter: number; linkOp: number; op?: number; counter?: number; body?: unknown[] }
+export interface Uplink {
+  step: number;
+  linkCounter: number;
+  linkOp: number;
+  op?: number;
+  counter?: number;
+  body?: unknown[];
+}
 
 /** Deframes and verifies (with the reference, reconstructing short counters as a receiver does) every frame the meter sent. */
 export function decodeUplinks(steps: StepResult[]): Uplink[] {
@@ -155,4 +190,3 @@ export function checkScenario(steps: StepResult[]): void {
   expect(afterReboot.length).toBeGreaterThan(0);
   expect(Math.min(...afterReboot.map((u) => u.linkCounter))).toBeGreaterThan(Math.max(...beforeReboot.map((u) => u.linkCounter)));
 }
-

@@ -12,16 +12,30 @@ const steps = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--eval') {
-    if (i + 1 >= argv.length) { process.stderr.write(USAGE + '\n'); process.exit(2); }
+    if (i + 1 >= argv.length) {
+      process.stderr.write(USAGE + '\n');
+      process.exit(2);
+    }
     steps.push({ name: '--eval', code: argv[++i] });
   } else steps.push({ name: argv[i], code: fs.readFileSync(argv[i], 'utf8') });
 }
-if (steps.length === 0) { process.stderr.write(USAGE + '\n'); process.exit(2); }
+if (steps.length === 0) {
+  process.stderr.write(USAGE + '\n');
+  process.exit(2);
+}
 
 const out = [];
-const flush = () => { if (out.length) { process.stdout.write(out.join('')); out.length = 0; } };
+const flush = () => {
+  if (out.length) {
+    process.stdout.write(out.join(''));
+    out.length = 0;
+  }
+};
 const context = vm.createContext({
-  print: (...a) => { out.push(a.join(' ') + '\n'); if (out.length > 256) flush(); },
+  print: (...a) => {
+    out.push(a.join(' ') + '\n');
+    if (out.length > 256) flush();
+  },
   performance: { now: () => performance.now() },
   // Present only when node runs with --expose-gc (engine-run.ts passes it), like XS's gc().
   ...(typeof globalThis.gc === 'function' ? { gc: globalThis.gc } : {}),

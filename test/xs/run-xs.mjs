@@ -19,16 +19,27 @@ const steps = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--eval') {
-    if (i + 1 >= argv.length) { process.stderr.write(USAGE + '\n'); process.exit(2); }
+    if (i + 1 >= argv.length) {
+      process.stderr.write(USAGE + '\n');
+      process.exit(2);
+    }
     steps.push({ name: '--eval', code: argv[++i] });
   } else {
     steps.push({ name: argv[i], code: fs.readFileSync(argv[i], 'utf8') });
   }
 }
-if (steps.length === 0) { process.stderr.write(USAGE + '\n'); process.exit(2); }
+if (steps.length === 0) {
+  process.stderr.write(USAGE + '\n');
+  process.exit(2);
+}
 
 const worker = await xsnap({
-  os: os.type(), spawn, fs, name: 'vakt-xs', stdout: 'inherit', stderr: 'inherit',
+  os: os.type(),
+  spawn,
+  fs,
+  name: 'vakt-xs',
+  stdout: 'inherit',
+  stderr: 'inherit',
   // No computron ceiling: benchmarks run 10,000 frames in one step.
   meteringLimit: 0,
 });

@@ -104,5 +104,10 @@ export function decodeE32Config(f: Uint8Array): E32Config | undefined {
   if (f.length < E32_FRAME) return undefined;
   const airRate = EBYTE_AIR_RATES[f[3] & SPED_RATE_MASK];
   if (airRate === undefined) return undefined;
-  return { address: (f[1] << 8) | f[2], channel: f[4] & E32_CHANNEL_MAX, airRate: airRate, powerDbm: E32_POWERS_DBM[f[5] & E32_POWER_MASK] };
+  return {
+    address: (f[1] << 8) | f[2],
+    channel: f[4] & E32_CHANNEL_MAX,
+    airRate: airRate,
+    powerDbm: E32_POWERS_DBM[f[5] & E32_POWER_MASK],
+  };
 }

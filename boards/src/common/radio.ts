@@ -59,11 +59,25 @@ export const DUTY_WINDOW_MS = 3600000;
  * without limit must name `lab` explicitly.
  */
 export const BANDS: { readonly [name: string]: BandProfile } = {
-  'eu868-g': { name: 'eu868-g', description: 'EU 868.0–868.6 MHz (ERC 70-03 h1.4): 1 % duty cycle, 25 mW', dutyCycle: 0.01, maxPowerDbm: 14 },
-  'eu868-g2': { name: 'eu868-g2', description: 'EU 868.7–869.2 MHz (h1.5, wM-Bus T1/C1): 0.1 % duty cycle, 25 mW', dutyCycle: 0.001, maxPowerDbm: 14 },
+  'eu868-g': {
+    name: 'eu868-g',
+    description: 'EU 868.0–868.6 MHz (ERC 70-03 h1.4): 1 % duty cycle, 25 mW',
+    dutyCycle: 0.01,
+    maxPowerDbm: 14,
+  },
+  'eu868-g2': {
+    name: 'eu868-g2',
+    description: 'EU 868.7–869.2 MHz (h1.5, wM-Bus T1/C1): 0.1 % duty cycle, 25 mW',
+    dutyCycle: 0.001,
+    maxPowerDbm: 14,
+  },
   'eu868-g3': { name: 'eu868-g3', description: 'EU 869.4–869.65 MHz (h1.6): 10 % duty cycle, 500 mW', dutyCycle: 0.1, maxPowerDbm: 27 },
   eu433: { name: 'eu433', description: 'EU 433.05–434.79 MHz (h1.3): 10 mW, 10 % duty cycle', dutyCycle: 0.1, maxPowerDbm: 10 },
-  lab: { name: 'lab', description: 'lab bench, shielded or cabled: no duty-cycle limit (chosen explicitly, never a default)', dutyCycle: 1 },
+  lab: {
+    name: 'lab',
+    description: 'lab bench, shielded or cabled: no duty-cycle limit (chosen explicitly, never a default)',
+    dutyCycle: 1,
+  },
 };
 
 /** Looks a band up; throws a plain error naming the known bands. */
@@ -139,5 +153,14 @@ function hexByte(v: number): string {
  * "E32 on /dev/ttyUSB0 did not accept channel 0x17 (reads back 0x06)"; `got` undefined: no answer.
  */
 export function readBackMessage(kind: string, name: string, what: string, want: number, got: number | undefined): string {
-  return kind + ' on ' + name + ' did not accept ' + what + ' ' + hexByte(want) + (got === undefined ? ' (no answer)' : ' (reads back ' + hexByte(got) + ')');
+  return (
+    kind +
+    ' on ' +
+    name +
+    ' did not accept ' +
+    what +
+    ' ' +
+    hexByte(want) +
+    (got === undefined ? ' (no answer)' : ' (reads back ' + hexByte(got) + ')')
+  );
 }

@@ -77,11 +77,16 @@ export function createRecordStorage(raw: RawStore): Storage {
       const target = n.slot === 0 ? 1 : 0;
       const rec = new Uint8Array(RECORD_HEADER_LEN + data.length);
       rec[0] = RECORD_MAGIC;
-      rec[1] = seq >>> 24; rec[2] = (seq >>> 16) & 0xff; rec[3] = (seq >>> 8) & 0xff; rec[4] = seq & 0xff;
-      rec[5] = data.length >>> 8; rec[6] = data.length & 0xff;
+      rec[1] = seq >>> 24;
+      rec[2] = (seq >>> 16) & 0xff;
+      rec[3] = (seq >>> 8) & 0xff;
+      rec[4] = seq & 0xff;
+      rec[5] = data.length >>> 8;
+      rec[6] = data.length & 0xff;
       rec.set(data, RECORD_HEADER_LEN);
       const crc = recordCrc(rec);
-      rec[7] = crc >>> 8; rec[8] = crc & 0xff;
+      rec[7] = crc >>> 8;
+      rec[8] = crc & 0xff;
       raw.write(name + '~' + target, rec);
     },
     erase(name: string): void {

@@ -82,7 +82,10 @@ export function createEspruinoAes(crypto: EspruinoCryptoModule): BlockCipher {
           key[4 * i + 3] = w;
         }
       }
-      dst.set(new Uint8Array(aes.encrypt(srcOff === 0 && src.length === AES_BLOCK ? src : src.subarray(srcOff, srcOff + AES_BLOCK), key, ecb)), dstOff);
+      dst.set(
+        new Uint8Array(aes.encrypt(srcOff === 0 && src.length === AES_BLOCK ? src : src.subarray(srcOff, srcOff + AES_BLOCK), key, ecb)),
+        dstOff,
+      );
     },
   };
 }
@@ -111,16 +114,26 @@ function espruinoSerial(env: EspruinoEnv, port: EspruinoSerial): SerialPort {
     for (let i = 0; i < cbs.length; i++) cbs[i](chunk);
   });
   return {
-    write(data: Uint8Array): void { port.write(data); },
-    onData(cb: (chunk: Uint8Array) => void): void { cbs.push(cb); },
+    write(data: Uint8Array): void {
+      port.write(data);
+    },
+    onData(cb: (chunk: Uint8Array) => void): void {
+      cbs.push(cb);
+    },
   };
 }
 
 function espruinoClock(env: EspruinoEnv): Clock {
   return {
-    now(): number { return Math.floor(env.getTime()); },
-    set(t: number): void { env.setTime(t); },
-    every(ms: number, cb: () => void): unknown { return env.setInterval(cb, ms); },
+    now(): number {
+      return Math.floor(env.getTime());
+    },
+    set(t: number): void {
+      env.setTime(t);
+    },
+    every(ms: number, cb: () => void): unknown {
+      return env.setInterval(cb, ms);
+    },
   };
 }
 
@@ -147,7 +160,10 @@ export function createEspruinoBoard(profile: BoardProfile, env: EspruinoEnv): Bo
   const serial: SerialPort[] = [];
   const ports = profile.serial || [];
   for (let i = 0; i < ports.length && i < env.serial.length; i++) {
-    env.serial[i].setup(ports[i].baud, { tx: ports[i].tx === undefined ? undefined : env.pin(ports[i].tx as string), rx: ports[i].rx === undefined ? undefined : env.pin(ports[i].rx as string) });
+    env.serial[i].setup(ports[i].baud, {
+      tx: ports[i].tx === undefined ? undefined : env.pin(ports[i].tx as string),
+      rx: ports[i].rx === undefined ? undefined : env.pin(ports[i].rx as string),
+    });
     serial.push(espruinoSerial(env, env.serial[i]));
   }
   const board: Board = {
@@ -156,7 +172,9 @@ export function createEspruinoBoard(profile: BoardProfile, env: EspruinoEnv): Bo
     storage: createRecordStorage(storageRaw(env.Storage)),
     clock: espruinoClock(env),
     pins: espruinoPins(env, profile),
-    log(msg: string): void { env.print(msg); },
+    log(msg: string): void {
+      env.print(msg);
+    },
   };
   if (profile.nativeAes && env.crypto) board.aes = createEspruinoAes(env.crypto);
   return board;
@@ -166,10 +184,27 @@ export function createEspruinoBoard(profile: BoardProfile, env: EspruinoEnv): Bo
  * The boot line appended to a flashed Espruino bundle: gathers the interpreter's globals into an
  * EspruinoEnv and starts the app. Plain text, because a bundler would rewrite require().
  */
-export function espruinoBootLine(profileJson: string, startGlobal: string, startFn: string, serialNames: string[], nativeAes: boolean): string {
-  return 'globalThis.' + startGlobal + '.' + startFn + '(globalThis.VaktEspruino.createEspruinoBoard(' + profileJson + ',{' +
-    'Storage:require("Storage"),' + (nativeAes ? 'crypto:require("crypto"),' : '') +
-    'serial:[' + serialNames.join(',') + '],' +
+export function espruinoBootLine(
+  profileJson: string,
+  startGlobal: string,
+  startFn: string,
+  serialNames: string[],
+  nativeAes: boolean,
+): string {
+  return (
+    'globalThis.' +
+    startGlobal +
+    '.' +
+    startFn +
+    '(globalThis.VaktEspruino.createEspruinoBoard(' +
+    profileJson +
+    ',{' +
+    'Storage:require("Storage"),' +
+    (nativeAes ? 'crypto:require("crypto"),' : '') +
+    'serial:[' +
+    serialNames.join(',') +
+    '],' +
     'getTime:getTime,setTime:setTime,setInterval:setInterval,digitalWrite:digitalWrite,setWatch:setWatch,' +
-    'pin:function(n){return typeof n==="number"?n:new Pin(n);},toUint8Array:E.toUint8Array,print:print}));\n';
+    'pin:function(n){return typeof n==="number"?n:new Pin(n);},toUint8Array:E.toUint8Array,print:print}));\n'
+  );
 }

@@ -27,13 +27,29 @@
 import { cobsDecode, cobsEncode, cobsMaxEncodedLen, COBS_DELIMITER } from '@vakt/shared/cobs';
 import { CRC16_LEN } from '@vakt/shared/crc16';
 import {
-  burstFragment, burstLength, FRAG_COPIES_MIN, FRAG_HEADER_LEN, fragmentChunk, fragmentCount, isFragment, Reassembler,
-  SHORT_ADDR_LEN, writeFragment,
+  burstFragment,
+  burstLength,
+  FRAG_COPIES_MIN,
+  FRAG_HEADER_LEN,
+  fragmentChunk,
+  fragmentCount,
+  isFragment,
+  Reassembler,
+  SHORT_ADDR_LEN,
+  writeFragment,
 } from '@vakt/shared/fragment';
 import type { ModemProfile } from '../types.ts';
 import {
-  decodeE32Config, e32ConfigFrame, E32_DEFAULT, E32_FIELDS, E32_FRAME, E32_MAX_PAYLOAD, EBYTE_CONFIG_BAUD, EBYTE_HEAD_READ,
-  EBYTE_HEAD_SAVE, ebyteLora,
+  decodeE32Config,
+  e32ConfigFrame,
+  E32_DEFAULT,
+  E32_FIELDS,
+  E32_FRAME,
+  E32_MAX_PAYLOAD,
+  EBYTE_CONFIG_BAUD,
+  EBYTE_HEAD_READ,
+  EBYTE_HEAD_SAVE,
+  ebyteLora,
 } from '../common/ebyte.ts';
 import type { E32Config } from '../common/ebyte.ts';
 import { findBand, loraTimeOnAirMs, MinuteBudget, readBackMessage } from '../common/radio.ts';
@@ -141,9 +157,11 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
     airRate: pc.airRate === undefined ? E32_DEFAULT.airRate : pc.airRate,
     powerDbm: pc.powerDbm === undefined ? E32_DEFAULT.powerDbm : pc.powerDbm,
   };
-  if (profile.band === undefined) throw new Error('E32 on ' + name + ': the board profile names no band (the duty-cycle limit is never a default; lab = none)');
+  if (profile.band === undefined)
+    throw new Error('E32 on ' + name + ': the board profile names no band (the duty-cycle limit is never a default; lab = none)');
   const band = findBand(profile.band);
-  if (band.maxPowerDbm !== undefined && cfg.powerDbm > band.maxPowerDbm) throw new Error('E32 on ' + name + ': ' + cfg.powerDbm + ' dBm exceeds the ' + band.maxPowerDbm + ' dBm band ' + band.name + ' allows');
+  if (band.maxPowerDbm !== undefined && cfg.powerDbm > band.maxPowerDbm)
+    throw new Error('E32 on ' + name + ': ' + cfg.powerDbm + ' dBm exceeds the ' + band.maxPowerDbm + ' dBm band ' + band.name + ' allows');
   const frame = e32ConfigFrame(cfg, false);
   const lora: LoraParams = ebyteLora(cfg.airRate);
   const budget = new MinuteBudget(band.dutyCycle);
@@ -160,8 +178,20 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
   const auxHigh = (): boolean => !!io.digitalRead(aux);
 
   const stats: E32Stats = {
-    packetsSent: 0, packetsReceived: 0, airtimeMs: 0, unitsIn: 0, unitsOut: 0, refusedQueue: 0, refusedOversize: 0,
-    badFrames: 0, refusedBudget: 0, refusedNotReady: 0, delayedBudget: 0, badPackets: 0, addressMismatch: 0, unitCopies: 0,
+    packetsSent: 0,
+    packetsReceived: 0,
+    airtimeMs: 0,
+    unitsIn: 0,
+    unitsOut: 0,
+    refusedQueue: 0,
+    refusedOversize: 0,
+    badFrames: 0,
+    refusedBudget: 0,
+    refusedNotReady: 0,
+    delayedBudget: 0,
+    badPackets: 0,
+    addressMismatch: 0,
+    unitCopies: 0,
   };
   let state = ST_INIT;
   let error = '';
@@ -193,10 +223,13 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
 
   const arm = (ms: number): void => {
     if (timer !== null) return;
-    timer = io.setTimeout(function (): void {
-      timer = null;
-      pump();
-    }, Math.max(1, ms));
+    timer = io.setTimeout(
+      function (): void {
+        timer = null;
+        pump();
+      },
+      Math.max(1, ms),
+    );
   };
 
   const dropHead = (): void => {
@@ -215,7 +248,18 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
       return n;
     }
     // Fragments of a v2 hop frame name its short address (wire-v2 §7: the meter's, either way).
-    return writeFragment(units, base, n, chunk, burstFragment(step, unitCount[head], unitCopies(head)), units, base + HOP_ADDR_OFF, unitTag[head], pkt, 0);
+    return writeFragment(
+      units,
+      base,
+      n,
+      chunk,
+      burstFragment(step, unitCount[head], unitCopies(head)),
+      units,
+      base + HOP_ADDR_OFF,
+      unitTag[head],
+      pkt,
+      0,
+    );
   };
   const unitCopies = (i: number): number => (unitCount[i] >= FRAG_COPIES_MIN ? fragCopies : unitFlags[i] & FLAG_COSTLY ? replyCopies : 1);
 
@@ -348,7 +392,11 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
   const onUnit = (buf: Uint8Array, off: number, len: number, fragmented: boolean): void => {
     if (len < 1 + CRC16_LEN) return;
     // wire-v2 §7: a reassembled hop frame's address must be the one its fragments named.
-    if (fragmented && (buf[off] & HOP_MARK_MASK) === HOP_MARK && (buf[off + HOP_ADDR_OFF] !== fragAddrHi || buf[off + HOP_ADDR_OFF + 1] !== fragAddrLo)) {
+    if (
+      fragmented &&
+      (buf[off] & HOP_MARK_MASK) === HOP_MARK &&
+      (buf[off + HOP_ADDR_OFF] !== fragAddrHi || buf[off + HOP_ADDR_OFF + 1] !== fragAddrLo)
+    ) {
       stats.addressMismatch++;
       return;
     }
@@ -410,7 +458,8 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
     const until = nowMs() + AUX_TIMEOUT_MS;
     const poll = (): void => {
       if (auxHigh()) then();
-      else if (nowMs() > until) fail('E32 on ' + name + ': AUX stayed low for ' + AUX_TIMEOUT_MS + ' ms (is AUX wired, is the module powered?)');
+      else if (nowMs() > until)
+        fail('E32 on ' + name + ': AUX stayed low for ' + AUX_TIMEOUT_MS + ' ms (is AUX wired, is the module powered?)');
       else io.setTimeout(poll, AUX_POLL_MS);
     };
     poll();
@@ -449,8 +498,10 @@ export function createE32Serial(uart: E32Uart, profile: ModemProfile, io: E32Io,
     }
   };
   const checkReadBack = (): string => {
-    if (cfgLen < E32_FRAME || cfgBuf[0] !== EBYTE_HEAD_SAVE) return readBackMessage('E32', name, 'the configuration frame, head', EBYTE_HEAD_SAVE, cfgLen > 0 ? cfgBuf[0] : undefined);
-    for (let i = 1; i < E32_FRAME; i++) if (cfgBuf[i] !== frame[i]) return readBackMessage('E32', name, E32_FIELDS[i - 1], frame[i], cfgBuf[i]);
+    if (cfgLen < E32_FRAME || cfgBuf[0] !== EBYTE_HEAD_SAVE)
+      return readBackMessage('E32', name, 'the configuration frame, head', EBYTE_HEAD_SAVE, cfgLen > 0 ? cfgBuf[0] : undefined);
+    for (let i = 1; i < E32_FRAME; i++)
+      if (cfgBuf[i] !== frame[i]) return readBackMessage('E32', name, E32_FIELDS[i - 1], frame[i], cfgBuf[i]);
     return '';
   };
   const configure = (): void => {

@@ -70,14 +70,35 @@ export function createHc12Serial(uart: ModemUart, profile: ModemProfile, io: Mod
     powerDbm: pc.powerDbm === undefined ? HC12_DEFAULT.powerDbm : pc.powerDbm,
     baud: HC12_DEFAULT.baud,
   };
-  if (profile.band === undefined) throw new Error('HC-12 on ' + name + ': the board profile names no band (the duty-cycle limit is never a default; lab = none)');
+  if (profile.band === undefined)
+    throw new Error('HC-12 on ' + name + ': the board profile names no band (the duty-cycle limit is never a default; lab = none)');
   const band = findBand(profile.band);
-  if (band.maxPowerDbm !== undefined && cfg.powerDbm > band.maxPowerDbm) throw new Error('HC-12 on ' + name + ': ' + cfg.powerDbm + ' dBm exceeds the ' + band.maxPowerDbm + ' dBm band ' + band.name + ' allows (factory default P8 = +20 dBm)');
+  if (band.maxPowerDbm !== undefined && cfg.powerDbm > band.maxPowerDbm)
+    throw new Error(
+      'HC-12 on ' +
+        name +
+        ': ' +
+        cfg.powerDbm +
+        ' dBm exceeds the ' +
+        band.maxPowerDbm +
+        ' dBm band ' +
+        band.name +
+        ' allows (factory default P8 = +20 dBm)',
+    );
   const commands = hc12Commands(cfg);
   const readBack = hc12ReadBack(cfg);
   const budget = new MinuteBudget(band.dutyCycle);
   const nowMs = (): number => io.getTime() * 1000;
-  const stats: Hc12Stats = { framesSent: 0, bytesSent: 0, airtimeMs: 0, bytesReceived: 0, refusedQueue: 0, refusedBudget: 0, refusedNotReady: 0, delayedBudget: 0 };
+  const stats: Hc12Stats = {
+    framesSent: 0,
+    bytesSent: 0,
+    airtimeMs: 0,
+    bytesReceived: 0,
+    refusedQueue: 0,
+    refusedBudget: 0,
+    refusedNotReady: 0,
+    delayedBudget: 0,
+  };
   let state = ST_INIT;
   let error = '';
   const cbs: ((d: Uint8Array) => void)[] = [];
@@ -109,10 +130,13 @@ export function createHc12Serial(uart: ModemUart, profile: ModemProfile, io: Mod
   };
   const arm = (ms: number): void => {
     if (timer !== null) return;
-    timer = io.setTimeout(function (): void {
-      timer = null;
-      pump();
-    }, Math.max(1, ms));
+    timer = io.setTimeout(
+      function (): void {
+        timer = null;
+        pump();
+      },
+      Math.max(1, ms),
+    );
   };
   function pump(): void {
     while (state === ST_READY && !busy && timer === null && lens.length > 0) {
@@ -219,7 +243,8 @@ export function createHc12Serial(uart: ModemUart, profile: ModemProfile, io: Mod
       ask('AT+RX', RX_LINES, function (): void {
         for (let k = 0; k < readBack.length; k++) {
           if (answer.indexOf(readBack[k]) < 0) {
-            const msg = 'HC-12 on ' + name + ' did not accept ' + readBack[k].slice(3) + ' (AT+RX reads ' + JSON.stringify(answer.trim()) + ')';
+            const msg =
+              'HC-12 on ' + name + ' did not accept ' + readBack[k].slice(3) + ' (AT+RX reads ' + JSON.stringify(answer.trim()) + ')';
             leave(function (): void {
               fail(msg);
             });
@@ -235,7 +260,14 @@ export function createHc12Serial(uart: ModemUart, profile: ModemProfile, io: Mod
     }
     ask(commands[i].cmd, 1, function (): void {
       if (answer.indexOf(commands[i].answer) < 0) {
-        const msg = 'HC-12 on ' + name + ' did not accept ' + commands[i].cmd.slice(3) + ' (answered ' + (JSON.stringify(answer.trim()) || 'nothing') + ')';
+        const msg =
+          'HC-12 on ' +
+          name +
+          ' did not accept ' +
+          commands[i].cmd.slice(3) +
+          ' (answered ' +
+          (JSON.stringify(answer.trim()) || 'nothing') +
+          ')';
         leave(function (): void {
           fail(msg);
         });

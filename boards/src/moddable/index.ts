@@ -26,7 +26,13 @@ export interface Ecma419DigitalOptions {
 /** What the boot module imports and hands to the adapter. */
 export interface ModdableEnv {
   Serial: new (options: Ecma419SerialOptions) => { write(data: ArrayBuffer | Uint8Array): void; read(): ArrayBuffer | undefined };
-  Digital: { new (options: Ecma419DigitalOptions): { write(v: number): void; read(): number }; Output: number; InputPullUp: number; Rising: number; Falling: number };
+  Digital: {
+    new (options: Ecma419DigitalOptions): { write(v: number): void; read(): number };
+    Output: number;
+    InputPullUp: number;
+    Rising: number;
+    Falling: number;
+  };
   Preference: {
     get(domain: string, key: string): ArrayBuffer | undefined;
     set(domain: string, key: string, value: ArrayBuffer): void;
@@ -73,7 +79,11 @@ function preferenceRaw(P: ModdableEnv['Preference']): RawStore {
 function moddableSerial(env: ModdableEnv, baud: number, port: number, tx: unknown, rx: unknown): SerialPort {
   const cbs: ((chunk: Uint8Array) => void)[] = [];
   const s = new env.Serial({
-    port, transmit: tx, receive: rx, baud, format: 'buffer',
+    port,
+    transmit: tx,
+    receive: rx,
+    baud,
+    format: 'buffer',
     onReadable(): void {
       const ab = this.read();
       if (ab === undefined || ab.byteLength === 0) return;
@@ -82,17 +92,27 @@ function moddableSerial(env: ModdableEnv, baud: number, port: number, tx: unknow
     },
   });
   return {
-    write(data: Uint8Array): void { s.write(data); },
-    onData(cb: (chunk: Uint8Array) => void): void { cbs.push(cb); },
+    write(data: Uint8Array): void {
+      s.write(data);
+    },
+    onData(cb: (chunk: Uint8Array) => void): void {
+      cbs.push(cb);
+    },
   };
 }
 
 function moddableClock(env: ModdableEnv): Clock {
   let offsetMs = 0;
   return {
-    now(): number { return Math.floor((env.nowMs() + offsetMs) / MS_PER_S); },
-    set(t: number): void { offsetMs = t * MS_PER_S - env.nowMs(); },
-    every(ms: number, cb: () => void): unknown { return env.Timer.repeat(cb, ms); },
+    now(): number {
+      return Math.floor((env.nowMs() + offsetMs) / MS_PER_S);
+    },
+    set(t: number): void {
+      offsetMs = t * MS_PER_S - env.nowMs();
+    },
+    every(ms: number, cb: () => void): unknown {
+      return env.Timer.repeat(cb, ms);
+    },
   };
 }
 
@@ -101,14 +121,30 @@ function moddablePins(env: ModdableEnv, profile: BoardProfile): Pins {
   const D = env.Digital;
   const relay = p.relay === undefined ? undefined : new D({ pin: p.relay, mode: D.Output });
   return {
-    relay(closed: boolean): void { if (relay) relay.write(closed ? 1 : 0); },
+    relay(closed: boolean): void {
+      if (relay) relay.write(closed ? 1 : 0);
+    },
     onPulse(cb: (count: number) => void): void {
       if (p.pulse === undefined) return;
-      new D({ pin: p.pulse, mode: D.InputPullUp, edge: D.Rising, onReadable(): void { cb(1); } });
+      new D({
+        pin: p.pulse,
+        mode: D.InputPullUp,
+        edge: D.Rising,
+        onReadable(): void {
+          cb(1);
+        },
+      });
     },
     onTamper(cb: () => void): void {
       if (p.tamper === undefined) return;
-      new D({ pin: p.tamper, mode: D.InputPullUp, edge: D.Falling, onReadable(): void { cb(); } });
+      new D({
+        pin: p.tamper,
+        mode: D.InputPullUp,
+        edge: D.Falling,
+        onReadable(): void {
+          cb();
+        },
+      });
     },
   };
 }
@@ -128,14 +164,23 @@ export function createModdableBoard(profile: BoardProfile, env: ModdableEnv): Bo
     storage: createRecordStorage(preferenceRaw(env.Preference)),
     clock: moddableClock(env),
     pins: moddablePins(env, profile),
-    log(msg: string): void { env.trace(msg + '\n'); },
+    log(msg: string): void {
+      env.trace(msg + '\n');
+    },
   };
 }
 
 /** The ES module text that boots a Moddable bundle: imports the IO classes and starts the app. */
 export function moddableBootModule(profileJson: string, startGlobal: string, startFn: string): string {
-  return 'import Serial from "embedded:io/serial";\nimport Digital from "embedded:io/digital";\n' +
+  return (
+    'import Serial from "embedded:io/serial";\nimport Digital from "embedded:io/digital";\n' +
     'import Preference from "preference";\nimport Timer from "timer";\n' +
-    'globalThis.' + startGlobal + '.' + startFn + '(globalThis.VaktModdable.createModdableBoard(' + profileJson +
-    ', { Serial, Digital, Preference, Timer, nowMs: () => Date.now(), trace }));\n';
+    'globalThis.' +
+    startGlobal +
+    '.' +
+    startFn +
+    '(globalThis.VaktModdable.createModdableBoard(' +
+    profileJson +
+    ', { Serial, Digital, Preference, Timer, nowMs: () => Date.now(), trace }));\n'
+  );
 }

@@ -17,7 +17,10 @@ export function createNodeAes(): BlockCipher {
       let same = cached !== undefined;
       for (let i = 0; i < KEY_WORDS; i++) if (rk[i] !== lastWords[i]) same = false;
       if (!same) {
-        for (let i = 0; i < KEY_WORDS; i++) { lastWords[i] = rk[i]; key.writeUInt32BE(rk[i] >>> 0, i * 4); }
+        for (let i = 0; i < KEY_WORDS; i++) {
+          lastWords[i] = rk[i];
+          key.writeUInt32BE(rk[i] >>> 0, i * 4);
+        }
         cached = crypto.createCipheriv('aes-128-ecb', key, null);
         cached.setAutoPadding(false);
       }

@@ -31,7 +31,9 @@ export function createManualClock(startSeconds: number): Clock & { advance(ms: n
   let nowMs = startSeconds * MS_PER_S;
   const timers: { period: number; due: number; cb: () => void }[] = [];
   return {
-    get nowMs() { return nowMs; },
+    get nowMs() {
+      return nowMs;
+    },
     now: () => Math.floor(nowMs / MS_PER_S),
     set(t: number): void {
       if (!Number.isFinite(t)) throw new TypeError('clock time must be a finite number of seconds');

@@ -12,7 +12,17 @@ import { startSyntheticLoad, syntheticPower, SyntheticLoad, LOAD_TIMER_MS } from
 import { openSerialPort, createSerialPair, DEFAULT_BAUD } from './serial.ts';
 import type { ClosableSerialPort } from './serial.ts';
 
-export { createFileStorage, createMemoryStorage, createSystemClock, createManualClock, createSimPins, createNodeAes, openSerialPort, createSerialPair, DEFAULT_BAUD };
+export {
+  createFileStorage,
+  createMemoryStorage,
+  createSystemClock,
+  createManualClock,
+  createSimPins,
+  createNodeAes,
+  openSerialPort,
+  createSerialPair,
+  DEFAULT_BAUD,
+};
 export { startSyntheticLoad, syntheticPower, SyntheticLoad, LOAD_TIMER_MS };
 export type { SimPins, ClosableSerialPort };
 
@@ -51,7 +61,11 @@ export function createSimBoard(opts: SimBoardOptions = {}): SimBoard {
     storage,
     clock: opts.clock ?? createSystemClock(),
     pins: createSimPins(),
-    log: opts.log ?? ((msg: string) => { process.stderr.write(`[${profile.name}] ${msg}\n`); }),
+    log:
+      opts.log ??
+      ((msg: string) => {
+        process.stderr.write(`[${profile.name}] ${msg}\n`);
+      }),
   };
   if (opts.nativeAes !== false) board.aes = createNodeAes();
   if (opts.syntheticLoad !== false) startSyntheticLoad(board.clock, board.pins.pulse);

@@ -17,12 +17,27 @@ export function createSimPins(): SimPins {
   const pulseCbs: ((count: number) => void)[] = [];
   const tamperCbs: (() => void)[] = [];
   return {
-    get relayClosed() { return closed; },
-    get relaySwitches() { return switches; },
-    relay(c: boolean): void { closed = !!c; switches++; },
-    onPulse(cb: (count: number) => void): void { pulseCbs.push(cb); },
-    onTamper(cb: () => void): void { tamperCbs.push(cb); },
-    pulse(count: number): void { for (const cb of pulseCbs) cb(count); },
-    tamper(): void { for (const cb of tamperCbs) cb(); },
+    get relayClosed() {
+      return closed;
+    },
+    get relaySwitches() {
+      return switches;
+    },
+    relay(c: boolean): void {
+      closed = !!c;
+      switches++;
+    },
+    onPulse(cb: (count: number) => void): void {
+      pulseCbs.push(cb);
+    },
+    onTamper(cb: () => void): void {
+      tamperCbs.push(cb);
+    },
+    pulse(count: number): void {
+      for (const cb of pulseCbs) cb(count);
+    },
+    tamper(): void {
+      for (const cb of tamperCbs) cb();
+    },
   };
 }

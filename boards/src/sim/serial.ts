@@ -18,10 +18,16 @@ export function createSerialPair(): [ClosableSerialPort, ClosableSerialPort] {
     write(data: Uint8Array): void {
       if (!open) return;
       const copy = new Uint8Array(data);
-      queueMicrotask(() => { if (open) for (const cb of cbs[1 - me]) cb(copy); });
+      queueMicrotask(() => {
+        if (open) for (const cb of cbs[1 - me]) cb(copy);
+      });
     },
-    onData(cb: (chunk: Uint8Array) => void): void { cbs[me].push(cb); },
-    async close(): Promise<void> { open = false; },
+    onData(cb: (chunk: Uint8Array) => void): void {
+      cbs[me].push(cb);
+    },
+    async close(): Promise<void> {
+      open = false;
+    },
   });
   return [end(0), end(1)];
 }
@@ -51,10 +57,15 @@ export async function openSerialPort(path: string, baudRate: number = DEFAULT_BA
     write(data: Uint8Array): void {
       if (port.isOpen) port.write(Buffer.from(data));
     },
-    onData(cb: (chunk: Uint8Array) => void): void { cbs.push(cb); },
+    onData(cb: (chunk: Uint8Array) => void): void {
+      cbs.push(cb);
+    },
     close(): Promise<void> {
       return new Promise<void>((resolve) => {
-        if (!port.isOpen) { resolve(); return; }
+        if (!port.isOpen) {
+          resolve();
+          return;
+        }
         port.drain(() => port.close(() => resolve()));
       });
     },

@@ -17,7 +17,11 @@ export function createFileStorage(dir: string): Storage & { readonly dir: string
   };
   const fsyncDir = (): void => {
     const fd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   };
   return {
     dir,
@@ -48,7 +52,11 @@ export function createFileStorage(dir: string): Storage & { readonly dir: string
     },
     erase(name: string): void {
       const f = file(name);
-      try { fs.unlinkSync(f); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+      try {
+        fs.unlinkSync(f);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
       fsyncDir();
     },
   };

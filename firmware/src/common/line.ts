@@ -20,7 +20,10 @@ export class Line {
   /** Frames written. */
   sent = 0;
 
-  constructor(private readonly port: SerialPort | undefined, handler: LineHandler) {
+  constructor(
+    private readonly port: SerialPort | undefined,
+    handler: LineHandler,
+  ) {
     this.rx = new SerialDeframer(MAX_LINK_FRAME, handler);
   }
 

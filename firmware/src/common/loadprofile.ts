@@ -36,7 +36,10 @@ export class LoadProfile {
   /** The record of the interval closed last (also what append writes from). */
   private lastClosed_ = new Uint8Array(SLOT_LEN);
 
-  constructor(private readonly st: Storage, private readonly ringSlots_: number) {
+  constructor(
+    private readonly st: Storage,
+    private readonly ringSlots_: number,
+  ) {
     const h = readFixed(st, REC_LP_HEAD, HEAD_LEN);
     // acked < nextSeq (so nextSeq >= 1), or the head is impossible and the ring starts empty.
     if (h !== undefined && readU32BE(h, 5) < readU32BE(h, 1)) {
@@ -72,9 +75,8 @@ export class LoadProfile {
     if (seq < 1 || seq >= this.nextSeq_ || this.nextSeq_ - seq > this.ringSlots_) return false;
     // The interval just closed is still in RAM: the periodic push reads no storage.
     // (Before the first append the buffer is zeros: seq 0, never asked for.)
-    const r = readU32BE(this.lastClosed_, 1) === seq
-      ? this.lastClosed_
-      : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots_), SLOT_LEN);
+    const r =
+      readU32BE(this.lastClosed_, 1) === seq ? this.lastClosed_ : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots_), SLOT_LEN);
     if (r === undefined || readU32BE(r, 1) !== seq) return false;
     out.seq = seq;
     out.t = readU32BE(r, 5);

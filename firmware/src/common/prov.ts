@@ -1,7 +1,5 @@
 // Reads the provisioning image (PROTOCOL.md §11) that the KPE wrote as storage record 'prov'.
-import {
-  CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderInit, createCborReader, readHead,
-} from '@vakt/shared/cbor';
+import { CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderInit, createCborReader, readHead } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
 import { ADDR_MAX, ADDR_MIN, ID_LEN } from '@vakt/shared/frame';
 import { KEY_LEN } from '@vakt/shared/keys';
@@ -54,8 +52,13 @@ export function parseMeterProv(img: Uint8Array | undefined): MeterProv | undefin
   if (readHead(r, CBOR_UINT) !== PROV_FORMAT || readHead(r, CBOR_UINT) !== KIND_METER) return undefined;
   // Object literal values are read in source order: the image's field order.
   const p: MeterProv = {
-    meterId: bstr(r, ID_LEN), masterKey: bstr(r, KEY_LEN), linkKey: bstr(r, KEY_LEN),
-    linkGen: readHead(r, CBOR_UINT), concentratorId: bstr(r, ID_LEN), hesId: bstr(r, ID_LEN), shortAddr: readHead(r, CBOR_UINT),
+    meterId: bstr(r, ID_LEN),
+    masterKey: bstr(r, KEY_LEN),
+    linkKey: bstr(r, KEY_LEN),
+    linkGen: readHead(r, CBOR_UINT),
+    concentratorId: bstr(r, ID_LEN),
+    hesId: bstr(r, ID_LEN),
+    shortAddr: readHead(r, CBOR_UINT),
   };
   // linkGen < 0: not an unsigned integer. r.pos !== r.end: a field failed, or trailing bytes.
   return p.linkGen >= 0 && p.linkGen <= MAX_GEN && p.shortAddr >= ADDR_MIN && p.shortAddr <= ADDR_MAX && r.pos === r.end ? p : undefined;
@@ -67,7 +70,10 @@ export function parseConcentratorProv(img: Uint8Array | undefined): Concentrator
   if (img === undefined || cborReaderInit(r, img, 0, img.length) < 0 || readHead(r, CBOR_ARRAY) !== CONCENTRATOR_ITEMS) return undefined;
   if (readHead(r, CBOR_UINT) !== PROV_FORMAT || readHead(r, CBOR_UINT) !== KIND_CONCENTRATOR) return undefined;
   const p: ConcentratorProv = {
-    concentratorId: bstr(r, ID_LEN), hesLinkKey: bstr(r, KEY_LEN), hesLinkGen: readHead(r, CBOR_UINT), hesId: bstr(r, ID_LEN),
+    concentratorId: bstr(r, ID_LEN),
+    hesLinkKey: bstr(r, KEY_LEN),
+    hesLinkGen: readHead(r, CBOR_UINT),
+    hesId: bstr(r, ID_LEN),
   };
   return p.hesLinkGen >= 0 && p.hesLinkGen <= MAX_GEN && r.pos === r.end ? p : undefined;
 }

@@ -7,7 +7,11 @@ export class RateLimiter {
   /** Start of the refill period in progress. */
   private refillAt_: number;
 
-  constructor(private readonly burst_: number, private readonly periodS_: number, now: number) {
+  constructor(
+    private readonly burst_: number,
+    private readonly periodS_: number,
+    now: number,
+  ) {
     this.tokens_ = burst_;
     this.refillAt_ = now;
   }

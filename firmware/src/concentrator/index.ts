@@ -4,14 +4,32 @@
 // reverse). Lines: board.serial[0] is the HES link, board.serial[1..] are meter radio lines.
 import type { Board } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
-import { ADDR_MAX, ADDR_MIN, BACKHAUL_VERSION, createHeader, parseHeader, E2E_VERSION, ID_LEN, LINK_VERSION, MAX_BODY, MAX_LINK_FRAME } from '@vakt/shared/frame';
+import {
+  ADDR_MAX,
+  ADDR_MIN,
+  BACKHAUL_VERSION,
+  createHeader,
+  parseHeader,
+  E2E_VERSION,
+  ID_LEN,
+  LINK_VERSION,
+  MAX_BODY,
+  MAX_LINK_FRAME,
+} from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import { openFrame, sealFrame } from '@vakt/shared/seal';
 import { createKeySlot, KEY_LEN, LOAD_LINK, loadSlotKey } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { DIR_DOWN, DIR_UP, LINK_ACK, LINK_DATA, LINK_JOIN, LINK_LEAVE, POLICY_DOWN, POLICY_UP, policyOf } from '@vakt/shared/policy';
 import {
-  CBOR_ARRAY, CBOR_BYTES, CBOR_UINT, cborReaderDone, cborReaderInit, createCborReader, readHead, writeHead,
+  CBOR_ARRAY,
+  CBOR_BYTES,
+  CBOR_UINT,
+  cborReaderDone,
+  cborReaderInit,
+  createCborReader,
+  readHead,
+  writeHead,
 } from '@vakt/shared/cbor';
 import { ackCounter } from '@vakt/shared/counter';
 import type { SendCounter } from '@vakt/shared/counter';
@@ -132,11 +150,20 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   const hesDown: KeySlot = createKeySlot(BACKHAUL_VERSION, 0, DIR_DOWN, prov.hesLinkGen, myId, hesId);
   loadSlotKey(ctx, hesUp, LOAD_LINK, prov.hesLinkKey, 0, myId, 0);
   loadSlotKey(ctx, hesDown, LOAD_LINK, prov.hesLinkKey, 0, myId, 0);
-  const table = new MeterTable(ctx, board.storage, opts.maxMeters === undefined ? 32 : opts.maxMeters, myId, hesUp, prov.hesLinkGen, opts.reserve === undefined ? 64 : opts.reserve);
+  const table = new MeterTable(
+    ctx,
+    board.storage,
+    opts.maxMeters === undefined ? 32 : opts.maxMeters,
+    myId,
+    hesUp,
+    prov.hesLinkGen,
+    opts.reserve === undefined ? 64 : opts.reserve,
+  );
   hesDown.last = table.hesLast;
   const upSlots = opts.upSlots === undefined ? 16 : opts.upSlots;
   const downSlots = opts.downSlots === undefined ? 16 : opts.downSlots;
-  const share = (slots: number): number => (opts.slotsPerMeter === undefined ? Math.max(1, Math.floor(slots / METER_SHARE)) : opts.slotsPerMeter);
+  const share = (slots: number): number =>
+    opts.slotsPerMeter === undefined ? Math.max(1, Math.floor(slots / METER_SHARE)) : opts.slotsPerMeter;
   const upQ = new FrameQueue(upSlots, MAX_BODY, share(upSlots));
   const downQ = new FrameQueue(downSlots, MAX_BODY, share(downSlots));
   const hdr: FrameHeader = createHeader();
@@ -146,8 +173,19 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   const ackBody = new Uint8Array(16);
   const r = createCborReader();
   const stats: ConcentratorStats = {
-    meterLinkFailures: 0, hesLinkFailures: 0, notForMe: 0, badInner: 0, unknownMeter: 0,
-    forwardedUp: 0, forwardedDown: 0, joins: 0, joinsRefused: 0, leaves: 0, droppedOnLeave: 0, superseded: 0, sendErrors: 0,
+    meterLinkFailures: 0,
+    hesLinkFailures: 0,
+    notForMe: 0,
+    badInner: 0,
+    unknownMeter: 0,
+    forwardedUp: 0,
+    forwardedDown: 0,
+    joins: 0,
+    joinsRefused: 0,
+    leaves: 0,
+    droppedOnLeave: 0,
+    superseded: 0,
+    sendErrors: 0,
   };
   let now = board.clock.now();
 
@@ -314,7 +352,12 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
     }
     if (op === LINK_DATA) {
       // meter id ‖ end-to-end frame (§7).
-      if (n <= ID_LEN || parseHeader(rxBody, ID_LEN, n - ID_LEN, inner) < 0 || inner.version !== E2E_VERSION || (policyOf(E2E_VERSION, inner.op) & POLICY_DOWN) === 0) {
+      if (
+        n <= ID_LEN ||
+        parseHeader(rxBody, ID_LEN, n - ID_LEN, inner) < 0 ||
+        inner.version !== E2E_VERSION ||
+        (policyOf(E2E_VERSION, inner.op) & POLICY_DOWN) === 0
+      ) {
         stats.badInner++;
         return;
       }
@@ -366,7 +409,9 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   });
   const meterLines: Line[] = [];
   function meterHandler(port: number): (b: Uint8Array, o: number, l: number) => void {
-    return function (b: Uint8Array, o: number, l: number): void { onMeterFrame(port, b, o, l); };
+    return function (b: Uint8Array, o: number, l: number): void {
+      onMeterFrame(port, b, o, l);
+    };
   }
   const nMeterLines = board.serial.length > 1 ? board.serial.length - 1 : 1;
   for (let p = 1; p <= nMeterLines; p++) meterLines.push(new Line(board.serial.length > p ? board.serial[p] : undefined, meterHandler(p)));
@@ -414,12 +459,19 @@ export function startConcentrator(board: Board, options?: ConcentratorOptions): 
   };
 
   function lineFeeder(p: number): (c: Uint8Array) => void {
-    return function (c: Uint8Array): void { app.onMeterLine(p, c); };
+    return function (c: Uint8Array): void {
+      app.onMeterLine(p, c);
+    };
   }
   if (opts.attach !== false) {
-    if (board.serial.length > 0) board.serial[0].onData(function (c: Uint8Array): void { app.onHes(c); });
+    if (board.serial.length > 0)
+      board.serial[0].onData(function (c: Uint8Array): void {
+        app.onHes(c);
+      });
     for (let p = 1; p < board.serial.length; p++) board.serial[p].onData(lineFeeder(p));
-    board.clock.every(TICK_MS, function (): void { app.tick(board.clock.now()); });
+    board.clock.every(TICK_MS, function (): void {
+      app.tick(board.clock.now());
+    });
   }
   return app;
 }

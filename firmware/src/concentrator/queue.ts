@@ -47,10 +47,25 @@ export class FrameQueue {
   readonly perOwner: number;
 
   /** perOwner: slots one owner may hold (default: all of them). */
-  constructor(readonly capacity: number, readonly slotLen: number, perOwner?: number) {
+  constructor(
+    readonly capacity: number,
+    readonly slotLen: number,
+    perOwner?: number,
+  ) {
     this.perOwner = perOwner === undefined ? capacity : perOwner;
     for (let i = 0; i < capacity; i++) {
-      this.entries.push({ used: false, buf: new Uint8Array(slotLen), len: 0, dest: 0, sentCounter: 0, sentAt: 0, tries: 0, order: 0, owner: 0, acksAtFirst: 0 });
+      this.entries.push({
+        used: false,
+        buf: new Uint8Array(slotLen),
+        len: 0,
+        dest: 0,
+        sentCounter: 0,
+        sentAt: 0,
+        tries: 0,
+        order: 0,
+        owner: 0,
+        acksAtFirst: 0,
+      });
     }
   }
 

@@ -110,7 +110,9 @@ export class MeterTable {
   /** The persist callback of counter idx (a factory, so no closure captures a loop binding on Espruino). */
   private persister(idx: number): (lim: number) => boolean {
     const self = this;
-    return function (lim: number): boolean { return self.persistLimit(idx, lim); };
+    return function (lim: number): boolean {
+      return self.persistLimit(idx, lim);
+    };
   }
 
   private persistLimit(idx: number, lim: number): boolean {

@@ -84,7 +84,13 @@ export class FirmwareDownload {
    */
   begin(size: number, mac: Uint8Array, macOff: number, version: number, gen: number): number {
     if (!(size >= 1 && size <= FW_MAX_SIZE) || !(version >= 0 && version <= 0xffffffff)) return FW_BAD_REQUEST;
-    if (this.active_ && this.size === size && this.version === version && this.rec_[S_GEN] === gen && equalBytes(this.rec_, S_MAC, mac, macOff, CMAC_TAG_LEN)) {
+    if (
+      this.active_ &&
+      this.size === size &&
+      this.version === version &&
+      this.rec_[S_GEN] === gen &&
+      equalBytes(this.rec_, S_MAC, mac, macOff, CMAC_TAG_LEN)
+    ) {
       return FW_OK;
     }
     this.discard();

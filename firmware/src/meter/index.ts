@@ -4,21 +4,39 @@
 import type { Board, SerialPort } from '@vakt/boards';
 import { createCryptoCtx } from '@vakt/shared/ctx';
 import type { CryptoCtx } from '@vakt/shared/ctx';
-import { createHeader, isResidueEscape, parseRadioHeader, E2E_CTR_WINDOW, E2E_HDR_FULL, E2E_VERSION, HOP_HDR_FULL, LINK_VERSION } from '@vakt/shared/frame';
+import {
+  createHeader,
+  isResidueEscape,
+  parseRadioHeader,
+  E2E_CTR_WINDOW,
+  E2E_HDR_FULL,
+  E2E_VERSION,
+  HOP_HDR_FULL,
+  LINK_VERSION,
+} from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import { openRadioFrame, sealFrame } from '@vakt/shared/seal';
 import type { KeySlot } from '@vakt/shared/keys';
 import { KEY_LEN } from '@vakt/shared/keys';
 import {
-  DIR_DOWN, HOP_TAG_LEN, LINK_ACK, LINK_DATA, MAX_TAG_LEN, OP_ACK, OP_CLOCK, OP_CONFIG, OP_EVENT, OP_FIRMWARE, OP_KEY_UPDATE,
-  OP_MAX, OP_READ, OP_READING, OP_RELAY,
+  DIR_DOWN,
+  HOP_TAG_LEN,
+  LINK_ACK,
+  LINK_DATA,
+  MAX_TAG_LEN,
+  OP_ACK,
+  OP_CLOCK,
+  OP_CONFIG,
+  OP_EVENT,
+  OP_FIRMWARE,
+  OP_KEY_UPDATE,
+  OP_MAX,
+  OP_READ,
+  OP_READING,
+  OP_RELAY,
 } from '@vakt/shared/policy';
-import {
-  ERR_COUNTER_EXHAUSTED, ERR_RECEIVER, ERR_REPLAY, ERR_TAG, ERR_UNKNOWN_SENDER,
-} from '@vakt/shared/errors';
-import {
-  CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_UINT, cborReaderInit, createCborReader, readHead, writeHead,
-} from '@vakt/shared/cbor';
+import { ERR_COUNTER_EXHAUSTED, ERR_RECEIVER, ERR_REPLAY, ERR_TAG, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
+import { CBOR_ARRAY, CBOR_BYTES, CBOR_MAP, CBOR_UINT, cborReaderInit, createCborReader, readHead, writeHead } from '@vakt/shared/cbor';
 import type { CborReader } from '@vakt/shared/cbor';
 import { readU32BE } from '@vakt/shared/utils';
 import { ackCounter, countersLeft } from '@vakt/shared/counter';
@@ -228,8 +246,17 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   // a flag, a link counter or a time in unix seconds: 32 bits each, half the RAM of Float64.
   const ev = new Uint32Array(EVF_END);
   const stats: MeterStats = {
-    framesIn: 0, notForMe: 0, linkErrors: 0, badTag: 0, replay: 0, policy: 0,
-    eventsSent: 0, eventsSuppressed: 0, commands: 0, duplicates: 0, sendErrors: 0,
+    framesIn: 0,
+    notForMe: 0,
+    linkErrors: 0,
+    badTag: 0,
+    replay: 0,
+    policy: 0,
+    eventsSent: 0,
+    eventsSuppressed: 0,
+    commands: 0,
+    duplicates: 0,
+    sendErrors: 0,
   };
 
   // Configuration record.
@@ -276,7 +303,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
    * interval starts t's interval (the same as floor(t / interval) · interval for the clock's
    * non-negative whole seconds).
    */
-  const intervalEnd = (t: number): number => t - t % cfg.interval + cfg.interval;
+  const intervalEnd = (t: number): number => t - (t % cfg.interval) + cfg.interval;
   let nextClose = intervalEnd(now0);
   // req of the last FIRMWARE ACTIVATE that succeeded (its repeat is answered OK, not REFUSED).
   let activatedReq = -1;
@@ -704,7 +731,7 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         // Each frame is handled here rather than from inside push(): on Espruino every call level
         // holds its parameters and locals, and a command's answer (key derivation, seal, storage
         // write) is the meter's deepest path.
-        for (let off = 0; off < chunk.length; ) {
+        for (let off = 0; off < chunk.length;) {
           off += rx.push(chunk, off, chunk.length - off);
           if (rx.frameLen < 0) continue;
           if (onFrame(rx.buf, 0, rx.frameLen)) command(hdr.op);

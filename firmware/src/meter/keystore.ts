@@ -13,7 +13,15 @@ import type { CryptoCtx } from '@vakt/shared/ctx';
 import { E2E_VERSION, LINK_VERSION } from '@vakt/shared/frame';
 import type { FrameHeader } from '@vakt/shared/frame';
 import {
-  KEY_LEN, LOAD_E2E, LOAD_E2E_FROM_MASTER, LOAD_KC, LOAD_LINK, SCOPE_MASTER, createKeySlot, loadSlotKey, wipeSlot,
+  KEY_LEN,
+  LOAD_E2E,
+  LOAD_E2E_FROM_MASTER,
+  LOAD_KC,
+  LOAD_LINK,
+  SCOPE_MASTER,
+  createKeySlot,
+  loadSlotKey,
+  wipeSlot,
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
@@ -105,7 +113,12 @@ export class MeterKeys {
   private upIdx_ = -1;
   private downAt_ = 0;
 
-  constructor(private readonly ctx: CryptoCtx, private readonly st: Storage, prov: MeterProv, reserve: number) {
+  constructor(
+    private readonly ctx: CryptoCtx,
+    private readonly st: Storage,
+    prov: MeterProv,
+    reserve: number,
+  ) {
     const id = prov.meterId;
     const hes = prov.hesId;
     const conc = prov.concentratorId;
@@ -136,7 +149,7 @@ export class MeterKeys {
     const x = readFixed(st, REC_RX, RX_LEN);
     for (let op = 1; op <= OP_MAX; op++) {
       const p = policyOf(E2E_VERSION, op);
-      if (op !== OP_KEY_UPDATE && (p & MAY_UP)) this.resume_(op, this.gen[op], 0);
+      if (op !== OP_KEY_UPDATE && p & MAY_UP) this.resume_(op, this.gen[op], 0);
       // Each op's entry names the generations its counters belong to: take only what matches the keys now.
       if (x === undefined || !(p & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
@@ -155,7 +168,9 @@ export class MeterKeys {
     // A method, not a closure in the constructor: Espruino closures keep their whole scope, and the
     // constructor's holds the provisioning image with its key copies.
     const self = this;
-    slot.ctr = createSendCounter(0, reserve, function (lim: number): boolean { return self.persistLimit_(idx < 0 ? self.upIdx_ : idx, lim); });
+    slot.ctr = createSendCounter(0, reserve, function (lim: number): boolean {
+      return self.persistLimit_(idx < 0 ? self.upIdx_ : idx, lim);
+    });
     return slot;
   }
 
@@ -395,7 +410,7 @@ export class MeterKeys {
       // The replay state of the new generation is what the staged key accepted so far.
       if (this.inScope_(op)) writeBE(x, o + RX_LAST, 4, readU32BE(x, o + RX_ST_LAST));
       writeBE(x, o + RX_ST_LAST, 4, 0);
-      if (op !== OP_KEY_UPDATE && (policyOf(E2E_VERSION, op) & MAY_UP)) this.resume_(op, this.gen[op], 0);
+      if (op !== OP_KEY_UPDATE && policyOf(E2E_VERSION, op) & MAY_UP) this.resume_(op, this.gen[op], 0);
     }
     this.derive_(this.reading_, DIR_UP, OP_READING, false);
     this.kr.fill(0, K_ST_KEY);

@@ -29,7 +29,16 @@ export interface Trace {
 export interface BaselineRow {
   element: string;
   generic: string;
-  cells: { agent: string; readReq: boolean; read: boolean; writeReq: boolean; write: boolean; readStatus: CellStatus; writeStatus: CellStatus; trace?: Trace }[];
+  cells: {
+    agent: string;
+    readReq: boolean;
+    read: boolean;
+    writeReq: boolean;
+    write: boolean;
+    readStatus: CellStatus;
+    writeStatus: CellStatus;
+    trace?: Trace;
+  }[];
 }
 
 export interface AttackElement {
@@ -73,7 +82,6 @@ export interface Analysis {
   ms: number;
 }
 
-
 /** Runs one attack model: closure, oracles, then per-element verdicts with traces. */
 export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   const model = prep.model;
@@ -81,7 +89,8 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
   const elements: AttackElement[] = [];
   const findings: Finding[] = [];
   // what the attack model hands the attacker directly is a premise, not a finding
-  const allowed = (req: Requirement, which: 'read' | 'write'): boolean => [...comp].some((a) => req[which].includes(a)) || (which === 'read' && attack.leaks.includes(req.element));
+  const allowed = (req: Requirement, which: 'read' | 'write'): boolean =>
+    [...comp].some((a) => req[which].includes(a)) || (which === 'read' && attack.leaks.includes(req.element));
   for (const req of model.requirements) {
     const el: AttackElement = { element: prep.show(req.element), read: 'held', write: 'held' };
     if (K.canDerive(req.element)) {
@@ -89,7 +98,16 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
       el.readTrace = { steps: ex.steps, messages: [...ex.msgs] };
       el.read = req.readPublic ? 'public' : allowed(req, 'read') ? 'exposed' : 'leaked';
       if (el.read === 'leaked')
-        findings.push({ kind: 'confidentiality', attack: attack.id, verdict: 'fails', subject: el.element, detail: `attacker derives ${el.element}`, trace: el.readTrace, likelihood: attack.likelihood, impact: req.impact.read });
+        findings.push({
+          kind: 'confidentiality',
+          attack: attack.id,
+          verdict: 'fails',
+          subject: el.element,
+          detail: `attacker derives ${el.element}`,
+          trace: el.readTrace,
+          likelihood: attack.likelihood,
+          impact: req.impact.read,
+        });
     }
     if (active) {
       const w = forge(prep, K, req.element, canInject, oracleOut, comp);
@@ -98,17 +116,40 @@ export function runAttack(prep: Prepared, attack: AttackModel): AttackResult {
         el.forgedVia = w.via;
         el.write = req.writePublic ? 'public' : allowed(req, 'write') ? 'exposed' : 'forgeable';
         if (el.write === 'forgeable')
-          findings.push({ kind: 'integrity', attack: attack.id, verdict: 'fails', subject: el.element, detail: w.detail, trace: w.trace, likelihood: attack.likelihood, impact: req.impact.write });
+          findings.push({
+            kind: 'integrity',
+            attack: attack.id,
+            verdict: 'fails',
+            subject: el.element,
+            detail: w.detail,
+            trace: w.trace,
+            likelihood: attack.likelihood,
+            impact: req.impact.write,
+          });
       }
     }
     elements.push(el);
   }
   if (active) findings.push(...replayFindings(prep, K, attack, canInject, oracleOut));
-  return { attack, elements, findings, verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds', knownTerms: K.known.size, brokenProperties: [] };
+  return {
+    attack,
+    elements,
+    findings,
+    verdict: findings.some((f) => f.verdict === 'fails') ? 'fails' : 'holds',
+    knownTerms: K.known.size,
+    brokenProperties: [],
+  };
 }
 
 /** The first way to make a receiver accept a value of the attacker's for `element`, and every message that allows one. */
-function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) => boolean, oracleOut: Map<Term, string>, comp: Set<string>): { detail: string; trace: Trace; via: string[] } | undefined {
+function forge(
+  prep: Prepared,
+  K: Knowledge,
+  element: Term,
+  canInject: (m: Msg) => boolean,
+  oracleOut: Map<Term, string>,
+  comp: Set<string>,
+): { detail: string; trace: Trace; via: string[] } | undefined {
   let first: { detail: string; trace: Trace; via: string[] } | undefined;
   for (const m of prep.model.messages) {
     if (comp.has(m.to)) continue;
@@ -134,7 +175,11 @@ function forge(prep: Prepared, K: Knowledge, element: Term, canInject: (m: Msg) 
       const what = val === ADV ? 'a value of its choice' : prep.show(val);
       steps.push(`deliver a ${m.id} that ${m.to} accepts with ${prep.show(element)} := ${what}`);
       msgs.add(m.id);
-      first = { detail: `${m.to} accepts ${prep.show(element)} := ${what} in ${m.id}`, trace: { steps: dedupeSteps(steps), messages: [...msgs] }, via: [m.id] };
+      first = {
+        detail: `${m.to} accepts ${prep.show(element)} := ${what} in ${m.id}`,
+        trace: { steps: dedupeSteps(steps), messages: [...msgs] },
+        via: [m.id],
+      };
       break;
     }
   }
@@ -165,8 +210,28 @@ export function baseline(prep: Prepared): BaselineRow[] {
       // "*" is no requirement at all: nobody is required, nobody is excluded
       const readReq = !req.readPublic && req.read.includes(a.name);
       const writeReq = !req.writePublic && req.write.includes(a.name);
-      const readStatus: CellStatus = req.readPublic ? (read ? 'ok' : 'none') : read && !readReq ? 'leaked' : !read && readReq ? 'unavailable' : read ? 'ok' : 'none';
-      const writeStatus: CellStatus = req.writePublic ? (write ? 'ok' : 'none') : write && !writeReq ? 'forgeable' : !write && writeReq ? 'unavailable' : write ? 'ok' : 'none';
+      const readStatus: CellStatus = req.readPublic
+        ? read
+          ? 'ok'
+          : 'none'
+        : read && !readReq
+          ? 'leaked'
+          : !read && readReq
+            ? 'unavailable'
+            : read
+              ? 'ok'
+              : 'none';
+      const writeStatus: CellStatus = req.writePublic
+        ? write
+          ? 'ok'
+          : 'none'
+        : write && !writeReq
+          ? 'forgeable'
+          : !write && writeReq
+            ? 'unavailable'
+            : write
+              ? 'ok'
+              : 'none';
       const cell: BaselineRow['cells'][number] = { agent: a.name, readReq, read, writeReq, write, readStatus, writeStatus };
       if (readStatus === 'leaked') {
         const ex = K.explain(req.element, prep.show);
@@ -185,7 +250,16 @@ export function analyze(model: Model): Analysis {
   const prep = new Prepared(model);
   const attacks = model.attacks.map((a) => runAttack(prep, a));
   const allLinks = model.links.filter((l) => !l.private).map((l) => l.name);
-  const activeAll: AttackModel = { id: 'design', name: 'active attacker on every link', network: 'active', links: allLinks, phases: model.phases, compromised: [], leaks: [], likelihood: 3 };
+  const activeAll: AttackModel = {
+    id: 'design',
+    name: 'active attacker on every link',
+    network: 'active',
+    links: allLinks,
+    phases: model.phases,
+    compromised: [],
+    leaks: [],
+    likelihood: 3,
+  };
   const props = propertyChecks(prep);
   for (const f of props.findings) attacks.find((x) => x.attack.id === f.attack)?.findings.push(f);
   // a property broken by design fails under every attack model too (its finding is listed once, as a check)
@@ -197,6 +271,11 @@ export function analyze(model: Model): Analysis {
       r.brokenProperties.push(`${p.id}@${p.instance}`);
     }
   }
-  const checks = [...substitutionChecks(prep), ...forwardSecrecyChecks(prep), ...keyTransportChecks(prep, activeAll), ...props.findings.filter((f) => f.attack === 'design')];
+  const checks = [
+    ...substitutionChecks(prep),
+    ...forwardSecrecyChecks(prep),
+    ...keyTransportChecks(prep, activeAll),
+    ...props.findings.filter((f) => f.attack === 'design'),
+  ];
   return { model, baseline: baseline(prep), attacks, checks, properties: props.results, ms: performance.now() - t0 };
 }

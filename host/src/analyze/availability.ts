@@ -22,7 +22,8 @@ export interface AvailabilityResult {
 }
 
 /** The plain statement of what this analysis does not decide. */
-export const NOT_EXPRESSIBLE = 'resource exhaustion by authentic but hostile input (CPU, memory, locks, queues) is outside a symbolic model and not decided here';
+export const NOT_EXPRESSIBLE =
+  'resource exhaustion by authentic but hostile input (CPU, memory, locks, queues) is outside a symbolic model and not decided here';
 
 /** Each end-to-end exchange once: its hops, first sender and final receiver. */
 function exchanges(model: Model): { path: string[]; from: string; to: string }[] {
@@ -31,7 +32,11 @@ function exchanges(model: Model): { path: string[]; from: string; to: string }[]
     const key = m.id.replace(/\.\d+(?=@|$)/, '');
     groups.set(key, [...(groups.get(key) ?? []), m]);
   }
-  return [...groups.values()].map((hops) => ({ path: [...new Set(hops.flatMap((h) => [h.from, ...h.via, h.to]))], from: hops[0].from, to: hops[hops.length - 1].to }));
+  return [...groups.values()].map((hops) => ({
+    path: [...new Set(hops.flatMap((h) => [h.from, ...h.via, h.to]))],
+    from: hops[0].from,
+    to: hops[hops.length - 1].to,
+  }));
 }
 
 export function availabilityOf(model: Model, attack: AttackModel): AvailabilityResult | undefined {
@@ -47,6 +52,14 @@ export function availabilityOf(model: Model, attack: AttackModel): AvailabilityR
   const derived = relayed.size
     ? `${who} can delay or drop the traffic it relays between ${[...relayed].sort().join(', ')} (inherent to relaying: nothing in a protocol makes a relay forward)`
     : `${who} can delay only its own traffic (no other agent's message passes through it)`;
-  const rec = recorded.length ? `; recorded from the implementation's tests: ${recorded.map((r) => `${r.verdict} — ${r.claim}${r.evidence ? ` (${r.evidence})` : ''}`).join('; ')}` : `; ${NOT_EXPRESSIBLE}`;
-  return { attack: attack.id, relayedFor: [...relayed].sort(), ownOnly: relayed.size === 0, recorded, statement: `availability: ${derived}${rec}` };
+  const rec = recorded.length
+    ? `; recorded from the implementation's tests: ${recorded.map((r) => `${r.verdict} — ${r.claim}${r.evidence ? ` (${r.evidence})` : ''}`).join('; ')}`
+    : `; ${NOT_EXPRESSIBLE}`;
+  return {
+    attack: attack.id,
+    relayedFor: [...relayed].sort(),
+    ownOnly: relayed.size === 0,
+    recorded,
+    statement: `availability: ${derived}${rec}`,
+  };
 }

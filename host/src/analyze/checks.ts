@@ -13,7 +13,8 @@ export function substitutionChecks(prep: Prepared): Finding[] {
   const out: Finding[] = [];
   const seen = new Set<string>();
   const units = (t: Term, acc: Term[] = []): Term[] => {
-    if (t.name === 'aead' || t.name === 'mac' || t.name === 'senc' || t.name === 'wrap' || t.name === 'sign' || t.name === 'penc') acc.push(t);
+    if (t.name === 'aead' || t.name === 'mac' || t.name === 'senc' || t.name === 'wrap' || t.name === 'sign' || t.name === 'penc')
+      acc.push(t);
     for (const a of t.args) units(a, acc);
     return acc;
   };
@@ -42,9 +43,15 @@ export function substitutionChecks(prep: Prepared): Finding[] {
           if (seen.has(key)) continue;
           seen.add(key);
           out.push({
-            kind: reflect ? 'reflection' : 'substitution', attack: 'design', verdict: 'fails', subject: `${m1.id} → ${m2.id}`,
+            kind: reflect ? 'reflection' : 'substitution',
+            attack: 'design',
+            verdict: 'fails',
+            subject: `${m1.id} → ${m2.id}`,
             detail: `${m2.to} cannot tell ${prep.show(u1).slice(0, 80)} from ${m1.id} apart from what it expects in ${m2.id} (same key ${prep.show(u2.args[0])})`,
-            trace: { steps: [`observe ${m1.id}`, `deliver its unit under ${prep.show(u2.args[0])} to ${m2.to} in place of ${m2.id}`], messages: [m1.id, m2.id] },
+            trace: {
+              steps: [`observe ${m1.id}`, `deliver its unit under ${prep.show(u2.args[0])} to ${m2.to} in place of ${m2.id}`],
+              messages: [m1.id, m2.id],
+            },
             likelihood: prep.model.risk.checks[reflect ? 'reflection' : 'substitution']?.likelihood ?? 3,
             impact: prep.model.risk.checks[reflect ? 'reflection' : 'substitution']?.impact ?? impactOf(prep, m2),
           });
@@ -63,18 +70,29 @@ export function forwardSecrecyChecks(prep: Prepared): Finding[] {
     if (!m.keyUpdate) continue;
     const K = new Knowledge(model.atoms, prep.isTuple);
     K.add(m.keyUpdate.old, { kind: 'init', note: 'old key leaked after the update' });
-    for (const x of model.messages) if (x.links.some((l) => !model.links.find((L) => L.name === l)?.private)) K.add(x.term, { kind: 'msg', msg: x.id });
+    for (const x of model.messages)
+      if (x.links.some((l) => !model.links.find((L) => L.name === l)?.private)) K.add(x.term, { kind: 'msg', msg: x.id });
     K.saturate();
     const leaks = K.canDerive(m.keyUpdate.new);
-    const ex = leaks ? K.explain(m.keyUpdate.new, prep.show) : { steps: [`${prep.show(m.keyUpdate.new)} not derivable from recorded traffic and ${prep.show(m.keyUpdate.old)}`], msgs: new Set([m.id]) };
+    const ex = leaks
+      ? K.explain(m.keyUpdate.new, prep.show)
+      : {
+          steps: [`${prep.show(m.keyUpdate.new)} not derivable from recorded traffic and ${prep.show(m.keyUpdate.old)}`],
+          msgs: new Set([m.id]),
+        };
     out.push({
-      kind: 'forward-secrecy', attack: 'design', verdict: leaks ? 'fails' : 'holds', subject: m.id,
+      kind: 'forward-secrecy',
+      attack: 'design',
+      verdict: leaks ? 'fails' : 'holds',
+      subject: m.id,
       detail: leaks
         ? `leaking the replaced key ${prep.show(m.keyUpdate.old)} reveals the new key ${prep.show(m.keyUpdate.new)} from a recording of ${m.id} (key transport, no forward secrecy)`
         : `the new key ${prep.show(m.keyUpdate.new)} stays secret when ${prep.show(m.keyUpdate.old)} leaks`,
       trace: { steps: ex.steps, messages: [...ex.msgs] },
       likelihood: model.risk.checks['forward-secrecy']?.likelihood ?? 2,
-      impact: model.risk.checks['forward-secrecy']?.impact ?? Math.max(1, ...model.requirements.filter((r) => r.element === m.keyUpdate!.new).map((r) => r.impact.read)),
+      impact:
+        model.risk.checks['forward-secrecy']?.impact ??
+        Math.max(1, ...model.requirements.filter((r) => r.element === m.keyUpdate!.new).map((r) => r.impact.read)),
     });
   }
   return out;
@@ -98,11 +116,26 @@ export function keyTransportChecks(prep: Prepared, activeAttack: AttackModel): F
       const inject = m.links.length > 0 && activeAttack.links.includes(m.links[m.links.length - 1]);
       const sol = inject ? K.build(pat.pat).find((s) => accepted(prep, m, s) && s.sigma.get(x) === ADV) : undefined;
       out.push({
-        kind: 'key-transport', attack: 'design', verdict: sol ? 'fails' : 'holds', subject: `${prep.show(orig)} in ${m.id}`,
-        detail: sol ? `${m.to} accepts a ${prep.show(orig)} chosen by the attacker in ${m.id} (unauthenticated key transport)` : `${m.to} only accepts ${prep.show(orig)} in ${m.id} from ${originOf(prep, m, orig)} (authenticated transport)`,
-        trace: sol ? { steps: [...sol.uses.flatMap((u) => K.explain(u, prep.show).steps), `compose ${m.id} around an attacker key and deliver it to ${m.to}`], messages: [m.id] } : { steps: [`no accepted ${m.id} with an attacker key: its protection needs a key the attacker lacks`], messages: [m.id] },
+        kind: 'key-transport',
+        attack: 'design',
+        verdict: sol ? 'fails' : 'holds',
+        subject: `${prep.show(orig)} in ${m.id}`,
+        detail: sol
+          ? `${m.to} accepts a ${prep.show(orig)} chosen by the attacker in ${m.id} (unauthenticated key transport)`
+          : `${m.to} only accepts ${prep.show(orig)} in ${m.id} from ${originOf(prep, m, orig)} (authenticated transport)`,
+        trace: sol
+          ? {
+              steps: [
+                ...sol.uses.flatMap((u) => K.explain(u, prep.show).steps),
+                `compose ${m.id} around an attacker key and deliver it to ${m.to}`,
+              ],
+              messages: [m.id],
+            }
+          : { steps: [`no accepted ${m.id} with an attacker key: its protection needs a key the attacker lacks`], messages: [m.id] },
         likelihood: model.risk.checks['key-transport']?.likelihood ?? activeAttack.likelihood,
-        impact: model.risk.checks['key-transport']?.impact ?? Math.max(1, ...model.requirements.filter((r) => r.element === orig).map((r) => r.impact.write)),
+        impact:
+          model.risk.checks['key-transport']?.impact ??
+          Math.max(1, ...model.requirements.filter((r) => r.element === orig).map((r) => r.impact.write)),
       });
     }
   }

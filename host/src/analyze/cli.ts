@@ -134,7 +134,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
 if (invokedDirectly) {
-  run(process.argv.slice(2), { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n') }).then((code) => {
+  run(process.argv.slice(2), {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s.endsWith('\n') ? s : s + '\n'),
+  }).then((code) => {
     process.exitCode = code;
   });
 }

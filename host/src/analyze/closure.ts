@@ -50,7 +50,8 @@ export function closure(prep: Prepared, attack: AttackModel, cf?: Counterfactual
     for (const t of known) K.add(t, { kind: 'init', note: `known to compromised ${a}` });
   }
   const observed = (m: Msg): boolean =>
-    attack.phases.includes(m.phase) && ((attack.network !== 'none' && m.links.some((l) => attack.links.includes(l))) || [m.from, ...m.via, m.to].some((a) => comp.has(a)));
+    attack.phases.includes(m.phase) &&
+    ((attack.network !== 'none' && m.links.some((l) => attack.links.includes(l))) || [m.from, ...m.via, m.to].some((a) => comp.has(a)));
   for (const m of model.messages) if (observed(m) && !absent(m)) K.add(m.term, { kind: 'msg', msg: m.id });
   K.saturate();
   const canInject = (m: Msg): boolean => {
@@ -105,7 +106,8 @@ export function runOracles(prep: Prepared, c: Closure, cf?: Counterfactual): voi
               const own = forgedVariant(prep, u);
               if (!fillers.includes(own) && K.canDerive(own)) fillers.push(own);
             }
-            for (const u of prep.relayedParts(m)) if (u !== blob && u.name === blob.name && !fillers.includes(u) && K.known.has(u)) fillers.push(u);
+            for (const u of prep.relayedParts(m))
+              if (u !== blob && u.name === blob.name && !fillers.includes(u) && K.known.has(u)) fillers.push(u);
           }
           for (const filler of fillers) {
             if (blob) map.set(blob, filler);

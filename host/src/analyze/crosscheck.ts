@@ -22,12 +22,17 @@ export interface Comparison {
   agree: boolean;
 }
 
-const ident = (s: string): string => s.replace(/^'|'$/g, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9_])/, 'n$1');
+const ident = (s: string): string =>
+  s
+    .replace(/^'|'$/g, '')
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .replace(/^([0-9_])/, 'n$1');
 
 /** The RESULT lines of ProVerif's output. */
 export function parseProverif(out: string): PvResult[] {
   const res: PvResult[] = [];
-  for (const m of out.matchAll(/^RESULT (.*) (is true|is false|cannot be proved)\.$/gm)) res.push({ query: m[1], result: m[2] === 'is true' ? 'true' : m[2] === 'is false' ? 'false' : 'unknown' });
+  for (const m of out.matchAll(/^RESULT (.*) (is true|is false|cannot be proved)\.$/gm))
+    res.push({ query: m[1], result: m[2] === 'is true' ? 'true' : m[2] === 'is false' ? 'false' : 'unknown' });
   return res;
 }
 
@@ -45,7 +50,12 @@ export function compare(a: Analysis, attackId: string, results: PvResult[]): Com
   if (!r) throw new Error(`no attack model ${attackId}`);
   const base = (id: string): string => ident(id.replace(/\.\d+(?=@|$)/, ''));
   // messages (by ProVerif's event name) through which a receiver accepts a forged element
-  const forgedIn = new Set(r.elements.filter((e) => e.write === 'forgeable').flatMap((e) => e.forgedVia ?? []).map(base));
+  const forgedIn = new Set(
+    r.elements
+      .filter((e) => e.write === 'forgeable')
+      .flatMap((e) => e.forgedVia ?? [])
+      .map(base),
+  );
   return results.map(({ query, result }) => {
     let analyser: Comparison['analyser'] = '?';
     const sec = /^not attacker\((.*)\)$/.exec(query.replace(/\[\]/g, ''));

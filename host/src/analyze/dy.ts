@@ -36,7 +36,10 @@ export class Knowledge {
   private memo = new Map<Term, boolean>();
   private solved = new Map<Term, Solution[]>();
 
-  constructor(readonly atoms: Map<Term, AtomInfo>, readonly isTuple: (name: string) => boolean) {}
+  constructor(
+    readonly atoms: Map<Term, AtomInfo>,
+    readonly isTuple: (name: string) => boolean,
+  ) {}
 
   /** A copy that can grow independently. */
   clone(): Knowledge {
@@ -103,7 +106,7 @@ export class Knowledge {
 
   /** Repeats decryption of pending ciphertexts until nothing new opens. */
   saturate(): void {
-    for (let changed = true; changed; ) {
+    for (let changed = true; changed;) {
       changed = false;
       const still: Term[] = [];
       const list = this.pending;

@@ -45,10 +45,16 @@ export function interactionSvg(model: Model, phase: string): string {
   const height = top + rowH * (msgs.length + 1) + 36;
   const x = (a: string): number => left + 60 + colW * agents.indexOf(generic(a));
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="seq" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="interaction view, ${esc(phase)} phase">`);
-  parts.push('<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker></defs>');
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" class="seq" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="interaction view, ${esc(phase)} phase">`,
+  );
+  parts.push(
+    '<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#333"/></marker></defs>',
+  );
   for (const a of agents) {
-    parts.push(`<rect x="${x(a) - 45}" y="10" width="90" height="26" rx="4" fill="#e8eef7" stroke="#456"/><text x="${x(a)}" y="28" text-anchor="middle" class="agent">${esc(a)}</text>`);
+    parts.push(
+      `<rect x="${x(a) - 45}" y="10" width="90" height="26" rx="4" fill="#e8eef7" stroke="#456"/><text x="${x(a)}" y="28" text-anchor="middle" class="agent">${esc(a)}</text>`,
+    );
     parts.push(`<line x1="${x(a)}" y1="36" x2="${x(a)}" y2="${height - 10}" stroke="#99a" stroke-dasharray="4 3"/>`);
   }
   msgs.forEach((m, i) => {
@@ -60,7 +66,9 @@ export function interactionSvg(model: Model, phase: string): string {
     const st = PROTECTION_STYLE[prot];
     const label = keys.length ? keys.join(' › ') + (prot === 'mic' ? ' (MIC only)' : '') : st.label;
     const color = st.color;
-    parts.push(`<line class="msg ${prot}" data-id="${esc(m.id)}" x1="${x1}" y1="${y}" x2="${x2 + (x2 > x1 ? -2 : 2)}" y2="${y}" stroke="${color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''} marker-end="url(#arr)"><title>${esc(m.id)}: ${esc(m.label)} — ${esc(st.label)}</title></line>`);
+    parts.push(
+      `<line class="msg ${prot}" data-id="${esc(m.id)}" x1="${x1}" y1="${y}" x2="${x2 + (x2 > x1 ? -2 : 2)}" y2="${y}" stroke="${color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''} marker-end="url(#arr)"><title>${esc(m.id)}: ${esc(m.label)} — ${esc(st.label)}</title></line>`,
+    );
     const mid = (x1 + x2) / 2;
     parts.push(`<text x="${mid}" y="${y - 5}" text-anchor="middle" class="mid">${esc(m.id.replace(/@Meter\d+/, ''))}</text>`);
     parts.push(`<text x="${Math.max(x1, x2) + 8}" y="${y + 4}" class="key" fill="${color}">${esc(label)}</text>`);
@@ -68,7 +76,9 @@ export function interactionSvg(model: Model, phase: string): string {
   let lx = 20;
   for (const k of ['enc', 'mic', 'clear', 'private'] as Protection[]) {
     const st = PROTECTION_STYLE[k];
-    parts.push(`<g class="legend"><line x1="${lx}" y1="${height - 10}" x2="${lx + 34}" y2="${height - 10}" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''}/><text x="${lx + 40}" y="${height - 6}">${esc(st.label)}</text></g>`);
+    parts.push(
+      `<g class="legend"><line x1="${lx}" y1="${height - 10}" x2="${lx + 34}" y2="${height - 10}" stroke="${st.color}" stroke-width="1.8"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''}/><text x="${lx + 40}" y="${height - 6}">${esc(st.label)}</text></g>`,
+    );
     lx += 60 + st.label.length * 6.2;
   }
   parts.push('</svg>');
@@ -118,7 +128,8 @@ export function protectionSvg(model: Model): string {
   const transports = (m: Msg): void => {
     const walk = (u: Term, outer: { key: string; kind: Edge['kind'] }[]): void => {
       const info = model.atoms.get(u);
-      if (info && (info.type === 'symkey' || info.type === 'keypair') && !info.derived) for (const o of outer) addEdge({ from: o.key, to: nameOf(u), kind: o.kind });
+      if (info && (info.type === 'symkey' || info.type === 'keypair') && !info.derived)
+        for (const o of outer) addEdge({ from: o.key, to: nameOf(u), kind: o.kind });
       if (u.kind !== 'fn' || u.name === 'kdf' || u.name === 'hash' || u.name === 'pk' || u.name === 'sk') return;
       if (['aead', 'senc', 'wrap', 'penc', 'sign'].includes(u.name)) {
         // an encryption protects what it carries; a signature authenticates it (it hides nothing)
@@ -146,7 +157,9 @@ export function protectionSvg(model: Model): string {
     }
     state.set(n, 2);
   };
-  const roots = names.filter((n) => !edges.some((e) => e.to === n && e.kind === 'derives')).sort((a, b) => edges.filter((e) => e.to === a).length - edges.filter((e) => e.to === b).length);
+  const roots = names
+    .filter((n) => !edges.some((e) => e.to === n && e.kind === 'derives'))
+    .sort((a, b) => edges.filter((e) => e.to === a).length - edges.filter((e) => e.to === b).length);
   for (const n of [...roots, ...names]) if (!state.has(n)) visit(n);
   for (const n of names) depth.set(n, 0);
   for (let i = 0; i < names.length; i++) for (const e of dag) depth.set(e.to, Math.max(depth.get(e.to)!, depth.get(e.from)! + 1));
@@ -174,29 +187,52 @@ export function protectionSvg(model: Model): string {
   });
   const height = row * rowH + 60;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="prot" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="protection view">`);
-  parts.push('<defs><marker id="arr2" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>');
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" class="prot" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="protection view">`,
+  );
+  parts.push(
+    '<defs><marker id="arr2" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
+  );
   const box = (n: string): Box => ({ ...pos.get(n)!, halfW: NODE_HALF_W, halfH: NODE_HALF_H });
-  const EDGE_STYLE: Record<Edge['kind'], { col: string; dash: string }> = { derives: { col: '#555', dash: '' }, protects: { col: '#b35900', dash: '6 4' }, authenticates: { col: '#7d3c98', dash: '2 3' } };
+  const EDGE_STYLE: Record<Edge['kind'], { col: string; dash: string }> = {
+    derives: { col: '#555', dash: '' },
+    protects: { col: '#b35900', dash: '6 4' },
+    authenticates: { col: '#7d3c98', dash: '2 3' },
+  };
   for (const e of edges) {
     if (!pos.has(e.from) || !pos.has(e.to)) continue;
     const others = [...nodes.keys()].filter((n) => n !== e.from && n !== e.to).map(box);
     const st = EDGE_STYLE[e.kind];
-    parts.push(`<path class="edge ${e.kind}" data-from="${esc(e.from)}" data-to="${esc(e.to)}" d="${routeEdge(box(e.from), box(e.to), others)}" fill="none" stroke="${st.col}" stroke-width="1.3"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''} marker-end="url(#arr2)"><title>${esc(e.from)} ${e.kind} ${esc(e.to)}</title></path>`);
+    parts.push(
+      `<path class="edge ${e.kind}" data-from="${esc(e.from)}" data-to="${esc(e.to)}" d="${routeEdge(box(e.from), box(e.to), others)}" fill="none" stroke="${st.col}" stroke-width="1.3"${st.dash ? ` stroke-dasharray="${st.dash}"` : ''} marker-end="url(#arr2)"><title>${esc(e.from)} ${e.kind} ${esc(e.to)}</title></path>`,
+    );
   }
   for (const [n, info] of nodes) {
     const p = pos.get(n)!;
     const fill = info.kind === 'keypair' ? '#fdebd0' : '#e8f4ea';
     const ms = [...(members.get(n) ?? [])];
     const label = ms.length > 1 ? `${n} ×${ms.length}` : n;
-    parts.push(`<g class="node" data-name="${esc(n)}"><rect x="${p.x - NODE_HALF_W}" y="${p.y - NODE_HALF_H}" width="${2 * NODE_HALF_W}" height="${2 * NODE_HALF_H}" rx="6" fill="${fill}" stroke="#4a6"/><text x="${p.x}" y="${p.y + 5}" text-anchor="middle" class="node">${esc(label)}</text><title>${esc(ms.join(', '))}${info.label ? ': ' + esc(info.label) : ''}</title></g>`);
+    parts.push(
+      `<g class="node" data-name="${esc(n)}"><rect x="${p.x - NODE_HALF_W}" y="${p.y - NODE_HALF_H}" width="${2 * NODE_HALF_W}" height="${2 * NODE_HALF_H}" rx="6" fill="${fill}" stroke="#4a6"/><text x="${p.x}" y="${p.y + 5}" text-anchor="middle" class="node">${esc(label)}</text><title>${esc(ms.join(', '))}${info.label ? ': ' + esc(info.label) : ''}</title></g>`,
+    );
   }
-  parts.push(`<g class="legend"><line x1="20" y1="${height - 20}" x2="60" y2="${height - 20}" stroke="#555"/><text x="66" y="${height - 16}">derives (KDF)</text><line x1="180" y1="${height - 20}" x2="220" y2="${height - 20}" stroke="#b35900" stroke-dasharray="6 4"/><text x="226" y="${height - 16}">protects in transport (encryption)</text><line x1="440" y1="${height - 20}" x2="480" y2="${height - 20}" stroke="#7d3c98" stroke-dasharray="2 3"/><text x="486" y="${height - 16}">authenticates (signature)</text></g>`);
+  parts.push(
+    `<g class="legend"><line x1="20" y1="${height - 20}" x2="60" y2="${height - 20}" stroke="#555"/><text x="66" y="${height - 16}">derives (KDF)</text><line x1="180" y1="${height - 20}" x2="220" y2="${height - 20}" stroke="#b35900" stroke-dasharray="6 4"/><text x="226" y="${height - 16}">protects in transport (encryption)</text><line x1="440" y1="${height - 20}" x2="480" y2="${height - 20}" stroke="#7d3c98" stroke-dasharray="2 3"/><text x="486" y="${height - 16}">authenticates (signature)</text></g>`,
+  );
   parts.push('</svg>');
   return parts.join('');
 }
 
-const STATUS_CLASS: Record<string, string> = { ok: 'ok', leaked: 'leak', forgeable: 'forge', unavailable: 'miss', none: 'none', held: 'ok', exposed: 'exp', public: 'pub' };
+const STATUS_CLASS: Record<string, string> = {
+  ok: 'ok',
+  leaked: 'leak',
+  forgeable: 'forge',
+  unavailable: 'miss',
+  none: 'none',
+  held: 'ok',
+  exposed: 'exp',
+  public: 'pub',
+};
 
 /** The whole report page. */
 export function renderHtml(r: Report, model: Model): string {
@@ -215,48 +251,91 @@ details{margin:2px 0}summary{cursor:pointer}`);
   h.push('</style></head><body>');
   h.push(`<h1>${esc(r.model)} — protocol analysis</h1>`);
   if (r.description) h.push(`<p>${esc(r.description)}</p>`);
-  h.push(`<p>${r.stats.messages} messages, ${r.stats.agents} agents, ${r.stats.atoms} atoms, analysed in ${r.stats.ms} ms. Overall: <span class="${r.verdict}">${r.verdict === 'holds' ? 'every requirement holds' : 'some requirements fail'}</span>.</p>`);
+  h.push(
+    `<p>${r.stats.messages} messages, ${r.stats.agents} agents, ${r.stats.atoms} atoms, analysed in ${r.stats.ms} ms. Overall: <span class="${r.verdict}">${r.verdict === 'holds' ? 'every requirement holds' : 'some requirements fail'}</span>.</p>`,
+  );
 
-  h.push('<h2>Table 1 — characteristics (abstracted as the paper)</h2><table id="table1"><tr><th>aspect</th><th>paper (Kamstrup)</th><th>this model</th><th>unabstracted</th></tr>');
+  h.push(
+    '<h2>Table 1 — characteristics (abstracted as the paper)</h2><table id="table1"><tr><th>aspect</th><th>paper (Kamstrup)</th><th>this model</th><th>unabstracted</th></tr>',
+  );
   for (const k of Object.keys(r.table1.paper) as (keyof Report['table1']['paper'])[]) {
     const diff = r.table1.paper[k] !== r.table1.vakt[k];
-    h.push(`<tr${diff ? ' class="diff"' : ''}><td>${k}</td><td>${r.table1.paper[k]}</td><td>${r.table1.vakt[k]}</td><td>${r.table1.detailed[k]}</td></tr>`);
+    h.push(
+      `<tr${diff ? ' class="diff"' : ''}><td>${k}</td><td>${r.table1.paper[k]}</td><td>${r.table1.vakt[k]}</td><td>${r.table1.detailed[k]}</td></tr>`,
+    );
   }
   h.push('</table>');
 
-  h.push('<h2>Requirement table (honest agents)</h2><p class="legend"><span class="ok">required and held</span><span class="leak">leaked (readable beyond the requirement)</span><span class="forge">forgeable (writable beyond the requirement)</span><span class="miss">required but unavailable</span><span class="none">— not required, not possible</span></p>');
-  h.push('<table id="requirements"><tr><th rowspan="2">element</th>' + r.agents.map((a) => `<th colspan="2">${esc(a)}</th>`).join('') + '</tr><tr>' + r.agents.map(() => '<th>R</th><th>W</th>').join('') + '</tr>');
+  h.push(
+    '<h2>Requirement table (honest agents)</h2><p class="legend"><span class="ok">required and held</span><span class="leak">leaked (readable beyond the requirement)</span><span class="forge">forgeable (writable beyond the requirement)</span><span class="miss">required but unavailable</span><span class="none">— not required, not possible</span></p>',
+  );
+  h.push(
+    '<table id="requirements"><tr><th rowspan="2">element</th>' +
+      r.agents.map((a) => `<th colspan="2">${esc(a)}</th>`).join('') +
+      '</tr><tr>' +
+      r.agents.map(() => '<th>R</th><th>W</th>').join('') +
+      '</tr>',
+  );
   for (const row of r.requirements) {
     h.push(`<tr><td class="mono">${esc(row.element)}</td>`);
     for (const c of row.cells) {
       const rc = STATUS_CLASS[c.readStatus];
       const wc = STATUS_CLASS[c.writeStatus];
-      h.push(`<td class="${rc}">${c.readReq ? 'R' : ''}${c.read ? '✔' : c.readReq ? '✘' : '—'}</td><td class="${wc}">${c.writeReq ? 'W' : ''}${c.write ? '✔' : c.writeReq ? '✘' : '—'}</td>`);
+      h.push(
+        `<td class="${rc}">${c.readReq ? 'R' : ''}${c.read ? '✔' : c.readReq ? '✘' : '—'}</td><td class="${wc}">${c.writeReq ? 'W' : ''}${c.write ? '✔' : c.writeReq ? '✘' : '—'}</td>`,
+      );
     }
     h.push('</tr>');
   }
   h.push('</table>');
 
-  h.push('<h2>Attack models</h2><p class="legend"><span class="ok">held</span><span class="leak">leaked</span><span class="forge">forgeable</span><span class="exp">given by the attack model (compromised agent\'s own rights, leaked key)</span><span class="pub">public (no requirement)</span></p>');
-  h.push('<table id="attacks"><tr><th>element</th>' + r.attacks.map((a) => `<th title="${esc(a.name)}">${esc(a.id)}<br><span class="${a.verdict}">${a.verdict}</span></th>`).join('') + '</tr>');
+  h.push(
+    '<h2>Attack models</h2><p class="legend"><span class="ok">held</span><span class="leak">leaked</span><span class="forge">forgeable</span><span class="exp">given by the attack model (compromised agent\'s own rights, leaked key)</span><span class="pub">public (no requirement)</span></p>',
+  );
+  h.push(
+    '<table id="attacks"><tr><th>element</th>' +
+      r.attacks.map((a) => `<th title="${esc(a.name)}">${esc(a.id)}<br><span class="${a.verdict}">${a.verdict}</span></th>`).join('') +
+      '</tr>',
+  );
   const els = r.attacks[0]?.elements.map((e) => e.element) ?? [];
   for (const el of els) {
     h.push(`<tr><td class="mono">${esc(el)}</td>`);
     for (const a of r.attacks) {
       const e = a.elements.find((x) => x.element === el)!;
       // read and write are separate verdicts: "public" says only that reading has no requirement
-      const worst = e.read === 'leaked' ? 'leaked' : e.write === 'forgeable' ? 'forgeable' : e.read === 'exposed' || e.write === 'exposed' ? 'exposed' : e.read === 'public' && e.write === 'public' ? 'public' : 'held';
-      const mark = (which: 'R' | 'W', v: string): string => (v === 'leaked' || v === 'forgeable' ? `${which} ✘` : v === 'exposed' ? `${which} given` : v === 'public' ? `${which} public` : `${which} ✔`);
+      const worst =
+        e.read === 'leaked'
+          ? 'leaked'
+          : e.write === 'forgeable'
+            ? 'forgeable'
+            : e.read === 'exposed' || e.write === 'exposed'
+              ? 'exposed'
+              : e.read === 'public' && e.write === 'public'
+                ? 'public'
+                : 'held';
+      const mark = (which: 'R' | 'W', v: string): string =>
+        v === 'leaked' || v === 'forgeable'
+          ? `${which} ✘`
+          : v === 'exposed'
+            ? `${which} given`
+            : v === 'public'
+              ? `${which} public`
+              : `${which} ✔`;
       h.push(`<td class="${STATUS_CLASS[worst]}">${mark('R', e.read)} · ${mark('W', e.write)}</td>`);
     }
     h.push('</tr>');
   }
   h.push('</table><ul>');
   for (const a of r.attacks) {
-    h.push(`<li><b>${esc(a.id)}</b> ${esc(a.name)} (likelihood ${a.likelihood}): <span class="${a.verdict}">${a.verdict}</span>${a.availability ? ` <span class="avail">for confidentiality, integrity, replay and agreement; ${esc(a.availability.statement)}</span>` : ''}${a.brokenProperties.some((p) => !a.findings.some((f) => f.subject === p)) ? ` <span class="fails">agreement broken by design: ${esc(a.brokenProperties.filter((p) => !a.findings.some((f) => f.subject === p)).join(', '))}</span>` : ''}`);
+    h.push(
+      `<li><b>${esc(a.id)}</b> ${esc(a.name)} (likelihood ${a.likelihood}): <span class="${a.verdict}">${a.verdict}</span>${a.availability ? ` <span class="avail">for confidentiality, integrity, replay and agreement; ${esc(a.availability.statement)}</span>` : ''}${a.brokenProperties.some((p) => !a.findings.some((f) => f.subject === p)) ? ` <span class="fails">agreement broken by design: ${esc(a.brokenProperties.filter((p) => !a.findings.some((f) => f.subject === p)).join(', '))}</span>` : ''}`,
+    );
     if (a.findings.length) {
       h.push('<ul>');
-      for (const f of a.findings.slice(0, 30)) h.push(`<li><details><summary>${esc(f.kind)}: ${esc(f.detail)}</summary><ol class="mono">${f.trace.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol><p>messages used: ${esc(f.trace.messages.join(', '))}</p></details></li>`);
+      for (const f of a.findings.slice(0, 30))
+        h.push(
+          `<li><details><summary>${esc(f.kind)}: ${esc(f.detail)}</summary><ol class="mono">${f.trace.steps.map((s) => `<li>${esc(s)}</li>`).join('')}</ol><p>messages used: ${esc(f.trace.messages.join(', '))}</p></details></li>`,
+        );
       if (a.findings.length > 30) h.push(`<li>… ${a.findings.length - 30} more in --json</li>`);
       h.push('</ul>');
     }
@@ -265,34 +344,66 @@ details{margin:2px 0}summary{cursor:pointer}`);
   h.push('</ul>');
 
   h.push('<h2>Protocol checks</h2><table id="checks"><tr><th>check</th><th>subject</th><th>verdict</th><th>detail</th></tr>');
-  for (const c of r.checks) h.push(`<tr><td>${esc(c.kind)}</td><td class="mono">${esc(c.subject)}</td><td class="${c.verdict}">${c.verdict}</td><td>${esc(c.detail)}</td></tr>`);
+  for (const c of r.checks)
+    h.push(
+      `<tr><td>${esc(c.kind)}</td><td class="mono">${esc(c.subject)}</td><td class="${c.verdict}">${c.verdict}</td><td>${esc(c.detail)}</td></tr>`,
+    );
   const replays = r.attacks.flatMap((a) => a.findings.filter((f) => f.kind === 'replay'));
-  h.push(`<tr><td>replay</td><td>all messages, every active attack model</td><td class="${replays.length ? 'fails' : 'holds'}">${replays.length ? 'fails' : 'holds'}</td><td>${replays.length ? esc(replays.map((f) => f.detail).slice(0, 5).join('; ')) : 'every accepted message carries a counter bound by its tag and checked atomically'}</td></tr>`);
+  h.push(
+    `<tr><td>replay</td><td>all messages, every active attack model</td><td class="${replays.length ? 'fails' : 'holds'}">${replays.length ? 'fails' : 'holds'}</td><td>${
+      replays.length
+        ? esc(
+            replays
+              .map((f) => f.detail)
+              .slice(0, 5)
+              .join('; '),
+          )
+        : 'every accepted message carries a counter bound by its tag and checked atomically'
+    }</td></tr>`,
+  );
   h.push('</table>');
 
-  h.push(`<h2>Correspondence properties</h2><p>Whenever the first event happens, the second happened before, for the same instance (n/a: a compromised agent at either end may do anything).</p><table id="properties"><tr><th>property</th><th>instance</th><th>honest run</th>${r.attacks.map((a) => `<th>${esc(a.id)}</th>`).join('')}</tr>`);
-  for (const p of r.properties) h.push(`<tr><td title="${esc(p.id)}">${esc(p.label)}</td><td>${esc(p.instance)}</td><td class="${p.design}">${p.design}</td>${p.attacks.map((x) => `<td class="${x.verdict === 'n/a' ? 'none' : x.verdict}">${x.verdict}</td>`).join('')}</tr>`);
+  h.push(
+    `<h2>Correspondence properties</h2><p>Whenever the first event happens, the second happened before, for the same instance (n/a: a compromised agent at either end may do anything).</p><table id="properties"><tr><th>property</th><th>instance</th><th>honest run</th>${r.attacks.map((a) => `<th>${esc(a.id)}</th>`).join('')}</tr>`,
+  );
+  for (const p of r.properties)
+    h.push(
+      `<tr><td title="${esc(p.id)}">${esc(p.label)}</td><td>${esc(p.instance)}</td><td class="${p.design}">${p.design}</td>${p.attacks.map((x) => `<td class="${x.verdict === 'n/a' ? 'none' : x.verdict}">${x.verdict}</td>`).join('')}</tr>`,
+    );
   h.push('</table>');
 
-  h.push(`<h2>Catalogue of threats (${r.catalogue.length})</h2><table id="catalogue"><tr><th>id</th><th>threat</th><th>kind</th><th>subject</th><th>L</th><th>I</th><th>L×I</th><th>acceptable</th></tr>`);
-  for (const t of r.catalogue) h.push(`<tr><td>${t.id}</td><td>${esc(t.threat)}</td><td>${esc(t.kind)}</td><td class="mono">${esc(t.subject)}</td><td>${t.likelihood}</td><td>${t.impact}</td><td>${t.score}</td><td class="${t.acceptable ? 'acc' : 'unacc'}">${t.acceptable ? 'accept' : 'treat'}</td></tr>`);
+  h.push(
+    `<h2>Catalogue of threats (${r.catalogue.length})</h2><table id="catalogue"><tr><th>id</th><th>threat</th><th>kind</th><th>subject</th><th>L</th><th>I</th><th>L×I</th><th>acceptable</th></tr>`,
+  );
+  for (const t of r.catalogue)
+    h.push(
+      `<tr><td>${t.id}</td><td>${esc(t.threat)}</td><td>${esc(t.kind)}</td><td class="mono">${esc(t.subject)}</td><td>${t.likelihood}</td><td>${t.impact}</td><td>${t.score}</td><td class="${t.acceptable ? 'acc' : 'unacc'}">${t.acceptable ? 'accept' : 'treat'}</td></tr>`,
+    );
   h.push('</table>');
 
-  h.push(`<h2>Risk matrix</h2><p>Acceptance criterion: ${r.risk.grid ? 'grid set in the model' : `likelihood × impact ≤ ${r.risk.maxScore}`}. Each cell groups its threats by attack model or protocol check: how many, and their ids in the catalogue.</p><table class="risk" id="risk"><tr><th>likelihood \\ impact</th>${r.risk.impactLabels.map((x, i) => `<th>${i + 1} ${esc(x)}</th>`).join('')}</tr>`);
+  h.push(
+    `<h2>Risk matrix</h2><p>Acceptance criterion: ${r.risk.grid ? 'grid set in the model' : `likelihood × impact ≤ ${r.risk.maxScore}`}. Each cell groups its threats by attack model or protocol check: how many, and their ids in the catalogue.</p><table class="risk" id="risk"><tr><th>likelihood \\ impact</th>${r.risk.impactLabels.map((x, i) => `<th>${i + 1} ${esc(x)}</th>`).join('')}</tr>`,
+  );
   for (let l = 5; l >= 1; l--) {
     h.push(`<tr><th>${l} ${esc(r.risk.likelihoodLabels[l - 1])}</th>`);
     for (let i = 1; i <= 5; i++) {
       const groups = r.risk.cells[l - 1][i - 1];
-      const body = groups.map((g) => `<div class="cell"><b>${esc(g.label)} ×${g.ids.length}</b> <span class="ids">${esc(g.ids.join(', '))}</span></div>`).join('');
+      const body = groups
+        .map((g) => `<div class="cell"><b>${esc(g.label)} ×${g.ids.length}</b> <span class="ids">${esc(g.ids.join(', '))}</span></div>`)
+        .join('');
       h.push(`<td class="${r.risk.acceptable[l - 1][i - 1] ? 'acc' : 'unacc'}">${body}</td>`);
     }
     h.push('</tr>');
   }
   h.push('</table>');
 
-  h.push('<h2>Interaction view</h2><p>Message sequence per phase (one generic meter). Each arrow is labelled with the keys protecting it, outermost first (link key › end-to-end key), and drawn by how its content travels: solid blue encrypted, dashed green MIC only (authenticated but readable: CLOCK, FIRMWARE, ACK bodies, LINK_ACK), grey private channel. Replies follow the message that triggers them.</p>');
+  h.push(
+    '<h2>Interaction view</h2><p>Message sequence per phase (one generic meter). Each arrow is labelled with the keys protecting it, outermost first (link key › end-to-end key), and drawn by how its content travels: solid blue encrypted, dashed green MIC only (authenticated but readable: CLOCK, FIRMWARE, ACK bodies, LINK_ACK), grey private channel. Replies follow the message that triggers them.</p>',
+  );
   for (const p of model.phases) h.push(`<h3>${esc(p)}</h3><div class="view">${interactionSvg(model, p)}</div>`);
-  h.push('<h2>Protection view</h2><p>Key hierarchy: which key derives (solid), protects in transport by encryption (dashed orange) or authenticates by signature (dotted purple) which. Keys of the same kind are grouped as in the paper (one generic operation key; hover for the members).</p>');
+  h.push(
+    '<h2>Protection view</h2><p>Key hierarchy: which key derives (solid), protects in transport by encryption (dashed orange) or authenticates by signature (dotted purple) which. Keys of the same kind are grouped as in the paper (one generic operation key; hover for the members).</p>',
+  );
   h.push(`<div class="view" style="overflow-x:auto">${protectionSvg(model)}</div>`);
   h.push('</body></html>');
   return h.join('\n');

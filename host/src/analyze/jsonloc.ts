@@ -10,7 +10,10 @@ export interface Loc {
 
 /** A JSON syntax error with the line and column where parsing stopped. */
 export class JsonSyntaxError extends Error {
-  constructor(message: string, readonly loc: Loc) {
+  constructor(
+    message: string,
+    readonly loc: Loc,
+  ) {
     super(`line ${loc.line}, column ${loc.col}: ${message}`);
   }
 }

@@ -26,7 +26,7 @@ export function hopIds(messages: ModelFile['messages']): Map<string, string[]> {
 
 function parseEvent(src: unknown, path: string, hops: Map<string, string[]>, issue: Issue): PropertyEvent | undefined {
   const m = typeof src === 'string' ? EVENT_RE.exec(src) : null;
-  if (!m) return void issue(path, 'write send(MESSAGE) or accept(MESSAGE) (a relayed message\'s hop as MESSAGE.n)');
+  if (!m) return void issue(path, "write send(MESSAGE) or accept(MESSAGE) (a relayed message's hop as MESSAGE.n)");
   const list = hops.get(m[2]);
   if (!list) return void issue(path, `unknown message "${m[2]}"`);
   if (m[3] !== undefined) {
@@ -41,14 +41,16 @@ function parseEvent(src: unknown, path: string, hops: Map<string, string[]>, iss
 export function parseProperties(root: Record<string, unknown>, atoms: Set<string>, issue: Issue): Property[] {
   const v = root.properties;
   if (v === undefined) return [];
-  if (!Array.isArray(v)) return void issue('properties', '"properties" must be an array'), [];
+  if (!Array.isArray(v)) return (void issue('properties', '"properties" must be an array'), []);
   const hops = hopIds(root.messages as ModelFile['messages']);
   const out: Property[] = [];
   const ids = new Set<string>();
   v.forEach((o: Record<string, unknown>, i) => {
     const p = `properties[${i}]`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) return issue(p, 'must be an object');
-    for (const k of Object.keys(o)) if (!['id', 'label', 'event', 'requires', 'agree', 'impact'].includes(k)) issue(`${p}.${k}`, `unknown field "${k}" (allowed: id, label, event, requires, agree, impact)`);
+    for (const k of Object.keys(o))
+      if (!['id', 'label', 'event', 'requires', 'agree', 'impact'].includes(k))
+        issue(`${p}.${k}`, `unknown field "${k}" (allowed: id, label, event, requires, agree, impact)`);
     const id = typeof o.id === 'string' && o.id ? o.id : (issue(`${p}.id`, 'id must be a non-empty string'), undefined);
     if (id && ids.has(id)) issue(`${p}.id`, `property id "${id}" used twice`);
     if (id) ids.add(id);
@@ -56,11 +58,23 @@ export function parseProperties(root: Record<string, unknown>, atoms: Set<string
     const requires = parseEvent(o.requires, `${p}.requires`, hops, issue);
     const agree: string[] = [];
     if (o.agree !== undefined && !Array.isArray(o.agree)) issue(`${p}.agree`, '"agree" must be an array of atom names');
-    else (o.agree as unknown[] | undefined)?.forEach((a, j) => (typeof a === 'string' && atoms.has(a) ? agree.push(a) : issue(`${p}.agree[${j}]`, `unknown atom "${String(a)}"`)));
+    else
+      (o.agree as unknown[] | undefined)?.forEach((a, j) =>
+        typeof a === 'string' && atoms.has(a) ? agree.push(a) : issue(`${p}.agree[${j}]`, `unknown atom "${String(a)}"`),
+      );
     const impact = o.impact ?? DEFAULT_PROPERTY_IMPACT;
-    if (typeof impact !== 'number' || !Number.isInteger(impact) || impact < 1 || impact > RISK_SCALE_MAX) issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
+    if (typeof impact !== 'number' || !Number.isInteger(impact) || impact < 1 || impact > RISK_SCALE_MAX)
+      issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
     if (o.label !== undefined && typeof o.label !== 'string') issue(`${p}.label`, 'label must be a string');
-    if (id && event && requires) out.push({ id, label: typeof o.label === 'string' ? o.label : id, event, requires, agree, impact: Number(impact) || DEFAULT_PROPERTY_IMPACT });
+    if (id && event && requires)
+      out.push({
+        id,
+        label: typeof o.label === 'string' ? o.label : id,
+        event,
+        requires,
+        agree,
+        impact: Number(impact) || DEFAULT_PROPERTY_IMPACT,
+      });
   });
   return out;
 }
@@ -69,17 +83,24 @@ export function parseProperties(root: Record<string, unknown>, atoms: Set<string
 export function parseAvailability(root: Record<string, unknown>, attackIds: Set<string>, issue: Issue): AvailabilityRecord[] {
   const v = root.availability;
   if (v === undefined) return [];
-  if (!Array.isArray(v)) return void issue('availability', '"availability" must be an array'), [];
+  if (!Array.isArray(v)) return (void issue('availability', '"availability" must be an array'), []);
   const out: AvailabilityRecord[] = [];
   v.forEach((o: Record<string, unknown>, i) => {
     const p = `availability[${i}]`;
     if (typeof o !== 'object' || o === null || Array.isArray(o)) return issue(p, 'must be an object');
-    for (const k of Object.keys(o)) if (!['attack', 'verdict', 'claim', 'evidence'].includes(k)) issue(`${p}.${k}`, `unknown field "${k}" (allowed: attack, verdict, claim, evidence)`);
+    for (const k of Object.keys(o))
+      if (!['attack', 'verdict', 'claim', 'evidence'].includes(k))
+        issue(`${p}.${k}`, `unknown field "${k}" (allowed: attack, verdict, claim, evidence)`);
     if (typeof o.attack !== 'string' || !attackIds.has(o.attack)) issue(`${p}.attack`, `unknown attack model "${String(o.attack)}"`);
     if (!(VERDICTS as readonly unknown[]).includes(o.verdict)) issue(`${p}.verdict`, `verdict must be one of ${VERDICTS.join(', ')}`);
     if (typeof o.claim !== 'string' || !o.claim) issue(`${p}.claim`, 'claim must be a non-empty string');
     if (o.evidence !== undefined && typeof o.evidence !== 'string') issue(`${p}.evidence`, 'evidence must be a string');
-    out.push({ attack: String(o.attack), verdict: o.verdict as AvailabilityRecord['verdict'], claim: String(o.claim), evidence: o.evidence as string | undefined });
+    out.push({
+      attack: String(o.attack),
+      verdict: o.verdict as AvailabilityRecord['verdict'],
+      claim: String(o.claim),
+      evidence: o.evidence as string | undefined,
+    });
   });
   return out;
 }

@@ -33,18 +33,41 @@ export interface ModelFile {
   atoms: { name: string; type: AtomType; per?: string; holders?: string[]; derive?: string; abstract?: string; label?: string }[];
   lets?: { name: string; params?: string[]; term: string; frame?: FrameSpec; checks?: CheckSpec[] }[];
   messages: {
-    id: string; phase: string; from: string; to: string; via?: string[]; term: string; label?: string;
-    trigger?: string; checks?: CheckSpec[]; abstract?: string; idempotent?: boolean; wrap?: string[]; impact?: number;
+    id: string;
+    phase: string;
+    from: string;
+    to: string;
+    via?: string[];
+    term: string;
+    label?: string;
+    trigger?: string;
+    checks?: CheckSpec[];
+    abstract?: string;
+    idempotent?: boolean;
+    wrap?: string[];
+    impact?: number;
     keyUpdate?: { old: string; new: string };
   }[];
   requirements: { element: string; read: string[]; write: string[]; impact?: { read: number; write: number } }[];
   attacks: {
-    id: string; name: string; network?: Network; links?: string[]; phases?: string[];
-    compromised?: string[]; leaks?: string[]; likelihood?: number; note?: string;
+    id: string;
+    name: string;
+    network?: Network;
+    links?: string[];
+    phases?: string[];
+    compromised?: string[];
+    leaks?: string[];
+    likelihood?: number;
+    note?: string;
   }[];
   properties?: { id: string; label?: string; event: string; requires: string; agree?: string[]; impact?: number }[];
   availability?: { attack: string; verdict: 'holds' | 'fails' | 'not-modelled'; claim: string; evidence?: string }[];
-  risk?: { acceptance?: { maxScore?: number; grid?: string[] }; likelihoodLabels?: string[]; impactLabels?: string[]; checks?: Record<string, { likelihood: number; impact?: number }> };
+  risk?: {
+    acceptance?: { maxScore?: number; grid?: string[] };
+    likelihoodLabels?: string[];
+    impactLabels?: string[];
+    checks?: Record<string, { likelihood: number; impact?: number }>;
+  };
 }
 /** Protocol checks that are not tied to one attack model; their likelihood comes from risk.checks. */
 export const CHECK_KINDS = ['substitution', 'reflection', 'forward-secrecy', 'key-transport', 'agreement'] as const;
@@ -159,7 +182,13 @@ export interface Model {
   attacks: AttackModel[];
   properties: Property[];
   availability: AvailabilityRecord[];
-  risk: { maxScore: number; grid?: string[]; likelihoodLabels: string[]; impactLabels: string[]; checks: Record<string, { likelihood: number; impact?: number }> };
+  risk: {
+    maxScore: number;
+    grid?: string[];
+    likelihoodLabels: string[];
+    impactLabels: string[];
+    checks: Record<string, { likelihood: number; impact?: number }>;
+  };
   /** the file as written (before instantiation), for Table 1 and the ProVerif export */
   file: ModelFile;
   /** lets with frame annotations, generic (uninstantiated) names → resolved at the first instance */
@@ -176,7 +205,10 @@ export interface ModelIssue {
 
 /** A model file that failed validation; `issues` lists every problem found, each with line and field. */
 export class ModelError extends Error {
-  constructor(readonly file: string, readonly issues: ModelIssue[]) {
+  constructor(
+    readonly file: string,
+    readonly issues: ModelIssue[],
+  ) {
     super(issues.map((i) => `${file}:${i.line ?? '?'}:${i.col ?? '?'}: ${i.path ? i.path + ': ' : ''}${i.message}`).join('\n'));
   }
 }

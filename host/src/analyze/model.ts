@@ -9,7 +9,24 @@ import { JsonSyntaxError, parseJsonWithLocs, type Loc } from './jsonloc.ts';
 
 import { applyExtends } from './variants.ts';
 import { parseAvailability, parseProperties } from './model-extras.ts';
-import { ATOM_TYPES, CHECK_KINDS, ModelError, NETWORK, type Agent, type AtomInfo, type AttackModel, type CheckSpec, type FrameSpec, type Link, type Model, type ModelFile, type ModelIssue, type Msg, type Network, type Requirement } from './model-types.ts';
+import {
+  ATOM_TYPES,
+  CHECK_KINDS,
+  ModelError,
+  NETWORK,
+  type Agent,
+  type AtomInfo,
+  type AttackModel,
+  type CheckSpec,
+  type FrameSpec,
+  type Link,
+  type Model,
+  type ModelFile,
+  type ModelIssue,
+  type Msg,
+  type Network,
+  type Requirement,
+} from './model-types.ts';
 
 export * from './model-types.ts';
 
@@ -22,14 +39,16 @@ export function loadModel(path: string): Model {
   return parseModel(readFileSync(path, 'utf8'), path);
 }
 
-
 /** Validates and resolves model JSON text; `file` names it in errors. Throws ModelError. */
 export function parseModel(src: string, file = 'model'): Model {
   let parsed;
   try {
     parsed = parseJsonWithLocs(src);
   } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new ModelError(file, [{ path: '', line: e.loc.line, col: e.loc.col, message: e.message.replace(/^line \d+, column \d+: /, '') }]);
+    if (e instanceof JsonSyntaxError)
+      throw new ModelError(file, [
+        { path: '', line: e.loc.line, col: e.loc.col, message: e.message.replace(/^line \d+, column \d+: /, '') },
+      ]);
     throw e;
   }
   const v = parsed.value as Record<string, unknown>;
@@ -58,7 +77,11 @@ class Resolver {
   private names = new Map<Term, string>();
   private resolving = new Set<string>();
 
-  constructor(private value: unknown, private locs: Map<string, Loc>, private file: string) {}
+  constructor(
+    private value: unknown,
+    private locs: Map<string, Loc>,
+    private file: string,
+  ) {}
 
   private issue(path: string, message: string, colOffset?: number): void {
     const loc = this.locs.get(path);
@@ -101,7 +124,8 @@ class Resolver {
   }
 
   private onlyFields(obj: Record<string, unknown>, allowed: string[], path: string): void {
-    for (const k of Object.keys(obj)) if (!allowed.includes(k)) this.issue(`${path}.${k}`, `unknown field "${k}" (allowed: ${allowed.join(', ')})`);
+    for (const k of Object.keys(obj))
+      if (!allowed.includes(k)) this.issue(`${path}.${k}`, `unknown field "${k}" (allowed: ${allowed.join(', ')})`);
   }
 
   private obj(v: unknown, path: string): Record<string, unknown> | undefined {
@@ -247,7 +271,11 @@ class Resolver {
         return app(n.name, n.args.map(go));
       }
       if (this.tuples.has(n.name)) return app(n.name, n.args.map(go));
-      this.issue(path, `unknown function "${n.name}" (crypto: ${CRYPTO_FNS.join(', ')}; tuples: ${[...this.tuples].join(', ')} — declare new tuple names in "tuples")`, n.col + 1);
+      this.issue(
+        path,
+        `unknown function "${n.name}" (crypto: ${CRYPTO_FNS.join(', ')}; tuples: ${[...this.tuples].join(', ')} — declare new tuple names in "tuples")`,
+        n.col + 1,
+      );
       ok = false;
       return atom('?');
     };
@@ -280,7 +308,17 @@ class Resolver {
       this.resolving.delete(key);
       if (!t) return null;
       if (!this.names.has(t)) this.names.set(t, display);
-      if (!this.atoms.has(t)) this.atoms.set(t, { term: t, generic: name, type: d.type, owner, holders: [], derived: true, abstract: d.abstract ?? name, label: d.label });
+      if (!this.atoms.has(t))
+        this.atoms.set(t, {
+          term: t,
+          generic: name,
+          type: d.type,
+          owner,
+          holders: [],
+          derived: true,
+          abstract: d.abstract ?? name,
+          label: d.label,
+        });
       return t;
     }
     const t = atom(display);
@@ -290,7 +328,16 @@ class Resolver {
         if (d.per && h === d.per && owner) holders.push(owner);
         else holders.push(...this.instancesOf(h));
       }
-      this.atoms.set(t, { term: t, generic: name, type: d.type, owner, holders, derived: false, abstract: d.abstract ?? name, label: d.label });
+      this.atoms.set(t, {
+        term: t,
+        generic: name,
+        type: d.type,
+        owner,
+        holders,
+        derived: false,
+        abstract: d.abstract ?? name,
+        label: d.label,
+      });
     }
     return t;
   }
@@ -314,7 +361,28 @@ class Resolver {
     const root = this.obj(this.value, '');
     if (!root) throw new ModelError(this.file, this.issues);
     this.f = root as unknown as ModelFile;
-    this.onlyFields(root, ['extends', 'name', 'description', 'agents', 'phases', 'tuples', 'links', 'atoms', 'lets', 'messages', 'requirements', 'attacks', 'properties', 'availability', 'risk', '$schema'], '');
+    this.onlyFields(
+      root,
+      [
+        'extends',
+        'name',
+        'description',
+        'agents',
+        'phases',
+        'tuples',
+        'links',
+        'atoms',
+        'lets',
+        'messages',
+        'requirements',
+        'attacks',
+        'properties',
+        'availability',
+        'risk',
+        '$schema',
+      ],
+      '',
+    );
     const name = this.str(root, 'name', '') ?? 'model';
 
     // agents
@@ -325,7 +393,8 @@ class Resolver {
       this.onlyFields(o, ['name', 'instances', 'label'], p);
       const n = this.str(o, 'name', p);
       const inst = o.instances ?? 1;
-      if (typeof inst !== 'number' || !Number.isInteger(inst) || inst < 1 || inst > 16) this.issue(`${p}.instances`, 'instances must be an integer 1…16');
+      if (typeof inst !== 'number' || !Number.isInteger(inst) || inst < 1 || inst > 16)
+        this.issue(`${p}.instances`, 'instances must be an integer 1…16');
       if (n) {
         if (this.agentsGeneric.has(n)) this.issue(`${p}.name`, `agent "${n}" declared twice`);
         this.agentsGeneric.set(n, { instances: typeof inst === 'number' ? inst : 1, label: o.label as string | undefined });
@@ -373,7 +442,8 @@ class Resolver {
       for (const [j, h] of this.strList(o, 'holders', p).entries()) this.genericAgent(h, `${p}.holders[${j}]`);
       if (o.derive !== undefined && typeof o.derive !== 'string') this.issue(`${p}.derive`, 'derive must be a term string');
       if (o.derive !== undefined && ty !== 'symkey') this.issue(`${p}.derive`, 'only symmetric keys can be derived');
-      if (o.derive !== undefined && o.holders !== undefined) this.issue(`${p}.holders`, 'a derived key has no holders: whoever can compute it holds it');
+      if (o.derive !== undefined && o.holders !== undefined)
+        this.issue(`${p}.holders`, 'a derived key has no holders: whoever can compute it holds it');
       if (!n) return;
       if (this.atomDecl.has(n) || this.agentsGeneric.has(n)) this.issue(`${p}.name`, `name "${n}" already used`);
       this.atomDecl.set(n, o as unknown as ModelFile['atoms'][number]);
@@ -415,7 +485,11 @@ class Resolver {
       const p = `messages[${i}]`;
       const o = this.obj(v, p);
       if (!o) return;
-      this.onlyFields(o, ['id', 'phase', 'from', 'to', 'via', 'term', 'label', 'trigger', 'checks', 'abstract', 'idempotent', 'keyUpdate', 'wrap', 'impact'], p);
+      this.onlyFields(
+        o,
+        ['id', 'phase', 'from', 'to', 'via', 'term', 'label', 'trigger', 'checks', 'abstract', 'idempotent', 'keyUpdate', 'wrap', 'impact'],
+        p,
+      );
       const id = this.str(o, 'id', p);
       const phase = this.str(o, 'phase', p);
       const from = this.str(o, 'from', p);
@@ -429,16 +503,22 @@ class Resolver {
       via.forEach((x, j) => this.genericAgent(x, `${p}.via[${j}]`));
       if (from && to && from === to) this.issue(`${p}.to`, 'a message needs two different agents');
       if (id && [...genericIds.entries()].some(([k, q]) => k === id && q !== p)) this.issue(`${p}.id`, `message id "${id}" used twice`);
-      if (wrap.length && wrap.length !== via.length + 1) this.issue(`${p}.wrap`, `wrap names one let per hop: ${via.length + 1} expected, ${wrap.length} given`);
+      if (wrap.length && wrap.length !== via.length + 1)
+        this.issue(`${p}.wrap`, `wrap names one let per hop: ${via.length + 1} expected, ${wrap.length} given`);
       wrap.forEach((w, j) => {
         if (this.letDecl.get(w)?.params.length !== 1) this.issue(`${p}.wrap[${j}]`, `"${w}" is not a let with exactly one parameter`);
       });
-      if (o.impact !== undefined && (typeof o.impact !== 'number' || !Number.isInteger(o.impact) || o.impact < 1 || o.impact > RISK_SCALE_MAX)) this.issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
+      if (
+        o.impact !== undefined &&
+        (typeof o.impact !== 'number' || !Number.isInteger(o.impact) || o.impact < 1 || o.impact > RISK_SCALE_MAX)
+      )
+        this.issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
       const trigger = o.trigger as string | undefined;
       if (trigger !== undefined) {
         const ti = this.triggerInfo(trigger, msgArr, genericIds);
         if (!ti) this.issue(`${p}.trigger`, `unknown message "${trigger}" (a relayed message is named by its hop: "ID.1", "ID.2", …)`);
-        else if (ti.receiver !== from) this.issue(`${p}.trigger`, `trigger "${trigger}" is received by ${ti.receiver}, not by the sender ${from}`);
+        else if (ti.receiver !== from)
+          this.issue(`${p}.trigger`, `trigger "${trigger}" is received by ${ti.receiver}, not by the sender ${from}`);
       }
       const path = [from ?? '', ...via, to ?? ''];
       const hopLinks: string[] = [];
@@ -454,15 +534,30 @@ class Resolver {
       const ku = o.keyUpdate !== undefined ? this.obj(o.keyUpdate, `${p}.keyUpdate`) : undefined;
       if (!id || !phase || !from || !to || !src || (wrap.length && wrap.length !== via.length + 1)) return;
       // A wrapped relay becomes one message per hop; each relay agent is an oracle for the next hop.
-      const hops: { id: string; from: string; to: string; via: string[]; src: string; links: string[]; trigger?: string; checks: { spec: CheckSpec; path: string }[] }[] = [];
+      const hops: {
+        id: string;
+        from: string;
+        to: string;
+        via: string[];
+        src: string;
+        links: string[];
+        trigger?: string;
+        checks: { spec: CheckSpec; path: string }[];
+      }[] = [];
       const own = checks.map((c, j) => ({ spec: c, path: `${p}.checks[${j}]` }));
       if (wrap.length) {
         for (let h = 0; h < wrap.length; h++) {
           const l = this.letDecl.get(wrap[h])!;
           const hc = l.checks.map((c, j) => ({ spec: c, path: `${l.path.replace(/\.term$/, '')}.checks[${j}]` }));
           hops.push({
-            id: `${id}.${h + 1}`, from: path[h], to: path[h + 1], via: [], src: `${wrap[h]}(${src})`, links: hopLinks[h] ? [hopLinks[h]] : [],
-            trigger: h === 0 ? trigger : `${id}.${h}`, checks: h === wrap.length - 1 ? [...hc, ...own] : hc,
+            id: `${id}.${h + 1}`,
+            from: path[h],
+            to: path[h + 1],
+            via: [],
+            src: `${wrap[h]}(${src})`,
+            links: hopLinks[h] ? [hopLinks[h]] : [],
+            trigger: h === 0 ? trigger : `${id}.${h}`,
+            checks: h === wrap.length - 1 ? [...hc, ...own] : hc,
           });
         }
       } else hops.push({ id, from, to, via, src, links: hopLinks, trigger, checks: own });
@@ -477,16 +572,36 @@ class Resolver {
           if (!term) continue;
           const suffix = gens.size ? `@${[...c.values()].join(',')}` : '';
           const m: Msg = {
-            id: hop.id + suffix, generic: hop.id, phase, phaseIndex: phases.indexOf(phase), from: this.inst(hop.from, c), to: this.inst(hop.to, c),
-            via: hop.via.map((x) => this.inst(x, c)), term, label: (o.label as string) ?? id, counters: [], atomic: true, sigs: [], tags: [],
-            links: [], idempotent: o.idempotent === true, impact: typeof o.impact === 'number' ? o.impact : undefined, abstract: (o.abstract as string) ?? id, frames,
+            id: hop.id + suffix,
+            generic: hop.id,
+            phase,
+            phaseIndex: phases.indexOf(phase),
+            from: this.inst(hop.from, c),
+            to: this.inst(hop.to, c),
+            via: hop.via.map((x) => this.inst(x, c)),
+            term,
+            label: (o.label as string) ?? id,
+            counters: [],
+            atomic: true,
+            sigs: [],
+            tags: [],
+            links: [],
+            idempotent: o.idempotent === true,
+            impact: typeof o.impact === 'number' ? o.impact : undefined,
+            abstract: (o.abstract as string) ?? id,
+            frames,
           };
           const allAgents = [m.from, ...m.via, m.to];
           for (let h = 0; h < hop.links.length; h++) {
-            const cand = links.filter((L) => L.generic === hop.links[h] && ((L.a === allAgents[h] && L.b === allAgents[h + 1]) || (L.b === allAgents[h] && L.a === allAgents[h + 1])));
+            const cand = links.filter(
+              (L) =>
+                L.generic === hop.links[h] &&
+                ((L.a === allAgents[h] && L.b === allAgents[h + 1]) || (L.b === allAgents[h] && L.a === allAgents[h + 1])),
+            );
             if (cand[0]) m.links.push(cand[0].name);
           }
-          if (hop.trigger) m.trigger = hop.trigger + (hop.trigger.startsWith(id + '.') ? suffix : this.triggerSuffix(hop.trigger, msgArr, genericIds, c));
+          if (hop.trigger)
+            m.trigger = hop.trigger + (hop.trigger.startsWith(id + '.') ? suffix : this.triggerSuffix(hop.trigger, msgArr, genericIds, c));
           for (const { spec: co, path: cp } of hop.checks) {
             if (co.counter) {
               const ct = this.atomTermIn(co.counter, c);
@@ -535,7 +650,8 @@ class Resolver {
         if (im) {
           for (const k of ['read', 'write'] as const) {
             const x = im[k];
-            if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > RISK_SCALE_MAX) this.issue(`${p}.impact.${k}`, `impact.${k} must be an integer 1…${RISK_SCALE_MAX}`);
+            if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > RISK_SCALE_MAX)
+              this.issue(`${p}.impact.${k}`, `impact.${k} must be an integer 1…${RISK_SCALE_MAX}`);
           }
           impact = { read: Number(im.read) || 3, write: Number(im.write) || 3 };
         }
@@ -551,15 +667,26 @@ class Resolver {
         if (!t) continue;
         if (d.type === 'keypair') this.names.set(t, `sk(${el})`);
         const all = [...this.agentsGeneric.keys()];
-        const expand = (gs: string[]): string[] => (gs.includes('*') ? all : gs).flatMap((g) => (d.per === g && c.has(g) ? [c.get(g)!] : this.instancesOf(g)));
-        requirements.push({ element: t, generic: el, read: expand(read), write: expand(write), readPublic: read.includes('*'), writePublic: write.includes('*'), impact });
+        const expand = (gs: string[]): string[] =>
+          (gs.includes('*') ? all : gs).flatMap((g) => (d.per === g && c.has(g) ? [c.get(g)!] : this.instancesOf(g)));
+        requirements.push({
+          element: t,
+          generic: el,
+          read: expand(read),
+          write: expand(write),
+          readPublic: read.includes('*'),
+          writePublic: write.includes('*'),
+          impact,
+        });
       }
     });
 
     // attacks
     const allInstances = [...this.agentsGeneric.keys()].flatMap((g) => this.instancesOf(g));
     const attacks: AttackModel[] = [];
-    const firstCtx: Ctx = new Map([...this.agentsGeneric.entries()].filter(([, a]) => a.instances > 1).map(([g]) => [g, this.instancesOf(g)[0]]));
+    const firstCtx: Ctx = new Map(
+      [...this.agentsGeneric.entries()].filter(([, a]) => a.instances > 1).map(([g]) => [g, this.instancesOf(g)[0]]),
+    );
     this.arr(root, 'attacks', '').forEach((v, i) => {
       const p = `attacks[${i}]`;
       const o = this.obj(v, p);
@@ -591,12 +718,30 @@ class Resolver {
         if (t) leaks.push(t);
       });
       const lk = o.likelihood ?? 3;
-      if (typeof lk !== 'number' || !Number.isInteger(lk) || lk < 1 || lk > RISK_SCALE_MAX) this.issue(`${p}.likelihood`, `likelihood must be an integer 1…${RISK_SCALE_MAX}`);
-      if (id && nm) attacks.push({ id, name: nm, network, links: [...new Set(linkNames)], phases: ph, compromised: comp, leaks, likelihood: Number(lk) || 3, note: o.note as string | undefined });
+      if (typeof lk !== 'number' || !Number.isInteger(lk) || lk < 1 || lk > RISK_SCALE_MAX)
+        this.issue(`${p}.likelihood`, `likelihood must be an integer 1…${RISK_SCALE_MAX}`);
+      if (id && nm)
+        attacks.push({
+          id,
+          name: nm,
+          network,
+          links: [...new Set(linkNames)],
+          phases: ph,
+          compromised: comp,
+          leaks,
+          likelihood: Number(lk) || 3,
+          note: o.note as string | undefined,
+        });
     });
 
     // risk
-    const risk: Model['risk'] = { maxScore: 6, grid: undefined, likelihoodLabels: DEFAULT_LIKELIHOOD, impactLabels: DEFAULT_IMPACT, checks: {} };
+    const risk: Model['risk'] = {
+      maxScore: 6,
+      grid: undefined,
+      likelihoodLabels: DEFAULT_LIKELIHOOD,
+      impactLabels: DEFAULT_IMPACT,
+      checks: {},
+    };
     if (root.risk !== undefined) {
       const r = this.obj(root.risk, 'risk');
       if (r) {
@@ -609,20 +754,30 @@ class Resolver {
           if (!o) continue;
           this.onlyFields(o, ['likelihood', 'impact'], cp);
           const lk = o.likelihood;
-          if (typeof lk !== 'number' || !Number.isInteger(lk) || lk < 1 || lk > RISK_SCALE_MAX) this.issue(`${cp}.likelihood`, `likelihood must be an integer 1…${RISK_SCALE_MAX}`);
-          if (o.impact !== undefined && (typeof o.impact !== 'number' || !Number.isInteger(o.impact) || o.impact < 1 || o.impact > RISK_SCALE_MAX)) this.issue(`${cp}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
+          if (typeof lk !== 'number' || !Number.isInteger(lk) || lk < 1 || lk > RISK_SCALE_MAX)
+            this.issue(`${cp}.likelihood`, `likelihood must be an integer 1…${RISK_SCALE_MAX}`);
+          if (
+            o.impact !== undefined &&
+            (typeof o.impact !== 'number' || !Number.isInteger(o.impact) || o.impact < 1 || o.impact > RISK_SCALE_MAX)
+          )
+            this.issue(`${cp}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
           risk.checks[k] = { likelihood: Number(lk) || 3, impact: o.impact as number | undefined };
         }
         const acc = r.acceptance !== undefined ? this.obj(r.acceptance, 'risk.acceptance') : undefined;
         if (acc) {
           this.onlyFields(acc, ['maxScore', 'grid'], 'risk.acceptance');
           if (acc.maxScore !== undefined) {
-            if (typeof acc.maxScore !== 'number' || acc.maxScore < 1 || acc.maxScore > 25) this.issue('risk.acceptance.maxScore', 'maxScore must be a number 1…25 (likelihood × impact)');
+            if (typeof acc.maxScore !== 'number' || acc.maxScore < 1 || acc.maxScore > 25)
+              this.issue('risk.acceptance.maxScore', 'maxScore must be a number 1…25 (likelihood × impact)');
             else risk.maxScore = acc.maxScore;
           }
           if (acc.grid !== undefined) {
             const g = this.strList(acc, 'grid', 'risk.acceptance');
-            if (g.length !== RISK_SCALE_MAX || g.some((row) => !/^[AU]{5}$/.test(row))) this.issue('risk.acceptance.grid', 'grid is 5 strings of 5 letters A (acceptable) / U (unacceptable), likelihood 5 first, impact 1…5 left to right');
+            if (g.length !== RISK_SCALE_MAX || g.some((row) => !/^[AU]{5}$/.test(row)))
+              this.issue(
+                'risk.acceptance.grid',
+                'grid is 5 strings of 5 letters A (acceptable) / U (unacceptable), likelihood 5 first, impact 1…5 left to right',
+              );
             else risk.grid = g;
           }
         }
@@ -648,12 +803,34 @@ class Resolver {
       if (t) frames.push({ let: n, frame: l.frame, term: t });
     }
     if (this.issues.length) throw new ModelError(this.file, this.issues);
-    const agents: Agent[] = [...this.agentsGeneric.entries()].flatMap(([g, a]) => this.instancesOf(g).map((n) => ({ name: n, generic: g, label: a.label })));
-    return { name, description: this.f.description, agents, phases, links, atoms: this.atoms, names: this.names, messages, requirements, attacks, properties, availability, risk, file: this.f, frames };
+    const agents: Agent[] = [...this.agentsGeneric.entries()].flatMap(([g, a]) =>
+      this.instancesOf(g).map((n) => ({ name: n, generic: g, label: a.label })),
+    );
+    return {
+      name,
+      description: this.f.description,
+      agents,
+      phases,
+      links,
+      atoms: this.atoms,
+      names: this.names,
+      messages,
+      requirements,
+      attacks,
+      properties,
+      availability,
+      risk,
+      file: this.f,
+      frames,
+    };
   }
 
   /** The message a trigger names (a plain id, or ID.n for hop n of a wrapped relay) and who receives it. */
-  private triggerInfo(trigger: string, msgArr: unknown[], ids: Map<string, string>): { tm: Record<string, unknown>; receiver: string } | undefined {
+  private triggerInfo(
+    trigger: string,
+    msgArr: unknown[],
+    ids: Map<string, string>,
+  ): { tm: Record<string, unknown>; receiver: string } | undefined {
     const direct = ids.get(trigger);
     const hop = /^(.*)\.(\d+)$/.exec(trigger);
     const p = direct ?? (hop ? ids.get(hop[1]) : undefined);
@@ -670,7 +847,8 @@ class Resolver {
   private triggerSuffix(trigger: string, msgArr: unknown[], ids: Map<string, string>, c: Ctx): string {
     const tm = this.triggerInfo(trigger, msgArr, ids)!.tm;
     const gens = new Set<string>();
-    for (const a of [tm.from, tm.to, ...((tm.via as string[]) ?? [])]) if (typeof a === 'string' && (this.agentsGeneric.get(a)?.instances ?? 1) > 1) gens.add(a);
+    for (const a of [tm.from, tm.to, ...((tm.via as string[]) ?? [])])
+      if (typeof a === 'string' && (this.agentsGeneric.get(a)?.instances ?? 1) > 1) gens.add(a);
     if (typeof tm.term === 'string') this.deps(tm.term, `trigger ${trigger}`, gens);
     return gens.size ? `@${[...gens].map((g) => c.get(g) ?? this.instancesOf(g)[0]).join(',')}` : '';
   }
@@ -681,9 +859,12 @@ class Resolver {
     this.onlyFields(co, ['counter', 'atomic', 'sig', 'tag'], cp);
     const kinds = ['counter', 'sig', 'tag'].filter((k) => co[k] !== undefined);
     if (kinds.length !== 1) this.issue(cp, 'a check is exactly one of {"counter": c, "atomic": bool}, {"sig": keypair}, {"tag": key}');
-    if (co.counter !== undefined && this.atomDecl.get(String(co.counter))?.type !== 'counter') this.issue(`${cp}.counter`, `"${String(co.counter)}" is not a counter atom`);
-    if (co.sig !== undefined && this.atomDecl.get(String(co.sig))?.type !== 'keypair') this.issue(`${cp}.sig`, `"${String(co.sig)}" is not a key pair atom`);
-    if (co.tag !== undefined && this.atomDecl.get(String(co.tag))?.type !== 'symkey') this.issue(`${cp}.tag`, `"${String(co.tag)}" is not a symmetric key atom`);
+    if (co.counter !== undefined && this.atomDecl.get(String(co.counter))?.type !== 'counter')
+      this.issue(`${cp}.counter`, `"${String(co.counter)}" is not a counter atom`);
+    if (co.sig !== undefined && this.atomDecl.get(String(co.sig))?.type !== 'keypair')
+      this.issue(`${cp}.sig`, `"${String(co.sig)}" is not a key pair atom`);
+    if (co.tag !== undefined && this.atomDecl.get(String(co.tag))?.type !== 'symkey')
+      this.issue(`${cp}.tag`, `"${String(co.tag)}" is not a symmetric key atom`);
     if (co.atomic !== undefined && typeof co.atomic !== 'boolean') this.issue(`${cp}.atomic`, 'atomic must be true or false');
   }
 

@@ -48,8 +48,11 @@ export class Prepared {
   /** What agent a holds and learns in the run without the `absent` messages. */
   knowledgeOf(a: string, absent: Set<string>): Set<Term> {
     const k = new Knowledge(this.model.atoms, this.isTuple);
-    for (const info of this.model.atoms.values()) if (info.holders.includes(a)) k.add(info.type === 'keypair' ? appOf('sk', [info.term]) : info.term, { kind: 'init', note: `held by ${a} from the start` });
-    for (const m of this.model.messages) if (!absent.has(m.id) && [m.from, ...m.via, m.to].includes(a)) k.add(m.term, { kind: 'msg', msg: m.id });
+    for (const info of this.model.atoms.values())
+      if (info.holders.includes(a))
+        k.add(info.type === 'keypair' ? appOf('sk', [info.term]) : info.term, { kind: 'init', note: `held by ${a} from the start` });
+    for (const m of this.model.messages)
+      if (!absent.has(m.id) && [m.from, ...m.via, m.to].includes(a)) k.add(m.term, { kind: 'msg', msg: m.id });
     k.saturate();
     return k.known;
   }
@@ -115,7 +118,8 @@ export class Prepared {
       for (const x of this.model.messages) {
         const trig = x.trigger ? this.byId.get(x.trigger) : undefined;
         if (!trig || this.channelOf(x) !== key) continue;
-        for (const orig of this.patterns.get(trig.id)!.origin.values()) if (orig.kind === 'fn' && !this.model.atoms.has(orig)) set.add(orig);
+        for (const orig of this.patterns.get(trig.id)!.origin.values())
+          if (orig.kind === 'fn' && !this.model.atoms.has(orig)) set.add(orig);
       }
       this.relayed.set(key, (list = [...set]));
     }
@@ -185,7 +189,10 @@ export class Prepared {
       }
       if (n === 'pk' || n === 'sk') return t;
       if (n === 'kdf' || n === 'hash') return k.canDerive(t) ? t : v(`blob#${t.id}`, t);
-      return rebuild(t, t.args.map((a) => go(a, false)));
+      return rebuild(
+        t,
+        t.args.map((a) => go(a, false)),
+      );
     };
     return { pat: go(m.term, false), origin };
   }
@@ -233,7 +240,8 @@ export function forgedVariant(prep: Prepared, t: Term): Term {
   if (!v) {
     if (!prep.forgedMap) {
       prep.forgedMap = new Map();
-      for (const [term, info] of prep.model.atoms) if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') prep.forgedMap.set(term, ADV);
+      for (const [term, info] of prep.model.atoms)
+        if (info.type === 'data' || info.type === 'counter' || info.type === 'nonce') prep.forgedMap.set(term, ADV);
     }
     prep.forged.set(t, (v = replace(t, prep.forgedMap)));
   }
@@ -241,7 +249,14 @@ export function forgedVariant(prep: Prepared, t: Term): Term {
 }
 
 /** Solutions for a receiver pattern the attacker can actually get delivered. */
-export function solutionsDeliverable(prep: Prepared, K: Knowledge, m: Msg, pat: Pattern, inject: boolean, oracleOut: Map<Term, string>): Solution[] {
+export function solutionsDeliverable(
+  prep: Prepared,
+  K: Knowledge,
+  m: Msg,
+  pat: Pattern,
+  inject: boolean,
+  oracleOut: Map<Term, string>,
+): Solution[] {
   if (inject) return K.solutions(pat.pat);
   // Without access to the last hop, only an honest relay's output on that channel reaches the receiver.
   const out: Solution[] = [];

@@ -29,7 +29,16 @@ export interface PropertyResult {
 
 /** The honest run: no attacker at all (for design errors such as an unprompted send). */
 export function honestRun(model: Model): AttackModel {
-  return { id: 'design', name: 'honest run (no attacker)', network: 'none', links: [], phases: model.phases, compromised: [], leaks: [], likelihood: model.risk.checks.agreement?.likelihood ?? 3 };
+  return {
+    id: 'design',
+    name: 'honest run (no attacker)',
+    network: 'none',
+    links: [],
+    phases: model.phases,
+    compromised: [],
+    leaks: [],
+    likelihood: model.risk.checks.agreement?.likelihood ?? 3,
+  };
 }
 
 const suffixOf = (id: string): string => /@.*$/.exec(id)?.[0] ?? '';
@@ -68,18 +77,27 @@ function counterfactual(prep: Prepared, p: Property, req: PropertyEvent, r: Msg)
   // never accepted with the agreed values: what it triggers happens only for other values
   const agreed = agreedTerms(prep, p, r);
   const direct = new Set(prep.model.messages.filter((x) => x.trigger === r.id).map((x) => x.id));
-  return { absent: after, silent: new Set(), guarded: direct, guard: (map) => agreed.length > 0 && agreed.some((t) => map.has(t) && map.get(t) !== t), guardKey: agreed.map((t) => t.id).join(',') };
+  return {
+    absent: after,
+    silent: new Set(),
+    guarded: direct,
+    guard: (map) => agreed.length > 0 && agreed.some((t) => map.has(t) && map.get(t) !== t),
+    guardKey: agreed.map((t) => t.id).join(','),
+  };
 }
 
 /** The agreed atoms as terms at the instance of message m. */
 function agreedTerms(prep: Prepared, p: Property, m: Msg): Term[] {
   const suffix = suffixOf(m.id);
-  return [...prep.model.atoms.values()].filter((a) => p.agree.includes(a.generic) && (!a.owner || suffix.includes(a.owner))).map((a) => a.term);
+  return [...prep.model.atoms.values()]
+    .filter((a) => p.agree.includes(a.generic) && (!a.owner || suffix.includes(a.owner)))
+    .map((a) => a.term);
 }
 
 /** Can `ev` (at message e) happen? Tried first without oracles (cheap; knowledge only grows with them). */
 function canHappen(prep: Prepared, p: Property, ev: PropertyEvent, e: Msg, attack: AttackModel, cf: Counterfactual): Trace | undefined {
-  if (ev.kind === 'send' && !e.trigger) return { steps: [`${e.from} sends ${e.id} unprompted: nothing in the model makes it wait`], messages: [e.id] };
+  if (ev.kind === 'send' && !e.trigger)
+    return { steps: [`${e.from} sends ${e.id} unprompted: nothing in the model makes it wait`], messages: [e.id] };
   const c = cached(prep, attack, cf);
   const direct = c.oraclesRun ? undefined : happensIn(prep, p, ev, e, c);
   if (direct) return direct;
@@ -131,7 +149,13 @@ export function symmetric(model: Model, a: AttackModel): boolean {
 export function weaker(x: AttackModel, y: AttackModel): boolean {
   const rank = { none: 0, passive: 1, active: 2 } as const;
   const sub = <T>(a: T[], b: T[]) => a.every((v) => b.includes(v));
-  return rank[x.network] <= rank[y.network] && (x.network === 'none' || sub(x.links, y.links)) && sub(x.phases, y.phases) && sub(x.compromised, y.compromised) && sub(x.leaks, y.leaks);
+  return (
+    rank[x.network] <= rank[y.network] &&
+    (x.network === 'none' || sub(x.links, y.links)) &&
+    sub(x.phases, y.phases) &&
+    sub(x.compromised, y.compromised) &&
+    sub(x.leaks, y.leaks)
+  );
 }
 
 /** Every property at every instance, under the honest run and every attack model. */
@@ -150,12 +174,22 @@ export function propertyChecks(prep: Prepared): { results: PropertyResult[]; fin
       if (!r) continue;
       const instance = suffixOf(e.id).slice(1) || '—';
       const cf = counterfactual(prep, p, p.requires, r);
-      const say = (how: Trace): string => `${agentOf(p.event, e)} ${p.event.kind === 'send' ? 'sends' : 'accepts'} ${e.id} although ${agentOf(p.requires, r)} never ${p.requires.kind === 'send' ? 'sent' : 'accepted'} ${r.id}${p.agree.length ? ` with the same ${p.agree.join(', ')}` : ''}: ${how.steps[how.steps.length - 1]}`;
+      const say = (how: Trace): string =>
+        `${agentOf(p.event, e)} ${p.event.kind === 'send' ? 'sends' : 'accepts'} ${e.id} although ${agentOf(p.requires, r)} never ${p.requires.kind === 'send' ? 'sent' : 'accepted'} ${r.id}${p.agree.length ? ` with the same ${p.agree.join(', ')}` : ''}: ${how.steps[how.steps.length - 1]}`;
       const res: PropertyResult = { id: p.id, label: p.label, instance, design: 'holds', attacks: [] };
       const designHow = canHappen(prep, p, p.event, e, honest, cf);
       if (designHow) {
         res.design = 'fails';
-        findings.push({ kind: 'agreement', attack: 'design', verdict: 'fails', subject: `${p.id}@${instance}`, detail: say(designHow), trace: designHow, likelihood: honest.likelihood, impact: p.impact });
+        findings.push({
+          kind: 'agreement',
+          attack: 'design',
+          verdict: 'fails',
+          subject: `${p.id}@${instance}`,
+          detail: say(designHow),
+          trace: designHow,
+          likelihood: honest.likelihood,
+          impact: p.impact,
+        });
       }
       for (const a of order) {
         // a compromised agent at either end makes the property meaningless (it may do anything)
@@ -168,7 +202,11 @@ export function propertyChecks(prep: Prepared): { results: PropertyResult[]; fin
           continue;
         }
         // a weaker attack that already fails, or a stronger one that holds, decides it
-        const known = res.attacks.find((x) => x.verdict !== 'n/a' && ((x.verdict === 'fails' && weaker(byId.get(x.attack)!, a)) || (x.verdict === 'holds' && weaker(a, byId.get(x.attack)!))));
+        const known = res.attacks.find(
+          (x) =>
+            x.verdict !== 'n/a' &&
+            ((x.verdict === 'fails' && weaker(byId.get(x.attack)!, a)) || (x.verdict === 'holds' && weaker(a, byId.get(x.attack)!))),
+        );
         if (known) {
           res.attacks.push({ attack: a.id, verdict: known.verdict });
           continue;
@@ -182,7 +220,17 @@ export function propertyChecks(prep: Prepared): { results: PropertyResult[]; fin
         }
         const how = canHappen(prep, p, p.event, e, a, cf);
         res.attacks.push({ attack: a.id, verdict: how ? 'fails' : 'holds' });
-        if (how) findings.push({ kind: 'agreement', attack: a.id, verdict: 'fails', subject: `${p.id}@${instance}`, detail: say(how), trace: how, likelihood: a.likelihood, impact: p.impact });
+        if (how)
+          findings.push({
+            kind: 'agreement',
+            attack: a.id,
+            verdict: 'fails',
+            subject: `${p.id}@${instance}`,
+            detail: say(how),
+            trace: how,
+            likelihood: a.likelihood,
+            impact: p.impact,
+          });
       }
       res.attacks.sort((x, y) => model.attacks.indexOf(byId.get(x.attack)!) - model.attacks.indexOf(byId.get(y.attack)!));
       results.push(res);
@@ -190,4 +238,3 @@ export function propertyChecks(prep: Prepared): { results: PropertyResult[]; fin
   }
   return { results, findings };
 }
-

@@ -31,14 +31,21 @@ reduc forall s: bitstring, m: bitstring; sig_msg(sign(s, m)) = m.
 reduc forall s: bitstring, m: bitstring; sig_verify(pk(s), sign(s, m)) = m.
 `;
 
-const ident = (s: string): string => s.replace(/^'|'$/g, '').replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9_])/, 'n$1');
+const ident = (s: string): string =>
+  s
+    .replace(/^'|'$/g, '')
+    .replace(/[^A-Za-z0-9_]/g, '_')
+    .replace(/^([0-9_])/, 'n$1');
 
 /** What the export cannot say exactly as the analyser does (listed in the output's header). */
 export function approximations(model: Model, attack?: AttackModel): string[] {
-  const out = ['counters are public constants (ProVerif has no counter state): replay, and a race on a non-atomic counter check, are the analyser\'s findings only'];
+  const out = [
+    "counters are public constants (ProVerif has no counter state): replay, and a race on a non-atomic counter check, are the analyser's findings only",
+  ];
   if (model.phases.length > 1) out.push(`phases (${model.phases.join(', ')}) run concurrently, not in order`);
-  out.push('availability (delay, resource exhaustion) is not expressed; see the analyser\'s availability section');
-  if (attack && attack.network === 'none' && !attack.compromised.length && !attack.leaks.length) out.push('an attack model with no network access, no compromise and no leak leaves ProVerif nothing to attack');
+  out.push("availability (delay, resource exhaustion) is not expressed; see the analyser's availability section");
+  if (attack && attack.network === 'none' && !attack.compromised.length && !attack.leaks.length)
+    out.push('an attack model with no network access, no compromise and no leak leaves ProVerif nothing to attack');
   return out;
 }
 
@@ -158,14 +165,18 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
   const base = (id: string): string => ident(id.replace(/\.\d+(?=@|$)/, ''));
   const deliveredOf = (m: Msg): Term[] => {
     const pat = prep.patterns.get(m.id)!;
-    return [...pat.origin.entries()].filter(([, o]) => ['data', 'symkey'].includes(model.atoms.get(o)?.type ?? '')).map(([x]) => x).sort((a, b) => a.name.localeCompare(b.name));
+    return [...pat.origin.entries()]
+      .filter(([, o]) => ['data', 'symkey'].includes(model.atoms.get(o)?.type ?? ''))
+      .map(([x]) => x)
+      .sort((a, b) => a.name.localeCompare(b.name));
   };
   const procs: string[] = [];
   const triggered = new Map<string, Msg[]>();
   for (const m of model.messages) if (m.trigger) triggered.set(m.trigger, [...(triggered.get(m.trigger) ?? []), m]);
   const originOf = (m: Msg): Msg => {
     let s = m;
-    while (s.trigger && prep.byId.get(s.trigger) && /\.\d+(@|$)/.test(s.id) && base(prep.byId.get(s.trigger)!.id) === base(s.id)) s = prep.byId.get(s.trigger)!;
+    while (s.trigger && prep.byId.get(s.trigger) && /\.\d+(@|$)/.test(s.id) && base(prep.byId.get(s.trigger)!.id) === base(s.id))
+      s = prep.byId.get(s.trigger)!;
     return s;
   };
   // correspondence properties: one event pair per property and instance, agreeing on the listed atoms
@@ -177,10 +188,18 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
       if (!r) continue;
       const at = (ev: typeof p.event, x: Msg) => (ev.kind === 'send' ? x.from : x.to);
       if (attack && (attack.compromised.includes(at(p.event, e)) || attack.compromised.includes(at(p.requires, r)))) continue;
-      const agreed = [...model.atoms.values()].filter((a) => p.agree.includes(a.generic) && (!a.owner || suffix.includes(a.owner))).map((a) => a.term);
+      const agreed = [...model.atoms.values()]
+        .filter((a) => p.agree.includes(a.generic) && (!a.owner || suffix.includes(a.owner)))
+        .map((a) => a.term);
       const name = `P_${ident(p.id)}${suffix ? '_' + ident(suffix.slice(1)) : ''}`;
-      for (const [site, ev, x] of [[`${p.event.kind}:${e.id}`, 'e', e], [`${p.requires.kind}:${r.id}`, 'r', r]] as const) {
-        propSites.set(site, [...(propSites.get(site) ?? []), { kind: site.startsWith('send') ? 'send' : 'accept', name: `${name}_${ev}`, agreed }]);
+      for (const [site, ev, x] of [
+        [`${p.event.kind}:${e.id}`, 'e', e],
+        [`${p.requires.kind}:${r.id}`, 'r', r],
+      ] as const) {
+        propSites.set(site, [
+          ...(propSites.get(site) ?? []),
+          { kind: site.startsWith('send') ? 'send' : 'accept', name: `${name}_${ev}`, agreed },
+        ]);
         events.add(`${name}_${ev}`);
         void x;
       }
@@ -188,7 +207,10 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     }
   }
   const propEvents = (kind: 'send' | 'accept', m: Msg, vars: Map<Term, string>): string[] =>
-    (propSites.get(`${kind}:${m.id}`) ?? []).map((x) => `event ${x.name}(${x.agreed.length ? `${tupleName({ name: 'ev', args: x.agreed } as unknown as Term)}(${x.agreed.map((t) => vars.get(t) ?? expr(t, new Map())).join(', ')})` : 's_any'});`);
+    (propSites.get(`${kind}:${m.id}`) ?? []).map(
+      (x) =>
+        `event ${x.name}(${x.agreed.length ? `${tupleName({ name: 'ev', args: x.agreed } as unknown as Term)}(${x.agreed.map((t) => vars.get(t) ?? expr(t, new Map())).join(', ')})` : 's_any'});`,
+    );
   const sendLines = (m: Msg, vars: Map<Term, string>): string[] => {
     const lines: string[] = [];
     const origin = originOf(m);
@@ -198,7 +220,9 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
       const ev = `send_${base(m.id)}`;
       events.add(ev);
       const orig = prep.patterns.get(final.id)!.origin;
-      lines.push(`event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => expr(orig.get(x)!, vars)).join(', ')}));`);
+      lines.push(
+        `event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => expr(orig.get(x)!, vars)).join(', ')}));`,
+      );
     }
     lines.push(...propEvents('send', m, vars));
     lines.push(`out(${channel(m)}, ${expr(m.term, vars)})`);
@@ -214,14 +238,18 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     const accVars = new Map<Term, string>();
     for (const [x, orig] of pat.origin) if (bound.has(x)) accVars.set(orig, bound.get(x)!);
     lines.push(...propEvents('accept', m, accVars));
-    const isFinal = ![...model.messages].some((x) => x !== m && base(x.id) === base(m.id) && model.messages.indexOf(x) > model.messages.indexOf(m));
+    const isFinal = ![...model.messages].some(
+      (x) => x !== m && base(x.id) === base(m.id) && model.messages.indexOf(x) > model.messages.indexOf(m),
+    );
     // a compromised receiver or origin makes accept/send meaningless: the analyser calls that "given"
     const compromised = (x: string): boolean => attack?.compromised.includes(x) ?? false;
     if (isFinal && data.length && !compromised(m.to) && !compromised(originOf(m).from)) {
       const ev = `accept_${base(m.id)}`;
       events.add(ev);
       lines.push(`event ${ev}(${tupleName({ name: 'ev', args: data } as unknown as Term)}(${data.map((x) => bound.get(x)!).join(', ')}));`);
-      queries.push(`query ${data.map((_, i) => `d${i}: bitstring`).join(', ')}; event(${ev}(ev${data.length}(${data.map((_, i) => `d${i}`).join(', ')}))) ==> event(send_${base(m.id)}(ev${data.length}(${data.map((_, i) => `d${i}`).join(', ')}))).`);
+      queries.push(
+        `query ${data.map((_, i) => `d${i}: bitstring`).join(', ')}; event(${ev}(ev${data.length}(${data.map((_, i) => `d${i}`).join(', ')}))) ==> event(send_${base(m.id)}(ev${data.length}(${data.map((_, i) => `d${i}`).join(', ')}))).`,
+      );
     }
     // as relay or responder the receiver sends what the trigger asks for, with the values it accepted
     const next = triggered.get(m.id) ?? [];
@@ -229,7 +257,9 @@ export function exportProverif(model: Model, attack?: AttackModel): string {
     for (const [x, orig] of pat.origin) if (bound.has(x)) vars.set(orig, bound.get(x)!);
     const tail = next.map((n) => sendLines(n, vars).join('\n      '));
     lines.push(tail.length ? tail.join(' |\n      ') : '0');
-    procs.push(`(* ${m.id}: ${m.from} → ${m.to}${m.via.length ? ' via ' + m.via.join(', ') : ''} — ${m.label} *)\n  !(\n      ${lines.join('\n      ')}\n  )`);
+    procs.push(
+      `(* ${m.id}: ${m.from} → ${m.to}${m.via.length ? ' via ' + m.via.join(', ') : ''} — ${m.label} *)\n  !(\n      ${lines.join('\n      ')}\n  )`,
+    );
     if (!m.trigger) procs.push(`!(\n      ${sendLines(m, new Map()).join('\n      ')}\n  )`);
   }
   const leaks: string[] = [];

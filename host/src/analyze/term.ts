@@ -9,7 +9,16 @@ export type CryptoFn = (typeof CRYPTO_FNS)[number];
 
 /** Arity of each crypto function (tuples are n-ary). */
 export const ARITY: Record<CryptoFn, number> = {
-  aead: 3, senc: 2, wrap: 2, mac: 2, kdf: 3, hash: 1, penc: 2, sign: 2, pk: 1, sk: 1,
+  aead: 3,
+  senc: 2,
+  wrap: 2,
+  mac: 2,
+  kdf: 3,
+  hash: 1,
+  penc: 2,
+  sign: 2,
+  pk: 1,
+  sk: 1,
 };
 
 export type TermKind = 'atom' | 'var' | 'fn';
@@ -117,7 +126,10 @@ export type RawTerm =
 
 /** A syntax error inside a term string, with its 0-based column. */
 export class TermSyntaxError extends Error {
-  constructor(message: string, readonly col: number) {
+  constructor(
+    message: string,
+    readonly col: number,
+  ) {
     super(message);
   }
 }
@@ -141,7 +153,11 @@ export function parseTerm(src: string): RawTerm {
     }
     NAME_RE.lastIndex = pos;
     const m = NAME_RE.exec(src);
-    if (!m) throw new TermSyntaxError(`expected a name, a 'constant' or f(...) but found ${JSON.stringify(src.slice(pos, pos + 8) || 'end of term')}`, col);
+    if (!m)
+      throw new TermSyntaxError(
+        `expected a name, a 'constant' or f(...) but found ${JSON.stringify(src.slice(pos, pos + 8) || 'end of term')}`,
+        col,
+      );
     pos += m[0].length;
     ws();
     if (src[pos] !== '(') return { kind: 'name', name: m[0], col };

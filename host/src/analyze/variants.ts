@@ -8,7 +8,15 @@ import { dirname, resolve as resolvePath } from 'node:path';
 import { parseJsonWithLocs } from './jsonloc.ts';
 import type { ModelIssue } from './model-types.ts';
 
-const KEY_FIELD: Record<string, string> = { agents: 'name', links: 'name', atoms: 'name', lets: 'name', messages: 'id', requirements: 'element', attacks: 'id' };
+const KEY_FIELD: Record<string, string> = {
+  agents: 'name',
+  links: 'name',
+  atoms: 'name',
+  lets: 'name',
+  messages: 'id',
+  requirements: 'element',
+  attacks: 'id',
+};
 
 /**
  * A variant file: {"extends": "base.json", "patch": {section: [entries]}, "remove": {section: [keys]}}.
@@ -29,11 +37,15 @@ export function applyExtends(variant: Record<string, unknown>, file: string, iss
   const edit = (what: 'patch' | 'remove'): void => {
     const spec = variant[what];
     if (spec === undefined) return;
-    if (typeof spec !== 'object' || spec === null) return void issues.push({ path: what, message: `${what} must be an object of sections` });
+    if (typeof spec !== 'object' || spec === null)
+      return void issues.push({ path: what, message: `${what} must be an object of sections` });
     for (const [section, entries] of Object.entries(spec as Record<string, unknown>)) {
       const key = KEY_FIELD[section];
       if (!key || !Array.isArray(entries)) {
-        issues.push({ path: `${what}.${section}`, message: `unknown section or not an array (sections: ${Object.keys(KEY_FIELD).join(', ')})` });
+        issues.push({
+          path: `${what}.${section}`,
+          message: `unknown section or not an array (sections: ${Object.keys(KEY_FIELD).join(', ')})`,
+        });
         continue;
       }
       const list = ((out[section] as Record<string, unknown>[]) ?? []).slice();

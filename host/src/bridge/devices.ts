@@ -54,25 +54,48 @@ export function deviceStorage(img: Uint8Array, dir: string | undefined): Storage
 }
 
 /** A meter running on a sim board. */
-export interface SimMeter { id: string; app: MeterApp; board: SimBoard; prov: MeterProv }
+export interface SimMeter {
+  id: string;
+  app: MeterApp;
+  board: SimBoard;
+  prov: MeterProv;
+}
 
 /** Starts the meter firmware on a sim board whose serial[0] is `line`. */
 export function runMeter(o: {
-  image: Uint8Array; line: SerialPort; storage: Storage; clock: Clock; log?: (m: string) => void; options?: MeterOptions;
+  image: Uint8Array;
+  line: SerialPort;
+  storage: Storage;
+  clock: Clock;
+  log?: (m: string) => void;
+  options?: MeterOptions;
   /** Feed the pulse input from the board's synthetic load timer (default true); false when the caller drives the load. */
   syntheticLoad?: boolean;
 }): SimMeter {
   const prov = requireMeterImage(o.image, 'the image');
-  const board = createSimBoard({ storage: o.storage, serial: [o.line], clock: o.clock, log: o.log ?? (() => undefined), syntheticLoad: o.syntheticLoad });
+  const board = createSimBoard({
+    storage: o.storage,
+    serial: [o.line],
+    clock: o.clock,
+    log: o.log ?? (() => undefined),
+    syntheticLoad: o.syntheticLoad,
+  });
   const app = startMeter(board, o.options);
   return { id: idHex(prov.meterId), app, board, prov };
 }
 
 /** A concentrator running on a sim board. */
-export interface SimConcentrator { id: string; app: ConcentratorApp; board: SimBoard; prov: ConcentratorProv }
+export interface SimConcentrator {
+  id: string;
+  app: ConcentratorApp;
+  board: SimBoard;
+  prov: ConcentratorProv;
+}
 
 /** A transport that reports (re)connections, such as HesLink. */
-export interface Reconnecting { onConnect(cb: () => void): void }
+export interface Reconnecting {
+  onConnect(cb: () => void): void;
+}
 
 /**
  * Starts the concentrator firmware on a sim board: serial[0] = `hes`, serial[1..] = `meterLines`.
@@ -80,14 +103,27 @@ export interface Reconnecting { onConnect(cb: () => void): void }
  * is a reconnecting transport: the HES sends nothing on a connection before that.
  */
 export function runConcentrator(o: {
-  image: Uint8Array; hes: SerialPort; meterLines: SerialPort[]; storage: Storage; clock: Clock; log?: (m: string) => void; options?: ConcentratorOptions;
+  image: Uint8Array;
+  hes: SerialPort;
+  meterLines: SerialPort[];
+  storage: Storage;
+  clock: Clock;
+  log?: (m: string) => void;
+  options?: ConcentratorOptions;
   link?: Reconnecting;
 }): SimConcentrator {
   const prov = requireConcentratorImage(o.image, 'the image');
   // A concentrator has no consumer behind it: no synthetic load on its pulse input.
-  const board = createSimBoard({ storage: o.storage, serial: [o.hes, ...o.meterLines], clock: o.clock, log: o.log ?? (() => undefined), syntheticLoad: false });
+  const board = createSimBoard({
+    storage: o.storage,
+    serial: [o.hes, ...o.meterLines],
+    clock: o.clock,
+    log: o.log ?? (() => undefined),
+    syntheticLoad: false,
+  });
   const app = startConcentrator(board, o.options);
-  const link = o.link ?? (typeof (o.hes as Partial<Reconnecting>).onConnect === 'function' ? (o.hes as unknown as Reconnecting) : undefined);
+  const link =
+    o.link ?? (typeof (o.hes as Partial<Reconnecting>).onConnect === 'function' ? (o.hes as unknown as Reconnecting) : undefined);
   link?.onConnect(() => app.hello());
   return { id: idHex(prov.concentratorId), app, board, prov };
 }

@@ -66,7 +66,17 @@ export interface HesLinkStats {
 /** A reconnecting, bounded, resend-on-reconnect TCP link to the HES. */
 export class HesLink {
   readonly stats: HesLinkStats = {
-    connects: 0, connectFailures: 0, disconnects: 0, framesSent: 0, bytesSent: 0, bytesRead: 0, resent: 0, refused: 0, queuedFrames: 0, queuedBytes: 0, failovers: 0,
+    connects: 0,
+    connectFailures: 0,
+    disconnects: 0,
+    framesSent: 0,
+    bytesSent: 0,
+    bytesRead: 0,
+    resent: 0,
+    refused: 0,
+    queuedFrames: 0,
+    queuedBytes: 0,
+    failovers: 0,
   };
   private readonly opts: Required<Omit<HesLinkOptions, 'log' | 'host' | 'port' | 'addresses'>> & { log: (m: string) => void };
   private readonly addresses: HesAddress[];
@@ -174,7 +184,10 @@ export class HesLink {
       await new Promise<void>((r) => {
         s.once('close', () => r());
         s.end();
-        setTimeout(() => { s.destroy(); r(); }, 500).unref();
+        setTimeout(() => {
+          s.destroy();
+          r();
+        }, 500).unref();
       });
     }
     this.wakeDrainWaiters();

@@ -63,7 +63,16 @@ type State = 'closed' | 'open' | 'reopening' | 'closing';
 export class ModemPort {
   readonly path: string;
   readonly stats: ModemStats = {
-    framesWritten: 0, bytesWritten: 0, bytesRead: 0, stalls: 0, reopens: 0, resent: 0, refused: 0, errors: 0, queuedFrames: 0, queuedBytes: 0,
+    framesWritten: 0,
+    bytesWritten: 0,
+    bytesRead: 0,
+    stalls: 0,
+    reopens: 0,
+    resent: 0,
+    refused: 0,
+    errors: 0,
+    queuedFrames: 0,
+    queuedBytes: 0,
   };
   private readonly baudRate: number;
   private readonly watchdogMs: number;
@@ -282,7 +291,10 @@ export class ModemPort {
       if (this.state !== 'reopening') return;
       this.openDevice().then(
         (p) => {
-          if (this.state !== 'reopening') { void closeQuietly(p); return; }
+          if (this.state !== 'reopening') {
+            void closeQuietly(p);
+            return;
+          }
           this.port = p;
           this.state = 'open';
           this.stats.reopens++;
@@ -292,7 +304,10 @@ export class ModemPort {
           const unacked = this.queue.length;
           const recent = this.window;
           this.window = [];
-          for (const f of recent) { this.stats.queuedFrames++; this.stats.queuedBytes += f.length; }
+          for (const f of recent) {
+            this.stats.queuedFrames++;
+            this.stats.queuedBytes += f.length;
+          }
           this.stats.resent += recent.length + (unacked > 0 ? 1 : 0);
           this.queue.unshift(RESYNC, ...recent);
           this.windowBytes = 0;
@@ -334,7 +349,10 @@ export class ModemPort {
 /** Closes a serialport, swallowing the errors closing a half-dead port can raise (they are counted by its error handler). */
 function closeQuietly(p: SerialPort): Promise<void> {
   return new Promise((resolve) => {
-    if (!p.isOpen) { resolve(); return; }
+    if (!p.isOpen) {
+      resolve();
+      return;
+    }
     try {
       p.close(() => resolve());
     } catch {

@@ -64,7 +64,9 @@ export function openPtyPair(): Promise<PtyPair> {
       reject(err);
     }
     child.on('error', (e) => fail(new Error(`cannot start socat: ${e.message}`)));
-    child.once('exit', (code) => fail(new Error(`socat exited (${String(code)}) before its PTYs were ready: ${log.trim().split('\n').pop() ?? ''}`)));
+    child.once('exit', (code) =>
+      fail(new Error(`socat exited (${String(code)}) before its PTYs were ready: ${log.trim().split('\n').pop() ?? ''}`)),
+    );
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (chunk: string) => {
       if (settled) return; // keep draining so socat never blocks on a full stderr pipe

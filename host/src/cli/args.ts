@@ -89,7 +89,10 @@ function firstSentence(full: string): string {
   const msg = full.split('\n')[0]!;
   const i = msg.indexOf('. ');
   const s = i < 0 ? msg : msg.slice(0, i);
-  return s.replace(/\.$/, '').replace(/^Unknown option/, 'unknown option').replace(/^Option/, 'option');
+  return s
+    .replace(/\.$/, '')
+    .replace(/^Unknown option/, 'unknown option')
+    .replace(/^Option/, 'option');
 }
 
 /** Renders the --help text of a command. */

@@ -26,12 +26,35 @@ const SPEC: CommandSpec = {
   examples: ['vakt conformance', 'vakt conformance --filter ccm --verbose', 'vakt conformance --json | jq .failed'],
 };
 
-interface VitestAssertion { ancestorTitles: string[]; fullName: string; status: string; failureMessages: string[] }
-interface VitestFile { name: string; status: string; message: string; assertionResults: VitestAssertion[] }
-interface VitestReport { numTotalTests: number; numPassedTests: number; numFailedTests: number; numPendingTests: number; testResults: VitestFile[] }
+interface VitestAssertion {
+  ancestorTitles: string[];
+  fullName: string;
+  status: string;
+  failureMessages: string[];
+}
+interface VitestFile {
+  name: string;
+  status: string;
+  message: string;
+  assertionResults: VitestAssertion[];
+}
+interface VitestReport {
+  numTotalTests: number;
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  testResults: VitestFile[];
+}
 
 /** One file's outcome. */
-export interface FileResult { file: string; passed: number; failed: number; skipped: number; failures: { test: string; message: string }[]; error?: string }
+export interface FileResult {
+  file: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  failures: { test: string; message: string }[];
+  error?: string;
+}
 
 /** Summarises a vitest JSON report into per-file rows (pure; exported for tests). */
 export function summarise(report: VitestReport, root: string): FileResult[] {
@@ -56,7 +79,9 @@ function runVitest(args: string[], signal: AbortSignal): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [entry, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe'], signal });
     let errTail = '';
-    child.stderr.on('data', (d: Buffer) => { errTail = (errTail + d.toString()).slice(-4000); });
+    child.stderr.on('data', (d: Buffer) => {
+      errTail = (errTail + d.toString()).slice(-4000);
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve(code ?? 1));
   });
@@ -65,7 +90,10 @@ function runVitest(args: string[], signal: AbortSignal): Promise<number> {
 /** Entry point of `vakt conformance`. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const p = parseCommand(SPEC, argv);
-  if (p.help) { io.out(helpText(SPEC)); return 0; }
+  if (p.help) {
+    io.out(helpText(SPEC));
+    return 0;
+  }
   const dir = join(REPO_ROOT, 'test', 'conformance');
   if (!existsSync(dir)) throw new CliError(`no conformance suite found at ${dir}`);
   const tmp = mkdtempSync(join(tmpdir(), 'vakt-conf-'));
@@ -94,13 +122,18 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     printJson(io, { ok, passed, failed, skipped, seconds, files });
     return ok ? 0 : 1;
   }
-  printTable(io, ['file', 'passed', 'failed', 'skipped'], files.map((f) => [f.file, f.passed, f.failed + (f.error !== undefined ? 1 : 0), f.skipped]));
+  printTable(
+    io,
+    ['file', 'passed', 'failed', 'skipped'],
+    files.map((f) => [f.file, f.passed, f.failed + (f.error !== undefined ? 1 : 0), f.skipped]),
+  );
   for (const f of files) {
     if (f.error !== undefined) io.out(`  ✗ ${f.file}: ${f.error}`);
     for (const x of f.failures) io.out(`  ✗ ${x.test}: ${x.message}`);
   }
   if (p.values.verbose === true) {
-    for (const f of report.testResults) for (const a of f.assertionResults) io.out(`  ${a.status === 'passed' ? '✓' : a.status === 'failed' ? '✗' : '-'} ${a.fullName}`);
+    for (const f of report.testResults)
+      for (const a of f.assertionResults) io.out(`  ${a.status === 'passed' ? '✓' : a.status === 'failed' ? '✗' : '-'} ${a.fullName}`);
   }
   io.out(`${ok ? 'PASS' : 'FAIL'}: ${passed} passed, ${failed} failed, ${skipped} skipped in ${seconds.toFixed(1)} s`);
   if (passed === 0 && failed === 0) io.err('vakt conformance: no tests ran');

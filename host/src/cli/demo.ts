@@ -15,7 +15,21 @@ import { join, resolve } from 'node:path';
 import type { SerialPort } from '@vakt/boards';
 import { createManualClock, createSerialPair, SyntheticLoad } from '@vakt/boards/sim/index';
 import {
-  BACKHAUL_VERSION, createHeader, E2E_VERSION, encodeSerialFrame, HEADER_LEN, ID_LEN, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OFF_COUNTER, OP_READING, OP_RELAY, parseHeader, SerialDeframer, serialEncodedMaxLen,
+  BACKHAUL_VERSION,
+  createHeader,
+  E2E_VERSION,
+  encodeSerialFrame,
+  HEADER_LEN,
+  ID_LEN,
+  LINK_DATA,
+  LINK_VERSION,
+  MAX_LINK_FRAME,
+  OFF_COUNTER,
+  OP_READING,
+  OP_RELAY,
+  parseHeader,
+  SerialDeframer,
+  serialEncodedMaxLen,
 } from '@vakt/shared';
 import { deviceStorage, requireMeterImage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { HesLink } from '../bridge/hes-link.ts';
@@ -36,26 +50,64 @@ import { runRadioDemo } from '../modem/radio-demo.ts';
 const SPEC: CommandSpec = {
   name: 'vakt demo',
   summary: 'end-to-end demo: KPE → HES → concentrator → meters over real serial PTYs',
-  usage: '[--meters <n>] [--pty <n>] [--intervals <n>] [--no-socat] [--dir <dir>] [--console [--http-port <p>]] [--radio transparent|hc12|e32|e22|xbee|packet [--loss <p>] [--ber <b>] [--seed <n>]] [--json]',
+  usage:
+    '[--meters <n>] [--pty <n>] [--intervals <n>] [--no-socat] [--dir <dir>] [--console [--http-port <p>]] [--radio transparent|hc12|e32|e22|xbee|packet [--loss <p>] [--ber <b>] [--seed <n>]] [--json]',
   options: {
     meters: { type: 'string', placeholder: '<n>', description: 'simulated meters, 1..5000', default: '5' },
-    pty: { type: 'string', placeholder: '<n>', description: 'meters connected over real socat PTY pairs (the rest in-process)', default: '4' },
-    intervals: { type: 'string', placeholder: '<n>', description: '15-minute load-profile intervals to run before the operations', default: '3' },
+    pty: {
+      type: 'string',
+      placeholder: '<n>',
+      description: 'meters connected over real socat PTY pairs (the rest in-process)',
+      default: '4',
+    },
+    intervals: {
+      type: 'string',
+      placeholder: '<n>',
+      description: '15-minute load-profile intervals to run before the operations',
+      default: '3',
+    },
     'no-socat': { type: 'boolean', description: 'use in-process serial links only, even if socat is installed' },
-    dir: { type: 'string', placeholder: '<dir>', description: 'keep the KPE output, HES database and audit log here (default: a temporary directory, removed afterwards)' },
-    console: { type: 'boolean', description: 'afterwards keep the network running and serve the web console (URL and a one-time admin token printed) until Ctrl-C' },
-    'http-port': { type: 'string', placeholder: '<p>', description: 'with --console: HTTP port on 127.0.0.1 (0 = any free port)', default: '0' },
-    radio: { type: 'string', placeholder: '<kind>', description: 'run over emulated radio modems in simulated time (host/src/modem): transparent, hc12, e32, e22, xbee, packet' },
+    dir: {
+      type: 'string',
+      placeholder: '<dir>',
+      description: 'keep the KPE output, HES database and audit log here (default: a temporary directory, removed afterwards)',
+    },
+    console: {
+      type: 'boolean',
+      description: 'afterwards keep the network running and serve the web console (URL and a one-time admin token printed) until Ctrl-C',
+    },
+    'http-port': {
+      type: 'string',
+      placeholder: '<p>',
+      description: 'with --console: HTTP port on 127.0.0.1 (0 = any free port)',
+      default: '0',
+    },
+    radio: {
+      type: 'string',
+      placeholder: '<kind>',
+      description: 'run over emulated radio modems in simulated time (host/src/modem): transparent, hc12, e32, e22, xbee, packet',
+    },
     loss: { type: 'string', placeholder: '<p>', description: 'with --radio: packet loss probability 0..0.9', default: '0' },
     ber: { type: 'string', placeholder: '<b>', description: 'with --radio: bit error rate 0..0.01', default: '0' },
-    seed: { type: 'string', placeholder: '<n>', description: 'with --radio: channel seed (the same seed replays the same run)', default: '1' },
+    seed: {
+      type: 'string',
+      placeholder: '<n>',
+      description: 'with --radio: channel seed (the same seed replays the same run)',
+      default: '1',
+    },
   },
   notes: [
     'Time is simulated (15-minute intervals pass in a fraction of a second); bytes travel for real: over PTYs, TCP on 127.0.0.1, through the firmware and the HES database.',
     'Exit status 0 only when every step of the summary succeeded.',
     'With --radio, meters and concentrator talk through emulated modems (config read back, packet limit, fragments, duty cycle, airtime, loss) and the summary is per meter.',
   ],
-  examples: ['vakt demo', 'vakt demo --meters 1000', 'vakt demo --json | jq .steps', 'vakt demo --console', 'vakt demo --radio e32 --loss 0.1 --ber 1e-4'],
+  examples: [
+    'vakt demo',
+    'vakt demo --meters 1000',
+    'vakt demo --json | jq .steps',
+    'vakt demo --console',
+    'vakt demo --radio e32 --loss 0.1 --ber 1e-4',
+  ],
 };
 
 /** Interval length of the simulated meters (PROTOCOL.md default: 15 min). */
@@ -74,7 +126,11 @@ const DIR_TOKEN_MS = 30 * 86400_000;
 const COMMAND_STEPS = 480;
 
 /** One line of the summary: what was done and whether it did what it should. */
-export interface DemoStep { step: string; ok: boolean; detail: string }
+export interface DemoStep {
+  step: string;
+  ok: boolean;
+  detail: string;
+}
 
 /** What the demo did and measured (the --json output). */
 export interface DemoSummary {
@@ -99,7 +155,13 @@ export interface DemoSummary {
 
 /** Options of runDemo (the CLI's flags, already validated). */
 export interface DemoOptions {
-  meters: number; pty: number; intervals: number; socat: boolean; dir?: string; log: (line: string) => void; progress?: (title: string, total: number) => { update(n: number): void; stop(): void };
+  meters: number;
+  pty: number;
+  intervals: number;
+  socat: boolean;
+  dir?: string;
+  log: (line: string) => void;
+  progress?: (title: string, total: number) => { update(n: number): void; stop(): void };
   /** Keep running after the steps with the web console served (see live.ts). */
   console?: ConsoleOptions;
 }
@@ -107,7 +169,10 @@ export interface DemoOptions {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** A serial line whose written bytes can be recorded (the radio channel an attacker listens to). */
-interface TappedLine extends SerialPort { capture: boolean; captured: Uint8Array[] }
+interface TappedLine extends SerialPort {
+  capture: boolean;
+  captured: Uint8Array[];
+}
 function tap(inner: SerialPort): TappedLine {
   const t: TappedLine = {
     capture: false,
@@ -122,7 +187,9 @@ function tap(inner: SerialPort): TappedLine {
 }
 
 /** Keeps the first frame written on `inner` that satisfies `pred` (the uplink an attacker records). */
-interface Recorder extends SerialPort { first: Uint8Array | undefined }
+interface Recorder extends SerialPort {
+  first: Uint8Array | undefined;
+}
 function recordFirst(inner: SerialPort, pred: (frame: Uint8Array) => boolean): Recorder {
   const d = new SerialDeframer(MAX_LINK_FRAME, (b, o, l) => {
     if (r.first === undefined && pred(b.subarray(o, o + l))) r.first = b.slice(o, o + l);
@@ -152,7 +219,8 @@ function deframeAll(chunks: Uint8Array[]): Uint8Array[] {
  */
 function innerOf(f: Uint8Array): { at: number; op: number } | null {
   const h = createHeader();
-  if (parseHeader(f, 0, f.length, h) < 0 || h.op !== LINK_DATA || (h.version !== LINK_VERSION && h.version !== BACKHAUL_VERSION)) return null;
+  if (parseHeader(f, 0, f.length, h) < 0 || h.op !== LINK_DATA || (h.version !== LINK_VERSION && h.version !== BACKHAUL_VERSION))
+    return null;
   const at = h.version === LINK_VERSION ? h.hdrLen : HEADER_LEN + ID_LEN;
   const e = createHeader();
   if (parseHeader(f, at, h.frameLen - at - h.tagLen, e) < 0 || e.version !== E2E_VERSION) return null;
@@ -173,7 +241,8 @@ function withWrongMasterKey(img: Uint8Array): Uint8Array {
   bad[IMAGE_MASTER_KEY_OFF] ^= 0x01;
   const a = requireMeterImage(img, 'image');
   const b = requireMeterImage(bad, 'image');
-  if (a.masterKey.every((x, i) => x === b.masterKey[i]) || !a.linkKey.every((x, i) => x === b.linkKey[i])) throw new Error('meter image layout changed');
+  if (a.masterKey.every((x, i) => x === b.masterKey[i]) || !a.linkKey.every((x, i) => x === b.linkKey[i]))
+    throw new Error('meter image layout changed');
   return bad;
 }
 
@@ -205,7 +274,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   let notice: string | undefined;
   const socat = o.socat && findSocat() !== null;
   if (!o.socat) notice = 'in-process serial links only (--no-socat)';
-  else if (!socat) notice = 'socat is not installed: every meter uses an in-process serial link instead of a PTY pair (apt-get install socat for real serial PTYs)';
+  else if (!socat)
+    notice =
+      'socat is not installed: every meter uses an in-process serial link instead of a PTY pair (apt-get install socat for real serial PTYs)';
   const ptyMeters = socat ? Math.min(o.pty, o.meters) : 0;
   if (notice !== undefined) o.log(`notice: ${notice}`);
 
@@ -221,21 +292,43 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const kpe = initKpe(join(dir, 'kpe'));
     const storeKey = randomBytes(32);
     // With --dir the run can be inspected afterwards with the vakt hes commands, so keep its key (0600).
-    if (keep) writeFileSync(join(dir, 'hes.key'), `# store key of the demo HES (${join(dir, 'hes.sqlite')})\n${Buffer.from(storeKey).toString('hex')}\n`, { mode: 0o600 });
-    const init = await Hes.init({ dbPath: join(dir, 'hes.sqlite'), storeKey, kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal' });
+    if (keep)
+      writeFileSync(
+        join(dir, 'hes.key'),
+        `# store key of the demo HES (${join(dir, 'hes.sqlite')})\n${Buffer.from(storeKey).toString('hex')}\n`,
+        { mode: 0o600 },
+      );
+    const init = await Hes.init({
+      dbPath: join(dir, 'hes.sqlite'),
+      storeKey,
+      kpePublicKeys: [kpe.pub],
+      adminUser: 'admin',
+      synchronous: 'normal',
+    });
     hes = init.hes;
     const h = hes;
     // With --dir, the vakt hes commands need an operator's token too: an admin token file (0600).
-    if (keep) writeFileSync(join(dir, 'admin.token'), (await new Users(h).createToken('init', 'admin', { ttlMs: DIR_TOKEN_MS, label: 'demo --dir' })).token + '\n', { mode: 0o600 });
+    if (keep)
+      writeFileSync(
+        join(dir, 'admin.token'),
+        (await new Users(h).createToken('init', 'admin', { ttlMs: DIR_TOKEN_MS, label: 'demo --dir' })).token + '\n',
+        { mode: 0o600 },
+      );
     cleanup.push(() => h.close());
     const nConc = Math.max(1, Math.ceil(o.meters / METERS_PER_CONCENTRATOR));
     // One extra meter will run with one bit of its master key changed: a wrong key must be reported, not be silence.
     const batch = produceBatch(kpe, { meters: o.meters + 1, concentrators: nConc, hesCert: init.cert, outDir: join(dir, 'out') });
-    step('KPE produced keys', batch.meters.length === o.meters + 1 && batch.concentrators.length === nConc,
-      `${o.meters} meter(s) + 1 to be given a wrong key, ${nConc} concentrator(s): one provisioning image each, one signed encrypted shipment (#${batch.seq})`);
+    step(
+      'KPE produced keys',
+      batch.meters.length === o.meters + 1 && batch.concentrators.length === nConc,
+      `${o.meters} meter(s) + 1 to be given a wrong key, ${nConc} concentrator(s): one provisioning image each, one signed encrypted shipment (#${batch.seq})`,
+    );
     const imported = await h.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
-    step('HES imported the shipment', imported.meters === o.meters + 1 && imported.concentrators === nConc,
-      `signature and recipient checked; ${imported.meters} meter and ${imported.concentrators} concentrator key sets stored encrypted`);
+    step(
+      'HES imported the shipment',
+      imported.meters === o.meters + 1 && imported.concentrators === nConc,
+      `signature and recipient checked; ${imported.meters} meter and ${imported.concentrators} concentrator key sets stored encrypted`,
+    );
 
     // ---- deployment: HES server, concentrators, meters -----------------------------------------
     // Ingest outcomes per connection: concentrators' connections, and the attacker's.
@@ -287,19 +380,36 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
           meterEnds.push({ id: mid, line: b, modem: a });
         } else {
           const [a, b] = createSerialPair();
-          cleanup.push(() => a.close(), () => b.close());
+          cleanup.push(
+            () => a.close(),
+            () => b.close(),
+          );
           concLines.push(tap(a));
           meterEnds.push({ id: mid, line: b });
         }
       }
       // Delivery to the HES is confirmed by LINK_ACK in the firmware: no transport resend window (duplicates would be audited as replays).
-      const link = new HesLink({ host: '127.0.0.1', port, minBackoffMs: 20, maxBackoffMs: 1000, log: (l) => { if (!/connected to/.test(l)) o.log(l); }, resendWindowBytes: 0 });
+      const link = new HesLink({
+        host: '127.0.0.1',
+        port,
+        minBackoffMs: 20,
+        maxBackoffMs: 1000,
+        log: (l) => {
+          if (!/connected to/.test(l)) o.log(l);
+        },
+        resendWindowBytes: 0,
+      });
       links.push(link);
       const per = mine.length;
       // The first concentrator's uplink is recorded until it carried a READING (for the replay/forgery).
       const up = upRecorder === undefined ? (upRecorder = recordFirst(link, isReadingData)) : link;
       const c = runConcentrator({
-        image: imageOf.get(cid)!, hes: up, link, meterLines: concLines, storage: deviceStorage(imageOf.get(cid)!, undefined), clock,
+        image: imageOf.get(cid)!,
+        hes: up,
+        link,
+        meterLines: concLines,
+        storage: deviceStorage(imageOf.get(cid)!, undefined),
+        clock,
         options: { attach: false, maxMeters: per + 8, upSlots: Math.max(16, 2 * per), downSlots: Math.max(16, 2 * per), retryS: 30 },
       });
       link.onData((chunk) => c.app.onHes(chunk));
@@ -309,7 +419,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         // The loop below drives the meters (attach: false), their synthetic load included: one board
         // timer per meter on the shared manual clock would cost O(meters) per timer run.
         const m = runMeter({
-          image: imageOf.get(e.id)!, line: e.line, storage: deviceStorage(imageOf.get(e.id)!, undefined), clock, options: { attach: false, intervalS: INTERVAL_S },
+          image: imageOf.get(e.id)!,
+          line: e.line,
+          storage: deviceStorage(imageOf.get(e.id)!, undefined),
+          clock,
+          options: { attach: false, intervalS: INTERVAL_S },
           syntheticLoad: false,
         });
         loadOf.set(m, new SyntheticLoad(clock.now()));
@@ -320,9 +434,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       });
       link.start();
     }
-    step('Network up', true,
+    step(
+      'Network up',
+      true,
       `${nConc} concentrator(s) on TCP 127.0.0.1:${port}; ${ptyMeters} meter(s) on real serial PTY pairs (socat + serialport)` +
-        (o.meters - ptyMeters > 0 ? `, ${o.meters - ptyMeters} on in-process serial links` : '') + ' (+1 in-process meter with a wrong key)');
+        (o.meters - ptyMeters > 0 ? `, ${o.meters - ptyMeters} on in-process serial links` : '') +
+        ' (+1 in-process meter with a wrong key)',
+    );
 
     // ---- the simulation loop -------------------------------------------------------------------
     // Simulated time must not outrun the bytes: after each step, wait until the network is quiet
@@ -375,30 +493,43 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     // ---- operations: readings -------------------------------------------------------------------
     const want = o.intervals;
     const bar = o.progress?.(`readings (${o.meters} meters × ${want} intervals)`, o.meters);
-    const readingsOk = await runUntil(async () => {
-      let n = 0;
-      for (const s of await h.meterStatus()) if (s.readings >= want && s.id !== wrongId) n++;
-      bar?.update(n);
-      return n === o.meters;
-    }, Math.ceil(((want + 2) * INTERVAL_S) / STEP_S) + 240);
+    const readingsOk = await runUntil(
+      async () => {
+        let n = 0;
+        for (const s of await h.meterStatus()) if (s.readings >= want && s.id !== wrongId) n++;
+        bar?.update(n);
+        return n === o.meters;
+      },
+      Math.ceil(((want + 2) * INTERVAL_S) / STEP_S) + 240,
+    );
     bar?.stop();
     const st1 = await status();
     st1.delete(wrongId);
     const stored = [...st1.values()].reduce((n, s) => n + s.readings, 0);
-    step('Readings flow', readingsOk,
+    step(
+      'Readings flow',
+      readingsOk,
       `${stored} readings stored in the HES (${[...st1.values()].filter((s) => s.readings > 0).length}/${o.meters} meters); each sealed end to end by the meter, link-checked and forwarded by the concentrator, authenticated and replay-checked by the HES` +
-        diagnoseUplink(srv.counts, concs));
+        diagnoseUplink(srv.counts, concs),
+    );
 
     const wrongOk = await runUntil(async () => (await status()).get(wrongId)!.status === 'WRONG KEY', 240);
     const ws = (await status()).get(wrongId)!;
-    step('Wrong key reported in plain words', wrongOk && ws.readings === 0,
-      `meter ${wrongId} runs with one bit of its master key changed: HES status "${ws.status}" after ${ws.tagFailures} frames failed authentication, ${ws.readings} readings stored`);
+    step(
+      'Wrong key reported in plain words',
+      wrongOk && ws.readings === 0,
+      `meter ${wrongId} runs with one bit of its master key changed: HES status "${ws.status}" after ${ws.tagFailures} frames failed authentication, ${ws.readings} readings stored`,
+    );
 
     // ---- operations: disconnect, reconnect, key update ------------------------------------------
     const target = meters[0]!; // a PTY meter when socat is there
     const tLine = meterLineOf.get(target.id)!;
-    const cmdDone = (id: number): (() => Promise<boolean>) => async () => (await h.listCommands({ meter: target.id })).some((c) => c.id === id && c.state === 'acknowledged');
-    const cmdState = async (meterId: string, id: number): Promise<string> => (await h.listCommands({ meter: meterId })).find((c) => c.id === id)?.state ?? 'unknown';
+    const cmdDone =
+      (id: number): (() => Promise<boolean>) =>
+      async () =>
+        (await h.listCommands({ meter: target.id })).some((c) => c.id === id && c.state === 'acknowledged');
+    const cmdState = async (meterId: string, id: number): Promise<string> =>
+      (await h.listCommands({ meter: meterId })).find((c) => c.id === id)?.state ?? 'unknown';
 
     // Role check first: an operator has no relay right.
     await h.setUser('admin', 'olga', 'operator');
@@ -408,28 +539,46 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     } catch (e) {
       refusedRole = /right|permission|not allowed/i.test((e as Error).message) || (e as Error).name === 'PermissionError';
     }
-    step('Operator without relay right refused', refusedRole, `user 'olga' (operator) tried to disconnect meter ${target.id}: refused and audited`);
+    step(
+      'Operator without relay right refused',
+      refusedRole,
+      `user 'olga' (operator) tried to disconnect meter ${target.id}: refused and audited`,
+    );
 
     tLine.line.capture = true;
     const off = await h.enqueueCommand('admin', target.id, { kind: 'relay', state: 0 }, { nowMs: nowMs() });
     const offOk = await runUntil(async () => (await cmdDone(off)()) && !target.app.relayClosed(), COMMAND_STEPS);
     tLine.line.capture = false;
-    step('Disconnect (relay open)', offOk, `command #${off} ${await cmdState(target.id, off)}; meter ${target.id} relay is ${target.app.relayClosed() ? 'CLOSED' : 'open'}`);
+    step(
+      'Disconnect (relay open)',
+      offOk,
+      `command #${off} ${await cmdState(target.id, off)}; meter ${target.id} relay is ${target.app.relayClosed() ? 'CLOSED' : 'open'}`,
+    );
     const on = await h.enqueueCommand('admin', target.id, { kind: 'relay', state: 1 }, { nowMs: nowMs() });
     const onOk = await runUntil(async () => (await cmdDone(on)()) && target.app.relayClosed(), COMMAND_STEPS);
-    step('Reconnect (relay closed)', onOk, `command #${on} ${await cmdState(target.id, on)}; relay is ${target.app.relayClosed() ? 'closed' : 'OPEN'}`);
+    step(
+      'Reconnect (relay closed)',
+      onOk,
+      `command #${on} ${await cmdState(target.id, on)}; relay is ${target.app.relayClosed() ? 'closed' : 'OPEN'}`,
+    );
 
     const kuMeter = meters[Math.min(1, meters.length - 1)]!;
     const gen0 = (await status()).get(kuMeter.id)!.keyGen;
     const before = (await status()).get(kuMeter.id)!.readings;
     const ku = await h.enqueueCommand('admin', kuMeter.id, { kind: 'key_update', scope: 0 }, { nowMs: nowMs() });
-    const kuOk = await runUntil(async () => {
-      const s = (await status()).get(kuMeter.id)!;
-      return (await cmdState(kuMeter.id, ku)) === 'acknowledged' && s.keyGen > gen0 && s.pendingGen === null && s.readings > before;
-    }, COMMAND_STEPS + Math.ceil((2 * INTERVAL_S) / STEP_S));
+    const kuOk = await runUntil(
+      async () => {
+        const s = (await status()).get(kuMeter.id)!;
+        return (await cmdState(kuMeter.id, ku)) === 'acknowledged' && s.keyGen > gen0 && s.pendingGen === null && s.readings > before;
+      },
+      COMMAND_STEPS + Math.ceil((2 * INTERVAL_S) / STEP_S),
+    );
     const s2 = (await status()).get(kuMeter.id)!;
-    step('Key update (master key)', kuOk,
-      `command #${ku} ${await cmdState(kuMeter.id, ku)}; meter ${kuMeter.id} key generation ${gen0} → ${s2.keyGen}, status ${s2.status}; readings continue under the new key (${before} → ${s2.readings})`);
+    step(
+      'Key update (master key)',
+      kuOk,
+      `command #${ku} ${await cmdState(kuMeter.id, ku)}; meter ${kuMeter.id} key generation ${gen0} → ${s2.keyGen}, status ${s2.status}; readings continue under the new key (${before} → ${s2.readings})`,
+    );
 
     // ---- attacks ---------------------------------------------------------------------------------
     // 1. Replay of a captured uplink frame, from a new connection on the HES port.
@@ -445,16 +594,26 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const capturedUp = upRecorder?.first;
     if (capturedUp !== undefined) {
       const rep = await expectAttack(wire(capturedUp));
-      step('Replayed uplink frame refused', rep !== undefined && !rep.ok && rep.error === 'ERR_REPLAY',
-        rep === undefined ? 'no answer from the HES' : rep.ok ? 'ACCEPTED (should have been refused)' : `HES: ${rep.error} — ${rep.message}`);
+      step(
+        'Replayed uplink frame refused',
+        rep !== undefined && !rep.ok && rep.error === 'ERR_REPLAY',
+        rep === undefined
+          ? 'no answer from the HES'
+          : rep.ok
+            ? 'ACCEPTED (should have been refused)'
+            : `HES: ${rep.error} — ${rep.message}`,
+      );
       // 2. Forgery: a fresh counter (so it is no replay) and one changed ciphertext byte of the inner
       //    reading, CRC recomputed (so it is not line noise): only the tag can tell.
       const forged = capturedUp.slice();
       freshCounter(forged);
       forged[innerOf(forged)!.at + 2] ^= 0x01; // a ciphertext byte of the reading
       const fr = await expectAttack(wire(forged));
-      step('Forged uplink frame refused', fr !== undefined && !fr.ok && fr.error === 'ERR_TAG',
-        fr === undefined ? 'no answer from the HES' : fr.ok ? 'ACCEPTED (should have been refused)' : `HES: ${fr.error} — ${fr.message}`);
+      step(
+        'Forged uplink frame refused',
+        fr !== undefined && !fr.ok && fr.error === 'ERR_TAG',
+        fr === undefined ? 'no answer from the HES' : fr.ok ? 'ACCEPTED (should have been refused)' : `HES: ${fr.error} — ${fr.message}`,
+      );
     } else {
       step('Replayed uplink frame refused', false, 'no uplink frame was captured');
     }
@@ -463,13 +622,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     // 3. Replay of the captured disconnect command on the meter's radio line: power must stay on.
     const downFrames = deframeAll(tLine.line.captured).filter((f) => f[0] !== BACKHAUL_VERSION && innerOf(f)?.op === OP_RELAY);
     const mBefore = { ...target.app.stats };
-    const refusedCount = (): number => target.app.stats.replay + target.app.stats.linkErrors + target.app.stats.badTag + target.app.stats.policy;
+    const refusedCount = (): number =>
+      target.app.stats.replay + target.app.stats.linkErrors + target.app.stats.badTag + target.app.stats.policy;
     if (downFrames.length > 0) {
       const r0 = refusedCount();
       tLine.line.write(wire(downFrames[0]!));
       await runUntil(() => refusedCount() > r0, 40);
-      step('Replayed disconnect command refused by the meter', refusedCount() > r0 && target.app.relayClosed(),
-        `captured on the radio line and sent again: meter refused it (${describeDelta(mBefore, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed — power on' : 'OPEN'}`);
+      step(
+        'Replayed disconnect command refused by the meter',
+        refusedCount() > r0 && target.app.relayClosed(),
+        `captured on the radio line and sent again: meter refused it (${describeDelta(mBefore, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed — power on' : 'OPEN'}`,
+      );
       const forged = downFrames[0]!.slice();
       // Not a replay (the radio hop's short counter reconstructs above the last one): only the tag can tell.
       forged[innerOf(forged)!.at + 1] ^= 0x80; // one bit of the relay command's ciphertext
@@ -478,8 +641,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       const r1 = tagFailures();
       tLine.line.write(wire(forged));
       await runUntil(() => tagFailures() > r1, 40);
-      step('Forged command refused by the meter', tagFailures() > r1 && target.app.relayClosed(),
-        `fresh counter, one bit changed, CRC fixed: meter refused it (${describeDelta(m2, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed' : 'OPEN'}`);
+      step(
+        'Forged command refused by the meter',
+        tagFailures() > r1 && target.app.relayClosed(),
+        `fresh counter, one bit changed, CRC fixed: meter refused it (${describeDelta(m2, target.app.stats)}); relay stays ${target.app.relayClosed() ? 'closed' : 'OPEN'}`,
+      );
     } else {
       step('Replayed disconnect command refused by the meter', false, 'the disconnect command was not captured on the radio line');
     }
@@ -487,12 +653,21 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     // ---- summary figures -------------------------------------------------------------------------
     const final = (await h.meterStatus()).filter((x) => x.id !== wrongId);
     const serial = { stalls: 0, reopens: 0, resent: 0 };
-    for (const m of modems) { serial.stalls += m.stats.stalls; serial.reopens += m.stats.reopens; serial.resent += m.stats.resent; }
+    for (const m of modems) {
+      serial.stalls += m.stats.stalls;
+      serial.reopens += m.stats.reopens;
+      serial.resent += m.stats.resent;
+    }
     // Store-and-forward: every uplink frame a concentrator accepted must have been link-acknowledged by the HES.
     const drained = await runUntil(() => concs.every((c) => c.app.upQueue.size() === 0), 40);
     const waiting = concs.reduce((n, c) => n + c.app.upQueue.size(), 0);
-    step('Uplink queues drained', drained,
-      drained ? 'every frame the concentrators accepted was acknowledged by the HES (LINK_ACK)' : `${waiting} frame(s) still wait for the HES's LINK_ACK${diagnoseUplink(srv.counts, concs)}`);
+    step(
+      'Uplink queues drained',
+      drained,
+      drained
+        ? 'every frame the concentrators accepted was acknowledged by the HES (LINK_ACK)'
+        : `${waiting} frame(s) still wait for the HES's LINK_ACK${diagnoseUplink(srv.counts, concs)}`,
+    );
     const audit = await verifyAudit(h);
     step('Audit chain verifies', audit.ok, audit.detail);
     const summary: DemoSummary = {
@@ -519,7 +694,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     for (const l of links) await l.close();
     for (const m of modems) await m.close();
     for (const c of cleanup.reverse()) {
-      try { await c(); } catch { /* best effort: the demo's own resources */ }
+      try {
+        await c();
+      } catch {
+        /* best effort: the demo's own resources */
+      }
     }
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
@@ -534,8 +713,10 @@ function diagnoseUplink(counts: Map<string, number>, concs: SimConcentrator[]): 
   const accepted = (counts.get('reading') ?? 0) + (counts.get('event') ?? 0) + (counts.get('response') ?? 0);
   const queued = concs.reduce((n, c) => n + c.app.upQueue.size(), 0);
   if (replays <= accepted) return '';
-  return ` — WARNING: the HES refused ${replays} retransmitted frames as replays and ${queued} frames wait in the concentrators' uplink queues: ` +
-    'the HES is not link-acknowledging uplink DATA (PROTOCOL.md §7; see docs/ARCHITECTURE.md "Open seams")';
+  return (
+    ` — WARNING: the HES refused ${replays} retransmitted frames as replays and ${queued} frames wait in the concentrators' uplink queues: ` +
+    'the HES is not link-acknowledging uplink DATA (PROTOCOL.md §7; see docs/ARCHITECTURE.md "Open seams")'
+  );
 }
 
 function describeDelta(a: MeterStats, b: MeterStats): string {
@@ -556,7 +737,12 @@ async function countWithEnergy(h: Hes, st: MeterStatus[]): Promise<number> {
 
 async function verifyAudit(h: Hes): Promise<{ ok: boolean; detail: string }> {
   const r = await h.audit.verify();
-  return { ok: r.ok, detail: r.ok ? `MAC chain over ${r.entries} audit entries verifies` : `audit chain BROKEN at entry ${r.badSeq ?? '?'}: ${r.error ?? ''}` };
+  return {
+    ok: r.ok,
+    detail: r.ok
+      ? `MAC chain over ${r.entries} audit entries verifies`
+      : `audit chain BROKEN at entry ${r.badSeq ?? '?'}: ${r.error ?? ''}`,
+  };
 }
 
 /** Width of the summary's detail column (the table stays within ~130 columns). */
@@ -567,7 +753,10 @@ function wrap(text: string, width: number): string[] {
   const lines: string[] = [];
   let cur = '';
   for (const w of text.split(' ')) {
-    if (cur !== '' && cur.length + 1 + w.length > width) { lines.push(cur); cur = w; } else cur = cur === '' ? w : `${cur} ${w}`;
+    if (cur !== '' && cur.length + 1 + w.length > width) {
+      lines.push(cur);
+      cur = w;
+    } else cur = cur === '' ? w : `${cur} ${w}`;
   }
   if (cur !== '') lines.push(cur);
   return lines;
@@ -577,23 +766,49 @@ function wrap(text: string, width: number): string[] {
 function numOpt(p: ReturnType<typeof parseCommand>, name: string, min: number, max: number): number {
   const s = stringOpt(p, name) ?? '0';
   const n = Number(s);
-  if (s.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw usageError(`--${name} must be a number from ${min} to ${max}, got '${s}'`);
+  if (s.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+    throw usageError(`--${name} must be a number from ${min} to ${max}, got '${s}'`);
   return n;
 }
 
 /** `vakt demo --radio <kind>`: the network over emulated modems, with a per-meter report. */
 async function runRadio(p: ReturnType<typeof parseCommand>, radio: string, io: CliIo): Promise<number> {
-  if (!(RADIO_KINDS as readonly string[]).includes(radio)) throw usageError(`--radio must be one of ${RADIO_KINDS.join(', ')}, got '${radio}'`);
+  if (!(RADIO_KINDS as readonly string[]).includes(radio))
+    throw usageError(`--radio must be one of ${RADIO_KINDS.join(', ')}, got '${radio}'`);
   const s = await runRadioDemo({
-    radio: radio as RadioKind, meters: intOpt(p, 'meters', 1, 250, 5), intervals: intOpt(p, 'intervals', 1, 96, 4),
-    loss: numOpt(p, 'loss', 0, 0.9), ber: numOpt(p, 'ber', 0, 0.01), seed: intOpt(p, 'seed', 0, 2 ** 31, 1),
-    log: (l) => { if (!p.json) io.out(l); },
+    radio: radio as RadioKind,
+    meters: intOpt(p, 'meters', 1, 250, 5),
+    intervals: intOpt(p, 'intervals', 1, 96, 4),
+    loss: numOpt(p, 'loss', 0, 0.9),
+    ber: numOpt(p, 'ber', 0, 0.01),
+    seed: intOpt(p, 'seed', 0, 2 ** 31, 1),
+    log: (l) => {
+      if (!p.json) io.out(l);
+    },
   });
-  if (p.json) { printJson(io, s); return s.ok ? 0 : 1; }
+  if (p.json) {
+    printJson(io, s);
+    return s.ok ? 0 : 1;
+  }
   io.out('');
-  printTable(io, ['meter', 'frames sent', 'retries', 'on-air bytes', 'airtime s', 'worst hour s / budget', 'readings delivered'],
-    s.meters.map((m) => [m.meter, m.framesSent, m.retries, m.onAirBytes, m.airtimeS, `${m.worstHourS} / ${m.budgetS}`, `${m.readingsDelivered} / ${m.readingsClosed}`]));
-  io.out(`channel: ${Object.entries(s.channel).map(([k, v]) => `${k} ${v}`).join(', ')}; ${s.simulatedHours} simulated hours, seed ${s.seed}`);
+  printTable(
+    io,
+    ['meter', 'frames sent', 'retries', 'on-air bytes', 'airtime s', 'worst hour s / budget', 'readings delivered'],
+    s.meters.map((m) => [
+      m.meter,
+      m.framesSent,
+      m.retries,
+      m.onAirBytes,
+      m.airtimeS,
+      `${m.worstHourS} / ${m.budgetS}`,
+      `${m.readingsDelivered} / ${m.readingsClosed}`,
+    ]),
+  );
+  io.out(
+    `channel: ${Object.entries(s.channel)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; ${s.simulatedHours} simulated hours, seed ${s.seed}`,
+  );
   for (const x of s.steps) if (!x.ok) io.out(`FAILED: ${x.step}: ${x.detail}`);
   io.out(s.ok ? 'demo: every step succeeded' : 'demo: some steps FAILED (see above)');
   return s.ok ? 0 : 1;
@@ -602,7 +817,10 @@ async function runRadio(p: ReturnType<typeof parseCommand>, radio: string, io: C
 /** Entry point of `vakt demo`. */
 export async function run(argv: string[], io: CliIo): Promise<number> {
   const p = parseCommand(SPEC, argv);
-  if (p.help) { io.out(helpText(SPEC)); return 0; }
+  if (p.help) {
+    io.out(helpText(SPEC));
+    return 0;
+  }
   const radio = stringOpt(p, 'radio');
   if (radio !== undefined) return runRadio(p, radio, io);
   const meters = intOpt(p, 'meters', 1, 5000, 5);
@@ -610,9 +828,13 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   const intervals = intOpt(p, 'intervals', 1, 96, 3);
   const dirOpt = stringOpt(p, 'dir');
   const opts: DemoOptions = {
-    meters, pty, intervals,
+    meters,
+    pty,
+    intervals,
     socat: p.values['no-socat'] !== true,
-    log: (l) => { if (!p.json) io.out(l); },
+    log: (l) => {
+      if (!p.json) io.out(l);
+    },
     progress: (title, total) => progress(io, p.json, title, total),
     ...(dirOpt !== undefined ? { dir: resolve(io.cwd, dirOpt) } : {}),
   };
@@ -655,13 +877,28 @@ function printSummary(io: CliIo, s: DemoSummary): void {
   }
   printTable(io, ['step', 'result', 'what was checked'], rows);
   io.out('');
-  printTable(io, ['meters', 'on PTYs', 'in-process', 'concentrators', 'readings', 'sim. hours', 'serial stalls', 'seconds'], [[
-    s.meters, s.ptyMeters, s.inProcessMeters, s.concentrators, s.readingsStored, s.simulatedHours, s.serial.stalls, Math.round(s.seconds * 10) / 10,
-  ]]);
+  printTable(
+    io,
+    ['meters', 'on PTYs', 'in-process', 'concentrators', 'readings', 'sim. hours', 'serial stalls', 'seconds'],
+    [
+      [
+        s.meters,
+        s.ptyMeters,
+        s.inProcessMeters,
+        s.concentrators,
+        s.readingsStored,
+        s.simulatedHours,
+        s.serial.stalls,
+        Math.round(s.seconds * 10) / 10,
+      ],
+    ],
+  );
   if (s.notice !== undefined) io.out(`notice: ${s.notice}`);
   if (s.dir !== undefined) {
     io.out(`KPE output, HES database and audit log kept in ${s.dir}; inspect with e.g.`);
-    io.out(`  vakt hes meters --db ${join(s.dir, 'hes.sqlite')} --store-key-file ${join(s.dir, 'hes.key')} --token-file ${join(s.dir, 'admin.token')}`);
+    io.out(
+      `  vakt hes meters --db ${join(s.dir, 'hes.sqlite')} --store-key-file ${join(s.dir, 'hes.key')} --token-file ${join(s.dir, 'admin.token')}`,
+    );
   }
   io.out(s.ok ? 'demo: every step succeeded' : 'demo: some steps FAILED (see above)');
 }

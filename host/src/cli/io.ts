@@ -99,7 +99,9 @@ export interface CapturedIo extends CliIo {
 }
 
 /** Returns an io that records every line instead of printing it. */
-export function captureIo(opts: { cwd?: string; env?: { [name: string]: string | undefined }; prompt?: CliIo['prompt']; stdin?: string } = {}): CapturedIo {
+export function captureIo(
+  opts: { cwd?: string; env?: { [name: string]: string | undefined }; prompt?: CliIo['prompt']; stdin?: string } = {},
+): CapturedIo {
   const stdout: string[] = [];
   const stderr: string[] = [];
   const ac = new AbortController();

@@ -20,14 +20,44 @@ export interface Subcommand {
 
 /** The dispatch table (kept in the order `vakt --help` lists it). */
 export const SUBCOMMANDS: Subcommand[] = [
-  { name: 'kpe', summary: 'key production: generate meter/concentrator keys, sign and encrypt a shipment', module: '../kpe/cli.ts', area: 'KPE' },
-  { name: 'hes', summary: 'head-end system: import shipments, serve concentrators, commands, key updates, audit', module: '../hes/cli.ts', area: 'HES/KMS' },
-  { name: 'concentrator', summary: 'run the concentrator firmware on this host: serial radio modems ↔ HES over TCP', module: './concentrator.ts', area: 'bridge' },
-  { name: 'flash', summary: 'put a meter on a dev board (Puck.js, Pico, Moddable): firmware + provisioning image, verified', module: './flash.ts', area: 'flash' },
-  { name: 'meter', summary: 'meter tools: `vakt meter sim` runs the meter firmware on a serial port', module: './meter.ts', area: 'bridge' },
+  {
+    name: 'kpe',
+    summary: 'key production: generate meter/concentrator keys, sign and encrypt a shipment',
+    module: '../kpe/cli.ts',
+    area: 'KPE',
+  },
+  {
+    name: 'hes',
+    summary: 'head-end system: import shipments, serve concentrators, commands, key updates, audit',
+    module: '../hes/cli.ts',
+    area: 'HES/KMS',
+  },
+  {
+    name: 'concentrator',
+    summary: 'run the concentrator firmware on this host: serial radio modems ↔ HES over TCP',
+    module: './concentrator.ts',
+    area: 'bridge',
+  },
+  {
+    name: 'flash',
+    summary: 'put a meter on a dev board (Puck.js, Pico, Moddable): firmware + provisioning image, verified',
+    module: './flash.ts',
+    area: 'flash',
+  },
+  {
+    name: 'meter',
+    summary: 'meter tools: `vakt meter sim` runs the meter firmware on a serial port',
+    module: './meter.ts',
+    area: 'bridge',
+  },
   { name: 'demo', summary: 'end-to-end demo: KPE → HES → concentrator → meters over real serial PTYs', module: './demo.ts', area: 'demo' },
   { name: 'conformance', summary: 'run the conformance suite and print what passed', module: './conformance.ts', area: 'conformance' },
-  { name: 'analyze', summary: 'protocol analysis of a security model: requirement table, attack models, threats, 5×5 risk', module: '../analyze/cli.ts', area: 'analyser' },
+  {
+    name: 'analyze',
+    summary: 'protocol analysis of a security model: requirement table, attack models, threats, 5×5 risk',
+    module: '../analyze/cli.ts',
+    area: 'analyser',
+  },
 ];
 
 /** Top-level help text. */

@@ -12,14 +12,21 @@ export function table(header: string[], rows: (string | number)[][]): string[] {
   const width = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
   const fmt = (r: string[]): string =>
-    r.map((c, i) => (numeric[i] ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join('  ').trimEnd();
+    r
+      .map((c, i) => (numeric[i] ? c.padStart(width[i]!) : c.padEnd(width[i]!)))
+      .join('  ')
+      .trimEnd();
   return [fmt(header), width.map((w) => '-'.repeat(w)).join('  '), ...cells.map(fmt)];
 }
 
 /** Prints a table line by line to stdout. */
 export function printTable(io: CliIo, header: string[], rows: (string | number)[][]): void {
   // Cells may come from the store or a peer (names, audit details): control characters are escaped.
-  for (const l of table(header, rows.map((r) => r.map((c) => (typeof c === 'string' ? printable(c) : c))))) io.out(l);
+  for (const l of table(
+    header,
+    rows.map((r) => r.map((c) => (typeof c === 'string' ? printable(c) : c))),
+  ))
+    io.out(l);
 }
 
 /** Prints one JSON object on one line (the --json contract: the last stdout line is the result). */

@@ -9,7 +9,10 @@ import { HesError } from './constants.ts';
 import type { HesStore } from './store/types.ts';
 
 /** A cap on one user's role: the credential in use may not do more than this role. */
-export interface RoleCap { user: string; role: Role }
+export interface RoleCap {
+  user: string;
+  role: Role;
+}
 
 export class Access {
   private readonly calls = new AsyncLocalStorage<RoleCap>();
@@ -35,7 +38,9 @@ export class Access {
   async require(actor: string, right: Right, subject: string): Promise<void> {
     const role = await this.roleOf(actor);
     if (role !== undefined && roleHas(role, right)) return;
-    await this.store.appendAudit([{ actor, action: 'policy.denied', subject, detail: { right, role: role ?? 'unknown user' }, tsMs: Date.now() }]);
+    await this.store.appendAudit([
+      { actor, action: 'policy.denied', subject, detail: { right, role: role ?? 'unknown user' }, tsMs: Date.now() },
+    ]);
     const who = printable(actor, MAX_NAME_LEN);
     throw new PermissionError(role === undefined ? `unknown user "${who}"` : `user "${who}" (${role}) lacks the right "${right}"`);
   }

@@ -11,9 +11,21 @@ import type { HesStore } from './store/types.ts';
 export const AUDIT_MAC_LEN = 32;
 const GENESIS = new Uint8Array(AUDIT_MAC_LEN);
 
-export interface AuditEntry { seq: number; tsMs: number; actor: string; action: string; subject: string; detail: string }
+export interface AuditEntry {
+  seq: number;
+  tsMs: number;
+  actor: string;
+  action: string;
+  subject: string;
+  detail: string;
+}
 
-export interface AuditVerifyResult { ok: boolean; entries: number; error?: string; badSeq?: number }
+export interface AuditVerifyResult {
+  ok: boolean;
+  entries: number;
+  error?: string;
+  badSeq?: number;
+}
 
 function lenPrefixed(h: ReturnType<typeof createHmac>, s: string): void {
   const b = Buffer.from(s, 'utf8');
@@ -43,7 +55,10 @@ const VERIFY_PAGE = 10_000;
 
 /** The audit log of one HES store; appends go through the store, which chains them (one serialised chain). */
 export class AuditLog {
-  constructor(private readonly store: HesStore, private readonly key: Uint8Array) {}
+  constructor(
+    private readonly store: HesStore,
+    private readonly key: Uint8Array,
+  ) {}
 
   /** Appends one entry in its own transaction and returns its sequence number. */
   append(actor: string, action: string, subject: string, detail: unknown, tsMs: number = Date.now()): Promise<number> {
@@ -67,14 +82,28 @@ export class AuditLog {
     if (m === null) return { ok: false, entries: r.entries, error: 'anchor must be "seq:mac" as printed by audit --head' };
     const seq = Number(m[1]);
     const row = await this.store.auditEntry(seq);
-    if (row === undefined) return { ok: false, entries: r.entries, badSeq: seq, error: `the log has ${r.entries} entries but the anchor names entry ${seq}: the database was rolled back to an older copy` };
-    if (Buffer.from(row.mac).toString('hex') !== m[2]) return { ok: false, entries: r.entries, badSeq: seq, error: `entry ${seq} differs from the anchor: the log was rewritten` };
+    if (row === undefined)
+      return {
+        ok: false,
+        entries: r.entries,
+        badSeq: seq,
+        error: `the log has ${r.entries} entries but the anchor names entry ${seq}: the database was rolled back to an older copy`,
+      };
+    if (Buffer.from(row.mac).toString('hex') !== m[2])
+      return { ok: false, entries: r.entries, badSeq: seq, error: `entry ${seq} differs from the anchor: the log was rewritten` };
     return r;
   }
 
   /** Lists entries (newest last), optionally from a sequence number on. */
   async list(fromSeq = 1, limit = 1000): Promise<AuditEntry[]> {
-    return (await this.store.auditRows(fromSeq, limit)).map(({ seq, tsMs, actor, action, subject, detail }) => ({ seq, tsMs, actor, action, subject, detail }));
+    return (await this.store.auditRows(fromSeq, limit)).map(({ seq, tsMs, actor, action, subject, detail }) => ({
+      seq,
+      tsMs,
+      actor,
+      action,
+      subject,
+      detail,
+    }));
   }
 
   /**
@@ -88,17 +117,25 @@ export class AuditLog {
       const rows = await this.store.auditRows(n + 1, VERIFY_PAGE);
       for (const r of rows) {
         n++;
-        if (r.seq !== n) return { ok: false, entries: n - 1, badSeq: r.seq, error: `audit entry ${n} is missing (next stored entry is ${r.seq})` };
-        if (!ctEqual(new Uint8Array(r.prev), prev)) return { ok: false, entries: n - 1, badSeq: r.seq, error: `audit entry ${r.seq} does not chain to entry ${r.seq - 1}` };
+        if (r.seq !== n)
+          return { ok: false, entries: n - 1, badSeq: r.seq, error: `audit entry ${n} is missing (next stored entry is ${r.seq})` };
+        if (!ctEqual(new Uint8Array(r.prev), prev))
+          return { ok: false, entries: n - 1, badSeq: r.seq, error: `audit entry ${r.seq} does not chain to entry ${r.seq - 1}` };
         const mac = entryMac(this.key, prev, r);
-        if (!ctEqual(mac, new Uint8Array(r.mac))) return { ok: false, entries: n - 1, badSeq: r.seq, error: `audit entry ${r.seq} was altered (MAC mismatch)` };
+        if (!ctEqual(mac, new Uint8Array(r.mac)))
+          return { ok: false, entries: n - 1, badSeq: r.seq, error: `audit entry ${r.seq} was altered (MAC mismatch)` };
         prev = mac;
       }
       if (rows.length < VERIFY_PAGE) break;
     }
     const h = await this.store.auditHead();
     if (h.seq !== n || !ctEqual(new Uint8Array(h.mac), prev)) {
-      return { ok: false, entries: n, badSeq: n + 1, error: `audit log ends at entry ${n} but the recorded head is entry ${h.seq}: entries were removed or the head was altered` };
+      return {
+        ok: false,
+        entries: n,
+        badSeq: n + 1,
+        error: `audit log ends at entry ${n} but the recorded head is entry ${h.seq}: entries were removed or the head was altered`,
+      };
     }
     return { ok: true, entries: n };
   }

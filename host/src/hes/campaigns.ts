@@ -9,7 +9,16 @@ import type { CommandParams } from './commands.ts';
 export const CAMPAIGN_KINDS = ['key_update', 'firmware'] as const;
 export type CampaignKind = (typeof CAMPAIGN_KINDS)[number];
 
-export interface CampaignSummary { id: number; kind: string; actor: string; params: unknown; createdMs: number; meters: number; states: { [state: string]: number }; skipped: number }
+export interface CampaignSummary {
+  id: number;
+  kind: string;
+  actor: string;
+  params: unknown;
+  createdMs: number;
+  meters: number;
+  states: { [state: string]: number };
+  skipped: number;
+}
 
 export class Campaigns {
   constructor(private readonly hes: Hes) {}
@@ -18,7 +27,12 @@ export class Campaigns {
    * Queues the command on every meter (actor's right checked first: a refusal changes nothing).
    * A meter that cannot take it now (e.g. a key update already in progress) is skipped with the reason.
    */
-  async start(actor: string, meters: string[], params: CommandParams & { kind: CampaignKind }, expiryMs?: number): Promise<{ id: number; commands: number[]; skipped: { meter: string; reason: string }[] }> {
+  async start(
+    actor: string,
+    meters: string[],
+    params: CommandParams & { kind: CampaignKind },
+    expiryMs?: number,
+  ): Promise<{ id: number; commands: number[]; skipped: { meter: string; reason: string }[] }> {
     if (meters.length === 0) throw new HesError('a campaign needs at least one meter');
     const known = new Set((await this.hes.meterStatus()).map((m) => m.id));
     const unknown = meters.find((m) => !known.has(m));
@@ -48,7 +62,16 @@ export class Campaigns {
   async list(limit = 100): Promise<CampaignSummary[]> {
     return (await this.hes.store.listCampaigns(limit)).map((r) => {
       const meters = Object.values(r.states).reduce((a, b) => a + b, 0) + r.skipped;
-      return { id: r.id, kind: r.kind, actor: r.actor, params: JSON.parse(r.params), createdMs: r.createdMs, meters, states: r.states, skipped: r.skipped };
+      return {
+        id: r.id,
+        kind: r.kind,
+        actor: r.actor,
+        params: JSON.parse(r.params),
+        createdMs: r.createdMs,
+        meters,
+        states: r.states,
+        skipped: r.skipped,
+      };
     });
   }
 }

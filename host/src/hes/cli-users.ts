@@ -18,16 +18,28 @@ export const TOKEN_ENV = 'VAKT_TOKEN';
 export const TOKEN_FILE_ENV = 'VAKT_TOKEN_FILE';
 
 export const AUTH_OPTIONS: { [name: string]: OptionSpec } = {
-  'token-file': { type: 'string', placeholder: '<file>', description: `file holding your API token (or env ${TOKEN_FILE_ENV}, or the token in ${TOKEN_ENV}; on a terminal you are asked to log in)` },
+  'token-file': {
+    type: 'string',
+    placeholder: '<file>',
+    description: `file holding your API token (or env ${TOKEN_FILE_ENV}, or the token in ${TOKEN_ENV}; on a terminal you are asked to log in)`,
+  },
 };
 
 export const USER_OPTIONS: { [name: string]: OptionSpec } = {
-  role: { type: 'string', placeholder: '<role>', description: 'add: viewer, operator or admin; token: scope the token to this role (at most the user\'s)' },
+  role: {
+    type: 'string',
+    placeholder: '<role>',
+    description: "add: viewer, operator or admin; token: scope the token to this role (at most the user's)",
+  },
   'password-stdin': { type: 'boolean', description: 'add/passwd: read the password from standard input (else asked on the terminal)' },
   expires: { type: 'string', placeholder: '<days>', description: 'token: lifetime in days', default: '90' },
   label: { type: 'string', placeholder: '<text>', description: 'token: what the token is for' },
   out: { type: 'string', placeholder: '<file>', description: 'token: write the token to this file (mode 0600) instead of printing it' },
-  'token-id': { type: 'string', placeholder: '<id>', description: 'revoke: one token (16 hex digits) instead of all of the user\'s tokens and sessions' },
+  'token-id': {
+    type: 'string',
+    placeholder: '<id>',
+    description: "revoke: one token (16 hex digits) instead of all of the user's tokens and sessions",
+  },
 };
 
 export const USER_USAGE = '<add|passwd|token|revoke|list> [<name>] [--role <r>] [--password-stdin] [--expires <days>] [--token-id <id>]';
@@ -57,7 +69,9 @@ export async function principalFor(p: Parsed, users: Users, io: CliIo): Promise<
   } catch (e) {
     cliErr(e);
   }
-  throw new CliError(`not logged in: give --token-file <file>, set ${TOKEN_ENV} or ${TOKEN_FILE_ENV} (tokens: 'vakt hes user token'), or run on a terminal to log in`);
+  throw new CliError(
+    `not logged in: give --token-file <file>, set ${TOKEN_ENV} or ${TOKEN_FILE_ENV} (tokens: 'vakt hes user token'), or run on a terminal to log in`,
+  );
 }
 
 async function readPassword(p: Parsed, io: CliIo, confirm: boolean): Promise<string> {
@@ -87,7 +101,14 @@ function handOver(io: CliIo, p: Parsed, t: { id: string; token: string; role: Ro
   return { ...info, token: t.token };
 }
 
-export interface HandedToken { user: string; id: string; role: Role; expires: string; token?: string; file?: string }
+export interface HandedToken {
+  user: string;
+  id: string;
+  role: Role;
+  expires: string;
+  token?: string;
+  file?: string;
+}
 
 /** Lifetime of the first admin's token from `hes init`: long enough to set up the operators. */
 const INIT_TOKEN_MS = 30 * 86400_000;
@@ -121,7 +142,12 @@ export async function cmdUser(users: Users, p: Parsed, io: CliIo): Promise<numbe
         await users.require(me, 'users', 'users');
         const rows = await users.list();
         if (p.json) printJson(io, { users: rows, tokens: await users.tokens() });
-        else printTable(io, ['user', 'role', 'password', 'tokens'], rows.map((r) => [r.name, r.role, r.password ? 'yes' : 'no', r.tokens]));
+        else
+          printTable(
+            io,
+            ['user', 'role', 'password', 'tokens'],
+            rows.map((r) => [r.name, r.role, r.password ? 'yes' : 'no', r.tokens]),
+          );
         return 0;
       }
       case 'add': {
@@ -148,7 +174,16 @@ export async function cmdUser(users: Users, p: Parsed, io: CliIo): Promise<numbe
         const days = Number(stringOpt(p, 'expires'));
         if (!(days > 0 && days <= 3650)) throw usageError('--expires must be a number of days between 0 and 3650');
         const label = stringOpt(p, 'label');
-        const t = handOver(io, p, await users.createToken(me, who, { ...(role !== undefined ? { role } : {}), ttlMs: Math.round(days * 86400_000), ...(label !== undefined ? { label } : {}) }), who);
+        const t = handOver(
+          io,
+          p,
+          await users.createToken(me, who, {
+            ...(role !== undefined ? { role } : {}),
+            ttlMs: Math.round(days * 86400_000),
+            ...(label !== undefined ? { label } : {}),
+          }),
+          who,
+        );
         if (p.json) printJson(io, t);
         return 0;
       }

@@ -26,35 +26,86 @@ const MAX_DURATION_S = 365 * 24 * 3600;
 const MAX_REFUSALS_SHOWN = 1000;
 
 const COMMON: { [name: string]: OptionSpec } = {
-  db: { type: 'string', placeholder: '<file|url>', description: 'HES database: a SQLite file, or postgres://user@host/db for several HES nodes (env VAKT_HES_DB)', default: 'hes.db' },
+  db: {
+    type: 'string',
+    placeholder: '<file|url>',
+    description: 'HES database: a SQLite file, or postgres://user@host/db for several HES nodes (env VAKT_HES_DB)',
+    default: 'hes.db',
+  },
   'store-key-file': { type: 'string', placeholder: '<file>', description: `store key file (64 hex digits; or env ${STORE_KEY_ENV})` },
   ...AUTH_OPTIONS,
 };
 
-function spec(name: string, summary: string, usage: string, options: { [k: string]: OptionSpec }, extra: Partial<CommandSpec> = {}): CommandSpec {
+function spec(
+  name: string,
+  summary: string,
+  usage: string,
+  options: { [k: string]: OptionSpec },
+  extra: Partial<CommandSpec> = {},
+): CommandSpec {
   return { name: `vakt hes ${name}`, summary, usage, options: { ...options, ...COMMON }, ...extra };
 }
 
 const SPECS: { [sub: string]: CommandSpec } = {
-  init: spec('init', 'create the HES database, its X25519 key pair (the HES certificate) and pin the KPE key', '--kpe-pub <file> [--db <file>] [--store-key-file <file>] [--cert-out <file>] [--admin <name>]', {
-    'kpe-pub': { type: 'string', placeholder: '<file>', description: "the KPE public key ('vakt kpe init' wrote kpe.pub) to pin" },
-    'cert-out': { type: 'string', placeholder: '<file>', description: 'where to write the HES certificate for the KPE', default: 'hes.cert.json' },
-    admin: { type: 'string', placeholder: '<name>', description: 'first user, with the admin role', default: 'admin' },
-    'token-out': { type: 'string', placeholder: '<file>', description: "write the first admin's one-time token to this file (mode 0600) instead of printing it" },
-    'hes-id': { type: 'string', placeholder: '<hex16>', description: 'HES id (default: random)' },
-  }, { notes: ['A missing --store-key-file is created (mode 0600). Keep it outside the database and its backups: without it nothing can be decrypted.',
-    "The first admin: on a terminal you set its password; otherwise (or with --token-out) an admin API token is shown once."] }),
+  init: spec(
+    'init',
+    'create the HES database, its X25519 key pair (the HES certificate) and pin the KPE key',
+    '--kpe-pub <file> [--db <file>] [--store-key-file <file>] [--cert-out <file>] [--admin <name>]',
+    {
+      'kpe-pub': { type: 'string', placeholder: '<file>', description: "the KPE public key ('vakt kpe init' wrote kpe.pub) to pin" },
+      'cert-out': {
+        type: 'string',
+        placeholder: '<file>',
+        description: 'where to write the HES certificate for the KPE',
+        default: 'hes.cert.json',
+      },
+      admin: { type: 'string', placeholder: '<name>', description: 'first user, with the admin role', default: 'admin' },
+      'token-out': {
+        type: 'string',
+        placeholder: '<file>',
+        description: "write the first admin's one-time token to this file (mode 0600) instead of printing it",
+      },
+      'hes-id': { type: 'string', placeholder: '<hex16>', description: 'HES id (default: random)' },
+    },
+    {
+      notes: [
+        'A missing --store-key-file is created (mode 0600). Keep it outside the database and its backups: without it nothing can be decrypted.',
+        'The first admin: on a terminal you set its password; otherwise (or with --token-out) an admin API token is shown once.',
+      ],
+    },
+  ),
   cert: spec('cert', 'print the HES certificate (id and X25519 public key) for the KPE', '[--out <file>]', {
     out: { type: 'string', placeholder: '<file>', description: 'write it to a file instead of stdout' },
   }),
-  import: spec('import', 'import a key shipment from the KPE (signed, encrypted, once)', '<shipment.vks>', {}, { positionals: { min: 1, max: 1, names: '<shipment.vks>' } }),
+  import: spec(
+    'import',
+    'import a key shipment from the KPE (signed, encrypted, once)',
+    '<shipment.vks>',
+    {},
+    { positionals: { min: 1, max: 1, names: '<shipment.vks>' } },
+  ),
   serve: spec('serve', 'serve concentrators over TCP (COBS + CRC-16 framed link frames)', '--port <p> [--host <addr>]', {
     port: { type: 'string', placeholder: '<p>', description: 'TCP port (0 = any free port)', default: '4059' },
     host: { type: 'string', placeholder: '<addr>', description: 'listen address', default: '127.0.0.1' },
     duration: { type: 'string', placeholder: '<s>', description: 'stop after this many seconds (default: until Ctrl-C)' },
-    http: { type: 'string', placeholder: '<port>', description: 'also serve the HTTP API and web console on this port (0 = any free port)' },
-    'http-host': { type: 'string', placeholder: '<addr>', description: 'HTTP listen address (put TLS in front of it before leaving loopback)', default: '127.0.0.1' },
-    node: { type: 'string', placeholder: '<name>', description: 'this node\'s name: one `hes serve` per name and store; on PostgreSQL give every node its own (its lease, its command claims)', default: 'hes' },
+    http: {
+      type: 'string',
+      placeholder: '<port>',
+      description: 'also serve the HTTP API and web console on this port (0 = any free port)',
+    },
+    'http-host': {
+      type: 'string',
+      placeholder: '<addr>',
+      description: 'HTTP listen address (put TLS in front of it before leaving loopback)',
+      default: '127.0.0.1',
+    },
+    node: {
+      type: 'string',
+      placeholder: '<name>',
+      description:
+        "this node's name: one `hes serve` per name and store; on PostgreSQL give every node its own (its lease, its command claims)",
+      default: 'hes',
+    },
   }),
   command: spec(
     'command',
@@ -67,16 +118,28 @@ const SPECS: { [sub: string]: CommandSpec } = {
       'push-interval': { type: 'string', placeholder: '<s>', description: 'config: push interval in seconds' },
       from: { type: 'string', placeholder: '<seq>', description: 'gapfill: first load-profile interval' },
       to: { type: 'string', placeholder: '<seq>', description: 'gapfill: last load-profile interval' },
-      scope: { type: 'string', placeholder: '<op>', description: 'key_update: 0 = all keys (master key), or one operation id 1..9', default: '0' },
+      scope: {
+        type: 'string',
+        placeholder: '<op>',
+        description: 'key_update: 0 = all keys (master key), or one operation id 1..9',
+        default: '0',
+      },
       sha256: { type: 'string', placeholder: '<hex>', description: "firmware: image digest from 'vakt hes firmware add'" },
       id: { type: 'string', placeholder: '<n>', description: 'cancel: command id' },
       expiry: { type: 'string', placeholder: '<s>', description: 'seconds before an unanswered command expires', default: '86400' },
     },
     {
       positionals: { min: 1, max: 1, names: '<kind>' },
-      notes: ['Rights: read/gapfill/config/clock need operator; relay, firmware and key_update need admin.', 'A key update keeps the old key valid until the meter confirms the new one; a lost confirmation is retried.'],
-      examples: ['VAKT_TOKEN_FILE=~/.vakt-token vakt hes command relay --meter 0a1b2c3d4e5f6071 --state 0', 'vakt hes command key_update --meter 0a1b2c3d4e5f6071 --scope 0',
-        'vakt hes firmware add fw-7.bin --version 7 && vakt hes command firmware --sha256 <hex> --meter all', 'vakt hes command list --meter 0a1b2c3d4e5f6071'],
+      notes: [
+        'Rights: read/gapfill/config/clock need operator; relay, firmware and key_update need admin.',
+        'A key update keeps the old key valid until the meter confirms the new one; a lost confirmation is retried.',
+      ],
+      examples: [
+        'VAKT_TOKEN_FILE=~/.vakt-token vakt hes command relay --meter 0a1b2c3d4e5f6071 --state 0',
+        'vakt hes command key_update --meter 0a1b2c3d4e5f6071 --scope 0',
+        'vakt hes firmware add fw-7.bin --version 7 && vakt hes command firmware --sha256 <hex> --meter all',
+        'vakt hes command list --meter 0a1b2c3d4e5f6071',
+      ],
     },
   ),
   readings: spec('readings', 'print stored readings of a meter', '--meter <id> [--limit <n>]', {
@@ -87,15 +150,27 @@ const SPECS: { [sub: string]: CommandSpec } = {
   audit: spec('audit', 'print or verify the tamper-evident audit log', '[--verify] [--limit <n>]', {
     verify: { type: 'boolean', description: 'recompute the MAC chain and the head; exit 1 when anything was altered' },
     head: { type: 'boolean', description: 'print the head "seq:mac" to keep outside the database' },
-    anchor: { type: 'string', placeholder: '<seq:mac>', description: 'with --verify: a head printed earlier by --head must still be in the chain (detects a rollback)' },
+    anchor: {
+      type: 'string',
+      placeholder: '<seq:mac>',
+      description: 'with --verify: a head printed earlier by --head must still be in the chain (detects a rollback)',
+    },
     limit: { type: 'string', placeholder: '<n>', description: 'entries to print', default: '50' },
     from: { type: 'string', placeholder: '<seq>', description: 'first entry to print', default: '1' },
   }),
-  user: spec('user', 'operators: add, passwd, token, revoke, list (admin; passwd and token also for yourself)', USER_USAGE, USER_OPTIONS,
-    { positionals: { min: 1, max: 2, names: '<action> [<name>]' }, notes: USER_NOTES }),
-  firmware: spec('firmware', 'store a firmware image for an update campaign (admin only)', 'add <file> --version <n>', {
-    version: { type: 'string', placeholder: '<n>', description: 'firmware version number' },
-  }, { positionals: { min: 2, max: 2, names: 'add <file>' } }),
+  user: spec('user', 'operators: add, passwd, token, revoke, list (admin; passwd and token also for yourself)', USER_USAGE, USER_OPTIONS, {
+    positionals: { min: 1, max: 2, names: '<action> [<name>]' },
+    notes: USER_NOTES,
+  }),
+  firmware: spec(
+    'firmware',
+    'store a firmware image for an update campaign (admin only)',
+    'add <file> --version <n>',
+    {
+      version: { type: 'string', placeholder: '<n>', description: 'firmware version number' },
+    },
+    { positionals: { min: 2, max: 2, names: 'add <file>' } },
+  ),
 };
 
 const TOP = [
@@ -188,14 +263,24 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         await hes.require(me, 'view', 'readings');
         const rows = await hes.readings(meterOpt(p), intOpt(p, 'limit', 1, 100_000, 20));
         if (p.json) printJson(io, { meter: meterOpt(p), readings: rows });
-        else printTable(io, ['seq', 'time', 'Wh', 'W'], rows.map((r) => [r.seq, new Date(r.t * 1000).toISOString(), r.wh, r.w]));
+        else
+          printTable(
+            io,
+            ['seq', 'time', 'Wh', 'W'],
+            rows.map((r) => [r.seq, new Date(r.t * 1000).toISOString(), r.wh, r.w]),
+          );
         return 0;
       }
       case 'meters': {
         await hes.require(me, 'view', 'meters');
         const rows = await hes.meterStatus();
         if (p.json) printJson(io, { meters: rows });
-        else printTable(io, ['meter', 'concentrator', 'readings', 'last seq', 'key gen', 'status'], rows.map((r) => [r.id, r.concentrator, r.readings, r.maxSeq, r.keyGen, r.status]));
+        else
+          printTable(
+            io,
+            ['meter', 'concentrator', 'readings', 'last seq', 'key gen', 'status'],
+            rows.map((r) => [r.id, r.concentrator, r.readings, r.maxSeq, r.keyGen, r.status]),
+          );
         return 0;
       }
       case 'audit': {
@@ -215,17 +300,32 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
         }
         const rows = await hes.audit.list(intOpt(p, 'from', 1, Number.MAX_SAFE_INTEGER, 1), intOpt(p, 'limit', 1, 1_000_000, 50));
         if (p.json) printJson(io, { entries: rows });
-        else printTable(io, ['seq', 'time', 'actor', 'action', 'subject', 'detail'], rows.map((r) => [r.seq, new Date(r.tsMs).toISOString(), r.actor, r.action, r.subject, r.detail.length > 80 ? r.detail.slice(0, 77) + '...' : r.detail]));
+        else
+          printTable(
+            io,
+            ['seq', 'time', 'actor', 'action', 'subject', 'detail'],
+            rows.map((r) => [
+              r.seq,
+              new Date(r.tsMs).toISOString(),
+              r.actor,
+              r.action,
+              r.subject,
+              r.detail.length > 80 ? r.detail.slice(0, 77) + '...' : r.detail,
+            ]),
+          );
         return 0;
       }
       case 'firmware': {
-        if (p.positionals[0] !== 'add') throw usageError("usage: vakt hes firmware add <file> --version <n>");
+        if (p.positionals[0] !== 'add') throw usageError('usage: vakt hes firmware add <file> --version <n>');
         const data = new Uint8Array(readFileSync(resolve(io.cwd, p.positionals[1]!)));
         const version = intOpt(p, 'version', 0, 2 ** 32 - 1, -1);
         if (version < 0) throw usageError('missing required option --version');
         const sha = await hes.addFirmware(me, data, version);
         if (p.json) printJson(io, { sha256: sha, size: data.length, version });
-        else io.out(`firmware ${sha} (${data.length} bytes, version ${version}) stored; start a campaign with 'vakt hes command firmware --sha256 ${sha} --meter <id>'`);
+        else
+          io.out(
+            `firmware ${sha} (${data.length} bytes, version ${version}) stored; start a campaign with 'vakt hes command firmware --sha256 ${sha} --meter <id>'`,
+          );
         return 0;
       }
     }
@@ -255,9 +355,16 @@ async function cmdInit(p: Parsed, io: CliIo): Promise<number> {
   const hesIdHex = stringOpt(p, 'hes-id');
   if (hesIdHex !== undefined && !/^[0-9a-fA-F]{16}$/.test(hesIdHex)) throw usageError('--hes-id must be 16 hex digits');
   const admin = stringOpt(p, 'admin') ?? 'admin';
-  if (!USER_NAME_RE.test(admin)) throw usageError(`--admin must be 1–32 of a-z 0-9 . _ - starting with a letter, got ${JSON.stringify(admin.slice(0, 40))}`);
+  if (!USER_NAME_RE.test(admin))
+    throw usageError(`--admin must be 1–32 of a-z 0-9 . _ - starting with a letter, got ${JSON.stringify(admin.slice(0, 40))}`);
   let adminToken: { id: string; token?: string; file?: string } | undefined;
-  const { hes, cert } = await Hes.init({ dbPath: db, storeKey: key, kpePublicKeys: [kpe], adminUser: admin, ...(hesIdHex !== undefined ? { hesId: fromHex(hesIdHex) } : {}) });
+  const { hes, cert } = await Hes.init({
+    dbPath: db,
+    storeKey: key,
+    kpePublicKeys: [kpe],
+    adminUser: admin,
+    ...(hesIdHex !== undefined ? { hesId: fromHex(hesIdHex) } : {}),
+  });
   try {
     // The store key holder sets up the first admin; nothing printed repeats a password.
     adminToken = await initialCredential(new Users(hes), admin, p, io);
@@ -266,7 +373,8 @@ async function cmdInit(p: Parsed, io: CliIo): Promise<number> {
   }
   const certOut = resolve(io.cwd, stringOpt(p, 'cert-out') ?? 'hes.cert.json');
   writeFileAtomic(certOut, formatHesCert(cert));
-  if (p.json) printJson(io, { db, hesId: toHex(cert.hesId), x25519: toHex(cert.x25519), cert: certOut, storeKeyCreated: created, admin, adminToken });
+  if (p.json)
+    printJson(io, { db, hesId: toHex(cert.hesId), x25519: toHex(cert.x25519), cert: certOut, storeKeyCreated: created, admin, adminToken });
   else {
     io.out(`HES ${toHex(cert.hesId)} created in ${db} (admin user '${admin}')`);
     if (created) io.out(`store key created in ${resolve(io.cwd, kf!)}: keep it outside the database and its backups`);
@@ -281,7 +389,8 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
   const durS = numberOpt(p, 'duration', 0, MAX_DURATION_S, 0);
   const httpPort = stringOpt(p, 'http') === undefined ? undefined : intOpt(p, 'http', 0, 65535, 0);
   const node = stringOpt(p, 'node') ?? 'hes';
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw usageError(`--node must be 1-64 letters, digits, '.', '_' or '-', got '${node}'`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node))
+    throw usageError(`--node must be 1-64 letters, digits, '.', '_' or '-', got '${node}'`);
   const hes = await openHes(p, io, node);
   // One `hes serve` per node name and store: a second one stops here with one line.
   let lease: ServeLease;
@@ -313,7 +422,10 @@ async function cmdServe(p: Parsed, io: CliIo): Promise<number> {
       const { startHttp } = await import('../http/server.ts');
       web = await startHttp(hes, { host: stringOpt(p, 'http-host') ?? '127.0.0.1', port: httpPort });
       if (!p.json) io.out(`web console and HTTP API on ${web.url} (log in with a user's password, or a token as 'Authorization: Bearer')`);
-      if (!p.json && !isLoopback(stringOpt(p, 'http-host') ?? '127.0.0.1')) io.err('warning: the HTTP API is served without TLS beyond this machine: put a TLS proxy in front of it (passwords and tokens cross the network)');
+      if (!p.json && !isLoopback(stringOpt(p, 'http-host') ?? '127.0.0.1'))
+        io.err(
+          'warning: the HTTP API is served without TLS beyond this machine: put a TLS proxy in front of it (passwords and tokens cross the network)',
+        );
     }
     let lostLease = false;
     await new Promise<void>((res) => {
@@ -350,11 +462,20 @@ async function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): Promise<
   if (kind === 'list') {
     await hes.require(who, 'view', 'commands');
     const st = stringOpt(p, 'state');
-    if (st !== undefined && !(COMMAND_STATES as readonly string[]).includes(st)) throw usageError(`--state must be one of ${COMMAND_STATES.join(', ')}`);
+    if (st !== undefined && !(COMMAND_STATES as readonly string[]).includes(st))
+      throw usageError(`--state must be one of ${COMMAND_STATES.join(', ')}`);
     const m = stringOpt(p, 'meter');
-    const rows = await hes.listCommands({ ...(m !== undefined ? { meter: meterOpt(p) } : {}), ...(st !== undefined ? { state: st as CommandState } : {}) });
+    const rows = await hes.listCommands({
+      ...(m !== undefined ? { meter: meterOpt(p) } : {}),
+      ...(st !== undefined ? { state: st as CommandState } : {}),
+    });
     if (p.json) printJson(io, { commands: rows });
-    else printTable(io, ['id', 'meter', 'kind', 'state', 'actor', 'tries', 'result'], rows.map((r) => [r.id, r.meter, r.kind, r.state, r.actor, r.attempts, r.result === null ? '' : JSON.stringify(r.result)]));
+    else
+      printTable(
+        io,
+        ['id', 'meter', 'kind', 'state', 'actor', 'tries', 'result'],
+        rows.map((r) => [r.id, r.meter, r.kind, r.state, r.actor, r.attempts, r.result === null ? '' : JSON.stringify(r.result)]),
+      );
     return 0;
   }
   if (kind === 'cancel') {
@@ -365,7 +486,8 @@ async function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): Promise<
     else io.out(`command ${id} cancelled`);
     return 0;
   }
-  if (!(COMMAND_KINDS as readonly string[]).includes(kind)) throw usageError(`unknown command kind '${kind}' (${COMMAND_KINDS.join(', ')}, list, cancel)`);
+  if (!(COMMAND_KINDS as readonly string[]).includes(kind))
+    throw usageError(`unknown command kind '${kind}' (${COMMAND_KINDS.join(', ')}, list, cancel)`);
   // --meter all: a campaign (e.g. firmware, clock sync) queues one command per meter.
   const all = stringOpt(p, 'meter') === 'all';
   const meter = all ? 'all' : meterOpt(p);
@@ -388,7 +510,11 @@ async function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): Promise<
     case 'config': {
       const t = stringOpt(p, 'tariff');
       const pi = stringOpt(p, 'push-interval');
-      params = { kind: 'config', ...(t !== undefined ? { tariff: num('tariff', 0, 65535) } : {}), ...(pi !== undefined ? { pushInterval: num('push-interval', 1, 86400) } : {}) };
+      params = {
+        kind: 'config',
+        ...(t !== undefined ? { tariff: num('tariff', 0, 65535) } : {}),
+        ...(pi !== undefined ? { pushInterval: num('push-interval', 1, 86400) } : {}),
+      };
       break;
     }
     case 'clock':
@@ -413,7 +539,10 @@ async function cmdCommand(hes: Hes, who: string, p: Parsed, io: CliIo): Promise<
   const ids: number[] = [];
   for (const m of targets) ids.push(await hes.enqueueCommand(who, m, params, { expiryMs }));
   if (p.json) printJson(io, all ? { ids, meters: targets, kind, state: 'queued' } : { id: ids[0], meter, kind, state: 'queued' });
-  else if (all) io.out(`${ids.length} ${kind} command(s) queued (ids ${ids[0]}..${ids[ids.length - 1]}); each is sent when its meter's concentrator is connected`);
+  else if (all)
+    io.out(
+      `${ids.length} ${kind} command(s) queued (ids ${ids[0]}..${ids[ids.length - 1]}); each is sent when its meter's concentrator is connected`,
+    );
   else io.out(`command ${ids[0]} (${kind}) queued for meter ${meter}; it is sent when the meter's concentrator is connected`);
   return 0;
 }

@@ -21,18 +21,55 @@ export class CommandRows {
   /** Queues a command in the unit (audited as command.queued by the store); returns the index of its write (its result carries the id). */
   insert(actor: string, m: MeterState, p: CommandParams, nowMs: number, expiryMs: number): number {
     const u = this.unit;
-    u.push({ kind: 'insertCommand', cmd: { meterId: m.id, kind: p.kind, op: KIND_INFO[p.kind].op, params: JSON.stringify(p), actor, createdMs: nowMs, expiresMs: nowMs + expiryMs } });
+    u.push({
+      kind: 'insertCommand',
+      cmd: {
+        meterId: m.id,
+        kind: p.kind,
+        op: KIND_INFO[p.kind].op,
+        params: JSON.stringify(p),
+        actor,
+        createdMs: nowMs,
+        expiresMs: nowMs + expiryMs,
+      },
+    });
     return u.length - 1;
   }
 
   /** Moves a command to `to` (conditional on its current state in the store). */
-  set(row: CommandRow, to: CommandState, p: CommandParams, nowMs: number, result: unknown, nextTry = row.nextTryMs, attempts = row.attempts): void {
+  set(
+    row: CommandRow,
+    to: CommandState,
+    p: CommandParams,
+    nowMs: number,
+    result: unknown,
+    nextTry = row.nextTryMs,
+    attempts = row.attempts,
+  ): void {
     if (!canTransition(row.state, to)) throw new HesError(`command ${row.id}: illegal transition ${row.state} -> ${to}`);
     const params = JSON.stringify(p);
     const res = result === undefined ? row.result : JSON.stringify(result);
     this.unit.push({
-      kind: 'updateCommand', id: row.id, expect: row.state, state: to, params, attempts, nextTryMs: nextTry, updatedMs: nowMs, result: res,
-      ...(to !== 'sent' ? { audit: { actor: row.actor, action: `command.${to}`, subject: `${toHex(row.meterId)}#${row.id}`, detail: { kind: row.kind, result }, tsMs: nowMs } } : {}),
+      kind: 'updateCommand',
+      id: row.id,
+      expect: row.state,
+      state: to,
+      params,
+      attempts,
+      nextTryMs: nextTry,
+      updatedMs: nowMs,
+      result: res,
+      ...(to !== 'sent'
+        ? {
+            audit: {
+              actor: row.actor,
+              action: `command.${to}`,
+              subject: `${toHex(row.meterId)}#${row.id}`,
+              detail: { kind: row.kind, result },
+              tsMs: nowMs,
+            },
+          }
+        : {}),
     });
     Object.assign(row, { state: to, params, attempts, nextTryMs: nextTry, updatedMs: nowMs, result: res });
   }

@@ -1,5 +1,18 @@
 // Command kinds, their rights, body encodings (PROTOCOL.md §10) and the queue state machine.
-import { OP_READ, OP_RELAY, OP_CONFIG, OP_CLOCK, OP_FIRMWARE, OP_KEY_UPDATE, DIR_IMAGE, CMAC_TAG_LEN, KEY_LEN, cmac, deriveE2eKey, expandKey } from '@vakt/shared';
+import {
+  OP_READ,
+  OP_RELAY,
+  OP_CONFIG,
+  OP_CLOCK,
+  OP_FIRMWARE,
+  OP_KEY_UPDATE,
+  DIR_IMAGE,
+  CMAC_TAG_LEN,
+  KEY_LEN,
+  cmac,
+  deriveE2eKey,
+  expandKey,
+} from '@vakt/shared';
 import type { CryptoCtx } from '@vakt/shared';
 import type { Right } from './roles.ts';
 import type { CborValue } from '../crypto/cbor.ts';
@@ -42,7 +55,15 @@ export type CommandParams =
   | { kind: 'config'; tariff?: number; pushInterval?: number }
   | { kind: 'clock' }
   // sha256 names the stored image (operator side); gen is the FIRMWARE key generation of the BEGIN sent.
-  | { kind: 'firmware'; sha256: string; size: number; version: number; phase?: 'begin' | 'chunk' | 'activate'; offset?: number; gen?: number }
+  | {
+      kind: 'firmware';
+      sha256: string;
+      size: number;
+      version: number;
+      phase?: 'begin' | 'chunk' | 'activate';
+      offset?: number;
+      gen?: number;
+    }
   | { kind: 'key_update'; scope: number; newGen?: number; phase?: 'transport' | 'activate' };
 
 export const CONFIG_TARIFF = 1;
@@ -61,7 +82,14 @@ export const KU_ACTIVATE = 3;
  * KF[gen] = KDF(OK[FIRMWARE, gen], "vakt-e2e", meterId ‖ 0x06 ‖ 0x02 ‖ gen), where ok[okOff..+16)
  * is OK[FIRMWARE, gen]. Binds the image to this meter and key generation.
  */
-export function firmwareImageMac(ctx: CryptoCtx, ok: Uint8Array, okOff: number, meterId: Uint8Array, gen: number, image: Uint8Array): Uint8Array {
+export function firmwareImageMac(
+  ctx: CryptoCtx,
+  ok: Uint8Array,
+  okOff: number,
+  meterId: Uint8Array,
+  gen: number,
+  image: Uint8Array,
+): Uint8Array {
   const kf = new Uint8Array(KEY_LEN);
   const rk = new Uint32Array(44);
   deriveE2eKey(ctx, ok, okOff, meterId, OP_FIRMWARE, DIR_IMAGE, gen, kf, 0);

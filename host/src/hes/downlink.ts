@@ -3,7 +3,24 @@
 // for settled uplink. Every counter comes from a range reserved in the store first; command state
 // changes commit (conditionally) before the frames are returned, so a frame is never sent twice
 // under one counter and a command is sent by one node.
-import { writeKeyUpdate, errorName, sendGen, KX_NONE, KX_STAGED, KX_CONFIRMED, LINK_DATA, LINK_JOIN, LINK_ACK, MAX_BODY, MAX_LINK_FRAME, OP_READING, OP_ACK, OP_KEY_UPDATE, OP_FIRMWARE, ERR_COUNTER_EXHAUSTED } from '@vakt/shared';
+import {
+  writeKeyUpdate,
+  errorName,
+  sendGen,
+  KX_NONE,
+  KX_STAGED,
+  KX_CONFIRMED,
+  LINK_DATA,
+  LINK_JOIN,
+  LINK_ACK,
+  MAX_BODY,
+  MAX_LINK_FRAME,
+  OP_READING,
+  OP_ACK,
+  OP_KEY_UPDATE,
+  OP_FIRMWARE,
+  ERR_COUNTER_EXHAUSTED,
+} from '@vakt/shared';
 import type { KeySlot } from '@vakt/shared';
 import { cborEncode } from '../crypto/cbor.ts';
 import type { CborValue } from '../crypto/cbor.ts';
@@ -114,7 +131,13 @@ export class Downlink {
    * new key; any other fault fails the command, audited. Other meters' frames are untouched. A
    * concentrator's own link key running out still fails that concentrator's pump (its own traffic only).
    */
-  private async guarded(m: MeterState, op: number, nowMs: number, make: () => Promise<Uint8Array | null>, row?: CommandRow): Promise<Uint8Array | null> {
+  private async guarded(
+    m: MeterState,
+    op: number,
+    nowMs: number,
+    make: () => Promise<Uint8Array | null>,
+    row?: CommandRow,
+  ): Promise<Uint8Array | null> {
     if (this.core.exhausted.has(`${m.hex}/${op}/${sendGen(m.ring, op)}`)) return null;
     const unit = this.core.unit!;
     const mark = unit.length;
@@ -143,13 +166,29 @@ export class Downlink {
       const gen = sendGen(m.ring, op);
       this.core.exhausted.add(`${m.hex}/${op}/${gen}`);
       const canUpdate = op !== OP_KEY_UPDATE && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN;
-      const action = canUpdate ? `key update of ${opName(op)} queued` : op === OP_KEY_UPDATE ? 'the KEY_UPDATE key itself: re-provision the meter' : 'a key update is already under way';
-      this.core.auditInUnit({ actor: SYSTEM_ACTOR, action: 'key.exhausted', subject: m.hex, detail: { op: opName(op), gen, action }, tsMs: nowMs });
+      const action = canUpdate
+        ? `key update of ${opName(op)} queued`
+        : op === OP_KEY_UPDATE
+          ? 'the KEY_UPDATE key itself: re-provision the meter'
+          : 'a key update is already under way';
+      this.core.auditInUnit({
+        actor: SYSTEM_ACTOR,
+        action: 'key.exhausted',
+        subject: m.hex,
+        detail: { op: opName(op), gen, action },
+        tsMs: nowMs,
+      });
       if (canUpdate) isolated(() => this.keys.begin(SYSTEM_ACTOR, m, op, nowMs, DEFAULT_EXPIRY_MS));
       return;
     }
     const msg = (e instanceof Error ? e.message : String(e)).slice(0, 200);
-    this.core.auditInUnit({ actor: SYSTEM_ACTOR, action: 'downlink.fault', subject: m.hex, detail: { op: opName(op), command: row?.id ?? null, error: msg }, tsMs: nowMs });
+    this.core.auditInUnit({
+      actor: SYSTEM_ACTOR,
+      action: 'downlink.fault',
+      subject: m.hex,
+      detail: { op: opName(op), command: row?.id ?? null, error: msg },
+      tsMs: nowMs,
+    });
     if (row !== undefined && canTransition(row.state, 'failed')) isolated(() => this.rows.end(row, 'failed', nowMs, { error: msg }));
   }
 
@@ -218,7 +257,12 @@ export class Downlink {
     return f;
   }
 
-  private async firmwareBody(m: MeterState, row: CommandRow, p: CommandParams & { kind: 'firmware' }, nowMs: number): Promise<CborValue | null> {
+  private async firmwareBody(
+    m: MeterState,
+    row: CommandRow,
+    p: CommandParams & { kind: 'firmware' },
+    nowMs: number,
+  ): Promise<CborValue | null> {
     const img = await this.core.store.firmwareImage(fromHex(p.sha256));
     if (img === undefined) {
       this.rows.end(row, 'failed', nowMs, { error: 'firmware image missing' });
@@ -243,4 +287,3 @@ export class Downlink {
     return [row.id, FW_ACTIVATE];
   }
 }
-

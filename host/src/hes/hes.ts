@@ -60,7 +60,16 @@ export interface HesInitOptions extends HesOpenOptions {
   hesId?: Uint8Array;
 }
 
-export interface MeterStatus { id: string; concentrator: string; readings: number; maxSeq: number; keyGen: number; pendingGen: number | null; tagFailures: number; status: string }
+export interface MeterStatus {
+  id: string;
+  concentrator: string;
+  readings: number;
+  maxSeq: number;
+  keyGen: number;
+  pendingGen: number | null;
+  tagFailures: number;
+  status: string;
+}
 
 /** The HES library; one instance is one node on one store. */
 export class Hes {
@@ -103,13 +112,18 @@ export class Hes {
 
   /** Creates a new HES store (schema, HES key pair and id, pinned KPE keys, first admin); returns the HES certificate. */
   static async init(o: HesInitOptions): Promise<{ hes: Hes; cert: HesCert }> {
-    if (o.dbPath !== ':memory:' && !/^postgres/i.test(o.dbPath) && storeExists(o.dbPath)) throw new HesError(`${o.dbPath} already exists; refusing to initialise over it`);
+    if (o.dbPath !== ':memory:' && !/^postgres/i.test(o.dbPath) && storeExists(o.dbPath))
+      throw new HesError(`${o.dbPath} already exists; refusing to initialise over it`);
     if (o.kpePublicKeys.length === 0) throw new HesError('at least one KPE public key must be pinned');
     const admin = o.adminUser ?? 'admin';
     const adminProblem = nameProblem(admin, 'admin user name');
     if (adminProblem !== null) throw new HesError(adminProblem);
     const keys = deriveStoreKeys(o.storeKey);
-    const store = await openStore(o.dbPath, { auditKey: keys.audit, ...(o.synchronous !== undefined ? { synchronous: o.synchronous } : {}), ...(o.node !== undefined ? { node: o.node } : {}) });
+    const store = await openStore(o.dbPath, {
+      auditKey: keys.audit,
+      ...(o.synchronous !== undefined ? { synchronous: o.synchronous } : {}),
+      ...(o.node !== undefined ? { node: o.node } : {}),
+    });
     const hesId = o.hesId ?? randomBytes(ID_LEN);
     const secret = x25519.utils.randomSecretKey();
     const pub = x25519.getPublicKey(secret);
@@ -125,7 +139,15 @@ export class Hes {
         ],
         kpeKeys: o.kpePublicKeys,
         admin: { name: admin, createdMs: now },
-        audit: [{ actor: admin, action: 'hes.init', subject: toHex(hesId), detail: { kpe: o.kpePublicKeys.map(toHex), x25519: toHex(pub) }, tsMs: now }],
+        audit: [
+          {
+            actor: admin,
+            action: 'hes.init',
+            subject: toHex(hesId),
+            detail: { kpe: o.kpePublicKeys.map(toHex), x25519: toHex(pub) },
+            tsMs: now,
+          },
+        ],
       });
     } catch (e) {
       await store.close();
@@ -141,7 +163,11 @@ export class Hes {
   static async open(o: HesOpenOptions): Promise<Hes> {
     if (!storeExists(o.dbPath)) throw new HesError(`no HES database at ${o.dbPath} (run "vakt hes init")`);
     const keys = deriveStoreKeys(o.storeKey);
-    const store = await openStore(o.dbPath, { auditKey: keys.audit, ...(o.synchronous !== undefined ? { synchronous: o.synchronous } : {}), ...(o.node !== undefined ? { node: o.node } : {}) });
+    const store = await openStore(o.dbPath, {
+      auditKey: keys.audit,
+      ...(o.synchronous !== undefined ? { synchronous: o.synchronous } : {}),
+      ...(o.node !== undefined ? { node: o.node } : {}),
+    });
     try {
       const check = await store.meta('store_key_check');
       if (check === undefined) throw new HesError(`${o.dbPath} is not an initialised HES database`);
@@ -159,8 +185,21 @@ export class Hes {
     }
   }
 
-  private static async build(store: HesStore, keys: ReturnType<typeof deriveStoreKeys>, hesId: Uint8Array, pub: Uint8Array, o: HesOpenOptions): Promise<Hes> {
-    const core = new HesCore(store, hesId, new KeyStore(keys.atRest), keys.audit, { retryMs: o.retryMs ?? DEFAULT_RETRY_MS, ...(o.reserve !== undefined ? { reserve: o.reserve } : {}) }, o.blockCipher === undefined ? createFastCryptoCtx() : createCryptoCtx(o.blockCipher));
+  private static async build(
+    store: HesStore,
+    keys: ReturnType<typeof deriveStoreKeys>,
+    hesId: Uint8Array,
+    pub: Uint8Array,
+    o: HesOpenOptions,
+  ): Promise<Hes> {
+    const core = new HesCore(
+      store,
+      hesId,
+      new KeyStore(keys.atRest),
+      keys.audit,
+      { retryMs: o.retryMs ?? DEFAULT_RETRY_MS, ...(o.reserve !== undefined ? { reserve: o.reserve } : {}) },
+      o.blockCipher === undefined ? createFastCryptoCtx() : createCryptoCtx(o.blockCipher),
+    );
     await core.reload();
     return new Hes(store, core, keys.atRest, pub);
   }
@@ -309,7 +348,14 @@ export class Hes {
       keyGen: m.ring.mkGen,
       pendingGen: m.ring.xState === KX_STAGED ? m.ring.xGen : null,
       tagFailures: m.tagFailures,
-      status: m.tagFailures >= WRONG_KEY_THRESHOLD ? 'WRONG KEY' : m.ring.xState === KX_STAGED ? 'key update pending' : m.ring.xState === KX_CONFIRMED ? 'key update confirmed' : 'ok',
+      status:
+        m.tagFailures >= WRONG_KEY_THRESHOLD
+          ? 'WRONG KEY'
+          : m.ring.xState === KX_STAGED
+            ? 'key update pending'
+            : m.ring.xState === KX_CONFIRMED
+              ? 'key update confirmed'
+              : 'ok',
     }));
   }
 }

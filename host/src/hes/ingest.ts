@@ -54,7 +54,16 @@ export interface IngestOptions {
 
 /** Result of ingesting one link frame. */
 export type IngestResult =
-  | { ok: true; kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack'; meter?: string; concentrator: string; seq?: number; command?: number; linkCounter?: number; repeat?: true }
+  | {
+      ok: true;
+      kind: 'reading' | 'duplicate' | 'response' | 'event' | 'key_confirm' | 'ack' | 'link_ack';
+      meter?: string;
+      concentrator: string;
+      seq?: number;
+      command?: number;
+      linkCounter?: number;
+      repeat?: true;
+    }
   | { ok: false; code: number; error: string; message: string; meter?: string; concentrator?: string; linkCounter?: number };
 // linkCounter: set when the link frame itself was authentic (not for LINK_ACKs): the frame is settled,
 // stored or refused for good, and the concentrator may drop it once told so (linkAcks).
@@ -89,7 +98,11 @@ export class Ingest {
   private dirty = false;
 
   constructor(private readonly core: HesCore) {
-    this.uplink = new Uplink(core, (r) => this.refuse(r), (at) => (this.plan!.readingAt = at));
+    this.uplink = new Uplink(
+      core,
+      (r) => this.refuse(r),
+      (at) => (this.plan!.readingAt = at),
+    );
   }
 
   /**
@@ -148,7 +161,11 @@ export class Ingest {
     } catch (e) {
       return this.faulted(p, e);
     }
-    if (r instanceof Promise) return r.then((v) => this.planned(p, v), (e: unknown) => this.faulted(p, e));
+    if (r instanceof Promise)
+      return r.then(
+        (v) => this.planned(p, v),
+        (e: unknown) => this.faulted(p, e),
+      );
     return this.planned(p, r);
   }
 
@@ -166,15 +183,36 @@ export class Ingest {
       p.writes.length = 0;
       p.readingAt = -1;
       const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      return this.planned(p, this.refuse({ code: ERR_FRAME_FAULT, message: `frame refused: the HES could not process it (${what.slice(0, 200)})`, subject: this.hdr.sender ? toHex(this.hdr.sender) : 'link' }));
+      return this.planned(
+        p,
+        this.refuse({
+          code: ERR_FRAME_FAULT,
+          message: `frame refused: the HES could not process it (${what.slice(0, 200)})`,
+          subject: this.hdr.sender ? toHex(this.hdr.sender) : 'link',
+        }),
+      );
     }
   }
 
   /** A refusal result, audited in the frame's unit unless told not to. */
   private refuse(r: Refusal): IngestResult {
     const error = frameFaultName(r.code) ?? errorName(r.code);
-    if (r.audit !== false) this.core.auditInUnit({ actor: SYSTEM_ACTOR, action: `security.${error.toLowerCase()}`, subject: r.subject, detail: { message: r.message }, tsMs: this.nowMs });
-    return { ok: false, code: r.code, error, message: r.message, ...(r.meter !== undefined ? { meter: r.meter } : {}), ...(r.concentrator !== undefined ? { concentrator: r.concentrator } : {}) };
+    if (r.audit !== false)
+      this.core.auditInUnit({
+        actor: SYSTEM_ACTOR,
+        action: `security.${error.toLowerCase()}`,
+        subject: r.subject,
+        detail: { message: r.message },
+        tsMs: this.nowMs,
+      });
+    return {
+      ok: false,
+      code: r.code,
+      error,
+      message: r.message,
+      ...(r.meter !== undefined ? { meter: r.meter } : {}),
+      ...(r.concentrator !== undefined ? { concentrator: r.concentrator } : {}),
+    };
   }
 
   private nowMs = 0;
@@ -189,18 +227,30 @@ export class Ingest {
     if (!(f instanceof Uint8Array)) return this.refuse({ code: ERR_POLICY, message: 'frame is not bytes', subject: 'link', audit: quiet });
     const r = parseHeader(f, 0, f.length, h);
     if (r < 0) return this.refuse({ code: r, message: `malformed link frame (${errorName(r)})`, subject: 'link', audit: quiet });
-    if (h.version !== BACKHAUL_VERSION || h.dir !== DIR_UP) return this.refuse({ code: ERR_POLICY, message: 'expected an uplink backhaul link frame', subject: 'link', audit: quiet });
+    if (h.version !== BACKHAUL_VERSION || h.dir !== DIR_UP)
+      return this.refuse({ code: ERR_POLICY, message: 'expected an uplink backhaul link frame', subject: 'link', audit: quiet });
     const concHex = toHex(h.sender);
     const c = this.core.concs.get(concHex);
     const at = { subject: concHex, concentrator: concHex, audit: quiet };
     if (c === undefined) return this.refuse({ code: ERR_UNKNOWN_SENDER, message: `unknown concentrator ${concHex}`, ...at });
-    if (h.gen !== c.linkGen) return this.refuse({ code: ERR_GENERATION, message: `concentrator ${concHex} used link generation ${h.gen}, expected ${c.linkGen}`, ...at });
+    if (h.gen !== c.linkGen)
+      return this.refuse({
+        code: ERR_GENERATION,
+        message: `concentrator ${concHex} used link generation ${h.gen}, expected ${c.linkGen}`,
+        ...at,
+      });
     const n = openFrame(this.core.ctx, h, c.up, f, 0, this.linkBody, 0);
     if (n < 0) return this.refuse({ code: n, message: linkRefusal(n, concHex, h.counter), ...at });
     this.links.set(c.up, c.id);
     if (h.op === LINK_ACK) return { ok: true, kind: 'link_ack', concentrator: concHex };
     this.linkCounter = h.counter;
-    if (h.op !== LINK_DATA) return this.refuse({ code: ERR_POLICY, message: `link type ${h.op} not expected from a concentrator`, subject: concHex, concentrator: concHex });
+    if (h.op !== LINK_DATA)
+      return this.refuse({
+        code: ERR_POLICY,
+        message: `link type ${h.op} not expected from a concentrator`,
+        subject: concHex,
+        concentrator: concHex,
+      });
     return this.ingestE2e(this.linkBody.subarray(0, n), c, nowMs);
   }
 
@@ -208,29 +258,53 @@ export class Ingest {
   private ingestE2e(data: Uint8Array, c: ConcState, nowMs: number): IngestResult | Promise<IngestResult> {
     const h = this.hdr2;
     const concentrator = c.hex;
-    if (data.length <= ID_LEN) return this.refuse({ code: ERR_LENGTH, message: `backhaul DATA body via ${concentrator} too short for meter id and frame`, subject: concentrator, concentrator });
+    if (data.length <= ID_LEN)
+      return this.refuse({
+        code: ERR_LENGTH,
+        message: `backhaul DATA body via ${concentrator} too short for meter id and frame`,
+        subject: concentrator,
+        concentrator,
+      });
     const f = data.subarray(ID_LEN);
     const r = parseHeader(f, 0, f.length, h);
-    if (r < 0) return this.refuse({ code: r, message: `malformed end-to-end frame via ${concentrator} (${errorName(r)})`, subject: concentrator, concentrator });
-    if (h.version !== E2E_VERSION) return this.refuse({ code: ERR_POLICY, message: 'expected an end-to-end frame', subject: concentrator, concentrator });
+    if (r < 0)
+      return this.refuse({
+        code: r,
+        message: `malformed end-to-end frame via ${concentrator} (${errorName(r)})`,
+        subject: concentrator,
+        concentrator,
+      });
+    if (h.version !== E2E_VERSION)
+      return this.refuse({ code: ERR_POLICY, message: 'expected an end-to-end frame', subject: concentrator, concentrator });
     const meter = toHex(data.subarray(0, ID_LEN));
     const m = this.core.meters.get(meter);
     const at = { subject: meter, meter, concentrator };
-    if (m === undefined) return this.refuse({ code: ERR_UNKNOWN_SENDER, message: `unknown meter ${meter} (not in any imported shipment)`, ...at });
+    if (m === undefined)
+      return this.refuse({ code: ERR_UNKNOWN_SENDER, message: `unknown meter ${meter} (not in any imported shipment)`, ...at });
     const slot = this.core.cachedRecvSlot(m, h.op, h.gen);
     // First use of a key: its replay state is read, then the frame is handled (nothing else runs meanwhile).
     if (slot === undefined) return this.core.recvSlot(m, h.op, h.gen).then((s) => this.verifyE2e(data, c, m, s, nowMs));
     return this.verifyE2e(data, c, m, slot, nowMs);
   }
 
-  private verifyE2e(data: Uint8Array, c: ConcState, m: MeterState, slot: KeySlot | null, nowMs: number): IngestResult | Promise<IngestResult> {
+  private verifyE2e(
+    data: Uint8Array,
+    c: ConcState,
+    m: MeterState,
+    slot: KeySlot | null,
+    nowMs: number,
+  ): IngestResult | Promise<IngestResult> {
     const h = this.hdr2;
     const f = data.subarray(ID_LEN);
     const meter = m.hex;
     const at = { subject: meter, meter, concentrator: c.hex };
     const kc = h.op === OP_KEY_UPDATE && m.kc !== null && m.kc.gen === h.gen ? m.kc : null;
     if (slot === null && kc === null) {
-      return this.refuse({ code: ERR_GENERATION, message: `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${sendGen(m.ring, h.op)}`, ...at });
+      return this.refuse({
+        code: ERR_GENERATION,
+        message: `meter ${meter} sent ${opName(h.op)} under key generation ${h.gen}; the HES holds generation ${sendGen(m.ring, h.op)}`,
+        ...at,
+      });
     }
     let n = -1;
     let used: KeySlot | null = null;
@@ -257,7 +331,8 @@ export class Ingest {
     }
     // Every authentic body is checked against the body table (PROTOCOL.md §10) before it means anything.
     const body = decodeBody(h.op, DIR_UP, this.e2eBody, 0, n);
-    if (body.err < 0) return this.refuse({ code: ERR_CBOR, message: `authentic ${opName(h.op)} frame from meter ${meter} refused: ${body.reason}`, ...at });
+    if (body.err < 0)
+      return this.refuse({ code: ERR_CBOR, message: `authentic ${opName(h.op)} frame from meter ${meter} refused: ${body.reason}`, ...at });
     if (h.op === OP_KEY_UPDATE) return this.uplink.keys.uplink(m, c, this.e2eBody.subarray(0, n), used === kc, nowMs);
     return this.uplink.dispatch(m, c, h.op, h.counter, h.gen, body.items, nowMs);
   }
@@ -280,7 +355,10 @@ export class Ingest {
     // The concentrator resends a frame whose LINK_ACK was lost, unchanged: a benign duplicate. With a
     // short counter it reconstructs one window above the last and fails its tag (§6), with a full one
     // it is a replay; either way it is byte-identical to a frame accepted under the same key.
-    if ((n === ERR_TAG || n === ERR_REPLAY) && ((slot !== null && this.core.isRepeat(slot, f)) || (kc !== null && this.core.isRepeat(kc, f)))) {
+    if (
+      (n === ERR_TAG || n === ERR_REPLAY) &&
+      ((slot !== null && this.core.isRepeat(slot, f)) || (kc !== null && this.core.isRepeat(kc, f)))
+    ) {
       return { ok: true, kind: 'duplicate', meter, concentrator: c.hex, repeat: true };
     }
     const h = this.hdr2;
@@ -293,7 +371,8 @@ export class Ingest {
       this.core.unit!.push({ kind: 'meterHealth', meter: m.id, tagFailures: m.tagFailures, lastError: msg });
       return this.refuse({ code: n, message: msg, ...at });
     }
-    if (n === ERR_REPLAY) return this.refuse({ code: n, message: `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, ...at });
+    if (n === ERR_REPLAY)
+      return this.refuse({ code: n, message: `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, ...at });
     return this.refuse({ code: n, message: `frame from meter ${meter} refused (${errorName(n)})`, ...at });
   }
 
@@ -301,14 +380,19 @@ export class Ingest {
   private settle(p: FramePlan, r: IngestFrameResult, nowMs: number, late: AuditAppend[]): IngestResult {
     if (r.won) {
       // Another node may have stored the interval first: then it is a duplicate here.
-      if (p.readingAt >= 0 && (r.results[p.readingAt] as { inserted: boolean }).inserted === false && p.result.ok) p.result.kind = 'duplicate';
+      if (p.readingAt >= 0 && (r.results[p.readingAt] as { inserted: boolean }).inserted === false && p.result.ok)
+        p.result.kind = 'duplicate';
       return p.result;
     }
     // Nothing of the frame was stored; what memory assumed about it is rebuilt from the store.
     this.dirty = true;
     const linkCounter = p.result.linkCounter;
     const meter = p.advance !== null ? toHex(p.advance.sender) : undefined;
-    const base = { ...(meter !== undefined ? { meter } : {}), ...(p.result.concentrator !== undefined ? { concentrator: p.result.concentrator } : {}), ...(linkCounter !== undefined ? { linkCounter } : {}) };
+    const base = {
+      ...(meter !== undefined ? { meter } : {}),
+      ...(p.result.concentrator !== undefined ? { concentrator: p.result.concentrator } : {}),
+      ...(linkCounter !== undefined ? { linkCounter } : {}),
+    };
     if ('fault' in r) {
       const message = `frame refused: the store could not take it (${r.fault.slice(0, 200)})`;
       late.push({ actor: SYSTEM_ACTOR, action: 'security.err_internal', subject: meter ?? 'link', detail: { message }, tsMs: nowMs });
@@ -317,7 +401,12 @@ export class Ingest {
     // The advance lost: this counter was accepted before (another node, or before a restart).
     const cur = r.current;
     if (p.slot !== null && cur.last > p.slot.last) p.slot.last = cur.last;
-    if (p.frame !== null && cur.frame !== null && cur.frame.length === p.frame.length && equalBytes(cur.frame, 0, p.frame, 0, p.frame.length)) {
+    if (
+      p.frame !== null &&
+      cur.frame !== null &&
+      cur.frame.length === p.frame.length &&
+      equalBytes(cur.frame, 0, p.frame, 0, p.frame.length)
+    ) {
       return { ok: true, kind: 'duplicate', concentrator: p.result.concentrator ?? '', repeat: true, ...base };
     }
     const message = `replayed frame from meter ${meter} (counter ${p.advance?.last} already accepted)`;

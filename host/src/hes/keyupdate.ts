@@ -65,11 +65,17 @@ export class KeyUpdate {
     const meter = m.hex;
     const at = { subject: meter, meter, concentrator: c.hex };
     const msg = this.msg;
-    if (parseKeyUpdate(body, 0, body.length, msg) < 0) return this.refuse({ code: ERR_CBOR, message: `authentic KEY_UPDATE frame from meter ${meter} has a malformed body`, ...at });
-    if (msg.kind !== 2 || !underKc) return this.refuse({ code: ERR_POLICY, message: `meter ${meter} sent an unexpected key-update message (kind ${msg.kind})`, ...at });
+    if (parseKeyUpdate(body, 0, body.length, msg) < 0)
+      return this.refuse({ code: ERR_CBOR, message: `authentic KEY_UPDATE frame from meter ${meter} has a malformed body`, ...at });
+    if (msg.kind !== 2 || !underKc)
+      return this.refuse({ code: ERR_POLICY, message: `meter ${meter} sent an unexpected key-update message (kind ${msg.kind})`, ...at });
     const r = hesOnConfirm(this.core.ctx, m.ring, msg.scope, msg.gen, m.persist);
     if (r < 0) {
-      return this.refuse({ code: ERR_KEY_STATE, message: `meter ${meter} confirmed scope ${msg.scope} generation ${msg.gen}, which is not the pending update (${errorName(r)})`, ...at });
+      return this.refuse({
+        code: ERR_KEY_STATE,
+        message: `meter ${meter} confirmed scope ${msg.scope} generation ${msg.gen}, which is not the pending update (${errorName(r)})`,
+        ...at,
+      });
     }
     if (r !== KU_CHANGED) {
       m.activateNextMs = 0; // repeated CONFIRM: the meter may not have seen ACTIVATE
@@ -83,7 +89,13 @@ export class KeyUpdate {
       if (row.state === 'queued') this.rows.set(row, 'sent', params, nowMs, undefined);
       this.rows.set(row, 'acknowledged', { ...params, phase: 'activate' } as CommandParams, nowMs, { scope: msg.scope, newGen: msg.gen });
     }
-    this.core.auditInUnit({ actor: SYSTEM_ACTOR, action: 'key_update.confirmed', subject: meter, detail: { scope: msg.scope, newGen: msg.gen }, tsMs: nowMs });
+    this.core.auditInUnit({
+      actor: SYSTEM_ACTOR,
+      action: 'key_update.confirmed',
+      subject: meter,
+      detail: { scope: msg.scope, newGen: msg.gen },
+      tsMs: nowMs,
+    });
     m.activateNextMs = 0;
     return { ok: true, kind: 'key_confirm', meter, concentrator: c.hex, ...(row !== undefined ? { command: row.id } : {}) };
   }
@@ -95,6 +107,12 @@ export class KeyUpdate {
 
   activated(m: MeterState, nowMs: number): void {
     this.core.pruneSlots(m);
-    this.core.auditInUnit({ actor: SYSTEM_ACTOR, action: 'key_update.activated', subject: m.hex, detail: { mkGen: m.ring.mkGen }, tsMs: nowMs });
+    this.core.auditInUnit({
+      actor: SYSTEM_ACTOR,
+      action: 'key_update.activated',
+      subject: m.hex,
+      detail: { mkGen: m.ring.mkGen },
+      tsMs: nowMs,
+    });
   }
 }

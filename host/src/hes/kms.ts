@@ -6,7 +6,14 @@ import { concat, toHex, utf8, plain } from '../crypto/bytes.ts';
 export type KeyKind = 'ring' | 'lk';
 export type KeyState = 'active' | 'retired';
 
-export interface KeyRow { owner: Uint8Array; kind: KeyKind; scope: number; gen: number; state: KeyState; key: Uint8Array }
+export interface KeyRow {
+  owner: Uint8Array;
+  kind: KeyKind;
+  scope: number;
+  gen: number;
+  state: KeyState;
+  key: Uint8Array;
+}
 
 /** Raised when a stored key blob does not open: the store key is wrong or the row was tampered with. */
 export class KeyStoreError extends Error {
@@ -32,13 +39,17 @@ export class KeyStore {
   }
 
   /** Decrypts stored rows; throws KeyStoreError naming the first row that does not open. */
-  openAll(rows: readonly { owner: Uint8Array; kind: KeyKind; scope: number; gen: number; state: KeyState; enc: Uint8Array; ver: number }[]): (KeyRow & { ver: number })[] {
+  openAll(
+    rows: readonly { owner: Uint8Array; kind: KeyKind; scope: number; gen: number; state: KeyState; enc: Uint8Array; ver: number }[],
+  ): (KeyRow & { ver: number })[] {
     const out: (KeyRow & { ver: number })[] = [];
     for (const r of rows) {
       const owner = plain(r.owner);
       const key = gcmOpen(this.kek, r.enc, aad(owner, r.kind, r.scope, r.gen));
       if (key === null) {
-        throw new KeyStoreError(`stored ${r.kind} key of ${toHex(owner)} (scope ${r.scope}, gen ${r.gen}) does not decrypt: wrong store key or tampered row`);
+        throw new KeyStoreError(
+          `stored ${r.kind} key of ${toHex(owner)} (scope ${r.scope}, gen ${r.gen}) does not decrypt: wrong store key or tampered row`,
+        );
       }
       out.push({ owner, kind: r.kind, scope: r.scope, gen: r.gen, state: r.state, key, ver: r.ver });
     }

@@ -28,14 +28,24 @@ function processAlive(pid: number): boolean {
 export class ServeLease {
   private readonly token = `${hostname()}:${process.pid}:${Date.now()}`;
 
-  private constructor(private readonly store: HesStore, readonly node: string) {}
+  private constructor(
+    private readonly store: HesStore,
+    readonly node: string,
+  ) {}
 
   /** Takes the node's lease or throws HesError naming the process that holds it. */
   static async acquire(store: HesStore, dbPath: string, node = DEFAULT_NODE, nowMs = Date.now()): Promise<ServeLease> {
     const lease = new ServeLease(store, node);
     const here = hostname();
-    const held = await store.acquireLease({ node, holder: lease.token, pid: process.pid, host: here, startedMs: nowMs, renewedMs: nowMs }, LEASE_EXPIRY_MS, (r) => r.host !== here || processAlive(r.pid));
-    if (held !== null) throw new HesError(`${dbPath} is already served by vakt hes serve (pid ${held.pid} on ${held.host}, since ${new Date(held.startedMs).toISOString()}); stop it first`);
+    const held = await store.acquireLease(
+      { node, holder: lease.token, pid: process.pid, host: here, startedMs: nowMs, renewedMs: nowMs },
+      LEASE_EXPIRY_MS,
+      (r) => r.host !== here || processAlive(r.pid),
+    );
+    if (held !== null)
+      throw new HesError(
+        `${dbPath} is already served by vakt hes serve (pid ${held.pid} on ${held.host}, since ${new Date(held.startedMs).toISOString()}); stop it first`,
+      );
     return lease;
   }
 

@@ -10,12 +10,36 @@ const ID_LEN = 8;
 /** A meter or concentrator that has sent nothing for this long is shown as silent. */
 export const SILENT_AFTER_MS = 3 * 3600_000;
 
-export interface LoadProfilePoint { seq: number; t: number; wh: number; w: number; receivedMs: number }
-export interface RegisterRead { id: number; t: number; wh: number; w: number; receivedMs: number }
-export interface SecurityEvent { seq: number; tsMs: number; action: string; subject: string; actor: string; detail: string }
+export interface LoadProfilePoint {
+  seq: number;
+  t: number;
+  wh: number;
+  w: number;
+  receivedMs: number;
+}
+export interface RegisterRead {
+  id: number;
+  t: number;
+  wh: number;
+  w: number;
+  receivedMs: number;
+}
+export interface SecurityEvent {
+  seq: number;
+  tsMs: number;
+  action: string;
+  subject: string;
+  actor: string;
+  detail: string;
+}
 
 /** A time range in seconds since the epoch (inclusive) and a page: rows after `after` (a seq or id), at most `limit`. */
-export interface Range { from?: number; to?: number; after?: number; limit: number }
+export interface Range {
+  from?: number;
+  to?: number;
+  after?: number;
+  limit: number;
+}
 
 export class HesQueries {
   constructor(private readonly store: HesStore) {}
@@ -34,7 +58,10 @@ export class HesQueries {
    * order, after the cursor (seq, meter): the billing export, one page at a time.
    */
   async loadProfileAll(r: Range & { afterMeter?: string }): Promise<(LoadProfilePoint & { meter: string })[]> {
-    const rows = await this.store.loadProfileAll({ ...HesQueries.range(r, -1), afterMeter: r.afterMeter === undefined ? new Uint8Array(0) : fromHex(r.afterMeter, ID_LEN) });
+    const rows = await this.store.loadProfileAll({
+      ...HesQueries.range(r, -1),
+      afterMeter: r.afterMeter === undefined ? new Uint8Array(0) : fromHex(r.afterMeter, ID_LEN),
+    });
     return rows.map(({ meter, ...p }) => ({ meter: toHex(new Uint8Array(meter)), ...p }));
   }
 
@@ -44,7 +71,10 @@ export class HesQueries {
   }
 
   /** Events the meters reported (EVENT op), newest first. */
-  async meterEvents(meter: string | undefined, limit: number): Promise<{ id: number; meter: string; code: number; t: number; detail: string | null; receivedMs: number }[]> {
+  async meterEvents(
+    meter: string | undefined,
+    limit: number,
+  ): Promise<{ id: number; meter: string; code: number; t: number; detail: string | null; receivedMs: number }[]> {
     const rows = await this.store.meterEvents(meter === undefined ? undefined : fromHex(meter, ID_LEN), limit);
     return rows.map((e) => ({ ...e, meter: toHex(new Uint8Array(e.meter)) }));
   }
@@ -61,12 +91,20 @@ export class HesQueries {
    * Concentrators: meters behind each, the newest reading relayed (received time), status (silent
    * when nothing came for SILENT_AFTER_MS) and the security refusals audited against it.
    */
-  async concentrators(nowMs = Date.now()): Promise<{ id: string; meters: number; lastSeenMs: number | null; refusals: number; status: 'ok' | 'silent' | 'never seen' }[]> {
+  async concentrators(
+    nowMs = Date.now(),
+  ): Promise<{ id: string; meters: number; lastSeenMs: number | null; refusals: number; status: 'ok' | 'silent' | 'never seen' }[]> {
     const rows = await this.store.concentratorHealth();
     const refusals = new Map((await this.store.refusalCounts()).map((r) => [r.subject, r.n]));
     return rows.map((r) => {
       const id = toHex(new Uint8Array(r.id));
-      return { id, meters: r.meters, lastSeenMs: r.lastSeenMs, refusals: refusals.get(id) ?? 0, status: r.lastSeenMs === null ? 'never seen' : nowMs - r.lastSeenMs > SILENT_AFTER_MS ? 'silent' : 'ok' };
+      return {
+        id,
+        meters: r.meters,
+        lastSeenMs: r.lastSeenMs,
+        refusals: refusals.get(id) ?? 0,
+        status: r.lastSeenMs === null ? 'never seen' : nowMs - r.lastSeenMs > SILENT_AFTER_MS ? 'silent' : 'ok',
+      };
     });
   }
 

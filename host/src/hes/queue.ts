@@ -16,7 +16,17 @@ import type { StoreWrite, WriteResult } from './store/types.ts';
 /** Attempts of a unit whose conditional writes found the store changed by another writer. */
 const STALE_RETRIES = 3;
 
-export interface CommandInfo { id: number; meter: string; kind: string; state: string; actor: string; attempts: number; params: unknown; result: unknown; updatedMs: number }
+export interface CommandInfo {
+  id: number;
+  meter: string;
+  kind: string;
+  state: string;
+  actor: string;
+  attempts: number;
+  params: unknown;
+  result: unknown;
+  updatedMs: number;
+}
 
 export class CommandQueue {
   constructor(
@@ -66,7 +76,8 @@ export class CommandQueue {
       if (m === undefined) throw new HesError(`unknown meter ${meterId}`);
       if (p.kind !== 'key_update') return this.rows.insert(actor, m, p, now, expiry);
       if (m.ring.xState === KX_STAGED) throw new HesError(`meter ${meterId} already has a key update in progress`);
-      if (m.ring.xState === KX_CONFIRMED) throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
+      if (m.ring.xState === KX_CONFIRMED)
+        throw new HesError(`meter ${meterId} has not yet activated its previous key update; wait for its first frame under the new key`);
       return this.keys.begin(actor, m, p.scope, now, expiry);
     });
     return (results[value] as { id: number }).id;
@@ -86,7 +97,11 @@ export class CommandQueue {
 
   /** Lists commands (optionally of one meter / state), newest first. */
   async list(f: { meter?: string; state?: CommandState; limit?: number } = {}): Promise<CommandInfo[]> {
-    const rows = await this.core.store.listCommands({ ...(f.meter !== undefined ? { meter: fromHex(f.meter, ID_LEN) } : {}), ...(f.state !== undefined ? { state: f.state } : {}), limit: f.limit ?? 100 });
+    const rows = await this.core.store.listCommands({
+      ...(f.meter !== undefined ? { meter: fromHex(f.meter, ID_LEN) } : {}),
+      ...(f.state !== undefined ? { state: f.state } : {}),
+      limit: f.limit ?? 100,
+    });
     return rows.map((r) => ({
       id: r.id,
       meter: toHex(r.meterId),
@@ -105,7 +120,9 @@ export class CommandQueue {
     await this.access.require(actor, 'firmware', 'image');
     const sha = new Uint8Array(createHash('sha256').update(image).digest());
     const now = Date.now();
-    await this.core.store.addFirmwareImage(sha, version, image, now, [{ actor, action: 'firmware.added', subject: toHex(sha), detail: { version, size: image.length }, tsMs: now }]);
+    await this.core.store.addFirmwareImage(sha, version, image, now, [
+      { actor, action: 'firmware.added', subject: toHex(sha), detail: { version, size: image.length }, tsMs: now },
+    ]);
     return toHex(sha);
   }
 }

@@ -19,7 +19,10 @@ export class RefusalSummary {
   rows = 0;
   total = 0;
 
-  constructor(private readonly audit: AuditLog, private readonly intervalMs = SUMMARY_INTERVAL_MS) {}
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly intervalMs = SUMMARY_INTERVAL_MS,
+  ) {}
 
   /** Counts one refusal of error `error` from `peer`. */
   add(error: string, peer: string): void {
@@ -33,13 +36,19 @@ export class RefusalSummary {
   /** Writes one summary row if refusals are pending and the interval has passed (force: at shutdown); returns its append. */
   flush(nowMs: number, force = false): Promise<number> | undefined {
     if (this.count === 0 || (!force && nowMs - this.lastMs < this.intervalMs)) return undefined;
-    const done = this.audit.append('hes', 'security.unauthenticated_refusals', 'tcp', {
-      refusals: this.count,
-      byError: Object.fromEntries(this.byError),
-      peers: Object.fromEntries(this.peers),
-      otherPeers: this.otherPeers,
-      sinceMs: Number.isFinite(this.lastMs) ? this.lastMs : null,
-    }, nowMs);
+    const done = this.audit.append(
+      'hes',
+      'security.unauthenticated_refusals',
+      'tcp',
+      {
+        refusals: this.count,
+        byError: Object.fromEntries(this.byError),
+        peers: Object.fromEntries(this.peers),
+        otherPeers: this.otherPeers,
+        sinceMs: Number.isFinite(this.lastMs) ? this.lastMs : null,
+      },
+      nowMs,
+    );
     this.rows++;
     this.lastMs = nowMs;
     this.count = 0;

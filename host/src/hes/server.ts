@@ -25,7 +25,16 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 /** An authenticated connection silent for this long is closed (the concentrator reconnects). */
 export const DEFAULT_IDLE_TIMEOUT_MS = 15 * 60_000;
 
-interface Conn { n: number; socket: Socket; deframer: SerialDeframer; frames: Uint8Array[]; conc: string | null; peer: string; openedMs: number; busy: boolean }
+interface Conn {
+  n: number;
+  socket: Socket;
+  deframer: SerialDeframer;
+  frames: Uint8Array[];
+  conc: string | null;
+  peer: string;
+  openedMs: number;
+  busy: boolean;
+}
 
 export interface HesServerOptions {
   host?: string;
@@ -60,7 +69,10 @@ export class HesServer {
   evicted = 0;
   timedOut = 0;
 
-  constructor(private readonly hes: Hes, private readonly o: HesServerOptions = {}) {
+  constructor(
+    private readonly hes: Hes,
+    private readonly o: HesServerOptions = {},
+  ) {
     this.now = o.nowMs ?? Date.now;
     this.refusals = new RefusalSummary(hes.audit, o.summaryIntervalMs);
     this.server = createServer((s) => this.accept(s));
@@ -149,7 +161,7 @@ export class HesServer {
       this.o.log?.(`connection ${n} closed${c.conc !== null ? ` (concentrator ${c.conc})` : ''}`);
     });
     socket.on('data', (d: Buffer) => {
-      for (let off = 0; off < d.length; ) {
+      for (let off = 0; off < d.length;) {
         // Push in slices; a connection with a full pending batch is paused until it is ingested.
         const step = Math.min(d.length - off, 4096);
         c.deframer.push(d, off, step);

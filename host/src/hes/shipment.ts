@@ -10,7 +10,12 @@ import type { HesCore } from './state.ts';
 import { StaleStoreError } from './store/types.ts';
 import type { KeyRow } from './store/types.ts';
 
-export interface ImportSummary { meters: number; concentrators: number; seq: number; id: string }
+export interface ImportSummary {
+  meters: number;
+  concentrators: number;
+  seq: number;
+  id: string;
+}
 
 export class Shipments {
   constructor(
@@ -50,7 +55,12 @@ export class Shipments {
     const seen = await store.shipmentSeen(h.id, h.kpePub);
     if (seen.seen) return refuse(new ShipmentError('REPLAY', `shipment ${toHex(h.id)} was already imported`));
     if (seen.lastSeq !== null && h.seq <= seen.lastSeq) {
-      return refuse(new ShipmentError('REPLAY', `shipment sequence ${h.seq} is not newer than the last imported (${seen.lastSeq}): replayed or out of order`));
+      return refuse(
+        new ShipmentError(
+          'REPLAY',
+          `shipment sequence ${h.seq} is not newer than the last imported (${seen.lastSeq}): replayed or out of order`,
+        ),
+      );
     }
     let p: ReturnType<typeof decodePayload>;
     try {
@@ -62,11 +72,13 @@ export class Shipments {
     }
     if (!ctEqual(p.hesId, this.core.hesId)) return refuse(new ShipmentError('WRONG_RECIPIENT', 'shipment payload names another HES'));
     const taken = await store.provisioned([...p.meters, ...p.concentrators].map((d) => d.id));
-    if (taken.length > 0) return refuse(new ShipmentError('CONFLICT', `device ${toHex(taken[0]!)} is already provisioned; a shipment cannot replace its keys`));
+    if (taken.length > 0)
+      return refuse(new ShipmentError('CONFLICT', `device ${toHex(taken[0]!)} is already provisioned; a shipment cannot replace its keys`));
     const now = Date.now();
     const kms = this.core.kms;
     const keys: Omit<KeyRow, 'ver'>[] = [];
-    const row = (owner: Uint8Array, kind: 'ring' | 'lk', gen: number, key: Uint8Array) => keys.push({ owner, kind, scope: 0, gen, state: 'active', enc: kms.seal(owner, kind, 0, gen, key), createdMs: now });
+    const row = (owner: Uint8Array, kind: 'ring' | 'lk', gen: number, key: Uint8Array) =>
+      keys.push({ owner, kind, scope: 0, gen, state: 'active', enc: kms.seal(owner, kind, 0, gen, key), createdMs: now });
     for (const c of p.concentrators) row(c.id, 'lk', c.linkGen, c.linkKey);
     for (const m of p.meters) {
       const rb = new Uint8Array(RING_LEN);
@@ -78,15 +90,28 @@ export class Shipments {
     }
     try {
       await store.importShipment({
-        id: h.id, kpePub: h.kpePub, seq: h.seq, createdMs: h.createdMs, importedMs: now,
+        id: h.id,
+        kpePub: h.kpePub,
+        seq: h.seq,
+        createdMs: h.createdMs,
+        importedMs: now,
         concentrators: p.concentrators.map((c) => ({ id: c.id, linkGen: c.linkGen })),
         meters: p.meters.map((m) => ({ id: m.id, concentratorId: m.concentratorId, linkGen: m.linkGen, shortAddr: m.shortAddr })),
         keys,
-        audit: [{ actor, action: 'shipment.imported', subject: toHex(h.id), detail: { seq: h.seq, kpe: toHex(h.kpePub), meters: p.meters.length, concentrators: p.concentrators.length }, tsMs: now }],
+        audit: [
+          {
+            actor,
+            action: 'shipment.imported',
+            subject: toHex(h.id),
+            detail: { seq: h.seq, kpe: toHex(h.kpePub), meters: p.meters.length, concentrators: p.concentrators.length },
+            tsMs: now,
+          },
+        ],
       });
     } catch (e) {
       // Imported meanwhile by another process or node: the same refusal as above.
-      if (e instanceof StaleStoreError) return refuse(new ShipmentError('CONFLICT', `shipment ${toHex(h.id)} or one of its devices was imported meanwhile`));
+      if (e instanceof StaleStoreError)
+        return refuse(new ShipmentError('CONFLICT', `shipment ${toHex(h.id)} or one of its devices was imported meanwhile`));
       throw e;
     }
     await this.core.serial(() => this.core.reload());

@@ -182,9 +182,26 @@ export class HesCore {
       if (decodeKeyRing(ringRow.key, 0, ringRow.key.length, ring) !== 0) throw new KeyStoreError(`key ring of meter ${hex} is malformed`);
       const p = progress.get(hex);
       const st: MeterState = {
-        id, hex, conc, linkKey: lk.key, linkGen: m.linkGen, shortAddr: m.shortAddr, ring, ringVer: ringRow.ver, persist: () => false,
-        maxGen: m.maxGen, kc: null, kcScope: 0, activateNextMs: 0, recv: new Map(), send: new Map(),
-        maxSeq: p?.maxSeq ?? 0, contig: p?.contig ?? 0, above: new Set(p?.above ?? []), ackDue: 0, tagFailures: m.tagFailures,
+        id,
+        hex,
+        conc,
+        linkKey: lk.key,
+        linkGen: m.linkGen,
+        shortAddr: m.shortAddr,
+        ring,
+        ringVer: ringRow.ver,
+        persist: () => false,
+        maxGen: m.maxGen,
+        kc: null,
+        kcScope: 0,
+        activateNextMs: 0,
+        recv: new Map(),
+        send: new Map(),
+        maxSeq: p?.maxSeq ?? 0,
+        contig: p?.contig ?? 0,
+        above: new Set(p?.above ?? []),
+        ackDue: 0,
+        tagFailures: m.tagFailures,
       };
       st.persist = this.ringPersister(st);
       this.refreshKc(st);
@@ -216,7 +233,11 @@ export class HesCore {
       encodeKeyRing(ring, buf, 0);
       const enc = this.kms.seal(m.id, 'ring', 0, 0, buf);
       buf.fill(0);
-      this.unit.push({ kind: 'key', row: { owner: m.id, kind: 'ring', scope: 0, gen: 0, state: 'active', enc, createdMs: Date.now() }, expectVer: m.ringVer });
+      this.unit.push({
+        kind: 'key',
+        row: { owner: m.id, kind: 'ring', scope: 0, gen: 0, state: 'active', enc, createdMs: Date.now() },
+        expectVer: m.ringVer,
+      });
       m.ringVer++;
       return true;
     };

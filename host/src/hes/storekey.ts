@@ -9,7 +9,11 @@ export const STORE_KEY_LEN = 32;
 export const STORE_KEY_ENV = 'VAKT_HES_STORE_KEY';
 
 /** Derived sub-keys of the store key. */
-export interface StoreKeys { atRest: Uint8Array; audit: Uint8Array; check: Uint8Array }
+export interface StoreKeys {
+  atRest: Uint8Array;
+  audit: Uint8Array;
+  check: Uint8Array;
+}
 
 /** Derives the at-rest encryption key, the audit MAC key and the key-check key from the store key. */
 export function deriveStoreKeys(storeKey: Uint8Array): StoreKeys {
@@ -37,7 +41,11 @@ export function loadStoreKey(file?: string, env: NodeJS.ProcessEnv = process.env
       // Readable by others: still usable, but say so once the operator looks.
       process.emitWarning(`store key file ${file} is readable by group/others; chmod 600 it`);
     }
-    const hex = readFileSync(file, 'utf8').split('\n').filter((l) => !l.startsWith('#')).join('').trim();
+    const hex = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => !l.startsWith('#'))
+      .join('')
+      .trim();
     try {
       return fromHex(hex, STORE_KEY_LEN);
     } catch {

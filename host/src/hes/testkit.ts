@@ -39,7 +39,6 @@ import type { CryptoCtx, KeySlot, FrameHeader, KeyRing } from '@vakt/shared';
 import { cborEncode, cborDecode } from '../crypto/cbor.ts';
 import type { CborValue } from '../crypto/cbor.ts';
 
-
 function memCounter() {
   return createSendCounter(0, 1 << 20, () => true);
 }
@@ -214,10 +213,10 @@ export class KitMeter {
         // The kit does not check the MAC (tests compare fw.mac with the node:crypto reference).
         if (body[1] === 1) this.fw = { size: body[2] as number, mac: body[3] as Uint8Array, gen, data: [] };
         if (body[1] === 2 && this.fw !== null) this.fw.data.push(body[3] as Uint8Array);
-        const next = this.fw === null ? 0 : body[1] === 2 ? (body[2] as number) + (body[3] as Uint8Array).length : body[1] === 3 ? this.fw.size : 0;
+        const next =
+          this.fw === null ? 0 : body[1] === 2 ? (body[2] as number) + (body[3] as Uint8Array).length : body[1] === 3 ? this.fw.size : 0;
         replies.push(this.seal(op, [req, 0, next]));
-      }
-      else replies.push(this.seal(op, [req, 0]));
+      } else replies.push(this.seal(op, [req, 0]));
     }
     return { op, body, replies };
   }

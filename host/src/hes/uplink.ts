@@ -14,7 +14,14 @@ import type { ConcState, HesCore, MeterState } from './state.ts';
 import type { IngestResult } from './ingest.ts';
 
 /** A refusal of the frame being handled (ingest.ts turns it into an audited IngestResult). */
-export interface Refusal { code: number; message: string; subject: string; meter?: string; concentrator?: string; audit?: boolean }
+export interface Refusal {
+  code: number;
+  message: string;
+  subject: string;
+  meter?: string;
+  concentrator?: string;
+  audit?: boolean;
+}
 
 /** EVENT codes that are security events (audited as meter.security_event). */
 const SECURITY_EVENT_MIN = 16;
@@ -45,11 +52,20 @@ export class Uplink {
 
   // b: the items of a body that matched the table, so every integer is whole and in its range.
   // Readings are handled synchronously (the hot path); events and responses read the store first.
-  dispatch(m: MeterState, c: ConcState, op: number, counter: number, gen: number, b: BodyValue[], nowMs: number): IngestResult | Promise<IngestResult> {
+  dispatch(
+    m: MeterState,
+    c: ConcState,
+    op: number,
+    counter: number,
+    gen: number,
+    b: BodyValue[],
+    nowMs: number,
+  ): IngestResult | Promise<IngestResult> {
     switch (op) {
       case OP_READING: {
         const [, seq, t, wh, w] = b;
-        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w) || seq < 1 || t < 0 || wh < 0) return this.bad(m, c, op, 'reading must be [0, seq ≥ 1, t, wh, w]');
+        if (b.length !== 5 || !isInt(seq) || !isInt(t) || !isInt(wh) || !isInt(w) || seq < 1 || t < 0 || wh < 0)
+          return this.bad(m, c, op, 'reading must be [0, seq ≥ 1, t, wh, w]');
         return this.reading(m, c, seq, t, wh, w, counter, gen, nowMs);
       }
       case OP_EVENT: {
@@ -66,10 +82,26 @@ export class Uplink {
   }
 
   private bad(m: MeterState, c: ConcState, op: number, what: string): IngestResult {
-    return this.refuse({ code: ERR_CBOR, message: `authentic ${opName(op)} frame from meter ${m.hex}: ${what}`, subject: m.hex, meter: m.hex, concentrator: c.hex });
+    return this.refuse({
+      code: ERR_CBOR,
+      message: `authentic ${opName(op)} frame from meter ${m.hex}: ${what}`,
+      subject: m.hex,
+      meter: m.hex,
+      concentrator: c.hex,
+    });
   }
 
-  private reading(m: MeterState, c: ConcState, seq: number, t: number, wh: number, w: number, counter: number, gen: number, nowMs: number): IngestResult {
+  private reading(
+    m: MeterState,
+    c: ConcState,
+    seq: number,
+    t: number,
+    wh: number,
+    w: number,
+    counter: number,
+    gen: number,
+    nowMs: number,
+  ): IngestResult {
     const result: IngestResult = { ok: true, kind: 'reading', meter: m.hex, concentrator: c.hex, seq };
     if (this.isStored(m, seq)) {
       if (seq <= m.contig) m.ackDue = m.contig; // the meter resends: it missed our ACK
@@ -115,10 +147,12 @@ export class Uplink {
     const meter = m.hex;
     // The meter re-reports an event until its LINK_ACK arrives, under a new counter: one (code, t, detail) is one event.
     const key = `${meter}/${code}/${t}/${detail}`;
-    if (this.batchEvents.has(key) || (await this.core.store.eventStored(m.id, code, t, detail))) return { ok: true, kind: 'duplicate', meter, concentrator: c.hex };
+    if (this.batchEvents.has(key) || (await this.core.store.eventStored(m.id, code, t, detail)))
+      return { ok: true, kind: 'duplicate', meter, concentrator: c.hex };
     this.batchEvents.add(key);
     this.core.unit!.push({ kind: 'event', meter: m.id, code, t, detail, receivedMs: nowMs });
-    if (code >= SECURITY_EVENT_MIN && code <= SECURITY_EVENT_MAX) this.core.auditInUnit({ actor: meter, action: 'meter.security_event', subject: meter, detail: { code, t, detail }, tsMs: nowMs });
+    if (code >= SECURITY_EVENT_MIN && code <= SECURITY_EVENT_MAX)
+      this.core.auditInUnit({ actor: meter, action: 'meter.security_event', subject: meter, detail: { code, t, detail }, tsMs: nowMs });
     // Counter near exhaustion (§6): the meter asks for new keys; the HES starts a full key update itself.
     // A report from before the last completed key update (its keys are fresh) starts nothing.
     if (code === EVENT_COUNTER_EXHAUSTION && m.ring.xState === KX_NONE && m.maxGen < MAX_KEY_GEN && !(await this.renewedSince(m, t))) {
@@ -150,12 +184,16 @@ export class Uplink {
     } else if (op === OP_FIRMWARE && p.kind === 'firmware') {
       const status = b[1];
       const next = b[2];
-      if (status !== STATUS_OK || !isInt(next)) this.rows.set(row, 'failed', p, nowMs, { status: STATUS_NAMES[status as number] ?? status });
+      if (status !== STATUS_OK || !isInt(next))
+        this.rows.set(row, 'failed', p, nowMs, { status: STATUS_NAMES[status as number] ?? status });
       else if (p.phase === 'activate') this.rows.set(row, 'acknowledged', p, nowMs, { status: 'ok', version: p.version });
       else this.rows.reschedule(row, next >= p.size ? { ...p, phase: 'activate' } : { ...p, phase: 'chunk', offset: next }, nowMs);
     } else {
       const status = op === OP_RELAY ? b[2] : b[1];
-      const result = { status: STATUS_NAMES[status as number] ?? status, detail: b.slice(1).map((x) => (x instanceof Uint8Array ? toHex(x) : x instanceof Map ? Object.fromEntries(x) : x)) };
+      const result = {
+        status: STATUS_NAMES[status as number] ?? status,
+        detail: b.slice(1).map((x) => (x instanceof Uint8Array ? toHex(x) : x instanceof Map ? Object.fromEntries(x) : x)),
+      };
       this.rows.set(row, status === STATUS_OK ? 'acknowledged' : 'failed', p, nowMs, result);
     }
     return { ok: true, kind: 'response', meter, concentrator, command: row.id };
@@ -167,7 +205,18 @@ export class Uplink {
       if (Array.isArray(iv) && iv.length === 4 && iv.every(isInt)) {
         const [seq, t, wh, w] = iv as number[];
         if (this.isStored(m, seq!)) continue;
-        this.core.unit!.push({ kind: 'reading', meter: m.id, seq: seq!, t: t!, wh: wh!, w: w!, counter: 0, gen: 0, via: c.id, receivedMs: nowMs });
+        this.core.unit!.push({
+          kind: 'reading',
+          meter: m.id,
+          seq: seq!,
+          t: t!,
+          wh: wh!,
+          w: w!,
+          counter: 0,
+          gen: 0,
+          via: c.id,
+          receivedMs: nowMs,
+        });
         this.noteStored(m, seq!);
       }
     }

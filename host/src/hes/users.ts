@@ -28,7 +28,12 @@ const INVALID_NAME = '(invalid name)';
 const ANONYMOUS = '(anonymous)';
 
 /** Who is acting: a user, the role this credential may use (token scope ∧ user role), and the credential. */
-export interface Principal { user: string; role: Role; tokenId: string | null; via: 'password' | 'api' | 'session' | 'login' }
+export interface Principal {
+  user: string;
+  role: Role;
+  tokenId: string | null;
+  via: 'password' | 'api' | 'session' | 'login';
+}
 
 /** Token kinds: 'api' (bearer, scripts), 'session' (browser cookie), 'login' (one-time: exchanged once for a session). */
 export type TokenKind = 'api' | 'session' | 'login';
@@ -59,7 +64,8 @@ export function hasControlChar(s: string): boolean {
 }
 
 export function checkUserName(name: string): string {
-  if (!USER_NAME_RE.test(name)) throw new UserInputError(`user name must be 1–32 of a-z 0-9 . _ - starting with a letter, got ${JSON.stringify(name.slice(0, 40))}`);
+  if (!USER_NAME_RE.test(name))
+    throw new UserInputError(`user name must be 1–32 of a-z 0-9 . _ - starting with a letter, got ${JSON.stringify(name.slice(0, 40))}`);
   return name;
 }
 
@@ -95,13 +101,34 @@ export async function verifyPassword(pw: string, stored: string): Promise<boolea
 }
 
 /** A hash no password matches, verified for unknown users so that their refusal takes as long. */
-const DUMMY_HASH = ['scrypt', SCRYPT.logN, SCRYPT.r, SCRYPT.p, Buffer.alloc(16).toString('base64'),
-  scryptSync('\u0000', Buffer.alloc(16), 32, { N: 2 ** SCRYPT.logN, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT_MAXMEM }).toString('base64')].join('$');
+const DUMMY_HASH = [
+  'scrypt',
+  SCRYPT.logN,
+  SCRYPT.r,
+  SCRYPT.p,
+  Buffer.alloc(16).toString('base64'),
+  scryptSync('\u0000', Buffer.alloc(16), 32, { N: 2 ** SCRYPT.logN, r: SCRYPT.r, p: SCRYPT.p, maxmem: SCRYPT_MAXMEM }).toString('base64'),
+].join('$');
 
-export interface TokenInfo { id: string; user: string; role: Role; kind: string; label: string; createdMs: number; expiresMs: number; revokedMs: number | null; lastUsedMs: number | null }
+export interface TokenInfo {
+  id: string;
+  user: string;
+  role: Role;
+  kind: string;
+  label: string;
+  createdMs: number;
+  expiresMs: number;
+  revokedMs: number | null;
+  lastUsedMs: number | null;
+}
 
 /** A session as opened for a browser: the principal, the session token (cookie), the CSRF token. */
-export interface Session { principal: Principal; token: string; csrf: string; expiresMs: number }
+export interface Session {
+  principal: Principal;
+  token: string;
+  csrf: string;
+  expiresMs: number;
+}
 
 /** Users, credentials and logins of one HES store. */
 export class Users {
@@ -160,7 +187,11 @@ export class Users {
    * Issues an API token for a user (right: users; or a user for itself, at most its own role).
    * The token text is returned once; only its SHA-256 is stored.
    */
-  async createToken(actor: Principal | 'init', name: string, o: { role?: Role; ttlMs?: number; label?: string; nowMs?: number; oneTime?: boolean } = {}): Promise<{ id: string; token: string; role: Role; expiresMs: number }> {
+  async createToken(
+    actor: Principal | 'init',
+    name: string,
+    o: { role?: Role; ttlMs?: number; label?: string; nowMs?: number; oneTime?: boolean } = {},
+  ): Promise<{ id: string; token: string; role: Role; expiresMs: number }> {
     const userRole = await this.hes.roleOf(name);
     if (userRole === undefined) throw new UserInputError(`no user ${name}`);
     if (actor !== 'init') {
@@ -169,27 +200,65 @@ export class Users {
     }
     const role = lowerRole(o.role ?? userRole, actor === 'init' || actor.user !== name ? userRole : actor.role);
     const ttl = o.ttlMs ?? DEFAULT_TOKEN_MS;
-    if (!(Number.isSafeInteger(ttl) && ttl > 0 && ttl <= 3650 * 86400_000)) throw new UserInputError('token lifetime must be between 1 ms and 10 years');
+    if (!(Number.isSafeInteger(ttl) && ttl > 0 && ttl <= 3650 * 86400_000))
+      throw new UserInputError('token lifetime must be between 1 ms and 10 years');
     const label = o.label ?? '';
     if (label.length > 64 || hasControlChar(label)) throw new UserInputError('token label must be at most 64 printable characters');
     const now = o.nowMs ?? Date.now();
     const kind: TokenKind = o.oneTime === true ? 'login' : 'api';
     const { id, token } = await this.insertToken(name, role, kind, label, now, now + ttl, null, (tokenId) => [
-      { actor: actor === 'init' ? name : actor.user, action: 'token.create', subject: name, detail: { id: tokenId, role, kind, expiresMs: now + ttl, label }, tsMs: now },
+      {
+        actor: actor === 'init' ? name : actor.user,
+        action: 'token.create',
+        subject: name,
+        detail: { id: tokenId, role, kind, expiresMs: now + ttl, label },
+        tsMs: now,
+      },
     ]);
     return { id, token, role, expiresMs: now + ttl };
   }
 
-  private async insertToken(user: string, role: Role, kind: TokenKind, label: string, now: number, expires: number, csrf: string | null, audit: (id: string) => { actor: string; action: string; subject: string; detail: unknown; tsMs: number }[] = () => []): Promise<{ id: string; token: string }> {
+  private async insertToken(
+    user: string,
+    role: Role,
+    kind: TokenKind,
+    label: string,
+    now: number,
+    expires: number,
+    csrf: string | null,
+    audit: (id: string) => { actor: string; action: string; subject: string; detail: unknown; tsMs: number }[] = () => [],
+  ): Promise<{ id: string; token: string }> {
     const id = randomBytes(8).toString('hex');
     const token = `vakt_${id}_${randomBytes(32).toString('base64url')}`;
-    const row: TokenRow = { id, user, role, kind, hash: sha256(token), csrfHash: csrf === null ? null : sha256(csrf), label, createdMs: now, expiresMs: expires, revokedMs: null, lastUsedMs: null };
+    const row: TokenRow = {
+      id,
+      user,
+      role,
+      kind,
+      hash: sha256(token),
+      csrfHash: csrf === null ? null : sha256(csrf),
+      label,
+      createdMs: now,
+      expiresMs: expires,
+      revokedMs: null,
+      lastUsedMs: null,
+    };
     await this.store.insertToken(row, audit(id));
     return { id, token };
   }
 
   async tokens(user?: string): Promise<TokenInfo[]> {
-    return (await this.store.tokens(user)).map((r) => ({ id: r.id, user: r.user, role: r.role, kind: r.kind, label: r.label, createdMs: r.createdMs, expiresMs: r.expiresMs, revokedMs: r.revokedMs, lastUsedMs: r.lastUsedMs }));
+    return (await this.store.tokens(user)).map((r) => ({
+      id: r.id,
+      user: r.user,
+      role: r.role,
+      kind: r.kind,
+      label: r.label,
+      createdMs: r.createdMs,
+      expiresMs: r.expiresMs,
+      revokedMs: r.revokedMs,
+      lastUsedMs: r.lastUsedMs,
+    }));
   }
 
   /** Revokes one token (by id) or every token and session of a user (right: users; a user may revoke its own). Returns how many. */
@@ -198,7 +267,13 @@ export class Users {
     if (owner === undefined) throw new UserInputError(`no token ${'tokenId' in what ? what.tokenId : ''}`);
     if (owner !== actor.user) await this.require(actor, 'users', owner);
     return this.store.revokeTokens(what, nowMs, (count) => [
-      { actor: actor.user, action: 'token.revoke', subject: owner, detail: 'user' in what ? { all: true, count } : { id: what.tokenId, count }, tsMs: nowMs },
+      {
+        actor: actor.user,
+        action: 'token.revoke',
+        subject: owner,
+        detail: 'user' in what ? { all: true, count } : { id: what.tokenId, count },
+        tsMs: nowMs,
+      },
     ]);
   }
 
@@ -209,7 +284,9 @@ export class Users {
     const row = await this.store.token(m[1]!);
     if (row === undefined) throw new AuthError('token refused: unknown token');
     const refuse = async (why: string): Promise<never> => {
-      await this.store.appendAudit([{ actor: row.user, action: 'auth.token_refused', subject: row.user, detail: { id: row.id, why, source }, tsMs: Date.now() }]);
+      await this.store.appendAudit([
+        { actor: row.user, action: 'auth.token_refused', subject: row.user, detail: { id: row.id, why, source }, tsMs: Date.now() },
+      ]);
       throw new AuthError(`token refused: ${why}`);
     };
     const h = sha256(token.trim());
@@ -242,7 +319,13 @@ export class Users {
       const count = fresh ? 1 : lock.count + 1;
       const lockedUntil = count >= MAX_FAILURES ? nowMs + LOCK_MS : 0;
       await this.store.recordLoginFailure(key, { count, firstMs: fresh ? nowMs : lock.firstMs, lockedUntilMs: lockedUntil }, [
-        { actor: ANONYMOUS, action: lockedUntil > 0 ? 'auth.locked' : 'auth.failed', subject: key, detail: { source, failures: count }, tsMs: Date.now() },
+        {
+          actor: ANONYMOUS,
+          action: lockedUntil > 0 ? 'auth.locked' : 'auth.failed',
+          subject: key,
+          detail: { source, failures: count },
+          tsMs: Date.now(),
+        },
       ]);
       throw new AuthError('wrong user name or password');
     }

@@ -83,8 +83,15 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
-        defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'"], imgSrc: ["'self'", 'data:'], connectSrc: ["'self'"],
-        objectSrc: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"], frameAncestors: ["'none'"],
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
       },
     },
     // Served over plain HTTP on loopback by default: HSTS would be ignored, and TLS belongs to a proxy.
@@ -103,7 +110,14 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         const m = /^Bearer (\S+)$/.exec(auth);
         if (m === null) return sendError(reply, 401, 'Authorization must be "Bearer <token>"');
         const p = await users.authenticateToken(m[1]!, Date.now(), `http ${req.ip}`);
-        if (p.via !== 'api') return sendError(reply, 401, p.via === 'login' ? 'a one-time login token opens a console session (POST /api/login); it is not a bearer token' : 'a session token is only accepted as the session cookie');
+        if (p.via !== 'api')
+          return sendError(
+            reply,
+            401,
+            p.via === 'login'
+              ? 'a one-time login token opens a console session (POST /api/login); it is not a bearer token'
+              : 'a session token is only accepted as the session cookie',
+          );
         req.principal = p;
         return;
       }
@@ -113,7 +127,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       if (p.via !== 'session') return sendError(reply, 401, 'an API token is only accepted as a bearer token');
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         const csrf = req.headers[CSRF_HEADER];
-        if (typeof csrf !== 'string' || !await users.checkCsrf(p.tokenId!, csrf)) return sendError(reply, 403, 'CSRF token missing or wrong (reload the console)');
+        if (typeof csrf !== 'string' || !(await users.checkCsrf(p.tokenId!, csrf)))
+          return sendError(reply, 403, 'CSRF token missing or wrong (reload the console)');
       }
       req.principal = p;
     } catch (e) {
@@ -129,7 +144,11 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     if (e instanceof PermissionError) return sendError(reply, 403, e.message);
     if (e instanceof BadRequest || e instanceof UserInputError || e instanceof HesError) return sendError(reply, 400, e.message);
     if (e.statusCode === 429) return sendError(reply, 429, `too many login attempts from this address; wait a minute`);
-    if (e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)) {
+    if (
+      e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ||
+      e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+      (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500)
+    ) {
       return sendError(reply, e.statusCode ?? 400, e.message);
     }
     req.log.error(e);
@@ -146,26 +165,41 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
 
 function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: boolean): void {
   const cookieOpts = { path: '/', sameSite: 'strict' as const, secure };
-  app.post('/api/login', {
-    config: { rateLimit: { max: LOGINS_PER_MINUTE, timeWindow: 60_000 } },
-    schema: {
-      body: {
-        type: 'object', additionalProperties: false,
-        properties: { user: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 1024 }, token: { type: 'string', minLength: 1, maxLength: 128 } },
+  app.post(
+    '/api/login',
+    {
+      config: { rateLimit: { max: LOGINS_PER_MINUTE, timeWindow: 60_000 } },
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            user: { type: 'string', minLength: 1, maxLength: 64 },
+            password: { type: 'string', minLength: 1, maxLength: 1024 },
+            token: { type: 'string', minLength: 1, maxLength: 128 },
+          },
+        },
       },
     },
-  }, async (req, reply) => {
-    const b = req.body as { user?: string; password?: string; token?: string };
-    const source = `http ${req.ip}`;
-    if ((b.token !== undefined) === (b.user !== undefined || b.password !== undefined) || (b.token === undefined && (b.user === undefined || b.password === undefined))) {
-      throw new BadRequest('log in with user and password, or with a one-time token');
-    }
-    const s = b.token !== undefined ? await ctx.users.sessionFromLoginToken(b.token, source) : await ctx.users.openSession(b.user!, b.password!, source);
-    reply.setCookie(SESSION_COOKIE, s.token, { ...cookieOpts, httpOnly: true, expires: new Date(s.expiresMs) });
-    // The CSRF token is readable by the page (double submit), checked against its hash in the store.
-    reply.setCookie(CSRF_COOKIE, s.csrf, { ...cookieOpts, httpOnly: false, expires: new Date(s.expiresMs) });
-    return { ...sessionInfo(s.principal), csrf: s.csrf };
-  });
+    async (req, reply) => {
+      const b = req.body as { user?: string; password?: string; token?: string };
+      const source = `http ${req.ip}`;
+      if (
+        (b.token !== undefined) === (b.user !== undefined || b.password !== undefined) ||
+        (b.token === undefined && (b.user === undefined || b.password === undefined))
+      ) {
+        throw new BadRequest('log in with user and password, or with a one-time token');
+      }
+      const s =
+        b.token !== undefined
+          ? await ctx.users.sessionFromLoginToken(b.token, source)
+          : await ctx.users.openSession(b.user!, b.password!, source);
+      reply.setCookie(SESSION_COOKIE, s.token, { ...cookieOpts, httpOnly: true, expires: new Date(s.expiresMs) });
+      // The CSRF token is readable by the page (double submit), checked against its hash in the store.
+      reply.setCookie(CSRF_COOKIE, s.csrf, { ...cookieOpts, httpOnly: false, expires: new Date(s.expiresMs) });
+      return { ...sessionInfo(s.principal), csrf: s.csrf };
+    },
+  );
   app.post('/api/logout', async (req, reply) => {
     const p = ctx.who(req);
     if (p.via === 'session') await ctx.users.endSession(p.tokenId!);
@@ -177,8 +211,13 @@ function registerSessionRoutes(app: FastifyInstance, ctx: ApiContext, secure: bo
 }
 
 /** Who is logged in, the rights of the role and the right each command kind needs (the console shows buttons from these). */
-function sessionInfo(p: Principal): { user: string; role: string; rights: readonly string[]; via: string; commandRights: { [kind: string]: string } } {
+function sessionInfo(p: Principal): {
+  user: string;
+  role: string;
+  rights: readonly string[];
+  via: string;
+  commandRights: { [kind: string]: string };
+} {
   const commandRights = Object.fromEntries(Object.entries(KIND_INFO).map(([k, v]) => [k, v.right]));
   return { user: p.user, role: p.role, rights: rightsOf(p.role), via: p.via, commandRights };
 }
-

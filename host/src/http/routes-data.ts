@@ -20,7 +20,16 @@ const RANGE_QUERY = {
   },
 } as const;
 const METER_PARAMS = { type: 'object', required: ['id'], properties: { id: METER_ID } } as const;
-const LIST_QUERY = { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 200 }, before: { type: 'integer', minimum: 1 }, subject: { type: 'string', pattern: '^[0-9a-f]{16}$|^link$' }, meter: METER_ID } } as const;
+const LIST_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 200 },
+    before: { type: 'integer', minimum: 1 },
+    subject: { type: 'string', pattern: '^[0-9a-f]{16}$|^link$' },
+    meter: METER_ID,
+  },
+} as const;
 
 type RangeQ = { from?: number; to?: number; after?: number; limit: number; format: 'json' | 'csv' };
 
@@ -55,29 +64,51 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
     await view(req, id);
     await knownMeter(id);
     const rows = await ctx.queries.loadProfile(id, q);
-    if (q.format === 'csv') return csv(reply, `load-profile-${id}`, ['meter', 'seq', 't', 'wh', 'w', 'received_ms'], rows.map((r) => [id, r.seq, r.t, r.wh, r.w, r.receivedMs]));
+    if (q.format === 'csv')
+      return csv(
+        reply,
+        `load-profile-${id}`,
+        ['meter', 'seq', 't', 'wh', 'w', 'received_ms'],
+        rows.map((r) => [id, r.seq, r.t, r.wh, r.w, r.receivedMs]),
+      );
     return { meter: id, points: rows, next: rows.length === q.limit ? rows[rows.length - 1]!.seq : null };
   });
 
   // Billing export: every meter's intervals in a time range, paged by the cursor `next` = "seq:meter".
-  app.get('/api/load-profile', {
-    schema: { querystring: { ...RANGE_QUERY, properties: { ...RANGE_QUERY.properties, after: { type: 'string', pattern: '^[0-9]{1,10}:[0-9a-f]{16}$' } } } },
-  }, async (req, reply) => {
-    const q = req.query as Omit<RangeQ, 'after'> & { after?: string };
-    await view(req, 'load-profile');
-    const [seq, meter] = q.after === undefined ? [undefined, undefined] : q.after.split(':');
-    const rows = await ctx.queries.loadProfileAll({
-      limit: q.limit, ...(q.from !== undefined ? { from: q.from } : {}), ...(q.to !== undefined ? { to: q.to } : {}),
-      ...(seq !== undefined ? { after: Number(seq), afterMeter: meter! } : {}),
-    });
-    const last = rows[rows.length - 1];
-    const next = rows.length === q.limit && last !== undefined ? `${last.seq}:${last.meter}` : null;
-    if (q.format === 'csv') {
-      if (next !== null) reply.header('x-next-page', next);
-      return csv(reply, 'load-profile', ['meter', 'seq', 't', 'wh', 'w', 'received_ms'], rows.map((r) => [r.meter, r.seq, r.t, r.wh, r.w, r.receivedMs]));
-    }
-    return { points: rows, next };
-  });
+  app.get(
+    '/api/load-profile',
+    {
+      schema: {
+        querystring: {
+          ...RANGE_QUERY,
+          properties: { ...RANGE_QUERY.properties, after: { type: 'string', pattern: '^[0-9]{1,10}:[0-9a-f]{16}$' } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const q = req.query as Omit<RangeQ, 'after'> & { after?: string };
+      await view(req, 'load-profile');
+      const [seq, meter] = q.after === undefined ? [undefined, undefined] : q.after.split(':');
+      const rows = await ctx.queries.loadProfileAll({
+        limit: q.limit,
+        ...(q.from !== undefined ? { from: q.from } : {}),
+        ...(q.to !== undefined ? { to: q.to } : {}),
+        ...(seq !== undefined ? { after: Number(seq), afterMeter: meter! } : {}),
+      });
+      const last = rows[rows.length - 1];
+      const next = rows.length === q.limit && last !== undefined ? `${last.seq}:${last.meter}` : null;
+      if (q.format === 'csv') {
+        if (next !== null) reply.header('x-next-page', next);
+        return csv(
+          reply,
+          'load-profile',
+          ['meter', 'seq', 't', 'wh', 'w', 'received_ms'],
+          rows.map((r) => [r.meter, r.seq, r.t, r.wh, r.w, r.receivedMs]),
+        );
+      }
+      return { points: rows, next };
+    },
+  );
 
   app.get('/api/meters/:id/readings', { schema: { params: METER_PARAMS, querystring: RANGE_QUERY } }, async (req, reply) => {
     const { id } = req.params as { id: string };
@@ -85,7 +116,13 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
     await view(req, id);
     await knownMeter(id);
     const rows = await ctx.queries.registerReads(id, q);
-    if (q.format === 'csv') return csv(reply, `readings-${id}`, ['meter', 'id', 't', 'wh', 'w', 'received_ms'], rows.map((r) => [id, r.id, r.t, r.wh, r.w, r.receivedMs]));
+    if (q.format === 'csv')
+      return csv(
+        reply,
+        `readings-${id}`,
+        ['meter', 'id', 't', 'wh', 'w', 'received_ms'],
+        rows.map((r) => [id, r.id, r.t, r.wh, r.w, r.receivedMs]),
+      );
     return { meter: id, readings: rows, next: rows.length === q.limit ? rows[rows.length - 1]!.id : null };
   });
 
@@ -106,15 +143,42 @@ export function registerDataRoutes(app: FastifyInstance, ctx: ApiContext): void 
     return { events: await ctx.queries.securityEvents(q.subject, q.before, q.limit) };
   });
 
-  app.get('/api/audit', { schema: { querystring: { type: 'object', additionalProperties: false, properties: { from: { type: 'integer', minimum: 1, default: 1 }, limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 200 } } } } }, async (req) => {
-    const q = req.query as { from: number; limit: number };
-    await view(req, 'audit');
-    return { entries: await ctx.hes.audit.list(q.from, q.limit), head: await ctx.hes.audit.headString() };
-  });
+  app.get(
+    '/api/audit',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            from: { type: 'integer', minimum: 1, default: 1 },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: 200 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query as { from: number; limit: number };
+      await view(req, 'audit');
+      return { entries: await ctx.hes.audit.list(q.from, q.limit), head: await ctx.hes.audit.headString() };
+    },
+  );
 
-  app.get('/api/audit/verify', { schema: { querystring: { type: 'object', additionalProperties: false, properties: { anchor: { type: 'string', pattern: '^[0-9]+:[0-9a-f]{64}$' } } } } }, async (req) => {
-    const q = req.query as { anchor?: string };
-    await view(req, 'audit');
-    return q.anchor === undefined ? await ctx.hes.audit.verify() : await ctx.hes.audit.verifyAgainst(q.anchor);
-  });
+  app.get(
+    '/api/audit/verify',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { anchor: { type: 'string', pattern: '^[0-9]+:[0-9a-f]{64}$' } },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query as { anchor?: string };
+      await view(req, 'audit');
+      return q.anchor === undefined ? await ctx.hes.audit.verify() : await ctx.hes.audit.verifyAgainst(q.anchor);
+    },
+  );
 }

@@ -2,7 +2,10 @@
 import type { Hes } from '../hes/hes.ts';
 import { buildApi } from './app.ts';
 
-export async function startHttp(hes: Hes, o: { host: string; port: number; secureCookies?: boolean }): Promise<{ url: string; port: number; close(): Promise<void> }> {
+export async function startHttp(
+  hes: Hes,
+  o: { host: string; port: number; secureCookies?: boolean },
+): Promise<{ url: string; port: number; close(): Promise<void> }> {
   const app = await buildApi({ hes, ...(o.secureCookies !== undefined ? { secureCookies: o.secureCookies } : {}) });
   await app.listen({ host: o.host, port: o.port });
   const addr = app.server.address();

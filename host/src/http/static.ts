@@ -14,7 +14,11 @@ export function webDir(): string {
   throw new Error('the web console files (host/web) are missing');
 }
 
-const TYPES: { [ext: string]: string } = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+const TYPES: { [ext: string]: string } = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+};
 
 export function registerStatic(app: FastifyInstance): void {
   const web = webDir();

@@ -5,7 +5,10 @@ export const HES_CERT_FORMAT = 'vakt-hes-cert';
 export const KPE_PUB_FORMAT = 'vakt-kpe-pub';
 
 /** The HES "certificate": its id and X25519 public key, to which the KPE encrypts shipments. */
-export interface HesCert { hesId: Uint8Array; x25519: Uint8Array }
+export interface HesCert {
+  hesId: Uint8Array;
+  x25519: Uint8Array;
+}
 
 /** Serialises a HES certificate as JSON. */
 export function formatHesCert(c: HesCert): string {

@@ -12,14 +12,22 @@ import { parseImage } from './image.ts';
 import { parseShipmentHeader, ShipmentError, SHIPMENT_MAGIC } from '../crypto/shipment.ts';
 import { toHex, ctEqual } from '../crypto/bytes.ts';
 
-const DIR_OPT = { type: 'string' as const, placeholder: '<dir>', description: 'KPE directory (signing key, sequence state)', default: '.vakt/kpe' };
+const DIR_OPT = {
+  type: 'string' as const,
+  placeholder: '<dir>',
+  description: 'KPE directory (signing key, sequence state)',
+  default: '.vakt/kpe',
+};
 
 const INIT: CommandSpec = {
   name: 'vakt kpe init',
   summary: 'create the KPE signing key (Ed25519) and state directory',
   usage: '[--dir <dir>]',
   options: { dir: DIR_OPT },
-  notes: ['Writes kpe.key (secret, mode 0600), kpe.pub (give it to the HES: vakt hes init --kpe-pub) and kpe.state.json.', `With ${'VAKT_KPE_PASSPHRASE'} set, kpe.key is encrypted under it (scrypt + AES-256-GCM) and every batch needs it.`],
+  notes: [
+    'Writes kpe.key (secret, mode 0600), kpe.pub (give it to the HES: vakt hes init --kpe-pub) and kpe.state.json.',
+    `With ${'VAKT_KPE_PASSPHRASE'} set, kpe.key is encrypted under it (scrypt + AES-256-GCM) and every batch needs it.`,
+  ],
   examples: ['vakt kpe init --dir .vakt/kpe'],
 };
 
@@ -31,8 +39,17 @@ const BATCH: CommandSpec = {
     dir: DIR_OPT,
     'hes-cert': { type: 'string', placeholder: '<file>', description: "the HES certificate written by 'vakt hes init' (hes.cert.json)" },
     meters: { type: 'string', placeholder: '<n>', description: 'number of meters, 0..100000', default: '10' },
-    concentrators: { type: 'string', placeholder: '<m>', description: 'number of concentrators, 1..10000 (meters are spread evenly)', default: '1' },
-    out: { type: 'string', placeholder: '<dir>', description: 'output directory: <id>.prov.cbor per device, shipment-<seq>.vks, manifest.json' },
+    concentrators: {
+      type: 'string',
+      placeholder: '<m>',
+      description: 'number of concentrators, 1..10000 (meters are spread evenly)',
+      default: '1',
+    },
+    out: {
+      type: 'string',
+      placeholder: '<dir>',
+      description: 'output directory: <id>.prov.cbor per device, shipment-<seq>.vks, manifest.json',
+    },
   },
   notes: [
     'The provisioning images contain the device keys in clear: write them to the boards and then delete them.',
@@ -75,7 +92,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
 
 function cmdInit(argv: string[], io: CliIo): number {
   const p = parseCommand(INIT, argv);
-  if (p.help) return io.out(helpText(INIT)), 0;
+  if (p.help) return (io.out(helpText(INIT)), 0);
   const dir = resolve(io.cwd, stringOpt(p, 'dir') ?? '.vakt/kpe');
   const k = initKpe(dir, io.env[KPE_PASSPHRASE_ENV]);
   if (p.json) printJson(io, { dir, pub: toHex(k.pub), pubFile: resolve(dir, 'kpe.pub') });
@@ -88,7 +105,7 @@ function cmdInit(argv: string[], io: CliIo): number {
 
 function cmdBatch(argv: string[], io: CliIo): number {
   const p = parseCommand(BATCH, argv);
-  if (p.help) return io.out(helpText(BATCH)), 0;
+  if (p.help) return (io.out(helpText(BATCH)), 0);
   const kpe = openKpe(resolve(io.cwd, stringOpt(p, 'dir') ?? '.vakt/kpe'), io.env[KPE_PASSPHRASE_ENV]);
   const certFile = resolve(io.cwd, stringOpt(p, 'hes-cert', true));
   let cert;
@@ -123,7 +140,7 @@ function cmdBatch(argv: string[], io: CliIo): number {
 
 function cmdShow(argv: string[], io: CliIo): number {
   const p = parseCommand(SHOW, argv);
-  if (p.help) return io.out(helpText(SHOW)), 0;
+  if (p.help) return (io.out(helpText(SHOW)), 0);
   const file = resolve(io.cwd, p.positionals[0]!);
   const b = new Uint8Array(readFileSync(file));
   if (b.length >= SHIPMENT_MAGIC.length && ctEqual(b.subarray(0, SHIPMENT_MAGIC.length), SHIPMENT_MAGIC)) {
@@ -134,7 +151,16 @@ function cmdShow(argv: string[], io: CliIo): number {
       if (e instanceof ShipmentError) throw new Error(`${file}: ${e.message}`);
       throw e;
     }
-    const info = { kind: 'shipment', id: toHex(h.id), seq: h.seq, created: new Date(h.createdMs).toISOString(), kpe: toHex(h.kpePub), hesId: toHex(h.hesId), hesKey: toHex(h.hesPub), bytes: b.length };
+    const info = {
+      kind: 'shipment',
+      id: toHex(h.id),
+      seq: h.seq,
+      created: new Date(h.createdMs).toISOString(),
+      kpe: toHex(h.kpePub),
+      hesId: toHex(h.hesId),
+      hesKey: toHex(h.hesPub),
+      bytes: b.length,
+    };
     if (p.json) printJson(io, info);
     else {
       for (const [k, v] of Object.entries(info)) io.out(`${k.padEnd(8)} ${v}`);
@@ -150,8 +176,22 @@ function cmdShow(argv: string[], io: CliIo): number {
   }
   const info =
     img.kind === 'meter'
-      ? { kind: 'meter image', id: toHex(img.meter.id), concentrator: toHex(img.meter.concentratorId), shortAddr: img.meter.shortAddr, linkGen: img.meter.linkGen, hesId: toHex(img.hesId), keys: 'master key, link key (not shown)' }
-      : { kind: 'concentrator image', id: toHex(img.concentrator.id), linkGen: img.concentrator.linkGen, hesId: toHex(img.hesId), keys: 'HES link key (not shown)' };
+      ? {
+          kind: 'meter image',
+          id: toHex(img.meter.id),
+          concentrator: toHex(img.meter.concentratorId),
+          shortAddr: img.meter.shortAddr,
+          linkGen: img.meter.linkGen,
+          hesId: toHex(img.hesId),
+          keys: 'master key, link key (not shown)',
+        }
+      : {
+          kind: 'concentrator image',
+          id: toHex(img.concentrator.id),
+          linkGen: img.concentrator.linkGen,
+          hesId: toHex(img.hesId),
+          keys: 'HES link key (not shown)',
+        };
   if (p.json) printJson(io, info);
   else for (const [k, v] of Object.entries(info)) io.out(`${k.padEnd(12)} ${v}`);
   return 0;

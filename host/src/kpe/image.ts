@@ -19,8 +19,7 @@ export function concentratorImage(c: ConcentratorKeys, hesId: Uint8Array): Uint8
 }
 
 export type ParsedImage =
-  | { kind: 'meter'; meter: MeterKeys; hesId: Uint8Array }
-  | { kind: 'concentrator'; concentrator: ConcentratorKeys; hesId: Uint8Array };
+  { kind: 'meter'; meter: MeterKeys; hesId: Uint8Array } | { kind: 'concentrator'; concentrator: ConcentratorKeys; hesId: Uint8Array };
 
 function b(v: unknown, len: number): Uint8Array {
   if (!(v instanceof Uint8Array) || v.length !== len) throw new TypeError(`expected a ${len}-byte string in image`);
@@ -38,12 +37,23 @@ export function parseImage(bytes: Uint8Array): ParsedImage {
     if (typeof v[8] !== 'number' || !Number.isInteger(v[8]) || v[8] < ADDR_MIN || v[8] > ADDR_MAX) throw new TypeError('bad short address');
     return {
       kind: 'meter',
-      meter: { id: b(v[2], ID_LEN), masterKey: b(v[3], KEY_LEN), linkKey: b(v[4], KEY_LEN), linkGen: gen(v[5], 'link generation'), concentratorId: b(v[6], ID_LEN), shortAddr: v[8] },
+      meter: {
+        id: b(v[2], ID_LEN),
+        masterKey: b(v[3], KEY_LEN),
+        linkKey: b(v[4], KEY_LEN),
+        linkGen: gen(v[5], 'link generation'),
+        concentratorId: b(v[6], ID_LEN),
+        shortAddr: v[8],
+      },
       hesId: b(v[7], ID_LEN),
     };
   }
   if (v[1] === KIND_CONCENTRATOR && v.length === 6) {
-    return { kind: 'concentrator', concentrator: { id: b(v[2], ID_LEN), linkKey: b(v[3], KEY_LEN), linkGen: gen(v[4], 'link generation') }, hesId: b(v[5], ID_LEN) };
+    return {
+      kind: 'concentrator',
+      concentrator: { id: b(v[2], ID_LEN), linkKey: b(v[3], KEY_LEN), linkGen: gen(v[4], 'link generation') },
+      hesId: b(v[5], ID_LEN),
+    };
   }
   throw new TypeError('unknown provisioning image kind');
 }

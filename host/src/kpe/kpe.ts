@@ -21,10 +21,17 @@ export const KPE_PASSPHRASE_ENV = 'VAKT_KPE_PASSPHRASE';
 export const INITIAL_LINK_GEN = 0;
 export const MAX_SEQ = 0xffffffff;
 
-export interface KpeState { nextSeq: number; issued: string[] }
+export interface KpeState {
+  nextSeq: number;
+  issued: string[];
+}
 
 /** An opened KPE directory. */
-export interface Kpe { dir: string; secret: Uint8Array; pub: Uint8Array }
+export interface Kpe {
+  dir: string;
+  secret: Uint8Array;
+  pub: Uint8Array;
+}
 
 // scrypt cost for a passphrase-protected KPE key (RFC 7914; N = 2^15, r = 8: ~32 MiB, ~0.1 s).
 const SCRYPT_N = 1 << 15;
@@ -34,7 +41,9 @@ const SCRYPT_MAXMEM = 64 * 1024 * 1024;
 const KEY_FILE_AAD = utf8('vakt-kpe-key-v1');
 
 function passKey(passphrase: string, salt: Uint8Array): Uint8Array {
-  return new Uint8Array(scryptSync(passphrase.normalize('NFC'), salt, 32, { N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, maxmem: SCRYPT_MAXMEM }));
+  return new Uint8Array(
+    scryptSync(passphrase.normalize('NFC'), salt, 32, { N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, maxmem: SCRYPT_MAXMEM }),
+  );
 }
 
 /**
@@ -50,7 +59,17 @@ export function initKpe(dir: string, passphrase?: string): Kpe {
   if (passphrase !== undefined && passphrase !== '') {
     const salt = randomBytes(16);
     const k = passKey(passphrase, salt);
-    keyJson = { format: 'vakt-kpe-key', version: 1, note: 'KPE signing key, encrypted under a passphrase', kdf: 'scrypt', N: SCRYPT_N, r: SCRYPT_R, p: SCRYPT_P, salt: toHex(salt), sealed: toHex(gcmSeal(k, secret, KEY_FILE_AAD)) };
+    keyJson = {
+      format: 'vakt-kpe-key',
+      version: 1,
+      note: 'KPE signing key, encrypted under a passphrase',
+      kdf: 'scrypt',
+      N: SCRYPT_N,
+      r: SCRYPT_R,
+      p: SCRYPT_P,
+      salt: toHex(salt),
+      sealed: toHex(gcmSeal(k, secret, KEY_FILE_AAD)),
+    };
     k.fill(0);
   } else {
     keyJson = { format: 'vakt-kpe-key', version: 1, note: 'GENERATED SECRET: KPE signing key, keep offline', ed25519Secret: toHex(secret) };
@@ -73,8 +92,10 @@ export function openKpe(dir: string, passphrase?: string): Kpe {
   }
   let secret: Uint8Array;
   if (o.kdf === 'scrypt') {
-    if (passphrase === undefined || passphrase === '') throw new Error(`the KPE key in ${p} is passphrase-protected: set ${KPE_PASSPHRASE_ENV}`);
-    if (o.N !== SCRYPT_N || o.r !== SCRYPT_R || o.p !== SCRYPT_P || typeof o.salt !== 'string' || typeof o.sealed !== 'string') throw new Error(`${p} has unsupported key protection parameters`);
+    if (passphrase === undefined || passphrase === '')
+      throw new Error(`the KPE key in ${p} is passphrase-protected: set ${KPE_PASSPHRASE_ENV}`);
+    if (o.N !== SCRYPT_N || o.r !== SCRYPT_R || o.p !== SCRYPT_P || typeof o.salt !== 'string' || typeof o.sealed !== 'string')
+      throw new Error(`${p} has unsupported key protection parameters`);
     const k = passKey(passphrase, fromHex(o.salt, 16));
     const s = gcmOpen(k, fromHex(o.sealed), KEY_FILE_AAD);
     k.fill(0);
@@ -93,7 +114,12 @@ function readState(dir: string): KpeState {
   return s;
 }
 
-export interface BatchOptions { meters: number; concentrators: number; hesCert: HesCert; outDir: string }
+export interface BatchOptions {
+  meters: number;
+  concentrators: number;
+  hesCert: HesCert;
+  outDir: string;
+}
 
 export interface BatchResult {
   seq: number;
@@ -123,7 +149,8 @@ function freshId(issued: Set<string>): Uint8Array {
  */
 export function produceBatch(kpe: Kpe, o: BatchOptions): BatchResult {
   if (!Number.isInteger(o.meters) || o.meters < 0 || o.meters > 100_000) throw new RangeError('--meters must be 0..100000');
-  if (!Number.isInteger(o.concentrators) || o.concentrators < 1 || o.concentrators > 10_000) throw new RangeError('--concentrators must be 1..10000');
+  if (!Number.isInteger(o.concentrators) || o.concentrators < 1 || o.concentrators > 10_000)
+    throw new RangeError('--concentrators must be 1..10000');
   const state = readState(kpe.dir);
   if (state.nextSeq > MAX_SEQ) throw new Error('KPE shipment sequence exhausted');
   const issued = new Set(state.issued);
@@ -133,7 +160,8 @@ export function produceBatch(kpe: Kpe, o: BatchOptions): BatchResult {
   }
   // Short addresses (PROTOCOL.md §7): 1, 2, 3, … among the meters of each concentrator (the
   // concentrators are new in every batch, so the numbering is never ambiguous within one).
-  if (Math.ceil(o.meters / o.concentrators) > ADDR_MAX) throw new RangeError(`at most ${ADDR_MAX} meters per concentrator (short addresses)`);
+  if (Math.ceil(o.meters / o.concentrators) > ADDR_MAX)
+    throw new RangeError(`at most ${ADDR_MAX} meters per concentrator (short addresses)`);
   const meters: MeterKeys[] = [];
   for (let i = 0; i < o.meters; i++) {
     meters.push({
@@ -176,7 +204,11 @@ export function produceBatch(kpe: Kpe, o: BatchOptions): BatchResult {
       image: join(o.outDir, `${toHex(c.id)}.prov.cbor`),
       meters: meters.filter((m) => toHex(m.concentratorId) === toHex(c.id)).map((m) => toHex(m.id)),
     })),
-    meters: meters.map((m) => ({ id: toHex(m.id), concentrator: toHex(m.concentratorId), image: join(o.outDir, `${toHex(m.id)}.prov.cbor`) })),
+    meters: meters.map((m) => ({
+      id: toHex(m.id),
+      concentrator: toHex(m.concentratorId),
+      image: join(o.outDir, `${toHex(m.id)}.prov.cbor`),
+    })),
   };
   const manifestFile = join(o.outDir, 'manifest.json');
   writeFileAtomic(manifestFile, JSON.stringify(manifest, null, 2) + '\n');

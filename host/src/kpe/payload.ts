@@ -10,12 +10,27 @@ export const KEY_LEN = 16;
 export const MAX_GEN = 255;
 
 /** shortAddr: the meter's short address on its concentrator's radio hop, 1..0xFFFE, unique per concentrator (PROTOCOL.md §7). */
-export interface MeterKeys { id: Uint8Array; masterKey: Uint8Array; linkKey: Uint8Array; linkGen: number; concentratorId: Uint8Array; shortAddr: number }
+export interface MeterKeys {
+  id: Uint8Array;
+  masterKey: Uint8Array;
+  linkKey: Uint8Array;
+  linkGen: number;
+  concentratorId: Uint8Array;
+  shortAddr: number;
+}
 /** Short addresses on the radio hop (PROTOCOL.md §7). */
 export const ADDR_MIN = 1;
 export const ADDR_MAX = 0xfffe;
-export interface ConcentratorKeys { id: Uint8Array; linkKey: Uint8Array; linkGen: number }
-export interface ShipmentPayload { hesId: Uint8Array; meters: MeterKeys[]; concentrators: ConcentratorKeys[] }
+export interface ConcentratorKeys {
+  id: Uint8Array;
+  linkKey: Uint8Array;
+  linkGen: number;
+}
+export interface ShipmentPayload {
+  hesId: Uint8Array;
+  meters: MeterKeys[];
+  concentrators: ConcentratorKeys[];
+}
 
 /** Encodes the payload as plain CBOR. */
 export function encodePayload(p: ShipmentPayload): Uint8Array {
@@ -71,11 +86,14 @@ export function decodePayload(b: Uint8Array): ShipmentPayload {
     if (seen.has(hx)) throw new TypeError(`duplicate device id ${hx}`);
     seen.add(hx);
     const concentratorId = bytes(m[4], ID_LEN, 'meter concentrator id');
-    if (!concIds.has(toHex(concentratorId))) throw new TypeError(`meter ${hx} names concentrator ${toHex(concentratorId)} not in this shipment`);
+    if (!concIds.has(toHex(concentratorId)))
+      throw new TypeError(`meter ${hx} names concentrator ${toHex(concentratorId)} not in this shipment`);
     const shortAddr = m[5];
-    if (typeof shortAddr !== 'number' || !Number.isInteger(shortAddr) || shortAddr < ADDR_MIN || shortAddr > ADDR_MAX) throw new TypeError(`meter ${hx} short address must be 1..65534`);
+    if (typeof shortAddr !== 'number' || !Number.isInteger(shortAddr) || shortAddr < ADDR_MIN || shortAddr > ADDR_MAX)
+      throw new TypeError(`meter ${hx} short address must be 1..65534`);
     const at = toHex(concentratorId) + '/' + shortAddr;
-    if (addrs.has(at)) throw new TypeError(`meter ${hx} short address ${shortAddr} is already used on concentrator ${toHex(concentratorId)}`);
+    if (addrs.has(at))
+      throw new TypeError(`meter ${hx} short address ${shortAddr} is already used on concentrator ${toHex(concentratorId)}`);
     addrs.add(at);
     meters.push({
       id,

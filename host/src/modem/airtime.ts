@@ -41,7 +41,10 @@ export class DutyCycleBudget {
   private windowSum = 0;
   readonly limitMs: number;
 
-  constructor(readonly band: BandProfile, readonly windowMs: number = DUTY_WINDOW_MS) {
+  constructor(
+    readonly band: BandProfile,
+    readonly windowMs: number = DUTY_WINDOW_MS,
+  ) {
     this.limitMs = band.dutyCycle * windowMs;
   }
 

@@ -94,7 +94,13 @@ export interface DriverOptions {
 /** Why send() refused a packet. */
 export type SendResult = 'queued' | 'oversize' | 'queue-full' | 'over-budget';
 
-interface Pending { data: Uint8Array; since: number; delayed: boolean; notBefore: number; listenMs: number }
+interface Pending {
+  data: Uint8Array;
+  since: number;
+  delayed: boolean;
+  notBefore: number;
+  listenMs: number;
+}
 
 /** ms per byte on a UART at `baud`, 8N1 (10 bits a byte). */
 export function uartByteMs(baud: number): number {
@@ -122,8 +128,16 @@ export abstract class ModemDriver {
   /** Largest payload of one packet; Infinity for a stream modem. */
   abstract readonly maxPayload: number;
   readonly stats: ModemCounters = {
-    packetsSent: 0, bytesSent: 0, airtimeMs: 0, packetsReceived: 0, bytesReceived: 0,
-    refusedOversize: 0, refusedBudget: 0, refusedQueue: 0, delayedBudget: 0, txFailures: 0,
+    packetsSent: 0,
+    bytesSent: 0,
+    airtimeMs: 0,
+    packetsReceived: 0,
+    bytesReceived: 0,
+    refusedOversize: 0,
+    refusedBudget: 0,
+    refusedQueue: 0,
+    delayedBudget: 0,
+    txFailures: 0,
   };
   readonly budget: DutyCycleBudget;
   readonly name: string;
@@ -266,10 +280,16 @@ export abstract class ModemDriver {
         const now = this.timers.now();
         const head = this.queue[0]!;
         const wake = Math.max(head.notBefore, this.quietUntil);
-        if (now < wake) { this.arm(wake - now); return; }
+        if (now < wake) {
+          this.arm(wake - now);
+          return;
+        }
         if (!this.ready()) {
           if (now - head.since > this.maxWaitMs) this.refuseHead('modem busy');
-          else { this.arm(BUSY_POLL_MS); return; }
+          else {
+            this.arm(BUSY_POLL_MS);
+            return;
+          }
           continue;
         }
         // The modem goes on air only after the bytes crossed its UART: budget the interval the
@@ -278,7 +298,10 @@ export abstract class ModemDriver {
         const air = this.airtimeMs(head.data.length);
         const d = this.budget.check(now + early, air + late - early);
         if (!d.ok) {
-          if (d.retryAtMs - head.since > this.maxWaitMs) { this.refuseHead('over duty-cycle budget'); continue; }
+          if (d.retryAtMs - head.since > this.maxWaitMs) {
+            this.refuseHead('over duty-cycle budget');
+            continue;
+          }
           if (!head.delayed) {
             head.delayed = true;
             this.stats.delayedBudget++;
@@ -349,7 +372,10 @@ export class ConfigReader {
   async until(done: (b: Uint8Array) => boolean, timeoutMs: number, timers: Timers): Promise<Uint8Array> {
     if (done(this.bytes())) return this.bytes();
     await new Promise<void>((resolve) => {
-      const h = timers.after(timeoutMs, () => { this.waiter = null; resolve(); });
+      const h = timers.after(timeoutMs, () => {
+        this.waiter = null;
+        resolve();
+      });
       this.waiter = () => {
         if (!done(this.bytes())) return;
         this.waiter = null;

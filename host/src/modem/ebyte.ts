@@ -19,8 +19,18 @@
  * tens of ms, a UART byte at 9600 takes ~1 ms).
  */
 import {
-  decodeE32Config, e32ConfigFrame, E32_FIELDS, E32_FRAME, E32_MAX_PAYLOAD, EBYTE_CONFIG_BAUD, EBYTE_HEAD_READ as HEAD_READ,
-  EBYTE_HEAD_SAVE as HEAD_SAVE, EBYTE_UART_9600, ebyteLora, ebyteRateCode, type E32Config,
+  decodeE32Config,
+  e32ConfigFrame,
+  E32_FIELDS,
+  E32_FRAME,
+  E32_MAX_PAYLOAD,
+  EBYTE_CONFIG_BAUD,
+  EBYTE_HEAD_READ as HEAD_READ,
+  EBYTE_HEAD_SAVE as HEAD_SAVE,
+  EBYTE_UART_9600,
+  ebyteLora,
+  ebyteRateCode,
+  type E32Config,
 } from '@vakt/boards/common/ebyte';
 import { timeOnAirMs, type LoraParams } from './airtime.ts';
 import { ConfigReader, ModemDriver, uartStartDelay, withLevel, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
@@ -62,7 +72,15 @@ export function e22Registers(c: EbyteConfig): Uint8Array {
   if (pw === undefined) throw new Error(`E22: no power level ${c.powerDbm} dBm (22, 17, 13, 10)`);
   if (sp === undefined) throw new Error(`E22: no sub-packet length ${String(c.subPacket)} (240, 128, 64, 32)`);
   if (!(c.channel >= 0 && c.channel <= 83)) throw new Error(`E22: channel ${c.channel} out of 0..83`);
-  return Uint8Array.of((c.address >> 8) & 0xff, c.address & 0xff, (c.netId ?? 0) & 0xff, (EBYTE_UART_9600 << 5) | rate, sp << 6, c.channel, 0);
+  return Uint8Array.of(
+    (c.address >> 8) & 0xff,
+    c.address & 0xff,
+    (c.netId ?? 0) & 0xff,
+    (EBYTE_UART_9600 << 5) | rate,
+    sp << 6,
+    c.channel,
+    0,
+  );
 }
 
 /** Names of the E22 registers, for read-back errors. */
@@ -79,13 +97,20 @@ export class EbyteDriver extends ModemDriver {
   private rx: number[] = [];
   private rxTimer: unknown = null;
 
-  constructor(private readonly model: EbyteModel, private readonly line: ByteLine, private readonly pins: ControlLines, readonly config: EbyteConfig, o: DriverOptions) {
+  constructor(
+    private readonly model: EbyteModel,
+    private readonly line: ByteLine,
+    private readonly pins: ControlLines,
+    readonly config: EbyteConfig,
+    o: DriverOptions,
+  ) {
     super(o);
     this.kind = model.toUpperCase();
     this.maxPayload = model === 'e32' ? E32_MAX_PAYLOAD : (config.subPacket ?? 240);
     this.lora = ebyteLora(config.airRate);
     const max = o.band.maxPowerDbm;
-    if (max !== undefined && config.powerDbm > max) throw new Error(`${this.kind} on ${this.name}: ${config.powerDbm} dBm exceeds the ${max} dBm band ${o.band.name} allows`);
+    if (max !== undefined && config.powerDbm > max)
+      throw new Error(`${this.kind} on ${this.name}: ${config.powerDbm} dBm exceeds the ${max} dBm band ${o.band.name} allows`);
     line.onData((c) => this.onUart(c));
   }
 
@@ -145,7 +170,8 @@ export class EbyteDriver extends ModemDriver {
   private async waitAux(): Promise<void> {
     const until = this.timers.now() + AUX_TIMEOUT_MS;
     while (!(await this.pins.get('aux'))) {
-      if (this.timers.now() > until) throw new Error(`${this.kind} on ${this.name}: AUX stayed low for ${AUX_TIMEOUT_MS} ms (is AUX wired, is the module powered?)`);
+      if (this.timers.now() > until)
+        throw new Error(`${this.kind} on ${this.name}: AUX stayed low for ${AUX_TIMEOUT_MS} ms (is AUX wired, is the module powered?)`);
       await this.timers.sleep(2);
     }
   }

@@ -8,7 +8,15 @@
  * asks the host for "response and resending": Vakt's LINK_ACK / end-to-end ACK retries are that.
  */
 import {
-  HC12_AIR_PACKET, HC12_ENTER_AT_MS, HC12_LEAVE_AT_MS, HC12_POWER_DBM, hc12AirBps, hc12AirtimeMs, hc12Commands, hc12ReadBack, type Hc12Config,
+  HC12_AIR_PACKET,
+  HC12_ENTER_AT_MS,
+  HC12_LEAVE_AT_MS,
+  HC12_POWER_DBM,
+  hc12AirBps,
+  hc12AirtimeMs,
+  hc12Commands,
+  hc12ReadBack,
+  type Hc12Config,
 } from '@vakt/boards/common/hc12';
 import { type FskParams } from './airtime.ts';
 import { ConfigReader, type ByteLine, type ControlLines, type DriverOptions } from './driver.ts';
@@ -31,12 +39,20 @@ export class Hc12Driver extends StreamDriver {
   private readonly cfgRx = new ConfigReader();
   private configuring = false;
 
-  constructor(line: ByteLine, private readonly pins: ControlLines, readonly config: Hc12Config, o: DriverOptions) {
+  constructor(
+    line: ByteLine,
+    private readonly pins: ControlLines,
+    readonly config: Hc12Config,
+    o: DriverOptions,
+  ) {
     super(line, hc12Modulation(config.baud), o);
     this.uartBaud = config.baud;
     if (config.mode !== 3) throw new Error(`HC-12 on ${o.name}: only FU3 is supported (asked for FU${config.mode})`);
     const max = o.band.maxPowerDbm;
-    if (max !== undefined && config.powerDbm > max) throw new Error(`HC-12 on ${o.name}: ${config.powerDbm} dBm exceeds the ${max} dBm band ${o.band.name} allows (factory default P8 = +20 dBm)`);
+    if (max !== undefined && config.powerDbm > max)
+      throw new Error(
+        `HC-12 on ${o.name}: ${config.powerDbm} dBm exceeds the ${max} dBm band ${o.band.name} allows (factory default P8 = +20 dBm)`,
+      );
   }
 
   override airtimeMs(len: number): number {
@@ -51,11 +67,13 @@ export class Hc12Driver extends StreamDriver {
     try {
       for (const { cmd, answer } of hc12Commands(this.config)) {
         const got = await this.ask(cmd, (s) => s.includes('\n'));
-        if (!got.includes(answer)) throw new Error(`HC-12 on ${this.name} did not accept ${cmd.slice(3)} (answered ${JSON.stringify(got.trim()) || 'nothing'})`);
+        if (!got.includes(answer))
+          throw new Error(`HC-12 on ${this.name} did not accept ${cmd.slice(3)} (answered ${JSON.stringify(got.trim()) || 'nothing'})`);
       }
       const all = await this.ask('AT+RX', (s) => (s.match(/\n/g) ?? []).length >= 4);
       for (const want of hc12ReadBack(this.config)) {
-        if (!all.includes(want)) throw new Error(`HC-12 on ${this.name} did not accept ${want.slice(3)} (AT+RX reads ${JSON.stringify(all.trim())})`);
+        if (!all.includes(want))
+          throw new Error(`HC-12 on ${this.name} did not accept ${want.slice(3)} (AT+RX reads ${JSON.stringify(all.trim())})`);
       }
     } finally {
       await this.pins.set('set', true);

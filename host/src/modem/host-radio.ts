@@ -33,7 +33,10 @@ const BAUD: { [k in RadioKind]: number } = { e32: 9600, e22: 9600, hc12: 9600, p
 /** Parses "m0=rts,m1=dtr" into a map; a malformed entry is a plain error. */
 export function parsePins(s: string): { [pin: string]: string } {
   const out: { [pin: string]: string } = {};
-  for (const part of s.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+  for (const part of s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '')) {
     const m = /^([a-z0-9]+)=(!?[a-z]+)$/.exec(part);
     if (m === null) throw new Error(`pin mapping "${part}" is not <pin>=<line> (e.g. m0=rts)`);
     out[m[1]!] = m[2]!;
@@ -49,12 +52,24 @@ export async function openHostRadio(o: HostRadioOptions): Promise<{ port: RadioP
   let driver: ModemDriver;
   try {
     switch (o.kind) {
-      case 'e32': driver = new EbyteDriver('e32', serial.line, serial.pins, E32_DEFAULT, d); break;
-      case 'e22': driver = new EbyteDriver('e22', serial.line, serial.pins, E22_DEFAULT, d); break;
-      case 'hc12': driver = new Hc12Driver(serial.line, serial.pins, HC12_DEFAULT, d); break;
-      case 'xbee': driver = new XBeeDriver(serial.line, XBEE_DEFAULT, d); break;
-      case 'packet': driver = new PacketRadioDriver(serial.line, { ...PACKET_DEFAULT, address: 0xffff }, d); break;
-      case 'transparent': driver = new StreamDriver(serial.line, TRANSPARENT_AIR, d); break;
+      case 'e32':
+        driver = new EbyteDriver('e32', serial.line, serial.pins, E32_DEFAULT, d);
+        break;
+      case 'e22':
+        driver = new EbyteDriver('e22', serial.line, serial.pins, E22_DEFAULT, d);
+        break;
+      case 'hc12':
+        driver = new Hc12Driver(serial.line, serial.pins, HC12_DEFAULT, d);
+        break;
+      case 'xbee':
+        driver = new XBeeDriver(serial.line, XBEE_DEFAULT, d);
+        break;
+      case 'packet':
+        driver = new PacketRadioDriver(serial.line, { ...PACKET_DEFAULT, address: 0xffff }, d);
+        break;
+      case 'transparent':
+        driver = new StreamDriver(serial.line, TRANSPARENT_AIR, d);
+        break;
     }
     await driver.start();
   } catch (e) {
@@ -62,5 +77,12 @@ export async function openHostRadio(o: HostRadioOptions): Promise<{ port: RadioP
     throw e;
   }
   const port = new RadioPort(driver, { ...ROLE_PORT[o.role], shortAddr: o.shortAddr });
-  return { port, driver, close: async () => { driver.stop(); await serial.close(); } };
+  return {
+    port,
+    driver,
+    close: async () => {
+      driver.stop();
+      await serial.close();
+    },
+  };
 }

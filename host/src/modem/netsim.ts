@@ -9,7 +9,18 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock, SerialPort } from '@vakt/boards';
-import { createHeader, DIR_UP, encodeSerialFrame, LINK_DATA, LINK_VERSION, MAX_LINK_FRAME, OP_READING, parseRadioHeader, SerialDeframer, serialEncodedMaxLen } from '@vakt/shared';
+import {
+  createHeader,
+  DIR_UP,
+  encodeSerialFrame,
+  LINK_DATA,
+  LINK_VERSION,
+  MAX_LINK_FRAME,
+  OP_READING,
+  parseRadioHeader,
+  SerialDeframer,
+  serialEncodedMaxLen,
+} from '@vakt/shared';
 import { SHORT_ADDR_LEN } from '@vakt/shared/fragment';
 import { deviceStorage, runConcentrator, runMeter, type SimConcentrator, type SimMeter } from '../bridge/devices.ts';
 import { Hes } from '../hes/hes.ts';
@@ -47,7 +58,11 @@ export interface NetSimOptions {
 }
 
 /** A meter in the simulation with its radio. */
-export interface NetMeter { sim: SimMeter; modem: EmulatedModem; port: RadioPort }
+export interface NetMeter {
+  sim: SimMeter;
+  modem: EmulatedModem;
+  port: RadioPort;
+}
 
 /** Period of the meters' tick (they only close intervals and retry: whole seconds suffice). */
 const METER_TICK_MS = 5000;
@@ -105,7 +120,9 @@ export class NetSim {
     let offsetS = 0;
     return {
       now: () => Math.floor(s.now() / 1000) + offsetS,
-      set: (t: number) => { offsetS = t - Math.floor(s.now() / 1000); },
+      set: (t: number) => {
+        offsetS = t - Math.floor(s.now() / 1000);
+      },
       every: (ms: number, cb: () => void) => s.every(ms, cb),
     };
   }
@@ -115,7 +132,14 @@ export class NetSim {
     const o = this.o;
     this.dir = mkdtempSync(join(tmpdir(), 'vakt-netsim-'));
     const kpe = initKpe(join(this.dir, 'kpe'));
-    const init = await Hes.init({ dbPath: join(this.dir, 'hes.sqlite'), storeKey: randomBytes(32), kpePublicKeys: [kpe.pub], adminUser: 'admin', synchronous: 'normal', retryMs: o.hesRetryMs ?? HES_RETRY_MS });
+    const init = await Hes.init({
+      dbPath: join(this.dir, 'hes.sqlite'),
+      storeKey: randomBytes(32),
+      kpePublicKeys: [kpe.pub],
+      adminUser: 'admin',
+      synchronous: 'normal',
+      retryMs: o.hesRetryMs ?? HES_RETRY_MS,
+    });
     this.hes = init.hes;
     const batch = produceBatch(kpe, { meters: o.meters, concentrators: 1, hesCert: init.cert, outDir: join(this.dir, 'out') });
     await this.hes.importShipment(new Uint8Array(readFileSync(batch.shipmentFile)), 'admin', kpe.pub);
@@ -125,13 +149,35 @@ export class NetSim {
     const log = o.log ?? (() => undefined);
 
     const cid = hex(batch.concentrators[0]!.id);
-    this.concModem = emulatedModem(o.radio, this.channel, { name: `concentrator ${cid}`, band: o.concentratorBand ?? findBand('eu868-g3'), accessJitterMs: o.concentratorJitterMs ?? 2000, random, log, maxQueue: 256, maxWaitMs: 120_000 });
+    this.concModem = emulatedModem(o.radio, this.channel, {
+      name: `concentrator ${cid}`,
+      band: o.concentratorBand ?? findBand('eu868-g3'),
+      accessJitterMs: o.concentratorJitterMs ?? 2000,
+      random,
+      log,
+      maxQueue: 256,
+      maxWaitMs: 120_000,
+    });
     // Fragments of a v2 hop frame name the meter's short address from the frame itself (wire-v2 §7).
-    this.concPort = new RadioPort(this.concModem.driver, { shortAddr: shortAddr(0), reassemblySlots: Math.max(8, Math.min(o.meters, 64)), fragmentCopies: o.fragmentCopies ?? ROLE_PORT.concentrator.fragmentCopies! });
+    this.concPort = new RadioPort(this.concModem.driver, {
+      shortAddr: shortAddr(0),
+      reassemblySlots: Math.max(8, Math.min(o.meters, 64)),
+      fragmentCopies: o.fragmentCopies ?? ROLE_PORT.concentrator.fragmentCopies!,
+    });
     const backhaul = this.backhaul(cid);
     const conc = runConcentrator({
-      image: image.get(cid)!, hes: backhaul, meterLines: [this.concPort], storage: deviceStorage(image.get(cid)!, undefined), clock: this.clock(),
-      options: { attach: false, maxMeters: o.meters + 8, upSlots: Math.max(16, 2 * o.meters), downSlots: Math.max(16, 2 * o.meters), retryS: 30 },
+      image: image.get(cid)!,
+      hes: backhaul,
+      meterLines: [this.concPort],
+      storage: deviceStorage(image.get(cid)!, undefined),
+      clock: this.clock(),
+      options: {
+        attach: false,
+        maxMeters: o.meters + 8,
+        upSlots: Math.max(16, 2 * o.meters),
+        downSlots: Math.max(16, 2 * o.meters),
+        retryS: 30,
+      },
     });
     this.conc = conc;
     backhaul.onData((c) => conc.app.onHes(c));
@@ -140,12 +186,26 @@ export class NetSim {
 
     batch.meters.forEach((mk, i) => {
       const id = hex(mk.id);
-      const modem = emulatedModem(o.radio, this.channel, { name: `meter ${id}`, band: o.meterBand ?? findBand('eu868-g'), accessJitterMs: o.meterJitterMs ?? METER_JITTER_MS, random, log });
+      const modem = emulatedModem(o.radio, this.channel, {
+        name: `meter ${id}`,
+        band: o.meterBand ?? findBand('eu868-g'),
+        accessJitterMs: o.meterJitterMs ?? METER_JITTER_MS,
+        random,
+        log,
+      });
       const mine = shortAddr(i + 1);
       const concAddr = shortAddr(0);
-      const port = new RadioPort(modem.driver, { shortAddr: mine, accept: (a, o) => sameShort(a, o, mine) || sameShort(a, o, concAddr), replyCopies: o.replyCopies ?? ROLE_PORT.meter.replyCopies! });
+      const port = new RadioPort(modem.driver, {
+        shortAddr: mine,
+        accept: (a, o) => sameShort(a, o, mine) || sameShort(a, o, concAddr),
+        replyCopies: o.replyCopies ?? ROLE_PORT.meter.replyCopies!,
+      });
       const sim = runMeter({
-        image: image.get(id)!, line: port, storage: deviceStorage(image.get(id)!, undefined), clock: this.clock(), syntheticLoad: false,
+        image: image.get(id)!,
+        line: port,
+        storage: deviceStorage(image.get(id)!, undefined),
+        clock: this.clock(),
+        syntheticLoad: false,
         options: { attach: false, intervalS: o.intervalS ?? 900, retryS: o.meterRetryS ?? 300 },
       });
       port.onData((c) => sim.app.onSerial(c));
@@ -183,7 +243,11 @@ export class NetSim {
   readingFrameLen(): number {
     let best = 0;
     let n = 0;
-    for (const [len, k] of this.readingFrameLens) if (k > n || (k === n && len < best)) { best = len; n = k; }
+    for (const [len, k] of this.readingFrameLens)
+      if (k > n || (k === n && len < best)) {
+        best = len;
+        n = k;
+      }
     return best;
   }
 
@@ -202,13 +266,19 @@ export class NetSim {
     let bound = false;
     let pending: Uint8Array[] = [];
     const port = {
-      write: (d: Uint8Array) => { deframer.push(d, 0, d.length); },
-      onData: (cb: (c: Uint8Array) => void) => { cbs.push(cb); },
+      write: (d: Uint8Array) => {
+        deframer.push(d, 0, d.length);
+      },
+      onData: (cb: (c: Uint8Array) => void) => {
+        cbs.push(cb);
+      },
       deliver: (frames: Uint8Array[]) => {
         for (const f of frames) {
           const n = encodeSerialFrame(f, 0, f.length, out, 0);
           const c = out.slice(0, n);
-          this.sched.after(lat, () => { for (const cb of cbs) cb(c); });
+          this.sched.after(lat, () => {
+            for (const cb of cbs) cb(c);
+          });
         }
       },
     };

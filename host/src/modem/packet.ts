@@ -34,7 +34,10 @@ export function encodePacketFrame(payload: Uint8Array, address: number | undefin
   const a = address === undefined ? 0 : ADDR_LEN;
   const out = new Uint8Array(1 + a + payload.length);
   out[0] = a + payload.length;
-  if (address !== undefined) { out[1] = address >> 8; out[2] = address & 0xff; }
+  if (address !== undefined) {
+    out[1] = address >> 8;
+    out[2] = address & 0xff;
+  }
   out.set(payload, 1 + a);
   return out;
 }
@@ -48,10 +51,15 @@ export class PacketRadioDriver extends ModemDriver {
   /** Frames dropped by the UART parser (bad length, incomplete). */
   bad = 0;
 
-  constructor(private readonly line: ByteLine, readonly config: PacketRadioConfig, o: DriverOptions) {
+  constructor(
+    private readonly line: ByteLine,
+    readonly config: PacketRadioConfig,
+    o: DriverOptions,
+  ) {
     super(o);
     const a = config.address === undefined ? 0 : ADDR_LEN;
-    if (!(config.maxPayload >= 1 && config.maxPayload + a <= MAX_LEN)) throw new Error(`packet radio on ${o.name}: payload limit ${config.maxPayload} out of 1..${MAX_LEN - a}`);
+    if (!(config.maxPayload >= 1 && config.maxPayload + a <= MAX_LEN))
+      throw new Error(`packet radio on ${o.name}: payload limit ${config.maxPayload} out of 1..${MAX_LEN - a}`);
     this.maxPayload = config.maxPayload;
     line.onData((c) => this.onUart(c));
   }
@@ -72,13 +80,20 @@ export class PacketRadioDriver extends ModemDriver {
 
   private onUart(chunk: Uint8Array): void {
     const now = this.timers.now();
-    if (this.rx.length > 0 && now - this.rxAt > PACKET_RX_GAP_MS) { this.bad++; this.rx = []; }
+    if (this.rx.length > 0 && now - this.rxAt > PACKET_RX_GAP_MS) {
+      this.bad++;
+      this.rx = [];
+    }
     this.rxAt = now;
     const a = this.config.address === undefined ? 0 : ADDR_LEN;
     for (const b of chunk) {
       this.rx.push(b);
       const len = this.rx[0]!;
-      if (len <= a) { this.bad++; this.rx = []; continue; }
+      if (len <= a) {
+        this.bad++;
+        this.rx = [];
+        continue;
+      }
       if (this.rx.length === 1 + len) {
         const p = Uint8Array.from(this.rx.slice(1 + a));
         this.rx = [];

@@ -52,16 +52,32 @@ const SETTLE_MS = 3600_000;
 export async function runRadioDemo(o: RadioDemoOptions): Promise<RadioDemoSummary> {
   const sim = new NetSim({ meters: o.meters, radio: o.radio, channel: { seed: o.seed, loss: o.loss, ber: o.ber } });
   const steps: RadioDemoSummary['steps'] = [];
-  const step = (s: string, ok: boolean, detail: string): void => { steps.push({ step: s, ok, detail }); o.log(`${ok ? '✓' : '✗'} ${s}`); };
+  const step = (s: string, ok: boolean, detail: string): void => {
+    steps.push({ step: s, ok, detail });
+    o.log(`${ok ? '✓' : '✗'} ${s}`);
+  };
   await sim.start();
   try {
-    step('Modems configured and read back', true, `${o.meters + 1} emulated ${o.radio} modems: configuration written, read back, payload limit ${sim.concModem.driver.maxPayload === Infinity ? 'none (stream)' : `${sim.concModem.driver.maxPayload} B`}`);
+    step(
+      'Modems configured and read back',
+      true,
+      `${o.meters + 1} emulated ${o.radio} modems: configuration written, read back, payload limit ${sim.concModem.driver.maxPayload === Infinity ? 'none (stream)' : `${sim.concModem.driver.maxPayload} B`}`,
+    );
     const h = sim.hes;
     await sim.run(o.intervals * INTERVAL_MS);
     const target = sim.meters[0]!;
     const off = await h.enqueueCommand('admin', target.sim.id, { kind: 'relay', state: 0 }, { nowMs: sim.nowMs() });
-    const offOk = await sim.runUntil(async () => (await h.listCommands({ meter: target.sim.id })).some((c) => c.id === off && c.state === 'acknowledged') && !target.sim.app.relayClosed(), 2 * SETTLE_MS);
-    step('Disconnect over the radio', offOk, `relay command #${off}: meter ${target.sim.id} relay ${target.sim.app.relayClosed() ? 'CLOSED' : 'open'}`);
+    const offOk = await sim.runUntil(
+      async () =>
+        (await h.listCommands({ meter: target.sim.id })).some((c) => c.id === off && c.state === 'acknowledged') &&
+        !target.sim.app.relayClosed(),
+      2 * SETTLE_MS,
+    );
+    step(
+      'Disconnect over the radio',
+      offOk,
+      `relay command #${off}: meter ${target.sim.id} relay ${target.sim.app.relayClosed() ? 'CLOSED' : 'open'}`,
+    );
     const closed = (id: string): number => sim.closedAt.get(id)!.size;
     const deliveredNow = async (): Promise<Map<string, number>> => {
       const d = new Map<string, number>();
@@ -76,7 +92,11 @@ export async function runRadioDemo(o: RadioDemoOptions): Promise<RadioDemoSummar
     const delivered = (id: string): number => counts.get(id)!;
     const totalClosed = sim.meters.reduce((n, m) => n + closed(m.sim.id), 0);
     const totalIn = sim.meters.reduce((n, m) => n + delivered(m.sim.id), 0);
-    step('Readings delivered', allIn, `${totalIn} of ${totalClosed} readings closed by the meters stored at the HES (the newest may still be on their way)`);
+    step(
+      'Readings delivered',
+      allIn,
+      `${totalIn} of ${totalClosed} readings closed by the meters stored at the HES (the newest may still be on their way)`,
+    );
     const meters: RadioMeterReport[] = sim.meters.map((m) => {
       const d = m.modem.driver.stats;
       const sent = sim.readingFrames.get(m.sim.id)!;
@@ -93,11 +113,21 @@ export async function runRadioDemo(o: RadioDemoOptions): Promise<RadioDemoSummar
       };
     });
     const within = meters.every((r) => r.worstHourS <= r.budgetS);
-    step('Duty cycle kept', within, `worst meter ${Math.max(...meters.map((r) => r.worstHourS))} s of ${meters[0]?.budgetS ?? 0} s in any hour (measured on the emulated channel)`);
+    step(
+      'Duty cycle kept',
+      within,
+      `worst meter ${Math.max(...meters.map((r) => r.worstHourS))} s of ${meters[0]?.budgetS ?? 0} s in any hour (measured on the emulated channel)`,
+    );
     return {
-      ok: steps.every((s) => s.ok), radio: o.radio, loss: o.loss, ber: o.ber, seed: o.seed,
+      ok: steps.every((s) => s.ok),
+      radio: o.radio,
+      loss: o.loss,
+      ber: o.ber,
+      seed: o.seed,
       simulatedHours: Math.round((sim.sched.now() - sim.startMs) / 36_000) / 100,
-      steps, meters, channel: { ...sim.channel.stats },
+      steps,
+      meters,
+      channel: { ...sim.channel.stats },
     };
   } finally {
     await sim.close();

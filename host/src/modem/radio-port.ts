@@ -14,7 +14,18 @@ import type { SerialPort } from '@vakt/boards';
 import { cobsDecode, cobsEncode, cobsMaxEncodedLen, COBS_DELIMITER } from '@vakt/shared/cobs';
 import { LINK_DATA } from '@vakt/shared';
 import { CRC16_LEN } from '@vakt/shared/crc16';
-import { burstFragment, burstLength, FRAG_COPIES_MIN, FRAG_HEADER_LEN, fragmentChunk, fragmentCount, isFragment, Reassembler, SHORT_ADDR_LEN, writeFragment } from '@vakt/shared/fragment';
+import {
+  burstFragment,
+  burstLength,
+  FRAG_COPIES_MIN,
+  FRAG_HEADER_LEN,
+  fragmentChunk,
+  fragmentCount,
+  isFragment,
+  Reassembler,
+  SHORT_ADDR_LEN,
+  writeFragment,
+} from '@vakt/shared/fragment';
 import { FrameCutter } from '../bridge/frame-cutter.ts';
 import type { ModemDriver } from './driver.ts';
 
@@ -125,7 +136,16 @@ function sameAddr(a: Uint8Array, ao: number, b: Uint8Array, bo: number): boolean
 
 /** A SerialPort whose bytes travel over a radio modem. */
 export class RadioPort implements SerialPort {
-  readonly stats: RadioPortStats = { framesOut: 0, fragmentsOut: 0, framesRefused: 0, badFrames: 0, unitsIn: 0, fragmentsIgnored: 0, addressMismatch: 0, unitCopies: 0 };
+  readonly stats: RadioPortStats = {
+    framesOut: 0,
+    fragmentsOut: 0,
+    framesRefused: 0,
+    badFrames: 0,
+    unitsIn: 0,
+    fragmentsIgnored: 0,
+    addressMismatch: 0,
+    unitCopies: 0,
+  };
   readonly reassembler: Reassembler | null;
   private readonly cutter = new FrameCutter();
   private readonly cbs: ((c: Uint8Array) => void)[] = [];
@@ -144,7 +164,10 @@ export class RadioPort implements SerialPort {
   private readonly recentAt: number[] = [];
   private recentNext = 0;
 
-  constructor(readonly driver: ModemDriver, private readonly o: RadioPortOptions) {
+  constructor(
+    readonly driver: ModemDriver,
+    private readonly o: RadioPortOptions,
+  ) {
     if (o.shortAddr.length !== SHORT_ADDR_LEN) throw new Error(`short address must be ${SHORT_ADDR_LEN} bytes`);
     this.stream = driver.maxPayload === Infinity;
     const maxUnit = o.maxUnit ?? DEFAULT_MAX_UNIT;
@@ -175,19 +198,28 @@ export class RadioPort implements SerialPort {
     }
     // f = COBS(unit) ‖ 0x00
     const n = f.length > 1 ? cobsDecode(f, 0, f.length - 1, this.unit, 0) : -1;
-    if (n <= 0) { this.stats.badFrames++; return; }
+    if (n <= 0) {
+      this.stats.badFrames++;
+      return;
+    }
     const costly = reply && (this.lastRxFragmented || (isHopV2(this.unit[0]!) && (this.unit[0]! & HOP_TYPE_MASK) === LINK_DATA));
     // A unit starting like a fragment (never a v1/v2 frame, but the port is transparent) goes as fragments.
     if (n <= this.driver.maxPayload && !isFragment(this.unit[0]!)) {
       const copies = costly ? Math.max(1, this.o.replyCopies ?? 1) : 1;
       for (let c = 0; c < burstLength(1, copies); c++) {
-        if (this.driver.send(this.unit.subarray(0, n), reply, listen) !== 'queued') { this.stats.framesRefused++; return; }
+        if (this.driver.send(this.unit.subarray(0, n), reply, listen) !== 'queued') {
+          this.stats.framesRefused++;
+          return;
+        }
       }
       this.stats.framesOut++;
       return;
     }
     const count = fragmentCount(n, this.chunk);
-    if (count < 0) { this.stats.framesRefused++; return; }
+    if (count < 0) {
+      this.stats.framesRefused++;
+      return;
+    }
     const tag = this.tag;
     this.tag = (this.tag + 1) & 0xff;
     const v2 = isHopV2(this.unit[0]!);
@@ -198,7 +230,10 @@ export class RadioPort implements SerialPort {
       const i = burstFragment(j, count, copies);
       const len = writeFragment(this.unit, 0, n, this.chunk, i, named, v2 ? HOP_ADDR_OFF : 0, tag, this.frag, 0);
       // A refused fragment makes the rest useless: the receiver drops the partial unit on its timeout.
-      if (this.driver.send(this.frag.subarray(0, len), reply, j === total - 1 ? listen : 0) !== 'queued') { this.stats.framesRefused++; return; }
+      if (this.driver.send(this.frag.subarray(0, len), reply, j === total - 1 ? listen : 0) !== 'queued') {
+        this.stats.framesRefused++;
+        return;
+      }
       this.stats.fragmentsOut++;
     }
     this.stats.framesOut++;
@@ -206,13 +241,22 @@ export class RadioPort implements SerialPort {
 
   /** Air → firmware. */
   private onPacket(p: Uint8Array): void {
-    if (this.stream) { this.emit(p); return; }
+    if (this.stream) {
+      this.emit(p);
+      return;
+    }
     if (p.length > 0 && isFragment(p[0]!)) {
-      if (p.length < FRAG_HEADER_LEN || (this.o.accept !== undefined && !this.o.accept(p, FRAG_ADDR_OFF))) { this.stats.fragmentsIgnored++; return; }
+      if (p.length < FRAG_HEADER_LEN || (this.o.accept !== undefined && !this.o.accept(p, FRAG_ADDR_OFF))) {
+        this.stats.fragmentsIgnored++;
+        return;
+      }
       this.reassembler!.push(p, 0, p.length, this.driver.now(), (buf, off, len) => {
         const u = buf.subarray(off, off + len);
         // wire-v2 §7: the hop frame's address must be the one its fragments named.
-        if (isHopV2(u[0]!) && (len < HOP_ADDR_OFF + SHORT_ADDR_LEN || !sameAddr(u, HOP_ADDR_OFF, p, FRAG_ADDR_OFF))) { this.stats.addressMismatch++; return; }
+        if (isHopV2(u[0]!) && (len < HOP_ADDR_OFF + SHORT_ADDR_LEN || !sameAddr(u, HOP_ADDR_OFF, p, FRAG_ADDR_OFF))) {
+          this.stats.addressMismatch++;
+          return;
+        }
         this.emitUnit(u, true);
       });
       return;
@@ -226,7 +270,10 @@ export class RadioPort implements SerialPort {
     for (let i = 0; i < Math.min(PRINT_HEAD, u.length); i++) print += `.${u[i]!}`;
     for (let i = Math.max(0, u.length - CRC16_LEN); i < u.length; i++) print += `.${u[i]!}`;
     for (let i = 0; i < this.recent.length; i++) {
-      if (this.recent[i] === print && now - this.recentAt[i]! < COPY_WINDOW_MS) { this.stats.unitCopies++; return true; }
+      if (this.recent[i] === print && now - this.recentAt[i]! < COPY_WINDOW_MS) {
+        this.stats.unitCopies++;
+        return true;
+      }
     }
     this.recent[this.recentNext] = print;
     this.recentAt[this.recentNext] = now;

@@ -37,7 +37,9 @@ export function parsePinLine(v: string): { line: string; inverted: boolean; out:
 export async function openModemSerial(path: string, baud: number, pinMap: { [pin: string]: string }): Promise<ModemSerial> {
   const map = new Map(Object.entries(pinMap).map(([k, v]) => [k, parsePinLine(v)]));
   const port = new SerialPort({ path, baudRate: baud, autoOpen: false });
-  await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(new Error(`cannot open serial port ${path}: ${e.message}`)) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    port.open((e) => (e ? reject(new Error(`cannot open serial port ${path}: ${e.message}`)) : resolve())),
+  );
   port.on('error', () => undefined); // a vanished device shows as silence and failed writes, never a crash
   const cbs: ((c: Uint8Array) => void)[] = [];
   port.on('data', (b: Buffer) => {
@@ -47,30 +49,48 @@ export async function openModemSerial(path: string, baud: number, pinMap: { [pin
   const pinOf = (pin: string, out: boolean): { line: string; inverted: boolean } => {
     const p = map.get(pin);
     if (p === undefined) throw new Error(`modem on ${path}: the board profile maps no line to pin "${pin}"`);
-    if (p.out !== out) throw new Error(`modem on ${path}: pin "${pin}" is mapped to ${p.line}, which is ${p.out ? 'an output' : 'an input'}`);
+    if (p.out !== out)
+      throw new Error(`modem on ${path}: pin "${pin}" is mapped to ${p.line}, which is ${p.out ? 'an output' : 'an input'}`);
     return p;
   };
   return {
     line: {
-      write: (d) => { if (port.isOpen) port.write(Buffer.from(d)); },
-      onData: (cb) => { cbs.push(cb); },
+      write: (d) => {
+        if (port.isOpen) port.write(Buffer.from(d));
+      },
+      onData: (cb) => {
+        cbs.push(cb);
+      },
     },
     pins: {
       set: (pin, high) => {
         const p = pinOf(pin, true);
         // Asserted (true) drives the line low: the module sees `high` when the line is deasserted.
         const asserted = p.inverted ? high : !high;
-        return new Promise((resolve, reject) => port.set({ [p.line]: asserted }, (e) => (e ? reject(new Error(`modem on ${path}: cannot set ${p.line}: ${e.message}`)) : resolve())));
+        return new Promise((resolve, reject) =>
+          port.set({ [p.line]: asserted }, (e) =>
+            e ? reject(new Error(`modem on ${path}: cannot set ${p.line}: ${e.message}`)) : resolve(),
+          ),
+        );
       },
       get: (pin) => {
         const p = pinOf(pin, false);
-        return new Promise((resolve, reject) => port.get((e, s) => {
-          if (e || s === undefined) { reject(new Error(`modem on ${path}: cannot read ${p.line}: ${e?.message ?? 'no status'}`)); return; }
-          const asserted = (s as unknown as Record<string, boolean>)[p.line] === true;
-          resolve(p.inverted ? asserted : !asserted);
-        }));
+        return new Promise((resolve, reject) =>
+          port.get((e, s) => {
+            if (e || s === undefined) {
+              reject(new Error(`modem on ${path}: cannot read ${p.line}: ${e?.message ?? 'no status'}`));
+              return;
+            }
+            const asserted = (s as unknown as Record<string, boolean>)[p.line] === true;
+            resolve(p.inverted ? asserted : !asserted);
+          }),
+        );
       },
     },
-    close: () => new Promise((resolve) => { if (!port.isOpen) resolve(); else port.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        if (!port.isOpen) resolve();
+        else port.close(() => resolve());
+      }),
   };
 }

@@ -20,7 +20,11 @@ export class StreamDriver extends ModemDriver {
   /** UART rate toward the module (for the delay before it keys up; default 9600). */
   protected uartBaud = 9600;
 
-  constructor(protected readonly line: ByteLine, protected modulation: Modulation, o: DriverOptions) {
+  constructor(
+    protected readonly line: ByteLine,
+    protected modulation: Modulation,
+    o: DriverOptions,
+  ) {
     super(o);
     line.onData((c) => this.onUart(c));
   }

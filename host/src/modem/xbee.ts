@@ -110,10 +110,18 @@ export class XBeeParser {
         continue;
       }
       if (this.state === 0) continue;
-      if (b === XBEE_ESCAPE) { this.esc = true; continue; }
-      if (this.esc) { b ^= XBEE_XOR; this.esc = false; }
-      if (this.state === 1) { this.len = b << 8; this.state = 2; }
-      else if (this.state === 2) {
+      if (b === XBEE_ESCAPE) {
+        this.esc = true;
+        continue;
+      }
+      if (this.esc) {
+        b ^= XBEE_XOR;
+        this.esc = false;
+      }
+      if (this.state === 1) {
+        this.len = b << 8;
+        this.state = 2;
+      } else if (this.state === 2) {
         this.len |= b;
         this.state = this.len === 0 || this.len > MAX_FRAME_DATA ? 0 : 3;
         if (this.state === 0) this.bad++;
@@ -142,7 +150,11 @@ export class XBeeDriver extends ModemDriver {
   private outstanding = 0;
   private statusTimer: unknown = null;
 
-  constructor(private readonly line: ByteLine, readonly config: XBeeConfig, o: DriverOptions) {
+  constructor(
+    private readonly line: ByteLine,
+    readonly config: XBeeConfig,
+    o: DriverOptions,
+  ) {
     super(o);
     this.parser = new XBeeParser((d) => this.onFrame(d));
     line.onData((c) => this.parser.push(c));
@@ -222,7 +234,8 @@ export class XBeeDriver extends ModemDriver {
       const delivery = d[5]!;
       if (delivery !== XB_DELIVERY_OK) {
         this.stats.txFailures++;
-        if (delivery === XB_PAYLOAD_TOO_LARGE) this.log(`XBee on ${this.name}: TX status 0x74, payload too large for ATNP ${this.maxPayload}`);
+        if (delivery === XB_PAYLOAD_TOO_LARGE)
+          this.log(`XBee on ${this.name}: TX status 0x74, payload too large for ATNP ${this.maxPayload}`);
       }
       this.pump();
     } else if (type === XB_RX && d.length > RX_HEADER) this.deliver(d.slice(RX_HEADER));

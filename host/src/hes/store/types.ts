@@ -36,7 +36,10 @@ export class StaleStoreError extends Error {
  * error class thrown by a store method is a bug or a constraint violation caused by the data.
  */
 export class StoreFaultError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StoreFaultError';
   }
@@ -55,10 +58,22 @@ export interface AuditAppend {
 }
 
 /** A stored entry as the verifier reads it. */
-export interface AuditRow { seq: number; tsMs: number; actor: string; action: string; subject: string; detail: string; prev: Bytes; mac: Bytes }
+export interface AuditRow {
+  seq: number;
+  tsMs: number;
+  actor: string;
+  action: string;
+  subject: string;
+  detail: string;
+  prev: Bytes;
+  mac: Bytes;
+}
 
 /** The chain head kept next to the chain (meta 'audit_head'): cutting entries off the end is detected. */
-export interface AuditHead { seq: number; mac: Bytes }
+export interface AuditHead {
+  seq: number;
+  mac: Bytes;
+}
 
 // ---------------------------------------------------------------------------------- opening
 
@@ -88,11 +103,30 @@ export type KeyKind = 'ring' | 'lk';
 export type KeyState = 'active' | 'retired';
 
 /** An encrypted key row (kms.ts encrypts; the store never sees a key in clear). */
-export interface KeyRow { owner: Bytes; kind: KeyKind; scope: number; gen: number; state: KeyState; enc: Bytes; createdMs: number; ver: number }
+export interface KeyRow {
+  owner: Bytes;
+  kind: KeyKind;
+  scope: number;
+  gen: number;
+  state: KeyState;
+  enc: Bytes;
+  createdMs: number;
+  ver: number;
+}
 
-export interface ConcentratorRow { id: Bytes; linkGen: number }
+export interface ConcentratorRow {
+  id: Bytes;
+  linkGen: number;
+}
 
-export interface MeterRow { id: Bytes; concentratorId: Bytes; linkGen: number; shortAddr: number; tagFailures: number; maxGen: number }
+export interface MeterRow {
+  id: Bytes;
+  concentratorId: Bytes;
+  linkGen: number;
+  shortAddr: number;
+  tagFailures: number;
+  maxGen: number;
+}
 
 /** Stored load-profile progress of one meter (recomputed from readings at load). */
 export interface ReadingProgress {
@@ -134,7 +168,13 @@ export interface ShipmentImport {
  * A receiving key's replay row: (sender, layer, op, dir, gen). layer = E2E_VERSION or BACKHAUL_VERSION;
  * op = the operation (link: 0); KC slots of a key update use op = 0x100 + scope (hes KC_PSEUDO_OP).
  */
-export interface ReplayKey { sender: Bytes; layer: number; op: number; dir: number; gen: number }
+export interface ReplayKey {
+  sender: Bytes;
+  layer: number;
+  op: number;
+  dir: number;
+  gen: number;
+}
 
 export interface ReplayState {
   /** Highest accepted counter (0: none). */
@@ -151,10 +191,18 @@ export interface ReplayAdvance extends ReplayKey {
 // ---------------------------------------------------------------------------------- sending counters
 
 /** A sending key of the HES (send_ctr row): receiver, layer, op (link: 0), gen. */
-export interface SendKey { receiver: Bytes; layer: number; op: number; gen: number }
+export interface SendKey {
+  receiver: Bytes;
+  layer: number;
+  op: number;
+  gen: number;
+}
 
 /** Counter values [lo, hi) reserved for the caller alone, forever; lo === hi: the key is exhausted. */
-export interface SendRange { lo: number; hi: number }
+export interface SendRange {
+  lo: number;
+  hi: number;
+}
 
 // ---------------------------------------------------------------------------------- commands
 
@@ -176,9 +224,21 @@ export interface CommandRow {
   result: string | null;
 }
 
-export interface NewCommand { meterId: Bytes; kind: CommandKind; op: number; params: string; actor: string; createdMs: number; expiresMs: number }
+export interface NewCommand {
+  meterId: Bytes;
+  kind: CommandKind;
+  op: number;
+  params: string;
+  actor: string;
+  createdMs: number;
+  expiresMs: number;
+}
 
-export interface CommandFilter { meter?: Bytes; state?: CommandState; limit: number }
+export interface CommandFilter {
+  meter?: Bytes;
+  state?: CommandState;
+  limit: number;
+}
 
 // ---------------------------------------------------------------------------------- units of work
 
@@ -190,7 +250,18 @@ export type StoreWrite =
   /** Appended to the chain in order with the other writes. */
   | { kind: 'audit'; entry: AuditAppend }
   /** INSERT … ON CONFLICT (seq, meter_id) DO NOTHING. Result: { inserted }. */
-  | { kind: 'reading'; meter: Bytes; seq: number; t: number; wh: number; w: number; counter: number; gen: number; via: Bytes; receivedMs: number }
+  | {
+      kind: 'reading';
+      meter: Bytes;
+      seq: number;
+      t: number;
+      wh: number;
+      w: number;
+      counter: number;
+      gen: number;
+      via: Bytes;
+      receivedMs: number;
+    }
   | { kind: 'registerRead'; meter: Bytes; req: number; t: number; wh: number; w: number; receivedMs: number }
   /** Inserted unless an event (meter, code, t, detail) is stored (conditional, not stale: result { inserted }). */
   | { kind: 'event'; meter: Bytes; code: number; t: number; detail: string | null; receivedMs: number }
@@ -210,7 +281,18 @@ export type StoreWrite =
    * UPDATE commands SET state, params, attempts, next_try_ms, updated_ms, result, claim released
    * WHERE id AND state = expect (CONDITIONAL), then appends `audit` if given.
    */
-  | { kind: 'updateCommand'; id: number; expect: CommandState; state: CommandState; params: string; attempts: number; nextTryMs: number; updatedMs: number; result: string | null; audit?: AuditAppend };
+  | {
+      kind: 'updateCommand';
+      id: number;
+      expect: CommandState;
+      state: CommandState;
+      params: string;
+      attempts: number;
+      nextTryMs: number;
+      updatedMs: number;
+      result: string | null;
+      audit?: AuditAppend;
+    };
 
 /** Per-write result, same index as the writes. */
 export type WriteResult = { inserted: boolean } | { ver: number } | { id: number } | null;
@@ -241,30 +323,98 @@ export type IngestFrameResult =
 
 // ---------------------------------------------------------------------------------- users
 
-export interface UserRow { name: string; role: Role; createdMs: number; password: boolean; tokens: number }
+export interface UserRow {
+  name: string;
+  role: Role;
+  createdMs: number;
+  password: boolean;
+  tokens: number;
+}
 
 export type TokenKind = 'api' | 'session' | 'login';
 
-export interface TokenRow { id: string; user: string; role: Role; kind: TokenKind; hash: Bytes; csrfHash: Bytes | null; label: string; createdMs: number; expiresMs: number; revokedMs: number | null; lastUsedMs: number | null }
+export interface TokenRow {
+  id: string;
+  user: string;
+  role: Role;
+  kind: TokenKind;
+  hash: Bytes;
+  csrfHash: Bytes | null;
+  label: string;
+  createdMs: number;
+  expiresMs: number;
+  revokedMs: number | null;
+  lastUsedMs: number | null;
+}
 
-export interface LoginFailure { count: number; firstMs: number; lockedUntilMs: number }
+export interface LoginFailure {
+  count: number;
+  firstMs: number;
+  lockedUntilMs: number;
+}
 
 // ---------------------------------------------------------------------------------- queries
 
-export interface LoadProfilePoint { seq: number; t: number; wh: number; w: number; receivedMs: number }
-export interface RegisterRead { id: number; t: number; wh: number; w: number; receivedMs: number }
-export interface MeterEvent { id: number; meter: Bytes; code: number; t: number; detail: string | null; receivedMs: number }
-export interface SecurityEventRow { seq: number; tsMs: number; action: string; subject: string; actor: string; detail: string }
+export interface LoadProfilePoint {
+  seq: number;
+  t: number;
+  wh: number;
+  w: number;
+  receivedMs: number;
+}
+export interface RegisterRead {
+  id: number;
+  t: number;
+  wh: number;
+  w: number;
+  receivedMs: number;
+}
+export interface MeterEvent {
+  id: number;
+  meter: Bytes;
+  code: number;
+  t: number;
+  detail: string | null;
+  receivedMs: number;
+}
+export interface SecurityEventRow {
+  seq: number;
+  tsMs: number;
+  action: string;
+  subject: string;
+  actor: string;
+  detail: string;
+}
 /** t in seconds, inclusive; after = cursor (seq or id); limit rows. */
-export interface TimeRange { from: number; to: number; after: number; limit: number }
+export interface TimeRange {
+  from: number;
+  to: number;
+  after: number;
+  limit: number;
+}
 
 // ---------------------------------------------------------------------------------- campaigns
 
-export interface CampaignRow { id: number; kind: string; actor: string; params: string; createdMs: number; states: { [state: string]: number }; skipped: number }
+export interface CampaignRow {
+  id: number;
+  kind: string;
+  actor: string;
+  params: string;
+  createdMs: number;
+  states: { [state: string]: number };
+  skipped: number;
+}
 
 // ---------------------------------------------------------------------------------- lease
 
-export interface LeaseRow { node: string; holder: string; pid: number; host: string; startedMs: number; renewedMs: number }
+export interface LeaseRow {
+  node: string;
+  holder: string;
+  pid: number;
+  host: string;
+  startedMs: number;
+  renewedMs: number;
+}
 
 // ---------------------------------------------------------------------------------- the interface
 
@@ -375,7 +525,11 @@ export interface HesStore {
    * token of a user); returns how many. audit(count) is called inside the transaction and its
    * entries appended there (the count is known only then).
    */
-  revokeTokens(what: { tokenId: string; kind?: TokenKind } | { user: string }, nowMs: number, audit: (count: number) => AuditAppend[]): Promise<number>;
+  revokeTokens(
+    what: { tokenId: string; kind?: TokenKind } | { user: string },
+    nowMs: number,
+    audit: (count: number) => AuditAppend[],
+  ): Promise<number>;
   touchToken(id: string, nowMs: number): Promise<void>;
   loginFailure(name: string): Promise<LoginFailure | undefined>;
   /** Upsert of the failure row, + audit. */

@@ -38,7 +38,14 @@ export interface RadioEndpoint {
 /** No packet is longer than this on air (bounds the half-duplex scan). */
 const MAX_AIRTIME_MS = 60_000;
 
-interface Tx { from: RadioEndpoint; start: number; end: number; data: Uint8Array; tuning: string; collided: boolean }
+interface Tx {
+  from: RadioEndpoint;
+  start: number;
+  end: number;
+  data: Uint8Array;
+  tuning: string;
+  collided: boolean;
+}
 
 /** What the channel did (monotonic counters). */
 export interface ChannelStats {
@@ -57,7 +64,15 @@ export interface ChannelStats {
 /** One shared radio channel. */
 export class RadioChannel {
   readonly stats: ChannelStats = {
-    transmissions: 0, deliveries: 0, lost: 0, collided: 0, corruptedDropped: 0, corruptedDelivered: 0, duplicated: 0, reordered: 0, deaf: 0,
+    transmissions: 0,
+    deliveries: 0,
+    lost: 0,
+    collided: 0,
+    corruptedDropped: 0,
+    corruptedDelivered: 0,
+    duplicated: 0,
+    reordered: 0,
+    deaf: 0,
   };
   /** Every transmission per radio: [start, airtime] pairs in ms (for duty-cycle checks). */
   readonly log = new Map<RadioEndpoint, number[]>();
@@ -65,7 +80,10 @@ export class RadioChannel {
   private readonly rng: Rng;
   private active: Tx[] = [];
 
-  constructor(readonly sched: SimScheduler, readonly o: ChannelOptions) {
+  constructor(
+    readonly sched: SimScheduler,
+    readonly o: ChannelOptions,
+  ) {
     this.rng = new Rng(o.seed);
   }
 
@@ -87,7 +105,10 @@ export class RadioChannel {
     const tx: Tx = { from, start: now, end: now + airtimeMs, data: data.slice(), tuning: from.tuning(), collided: false };
     if (this.o.collisions !== false) {
       for (const t of this.active) {
-        if (t.tuning === tx.tuning && t.end > now) { t.collided = true; tx.collided = true; }
+        if (t.tuning === tx.tuning && t.end > now) {
+          t.collided = true;
+          tx.collided = true;
+        }
       }
     }
     this.active.push(tx);
@@ -100,9 +121,18 @@ export class RadioChannel {
     for (const r of this.radios) {
       if (r === tx.from || r.tuning() !== tx.tuning) continue;
       // Half-duplex: a radio that transmitted during any part of this packet did not hear it.
-      if (this.onAirDuring(r, tx.start, tx.end)) { this.stats.deaf++; continue; }
-      if (tx.collided) { this.stats.collided++; continue; }
-      if (this.rng.next() < (this.o.loss ?? 0)) { this.stats.lost++; continue; }
+      if (this.onAirDuring(r, tx.start, tx.end)) {
+        this.stats.deaf++;
+        continue;
+      }
+      if (tx.collided) {
+        this.stats.collided++;
+        continue;
+      }
+      if (this.rng.next() < (this.o.loss ?? 0)) {
+        this.stats.lost++;
+        continue;
+      }
       const data = tx.data.slice();
       let flipped = 0;
       const ber = this.o.ber ?? 0;
@@ -114,15 +144,24 @@ export class RadioChannel {
           flipped++;
         }
       }
-      if (flipped > 0 && r.hasCrc) { this.stats.corruptedDropped++; continue; }
+      if (flipped > 0 && r.hasCrc) {
+        this.stats.corruptedDropped++;
+        continue;
+      }
       if (flipped > 0) this.stats.corruptedDelivered++;
       const held = this.rng.next() < (this.o.reorder ?? 0);
       if (held) this.stats.reordered++;
       const delay = held ? (this.o.reorderMs ?? 500) : 0;
-      this.sched.after(delay, () => { this.stats.deliveries++; r.receive(data); });
+      this.sched.after(delay, () => {
+        this.stats.deliveries++;
+        r.receive(data);
+      });
       if (this.rng.next() < (this.o.duplicate ?? 0)) {
         this.stats.duplicated++;
-        this.sched.after(delay + 1, () => { this.stats.deliveries++; r.receive(data); });
+        this.sched.after(delay + 1, () => {
+          this.stats.deliveries++;
+          r.receive(data);
+        });
       }
     }
   }
@@ -152,7 +191,10 @@ export class RadioChannel {
     for (let i = 0; i < l.length; i += 2) {
       sum += l[i + 1]!;
       const end = l[i]! + l[i + 1]!;
-      while (l[j]! + l[j + 1]! <= end - windowMs) { sum -= l[j + 1]!; j += 2; }
+      while (l[j]! + l[j + 1]! <= end - windowMs) {
+        sum -= l[j + 1]!;
+        j += 2;
+      }
       // The first kept transmission may straddle the window start: count only its part inside.
       const cut = Math.max(0, end - windowMs - l[j]!);
       best = Math.max(best, sum - cut);

@@ -34,10 +34,17 @@ export function defaultBand(kind: RadioKind): BandProfile {
   return findBand('eu868-g');
 }
 
-export interface EmulatedModem { driver: ModemDriver; module: EmuEbyte | EmuHc12 | EmuXBee | EmuPacketRadio }
+export interface EmulatedModem {
+  driver: ModemDriver;
+  module: EmuEbyte | EmuHc12 | EmuXBee | EmuPacketRadio;
+}
 
 /** Builds the module and its driver (not started: call driver.start() under sched.settle()). */
-export function emulatedModem(kind: RadioKind, ch: RadioChannel, o: Omit<DriverOptions, 'timers'> & { stubborn?: Stubborn['stubborn']; e32?: Partial<EbyteConfig> }): EmulatedModem {
+export function emulatedModem(
+  kind: RadioKind,
+  ch: RadioChannel,
+  o: Omit<DriverOptions, 'timers'> & { stubborn?: Stubborn['stubborn']; e32?: Partial<EbyteConfig> },
+): EmulatedModem {
   const d: DriverOptions = { ...o, timers: ch.sched };
   const s: Stubborn = o.stubborn !== undefined ? { stubborn: o.stubborn } : {};
   switch (kind) {

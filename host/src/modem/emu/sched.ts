@@ -6,13 +6,22 @@
 import type { Timers } from '../driver.ts';
 
 /** An event; one that returns a promise (the async HES in a simulation) is awaited by runUntilAsync. */
-interface Ev { at: number; seq: number; cb: () => unknown; cancelled: boolean }
+interface Ev {
+  at: number;
+  seq: number;
+  cb: () => unknown;
+  cancelled: boolean;
+}
 
 /** A binary min-heap of events by (at, seq). */
 class EventHeap {
   private readonly a: Ev[] = [];
-  get size(): number { return this.a.length; }
-  peek(): Ev | undefined { return this.a[0]; }
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): Ev | undefined {
+    return this.a[0];
+  }
   push(e: Ev): void {
     const a = this.a;
     a.push(e);
@@ -129,7 +138,9 @@ export class SimScheduler implements Timers {
    */
   async settle<T>(p: Promise<T>, limitMs = 60_000): Promise<T> {
     let done = false;
-    const q = p.finally(() => { done = true; });
+    const q = p.finally(() => {
+      done = true;
+    });
     q.catch(() => undefined);
     const end = this.t + limitMs;
     while (!done) {

@@ -53,7 +53,8 @@ export function mapFault(e: unknown): unknown {
   const s = sqlState(e);
   if (s === undefined) {
     // No SQLSTATE: socket errors, timeouts, "Connection terminated" — the store is unreachable.
-    if (e instanceof Error && !(e instanceof TypeError) && !(e instanceof RangeError)) return new StoreFaultError(`PostgreSQL: ${e.message}`, e);
+    if (e instanceof Error && !(e instanceof TypeError) && !(e instanceof RangeError))
+      return new StoreFaultError(`PostgreSQL: ${e.message}`, e);
     return e;
   }
   if (FAULT_CLASSES.has(s.slice(0, 2)) || RETRYABLE.has(s)) return new StoreFaultError(`PostgreSQL ${s}: ${(e as Error).message}`, e);
@@ -86,7 +87,10 @@ export class Tx {
   private head: AuditHead | undefined;
   private readonly pending: AuditRow[] = [];
 
-  constructor(readonly c: pg.PoolClient, private readonly auditKey: Uint8Array) {}
+  constructor(
+    readonly c: pg.PoolClient,
+    private readonly auditKey: Uint8Array,
+  ) {}
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, args?: unknown[]): Promise<pg.QueryResult<R>> {
     return this.c.query<R>(sql, args);
@@ -105,7 +109,14 @@ export class Tx {
     if (this.head === undefined) throw new Error('audit append outside a transaction that locked the chain head');
     let h = this.head;
     for (const a of entries) {
-      const e = { seq: h.seq + 1, tsMs: a.tsMs, actor: a.actor, action: a.action, subject: a.subject, detail: typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail ?? {}) };
+      const e = {
+        seq: h.seq + 1,
+        tsMs: a.tsMs,
+        actor: a.actor,
+        action: a.action,
+        subject: a.subject,
+        detail: typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail ?? {}),
+      };
       const mac = entryMac(this.auditKey, h.mac, e);
       this.pending.push({ ...e, prev: h.mac, mac });
       h = { seq: e.seq, mac };
@@ -130,7 +141,16 @@ export class Tx {
     const p = this.pending;
     await this.c.query(
       'INSERT INTO audit (seq, ts_ms, actor, action, subject, detail, prev, mac) SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[], $8::bytea[])',
-      [p.map((e) => e.seq), p.map((e) => e.tsMs), p.map((e) => e.actor), p.map((e) => e.action), p.map((e) => e.subject), p.map((e) => e.detail), p.map((e) => Buffer.from(e.prev)), p.map((e) => Buffer.from(e.mac))],
+      [
+        p.map((e) => e.seq),
+        p.map((e) => e.tsMs),
+        p.map((e) => e.actor),
+        p.map((e) => e.action),
+        p.map((e) => e.subject),
+        p.map((e) => e.detail),
+        p.map((e) => Buffer.from(e.prev)),
+        p.map((e) => Buffer.from(e.mac)),
+      ],
     );
     await this.c.query(`UPDATE meta SET v = $1 WHERE k = '${HEAD_KEY}'`, [encodeHead(this.head.seq, this.head.mac)]);
     this.pending.length = 0;
@@ -154,7 +174,10 @@ export class PgBase {
       connectionString: url,
       max: poolSize,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text'))) as typeof pg.types.getTypeParser },
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+      },
     });
     // An idle connection that dies (server restart) must not crash the process: the next unit fails as a store fault.
     this.pool.on('error', () => undefined);
@@ -168,7 +191,8 @@ export class PgBase {
         const has = await tx.query<{ t: string | null }>("SELECT to_regclass('vakt_schema')::text AS t");
         const v = has.rows[0]!.t === null ? 0 : (await tx.query<{ version: number }>('SELECT version FROM vakt_schema')).rows[0]!.version;
         if (v === PG_SCHEMA_VERSION) return;
-        if (v > PG_SCHEMA_VERSION) throw new Error(`${this.location}: schema version ${v} is newer than this vakt (${PG_SCHEMA_VERSION}); upgrade vakt`);
+        if (v > PG_SCHEMA_VERSION)
+          throw new Error(`${this.location}: schema version ${v} is newer than this vakt (${PG_SCHEMA_VERSION}); upgrade vakt`);
         const m = MIGRATIONS[v];
         if (m === undefined) throw new Error(`${this.location}: no migration from schema version ${v}`);
         await tx.query(m.sql);
@@ -234,7 +258,8 @@ export class PgBase {
       if ((await tx.query('SELECT 1 FROM meta LIMIT 1')).rowCount! > 0) throw new Error(`${this.location} is already initialised`);
       for (const m of init.meta) await tx.query('INSERT INTO meta (k, v) VALUES ($1, $2)', [m.k, Buffer.from(m.v)]);
       await tx.query(`INSERT INTO meta (k, v) VALUES ('${HEAD_KEY}', $1)`, [encodeHead(0, GENESIS)]);
-      for (const k of init.kpeKeys) await tx.query('INSERT INTO kpe_keys (pub, added_ms) VALUES ($1, $2)', [Buffer.from(k), init.admin.createdMs]);
+      for (const k of init.kpeKeys)
+        await tx.query('INSERT INTO kpe_keys (pub, added_ms) VALUES ($1, $2)', [Buffer.from(k), init.admin.createdMs]);
       await tx.query("INSERT INTO users (name, role, created_ms) VALUES ($1, 'admin', $2)", [init.admin.name, init.admin.createdMs]);
       await tx.lockHead();
       tx.append(init.audit);
@@ -267,18 +292,28 @@ export class PgBase {
   }
 
   auditRows(fromSeq: number, limit: number): Promise<AuditRow[]> {
-    return this.rows<AuditRow>('SELECT seq, ts_ms AS "tsMs", actor, action, subject, detail, prev, mac FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2', [fromSeq, limit]);
+    return this.rows<AuditRow>(
+      'SELECT seq, ts_ms AS "tsMs", actor, action, subject, detail, prev, mac FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2',
+      [fromSeq, limit],
+    );
   }
 
   async auditEntry(seq: number): Promise<AuditRow | undefined> {
-    return (await this.rows<AuditRow>('SELECT seq, ts_ms AS "tsMs", actor, action, subject, detail, prev, mac FROM audit WHERE seq = $1', [seq]))[0];
+    return (
+      await this.rows<AuditRow>('SELECT seq, ts_ms AS "tsMs", actor, action, subject, detail, prev, mac FROM audit WHERE seq = $1', [seq])
+    )[0];
   }
 
   // ------------------------------------------------------------------ serve lease (one row per node)
 
   acquireLease(l: LeaseRow, expiryMs: number, alive: (r: LeaseRow) => boolean): Promise<LeaseRow | null> {
     return this.run(async (tx) => {
-      const r = (await tx.query<LeaseRow>('SELECT node, holder, pid, host, started_ms AS "startedMs", renewed_ms AS "renewedMs" FROM serve_lease WHERE node = $1 FOR UPDATE', [l.node])).rows[0];
+      const r = (
+        await tx.query<LeaseRow>(
+          'SELECT node, holder, pid, host, started_ms AS "startedMs", renewed_ms AS "renewedMs" FROM serve_lease WHERE node = $1 FOR UPDATE',
+          [l.node],
+        )
+      ).rows[0];
       if (r !== undefined && l.startedMs - r.renewedMs < expiryMs && alive(r)) return r;
       await tx.query(
         'INSERT INTO serve_lease (node, holder, pid, host, started_ms, renewed_ms) VALUES ($1,$2,$3,$4,$5,$6) ON CONFLICT (node) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, started_ms = excluded.started_ms, renewed_ms = excluded.renewed_ms',

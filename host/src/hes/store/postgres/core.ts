@@ -39,9 +39,14 @@ export class PgCore extends PgBase {
     return this.run(async (tx) => {
       await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
       const concentrators = (await tx.query('SELECT id, link_gen AS "linkGen" FROM concentrators')).rows as DeviceSnapshot['concentrators'];
-      const meters = (await tx.query('SELECT id, concentrator_id AS "concentratorId", link_gen AS "linkGen", short_addr AS "shortAddr", tag_failures AS "tagFailures", max_gen AS "maxGen" FROM meters'))
-        .rows as DeviceSnapshot['meters'];
-      const keys = (await tx.query(`SELECT owner, kind, scope, gen, state, enc, created_ms AS "createdMs", ver FROM keys WHERE state = 'active'`)).rows as KeyRow[];
+      const meters = (
+        await tx.query(
+          'SELECT id, concentrator_id AS "concentratorId", link_gen AS "linkGen", short_addr AS "shortAddr", tag_failures AS "tagFailures", max_gen AS "maxGen" FROM meters',
+        )
+      ).rows as DeviceSnapshot['meters'];
+      const keys = (
+        await tx.query(`SELECT owner, kind, scope, gen, state, enc, created_ms AS "createdMs", ver FROM keys WHERE state = 'active'`)
+      ).rows as KeyRow[];
       return { concentrators, meters, keys, progress: await this.progress(tx) };
     });
   }
@@ -82,7 +87,10 @@ export class PgCore extends PgBase {
 
   async provisioned(ids: Bytes[]): Promise<Bytes[]> {
     if (ids.length === 0) return [];
-    const r = await this.rows<{ id: Buffer }>('SELECT id FROM meters WHERE id = ANY($1::bytea[]) UNION SELECT id FROM concentrators WHERE id = ANY($1::bytea[])', [ids.map(buf)]);
+    const r = await this.rows<{ id: Buffer }>(
+      'SELECT id FROM meters WHERE id = ANY($1::bytea[]) UNION SELECT id FROM concentrators WHERE id = ANY($1::bytea[])',
+      [ids.map(buf)],
+    );
     const have = new Set(r.map((x) => x.id.toString('hex')));
     return ids.filter((id) => have.has(hexOf(id)));
   }
@@ -90,19 +98,36 @@ export class PgCore extends PgBase {
   importShipment(s: ShipmentImport): Promise<void> {
     return this.run(async (tx) => {
       try {
-        await tx.query('INSERT INTO shipments (id, kpe_pub, seq, created_ms, imported_ms, meters, concentrators) VALUES ($1,$2,$3,$4,$5,$6,$7)', [
-          buf(s.id), buf(s.kpePub), s.seq, s.createdMs, s.importedMs, s.meters.length, s.concentrators.length,
-        ]);
-        await tx.query('INSERT INTO concentrators (id, link_gen, shipment, added_ms) SELECT id, g, $3, $4 FROM unnest($1::bytea[], $2::bigint[]) AS c(id, g)', [
-          s.concentrators.map((c) => buf(c.id)), s.concentrators.map((c) => c.linkGen), buf(s.id), s.importedMs,
-        ]);
+        await tx.query(
+          'INSERT INTO shipments (id, kpe_pub, seq, created_ms, imported_ms, meters, concentrators) VALUES ($1,$2,$3,$4,$5,$6,$7)',
+          [buf(s.id), buf(s.kpePub), s.seq, s.createdMs, s.importedMs, s.meters.length, s.concentrators.length],
+        );
+        await tx.query(
+          'INSERT INTO concentrators (id, link_gen, shipment, added_ms) SELECT id, g, $3, $4 FROM unnest($1::bytea[], $2::bigint[]) AS c(id, g)',
+          [s.concentrators.map((c) => buf(c.id)), s.concentrators.map((c) => c.linkGen), buf(s.id), s.importedMs],
+        );
         await tx.query(
           'INSERT INTO meters (id, concentrator_id, link_gen, shipment, added_ms, short_addr) SELECT id, c, g, $5, $6, a FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[]) AS m(id, c, g, a)',
-          [s.meters.map((m) => buf(m.id)), s.meters.map((m) => buf(m.concentratorId)), s.meters.map((m) => m.linkGen), s.meters.map((m) => m.shortAddr), buf(s.id), s.importedMs],
+          [
+            s.meters.map((m) => buf(m.id)),
+            s.meters.map((m) => buf(m.concentratorId)),
+            s.meters.map((m) => m.linkGen),
+            s.meters.map((m) => m.shortAddr),
+            buf(s.id),
+            s.importedMs,
+          ],
         );
         await tx.query(
           'INSERT INTO keys (owner, kind, scope, gen, state, enc, created_ms, ver) SELECT o, k, sc, g, st, e, c, 0 FROM unnest($1::bytea[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::bigint[]) AS x(o, k, sc, g, st, e, c)',
-          [s.keys.map((k) => buf(k.owner)), s.keys.map((k) => k.kind), s.keys.map((k) => k.scope), s.keys.map((k) => k.gen), s.keys.map((k) => k.state), s.keys.map((k) => buf(k.enc)), s.keys.map((k) => k.createdMs)],
+          [
+            s.keys.map((k) => buf(k.owner)),
+            s.keys.map((k) => k.kind),
+            s.keys.map((k) => k.scope),
+            s.keys.map((k) => k.gen),
+            s.keys.map((k) => k.state),
+            s.keys.map((k) => buf(k.enc)),
+            s.keys.map((k) => k.createdMs),
+          ],
         );
       } catch (e) {
         if ((e as { code?: string }).code === '23505') throw new StaleStoreError('shipment or device already imported');
@@ -125,7 +150,10 @@ export class PgCore extends PgBase {
   }
 
   async eventStored(meter: Bytes, code: number, t: number, detail: string | null): Promise<boolean> {
-    const r = await this.rows('SELECT 1 FROM events WHERE meter_id = $1 AND code = $2 AND t = $3 AND detail IS NOT DISTINCT FROM $4 LIMIT 1', [buf(meter), code, t, detail]);
+    const r = await this.rows(
+      'SELECT 1 FROM events WHERE meter_id = $1 AND code = $2 AND t = $3 AND detail IS NOT DISTINCT FROM $4 LIMIT 1',
+      [buf(meter), code, t, detail],
+    );
     return r.length > 0;
   }
 
@@ -143,12 +171,24 @@ export class PgCore extends PgBase {
         return { inserted: r.rowCount === 1 };
       }
       case 'registerRead':
-        await tx.query('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES ($1,$2,$3,$4,$5,$6)', [buf(w.meter), w.req, w.t, w.wh, w.w, w.receivedMs]);
+        await tx.query('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES ($1,$2,$3,$4,$5,$6)', [
+          buf(w.meter),
+          w.req,
+          w.t,
+          w.wh,
+          w.w,
+          w.receivedMs,
+        ]);
         return null;
       case 'event': {
         // Two nodes storing the same event at once: serialised per (meter, code, t), then checked
         // by a statement whose snapshot is taken after the lock.
-        await tx.query("SELECT pg_advisory_xact_lock($1, hashtext(encode($2, 'hex') || ':' || $3::text || ':' || $4::text))", [EVENT_LOCK_NS, buf(w.meter), w.code, w.t]);
+        await tx.query("SELECT pg_advisory_xact_lock($1, hashtext(encode($2, 'hex') || ':' || $3::text || ':' || $4::text))", [
+          EVENT_LOCK_NS,
+          buf(w.meter),
+          w.code,
+          w.t,
+        ]);
         const r = await tx.query(
           'INSERT INTO events (meter_id, code, t, detail, received_ms) SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM events WHERE meter_id = $1 AND code = $2 AND t = $3 AND detail IS NOT DISTINCT FROM $4)',
           [buf(w.meter), w.code, w.t, w.detail, w.receivedMs],
@@ -170,7 +210,9 @@ export class PgCore extends PgBase {
           [buf(c.meterId), c.kind, c.op, c.params, c.actor, c.createdMs, c.expiresMs],
         );
         const id = r.rows[0]!.id;
-        tx.append([{ actor: c.actor, action: 'command.queued', subject: `${hexOf(c.meterId)}#${id}`, detail: c.params, tsMs: c.createdMs }]);
+        tx.append([
+          { actor: c.actor, action: 'command.queued', subject: `${hexOf(c.meterId)}#${id}`, detail: c.params, tsMs: c.createdMs },
+        ]);
         return { id };
       }
       case 'updateCommand': {
@@ -194,9 +236,10 @@ export class PgCore extends PgBase {
       if (r.rowCount !== 1) throw new StaleStoreError(`key row ${k.kind} of ${hexOf(k.owner)} exists`);
       return { ver: 0 };
     }
-    const r = await tx.query('UPDATE keys SET state = $1, enc = $2, ver = ver + 1 WHERE owner = $3 AND kind = $4 AND scope = $5 AND gen = $6 AND ver = $7', [
-      k.state, buf(k.enc), buf(k.owner), k.kind, k.scope, k.gen, expectVer,
-    ]);
+    const r = await tx.query(
+      'UPDATE keys SET state = $1, enc = $2, ver = ver + 1 WHERE owner = $3 AND kind = $4 AND scope = $5 AND gen = $6 AND ver = $7',
+      [k.state, buf(k.enc), buf(k.owner), k.kind, k.scope, k.gen, expectVer],
+    );
     if (r.rowCount !== 1) throw new StaleStoreError(`${k.kind} key row of ${hexOf(k.owner)} changed (expected version ${expectVer})`);
     return { ver: expectVer + 1 };
   }
@@ -216,7 +259,9 @@ export class PgCore extends PgBase {
         try {
           // Named: each pooled connection parses and plans the statement once (planning a statement of
           // this size costs about as much as executing it for a batch of 1 000).
-          return await fastIngest(c, (sql, args) => this.pool.query({ name: sql === FAST_SQL ? 'vakt_fast_ingest' : undefined, text: sql, values: args }));
+          return await fastIngest(c, (sql, args) =>
+            this.pool.query({ name: sql === FAST_SQL ? 'vakt_fast_ingest' : undefined, text: sql, values: args }),
+          );
         } catch (e) {
           // A deadlock with another node's batch: PostgreSQL rolled this one back; run it again.
           if (isRetryable(e) && attempt < MAX_ATTEMPTS) continue;
@@ -255,7 +300,12 @@ export class PgCore extends PgBase {
   }
 
   async sendLimit(key: SendKey): Promise<number> {
-    const r = await this.rows<{ lim: number }>('SELECT lim FROM send_ctr WHERE receiver = $1 AND layer = $2 AND op = $3 AND gen = $4', [buf(key.receiver), key.layer, key.op, key.gen]);
+    const r = await this.rows<{ lim: number }>('SELECT lim FROM send_ctr WHERE receiver = $1 AND layer = $2 AND op = $3 AND gen = $4', [
+      buf(key.receiver),
+      key.layer,
+      key.op,
+      key.gen,
+    ]);
     return r[0]?.lim ?? 0;
   }
 
@@ -266,15 +316,29 @@ export class PgCore extends PgBase {
   }
 
   async openKeyUpdateCommand(meter: Bytes): Promise<CommandRow | undefined> {
-    return (await this.rows<CommandRow>(`SELECT ${COMMAND_COLUMNS} FROM commands WHERE meter_id = $1 AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1`, [buf(meter)]))[0];
+    return (
+      await this.rows<CommandRow>(
+        `SELECT ${COMMAND_COLUMNS} FROM commands WHERE meter_id = $1 AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1`,
+        [buf(meter)],
+      )
+    )[0];
   }
 
   async lastKeyUpdateCommandId(meter: Bytes): Promise<number | undefined> {
-    return (await this.rows<{ id: number }>("SELECT id FROM commands WHERE meter_id = $1 AND kind = 'key_update' ORDER BY id DESC LIMIT 1", [buf(meter)]))[0]?.id;
+    return (
+      await this.rows<{ id: number }>("SELECT id FROM commands WHERE meter_id = $1 AND kind = 'key_update' ORDER BY id DESC LIMIT 1", [
+        buf(meter),
+      ])
+    )[0]?.id;
   }
 
   async lastCompletedKeyUpdateMs(meter: Bytes): Promise<number | null> {
-    return (await this.rows<{ m: number | null }>("SELECT max(created_ms) AS m FROM commands WHERE meter_id = $1 AND kind = 'key_update' AND state = 'acknowledged'", [buf(meter)]))[0]!.m;
+    return (
+      await this.rows<{ m: number | null }>(
+        "SELECT max(created_ms) AS m FROM commands WHERE meter_id = $1 AND kind = 'key_update' AND state = 'acknowledged'",
+        [buf(meter)],
+      )
+    )[0]!.m;
   }
 
   /**
@@ -310,16 +374,26 @@ export class PgCore extends PgBase {
       where.push(`state = $${args.length}`);
     }
     args.push(f.limit);
-    return this.rows<CommandRow>(`SELECT ${COMMAND_COLUMNS} FROM commands ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${args.length}`, args);
+    return this.rows<CommandRow>(
+      `SELECT ${COMMAND_COLUMNS} FROM commands ${where.length > 0 ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT $${args.length}`,
+      args,
+    );
   }
 
   async firmwareImage(sha256: Bytes): Promise<{ version: number; data: Bytes } | undefined> {
-    return (await this.rows<{ version: number; data: Buffer }>('SELECT version, data FROM firmware_images WHERE sha256 = $1', [buf(sha256)]))[0];
+    return (
+      await this.rows<{ version: number; data: Buffer }>('SELECT version, data FROM firmware_images WHERE sha256 = $1', [buf(sha256)])
+    )[0];
   }
 
   addFirmwareImage(sha256: Bytes, version: number, data: Bytes, addedMs: number, audit: AuditAppend[]): Promise<void> {
     return this.run(async (tx) => {
-      await tx.query('INSERT INTO firmware_images (sha256, version, data, added_ms) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING', [buf(sha256), version, buf(data), addedMs]);
+      await tx.query('INSERT INTO firmware_images (sha256, version, data, added_ms) VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING', [
+        buf(sha256),
+        version,
+        buf(data),
+        addedMs,
+      ]);
       tx.append(audit);
     }, audit.length > 0);
   }

@@ -21,7 +21,16 @@
 // (or holds a value out of range) is retried with a SAVEPOINT per frame so it costs its frame only.
 import type pg from 'pg';
 import { StaleStoreError } from '../types.ts';
-import type { IngestCommit, IngestFrame, IngestFrameResult, ReplayAdvance, ReplayKey, ReplayState, StoreWrite, WriteResult } from '../types.ts';
+import type {
+  IngestCommit,
+  IngestFrame,
+  IngestFrameResult,
+  ReplayAdvance,
+  ReplayKey,
+  ReplayState,
+  StoreWrite,
+  WriteResult,
+} from '../types.ts';
 import type { Tx } from './base.ts';
 import { isDataError } from './base.ts';
 
@@ -48,7 +57,14 @@ const LINK_SQL = `INSERT INTO replay AS r (sender, layer, op, dir, gen, last)
   ON CONFLICT (sender, layer, op, dir, gen) DO UPDATE SET last = excluded.last WHERE excluded.last > r.last`;
 
 function linkArgs(link: readonly ReplayAdvance[]): unknown[] {
-  return [link.map((a) => buf(a.sender)), link.map((a) => a.layer), link.map((a) => a.op), link.map((a) => a.dir), link.map((a) => a.gen), link.map((a) => a.last)];
+  return [
+    link.map((a) => buf(a.sender)),
+    link.map((a) => a.layer),
+    link.map((a) => a.op),
+    link.map((a) => a.dir),
+    link.map((a) => a.gen),
+    link.map((a) => a.last),
+  ];
 }
 
 /** True when every write of every frame is a reading (the fast path applies). */
@@ -113,7 +129,10 @@ async function currentStates(q: { query: Tx['query'] }, keys: ReplayKey[]): Prom
  * The fast path: every write is a reading. `exec` runs one statement on the pool (its own
  * transaction); `read` reads the current replay rows of lost frames afterwards.
  */
-export async function fastIngest(c: IngestCommit, exec: (sql: string, args: unknown[]) => Promise<pg.QueryResult>): Promise<IngestFrameResult[]> {
+export async function fastIngest(
+  c: IngestCommit,
+  exec: (sql: string, args: unknown[]) => Promise<pg.QueryResult>,
+): Promise<IngestFrameResult[]> {
   const link = mergeLink(c.link);
   // Per key: frames in batch order; a frame not above the running maximum has lost in memory.
   const keys = new Map<string, { k: ReplayAdvance; idx: number; lowest: number }>();
@@ -155,14 +174,35 @@ export async function fastIngest(c: IngestCommit, exec: (sql: string, args: unkn
   });
   const args: unknown[] = [
     ...linkArgs(link),
-    ks.map((k) => buf(k.k.sender)), ks.map((k) => k.k.layer), ks.map((k) => k.k.op), ks.map((k) => k.k.dir), ks.map((k) => k.k.gen), ks.map((k) => k.k.last),
-    ks.map((k) => (k.k.frame === null ? null : buf(k.k.frame))), ks.map((k) => k.lowest),
-    frameKey, c.frames.map((f) => (f.advance === null ? 0 : f.advance.last)),
-    rw.map((r) => r.fi), rw.map((r) => buf(r.w.meter)), rw.map((r) => r.w.seq), rw.map((r) => r.w.t), rw.map((r) => r.w.wh), rw.map((r) => r.w.w),
-    rw.map((r) => r.w.counter), rw.map((r) => r.w.gen), rw.map((r) => buf(r.w.via)), rw.map((r) => r.w.receivedMs),
+    ks.map((k) => buf(k.k.sender)),
+    ks.map((k) => k.k.layer),
+    ks.map((k) => k.k.op),
+    ks.map((k) => k.k.dir),
+    ks.map((k) => k.k.gen),
+    ks.map((k) => k.k.last),
+    ks.map((k) => (k.k.frame === null ? null : buf(k.k.frame))),
+    ks.map((k) => k.lowest),
+    frameKey,
+    c.frames.map((f) => (f.advance === null ? 0 : f.advance.last)),
+    rw.map((r) => r.fi),
+    rw.map((r) => buf(r.w.meter)),
+    rw.map((r) => r.w.seq),
+    rw.map((r) => r.w.t),
+    rw.map((r) => r.w.wh),
+    rw.map((r) => r.w.w),
+    rw.map((r) => r.w.counter),
+    rw.map((r) => r.w.gen),
+    rw.map((r) => buf(r.w.via)),
+    rw.map((r) => r.w.receivedMs),
   ];
   const res = await exec(FAST_SQL, args);
-  const row = res.rows[0] as { won: (number | string)[]; stored: string[]; adv_ki: (number | string)[]; adv_prev: (number | string)[]; adv_prev_frame: (Buffer | null)[] };
+  const row = res.rows[0] as {
+    won: (number | string)[];
+    stored: string[];
+    adv_ki: (number | string)[];
+    adv_prev: (number | string)[];
+    adv_prev_frame: (Buffer | null)[];
+  };
   const won = new Set(row.won.map(Number));
   const stored = new Set(row.stored);
   // What each advanced key held before this statement (the state its losing frames lost to).
@@ -171,7 +211,10 @@ export async function fastIngest(c: IngestCommit, exec: (sql: string, args: unkn
   // Keys this statement did not advance: every frame of theirs lost to the stored row, read afterwards.
   const unadvanced: ReplayKey[] = [];
   for (const v of ks) if (!before.has(v.idx)) unadvanced.push(v.k);
-  const stateAfter = unadvanced.length > 0 ? await currentStates({ query: ((sql: string, a?: unknown[]) => exec(sql, a ?? [])) as Tx['query'] }, unadvanced) : new Map<string, ReplayState>();
+  const stateAfter =
+    unadvanced.length > 0
+      ? await currentStates({ query: ((sql: string, a?: unknown[]) => exec(sql, a ?? [])) as Tx['query'] }, unadvanced)
+      : new Map<string, ReplayState>();
   const lostTo = (i: number): ReplayState => {
     const f = c.frames[i]!;
     const a = f.advance!;

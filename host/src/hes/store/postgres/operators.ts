@@ -23,7 +23,21 @@ const TOKEN_COLUMNS =
 /** Audit actions that are security events (refused frames, meter security EVENTs, logins, permissions). */
 const SECURITY_KINDS = "(action LIKE 'security.%' OR action = 'meter.security_event' OR action LIKE 'auth.%' OR action = 'policy.denied')";
 /** Tables count() may name. */
-const COUNTABLE = new Set(['readings', 'audit', 'events', 'register_reads', 'commands', 'replay', 'send_ctr', 'keys', 'meters', 'concentrators', 'tokens', 'users', 'shipments']);
+const COUNTABLE = new Set([
+  'readings',
+  'audit',
+  'events',
+  'register_reads',
+  'commands',
+  'replay',
+  'send_ctr',
+  'keys',
+  'meters',
+  'concentrators',
+  'tokens',
+  'users',
+  'shipments',
+]);
 const POINT = 'seq, t, wh, w, received_ms AS "receivedMs"';
 
 const buf = (b: Uint8Array): Buffer => Buffer.from(b.buffer, b.byteOffset, b.length);
@@ -37,7 +51,11 @@ export class PgStore extends PgCore implements HesStore {
 
   setUser(name: string, role: Role, createdMs: number, audit: AuditAppend[]): Promise<void> {
     return this.run(async (tx) => {
-      await tx.query('INSERT INTO users (name, role, created_ms) VALUES ($1,$2,$3) ON CONFLICT (name) DO UPDATE SET role = excluded.role', [name, role, createdMs]);
+      await tx.query('INSERT INTO users (name, role, created_ms) VALUES ($1,$2,$3) ON CONFLICT (name) DO UPDATE SET role = excluded.role', [
+        name,
+        role,
+        createdMs,
+      ]);
       tx.append(audit);
     }, audit.length > 0);
   }
@@ -57,7 +75,10 @@ export class PgStore extends PgCore implements HesStore {
 
   setPassword(name: string, hash: string, updatedMs: number, audit: AuditAppend[]): Promise<void> {
     return this.run(async (tx) => {
-      await tx.query('INSERT INTO user_passwords (name, hash, updated_ms) VALUES ($1,$2,$3) ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated_ms = excluded.updated_ms', [name, hash, updatedMs]);
+      await tx.query(
+        'INSERT INTO user_passwords (name, hash, updated_ms) VALUES ($1,$2,$3) ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated_ms = excluded.updated_ms',
+        [name, hash, updatedMs],
+      );
       await tx.query('DELETE FROM login_failures WHERE name = $1', [name]);
       tx.append(audit);
     }, audit.length > 0);
@@ -65,9 +86,10 @@ export class PgStore extends PgCore implements HesStore {
 
   insertToken(t: TokenRow, audit: AuditAppend[]): Promise<void> {
     return this.run(async (tx) => {
-      await tx.query('INSERT INTO tokens (id, "user", role, kind, hash, csrf_hash, label, created_ms, expires_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)', [
-        t.id, t.user, t.role, t.kind, buf(t.hash), t.csrfHash === null ? null : buf(t.csrfHash), t.label, t.createdMs, t.expiresMs,
-      ]);
+      await tx.query(
+        'INSERT INTO tokens (id, "user", role, kind, hash, csrf_hash, label, created_ms, expires_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)',
+        [t.id, t.user, t.role, t.kind, buf(t.hash), t.csrfHash === null ? null : buf(t.csrfHash), t.label, t.createdMs, t.expiresMs],
+      );
       tx.append(audit);
     }, audit.length > 0);
   }
@@ -82,13 +104,21 @@ export class PgStore extends PgCore implements HesStore {
       : this.rows<TokenRow>(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE kind != 'session' AND "user" = $1 ORDER BY created_ms, id`, [user]);
   }
 
-  revokeTokens(what: { tokenId: string; kind?: TokenKind } | { user: string }, nowMs: number, audit: (count: number) => AuditAppend[]): Promise<number> {
+  revokeTokens(
+    what: { tokenId: string; kind?: TokenKind } | { user: string },
+    nowMs: number,
+    audit: (count: number) => AuditAppend[],
+  ): Promise<number> {
     return this.run(async (tx) => {
       const r =
         'user' in what
           ? await tx.query('UPDATE tokens SET revoked_ms = $1 WHERE "user" = $2 AND revoked_ms IS NULL', [nowMs, what.user])
           : what.kind !== undefined
-            ? await tx.query('UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND kind = $3 AND revoked_ms IS NULL', [nowMs, what.tokenId, what.kind])
+            ? await tx.query('UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND kind = $3 AND revoked_ms IS NULL', [
+                nowMs,
+                what.tokenId,
+                what.kind,
+              ])
             : await tx.query('UPDATE tokens SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL', [nowMs, what.tokenId]);
       const n = r.rowCount ?? 0;
       tx.append(audit(n));
@@ -101,7 +131,12 @@ export class PgStore extends PgCore implements HesStore {
   }
 
   async loginFailure(name: string): Promise<LoginFailure | undefined> {
-    return (await this.rows<LoginFailure>('SELECT count, first_ms AS "firstMs", locked_until_ms AS "lockedUntilMs" FROM login_failures WHERE name = $1', [name]))[0];
+    return (
+      await this.rows<LoginFailure>(
+        'SELECT count, first_ms AS "firstMs", locked_until_ms AS "lockedUntilMs" FROM login_failures WHERE name = $1',
+        [name],
+      )
+    )[0];
   }
 
   recordLoginFailure(name: string, f: LoginFailure, audit: AuditAppend[]): Promise<void> {
@@ -124,23 +159,31 @@ export class PgStore extends PgCore implements HesStore {
   // ------------------------------------------------------------------ operator queries
 
   readingsRecent(meter: Bytes, fromSeq: number, limit: number): Promise<LoadProfilePoint[]> {
-    return this.rows<LoadProfilePoint>(`SELECT ${POINT} FROM (SELECT * FROM readings WHERE seq >= $1 AND meter_id = $2 ORDER BY seq DESC LIMIT $3) x ORDER BY seq`, [fromSeq, buf(meter), limit]);
+    return this.rows<LoadProfilePoint>(
+      `SELECT ${POINT} FROM (SELECT * FROM readings WHERE seq >= $1 AND meter_id = $2 ORDER BY seq DESC LIMIT $3) x ORDER BY seq`,
+      [fromSeq, buf(meter), limit],
+    );
   }
 
   loadProfile(meter: Bytes, r: TimeRange): Promise<LoadProfilePoint[]> {
-    return this.rows<LoadProfilePoint>(`SELECT ${POINT} FROM readings WHERE meter_id = $1 AND t >= $2 AND t <= $3 AND seq > $4 ORDER BY seq LIMIT $5`, [buf(meter), r.from, r.to, r.after, r.limit]);
+    return this.rows<LoadProfilePoint>(
+      `SELECT ${POINT} FROM readings WHERE meter_id = $1 AND t >= $2 AND t <= $3 AND seq > $4 ORDER BY seq LIMIT $5`,
+      [buf(meter), r.from, r.to, r.after, r.limit],
+    );
   }
 
   loadProfileAll(r: TimeRange & { afterMeter: Bytes }): Promise<(LoadProfilePoint & { meter: Bytes })[]> {
-    return this.rows(`SELECT meter_id AS meter, ${POINT} FROM readings WHERE t >= $1 AND t <= $2 AND (seq, meter_id) > ($3, $4) ORDER BY seq, meter_id LIMIT $5`, [
-      r.from, r.to, r.after, buf(r.afterMeter), r.limit,
-    ]);
+    return this.rows(
+      `SELECT meter_id AS meter, ${POINT} FROM readings WHERE t >= $1 AND t <= $2 AND (seq, meter_id) > ($3, $4) ORDER BY seq, meter_id LIMIT $5`,
+      [r.from, r.to, r.after, buf(r.afterMeter), r.limit],
+    );
   }
 
   registerReads(meter: Bytes, r: TimeRange): Promise<RegisterRead[]> {
-    return this.rows<RegisterRead>('SELECT id, t, wh, w, received_ms AS "receivedMs" FROM register_reads WHERE meter_id = $1 AND t >= $2 AND t <= $3 AND id > $4 ORDER BY id LIMIT $5', [
-      buf(meter), r.from, r.to, r.after, r.limit,
-    ]);
+    return this.rows<RegisterRead>(
+      'SELECT id, t, wh, w, received_ms AS "receivedMs" FROM register_reads WHERE meter_id = $1 AND t >= $2 AND t <= $3 AND id > $4 ORDER BY id LIMIT $5',
+      [buf(meter), r.from, r.to, r.after, r.limit],
+    );
   }
 
   meterEvents(meter: Bytes | undefined, limit: number): Promise<MeterEvent[]> {
@@ -153,8 +196,14 @@ export class PgStore extends PgCore implements HesStore {
   securityEvents(subject: string | undefined, before: number, limit: number): Promise<SecurityEventRow[]> {
     const cols = 'seq, ts_ms AS "tsMs", action, subject, actor, detail';
     return subject === undefined
-      ? this.rows<SecurityEventRow>(`SELECT ${cols} FROM audit WHERE ${SECURITY_KINDS} AND seq < $1 ORDER BY seq DESC LIMIT $2`, [before, limit])
-      : this.rows<SecurityEventRow>(`SELECT ${cols} FROM audit WHERE ${SECURITY_KINDS} AND seq < $1 AND subject = $2 ORDER BY seq DESC LIMIT $3`, [before, subject, limit]);
+      ? this.rows<SecurityEventRow>(`SELECT ${cols} FROM audit WHERE ${SECURITY_KINDS} AND seq < $1 ORDER BY seq DESC LIMIT $2`, [
+          before,
+          limit,
+        ])
+      : this.rows<SecurityEventRow>(
+          `SELECT ${cols} FROM audit WHERE ${SECURITY_KINDS} AND seq < $1 AND subject = $2 ORDER BY seq DESC LIMIT $3`,
+          [before, subject, limit],
+        );
   }
 
   readingCounts(): Promise<{ meter: Bytes; n: number }[]> {
@@ -183,18 +232,33 @@ export class PgStore extends PgCore implements HesStore {
 
   insertCampaign(kind: string, actor: string, params: string, createdMs: number, audit: (id: number) => AuditAppend[]): Promise<number> {
     return this.run(async (tx) => {
-      const id = (await tx.query<{ id: number }>('INSERT INTO campaigns (kind, actor, params, created_ms) VALUES ($1,$2,$3,$4) RETURNING id', [kind, actor, params, createdMs])).rows[0]!.id;
+      const id = (
+        await tx.query<{ id: number }>('INSERT INTO campaigns (kind, actor, params, created_ms) VALUES ($1,$2,$3,$4) RETURNING id', [
+          kind,
+          actor,
+          params,
+          createdMs,
+        ])
+      ).rows[0]!.id;
       tx.append(audit(id));
       return id;
     }, true);
   }
 
   async addCampaignCommand(campaignId: number, meterHex: string, commandId: number | null, skipped: string | null): Promise<void> {
-    await this.one('INSERT INTO campaign_commands (campaign_id, meter_id, command_id, skipped) VALUES ($1,$2,$3,$4)', [campaignId, meterHex, commandId, skipped]);
+    await this.one('INSERT INTO campaign_commands (campaign_id, meter_id, command_id, skipped) VALUES ($1,$2,$3,$4)', [
+      campaignId,
+      meterHex,
+      commandId,
+      skipped,
+    ]);
   }
 
   async listCampaigns(limit: number): Promise<CampaignRow[]> {
-    const rows = await this.rows<Omit<CampaignRow, 'states' | 'skipped'>>('SELECT id, kind, actor, params, created_ms AS "createdMs" FROM campaigns ORDER BY id DESC LIMIT $1', [limit]);
+    const rows = await this.rows<Omit<CampaignRow, 'states' | 'skipped'>>(
+      'SELECT id, kind, actor, params, created_ms AS "createdMs" FROM campaigns ORDER BY id DESC LIMIT $1',
+      [limit],
+    );
     if (rows.length === 0) return [];
     const counts = await this.rows<{ campaign_id: number; state: string; n: number }>(
       `SELECT cc.campaign_id, coalesce(c.state, 'skipped') AS state, count(*) AS n FROM campaign_commands cc

@@ -111,7 +111,8 @@ export class SqliteBase {
 
   initialise(init: StoreInit): Promise<void> {
     return this.write(() => {
-      if (this.hasMeta() && this.db.prepare('SELECT 1 FROM meta LIMIT 1').get() !== undefined) throw new Error(`${this.location} is already initialised`);
+      if (this.hasMeta() && this.db.prepare('SELECT 1 FROM meta LIMIT 1').get() !== undefined)
+        throw new Error(`${this.location} is already initialised`);
       this.db.exec(SCHEMA_SQL);
       const put = this.db.prepare('INSERT INTO meta (k, v) VALUES (?, ?)');
       for (const m of init.meta) put.run(m.k, m.v);
@@ -161,12 +162,21 @@ export class SqliteBase {
     let h = this.headNow();
     const ins = this.stmt('INSERT INTO audit (seq, ts_ms, actor, action, subject, detail, prev, mac) VALUES (?,?,?,?,?,?,?,?)');
     for (const a of entries) {
-      const e = { seq: h.seq + 1, tsMs: a.tsMs, actor: a.actor, action: a.action, subject: a.subject, detail: typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail ?? {}) };
+      const e = {
+        seq: h.seq + 1,
+        tsMs: a.tsMs,
+        actor: a.actor,
+        action: a.action,
+        subject: a.subject,
+        detail: typeof a.detail === 'string' ? a.detail : JSON.stringify(a.detail ?? {}),
+      };
       const mac = entryMac(this.auditKey, h.mac, e);
       ins.run(e.seq, e.tsMs, e.actor, e.action, e.subject, e.detail, h.mac, mac);
       h = { seq: e.seq, mac };
     }
-    this.stmt(`INSERT INTO meta (k, v) VALUES ('${HEAD_KEY}', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`).run(encodeHead(h.seq, h.mac));
+    this.stmt(`INSERT INTO meta (k, v) VALUES ('${HEAD_KEY}', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v`).run(
+      encodeHead(h.seq, h.mac),
+    );
     return h.seq;
   }
 
@@ -179,18 +189,29 @@ export class SqliteBase {
   }
 
   auditRows(fromSeq: number, limit: number): Promise<AuditRow[]> {
-    return this.read(() => this.stmt('SELECT seq, ts_ms AS tsMs, actor, action, subject, detail, prev, mac FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?').all(fromSeq, limit) as AuditRow[]);
+    return this.read(
+      () =>
+        this.stmt(
+          'SELECT seq, ts_ms AS tsMs, actor, action, subject, detail, prev, mac FROM audit WHERE seq >= ? ORDER BY seq LIMIT ?',
+        ).all(fromSeq, limit) as AuditRow[],
+    );
   }
 
   auditEntry(seq: number): Promise<AuditRow | undefined> {
-    return this.read(() => this.stmt('SELECT seq, ts_ms AS tsMs, actor, action, subject, detail, prev, mac FROM audit WHERE seq = ?').get(seq) as AuditRow | undefined);
+    return this.read(
+      () =>
+        this.stmt('SELECT seq, ts_ms AS tsMs, actor, action, subject, detail, prev, mac FROM audit WHERE seq = ?').get(seq) as
+          AuditRow | undefined,
+    );
   }
 
   // ------------------------------------------------------------------ serve lease
 
   acquireLease(l: LeaseRow, expiryMs: number, alive: (r: LeaseRow) => boolean): Promise<LeaseRow | null> {
     return this.write(() => {
-      const r = this.stmt('SELECT node, holder, pid, host, started_ms AS startedMs, renewed_ms AS renewedMs FROM serve_lease WHERE node = ?').get(l.node) as LeaseRow | undefined;
+      const r = this.stmt(
+        'SELECT node, holder, pid, host, started_ms AS startedMs, renewed_ms AS renewedMs FROM serve_lease WHERE node = ?',
+      ).get(l.node) as LeaseRow | undefined;
       if (r !== undefined && l.startedMs - r.renewedMs < expiryMs && alive(r)) return r;
       this.stmt(
         'INSERT INTO serve_lease (node, holder, pid, host, started_ms, renewed_ms) VALUES (?,?,?,?,?,?) ON CONFLICT (node) DO UPDATE SET holder = excluded.holder, pid = excluded.pid, host = excluded.host, started_ms = excluded.started_ms, renewed_ms = excluded.renewed_ms',
@@ -200,7 +221,9 @@ export class SqliteBase {
   }
 
   renewLease(node: string, holder: string, nowMs: number): Promise<boolean> {
-    return this.write(() => this.stmt('UPDATE serve_lease SET renewed_ms = ? WHERE node = ? AND holder = ?').run(nowMs, node, holder).changes === 1);
+    return this.write(
+      () => this.stmt('UPDATE serve_lease SET renewed_ms = ? WHERE node = ? AND holder = ?').run(nowMs, node, holder).changes === 1,
+    );
   }
 
   releaseLease(node: string, holder: string): Promise<void> {

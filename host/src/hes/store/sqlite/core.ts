@@ -42,9 +42,13 @@ export class SqliteCore extends SqliteBase {
       this.db.transaction(() => ({
         concentrators: this.db.prepare('SELECT id, link_gen AS linkGen FROM concentrators').all() as DeviceSnapshot['concentrators'],
         meters: this.db
-          .prepare('SELECT id, concentrator_id AS concentratorId, link_gen AS linkGen, short_addr AS shortAddr, tag_failures AS tagFailures, max_gen AS maxGen FROM meters')
+          .prepare(
+            'SELECT id, concentrator_id AS concentratorId, link_gen AS linkGen, short_addr AS shortAddr, tag_failures AS tagFailures, max_gen AS maxGen FROM meters',
+          )
           .all() as DeviceSnapshot['meters'],
-        keys: this.db.prepare("SELECT owner, kind, scope, gen, state, enc, created_ms AS createdMs, ver FROM keys WHERE state = 'active'").all() as KeyRow[],
+        keys: this.db
+          .prepare("SELECT owner, kind, scope, gen, state, enc, created_ms AS createdMs, ver FROM keys WHERE state = 'active'")
+          .all() as KeyRow[],
         progress: this.progress(),
       }))(),
     );
@@ -63,7 +67,10 @@ export class SqliteCore extends SqliteBase {
     }
     const out: ReadingProgress[] = [];
     const above = this.db.prepare('SELECT seq FROM readings WHERE meter_id = ? AND seq > ?').pluck();
-    for (const r of this.db.prepare('SELECT meter_id, max(seq) AS s FROM readings GROUP BY meter_id').all() as { meter_id: Buffer; s: number }[]) {
+    for (const r of this.db.prepare('SELECT meter_id, max(seq) AS s FROM readings GROUP BY meter_id').all() as {
+      meter_id: Buffer;
+      s: number;
+    }[]) {
       const c = contig.get(hexOf(r.meter_id)) ?? 0;
       out.push({ meter: r.meter_id, maxSeq: r.s, contig: c, above: r.s > c ? (above.all(r.meter_id, c + 1) as number[]) : [] });
     }
@@ -99,7 +106,13 @@ export class SqliteCore extends SqliteBase {
     return this.write(() =>
       this.unique(() => {
         this.stmt('INSERT INTO shipments (id, kpe_pub, seq, created_ms, imported_ms, meters, concentrators) VALUES (?,?,?,?,?,?,?)').run(
-          s.id, s.kpePub, s.seq, s.createdMs, s.importedMs, s.meters.length, s.concentrators.length,
+          s.id,
+          s.kpePub,
+          s.seq,
+          s.createdMs,
+          s.importedMs,
+          s.meters.length,
+          s.concentrators.length,
         );
         const ic = this.stmt('INSERT INTO concentrators (id, link_gen, shipment, added_ms) VALUES (?,?,?,?)');
         for (const c of s.concentrators) ic.run(c.id, c.linkGen, s.id, s.importedMs);
@@ -125,7 +138,10 @@ export class SqliteCore extends SqliteBase {
   }
 
   private eventSeen(meter: Bytes, code: number, t: number, detail: string | null): boolean {
-    return this.stmt('SELECT 1 FROM events WHERE meter_id = ? AND code = ? AND t = ? AND detail IS ? LIMIT 1').get(meter, code, t, detail) !== undefined;
+    return (
+      this.stmt('SELECT 1 FROM events WHERE meter_id = ? AND code = ? AND t = ? AND detail IS ? LIMIT 1').get(meter, code, t, detail) !==
+      undefined
+    );
   }
 
   /** One write inside the open transaction (store.md §4 for the conditions). */
@@ -137,16 +153,29 @@ export class SqliteCore extends SqliteBase {
       case 'reading':
         return {
           inserted:
-            this.stmt('INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)').run(
-              w.meter, w.seq, w.t, w.wh, w.w, w.counter, w.gen, w.via, w.receivedMs,
-            ).changes === 1,
+            this.stmt(
+              'INSERT OR IGNORE INTO readings (meter_id, seq, t, wh, w, counter, gen, via, received_ms) VALUES (?,?,?,?,?,?,?,?,?)',
+            ).run(w.meter, w.seq, w.t, w.wh, w.w, w.counter, w.gen, w.via, w.receivedMs).changes === 1,
         };
       case 'registerRead':
-        this.stmt('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES (?,?,?,?,?,?)').run(w.meter, w.req, w.t, w.wh, w.w, w.receivedMs);
+        this.stmt('INSERT INTO register_reads (meter_id, req, t, wh, w, received_ms) VALUES (?,?,?,?,?,?)').run(
+          w.meter,
+          w.req,
+          w.t,
+          w.wh,
+          w.w,
+          w.receivedMs,
+        );
         return null;
       case 'event':
         if (this.eventSeen(w.meter, w.code, w.t, w.detail)) return { inserted: false };
-        this.stmt('INSERT INTO events (meter_id, code, t, detail, received_ms) VALUES (?,?,?,?,?)').run(w.meter, w.code, w.t, w.detail, w.receivedMs);
+        this.stmt('INSERT INTO events (meter_id, code, t, detail, received_ms) VALUES (?,?,?,?,?)').run(
+          w.meter,
+          w.code,
+          w.t,
+          w.detail,
+          w.receivedMs,
+        );
         return { inserted: true };
       case 'meterHealth':
         this.stmt('UPDATE meters SET tag_failures = ?, last_error = ? WHERE id = ?').run(w.tagFailures, w.lastError, w.meter);
@@ -159,11 +188,13 @@ export class SqliteCore extends SqliteBase {
       case 'insertCommand': {
         const c = w.cmd;
         const id = Number(
-          this.stmt("INSERT INTO commands (meter_id, kind, op, params, state, actor, created_ms, updated_ms, expires_ms, attempts, next_try_ms) VALUES (?,?,?,?,'queued',?,?,?,?,0,0)").run(
-            c.meterId, c.kind, c.op, c.params, c.actor, c.createdMs, c.createdMs, c.expiresMs,
-          ).lastInsertRowid,
+          this.stmt(
+            "INSERT INTO commands (meter_id, kind, op, params, state, actor, created_ms, updated_ms, expires_ms, attempts, next_try_ms) VALUES (?,?,?,?,'queued',?,?,?,?,0,0)",
+          ).run(c.meterId, c.kind, c.op, c.params, c.actor, c.createdMs, c.createdMs, c.expiresMs).lastInsertRowid,
         );
-        this.appendNow([{ actor: c.actor, action: 'command.queued', subject: `${hexOf(c.meterId)}#${id}`, detail: c.params, tsMs: c.createdMs }]);
+        this.appendNow([
+          { actor: c.actor, action: 'command.queued', subject: `${hexOf(c.meterId)}#${id}`, detail: c.params, tsMs: c.createdMs },
+        ]);
         return { id };
       }
       case 'updateCommand': {
@@ -180,14 +211,23 @@ export class SqliteCore extends SqliteBase {
   private writeKey(k: Omit<KeyRow, 'ver'>, expectVer: number | undefined): WriteResult {
     if (expectVer === undefined) {
       this.unique(
-        () => this.stmt('INSERT INTO keys (owner, kind, scope, gen, state, enc, created_ms, ver) VALUES (?,?,?,?,?,?,?,0)').run(k.owner, k.kind, k.scope, k.gen, k.state, k.enc, k.createdMs),
+        () =>
+          this.stmt('INSERT INTO keys (owner, kind, scope, gen, state, enc, created_ms, ver) VALUES (?,?,?,?,?,?,?,0)').run(
+            k.owner,
+            k.kind,
+            k.scope,
+            k.gen,
+            k.state,
+            k.enc,
+            k.createdMs,
+          ),
         `key row ${k.kind} of ${hexOf(k.owner)} exists`,
       );
       return { ver: 0 };
     }
-    const n = this.stmt('UPDATE keys SET state = ?, enc = ?, ver = ver + 1 WHERE owner = ? AND kind = ? AND scope = ? AND gen = ? AND ver = ?').run(
-      k.state, k.enc, k.owner, k.kind, k.scope, k.gen, expectVer,
-    ).changes;
+    const n = this.stmt(
+      'UPDATE keys SET state = ?, enc = ?, ver = ver + 1 WHERE owner = ? AND kind = ? AND scope = ? AND gen = ? AND ver = ?',
+    ).run(k.state, k.enc, k.owner, k.kind, k.scope, k.gen, expectVer).changes;
     if (n !== 1) throw new StaleStoreError(`${k.kind} key row of ${hexOf(k.owner)} changed (expected version ${expectVer})`);
     return { ver: expectVer + 1 };
   }
@@ -253,15 +293,19 @@ export class SqliteCore extends SqliteBase {
       const lo = Math.max(this.limitNow(key), 1);
       const hi = Math.min(lo + n, limitMax);
       if (hi <= lo) return { lo, hi: lo };
-      this.stmt('INSERT INTO send_ctr (receiver, layer, op, gen, lim) VALUES (?,?,?,?,?) ON CONFLICT (receiver, layer, op, gen) DO UPDATE SET lim = excluded.lim').run(
-        key.receiver, key.layer, key.op, key.gen, hi,
-      );
+      this.stmt(
+        'INSERT INTO send_ctr (receiver, layer, op, gen, lim) VALUES (?,?,?,?,?) ON CONFLICT (receiver, layer, op, gen) DO UPDATE SET lim = excluded.lim',
+      ).run(key.receiver, key.layer, key.op, key.gen, hi);
       return { lo, hi };
     });
   }
 
   private limitNow(k: SendKey): number {
-    return (this.stmt('SELECT lim FROM send_ctr WHERE receiver = ? AND layer = ? AND op = ? AND gen = ?').pluck().get(k.receiver, k.layer, k.op, k.gen) as number | undefined) ?? 0;
+    return (
+      (this.stmt('SELECT lim FROM send_ctr WHERE receiver = ? AND layer = ? AND op = ? AND gen = ?')
+        .pluck()
+        .get(k.receiver, k.layer, k.op, k.gen) as number | undefined) ?? 0
+    );
   }
 
   sendLimit(key: SendKey): Promise<number> {
@@ -276,16 +320,28 @@ export class SqliteCore extends SqliteBase {
 
   openKeyUpdateCommand(meter: Bytes): Promise<CommandRow | undefined> {
     return this.read(
-      () => this.stmt(`SELECT ${COMMAND_COLUMNS} FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1`).get(meter) as CommandRow | undefined,
+      () =>
+        this.stmt(
+          `SELECT ${COMMAND_COLUMNS} FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state IN ('queued','sent') ORDER BY id DESC LIMIT 1`,
+        ).get(meter) as CommandRow | undefined,
     );
   }
 
   lastKeyUpdateCommandId(meter: Bytes): Promise<number | undefined> {
-    return this.read(() => this.stmt("SELECT id FROM commands WHERE meter_id = ? AND kind = 'key_update' ORDER BY id DESC LIMIT 1").pluck().get(meter) as number | undefined);
+    return this.read(
+      () =>
+        this.stmt("SELECT id FROM commands WHERE meter_id = ? AND kind = 'key_update' ORDER BY id DESC LIMIT 1").pluck().get(meter) as
+          number | undefined,
+    );
   }
 
   lastCompletedKeyUpdateMs(meter: Bytes): Promise<number | null> {
-    return this.read(() => this.stmt("SELECT max(created_ms) FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state = 'acknowledged'").pluck().get(meter) as number | null);
+    return this.read(
+      () =>
+        this.stmt("SELECT max(created_ms) FROM commands WHERE meter_id = ? AND kind = 'key_update' AND state = 'acknowledged'")
+          .pluck()
+          .get(meter) as number | null,
+    );
   }
 
   claimCommands(concentrator: Bytes, nowMs: number, max: number, leaseMs: number): Promise<CommandRow[]> {
@@ -318,19 +374,33 @@ export class SqliteCore extends SqliteBase {
   }
 
   firmwareImage(sha256: Bytes): Promise<{ version: number; data: Bytes } | undefined> {
-    return this.read(() => this.stmt('SELECT version, data FROM firmware_images WHERE sha256 = ?').get(sha256) as { version: number; data: Bytes } | undefined);
+    return this.read(
+      () =>
+        this.stmt('SELECT version, data FROM firmware_images WHERE sha256 = ?').get(sha256) as { version: number; data: Bytes } | undefined,
+    );
   }
 
   addFirmwareImage(sha256: Bytes, version: number, data: Bytes, addedMs: number, audit: AuditAppend[]): Promise<void> {
     return this.write(() => {
-      this.stmt('INSERT OR IGNORE INTO firmware_images (sha256, version, data, added_ms) VALUES (?,?,?,?)').run(sha256, version, data, addedMs);
+      this.stmt('INSERT OR IGNORE INTO firmware_images (sha256, version, data, added_ms) VALUES (?,?,?,?)').run(
+        sha256,
+        version,
+        data,
+        addedMs,
+      );
       this.appendNow(audit);
     });
   }
 
   firmwareImages(): Promise<{ sha256: Bytes; version: number; size: number; addedMs: number }[]> {
     return this.read(
-      () => this.stmt('SELECT sha256, version, length(data) AS size, added_ms AS addedMs FROM firmware_images ORDER BY added_ms').all() as { sha256: Bytes; version: number; size: number; addedMs: number }[],
+      () =>
+        this.stmt('SELECT sha256, version, length(data) AS size, added_ms AS addedMs FROM firmware_images ORDER BY added_ms').all() as {
+          sha256: Bytes;
+          version: number;
+          size: number;
+          addedMs: number;
+        }[],
     );
   }
 }

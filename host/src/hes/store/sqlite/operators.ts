@@ -22,7 +22,21 @@ const TOKEN_COLUMNS =
 /** Audit actions that are security events (refused frames, meter security EVENTs, logins, permissions). */
 const SECURITY_KINDS = "(action LIKE 'security.%' OR action = 'meter.security_event' OR action LIKE 'auth.%' OR action = 'policy.denied')";
 /** Tables count() may name. */
-const COUNTABLE = new Set(['readings', 'audit', 'events', 'register_reads', 'commands', 'replay', 'send_ctr', 'keys', 'meters', 'concentrators', 'tokens', 'users', 'shipments']);
+const COUNTABLE = new Set([
+  'readings',
+  'audit',
+  'events',
+  'register_reads',
+  'commands',
+  'replay',
+  'send_ctr',
+  'keys',
+  'meters',
+  'concentrators',
+  'tokens',
+  'users',
+  'shipments',
+]);
 
 export class SqliteStore extends SqliteCore implements HesStore {
   // ------------------------------------------------------------------ users and credentials
@@ -33,7 +47,11 @@ export class SqliteStore extends SqliteCore implements HesStore {
 
   setUser(name: string, role: Role, createdMs: number, audit: AuditAppend[]): Promise<void> {
     return this.write(() => {
-      this.stmt('INSERT INTO users (name, role, created_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET role = excluded.role').run(name, role, createdMs);
+      this.stmt('INSERT INTO users (name, role, created_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET role = excluded.role').run(
+        name,
+        role,
+        createdMs,
+      );
       this.appendNow(audit);
     });
   }
@@ -41,9 +59,11 @@ export class SqliteStore extends SqliteCore implements HesStore {
   listUsers(nowMs: number): Promise<UserRow[]> {
     return this.read(() =>
       (
-        this.stmt(`SELECT u.name, u.role, u.created_ms AS createdMs, (p.name IS NOT NULL) AS password,
+        this.stmt(
+          `SELECT u.name, u.role, u.created_ms AS createdMs, (p.name IS NOT NULL) AS password,
       (SELECT count(*) FROM tokens t WHERE t.user = u.name AND t.kind = 'api' AND t.revoked_ms IS NULL AND t.expires_ms > ?) AS tokens
-      FROM users u LEFT JOIN user_passwords p ON p.name = u.name ORDER BY u.name`).all(nowMs) as (Omit<UserRow, 'password'> & { password: number })[]
+      FROM users u LEFT JOIN user_passwords p ON p.name = u.name ORDER BY u.name`,
+        ).all(nowMs) as (Omit<UserRow, 'password'> & { password: number })[]
       ).map((r) => ({ ...r, password: r.password === 1 })),
     );
   }
@@ -54,7 +74,9 @@ export class SqliteStore extends SqliteCore implements HesStore {
 
   setPassword(name: string, hash: string, updatedMs: number, audit: AuditAppend[]): Promise<void> {
     return this.write(() => {
-      this.stmt('INSERT INTO user_passwords (name, hash, updated_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated_ms = excluded.updated_ms').run(name, hash, updatedMs);
+      this.stmt(
+        'INSERT INTO user_passwords (name, hash, updated_ms) VALUES (?,?,?) ON CONFLICT (name) DO UPDATE SET hash = excluded.hash, updated_ms = excluded.updated_ms',
+      ).run(name, hash, updatedMs);
       this.stmt('DELETE FROM login_failures WHERE name = ?').run(name);
       this.appendNow(audit);
     });
@@ -63,7 +85,15 @@ export class SqliteStore extends SqliteCore implements HesStore {
   insertToken(t: TokenRow, audit: AuditAppend[]): Promise<void> {
     return this.write(() => {
       this.stmt('INSERT INTO tokens (id, user, role, kind, hash, csrf_hash, label, created_ms, expires_ms) VALUES (?,?,?,?,?,?,?,?,?)').run(
-        t.id, t.user, t.role, t.kind, t.hash, t.csrfHash, t.label, t.createdMs, t.expiresMs,
+        t.id,
+        t.user,
+        t.role,
+        t.kind,
+        t.hash,
+        t.csrfHash,
+        t.label,
+        t.createdMs,
+        t.expiresMs,
       );
       this.appendNow(audit);
     });
@@ -78,17 +108,27 @@ export class SqliteStore extends SqliteCore implements HesStore {
       () =>
         (user === undefined
           ? this.stmt(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE kind != 'session' ORDER BY created_ms`).all()
-          : this.stmt(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE kind != 'session' AND user = ? ORDER BY created_ms`).all(user)) as TokenRow[],
+          : this.stmt(`SELECT ${TOKEN_COLUMNS} FROM tokens WHERE kind != 'session' AND user = ? ORDER BY created_ms`).all(
+              user,
+            )) as TokenRow[],
     );
   }
 
-  revokeTokens(what: { tokenId: string; kind?: TokenKind } | { user: string }, nowMs: number, audit: (count: number) => AuditAppend[]): Promise<number> {
+  revokeTokens(
+    what: { tokenId: string; kind?: TokenKind } | { user: string },
+    nowMs: number,
+    audit: (count: number) => AuditAppend[],
+  ): Promise<number> {
     return this.write(() => {
       const n =
         'user' in what
           ? this.stmt('UPDATE tokens SET revoked_ms = ? WHERE user = ? AND revoked_ms IS NULL').run(nowMs, what.user).changes
           : what.kind !== undefined
-            ? this.stmt('UPDATE tokens SET revoked_ms = ? WHERE id = ? AND kind = ? AND revoked_ms IS NULL').run(nowMs, what.tokenId, what.kind).changes
+            ? this.stmt('UPDATE tokens SET revoked_ms = ? WHERE id = ? AND kind = ? AND revoked_ms IS NULL').run(
+                nowMs,
+                what.tokenId,
+                what.kind,
+              ).changes
             : this.stmt('UPDATE tokens SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL').run(nowMs, what.tokenId).changes;
       this.appendNow(audit(n));
       return n;
@@ -103,7 +143,9 @@ export class SqliteStore extends SqliteCore implements HesStore {
 
   loginFailure(name: string): Promise<LoginFailure | undefined> {
     return this.read(
-      () => this.stmt('SELECT count, first_ms AS firstMs, locked_until_ms AS lockedUntilMs FROM login_failures WHERE name = ?').get(name) as LoginFailure | undefined,
+      () =>
+        this.stmt('SELECT count, first_ms AS firstMs, locked_until_ms AS lockedUntilMs FROM login_failures WHERE name = ?').get(name) as
+          LoginFailure | undefined,
     );
   }
 
@@ -128,18 +170,18 @@ export class SqliteStore extends SqliteCore implements HesStore {
   readingsRecent(meter: Bytes, fromSeq: number, limit: number): Promise<LoadProfilePoint[]> {
     return this.read(
       () =>
-        this.stmt('SELECT seq, t, wh, w, received_ms AS receivedMs FROM (SELECT * FROM readings WHERE seq >= ? AND meter_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq').all(
-          fromSeq, meter, limit,
-        ) as LoadProfilePoint[],
+        this.stmt(
+          'SELECT seq, t, wh, w, received_ms AS receivedMs FROM (SELECT * FROM readings WHERE seq >= ? AND meter_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+        ).all(fromSeq, meter, limit) as LoadProfilePoint[],
     );
   }
 
   loadProfile(meter: Bytes, r: TimeRange): Promise<LoadProfilePoint[]> {
     return this.read(
       () =>
-        this.stmt('SELECT seq, t, wh, w, received_ms AS receivedMs FROM readings WHERE meter_id = ? AND t >= ? AND t <= ? AND seq > ? ORDER BY seq LIMIT ?').all(
-          meter, r.from, r.to, r.after, r.limit,
-        ) as LoadProfilePoint[],
+        this.stmt(
+          'SELECT seq, t, wh, w, received_ms AS receivedMs FROM readings WHERE meter_id = ? AND t >= ? AND t <= ? AND seq > ? ORDER BY seq LIMIT ?',
+        ).all(meter, r.from, r.to, r.after, r.limit) as LoadProfilePoint[],
     );
   }
 
@@ -155,9 +197,9 @@ export class SqliteStore extends SqliteCore implements HesStore {
   registerReads(meter: Bytes, r: TimeRange): Promise<RegisterRead[]> {
     return this.read(
       () =>
-        this.stmt('SELECT id, t, wh, w, received_ms AS receivedMs FROM register_reads WHERE meter_id = ? AND t >= ? AND t <= ? AND id > ? ORDER BY id LIMIT ?').all(
-          meter, r.from, r.to, r.after, r.limit,
-        ) as RegisterRead[],
+        this.stmt(
+          'SELECT id, t, wh, w, received_ms AS receivedMs FROM register_reads WHERE meter_id = ? AND t >= ? AND t <= ? AND id > ? ORDER BY id LIMIT ?',
+        ).all(meter, r.from, r.to, r.after, r.limit) as RegisterRead[],
     );
   }
 
@@ -177,23 +219,39 @@ export class SqliteStore extends SqliteCore implements HesStore {
   }
 
   readingCounts(): Promise<{ meter: Bytes; n: number }[]> {
-    return this.read(() => this.stmt('SELECT meter_id AS meter, count(*) AS n FROM readings GROUP BY meter_id').all() as { meter: Bytes; n: number }[]);
+    return this.read(
+      () => this.stmt('SELECT meter_id AS meter, count(*) AS n FROM readings GROUP BY meter_id').all() as { meter: Bytes; n: number }[],
+    );
   }
 
   concentratorHealth(): Promise<{ id: Bytes; meters: number; lastSeenMs: number | null }[]> {
     return this.read(
       () =>
-        this.stmt(`SELECT c.id, (SELECT count(*) FROM meters m WHERE m.concentrator_id = c.id) AS meters,
-      (SELECT max(received_ms) FROM readings r WHERE r.via = c.id) AS lastSeenMs FROM concentrators c ORDER BY c.id`).all() as { id: Bytes; meters: number; lastSeenMs: number | null }[],
+        this.stmt(
+          `SELECT c.id, (SELECT count(*) FROM meters m WHERE m.concentrator_id = c.id) AS meters,
+      (SELECT max(received_ms) FROM readings r WHERE r.via = c.id) AS lastSeenMs FROM concentrators c ORDER BY c.id`,
+        ).all() as { id: Bytes; meters: number; lastSeenMs: number | null }[],
     );
   }
 
   refusalCounts(): Promise<{ subject: string; n: number }[]> {
-    return this.read(() => this.stmt("SELECT subject, count(*) AS n FROM audit WHERE action LIKE 'security.%' GROUP BY subject").all() as { subject: string; n: number }[]);
+    return this.read(
+      () =>
+        this.stmt("SELECT subject, count(*) AS n FROM audit WHERE action LIKE 'security.%' GROUP BY subject").all() as {
+          subject: string;
+          n: number;
+        }[],
+    );
   }
 
   meterLastSeen(): Promise<{ meter: Bytes; lastMs: number }[]> {
-    return this.read(() => this.stmt('SELECT meter_id AS meter, max(received_ms) AS lastMs FROM readings GROUP BY meter_id').all() as { meter: Bytes; lastMs: number }[]);
+    return this.read(
+      () =>
+        this.stmt('SELECT meter_id AS meter, max(received_ms) AS lastMs FROM readings GROUP BY meter_id').all() as {
+          meter: Bytes;
+          lastMs: number;
+        }[],
+    );
   }
 
   count(table: string): Promise<number> {
@@ -205,7 +263,10 @@ export class SqliteStore extends SqliteCore implements HesStore {
 
   insertCampaign(kind: string, actor: string, params: string, createdMs: number, audit: (id: number) => AuditAppend[]): Promise<number> {
     return this.write(() => {
-      const id = Number(this.stmt('INSERT INTO campaigns (kind, actor, params, created_ms) VALUES (?,?,?,?)').run(kind, actor, params, createdMs).lastInsertRowid);
+      const id = Number(
+        this.stmt('INSERT INTO campaigns (kind, actor, params, created_ms) VALUES (?,?,?,?)').run(kind, actor, params, createdMs)
+          .lastInsertRowid,
+      );
       this.appendNow(audit(id));
       return id;
     });
@@ -213,17 +274,26 @@ export class SqliteStore extends SqliteCore implements HesStore {
 
   addCampaignCommand(campaignId: number, meterHex: string, commandId: number | null, skipped: string | null): Promise<void> {
     return this.write(() => {
-      this.stmt('INSERT INTO campaign_commands (campaign_id, meter_id, command_id, skipped) VALUES (?,?,?,?)').run(campaignId, meterHex, commandId, skipped);
+      this.stmt('INSERT INTO campaign_commands (campaign_id, meter_id, command_id, skipped) VALUES (?,?,?,?)').run(
+        campaignId,
+        meterHex,
+        commandId,
+        skipped,
+      );
     });
   }
 
   listCampaigns(limit: number): Promise<CampaignRow[]> {
     return this.read(() => {
-      const rows = this.stmt('SELECT id, kind, actor, params, created_ms AS createdMs FROM campaigns ORDER BY id DESC LIMIT ?').all(limit) as Omit<CampaignRow, 'states' | 'skipped'>[];
+      const rows = this.stmt('SELECT id, kind, actor, params, created_ms AS createdMs FROM campaigns ORDER BY id DESC LIMIT ?').all(
+        limit,
+      ) as Omit<CampaignRow, 'states' | 'skipped'>[];
       const states = this.stmt(`SELECT coalesce(c.state, 'skipped') AS state, count(*) AS n FROM campaign_commands cc
       LEFT JOIN commands c ON c.id = cc.command_id WHERE cc.campaign_id = ? GROUP BY 1`);
       return rows.map((r) => {
-        const counts: { [s: string]: number } = Object.fromEntries((states.all(r.id) as { state: string; n: number }[]).map((s) => [s.state, s.n]));
+        const counts: { [s: string]: number } = Object.fromEntries(
+          (states.all(r.id) as { state: string; n: number }[]).map((s) => [s.state, s.n]),
+        );
         const skipped = counts.skipped ?? 0;
         delete counts.skipped;
         return { ...r, states: counts, skipped };
