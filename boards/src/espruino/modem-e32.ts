@@ -54,7 +54,8 @@ import {
 import type { E32Config } from '../common/ebyte.ts';
 import { findBand, loraTimeOnAirMs, MinuteBudget, readBackMessage } from '../common/radio.ts';
 import type { LoraParams } from '../common/radio.ts';
-import type { ModemIo, ModemUart } from './modem-io.ts';
+import type { ModemIo, ModemSerialState, ModemUart } from './modem-io.ts';
+import { ST_CONFIG, ST_FAILED, ST_INIT, ST_READY, STATE_NAMES } from './modem-io.ts';
 
 /** The interpreter's functions and the UART, as every firmware-side modem driver takes them. */
 export type E32Io = ModemIo;
@@ -83,20 +84,12 @@ export interface E32Stats {
 }
 
 /** The driver as the board adapter sees it (a UART object) plus its state. */
-export interface E32Serial extends E32Uart {
+export interface E32Serial extends ModemSerialState {
   readonly stats: E32Stats;
-  /** 'config' until the read-back matched, then 'ready'; 'failed' with `error` set. */
-  state(): string;
-  error(): string;
   /** Packets waiting (units × their bursts) — for tests and a console. */
   queued(): number;
 }
 
-const ST_INIT = 0;
-const ST_CONFIG = 1;
-const ST_READY = 2;
-const ST_FAILED = 3;
-const STATE_NAMES = ['init', 'config', 'ready', 'failed'];
 /** Settle time after a mode change once AUX is high (manual: 2 ms). */
 const MODE_SETTLE_MS = 2;
 const AUX_POLL_MS = 2;

@@ -15,7 +15,8 @@ import type { ModemProfile } from '../types.ts';
 import { HC12_DEFAULT, HC12_ENTER_AT_MS, HC12_LEAVE_AT_MS, hc12AirtimeMs, hc12Commands, hc12ReadBack } from '../common/hc12.ts';
 import type { Hc12Config } from '../common/hc12.ts';
 import { findBand, MinuteBudget } from '../common/radio.ts';
-import type { ModemIo, ModemUart } from './modem-io.ts';
+import type { ModemIo, ModemSerialState, ModemUart } from './modem-io.ts';
+import { ST_CONFIG, ST_FAILED, ST_INIT, ST_READY, STATE_NAMES } from './modem-io.ts';
 
 /** Counters (monotonic). */
 export interface Hc12Stats {
@@ -32,18 +33,10 @@ export interface Hc12Stats {
 }
 
 /** The driver as the board adapter sees it (a UART object) plus its state. */
-export interface Hc12Serial extends ModemUart {
+export interface Hc12Serial extends ModemSerialState {
   readonly stats: Hc12Stats;
-  /** 'config' until the read-back matched, then 'ready'; 'failed' with `error` set. */
-  state(): string;
-  error(): string;
 }
 
-const ST_INIT = 0;
-const ST_CONFIG = 1;
-const ST_READY = 2;
-const ST_FAILED = 3;
-const STATE_NAMES = ['init', 'config', 'ready', 'failed'];
 const ANSWER_TIMEOUT_MS = 500;
 /** Lines AT+RX answers with. */
 const RX_LINES = 4;

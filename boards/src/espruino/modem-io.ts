@@ -1,6 +1,6 @@
 // What the firmware-side modem drivers (modem-e32.ts, modem-hc12.ts) need of the interpreter and
-// of the UART they stand in for. Type-only: the boot line passes Espruino's own functions; the
-// tests pass fakes on simulated time.
+// of the UART they stand in for, and the configuration states they share. The boot line passes
+// Espruino's own functions; the tests pass fakes on simulated time.
 
 /** The interpreter's functions a modem driver uses. */
 export interface ModemIo {
@@ -23,3 +23,17 @@ export interface ModemUart {
   write(data: Uint8Array): void;
   on(event: 'data', cb: (data: string | Uint8Array) => void): void;
 }
+
+/** A driver as the board adapter sees it: a UART object plus its configuration state. */
+export interface ModemSerialState extends ModemUart {
+  /** 'config' until the read-back matched, then 'ready'; 'failed' with `error` set. */
+  state(): string;
+  error(): string;
+}
+
+/** Configuration states of a firmware-side modem driver; STATE_NAMES[state] is what state() says. */
+export const ST_INIT = 0;
+export const ST_CONFIG = 1;
+export const ST_READY = 2;
+export const ST_FAILED = 3;
+export const STATE_NAMES = ['init', 'config', 'ready', 'failed'];

@@ -1,7 +1,10 @@
 // Read-only views of the HES store for operators (HTTP API, console): load profile and register
 // reads by time range and page, meter events, security events, concentrator health, over the
 // store. Nothing here writes; rights are checked by the caller (right `view`).
-import type { HesStore, TimeRange } from './store/types.ts';
+import type { HesStore, LoadProfilePoint, RegisterRead, TimeRange } from './store/types.ts';
+
+// The row shapes are the store interface's (one definition); re-exported for the HTTP API.
+export type { LoadProfilePoint, RegisterRead };
 import { fromHex, toHex } from '../crypto/bytes.ts';
 
 /** Largest page a caller may ask for. */
@@ -10,20 +13,6 @@ const ID_LEN = 8;
 /** A meter or concentrator that has sent nothing for this long is shown as silent. */
 export const SILENT_AFTER_MS = 3 * 3600_000;
 
-export interface LoadProfilePoint {
-  seq: number;
-  t: number;
-  wh: number;
-  w: number;
-  receivedMs: number;
-}
-export interface RegisterRead {
-  id: number;
-  t: number;
-  wh: number;
-  w: number;
-  receivedMs: number;
-}
 export interface SecurityEvent {
   seq: number;
   tsMs: number;
