@@ -123,6 +123,11 @@ print('@@result ' + JSON.stringify({
 
 // Opt-in: path of an Espruino interpreter binary for the host (its Linux build; not shipped here).
 const ESPRUINO = process.env.VAKT_ESPRUINO;
+if (!ESPRUINO)
+  console.warn(
+    'engines.test.ts: codec run on Espruino skipped — VAKT_ESPRUINO not set (opt-in, a 64-bit build: this case still ' +
+      'evaluates its bundle from RAM, which a Puck-sized pool cannot hold; see docs/BOARDS.md)',
+  );
 // Each loop runs once unmeasured first (Espruino builds some structures on a function's first call).
 const ESPRUINO_WARMUP = 'pushMany(1); cborMany(1); frameMany(1);\n';
 const ESPRUINO_STEPS = ['pushMany(1)', 'pushMany(20)', 'cborMany(1)', 'cborMany(50)', 'frameMany(1)', 'frameMany(5)'];

@@ -53,7 +53,23 @@ export function xsAvailable(): boolean {
 /** The Espruino interpreter to use, from ESPRUINO_BIN; undefined means Espruino tests are skipped. */
 export function espruinoBin(): string | undefined {
   const b = process.env.ESPRUINO_BIN;
-  return b && fs.existsSync(b) ? b : undefined;
+  const bin = b && fs.existsSync(b) ? b : undefined;
+  if (bin === undefined && !espruinoSkipSaid) {
+    espruinoSkipSaid = true;
+    console.warn(
+      `${callerTestFile()}: Espruino runs skipped — ${b ? `no interpreter at ${b}` : 'ESPRUINO_BIN not set'} ` +
+        '(build Espruino\'s Linux interpreter by hand: docs/BOARDS.md "Building the Espruino interpreter for the tests")',
+    );
+  }
+  return bin;
+}
+/** The skip reason is printed once per test file (each file runs in its own worker). */
+let espruinoSkipSaid = false;
+
+/** The *.test.ts file that asked, for the skip line (CI's output names the file). */
+function callerTestFile(): string {
+  const m = /([\w.-]+\.test\.ts)/.exec(new Error().stack ?? '');
+  return m ? m[1] : 'engine tests';
 }
 
 function collect(
