@@ -157,12 +157,15 @@ export function numberOpt(p: Parsed, name: string, min: number, max: number, dfl
   return n;
 }
 
+/** Largest TCP port number. */
+export const MAX_PORT = 65535;
+
 /** Parses `host:port` (host defaults to 127.0.0.1); a malformed value is a usage error. */
 export function hostPort(s: string, optName: string): { host: string; port: number } {
   const m = /^(?:(\[[^\]]+\]|[^:]+):)?([0-9]{1,5})$/.exec(s.trim());
   const port = m === null ? NaN : Number(m[2]);
-  if (m === null || port < 1 || port > 65535) {
-    throw usageError(`--${optName} must be host:port or port (1-65535), got '${s}'`);
+  if (m === null || port < 1 || port > MAX_PORT) {
+    throw usageError(`--${optName} must be host:port or port (1-${MAX_PORT}), got '${s}'`);
   }
   const host = m[1] === undefined ? '127.0.0.1' : m[1].replace(/^\[|\]$/g, '');
   return { host, port };
