@@ -3,11 +3,11 @@
  * after the meter accepted it") and recorded availability findings. Validated with the same
  * `file:line:column: field: message` errors as the rest of the model.
  */
-import type { AvailabilityRecord, ModelFile, Property, PropertyEvent } from './model-types.ts';
+import { RISK_SCALE_MAX, type AvailabilityRecord, type ModelFile, type Property, type PropertyEvent } from './model-types.ts';
+import { isScaleValue } from './model-reader.ts';
 
 /** Default impact of a broken correspondence property ("major"). */
 export const DEFAULT_PROPERTY_IMPACT = 4;
-const RISK_SCALE_MAX = 5;
 const VERDICTS = ['holds', 'fails', 'not-modelled'] as const;
 
 type Issue = (path: string, message: string) => void;
@@ -63,8 +63,7 @@ export function parseProperties(root: Record<string, unknown>, atoms: Set<string
         typeof a === 'string' && atoms.has(a) ? agree.push(a) : issue(`${p}.agree[${j}]`, `unknown atom "${String(a)}"`),
       );
     const impact = o.impact ?? DEFAULT_PROPERTY_IMPACT;
-    if (typeof impact !== 'number' || !Number.isInteger(impact) || impact < 1 || impact > RISK_SCALE_MAX)
-      issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
+    if (!isScaleValue(impact)) issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
     if (o.label !== undefined && typeof o.label !== 'string') issue(`${p}.label`, 'label must be a string');
     if (id && event && requires)
       out.push({

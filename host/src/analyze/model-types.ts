@@ -8,6 +8,8 @@ export const ATOM_TYPES = ['symkey', 'keypair', 'counter', 'nonce', 'data', 'con
 export type AtomType = (typeof ATOM_TYPES)[number];
 export const NETWORK = ['none', 'passive', 'active'] as const;
 export type Network = (typeof NETWORK)[number];
+/** Likelihood and impact are integers 1…RISK_SCALE_MAX (the 5×5 risk matrix). */
+export const RISK_SCALE_MAX = 5;
 
 // ------------------------------------------------------------------ file schema (what users write)
 export interface FrameSpec {

@@ -1,0 +1,134 @@
+/**
+ * The model's declarations, parsed in file order: agents (with their instance counts), phases,
+ * tuple names, links between agents (one per pair of instances), atoms and lets. Atoms are
+ * declared first and resolved afterwards, so a derivation may refer to an atom declared later.
+ */
+import { isCrypto } from './term.ts';
+import { ATOM_TYPES, type CheckSpec, type FrameSpec, type Link, type ModelFile } from './model-types.ts';
+import type { TermResolver } from './model-terms.ts';
+import type { ModelReader } from './model-reader.ts';
+
+/** Most instances of one agent. */
+const MAX_INSTANCES = 16;
+
+/** A link as declared: between two generic agents. */
+export type GenericLinks = Map<string, { a: string; b: string; private: boolean }>;
+
+/** `agents`, then `phases` and `tuples`; returns the phases. */
+export function parseAgents(r: ModelReader, root: Record<string, unknown>): string[] {
+  r.eachObject(root, 'agents', false, (o, p) => {
+    r.onlyFields(o, ['name', 'instances', 'label'], p);
+    const n = r.str(o, 'name', p);
+    const inst = o.instances ?? 1;
+    if (typeof inst !== 'number' || !Number.isInteger(inst) || inst < 1 || inst > MAX_INSTANCES)
+      r.issue(`${p}.instances`, `instances must be an integer 1…${MAX_INSTANCES}`);
+    if (n) {
+      if (r.agentsGeneric.has(n)) r.issue(`${p}.name`, `agent "${n}" declared twice`);
+      r.agentsGeneric.set(n, { instances: typeof inst === 'number' ? inst : 1, label: o.label as string | undefined });
+    }
+  });
+  const phases = r.strList(root, 'phases', '', false);
+  for (const t of r.strList(root, 'tuples', '')) {
+    if (isCrypto(t)) r.issue('tuples', `"${t}" is a crypto function, not a tuple name`);
+    r.tuples.add(t);
+  }
+  return phases;
+}
+
+/** `links`: each declared link instantiated once per instance pair of its agents. */
+export function parseLinks(r: ModelReader, root: Record<string, unknown>): { links: Link[]; linkGeneric: GenericLinks } {
+  const links: Link[] = [];
+  const linkGeneric: GenericLinks = new Map();
+  r.eachObject(root, 'links', false, (o, p) => {
+    r.onlyFields(o, ['name', 'a', 'b', 'private'], p);
+    const n = r.str(o, 'name', p);
+    const a = r.str(o, 'a', p);
+    const b = r.str(o, 'b', p);
+    if (!n || !a || !b) return;
+    if (!r.genericAgent(a, `${p}.a`) || !r.genericAgent(b, `${p}.b`)) return;
+    linkGeneric.set(n, { a, b, private: o.private === true });
+    const gens = new Set([a, b].filter((x) => r.replicated(x)));
+    for (const c of r.contexts(gens)) {
+      const ia = r.inst(a, c);
+      const ib = r.inst(b, c);
+      links.push({ name: gens.size ? `${n}@${[...c.values()].join(',')}` : n, generic: n, a: ia, b: ib, private: o.private === true });
+    }
+  });
+  return { links, linkGeneric };
+}
+
+/** `atoms`: declared (checked, not yet resolved). */
+function declareAtoms(r: ModelReader, root: Record<string, unknown>): void {
+  r.eachObject(root, 'atoms', false, (o, p) => {
+    r.onlyFields(o, ['name', 'type', 'per', 'holders', 'derive', 'abstract', 'label'], p);
+    const n = r.str(o, 'name', p);
+    const ty = r.str(o, 'type', p);
+    if (ty && !(ATOM_TYPES as readonly string[]).includes(ty)) r.issue(`${p}.type`, `type must be one of ${ATOM_TYPES.join(', ')}`);
+    if (o.per !== undefined && typeof o.per === 'string') r.genericAgent(o.per, `${p}.per`);
+    for (const [j, h] of r.strList(o, 'holders', p).entries()) r.genericAgent(h, `${p}.holders[${j}]`);
+    if (o.derive !== undefined && typeof o.derive !== 'string') r.issue(`${p}.derive`, 'derive must be a term string');
+    if (o.derive !== undefined && ty !== 'symkey') r.issue(`${p}.derive`, 'only symmetric keys can be derived');
+    if (o.derive !== undefined && o.holders !== undefined)
+      r.issue(`${p}.holders`, 'a derived key has no holders: whoever can compute it holds it');
+    if (!n) return;
+    if (r.atomDecl.has(n) || r.agentsGeneric.has(n)) r.issue(`${p}.name`, `name "${n}" already used`);
+    r.atomDecl.set(n, o as unknown as ModelFile['atoms'][number]);
+    r.atomPath.set(n, p);
+  });
+}
+
+/** `lets`: named terms, maybe with parameters, a frame (for the code agreement test) and checks for the messages they wrap. */
+function declareLets(r: ModelReader, root: Record<string, unknown>): void {
+  r.eachObject(root, 'lets', true, (o, p) => {
+    r.onlyFields(o, ['name', 'params', 'term', 'frame', 'checks'], p);
+    const n = r.str(o, 'name', p);
+    const t = r.str(o, 'term', p);
+    const params = r.strList(o, 'params', p);
+    const lchecks = r.arr(o, 'checks', p, true) as CheckSpec[];
+    lchecks.forEach((c, j) => checkCheck(r, c, `${p}.checks[${j}]`));
+    if (o.frame !== undefined) checkFrame(r, o.frame, `${p}.frame`);
+    if (!n || !t) return;
+    if (r.atomDecl.has(n) || r.agentsGeneric.has(n) || r.letDecl.has(n)) r.issue(`${p}.name`, `name "${n}" already used`);
+    r.letDecl.set(n, { term: t, path: `${p}.term`, frame: o.frame as FrameSpec | undefined, params, checks: lchecks });
+  });
+}
+
+/** `atoms` and `lets` declared, then every atom resolved at every instance so holders and types are known. */
+export function parseAtomsAndLets(r: TermResolver, root: Record<string, unknown>): void {
+  declareAtoms(r, root);
+  declareLets(r, root);
+  for (const [n, d] of r.atomDecl) {
+    const gens = new Set<string>();
+    if (d.per && r.replicated(d.per)) gens.add(d.per);
+    if (d.derive) r.deps(d.derive, `${r.atomPath.get(n)}.derive`, gens);
+    for (const c of r.contexts(gens)) r.atomTerm(n, c);
+  }
+}
+
+/** One check of a message or let: exactly one of counter (with atomic), sig, tag, naming an atom of the right type. */
+export function checkCheck(r: ModelReader, c: unknown, cp: string): void {
+  const co = r.obj(c, cp);
+  if (!co) return;
+  r.onlyFields(co, ['counter', 'atomic', 'sig', 'tag'], cp);
+  const kinds = ['counter', 'sig', 'tag'].filter((k) => co[k] !== undefined);
+  if (kinds.length !== 1) r.issue(cp, 'a check is exactly one of {"counter": c, "atomic": bool}, {"sig": keypair}, {"tag": key}');
+  if (co.counter !== undefined && r.atomDecl.get(String(co.counter))?.type !== 'counter')
+    r.issue(`${cp}.counter`, `"${String(co.counter)}" is not a counter atom`);
+  if (co.sig !== undefined && r.atomDecl.get(String(co.sig))?.type !== 'keypair')
+    r.issue(`${cp}.sig`, `"${String(co.sig)}" is not a key pair atom`);
+  if (co.tag !== undefined && r.atomDecl.get(String(co.tag))?.type !== 'symkey')
+    r.issue(`${cp}.tag`, `"${String(co.tag)}" is not a symmetric key atom`);
+  if (co.atomic !== undefined && typeof co.atomic !== 'boolean') r.issue(`${cp}.atomic`, 'atomic must be true or false');
+}
+
+/** The frame of a let: which wire frame of the code its term stands for. */
+function checkFrame(r: ModelReader, v: unknown, p: string): void {
+  const o = r.obj(v, p);
+  if (!o) return;
+  r.onlyFields(o, ['layer', 'op', 'dir', 'enc', 'tag'], p);
+  if (o.layer !== 'e2e' && o.layer !== 'link') r.issue(`${p}.layer`, 'layer must be "e2e" or "link"');
+  if (typeof o.op !== 'string') r.issue(`${p}.op`, 'op must be the operation/link type name, e.g. "READING"');
+  if (o.dir !== 'UP' && o.dir !== 'DOWN') r.issue(`${p}.dir`, 'dir must be "UP" or "DOWN"');
+  if (o.enc !== 0 && o.enc !== 1) r.issue(`${p}.enc`, 'enc must be 0 or 1');
+  if (typeof o.tag !== 'number') r.issue(`${p}.tag`, 'tag must be the tag length in bytes');
+}
