@@ -108,19 +108,22 @@ export function _ccm(
   // CTR, one key-stream block S_i per 16 bytes with A_i = L' || nonce || i (B0 with its flags and
   // counter replaced), and the CBC-MAC of the plaintext in the same pass: the plaintext is src
   // when sealing and out when opening. Each src byte is read before the same position of out is
-  // written, so out may equal src at the same offset.
+  // written, so out may equal src at the same offset. (srcOff and outOff advance below.)
   a[0] = L_PRIME;
-  for (let pos = 0; pos < len; pos += AES_BLOCK_LEN) {
-    var ctr = 1 + pos / AES_BLOCK_LEN;
-    a[CTR_HI] = ctr >>> 8;
+  var ctr = 0;
+  var end = srcOff + len;
+  var j;
+  var c;
+  while (srcOff < end) {
+    a[CTR_HI] = ++ctr >>> 8;
     a[CTR_LO] = ctr;
     ctx._enc(rk, a, 0, s, 0);
-    var m = len - pos < AES_BLOCK_LEN ? len - pos : AES_BLOCK_LEN;
-    for (var j = 0; j < m; j++) {
-      var c = src[srcOff + pos + j];
-      var p = c ^ s[j];
-      out[outOff + pos + j] = p;
-      x[j] ^= opening ? p : c;
+    // One block: j runs over the block, srcOff and outOff over the message (var only and few
+    // tokens per byte: the Espruino interpreter pays per token executed).
+    for (j = 0; j < AES_BLOCK_LEN && srcOff < end; j++) {
+      c = src[srcOff++];
+      out[outOff++] = c ^= s[j];
+      x[j] ^= opening ? c : c ^ s[j];
     }
     ctx._enc(rk, x, 0, x, 0);
   }
@@ -140,7 +143,7 @@ export function _ccm(
   s.fill(0);
   ctx._n = 0;
   if (diff !== 0) {
-    out.fill(0, outOff, outOff + len);
+    out.fill(0, outOff - len, outOff); // outOff has advanced over the message
     return false;
   }
   return true;

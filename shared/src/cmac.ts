@@ -16,15 +16,18 @@ const PAD_BIT = 0x80; // 10* padding of an incomplete last block
 
 /** Absorbs src[off..off+len) into the CMAC in ctx; ranges are the caller's responsibility (internal). */
 export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, off: number, len: number): void {
-  const x = ctx._x;
-  let n = ctx._n;
-  for (let i = 0; i < len; i++) {
+  var x = ctx._x;
+  var n = ctx._n;
+  var end = off + len;
+  // Written for the Espruino interpreter, which pays per token executed: var only, one index
+  // moving, and the block test once per byte.
+  while (off < end) {
     // A full block is encrypted only once more data follows: the last block gets K1/K2 first.
     if (n === AES_BLOCK_LEN) {
       ctx._enc(rk, x, 0, x, 0);
       n = 0;
     }
-    x[n++] ^= src[off + i];
+    x[n++] ^= src[off++];
   }
   ctx._n = n;
 }
