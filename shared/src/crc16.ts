@@ -23,23 +23,25 @@ const MASK16 = 0xffff;
 /** Continues a CRC-16/CCITT-FALSE over buf[off..off+len) from register value crc; returns the new 16-bit register. */
 export function crc16Update(crc: number, buf: Uint8Array, off: number, len: number): number {
   var c = crc & MASK16;
-  var i = off;
-  var last = off + len - 1;
-  var t;
-  while (i < last) {
+  var end = off + len;
+  var t, k;
+  while (off < end) {
     // Two bytes: the register xor the next 16 input bits is t, and the new register is
     // t·x^16 mod P. Write t·x^16 = q·P + r: then r = q·(x^12 + x^5 + 1) mod x^16, where the
     // quotient q solves t = q ^ q>>>4 ^ q>>>11 (the part of q·P above x^16). With N = >>>4 ^ >>>11,
     // N² = >>>8 and N³ = >>>12 on 16 bits (N⁴ = 0), so q = (1 + N + N² + N³)·t, as below.
-    t = c ^ (buf[i++] << 8) ^ buf[i++];
+    // An odd last byte b: the register becomes (c ^ b<<8)·x^8 mod P, i.e. the same reduction of
+    // its top byte t, plus its low byte k moved up (with k = 0, the two-byte case).
+    t = c ^ (buf[off++] << 8);
+    if (off < end) {
+      t ^= buf[off++];
+      k = 0;
+    } else {
+      k = (t & 0xff) << 8;
+      t >>>= 8;
+    }
     t ^= (t >>> 4) ^ (t >>> 8) ^ (t >>> 11) ^ (t >>> 12);
-    c = ((t << POLY_X12) ^ (t << POLY_X5) ^ t) & MASK16;
-  }
-  if (i === last) {
-    // An odd last byte, the same way with an 8-bit t (q = t ^ t>>>4).
-    t = (c >>> 8) ^ buf[i];
-    t ^= t >>> 4;
-    c = ((c << 8) ^ (t << POLY_X12) ^ (t << POLY_X5) ^ t) & MASK16;
+    c = ((t << POLY_X12) ^ (t << POLY_X5) ^ t ^ k) & MASK16;
   }
   return c;
 }
