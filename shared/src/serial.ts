@@ -87,8 +87,10 @@ export function writeSerialFrame(
   if (!inRange(frame.length, off, len) || cap < SERIAL_BLOCK_MIN) return ERR_BUFFER;
   var crc = crc16Update(CRC16_INIT, frame, off, len);
   var total = len + CRC16_LEN; // bytes of frame ‖ CRC; index k >= len reads the CRC, big-endian
-  var w = 0; // bytes produced; scratch holds the last w % cap of them
+  var w = 0; // bytes handed to out.write so far
+  var p = 0; // bytes waiting in scratch
   var i = 0;
+  var k, e;
   for (;;) {
     // Block i..j ends before the next zero, after COBS_BLOCK_DATA bytes, or at the end of the input:
     // in the frame one native search finds it, in the 2 CRC bytes a look at each.
@@ -100,24 +102,36 @@ export function writeSerialFrame(
       if (j < i || j > (lim < len ? lim : len)) j = lim < len ? lim : len;
     }
     while (j >= len && j < lim && (j === len ? crc >>> 8 : crc & 0xff) !== 0) j++;
-    // Position i - 1 is the block's code byte, i..j-1 its data: a plain copy loop (no views: the
-    // core allocates nothing in steady state), the CRC bytes after the frame's.
-    var k = i - 1;
-    var b = j - i + 1;
+    // Position k = i - 1 is the block's code byte, i..j-1 its data: the frame's bytes in runs of a
+    // plain copy loop (no views: the core allocates nothing in steady state; few tokens per byte:
+    // the Espruino interpreter pays per token executed), then the CRC bytes one at a time.
+    k = i - 1;
     while (k < j) {
-      scratch[w % cap] = b;
-      if (++w % cap === 0) out.write(scratch);
-      b = ++k < len ? frame[off + k] : k === len ? crc >>> 8 : crc & 0xff;
+      if (k >= i && k < len) {
+        // A run of frame bytes: to the block's end, the frame's end or the scratch's end.
+        e = j < len ? j : len;
+        if (e - k > cap - p) e = k + cap - p;
+        while (k < e) scratch[p++] = frame[off + k++];
+      } else {
+        scratch[p++] = k < i ? j - i + 1 : k === len ? crc >>> 8 : crc & 0xff;
+        k++;
+      }
+      if (p === cap) {
+        out.write(scratch);
+        w += cap;
+        p = 0;
+      }
     }
     if (j === total) break;
     // A zero ended the block: skip it (the code byte implies it). A full block implies no zero,
     // and input ending on a full block gets no trailing 0x01 block (as cobsEncode).
     i = j - i === COBS_BLOCK_DATA ? j : j + 1;
   }
-  // The delimiter; the last write is then a full scratch or the part of it in use.
-  scratch[w++ % cap] = SERIAL_DELIMITER;
-  out.write(w % cap === 0 ? scratch : scratch.subarray(0, w % cap));
-  return w;
+  // The delimiter (scratch is never left full above); the last write is then a full scratch or
+  // the part of it in use.
+  scratch[p++] = SERIAL_DELIMITER;
+  out.write(p === cap ? scratch : scratch.subarray(0, p));
+  return w + p;
 }
 
 /**
@@ -197,16 +211,11 @@ export class SerialDeframer {
         var lim = end - i > left ? i + left : end;
         var z = chunk.indexOf(SERIAL_DELIMITER, i);
         if (z < 0 || z > lim) z = lim;
+        var n = this.n;
+        // No more than fits: the byte after a full buffer goes the byte-wise way below, which
+        // counts the oversize packet (once) and ignores it up to its delimiter.
+        if (z - i > buf.length - n) z = i + buf.length - n;
         if (z > i) {
-          var n = this.n;
-          if (n + (z - i) > buf.length) {
-            // Oversize: counted once here; everything up to the next delimiter is ignored.
-            this.left_ = RX_SKIP;
-            this.oversize++;
-            this.lastError = ERR_OVERSIZE;
-            i = z;
-            continue;
-          }
           this.left_ = left - (z - i);
           while (i < z) buf[n++] = chunk[i++];
           this.n = n;
