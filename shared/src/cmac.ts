@@ -18,10 +18,11 @@ const PAD_BIT = 0x80; // 10* padding of an incomplete last block
 export function _cmacAbsorb(ctx: CryptoCtx, rk: Uint32Array, src: Uint8Array, off: number, len: number): void {
   var x = ctx._x;
   var n = ctx._n;
-  var end = off + len;
-  // Written for the Espruino interpreter, which pays per token executed: var only, one index
+  // Written for the Espruino interpreter, which pays per token executed and per local (this runs
+  // at the meter's deepest call, where RAM peaks): var only, len turned into the end, one index
   // moving, and the block test once per byte.
-  while (off < end) {
+  len += off;
+  while (off < len) {
     // A full block is encrypted only once more data follows: the last block gets K1/K2 first.
     if (n === AES_BLOCK_LEN) {
       ctx._enc(rk, x, 0, x, 0);

@@ -133,8 +133,8 @@ export function sealFrame(
   if (bh) out.set(R, outOff);
   else writeWireHeader(out, outOff, layer, full, dir, op, slot.gen, slot.addr, counter);
   // ENC = 1: the body is the payload, encrypted into place; ENC = 0: it is associated data after
-  // the header, the payload is empty.
-  const ptLen = enc ? bodyLen : 0;
+  // the header, the payload is empty. (Inline, not a local: on Espruino each local is a variable
+  // at the meter's deepest call.)
   ctx.ccm_(
     ctx,
     slot.rk,
@@ -144,10 +144,10 @@ export function sealFrame(
     bh ? 0 : HEADER_LEN,
     out,
     outOff,
-    hl + bodyLen - ptLen,
+    enc ? hl : hl + bodyLen,
     out,
     b,
-    ptLen,
+    enc ? bodyLen : 0,
     out,
     b + bodyLen,
     tagLen,
