@@ -139,6 +139,36 @@ describe('host CCM vs OpenSSL aes-128-ccm and vs the embedded CCM', () => {
     }
   });
 
+  it('reads a prefix shorter than its array and a schedule longer than 44 words like whole ones (200 random cases)', () => {
+    // The host CCM copies a whole-array prefix and an exactly-44-word schedule in one block copy;
+    // these are the other shapes _ccm's contract allows (preLen <= pre.length, rk.length >= 44).
+    for (let i = 0; i < 200; i++) {
+      const key = new Uint8Array(randomBytes(16));
+      const rk = new Uint32Array(44 + 1 + (i % 20)).fill(0xdeadbeef);
+      core.expandKey(key, 0, rk);
+      const nonce = new Uint8Array(randomBytes(13));
+      const preLen = i % 30;
+      const pre = new Uint8Array(randomBytes(preLen + 1 + (i % 7)));
+      const aad = new Uint8Array(randomBytes(i % 11));
+      const n = (i * 7) % 70;
+      const pt = new Uint8Array(randomBytes(n));
+      const tagLen = TAG_LENS[i % TAG_LENS.length];
+      const want = nodeCcmSeal(key, nonce, Buffer.concat([pre.subarray(0, preLen), aad]), pt, tagLen);
+      const out = new Uint8Array(n + tagLen);
+      fast.ccm_(fast, rk, nonce, 0, pre, preLen, aad, 0, aad.length, pt, 0, n, out, n, tagLen, out, 0, false);
+      expect(hx(out)).toBe(hx(want));
+      const back = new Uint8Array(n);
+      expect(fast.ccm_(fast, rk, nonce, 0, pre, preLen, aad, 0, aad.length, out, 0, n, out, n, tagLen, back, 0, true)).toBe(true);
+      expect(hx(back)).toBe(hx(pt));
+      pre[preLen] ^= 1; // a byte past the prefix is not part of the AAD
+      expect(fast.ccm_(fast, rk, nonce, 0, pre, preLen, aad, 0, aad.length, out, 0, n, out, n, tagLen, back, 0, true)).toBe(true);
+      if (preLen > 0) {
+        pre[preLen - 1] ^= 1; // the prefix's last byte is
+        expect(fast.ccm_(fast, rk, nonce, 0, pre, preLen, aad, 0, aad.length, out, 0, n, out, n, tagLen, back, 0, true)).toBe(false);
+      }
+    }
+  });
+
   it('refuses what _ccm refuses, the same way: seal throws, open returns false with the output zeroed', () => {
     const rk = new Uint32Array(44);
     core.expandKey(new Uint8Array(16).fill(3), 0, rk);
