@@ -7,6 +7,9 @@
  *    `--ctx soft` it is the embedded default createCryptoCtx() (softAes, ccm.ts) instead;
  *  - reference: node:crypto AES-128-CCM with a new cipher object per frame (createCipheriv /
  *    createDecipheriv per frame, as a host uses it), same sizes;
+ *  - the AES floor: the CPU time of one more AES block through the same CCM (a 1024-byte payload
+ *    minus a 64-byte one) times the blocks one frame needs (24: seal and open, 12 each), and
+ *    node:crypto's time per frame over that floor, the ceiling of the ratio at this block cost;
  *  - GC events (PerformanceObserver 'gc') during 100 000 core frames after warm-up;
  *  - esbuild bundle sizes (minified, es2020, esm) of shared/src/index.ts and of the crypto
  *    primitives alone, raw and gzip; the 1-minute load average, since other processes skew timings.
@@ -111,6 +114,40 @@ function ccmLoop(n: number): number {
   return bad;
 }
 
+// The AES floor: the marginal CPU time of one more AES block through the same CCM (a LONG_LEN
+// payload minus a BODY_LEN one: two blocks, CTR and CBC-MAC, per 16 bytes), and the blocks one
+// frame costs (seal and open each: B0, the AAD blocks, two per payload block, S0). Frames can go
+// no faster than blocks x that, whatever the frame handling: the ratio node / floor is the ceiling
+// of any CCM built on this block function.
+const LONG_LEN = 1024;
+const longBody = new Uint8Array(randomBytes(LONG_LEN));
+const longSealed = new Uint8Array(LONG_LEN + TAG_LEN);
+const AAD_LEN_BYTES = 2; // RFC 3610: the AAD is prefixed with its 2-byte length
+const blocks = (n: number): number => Math.ceil(n / 16);
+// e2e AAD = R (HEADER_LEN) ‖ wire header (4 bytes in the short-counter form).
+const E2E_WIRE_HDR = 4;
+const BLOCKS_PER_FRAME = 2 * (1 + blocks(AAD_LEN_BYTES + HEADER_LEN + E2E_WIRE_HDR) + 2 * blocks(BODY_LEN) + 1);
+
+function sealLoop(n: number, len: number, src: Uint8Array, dst: Uint8Array): void {
+  for (let i = 0; i < n; i++) {
+    nonce[12] = i;
+    ctx.ccm_(ctx, rk, nonce, 0, header, 0, header, 0, HEADER_LEN, src, 0, len, dst, len, TAG_LEN, dst, 0, false);
+  }
+}
+
+// CPU ns per call of sealLoop at this payload length: the best of several slices.
+function sealNs(len: number, src: Uint8Array, dst: Uint8Array): number {
+  const n = 2000;
+  let best = Infinity;
+  for (let r = 0; r < 20; r++) {
+    const c0 = process.cpuUsage();
+    sealLoop(n, len, src, dst);
+    const c = process.cpuUsage(c0);
+    best = Math.min(best, ((c.user + c.system) * 1000) / n);
+  }
+  return best;
+}
+
 const nodeKey = Buffer.from(key);
 const nodeNonce = Buffer.from(nonce);
 const nodeHeader = Buffer.from(header);
@@ -206,6 +243,9 @@ async function once(): Promise<void> {
     node = Math.max(node, c.wall);
     nodeCpu = Math.max(nodeCpu, c.cpu);
   }
+  sealLoop(WARMUP_FRAMES / 10, LONG_LEN, longBody, longSealed);
+  const blockNs = (sealNs(LONG_LEN, longBody, longSealed) - sealNs(BODY_LEN, body, sealed)) / (2 * (blocks(LONG_LEN) - blocks(BODY_LEN)));
+  const floorNs = BLOCKS_PER_FRAME * blockNs;
   const gcFrame = await countGc(frameLoop, GC_FRAMES);
   const gcCcm = await countGc(ccmLoop, GC_FRAMES);
   // Calibration: a loop that allocates one 100-byte buffer per frame must show GC events here.
@@ -227,6 +267,9 @@ async function once(): Promise<void> {
   console.log(`node:crypto CCM per frame: ${node.toFixed(0)} frames/s (${(1e9 / node).toFixed(0)} ns per frame)`);
   console.log(
     `per CPU second: core ${coreCpu.toFixed(0)} (ccm level ${ccmCpu.toFixed(0)}), node ${nodeCpu.toFixed(0)} frames (ratio ${(coreCpu / nodeCpu).toFixed(2)}, ccm level ${(ccmCpu / nodeCpu).toFixed(2)})`,
+  );
+  console.log(
+    `AES floor: ${blockNs.toFixed(1)} ns CPU per block (marginal, through the CCM) x ${BLOCKS_PER_FRAME} blocks per frame = ${floorNs.toFixed(0)} ns; node:crypto ${(1e9 / nodeCpu).toFixed(0)} ns CPU per frame: ceiling ${(1e9 / nodeCpu / floorNs).toFixed(2)}x`,
   );
   console.log(
     `GC events per 100k frames: frame level ${gcFrame}, ccm level ${gcCcm} (calibration: ${gcAlloc} events for 1M allocating iterations)`,
@@ -252,6 +295,12 @@ async function once(): Promise<void> {
       gc_calibration_events_1m_allocs: gcAlloc,
       ratio_vs_node_ccm_cpu_time: r2(coreCpu / nodeCpu),
       ccm_ratio_vs_node_ccm_cpu_time: r2(ccmCpu / nodeCpu),
+      aes_ns_per_block_cpu: r2(blockNs),
+      aes_blocks_per_frame: BLOCKS_PER_FRAME,
+      aes_floor_ns_per_frame_cpu: Math.round(floorNs),
+      node_ns_per_frame_cpu: Math.round(1e9 / nodeCpu),
+      core_ns_per_frame_cpu: Math.round(1e9 / coreCpu),
+      ceiling_ratio_cpu_time: r2(1e9 / nodeCpu / floorNs),
       crypto_bundle_bytes: prim.raw,
       crypto_bundle_gzip_bytes: prim.gzip,
       loadavg_1m: r2(loadavg()[0]),
@@ -274,7 +323,7 @@ function many(runs: number): void {
     const row = JSON.parse(last) as Record<string, number>;
     rows.push(row);
     console.log(
-      `run ${r + 1}/${runs}: ${row.ratio_vs_node_ccm}x node:crypto CCM (cpu ${row.ratio_vs_node_ccm_cpu_time}x; ${row.core_ns_per_frame} vs ${row.node_ns_per_frame} ns per frame), GC ${row.gc_events_per_100k} / 100k frames (ccm level ${row.ccm_gc_events_per_100k}), load ${row.loadavg_1m}`,
+      `run ${r + 1}/${runs}: ${row.ratio_vs_node_ccm}x node:crypto CCM (cpu ${row.ratio_vs_node_ccm_cpu_time}x; ${row.core_ns_per_frame} vs ${row.node_ns_per_frame} ns per frame; AES ${row.aes_ns_per_block_cpu} ns/block, ceiling ${row.ceiling_ratio_cpu_time}x), GC ${row.gc_events_per_100k} / 100k frames (ccm level ${row.ccm_gc_events_per_100k}), load ${row.loadavg_1m}`,
     );
   }
   const sorted = (k: string): number[] => rows.map((x) => x[k]).sort((a, b) => a - b);
@@ -283,9 +332,11 @@ function many(runs: number): void {
   const cpu = sorted('ratio_vs_node_ccm_cpu_time');
   const gc = sorted('gc_events_per_100k');
   const gcCcm = sorted('ccm_gc_events_per_100k');
+  const block = sorted('aes_ns_per_block_cpu');
+  const ceiling = sorted('ceiling_ratio_cpu_time');
   const r2 = (x: number): number => Math.round(x * 100) / 100;
   console.log(
-    `${runs} runs (core path: ${CTX_KIND}): ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}`,
+    `${runs} runs (core path: ${CTX_KIND}): ratio vs node:crypto min ${ratio[0]} median ${r2(median(ratio))} (CPU time: min ${cpu[0]} median ${r2(median(cpu))}); GC events per 100k frames max ${gc[gc.length - 1]} (ccm level max ${gcCcm[gcCcm.length - 1]}); runs with GC ${gc.filter((g) => g > 0).length}; AES ${r2(median(block))} ns CPU per block (median), ceiling at this block cost min ${ceiling[0]} median ${r2(median(ceiling))}`,
   );
   console.log(
     JSON.stringify({
@@ -298,6 +349,9 @@ function many(runs: number): void {
       gc_events_per_100k_max: gc[gc.length - 1],
       ccm_gc_events_per_100k_max: gcCcm[gcCcm.length - 1],
       runs_with_gc: gc.filter((g) => g > 0).length + gcCcm.filter((g) => g > 0).length,
+      aes_ns_per_block_cpu_median: r2(median(block)),
+      ceiling_ratio_cpu_time_min: ceiling[0],
+      ceiling_ratio_cpu_time_median: r2(median(ceiling)),
       loadavg_1m: r2(loadavg()[0]),
       per_run: rows,
     }),
