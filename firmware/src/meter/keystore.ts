@@ -25,7 +25,7 @@ import {
 } from '@vakt/shared/keys';
 import type { KeySlot } from '@vakt/shared/keys';
 import { createSendCounter, DEFAULT_RESERVE } from '@vakt/shared/counter';
-import type { SendCounter } from '@vakt/shared/counter';
+import type { PersistLimit, SendCounter } from '@vakt/shared/counter';
 import { DIR_DOWN, DIR_IMAGE, DIR_UP, OP_FIRMWARE, OP_KEY_UPDATE, OP_MAX, OP_READING, policyOf } from '@vakt/shared/policy';
 import { ERR_GENERATION, ERR_UNKNOWN_SENDER } from '@vakt/shared/errors';
 import { equalBytes, readU32BE } from '@vakt/shared/utils';
@@ -126,19 +126,24 @@ export class MeterKeys {
     this.hesId = hes;
     const kr = this.kr;
     const k = readFixed(st, REC_KEYS, KEYS_LEN);
-    if (k === undefined) {
+    if (!k) {
       kr[0] = REC_VERSION;
       kr.set(prov.masterKey, K_MK);
     }
-    this.adopt_(k ?? kr);
+    this.adopt_(k || kr);
     const c = readFixed(st, REC_CTR, CTR_LEN);
-    if (c !== undefined) this.cr.set(c);
+    if (c) this.cr.set(c);
     else this.cr[0] = REC_VERSION;
     const r = reserve >= 1 ? reserve : DEFAULT_RESERVE;
-    this.reading_ = this.counted_(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), OP_READING, r);
-    // The shared slot's counter persists under whichever UP key the slot holds at the time (-1).
-    this.shared_ = this.counted_(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes), -1, r);
-    this.linkUp = this.counted_(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr), CI_LINK, r);
+    const persist = this.persister_();
+    // (Garbage once the constructor returns.)
+    const counted = (slot: KeySlot): KeySlot => {
+      slot.ctr = createSendCounter(0, r, persist);
+      return slot;
+    };
+    this.reading_ = counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes));
+    this.shared_ = counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes));
+    this.linkUp = counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr));
     this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc, prov.shortAddr);
     loadSlotKey(ctx, this.linkUp, LOAD_LINK, prov.linkKey, 0, id, 0);
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
@@ -151,7 +156,7 @@ export class MeterKeys {
       const p = policyOf(E2E_VERSION, op);
       if (op !== OP_KEY_UPDATE && p & MAY_UP) this.resume_(op, this.gen[op], 0);
       // Each op's entry names the generations its counters belong to: take only what matches the keys now.
-      if (x === undefined || !(p & MAY_DOWN)) continue;
+      if (!x || !(p & MAY_DOWN)) continue;
       const o = 1 + op * RX_ENTRY;
       const ga = x[o];
       const la = readU32BE(x, o + RX_LAST);
@@ -163,15 +168,19 @@ export class MeterKeys {
     }
   }
 
-  /** Gives slot a counter that persists its limits as counter index idx (-1: whichever UP key the shared slot holds). */
-  private counted_(slot: KeySlot, idx: number, reserve: number): KeySlot {
-    // A method, not a closure in the constructor: Espruino closures keep their whole scope, and the
-    // constructor's holds the provisioning image with its key copies.
+  /**
+   * The persist callback of the three counters: one function for all (on Espruino a closure per
+   * counter costs ~14 variables: its function object and the scope it keeps). takeCounter calls it
+   * as c.persist(lim), so `this` is the counter, which names its counter index: READING's, the
+   * link key's, or whichever UP key the shared slot holds at the time. A method, not a closure in
+   * the constructor: Espruino closures keep their whole scope, and the constructor's holds the
+   * provisioning image with its key copies.
+   */
+  private persister_(): PersistLimit {
     const self = this;
-    slot.ctr = createSendCounter(0, reserve, function (lim: number): boolean {
-      return self.persistLimit_(idx < 0 ? self.upIdx_ : idx, lim);
-    });
-    return slot;
+    return function (this: SendCounter, lim: number): boolean {
+      return self.persistLimit_(this === self.reading_.ctr ? OP_READING : this === self.linkUp.ctr ? CI_LINK : self.upIdx_, lim);
+    };
   }
 
   // ---- persistence -------------------------------------------------------------------------
