@@ -393,6 +393,9 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
       ev[EVF_T + e] = lastNow;
       ev[EVF_IDETAIL + e] = code >= EV_BAD_TAG && code <= EV_POLICY ? ev[EVF_PENDING + e] : ev[EVF_DETAIL + e];
     }
+    // The report goes out: its key is derived here, two call levels above send (a key derivation
+    // is the deepest chain of calls under a send); send finds it in the shared slot.
+    keys.up(OP_EVENT);
     // EVENT [0, code, t, detail]
     resp[0] = code;
     resp[1] = ev[EVF_T + e];
@@ -734,7 +737,11 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
         for (let off = 0; off < chunk.length;) {
           off += rx.push(chunk, off, chunk.length - off);
           if (rx.frameLen < 0) continue;
-          if (onFrame(rx.buf, 0, rx.frameLen)) command(hdr.op);
+          if (onFrame(rx.buf, 0, rx.frameLen)) {
+            // The answer's key is derived here, before descending (an ACK is not answered).
+            if (hdr.op !== OP_ACK) keys.up(hdr.op);
+            command(hdr.op);
+          }
           if (secEvent > 0) noteEvent(secEvent, 0);
           secEvent = 0;
         }
