@@ -8,8 +8,23 @@ import { REC_LP_HEAD, REC_LP_PREFIX, readFixed, readU64, writeBE, REC_VERSION } 
 
 /** Interval slots kept in storage: one day of 15-minute intervals. */
 export const LP_SLOTS = 96;
-const HEAD_LEN = 9; // version, nextSeq u32, ackedUpTo u32
-const SLOT_LEN = 21; // version, seq u32, t u32, wh u64, w u32
+// Record layouts (byte 0: REC_VERSION), each offset derived from the field before it.
+// 'lph' (9 bytes)          offset       size
+//   next sequence u32      H_NEXT       4
+//   acked up to u32        H_ACKED      4
+const H_NEXT = 1;
+const H_ACKED = H_NEXT + 4;
+const HEAD_LEN = H_ACKED + 4;
+// 'lp0'…'lp95' (21 bytes)  offset       size
+//   seq u32                I_SEQ        4
+//   t u32 (interval end)   I_T          4
+//   wh u64                 I_WH         8
+//   w u32                  I_W          4
+const I_SEQ = 1;
+const I_T = I_SEQ + 4;
+const I_WH = I_T + 4;
+const I_W = I_WH + 8;
+const SLOT_LEN = I_W + 4;
 
 /** One load-profile interval, a reusable output structure. */
 export interface Interval {
@@ -42,9 +57,9 @@ export class LoadProfile {
   ) {
     const h = readFixed(st, REC_LP_HEAD, HEAD_LEN);
     // acked < nextSeq (so nextSeq >= 1), or the head is impossible and the ring starts empty.
-    if (h !== undefined && readU32BE(h, 5) < readU32BE(h, 1)) {
-      this.nextSeq_ = readU32BE(h, 1);
-      this.acked_ = readU32BE(h, 5);
+    if (h !== undefined && readU32BE(h, H_ACKED) < readU32BE(h, H_NEXT)) {
+      this.nextSeq_ = readU32BE(h, H_NEXT);
+      this.acked_ = readU32BE(h, H_ACKED);
     }
   }
 
@@ -60,10 +75,10 @@ export class LoadProfile {
     if (seq - this.acked_ > this.ringSlots_) this.overwritten++;
     const s = this.lastClosed_;
     s[0] = REC_VERSION;
-    writeBE(s, 1, 4, seq);
-    writeBE(s, 5, 4, t);
-    writeBE(s, 9, 8, wh);
-    writeBE(s, 17, 4, w);
+    writeBE(s, I_SEQ, 4, seq);
+    writeBE(s, I_T, 4, t);
+    writeBE(s, I_WH, 8, wh);
+    writeBE(s, I_W, 4, w);
     this.st.write(REC_LP_PREFIX + (seq % this.ringSlots_), s);
     this.nextSeq_ = seq + 1;
     this.writeHead_();
@@ -76,12 +91,12 @@ export class LoadProfile {
     // The interval just closed is still in RAM: the periodic push reads no storage.
     // (Before the first append the buffer is zeros: seq 0, never asked for.)
     const r =
-      readU32BE(this.lastClosed_, 1) === seq ? this.lastClosed_ : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots_), SLOT_LEN);
-    if (r === undefined || readU32BE(r, 1) !== seq) return false;
+      readU32BE(this.lastClosed_, I_SEQ) === seq ? this.lastClosed_ : readFixed(this.st, REC_LP_PREFIX + (seq % this.ringSlots_), SLOT_LEN);
+    if (r === undefined || readU32BE(r, I_SEQ) !== seq) return false;
     out.seq = seq;
-    out.t = readU32BE(r, 5);
-    out.wh = readU64(r, 9);
-    out.w = readU32BE(r, 17);
+    out.t = readU32BE(r, I_T);
+    out.wh = readU64(r, I_WH);
+    out.w = readU32BE(r, I_W);
     return true;
   }
 
@@ -96,8 +111,8 @@ export class LoadProfile {
   private writeHead_(): void {
     const h = this.head;
     h[0] = REC_VERSION;
-    writeBE(h, 1, 4, this.nextSeq_);
-    writeBE(h, 5, 4, this.acked_);
+    writeBE(h, H_NEXT, 4, this.nextSeq_);
+    writeBE(h, H_ACKED, 4, this.acked_);
     this.st.write(REC_LP_HEAD, h);
   }
 }

@@ -19,15 +19,24 @@ export interface ImageKeySource {
 export const FW_MAX_SIZE = 262144; // 256 KiB
 /** Largest number of chunk records per image. */
 export const FW_MAX_CHUNKS = 1024;
-// 'fws' (35 bytes): version, active flag, size u32, mac 16, gen, version u32, received u32, chunks u32.
-// Literal offsets: the bundle inlines only literal constants.
-const S_SIZE = 2;
-const S_MAC = 6;
-const S_GEN = 22;
-const S_VERSION = 23;
-const S_RECEIVED = 27;
-const S_CHUNKS = 31;
-const STATE_LEN = 35;
+// Record 'fws' (35 bytes; byte 0: REC_VERSION), one row per field, each offset derived from the one
+// before (the build folds them into literals):
+//   field                        offset       size
+//   active flag                  S_ACTIVE     1
+//   size u32                     S_SIZE       4
+//   announced image MAC          S_MAC        16
+//   generation of BEGIN's key    S_GEN        1
+//   version u32                  S_VERSION    4
+//   bytes received u32           S_RECEIVED   4
+//   chunk records u32            S_CHUNKS     4
+const S_ACTIVE = 1;
+const S_SIZE = S_ACTIVE + 1;
+const S_MAC = S_SIZE + 4;
+const S_GEN = S_MAC + CMAC_TAG_LEN;
+const S_VERSION = S_GEN + 1;
+const S_RECEIVED = S_VERSION + 4;
+const S_CHUNKS = S_RECEIVED + 4;
+const STATE_LEN = S_CHUNKS + 4;
 
 /** FIRMWARE UP status codes (PROTOCOL.md §10). */
 export const FW_OK = 0;
@@ -57,7 +66,7 @@ export class FirmwareDownload {
 
   constructor(private readonly st: Storage) {
     const r = readFixed(st, REC_FW_STATE, STATE_LEN);
-    if (r !== undefined && r[1] === 1) {
+    if (r !== undefined && r[S_ACTIVE] === 1) {
       this.rec_.set(r);
       this.size = readU32BE(r, S_SIZE);
       this.version = readU32BE(r, S_VERSION);
@@ -70,7 +79,7 @@ export class FirmwareDownload {
   private save_(): void {
     const r = this.rec_;
     r[0] = REC_VERSION;
-    r[1] = this.active_ ? 1 : 0;
+    r[S_ACTIVE] = this.active_ ? 1 : 0;
     writeBE(r, S_SIZE, 4, this.size);
     writeBE(r, S_VERSION, 4, this.version);
     writeBE(r, S_RECEIVED, 4, this.received_);

@@ -136,7 +136,19 @@ const MAX_INTERVAL_S = 86400;
 const RETRY_BATCH = 4;
 /** Warn the HES when a sender key has fewer counter values left than this (EVENT 19). */
 const COUNTER_WARN = 0x10000;
-const CFG_LEN = 1 + 4 + 4 + 1 + 4 + 4; // version, tariff, interval, relay, fw version, boot count
+// Record 'cfg' (18 bytes; byte 0: REC_VERSION), each offset derived from the field before it:
+//   field               offset          size
+//   tariff u32          CFG_AT_TARIFF   4
+//   interval u32        CFG_AT_INTERVAL 4
+//   relay (1: closed)   CFG_AT_RELAY    1
+//   fw version u32      CFG_AT_FW       4
+//   boot count u32      CFG_AT_BOOTS    4
+const CFG_AT_TARIFF = 1;
+const CFG_AT_INTERVAL = CFG_AT_TARIFF + 4;
+const CFG_AT_RELAY = CFG_AT_INTERVAL + 4;
+const CFG_AT_FW = CFG_AT_RELAY + 1;
+const CFG_AT_BOOTS = CFG_AT_FW + 4;
+const CFG_LEN = CFG_AT_BOOTS + 4;
 const TICK_MS = 1000;
 
 /** Tunables; defaults suit a real meter (an option absent or 0 takes its default). */
@@ -270,21 +282,21 @@ export function startMeter(board: Board, options?: MeterOptions): MeterApp {
   const cfgRec = new Uint8Array(CFG_LEN);
   let cr = readFixed(st, REC_CFG, CFG_LEN);
   if (cr) {
-    cfg.tariff = readU32BE(cr, 1);
-    const iv0 = readU32BE(cr, 5);
+    cfg.tariff = readU32BE(cr, CFG_AT_TARIFF);
+    const iv0 = readU32BE(cr, CFG_AT_INTERVAL);
     if (iv0 >= MIN_INTERVAL_S && iv0 <= MAX_INTERVAL_S) cfg.interval = iv0;
-    cfg.relay = cr[9] === 1;
-    cfg.fwVersion = readU32BE(cr, 10);
-    cfg.boots = readU32BE(cr, 14);
+    cfg.relay = cr[CFG_AT_RELAY] === 1;
+    cfg.fwVersion = readU32BE(cr, CFG_AT_FW);
+    cfg.boots = readU32BE(cr, CFG_AT_BOOTS);
     cr = undefined; // not kept alive by the closures
   }
   const saveCfg = (): boolean => {
     cfgRec[0] = REC_VERSION;
-    writeBE(cfgRec, 1, 4, cfg.tariff);
-    writeBE(cfgRec, 5, 4, cfg.interval);
-    cfgRec[9] = cfg.relay ? 1 : 0;
-    writeBE(cfgRec, 10, 4, cfg.fwVersion);
-    writeBE(cfgRec, 14, 4, cfg.boots);
+    writeBE(cfgRec, CFG_AT_TARIFF, 4, cfg.tariff);
+    writeBE(cfgRec, CFG_AT_INTERVAL, 4, cfg.interval);
+    cfgRec[CFG_AT_RELAY] = cfg.relay ? 1 : 0;
+    writeBE(cfgRec, CFG_AT_FW, 4, cfg.fwVersion);
+    writeBE(cfgRec, CFG_AT_BOOTS, 4, cfg.boots);
     try {
       st.write(REC_CFG, cfgRec);
       return true;

@@ -32,39 +32,62 @@ import { equalBytes, readU32BE } from '@vakt/shared/utils';
 import type { MeterProv } from '../common/prov.ts';
 import { REC_CTR, REC_KEYS, REC_RX, readFixed, readU64, writeBE, REC_VERSION } from '../common/records.ts';
 
-// Record layouts (docs/FIRMWARE.md "Storage records"). Offsets are plain numbers because the
-// bundle inlines only literal constants (an expression would stay a variable in RAM on Espruino).
-// 'keys' (199 bytes): version, mkGen, MK(16), gen[op 1..9], own[op 1..9], OK[op 1..9](9×16),
-// staged flag, staged scope, staged gen, staged key(16).
+// Record layouts (docs/FIRMWARE.md "Storage records"): one table per record, each offset derived
+// from the field before it (the build folds these expressions into literals, so they cost no RAM).
+// Byte 0 of every record is its layout version (REC_VERSION).
+//
+// 'keys' (199 bytes)        offset       size
+//   mkGen                   K_MKGEN      1
+//   MK                      K_MK         16
+//   gen of op 1..9          K_GENS       OP_MAX
+//   own flag of op 1..9     K_OWNS       OP_MAX    (1: OK[op] was replaced individually)
+//   OK[op], op 1..9         K_OKS        OP_MAX × 16
+//   staged flag             K_STAGED     1
+//   staged scope            K_ST_SCOPE   1
+//   staged gen              K_ST_GEN     1
+//   staged key              K_ST_KEY     16
 const K_MKGEN = 1;
-const K_MK = 2;
-/** gen of op at K_GEN + op (bytes 18..26). */
-const K_GEN = 17;
-/** own flag of op (1: OK[op] was replaced individually) at K_OWN + op (bytes 27..35). */
-const K_OWN = 26;
-/** OK[op] at K_OK + op·16 (bytes 36..179). */
-const K_OK = 20;
-const K_STAGED = 180;
-const K_ST_SCOPE = 181;
-const K_ST_GEN = 182;
-const K_ST_KEY = 183;
-const KEYS_LEN = 199;
-// 'ctr' (121 bytes): version, then per counter index 0..11 (gen, aux = KC scope, limit u64).
-// Indices 1..9 are the ops' UP keys.
+const K_MK = K_MKGEN + 1;
+const K_GENS = K_MK + KEY_LEN;
+const K_OWNS = K_GENS + OP_MAX;
+const K_OKS = K_OWNS + OP_MAX;
+const K_STAGED = K_OKS + OP_MAX * KEY_LEN;
+const K_ST_SCOPE = K_STAGED + 1;
+const K_ST_GEN = K_ST_SCOPE + 1;
+const K_ST_KEY = K_ST_GEN + 1;
+const KEYS_LEN = K_ST_KEY + KEY_LEN;
+// The per-op arrays indexed by op itself (op 1 is the first entry): gen at K_GEN + op, own at
+// K_OWN + op, OK[op] at K_OK + op · 16.
+const K_GEN = K_GENS - 1;
+const K_OWN = K_OWNS - 1;
+const K_OK = K_OKS - KEY_LEN;
+//
+// 'ctr' (121 bytes): one entry per counter index 0..11 (indices 1..9: the ops' UP keys) at
+// 1 + idx · CTR_ENTRY:      offset       size
+//   gen of its key          0            1
+//   aux (KC: the scope)     CTR_AUX      1
+//   persisted limit u64     CTR_LIMIT    8
+const CTR_AUX = 1;
+const CTR_LIMIT = CTR_AUX + 1;
+const CTR_ENTRY = CTR_LIMIT + 8;
 /** Counter index of the link UP key. */
 const CI_LINK = 10;
 /** Counter index of the key-confirmation key. */
 const CI_KC = 11;
 const CTR_SLOTS = 12;
-const CTR_ENTRY = 10;
-const CTR_LIMIT = 2;
-const CTR_LEN = 121;
-// 'rx' (101 bytes): version, then per op 0..9 (gen, last u32, staged gen, staged last u32).
-const RX_ENTRY = 10;
+const CTR_LEN = 1 + CTR_SLOTS * CTR_ENTRY;
+//
+// 'rx' (101 bytes): one entry per op 0..9 at 1 + op · RX_ENTRY:
+//                                       offset       size
+//   gen in force                        0            1
+//   its last accepted counter u32       RX_LAST      4
+//   staged gen                          RX_ST_GEN    1
+//   its last accepted counter u32       RX_ST_LAST   4
 const RX_LAST = 1;
-const RX_ST_GEN = 5;
-const RX_ST_LAST = 6;
-const RX_LEN = 101;
+const RX_ST_GEN = RX_LAST + 4;
+const RX_ST_LAST = RX_ST_GEN + 1;
+const RX_ENTRY = RX_ST_LAST + 4;
+const RX_LEN = 1 + (OP_MAX + 1) * RX_ENTRY;
 const MAX_GEN = 255;
 // Allowed-direction bits of a policy word (policyOf): ALLOW_UP / ALLOW_DOWN << POLICY_ALLOW_SHIFT,
 // as literals so the bundle inlines them.
@@ -240,10 +263,10 @@ export class MeterKeys {
   private resume_(idx: number, gen: number, aux: number): void {
     const c = this.cr;
     const o = 1 + idx * CTR_ENTRY;
-    if (c[o] !== gen || c[o + 1] !== aux) {
+    if (c[o] !== gen || c[o + CTR_AUX] !== aux) {
       // A new key: its counter space starts fresh. The record is rewritten at the first reservation.
       c[o] = gen;
-      c[o + 1] = aux;
+      c[o + CTR_AUX] = aux;
       writeBE(c, o + CTR_LIMIT, 8, 0);
     }
     const lim = readU64(c, o + CTR_LIMIT);
