@@ -8,10 +8,14 @@ import { Hes } from '../../host/src/hes/hes.ts';
 import type { HesOpenOptions } from '../../host/src/hes/hes.ts';
 import { KitMeter, KitConcentrator } from '../../host/src/hes/testkit.ts';
 import { randomBytes, toHex } from '../../host/src/crypto/bytes.ts';
+import { storeOf } from './hes-stores.ts';
+import type { HesStoreCase } from './hes-stores.ts';
 
 export interface Fixture {
   dir: string;
+  /** The store's location: the SQLite file, or a PostgreSQL connection string. */
   dbPath: string;
+  store: HesStoreCase;
   storeKey: Uint8Array;
   kpe: Kpe;
   hes: Hes;
@@ -22,10 +26,26 @@ export interface Fixture {
   reopen: (o?: Partial<HesOpenOptions>) => Promise<Hes>;
 }
 
-/** Builds a fresh HES with `meters` meters on `concentrators` concentrators imported. */
-export async function makeFixture(meters = 4, concentrators = 2, o: Partial<HesOpenOptions> = {}): Promise<Fixture> {
+/** Fixtures made in this file, so a suite can close their HES at the end (PostgreSQL pools hold connections). */
+const made: Fixture[] = [];
+
+/** Closes the HES of every fixture made so far (idempotent; for afterAll). */
+export async function closeFixtures(): Promise<void> {
+  for (const f of made.splice(0)) await f.hes.close();
+}
+
+/**
+ * Builds a fresh HES with `meters` meters on `concentrators` concentrators imported, on `store`
+ * (default SQLite; see hes-stores.ts) in a new, empty store of its own.
+ */
+export async function makeFixture(
+  meters = 4,
+  concentrators = 2,
+  o: Partial<HesOpenOptions> = {},
+  store: HesStoreCase = storeOf(''),
+): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'vakt-hes-'));
-  const dbPath = join(dir, 'hes.db');
+  const dbPath = await store.newLocation(dir);
   const storeKey = randomBytes(32);
   const kpe = initKpe(join(dir, 'kpe'));
   const { hes, cert } = await Hes.init({ dbPath, storeKey, kpePublicKeys: [kpe.pub], synchronous: 'normal', ...o });
@@ -36,6 +56,7 @@ export async function makeFixture(meters = 4, concentrators = 2, o: Partial<HesO
   const f: Fixture = {
     dir,
     dbPath,
+    store,
     storeKey,
     kpe,
     hes,
@@ -52,6 +73,7 @@ export async function makeFixture(meters = 4, concentrators = 2, o: Partial<HesO
       return f.hes;
     },
   };
+  made.push(f);
   return f;
 }
 

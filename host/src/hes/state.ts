@@ -12,13 +12,14 @@ import {
   loadLinkKey,
   loadRingSlot,
   loadRingKcSlot,
+  loadKcKey,
   acceptsGen,
   sendGen,
   sealFrame,
   errorName,
   equalBytes,
-  KX_NONE,
   KX_STAGED,
+  KX_CONFIRMED,
   RING_LEN,
   E2E_VERSION,
   BACKHAUL_VERSION,
@@ -243,19 +244,23 @@ export class HesCore {
     };
   }
 
-  // Keeps the KC slot in step with the ring: loaded while an update is staged, kept while confirmed.
+  // Keeps the KC slot in step with the ring: loaded while an update is staged, kept while confirmed
+  // (a repeated CONFIRM is answered again). A reload (restart, another node's change, or on
+  // PostgreSQL any key-row commit) rebuilds it from the ring in both states: the ring still holds
+  // the transported key until the update completes.
   // A new KC generation has never been used, so its replay state starts at 0 (load() reads stored ones).
   refreshKc(m: MeterState): void {
     const r = m.ring;
-    if (r.xState === KX_STAGED) {
+    if (r.xState === KX_STAGED || r.xState === KX_CONFIRMED) {
       if (m.kc === null || m.kc.gen !== r.xGen || m.kcScope !== r.xScope) {
         const kc = createKeySlot(E2E_VERSION, OP_KEY_UPDATE, DIR_UP, r.xGen, this.hesId, m.id);
-        loadRingKcSlot(this.ctx, r, kc);
+        if (r.xState === KX_STAGED) loadRingKcSlot(this.ctx, r, kc);
+        else loadKcKey(this.ctx, kc, r.xKey, 0, r.meterId, r.xScope);
         this.kcOp.set(kc, KC_PSEUDO_OP + r.xScope);
         m.kc = kc;
         m.kcScope = r.xScope;
       }
-    } else if (r.xState === KX_NONE) m.kc = null;
+    } else m.kc = null;
   }
 
   // Drops cached slots whose generation the ring no longer accepts (a (op, gen) always names one key,
