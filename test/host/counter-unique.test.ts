@@ -4,10 +4,11 @@
 // LINK_ACK, DATA with an end-to-end command or ACK inside — is recorded with its link key and
 // counter and, for DATA, its end-to-end key and counter; none may repeat. (Uplink counters of
 // meters and concentrators across power cuts: test/firmware/powercut*.test.ts.)
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect, afterAll } from 'vitest';
 import { createHeader, parseHeader, reconstructCounter, E2E_CTR_WINDOW, ID_LEN } from '@vakt/shared';
 import { toHex } from '../../host/src/crypto/bytes.ts';
-import { makeFixture, readingFrame } from './hes-fixture.ts';
+import { makeFixture as makeFixtureOn, closeFixtures, readingFrame } from './hes-fixture.ts';
+import { hesStores } from './hes-stores.ts';
 import type { Fixture } from './hes-fixture.ts';
 import { GuardedHes } from './hes-guard.ts';
 
@@ -82,45 +83,52 @@ function lcg(seed: number): () => number {
   return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
-describe('HES sender counters', () => {
-  it('never repeat across restarts and SIGKILLs at random moments (e2e and link, LINK_ACK included)', async () => {
-    const f = await makeFixture(3, 1, { reserve: 4 });
-    const w = new Witness();
-    const rnd = lcg(20261206);
-    let now = Date.now();
-    for (let life = 0; life < 8; life++) {
-      const g = new GuardedHes(f);
-      await g.ready;
-      const steps = 5 + Math.floor(rnd() * 15);
-      for (let i = 0; i < steps; i++) w.record(f, await step(f, g, rnd, (now += 40_000)));
-      // Killed in the middle of a request: whatever it sealed and never handed out is lost with it.
-      void step(f, g, rnd, (now += 40_000)).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, rnd() * 20));
-      await g.close();
-    }
-    expect(w.dups).toEqual([]);
-    expect(w.frames).toBeGreaterThan(40);
-    expect(w.seen.size).toBeGreaterThan(3);
-  });
+for (const store of hesStores()) {
+  describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
+    const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
+    afterAll(closeFixtures);
 
-  it('never repeat when two HES processes seal from one store at once', async () => {
-    const f = await makeFixture(2, 1, { reserve: 2 });
-    const w = new Witness();
-    const g1 = new GuardedHes(f);
-    const g2 = new GuardedHes(f);
-    await Promise.all([g1.ready, g2.ready]);
-    const r1 = lcg(1);
-    const r2 = lcg(2);
-    let now = Date.now();
-    for (let i = 0; i < 25; i++) {
-      now += 40_000;
-      const [a, b] = await Promise.all([step(f, g1, r1, now), step(f, g2, r2, now)]);
-      w.record(f, a);
-      w.record(f, b);
-    }
-    await g1.close();
-    await g2.close();
-    expect(w.dups).toEqual([]);
-    expect(w.frames).toBeGreaterThan(20);
+    describe('HES sender counters', () => {
+      it('never repeat across restarts and SIGKILLs at random moments (e2e and link, LINK_ACK included)', async () => {
+        const f = await makeFixture(3, 1, { reserve: 4 });
+        const w = new Witness();
+        const rnd = lcg(20261206);
+        let now = Date.now();
+        for (let life = 0; life < 8; life++) {
+          const g = new GuardedHes(f);
+          await g.ready;
+          const steps = 5 + Math.floor(rnd() * 15);
+          for (let i = 0; i < steps; i++) w.record(f, await step(f, g, rnd, (now += 40_000)));
+          // Killed in the middle of a request: whatever it sealed and never handed out is lost with it.
+          void step(f, g, rnd, (now += 40_000)).catch(() => undefined);
+          await new Promise((r) => setTimeout(r, rnd() * 20));
+          await g.close();
+        }
+        expect(w.dups).toEqual([]);
+        expect(w.frames).toBeGreaterThan(40);
+        expect(w.seen.size).toBeGreaterThan(3);
+      });
+
+      it('never repeat when two HES processes seal from one store at once', async () => {
+        const f = await makeFixture(2, 1, { reserve: 2 });
+        const w = new Witness();
+        const g1 = new GuardedHes(f);
+        const g2 = new GuardedHes(f);
+        await Promise.all([g1.ready, g2.ready]);
+        const r1 = lcg(1);
+        const r2 = lcg(2);
+        let now = Date.now();
+        for (let i = 0; i < 25; i++) {
+          now += 40_000;
+          const [a, b] = await Promise.all([step(f, g1, r1, now), step(f, g2, r2, now)]);
+          w.record(f, a);
+          w.record(f, b);
+        }
+        await g1.close();
+        await g2.close();
+        expect(w.dups).toEqual([]);
+        expect(w.frames).toBeGreaterThan(20);
+      });
+    });
   });
-});
+}

@@ -32,6 +32,11 @@ export interface HesStoreCase {
   allowAuditTampering(db: RawDb): Promise<void>;
   /** Every byte stored at rest (SQLite: the file and its WAL; PostgreSQL: every row of every table as text). */
   atRest(location: string): Promise<Buffer>;
+  /**
+   * Makes every insert of a reading with interval `seq` fail as the store itself failing (not a
+   * constraint: the frame is not at fault), with `disk_says_no` in the message; `undo` removes it.
+   */
+  failReadingInsert(db: RawDb, seq: number): Promise<{ undo(): Promise<void> }>;
   /** A consistent copy of a closed store, and putting it back over the store later (no connection open). */
   snapshot(location: string): Promise<{ restore(): Promise<void> }>;
 }
@@ -58,6 +63,11 @@ const sqlite: HesStoreCase = {
     };
   },
   allowAuditTampering: (db) => db.run('DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;'),
+  failReadingInsert: async (db, seq) => {
+    // A statement that no longer compiles (an unknown function) fails when the trigger fires.
+    await db.run(`CREATE TRIGGER fail_reading BEFORE INSERT ON readings WHEN NEW.seq = ${seq} BEGIN SELECT disk_says_no(); END`);
+    return { undo: () => db.run('DROP TRIGGER fail_reading') };
+  },
   atRest: async (location) =>
     Buffer.concat(
       ['', '-wal'].map((s) => {
@@ -79,6 +89,9 @@ const sqlite: HesStoreCase = {
     };
   },
 };
+
+/** PostgreSQL's type oid of bigint. */
+const INT8_OID = 20;
 
 /** `?` → `$1, $2, …` (the tests' SQL has no `?` inside literals). */
 function numbered(sql: string): string {
@@ -109,7 +122,14 @@ const postgres: HesStoreCase = {
   skip: pgUrl() === undefined ? 'VAKT_TEST_PG is not set (no PostgreSQL server; .ci/run starts one)' : null,
   newLocation: async () => freshDatabase(pgUrl()!, 'vakt_hes'),
   raw: async (location) => {
-    const c = new pg.Client({ connectionString: location });
+    // bigint as a number, as the store reads it (host/src/hes/store/postgres/base.ts).
+    const c = new pg.Client({
+      connectionString: location,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+      },
+    });
     await c.connect();
     return {
       all: async <T>(sql: string, params: unknown[] = []) => (await c.query(numbered(sql), params)).rows as T[],
@@ -120,6 +140,15 @@ const postgres: HesStoreCase = {
     };
   },
   allowAuditTampering: (db) => db.run('ALTER TABLE audit DISABLE TRIGGER audit_append_only'),
+  failReadingInsert: async (db, seq) => {
+    // SQLSTATE 58030 (io_error): a fault of the server, not of the frame's data.
+    await db.run(`CREATE FUNCTION fail_reading() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'disk_says_no' USING ERRCODE = '58030'; END $$`);
+    await db.run(
+      `CREATE TRIGGER fail_reading BEFORE INSERT ON readings FOR EACH ROW WHEN (NEW.seq = ${seq}) EXECUTE FUNCTION fail_reading()`,
+    );
+    return { undo: () => db.run('DROP TRIGGER fail_reading ON readings; DROP FUNCTION fail_reading()') };
+  },
   atRest: async (location) => {
     const db = await postgres.raw(location);
     try {
