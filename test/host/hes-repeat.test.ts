@@ -62,7 +62,7 @@ for (const store of hesStores()) {
       // A store failure after both frames verified (here: a statement that no longer compiles; not a
       // constraint, which would be the frame's own fault and refuse only it): the whole batch rolls back.
       const other = await store.raw(f.dbPath);
-      const fail = await store.failReadingInsert(other, 99);
+      const fail = await store.failReadingInsert(other, 99, 'fault', 'disk_says_no');
       await expect(f.hes.ingestBatch([c.wrap(e), c.wrap(boom)], Date.now())).rejects.toThrow(/disk_says_no/);
       await fail.undo();
       await other.close();

@@ -33,10 +33,11 @@ export interface HesStoreCase {
   /** Every byte stored at rest (SQLite: the file and its WAL; PostgreSQL: every row of every table as text). */
   atRest(location: string): Promise<Buffer>;
   /**
-   * Makes every insert of a reading with interval `seq` fail as the store itself failing (not a
-   * constraint: the frame is not at fault), with `disk_says_no` in the message; `undo` removes it.
+   * Makes every insert of a reading with interval `seq` fail, with `message` in the error: 'fault' as
+   * the store itself failing (the frame is not at fault: the batch fails), 'constraint' as a
+   * constraint the frame's data violates (that frame alone is refused). `undo` removes it.
    */
-  failReadingInsert(db: RawDb, seq: number): Promise<{ undo(): Promise<void> }>;
+  failReadingInsert(db: RawDb, seq: number, how: 'fault' | 'constraint', message: string): Promise<{ undo(): Promise<void> }>;
   /** A consistent copy of a closed store, and putting it back over the store later (no connection open). */
   snapshot(location: string): Promise<{ restore(): Promise<void> }>;
 }
@@ -59,13 +60,16 @@ const sqlite: HesStoreCase = {
         if (params.length === 0) db.exec(sql);
         else db.prepare(sql).run(...params);
       },
-      close: async () => db.close(),
+      close: async () => {
+        db.close();
+      },
     };
   },
   allowAuditTampering: (db) => db.run('DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;'),
-  failReadingInsert: async (db, seq) => {
-    // A statement that no longer compiles (an unknown function) fails when the trigger fires.
-    await db.run(`CREATE TRIGGER fail_reading BEFORE INSERT ON readings WHEN NEW.seq = ${seq} BEGIN SELECT disk_says_no(); END`);
+  failReadingInsert: async (db, seq, how, message) => {
+    // fault: a statement that no longer compiles (an unknown function); constraint: RAISE(ABORT).
+    const body = how === 'fault' ? `SELECT ${message}()` : `SELECT RAISE(ABORT, '${message}')`;
+    await db.run(`CREATE TRIGGER fail_reading BEFORE INSERT ON readings WHEN NEW.seq = ${seq} BEGIN ${body}; END`);
     return { undo: () => db.run('DROP TRIGGER fail_reading') };
   },
   atRest: async (location) =>
@@ -140,10 +144,11 @@ const postgres: HesStoreCase = {
     };
   },
   allowAuditTampering: (db) => db.run('ALTER TABLE audit DISABLE TRIGGER audit_append_only'),
-  failReadingInsert: async (db, seq) => {
-    // SQLSTATE 58030 (io_error): a fault of the server, not of the frame's data.
+  failReadingInsert: async (db, seq, how, message) => {
+    // fault: SQLSTATE 58030 (io_error, the server's); constraint: 23514 (check_violation, the row's).
+    const code = how === 'fault' ? '58030' : '23514';
     await db.run(`CREATE FUNCTION fail_reading() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN RAISE EXCEPTION 'disk_says_no' USING ERRCODE = '58030'; END $$`);
+      BEGIN RAISE EXCEPTION '${message}' USING ERRCODE = '${code}'; END $$`);
     await db.run(
       `CREATE TRIGGER fail_reading BEFORE INSERT ON readings FOR EACH ROW WHEN (NEW.seq = ${seq}) EXECUTE FUNCTION fail_reading()`,
     );
