@@ -37,6 +37,9 @@ import { AuditLog } from './audit.ts';
 import { HesError, KC_PSEUDO_OP, KEY_LEN, REPEAT_WINDOW, opName } from './constants.ts';
 import type { AuditAppend, HesStore, ReplayKey, SendKey, StoreWrite } from './store/types.ts';
 
+/** At most this many receiving slots are loaded by one replay read (the first use of a key prefetches its concentrator's meters). */
+const PREFETCH_PER_READ = 1000;
+
 export interface MeterState {
   id: Uint8Array;
   hex: string;
@@ -284,9 +287,20 @@ export class HesCore {
     if (!acceptsGen(m.ring, op, gen, false)) return null;
     const slot = createKeySlot(E2E_VERSION, op, DIR_UP, gen, this.hesId, m.id);
     if (loadRingSlot(this.ctx, m.ring, slot) !== 0) return null;
-    await this.loadReplay([{ slot, sender: m.id }]);
+    // The meters behind one concentrator push the same op at about the same time: their slots of
+    // (op, gen) are loaded with this one, in one read (a first batch of N new meters costs
+    // N / PREFETCH_PER_READ round trips, not N).
+    const load = [{ slot, sender: m.id, m }];
+    for (const hex of this.concs.get(m.conc)?.meters ?? []) {
+      if (load.length >= PREFETCH_PER_READ) break;
+      const o = this.meters.get(hex);
+      if (o === undefined || o === m || o.recv.has(k) || !acceptsGen(o.ring, op, gen, false)) continue;
+      const os = createKeySlot(E2E_VERSION, op, DIR_UP, gen, this.hesId, o.id);
+      if (loadRingSlot(this.ctx, o.ring, os) === 0) load.push({ slot: os, sender: o.id, m: o });
+    }
+    await this.loadReplay(load);
     // The ring may have changed while the row was read (never within one unit: units are serial).
-    m.recv.set(k, slot);
+    for (const l of load) l.m.recv.set(k, l.slot);
     return slot;
   }
 
