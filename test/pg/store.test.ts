@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { entryMac } from '../../host/src/hes/audit.ts';
 import { openPgStore, type PgStore } from '../../host/src/hes/store/postgres/index.ts';
+import { PG_SCHEMA_VERSION } from '../../host/src/hes/store/postgres/schema.ts';
 import {
   StaleStoreError,
   type IngestCommit,
@@ -122,7 +123,11 @@ describe.skipIf(cluster.url === undefined)('PostgreSQL store: several nodes on o
     expect(await four[0]!.count('readings')).toBe(0);
     const again = await openPgStore(u, { auditKey: AUDIT_KEY });
     open.push(again);
-    expect((await again.pool.query('SELECT version FROM vakt_schema')).rows).toEqual([{ version: 2 }]);
+    expect((await again.pool.query('SELECT version FROM vakt_schema')).rows).toEqual([{ version: PG_SCHEMA_VERSION }]);
+    // Version 3: replay pages keep room for HOT updates.
+    expect((await again.pool.query("SELECT reloptions FROM pg_class WHERE relname = 'replay'")).rows).toEqual([
+      { reloptions: ['fillfactor=50'] },
+    ]);
   });
 
   for (const n of [2, 4]) {

@@ -14,9 +14,14 @@
 // Migrations: MIGRATIONS[v] brings a database at version v (table vakt_schema; 0 = empty) to a newer
 // one, each in one transaction under an advisory lock (several nodes starting at once migrate once).
 // Version 2 = the SQLite store's SCHEMA_VERSION 2 (the first PostgreSQL schema).
+// Version 3: replay rows are updated by every batch (last, frame, prev_*; no indexed column), so the
+// table keeps half of each page free (fillfactor 50): the update fits the same page as a HOT update
+// and no index entry is written. Measured (EXPLAIN ANALYZE, BUFFERS, WAL; one batch of 1,000 frames
+// of 1,000 known meters): replay upsert 10,637 → 6,109 buffer hits and 3,286 → 2,040 WAL records
+// (339 → 209 kB). Pages written before the migration keep their fill until rewritten (VACUUM FULL).
 
 /** The schema version this code reads and writes. */
-export const PG_SCHEMA_VERSION = 2;
+export const PG_SCHEMA_VERSION = 3;
 
 /** Advisory lock key held while migrating ("vakt" in ASCII). */
 export const MIGRATION_LOCK = 0x76616b74;
@@ -106,7 +111,8 @@ CREATE TRIGGER concentrators_changed AFTER INSERT OR UPDATE OF link_gen OR DELET
 CREATE TRIGGER meters_changed AFTER INSERT OR UPDATE OF max_gen, link_gen, concentrator_id, short_addr OR DELETE ON meters FOR EACH STATEMENT EXECUTE FUNCTION vakt_changed();
 `;
 
-/** MIGRATIONS[v] takes a database at schema version v to v + 1 (version 0 = empty: straight to 2). */
+/** MIGRATIONS[v] takes a database at schema version v to a newer one (version 0 = empty: straight to 2, then on). */
 export const MIGRATIONS: { [from: number]: { to: number; sql: string } } = {
   0: { to: 2, sql: SCHEMA_V2 },
+  2: { to: 3, sql: 'ALTER TABLE replay SET (fillfactor = 50)' },
 };
