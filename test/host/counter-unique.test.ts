@@ -4,7 +4,7 @@
 // LINK_ACK, DATA with an end-to-end command or ACK inside — is recorded with its link key and
 // counter and, for DATA, its end-to-end key and counter; none may repeat. (Uplink counters of
 // meters and concentrators across power cuts: test/firmware/powercut*.test.ts.)
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { createHeader, parseHeader, reconstructCounter, E2E_CTR_WINDOW, ID_LEN } from '@vakt/shared';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { makeFixture as makeFixtureOn, closeFixtures, readingFrame } from './hes-fixture.ts';
@@ -86,7 +86,7 @@ function lcg(seed: number): () => number {
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('HES sender counters', () => {
       it('never repeat across restarts and SIGKILLs at random moments (e2e and link, LINK_ACK included)', async () => {

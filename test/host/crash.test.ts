@@ -2,7 +2,7 @@
 // batches and key updates; after every kill the database is reopened and the invariants checked:
 // no accepted reading lost, none stored twice, no replay counter went backwards, audit chain intact,
 // and (key update) the meter always ends up reachable with a working key.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -94,7 +94,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('crash: SIGKILL during ingest batches', () => {
       it('loses no accepted reading, counts none twice, never moves a replay counter back', async () => {

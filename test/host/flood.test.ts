@@ -3,7 +3,7 @@
 // send nothing. Bounded: unauthenticated connections (cap, oldest closed), their time to
 // authenticate, memory, and the audit log (summaries, not a row per frame). The honest
 // concentrator's readings are all acknowledged meanwhile.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -36,7 +36,7 @@ function serialOf(frames: Uint8Array[]): Buffer {
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('HES server under an unauthenticated flood', () => {
       it('bounded connections, memory and audit growth; the honest concentrator is acknowledged throughout', async () => {

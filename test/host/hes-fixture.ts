@@ -29,7 +29,7 @@ export interface Fixture {
 /** Fixtures made in this file, so a suite can close their HES at the end (PostgreSQL pools hold connections). */
 const made: Fixture[] = [];
 
-/** Closes the HES of every fixture made so far (idempotent; for afterAll). */
+/** Closes the HES of every fixture made so far (idempotent; for afterEach). */
 export async function closeFixtures(): Promise<void> {
   for (const f of made.splice(0)) await f.hes.close();
 }

@@ -1,5 +1,5 @@
 // HES TCP server and the kpe/hes CLI modules, driven in-process.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { connect } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -57,7 +57,7 @@ const linkCounter = (lf: Uint8Array) => Buffer.from(lf.subarray(20, 24)).readUIn
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('HES TCP server', () => {
       it('sends nothing to a connection that has not authenticated, even with downlink pending', async () => {

@@ -1,5 +1,5 @@
 // HES: store, keys at rest, shipment import refusals, roles, audit chain, ingest, commands, key update.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -21,7 +21,7 @@ const count = (h: Hes, t: string) => h.store.count(t);
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`HES on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('store and keys at rest', () => {
       it('keeps no key in clear in the database and refuses a wrong store key plainly', async () => {

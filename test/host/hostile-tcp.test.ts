@@ -2,7 +2,7 @@
 // and sends authentic frames with hostile bodies; meter B's readings keep landing, one per round,
 // exactly as without A, and every frame of both is link-acknowledged, so the concentrator's
 // store-and-forward queue drains.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { connect } from 'node:net';
 import {
   encodeSerialFrame,
@@ -58,7 +58,7 @@ function concLine(port: number, c: KitConcentrator) {
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('two meters, one concentrator, real TCP server', () => {
       it("meter A's hostile bodies cost B nothing: B's readings land one per round, every frame is acknowledged", async () => {

@@ -1,6 +1,6 @@
 // Per-frame fault isolation (issue 10): a frame whose handling throws costs only itself — refused
 // (ERR_INTERNAL), audited once, link-acknowledged — and gap fill stays bounded for any numbers.
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterEach } from 'vitest';
 import { OP_READING, OP_READ, OP_KEY_UPDATE, E2E_VERSION, LIMIT_MAX } from '@vakt/shared';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { gapFillRanges } from '../../host/src/hes/isolation.ts';
@@ -10,7 +10,7 @@ import { hesStores } from './hes-stores.ts';
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('per-frame fault isolation', () => {
       it('a frame the store refuses (constraint) is refused alone, audited once and acknowledged; the rest of its batch is stored', async () => {

@@ -1,6 +1,6 @@
 // Operators: scrypt password hashes, hashed scoped expiring revocable tokens, login rate limit,
 // audit of every change and refusal, and no secret in clear anywhere in the database files.
-import { describe, expect, it, afterAll } from 'vitest';
+import { describe, expect, it, afterEach } from 'vitest';
 import { scryptSync } from 'node:crypto';
 import { makeFixture as makeFixtureOn, closeFixtures } from './hes-fixture.ts';
 import { hesStores } from './hes-stores.ts';
@@ -15,7 +15,7 @@ const ADMIN: Principal = { user: 'admin', role: 'admin', tokenId: null, via: 'pa
 for (const store of hesStores()) {
   describe.skipIf(store.skip !== null)(`on ${store.kind}`, () => {
     const makeFixture: typeof makeFixtureOn = (meters, concentrators, o) => makeFixtureOn(meters, concentrators, o, store);
-    afterAll(closeFixtures);
+    afterEach(closeFixtures); // each case's HES closed: PostgreSQL pools hold server connections
 
     describe('password hashes', () => {
       it('are scrypt with the stated cost, salted, and verify against node:crypto computed independently', async () => {
