@@ -4,6 +4,7 @@
 // frame's writes only if its counter advance still wins there (the truth across restarts and nodes);
 // a frame whose advance lost is answered as a duplicate (the same frame was accepted) or a replay.
 import {
+  E2E_CTR_WINDOW,
   createHeader,
   parseHeader,
   openFrame,
@@ -362,6 +363,13 @@ export class Ingest {
       return { ok: true, kind: 'duplicate', meter, concentrator: c.hex, repeat: true };
     }
     const h = this.hdr2;
+    if (n === ERR_TAG && slot !== null && this.authenticOlder(slot, f)) {
+      return this.refuse({
+        code: ERR_REPLAY,
+        message: `replayed frame from meter ${meter} (${opName(h.op)}, an authentic frame under a counter at or below the last accepted)`,
+        ...at,
+      });
+    }
     if (n === ERR_TAG) {
       m.tagFailures++;
       const wrong = m.tagFailures >= WRONG_KEY_THRESHOLD;
@@ -374,6 +382,27 @@ export class Ingest {
     if (n === ERR_REPLAY)
       return this.refuse({ code: n, message: `replayed frame from meter ${meter} (${opName(h.op)} counter ${h.counter})`, ...at });
     return this.refuse({ code: n, message: `frame from meter ${meter} refused (${errorName(n)})`, ...at });
+  }
+
+  /**
+   * Whether a short-counter frame that failed its tag under the counter reconstructed above `last`
+   * (PROTOCOL.md §6) authenticates under the highest counter at or below `last` with the same low
+   * bits: an old frame resent, typically after failover or a restart (this node remembers only the
+   * newest frame per key), not a forgery or a wrong key. One more CCM check, on tag failures only;
+   * the slot is left as it was.
+   */
+  private authenticOlder(slot: KeySlot, f: Uint8Array): boolean {
+    const h = this.hdr2;
+    if (h.full !== 0) return false;
+    const last = slot.last;
+    const older = last - ((((last - h.counter) % E2E_CTR_WINDOW) + E2E_CTR_WINDOW) % E2E_CTR_WINDOW);
+    if (older < 1) return false;
+    slot.last = older - 1; // openFrame reconstructs `older` from it and, on success, sets last = older
+    try {
+      return openFrame(this.core.ctx, h, slot, f, 0, this.e2eBody, 0) >= 0;
+    } finally {
+      slot.last = last;
+    }
   }
 
   /** The final result of a planned frame after the commit. */
