@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ModelError, parseModel } from '../../host/src/analyze/model.ts';
-import { VAKT } from './helpers.ts';
+import { fixture, VAKT } from './helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -101,6 +101,36 @@ describe('malformed models: a ModelError naming the field', () => {
     });
 });
 
+describe('malformed variants (extends): a ModelError naming the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vakt-variant-'));
+  const variant = (base: unknown, v: Record<string, unknown>): ModelError => {
+    writeFileSync(join(dir, 'base.json'), JSON.stringify(base));
+    try {
+      parseModel(JSON.stringify({ extends: 'base.json', ...v }, null, 2), join(dir, 'variant.json'));
+    } catch (e) {
+      if (e instanceof ModelError) return e;
+      throw e;
+    }
+    throw new Error('the variant loaded');
+  };
+  it.each([
+    ['a base that is not an object', null, {}, 'extends', /base model .*base\.json is not a JSON object/],
+    [
+      'a base section that is not an array',
+      { messages: 'x' },
+      { patch: { messages: [{ id: 'm' }] } },
+      'patch.messages',
+      /the base model's "messages" is not an array/,
+    ],
+    ['null entries in the base and the patch', { atoms: [null] }, { patch: { atoms: [null, 0] } }, '', /missing required field "name"/],
+    ['a patch that is not an object of sections', model(), { patch: [] }, 'patch', /patch must be an object of sections/],
+  ])('%s', (_name, base, v, path, message) => {
+    const e = variant(base, v as Record<string, unknown>);
+    const i = e.issues.find((x) => x.path === path);
+    expect(i?.message, e.message).toMatch(message);
+  });
+});
+
 describe('vakt analyze <malformed model>', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vakt-malformed-'));
   it('prints the plain problems and exits 2, no stack trace', () => {
@@ -145,9 +175,8 @@ function stringsOf(v: Json, out = new Set<string>()): Set<string> {
   return out;
 }
 
-const REAL: Json = JSON.parse(readFileSync(VAKT, 'utf8'));
-const PLACES = placesOf(REAL);
-const NAMES = [...stringsOf(REAL)];
+/** Names from Vakt's model, so a swap makes plausible mistakes. */
+const NAMES = [...stringsOf(JSON.parse(readFileSync(VAKT, 'utf8')))];
 
 /** What a mutation puts at a place. */
 const replacement: fc.Arbitrary<Json | undefined> = fc.oneof(
@@ -175,29 +204,35 @@ function mutate(m: Json, place: Step[], v: Json | undefined): Json {
 const RUNS = Number(process.env.VAKT_MUTATION_RUNS ?? 150);
 const SEED = Number(process.env.VAKT_MUTATION_SEED ?? 20261207);
 
-describe('mutations of host/models/vakt.json', () => {
-  it(`load, or throw a ModelError whose every problem names a field (${RUNS} runs, seed ${SEED})`, () => {
-    const mutation = fc.tuple(fc.nat(PLACES.length - 1), replacement);
-    fc.assert(
-      fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (ms) => {
-        let m = REAL;
-        for (const [i, v] of ms) {
-          const place = PLACES[i];
-          try {
-            m = mutate(m, place, v);
-          } catch {
-            // an earlier mutation removed the place's parent: nothing to mutate
-          }
-        }
-        try {
-          parseModel(JSON.stringify(m, null, 2), 'vakt.json');
-        } catch (e) {
-          if (!(e instanceof ModelError)) throw e;
-          expect(e.issues.length).toBeGreaterThan(0);
-          for (const i of e.issues) expect(i.path !== '' || /"[^"]+"/.test(i.message), i.message).toBe(true);
-        }
-      }),
-      { numRuns: RUNS, seed: SEED },
-    );
+/** 1–3 mutations of the model at `file` (JSON text parsed as that file, so `extends` resolves). */
+function mutationProperty(file: string): fc.IPropertyWithHooks<[[number, Json | undefined][]]> {
+  const original: Json = JSON.parse(readFileSync(file, 'utf8'));
+  const places = placesOf(original);
+  const mutation = fc.tuple(fc.nat(places.length - 1), replacement);
+  return fc.property(fc.array(mutation, { minLength: 1, maxLength: 3 }), (ms) => {
+    let m = original;
+    for (const [i, v] of ms) {
+      try {
+        m = mutate(m, places[i], v);
+      } catch {
+        // an earlier mutation removed the place's parent: nothing to mutate
+      }
+    }
+    try {
+      parseModel(JSON.stringify(m, null, 2), file);
+    } catch (e) {
+      if (!(e instanceof ModelError)) throw e;
+      expect(e.issues.length).toBeGreaterThan(0);
+      for (const i of e.issues) expect(i.path !== '' || /"[^"]+"/.test(i.message), i.message).toBe(true);
+    }
+  });
+}
+
+describe('mutations: the model loads, or a ModelError whose every problem names a field', () => {
+  it(`host/models/vakt.json (${RUNS} runs, seed ${SEED})`, () => {
+    fc.assert(mutationProperty(VAKT), { numRuns: RUNS, seed: SEED });
+  }, 120_000);
+  it(`a variant that extends it, test/analyze/fixtures/counter-race.json (${RUNS} runs, seed ${SEED})`, () => {
+    fc.assert(mutationProperty(fixture('counter-race')), { numRuns: RUNS, seed: SEED });
   }, 120_000);
 });
