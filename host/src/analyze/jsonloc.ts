@@ -24,6 +24,11 @@ export interface LocatedJson {
   locs: Map<string, Loc>;
 }
 
+/** The path of field `key` of the object at `path`: `messages[0].to`; a top-level field is just its name. */
+export function fieldPath(path: string, key: string): string {
+  return path === '' ? key : `${path}.${key}`;
+}
+
 /** Parses `src` as JSON and records the start of every value by its path. */
 export function parseJsonWithLocs(src: string): LocatedJson {
   let pos = 0;
@@ -83,7 +88,7 @@ export function parseJsonWithLocs(src: string): LocatedJson {
         ws();
         if (src[pos] !== ':') fail(`expected ':' after "${key}"`);
         pos++;
-        obj[key] = value(path === '' ? key : `${path}.${key}`);
+        obj[key] = value(fieldPath(path, key));
         ws();
         if (src[pos] === ',') {
           pos++;

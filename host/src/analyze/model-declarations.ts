@@ -4,9 +4,9 @@
  * declared first and resolved afterwards, so a derivation may refer to an atom declared later.
  */
 import { isCrypto } from './term.ts';
-import { ATOM_TYPES, type CheckSpec, type FrameSpec, type Link, type ModelFile } from './model-types.ts';
+import { ATOM_TYPES, type AtomType, type CheckSpec, type FrameSpec, type Link } from './model-types.ts';
 import type { TermResolver } from './model-terms.ts';
-import type { ModelReader } from './model-reader.ts';
+import type { ModelReader, PlacedCheck } from './model-reader.ts';
 
 /** Most instances of one agent. */
 const MAX_INSTANCES = 16;
@@ -57,22 +57,27 @@ export function parseLinks(r: ModelReader, root: Record<string, unknown>): { lin
   return { links, linkGeneric };
 }
 
-/** `atoms`: declared (checked, not yet resolved). */
+/** `atoms`: declared (checked, not yet resolved); only fields of the right type are kept. */
 function declareAtoms(r: ModelReader, root: Record<string, unknown>): void {
   r.eachObject(root, 'atoms', false, (o, p) => {
     r.onlyFields(o, ['name', 'type', 'per', 'holders', 'derive', 'abstract', 'label'], p);
     const n = r.str(o, 'name', p);
     const ty = r.str(o, 'type', p);
     if (ty && !(ATOM_TYPES as readonly string[]).includes(ty)) r.issue(`${p}.type`, `type must be one of ${ATOM_TYPES.join(', ')}`);
-    if (o.per !== undefined && typeof o.per === 'string') r.genericAgent(o.per, `${p}.per`);
-    for (const [j, h] of r.strList(o, 'holders', p).entries()) r.genericAgent(h, `${p}.holders[${j}]`);
-    if (o.derive !== undefined && typeof o.derive !== 'string') r.issue(`${p}.derive`, 'derive must be a term string');
+    const per = r.str(o, 'per', p, true);
+    if (per !== undefined) r.genericAgent(per, `${p}.per`);
+    const holders = o.holders === undefined ? undefined : r.strList(o, 'holders', p);
+    for (const [j, h] of (holders ?? []).entries()) r.genericAgent(h, `${p}.holders[${j}]`);
+    const derive = typeof o.derive === 'string' ? o.derive : undefined;
+    if (o.derive !== undefined && derive === undefined) r.issue(`${p}.derive`, 'derive must be a term string');
     if (o.derive !== undefined && ty !== 'symkey') r.issue(`${p}.derive`, 'only symmetric keys can be derived');
     if (o.derive !== undefined && o.holders !== undefined)
       r.issue(`${p}.holders`, 'a derived key has no holders: whoever can compute it holds it');
+    const abstract = r.str(o, 'abstract', p, true);
+    const label = r.str(o, 'label', p, true);
     if (!n) return;
     if (r.atomDecl.has(n) || r.agentsGeneric.has(n)) r.issue(`${p}.name`, `name "${n}" already used`);
-    r.atomDecl.set(n, o as unknown as ModelFile['atoms'][number]);
+    r.atomDecl.set(n, { name: n, type: ty as AtomType, per, holders, derive, abstract, label });
     r.atomPath.set(n, p);
   });
 }
@@ -84,8 +89,7 @@ function declareLets(r: ModelReader, root: Record<string, unknown>): void {
     const n = r.str(o, 'name', p);
     const t = r.str(o, 'term', p);
     const params = r.strList(o, 'params', p);
-    const lchecks = r.arr(o, 'checks', p, true) as CheckSpec[];
-    lchecks.forEach((c, j) => checkCheck(r, c, `${p}.checks[${j}]`));
+    const lchecks = readChecks(r, o, p);
     if (o.frame !== undefined) checkFrame(r, o.frame, `${p}.frame`);
     if (!n || !t) return;
     if (r.atomDecl.has(n) || r.agentsGeneric.has(n) || r.letDecl.has(n)) r.issue(`${p}.name`, `name "${n}" already used`);
@@ -105,20 +109,38 @@ export function parseAtomsAndLets(r: TermResolver, root: Record<string, unknown>
   }
 }
 
-/** One check of a message or let: exactly one of counter (with atomic), sig, tag, naming an atom of the right type. */
-export function checkCheck(r: ModelReader, c: unknown, cp: string): void {
+/** The atom type each kind of check names. */
+const CHECK_ATOM = {
+  counter: ['counter', 'a counter atom'],
+  sig: ['keypair', 'a key pair atom'],
+  tag: ['symkey', 'a symmetric key atom'],
+} as const;
+
+/** `checks` of a message or let (`p`): the well-formed ones, each with its path; an issue for the others. */
+export function readChecks(r: ModelReader, o: Record<string, unknown>, p: string): PlacedCheck[] {
+  const placed: PlacedCheck[] = [];
+  r.arr(o, 'checks', p, true).forEach((c, j) => {
+    const spec = readCheck(r, c, `${p}.checks[${j}]`);
+    if (spec) placed.push({ spec, path: `${p}.checks[${j}]` });
+  });
+  return placed;
+}
+
+/** One check: exactly one of counter (with atomic), sig, tag, naming an atom of the right type; undefined (with issues) otherwise. */
+function readCheck(r: ModelReader, c: unknown, cp: string): CheckSpec | undefined {
   const co = r.obj(c, cp);
-  if (!co) return;
+  if (!co) return undefined;
+  const before = r.issues.length;
   r.onlyFields(co, ['counter', 'atomic', 'sig', 'tag'], cp);
   const kinds = ['counter', 'sig', 'tag'].filter((k) => co[k] !== undefined);
   if (kinds.length !== 1) r.issue(cp, 'a check is exactly one of {"counter": c, "atomic": bool}, {"sig": keypair}, {"tag": key}');
-  if (co.counter !== undefined && r.atomDecl.get(String(co.counter))?.type !== 'counter')
-    r.issue(`${cp}.counter`, `"${String(co.counter)}" is not a counter atom`);
-  if (co.sig !== undefined && r.atomDecl.get(String(co.sig))?.type !== 'keypair')
-    r.issue(`${cp}.sig`, `"${String(co.sig)}" is not a key pair atom`);
-  if (co.tag !== undefined && r.atomDecl.get(String(co.tag))?.type !== 'symkey')
-    r.issue(`${cp}.tag`, `"${String(co.tag)}" is not a symmetric key atom`);
+  for (const k of ['counter', 'sig', 'tag'] as const) {
+    const [type, what] = CHECK_ATOM[k];
+    if (co[k] !== undefined && (typeof co[k] !== 'string' || r.atomDecl.get(co[k])?.type !== type))
+      r.issue(`${cp}.${k}`, `"${String(co[k])}" is not ${what}`);
+  }
   if (co.atomic !== undefined && typeof co.atomic !== 'boolean') r.issue(`${cp}.atomic`, 'atomic must be true or false');
+  return r.issues.length === before ? (co as CheckSpec) : undefined;
 }
 
 /** The frame of a let: which wire frame of the code its term stands for. */

@@ -13,10 +13,11 @@ const VERDICTS = ['holds', 'fails', 'not-modelled'] as const;
 type Issue = (path: string, message: string) => void;
 const EVENT_RE = /^\s*(send|accept)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.(\d+))?\s*\)\s*$/;
 
-/** Hop ids of every message as declared: X for a plain message, X.1 … X.n for a wrapped relay. */
-export function hopIds(messages: ModelFile['messages']): Map<string, string[]> {
+/** Hop ids of every message as written (`messages` when it is an array): X for a plain message, X.1 … X.n for a wrapped relay. */
+function hopIds(messages: unknown): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const m of messages ?? []) {
+  if (!Array.isArray(messages)) return out;
+  for (const m of messages as Partial<ModelFile['messages'][number]>[]) {
     if (typeof m?.id !== 'string') continue;
     const n = Array.isArray(m.wrap) ? m.wrap.length : 0;
     out.set(m.id, n ? Array.from({ length: n }, (_, i) => `${m.id}.${i + 1}`) : [m.id]);
@@ -42,7 +43,7 @@ export function parseProperties(root: Record<string, unknown>, atoms: Set<string
   const v = root.properties;
   if (v === undefined) return [];
   if (!Array.isArray(v)) return (void issue('properties', '"properties" must be an array'), []);
-  const hops = hopIds(root.messages as ModelFile['messages']);
+  const hops = hopIds(root.messages);
   const out: Property[] = [];
   const ids = new Set<string>();
   v.forEach((o: Record<string, unknown>, i) => {

@@ -4,10 +4,10 @@
  * per instantiation of the replicated agents its term depends on (`ID@Meter2`). Sorted by phase.
  */
 import type { Term } from './term.ts';
-import { RISK_SCALE_MAX, type CheckSpec, type Link, type Msg } from './model-types.ts';
-import { isScaleValue, type Ctx } from './model-reader.ts';
+import { RISK_SCALE_MAX, type Link, type Msg } from './model-types.ts';
+import { isScaleValue, type Ctx, type PlacedCheck } from './model-reader.ts';
 import type { TermResolver } from './model-terms.ts';
-import { checkCheck, type GenericLinks } from './model-declarations.ts';
+import { readChecks, type GenericLinks } from './model-declarations.ts';
 
 /** Length of the `messages[` prefix of a message's path (its index follows). */
 const MESSAGES_PATH_PREFIX = 'messages['.length;
@@ -22,12 +22,6 @@ interface MessageScope {
   phases: string[];
   links: Link[];
   linkGeneric: GenericLinks;
-}
-
-/** A check with the path it is reported at. */
-interface PlacedCheck {
-  spec: CheckSpec;
-  path: string;
 }
 
 /** A message as declared, every required field present. */
@@ -46,7 +40,7 @@ interface DeclaredMsg {
   hopLinks: string[];
   /** from, via…, to */
   route: string[];
-  checks: CheckSpec[];
+  checks: PlacedCheck[];
   ku: Record<string, unknown> | undefined;
 }
 
@@ -74,9 +68,8 @@ export function parseMessages(
   const genericIds = new Map<string, string>();
   const msgArr = r.arr(root, 'messages', '');
   msgArr.forEach((v, i) => {
-    const p = `messages[${i}]`;
-    const o = r.obj(v, p);
-    if (o?.id && typeof o.id === 'string') genericIds.set(o.id, p);
+    const id = (v as Record<string, unknown> | null)?.id;
+    if (id && typeof id === 'string') genericIds.set(id, `messages[${i}]`);
   });
   const s: MessageScope = { r, msgArr, genericIds, phases, links, linkGeneric };
   msgArr.forEach((v, i) => {
@@ -115,26 +108,29 @@ function declareMessage(s: MessageScope, o: Record<string, unknown>, p: string):
   if (id && [...s.genericIds.entries()].some(([k, q]) => k === id && q !== p)) r.issue(`${p}.id`, `message id "${id}" used twice`);
   const wrapMismatch = wrap.length > 0 && wrap.length !== via.length + 1;
   if (wrapMismatch) r.issue(`${p}.wrap`, `wrap names one let per hop: ${via.length + 1} expected, ${wrap.length} given`);
+  let wrapUnknown = false;
   wrap.forEach((w, j) => {
-    if (r.letDecl.get(w)?.params.length !== 1) r.issue(`${p}.wrap[${j}]`, `"${w}" is not a let with exactly one parameter`);
+    if (r.letDecl.get(w)?.params.length === 1) return;
+    r.issue(`${p}.wrap[${j}]`, `"${w}" is not a let with exactly one parameter`);
+    wrapUnknown = true;
   });
   if (o.impact !== undefined && !isScaleValue(o.impact)) r.issue(`${p}.impact`, `impact must be an integer 1…${RISK_SCALE_MAX}`);
-  const trigger = o.trigger as string | undefined;
-  if (trigger !== undefined) checkTrigger(s, trigger, from, p);
+  const named = r.str(o, 'trigger', p, true);
+  const trigger = named !== undefined && triggerResolves(s, named, from, p) ? named : undefined;
   const route = [from ?? '', ...via, to ?? ''];
   const hopLinks = routeLinks(s, route, p);
-  const checks = r.arr(o, 'checks', p, true) as CheckSpec[];
-  checks.forEach((c, j) => checkCheck(r, c, `${p}.checks[${j}]`));
+  const checks = readChecks(r, o, p);
   const ku = o.keyUpdate !== undefined ? r.obj(o.keyUpdate, `${p}.keyUpdate`) : undefined;
-  if (!id || !phase || !from || !to || !src || wrapMismatch) return undefined;
+  if (!id || !phase || !from || !to || !src || wrapMismatch || wrapUnknown) return undefined;
   return { o, p, id, phase, from, to, src, via, wrap, trigger, hopLinks, route, checks, ku };
 }
 
-/** A trigger names a message (or a relay's hop) received by this message's sender. */
-function checkTrigger(s: MessageScope, trigger: string, from: string | undefined, p: string): void {
+/** True when the trigger names a message (or a relay's hop) received by this message's sender; an issue otherwise. */
+function triggerResolves(s: MessageScope, trigger: string, from: string | undefined, p: string): boolean {
   const ti = triggerInfo(s, trigger);
   if (!ti) s.r.issue(`${p}.trigger`, `unknown message "${trigger}" (a relayed message is named by its hop: "ID.1", "ID.2", …)`);
   else if (ti.receiver !== from) s.r.issue(`${p}.trigger`, `trigger "${trigger}" is received by ${ti.receiver}, not by the sender ${from}`);
+  return ti !== undefined && ti.receiver === from;
 }
 
 /** The generic link of each hop of a route; an issue for a hop without one. */
@@ -152,13 +148,11 @@ function routeLinks(s: MessageScope, route: string[], p: string): string[] {
 
 /** A wrapped relay becomes one message per hop; each relay agent is an oracle for the next hop. */
 function hopsOf(s: MessageScope, d: DeclaredMsg): Hop[] {
-  const own = d.checks.map((c, j) => ({ spec: c, path: `${d.p}.checks[${j}]` }));
   if (!d.wrap.length)
-    return [{ id: d.id, from: d.from, to: d.to, via: d.via, src: d.src, links: d.hopLinks, trigger: d.trigger, checks: own }];
+    return [{ id: d.id, from: d.from, to: d.to, via: d.via, src: d.src, links: d.hopLinks, trigger: d.trigger, checks: d.checks }];
   const hops: Hop[] = [];
   for (let h = 0; h < d.wrap.length; h++) {
-    const l = s.r.letDecl.get(d.wrap[h])!;
-    const hc = l.checks.map((c, j) => ({ spec: c, path: `${l.path.replace(/\.term$/, '')}.checks[${j}]` }));
+    const l = s.r.letDecl.get(d.wrap[h])!; // a let with one parameter: declareMessage checked it
     hops.push({
       id: `${d.id}.${h + 1}`,
       from: d.route[h],
@@ -167,7 +161,7 @@ function hopsOf(s: MessageScope, d: DeclaredMsg): Hop[] {
       src: `${d.wrap[h]}(${d.src})`,
       links: d.hopLinks[h] ? [d.hopLinks[h]] : [],
       trigger: h === 0 ? d.trigger : `${d.id}.${h}`,
-      checks: h === d.wrap.length - 1 ? [...hc, ...own] : hc,
+      checks: h === d.wrap.length - 1 ? [...l.checks, ...d.checks] : l.checks,
     });
   }
   return hops;
@@ -264,27 +258,39 @@ function applyKeyUpdate(s: MessageScope, m: Msg, d: DeclaredMsg, c: Ctx): void {
   if (oldT && newT) m.keyUpdate = { old: oldT, new: newT };
 }
 
+/** A message a trigger names, as written (it may be malformed itself: its own issues say so). */
+interface Triggering {
+  /** Its path (`messages[i]`). */
+  p: string;
+  tm: Record<string, unknown>;
+  /** Its `via` when that is an array (only strings in it are agents). */
+  via: unknown[];
+  /** Who receives the named message or hop. */
+  receiver: unknown;
+}
+
 /** The message a trigger names (a plain id, or ID.n for hop n of a wrapped relay) and who receives it. */
-function triggerInfo(s: MessageScope, trigger: string): { tm: Record<string, unknown>; receiver: string } | undefined {
+function triggerInfo(s: MessageScope, trigger: string): Triggering | undefined {
   const direct = s.genericIds.get(trigger);
   const hop = /^(.*)\.(\d+)$/.exec(trigger);
   const p = direct ?? (hop ? s.genericIds.get(hop[1]) : undefined);
   if (!p) return undefined;
   const tm = s.msgArr[Number(p.slice(MESSAGES_PATH_PREFIX, -1))] as Record<string, unknown>;
   const wrap = Array.isArray(tm.wrap) ? tm.wrap : [];
-  const path = [tm.from, ...(Array.isArray(tm.via) ? tm.via : []), tm.to] as string[];
-  if (direct) return wrap.length ? undefined : { tm, receiver: String(tm.to) };
+  const via = Array.isArray(tm.via) ? tm.via : [];
+  if (direct) return wrap.length ? undefined : { p, tm, via, receiver: tm.to };
   const n = Number(hop![2]);
   if (!wrap.length || n < 1 || n > wrap.length) return undefined;
-  return { tm, receiver: path[n] };
+  return { p, tm, via, receiver: [tm.from, ...via, tm.to][n] };
 }
 
 /** The instance suffix of the triggering message at instantiation `c` (its replicated agents at their instances here, else the first). */
 function triggerSuffix(s: MessageScope, trigger: string, c: Ctx): string {
   const r = s.r;
-  const tm = triggerInfo(s, trigger)!.tm;
+  const ti = triggerInfo(s, trigger);
+  if (!ti) throw new Error(`trigger "${trigger}" was checked when its message was declared`);
   const gens = new Set<string>();
-  for (const a of [tm.from, tm.to, ...((tm.via as string[]) ?? [])]) if (typeof a === 'string' && r.replicated(a)) gens.add(a);
-  if (typeof tm.term === 'string') r.deps(tm.term, `trigger ${trigger}`, gens);
+  for (const a of [ti.tm.from, ti.tm.to, ...ti.via]) if (typeof a === 'string' && r.replicated(a)) gens.add(a);
+  if (typeof ti.tm.term === 'string') r.deps(ti.tm.term, `${ti.p}.term`, gens);
   return gens.size ? `@${[...gens].map((g) => c.get(g) ?? r.instancesOf(g)[0]).join(',')}` : '';
 }

@@ -3,11 +3,17 @@
  * and column of the field (`file:line:column: field: message`), and holds the declarations later
  * parts resolve names against (agents and their instances, atoms, lets, tuple names).
  */
-import type { Loc } from './jsonloc.ts';
+import { fieldPath, type Loc } from './jsonloc.ts';
 import { RISK_SCALE_MAX, type CheckSpec, type FrameSpec, type ModelFile, type ModelIssue } from './model-types.ts';
 
 /** Which instance each replicated generic agent stands for in one instantiation (e.g. Meter → Meter2). */
 export type Ctx = Map<string, string>;
+
+/** A check of a message or let, well-formed, with the path it is reported at. */
+export interface PlacedCheck {
+  spec: CheckSpec;
+  path: string;
+}
 
 /** A declared let: its term, where it is, and what it carries for the messages that use it. */
 export interface LetDecl {
@@ -15,7 +21,7 @@ export interface LetDecl {
   path: string;
   frame?: FrameSpec;
   params: string[];
-  checks: CheckSpec[];
+  checks: PlacedCheck[];
 }
 
 /** True for an integer on the 1…RISK_SCALE_MAX risk scale (likelihood, impact). */
@@ -38,9 +44,12 @@ export class ModelReader {
     readonly file: string,
   ) {}
 
+  /** Records a problem at `path` (once: a term resolved at every instance reports it once). */
   issue(path: string, message: string, colOffset?: number): void {
     const loc = this.locs.get(path);
-    this.issues.push({ path, line: loc?.line, col: loc ? loc.col + (colOffset ?? 0) : undefined, message });
+    const col = loc ? loc.col + (colOffset ?? 0) : undefined;
+    if (this.issues.some((i) => i.path === path && i.col === col && i.message === message)) return;
+    this.issues.push({ path, line: loc?.line, col, message });
   }
 
   str(obj: Record<string, unknown>, key: string, path: string, optional = false): string | undefined {
@@ -50,7 +59,7 @@ export class ModelReader {
       return undefined;
     }
     if (typeof v !== 'string' || v === '') {
-      this.issue(`${path}.${key}`, `"${key}" must be a non-empty string`);
+      this.issue(fieldPath(path, key), `"${key}" must be a non-empty string`);
       return undefined;
     }
     return v;
@@ -63,7 +72,7 @@ export class ModelReader {
       return [];
     }
     if (!Array.isArray(v)) {
-      this.issue(`${path}.${key}`, `"${key}" must be an array`);
+      this.issue(fieldPath(path, key), `"${key}" must be an array`);
       return [];
     }
     return v;
@@ -73,14 +82,14 @@ export class ModelReader {
     const out: string[] = [];
     this.arr(obj, key, path, optional).forEach((v, i) => {
       if (typeof v === 'string' && v) out.push(v);
-      else this.issue(`${path}.${key}[${i}]`, 'must be a non-empty string');
+      else this.issue(`${fieldPath(path, key)}[${i}]`, 'must be a non-empty string');
     });
     return out;
   }
 
   onlyFields(obj: Record<string, unknown>, allowed: string[], path: string): void {
     for (const k of Object.keys(obj))
-      if (!allowed.includes(k)) this.issue(`${path}.${k}`, `unknown field "${k}" (allowed: ${allowed.join(', ')})`);
+      if (!allowed.includes(k)) this.issue(fieldPath(path, k), `unknown field "${k}" (allowed: ${allowed.join(', ')})`);
   }
 
   obj(v: unknown, path: string): Record<string, unknown> | undefined {
