@@ -63,7 +63,8 @@ export function parseModel(src: string, file = 'model'): Model {
   if (v && typeof v === 'object' && !Array.isArray(v) && typeof v.extends === 'string') {
     const issues: ModelIssue[] = [];
     const merged = applyExtends(v, file, issues);
-    if (issues.length) throw new ModelError(file, issues);
+    const located = issues.map((i) => ({ ...i, line: parsed.locs.get(i.path)?.line, col: parsed.locs.get(i.path)?.col }));
+    if (issues.length) throw new ModelError(file, located);
     // paths of a merged model no longer match a single file's lines: report fields only
     return resolveModel(merged, new Map(), `${file} (extends ${v.extends})`);
   }
