@@ -86,6 +86,7 @@ describe('vakt analyze', () => {
     [['--export', 'tamarin'], 'unknown export format'],
     [['a.json', 'b.json'], 'more than one model'],
     [['/nonexistent/model.json'], 'cannot read model /nonexistent/model.json (ENOENT)'],
+    [[dir], `cannot read model ${dir} (EISDIR)`],
   ])('bad arguments %j give exit 2 and a plain message', async (argv, msg) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);

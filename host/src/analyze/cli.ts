@@ -95,8 +95,10 @@ export async function run(argv: string[], io: Io): Promise<number> {
       io.err(`vakt analyze: invalid model (${e.issues.length} problem${e.issues.length > 1 ? 's' : ''}):\n${e.message}`);
       return 2;
     }
+    // a file that cannot be read (ENOENT, EISDIR, EACCES, …); anything else is a bug of the analyser, not bad input
     const code = (e as NodeJS.ErrnoException).code;
-    io.err(`vakt analyze: cannot read model ${model ?? DEFAULT_MODEL}${code ? ` (${code})` : ''}: ${(e as Error).message}`);
+    if (typeof code !== 'string') throw e;
+    io.err(`vakt analyze: cannot read model ${model ?? DEFAULT_MODEL} (${code}): ${(e as Error).message}`);
     return 2;
   }
   if (exportFmt === 'proverif') {
