@@ -130,17 +130,20 @@ export function readChecks(r: ModelReader, o: Record<string, unknown>, p: string
 function readCheck(r: ModelReader, c: unknown, cp: string): CheckSpec | undefined {
   const co = r.obj(c, cp);
   if (!co) return undefined;
-  const before = r.issues.length;
-  r.onlyFields(co, ['counter', 'atomic', 'sig', 'tag'], cp);
+  let ok = r.onlyFields(co, ['counter', 'atomic', 'sig', 'tag'], cp);
+  const bad = (path: string, message: string): void => {
+    r.issue(path, message);
+    ok = false;
+  };
   const kinds = ['counter', 'sig', 'tag'].filter((k) => co[k] !== undefined);
-  if (kinds.length !== 1) r.issue(cp, 'a check is exactly one of {"counter": c, "atomic": bool}, {"sig": keypair}, {"tag": key}');
+  if (kinds.length !== 1) bad(cp, 'a check is exactly one of {"counter": c, "atomic": bool}, {"sig": keypair}, {"tag": key}');
   for (const k of ['counter', 'sig', 'tag'] as const) {
     const [type, what] = CHECK_ATOM[k];
     if (co[k] !== undefined && (typeof co[k] !== 'string' || r.atomDecl.get(co[k])?.type !== type))
-      r.issue(`${cp}.${k}`, `"${String(co[k])}" is not ${what}`);
+      bad(`${cp}.${k}`, `"${String(co[k])}" is not ${what}`);
   }
-  if (co.atomic !== undefined && typeof co.atomic !== 'boolean') r.issue(`${cp}.atomic`, 'atomic must be true or false');
-  return r.issues.length === before ? (co as CheckSpec) : undefined;
+  if (co.atomic !== undefined && typeof co.atomic !== 'boolean') bad(`${cp}.atomic`, 'atomic must be true or false');
+  return ok ? (co as CheckSpec) : undefined;
 }
 
 /** The frame of a let: which wire frame of the code its term stands for. */

@@ -87,9 +87,11 @@ export class ModelReader {
     return out;
   }
 
-  onlyFields(obj: Record<string, unknown>, allowed: string[], path: string): void {
-    for (const k of Object.keys(obj))
-      if (!allowed.includes(k)) this.issue(fieldPath(path, k), `unknown field "${k}" (allowed: ${allowed.join(', ')})`);
+  /** An issue for each field of `obj` not in `allowed`; true when there is none. */
+  onlyFields(obj: Record<string, unknown>, allowed: string[], path: string): boolean {
+    const unknown = Object.keys(obj).filter((k) => !allowed.includes(k));
+    for (const k of unknown) this.issue(fieldPath(path, k), `unknown field "${k}" (allowed: ${allowed.join(', ')})`);
+    return unknown.length === 0;
   }
 
   obj(v: unknown, path: string): Record<string, unknown> | undefined {
