@@ -7,12 +7,13 @@ import { describe, it, expect, afterEach } from 'vitest';
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { encodeSerialFrame, SerialDeframer, MAX_LINK_FRAME, serialEncodedMaxLen, LINK_ACK, decodeValue } from '@vakt/shared';
+import { LINK_ACK } from '@vakt/shared';
 import { HesServer } from '../../host/src/hes/server.ts';
 import { cborEncode } from '../../host/src/crypto/cbor.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
 import { makeFixture as makeFixtureOn, closeFixtures, readingFrame } from './hes-fixture.ts';
 import { hesStores } from './hes-stores.ts';
+import { concLine, serialOf } from '../support/conc-line.ts';
 
 const GARBAGE_CONNS = 40;
 const FRAMES_EACH = 500;
@@ -26,11 +27,6 @@ async function until(cond: () => boolean, ms = 20_000): Promise<void> {
     if (Date.now() - t0 > ms) throw new Error('timeout');
     await sleep(10);
   }
-}
-
-function serialOf(frames: Uint8Array[]): Buffer {
-  const buf = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
-  return Buffer.concat(frames.map((f) => Buffer.from(buf.subarray(0, encodeSerialFrame(f, 0, f.length, buf, 0)))));
 }
 
 for (const store of hesStores()) {
@@ -50,18 +46,10 @@ for (const store of hesStores()) {
         const socks: Socket[] = [];
         try {
           // The honest concentrator: authenticated first, then one reading every 50 ms.
-          const acked = new Set<number>();
-          const deframer = new SerialDeframer(MAX_LINK_FRAME, (b, o, n) => {
-            const u = c.unwrap(b.slice(o, o + n));
-            if (typeof u === 'number' || u.type !== LINK_ACK) return;
-            const d = decodeValue(u.body, 0, u.body.length);
-            if (d.err === 0) acked.add((d.value as number[])[0]!);
-          });
-          const honest = connect(port, '127.0.0.1');
-          honest.on('data', (d) => deframer.push(d, 0, d.length));
-          honest.on('error', () => undefined);
+          const line = concLine(port, c);
+          const { acked, sock: honest } = line;
           await until(() => honest.readyState === 'open');
-          honest.write(serialOf([c.wrap(cborEncode([0]), LINK_ACK)]));
+          line.send(c.wrap(cborEncode([0]), LINK_ACK));
           await until(() => srv.connected().length === 1);
 
           // The flood: garbage with a valid CRC (so every frame reaches the HES), and silent connections.
@@ -82,7 +70,7 @@ for (const store of hesStores()) {
           }
           const sent: number[] = [];
           for (let seq = 1; seq <= 40; seq++) {
-            honest.write(serialOf([readingFrame(f, m, seq)]));
+            line.send(readingFrame(f, m, seq));
             sent.push(c.lastCounter);
             await sleep(50);
           }

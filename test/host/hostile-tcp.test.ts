@@ -3,25 +3,14 @@
 // exactly as without A, and every frame of both is link-acknowledged, so the concentrator's
 // store-and-forward queue drains.
 import { describe, it, expect, afterEach } from 'vitest';
-import { connect } from 'node:net';
-import {
-  encodeSerialFrame,
-  SerialDeframer,
-  MAX_LINK_FRAME,
-  serialEncodedMaxLen,
-  LINK_ACK,
-  OP_READING,
-  OP_EVENT,
-  OP_READ,
-  decodeValue,
-} from '@vakt/shared';
+import { LINK_ACK, OP_READING, OP_EVENT, OP_READ } from '@vakt/shared';
 import { HesServer } from '../../host/src/hes/server.ts';
 import { cborEncode } from '../../host/src/crypto/cbor.ts';
 import { toHex } from '../../host/src/crypto/bytes.ts';
-import type { KitConcentrator } from '../../host/src/hes/testkit.ts';
 import { makeFixture as makeFixtureOn, closeFixtures } from './hes-fixture.ts';
 import { hesStores } from './hes-stores.ts';
 import { HOSTILE_ITEMS, head, encodeItems } from '../support/hostile-bodies.ts';
+import { concLine } from '../support/conc-line.ts';
 
 const T0 = 1_700_000_000;
 
@@ -31,28 +20,6 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
     if (Date.now() - t0 > ms) throw new Error('timeout');
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-/** The concentrator's TCP side: sends link frames, collects the link counters the HES acknowledged. */
-function concLine(port: number, c: KitConcentrator) {
-  const acked = new Set<number>();
-  const deframer = new SerialDeframer(MAX_LINK_FRAME, (b, o, n) => {
-    const u = c.unwrap(b.slice(o, o + n));
-    if (typeof u === 'number' || u.type !== LINK_ACK) return;
-    const d = decodeValue(u.body, 0, u.body.length);
-    if (d.err === 0) acked.add((d.value as number[])[0]!);
-  });
-  const sock = connect(port, '127.0.0.1');
-  sock.on('data', (d) => deframer.push(d, 0, d.length));
-  sock.on('error', () => undefined);
-  const buf = new Uint8Array(serialEncodedMaxLen(MAX_LINK_FRAME));
-  return {
-    sock,
-    acked,
-    send(...frames: Uint8Array[]) {
-      sock.write(Buffer.concat(frames.map((f) => Buffer.from(buf.subarray(0, encodeSerialFrame(f, 0, f.length, buf, 0))))));
-    },
-  };
 }
 
 for (const store of hesStores()) {
