@@ -3,10 +3,11 @@
 // Moddable XS engine (@agoric/xsnap via test/xs/run-xs.mjs) for correctness and for zero
 // allocation in steady state: XS reports its live heap slot count after every step, and a step
 // that pushes 2,000 frames must leave the same count behind as a step that pushes 10.
-// With VAKT_ESPRUINO=<interpreter binary> the same checks also run on Espruino (opt-in: the
-// interpreter is not an npm package).
+// With ESPRUINO_BIN=<interpreter binary> the same checks also run on Espruino (opt-in: the
+// interpreter is not an npm package), the code loaded from Storage in pieces.
 import { describe, expect, it } from 'vitest';
 import { bundleEntry } from '../xs/bundle-entry.ts';
+import { espruinoBin, runEngine } from '../xs/engine-run.ts';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -79,6 +80,9 @@ function unhx(h) {
   for (var i = 0; i < u.length; i++) u[i] = parseInt(h.substring(2 * i, 2 * i + 2), 16);
   return u;
 }
+// Containers nested this deep: far past CBOR_MAX_DEPTH and longer than any frame a meter receives
+// (METER_MAX_RX_FRAME, 592 bytes today), yet small enough for a Puck-sized pool to build the input.
+var DEEP_NESTING = 600;
 function rep(h, k) { var s = ''; for (var i = 0; i < k; i++) s += h; return s; }
 function decErr(h) { var u = unhx(h); return B.decodeValue(u, 0, u.length).err; }
 function skipErr(h) { var u = unhx(h); var rr = B.createCborReader(); B.cborReaderInit(rr, u, 0, u.length); return B.skipItem(rr); }
@@ -115,19 +119,15 @@ print('@@result ' + JSON.stringify({
   ints: dv.err === 0 ? [dv.value[0], dv.value[1], dv.value[7], dv.value[8]] : null,
   textUtf8: hx(textOut, 0, textLen), textSame: dv.err === 0 && dv.value[2] === TEXT, textLen: B.utf8Length(TEXT),
   rest: dv.err === 0 ? [dv.value[3], dv.value[4], dv.value[5]['1'], dv.value[5].b.length, hx(dv.value[6], 0, 2)] : null,
-  hostile: [decErr(rep('81', 17) + '00'), skipErr(rep('81', 3000) + '00'), decErr('5bffffffffffffffff'), decErr('62c080'),
+  hostile: [decErr(rep('81', 17) + '00'), skipErr(rep('81', DEEP_NESTING) + '00'), decErr('5bffffffffffffffff'), decErr('62c080'),
     decErr('63eda080'), decErr('f93c00'), decErr('c11a514b67b0'), decErr('9fff'), decErr('3b001fffffffffffff'), decErr('a201000100')],
   flips: [wrong, wrongHex, refused, goodAfter, swn * 8],
 }));
 `;
 
-// Opt-in: path of an Espruino interpreter binary for the host (its Linux build; not shipped here).
-const ESPRUINO = process.env.VAKT_ESPRUINO;
-if (!ESPRUINO)
-  console.warn(
-    'engines.test.ts: codec run on Espruino skipped — VAKT_ESPRUINO not set (opt-in, a 64-bit build: this case still ' +
-      'evaluates its bundle from RAM, which a Puck-sized pool cannot hold; see docs/BOARDS.md)',
-  );
+// Opt-in: ESPRUINO_BIN, the Espruino interpreter's Linux build (not an npm package); the run loads
+// its pieces from Storage as a board does (test/xs/engine-run.ts), so it fits a Puck-sized pool.
+const ESPRUINO = espruinoBin();
 // Each loop runs once unmeasured first (Espruino builds some structures on a function's first call).
 const ESPRUINO_WARMUP = 'pushMany(1); cborMany(1); frameMany(1);\n';
 const ESPRUINO_STEPS = ['pushMany(1)', 'pushMany(20)', 'cborMany(1)', 'cborMany(50)', 'frameMany(1)', 'frameMany(5)'];
@@ -219,20 +219,21 @@ describe('codecs on the target engines', () => {
     }
   });
 
-  it.skipIf(!ESPRUINO)('runs on the Espruino interpreter (VAKT_ESPRUINO=path): same answers as Node, memory flat', async () => {
-    const code = await bundle(true);
-    // Espruino usage is in variable blocks; reference counting frees temporaries at once, so this
-    // catches retained allocations (leaks), while the XS test above catches transient ones.
-    // Every variable the measurement uses exists before the first measurement.
-    let steps = ESPRUINO_WARMUP + 'var mem = [' + ESPRUINO_STEPS.map(() => '0').join(', ') + '], u0 = 0, u1 = 0;\n';
-    ESPRUINO_STEPS.forEach((st, k) => {
-      steps += `u0 = process.memory().usage; ${st}; u1 = process.memory().usage; mem[${k}] = u1 - u0;\n`;
-    });
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vakt-codec-esp-'));
-    try {
-      const file = path.join(dir, 'run.js');
-      fs.writeFileSync(file, code + '\n' + SETUP + steps + "print('@@mem ' + JSON.stringify(mem));\n" + CHECKS);
-      const stdout = execFileSync(ESPRUINO!, [file], { cwd: dir, encoding: 'latin1', timeout: 600_000 });
+  it.skipIf(!ESPRUINO)(
+    'runs on the Espruino interpreter (ESPRUINO_BIN), code from Storage: same answers as Node, memory flat',
+    async () => {
+      const code = await bundle(true);
+      // Espruino usage is in variable blocks; reference counting frees temporaries at once, so this
+      // catches retained allocations (leaks), while the XS test above catches transient ones.
+      // Every variable the measurement uses exists before the first measurement.
+      let steps = ESPRUINO_WARMUP + 'var mem = [' + ESPRUINO_STEPS.map(() => '0').join(', ') + '], u0 = 0, u1 = 0;\n';
+      ESPRUINO_STEPS.forEach((st, k) => {
+        steps += `u0 = process.memory().usage; ${st}; u1 = process.memory().usage; mem[${k}] = u1 - u0;\n`;
+      });
+      const pieces = ['--eval', code, '--eval', SETUP, '--eval', steps + "print('@@mem ' + JSON.stringify(mem));\n", '--eval', CHECKS];
+      const run = await runEngine('espruino', pieces, 600_000);
+      expect(run.code, run.stderr + run.stdout.slice(-500)).toBe(0);
+      const stdout = run.stdout;
       const line = (p: string) =>
         stdout
           .split(/\r?\n/)
@@ -253,8 +254,6 @@ describe('codecs on the target engines', () => {
         ),
       );
       expectChecks(res);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });
