@@ -20,10 +20,19 @@ export const AES_BLOCK_LEN = 16;
 export const AES128_KEY_LEN = 16;
 /** 32-bit words in an expanded AES-128 key: 4 * (rounds + 1). */
 export const AES128_SCHEDULE_WORDS = 44;
+/** 32-bit words of the raw AES-128 key: rk[0..3] of every schedule (the key bytes big-endian). */
+export const AES128_KEY_WORDS = 4;
 
 /** A block-cipher provider: encrypts one 16-byte block under an expanded key (see expandKey). */
 export interface BlockCipher {
   encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void;
+  /**
+   * How many words of rk the provider reads. AES128_KEY_WORDS for a provider that takes the raw key
+   * (a native AES: rk[0..3]); absent means the whole schedule (AES128_SCHEDULE_WORDS, as softAes).
+   * createCryptoCtx turns it into the key-slot size (CryptoCtx.rkWords_), so a meter on native AES
+   * holds 4 words per slot instead of 44.
+   */
+  readonly keyWords?: number;
 }
 
 const FINAL_KEY = 40; // rk index of the last round key: 4 words x 10 rounds (AES-128)
@@ -54,22 +63,29 @@ export const SBOX = new Uint8Array(256);
   SBOX[0] = SBOX_AFFINE;
 })();
 
-/** Throws unless rk can hold an expanded AES-128 key (a caller bug, never attacker input). */
-export function checkSchedule(rk: Uint32Array): void {
-  if (!(rk instanceof Uint32Array) || rk.length < AES128_SCHEDULE_WORDS) throw new Error('vakt: bad key schedule');
+/**
+ * Throws unless rk is a Uint32Array of at least `words` words (the words its provider reads: see
+ * BlockCipher.keyWords); a caller bug, never attacker input.
+ */
+export function checkSchedule(rk: Uint32Array, words: number): void {
+  if (!(rk instanceof Uint32Array) || rk.length < words) throw new Error('vakt: bad key schedule');
 }
 
 /**
- * Expands a 16-byte AES-128 key into rk (44 words). Words rk[0..3] are the key bytes big-endian (FIPS-197),
- * so a native provider (Espruino require("crypto").AES) can recover the raw key from rk[0..3].
+ * Expands a 16-byte AES-128 key into rk, as far as rk reaches: the 44-word schedule, or only the
+ * AES128_KEY_WORDS key words in a 4-word slot (a provider that takes the raw key; see
+ * BlockCipher.keyWords). A schedule shorter than its provider needs is refused where it is used
+ * (softAes, and ccm / cmac / kdf against CryptoCtx.rkWords_). Words rk[0..3] are the key bytes
+ * big-endian (FIPS-197), so a native provider (Espruino require("crypto").AES) can recover the raw
+ * key from rk[0..3].
  */
 export function expandKey(key: Uint8Array, keyOff: number, rk: Uint32Array): void {
   checkRange(key, keyOff, AES128_KEY_LEN, 'aes key');
-  checkSchedule(rk);
-  for (let i = 0; i < 4; i++) rk[i] = readU32BE(key, keyOff + 4 * i);
+  checkSchedule(rk, AES128_KEY_WORDS);
+  for (let i = 0; i < AES128_KEY_WORDS; i++) rk[i] = readU32BE(key, keyOff + 4 * i);
   let rcon = 1;
   let t;
-  for (let i = 4; i < AES128_SCHEDULE_WORDS; i++) {
+  for (let i = AES128_KEY_WORDS; i < rk.length && i < AES128_SCHEDULE_WORDS; i++) {
     t = rk[i - 1];
     if ((i & 3) === 0) {
       // SubWord(RotWord(t)) ^ Rcon
@@ -161,7 +177,7 @@ export const softAes: BlockCipher = {
   encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
     checkRange(src, srcOff, AES_BLOCK_LEN, 'aes src');
     checkRange(dst, dstOff, AES_BLOCK_LEN, 'aes dst');
-    checkSchedule(rk);
+    checkSchedule(rk, AES128_SCHEDULE_WORDS);
     _softBlock()(rk, src, srcOff, dst, dstOff);
   },
 };

@@ -3,7 +3,7 @@
  * 13-byte nonce, L = 2 (payload up to 65535 bytes), even tag lengths 4..16.
  * Auth-only use (empty payload) yields a MIC over the associated data, as CCM* security levels 1-3.
  */
-import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS } from './aes.ts';
+import { AES_BLOCK_LEN } from './aes.ts';
 import { _cmacAbsorb } from './cmac.ts';
 import type { CryptoCtx } from './ctx.ts';
 import { validRange } from './utils.ts';
@@ -68,7 +68,7 @@ export function _ccm(
   if (!(
     outOk &&
     rk instanceof Uint32Array &&
-    rk.length >= AES128_SCHEDULE_WORDS &&
+    rk.length >= ctx.rkWords_ &&
     validRange(tag, tagOff, tagLen) &&
     tagLen >= CCM_MIN_TAG_LEN &&
     tagLen <= CCM_MAX_TAG_LEN &&
@@ -84,9 +84,9 @@ export function _ccm(
     if (outOk) out.fill(0, outOff, outOff + len);
     return false;
   }
-  const x = ctx._x;
-  const s = ctx._s;
-  const a = ctx._a;
+  const x = ctx.x_;
+  const s = ctx.s_;
+  const a = ctx.a_;
   // CBC-MAC over B0, the AAD and the plaintext, each zero-padded to whole blocks (nothing to XOR).
   // B0 = flags || nonce || message length.
   // Flags: Adata, M' = (tagLen - 2) / 2 in bits 3-5 (tagLen is even, so (tagLen - 2) * 4), L'.
@@ -95,15 +95,15 @@ export function _ccm(
   for (let i = 0; i < CCM_NONCE_LEN; i++) a[1 + i] = nonce[nonceOff + i];
   a[CTR_HI] = len >>> 8;
   a[CTR_LO] = len;
-  ctx._enc(rk, a, 0, x, 0);
+  ctx.enc_(rk, a, 0, x, 0);
   if (aTotal > 0) {
     // The 2-byte AAD length (RFC 3610 §2.2; longer AAD is refused above) starts the AAD blocks.
     x[0] ^= aTotal >>> 8;
     x[1] ^= aTotal;
-    ctx._n = 2;
+    ctx.n_ = 2;
     _cmacAbsorb(ctx, rk, pre, 0, preLen);
     _cmacAbsorb(ctx, rk, aad, aadOff, aadLen);
-    ctx._enc(rk, x, 0, x, 0);
+    ctx.enc_(rk, x, 0, x, 0);
   }
   // CTR, one key-stream block S_i per 16 bytes with A_i = L' || nonce || i (B0 with its flags and
   // counter replaced), and the CBC-MAC of the plaintext in the same pass: the plaintext is src
@@ -117,7 +117,7 @@ export function _ccm(
   while (srcOff < end) {
     a[CTR_HI] = ++ctr >>> 8;
     a[CTR_LO] = ctr;
-    ctx._enc(rk, a, 0, s, 0);
+    ctx.enc_(rk, a, 0, s, 0);
     // One block: j runs over the block, srcOff and outOff over the message (var only and few
     // tokens per byte: the Espruino interpreter pays per token executed).
     for (j = 0; j < AES_BLOCK_LEN && srcOff < end; j++) {
@@ -125,11 +125,11 @@ export function _ccm(
       out[outOff++] = c ^= s[j];
       x[j] ^= opening ? c : c ^ s[j];
     }
-    ctx._enc(rk, x, 0, x, 0);
+    ctx.enc_(rk, x, 0, x, 0);
   }
   a[CTR_HI] = 0;
   a[CTR_LO] = 0;
-  ctx._enc(rk, a, 0, s, 0); // S0 masks the tag: T ^ S0
+  ctx.enc_(rk, a, 0, s, 0); // S0 masks the tag: T ^ S0
   // Sealing writes the masked tag; opening compares it in constant time (every tag byte is
   // compared whatever the earlier ones were).
   let diff = 0;
@@ -141,7 +141,7 @@ export function _ccm(
   // Wipe the MAC and key-stream scratch blocks.
   x.fill(0);
   s.fill(0);
-  ctx._n = 0;
+  ctx.n_ = 0;
   if (diff !== 0) {
     out.fill(0, outOff - len, outOff); // outOff has advanced over the message
     return false;

@@ -2,7 +2,7 @@
  * Per-thread crypto context: the block-cipher provider plus every scratch buffer CMAC, the KDF and
  * CCM need, allocated once at boot so that steady-state calls allocate nothing.
  */
-import { AES_BLOCK_LEN, _softBlock, softAes } from './aes.ts';
+import { AES_BLOCK_LEN, AES128_SCHEDULE_WORDS, _softBlock, softAes } from './aes.ts';
 import type { BlockCipher, SoftBlock } from './aes.ts';
 import { _ccm } from './ccm.ts';
 
@@ -14,15 +14,21 @@ export interface CryptoCtx {
    * Encrypts one block with bc; src/dst ranges must already be checked by the caller. For softAes
    * it is the unchecked software block (callers check their buffers once, not per block). Internal.
    */
-  readonly _enc: SoftBlock;
+  readonly enc_: SoftBlock;
+  /**
+   * Words of a key schedule bc reads (bc.keyWords, else the whole AES128_SCHEDULE_WORDS): the one
+   * size of a key slot under this context (createKeySlot) and the length CCM, CMAC and the KDF
+   * require of rk. Internal.
+   */
+  readonly rkWords_: number;
   /** MAC chaining value (CBC-MAC of CCM, CMAC state). Internal. */
-  readonly _x: Uint8Array;
+  readonly x_: Uint8Array;
   /** Key-stream block S_i of CCM; the CMAC subkey K1/K2 (a CMAC never runs inside a CCM call). Internal. */
-  readonly _s: Uint8Array;
+  readonly s_: Uint8Array;
   /** B0 / counter block A_i of CCM. Internal. */
-  readonly _a: Uint8Array;
+  readonly a_: Uint8Array;
   /** Bytes absorbed into the current CMAC / CBC-MAC block (0..16). Internal. */
-  _n: number;
+  n_: number;
   /**
    * The CCM sealFrame / openFrame use: ccm.ts's _ccm, or a host's faster one with the same
    * parameters and results (fastccm.ts createFastCryptoCtx). Internal.
@@ -38,11 +44,12 @@ export function createCryptoCtx(bc?: BlockCipher, ccm?: typeof _ccm): CryptoCtx 
   const p = bc === undefined ? softAes : bc;
   return {
     bc: p,
-    _enc: p === softAes ? _softBlock() : p.encryptBlock.bind(p),
-    _x: new Uint8Array(AES_BLOCK_LEN),
-    _s: new Uint8Array(AES_BLOCK_LEN),
-    _a: new Uint8Array(AES_BLOCK_LEN),
-    _n: 0,
+    enc_: p === softAes ? _softBlock() : p.encryptBlock.bind(p),
+    rkWords_: p.keyWords || AES128_SCHEDULE_WORDS,
+    x_: new Uint8Array(AES_BLOCK_LEN),
+    s_: new Uint8Array(AES_BLOCK_LEN),
+    a_: new Uint8Array(AES_BLOCK_LEN),
+    n_: 0,
     ccm_: ccm || _ccm,
   };
 }

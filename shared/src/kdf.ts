@@ -43,12 +43,12 @@ export function kdf(
   out: Uint8Array,
   outOff: number,
 ): void {
-  checkSchedule(rk);
+  checkSchedule(rk, ctx.rkWords_);
   checkRange(label, 0, label.length, 'kdf label');
   checkRange(context, ctxOff, ctxLen, 'kdf context');
   checkRange(out, outOff, KDF_OUT_LEN, 'kdf out');
-  ctx._x.fill(0);
-  ctx._n = 0;
+  ctx.x_.fill(0);
+  ctx.n_ = 0;
   _cmacAbsorb(ctx, rk, KDF_FIXED, FIXED_COUNTER, 1);
   _cmacAbsorb(ctx, rk, label, 0, label.length);
   _cmacAbsorb(ctx, rk, KDF_FIXED, FIXED_SEPARATOR, 1);

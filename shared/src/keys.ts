@@ -25,7 +25,7 @@ export interface KeySlot {
   gen: number; // key generation 0..255, written to / required in the header
   local: Uint8Array; // 8-byte id of this device: header sender when sealing, receiver when opening
   peer: Uint8Array; // 8-byte id of the other end
-  rk: Uint32Array; // expanded AES-128 key (44 words)
+  rk: Uint32Array; // expanded AES-128 key: ctx.rkWords_ words (44, or the 4 key words for a native AES)
   ctr: SendCounter | null; // sender side: counter of this key (null on a receive-only slot)
   last: number; // receiver side: last accepted counter, 0 initially
   addr: number; // radio hop: the meter's short address (1..0xFFFE); 0 on other layers
@@ -34,6 +34,8 @@ export interface KeySlot {
 /**
  * Allocates a slot (at start-up or on a key change, never per frame); its key is all zero until
  * loaded. A radio-hop slot (LINK_VERSION) needs the meter's short address `addr` (1..0xFFFE).
+ * The key holds ctx.rkWords_ words when ctx is given (the context the slot will be used with: 4 on
+ * a native-AES board), else the whole schedule, which every provider accepts.
  */
 export function createKeySlot(
   layer: number,
@@ -43,6 +45,7 @@ export function createKeySlot(
   local: Uint8Array,
   peer: Uint8Array,
   addr?: number,
+  ctx?: CryptoCtx,
 ): KeySlot {
   const a = layer === LINK_VERSION ? addr : 0;
   if (
@@ -61,7 +64,7 @@ export function createKeySlot(
     gen: gen & 0xff,
     local: local,
     peer: peer,
-    rk: new Uint32Array(AES128_SCHEDULE_WORDS),
+    rk: new Uint32Array(ctx ? ctx.rkWords_ : AES128_SCHEDULE_WORDS),
     ctr: null,
     last: 0,
     addr: a,

@@ -1,7 +1,7 @@
 // Known answers for the compact AES-128 of shared/src/aes.ts.
 // Sources: FIPS-197 (NIST, 2001) Appendix A.1 (key expansion), Appendix B and Appendix C.1 (cipher).
 import { describe, expect, it } from 'vitest';
-import { AES128_SCHEDULE_WORDS, expandKey, softAes } from '../../shared/src/aes.ts';
+import { AES128_KEY_WORDS, AES128_SCHEDULE_WORDS, expandKey, softAes } from '../../shared/src/aes.ts';
 import { bytesToHex, hexToBytes } from '../../shared/src/utils.ts';
 import { FIPS197_AES128 } from './provider-check.ts';
 
@@ -34,10 +34,25 @@ describe('AES-128 key expansion (FIPS-197 Appendix A.1)', () => {
     expect(rk[43].toString(16)).toBe('b6630ca6');
   });
 
-  it('refuses short keys and short schedules (caller bugs throw)', () => {
+  it('fills a 4-word slot with the key words only (a provider that takes the raw key)', () => {
+    const rk = new Uint32Array(AES128_KEY_WORDS);
+    expandKey(hexToBytes(A1_KEY), 0, rk);
+    expect(Array.from(rk, (w) => w.toString(16).padStart(8, '0'))).toEqual(A1_WORDS.slice(0, AES128_KEY_WORDS));
+  });
+
+  it('refuses short keys and schedules without the key words (caller bugs throw)', () => {
     expect(() => expandKey(new Uint8Array(15), 0, new Uint32Array(44))).toThrow();
     expect(() => expandKey(new Uint8Array(16), 1, new Uint32Array(44))).toThrow();
-    expect(() => expandKey(new Uint8Array(16), 0, new Uint32Array(43))).toThrow();
+    expect(() => expandKey(new Uint8Array(16), 0, new Uint32Array(AES128_KEY_WORDS - 1))).toThrow();
+    expect(() => expandKey(new Uint8Array(16), 0, [0, 0, 0, 0] as unknown as Uint32Array)).toThrow();
+  });
+
+  it('softAes refuses a schedule shorter than 44 words where it is used (a 4-word slot is for native AES)', () => {
+    for (const n of [AES128_KEY_WORDS, AES128_SCHEDULE_WORDS - 1]) {
+      const rk = new Uint32Array(n);
+      expandKey(hexToBytes(A1_KEY), 0, rk);
+      expect(() => softAes.encryptBlock(rk, new Uint8Array(16), 0, new Uint8Array(16), 0)).toThrow(/bad key schedule/);
+    }
   });
 });
 

@@ -71,6 +71,8 @@ export function createEspruinoAes(crypto: EspruinoCryptoModule): BlockCipher {
   var ecb = { mode: 'ECB' };
   var aes = crypto.AES;
   return {
+    // Reads rk[0..3] only: key slots under this provider hold the 4 key words, not the schedule.
+    keyWords: KEY_WORDS,
     encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
       if (rk[0] !== kw[0] || rk[1] !== kw[1] || rk[2] !== kw[2] || rk[3] !== kw[3]) {
         for (var i = 0; i < KEY_WORDS; i++) {

@@ -13,6 +13,8 @@ export function createNodeAes(): BlockCipher {
   const lastWords = new Uint32Array(KEY_WORDS);
   const input = Buffer.alloc(BLOCK);
   return {
+    // Reads rk[0..3] only, as a native AES: key slots under it hold the 4 key words.
+    keyWords: KEY_WORDS,
     encryptBlock(rk: Uint32Array, src: Uint8Array, srcOff: number, dst: Uint8Array, dstOff: number): void {
       let same = cached !== undefined;
       for (let i = 0; i < KEY_WORDS; i++) if (rk[i] !== lastWords[i]) same = false;

@@ -132,9 +132,9 @@ export class FirmwareDownload {
   activate(ctx: CryptoCtx, keys: ImageKeySource): number {
     if (!this.active_ || this.received_ !== this.size) return ACT_INCOMPLETE;
     const rk = keys.imageKey(this.rec_[S_GEN]);
-    // The computed tag goes to ctx._a, CCM's counter block (free outside a CCM call): no allocation
+    // The computed tag goes to ctx.a_, CCM's counter block (free outside a CCM call): no allocation
     // at the meter's tightest moment on a Puck.js-sized pool; wiped after the comparison.
-    const calc = ctx._a;
+    const calc = ctx.a_;
     let total = -1; // no image key: nothing matches
     if (rk !== null) {
       // The CMAC state in ctx is clean here: imageKey's derivation has just finished a CMAC.

@@ -164,10 +164,11 @@ export class MeterKeys {
       slot.ctr = createSendCounter(0, r, persist);
       return slot;
     };
-    this.reading_ = counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes));
-    this.shared_ = counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes));
-    this.linkUp = counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr));
-    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc, prov.shortAddr);
+    // Slots sized for ctx's provider (createKeySlot): 4 key words on native AES, 44 otherwise.
+    this.reading_ = counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes, 0, ctx));
+    this.shared_ = counted(createKeySlot(E2E_VERSION, OP_READING, DIR_UP, 0, id, hes, 0, ctx));
+    this.linkUp = counted(createKeySlot(LINK_VERSION, 0, DIR_UP, prov.linkGen, id, conc, prov.shortAddr, ctx));
+    this.linkDown = createKeySlot(LINK_VERSION, 0, DIR_DOWN, prov.linkGen, id, conc, prov.shortAddr, ctx);
     loadSlotKey(ctx, this.linkUp, LOAD_LINK, prov.linkKey, 0, id, 0);
     loadSlotKey(ctx, this.linkDown, LOAD_LINK, prov.linkKey, 0, id, 0);
     this.resume_(CI_LINK, prov.linkGen, 0);
