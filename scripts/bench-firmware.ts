@@ -25,11 +25,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { buildFirmware } from './build-firmware.ts';
 import { inlineTopLevelConstants } from './inline-consts.ts';
 import { bundleEntry } from '../test/xs/bundle-entry.ts';
-import { runEngine, espruinoBin, xsAvailable, harnessPieces } from '../test/xs/engine-run.ts';
+import { runEngine, espruinoBin, xsAvailable, harnessPieces, parseSteps } from '../test/xs/engine-run.ts';
 import { scenario, serial, downLink, relayCmd } from '../test/xs/meter-scenario.ts';
 
 const USAGE = 'usage: tsx scripts/bench-firmware.ts [--no-espruino] [--only push,seal,replay,aes,rawAes]';
@@ -149,16 +150,30 @@ async function espruinoCount(f: Files, op: Op, native: boolean, dir: string): Pr
  * Variables free at the meter's peak over the engine scenario (test/xs/meter-scenario.ts: a push,
  * commands, replays, forgeries, a reboot; native AES, code and records in Storage, as in
  * test/firmware/espruino-bundle.test.ts): the largest ballast (an array of small integers, one
- * variable each, allocated before the meter starts) with which the scenario still passes, found by
- * bisection. Sampling process.memory() inside the meter would perturb the very peak it measures.
- * -1 when the scenario fails without ballast.
+ * variable each, allocated before the meter starts) with which the scenario still passes (exit 0 and
+ * the transcript equal to Node's), found by bisection. Sampling process.memory() inside the meter
+ * would perturb the very peak it measures. On 13-byte blocks pass/fail is not monotone in the
+ * ballast (typed-array buffers need aligned runs of free blocks: fragmentation), so the bisection
+ * finds a passing ballast next to a failing one, not always the largest. -1 when the scenario
+ * fails without ballast.
  */
 async function freeAtPeak(f: Files): Promise<number> {
   const scn = harnessPieces({ ...scenario(), nativeAes: true });
+  // A run passes when its transcript equals Node's, as in test/firmware/espruino-bundle.test.ts, not
+  // on its exit code alone: an out-of-memory the meter catches (the native AES call's "Not enough
+  // memory for result" inside onSerial) loses a frame, yet the run exits 0.
+  const node = await runEngine('node', [f.meter, METER_HARNESS, ...scn]);
+  if (node.code !== 0) throw new Error('node: the meter scenario failed: ' + node.stderr.slice(-500));
+  const want = parseSteps(node.stdout);
   const passes = async (b: number): Promise<boolean> => {
     const ballast = `globalThis.BALLAST = []; for (var i = 0; i < ${b}; i++) BALLAST.push(i);`;
     const r = await runEngine('espruino', [f.meter, f.adapter, METER_HARNESS, '--eval', ballast, ...scn]);
-    return r.code === 0;
+    if (r.code !== 0) return false;
+    try {
+      return isDeepStrictEqual(parseSteps(r.stdout), want);
+    } catch {
+      return false; // a step line cut short (the interpreter out of memory while printing)
+    }
   };
   if (!(await passes(0))) return -1;
   let lo = 0;
