@@ -23,9 +23,13 @@ export const RECORD_HEADER_LEN = 9;
 export const RECORD_MAX_LEN = 4096;
 /** Espruino Storage file names are at most 28 characters; two are taken by the slot suffix. */
 export const RECORD_NAME_MAX = 26;
-/** The CRC covers seq ‖ len (bytes 1..7) and the data, not the magic or the CRC field itself. */
-function recordCrc(rec: Uint8Array): number {
-  return crc16Update(crc16Update(CRC16_INIT, rec, 1, 6), rec, RECORD_HEADER_LEN, rec.length - RECORD_HEADER_LEN);
+/**
+ * The CRC over seq ‖ len (bytes 1..7) and the data (not the magic or the CRC field itself), xor the
+ * CRC field: 0 for an intact slot; for a record being built with its CRC field still 0, the CRC to
+ * store. (One function for both: on Espruino each function costs RAM for as long as it is loaded.)
+ */
+function crcDiff(rec: Uint8Array): number {
+  return crc16Update(crc16Update(CRC16_INIT, rec, 1, 6), rec, RECORD_HEADER_LEN, rec.length - RECORD_HEADER_LEN) ^ ((rec[7] << 8) | rec[8]);
 }
 
 /** Throws a plain Error if name is not a usable record name (letters, digits, '_', '-', '.'). */
@@ -35,27 +39,34 @@ export function checkRecordName(name: string): void {
   }
 }
 
-/** Returns seq of a slot's valid copy, or -1 when the slot is missing, torn or corrupt. */
-function slotSeq(raw: Uint8Array | undefined): number {
+/** Returns seq from a slot's header when its magic and length are right, else -1 (its CRC is checked by crcDiff). */
+function headerSeq(raw: Uint8Array | undefined): number {
   if (!raw || raw.length < RECORD_HEADER_LEN || raw[0] !== RECORD_MAGIC) return -1;
-  const len = (raw[5] << 8) | raw[6];
-  if (raw.length !== RECORD_HEADER_LEN + len) return -1;
-  const crc = (raw[7] << 8) | raw[8];
-  if (recordCrc(raw) !== crc) return -1;
+  if (raw.length !== RECORD_HEADER_LEN + ((raw[5] << 8) | raw[6])) return -1;
   return ((raw[1] << 24) | (raw[2] << 16) | (raw[3] << 8) | raw[4]) >>> 0;
 }
 
 /** Wraps a RawStore into the Board Storage contract: atomic per record, newest valid copy wins. */
 export function createRecordStorage(raw: RawStore): Storage {
+  /**
+   * The slot holding the newest valid copy (-1: none). The slot with the higher sequence number in
+   * its header is CRC-checked first and the other only when that one is torn: one CRC pass per read
+   * or write in the usual case, not two (the CRC is most of a record write's cost on Espruino).
+   */
   function newest(name: string): { slot: number; seq: number; data: Uint8Array | undefined } {
     const a = raw.read(name + '~0');
     const b = raw.read(name + '~1');
-    const sa = slotSeq(a);
-    const sb = slotSeq(b);
-    if (sa < 0 && sb < 0) return { slot: -1, seq: 0, data: undefined };
+    const sa = headerSeq(a);
+    let sb = headerSeq(b);
     // Sequence numbers are 32-bit and grow by one per write; never wrap in a device's life.
-    if (sb > sa) return { slot: 1, seq: sb, data: b };
-    return { slot: 0, seq: sa, data: a };
+    // On equal numbers slot 0 wins.
+    if (sb > sa) {
+      if (crcDiff(b as Uint8Array) === 0) return { slot: 1, seq: sb, data: b };
+      sb = -1; // torn: the older copy is the newest valid one, if it is valid
+    }
+    if (sa >= 0 && crcDiff(a as Uint8Array) === 0) return { slot: 0, seq: sa, data: a };
+    if (sb >= 0 && crcDiff(b as Uint8Array) === 0) return { slot: 1, seq: sb, data: b };
+    return { slot: -1, seq: 0, data: undefined };
   }
   return {
     read(name: string): Uint8Array | undefined {
@@ -84,7 +95,7 @@ export function createRecordStorage(raw: RawStore): Storage {
       rec[5] = data.length >>> 8;
       rec[6] = data.length & 0xff;
       rec.set(data, RECORD_HEADER_LEN);
-      const crc = recordCrc(rec);
+      const crc = crcDiff(rec); // the CRC field is still 0 here
       rec[7] = crc >>> 8;
       rec[8] = crc & 0xff;
       raw.write(name + '~' + target, rec);
