@@ -37,9 +37,9 @@ const USAGE = 'usage: tsx scripts/bench-firmware.ts [--no-espruino] [--only push
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HARNESS = path.join(ROOT, 'test', 'xs', 'bench-harness.js');
 const METER_HARNESS = path.join(ROOT, 'test', 'xs', 'meter-harness.js');
-/** Upper end of the ballast search (variables). */
+/** Upper end of the ballast scan (variables). */
 const BALLAST_MAX = 1024;
-/** The search stops when the passing and failing ballast are this close (variables). */
+/** The step of the ballast scan (variables): the figure's resolution (~4 s per step on puck32). */
 const BALLAST_STEP = 4;
 const KIB = 1024;
 /** Meter bundle budget (issue 12): the full meter fits every target board's Storage. */
@@ -151,11 +151,11 @@ async function espruinoCount(f: Files, op: Op, native: boolean, dir: string): Pr
  * commands, replays, forgeries, a reboot; native AES, code and records in Storage, as in
  * test/firmware/espruino-bundle.test.ts): the largest ballast (an array of small integers, one
  * variable each, allocated before the meter starts) with which the scenario still passes (exit 0 and
- * the transcript equal to Node's), found by bisection. Sampling process.memory() inside the meter
- * would perturb the very peak it measures. On 13-byte blocks pass/fail is not monotone in the
- * ballast (typed-array buffers need aligned runs of free blocks: fragmentation), so the bisection
- * finds a passing ballast next to a failing one, not always the largest. -1 when the scenario
- * fails without ballast.
+ * the transcript equal to Node's) below the FIRST failure of an upward scan in BALLAST_STEP steps. Sampling process.memory() inside the meter would perturb the
+ * very peak it measures. On 13-byte blocks pass/fail is not monotone in the ballast (typed-array
+ * buffers need aligned runs of free blocks: fragmentation), so a bisection can land on a lucky pass
+ * above failures; the scan reports the headroom below the first failure it meets instead. -1 when
+ * the scenario fails without ballast.
  */
 async function freeAtPeak(f: Files): Promise<number> {
   const scn = harnessPieces({ ...scenario(), nativeAes: true });
@@ -177,12 +177,7 @@ async function freeAtPeak(f: Files): Promise<number> {
   };
   if (!(await passes(0))) return -1;
   let lo = 0;
-  let hi = BALLAST_MAX;
-  while (hi - lo > BALLAST_STEP) {
-    const mid = (lo + hi) >> 1;
-    if (await passes(mid)) lo = mid;
-    else hi = mid;
-  }
+  while (lo + BALLAST_STEP <= BALLAST_MAX && (await passes(lo + BALLAST_STEP))) lo += BALLAST_STEP;
   return lo;
 }
 
@@ -244,7 +239,7 @@ async function main(argv: string[]): Promise<number> {
         `Espruino ${bin}: pool ${pool.total} variables of ${pool.blocksize} B${pool.total === 2630 && pool.blocksize === 13 ? ' (Puck.js-sized)' : ' (NOT the 2,630-var 32-bit build: counts differ)'}`,
       );
       esp.free_at_peak = await freeAtPeak(f);
-      log(`Espruino free at peak  ${esp.free_at_peak} variables (scenario, native AES; ballast bisection)`);
+      log(`Espruino free at peak  ${esp.free_at_peak} variables (scenario, native AES; ballast below the first failure of an upward scan)`);
       for (const op of ops) {
         for (const native of op.name === 'rawAes' ? [true] : [true, false]) {
           const key = `${op.name}_${native ? 'native' : 'soft'}`;
