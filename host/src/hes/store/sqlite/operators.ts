@@ -16,27 +16,10 @@ import type {
   UserRow,
 } from '../types.ts';
 import type { Role } from '../../roles.ts';
+import { COUNTABLE_TABLES, SECURITY_KINDS } from '../sql-rules.ts';
 
 const TOKEN_COLUMNS =
   'id, user, role, kind, hash, csrf_hash AS csrfHash, label, created_ms AS createdMs, expires_ms AS expiresMs, revoked_ms AS revokedMs, last_used_ms AS lastUsedMs';
-/** Audit actions that are security events (refused frames, meter security EVENTs, logins, permissions). */
-const SECURITY_KINDS = "(action LIKE 'security.%' OR action = 'meter.security_event' OR action LIKE 'auth.%' OR action = 'policy.denied')";
-/** Tables count() may name. */
-const COUNTABLE = new Set([
-  'readings',
-  'audit',
-  'events',
-  'register_reads',
-  'commands',
-  'replay',
-  'send_ctr',
-  'keys',
-  'meters',
-  'concentrators',
-  'tokens',
-  'users',
-  'shipments',
-]);
 
 export class SqliteStore extends SqliteCore implements HesStore {
   // ------------------------------------------------------------------ users and credentials
@@ -255,7 +238,7 @@ export class SqliteStore extends SqliteCore implements HesStore {
   }
 
   count(table: string): Promise<number> {
-    if (!COUNTABLE.has(table)) return Promise.reject(new Error(`count: unknown table ${table}`));
+    if (!COUNTABLE_TABLES.has(table)) return Promise.reject(new Error(`count: unknown table ${table}`));
     return this.read(() => this.stmt(`SELECT count(*) FROM ${table}`).pluck().get() as number);
   }
 
