@@ -30,6 +30,7 @@ import {
   ERR_POLICY,
   ERR_CBOR,
   equalBytes,
+  reconstructCounter,
 } from '@vakt/shared';
 import type { FrameHeader, KeySlot } from '@vakt/shared';
 import { decodeBody } from '@vakt/shared/bodies';
@@ -395,7 +396,10 @@ export class Ingest {
     const h = this.hdr2;
     if (h.full !== 0) return false;
     const last = slot.last;
-    const older = last - ((((last - h.counter) % E2E_CTR_WINDOW) + E2E_CTR_WINDOW) % E2E_CTR_WINDOW);
+    // The core's reconstruction gives the smallest value at or above last with these low bits; the
+    // one below it (or last itself) is the highest at or below last.
+    const atOrAbove = reconstructCounter(last, h.counter, E2E_CTR_WINDOW);
+    const older = atOrAbove === last ? last : atOrAbove - E2E_CTR_WINDOW;
     if (older < 1) return false;
     slot.last = older - 1; // openFrame reconstructs `older` from it and, on success, sets last = older
     try {
